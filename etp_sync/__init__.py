@@ -1,0 +1,56 @@
+"""etp_sync: a synchronous, thread-backed client for the Energistics Transfer Protocol 1.2.
+
+One persistent, thread-safe, blocking session that reconnects by itself, covers the store
+protocols, moves numpy arrays at close to memory speed, and ships an embedded ETP server
+(:mod:`etp_sync.server`) for offline testing::
+
+    from etp_sync import ETPSession
+    with ETPSession("ws://localhost:9100") as session:
+        print(session.server.protocols)
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .errors import (
+    ErrorCode,
+    ETPConnectionLost,
+    ETPDecodeError,
+    ETPEncodeError,
+    ETPError,
+    ETPNotNegotiated,
+    ETPPartialFailure,
+    ETPProtocolError,
+    ETPRemoteError,
+    ETPSessionClosed,
+    ETPTimeout,
+    ETPTransportError,
+)
+from .protocol.negotiation import ServerInfo
+from .retry import RetryPolicy
+from .session import ETPSession, RequestHandle, etp_connect
+from .uri import DataObjectURI, DataspaceURI, InvalidURIError, parse_uri
+
+__all__ = [
+    "DataObjectURI",
+    "DataspaceURI",
+    "ETPConnectionLost",
+    "ETPDecodeError",
+    "ETPEncodeError",
+    "ETPError",
+    "ETPNotNegotiated",
+    "ETPPartialFailure",
+    "ETPProtocolError",
+    "ETPRemoteError",
+    "ETPSessionClosed",
+    "ETPTimeout",
+    "ETPTransportError",
+    "ErrorCode",
+    "InvalidURIError",
+    "RequestHandle",
+    "RetryPolicy",
+    "ServerInfo",
+    "__version__",
+    "etp_connect",
+    "parse_uri",
+]

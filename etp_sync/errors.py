@@ -1,0 +1,154 @@
+"""The one exception family of etp_sync, and the ETP 1.2 error codes.
+
+Every error raised by this package is an :class:`ETPError`. Errors reported by the peer carry the
+ETP error code and its name; local failures (transport, timeout, protocol violation, bad frames)
+have distinct subclasses so callers can tell them apart without parsing messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import IntEnum
+from typing import Any
+
+
+class ErrorCode(IntEnum):
+    """ETP 1.2 error codes (``ErrorInfo.code``)."""
+
+    ENOROLE = 1
+    ENOSUPPORTEDPROTOCOLS = 2
+    EINVALID_MESSAGETYPE = 3
+    EUNSUPPORTED_PROTOCOL = 4
+    EINVALID_ARGUMENT = 5
+    EREQUEST_DENIED = 6
+    ENOTSUPPORTED = 7
+    EINVALID_STATE = 8
+    EINVALID_URI = 9
+    EAUTHORIZATION_EXPIRED = 10
+    ENOT_FOUND = 11
+    ELIMIT_EXCEEDED = 12
+    ECOMPRESSION_NOTSUPPORTED = 13
+    EINVALID_OBJECT = 14
+    EMAX_TRANSACTIONS_EXCEEDED = 15
+    EDATAOBJECTTYPE_NOTSUPPORTED = 16
+    EMAXSIZE_EXCEEDED = 17
+    EMULTIPART_CANCELLED = 18
+    EINVALID_MESSAGE = 19
+    EINVALID_INDEXKIND = 20
+    ENOSUPPORTEDFORMATS = 21
+    EREQUESTUUID_REJECTED = 22
+    EUPDATEGROWINGOBJECT_DENIED = 23
+    EBACKPRESSURE_LIMIT_EXCEEDED = 24
+    EBACKPRESSURE_WARNING = 25
+    ETIMED_OUT = 26
+    EAUTHORIZATION_REQUIRED = 27
+    EAUTHORIZATION_EXPIRING = 28
+    ENOSUPPORTEDDATAOBJECTTYPES = 29
+    ERESPONSECOUNT_EXCEEDED = 30
+    EINVALID_APPEND = 31
+    EINVALID_OPERATION = 32
+    EINVALID_CHANNELID = 1002
+    ENOCASCADE_DELETE = 4003
+    EPLURAL_OBJECT = 4004
+    ERETENTION_PERIOD_EXCEEDED = 5001
+    ENOTGROWINGOBJECT = 6001
+
+
+def error_name(code: int) -> str:
+    """Name of an ETP error code, or ``"UNKNOWN(<code>)"`` for codes ETP does not define."""
+    try:
+        return ErrorCode(code).name
+    except ValueError:
+        return f"UNKNOWN({code})"
+
+
+class ETPError(Exception):
+    """Base of every error raised by etp_sync.
+
+    ``code`` is the ETP error code when one applies (``None`` for purely local failures) and
+    ``code_name`` its symbolic name.
+    """
+
+    code: int | None = None
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = int(code)
+
+    @property
+    def code_name(self) -> str | None:
+        return None if self.code is None else error_name(self.code)
+
+    def __str__(self) -> str:
+        if self.code is None:
+            return self.message
+        return f"{self.message} [{self.code_name} ({self.code})]"
+
+
+class ETPProtocolError(ETPError):
+    """The peer broke the ETP protocol (unexpected message, bad correlation, bad negotiation)."""
+
+
+class ETPDecodeError(ETPProtocolError):
+    """A frame could not be decoded: truncated, garbled, unknown type, oversize."""
+
+    code = ErrorCode.EINVALID_MESSAGE
+
+
+class ETPEncodeError(ETPError):
+    """A message could not be encoded (a field has the wrong type or value)."""
+
+
+class ETPTransportError(ETPError):
+    """The websocket transport failed (cannot connect, TLS, socket error)."""
+
+
+class ETPConnectionLost(ETPTransportError):
+    """The connection dropped while a request was in flight or the session was in use."""
+
+
+class ETPSessionClosed(ETPTransportError):
+    """The peer closed the session (CloseSession or websocket close); ``reason`` says why."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ETPTimeout(ETPError):
+    """No (complete) response arrived within the timeout. ``code`` is ETIMED_OUT."""
+
+    code = ErrorCode.ETIMED_OUT
+
+
+class ETPNotNegotiated(ETPError):
+    """A message of a protocol (or role) that the session did not negotiate."""
+
+    code = ErrorCode.EUNSUPPORTED_PROTOCOL
+
+
+class ETPRemoteError(ETPError):
+    """The peer answered with a ProtocolException.
+
+    ``code`` is the ETP error code of the whole-request error when there is one, otherwise of the
+    first per-item error. ``errors`` maps request keys to ``(code, message)`` for per-item failures;
+    ``successes`` holds whatever the peer returned successfully for the other items, so nothing done
+    is lost from view.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        code: int | None = None,
+        errors: Mapping[str, tuple[int, str]] | None = None,
+        successes: Any = None,
+    ) -> None:
+        super().__init__(message, code)
+        self.errors: dict[str, tuple[int, str]] = dict(errors or {})
+        self.successes = successes
+
+
+class ETPPartialFailure(ETPRemoteError):
+    """Some items of a multi-item request failed and others succeeded (see ``errors``/``successes``)."""

@@ -1,0 +1,205 @@
+"""Message ids, and routing of response parts to the request that is waiting for them.
+
+Pure protocol state, free of sockets: the connection's reader thread calls
+:meth:`Correlator.route` for each decoded message; a caller blocks in
+:meth:`PendingRequest.result` on its own queue until the part flagged FIN arrives, the timeout
+expires or the connection fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ETPConnectionLost, ETPError, ETPRemoteError, ETPTimeout, error_name
+
+log = logging.getLogger("etp_sync.protocol")
+
+FIN = 0x02
+PROTOCOL_EXCEPTION = 1000
+ACKNOWLEDGE = 1001
+
+
+class MessageIds:
+    """Strictly increasing message ids: even from 2 for a client, odd from 1 for a server."""
+
+    def __init__(self, *, server: bool = False) -> None:
+        self._next = 1 if server else 2
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            value = self._next
+            self._next += 2
+            return value
+
+
+@dataclass
+class Response:
+    """Every part of a (possibly multipart) response, in arrival order.
+
+    ``messages`` are the ordinary response bodies; ``errors`` collects ProtocolException bodies
+    that arrived under the same correlation id (per-item failures of a multi-item request).
+    """
+
+    messages: list[Any]
+    errors: list[Any]
+
+    def raise_for_errors(self) -> None:
+        """Raise :class:`ETPRemoteError` if any ProtocolException arrived (successes kept)."""
+        if not self.errors:
+            return
+        raise protocol_exception_error(self.errors, self.messages)
+
+
+def protocol_exception_error(errors: list[Any], successes: Any = None) -> ETPRemoteError:
+    """Build one :class:`ETPRemoteError` from ProtocolException bodies."""
+    whole = [e.error for e in errors if e.error is not None]
+    per_item: dict[str, tuple[int, str]] = {}
+    for e in errors:
+        for key, info in e.errors.items():
+            per_item[key] = (info.code, info.message)
+    if whole:
+        code, text = whole[0].code, whole[0].message
+    elif per_item:
+        code, text = next(iter(per_item.values()))
+    else:
+        code, text = None, "ProtocolException without error details"
+    if per_item:
+        detail = "; ".join(f"{k}: {m} ({error_name(c)})" for k, (c, m) in list(per_item.items())[:5])
+        more = f" and {len(per_item) - 5} more" if len(per_item) > 5 else ""
+        text = f"{len(per_item)} item(s) failed: {detail}{more}" if not whole else text
+    cls: type[ETPRemoteError] = ETPRemoteError
+    if per_item and not whole and successes:
+        from ..errors import ETPPartialFailure
+
+        cls = ETPPartialFailure
+    return cls(text, code, per_item, successes)
+
+
+class PendingRequest:
+    """A request in flight: its parts arrive on a private queue."""
+
+    __slots__ = ("message_id", "name", "_queue", "_correlator", "sent_at")
+
+    def __init__(self, message_id: int, name: str, correlator: Correlator) -> None:
+        self.message_id = message_id
+        self.name = name
+        self._queue: queue.SimpleQueue[tuple[Any, Any] | BaseException] = queue.SimpleQueue()
+        self._correlator = correlator
+        self.sent_at = time.monotonic()
+
+    def put(self, item: tuple[Any, Any] | BaseException) -> None:
+        self._queue.put(item)
+
+    def result(self, timeout: float | None = None) -> Response:
+        """Block until the final part (FIN) arrives; raise on timeout or connection failure.
+
+        On timeout the request is forgotten: late parts are dropped (and logged) by the
+        correlator.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        messages: list[Any] = []
+        errors: list[Any] = []
+        try:
+            while True:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    raise ETPTimeout(
+                        f"no complete response to {self.name} (message {self.message_id}) "
+                        f"within {timeout} s"
+                    ) from None
+                if isinstance(item, BaseException):
+                    raise item
+                header, body = item
+                if header.message_type == PROTOCOL_EXCEPTION:
+                    errors.append(body)
+                elif header.message_type != ACKNOWLEDGE:
+                    messages.append(body)
+                if header.message_flags & FIN and header.message_type != ACKNOWLEDGE:
+                    return Response(messages, errors)
+        finally:
+            self._correlator.forget(self.message_id)
+
+
+class Correlator:
+    """Requests in flight, by message id; thread-safe."""
+
+    def __init__(self) -> None:
+        self._pending: dict[int, PendingRequest] = {}
+        self._lock = threading.Lock()
+        self._closed_error: ETPError | None = None
+
+    def register(self, message_id: int, name: str) -> PendingRequest:
+        with self._lock:
+            if self._closed_error is not None:
+                raise self._closed_error
+            pending = PendingRequest(message_id, name, self)
+            self._pending[message_id] = pending
+            return pending
+
+    def forget(self, message_id: int) -> None:
+        with self._lock:
+            self._pending.pop(message_id, None)
+
+    def route(self, header: Any, body: Any) -> bool:
+        """Hand a message to the request it answers; False if no request is waiting for it."""
+        if header.correlation_id == 0:
+            return False
+        with self._lock:
+            pending = self._pending.get(header.correlation_id)
+            if pending is not None and header.message_flags & FIN:
+                if header.message_type != ACKNOWLEDGE:
+                    # Final part: later duplicates find nobody; result() also forgets it.
+                    self._pending.pop(header.correlation_id, None)
+        if pending is None:
+            log.debug(
+                "dropping message (%s, %s) for request %s: nobody is waiting (timed out?)",
+                header.protocol,
+                header.message_type,
+                header.correlation_id,
+            )
+            return False
+        pending.put((header, body))
+        return True
+
+    def fail(self, message_id: int, error: ETPError) -> None:
+        """Fail one request (e.g. its response could not be decoded)."""
+        with self._lock:
+            pending = self._pending.pop(message_id, None)
+        if pending is not None:
+            pending.put(error)
+
+    def fail_all(self, error: ETPError, *, close: bool = False) -> None:
+        """Fail every request in flight (connection lost); with ``close`` refuse new ones."""
+        with self._lock:
+            pending = list(self._pending.values())
+            self._pending.clear()
+            if close:
+                self._closed_error = error
+        for p in pending:
+            p.put(error)
+
+    def reopen(self) -> None:
+        with self._lock:
+            self._closed_error = None
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+
+__all__ = [
+    "ETPConnectionLost",
+    "Correlator",
+    "MessageIds",
+    "PendingRequest",
+    "Response",
+    "protocol_exception_error",
+]

@@ -1,0 +1,338 @@
+"""Python classes for every ETP record and enum, built once from the type model.
+
+Records are light ``__slots__`` classes with snake_case attributes, schema defaults, equality and a
+repr that never dumps megabytes. Numeric ``ArrayOf*`` values are numpy arrays. Union values are
+plain Python values; the two ambiguous primitive pairs of ``DataValue`` keep their wire branch
+through the marker types :class:`Int32` (Avro ``int``) and :class:`Float32` (Avro ``float``):
+a plain ``int`` travels as ``long`` and a plain ``float`` as ``double``.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import keyword
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ._parse import ArrayType, FieldDef, MapType, NamedType, SchemaModel, TypeRef, UnionType
+
+_SNAKE_OVERRIDES = {"WMLtypeIn": "wml_type_in", "XMLin": "xml_in", "XMLout": "xml_out"}
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+# dtype of the ``values`` of the numeric ArrayOf* records.
+NUMERIC_ARRAY_DTYPES: dict[str, np.dtype[Any]] = {
+    "ArrayOfBoolean": np.dtype(np.bool_),
+    "ArrayOfInt": np.dtype("<i4"),
+    "ArrayOfLong": np.dtype("<i8"),
+    "ArrayOfFloat": np.dtype("<f4"),
+    "ArrayOfDouble": np.dtype("<f8"),
+}
+
+
+def snake_case(name: str) -> str:
+    """Python attribute name of an Avro field name (``correlationId`` -> ``correlation_id``)."""
+    if name in _SNAKE_OVERRIDES:
+        return _SNAKE_OVERRIDES[name]
+    result = _CAMEL_BOUNDARY.sub("_", name).lower()
+    return result + "_" if keyword.iskeyword(result) else result
+
+
+class Int32(int):
+    """An ``int`` that travels as Avro ``int`` (not ``long``) inside a union such as DataValue."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Int32({int(self)})"
+
+
+class Float32(float):
+    """A ``float`` that travels as Avro ``float`` (not ``double``) inside a union."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Float32({float(self)!r})"
+
+
+def _short_repr(value: Any) -> str:
+    """Repr that stays small for big arrays, bytes, strings and collections."""
+    if isinstance(value, np.ndarray):
+        if value.size <= 8:
+            return f"array({value.tolist()!r}, dtype={value.dtype})"
+        return f"<{value.dtype} array shape={value.shape}>"
+    if isinstance(value, bytes | bytearray | memoryview):
+        n = len(value)
+        if n <= 64:
+            return repr(bytes(value))
+        return f"<{n} bytes {bytes(value[:32])!r}...>"
+    if isinstance(value, str) and len(value) > 200:
+        return repr(value[:200]) + f"...({len(value)} chars)"
+    if isinstance(value, list):
+        items = [_short_repr(v) for v in value[:10]]
+        if len(value) > 10:
+            items.append(f"...({len(value)} items)")
+        return "[" + ", ".join(items) + "]"
+    if isinstance(value, dict):
+        pairs = [f"{k!r}: {_short_repr(v)}" for k, v in list(value.items())[:10]]
+        if len(value) > 10:
+            pairs.append(f"...({len(value)} entries)")
+        return "{" + ", ".join(pairs) + "}"
+    return repr(value)
+
+
+def _values_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_values_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_values_equal(a[k], b[k]) for k in a)
+    if type(a) in (Int32, Float32) or type(b) in (Int32, Float32):
+        return type(a) is type(b) and a == b
+    return bool(a == b)
+
+
+class Record:
+    """Base of every ETP record and message class.
+
+    Construct with snake_case keyword arguments; fields with a schema default (and nullable unions)
+    may be omitted. Class attributes describe the schema: ``etp_full_name``, ``etp_name``,
+    ``etp_fields`` (wire names in order), ``etp_attributes`` (matching Python names), and for
+    messages ``etp_protocol``, ``etp_message_type``, ``etp_multipart`` and ``etp_sender``.
+    """
+
+    __slots__ = ()
+    etp_full_name: ClassVar[str] = ""
+    etp_name: ClassVar[str] = ""
+    etp_fields: ClassVar[tuple[str, ...]] = ()
+    etp_attributes: ClassVar[tuple[str, ...]] = ()
+    etp_protocol: ClassVar[int | None] = None
+    etp_message_type: ClassVar[int | None] = None
+    etp_multipart: ClassVar[bool] = False
+    etp_sender: ClassVar[str] = ""
+    _defaults: ClassVar[dict[str, Callable[[], Any]]] = {}
+    _coerce: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+
+    def __init__(self, **kwargs: Any) -> None:
+        cls = type(self)
+        unknown = kwargs.keys() - set(cls.etp_attributes)
+        if unknown:
+            raise TypeError(
+                f"{cls.etp_name}() got unexpected field(s) {sorted(unknown)}; "
+                f"fields are {list(cls.etp_attributes)}"
+            )
+        missing = []
+        for attr in cls.etp_attributes:
+            if attr in kwargs:
+                object.__setattr__(self, attr, cls._coerce[attr](kwargs[attr]))
+            elif attr in cls._defaults:
+                object.__setattr__(self, attr, cls._defaults[attr]())
+            else:
+                missing.append(attr)
+        if missing:
+            raise TypeError(f"{cls.etp_name}() missing required field(s): {', '.join(missing)}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(
+            _values_equal(getattr(self, a), getattr(other, a)) for a in type(self).etp_attributes
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{a}={_short_repr(getattr(self, a))}" for a in type(self).etp_attributes)
+        return f"{type(self).etp_name}({inner})"
+
+    def replace(self, **changes: Any) -> Record:
+        """A shallow copy with some fields changed."""
+        values = {a: getattr(self, a) for a in type(self).etp_attributes}
+        values.update(changes)
+        return type(self)(**values)
+
+
+class ETPEnum(enum.Enum):
+    """Base of ETP enums: the value is the wire symbol, the wire index is ``.index``."""
+
+    @property
+    def index(self) -> int:
+        return list(type(self)).index(self)
+
+
+def _coerce_uuid(value: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return uuid.UUID(bytes=bytes(value))
+    if isinstance(value, str):
+        return uuid.UUID(value)
+    raise TypeError(f"expected a UUID (uuid.UUID, str or 16 bytes), got {type(value).__name__}")
+
+
+class TypeRegistry:
+    """Python classes for every named type of a :class:`SchemaModel`."""
+
+    def __init__(self, model: SchemaModel) -> None:
+        self.model = model
+        self.classes: dict[str, Any] = {}
+        for t in model.types.values():
+            if t.kind == "record":
+                self.classes[t.full_name] = self._make_record(t)
+            elif t.kind == "enum":
+                self.classes[t.full_name] = ETPEnum(  # type: ignore[call-overload]
+                    t.name, [(s, s) for s in t.symbols], module=__name__, qualname=t.name
+                )
+            else:
+                self.classes[t.full_name] = uuid.UUID
+
+    # -- coercion of user values -------------------------------------------------------------
+
+    def coercer(self, t: TypeRef, owner: str = "") -> Callable[[Any], Any]:
+        """A function normalising a user-supplied value of type ``t``."""
+        if isinstance(t, str):
+            named = self.model.types.get(t)
+            if named is None:
+                return _identity
+            if named.kind == "fixed":
+                return _coerce_uuid
+            if named.kind == "enum":
+                enum_cls = self.classes[t]
+                symbols = named.symbols
+
+                def coerce_enum(v: Any) -> Any:
+                    if isinstance(v, enum_cls):
+                        return v
+                    if isinstance(v, int) and not isinstance(v, bool):
+                        return enum_cls(symbols[v])
+                    return enum_cls(v)
+
+                return coerce_enum
+            cls = self.classes[t]
+
+            def coerce_record(v: Any) -> Any:
+                if isinstance(v, cls):
+                    return v
+                if isinstance(v, Mapping):
+                    return cls(**v)
+                raise TypeError(f"expected {cls.etp_name}, got {type(v).__name__}")
+
+            return coerce_record
+        if isinstance(t, ArrayType):
+            if owner in NUMERIC_ARRAY_DTYPES:
+                dtype = NUMERIC_ARRAY_DTYPES[owner]
+                return lambda v: np.asarray(v, dtype=dtype).reshape(-1)
+            item = self.coercer(t.items)
+            if item is _identity:
+                return list
+            return lambda v: [item(x) for x in v]
+        if isinstance(t, MapType):
+            value = self.coercer(t.values)
+            if value is _identity:
+                return dict
+            return lambda v: {str(k): value(x) for k, x in dict(v).items()}
+        if isinstance(t, UnionType):
+            return self._union_coercer(t)
+        return _identity
+
+    def _union_coercer(self, t: UnionType) -> Callable[[Any], Any]:
+        """Build the one record branch from a mapping, a UUID from str/bytes, an enum from a str."""
+        kinds = {b: self.model.types[b].kind for b in t.branches if b in self.model.types}
+        records = [self.coercer(b) for b, k in kinds.items() if k == "record"]
+        fixed = any(k == "fixed" for k in kinds.values())
+        enums = [self.coercer(b) for b, k in kinds.items() if k == "enum"]
+        has_text = "string" in t.branches or "bytes" in t.branches
+
+        def coerce_union(v: Any) -> Any:
+            if v is None:
+                return None
+            if isinstance(v, Mapping) and len(records) == 1:
+                return records[0](v)
+            if fixed and not has_text and isinstance(v, str | bytes):
+                return _coerce_uuid(v)
+            if enums and not has_text and isinstance(v, str | int) and not isinstance(v, bool):
+                return enums[0](v)
+            return v
+
+        return coerce_union
+
+    def _make_record(self, t: NamedType) -> type[Record]:
+        attrs = tuple(snake_case(f.name) for f in t.fields)
+        namespace: dict[str, Any] = {
+            "__slots__": attrs,
+            "__module__": "etp_sync.schema",
+            "__doc__": _record_doc(t),
+            "etp_full_name": t.full_name,
+            "etp_name": t.name,
+            "etp_fields": tuple(f.name for f in t.fields),
+            "etp_attributes": attrs,
+            "etp_protocol": t.protocol,
+            "etp_message_type": t.message_type,
+            "etp_multipart": t.multipart,
+            "etp_sender": t.sender,
+        }
+        cls = type(t.name, (Record,), namespace)
+        cls.__qualname__ = t.full_name.replace("Energistics.Etp.v12.", "")
+        # Coercers and defaults refer to other classes: fill them once all classes exist.
+        self.classes[t.full_name] = cls
+        return cls
+
+    def finish(self) -> None:
+        """Attach coercers and defaults (needs every class to exist)."""
+        for t in self.model.types.values():
+            if t.kind != "record":
+                continue
+            cls = self.classes[t.full_name]
+            coerce: dict[str, Callable[[Any], Any]] = {}
+            defaults: dict[str, Callable[[], Any]] = {}
+            for f, attr in zip(t.fields, cls.etp_attributes, strict=True):
+                c = self.coercer(f.type, t.name)
+                coerce[attr] = c
+                default = self._default_factory(f, c)
+                if default is not None:
+                    defaults[attr] = default
+            cls._coerce = coerce
+            cls._defaults = defaults
+
+    @staticmethod
+    def _default_factory(f: FieldDef, coerce: Callable[[Any], Any]) -> Callable[[], Any] | None:
+        if f.has_default:
+            value = f.default
+            if isinstance(value, list | dict):
+                return lambda: coerce(copy.deepcopy(value))
+            coerced = coerce(value) if value is not None else None
+            return lambda: coerced
+        if isinstance(f.type, UnionType) and f.type.branches[0] == "null":
+            return lambda: None
+        return None
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _type_text(t: TypeRef) -> str:
+    if isinstance(t, str):
+        return t.rsplit(".", 1)[-1]
+    if isinstance(t, ArrayType):
+        return f"array<{_type_text(t.items)}>"
+    if isinstance(t, MapType):
+        return f"map<{_type_text(t.values)}>"
+    return " | ".join(_type_text(b) for b in t.branches)
+
+
+def _record_doc(t: NamedType) -> str:
+    head = f"ETP 1.2 ``{t.full_name}``"
+    if t.is_message:
+        head += f" (protocol {t.protocol}, message type {t.message_type}, sent by {t.sender})"
+    lines = [head + ".", ""]
+    for f in t.fields:
+        default = f" = {f.default!r}" if f.has_default else ""
+        lines.append(f"- ``{snake_case(f.name)}``: {_type_text(f.type)}{default}")
+    return "\n".join(lines)

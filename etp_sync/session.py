@@ -1,0 +1,370 @@
+"""``ETPSession``: one persistent, thread-safe, blocking ETP 1.2 session that reconnects by itself.
+
+The session owns a :class:`~etp_sync.transport.connection.Connection` (websocket, reader thread,
+dispatch thread). Many threads may share a session: each request waits on its own queue. When
+the connection drops, requests in flight fail with :class:`~etp_sync.errors.ETPConnectionLost`
+(idempotent reads are retried transparently), and the next use reconnects, renegotiates and
+restores notification subscriptions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ._version import __version__
+from .calls import CallsMixin
+from .errors import ETPConnectionLost, ETPError, ETPSessionClosed
+from .protocol.correlation import PendingRequest, Response
+from .protocol.negotiation import (
+    STORE_PROTOCOLS,
+    ServerInfo,
+    build_request_session,
+    now_us,
+)
+from .retry import RetryPolicy
+from .schema import Record, messages
+from .transport.connection import Connection
+
+log = logging.getLogger("etp_sync.session")
+
+Authorization = str | Callable[[], str] | None
+Handler = Callable[[Any, Any], None]
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+
+def _safe_url(url: str) -> str:
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class RequestHandle:
+    """A request in flight; :meth:`result` blocks for its response messages."""
+
+    def __init__(self, pending: PendingRequest, timeout: float | None) -> None:
+        self._pending = pending
+        self._timeout = timeout
+
+    @property
+    def message_id(self) -> int:
+        return self._pending.message_id
+
+    def response(self, timeout: float | None = None) -> Response:
+        """All response parts, ProtocolExceptions included (no error raised for them)."""
+        return self._pending.result(self._timeout if timeout is None else timeout)
+
+    def result(self, timeout: float | None = None) -> list[Any]:
+        """The response messages; raises :class:`~etp_sync.errors.ETPRemoteError` on errors."""
+        response = self.response(timeout)
+        response.raise_for_errors()
+        return response.messages
+
+
+class ETPSession(CallsMixin):
+    """A blocking ETP 1.2 session, usable from many threads; a context manager.
+
+    Parameters:
+        url: ``ws://`` or ``wss://`` address of the ETP server.
+        authorization: bearer token, or a callable returning one (called on every connect so
+            tokens can be refreshed). Sent as ``Authorization: Bearer <token>``.
+        data_partition_id: OSDU partition, sent as the ``data-partition-id`` header.
+        timeout: default seconds to wait for a response.
+        connect_timeout: seconds for the websocket upgrade and the ETP handshake.
+        max_message_size: our limit; the effective one is the smaller of ours and the server's.
+        compression: offer gzip and compress bodies where it pays.
+        retry: connection attempts policy (first connect and reconnects).
+        verify, ca_file, ssl_context: TLS settings for ``wss://`` (verification is on by default).
+        application_name, application_version: announced in RequestSession.
+        protocols: protocol numbers to request (role ``store``).
+        auto_reconnect: reconnect on next use after a drop (otherwise raise).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        authorization: Authorization = None,
+        data_partition_id: str | None = None,
+        timeout: float = 60.0,
+        connect_timeout: float = 15.0,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        compression: bool = True,
+        retry: RetryPolicy | None = None,
+        verify: bool = True,
+        ca_file: str | None = None,
+        ssl_context: Any = None,
+        application_name: str = "etp_sync",
+        application_version: str = __version__,
+        protocols: Sequence[int] = STORE_PROTOCOLS,
+        auto_reconnect: bool = True,
+    ) -> None:
+        if not url.lower().startswith(("ws://", "wss://")):
+            raise ValueError(f"ETP URL must start with ws:// or wss://, got {_safe_url(url)!r}")
+        if max_message_size < 4096:
+            raise ValueError("max_message_size must be at least 4096 bytes")
+        self.url = url
+        self._authorization = authorization
+        self.data_partition_id = data_partition_id
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.max_message_size = int(max_message_size)
+        self.compression = compression
+        self.retry = retry or RetryPolicy()
+        self._tls = {"verify": verify, "ca_file": ca_file, "ssl_context": ssl_context}
+        self.application_name = application_name
+        self.application_version = application_version
+        self.protocols = tuple(protocols)
+        self.auto_reconnect = auto_reconnect
+        self._conn: Connection | None = None
+        self._conn_lock = threading.RLock()
+        self._closed = False
+        self._handlers: list[tuple[int | None, int | None, Handler]] = []
+        self._handlers_lock = threading.Lock()
+        self._after_connect: list[Callable[[], None]] = []
+        self.connect_count = 0
+        super().__init__()
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed" if self._closed else "not connected"
+        return f"ETPSession({_safe_url(self.url)!r}, {state})"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def __enter__(self) -> ETPSession:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[ETPSession]:
+        """Yield this session, then a freshly connected one each time the loop comes back.
+
+        For long-running jobs: ``for session in etp_connect(url): try: work(session) except
+        ETPConnectionLost: continue``. Each new iteration closes the previous connection and
+        opens a new one (with the retry policy); ``break`` ends the loop.
+        """
+        while True:
+            if not self.is_open:
+                self.connect()
+            yield self
+            self._drop_connection()
+
+    @property
+    def is_open(self) -> bool:
+        conn = self._conn
+        return conn is not None and conn.is_open
+
+    @property
+    def server(self) -> ServerInfo:
+        """What the server granted in OpenSession (connects first if needed)."""
+        return self._connection().server  # type: ignore[return-value]
+
+    def _headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        token = self._authorization() if callable(self._authorization) else self._authorization
+        if token:
+            token = token.strip()
+            headers["Authorization"] = token if token.lower().startswith("bearer ") else (
+                f"Bearer {token}"
+            )
+        if self.data_partition_id:
+            headers["data-partition-id"] = self.data_partition_id
+        return headers
+
+    def connect(self) -> ETPSession:
+        """Open the websocket and the ETP session (retrying per ``retry``); idempotent."""
+        with self._conn_lock:
+            if self._closed:
+                self._closed = False
+            if self.is_open:
+                return self
+            self._conn = self.retry.run(self._open_connection, f"connecting to {_safe_url(self.url)}")
+            self.connect_count += 1
+            hooks = list(self._after_connect)
+        for hook in hooks:
+            hook()
+        return self
+
+    def _open_connection(self) -> Connection:
+        request = build_request_session(
+            application_name=self.application_name,
+            application_version=self.application_version,
+            protocols=self.protocols,
+            compression=self.compression,
+            max_message_size=self.max_message_size,
+        )
+        return Connection.open(
+            self.url,
+            request,
+            headers=self._headers(),
+            connect_timeout=self.connect_timeout,
+            max_message_size=self.max_message_size,
+            compression=self.compression,
+            on_unsolicited=self._on_unsolicited,
+            tls=self._tls,
+        )
+
+    def _drop_connection(self) -> None:
+        with self._conn_lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def close(self, reason: str = "") -> None:
+        """Send CloseSession, close the websocket and stop the threads; idempotent."""
+        with self._conn_lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close(reason=reason)
+
+    def _connection(self) -> Connection:
+        with self._conn_lock:
+            conn = self._conn
+            if conn is not None and conn.is_open:
+                return conn
+            if conn is not None:
+                error = conn.close_error
+                self._conn = None
+                conn.close(send_close_session=False)
+                if not self.auto_reconnect:
+                    raise error or ETPConnectionLost("the connection was lost")
+                log.info("connection lost (%s); reconnecting", error)
+            elif self._closed and not self.auto_reconnect:
+                raise ETPConnectionLost("the session is closed")
+            self.connect()
+            assert self._conn is not None
+            return self._conn
+
+    def add_after_connect(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` after every (re)connect, e.g. to restore subscriptions."""
+        self._after_connect.append(hook)
+
+    # -- raw requests --------------------------------------------------------------------------
+
+    def send(self, message: Record, *, timeout: float | None = None) -> RequestHandle:
+        """Send a request without waiting; ``.result()`` on the handle blocks for the response.
+
+        One thread can keep many requests in flight this way.
+        """
+        pending = self._connection().send(message)
+        assert pending is not None
+        return RequestHandle(pending, self.timeout if timeout is None else timeout)
+
+    def send_and_recv(self, message: Record, *, timeout: float | None = None) -> list[Any]:
+        """Send a request and return every response message (multipart assembled).
+
+        A ProtocolException answer raises :class:`~etp_sync.errors.ETPRemoteError` (for partial
+        failures :class:`~etp_sync.errors.ETPPartialFailure`, with the successes attached).
+        """
+        response = self.request(message, timeout=timeout)
+        response.raise_for_errors()
+        return response.messages
+
+    def request(
+        self,
+        message: Record | Sequence[Record],
+        *,
+        timeout: float | None = None,
+        idempotent: bool | None = None,
+    ) -> Response:
+        """Send a request (several bodies = one multipart request) and collect its response.
+
+        ProtocolExceptions are returned in ``Response.errors``, not raised. Idempotent reads
+        (``Get*``/``Find*`` messages unless told otherwise) are resent once on a fresh connection
+        when the connection drops while they are in flight.
+        """
+        bodies = [message] if isinstance(message, Record) else list(message)
+        if idempotent is None:
+            idempotent = bodies[0].etp_name.startswith(("Get", "Find")) and len(bodies) == 1
+        wait = self.timeout if timeout is None else timeout
+        attempts = 2 if idempotent and self.auto_reconnect else 1
+        for attempt in range(attempts):
+            conn = self._connection()
+            try:
+                if len(bodies) == 1:
+                    pending = conn.send(bodies[0])
+                    assert pending is not None
+                else:
+                    pending = conn.send_multipart(bodies)
+                return pending.result(wait)
+            except ETPConnectionLost as exc:
+                if isinstance(exc, ETPSessionClosed) or attempt + 1 >= attempts:
+                    raise
+                log.info("retrying %s after connection loss: %s", bodies[0].etp_name, exc)
+        raise AssertionError("unreachable")
+
+    def ping(self, *, timeout: float | None = None) -> float:
+        """Send a Ping and return the round-trip time in seconds."""
+        start = time.perf_counter()
+        self.send_and_recv(messages.Core.Ping(current_date_time=now_us()), timeout=timeout)
+        return time.perf_counter() - start
+
+    # -- server-initiated messages -------------------------------------------------------------
+
+    def add_handler(
+        self, callback: Handler, *, protocol: int | None = None, message_type: int | None = None
+    ) -> Callable[[], None]:
+        """Call ``callback(header, message)`` for server-initiated messages (notifications,
+        unsolicited ProtocolExceptions) matching ``protocol``/``message_type`` (None = any).
+
+        Callbacks run on the session's dispatch thread, never on the reader thread. Returns a
+        function that removes the handler.
+        """
+        entry = (protocol, message_type, callback)
+        with self._handlers_lock:
+            self._handlers.append(entry)
+
+        def remove() -> None:
+            with self._handlers_lock:
+                if entry in self._handlers:
+                    self._handlers.remove(entry)
+
+        return remove
+
+    def _on_unsolicited(self, header: Any, body: Any) -> None:
+        if header.message_type == 1000:
+            log.warning("unsolicited ProtocolException from the server: %r", body)
+        with self._handlers_lock:
+            handlers = [
+                cb
+                for p, mt, cb in self._handlers
+                if (p is None or p == header.protocol)
+                and (mt is None or mt == header.message_type)
+            ]
+        if not handlers:
+            log.debug("no handler for unsolicited %s", body.etp_name)
+        for cb in handlers:
+            try:
+                cb(header, body)
+            except Exception:
+                log.exception("handler %r for %s raised", cb, body.etp_name)
+
+
+def etp_connect(url: str, **kwargs: Any) -> ETPSession:
+    """Open an :class:`ETPSession` (same parameters) and return it, connected.
+
+    Works three ways: ``with etp_connect(url) as s:``; ``s = etp_connect(url)`` ... ``s.close()``;
+    and ``for s in etp_connect(url):`` which yields a fresh session each time the loop comes
+    back (reconnect after a drop in long-running jobs).
+    """
+    session = ETPSession(url, **kwargs)
+    session.connect()
+    return session
+
+
+__all__ = ["ETPError", "ETPSession", "RequestHandle", "etp_connect"]

@@ -1,0 +1,884 @@
+"""Websocket transport: websocket-client does the HTTP upgrade, we do the framing after it.
+
+Why: stock websocket-client masks outgoing frames in pure Python (~64 MB/s) and copies payloads
+several times, while ETP moves large arrays. So after the handshake we take the raw (plain or TLS)
+socket and frame messages ourselves (RFC 6455): outgoing payloads are XOR-masked by numpy straight
+into a reused send buffer (each byte copied once) and sent from it; incoming payloads are received
+straight into a bytearray of exactly the announced size.
+
+Threading: any number of threads may call :meth:`WebSocketTransport.send_message` (sends are
+serialised by a lock); exactly one thread (the connection's reader) calls
+:meth:`WebSocketTransport.recv_message`, which also answers pings and close frames inline.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import select
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Final, Self, TypeAlias
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import websocket
+
+from etp_sync.errors import (
+    ETPConnectionLost,
+    ETPError,
+    ETPProtocolError,
+    ETPSessionClosed,
+    ETPTransportError,
+)
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "ETP_SUBPROTOCOL",
+    "WebSocketClosed",
+    "WebSocketTransport",
+    "mask_into",
+]
+
+_log = logging.getLogger("etp_sync.transport")
+
+BytesLike: TypeAlias = "bytes | bytearray | memoryview"
+
+ETP_SUBPROTOCOL: Final = "etp12.energistics.org"
+DEFAULT_MAX_MESSAGE_SIZE: Final = 1 << 30
+"""Default cap on an incoming message (1 GiB); the connection layer lowers it after negotiation."""
+
+# Opcodes (RFC 6455 section 5.2).
+_OP_CONT: Final = 0x0
+_OP_TEXT: Final = 0x1
+_OP_BINARY: Final = 0x2
+_OP_CLOSE: Final = 0x8
+_OP_PING: Final = 0x9
+_OP_PONG: Final = 0xA
+_FIN: Final = 0x80
+
+# Close codes (RFC 6455 section 7.4.1).
+CLOSE_NORMAL: Final = 1000
+CLOSE_PROTOCOL_ERROR: Final = 1002
+CLOSE_NO_STATUS: Final = 1005
+CLOSE_TOO_BIG: Final = 1009
+
+_SMALL_MASK: Final = 512
+"""Below this many bytes, masking with Python ints beats numpy's per-call overhead (measured)."""
+_PAYLOAD_ALIGN: Final = 16
+"""Offset of the first payload byte in the send buffer, so numpy XORs an aligned destination."""
+_KEEP_SEND_BUFFER: Final = (64 << 20) + (64 << 10)
+"""A send buffer grown beyond this (64 MiB of payload plus slack for headers) is dropped after
+the send instead of being kept for reuse."""
+_RECV_BUFFER: Final = 64 << 10
+"""Read-ahead buffer for frame headers and small payloads (amortises syscalls)."""
+_DIRECT_RECV: Final = 16 << 10
+"""Payload remainders at least this big are received straight into the message buffer."""
+_SSL_SEND_CHUNK: Final = 1 << 20
+"""TLS ``send`` writes everything under one deadline; chunking makes the stall timeout per MiB."""
+_CLOSE_REASON_MAX: Final = 123
+
+
+class WebSocketClosed(ETPSessionClosed):
+    """The websocket is closed: ``close_code`` and ``reason`` come from the close frame.
+
+    ``close_code`` is 1005 when the peer's close frame carried no status. ``by_peer`` is True when
+    the peer started the closing handshake, False when we did (then code/reason are the peer's
+    reply, or ours if it never replied).
+    """
+
+    def __init__(self, message: str, close_code: int, reason: str = "", by_peer: bool = True):
+        super().__init__(message, reason)
+        self.close_code = close_code
+        self.by_peer = by_peer
+
+
+# --------------------------------------------------------------------------------------------
+# Masking
+
+
+def _byte_view(obj: BytesLike) -> memoryview:
+    """A flat, C-contiguous, unsigned-byte view of ``obj`` (copies only non-contiguous input)."""
+    mv = obj if isinstance(obj, memoryview) else memoryview(obj)
+    if not mv.c_contiguous:
+        mv = memoryview(mv.tobytes())
+    if mv.format != "B" or mv.ndim != 1:
+        mv = mv.cast("B")
+    return mv
+
+
+def _xor_small(dst: memoryview, offset: int, src: memoryview, key: bytes) -> None:
+    """Mask a short ``src`` (key phase 0 = ``key[0]``) into ``dst[offset:]`` via one big int."""
+    n = src.nbytes
+    keys = (key * ((n >> 2) + 1))[:n]
+    value = int.from_bytes(src, "little") ^ int.from_bytes(keys, "little")
+    dst[offset : offset + n] = value.to_bytes(n, "little")
+
+
+def mask_into(dst: BytesLike, dst_offset: int, src: BytesLike, key: bytes, phase: int = 0) -> int:
+    """XOR ``src`` with the websocket mask ``key`` into ``dst[dst_offset:]``; return the next phase.
+
+    Byte ``i`` of ``src`` is XORed with ``key[(phase + i) % 4]``, so a payload split over several
+    parts is masked by calling this once per part, passing the phase returned by the previous
+    call (start with 0). Each byte is read once and written once, no temporaries proportional to
+    the size. ``dst`` may be the very same memory as ``src`` (unmasking in place) but must not
+    otherwise overlap it. Masking and unmasking are the same operation.
+    """
+    if len(key) != 4:
+        raise ValueError("a websocket mask key is exactly 4 bytes")
+    p = phase & 3
+    s = _byte_view(src)
+    n = s.nbytes
+    if n == 0:
+        return p
+    d = _byte_view(dst)
+    if d.readonly:
+        raise TypeError("mask_into needs a writable destination")
+    if dst_offset < 0 or dst_offset + n > d.nbytes:
+        raise ValueError("destination too small for the masked bytes")
+    k = bytes(key[p:]) + bytes(key[:p])
+    if n < _SMALL_MASK:
+        _xor_small(d, dst_offset, s, k)
+    else:
+        m = n & ~7
+        key64 = np.frombuffer(k * 2, dtype=np.uint64)[0]
+        np.bitwise_xor(
+            np.frombuffer(s, dtype=np.uint64, count=m >> 3),
+            key64,
+            out=np.frombuffer(d[dst_offset : dst_offset + m], dtype=np.uint64),
+        )
+        if m < n:  # m is a multiple of 4, so the tail starts at key phase 0 again
+            _xor_small(d, dst_offset + m, s[m:], k)
+    return (p + n) & 3
+
+
+def _header_len(length: int, masked: bool) -> int:
+    """Size of a frame header for a payload of ``length`` bytes."""
+    base = 2 if length < 126 else 4 if length < 65536 else 10
+    return base + 4 if masked else base
+
+
+def _write_header(buf: memoryview, pos: int, first: int, length: int, key: bytes | None) -> int:
+    """Write a frame header at ``buf[pos:]`` (``first`` = FIN|opcode byte); return its size."""
+    mask_bit = 0x80 if key is not None else 0
+    if length < 126:
+        struct.pack_into("!BB", buf, pos, first, mask_bit | length)
+        size = 2
+    elif length < 65536:
+        struct.pack_into("!BBH", buf, pos, first, mask_bit | 126, length)
+        size = 4
+    else:
+        struct.pack_into("!BBQ", buf, pos, first, mask_bit | 127, length)
+        size = 10
+    if key is not None:
+        buf[pos + size : pos + size + 4] = key
+        size += 4
+    return size
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without userinfo, query or fragment: fit for logs, reprs and error messages."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = host if parts.port is None else f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    except ValueError:
+        return "<unparsable url>"
+
+
+def _check_header(name: str, value: str) -> None:
+    """Refuse header names/values that would inject extra lines into the upgrade request."""
+    if not name or any(c in name for c in "\r\n:") or any(c in value for c in "\r\n"):
+        raise ValueError(f"invalid HTTP header {name!r} (value not shown)")
+
+
+# --------------------------------------------------------------------------------------------
+# Transport
+
+
+def _sendable_close_code(code: int) -> bool:
+    """Whether ``code`` may appear in a close frame we send (RFC 6455 section 7.4)."""
+    return code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+_OPEN: Final = "open"
+_CLOSING: Final = "closing"
+_CLOSED: Final = "closed"
+
+
+class WebSocketTransport:
+    """One websocket connection carrying binary messages, framed by us on the raw socket.
+
+    Create it with :meth:`connect`. ``max_message_size`` (incoming) and ``max_frame_size``
+    (outgoing; ``None`` sends every message as one frame) may be changed at any time, e.g. after
+    ETP capability negotiation.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        url: str = "",
+        subprotocol: str | None = None,
+        client: bool = True,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_frame_size: int | None = None,
+        stall_timeout: float = 60.0,
+        close_timeout: float = 2.0,
+    ) -> None:
+        """Wrap ``sock``, on which the websocket handshake is already complete.
+
+        ``client`` masks outgoing frames (RFC 6455 requires it of clients). ``stall_timeout``
+        bounds how long a frame that has started may stall, and how long a send may make no
+        progress, before the connection counts as lost. ``close_timeout`` bounds the closing
+        handshake.
+        """
+        if not stall_timeout > 0:
+            raise ValueError("stall_timeout must be positive")
+        self._sock = sock
+        self._safe_url = _safe_url(url) if url else "<socket>"
+        self.subprotocol = subprotocol
+        self._client = client
+        self.max_message_size = int(max_message_size)
+        self.max_frame_size = max_frame_size
+        self.stall_timeout = float(stall_timeout)
+        self.close_timeout = float(close_timeout)
+        sock.settimeout(self.stall_timeout)
+        self._send_chunk = _SSL_SEND_CHUNK if isinstance(sock, ssl.SSLSocket) else 1 << 62
+
+        self._state_lock = threading.Lock()
+        self._state: str = _OPEN
+        self._broken: str | None = None  # why the connection is unusable, when it failed
+        self._close_info: tuple[int, str, bool] | None = None  # (code, reason, by_peer)
+        self._close_sent = False
+        self._peer_closed = threading.Event()
+
+        self._send_lock = threading.Lock()
+        self._sbuf: np.ndarray = np.empty(0, dtype=np.uint8)
+        self._pending_pong: bytes | None = None
+        self._last_pong: float | None = None
+
+        self._recv_lock = threading.Lock()
+        self._rbuf = bytearray(_RECV_BUFFER)
+        self._rview = memoryview(self._rbuf)
+        self._rpos = 0
+        self._rend = 0
+        self._poller: select.poll | None = None
+        if hasattr(select, "poll"):
+            self._poller = select.poll()
+            self._poller.register(sock.fileno(), select.POLLIN)
+
+    # ---------------------------------------------------------------- opening
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        *,
+        headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        connect_timeout: float = 30.0,
+        verify: bool = True,
+        ca_file: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        follow_redirects: bool = False,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_frame_size: int | None = None,
+        stall_timeout: float = 60.0,
+        close_timeout: float = 2.0,
+    ) -> WebSocketTransport:
+        """Open a websocket to ``url`` (ws:// or wss://) with subprotocol ``etp12.energistics.org``.
+
+        ``headers`` go on the upgrade request (e.g. ``Authorization: Bearer ...``,
+        ``data-partition-id``); their values never appear in logs, reprs or errors. TLS verifies
+        the server by default (system CAs, or ``ca_file``); ``verify=False`` disables it, and
+        ``ssl_context`` replaces all TLS settings. Redirects are not followed unless asked, since
+        that would resend the credentials to another address.
+        """
+        safe = _safe_url(url)
+        request_headers = [f"Sec-WebSocket-Protocol: {ETP_SUBPROTOCOL}"]
+        items = headers.items() if isinstance(headers, Mapping) else (headers or ())
+        for name, value in items:
+            _check_header(name, value)
+            if name.lower() in ("sec-websocket-protocol", "sec-websocket-extensions"):
+                raise ValueError(f"header {name!r} is set by the transport")
+            request_headers.append(f"{name}: {value}")
+
+        if ssl_context is None and url.lower().startswith("wss:"):
+            if verify:
+                ssl_context = ssl.create_default_context(cafile=ca_file)
+            else:
+                ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ssl_context.check_hostname = False
+                ssl_context.verify_mode = ssl.CERT_NONE
+
+        ws = websocket.WebSocket(
+            sslopt={"context": ssl_context} if ssl_context is not None else {},
+            enable_multithread=True,
+            skip_utf8_validation=True,
+        )
+        _log.debug("opening websocket to %s", safe)
+        try:
+            ws.connect(
+                url,
+                header=request_headers,
+                timeout=connect_timeout,
+                redirect_limit=3 if follow_redirects else 0,
+            )
+        except websocket.WebSocketBadStatusException as exc:
+            body = exc.resp_body
+            detail = ""
+            if body:
+                text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+                detail = f": {text[:200]}"
+            raise ETPTransportError(
+                f"websocket upgrade to {safe} refused with HTTP {exc.status_code}{detail}"
+            ) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise ETPTransportError(
+                f"TLS certificate verification failed for {safe}: {exc.verify_message}"
+            ) from None
+        except (TimeoutError, websocket.WebSocketTimeoutException):
+            raise ETPTransportError(
+                f"timed out after {connect_timeout:g} s opening websocket to {safe}"
+            ) from None
+        except (websocket.WebSocketException, OSError, ValueError) as exc:
+            raise ETPTransportError(
+                f"cannot open websocket to {safe}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+        sock = ws.sock
+        response = ws.handshake_response
+        resp_headers: dict[str, str] = dict(response.headers) if response is not None else {}
+        ws.sock = None  # from here on the socket is ours alone
+        ws.connected = False
+        if sock is None:
+            raise ETPTransportError(f"websocket to {safe} has no socket after the handshake")
+        proto = (resp_headers.get("sec-websocket-protocol") or "").strip()
+        problem = None
+        if proto.lower() != ETP_SUBPROTOCOL:
+            problem = (
+                f"server at {safe} did not accept websocket subprotocol {ETP_SUBPROTOCOL!r} "
+                f"(it answered {proto or 'none'!r})"
+            )
+        elif resp_headers.get("sec-websocket-extensions"):
+            problem = f"server at {safe} imposed websocket extensions we did not offer"
+        if problem is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+            raise ETPTransportError(problem)
+        _log.debug("websocket to %s open", safe)
+        return cls(
+            sock,
+            url=url,
+            subprotocol=ETP_SUBPROTOCOL,
+            max_message_size=max_message_size,
+            max_frame_size=max_frame_size,
+            stall_timeout=stall_timeout,
+            close_timeout=close_timeout,
+        )
+
+    # ---------------------------------------------------------------- info
+
+    @property
+    def url(self) -> str:
+        """The URL without userinfo, query or fragment."""
+        return self._safe_url
+
+    @property
+    def state(self) -> str:
+        """``"open"``, ``"closing"`` or ``"closed"``."""
+        return self._state
+
+    @property
+    def is_open(self) -> bool:
+        """True until a closing handshake starts or the connection fails."""
+        return self._state == _OPEN
+
+    @property
+    def last_pong(self) -> float | None:
+        """``time.monotonic()`` of the last pong frame received, if any."""
+        return self._last_pong
+
+    def __repr__(self) -> str:
+        return f"<WebSocketTransport {self._safe_url} {self._state}>"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- sending
+
+    def send_message(self, parts: Sequence[BytesLike] | BytesLike) -> None:
+        """Send one binary message whose payload is the concatenation of ``parts``.
+
+        The message goes as a single FIN frame (or as frames of at most ``max_frame_size``),
+        masked with a fresh random key straight into the reused send buffer: each part is read
+        exactly once. Thread-safe; a send buffer grown beyond 64 MiB is released after the send
+        so one huge message does not pin its memory for the life of the connection.
+        """
+        seq: Sequence[BytesLike]
+        # A list or tuple holds parts; anything else is one buffer (bytes, numpy array, ...).
+        seq = parts if isinstance(parts, (list, tuple)) else (parts,)  # type: ignore[assignment]
+        views = [_byte_view(p) for p in seq]
+        self._send_frames(_OP_BINARY, views, sum(v.nbytes for v in views))
+
+    def ping(self, payload: bytes = b"") -> None:
+        """Send a websocket ping; the pong's arrival time shows in :attr:`last_pong`."""
+        if len(payload) > 125:
+            raise ValueError("a ping payload is at most 125 bytes")
+        self._send_frames(_OP_PING, [memoryview(payload)], len(payload))
+
+    def _frame_sizes(self, opcode: int, total: int) -> list[int]:
+        """Payload sizes of the frames for one message (control frames never fragment)."""
+        limit = self.max_frame_size
+        if opcode >= _OP_CLOSE or limit is None or limit <= 0 or total <= limit:
+            return [total]
+        sizes = [limit] * (total // limit)
+        if total % limit:
+            sizes.append(total % limit)
+        return sizes
+
+    def _send_frames(self, opcode: int, views: list[memoryview], total: int) -> None:
+        """Frame ``views`` as one message and transmit it, holding the send lock."""
+        self._send_lock.acquire()
+        try:
+            self._check_can_send(opcode)
+            self._send_frames_locked(opcode, views, total)
+        finally:
+            self._release_send_lock()
+
+    def _send_frames_locked(self, opcode: int, views: list[memoryview], total: int) -> None:
+        """Build header(s) and masked payload in the send buffer, then transmit it."""
+        masked = self._client
+        sizes = self._frame_sizes(opcode, total)
+        start = _PAYLOAD_ALIGN - _header_len(sizes[0], masked)
+        need = _PAYLOAD_ALIGN + total + sum(_header_len(s, masked) for s in sizes[1:])
+        if self._sbuf.nbytes < need:
+            cap = max(need, min(2 * self._sbuf.nbytes, _KEEP_SEND_BUFFER), 64 << 10)
+            self._sbuf = np.empty(cap, dtype=np.uint8)
+        buf = self._sbuf.data
+        pos = start
+        part, offset = 0, 0
+        last = len(sizes) - 1
+        for index, size in enumerate(sizes):
+            first = (_FIN if index == last else 0) | (opcode if index == 0 else _OP_CONT)
+            key = os.urandom(4) if masked else None
+            pos += _write_header(buf, pos, first, size, key)
+            phase = 0
+            remaining = size
+            while remaining:
+                view = views[part]
+                take = min(remaining, view.nbytes - offset)
+                if take:
+                    chunk = view[offset : offset + take]
+                    if key is not None:
+                        phase = mask_into(buf, pos, chunk, key, phase)
+                    else:
+                        buf[pos : pos + take] = chunk
+                    pos += take
+                    offset += take
+                    remaining -= take
+                if offset == view.nbytes:
+                    part, offset = part + 1, 0
+        try:
+            self._transmit(buf[start:pos])
+        finally:
+            del buf
+            if self._sbuf.nbytes > _KEEP_SEND_BUFFER:
+                self._sbuf = np.empty(0, dtype=np.uint8)
+
+    def _transmit(self, data: memoryview) -> None:
+        """Write all of ``data``; every ``send`` call must progress within ``stall_timeout``."""
+        sock = self._sock
+        chunk = self._send_chunk
+        sent, n = 0, data.nbytes
+        try:
+            while sent < n:
+                sent += sock.send(data[sent : sent + chunk])
+        except TimeoutError:
+            raise self._lost(
+                f"send to {self._safe_url} made no progress for {self.stall_timeout:g} s"
+            ) from None
+        except OSError as exc:
+            raise self._lost(f"socket error sending to {self._safe_url}: {exc}") from None
+
+    def _check_can_send(self, opcode: int) -> None:
+        """Raise unless the state allows sending a frame with ``opcode`` (send lock held)."""
+        state = self._state
+        if state == _OPEN:
+            return
+        if state == _CLOSING and opcode == _OP_CLOSE and not self._close_sent:
+            return
+        raise self._closed_error()
+
+    def _release_send_lock(self) -> None:
+        """Release the send lock, then send any pong the reader queued meanwhile.
+
+        The reader never blocks on the send lock for a pong (that could deadlock with a big send
+        waiting for the peer to read): it queues the pong and tries the lock. Whoever releases
+        the lock looks at the queue afterwards, so a queued pong always finds a sender.
+        """
+        while True:
+            self._send_lock.release()
+            if self._pending_pong is None or not self._send_lock.acquire(blocking=False):
+                return
+            pong, self._pending_pong = self._pending_pong, None
+            if pong is not None and self._state == _OPEN:
+                try:
+                    self._send_frames_locked(_OP_PONG, [memoryview(pong)], len(pong))
+                except ETPError as exc:
+                    _log.debug("pong to %s not sent: %s", self._safe_url, exc)
+
+    def _send_close_frame(self, payload: bytes, lock_timeout: float) -> bool:
+        """Send our close frame unless one went already; False if it could not be sent."""
+        if not self._send_lock.acquire(timeout=max(lock_timeout, 0.0)):
+            _log.debug("close frame to %s not sent: a send is stuck", self._safe_url)
+            return False
+        try:
+            if self._close_sent:
+                return False
+            self._close_sent = True
+            self._send_frames_locked(_OP_CLOSE, [memoryview(payload)], len(payload))
+            return True
+        except ETPError as exc:
+            _log.debug("close frame to %s not sent: %s", self._safe_url, exc)
+            return False
+        finally:
+            self._release_send_lock()
+
+    # ---------------------------------------------------------------- receiving
+
+    def recv_message(self, timeout: float | None = None) -> bytearray | None:
+        """Return the payload of the next data message, or None if ``timeout`` s pass first.
+
+        Only one thread may call this. The payload is a fresh bytearray of exactly the message
+        size, received straight into. Pings are answered and pongs noted on the way. ``None`` is
+        returned only when no byte of a new frame arrived in time; a frame that has started is
+        read to its end (stalls beyond ``stall_timeout`` count as a lost connection).
+
+        Raises :class:`WebSocketClosed` when the peer closes (or we did), ETPConnectionLost on
+        socket errors or EOF, ETPProtocolError on a framing violation or a message larger than
+        ``max_message_size`` (the connection is then closed).
+        """
+        with self._recv_lock:
+            try:
+                return self._recv_locked(timeout)
+            finally:
+                if self._state == _CLOSED:
+                    self._close_socket()
+
+    def _recv_locked(self, timeout: float | None) -> bytearray | None:
+        """Body of :meth:`recv_message` (receive lock held)."""
+        if self._state == _CLOSED:
+            raise self._closed_error()
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        message: bytearray | None = None
+        used = 0
+        while True:
+            if message is None and self._rpos == self._rend:
+                if not self._wait_readable(deadline):
+                    return None
+                if not self._recv_some(first=True):
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return None
+                    continue
+            fin, opcode, length, key = self._read_frame_header()
+
+            if opcode >= _OP_CLOSE:
+                if not fin or length > 125:
+                    raise self._fail(CLOSE_PROTOCOL_ERROR, "fragmented or oversized control frame")
+                payload = bytearray(length)
+                self._read_into(memoryview(payload))
+                if key is not None:
+                    mask_into(payload, 0, payload, key)
+                if opcode == _OP_PING:
+                    self._queue_pong(bytes(payload))
+                elif opcode == _OP_PONG:
+                    self._last_pong = time.monotonic()
+                elif opcode == _OP_CLOSE:
+                    raise self._on_close_frame(bytes(payload))
+                else:
+                    raise self._fail(CLOSE_PROTOCOL_ERROR, f"unknown control opcode {opcode:#x}")
+                continue
+
+            if opcode in (_OP_BINARY, _OP_TEXT):
+                if message is not None:
+                    raise self._fail(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one")
+                self._check_size(length)
+                message = bytearray(length)
+                start = 0
+            elif opcode == _OP_CONT:
+                if message is None:
+                    raise self._fail(CLOSE_PROTOCOL_ERROR, "continuation frame without a message")
+                self._check_size(used + length)
+                if used + length > len(message):  # grow geometrically, capped by the limit
+                    grown = max(used + length, min(2 * len(message), self.max_message_size))
+                    message.extend(bytes(grown - len(message)))
+                start = used
+            else:
+                raise self._fail(CLOSE_PROTOCOL_ERROR, f"unknown data opcode {opcode:#x}")
+            target = memoryview(message)[start : start + length]
+            self._read_into(target)
+            if key is not None:
+                mask_into(target, 0, target, key)
+            del target  # release the export so the bytearray may be resized
+            used = start + length
+            if fin:
+                if len(message) > used:
+                    del message[used:]
+                return message
+
+    def _check_size(self, size: int) -> None:
+        """Refuse (and close with 1009) a message announcing more than ``max_message_size``."""
+        if size > self.max_message_size:
+            raise self._fail(
+                CLOSE_TOO_BIG,
+                f"incoming message of {size} bytes exceeds max_message_size "
+                f"{self.max_message_size}",
+            )
+
+    def _wait_readable(self, deadline: float | None) -> bool:
+        """Wait until the socket has bytes (or EOF/error) or ``deadline`` passes."""
+        if self._rend > self._rpos:
+            return True
+        sock = self._sock
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        try:
+            if self._poller is not None:
+                millis = None if wait is None else math.ceil(wait * 1000)
+                return bool(self._poller.poll(millis))
+            ready, _, _ = select.select([sock], [], [], wait)
+            return bool(ready)
+        except (OSError, ValueError):
+            return True  # let the read report what is wrong
+
+    def _recv_some(self, first: bool = False) -> bool:
+        """Read whatever is available into the read-ahead buffer.
+
+        With ``first`` (no byte of a frame read yet), a timeout returns False; otherwise it means
+        the peer stalled mid-frame and the connection is lost.
+        """
+        if self._rpos == self._rend:
+            self._rpos = self._rend = 0
+        elif self._rend > len(self._rbuf) - 1024:
+            avail = self._rend - self._rpos
+            self._rview[:avail] = self._rview[self._rpos : self._rend]
+            self._rpos, self._rend = 0, avail
+        got = self._recv_into(self._rview[self._rend :], first)
+        self._rend += got
+        return got > 0
+
+    def _recv_into(self, target: memoryview, first: bool = False) -> int:
+        """One ``recv_into`` with errors mapped to ETP exceptions (0 only on a first-byte timeout)."""
+        try:
+            got = self._sock.recv_into(target)
+        except TimeoutError:
+            if first:
+                return 0
+            raise self._lost(
+                f"{self._safe_url} stalled mid-frame for more than {self.stall_timeout:g} s"
+            ) from None
+        except OSError as exc:
+            raise self._lost(f"socket error receiving from {self._safe_url}: {exc}") from None
+        if got == 0:
+            raise self._lost(f"{self._safe_url} closed the connection without a close frame")
+        return got
+
+    def _ensure(self, count: int) -> None:
+        """Make the read-ahead buffer hold at least ``count`` unread bytes."""
+        while self._rend - self._rpos < count:
+            self._recv_some()
+
+    def _read_frame_header(self) -> tuple[bool, int, int, bytes | None]:
+        """Parse the next frame header: (fin, opcode, payload length, mask key or None)."""
+        self._ensure(2)
+        rbuf, pos = self._rbuf, self._rpos
+        b0, b1 = rbuf[pos], rbuf[pos + 1]
+        if b0 & 0x70:
+            raise self._fail(CLOSE_PROTOCOL_ERROR, "reserved bits set without an extension")
+        length = b1 & 0x7F
+        size = 2 + (2 if length == 126 else 8 if length == 127 else 0) + (4 if b1 & 0x80 else 0)
+        self._ensure(size)
+        rbuf, pos = self._rbuf, self._rpos  # _ensure may have compacted the buffer
+        cursor = pos + 2
+        if length == 126:
+            (length,) = struct.unpack_from("!H", rbuf, cursor)
+            cursor += 2
+        elif length == 127:
+            (length,) = struct.unpack_from("!Q", rbuf, cursor)
+            cursor += 8
+            if length >> 63:
+                raise self._fail(CLOSE_PROTOCOL_ERROR, "frame length has the top bit set")
+        key = bytes(rbuf[cursor : cursor + 4]) if b1 & 0x80 else None
+        self._rpos = pos + size
+        return bool(b0 & _FIN), b0 & 0x0F, length, key
+
+    def _read_into(self, dest: memoryview) -> None:
+        """Fill ``dest`` with the next payload bytes: buffered ones first, then from the socket.
+
+        Large remainders go straight from the socket into ``dest``; small ones through the
+        read-ahead buffer so that following frame headers come in the same syscall.
+        """
+        total = dest.nbytes
+        got = min(self._rend - self._rpos, total)
+        if got:
+            dest[:got] = self._rview[self._rpos : self._rpos + got]
+            self._rpos += got
+        while got < total:
+            if total - got >= _DIRECT_RECV:
+                got += self._recv_into(dest[got:])
+            else:
+                self._recv_some()
+                take = min(self._rend - self._rpos, total - got)
+                dest[got : got + take] = self._rview[self._rpos : self._rpos + take]
+                self._rpos += take
+                got += take
+
+    def _queue_pong(self, payload: bytes) -> None:
+        """Answer a ping without ever blocking the reader on the send lock (see release)."""
+        self._pending_pong = payload
+        if self._send_lock.acquire(blocking=False):
+            self._release_send_lock()  # sends the queued pong
+
+    def _on_close_frame(self, payload: bytes) -> ETPTransportError:
+        """Handle the peer's close frame: reply if it started the handshake; return the error."""
+        if len(payload) >= 2:
+            (code,) = struct.unpack_from("!H", payload)
+            reason = payload[2:].decode("utf-8", "replace")
+        else:
+            code, reason = CLOSE_NO_STATUS, ""
+        with self._state_lock:
+            by_peer = self._state == _OPEN
+            if by_peer:
+                self._state = _CLOSING
+            self._close_info = (code, reason, by_peer)
+        self._peer_closed.set()
+        _log.debug("close frame from %s: code %d %r", self._safe_url, code, reason)
+        if by_peer:
+            self._send_close_frame(payload[:2], self.close_timeout)
+            self._shutdown()
+        return self._closed_error()
+
+    # ---------------------------------------------------------------- closing and failure
+
+    def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+        """Close the websocket: send a close frame, wait briefly for the peer's, close the socket.
+
+        Idempotent and safe from any thread; never raises because the connection is already
+        dead (such trouble is logged at debug level). Waits at most about ``close_timeout``.
+        """
+        if not _sendable_close_code(code):
+            raise ValueError(f"close code {code} cannot be sent")
+        with self._state_lock:
+            if self._state != _OPEN:
+                if self._state == _CLOSED:
+                    self._try_close_socket(0.0)
+                return
+            self._state = _CLOSING
+        deadline = time.monotonic() + self.close_timeout
+        raw_reason = reason.encode("utf-8")[:_CLOSE_REASON_MAX]
+        raw_reason = raw_reason.decode("utf-8", "ignore").encode("utf-8")
+        if self._close_info is None:
+            self._close_info = (code, reason, False)
+        _log.debug("closing websocket to %s (code %d)", self._safe_url, code)
+        if self._send_close_frame(struct.pack("!H", code) + raw_reason, self.close_timeout):
+            if self._recv_lock.acquire(blocking=False):
+                try:
+                    self._drain_until_close(deadline)
+                finally:
+                    self._recv_lock.release()
+            else:  # the reader thread will see the peer's close frame
+                self._peer_closed.wait(max(deadline - time.monotonic(), 0.0))
+        self._shutdown()
+        self._try_close_socket(max(deadline - time.monotonic(), 0.2))
+
+    def _drain_until_close(self, deadline: float) -> None:
+        """Read (and drop) messages until the peer's close frame, EOF or ``deadline``."""
+        while True:
+            try:
+                message = self._recv_locked(max(deadline - time.monotonic(), 0.0))
+            except ETPError:
+                return
+            if message is None:
+                return
+
+    def _try_close_socket(self, wait: float) -> None:
+        """Close the socket now unless the reader is inside recv (it then closes it on exit)."""
+        if self._recv_lock.acquire(timeout=wait):
+            try:
+                self._close_socket()
+            finally:
+                self._recv_lock.release()
+
+    def _shutdown(self) -> None:
+        """Mark closed and shut the socket down, waking any thread blocked on it."""
+        with self._state_lock:
+            self._state = _CLOSED
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError as exc:
+            _log.debug("shutdown of socket to %s: %s", self._safe_url, exc)
+
+    def _close_socket(self) -> None:
+        """Release the file descriptor (receive lock held, or no reader running)."""
+        if self._poller is not None:
+            try:
+                self._poller.unregister(self._sock.fileno())
+            except (KeyError, ValueError, OSError):
+                pass
+            self._poller = None
+        try:
+            self._sock.close()
+        except OSError as exc:
+            _log.debug("close of socket to %s: %s", self._safe_url, exc)
+
+    def _lost(self, message: str) -> ETPTransportError:
+        """Record a socket failure; return the exception to raise (closed if we were closing)."""
+        with self._state_lock:
+            was_open = self._state == _OPEN
+            if was_open:
+                self._broken = message
+        if not was_open:
+            return self._closed_error()
+        _log.debug("connection lost: %s", message)
+        self._shutdown()
+        return ETPConnectionLost(message)
+
+    def _fail(self, close_code: int, message: str) -> ETPProtocolError:
+        """Close the connection after a protocol violation; return the error to raise."""
+        with self._state_lock:
+            was_open = self._state == _OPEN
+            if was_open:
+                self._state = _CLOSING
+        if was_open:
+            _log.debug("protocol error from %s: %s", self._safe_url, message)
+            self._send_close_frame(struct.pack("!H", close_code), min(self.close_timeout, 1.0))
+            self._broken = f"connection closed after a protocol error: {message}"
+            self._shutdown()
+        return ETPProtocolError(message)
+
+    def _closed_error(self) -> ETPTransportError:
+        """The exception for using a connection that is closing or closed."""
+        if self._broken is not None:
+            return ETPConnectionLost(self._broken)
+        info = self._close_info
+        if info is None:
+            return WebSocketClosed("websocket is closed", CLOSE_NO_STATUS, "", False)
+        code, reason, by_peer = info
+        who = "by peer" if by_peer else "locally"
+        text = f"websocket closed {who} (code {code}{': ' + reason if reason else ''})"
+        return WebSocketClosed(text, code, reason, by_peer)

@@ -1,0 +1,344 @@
+"""One ETP session over one websocket: a reader thread, a dispatch thread, and correlation.
+
+The reader thread is the only one that receives. It decodes every frame and routes responses, by
+correlation id, into the queue of the request waiting for them (kazoo-style); everything else
+(notifications, unsolicited errors) goes to a separate dispatch thread so that a slow user
+callback never stalls the reader. Pings are answered, CloseSession honoured. Any thread may send:
+message ids are allocated under a lock and the transport serialises frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..codec import MessageFlags, MessageHeader, decode_message, encode_message_parts
+from ..codec._numeric import read_varint
+from ..errors import (
+    ErrorCode,
+    ETPConnectionLost,
+    ETPDecodeError,
+    ETPError,
+    ETPNotNegotiated,
+    ETPProtocolError,
+    ETPSessionClosed,
+    ETPTransportError,
+)
+from ..protocol.correlation import Correlator, MessageIds, PendingRequest
+from ..protocol.negotiation import ServerInfo, now_us, read_open_session
+from ..schema import Record, messages
+from ._websocket import WebSocketTransport
+
+log = logging.getLogger("etp_sync.connection")
+
+Handler = Callable[[Any, Any], None]
+RECEIVE_HEADROOM = 1 << 20  # replies may slightly exceed the advertised limit
+
+
+class Connection:
+    """An open ETP session: send requests, receive their responses, dispatch the rest.
+
+    Create with :meth:`open`, which performs the websocket upgrade and the RequestSession /
+    OpenSession handshake. ``server`` then says what was granted.
+    """
+
+    def __init__(
+        self,
+        transport: WebSocketTransport,
+        *,
+        max_message_size: int,
+        compression: bool,
+        on_unsolicited: Handler | None = None,
+    ) -> None:
+        self.transport = transport
+        self.client_max_message_size = int(max_message_size)
+        self.compression_wanted = compression
+        self.server: ServerInfo | None = None
+        self.ids = MessageIds()
+        self.correlator = Correlator()
+        self._on_unsolicited = on_unsolicited
+        self._dispatch_queue: queue.SimpleQueue[tuple[Any, Any] | None] = queue.SimpleQueue()
+        self._closed = threading.Event()
+        self.close_error: ETPError | None = None
+        self._reader = threading.Thread(target=self._read_loop, name="etp_sync-reader", daemon=True)
+        self._dispatcher = threading.Thread(
+            target=self._dispatch_loop, name="etp_sync-dispatch", daemon=True
+        )
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        request_session: Any,
+        *,
+        headers: Mapping[str, str],
+        connect_timeout: float,
+        max_message_size: int,
+        compression: bool,
+        on_unsolicited: Handler | None = None,
+        tls: Mapping[str, Any] | None = None,
+    ) -> Connection:
+        """Open the websocket and negotiate the ETP session (raises on refusal)."""
+        transport = WebSocketTransport.connect(
+            url,
+            headers=headers,
+            connect_timeout=connect_timeout,
+            max_message_size=max_message_size + RECEIVE_HEADROOM,
+            **dict(tls or {}),
+        )
+        conn = cls(
+            transport,
+            max_message_size=max_message_size,
+            compression=compression,
+            on_unsolicited=on_unsolicited,
+        )
+        conn._reader.start()
+        conn._dispatcher.start()
+        try:
+            pending = conn.send(request_session)
+            assert pending is not None
+            response = pending.result(connect_timeout)
+        except BaseException:
+            conn.close(send_close_session=False)
+            raise
+        if response.errors:
+            conn.close(send_close_session=False)
+            err = response.errors[0].error
+            code = err.code if err is not None else None
+            text = err.message if err is not None else "no reason given"
+            raise ETPProtocolError(f"the server refused the session: {text}", code)
+        open_session = next(
+            (m for m in response.messages if m.etp_full_name.endswith("Core.OpenSession")), None
+        )
+        if open_session is None:
+            conn.close(send_close_session=False)
+            raise ETPProtocolError("the server answered RequestSession without OpenSession")
+        conn.server = read_open_session(
+            open_session, client_max_message_size=conn.client_max_message_size
+        )
+        log.info(
+            "ETP session %s open with %s %s (protocols %s, compression %r, max message %d B)",
+            conn.server.session_id,
+            conn.server.application_name,
+            conn.server.application_version,
+            sorted(conn.server.protocols),
+            conn.server.compression,
+            conn.server.max_message_size,
+        )
+        return conn
+
+    # -- sending -------------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return not self._closed.is_set()
+
+    @property
+    def max_message_size(self) -> int:
+        """The effective message size limit (the smaller of both endpoints' limits)."""
+        return self.server.max_message_size if self.server else self.client_max_message_size
+
+    def _check_open(self) -> None:
+        if self._closed.is_set():
+            raise self.close_error or ETPConnectionLost("the connection is closed")
+
+    def _check_granted(self, body: Record) -> None:
+        protocol = body.etp_protocol
+        if self.server is None or protocol is None or protocol == 0:
+            return
+        if not self.server.supports(protocol):
+            raise ETPNotNegotiated(
+                f"{body.etp_name} belongs to protocol {protocol}, which the server did not grant "
+                f"(granted: {sorted(self.server.protocols)})"
+            )
+
+    def _compress_choice(self, body: Record) -> bool | None:
+        if not self.compression_wanted or self.server is None or self.server.compression != "gzip":
+            return False
+        return None  # compress when it pays
+
+    def _transmit(self, header: Any, body: Record) -> None:
+        parts = encode_message_parts(header, body, self._compress_choice(body))
+        size = sum(len(memoryview(p).cast("B")) for p in parts)
+        if size > self.max_message_size:
+            raise ETPError(
+                f"{body.etp_name} is {size} bytes, more than the negotiated maximum message "
+                f"size of {self.max_message_size} bytes",
+                ErrorCode.EMAXSIZE_EXCEEDED,
+            )
+        try:
+            self.transport.send_message(parts)
+        except ETPTransportError as exc:
+            self._fail(exc)
+            raise self.close_error or exc from None
+
+    def send(
+        self,
+        body: Record,
+        *,
+        correlation_id: int = 0,
+        protocol: int | None = None,
+        expect_response: bool = True,
+        final: bool = True,
+    ) -> PendingRequest | None:
+        """Send one message; with ``expect_response`` return the handle its response arrives on.
+
+        ``protocol`` overrides the header protocol (for ProtocolException/Acknowledge, which can
+        belong to any protocol).
+        """
+        self._check_open()
+        self._check_granted(body)
+        message_id = self.ids.next()
+        header = MessageHeader(
+            protocol=body.etp_protocol if protocol is None else protocol,
+            message_type=body.etp_message_type,
+            correlation_id=correlation_id,
+            message_id=message_id,
+            message_flags=MessageFlags.FIN if final else 0,
+        )
+        pending = self.correlator.register(message_id, body.etp_name) if expect_response else None
+        try:
+            self._transmit(header, body)
+        except BaseException:
+            self.correlator.forget(message_id)
+            raise
+        return pending
+
+    def send_multipart(self, bodies: Sequence[Record]) -> PendingRequest:
+        """Send a multipart request (e.g. PutDataObjects followed by Chunk messages).
+
+        The first part has correlation id 0, the others correlate to it; FIN is on the last.
+        """
+        if not bodies:
+            raise ValueError("a multipart request needs at least one part")
+        self._check_open()
+        for b in bodies:
+            self._check_granted(b)
+        first_id = self.ids.next()
+        pending = self.correlator.register(first_id, bodies[0].etp_name)
+        try:
+            for i, body in enumerate(bodies):
+                header = MessageHeader(
+                    protocol=body.etp_protocol,
+                    message_type=body.etp_message_type,
+                    correlation_id=0 if i == 0 else first_id,
+                    message_id=first_id if i == 0 else self.ids.next(),
+                    message_flags=MessageFlags.FIN if i == len(bodies) - 1 else 0,
+                )
+                self._transmit(header, body)
+        except BaseException:
+            self.correlator.forget(first_id)
+            raise
+        return pending
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        try:
+            while not self._closed.is_set():
+                frame = self.transport.recv_message(timeout=None)
+                if frame is None:
+                    continue
+                self._handle_frame(frame)
+        except ETPSessionClosed as exc:
+            reason = getattr(exc, "reason", "") or str(exc)
+            self._fail(ETPSessionClosed(f"the server closed the connection: {reason}", reason))
+        except ETPTransportError as exc:
+            self._fail(ETPConnectionLost(f"connection lost: {exc}"))
+        except Exception as exc:  # a bug must not leave callers hanging
+            log.exception("reader thread failed")
+            self._fail(ETPConnectionLost(f"reader thread failed: {exc!r}"))
+
+    def _handle_frame(self, frame: bytearray) -> None:
+        try:
+            header, body = decode_message(frame, max_size=self.client_max_message_size * 2 + 4096)
+        except ETPDecodeError as exc:
+            self._route_decode_error(frame, exc)
+            return
+        if self.correlator.route(header, body):
+            return
+        key = (header.protocol, header.message_type)
+        if key == (0, 8):  # Ping
+            self._reply_pong(header)
+        elif key == (0, 5):  # CloseSession
+            reason = body.reason or "no reason given"
+            log.info("server closed the ETP session: %s", reason)
+            self._fail(ETPSessionClosed(f"the server closed the session: {reason}", reason))
+            self.transport.close()
+        else:
+            self._dispatch_queue.put((header, body))
+
+    def _route_decode_error(self, frame: bytearray, exc: ETPDecodeError) -> None:
+        """Fail the request an undecodable response belongs to (if its header is readable)."""
+        try:
+            pos = 0
+            fields = []
+            for _ in range(5):
+                value, pos = read_varint(frame, pos)
+                fields.append(value)
+            correlation_id = fields[2]
+        except ETPDecodeError:
+            correlation_id = 0
+        log.error("undecodable message from the server (request %s): %s", correlation_id, exc)
+        if correlation_id:
+            self.correlator.fail(correlation_id, exc)
+
+    def _reply_pong(self, ping_header: Any) -> None:
+        try:
+            self.send(
+                messages.Core.Pong(current_date_time=now_us()),
+                correlation_id=ping_header.message_id,
+                expect_response=False,
+            )
+        except ETPError as exc:
+            log.warning("could not answer the server's Ping: %s", exc)
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            item = self._dispatch_queue.get()
+            if item is None:
+                return
+            header, body = item
+            if self._on_unsolicited is None:
+                log.debug("unsolicited %s dropped (no handler)", body.etp_name)
+                continue
+            try:
+                self._on_unsolicited(header, body)
+            except Exception:
+                log.exception("handler for %s raised", body.etp_name)
+
+    # -- closing -------------------------------------------------------------------------------
+
+    def _fail(self, error: ETPError) -> None:
+        if self.close_error is None:
+            self.close_error = error
+        self._closed.set()
+        self.correlator.fail_all(self.close_error, close=True)
+
+    def close(
+        self, *, send_close_session: bool = True, reason: str = "", wait: float = 2.0
+    ) -> None:
+        """End the session: CloseSession (best effort), websocket close, threads joined."""
+        if send_close_session and not self._closed.is_set():
+            try:
+                self.send(messages.Core.CloseSession(reason=reason), expect_response=False)
+            except ETPError as exc:
+                log.debug("CloseSession not sent: %s", exc)
+        if self.close_error is None:
+            self.close_error = ETPConnectionLost("the session was closed")
+        self._closed.set()
+        self.correlator.fail_all(self.close_error, close=True)
+        self.transport.close()
+        self._dispatch_queue.put(None)
+        deadline = time.monotonic() + wait
+        for thread in (self._reader, self._dispatcher):
+            if thread.is_alive() and thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        if self._reader.is_alive():
+            log.warning("reader thread still running after close")

@@ -1,0 +1,548 @@
+"""ETP 1.2 URIs: dataspaces, data objects and qualified type names.
+
+Every place in etp_sync that takes a URI goes through this module, so a malformed URI is refused
+locally with :class:`InvalidURIError` (ETP code ``EINVALID_URI``) instead of as a round trip to the
+server. The canonical forms are::
+
+    eml:///                                              default dataspace
+    eml:///dataspace('project/scenario')                 named dataspace ('' doubles a quote)
+    eml:///dataspace('p/s')/resqml20.obj_X(<uuid>)       data object
+    eml:///dataspace('p/s')/resqml20.obj_X(uuid=<uuid>,version='<v>')
+    eml:///resqml20.obj_X(<uuid>)                        data object in the default dataspace
+
+Parsing is strict (no whitespace trimming, no URL decoding, lower-case families); printing always
+gives the canonical form with a lower-case UUID, so ``str(a) == str(b)`` exactly when ``a == b``.
+Query URIs (type collections, ``?$filter=``) are not modelled here and are refused.
+
+Choices beyond the spec, made to catch accidents:
+
+* an empty dataspace path is refused everywhere (the default dataspace is ``eml:///`` / ``None``);
+* a dataspace path must not start with ``eml:`` (that is a URI passed where a path was meant);
+* an empty object version is refused (no version is ``None``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+from uuid import UUID
+
+from etp_sync.errors import ErrorCode, ETPError
+
+__all__ = [
+    "DATA_OBJECT_FAMILIES",
+    "DEFAULT_DATASPACE",
+    "DataObjectURI",
+    "DataspaceURI",
+    "InvalidURIError",
+    "QualifiedType",
+    "as_dataspace_uri",
+    "as_object_uri",
+    "dataspace_of",
+    "parse_uri",
+    "validate_osdu_dataspace",
+    "validate_qualified_type",
+]
+
+DATA_OBJECT_FAMILIES: Final = frozenset({"eml", "prodml", "resqml", "witsml"})
+"""Data object families (``domain``) a qualified type or data object URI may name."""
+
+_ROOT: Final = "eml:///"
+_DATASPACE_OPEN: Final = "dataspace("
+_UUID_RE: Final = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+_DOMAIN_VERSION_RE: Final = re.compile(r"[1-9][0-9]")
+_OBJECT_TYPE_RE: Final = re.compile(r"[A-Za-z0-9_]+")
+_FAMILY_PREFIX_RE: Final = re.compile(r"([A-Za-z]*)(.*)", re.DOTALL)
+_MAX_SHOWN: Final = 200
+
+
+class InvalidURIError(ETPError, ValueError):
+    """A URI, dataspace path or qualified type is malformed; ``uri`` holds the offending input."""
+
+    code = ErrorCode.EINVALID_URI
+
+    def __init__(self, message: str, uri: object = None) -> None:
+        super().__init__(message)
+        self.uri = uri
+
+
+def _show(value: object) -> str:
+    """``repr`` of a bad input for an error message, shortened so huge inputs stay readable."""
+    text = repr(value)
+    if len(text) > _MAX_SHOWN:
+        text = text[: _MAX_SHOWN - 3] + "..."
+    return text
+
+
+def _fail(value: object, what: str) -> InvalidURIError:
+    return InvalidURIError(f"invalid ETP URI {_show(value)}: {what}", value)
+
+
+def _quote(text: str) -> str:
+    """ETP quoted string: ``'`` around, an inner ``'`` doubled."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _read_quoted(text: str, start: int, source: str, what: str) -> tuple[str, int]:
+    """Read a quoted string whose opening quote is at ``text[start]``; return (value, end index)."""
+    if start >= len(text) or text[start] != "'":
+        raise _fail(source, f"{what} must be in single quotes")
+    parts: list[str] = []
+    pos = start + 1
+    while True:
+        close = text.find("'", pos)
+        if close < 0:
+            raise _fail(source, f"unbalanced quote in {what} (no closing ')")
+        parts.append(text[pos:close])
+        if text.startswith("''", close):
+            parts.append("'")
+            pos = close + 2
+        else:
+            return "".join(parts), close + 1
+
+
+def _double_quoted(text: str) -> str:
+    """``"text"`` with backslash and double quote escaped, for reprs."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _check_str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidURIError(
+            f"{what} must be a str, got {type(value).__name__}: {_show(value)}", value
+        )
+    return value
+
+
+def _check_path(path: object) -> str:
+    """Validate a (non-default) dataspace path and return it."""
+    path = _check_str(path, "dataspace path")
+    if path == "":
+        raise InvalidURIError(
+            "invalid dataspace path '': empty; use None or 'eml:///' for the default dataspace",
+            path,
+        )
+    if path.startswith("eml:"):
+        raise InvalidURIError(
+            f"invalid dataspace path {_show(path)}: looks like a URI, not a path "
+            "(use DataspaceURI.parse or as_dataspace_uri)",
+            path,
+        )
+    return path
+
+
+def _check_uuid(value: object) -> UUID:
+    """Accept a UUID or its strict 8-4-4-4-12 hex text (any case)."""
+    if isinstance(value, UUID):
+        return value
+    text = _check_str(value, "uuid")
+    if not _UUID_RE.fullmatch(text):
+        raise InvalidURIError(
+            f"invalid uuid {_show(text)}: expected 8-4-4-4-12 hexadecimal digits", text
+        )
+    return UUID(text)
+
+
+def _check_domain(domain: object, source: object) -> str:
+    domain = _check_str(domain, "domain")
+    if domain not in DATA_OBJECT_FAMILIES:
+        hint = " (families are lower-case)" if domain.lower() in DATA_OBJECT_FAMILIES else ""
+        raise InvalidURIError(
+            f"invalid qualified type {_show(source)}: unknown data object family {domain!r}"
+            f"{hint}; expected one of {', '.join(sorted(DATA_OBJECT_FAMILIES))}",
+            source,
+        )
+    return domain
+
+
+def _check_domain_version(version: object, source: object) -> str:
+    version = _check_str(version, "domain_version")
+    if not _DOMAIN_VERSION_RE.fullmatch(version):
+        raise InvalidURIError(
+            f"invalid qualified type {_show(source)}: family version {version!r} must be two "
+            "digits, the first not 0 (e.g. '20' for 2.0)",
+            source,
+        )
+    return version
+
+
+def _check_object_type(object_type: object, source: object, allow_wildcard: bool) -> str:
+    object_type = _check_str(object_type, "object_type")
+    if object_type == "*":
+        if allow_wildcard:
+            return object_type
+        raise InvalidURIError(
+            f"invalid qualified type {_show(source)}: a wildcard type is not allowed here", source
+        )
+    if not _OBJECT_TYPE_RE.fullmatch(object_type):
+        raise InvalidURIError(
+            f"invalid qualified type {_show(source)}: object type {object_type!r} must be "
+            "non-empty ASCII letters, digits or '_'",
+            source,
+        )
+    return object_type
+
+
+@dataclass(frozen=True, slots=True, init=False, repr=False)
+class QualifiedType:
+    """A qualified data object type ``<family><2 digits>.<type>``, e.g. ``resqml20.obj_Grid2d...``.
+
+    ``object_type`` ``"*"`` is the wildcard for every type of a family version (``resqml20.*``).
+    """
+
+    domain: str
+    domain_version: str
+    object_type: str
+
+    def __init__(self, domain: str, domain_version: str, object_type: str) -> None:
+        source = f"{domain}{domain_version}.{object_type}"
+        object.__setattr__(self, "domain", _check_domain(domain, source))
+        object.__setattr__(self, "domain_version", _check_domain_version(domain_version, source))
+        object.__setattr__(self, "object_type", _check_object_type(object_type, source, True))
+
+    @classmethod
+    def parse(cls, text: str, *, allow_wildcard: bool = True) -> QualifiedType:
+        """Parse ``resqml20.obj_X`` (or ``resqml20.*`` when ``allow_wildcard``)."""
+        text = _check_str(text, "qualified type")
+        prefix, dot, object_type = text.partition(".")
+        if not dot:
+            raise InvalidURIError(
+                f"invalid qualified type {_show(text)}: expected <family><2 digits>.<type>, "
+                "e.g. 'resqml20.obj_Grid2dRepresentation'",
+                text,
+            )
+        match = _FAMILY_PREFIX_RE.fullmatch(prefix)
+        assert match is not None  # the pattern matches any string
+        domain = _check_domain(match.group(1), text)
+        version = _check_domain_version(match.group(2), text)
+        object_type = _check_object_type(object_type, text, allow_wildcard)
+        return cls(domain, version, object_type)
+
+    @property
+    def is_wildcard(self) -> bool:
+        """True for ``<family><version>.*``."""
+        return self.object_type == "*"
+
+    def matches(self, other: QualifiedType | str) -> bool:
+        """Whether ``other`` is this type or, if this is a wildcard, one of its family version."""
+        if not isinstance(other, QualifiedType):
+            other = QualifiedType.parse(other)
+        if (self.domain, self.domain_version) != (other.domain, other.domain_version):
+            return False
+        return self.is_wildcard or self.object_type == other.object_type
+
+    def __str__(self) -> str:
+        return f"{self.domain}{self.domain_version}.{self.object_type}"
+
+    def __repr__(self) -> str:
+        return f"QualifiedType({_double_quoted(str(self))})"
+
+
+def validate_qualified_type(text: str | QualifiedType, *, allow_wildcard: bool = True) -> str:
+    """Check a qualified type (as sent in ``dataObjectTypes`` lists) and return it as text."""
+    if isinstance(text, QualifiedType):
+        if text.is_wildcard and not allow_wildcard:
+            raise InvalidURIError(
+                f"invalid qualified type {_show(str(text))}: a wildcard type is not allowed here",
+                str(text),
+            )
+        return str(text)
+    return str(QualifiedType.parse(text, allow_wildcard=allow_wildcard))
+
+
+@dataclass(frozen=True, slots=True, init=False, repr=False)
+class DataspaceURI:
+    """A dataspace URI; ``path`` ``None`` is the default dataspace ``eml:///``."""
+
+    path: str | None
+
+    def __init__(self, path: str | None = None) -> None:
+        object.__setattr__(self, "path", None if path is None else _check_path(path))
+
+    @classmethod
+    def from_path(cls, path: str) -> DataspaceURI:
+        """The dataspace with this (non-empty) path, e.g. ``"project/scenario"``."""
+        return cls(_check_path(path))
+
+    @classmethod
+    def parse(cls, text: str) -> DataspaceURI:
+        """Parse ``eml:///`` or ``eml:///dataspace('<path>')``."""
+        uri = parse_uri(text)
+        if not isinstance(uri, DataspaceURI):
+            raise _fail(text, "is a data object URI, not a dataspace URI")
+        return uri
+
+    @property
+    def is_default(self) -> bool:
+        """True for the default dataspace ``eml:///``."""
+        return self.path is None
+
+    def __str__(self) -> str:
+        if self.path is None:
+            return _ROOT
+        return f"{_ROOT}{_DATASPACE_OPEN}{_quote(self.path)})"
+
+    def __repr__(self) -> str:
+        return f"DataspaceURI({_double_quoted(str(self))})"
+
+
+DEFAULT_DATASPACE: Final = DataspaceURI()
+"""The default dataspace, ``eml:///``."""
+
+
+@dataclass(frozen=True, slots=True, init=False, repr=False)
+class DataObjectURI:
+    """A data object URI: dataspace, qualified type, UUID and optional version.
+
+    The UUID is stored as :class:`uuid.UUID`, so equality and hashing ignore the case it was
+    written in; ``str()`` prints it lower-case.
+    """
+
+    dataspace: DataspaceURI
+    domain: str
+    domain_version: str
+    object_type: str
+    uuid: UUID
+    version: str | None
+
+    def __init__(
+        self,
+        dataspace: DataspaceURI | str | None,
+        domain: str,
+        domain_version: str,
+        object_type: str,
+        uuid: UUID | str,
+        version: str | None = None,
+    ) -> None:
+        """Build from parts; ``dataspace`` may be a path or URI string, ``None`` is the default."""
+        source = f"{domain}{domain_version}.{object_type}"
+        if dataspace is None:
+            dataspace = DEFAULT_DATASPACE
+        elif not isinstance(dataspace, DataspaceURI):
+            dataspace = as_dataspace_uri(dataspace)
+        if version is not None:
+            version = _check_str(version, "version")
+            if version == "":
+                raise InvalidURIError(
+                    "invalid object version '': empty; use None for no version", version
+                )
+        object.__setattr__(self, "dataspace", dataspace)
+        object.__setattr__(self, "domain", _check_domain(domain, source))
+        object.__setattr__(self, "domain_version", _check_domain_version(domain_version, source))
+        object.__setattr__(self, "object_type", _check_object_type(object_type, source, False))
+        object.__setattr__(self, "uuid", _check_uuid(uuid))
+        object.__setattr__(self, "version", version)
+
+    @classmethod
+    def from_type(
+        cls,
+        dataspace: DataspaceURI | str | None,
+        qualified_type: QualifiedType | str,
+        uuid: UUID | str,
+        version: str | None = None,
+    ) -> DataObjectURI:
+        """Build from a qualified type such as ``"resqml20.obj_Grid2dRepresentation"``."""
+        if not isinstance(qualified_type, QualifiedType):
+            qualified_type = QualifiedType.parse(qualified_type, allow_wildcard=False)
+        elif qualified_type.is_wildcard:
+            raise InvalidURIError(
+                f"invalid qualified type {_show(str(qualified_type))}: a data object URI needs "
+                "a concrete type, not a wildcard",
+                str(qualified_type),
+            )
+        return cls(
+            dataspace,
+            qualified_type.domain,
+            qualified_type.domain_version,
+            qualified_type.object_type,
+            uuid,
+            version,
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> DataObjectURI:
+        """Parse ``eml:///[dataspace('<path>')/]<family><vv>.<type>(<uuid>)`` (or versioned)."""
+        uri = parse_uri(text)
+        if not isinstance(uri, DataObjectURI):
+            raise _fail(text, "is a dataspace URI, not a data object URI")
+        return uri
+
+    @property
+    def qualified_type(self) -> str:
+        """``<family><version>.<type>``, e.g. ``resqml20.obj_Grid2dRepresentation``."""
+        return f"{self.domain}{self.domain_version}.{self.object_type}"
+
+    def with_version(self, version: str | None) -> DataObjectURI:
+        """The same object with another version (``None`` drops it)."""
+        return DataObjectURI(
+            self.dataspace, self.domain, self.domain_version, self.object_type, self.uuid, version
+        )
+
+    def with_dataspace(self, dataspace: DataspaceURI | str | None) -> DataObjectURI:
+        """The same object (type, UUID, version) addressed in another dataspace."""
+        return DataObjectURI(
+            dataspace, self.domain, self.domain_version, self.object_type, self.uuid, self.version
+        )
+
+    def __str__(self) -> str:
+        prefix = str(self.dataspace) if self.dataspace.is_default else f"{self.dataspace}/"
+        if self.version is None:
+            ident = str(self.uuid)
+        else:
+            ident = f"uuid={self.uuid},version={_quote(self.version)}"
+        return f"{prefix}{self.qualified_type}({ident})"
+
+    def __repr__(self) -> str:
+        return f"DataObjectURI({_double_quoted(str(self))})"
+
+
+def parse_uri(text: str) -> DataspaceURI | DataObjectURI:
+    """Parse a dataspace or data object URI; anything else raises :class:`InvalidURIError`."""
+    text = _check_str(text, "URI")
+    if not text.startswith(_ROOT):
+        raise _fail(text, f"must start with {_ROOT!r}")
+    pos = len(_ROOT)
+    dataspace = DEFAULT_DATASPACE
+    if text.startswith(_DATASPACE_OPEN, pos):
+        path, pos = _read_quoted(text, pos + len(_DATASPACE_OPEN), text, "dataspace path")
+        if not text.startswith(")", pos):
+            raise _fail(
+                text,
+                f"expected ')' after the dataspace path at position {pos} "
+                "(a quote inside the path must be doubled)",
+            )
+        pos += 1
+        if path == "":
+            raise _fail(text, "empty dataspace path; the default dataspace is 'eml:///'")
+        try:
+            dataspace = DataspaceURI(path)
+        except InvalidURIError as exc:
+            raise _fail(text, exc.message) from None
+        if pos == len(text):
+            return dataspace
+        if text[pos] != "/":
+            raise _fail(text, f"unexpected {text[pos:]!r} after the dataspace")
+        pos += 1
+        if pos == len(text):
+            raise _fail(text, "missing data object after '/'")
+    elif text.startswith("dataspace", pos):
+        raise _fail(text, "expected dataspace('<path>')")
+    elif pos == len(text):
+        return dataspace
+    return _parse_object(text, pos, dataspace)
+
+
+def _parse_object(text: str, pos: int, dataspace: DataspaceURI) -> DataObjectURI:
+    """Parse ``<qualified type>(<identity>)`` starting at ``text[pos]``."""
+    open_paren = text.find("(", pos)
+    if open_paren < 0:
+        try:
+            QualifiedType.parse(text[pos:])
+        except InvalidURIError:
+            raise _fail(
+                text, f"unexpected trailing {text[pos:]!r}; expected dataspace(...) or an object"
+            ) from None
+        raise _fail(
+            text,
+            "missing '(<uuid>)' after the object type (query URIs are not supported here)",
+        )
+    try:
+        qtype = QualifiedType.parse(text[pos:open_paren], allow_wildcard=False)
+    except InvalidURIError as exc:
+        raise _fail(text, exc.message) from None
+    pos = open_paren + 1
+    version: str | None = None
+    if text.startswith("uuid=", pos):
+        pos += len("uuid=")
+        comma = text.find(",", pos)
+        if comma < 0:
+            raise _fail(text, "expected (uuid=<uuid>,version='<version>')")
+        uuid_text = text[pos:comma]
+        pos = comma + 1
+        if not text.startswith("version=", pos):
+            raise _fail(text, f"expected version='<version>' at position {pos}")
+        version, pos = _read_quoted(text, pos + len("version="), text, "version")
+        if version == "":
+            raise _fail(text, "empty version; leave out uuid=/version= for no version")
+    else:
+        close = text.find(")", pos)
+        if close < 0:
+            raise _fail(text, "missing ')' after the uuid")
+        uuid_text = text[pos:close]
+        pos = close
+    if not _UUID_RE.fullmatch(uuid_text):
+        raise _fail(text, f"uuid {uuid_text!r} is not 8-4-4-4-12 hexadecimal digits")
+    if not text.startswith(")", pos):
+        raise _fail(text, f"expected ')' at position {pos}")
+    pos += 1
+    if pos != len(text):
+        raise _fail(text, f"unexpected trailing {text[pos:]!r} after the data object")
+    return DataObjectURI(
+        dataspace, qtype.domain, qtype.domain_version, qtype.object_type, uuid_text, version
+    )
+
+
+def validate_osdu_dataspace(path: str | DataspaceURI | None) -> str:
+    """Check the open-etp-server rule: exactly ``project/scenario``, both non-empty; return path.
+
+    open-etp-server has no default dataspace, so ``None`` and ``eml:///`` are refused.
+    """
+    if isinstance(path, DataspaceURI):
+        path = path.path
+    if path is None:
+        raise InvalidURIError(
+            "invalid dataspace for open-etp-server: the default dataspace 'eml:///' is not "
+            "supported; use 'project/scenario'",
+            path,
+        )
+    path = _check_str(path, "dataspace path")
+    parts = path.split("/")
+    if len(parts) != 2 or not all(parts):
+        raise InvalidURIError(
+            f"invalid dataspace path {_show(path)} for open-etp-server: expected exactly two "
+            "non-empty levels 'project/scenario'",
+            path,
+        )
+    return path
+
+
+def as_dataspace_uri(value: str | DataspaceURI, *, osdu: bool = False) -> DataspaceURI:
+    """Accept a :class:`DataspaceURI`, an ``eml:///...`` string or a bare path ``"proj/scen"``.
+
+    A string starting with ``eml:`` is parsed as a URI, any other string is a path. ``""`` is
+    refused (pass ``"eml:///"`` or ``None`` elsewhere for the default dataspace) so that an empty
+    variable cannot silently select the default dataspace. ``osdu=True`` also applies
+    :func:`validate_osdu_dataspace`.
+    """
+    if isinstance(value, DataspaceURI):
+        result = value
+    elif isinstance(value, str) and value.startswith("eml:"):
+        result = DataspaceURI.parse(value)
+    else:
+        result = DataspaceURI.from_path(value)
+    if osdu:
+        validate_osdu_dataspace(result)
+    return result
+
+
+def as_object_uri(value: str | DataObjectURI) -> DataObjectURI:
+    """Accept a :class:`DataObjectURI` or its ``eml:///...`` text."""
+    if isinstance(value, DataObjectURI):
+        return value
+    return DataObjectURI.parse(value)
+
+
+def dataspace_of(uri: str | DataspaceURI | DataObjectURI) -> DataspaceURI:
+    """The dataspace a URI is in (a dataspace URI is its own dataspace)."""
+    if isinstance(uri, str):
+        uri = parse_uri(uri)
+    if isinstance(uri, DataObjectURI):
+        return uri.dataspace
+    if isinstance(uri, DataspaceURI):
+        return uri
+    raise InvalidURIError(
+        f"expected a URI string, DataspaceURI or DataObjectURI, got {type(uri).__name__}", uri
+    )

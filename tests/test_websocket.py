@@ -1,0 +1,711 @@
+"""Tests of the websocket transport against a real websockets server and a scripted raw peer.
+
+The websockets server unmasks what we send, so an intact echo also proves our masking right.
+The raw peer (a few lines of RFC 6455 over a plain socket) produces what a well-behaved library
+will not: abrupt EOF, mid-frame stalls, masked or malformed server frames.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import logging
+import os
+import random
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request
+from websockets.sync.server import Server, ServerConnection, serve
+
+from etp_sync.errors import (
+    ETPConnectionLost,
+    ETPProtocolError,
+    ETPSessionClosed,
+    ETPTransportError,
+)
+from etp_sync.transport._websocket import (
+    ETP_SUBPROTOCOL,
+    WebSocketClosed,
+    WebSocketTransport,
+    mask_into,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+TOKEN = "s3cr3t-t0ken-value"
+
+
+# ------------------------------------------------------------------------------------------
+# Helpers
+
+
+@contextlib.contextmanager
+def ws_server(
+    handler: Callable[[ServerConnection], None], **kwargs: object
+) -> Iterator[tuple[str, Server]]:
+    """A websockets sync server on a free loopback port, stopped on exit."""
+    kwargs.setdefault("subprotocols", [ETP_SUBPROTOCOL])
+    kwargs.setdefault("max_size", None)
+    kwargs.setdefault("compression", None)
+    kwargs.setdefault("ping_interval", None)
+    server = serve(handler, "127.0.0.1", 0, **kwargs)  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.socket.getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/etp", server
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+def echo(ws: ServerConnection) -> None:
+    """Send every message back."""
+    with contextlib.suppress(ConnectionClosed):
+        for message in ws:
+            ws.send(message)
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    """Exactly ``n`` bytes from ``sock`` (raises EOFError on EOF)."""
+    out = bytearray()
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            raise EOFError
+        out += chunk
+    return bytes(out)
+
+
+def read_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """One client frame (opcode, unmasked payload), as a server reads it."""
+    b0, b1 = recv_exact(sock, 2)
+    length = b1 & 0x7F
+    if length == 126:
+        (length,) = struct.unpack("!H", recv_exact(sock, 2))
+    elif length == 127:
+        (length,) = struct.unpack("!Q", recv_exact(sock, 8))
+    key = recv_exact(sock, 4) if b1 & 0x80 else b"\0\0\0\0"
+    data = recv_exact(sock, length)
+    return b0 & 0x0F, bytes(b ^ key[i % 4] for i, b in enumerate(data))
+
+
+def frame(opcode: int, payload: bytes, fin: bool = True, key: bytes | None = None) -> bytes:
+    """A server frame (unmasked unless ``key``)."""
+    b0 = (0x80 if fin else 0) | opcode
+    mask_bit = 0x80 if key is not None else 0
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", b0, mask_bit | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", b0, mask_bit | 126, n)
+    else:
+        head = struct.pack("!BBQ", b0, mask_bit | 127, n)
+    if key is None:
+        return head + payload
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+class RawPeer:
+    """A one-connection websocket 'server' on a raw socket that runs a script after the upgrade."""
+
+    def __init__(
+        self, script: Callable[[socket.socket], None], subprotocol: str | None = ETP_SUBPROTOCOL
+    ) -> None:
+        self.script = script
+        self.subprotocol = subprotocol
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"ws://127.0.0.1:{self.listener.getsockname()[1]}/"
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    request += chunk
+                key = next(
+                    line.split(b":", 1)[1].strip()
+                    for line in request.split(b"\r\n")
+                    if line.lower().startswith(b"sec-websocket-key:")
+                )
+                guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+                accept = base64.b64encode(hashlib.sha1(key + guid).digest())
+                response = (
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
+                )
+                if self.subprotocol:
+                    response += f"Sec-WebSocket-Protocol: {self.subprotocol}\r\n".encode()
+                conn.sendall(response + b"\r\n")
+                self.script(conn)
+            except BaseException as exc:  # noqa: BLE001 - reported by stop()
+                self.error = exc
+
+    def stop(self) -> None:
+        self.listener.close()
+        self.thread.join(10)
+
+    def __enter__(self) -> RawPeer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def naive_mask(src: bytes, key: bytes, phase: int) -> bytes:
+    return bytes(b ^ key[(phase + i) % 4] for i, b in enumerate(src))
+
+
+# ------------------------------------------------------------------------------------------
+# mask_into
+
+
+def test_mask_into_matches_naive_reference() -> None:
+    rng = random.Random(1234)
+    for length in list(range(18)) + [511, 512, 513, 515, 1000, 4099, 70001]:
+        for phase in range(4):
+            src = rng.randbytes(length)
+            key = rng.randbytes(4)
+            offset = rng.randrange(0, 9)
+            dst = bytearray(rng.randbytes(length + offset + 3))
+            before = bytes(dst)
+            next_phase = mask_into(dst, offset, src, key, phase)
+            assert next_phase == (phase + length) % 4
+            assert bytes(dst[offset : offset + length]) == naive_mask(src, key, phase)
+            assert dst[:offset] == before[:offset]  # nothing outside the target is touched
+            assert dst[offset + length :] == before[offset + length :]
+
+
+@given(
+    data=st.binary(max_size=2000),
+    key=st.binary(min_size=4, max_size=4),
+    cuts=st.lists(st.integers(0, 2000), max_size=5),
+)
+def test_mask_into_split_parts_equal_whole(data: bytes, key: bytes, cuts: list[int]) -> None:
+    bounds = sorted({0, len(data), *(c for c in cuts if c <= len(data))})
+    dst = bytearray(len(data))
+    phase = 0
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        phase = mask_into(dst, lo, memoryview(data)[lo:hi], key, phase)
+    assert bytes(dst) == naive_mask(data, key, 0)
+
+
+def test_mask_into_in_place_and_numpy_buffers() -> None:
+    data = np.random.default_rng(5).integers(0, 256, 10_003, dtype=np.uint8)
+    key = b"\x01\x80\xff\x37"
+    buf = bytearray(data.tobytes())
+    mask_into(buf, 0, buf, key, 2)
+    assert bytes(buf) == naive_mask(data.tobytes(), key, 2)
+    mask_into(buf, 0, buf, key, 2)  # masking twice restores
+    assert bytes(buf) == data.tobytes()
+    out = np.zeros(10_003, dtype=np.uint8)
+    mask_into(out, 0, data, key)
+    assert out.tobytes() == naive_mask(data.tobytes(), key, 0)
+
+
+def test_mask_into_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        mask_into(bytearray(4), 0, b"abcd", b"abc")
+    with pytest.raises(ValueError):
+        mask_into(bytearray(3), 0, b"abcd", b"abcd")
+    with pytest.raises(TypeError):
+        mask_into(b"xxxx", 0, b"abcd", b"abcd")
+
+
+# ------------------------------------------------------------------------------------------
+# Round trips against websockets
+
+
+def test_round_trip_sizes_and_part_types() -> None:
+    rng = np.random.default_rng(7)
+    with ws_server(echo) as (url, _), WebSocketTransport.connect(url) as transport:
+        assert transport.subprotocol == ETP_SUBPROTOCOL
+        for size in [0, 1, 3, 125, 126, 127, 511, 512, 4095, 65535, 65536, 1_000_003]:
+            payload = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+            a, b = size // 3, 2 * size // 3
+            parts = [payload[:a], bytearray(payload[a:b]), memoryview(payload)[b:]]
+            transport.send_message(parts)
+            received = transport.recv_message(timeout=10)
+            assert isinstance(received, bytearray)
+            assert received == payload
+        # a single buffer (not a list) and a numpy array part
+        transport.send_message(b"single")
+        assert transport.recv_message(10) == b"single"
+        array = np.arange(1000, dtype=np.float64)
+        transport.send_message([b"head", array])
+        assert transport.recv_message(10) == b"head" + array.tobytes()
+        transport.send_message([])
+        assert transport.recv_message(10) == b""
+
+
+def test_round_trip_32_mb_in_parts() -> None:
+    payload = os.urandom(32 * 1024 * 1024 + 5)
+    view = memoryview(payload)
+    parts = [view[:7], view[7 : 1 << 24], view[1 << 24 : (1 << 24) + 1], view[(1 << 24) + 1 :]]
+    with ws_server(echo) as (url, _), WebSocketTransport.connect(url) as transport:
+        transport.send_message(parts)
+        received = transport.recv_message(timeout=60)
+        assert received is not None and len(received) == len(payload)
+        assert received == payload
+
+
+def test_outgoing_fragmentation_with_max_frame_size() -> None:
+    payload = os.urandom(300_001)
+    with ws_server(echo) as (url, _):
+        with WebSocketTransport.connect(url, max_frame_size=65536) as transport:
+            transport.send_message([payload[:100], payload[100:]])
+            assert transport.recv_message(10) == payload
+            transport.max_frame_size = 1000
+            transport.send_message([payload[:5000]])
+            assert transport.recv_message(10) == payload[:5000]
+
+
+def test_incoming_fragmented_message_is_reassembled() -> None:
+    pieces = [os.urandom(n) for n in (10, 0, 70_000, 3, 200_000)]
+
+    def handler(ws: ServerConnection) -> None:
+        ws.recv()
+        ws.send(pieces)  # an iterable is sent as one fragmented message
+        ws.send(b"after")
+        ws.recv(timeout=5)
+
+    with ws_server(handler) as (url, _), WebSocketTransport.connect(url) as transport:
+        transport.send_message([b"go"])
+        assert transport.recv_message(10) == b"".join(pieces)
+        assert transport.recv_message(10) == b"after"
+
+
+def test_server_ping_is_answered() -> None:
+    def handler(ws: ServerConnection) -> None:
+        pong = ws.ping(b"are you there")
+        ws.send(b"ok" if pong.wait(5) else b"no pong")
+        ws.recv(timeout=5)
+
+    with ws_server(handler) as (url, _), WebSocketTransport.connect(url) as transport:
+        assert transport.recv_message(10) == b"ok"
+
+
+def test_pong_queued_while_a_send_holds_the_lock() -> None:
+    """The reader never waits on the send lock for a pong; the lock holder sends it."""
+    ready = threading.Event()
+
+    def handler(ws: ServerConnection) -> None:
+        pong = ws.ping(b"p")
+        ready.set()
+        ws.send(b"ok" if pong.wait(5) else b"no pong")
+        ws.recv(timeout=5)
+
+    with ws_server(handler) as (url, _), WebSocketTransport.connect(url) as transport:
+        ready.wait(5)
+        transport._send_lock.acquire()  # as if a big send were in progress
+        assert transport.recv_message(timeout=0.5) is None  # ping handled, pong queued
+        assert transport._pending_pong == b"p"
+        transport._release_send_lock()  # the "sender" finishes and flushes the pong
+        assert transport._pending_pong is None
+        assert transport.recv_message(10) == b"ok"
+
+
+def test_client_ping_records_pong() -> None:
+    with ws_server(echo) as (url, _), WebSocketTransport.connect(url) as transport:
+        assert transport.last_pong is None
+        before = time.monotonic()
+        transport.ping(b"hi")
+        assert transport.recv_message(timeout=0.5) is None
+        assert transport.last_pong is not None and transport.last_pong >= before
+
+
+def test_server_close_raises_session_closed_with_code_and_reason() -> None:
+    def handler(ws: ServerConnection) -> None:
+        ws.close(4001, "bye now")
+
+    with ws_server(handler) as (url, _):
+        transport = WebSocketTransport.connect(url)
+        with pytest.raises(ETPSessionClosed) as info:
+            transport.recv_message(10)
+        assert isinstance(info.value, WebSocketClosed)
+        assert info.value.close_code == 4001
+        assert info.value.reason == "bye now"
+        assert info.value.by_peer
+        assert "bye now" in str(info.value)
+        assert transport.state == "closed"
+        with pytest.raises(ETPSessionClosed):
+            transport.send_message([b"late"])
+        with pytest.raises(ETPSessionClosed):
+            transport.recv_message(1)
+        transport.close()  # idempotent, no error
+        transport.close()
+
+
+def test_close_handshake_from_client() -> None:
+    seen: list[tuple[int | None, str | None]] = []
+
+    def handler(ws: ServerConnection) -> None:
+        echo(ws)
+        seen.append((ws.close_code, ws.close_reason))
+
+    with ws_server(handler) as (url, _):
+        transport = WebSocketTransport.connect(url)
+        transport.send_message([b"x"])
+        assert transport.recv_message(5) == b"x"
+        started = time.monotonic()
+        transport.close(4000, "done here")
+        assert time.monotonic() - started < 1.5
+        assert transport.state == "closed"
+        transport.close()
+        with pytest.raises(ETPSessionClosed):
+            transport.send_message([b"late"])
+    assert seen == [(4000, "done here")]
+
+
+def test_close_wakes_a_blocked_reader() -> None:
+    with ws_server(echo) as (url, _):
+        transport = WebSocketTransport.connect(url)
+        outcome: list[BaseException | bytearray | None] = []
+
+        def reader() -> None:
+            try:
+                outcome.append(transport.recv_message(None))
+            except BaseException as exc:  # noqa: BLE001
+                outcome.append(exc)
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        time.sleep(0.2)
+        transport.close()
+        thread.join(5)
+        assert not thread.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], ETPSessionClosed)
+
+
+def test_recv_timeout_returns_none_then_message_arrives() -> None:
+    def handler(ws: ServerConnection) -> None:
+        ws.recv()
+        time.sleep(0.5)
+        ws.send(b"late")
+        ws.recv(timeout=5)
+
+    with ws_server(handler) as (url, _), WebSocketTransport.connect(url) as transport:
+        transport.send_message([b"go"])
+        started = time.monotonic()
+        assert transport.recv_message(timeout=0.1) is None
+        assert 0.09 <= time.monotonic() - started < 0.4
+        assert transport.recv_message(timeout=0) is None
+        assert transport.recv_message(timeout=5) == b"late"
+
+
+def test_max_message_size_enforced() -> None:
+    closes: list[int | None] = []
+
+    def handler(ws: ServerConnection) -> None:
+        ws.send(b"x" * 1000)
+        ws.send(b"y" * 1001)
+        with contextlib.suppress(ConnectionClosed):
+            ws.recv(timeout=5)
+        closes.append(ws.close_code)
+
+    with ws_server(handler) as (url, _):
+        transport = WebSocketTransport.connect(url, max_message_size=1000)
+        assert transport.recv_message(5) == b"x" * 1000
+        with pytest.raises(ETPProtocolError, match="max_message_size"):
+            transport.recv_message(5)
+        with pytest.raises(ETPConnectionLost):
+            transport.recv_message(1)
+        transport.close()
+    assert closes == [1009]
+
+
+def test_max_message_size_applies_to_fragmented_messages() -> None:
+    def handler(ws: ServerConnection) -> None:
+        ws.send([b"a" * 600, b"b" * 600])
+        with contextlib.suppress(ConnectionClosed):
+            ws.recv(timeout=5)
+
+    with ws_server(handler) as (url, _):
+        transport = WebSocketTransport.connect(url, max_message_size=1000)
+        with pytest.raises(ETPProtocolError):
+            transport.recv_message(5)
+        transport.close()
+
+
+def test_concurrent_senders_do_not_interleave() -> None:
+    threads, per_thread = 8, 25
+    rng = random.Random(99)
+    messages = {
+        (t, i): struct.pack("!II", t, i) + rng.randbytes(rng.choice([0, 10, 3000, 70_000, 300_000]))
+        for t in range(threads)
+        for i in range(per_thread)
+    }
+    with ws_server(echo) as (url, _), WebSocketTransport.connect(url) as transport:
+        received: list[bytearray] = []
+        reader_error: list[BaseException] = []
+
+        def reader() -> None:
+            try:
+                while len(received) < threads * per_thread:
+                    message = transport.recv_message(timeout=20)
+                    assert message is not None
+                    received.append(message)
+            except BaseException as exc:  # noqa: BLE001
+                reader_error.append(exc)
+
+        def sender(t: int) -> None:
+            for i in range(per_thread):
+                transport.send_message([messages[(t, i)][:8], messages[(t, i)][8:]])
+
+        reader_thread = threading.Thread(target=reader)
+        reader_thread.start()
+        senders = [threading.Thread(target=sender, args=(t,)) for t in range(threads)]
+        for thread in senders:
+            thread.start()
+        for thread in senders:
+            thread.join(60)
+        reader_thread.join(60)
+        assert not reader_error
+        by_key = {struct.unpack("!II", bytes(m[:8])): bytes(m) for m in received}
+        assert len(by_key) == len(messages)
+        assert by_key == messages
+
+
+# ------------------------------------------------------------------------------------------
+# Handshake, credentials, TLS
+
+
+def test_authorization_header_sent_but_never_shown(caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[Request] = []
+
+    def record(connection: ServerConnection, request: Request) -> None:
+        seen.append(request)
+
+    caplog.set_level(logging.DEBUG, logger="etp_sync")
+    with ws_server(echo, process_request=record) as (url, _):
+        secret_url = url.replace("ws://", "ws://user:pw@") + "?access_token=" + TOKEN
+        transport = WebSocketTransport.connect(
+            secret_url,
+            headers={"Authorization": f"Bearer {TOKEN}", "data-partition-id": "opendes"},
+        )
+        transport.send_message([b"x"])
+        assert transport.recv_message(5) == b"x"
+        text = repr(transport) + str(transport) + transport.url
+        transport.close()
+    assert seen[0].headers["Authorization"] == f"Bearer {TOKEN}"
+    assert seen[0].headers["data-partition-id"] == "opendes"
+    assert seen[0].headers["Sec-WebSocket-Protocol"] == ETP_SUBPROTOCOL
+    assert TOKEN not in text and "pw" not in text and "127.0.0.1" in text
+    assert caplog.records  # we did log
+    for record_ in caplog.records:
+        if record_.name.startswith("etp_sync"):
+            assert TOKEN not in record_.getMessage()
+
+
+def test_refused_upgrade_does_not_leak_token(caplog: pytest.LogCaptureFixture) -> None:
+    def refuse(connection: ServerConnection, request: Request) -> object:
+        return connection.respond(401, "bad token\n")
+
+    caplog.set_level(logging.DEBUG, logger="etp_sync")
+    with ws_server(echo, process_request=refuse) as (url, _):
+        with pytest.raises(ETPTransportError) as info:
+            WebSocketTransport.connect(
+                url + "?token=" + TOKEN, headers=[("Authorization", f"Bearer {TOKEN}")]
+            )
+    assert "401" in str(info.value)
+    assert TOKEN not in str(info.value)
+    assert all(TOKEN not in r.getMessage() for r in caplog.records)
+
+
+def test_header_injection_refused() -> None:
+    with pytest.raises(ValueError) as info:
+        WebSocketTransport.connect("ws://127.0.0.1:9/", headers={"Authorization": "a\r\nX: y"})
+    assert "a\r\nX" not in str(info.value)
+
+
+def test_subprotocol_refused_by_websockets_server() -> None:
+    with ws_server(echo, subprotocols=["something.else"]) as (url, _):
+        with pytest.raises(ETPTransportError):
+            WebSocketTransport.connect(url)
+
+
+def test_subprotocol_missing_in_response() -> None:
+    with RawPeer(lambda conn: None, subprotocol=None) as peer:
+        with pytest.raises(ETPTransportError, match="subprotocol"):
+            WebSocketTransport.connect(peer.url)
+
+
+def test_connection_refused_is_transport_error() -> None:
+    probe = socket.create_server(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    with pytest.raises(ETPTransportError):
+        WebSocketTransport.connect(f"ws://127.0.0.1:{port}/", connect_timeout=2)
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for 127.0.0.1 made with the openssl CLI."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl CLI not available")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_tls_round_trip_and_verification(tls_files: tuple[Path, Path]) -> None:
+    import ssl
+
+    cert, key = tls_files
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    payload = os.urandom(3 * 1024 * 1024 + 3)
+    with ws_server(echo, ssl=server_context) as (url, _):
+        wss = url.replace("ws://", "wss://")
+        with pytest.raises(ETPTransportError, match="(?i)certificate"):
+            WebSocketTransport.connect(wss)  # self-signed: not trusted by default
+        with WebSocketTransport.connect(wss, ca_file=str(cert)) as transport:
+            transport.send_message([payload[:10], payload[10:]])
+            assert transport.recv_message(20) == payload
+            assert transport.recv_message(0.05) is None
+        with WebSocketTransport.connect(wss, verify=False) as transport:
+            transport.send_message([b"unverified"])
+            assert transport.recv_message(5) == b"unverified"
+
+
+# ------------------------------------------------------------------------------------------
+# Misbehaving peers
+
+
+def test_abrupt_socket_close_is_connection_lost() -> None:
+    def script(conn: socket.socket) -> None:
+        conn.sendall(frame(2, b"first"))
+        time.sleep(0.1)
+        conn.shutdown(socket.SHUT_RDWR)
+
+    with RawPeer(script) as peer:
+        transport = WebSocketTransport.connect(peer.url)
+        assert transport.recv_message(5) == b"first"
+        with pytest.raises(ETPConnectionLost, match="without a close frame"):
+            transport.recv_message(5)
+        with pytest.raises(ETPConnectionLost):
+            transport.send_message([b"x"])
+        transport.close()
+
+
+def test_abrupt_close_mid_frame_is_connection_lost() -> None:
+    def script(conn: socket.socket) -> None:
+        conn.sendall(frame(2, b"x" * 1000)[:500])
+        conn.shutdown(socket.SHUT_RDWR)
+
+    with RawPeer(script) as peer:
+        transport = WebSocketTransport.connect(peer.url)
+        with pytest.raises(ETPConnectionLost):
+            transport.recv_message(5)
+        transport.close()
+
+
+def test_mid_frame_stall_is_connection_lost() -> None:
+    release = threading.Event()
+
+    def script(conn: socket.socket) -> None:
+        conn.sendall(frame(2, b"x" * 100)[:50])
+        release.wait(10)
+
+    with RawPeer(script) as peer:
+        transport = WebSocketTransport.connect(peer.url, stall_timeout=0.3)
+        started = time.monotonic()
+        with pytest.raises(ETPConnectionLost, match="stalled"):
+            transport.recv_message(timeout=None)
+        assert time.monotonic() - started < 3
+        release.set()
+        transport.close()
+
+
+def test_masked_server_frames_are_tolerated() -> None:
+    def script(conn: socket.socket) -> None:
+        conn.sendall(frame(2, b"masked payload " * 100, key=b"\x11\x22\x33\x44"))
+        conn.sendall(frame(9, b"pi", key=b"\x01\x02\x03\x04"))
+        assert read_frame(conn) == (10, b"pi")
+        conn.sendall(frame(1, b"text ok"))
+        read_frame(conn)  # our close
+        conn.sendall(frame(8, struct.pack("!H", 1000)))
+
+    with RawPeer(script) as peer:
+        transport = WebSocketTransport.connect(peer.url)
+        assert transport.recv_message(5) == b"masked payload " * 100
+        assert transport.recv_message(5) == b"text ok"
+        transport.close()
+    assert peer.error is None
+
+
+def test_fragmented_message_with_interleaved_ping() -> None:
+    def script(conn: socket.socket) -> None:
+        conn.sendall(frame(2, b"abc", fin=False))
+        conn.sendall(frame(9, b"mid"))
+        conn.sendall(frame(0, b"def" * 10000, fin=False))
+        conn.sendall(frame(0, b"", fin=False))
+        conn.sendall(frame(0, b"!"))
+        assert read_frame(conn) == (10, b"mid")
+        conn.sendall(frame(8, b""))  # close without status
+        read_frame(conn)
+
+    with RawPeer(script) as peer:
+        transport = WebSocketTransport.connect(peer.url)
+        assert transport.recv_message(5) == b"abc" + b"def" * 10000 + b"!"
+        with pytest.raises(WebSocketClosed) as info:
+            transport.recv_message(5)
+        assert info.value.close_code == 1005
+    assert peer.error is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        bytes([0xC2, 0x01]) + b"x",  # RSV1 without an extension
+        frame(0, b"orphan continuation"),
+        frame(9, b"p", fin=False),  # fragmented control frame
+        frame(9, b"p" * 126),  # oversized control frame
+        frame(3, b"reserved opcode"),
+        frame(2, b"a", fin=False) + frame(2, b"b"),  # new message inside a fragmented one
+    ],
+)
+def test_protocol_violations_close_with_1002(bad: bytes) -> None:
+    codes: list[bytes] = []
+
+    def script(conn: socket.socket) -> None:
+        conn.sendall(bad)
+        opcode, payload = read_frame(conn)
+        assert opcode == 8
+        codes.append(payload)
+
+    with RawPeer(script) as peer:
+        transport = WebSocketTransport.connect(peer.url)
+        with pytest.raises(ETPProtocolError):
+            transport.recv_message(5)
+        transport.close()
+    assert codes == [struct.pack("!H", 1002)]
