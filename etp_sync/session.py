@@ -178,8 +178,8 @@ class ETPSession(CallsMixin):
         token = self._authorization() if callable(self._authorization) else self._authorization
         if token:
             token = token.strip()
-            headers["Authorization"] = token if token.lower().startswith("bearer ") else (
-                f"Bearer {token}"
+            headers["Authorization"] = (
+                token if token.lower().startswith("bearer ") else (f"Bearer {token}")
             )
         if self.data_partition_id:
             headers["data-partition-id"] = self.data_partition_id
@@ -192,7 +192,9 @@ class ETPSession(CallsMixin):
                 self._closed = False
             if self.is_open:
                 return self
-            self._conn = self.retry.run(self._open_connection, f"connecting to {_safe_url(self.url)}")
+            self._conn = self.retry.run(
+                self._open_connection, f"connecting to {_safe_url(self.url)}"
+            )
             self.connect_count += 1
             hooks = list(self._after_connect)
         for hook in hooks:
@@ -343,8 +345,7 @@ class ETPSession(CallsMixin):
             handlers = [
                 cb
                 for p, mt, cb in self._handlers
-                if (p is None or p == header.protocol)
-                and (mt is None or mt == header.message_type)
+                if (p is None or p == header.protocol) and (mt is None or mt == header.message_type)
             ]
         if not handlers:
             log.debug("no handler for unsolicited %s", body.etp_name)

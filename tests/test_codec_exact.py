@@ -19,8 +19,8 @@ import fastavro
 import fastavro.utils
 import numpy as np
 import pytest
-
 from _avrogen import AvroGen
+
 from etp_sync import schema
 from etp_sync.codec import MessageHeader, decode_message, encode_message
 from etp_sync.codec._numeric import write_varint
@@ -44,7 +44,9 @@ def _header_bytes(protocol: int, message_type: int, flags: int = 2) -> bytes:
 def _plain(value: Any) -> Any:
     """Our decoded value in fastavro's plain (no record names) form."""
     if isinstance(value, schema.Record):
-        return {f: _plain(getattr(value, a)) for f, a in zip(value.etp_fields, value.etp_attributes)}
+        return {
+            f: _plain(getattr(value, a)) for f, a in zip(value.etp_fields, value.etp_attributes)
+        }
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, uuid.UUID):
@@ -160,7 +162,10 @@ def test_our_bodies_read_back_by_fastavro(avpr: dict[str, Any], official: dict[s
                 str(i): d.DataArrayTypes.PutDataArraysType(
                     uid=uid,
                     array=d.DataArrayTypes.DataArray(dimensions=[3], data=d.AnyArray(item=a)),
-                    custom_data={"k": d.DataValue(item=schema.Int32(7)), "f": d.DataValue(item=1.5)},
+                    custom_data={
+                        "k": d.DataValue(item=schema.Int32(7)),
+                        "f": d.DataValue(item=1.5),
+                    },
                 )
                 for i, a in enumerate(arrays)
             }

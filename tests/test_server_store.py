@@ -1161,3 +1161,27 @@ def test_concurrent_write_transactions_serialise(store: Store) -> None:
         t.join(timeout=60)
     assert not failures
     assert len(store.get_resources(DS)[0]) == 8
+
+
+def test_parse_naive_time_is_utc_and_unprefixed_children() -> None:
+    xml = (
+        f'<eml:obj_EpcExternalPartReference xmlns:eml="{EML}" uuid="{EPC_UUID}">'
+        "<eml:Citation><eml:Title>t</eml:Title><eml:Creation>1970-01-01T00:00:01.25</eml:Creation>"
+        "</eml:Citation><Extra><UUID>not a uuid</UUID></Extra></eml:obj_EpcExternalPartReference>"
+    )
+    info = parse_data_object(xml.encode())
+    assert info.last_update_us == 1_250_000
+    assert info.references == ()  # an invalid uuid is no reference
+
+
+def test_array_argument_validation(store: Store) -> None:
+    with raises_code(ErrorCode.EINVALID_ARGUMENT):
+        store.put_uninitialized_array(epc_uri(), "/a", [2], "not-a-dtype")
+    with raises_code(ErrorCode.EINVALID_ARGUMENT):
+        store.put_array(epc_uri(), "/a", np.zeros(2), logical_type="arrayOfFloat128")
+    with raises_code(ErrorCode.EINVALID_ARGUMENT):
+        store.put_uninitialized_array(epc_uri(), "/a", ["x"], np.float64)  # type: ignore[list-item]
+    unlimited = Store(max_array_bytes=None)
+    unlimited.put_dataspace(DS)
+    unlimited.put_array(epc_uri(), "/a", np.zeros(3))
+    assert unlimited.get_array_metadata(epc_uri(), "/a").dimensions == (3,)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import itertools
 import logging
 import os
 import random
@@ -161,7 +162,7 @@ class RawPeer:
                     response += f"Sec-WebSocket-Protocol: {self.subprotocol}\r\n".encode()
                 conn.sendall(response + b"\r\n")
                 self.script(conn)
-            except BaseException as exc:  # noqa: BLE001 - reported by stop()
+            except BaseException as exc:  # reported through .error
                 self.error = exc
 
     def stop(self) -> None:
@@ -185,7 +186,7 @@ def naive_mask(src: bytes, key: bytes, phase: int) -> bytes:
 
 def test_mask_into_matches_naive_reference() -> None:
     rng = random.Random(1234)
-    for length in list(range(18)) + [511, 512, 513, 515, 1000, 4099, 70001]:
+    for length in [*range(18), 511, 512, 513, 515, 1000, 4099, 70001]:
         for phase in range(4):
             src = rng.randbytes(length)
             key = rng.randbytes(4)
@@ -208,7 +209,7 @@ def test_mask_into_split_parts_equal_whole(data: bytes, key: bytes, cuts: list[i
     bounds = sorted({0, len(data), *(c for c in cuts if c <= len(data))})
     dst = bytearray(len(data))
     phase = 0
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         phase = mask_into(dst, lo, memoryview(data)[lo:hi], key, phase)
     assert bytes(dst) == naive_mask(data, key, 0)
 
@@ -246,7 +247,11 @@ def test_round_trip_sizes_and_part_types() -> None:
         for size in [0, 1, 3, 125, 126, 127, 511, 512, 4095, 65535, 65536, 1_000_003]:
             payload = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
             a, b = size // 3, 2 * size // 3
-            parts = [payload[:a], bytearray(payload[a:b]), memoryview(payload)[b:]]
+            parts: list[bytes | bytearray | memoryview] = [
+                payload[:a],
+                bytearray(payload[a:b]),
+                memoryview(payload)[b:],
+            ]
             transport.send_message(parts)
             received = transport.recv_message(timeout=10)
             assert isinstance(received, bytearray)
@@ -274,13 +279,18 @@ def test_round_trip_32_mb_in_parts() -> None:
 
 def test_outgoing_fragmentation_with_max_frame_size() -> None:
     payload = os.urandom(300_001)
-    with ws_server(echo) as (url, _):
-        with WebSocketTransport.connect(url, max_frame_size=65536) as transport:
-            transport.send_message([payload[:100], payload[100:]])
-            assert transport.recv_message(10) == payload
-            transport.max_frame_size = 1000
-            transport.send_message([payload[:5000]])
-            assert transport.recv_message(10) == payload[:5000]
+    with (
+        ws_server(echo) as (url, _),
+        WebSocketTransport.connect(url, max_frame_size=65536) as transport,
+    ):
+        transport.send_message([payload[:100], payload[100:]])
+        assert transport.recv_message(10) == payload
+        transport.max_frame_size = 1000
+        transport.send_message([payload[:5000]])
+        assert transport.recv_message(10) == payload[:5000]
+        transport.max_frame_size = 100  # below the small-message fast path
+        transport.send_message([payload[:150], payload[150:301]])
+        assert transport.recv_message(10) == payload[:301]
 
 
 def test_incoming_fragmented_message_is_reassembled() -> None:
@@ -388,7 +398,7 @@ def test_close_wakes_a_blocked_reader() -> None:
         def reader() -> None:
             try:
                 outcome.append(transport.recv_message(None))
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 outcome.append(exc)
 
         thread = threading.Thread(target=reader)
@@ -468,7 +478,7 @@ def test_concurrent_senders_do_not_interleave() -> None:
                     message = transport.recv_message(timeout=20)
                     assert message is not None
                     received.append(message)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 reader_error.append(exc)
 
         def sender(t: int) -> None:
@@ -525,11 +535,13 @@ def test_refused_upgrade_does_not_leak_token(caplog: pytest.LogCaptureFixture) -
         return connection.respond(401, "bad token\n")
 
     caplog.set_level(logging.DEBUG, logger="etp_sync")
-    with ws_server(echo, process_request=refuse) as (url, _):
-        with pytest.raises(ETPTransportError) as info:
-            WebSocketTransport.connect(
-                url + "?token=" + TOKEN, headers=[("Authorization", f"Bearer {TOKEN}")]
-            )
+    with (
+        ws_server(echo, process_request=refuse) as (url, _),
+        pytest.raises(ETPTransportError) as info,
+    ):
+        WebSocketTransport.connect(
+            url + "?token=" + TOKEN, headers=[("Authorization", f"Bearer {TOKEN}")]
+        )
     assert "401" in str(info.value)
     assert TOKEN not in str(info.value)
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
@@ -542,15 +554,19 @@ def test_header_injection_refused() -> None:
 
 
 def test_subprotocol_refused_by_websockets_server() -> None:
-    with ws_server(echo, subprotocols=["something.else"]) as (url, _):
-        with pytest.raises(ETPTransportError):
-            WebSocketTransport.connect(url)
+    with (
+        ws_server(echo, subprotocols=["something.else"]) as (url, _),
+        pytest.raises(ETPTransportError),
+    ):
+        WebSocketTransport.connect(url)
 
 
 def test_subprotocol_missing_in_response() -> None:
-    with RawPeer(lambda conn: None, subprotocol=None) as peer:
-        with pytest.raises(ETPTransportError, match="subprotocol"):
-            WebSocketTransport.connect(peer.url)
+    with (
+        RawPeer(lambda conn: None, subprotocol=None) as peer,
+        pytest.raises(ETPTransportError, match="subprotocol"),
+    ):
+        WebSocketTransport.connect(peer.url)
 
 
 def test_connection_refused_is_transport_error() -> None:
@@ -586,7 +602,7 @@ def test_tls_round_trip_and_verification(tls_files: tuple[Path, Path]) -> None:
     payload = os.urandom(3 * 1024 * 1024 + 3)
     with ws_server(echo, ssl=server_context) as (url, _):
         wss = url.replace("ws://", "wss://")
-        with pytest.raises(ETPTransportError, match="(?i)certificate"):
+        with pytest.raises(ETPTransportError, match=r"(?i)certificate"):
             WebSocketTransport.connect(wss)  # self-signed: not trusted by default
         with WebSocketTransport.connect(wss, ca_file=str(cert)) as transport:
             transport.send_message([payload[:10], payload[10:]])

@@ -16,7 +16,7 @@ from typing import Any
 
 import fastavro
 
-from ..errors import ETPDecodeError, ETPEncodeError, ErrorCode
+from ..errors import ErrorCode, ETPDecodeError, ETPEncodeError
 from ..schema import Record, converters, datatypes, fastavro_schemas, message_class
 from ._arraycodec import ARRAY_CODEC
 from ._numeric import read_varint, write_varint

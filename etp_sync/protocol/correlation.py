@@ -70,7 +70,9 @@ def protocol_exception_error(errors: list[Any], successes: Any = None) -> ETPRem
     else:
         code, text = None, "ProtocolException without error details"
     if per_item:
-        detail = "; ".join(f"{k}: {m} ({error_name(c)})" for k, (c, m) in list(per_item.items())[:5])
+        detail = "; ".join(
+            f"{k}: {m} ({error_name(c)})" for k, (c, m) in list(per_item.items())[:5]
+        )
         more = f" and {len(per_item) - 5} more" if len(per_item) > 5 else ""
         text = f"{len(per_item)} item(s) failed: {detail}{more}" if not whole else text
     cls: type[ETPRemoteError] = ETPRemoteError
@@ -84,7 +86,7 @@ def protocol_exception_error(errors: list[Any], successes: Any = None) -> ETPRem
 class PendingRequest:
     """A request in flight: its parts arrive on a private queue."""
 
-    __slots__ = ("message_id", "name", "_queue", "_correlator", "sent_at")
+    __slots__ = ("_correlator", "_queue", "message_id", "name", "sent_at")
 
     def __init__(self, message_id: int, name: str, correlator: Correlator) -> None:
         self.message_id = message_id
@@ -196,8 +198,8 @@ class Correlator:
 
 
 __all__ = [
-    "ETPConnectionLost",
     "Correlator",
+    "ETPConnectionLost",
     "MessageIds",
     "PendingRequest",
     "Response",

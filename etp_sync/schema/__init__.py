@@ -19,9 +19,18 @@ from ..errors import ETPDecodeError
 from ._avro import AvroConverters, FastavroSchemas
 from ._etp12 import DECLARATIONS
 from ._model import ETPEnum, Float32, Int32, Record, TypeRegistry, snake_case
-from ._parse import DATATYPES, PROTOCOL_NS, ROOT, NamedType, ProtocolDef, SchemaModel, parse_declarations
+from ._parse import (
+    DATATYPES,
+    PROTOCOL_NS,
+    ROOT,
+    NamedType,
+    ProtocolDef,
+    SchemaModel,
+    parse_declarations,
+)
 
 __all__ = [
+    "PROTOCOLS",
     "ETPEnum",
     "Float32",
     "Int32",
@@ -32,7 +41,6 @@ __all__ = [
     "messages",
     "model",
     "protocol_number",
-    "PROTOCOLS",
     "snake_case",
 ]
 

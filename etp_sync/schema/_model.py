@@ -15,7 +15,7 @@ import keyword
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -138,6 +138,10 @@ class Record:
         if missing:
             raise TypeError(f"{cls.etp_name}() missing required field(s): {', '.join(missing)}")
 
+    if TYPE_CHECKING:  # attributes are generated per class from the schema
+
+        def __getattr__(self, name: str) -> Any: ...
+
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
@@ -186,7 +190,8 @@ class TypeRegistry:
             if t.kind == "record":
                 self.classes[t.full_name] = self._make_record(t)
             elif t.kind == "enum":
-                self.classes[t.full_name] = ETPEnum(  # type: ignore[call-overload]
+                functional: Any = ETPEnum
+                self.classes[t.full_name] = functional(
                     t.name, [(s, s) for s in t.symbols], module=__name__, qualname=t.name
                 )
             else:

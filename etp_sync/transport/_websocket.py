@@ -23,7 +23,7 @@ import struct
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Final, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Self, TypeAlias, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -47,7 +47,11 @@ __all__ = [
 
 _log = logging.getLogger("etp_sync.transport")
 
-BytesLike: TypeAlias = "bytes | bytearray | memoryview"
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+    BytesLike: TypeAlias = Buffer | np.ndarray[Any, Any]
+    """Anything exporting a contiguous buffer: bytes, bytearray, memoryview, numpy arrays, ..."""
 
 ETP_SUBPROTOCOL: Final = "etp12.energistics.org"
 DEFAULT_MAX_MESSAGE_SIZE: Final = 1 << 30
@@ -104,7 +108,9 @@ class WebSocketClosed(ETPSessionClosed):
 
 def _byte_view(obj: BytesLike) -> memoryview:
     """A flat, C-contiguous, unsigned-byte view of ``obj`` (copies only non-contiguous input)."""
-    mv = obj if isinstance(obj, memoryview) else memoryview(obj)
+    if isinstance(obj, (bytes, bytearray)):
+        return memoryview(obj)
+    mv = obj if isinstance(obj, memoryview) else memoryview(cast("Buffer", obj))
     if not mv.c_contiguous:
         mv = memoryview(mv.tobytes())
     if mv.format != "B" or mv.ndim != 1:
@@ -264,6 +270,8 @@ class WebSocketTransport:
         self._send_lock = threading.Lock()
         self._sbuf: np.ndarray = np.empty(0, dtype=np.uint8)
         self._pending_pong: bytes | None = None
+        self._key_pool = b""
+        self._key_pos = 0
         self._last_pong: float | None = None
 
         self._recv_lock = threading.Lock()
@@ -430,7 +438,7 @@ class WebSocketTransport:
         """
         seq: Sequence[BytesLike]
         # A list or tuple holds parts; anything else is one buffer (bytes, numpy array, ...).
-        seq = parts if isinstance(parts, (list, tuple)) else (parts,)  # type: ignore[assignment]
+        seq = parts if isinstance(parts, (list, tuple)) else (parts,)
         views = [_byte_view(p) for p in seq]
         self._send_frames(_OP_BINARY, views, sum(v.nbytes for v in views))
 
@@ -459,9 +467,33 @@ class WebSocketTransport:
         finally:
             self._release_send_lock()
 
+    def _mask_key(self) -> bytes:
+        """A fresh random 4-byte mask key, cut from a pooled ``os.urandom`` block (lock held).
+
+        One getrandom syscall per 256 keys instead of one per frame; keys are never reused.
+        """
+        pos = self._key_pos
+        if pos >= len(self._key_pool):
+            self._key_pool = os.urandom(1024)
+            pos = 0
+        self._key_pos = pos + 4
+        return self._key_pool[pos : pos + 4]
+
     def _send_frames_locked(self, opcode: int, views: list[memoryview], total: int) -> None:
         """Build header(s) and masked payload in the send buffer, then transmit it."""
         masked = self._client
+        if total < _SMALL_MASK and (self.max_frame_size is None or total <= self.max_frame_size):
+            # Small message: a few Python-level operations beat the buffer machinery.
+            key = self._mask_key() if masked else None
+            payload = b"".join(views)
+            header = bytearray(_header_len(total, masked))
+            _write_header(memoryview(header), 0, _FIN | opcode, total, key)
+            if key is not None and total:
+                keys = (key * ((total >> 2) + 1))[:total]
+                value = int.from_bytes(payload, "little") ^ int.from_bytes(keys, "little")
+                payload = value.to_bytes(total, "little")
+            self._transmit(memoryview(header + payload))
+            return
         sizes = self._frame_sizes(opcode, total)
         start = _PAYLOAD_ALIGN - _header_len(sizes[0], masked)
         need = _PAYLOAD_ALIGN + total + sum(_header_len(s, masked) for s in sizes[1:])
@@ -474,7 +506,7 @@ class WebSocketTransport:
         last = len(sizes) - 1
         for index, size in enumerate(sizes):
             first = (_FIN if index == last else 0) | (opcode if index == 0 else _OP_CONT)
-            key = os.urandom(4) if masked else None
+            key = self._mask_key() if masked else None
             pos += _write_header(buf, pos, first, size, key)
             phase = 0
             remaining = size
@@ -683,7 +715,7 @@ class WebSocketTransport:
         return got > 0
 
     def _recv_into(self, target: memoryview, first: bool = False) -> int:
-        """One ``recv_into`` with errors mapped to ETP exceptions (0 only on a first-byte timeout)."""
+        """One ``recv_into``, errors mapped to ETP exceptions (0 only on a first-byte timeout)."""
         try:
             got = self._sock.recv_into(target)
         except TimeoutError:

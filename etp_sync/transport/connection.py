@@ -249,8 +249,9 @@ class Connection:
         except ETPSessionClosed as exc:
             reason = getattr(exc, "reason", "") or str(exc)
             self._fail(ETPSessionClosed(f"the server closed the connection: {reason}", reason))
-        except ETPTransportError as exc:
+        except ETPError as exc:  # transport failure or a protocol violation at websocket level
             self._fail(ETPConnectionLost(f"connection lost: {exc}"))
+            self.transport.close()
         except Exception as exc:  # a bug must not leave callers hanging
             log.exception("reader thread failed")
             self._fail(ETPConnectionLost(f"reader thread failed: {exc!r}"))

@@ -1,0 +1,227 @@
+"""numpy arrays ⇄ ETP ``AnyArray`` values, with the transport and logical array types.
+
+The transport type is the ``AnyArray`` branch used on the wire; the logical type says what the
+values mean. Mapping (every dtype ETP can carry; the values always come back with their dtype):
+
+================  =====================  ==============================
+numpy dtype       transport              logical
+================  =====================  ==============================
+bool              arrayOfBoolean         arrayOfBoolean
+int8 / uint8      bytes                  arrayOfInt8 / arrayOfUInt8
+int16 / uint16    arrayOfInt             arrayOfInt16LE / arrayOfUInt16LE
+int32             arrayOfInt             arrayOfInt32LE
+uint32            arrayOfLong            arrayOfUInt32LE
+int64             arrayOfLong            arrayOfInt64LE
+uint64            bytes (raw LE)         arrayOfUInt64LE (exact, > 2**63 included)
+float32           arrayOfFloat           arrayOfFloat32LE
+float64           arrayOfDouble          arrayOfDouble64LE
+str (``U``)       arrayOfString          arrayOfString
+================  =====================  ==============================
+
+Big-endian dtypes travel the same way, converted to little-endian, with the ``…BE`` logical type
+so that they come back big-endian. Other dtypes (float16, complex, datetime64, timedelta64,
+bytes ``S``, structured, object arrays of non-strings) cannot be carried by ETP: they raise
+:class:`~etp_sync.errors.ETPEncodeError` naming the dtype and the cast to use.
+
+When the logical type does not fit the transport (open-etp-server forgets logical types and
+reports ``arrayOfBoolean``), the transport's natural dtype is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ETPDecodeError, ETPEncodeError
+from ..schema import datatypes
+
+# transport branch name (AnyArrayType symbol) -> natural numpy dtype
+TRANSPORT_DTYPES: dict[str, np.dtype[Any]] = {
+    "arrayOfBoolean": np.dtype(np.bool_),
+    "arrayOfInt": np.dtype("<i4"),
+    "arrayOfLong": np.dtype("<i8"),
+    "arrayOfFloat": np.dtype("<f4"),
+    "arrayOfDouble": np.dtype("<f8"),
+    "arrayOfString": np.dtype(np.str_),
+    "bytes": np.dtype(np.uint8),
+}
+
+# Worst-case bytes on the wire per element (varints: 5 for int, 10 for long).
+WIRE_ITEM_SIZE: dict[str, int] = {
+    "arrayOfBoolean": 1,
+    "arrayOfInt": 5,
+    "arrayOfLong": 10,
+    "arrayOfFloat": 4,
+    "arrayOfDouble": 8,
+    "bytes": 1,
+}
+
+# logical type -> (numpy dtype, transports that can carry it)
+_LOGICAL: dict[str, tuple[str, tuple[str, ...]]] = {
+    "arrayOfBoolean": ("?", ("arrayOfBoolean",)),
+    "arrayOfInt8": ("i1", ("bytes", "arrayOfInt")),
+    "arrayOfUInt8": ("u1", ("bytes", "arrayOfInt")),
+    "arrayOfInt16LE": ("<i2", ("arrayOfInt", "bytes")),
+    "arrayOfUInt16LE": ("<u2", ("arrayOfInt", "bytes")),
+    "arrayOfInt32LE": ("<i4", ("arrayOfInt", "bytes")),
+    "arrayOfUInt32LE": ("<u4", ("arrayOfLong", "bytes")),
+    "arrayOfInt64LE": ("<i8", ("arrayOfLong", "bytes")),
+    "arrayOfUInt64LE": ("<u8", ("bytes", "arrayOfLong")),
+    "arrayOfFloat32LE": ("<f4", ("arrayOfFloat", "bytes")),
+    "arrayOfDouble64LE": ("<f8", ("arrayOfDouble", "bytes")),
+    "arrayOfInt16BE": (">i2", ("arrayOfInt", "bytes")),
+    "arrayOfUInt16BE": (">u2", ("arrayOfInt", "bytes")),
+    "arrayOfInt32BE": (">i4", ("arrayOfInt", "bytes")),
+    "arrayOfUInt32BE": (">u4", ("arrayOfLong", "bytes")),
+    "arrayOfInt64BE": (">i8", ("arrayOfLong", "bytes")),
+    "arrayOfUInt64BE": (">u8", ("bytes", "arrayOfLong")),
+    "arrayOfFloat32BE": (">f4", ("arrayOfFloat", "bytes")),
+    "arrayOfDouble64BE": (">f8", ("arrayOfDouble", "bytes")),
+    "arrayOfString": ("U", ("arrayOfString",)),
+}
+
+_RECORD_FOR_TRANSPORT = {
+    "arrayOfBoolean": "ArrayOfBoolean",
+    "arrayOfInt": "ArrayOfInt",
+    "arrayOfLong": "ArrayOfLong",
+    "arrayOfFloat": "ArrayOfFloat",
+    "arrayOfDouble": "ArrayOfDouble",
+    "arrayOfString": "ArrayOfString",
+}
+_TRANSPORT_FOR_RECORD = {v: k for k, v in _RECORD_FOR_TRANSPORT.items()}
+
+
+@dataclass(frozen=True)
+class ArrayTypes:
+    """How a dtype travels: transport and logical types (AnyArrayType/AnyLogicalArrayType)."""
+
+    transport: str
+    logical: str
+
+    @property
+    def wire_item_size(self) -> int:
+        """Worst-case bytes per element on the wire (strings: not bounded, reported as 0)."""
+        return WIRE_ITEM_SIZE.get(self.transport, 0)
+
+
+def array_types(dtype: Any) -> ArrayTypes:
+    """The transport and logical ETP types for a numpy dtype (ETPEncodeError if none)."""
+    dt = np.dtype(dtype)
+    kind, size = dt.kind, dt.itemsize
+    big = dt.byteorder == ">" or (dt.byteorder == "=" and np.little_endian is False)
+    suffix = "BE" if big and size > 1 else "LE"
+    if kind == "b":
+        return ArrayTypes("arrayOfBoolean", "arrayOfBoolean")
+    if kind in "iu" and size == 1:
+        return ArrayTypes("bytes", "arrayOfInt8" if kind == "i" else "arrayOfUInt8")
+    if kind == "i" and size in (2, 4):
+        return ArrayTypes("arrayOfInt", f"arrayOfInt{size * 8}{suffix}")
+    if kind == "u" and size == 2:
+        return ArrayTypes("arrayOfInt", f"arrayOfUInt16{suffix}")
+    if kind == "u" and size == 4:
+        return ArrayTypes("arrayOfLong", f"arrayOfUInt32{suffix}")
+    if kind == "i" and size == 8:
+        return ArrayTypes("arrayOfLong", f"arrayOfInt64{suffix}")
+    if kind == "u" and size == 8:
+        return ArrayTypes("bytes", f"arrayOfUInt64{suffix}")
+    if kind == "f" and size == 4:
+        return ArrayTypes("arrayOfFloat", f"arrayOfFloat32{suffix}")
+    if kind == "f" and size == 8:
+        return ArrayTypes("arrayOfDouble", f"arrayOfDouble64{suffix}")
+    if kind == "U":
+        return ArrayTypes("arrayOfString", "arrayOfString")
+    hint = {
+        "f": "cast to float32 or float64",
+        "c": "store real and imaginary parts as two float arrays",
+        "M": "cast to int64 (e.g. .astype('datetime64[us]').view('int64'))",
+        "m": "cast to int64",
+        "S": "decode to str",
+        "O": "use a str array or a numeric dtype",
+        "V": "store each field as its own array",
+    }.get(kind, "use a numeric or str dtype")
+    raise ETPEncodeError(f"ETP cannot carry numpy dtype {dt}: {hint}")
+
+
+def dtype_for(transport: str, logical: str | None = None) -> np.dtype[Any]:
+    """The numpy dtype for values that arrived with these transport and logical types."""
+    if transport not in TRANSPORT_DTYPES:
+        raise ETPDecodeError(f"unknown transport array type {transport!r}")
+    entry = _LOGICAL.get(logical or "")
+    if entry is not None and transport in entry[1]:
+        return np.dtype(entry[0])
+    return TRANSPORT_DTYPES[transport]
+
+
+def to_any_array(array: Any) -> tuple[Any, ArrayTypes]:
+    """Flatten an array in C order into an ``AnyArray`` (zero-copy where the dtype allows)."""
+    arr = np.asarray(array)
+    if arr.dtype.kind == "O":
+        if all(isinstance(x, str) for x in arr.flat):
+            arr = arr.astype(np.str_)
+    types = array_types(arr.dtype)
+    flat = arr.reshape(-1)  # a view for contiguous input, one C-order copy otherwise
+    if types.transport == "bytes":
+        le = flat.astype(flat.dtype.newbyteorder("<"), copy=False)
+        item: Any = memoryview(np.ascontiguousarray(le)).cast("B")  # type: ignore[arg-type]
+    elif types.transport == "arrayOfString":
+        item = datatypes.ArrayOfString(values=flat.tolist())
+    else:
+        native = TRANSPORT_DTYPES[types.transport]
+        values = flat if flat.dtype == native else flat.astype(native)
+        record = getattr(datatypes, _RECORD_FOR_TRANSPORT[types.transport])
+        item = _fast_record(record, np.ascontiguousarray(values))
+    return datatypes.AnyArray(item=item), types
+
+
+def _fast_record(cls: Any, values: np.ndarray) -> Any:
+    """Build an ArrayOf* record around an already-typed array without another conversion."""
+    obj = object.__new__(cls)
+    object.__setattr__(obj, "values", values)
+    return obj
+
+
+def transport_of(any_array: Any) -> str:
+    """The transport type (AnyArrayType symbol) of an ``AnyArray`` value."""
+    item = any_array.item
+    if isinstance(item, bytes | bytearray | memoryview):
+        return "bytes"
+    return _TRANSPORT_FOR_RECORD[item.etp_name]
+
+
+def from_any_array(
+    any_array: Any, dimensions: Any, logical: str | None = None, *, copy: bool = False
+) -> np.ndarray:
+    """Rebuild the numpy array of an ``AnyArray``: dtype from the logical type, shape from
+    ``dimensions`` (C order). Zero-copy where the transport allows unless ``copy``.
+    """
+    transport = transport_of(any_array)
+    dtype = dtype_for(transport, logical)
+    shape = tuple(int(n) for n in dimensions)
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    item = any_array.item
+    if transport == "bytes":
+        raw = np.frombuffer(item, dtype=np.uint8)
+        if dtype.itemsize > 1 and raw.size % dtype.itemsize:
+            raise ETPDecodeError(
+                f"{raw.size} bytes is not a whole number of {dtype} items ({dtype.itemsize} B)"
+            )
+        values = raw.view(dtype) if raw.size else np.empty(0, dtype=dtype)
+    elif transport == "arrayOfString":
+        values = np.array(item.values, dtype=np.str_)
+    else:
+        values = item.values
+        if values.dtype != dtype:
+            values = values.view(dtype) if _same_bits(values.dtype, dtype) else values.astype(dtype)
+    if values.size != count:
+        raise ETPDecodeError(
+            f"array has {values.size} values but its dimensions {list(shape)} need {count}"
+        )
+    result = values.reshape(shape)
+    return result.copy() if copy else result
+
+
+def _same_bits(a: np.dtype[Any], b: np.dtype[Any]) -> bool:
+    # int64 -> uint64 keeps the bit pattern (values above 2**63 travel as negative longs).
+    return a.itemsize == b.itemsize and a.kind in "iu" and b.kind in "iu" and b.byteorder != ">"

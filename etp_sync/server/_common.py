@@ -1,0 +1,251 @@
+"""Helpers shared by the protocol handlers: replies, size-aware splitting, record conversion.
+
+A handler answers a request with a list of message bodies; the session sends them in order under
+the request's correlation id, FIN on the last one. Everything here builds those lists so that no
+single message exceeds the session's negotiated size.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from etp_sync.codec import MessageHeader, encode_message_parts
+from etp_sync.errors import ErrorCode, ETPError
+from etp_sync.schema import Record, datatypes, messages
+
+from ._store import DataspaceRecord, EdgeInfo, ResourceInfo, Store, StoredObject
+
+if TYPE_CHECKING:
+    import threading
+
+__all__ = [
+    "MESSAGE_MARGIN",
+    "Handler",
+    "Reply",
+    "SessionContext",
+    "chunked_object",
+    "dataspace_record",
+    "edge_record",
+    "encoded_size",
+    "error_info",
+    "errors_reply",
+    "object_resource",
+    "resource_record",
+    "split_list",
+    "split_map",
+]
+
+# Room left in every message for the header (five varints) and slack.
+MESSAGE_MARGIN = 512
+# Bytes of a Chunk message around its payload (header, blobId, lengths, final).
+CHUNK_OVERHEAD = 128
+
+Reply = list[Record] | None
+
+
+class SessionContext(Protocol):
+    """What handlers may use of the session that received the request."""
+
+    store: Store
+    session_id: uuid.UUID
+    max_message_size: int
+    multipart: dict[int, Any]
+    subscriptions: dict[uuid.UUID, Any]
+    lock: threading.Lock
+
+    @property
+    def transaction(self) -> uuid.UUID | None:
+        """The session's open transaction (reads and writes go through it)."""
+        ...
+
+    def watch_store(self) -> None:
+        """Start delivering store change notifications to this session."""
+        ...
+
+
+Handler = Callable[[SessionContext, Any, Any], Reply]
+
+_DUMMY_HEADER = MessageHeader(
+    protocol=0, message_type=0, correlation_id=0, message_id=0, message_flags=0
+)
+
+
+def encoded_size(body: Record) -> int:
+    """Bytes of ``body`` on the wire, uncompressed and without the header."""
+    header = _DUMMY_HEADER.replace(protocol=body.etp_protocol, message_type=body.etp_message_type)
+    parts = encode_message_parts(header, body, compress=False)
+    return sum(memoryview(p).nbytes for p in parts[1:])
+
+
+def _pack(sizes: Sequence[int], budget: int) -> list[list[int]]:
+    """Greedy grouping of item indices so that each group's size stays within ``budget``."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    used = 0
+    for i, size in enumerate(sizes):
+        if current and used + size > budget:
+            groups.append(current)
+            current, used = [], 0
+        current.append(i)
+        used += size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def split_map(
+    make: Callable[[dict[str, Any]], Record], entries: Mapping[str, Any], limit: int
+) -> list[Record]:
+    """One message ``make(entries)``, or several each holding part of the map when too big.
+
+    An entry too big on its own still gets a message of its own (callers that can do better,
+    such as chunking objects, handle those before).
+    """
+    whole = make(dict(entries))
+    if len(entries) <= 1 or encoded_size(whole) + MESSAGE_MARGIN <= limit:
+        return [whole]
+    keys = list(entries)
+    base = encoded_size(make({}))
+    sizes = [encoded_size(make({k: entries[k]})) - base + 16 for k in keys]
+    budget = max(1, limit - MESSAGE_MARGIN - base)
+    return [make({keys[i]: entries[keys[i]] for i in group}) for group in _pack(sizes, budget)]
+
+
+def split_list(
+    make: Callable[[list[Any]], Record], items: Sequence[Any], limit: int
+) -> list[Record]:
+    """One message ``make(items)``, or several each holding a slice of the list when too big."""
+    whole = make(list(items))
+    if len(items) <= 1 or encoded_size(whole) + MESSAGE_MARGIN <= limit:
+        return [whole]
+    base = encoded_size(make([]))
+    sizes = [encoded_size(make([item])) - base + 16 for item in items]
+    budget = max(1, limit - MESSAGE_MARGIN - base)
+    return [make([items[i] for i in group]) for group in _pack(sizes, budget)]
+
+
+def error_info(error: BaseException | int, message: str = "") -> Any:
+    """``ErrorInfo`` for an exception (its ETP code, else EINVALID_ARGUMENT) or a bare code."""
+    if isinstance(error, int):
+        return datatypes.ErrorInfo(message=message, code=int(error))
+    code = getattr(error, "code", None)
+    if not isinstance(code, int):
+        code = ErrorCode.EINVALID_ARGUMENT
+    text = error.message if isinstance(error, ETPError) else str(error)
+    return datatypes.ErrorInfo(message=message or text, code=int(code))
+
+
+def errors_reply(errors: Mapping[str, BaseException], limit: int) -> list[Record]:
+    """ProtocolException message(s) carrying per-key errors (none if ``errors`` is empty)."""
+    if not errors:
+        return []
+    infos = {key: error_info(exc) for key, exc in errors.items()}
+    return split_map(
+        lambda part: messages.Core.ProtocolException(error=None, errors=part), infos, limit
+    )
+
+
+def active_status(active: bool) -> Any:
+    return datatypes.Object.ActiveStatusKind("Active" if active else "Inactive")
+
+
+def resource_record(info: ResourceInfo) -> Any:
+    """ETP ``Resource`` of a Discovery result."""
+    return datatypes.Object.Resource(
+        uri=info.uri,
+        alternate_uris=[],
+        name=info.name,
+        source_count=info.source_count,
+        target_count=info.target_count,
+        last_changed=info.last_changed_us,
+        store_last_write=info.store_last_write_us,
+        store_created=info.store_created_us,
+        active_status=active_status(info.active),
+        custom_data=dict(info.custom_data),
+    )
+
+
+def object_resource(obj: StoredObject) -> Any:
+    """ETP ``Resource`` describing a stored object (counts left null)."""
+    return datatypes.Object.Resource(
+        uri=obj.uri,
+        alternate_uris=[],
+        name=obj.info.title,
+        source_count=None,
+        target_count=None,
+        last_changed=obj.info.last_update_us or obj.store_last_write_us,
+        store_last_write=obj.store_last_write_us,
+        store_created=obj.store_created_us,
+        active_status=active_status(obj.active),
+        custom_data={},
+    )
+
+
+def edge_record(edge: EdgeInfo) -> Any:
+    """ETP ``Edge``."""
+    return datatypes.Object.Edge(
+        source_uri=edge.source_uri,
+        target_uri=edge.target_uri,
+        relationship_kind=datatypes.Object.RelationshipKind(edge.relationship),
+        custom_data={},
+    )
+
+
+def dataspace_record(rec: DataspaceRecord) -> Any:
+    """ETP ``Dataspace``; customData is returned exactly as it was put."""
+    return datatypes.Object.Dataspace(
+        uri=rec.uri,
+        path=rec.path,
+        store_last_write=rec.store_last_write_us,
+        store_created=rec.store_created_us,
+        custom_data=dict(rec.custom_data),
+    )
+
+
+def data_object(obj: StoredObject, *, with_data: bool = True) -> Any:
+    """ETP ``DataObject`` carrying the object's XML inline."""
+    return datatypes.Object.DataObject(
+        resource=object_resource(obj),
+        format=obj.format,
+        blob_id=None,
+        data=obj.xml if with_data else b"",
+    )
+
+
+def chunked_object(
+    dobj: Any, data: bytes, limit: int, chunk_class: Any
+) -> tuple[Any, list[Record]]:
+    """Split an object too big for one message: header-only copy (blobId, no data) + Chunks."""
+    blob_id = uuid.uuid4()
+    head = dobj.replace(blob_id=blob_id, data=b"")
+    step = max(1, limit - CHUNK_OVERHEAD - MESSAGE_MARGIN)
+    view = memoryview(data)
+    chunks: list[Record] = []
+    for start in range(0, max(len(data), 1), step):
+        piece = bytes(view[start : start + step])
+        chunks.append(chunk_class(blob_id=blob_id, data=piece, final=start + step >= len(data)))
+    return head, chunks
+
+
+def fits(body: Record, limit: int) -> bool:
+    """True when ``body`` fits in one message of ``limit`` bytes."""
+    return encoded_size(body) + MESSAGE_MARGIN <= limit
+
+
+def map_reply(
+    make: Callable[[dict[str, Any]], Record],
+    entries: Mapping[str, Any],
+    errors: Mapping[str, BaseException],
+    limit: int,
+) -> list[Record]:
+    """Successes in ``make`` message(s), then per-key errors in ProtocolException(s).
+
+    The response message is left out when every key failed (the ProtocolException then ends
+    the exchange alone).
+    """
+    out: list[Record] = []
+    if entries or not errors:
+        out += split_map(make, entries, limit)
+    return out + errors_reply(errors, limit)

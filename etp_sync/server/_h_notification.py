@@ -1,0 +1,192 @@
+"""StoreNotification (5): subscriptions and the ObjectChanged / ObjectDeleted they produce.
+
+A subscription's context is a dataspace (every object in it), a type collection under a dataspace,
+or an object (with scope ``self``, or sources/targets to ``depth`` hops as Discovery walks them,
+evaluated on the committed state when the change happens). ``dataObjectTypes`` filters.
+Changes are delivered after commit, to every matching subscription of every session (the writer's
+own included), by the session's notifier thread.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from etp_sync.errors import ErrorCode, ETPError
+from etp_sync.schema import Record, datatypes, messages
+
+from ._common import Handler, Reply, SessionContext, chunked_object, data_object, fits, map_reply
+from ._query import split_query
+from ._store import ChangeEvent, StoreError
+
+log = logging.getLogger("etp_sync.server")
+
+_URI_PARTS = re.compile(
+    r"^eml:///(?:dataspace\('(?P<ds>(?:[^']|'')*)'\))?/?"
+    r"(?:(?P<type>[A-Za-z]+\d\d\.\w+)(?:\((?:uuid=)?(?P<uuid>[0-9a-fA-F-]{36})[^)]*\))?)?$"
+)
+
+
+def _uri_parts(uri: str) -> tuple[str, str | None, str | None]:
+    """``(canonical dataspace URI, qualified type or None, lower-case uuid or None)``."""
+    m = _URI_PARTS.match(uri)
+    if m is None:
+        raise StoreError(ErrorCode.EINVALID_URI, f"invalid ETP URI {uri!r}")
+    ds = m.group("ds")
+    ds_uri = f"eml:///dataspace('{ds}')" if ds else "eml:///"
+    raw_uuid = m.group("uuid")
+    return ds_uri, m.group("type"), raw_uuid.lower() if raw_uuid else None
+
+
+@dataclass
+class Subscription:
+    """One SubscriptionInfo accepted for a session."""
+
+    request_uuid: uuid.UUID
+    context_uri: str
+    scope: str
+    depth: int
+    types: tuple[str, ...]
+    include_object_data: bool
+    dataspace_uri: str
+    qualified_type: str | None
+    object_uuid: str | None
+
+    def type_ok(self, qualified_type: str) -> bool:
+        if self.qualified_type and self.object_uuid is None:
+            if qualified_type.lower() != self.qualified_type.lower():
+                return False
+        if not self.types:
+            return True
+        return any(fnmatch.fnmatchcase(qualified_type.lower(), t.lower()) for t in self.types)
+
+
+def subscribe_notifications(session: SessionContext, header: Any, body: Any) -> Reply:
+    """SubscribeNotifications → SubscribeNotificationsResponse + per-key errors."""
+    success: dict[str, str] = {}
+    errors: dict[str, Exception] = {}
+    for key, info in body.request.items():
+        try:
+            sub = _subscription(session, info)
+            with session.lock:
+                if sub.request_uuid in session.subscriptions:
+                    raise ETPError(
+                        f"requestUuid {sub.request_uuid} is already in use",
+                        ErrorCode.EREQUESTUUID_REJECTED,
+                    )
+                session.subscriptions[sub.request_uuid] = sub
+            success[key] = ""
+        except ETPError as exc:
+            errors[key] = exc
+    if success:
+        session.watch_store()
+    return map_reply(
+        lambda part: messages.StoreNotification.SubscribeNotificationsResponse(success=part),
+        success,
+        errors,
+        session.max_message_size,
+    )
+
+
+def _subscription(session: SessionContext, info: Any) -> Subscription:
+    if info.format and info.format.lower() != "xml":
+        raise ETPError(f"format {info.format!r} is not supported", ErrorCode.ENOTSUPPORTED)
+    uri, _query = split_query(info.context.uri)
+    scope = str(info.scope.value)
+    depth = int(info.context.depth)
+    # Validates the context (URI, dataspace/object existence, scope, depth).
+    session.store.get_resources(uri, scope, depth, list(info.context.data_object_types))
+    ds_uri, qualified_type, object_uuid = _uri_parts(uri)
+    return Subscription(
+        request_uuid=info.request_uuid,
+        context_uri=uri,
+        scope=scope,
+        depth=depth,
+        types=tuple(info.context.data_object_types),
+        include_object_data=bool(info.include_object_data),
+        dataspace_uri=ds_uri,
+        qualified_type=qualified_type,
+        object_uuid=object_uuid,
+    )
+
+
+def unsubscribe_notifications(session: SessionContext, header: Any, body: Any) -> Reply:
+    """UnsubscribeNotifications → SubscriptionEnded (as the response)."""
+    with session.lock:
+        sub = session.subscriptions.pop(body.request_uuid, None)
+    if sub is None:
+        raise ETPError(f"no subscription {body.request_uuid}", ErrorCode.ENOT_FOUND)
+    return [
+        messages.StoreNotification.SubscriptionEnded(
+            reason="unsubscribed", request_uuid=body.request_uuid
+        )
+    ]
+
+
+def _matches(session: SessionContext, sub: Subscription, event: ChangeEvent) -> bool:
+    try:
+        ds_uri, qualified_type, object_uuid = _uri_parts(event.uri)
+    except StoreError:
+        return False
+    if ds_uri != sub.dataspace_uri or qualified_type is None:
+        return False
+    if not sub.type_ok(qualified_type):
+        return False
+    if sub.object_uuid is None:
+        return True
+    if object_uuid == sub.object_uuid:
+        return sub.scope in ("self", "sourcesOrSelf", "targetsOrSelf")
+    if sub.scope == "self":
+        return False
+    try:
+        resources, _ = session.store.get_resources(sub.context_uri, sub.scope, sub.depth)
+    except ETPError:
+        return False
+    return any(r.uri == event.uri for r in resources)
+
+
+def notifications_for(session: SessionContext, events: list[ChangeEvent]) -> Iterator[list[Record]]:
+    """The notification messages (one multipart list each) a batch of changes produces."""
+    with session.lock:
+        subs = list(session.subscriptions.values())
+    if not subs:
+        return
+    limit = session.max_message_size
+    for event in events:
+        for sub in subs:
+            if not _matches(session, sub, event):
+                continue
+            if event.kind == "delete" or event.obj is None:
+                yield [
+                    messages.StoreNotification.ObjectDeleted(
+                        uri=event.uri, change_time=event.time_us, request_uuid=sub.request_uuid
+                    )
+                ]
+                continue
+            dobj = data_object(event.obj, with_data=sub.include_object_data)
+            change = datatypes.Object.ObjectChange(
+                change_kind=datatypes.Object.ObjectChangeKind(event.kind),
+                change_time=event.time_us,
+                data_object=dobj,
+            )
+            msg = messages.StoreNotification.ObjectChanged(
+                change=change, request_uuid=sub.request_uuid
+            )
+            if not sub.include_object_data or fits(msg, limit):
+                yield [msg]
+                continue
+            head, chunks = chunked_object(
+                dobj, event.obj.xml, limit, messages.StoreNotification.Chunk
+            )
+            yield [msg.replace(change=change.replace(data_object=head)), *chunks]
+
+
+HANDLERS: dict[tuple[int, int], Handler] = {
+    (5, 4): unsubscribe_notifications,
+    (5, 6): subscribe_notifications,
+}

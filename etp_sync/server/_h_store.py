@@ -1,0 +1,209 @@
+"""Store (4) and StoreQuery (14) handlers, with Chunk messages for objects that do not fit.
+
+Get: an object whose response would exceed the session's message size goes out alone in a
+response with a ``blobId`` and empty ``data``, followed by Chunk messages with its bytes.
+Put: a PutDataObjects without FIN opens a multipart request; its later parts (more
+PutDataObjects, Chunk messages) carry its messageId as correlationId, the last one FIN. The put
+is applied when FIN arrives.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from etp_sync.codec import MessageFlags
+from etp_sync.errors import ErrorCode, ETPError
+from etp_sync.schema import Record, datatypes, messages
+
+from ._common import (
+    Handler,
+    Reply,
+    SessionContext,
+    chunked_object,
+    data_object,
+    errors_reply,
+    fits,
+    map_reply,
+    split_list,
+)
+from ._query import context_resources
+from ._store import ObjectPut, StoreError
+
+# At most this many bytes may be pending in unfinished multipart puts of one session.
+MAX_PENDING_BYTES = 1 << 31
+
+
+@dataclass
+class PendingPut:
+    """A multipart PutDataObjects waiting for its FIN."""
+
+    data_objects: dict[str, Any] = field(default_factory=dict)
+    prune: bool = False
+    blobs: dict[uuid.UUID, bytearray] = field(default_factory=dict)
+    finished: set[uuid.UUID] = field(default_factory=set)
+    size: int = 0
+
+
+def _check_format(fmt: str) -> None:
+    if fmt and fmt.lower() != "xml":
+        raise ETPError(f"format {fmt!r} is not supported (only xml)", ErrorCode.ENOTSUPPORTED)
+
+
+def _objects_reply(
+    session: SessionContext,
+    found: dict[str, Any],
+    make: Callable[[dict[str, Any]], Record],
+    chunk_class: Any,
+) -> list[Record]:
+    """Response messages for objects by key: small ones packed, big ones chunked."""
+    limit = session.max_message_size
+    small: dict[str, Any] = {}
+    big: list[Record] = []
+    for key, obj in found.items():
+        dobj = data_object(obj)
+        if fits(make({key: dobj}), limit):
+            small[key] = dobj
+            continue
+        head, chunks = chunked_object(dobj, obj.xml, limit, chunk_class)
+        big.append(make({key: head}))
+        big.extend(chunks)
+    out: list[Record] = []
+    if small or not big:
+        out += map_reply(make, small, {}, limit)
+    return out + big
+
+
+def get_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
+    """GetDataObjects → GetDataObjectsResponse part(s), Chunks, ProtocolException for misses."""
+    _check_format(body.format)
+    found, errors = session.store.get_objects(dict(body.uris), tx=session.transaction)
+    out: list[Record] = []
+    if found or not errors:
+        out += _objects_reply(
+            session,
+            found,
+            lambda part: messages.Store.GetDataObjectsResponse(data_objects=part),
+            messages.Store.Chunk,
+        )
+    return out + errors_reply(errors, session.max_message_size)
+
+
+def put_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
+    """PutDataObjects (possibly the first or a later part of a multipart request)."""
+    pending: PendingPut | None = None
+    if header.correlation_id:
+        pending = session.multipart.get(header.correlation_id)
+        if pending is None:
+            raise ETPError(
+                f"no multipart PutDataObjects {header.correlation_id} in progress",
+                ErrorCode.EINVALID_STATE,
+            )
+    if pending is None:
+        pending = PendingPut(prune=body.prune_contained_objects)
+    pending.data_objects.update(body.data_objects)
+    pending.size += sum(len(d.data) for d in body.data_objects.values())
+    if not header.message_flags & MessageFlags.FIN:
+        session.multipart[header.correlation_id or header.message_id] = pending
+        return None
+    session.multipart.pop(header.correlation_id, None)
+    return _apply_put(session, pending)
+
+
+def chunk(session: SessionContext, header: Any, body: Any) -> Reply:
+    """Chunk of a multipart PutDataObjects: bytes of one blob; FIN applies the put."""
+    pending = session.multipart.get(header.correlation_id)
+    if not isinstance(pending, PendingPut):
+        raise ETPError(
+            f"Chunk for unknown multipart request {header.correlation_id}",
+            ErrorCode.EINVALID_STATE,
+        )
+    if body.blob_id in pending.finished:
+        session.multipart.pop(header.correlation_id, None)
+        raise ETPError(f"Chunk after the final chunk of blob {body.blob_id}", 5)
+    pending.blobs.setdefault(body.blob_id, bytearray()).extend(body.data)
+    pending.size += len(body.data)
+    if pending.size > MAX_PENDING_BYTES:
+        session.multipart.pop(header.correlation_id, None)
+        raise ETPError("multipart PutDataObjects too large", ErrorCode.EMAXSIZE_EXCEEDED)
+    if body.final:
+        pending.finished.add(body.blob_id)
+    if not header.message_flags & MessageFlags.FIN:
+        return None
+    session.multipart.pop(header.correlation_id, None)
+    return _apply_put(session, pending)
+
+
+def _apply_put(session: SessionContext, pending: PendingPut) -> Reply:
+    puts: dict[str, ObjectPut] = {}
+    errors: dict[str, Exception] = {}
+    for key, dobj in pending.data_objects.items():
+        data: bytes = bytes(dobj.data)
+        if dobj.blob_id is not None:
+            if dobj.blob_id not in pending.finished:
+                errors[key] = StoreError(
+                    ErrorCode.EINVALID_ARGUMENT,
+                    f"blob {dobj.blob_id} of {dobj.resource.uri} did not arrive complete",
+                )
+                continue
+            data = bytes(pending.blobs[dobj.blob_id])
+        puts[key] = ObjectPut(data=data, uri=dobj.resource.uri or None, format=dobj.format)
+    results, put_errors = session.store.put_objects(None, puts, tx=session.transaction)
+    errors.update(put_errors)
+    success = {key: datatypes.Object.PutResponse() for key in results}
+    return map_reply(
+        lambda part: messages.Store.PutDataObjectsResponse(success=part),
+        success,
+        errors,
+        session.max_message_size,
+    )
+
+
+def delete_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
+    """DeleteDataObjects → DeleteDataObjectsResponse (URIs deleted per key) + errors."""
+    deleted, errors = session.store.delete_objects(
+        dict(body.uris), body.prune_contained_objects, tx=session.transaction
+    )
+    return map_reply(
+        lambda part: messages.Store.DeleteDataObjectsResponse(deleted_uris=part),
+        {k: datatypes.ArrayOfString(values=v) for k, v in deleted.items()},
+        errors,
+        session.max_message_size,
+    )
+
+
+def find_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
+    """StoreQuery FindDataObjects: the objects GetResources would list, with their data."""
+    _check_format(body.format)
+    resources, _edges = context_resources(session, body, include_edges=False)
+    uris = {r.uri: r.uri for r in resources}
+    found, _missing = session.store.get_objects(uris, tx=session.transaction)
+    limit = session.max_message_size
+
+    def make(items: list[Any]) -> Record:
+        return messages.StoreQuery.FindDataObjectsResponse(data_objects=items, server_sort_order="")
+
+    small: list[Any] = []
+    out: list[Record] = []
+    for obj in found.values():
+        dobj = data_object(obj)
+        if fits(make([dobj]), limit):
+            small.append(dobj)
+            continue
+        head, chunks = chunked_object(dobj, obj.xml, limit, messages.StoreQuery.Chunk)
+        out.append(make([head]))
+        out.extend(chunks)
+    if small or not out:
+        out = split_list(make, small, limit) + out
+    return out
+
+
+HANDLERS: dict[tuple[int, int], Handler] = {
+    (4, 1): get_data_objects,
+    (4, 2): put_data_objects,
+    (4, 3): delete_data_objects,
+    (4, 8): chunk,
+    (14, 1): find_data_objects,
+}

@@ -1,0 +1,426 @@
+"""One ETP session of the embedded server: handshake, Core protocol, dispatch and sending.
+
+Each websocket connection runs :meth:`ServerSession.run` in its own handler thread (the websockets
+sync server's model). Requests of one session are handled one after the other in that thread;
+store change notifications are queued by the store listener and sent by a per-session notifier
+thread, started on the first subscription. Every send goes through one lock that allocates the
+message id and writes the frame, so ids reach the client strictly increasing.
+
+Notifications (ObjectChanged, ObjectDeleted) start an exchange, so their correlationId is 0; when
+an ObjectChanged is followed by Chunk messages, those carry the ObjectChanged's messageId as their
+correlationId and the last one carries FIN, like the parts of a multipart request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import ServerConnection
+
+from etp_sync._version import __version__
+from etp_sync.codec import MessageFlags, MessageHeader, decode_message, encode_message_parts
+from etp_sync.codec._numeric import read_varint
+from etp_sync.errors import ErrorCode, ETPDecodeError, ETPError, ETPProtocolError
+from etp_sync.protocol.correlation import MessageIds
+from etp_sync.protocol.negotiation import ServerOffer, negotiate, now_us
+from etp_sync.schema import PROTOCOLS, Record, messages
+
+from ._common import error_info
+from ._handlers import HANDLERS
+from ._store import ChangeEvent, Store
+
+if TYPE_CHECKING:
+    from ._server import EmbeddedServer
+
+log = logging.getLogger("etp_sync.server")
+
+APPLICATION_NAME = "etp_sync embedded server"
+# Protocols the server offers, each in the role "store".
+OFFERED_PROTOCOLS: tuple[int, ...] = (3, 4, 5, 9, 13, 14, 18, 24, 25, 2424)
+# Incoming messages may exceed the server's own limit by this much before EMAXSIZE_EXCEEDED.
+SIZE_TOLERANCE = 64 * 1024
+REQUEST_SESSION_TIMEOUT = 60.0
+_FIN = int(MessageFlags.FIN)
+
+
+def peek_header(frame: bytes | bytearray | memoryview) -> tuple[int, int, int, int, int] | None:
+    """``(protocol, messageType, correlationId, messageId, flags)`` of a frame, None if unreadable."""
+    try:
+        pos = 0
+        values: list[int] = []
+        for _ in range(5):
+            value, pos = read_varint(frame, pos)
+            values.append(value)
+    except (ETPDecodeError, IndexError, ValueError):
+        return None
+    protocol, message_type, correlation_id, message_id, flags = values
+    return protocol, message_type, correlation_id, message_id, flags
+
+
+class SessionEnded(Exception):
+    """Raised inside the session loop to end it (the websocket is closed by then)."""
+
+
+class ServerSession:
+    """The server side of one ETP session over one websocket connection."""
+
+    def __init__(self, server: EmbeddedServer, connection: ServerConnection) -> None:
+        self.server = server
+        self.connection = connection
+        self.store: Store = server.store
+        self.session_id: uuid.UUID = uuid.uuid4()
+        self.max_message_size: int = server.max_message_size
+        self.compression = False
+        self.granted: set[int] = set()
+        self.multipart: dict[int, Any] = {}
+        self.subscriptions: dict[uuid.UUID, Any] = {}
+        self.lock = threading.Lock()  # guards subscriptions (notifier thread reads them)
+        self._ids = MessageIds(server=True)
+        self._send_lock = threading.Lock()
+        self._open = False
+        self._closed = threading.Event()
+        self._notify_queue: queue.SimpleQueue[list[ChangeEvent] | None] = queue.SimpleQueue()
+        self._notifier: threading.Thread | None = None
+        self._decode_limit = min(max(self.max_message_size * 32, 64 << 20), 1 << 31)
+
+    # -- properties used by handlers ----------------------------------------------------------
+
+    @property
+    def transaction(self) -> uuid.UUID | None:
+        """The session's open transaction, if any."""
+        return self.store.transaction_of(self.session_id)
+
+    @property
+    def peer(self) -> str:
+        try:
+            host, port = self.connection.remote_address[:2]
+            return f"{host}:{port}"
+        except (TypeError, ValueError, OSError):
+            return "?"
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def send_parts(
+        self,
+        bodies: Sequence[Record],
+        correlation_id: int | None,
+        protocol: int = 0,
+    ) -> None:
+        """Send a (multipart) message: FIN on the last part.
+
+        ``correlation_id`` None sends an unsolicited exchange: the first part has correlation 0
+        and the later parts correlate to it. ``protocol`` is the header protocol of
+        ProtocolException/Acknowledge parts (the protocol of the request they answer).
+        """
+        if not bodies:
+            return
+        with self._send_lock:
+            first_id = 0
+            for i, body in enumerate(bodies):
+                message_id = self._ids.next()
+                if correlation_id is None:
+                    corr = first_id
+                    if i == 0:
+                        first_id = message_id
+                else:
+                    corr = correlation_id
+                mt = int(body.etp_message_type or 0)
+                proto = protocol if mt in (1000, 1001) else int(body.etp_protocol or 0)
+                header = MessageHeader(
+                    protocol=proto,
+                    message_type=mt,
+                    correlation_id=corr,
+                    message_id=message_id,
+                    message_flags=_FIN if i == len(bodies) - 1 else 0,
+                )
+                parts = encode_message_parts(
+                    header, body, compress=None if self.compression else False
+                )
+                frame = parts[0] if len(parts) == 1 else b"".join(parts)
+                self.connection.send(frame)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "%s <- %s id=%s corr=%s flags=%s (%d B)",
+                        self.peer,
+                        body.etp_name,
+                        message_id,
+                        corr,
+                        header.message_flags,
+                        len(frame),
+                    )
+
+    def send_error(self, code: int, message: str, correlation_id: int, protocol: int = 0) -> None:
+        """A ProtocolException for a whole request (or the session when correlation is 0)."""
+        body = messages.Core.ProtocolException(error=error_info(code, message), errors={})
+        self.send_parts([body], correlation_id, protocol)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve the connection until it closes; never raises."""
+        log.info("%s connected", self.peer)
+        try:
+            self._handshake()
+            while not self._closed.is_set():
+                try:
+                    frame = self.connection.recv()
+                except ConnectionClosed:
+                    break
+                if self.server.latency > 0:
+                    time.sleep(self.server.latency)
+                self._handle_frame(frame)
+        except (SessionEnded, ConnectionClosed):
+            pass
+        except Exception:
+            log.exception("%s: session failed", self.peer)
+        finally:
+            self._cleanup()
+            log.info("%s disconnected", self.peer)
+
+    def _close(self, reason: str = "") -> None:
+        self._closed.set()
+        with contextlib.suppress(Exception):
+            self.connection.close(1000, reason[:100])
+
+    def _cleanup(self) -> None:
+        self._closed.set()
+        self.store.remove_listener(self._on_store_changes)
+        if self.store.abort_session(self.session_id):
+            log.info("%s: open transaction rolled back on disconnect", self.peer)
+        self.multipart.clear()
+        notifier = self._notifier
+        if notifier is not None:
+            self._notify_queue.put(None)
+            if notifier is not threading.current_thread():
+                notifier.join(5.0)
+
+    # -- handshake ----------------------------------------------------------------------------
+
+    def _handshake(self) -> None:
+        try:
+            frame = self.connection.recv(timeout=REQUEST_SESSION_TIMEOUT)
+        except TimeoutError:
+            log.info("%s: no RequestSession within %s s", self.peer, REQUEST_SESSION_TIMEOUT)
+            self._close("no RequestSession")
+            raise SessionEnded from None
+        if self.server.latency > 0:
+            time.sleep(self.server.latency)
+        if isinstance(frame, str):
+            self.send_error(ErrorCode.EINVALID_MESSAGE, "ETP messages are binary", 0)
+            self._close("text frame")
+            raise SessionEnded
+        try:
+            header, body = decode_message(frame, max_size=self._decode_limit)
+        except ETPDecodeError as exc:
+            peek = peek_header(frame)
+            self.send_error(
+                exc.code or ErrorCode.EINVALID_MESSAGE, str(exc), peek[3] if peek else 0
+            )
+            self._close("undecodable first message")
+            raise SessionEnded from None
+        if (header.protocol, header.message_type) != (0, 1):
+            self.send_error(
+                ErrorCode.EINVALID_STATE,
+                f"the session is not open: expected RequestSession, got {body.etp_name}",
+                header.message_id,
+                header.protocol,
+            )
+            self._close("no RequestSession")
+            raise SessionEnded
+        offer = ServerOffer(
+            application_name=APPLICATION_NAME,
+            application_version=__version__,
+            protocols=dict.fromkeys(OFFERED_PROTOCOLS, "store"),
+            max_message_size=self.server.max_message_size,
+            server_instance_id=self.server.instance_id,
+        )
+        try:
+            open_session, effective = negotiate(body, offer)
+        except ETPProtocolError as exc:
+            log.info("%s: negotiation failed: %s", self.peer, exc)
+            self.send_error(exc.code or ErrorCode.EINVALID_ARGUMENT, exc.message, header.message_id)
+            self._close("negotiation failed")
+            raise SessionEnded from None
+        self.session_id = open_session.session_id
+        self.max_message_size = int(effective)
+        self.compression = open_session.supported_compression == "gzip"
+        self.granted = {p.protocol for p in open_session.supported_protocols}
+        self.send_parts([open_session], header.message_id)
+        self._open = True
+        log.info(
+            "%s: session %s open (%s, protocols %s, max %d B, compression %r)",
+            self.peer,
+            self.session_id,
+            body.application_name,
+            sorted(self.granted),
+            self.max_message_size,
+            open_session.supported_compression,
+        )
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def _handle_frame(self, frame: bytes | str) -> None:
+        if isinstance(frame, str):
+            self.send_error(ErrorCode.EINVALID_MESSAGE, "ETP messages are binary", 0)
+            return
+        peek = peek_header(frame)
+        if len(frame) > self.server.max_message_size + SIZE_TOLERANCE:
+            self._reject_undecodable(
+                peek,
+                ErrorCode.EMAXSIZE_EXCEEDED,
+                f"message of {len(frame)} bytes exceeds MaxWebSocketMessagePayloadSize "
+                f"{self.server.max_message_size}",
+            )
+            return
+        try:
+            header, body = decode_message(frame, max_size=self._decode_limit)
+        except ETPDecodeError as exc:
+            self._reject_undecodable(peek, exc.code or ErrorCode.EINVALID_MESSAGE, str(exc))
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s -> %s id=%s corr=%s flags=%s",
+                self.peer,
+                body.etp_name,
+                header.message_id,
+                header.correlation_id,
+                header.message_flags,
+            )
+        if header.message_flags & MessageFlags.ACKNOWLEDGE and header.message_type != 1001:
+            self.send_parts([messages.Core.Acknowledge()], header.message_id, header.protocol)
+        self._dispatch(header, body)
+
+    def _reject_undecodable(
+        self, peek: tuple[int, int, int, int, int] | None, code: int, message: str
+    ) -> None:
+        log.warning("%s: bad message: %s", self.peer, message)
+        if peek is None:
+            self.send_error(code, message, 0)
+            return
+        protocol, _mt, correlation_id, message_id, _flags = peek
+        respond_to = message_id
+        if correlation_id and correlation_id in self.multipart:
+            # A broken part of a multipart request: fail the whole request.
+            self.multipart.pop(correlation_id, None)
+            respond_to = correlation_id
+        proto = protocol if protocol in PROTOCOLS else 0
+        self.send_error(code, message, respond_to, proto)
+
+    def _dispatch(self, header: Any, body: Any) -> None:
+        respond_to = header.correlation_id or header.message_id
+        if header.protocol == 0:
+            self._core(header, body)
+            return
+        if header.message_type == 1000:
+            log.warning("%s: ProtocolException from the client: %r", self.peer, body)
+            return
+        if header.message_type == 1001:
+            return
+        if header.protocol not in self.granted:
+            self.send_error(
+                ErrorCode.EUNSUPPORTED_PROTOCOL,
+                f"protocol {header.protocol} was not negotiated for this session",
+                respond_to,
+                header.protocol,
+            )
+            return
+        handler = HANDLERS.get((header.protocol, header.message_type))
+        if handler is None:
+            self.send_error(
+                ErrorCode.EINVALID_MESSAGETYPE,
+                f"{body.etp_name} is not a request a store accepts",
+                respond_to,
+                header.protocol,
+            )
+            return
+        try:
+            reply = handler(self, header, body)
+        except ETPError as exc:
+            log.info("%s: %s failed: %s", self.peer, body.etp_name, exc)
+            code = exc.code if exc.code is not None else ErrorCode.EINVALID_ARGUMENT
+            self.send_error(code, exc.message, respond_to, header.protocol)
+            return
+        except Exception as exc:
+            log.exception("%s: handler of %s failed", self.peer, body.etp_name)
+            self.send_error(
+                ErrorCode.EREQUEST_DENIED,
+                f"internal server error: {type(exc).__name__}: {exc}",
+                respond_to,
+                header.protocol,
+            )
+            return
+        if reply:
+            self.send_parts(reply, respond_to, header.protocol)
+
+    def _core(self, header: Any, body: Any) -> None:
+        mt = header.message_type
+        if mt == 8:  # Ping
+            self.send_parts([messages.Core.Pong(current_date_time=now_us())], header.message_id)
+        elif mt == 9 or mt == 1001:  # Pong, Acknowledge
+            return
+        elif mt == 5:  # CloseSession
+            log.info("%s: CloseSession (%s)", self.peer, body.reason or "no reason")
+            self._close("CloseSession")
+            raise SessionEnded
+        elif mt == 6:  # Authorize
+            ok = self.server.check_authorization(body.authorization)
+            self.send_parts(
+                [
+                    messages.Core.AuthorizeResponse(
+                        success=ok, challenges=[] if ok else ['Bearer realm="etp_sync"']
+                    )
+                ],
+                header.message_id,
+            )
+        elif mt == 1000:
+            log.warning("%s: ProtocolException from the client: %r", self.peer, body)
+        elif mt == 1:
+            self.send_error(
+                ErrorCode.EINVALID_STATE, "the session is already open", header.message_id
+            )
+        else:
+            self.send_error(
+                ErrorCode.EINVALID_MESSAGETYPE,
+                f"{body.etp_name} is not a message a server accepts",
+                header.message_id,
+            )
+
+    # -- notifications ------------------------------------------------------------------------
+
+    def watch_store(self) -> None:
+        """Start delivering store changes to this session's subscriptions (idempotent)."""
+        with self.lock:
+            if self._notifier is not None:
+                return
+            self._notifier = threading.Thread(
+                target=self._notify_loop, name=f"etp-notify-{self.peer}", daemon=True
+            )
+            self._notifier.start()
+        self.store.add_listener(self._on_store_changes)
+
+    def _on_store_changes(self, events: list[ChangeEvent]) -> None:
+        if not self._closed.is_set():
+            self._notify_queue.put(events)
+
+    def _notify_loop(self) -> None:
+        from ._h_notification import notifications_for
+
+        while True:
+            events = self._notify_queue.get()
+            if events is None or self._closed.is_set():
+                return
+            try:
+                for bodies in notifications_for(self, events):
+                    self.send_parts(bodies, None, 5)
+            except ConnectionClosed:
+                return
+            except Exception:
+                log.exception("%s: sending notifications failed", self.peer)

@@ -1,0 +1,231 @@
+"""Just enough Energistics XML parsing to identify a data object, for client and server alike.
+
+The client derives an object's URI (qualified type and uuid) and its Resource fields (citation title
+and time) from the XML it puts; the embedded store also needs the objects and HDF5 datasets a
+document points at, for Discovery and DataArray bookkeeping. Nothing here validates a document
+against its schema.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from etp_sync.errors import ErrorCode, ETPError
+
+__all__ = ["ObjectInfo", "parse_data_object", "qualified_type_from_content_type"]
+
+_NS_FAMILY = {
+    "http://www.energistics.org/energyml/data/resqmlv2": "resqml",
+    "http://www.energistics.org/energyml/data/commonv2": "eml",
+    "http://www.energistics.org/energyml/data/witsmlv2": "witsml",
+    "http://www.energistics.org/energyml/data/prodmlv2": "prodml",
+}
+# Version digits used when a document has no usable schemaVersion (the attribute is required by
+# every 2.x schema, so this only matters for sloppy documents).
+_DEFAULT_VERSION = {"resqml": "20", "eml": "20", "witsml": "20", "prodml": "21"}
+_XSI = "http://www.w3.org/2001/XMLSchema-instance"
+_UUID_RE = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+_VERSION_RE = re.compile(r"^\s*(\d+)\.(\d+)")
+_CONTENT_TYPE_RE = re.compile(
+    r"application/x-(?P<family>resqml|eml|witsml|prodml)\+xml\s*;"
+    r"(?=.*\bversion=(?P<version>\d+\.\d+))(?=.*\btype=(?P<type>[\w.]+))",
+    re.IGNORECASE,
+)
+_QUALIFIED_TYPE_RE = re.compile(r"^(?:resqml|eml|witsml|prodml)\d\d\.\w+$")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What the store knows about a data object from its XML.
+
+    ``references`` holds ``(qualified_type, uuid)`` of every object reference found in the document
+    (``qualified_type`` is ``""`` when the reference does not say); ``hdf_datasets`` holds
+    ``(path_in_file, epc_external_part_reference_uuid)`` (uuid ``""`` when the document does not
+    reference the part by uuid).
+    """
+
+    uuid: str
+    qualified_type: str
+    title: str = ""
+    last_update_us: int = 0
+    object_version: str | None = None
+    schema_version: str = ""
+    references: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    hdf_datasets: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+def _error(message: str) -> ETPError:
+    return ETPError(message, ErrorCode.EINVALID_OBJECT)
+
+
+def _split(tag: str) -> tuple[str, str]:
+    """``{ns}local`` → ``(ns, local)``."""
+    if tag.startswith("{"):
+        ns, _, local = tag[1:].partition("}")
+        return ns, local
+    return "", tag
+
+
+def _local(tag: object) -> str:
+    return _split(tag)[1] if isinstance(tag, str) else ""
+
+
+def _child(elem: ET.Element, name: str) -> ET.Element | None:
+    for c in elem:
+        if _local(c.tag) == name:
+            return c
+    return None
+
+
+def _text(elem: ET.Element | None) -> str:
+    return "" if elem is None or elem.text is None else elem.text.strip()
+
+
+def _version_digits(schema_version: str) -> str | None:
+    m = _VERSION_RE.match(schema_version)
+    return f"{m.group(1)}{m.group(2)}" if m else None
+
+
+def _parse_time_us(text: str) -> int:
+    """xsd:dateTime → microseconds since the epoch (naive times are UTC); 0 if unparseable."""
+    if not text:
+        return 0
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return 0
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _norm_uuid(text: str) -> str | None:
+    text = text.strip()
+    return text.lower() if _UUID_RE.match(text) else None
+
+
+def qualified_type_from_content_type(content_type: str) -> str | None:
+    """``application/x-resqml+xml;version=2.0;type=obj_X`` → ``resqml20.obj_X``, else None."""
+    m = _CONTENT_TYPE_RE.search(content_type)
+    if m is None:
+        return None
+    digits = _version_digits(m.group("version")) or ""
+    type_name = m.group("type").rpartition(".")[2]
+    return f"{m.group('family').lower()}{digits}.{type_name}"
+
+
+def _reference_type(elem: ET.Element) -> str:
+    qt = _text(_child(elem, "QualifiedType"))
+    if _QUALIFIED_TYPE_RE.match(qt):
+        return qt
+    ct = _text(_child(elem, "ContentType"))
+    return (qualified_type_from_content_type(ct) or "") if ct else ""
+
+
+def _reference_uuid(elem: ET.Element) -> str | None:
+    for name in ("UUID", "Uuid"):
+        c = _child(elem, name)
+        if c is not None:
+            return _norm_uuid(_text(c))
+    return None
+
+
+def _root_type(root: ET.Element, root_ns: dict[str, str]) -> tuple[str, str] | None:
+    """(family, type name) of the root, from xsi:type when it names a known type, else the tag."""
+    ns, local = _split(root.tag)
+    xsi_type = root.get(f"{{{_XSI}}}type")
+    if xsi_type:
+        prefix, _, name = xsi_type.rpartition(":")
+        xsi_ns = root_ns.get(prefix)
+        if xsi_ns in _NS_FAMILY and name:
+            ns, local = xsi_ns, name
+    family = _NS_FAMILY.get(ns)
+    if family is None:
+        return None
+    return family, local
+
+
+def parse_data_object(xml: bytes) -> ObjectInfo:
+    """Parse an Energistics 2.x data object; ETPError(EINVALID_OBJECT) if it cannot be used.
+
+    Family and version come from the root namespace and ``schemaVersion`` (RESQML 2.0.1 / EML 2.0
+    types keep their ``obj_`` prefix and are always version 20).
+    """
+    root_ns: dict[str, str] = {}
+    root: ET.Element | None = None
+    try:
+        parser = ET.iterparse(io.BytesIO(xml), events=("start-ns", "start"))
+        for event, payload in parser:
+            if event == "start-ns" and root is None:
+                prefix, uri = payload
+                root_ns[prefix] = uri
+            elif event == "start" and root is None:
+                root = payload
+    except ET.ParseError as exc:
+        raise _error(f"data object is not well-formed XML: {exc}") from None
+    if root is None:  # pragma: no cover - expat rejects empty documents first
+        raise _error("data object has no root element")
+
+    schema_version = (root.get("schemaVersion") or "").strip()
+    family_type = _root_type(root, root_ns)
+    if family_type is None:
+        raise _error(f"root element {root.tag!r} is not in an Energistics 2.x namespace")
+    family, type_name = family_type
+    if type_name.startswith("obj_") and family in ("resqml", "eml"):
+        digits = "20"
+    else:
+        digits = _version_digits(schema_version) or _DEFAULT_VERSION[family]
+    qualified_type = f"{family}{digits}.{type_name}"
+
+    raw_uuid = root.get("uuid")
+    if raw_uuid is None:
+        raise _error(f"{qualified_type} has no uuid attribute")
+    obj_uuid = _norm_uuid(raw_uuid)
+    if obj_uuid is None:
+        raise _error(f"{qualified_type} has an invalid uuid {raw_uuid!r}")
+
+    citation = _child(root, "Citation")
+    title = _text(_child(citation, "Title")) if citation is not None else ""
+    last_update_us = 0
+    if citation is not None:
+        last_update_us = _parse_time_us(_text(_child(citation, "LastUpdate")))
+        if last_update_us == 0:
+            last_update_us = _parse_time_us(_text(_child(citation, "Creation")))
+
+    references: dict[tuple[str, str], None] = {}
+    datasets: dict[tuple[str, str], None] = {}
+    for elem in root.iter():
+        if elem is not root:
+            ref_uuid = _reference_uuid(elem)
+            if ref_uuid is not None and ref_uuid != obj_uuid:
+                references[(_reference_type(elem), ref_uuid)] = None
+        path_elem = _child(elem, "PathInHdfFile")
+        if path_elem is None:
+            path_elem = _child(elem, "PathInExternalFile")
+        if path_elem is None or not _text(path_elem):
+            continue
+        part_uuid = ""
+        for sibling in elem:
+            sib_uuid = _reference_uuid(sibling)
+            if sib_uuid is not None:
+                part_uuid = sib_uuid
+                break
+        datasets[(_text(path_elem), part_uuid)] = None
+
+    return ObjectInfo(
+        uuid=obj_uuid,
+        qualified_type=qualified_type,
+        title=title,
+        last_update_us=last_update_us,
+        object_version=root.get("objectVersion"),
+        schema_version=schema_version,
+        references=tuple(references),
+        hdf_datasets=tuple(datasets),
+    )

@@ -1,0 +1,87 @@
+"""A scriptable ETP peer on a real socket, for failures a well-behaved store never shows.
+
+It negotiates a session like a server, then hands every decoded request to a test-supplied
+``handler(peer, header, body)`` that may reply, stall, send half a multipart response, or drop
+the connection.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from websockets.sync.server import ServerConnection, serve
+
+from etp_sync.codec import MessageHeader, decode_message, encode_message
+from etp_sync.protocol.correlation import MessageIds
+from etp_sync.protocol.negotiation import ServerOffer, negotiate
+
+
+class PeerConnection:
+    def __init__(self, ws: ServerConnection) -> None:
+        self.ws = ws
+        self.ids = MessageIds(server=True)
+
+    def send(self, body: Any, *, correlation_id: int = 0, fin: bool = True) -> int:
+        mid = self.ids.next()
+        header = MessageHeader(
+            protocol=body.etp_protocol,
+            message_type=body.etp_message_type,
+            correlation_id=correlation_id,
+            message_id=mid,
+            message_flags=2 if fin else 0,
+        )
+        self.ws.send(encode_message(header, body))
+        return mid
+
+    def drop(self) -> None:
+        """Abrupt close: no close frame, no CloseSession."""
+        self.ws.socket.shutdown(2)
+        self.ws.socket.close()
+
+
+Handler = Callable[[PeerConnection, Any, Any], None]
+
+
+class FakePeer:
+    def __init__(self, handler: Handler, *, protocols: tuple[int, ...] = (3, 4, 9, 18, 24)):
+        self.handler = handler
+        self.offer = ServerOffer("fakepeer", "0", {p: "store" for p in protocols})
+        self.connections = 0
+        self.headers: list[dict[str, str]] = []
+        self._server = serve(self._serve, "127.0.0.1", 0, subprotocols=["etp12.energistics.org"],
+                             max_size=None, compression=None)  # fmt: skip
+        self.port = self._server.socket.getsockname()[1]
+        self.url = f"ws://127.0.0.1:{self.port}/"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _serve(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        self.headers.append(dict(ws.request.headers) if ws.request else {})
+        peer = PeerConnection(ws)
+        try:
+            for frame in ws:
+                header, body = decode_message(frame)  # type: ignore[arg-type]
+                if (header.protocol, header.message_type) == (0, 1):
+                    open_session, _ = negotiate(body, self.offer)
+                    peer.send(open_session, correlation_id=header.message_id)
+                    continue
+                if (header.protocol, header.message_type) == (0, 5):
+                    return
+                self.handler(peer, header, body)
+        except Exception:  # connection dropped by the handler or the client
+            return
+
+    def __enter__(self) -> FakePeer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._thread.join(5)
+
+
+def new_uuid() -> uuid.UUID:
+    return uuid.uuid4()

@@ -1,0 +1,305 @@
+"""ETPSession against real sockets: negotiation, correlation under load, timeouts, reconnection."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from _fakepeer import FakePeer, PeerConnection
+from etp_sync import (
+    ErrorCode,
+    ETPConnectionLost,
+    ETPNotNegotiated,
+    ETPRemoteError,
+    ETPSession,
+    ETPSessionClosed,
+    ETPTimeout,
+    ETPTransportError,
+    RetryPolicy,
+    etp_connect,
+)
+from etp_sync.schema import datatypes as d
+from etp_sync.schema import messages as m
+from etp_sync.server import EmbeddedServer
+
+FAST_RETRY = RetryPolicy(attempts=3, total_time=5, initial_wait=0.05, max_wait=0.2)
+
+
+def _etp_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("etp_sync-")]
+
+
+@pytest.fixture()
+def server() -> Iterator[EmbeddedServer]:
+    with EmbeddedServer(port=0) as srv:
+        yield srv
+
+
+def _dataspace(session: ETPSession, path: str) -> None:
+    session.send_and_recv(
+        m.Dataspace.PutDataspaces(
+            dataspaces={
+                "0": d.Object.Dataspace(
+                    uri=f"eml:///dataspace('{path}')",
+                    path=path,
+                    store_last_write=0,
+                    store_created=0,
+                )
+            }
+        )
+    )
+
+
+def test_negotiation_exposes_what_the_server_granted(server: EmbeddedServer) -> None:
+    with ETPSession(server.url, max_message_size=1 << 20) as session:
+        info = session.server
+        assert {3, 4, 9, 18, 24}.issubset(info.protocols)
+        assert all(g.role == "store" for g in info.protocols.values())
+        assert info.compression == "gzip"
+        assert info.formats == ("xml",)
+        assert info.max_message_size == 1 << 20  # the smaller of ours and the server's
+        assert session.ping() > 0
+    assert not session.is_open
+
+
+def test_sixteen_threads_each_get_their_own_responses(server: EmbeddedServer) -> None:
+    with ETPSession(server.url) as session:
+        for i in range(16):
+            _dataspace(session, f"load/t{i}")
+        errors: list[BaseException] = []
+
+        def worker(i: int) -> None:
+            try:
+                mine = f"eml:///dataspace('load/t{i}')"
+                for j in range(200):
+                    if j % 3 == 0:
+                        session.ping()
+                    elif j % 3 == 1:
+                        (resp,) = session.send_and_recv(m.Dataspace.GetDataspaces())
+                        assert any(ds.uri == mine for ds in resp.dataspaces)
+                    else:
+                        key = f"k{i}-{j}"
+                        msg = m.Discovery.GetResources(
+                            context=d.Object.ContextInfo(
+                                uri=mine, depth=1, navigable_edges="Primary"
+                            ),
+                            scope="self",
+                        )
+                        handle = session.send(msg)
+                        replies = handle.result()
+                        assert all(r.etp_name == "GetResourcesResponse" for r in replies), key
+            except BaseException as exc:  # collected and re-raised in the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not errors, errors[:3]
+        assert session._connection().correlator.in_flight() == 0
+
+
+def test_many_requests_in_flight_from_one_thread(server: EmbeddedServer) -> None:
+    with ETPSession(server.url) as session:
+        handles = [session.send(m.Core.Ping(current_date_time=i)) for i in range(100)]
+        ids = {h.message_id for h in handles}
+        assert len(ids) == 100 and all(i % 2 == 0 for i in ids)
+        for h in reversed(handles):
+            (pong,) = h.result()
+            assert pong.etp_name == "Pong"
+
+
+def test_timeout_cleans_up_and_late_reply_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    with EmbeddedServer(port=0, latency=0.5) as slow, ETPSession(slow.url, timeout=5) as session:
+        with pytest.raises(ETPTimeout) as info:
+            session.send_and_recv(m.Dataspace.GetDataspaces(), timeout=0.1)
+        assert info.value.code == ErrorCode.ETIMED_OUT
+        conn = session._connection()
+        assert conn.correlator.in_flight() == 0
+        with caplog.at_level(logging.DEBUG, logger="etp_sync.protocol"):
+            time.sleep(0.7)  # the late reply arrives and is dropped
+        assert any("nobody is waiting" in r.message for r in caplog.records)
+        assert session.send_and_recv(m.Dataspace.GetDataspaces())  # still usable
+
+
+def test_protocol_exception_carries_code_and_name(server: EmbeddedServer) -> None:
+    with ETPSession(server.url) as session:
+        with pytest.raises(ETPRemoteError) as info:
+            session.send_and_recv(
+                m.Dataspace.DeleteDataspaces(uris={"x": "eml:///dataspace('no/such')"})
+            )
+        assert info.value.code == ErrorCode.ENOT_FOUND
+        assert info.value.code_name == "ENOT_FOUND"
+        assert "x" in info.value.errors
+
+
+def test_refuses_messages_of_protocols_not_granted(server: EmbeddedServer) -> None:
+    with ETPSession(server.url, protocols=(3, 4)) as session:
+        assert set(session.server.protocols) == {3, 4}
+        with pytest.raises(ETPNotNegotiated, match="protocol 24"):
+            session.send_and_recv(m.Dataspace.GetDataspaces())
+
+
+def test_token_callable_called_once_per_connect_and_never_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[int] = []
+
+    def token() -> str:
+        calls.append(1)
+        return "s3cret-token"
+
+    with EmbeddedServer(port=0, required_token="s3cret-token") as srv:
+        with caplog.at_level(logging.DEBUG, logger="etp_sync"):
+            session = ETPSession(srv.url, authorization=token, retry=FAST_RETRY)
+            session.connect()
+            assert len(calls) == 1
+            srv.drop_connections()
+            time.sleep(0.2)
+            session.ping()  # reconnects
+            assert len(calls) == 2
+            assert "s3cret" not in repr(session)
+            session.close()
+        assert not any("s3cret" in r.getMessage() for r in caplog.records)
+        with pytest.raises(ETPTransportError) as info:
+            ETPSession(srv.url, authorization="wrong", retry=FAST_RETRY).connect()
+        assert "wrong" not in str(info.value)
+        assert "401" in str(info.value)
+
+
+def test_reconnects_after_the_server_restarts_on_the_same_port() -> None:
+    first = EmbeddedServer(port=0)
+    first.start()
+    port = first.port
+    session = ETPSession(first.url, retry=FAST_RETRY)
+    session.connect()
+    session.ping()
+    first.stop()
+    with pytest.raises(ETPConnectionLost):
+        session.send_and_recv(m.Dataspace.PutDataspaces(dataspaces={}))  # not idempotent
+    with EmbeddedServer(port=port) as second:
+        assert second.port == port
+        assert session.ping() > 0
+        assert session.connect_count == 2
+    session.close()
+
+
+def test_drop_mid_multipart_fails_writes_and_retries_reads() -> None:
+    state = {"drop": True}
+
+    def handler(peer: PeerConnection, header: Any, body: Any) -> None:
+        if body.etp_name == "GetDataObjects":
+            part = m.Store.GetDataObjectsResponse(data_objects={})
+            if state["drop"]:
+                state["drop"] = False
+                peer.send(part, correlation_id=header.message_id, fin=False)
+                peer.drop()
+                return
+            peer.send(part, correlation_id=header.message_id, fin=False)
+            peer.send(part, correlation_id=header.message_id, fin=True)
+        elif body.etp_name == "DeleteDataObjects":
+            peer.send(
+                m.Store.DeleteDataObjectsResponse(deleted_uris={}),
+                correlation_id=header.message_id,
+                fin=False,
+            )
+            peer.drop()
+
+    with FakePeer(handler) as peer, ETPSession(peer.url, retry=FAST_RETRY) as session:
+        replies = session.send_and_recv(m.Store.GetDataObjects(uris={}))  # retried transparently
+        assert len(replies) == 2 and peer.connections == 2
+        with pytest.raises(ETPConnectionLost):
+            session.send_and_recv(m.Store.DeleteDataObjects(uris={}))
+        assert session.ping() > 0  # reconnected on next use
+        assert peer.connections == 3
+
+
+def test_server_ping_is_answered_and_close_session_reported() -> None:
+    pongs: list[Any] = []
+
+    def handler(peer: PeerConnection, header: Any, body: Any) -> None:
+        if body.etp_name == "Ping":
+            peer.send(m.Core.Ping(current_date_time=1))  # the server pings the client back
+            peer.send(m.Core.Pong(current_date_time=2), correlation_id=header.message_id)
+        elif body.etp_name == "Pong":
+            pongs.append((header, body))
+        elif body.etp_name == "GetDataspaces":
+            peer.send(m.Core.CloseSession(reason="maintenance window"))
+
+    with FakePeer(handler) as peer:
+        session = ETPSession(peer.url, retry=FAST_RETRY, auto_reconnect=False)
+        session.connect()
+        session.ping()
+        deadline = time.monotonic() + 2
+        while not pongs and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pongs and pongs[0][0].correlation_id % 2 == 1  # answers the server's (odd) id
+        with pytest.raises(ETPSessionClosed) as info:
+            session.send_and_recv(m.Dataspace.GetDataspaces(), timeout=3)
+        assert info.value.reason == "maintenance window"
+        session.close()
+
+
+def test_unsolicited_messages_go_to_handlers_off_the_reader_thread() -> None:
+    seen: list[str] = []
+    release = threading.Event()
+
+    def handler(peer: PeerConnection, header: Any, body: Any) -> None:
+        if body.etp_name == "Ping":
+            peer.send(m.Core.ProtocolException(error=d.ErrorInfo(message="odd", code=5)))
+            peer.send(m.Core.Pong(current_date_time=2), correlation_id=header.message_id)
+
+    def slow_callback(header: Any, body: Any) -> None:
+        seen.append(threading.current_thread().name)
+        release.wait(5)
+
+    with FakePeer(handler) as peer, ETPSession(peer.url) as session:
+        session.add_handler(slow_callback, message_type=1000)
+        session.ping()  # the Pong arrives although the callback is still blocked
+        assert seen == ["etp_sync-dispatch"]
+        release.set()
+
+
+def test_etp_connect_three_ways(server: EmbeddedServer) -> None:
+    with etp_connect(server.url) as session:
+        assert session.is_open
+    assert not session.is_open
+    plain = etp_connect(server.url)
+    assert plain.is_open
+    plain.close()
+    sessions = []
+    for s in etp_connect(server.url, retry=FAST_RETRY):
+        sessions.append(s.server.session_id)
+        if len(sessions) == 1:
+            server.drop_connections()
+            continue
+        break
+    assert len(set(sessions)) == 2
+    s.close()
+
+
+def test_clean_shutdown_leaves_no_thread(server: EmbeddedServer) -> None:
+    before = set(_etp_threads())
+    for _ in range(3):
+        with ETPSession(server.url) as session:
+            session.ping()
+    time.sleep(0.1)
+    assert set(_etp_threads()) - before == set()
+
+
+def test_bad_urls_and_sizes_fail_clearly() -> None:
+    with pytest.raises(ValueError, match="ws://"):
+        ETPSession("http://example.invalid")
+    with pytest.raises(ValueError, match="4096"):
+        ETPSession("ws://127.0.0.1:1", max_message_size=100)
+    session = ETPSession("ws://user:pw@127.0.0.1:1/?token=abc", retry=RetryPolicy(attempts=1))
+    assert "pw" not in repr(session) and "abc" not in repr(session)
+    with pytest.raises(ETPTransportError) as info:
+        session.connect()
+    assert "pw" not in str(info.value) and "abc" not in str(info.value)
