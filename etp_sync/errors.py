@@ -109,7 +109,7 @@ class ETPConnectionLost(ETPTransportError):
     """The connection dropped while a request was in flight or the session was in use."""
 
 
-class ETPSessionClosed(ETPTransportError):
+class ETPSessionClosed(ETPConnectionLost):
     """The peer closed the session (CloseSession or websocket close); ``reason`` says why."""
 
     def __init__(self, message: str, reason: str = "") -> None:
@@ -121,6 +121,13 @@ class ETPTimeout(ETPError):
     """No (complete) response arrived within the timeout. ``code`` is ETIMED_OUT."""
 
     code = ErrorCode.ETIMED_OUT
+
+
+class ETPInvalidArgument(ETPError, ValueError):
+    """A call was given a bad argument (wrong type, unknown scope, bad XML to derive a URI from...);
+    raised locally, before anything is sent. ``code`` is EINVALID_ARGUMENT."""
+
+    code = ErrorCode.EINVALID_ARGUMENT
 
 
 class ETPNotNegotiated(ETPError):
@@ -151,4 +158,7 @@ class ETPRemoteError(ETPError):
 
 
 class ETPPartialFailure(ETPRemoteError):
-    """Some items of a multi-item request failed and others succeeded (see ``errors``/``successes``)."""
+    """Some items of a multi-item request failed and others succeeded.
+
+    See ``errors`` (failed keys) and ``successes`` (what worked).
+    """

@@ -49,7 +49,7 @@ class RetryPolicy:
             stop=tenacity.stop_after_attempt(max(1, self.attempts))
             | tenacity.stop_after_delay(self.total_time),
             wait=tenacity.wait_exponential_jitter(
-                initial=self.initial_wait, max=self.max_wait, jitter=self.jitter
+                multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter
             ),
             retry=tenacity.retry_if_exception(_retryable),
             before_sleep=log_retry,

@@ -17,6 +17,7 @@ from websockets.sync.server import ServerConnection, serve
 from etp_sync.codec import MessageHeader, decode_message, encode_message
 from etp_sync.protocol.correlation import MessageIds
 from etp_sync.protocol.negotiation import ServerOffer, negotiate
+from etp_sync.schema import messages as m
 
 
 class PeerConnection:
@@ -46,8 +47,15 @@ Handler = Callable[[PeerConnection, Any, Any], None]
 
 
 class FakePeer:
-    def __init__(self, handler: Handler, *, protocols: tuple[int, ...] = (3, 4, 9, 18, 24)):
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        protocols: tuple[int, ...] = (3, 4, 9, 18, 24),
+        auto_pong: bool = True,
+    ) -> None:
         self.handler = handler
+        self.auto_pong = auto_pong
         self.offer = ServerOffer("fakepeer", "0", {p: "store" for p in protocols})
         self.connections = 0
         self.headers: list[dict[str, str]] = []
@@ -70,6 +78,9 @@ class FakePeer:
                     continue
                 if (header.protocol, header.message_type) == (0, 5):
                     return
+                if self.auto_pong and (header.protocol, header.message_type) == (0, 8):
+                    peer.send(m.Core.Pong(current_date_time=0), correlation_id=header.message_id)
+                    continue
                 self.handler(peer, header, body)
         except Exception:  # connection dropped by the handler or the client
             return

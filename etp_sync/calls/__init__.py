@@ -7,10 +7,42 @@ Each mixin relies only on the session's raw API (``request``, ``send``, ``send_a
 
 from __future__ import annotations
 
+from .arrays import ArrayCalls, ArrayMetadata
+from .dataspaces import DataspaceCalls
+from .discovery import DiscoveryCalls
+from .notifications import NotificationCalls, NotificationEvent, Subscription
+from .results import (
+    DataObject,
+    Dataspace,
+    DeletedResource,
+    Edge,
+    PutResult,
+    Resource,
+    Resources,
+    SupportedType,
+)
+from .store import StoreCalls
 from .transactions import Transaction, TransactionCalls, TransactionError
 
-__all__ = ["CallsMixin", "Transaction", "TransactionError"]
+__all__ = [
+    "ArrayMetadata",
+    "CallsMixin",
+    "DataObject",
+    "Dataspace",
+    "DeletedResource",
+    "Edge",
+    "NotificationEvent",
+    "PutResult",
+    "Resource",
+    "Resources",
+    "Subscription",
+    "SupportedType",
+    "Transaction",
+    "TransactionError",
+]
 
 
-class CallsMixin(TransactionCalls):
+class CallsMixin(
+    ArrayCalls, DataspaceCalls, DiscoveryCalls, NotificationCalls, StoreCalls, TransactionCalls
+):
     """All high-level calls (assembled from the per-protocol mixins)."""

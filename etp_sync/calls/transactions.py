@@ -12,9 +12,10 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ErrorCode, ETPConnectionLost, ETPError, ETPRemoteError
 from ..protocol.correlation import Response
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("etp_sync.transaction")
 
 BUSY_RETRY_SECONDS = 30.0
+AUTO_MESSAGE = "etp_sync automatic transaction"
+
+T = TypeVar("T")
 
 
 class TransactionError(ETPError):
@@ -153,10 +157,12 @@ class TransactionCalls:
 
     _transaction: Transaction | None
     _transaction_lock: threading.Lock
+    _demands_transactions: bool
 
     def __init__(self) -> None:
         self._transaction = None
         self._transaction_lock = threading.Lock()
+        self._demands_transactions = False  # learnt from the server's first refusal
         super().__init__()
 
     def transaction(
@@ -201,11 +207,46 @@ class TransactionCalls:
             if not _demands_transaction(exc):
                 return response
         log.info("the server demands a transaction: wrapping the write in one")
-        with self.transaction(dataspace, message="etp_sync automatic transaction"):
+        self._demands_transactions = True
+        with self.transaction(dataspace, message=AUTO_MESSAGE):
             response = self.request(body, timeout=timeout, idempotent=False)
             if response.errors:
                 raise response_error(response)
         return response
+
+    @contextmanager
+    def _auto_transaction(self: Any, dataspace: str | DataspaceURI | None) -> Iterator[None]:
+        """Open (and commit on success) a transaction around a multi-request write when the
+        server is known to demand one and none is open; otherwise do nothing."""
+        if self._transaction is None and dataspace is not None and self._demands_transactions:
+            with self.transaction(dataspace, message=AUTO_MESSAGE):
+                yield
+        else:
+            yield
+
+    def _write_many(
+        self: Any, operation: Callable[[], T], *, dataspace: str | DataspaceURI | None
+    ) -> T:
+        """Run a write made of several requests (e.g. pipelined PutDataSubarrays).
+
+        Inside an open transaction it just runs. Otherwise, when the server demands a
+        transaction, it runs inside one: either known beforehand, or learnt from the refusal of
+        the operation's first write, after which the operation is run again inside a
+        transaction. ``operation`` must therefore wait for its first write's answer before
+        sending more (that write is refused as a whole, so nothing is left half done).
+        """
+        with self._auto_transaction(dataspace):
+            if self._transaction is not None or dataspace is None:
+                return operation()
+            try:
+                return operation()
+            except ETPRemoteError as exc:
+                if self._transaction is not None or not _demands_transaction(exc):
+                    raise
+        log.info("the server demands a transaction: running the write inside one")
+        self._demands_transactions = True
+        with self.transaction(dataspace, message=AUTO_MESSAGE):
+            return operation()
 
 
 def response_error(response: Response) -> ETPRemoteError:

@@ -186,8 +186,13 @@ def encode_zigzag_varints(values: npt.ArrayLike) -> bytes:
     v = _as_int64(values)
     if v.size == 0:
         return b""
-    pieces = [_encode_chunk(v[i : i + _ENCODE_CHUNK]) for i in range(0, v.size, _ENCODE_CHUNK)]
+    pieces = _varint_pieces(v)
     return pieces[0].tobytes() if len(pieces) == 1 else b"".join(p.data for p in pieces)
+
+
+def _varint_pieces(v: npt.NDArray[np.int64]) -> list[npt.NDArray[np.uint8]]:
+    """The varint bytes of a flat int64 array, one uint8 array per chunk of values."""
+    return [_encode_chunk(v[i : i + _ENCODE_CHUNK]) for i in range(0, v.size, _ENCODE_CHUNK)]
 
 
 def _varint_error(
@@ -437,7 +442,8 @@ def encode_avro_array_numeric(values: npt.ArrayLike, kind: str) -> list[bytes | 
     """Encode ``values`` as a one-block Avro ``array<kind>``; return the pieces to concatenate.
 
     The pieces are the count varint, the payload and the ``b"\\x00"`` end marker (an empty array is
-    just ``[b"\\x00"]``). Multi-dimensional input is flattened in C order. For float/double/boolean
+    just ``[b"\\x00"]``); an int/long payload comes as several pieces, one per chunk of 2**16
+    values. Multi-dimensional input is flattened in C order. For float/double/boolean
     the payload is a byte-format memoryview of a contiguous little-endian array: zero-copy when the
     input already is a contiguous '<f8'/'<f4'/bool array, otherwise after one conversion copy, so
     callers can write it into their output buffer with a single copy. For int/long the payload is
@@ -462,5 +468,6 @@ def encode_avro_array_numeric(values: npt.ArrayLike, kind: str) -> list[bytes | 
         ints = _as_int64(arr)
         if kind == "int" and (int(ints.min()) < _INT32_MIN or int(ints.max()) > _INT32_MAX):
             raise ETPEncodeError("value out of range for an Avro int")
-        payload = encode_zigzag_varints(ints)
+        # One piece per chunk: joining them here would copy the payload once more for nothing.
+        return [write_varint(n), *(p.data for p in _varint_pieces(ints)), b"\x00"]
     return [write_varint(n), payload, b"\x00"]

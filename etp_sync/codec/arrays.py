@@ -18,8 +18,9 @@ float64           arrayOfDouble          arrayOfDouble64LE
 str (``U``)       arrayOfString          arrayOfString
 ================  =====================  ==============================
 
-Big-endian dtypes travel the same way, converted to little-endian, with the ``…BE`` logical type
-so that they come back big-endian. Other dtypes (float16, complex, datetime64, timedelta64,
+Big-endian dtypes travel the same way, with the ``…BE`` logical type so that they come back
+big-endian (numeric branches carry values; raw ``bytes`` keep the big-endian order, as ETP wants
+raw elements in the logical byte order). Other dtypes (float16, complex, datetime64, timedelta64,
 bytes ``S``, structured, object arrays of non-strings) cannot be carried by ETP: they raise
 :class:`~etp_sync.errors.ETPEncodeError` naming the dtype and the cast to use.
 
@@ -30,7 +31,7 @@ reports ``arrayOfBoolean``), the transport's natural dtype is used.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -163,8 +164,10 @@ def to_any_array(array: Any) -> tuple[Any, ArrayTypes]:
     types = array_types(arr.dtype)
     flat = arr.reshape(-1)  # a view for contiguous input, one C-order copy otherwise
     if types.transport == "bytes":
-        le = flat.astype(flat.dtype.newbyteorder("<"), copy=False)
-        item: Any = memoryview(np.ascontiguousarray(le)).cast("B")  # type: ignore[arg-type]
+        # raw elements in the logical type's byte order (what from_any_array reads back)
+        order: Literal["<", ">"] = ">" if types.logical.endswith("BE") else "<"
+        raw = flat.astype(flat.dtype.newbyteorder(order), copy=False)
+        item: Any = memoryview(np.ascontiguousarray(raw)).cast("B")  # type: ignore[arg-type]
     elif types.transport == "arrayOfString":
         item = datatypes.ArrayOfString(values=flat.tolist())
     else:

@@ -1,0 +1,19 @@
+"""An embedded, in-memory ETP 1.2 store server for tests and offline work.
+
+::
+
+    from etp_sync.server import EmbeddedServer
+
+    with EmbeddedServer(max_message_size=1 << 20) as server:
+        print(server.url)          # ws://127.0.0.1:<port>/
+        server.store               # the Store behind it (dataspaces, objects, arrays)
+
+Run standalone with ``python -m etp_sync.server --port 9100``.
+"""
+
+from __future__ import annotations
+
+from ._server import ETP_SUBPROTOCOL, EmbeddedServer
+from ._store import Store, StoreError
+
+__all__ = ["ETP_SUBPROTOCOL", "EmbeddedServer", "Store", "StoreError"]

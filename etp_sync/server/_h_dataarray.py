@@ -16,7 +16,7 @@ its key with EMAXSIZE_EXCEEDED (17): clients then read it with GetDataSubarrays 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def _enum_value(value: Any) -> str:
     return str(getattr(value, "value", value))
 
 
-def _byte_order(logical: str) -> str:
+def _byte_order(logical: str) -> Literal[">", "<"]:
     return ">" if logical.endswith("BE") else "<"
 
 
@@ -323,10 +323,15 @@ def put_data_subarrays(session: SessionContext, header: Any, body: Any) -> Reply
     tx = session.transaction
     for key, sub in body.data_subarrays.items():
         try:
-            meta = session.store.get_array_metadata(
-                sub.uid.uri, sub.uid.path_in_resource, tx=tx
-            )
+            meta = session.store.get_array_metadata(sub.uid.uri, sub.uid.path_in_resource, tx=tx)
             values = anyarray_values(sub.data.item, _wire_dtype(meta.dtype, meta.logical_type))
+            if (
+                values.dtype.kind == "i"
+                and meta.dtype.kind == "u"
+                and values.dtype.itemsize == meta.dtype.itemsize
+            ):
+                # Unsigned values travel bit for bit in the signed transport type.
+                values = values.view(values.dtype.newbyteorder("=").str.replace("i", "u"))
             counts = [int(c) for c in sub.counts]
             _check_count(values, counts)
             session.store.put_subarray(
@@ -361,7 +366,7 @@ def preferred_subarray_dimensions(meta: ArrayMeta, limit: int) -> list[int]:
         rest = int(np.prod(dims[axis + 1 :], dtype=np.int64)) if axis + 1 < len(dims) else 1
         row = per * rest
         if row <= budget:
-            out.append(max(1, min(n, budget // row)) if n else 0)
+            out.append(max(1, min(n, budget // max(row, 1))) if n else 0)
             out.extend(dims[axis + 1 :])
             return out
         out.append(1)

@@ -32,7 +32,12 @@ def put_dataspaces(session: SessionContext, header: Any, body: Any) -> Reply:
             success[key] = ""
         except ETPError as exc:
             errors[key] = exc
-    return _success_and_errors(session, success, errors, messages.Dataspace.PutDataspacesResponse)
+    return map_reply(
+        lambda part: messages.Dataspace.PutDataspacesResponse(success=part),
+        success,
+        errors,
+        session.max_message_size,
+    )
 
 
 def delete_dataspaces(session: SessionContext, header: Any, body: Any) -> Reply:

@@ -58,9 +58,12 @@ class Subscription:
     object_uuid: str | None
 
     def type_ok(self, qualified_type: str) -> bool:
-        if self.qualified_type and self.object_uuid is None:
-            if qualified_type.lower() != self.qualified_type.lower():
-                return False
+        if (
+            self.qualified_type
+            and self.object_uuid is None
+            and qualified_type.lower() != self.qualified_type.lower()
+        ):
+            return False
         if not self.types:
             return True
         return any(fnmatch.fnmatchcase(qualified_type.lower(), t.lower()) for t in self.types)

@@ -52,7 +52,7 @@ _FIN = int(MessageFlags.FIN)
 
 
 def peek_header(frame: bytes | bytearray | memoryview) -> tuple[int, int, int, int, int] | None:
-    """``(protocol, messageType, correlationId, messageId, flags)`` of a frame, None if unreadable."""
+    """``(protocol, messageType, correlationId, messageId, flags)``; None if unreadable."""
     try:
         pos = 0
         values: list[int] = []

@@ -246,6 +246,7 @@ class Connection:
                 if frame is None:
                     continue
                 self._handle_frame(frame)
+                del frame  # don't keep the last message alive while the next one arrives
         except ETPSessionClosed as exc:
             reason = getattr(exc, "reason", "") or str(exc)
             self._fail(ETPSessionClosed(f"the server closed the connection: {reason}", reason))

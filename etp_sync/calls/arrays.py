@@ -1,0 +1,659 @@
+"""DataArray protocol (9): numpy arrays in and out of a store, split into blocks when too big.
+
+An array is identified by an object URI (for RESQML 2.0.1 the ``EpcExternalPartReference``) and
+a path in that resource (the HDF5 dataset path). An array whose encoded form fits one message
+travels whole (PutDataArrays / GetDataArrays); a bigger one goes as subarray blocks split along
+the slowest axis (and the next axes when one slice alone is too big), several blocks in flight at
+once. Blocks are budgeted by the worst-case wire size of their values (varint ints take up to 5
+bytes, longs up to 10), so they always fit the negotiated message size. Puts send views of the
+caller's array and make only the block being sent contiguous; gets write each block straight
+into one preallocated result and drop the response at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..codec.arrays import (
+    WIRE_ITEM_SIZE,
+    array_types,
+    dtype_for,
+    from_any_array,
+    to_any_array,
+)
+from ..errors import ErrorCode, ETPError, ETPRemoteError
+from ..protocol.correlation import Response
+from ..schema import Record, datatypes, messages
+from ..uri import DataObjectURI, as_object_uri, dataspace_of
+
+log = logging.getLogger("etp_sync.arrays")
+
+Progress = Callable[[int, int], None]
+Block = tuple[tuple[int, ...], tuple[int, ...]]  # (starts, counts)
+
+# Bytes kept for everything around the values: header, map key, identifier, starts/counts.
+ENVELOPE_MARGIN = 1024
+# Per-element wire size assumed for string arrays of unknown content (reads), before adapting.
+STRING_ITEM_GUESS = 64
+# Reads: arrays up to this many wire bytes come in one GetDataArrays when they fit a message;
+# bigger ones come in blocks small enough that the responses in flight (and the one being
+# decoded) stay below a third of the result, but not below MIN_BLOCK_BYTES.
+WHOLE_READ_BYTES = 4 << 20
+MIN_BLOCK_BYTES = 256 << 10
+
+_DAT = datatypes.DataArrayTypes
+
+# The logical type a store assumes for each transport type when none is given: PutDataArrays
+# carries no logical type, so other dtypes (int8, uint16, big-endian, ...) are created with
+# PutUninitializedDataArrays (which does) and filled with PutDataSubarrays.
+IMPLIED_LOGICAL = {
+    "arrayOfBoolean": "arrayOfBoolean",
+    "arrayOfInt": "arrayOfInt32LE",
+    "arrayOfLong": "arrayOfInt64LE",
+    "arrayOfFloat": "arrayOfFloat32LE",
+    "arrayOfDouble": "arrayOfDouble64LE",
+    "arrayOfString": "arrayOfString",
+}
+
+
+@dataclass(frozen=True)
+class ArrayMetadata:
+    """What GetDataArrayMetadata says about a stored array.
+
+    ``dtype`` is the numpy dtype the values come back with: from the logical type, or from the
+    transport type when the server did not keep a logical type that fits it.
+    """
+
+    dimensions: tuple[int, ...]
+    dtype: np.dtype[Any]
+    transport_type: str
+    logical_type: str
+    store_last_write: int = 0
+    store_created: int = 0
+    preferred_subarray_dimensions: tuple[int, ...] = ()
+    custom_data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Same as ``dimensions`` (numpy spelling)."""
+        return self.dimensions
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return math.prod(self.dimensions)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the array in memory (strings: unknown, 0)."""
+        return 0 if self.dtype.kind == "U" else self.size * self.dtype.itemsize
+
+
+def _enum_text(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def metadata_from_record(record: Any) -> ArrayMetadata:
+    """Our :class:`ArrayMetadata` from an ETP ``DataArrayMetadata`` record."""
+    transport = _enum_text(record.transport_array_type)
+    logical = _enum_text(record.logical_array_type)
+    return ArrayMetadata(
+        dimensions=tuple(int(n) for n in record.dimensions),
+        dtype=dtype_for(transport, logical),
+        transport_type=transport,
+        logical_type=logical,
+        store_last_write=int(record.store_last_write),
+        store_created=int(record.store_created),
+        preferred_subarray_dimensions=tuple(int(n) for n in record.preferred_subarray_dimensions),
+        custom_data=dict(record.custom_data),
+    )
+
+
+def wire_item_size(transport: str, dtype: np.dtype[Any], values: np.ndarray | None = None) -> int:
+    """Worst-case bytes per element on the wire for values of ``dtype`` sent as ``transport``.
+
+    Strings: the longest UTF-8 encoding among ``values`` plus its length prefix, or
+    :data:`STRING_ITEM_GUESS` when the values are not known.
+    """
+    if transport == "arrayOfString":
+        if values is None:
+            return STRING_ITEM_GUESS
+        longest = max((len(str(s).encode("utf-8")) for s in values.flat), default=0)
+        return longest + _varint_size(longest)
+    per = WIRE_ITEM_SIZE[transport]
+    return per * dtype.itemsize if transport == "bytes" else per
+
+
+def _varint_size(n: int) -> int:
+    return max(1, (int(n).bit_length() + 6) // 7 + 1)
+
+
+def plan_blocks(shape: Sequence[int], item_size: int, budget: int) -> Iterator[Block]:
+    """Cover an array of ``shape`` with C-order blocks of at most ``budget`` bytes.
+
+    Blocks are split along the slowest axis; when a single slice of that axis is too big, each
+    slice is split along the next axis, and so on. Yields ``(starts, counts)`` in C order.
+    """
+    shape = tuple(int(n) for n in shape)
+    ndim = len(shape)
+    if item_size > budget:
+        raise ETPError(
+            f"one array element needs up to {item_size} bytes on the wire, more than the "
+            f"{budget} bytes a message can carry",
+            ErrorCode.EMAXSIZE_EXCEEDED,
+        )
+    if ndim == 0:
+        yield (), ()
+        return
+    if math.prod(shape) == 0:
+        yield (0,) * ndim, shape
+        return
+
+    def walk(prefix: tuple[int, ...]) -> Iterator[Block]:
+        axis = len(prefix)
+        n = shape[axis]
+        tail = shape[axis + 1 :]
+        per_index = item_size * math.prod(tail)
+        if per_index <= budget:
+            step = max(1, budget // per_index)
+            pieces = -(-n // step)
+            step = -(-n // pieces)  # even out the blocks
+            ones = (1,) * axis
+            zeros = (0,) * len(tail)
+            for start in range(0, n, step):
+                yield (*prefix, start, *zeros), (*ones, min(step, n - start), *tail)
+        else:
+            for i in range(n):
+                yield from walk((*prefix, i))
+
+    yield from walk(())
+
+
+def _split_block(block: Block) -> list[Block]:
+    """Halve a block along its first axis with a count above 1 (for adaptive retries)."""
+    starts, counts = block
+    for axis, n in enumerate(counts):
+        if n > 1:
+            half = n // 2
+            first = (starts, (*counts[:axis], half, *counts[axis + 1 :]))
+            second_starts = (*starts[:axis], starts[axis] + half, *starts[axis + 1 :])
+            second = (second_starts, (*counts[:axis], n - half, *counts[axis + 1 :]))
+            return [first, second]
+    return []
+
+
+def _offset(block: Block, origin: Sequence[int]) -> Block:
+    starts, counts = block
+    return tuple(s + o for s, o in zip(starts, origin, strict=True)), counts
+
+
+def _slices(starts: Sequence[int], counts: Sequence[int]) -> tuple[slice, ...]:
+    return tuple(slice(s, s + c) for s, c in zip(starts, counts, strict=True))
+
+
+def _is_too_big(response: Response) -> bool:
+    for body in response.errors:
+        infos = ([body.error] if body.error is not None else []) + list(body.errors.values())
+        if any(info.code == ErrorCode.EMAXSIZE_EXCEEDED for info in infos):
+            return True
+    return False
+
+
+class ArrayCalls:
+    """DataArray calls of :class:`~etp_sync.ETPSession` (protocol 9).
+
+    Common parameters: ``uri`` is the owning object (``str`` or :class:`DataObjectURI`; for
+    RESQML 2.0.1 the EpcExternalPartReference), ``path_in_resource`` the dataset path;
+    ``timeout`` applies to each request (default: the session's); ``progress(done, total)``
+    counts bytes of the array in memory; ``max_in_flight`` bounds the blocks awaiting answers.
+    """
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _identifier(uri: str | DataObjectURI, path_in_resource: str) -> Any:
+        if not isinstance(path_in_resource, str) or not path_in_resource:
+            raise ValueError("path_in_resource must be a non-empty string")
+        return _DAT.DataArrayIdentifier(
+            uri=str(as_object_uri(uri)), path_in_resource=path_in_resource
+        )
+
+    def _budget(self: Any, ident: Any, ndim: int) -> int:
+        """Bytes of values a DataArray message may carry for this identifier."""
+        envelope = (
+            ENVELOPE_MARGIN
+            + 2 * (len(ident.uri.encode("utf-8")) + len(ident.path_in_resource.encode("utf-8")))
+            + 32 * ndim
+        )
+        return self.server.max_message_size - envelope
+
+    def _pipeline(
+        self: Any,
+        blocks: Iterable[Block],
+        make_request: Callable[[Block], Record],
+        on_response: Callable[[Block, Response], list[Block] | None],
+        *,
+        max_in_flight: int,
+        timeout: float | None,
+    ) -> None:
+        """Send one request per block with up to ``max_in_flight`` in flight; hand each response
+        to ``on_response`` as it completes (in sending order). ``on_response`` may return blocks
+        to send again (e.g. halves of a block the server found too big)."""
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        source = iter(blocks)
+        retry: deque[Block] = deque()
+        inflight: deque[tuple[Any, Block]] = deque()
+
+        def next_block() -> Block | None:
+            if retry:
+                return retry.popleft()
+            return next(source, None)
+
+        try:
+            while True:
+                while len(inflight) < max_in_flight:
+                    block = next_block()
+                    if block is None:
+                        break
+                    inflight.append((self.send(make_request(block), timeout=timeout), block))
+                if not inflight:
+                    return
+                handle, block = inflight.popleft()
+                response = handle.response()
+                del handle
+                again = on_response(block, response)
+                del response
+                if again:
+                    retry.extend(again)
+        except ETPError:
+            # Let the requests still in flight finish so that the server is quiet before
+            # anything else (e.g. a rollback) is sent; their answers are discarded.
+            for handle, _block in inflight:
+                try:
+                    handle.response()
+                except ETPError:
+                    pass
+            raise
+
+    # -- metadata ------------------------------------------------------------------------------
+
+    def get_data_array_metadata(
+        self: Any,
+        uri: str | DataObjectURI,
+        path_in_resource: str,
+        *,
+        timeout: float | None = None,
+    ) -> ArrayMetadata:
+        """Dimensions, types and store times of a stored array (GetDataArrayMetadata)."""
+        ident = ArrayCalls._identifier(uri, path_in_resource)
+        replies = self.send_and_recv(
+            messages.DataArray.GetDataArrayMetadata(data_arrays={"0": ident}), timeout=timeout
+        )
+        for message in replies:
+            if "0" in message.array_metadata:
+                return metadata_from_record(message.array_metadata["0"])
+        raise ETPRemoteError(
+            f"no metadata returned for {ident.uri} {path_in_resource}", ErrorCode.ENOT_FOUND
+        )
+
+    # -- put -----------------------------------------------------------------------------------
+
+    def put_data_array(
+        self: Any,
+        uri: str | DataObjectURI,
+        path_in_resource: str,
+        array: Any,
+        *,
+        progress: Progress | None = None,
+        max_in_flight: int = 4,
+        timeout: float | None = None,
+    ) -> None:
+        """Store a whole array (any shape, any dtype ETP carries; see :mod:`etp_sync.codec.arrays`).
+
+        One PutDataArrays when it fits a message and its dtype is the one the transport type
+        implies (bool, int32, int64, float32, float64, str), otherwise PutUninitializedDataArrays
+        (which carries the logical type) followed by PutDataSubarrays blocks (``max_in_flight``
+        at a time). ``progress(done, total)`` is
+        called in bytes of the array as blocks complete. Runs inside a transaction when the
+        server demands one and none is open.
+        """
+        arr = _as_array(array)
+        ident = ArrayCalls._identifier(uri, path_in_resource)
+        types = array_types(arr.dtype)
+        item = wire_item_size(types.transport, arr.dtype, arr)
+        budget = self._budget(ident, arr.ndim)
+        total = int(arr.nbytes)
+        dataspace = dataspace_of(ident.uri)
+        if arr.size * item <= budget and IMPLIED_LOGICAL.get(types.transport) == types.logical:
+            any_array, _ = to_any_array(arr)
+            body = messages.DataArray.PutDataArrays(
+                data_arrays={
+                    "0": _DAT.PutDataArraysType(
+                        uid=ident,
+                        array=_DAT.DataArray(dimensions=list(arr.shape), data=any_array),
+                    )
+                }
+            )
+            self._write(body, dataspace=dataspace, timeout=timeout).raise_for_errors()
+            if progress is not None:
+                progress(total, total)
+            return
+
+        def operation() -> None:
+            self._write(
+                _uninitialized_request(ident, arr.shape, types.transport, types.logical),
+                dataspace=None,
+                timeout=timeout,
+            ).raise_for_errors()
+            self._put_blocks(
+                ident,
+                arr,
+                (0,) * arr.ndim,
+                plan_blocks(arr.shape, item, budget),
+                progress=progress,
+                max_in_flight=max_in_flight,
+                timeout=timeout,
+            )
+
+        self._write_many(operation, dataspace=dataspace)
+
+    def put_uninitialized_data_array(
+        self: Any,
+        uri: str | DataObjectURI,
+        path_in_resource: str,
+        shape: Sequence[int],
+        dtype: Any,
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """Create an array of ``shape`` and ``dtype`` whose values are then written with
+        :meth:`put_data_subarray` (PutUninitializedDataArrays)."""
+        ident = ArrayCalls._identifier(uri, path_in_resource)
+        types = array_types(np.dtype(dtype))
+        body = _uninitialized_request(ident, tuple(shape), types.transport, types.logical)
+        self._write(body, dataspace=dataspace_of(ident.uri), timeout=timeout).raise_for_errors()
+
+    def put_data_subarray(
+        self: Any,
+        uri: str | DataObjectURI,
+        path_in_resource: str,
+        starts: Sequence[int],
+        array: Any,
+        *,
+        progress: Progress | None = None,
+        max_in_flight: int = 4,
+        timeout: float | None = None,
+    ) -> None:
+        """Write ``array`` into a stored array at ``starts`` (counts = ``array.shape``).
+
+        The values travel in ``array``'s own dtype (the store converts them); a block too big
+        for one message is split like :meth:`put_data_array` does.
+        """
+        arr = _as_array(array)
+        ident = ArrayCalls._identifier(uri, path_in_resource)
+        origin = tuple(int(s) for s in starts)
+        if len(origin) != arr.ndim:
+            raise ValueError(f"starts has {len(origin)} values but the array has {arr.ndim} axes")
+        types = array_types(arr.dtype)
+        item = wire_item_size(types.transport, arr.dtype, arr)
+        budget = self._budget(ident, arr.ndim)
+        self._write_many(
+            lambda: self._put_blocks(
+                ident,
+                arr,
+                origin,
+                plan_blocks(arr.shape, item, budget),
+                progress=progress,
+                max_in_flight=max_in_flight,
+                timeout=timeout,
+                first_alone=True,
+            ),
+            dataspace=dataspace_of(ident.uri),
+        )
+
+    def _put_blocks(
+        self: Any,
+        ident: Any,
+        arr: np.ndarray,
+        origin: tuple[int, ...],
+        blocks: Iterable[Block],
+        *,
+        progress: Progress | None,
+        max_in_flight: int,
+        timeout: float | None,
+        first_alone: bool = False,
+    ) -> None:
+        """PutDataSubarrays for each block of ``arr`` (block starts relative to ``arr``),
+        written at ``origin`` in the stored array."""
+        total = int(arr.nbytes)
+        done = 0
+        if progress is not None:
+            progress(0, total)
+
+        def make_request(block: Block) -> Record:
+            starts, counts = block
+            view = arr[_slices(starts, counts)] if arr.ndim else arr
+            any_array, _ = to_any_array(view)  # contiguous copy of this block only if needed
+            at, _counts = _offset(block, origin)
+            return messages.DataArray.PutDataSubarrays(
+                data_subarrays={
+                    "0": _DAT.PutDataSubarraysType(
+                        uid=ident, data=any_array, starts=list(at), counts=list(counts)
+                    )
+                }
+            )
+
+        def on_response(block: Block, response: Response) -> None:
+            nonlocal done
+            response.raise_for_errors()
+            done += math.prod(block[1]) * arr.dtype.itemsize
+            if progress is not None:
+                progress(min(done, total), total)
+
+        source = iter(blocks)
+        if first_alone:
+            # Wait for the first block's answer alone: a server demanding a transaction refuses
+            # it before anything else is sent (see TransactionCalls._write_many).
+            first = next(source, None)
+            if first is None:
+                return
+            self._pipeline([first], make_request, on_response, max_in_flight=1, timeout=timeout)
+        self._pipeline(
+            source, make_request, on_response, max_in_flight=max_in_flight, timeout=timeout
+        )
+
+    # -- get -----------------------------------------------------------------------------------
+
+    def get_data_array(
+        self: Any,
+        uri: str | DataObjectURI,
+        path_in_resource: str,
+        *,
+        progress: Progress | None = None,
+        max_in_flight: int = 4,
+        timeout: float | None = None,
+    ) -> np.ndarray:
+        """Read a whole array with its original shape and dtype.
+
+        GetDataArrayMetadata first; then one GetDataArrays when the array fits a message,
+        otherwise GetDataSubarrays blocks (``max_in_flight`` at a time) copied into one
+        preallocated result. ``progress(done, total)`` is called in bytes of the result.
+        """
+        ident = ArrayCalls._identifier(uri, path_in_resource)
+        meta = self.get_data_array_metadata(uri, path_in_resource, timeout=timeout)
+        item = wire_item_size(meta.transport_type, meta.dtype)
+        budget = self._budget(ident, len(meta.dimensions))
+        if meta.size * item <= min(budget, WHOLE_READ_BYTES):
+            result = self._get_whole(ident, meta, timeout=timeout)
+            if result is not None:
+                if progress is not None:
+                    progress(int(result.nbytes), int(result.nbytes))
+                return result
+        return self._get_box(
+            ident,
+            meta,
+            (0,) * len(meta.dimensions),
+            meta.dimensions,
+            progress=progress,
+            max_in_flight=max_in_flight,
+            timeout=timeout,
+        )
+
+    def _get_whole(
+        self: Any, ident: Any, meta: ArrayMetadata, *, timeout: float | None
+    ) -> np.ndarray | None:
+        """GetDataArrays; None when the server finds the answer too big for one message."""
+        response = self.request(
+            messages.DataArray.GetDataArrays(data_arrays={"0": ident}), timeout=timeout
+        )
+        if response.errors and _is_too_big(response):
+            return None
+        response.raise_for_errors()
+        for message in response.messages:
+            if "0" in message.data_arrays:
+                data = message.data_arrays["0"]
+                return _decode(data.data, data.dimensions, meta)
+        raise ETPRemoteError(
+            f"no array returned for {ident.uri} {ident.path_in_resource}", ErrorCode.ENOT_FOUND
+        )
+
+    def get_data_subarray(
+        self: Any,
+        uri: str | DataObjectURI,
+        path_in_resource: str,
+        starts: Sequence[int],
+        counts: Sequence[int],
+        *,
+        progress: Progress | None = None,
+        max_in_flight: int = 4,
+        timeout: float | None = None,
+    ) -> np.ndarray:
+        """Read the block of a stored array that starts at ``starts`` with ``counts`` elements
+        per axis; split into several requests when too big for one message."""
+        ident = ArrayCalls._identifier(uri, path_in_resource)
+        origin = tuple(int(s) for s in starts)
+        box = tuple(int(c) for c in counts)
+        if len(origin) != len(box):
+            raise ValueError("starts and counts must have the same length")
+        meta = self.get_data_array_metadata(uri, path_in_resource, timeout=timeout)
+        return self._get_box(
+            ident,
+            meta,
+            origin,
+            box,
+            progress=progress,
+            max_in_flight=max_in_flight,
+            timeout=timeout,
+        )
+
+    def _get_box(
+        self: Any,
+        ident: Any,
+        meta: ArrayMetadata,
+        origin: tuple[int, ...],
+        counts: tuple[int, ...],
+        *,
+        progress: Progress | None,
+        max_in_flight: int,
+        timeout: float | None,
+    ) -> np.ndarray:
+        """Read the box ``origin``/``counts`` block by block into one preallocated array."""
+        item = wire_item_size(meta.transport_type, meta.dtype)
+        budget = self._budget(ident, len(counts))
+        size = math.prod(counts)
+        # Responses in flight plus the block being decoded: about a third of the result.
+        memory_cap = max(MIN_BLOCK_BYTES, (size * item) // (3 * (max(1, max_in_flight) + 1)))
+        blocks = plan_blocks(counts, item, min(budget, memory_cap))
+        if meta.transport_type == "arrayOfString":
+            result: np.ndarray = np.empty(counts, dtype=object)
+        else:
+            result = np.empty(counts, dtype=meta.dtype)
+        total = int(result.nbytes) if result.dtype != object else size
+        per_item = total // size if size else 0
+        done = 0
+        if progress is not None:
+            progress(0, total)
+
+        def make_request(block: Block) -> Record:
+            at, block_counts = _offset(block, origin)
+            return messages.DataArray.GetDataSubarrays(
+                data_subarrays={
+                    "0": _DAT.GetDataSubarraysType(
+                        uid=ident, starts=list(at), counts=list(block_counts)
+                    )
+                }
+            )
+
+        def on_response(block: Block, response: Response) -> list[Block] | None:
+            nonlocal done
+            if response.errors and _is_too_big(response):
+                halves = _split_block(block)
+                if halves:
+                    log.debug("block %s too big for the server: splitting it", block)
+                    return halves
+            response.raise_for_errors()
+            starts, block_counts = block
+            for message in response.messages:
+                if "0" in message.data_subarrays:
+                    data = message.data_subarrays["0"]
+                    values = _decode(data.data, block_counts, meta)
+                    result[_slices(starts, block_counts)] = values
+                    break
+            else:
+                raise ETPRemoteError(
+                    f"no subarray returned for {ident.uri} {ident.path_in_resource}",
+                    ErrorCode.ENOT_FOUND,
+                )
+            done += math.prod(block_counts) * per_item
+            if progress is not None:
+                progress(min(done, total), total)
+            return None
+
+        self._pipeline(
+            blocks, make_request, on_response, max_in_flight=max_in_flight, timeout=timeout
+        )
+        if result.dtype == object:
+            return result.astype(np.str_) if size else np.empty(counts, dtype=np.str_)
+        return result
+
+
+def _as_array(array: Any) -> np.ndarray:
+    arr = np.asarray(array)
+    if arr.dtype.kind == "O" and all(isinstance(x, str) for x in arr.flat):
+        arr = arr.astype(np.str_)
+    return arr
+
+
+def _decode(any_array: Any, dimensions: Sequence[int], meta: ArrayMetadata) -> np.ndarray:
+    """Values of a received AnyArray with the array's logical dtype where the transport fits."""
+    values = from_any_array(any_array, dimensions, meta.logical_type)
+    if meta.dtype.kind != "U" and values.dtype != meta.dtype:
+        values = values.astype(meta.dtype)
+    return values
+
+
+def _uninitialized_request(
+    ident: Any, shape: Sequence[int], transport: str, logical: str
+) -> Record:
+    metadata = _DAT.DataArrayMetadata(
+        dimensions=[int(n) for n in shape],
+        preferred_subarray_dimensions=[],
+        transport_array_type=transport,
+        logical_array_type=logical,
+        store_last_write=0,
+        store_created=0,
+    )
+    return messages.DataArray.PutUninitializedDataArrays(
+        data_arrays={"0": _DAT.PutUninitializedDataArrayType(uid=ident, metadata=metadata)}
+    )
+
+
+__all__ = ["ArrayCalls", "ArrayMetadata", "metadata_from_record", "plan_blocks"]

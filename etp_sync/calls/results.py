@@ -1,0 +1,447 @@
+"""What the high-level calls return: small frozen dataclasses instead of raw Avro records.
+
+Times are kept exactly as ETP sends them, integer microseconds since the Unix epoch (UTC), in the
+``*_us`` fields (they can be fed back into filters without rounding); the property of the same name
+without ``_us`` gives a timezone-aware :class:`~datetime.datetime`. ``custom_data`` is a plain
+dict: each ``DataValue`` is unwrapped, ``ArrayOf*`` records become lists (``ArrayOfString`` →
+``list[str]``).
+
+URIs returned by the server are parsed into :class:`~etp_sync.uri.DataObjectURI` /
+:class:`~etp_sync.uri.DataspaceURI`; a server URI that does not parse raises
+:class:`~etp_sync.errors.ETPProtocolError` rather than being passed on half-understood.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, overload
+
+import numpy as np
+
+from ..errors import ETPInvalidArgument, ETPProtocolError
+from ..schema import Float32, Int32, Record, datatypes
+from ..uri import DataObjectURI, DataspaceURI, InvalidURIError, parse_uri
+
+__all__ = [
+    "DataObject",
+    "Dataspace",
+    "DeletedResource",
+    "Edge",
+    "PutResult",
+    "Resource",
+    "Resources",
+    "SupportedType",
+    "datetime_from_us",
+    "from_data_value",
+    "to_data_value",
+    "to_us",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# -- times -------------------------------------------------------------------------------------
+
+
+def datetime_from_us(us: int) -> datetime:
+    """ETP time (µs since the Unix epoch) as an aware UTC datetime."""
+    return _EPOCH + timedelta(microseconds=int(us))
+
+
+def to_us(value: datetime | int | None, what: str = "time") -> int | None:
+    """A time argument as ETP microseconds: a datetime (naive means UTC) or an int (µs)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        delta = value - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return int(value)
+    raise ETPInvalidArgument(
+        f"{what} must be a datetime or an int of microseconds since the epoch, "
+        f"got {type(value).__name__}"
+    )
+
+
+# -- DataValue ---------------------------------------------------------------------------------
+
+
+def from_data_value(value: Any) -> Any:
+    """A ``DataValue`` (or its ``item``) as a plain Python value; arrays become lists."""
+    item = value.item if isinstance(value, datatypes.DataValue) else value
+    if isinstance(item, Int32):
+        return int(item)
+    if isinstance(item, Float32):
+        return float(item)
+    if isinstance(item, Record) and item.etp_name.startswith("ArrayOf"):
+        values = item.values
+        if isinstance(values, np.ndarray):
+            return values.tolist()
+        return list(values)
+    return item
+
+
+def _array_of(values: Sequence[Any]) -> Any:
+    items = list(values)
+    if all(isinstance(v, str) for v in items):
+        return datatypes.ArrayOfString(values=items)
+    if all(isinstance(v, bool | np.bool_) for v in items):
+        return datatypes.ArrayOfBoolean(values=items)
+    if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in items):
+        return datatypes.ArrayOfLong(values=items)
+    if all(isinstance(v, float | int | np.floating) and not isinstance(v, bool) for v in items):
+        return datatypes.ArrayOfDouble(values=items)
+    if all(isinstance(v, bytes) for v in items):
+        return datatypes.ArrayOfBytes(values=items)
+    raise ETPInvalidArgument(
+        "a custom data list must hold only str, bool, int, float or bytes values of one kind"
+    )
+
+
+def to_data_value(value: Any) -> Any:
+    """Wrap a Python value as a ``DataValue``: None, str, bool, int (long), float (double),
+    bytes, or a list/tuple of str/bool/int/float/bytes (``ArrayOf*``); a DataValue passes as is."""
+    if isinstance(value, datatypes.DataValue):
+        return value
+    if value is None or isinstance(value, str | bool | bytes):
+        return datatypes.DataValue(item=value)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, int | float):
+        return datatypes.DataValue(item=value)
+    if isinstance(value, bytearray | memoryview):
+        return datatypes.DataValue(item=bytes(value))
+    if isinstance(value, list | tuple | np.ndarray):
+        return datatypes.DataValue(item=_array_of(list(value)))
+    raise ETPInvalidArgument(
+        f"cannot send a {type(value).__name__} as custom data: use str, int, float, bool, bytes "
+        "or a list of them"
+    )
+
+
+def custom_data_dict(custom_data: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's ``customData`` map as a plain dict (DataValues unwrapped)."""
+    return {str(k): from_data_value(v) for k, v in custom_data.items()}
+
+
+def custom_data_map(custom_data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A user's custom data dict as a ``map<DataValue>``."""
+    if custom_data is None:
+        return {}
+    if not isinstance(custom_data, Mapping):
+        raise ETPInvalidArgument(
+            f"custom_data must be a mapping of str keys, got {type(custom_data).__name__}"
+        )
+    out: dict[str, Any] = {}
+    for key, value in custom_data.items():
+        if not isinstance(key, str):
+            raise ETPInvalidArgument(f"custom data keys must be str, got {key!r}")
+        out[key] = to_data_value(value)
+    return out
+
+
+# -- URIs from the server ----------------------------------------------------------------------
+
+
+def server_object_uri(text: str) -> DataObjectURI:
+    """A data object URI sent by the server (ETPProtocolError if it is not one)."""
+    try:
+        uri = parse_uri(text)
+    except InvalidURIError as exc:
+        raise ETPProtocolError(f"the server sent an invalid data object URI: {exc}") from None
+    if not isinstance(uri, DataObjectURI):
+        raise ETPProtocolError(f"the server sent {text!r} where a data object URI belongs")
+    return uri
+
+
+def server_dataspace_uri(text: str, path: str = "") -> DataspaceURI:
+    """A dataspace URI sent by the server (falls back to its ``path`` when the URI is empty)."""
+    if not text and path:
+        return DataspaceURI(path)
+    try:
+        uri = parse_uri(text)
+    except InvalidURIError as exc:
+        raise ETPProtocolError(f"the server sent an invalid dataspace URI: {exc}") from None
+    if not isinstance(uri, DataspaceURI):
+        raise ETPProtocolError(f"the server sent {text!r} where a dataspace URI belongs")
+    return uri
+
+
+# -- result types ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dataspace:
+    """A dataspace (protocol 24). ``path`` is None for the default dataspace ``eml:///``.
+
+    open-etp-server keeps access control in ``custom_data`` (``legaltags``, ``owners``,
+    ``viewers``, ``otherRelevantDataCountries``: lists of str), see the properties below.
+    """
+
+    uri: DataspaceURI
+    path: str | None
+    store_last_write_us: int
+    store_created_us: int
+    custom_data: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    @classmethod
+    def from_record(cls, record: Any) -> Dataspace:
+        uri = server_dataspace_uri(record.uri, record.path)
+        return cls(
+            uri=uri,
+            path=uri.path,
+            store_last_write_us=int(record.store_last_write),
+            store_created_us=int(record.store_created),
+            custom_data=custom_data_dict(record.custom_data),
+        )
+
+    @property
+    def store_last_write(self) -> datetime:
+        return datetime_from_us(self.store_last_write_us)
+
+    @property
+    def store_created(self) -> datetime:
+        return datetime_from_us(self.store_created_us)
+
+    def _strings(self, key: str) -> list[str]:
+        value = self.custom_data.get(key, [])
+        return list(value) if isinstance(value, list) else [str(value)]
+
+    @property
+    def legal_tags(self) -> list[str]:
+        """``customData["legaltags"]`` (open-etp-server ACL)."""
+        return self._strings("legaltags")
+
+    @property
+    def owners(self) -> list[str]:
+        return self._strings("owners")
+
+    @property
+    def viewers(self) -> list[str]:
+        return self._strings("viewers")
+
+    @property
+    def countries(self) -> list[str]:
+        """``customData["otherRelevantDataCountries"]``."""
+        return self._strings("otherRelevantDataCountries")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A data object as Discovery describes it (no XML). ``name`` is the citation title."""
+
+    uri: DataObjectURI
+    name: str
+    last_changed_us: int
+    store_last_write_us: int
+    store_created_us: int
+    active: bool = True
+    source_count: int | None = None
+    target_count: int | None = None
+    alternate_uris: tuple[str, ...] = ()
+    custom_data: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    @classmethod
+    def from_record(cls, record: Any) -> Resource:
+        return cls(
+            uri=server_object_uri(record.uri),
+            name=record.name,
+            last_changed_us=int(record.last_changed),
+            store_last_write_us=int(record.store_last_write),
+            store_created_us=int(record.store_created),
+            active=_status_name(record.active_status) == "Active",
+            source_count=record.source_count,
+            target_count=record.target_count,
+            alternate_uris=tuple(record.alternate_uris),
+            custom_data=custom_data_dict(record.custom_data),
+        )
+
+    @property
+    def qualified_type(self) -> str:
+        return self.uri.qualified_type
+
+    @property
+    def last_changed(self) -> datetime:
+        return datetime_from_us(self.last_changed_us)
+
+    @property
+    def store_last_write(self) -> datetime:
+        return datetime_from_us(self.store_last_write_us)
+
+    @property
+    def store_created(self) -> datetime:
+        return datetime_from_us(self.store_created_us)
+
+
+def _status_name(status: Any) -> str:
+    return str(getattr(status, "value", status))
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A reference between two objects: ``source`` refers to ``target``."""
+
+    source: DataObjectURI
+    target: DataObjectURI
+    relationship_kind: str = "Primary"
+    custom_data: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    @classmethod
+    def from_record(cls, record: Any) -> Edge:
+        return cls(
+            source=server_object_uri(record.source_uri),
+            target=server_object_uri(record.target_uri),
+            relationship_kind=_status_name(record.relationship_kind),
+            custom_data=custom_data_dict(record.custom_data),
+        )
+
+
+@dataclass(frozen=True)
+class Resources(Sequence[Resource]):
+    """The answer of GetResources: a sequence of :class:`Resource` (iterate, index, ``len``),
+    plus the ``edges`` between them when they were asked for (``include_edges=True``)."""
+
+    resources: tuple[Resource, ...] = ()
+    edges: tuple[Edge, ...] = ()
+
+    @overload
+    def __getitem__(self, index: int) -> Resource: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Resource]: ...
+    def __getitem__(self, index: int | slice) -> Resource | Sequence[Resource]:
+        return self.resources[index]
+
+    def __len__(self) -> int:
+        return len(self.resources)
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.resources)
+
+    @property
+    def uris(self) -> list[DataObjectURI]:
+        """The URIs of the resources, in order."""
+        return [r.uri for r in self.resources]
+
+
+@dataclass(frozen=True)
+class DeletedResource:
+    """An object deleted from a dataspace (Discovery GetDeletedResources)."""
+
+    uri: DataObjectURI
+    deleted_time_us: int
+    custom_data: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    @classmethod
+    def from_record(cls, record: Any) -> DeletedResource:
+        return cls(
+            uri=server_object_uri(record.uri),
+            deleted_time_us=int(record.deleted_time),
+            custom_data=custom_data_dict(record.custom_data),
+        )
+
+    @property
+    def deleted_time(self) -> datetime:
+        return datetime_from_us(self.deleted_time_us)
+
+
+@dataclass(frozen=True)
+class SupportedType:
+    """A data object type present (or supported) around a URI; ``object_count`` may be None."""
+
+    data_object_type: str
+    object_count: int | None
+    relationship_kind: str
+
+    @classmethod
+    def from_record(cls, record: Any) -> SupportedType:
+        return cls(
+            data_object_type=record.data_object_type,
+            object_count=record.object_count,
+            relationship_kind=_status_name(record.relationship_kind),
+        )
+
+
+@dataclass(frozen=True)
+class DataObject:
+    """A data object with its document: ``xml`` holds the bytes exactly as stored.
+
+    ``name`` is the citation title the store reports (also as ``title``).
+    """
+
+    uri: DataObjectURI
+    xml: bytes = field(repr=False)
+    format: str = "xml"
+    name: str = ""
+    last_changed_us: int = 0
+    store_last_write_us: int = 0
+    store_created_us: int = 0
+    active: bool = True
+    custom_data: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    @classmethod
+    def from_record(cls, record: Any, data: bytes, uri: DataObjectURI | None = None) -> DataObject:
+        res = record.resource
+        return cls(
+            uri=uri if uri is not None else server_object_uri(res.uri),
+            xml=bytes(data),
+            format=record.format,
+            name=res.name,
+            last_changed_us=int(res.last_changed),
+            store_last_write_us=int(res.store_last_write),
+            store_created_us=int(res.store_created),
+            active=_status_name(res.active_status) == "Active",
+            custom_data=custom_data_dict(res.custom_data),
+        )
+
+    @property
+    def text(self) -> str:
+        """The document decoded as UTF-8."""
+        return self.xml.decode("utf-8")
+
+    @property
+    def title(self) -> str:
+        return self.name
+
+    @property
+    def qualified_type(self) -> str:
+        return self.uri.qualified_type
+
+    @property
+    def last_changed(self) -> datetime:
+        return datetime_from_us(self.last_changed_us)
+
+    @property
+    def store_last_write(self) -> datetime:
+        return datetime_from_us(self.store_last_write_us)
+
+    @property
+    def store_created(self) -> datetime:
+        return datetime_from_us(self.store_created_us)
+
+    def __repr__(self) -> str:
+        return f"DataObject({str(self.uri)!r}, name={self.name!r}, {len(self.xml)} bytes)"
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """What the store did with a put object's contained objects (usually all empty)."""
+
+    uri: DataObjectURI
+    created_contained: tuple[str, ...] = ()
+    deleted_contained: tuple[str, ...] = ()
+    joined_contained: tuple[str, ...] = ()
+    unjoined_contained: tuple[str, ...] = ()
+
+    @classmethod
+    def from_record(cls, uri: DataObjectURI, record: Any) -> PutResult:
+        return cls(
+            uri=uri,
+            created_contained=tuple(record.created_contained_object_uris),
+            deleted_contained=tuple(record.deleted_contained_object_uris),
+            joined_contained=tuple(record.joined_contained_object_uris),
+            unjoined_contained=tuple(record.unjoined_contained_object_uris),
+        )

@@ -1,0 +1,456 @@
+"""Store protocol (4): get, put and delete data objects, with chunking both ways.
+
+Size rules. No message may exceed the negotiated ``session.server.max_message_size``:
+
+* requests listing many URIs or objects are split into several requests, each safely below the
+  limit (``limit - min(4 KiB, limit / 8)``);
+* an object too large for a PutDataObjects of its own goes as one multipart request:
+  PutDataObjects with a fresh ``blobId`` and empty ``data``, then Chunk messages carrying the
+  bytes, ``final`` on the last (one object per such request);
+* on reads, a GetDataObjectsResponse entry with a ``blobId`` and empty ``data`` is followed by
+  Chunk messages with that blob id; they are reassembled transparently (open-etp-server's extra
+  empty GetDataObjectsResponse after chunked objects is harmless).
+
+Writes go through :meth:`TransactionCalls._write`, one request per dataspace, so a server that
+demands transactions gets one around each request when none is open. Map keys of every request
+are the canonical URI strings, so ``ETPPartialFailure.errors`` is keyed by URI text while
+``successes`` holds the typed results of the items that worked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from ..errors import ErrorCode, ETPError, ETPInvalidArgument, ETPProtocolError, ETPRemoteError
+from ..protocol.correlation import Response, protocol_exception_error
+from ..protocol.negotiation import now_us
+from ..schema import datatypes, messages
+from ..uri import DataObjectURI, DataspaceURI, as_dataspace_uri, as_object_uri
+from ..xmlinfo import ObjectInfo, parse_data_object
+from .results import DataObject, PutResult
+
+__all__ = ["StoreCalls", "message_budget"]
+
+ObjectURI = str | DataObjectURI
+Document = bytes | bytearray | memoryview | str
+# Mapping is invariant in its key type: spell out the key types a caller's dict may have.
+ObjectMap = Mapping[str, Document] | Mapping[DataObjectURI, Document] | Mapping[ObjectURI, Document]
+
+# Bytes of a message around its map entries (header, map block counts, flags), generously.
+MESSAGE_OVERHEAD = 64
+# Bytes of one DataObject entry around its strings and data (varints, longs, enums, blob id).
+ENTRY_OVERHEAD = 128
+# Bytes of a Chunk message around its payload (header, blob id, length, final flag).
+CHUNK_OVERHEAD = 64
+
+
+def message_budget(limit: int) -> int:
+    """The most bytes a request built here may take: the limit minus a safety margin."""
+    return int(limit) - min(4096, int(limit) // 8)
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _batches(items: Sequence[Any], size: Any, budget: int) -> Iterator[list[Any]]:
+    """Split ``items`` into runs whose summed ``size(item)`` stays within ``budget``."""
+    batch: list[Any] = []
+    used = MESSAGE_OVERHEAD
+    for item in items:
+        cost = size(item)
+        if batch and used + cost > budget:
+            yield batch
+            batch, used = [], MESSAGE_OVERHEAD
+        batch.append(item)
+        used += cost
+    if batch:
+        yield batch
+
+
+def _object_uris(uris: ObjectURI | Iterable[ObjectURI]) -> list[DataObjectURI]:
+    """Validate and de-duplicate object URIs (a single URI is a list of one)."""
+    if isinstance(uris, str | DataObjectURI):
+        uris = [uris]
+    return list(dict.fromkeys(as_object_uri(u) for u in uris))
+
+
+def _by_dataspace(uris: Iterable[DataObjectURI]) -> dict[DataspaceURI, list[DataObjectURI]]:
+    groups: dict[DataspaceURI, list[DataObjectURI]] = {}
+    for u in uris:
+        groups.setdefault(u.dataspace, []).append(u)
+    return groups
+
+
+def _document_bytes(doc: Any, where: str) -> bytes:
+    if isinstance(doc, str):
+        return doc.encode("utf-8")
+    if isinstance(doc, bytes | bytearray | memoryview):
+        return bytes(doc)
+    raise ETPInvalidArgument(f"{where}: a data object must be XML bytes or str, got {type(doc)}")
+
+
+class _Failures:
+    """Per-item failures gathered over several requests, raised at the end with the successes."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, tuple[int, str]] = {}
+
+    def add_response(self, response: Response, keys: Iterable[str]) -> None:
+        """Record a response's ProtocolExceptions; a whole-request error fails all ``keys``."""
+        for body in response.errors:
+            for key, info in body.errors.items():
+                self.errors[key] = (info.code, info.message)
+            if body.error is not None:
+                for key in keys:
+                    self.errors.setdefault(key, (body.error.code, body.error.message))
+
+    def add_exception(self, exc: ETPRemoteError, keys: Iterable[str]) -> None:
+        """A request failed as a whole (e.g. its automatic transaction was rolled back)."""
+        self.errors.update(exc.errors)
+        for key in keys:
+            self.errors.setdefault(
+                key, (exc.code or ErrorCode.EINVALID_STATE, f"not written: {exc.message}")
+            )
+
+    def add_unanswered(self, keys: Iterable[str], code: int) -> None:
+        """Items the server answered neither with a success nor with an error."""
+        for key in keys:
+            self.errors.setdefault(
+                key, (code, "the server answered neither success nor error for this item")
+            )
+
+    def raise_if_any(self, successes: Any) -> None:
+        if not self.errors:
+            return
+        body = messages.Core.ProtocolException(
+            error=None,
+            errors={
+                k: datatypes.ErrorInfo(code=int(c), message=m) for k, (c, m) in self.errors.items()
+            },
+        )
+        raise protocol_exception_error([body], successes)
+
+
+class _Blobs:
+    """Reassembly of chunked objects: blob id → (request key, record, bytes so far)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.pending: dict[uuid.UUID, tuple[str, Any, bytearray]] = {}
+
+    def start(self, blob_id: uuid.UUID, key: str, record: Any) -> None:
+        self.pending[blob_id] = (key, record, bytearray())
+
+    def add(self, chunk: Any) -> tuple[str, Any, bytes] | None:
+        """Append a Chunk; return ``(key, record, data)`` when it was the blob's final one."""
+        entry = self.pending.get(chunk.blob_id)
+        if entry is None:
+            raise ETPProtocolError(f"{self.what}: Chunk for unknown blob {chunk.blob_id}")
+        entry[2].extend(chunk.data)
+        if not chunk.final:
+            return None
+        del self.pending[chunk.blob_id]
+        return entry[0], entry[1], bytes(entry[2])
+
+    def check_done(self) -> None:
+        if self.pending:
+            raise ETPProtocolError(
+                f"{self.what}: the response ended before the final chunk of "
+                f"{len(self.pending)} object(s)"
+            )
+
+
+def _derive_uri(info: ObjectInfo, dataspace: DataspaceURI) -> DataObjectURI:
+    try:
+        return DataObjectURI.from_type(dataspace, info.qualified_type, info.uuid)
+    except ETPError as exc:
+        raise ETPInvalidArgument(f"cannot derive a URI from the document: {exc}") from None
+
+
+class _PutItem:
+    """One object to put: its URI, bytes and Resource fields."""
+
+    __slots__ = ("data", "key", "last_changed", "title", "uri")
+
+    def __init__(self, uri: DataObjectURI, data: bytes, info: ObjectInfo | None) -> None:
+        self.uri = uri
+        self.key = str(uri)
+        self.data = data
+        self.title = info.title if info is not None else ""
+        self.last_changed = info.last_update_us if info is not None and info.last_update_us else 0
+
+    def encoded_size(self) -> int:
+        return len(self.data) + 2 * len(self.key) + _utf8_len(self.title) + ENTRY_OVERHEAD
+
+    def record(self, now: int, blob_id: uuid.UUID | None = None) -> Any:
+        return datatypes.Object.DataObject(
+            resource=datatypes.Object.Resource(
+                uri=self.key,
+                name=self.title,
+                last_changed=self.last_changed or now,
+                store_last_write=now,
+                store_created=now,
+                active_status="Active",
+            ),
+            format="xml",
+            blob_id=blob_id,
+            data=b"" if blob_id is not None else self.data,
+        )
+
+
+def _put_items(
+    objects: ObjectMap | Iterable[Document] | Document,
+    dataspace: str | DataspaceURI | None,
+) -> list[_PutItem]:
+    """Validate the objects given to put_data_objects and work out their URIs."""
+    space = None if dataspace is None else as_dataspace_uri(dataspace)
+    items: dict[DataObjectURI, _PutItem] = {}
+    if isinstance(objects, Mapping):
+        for key, doc in objects.items():
+            uri = as_object_uri(key)
+            if space is not None and uri.dataspace != space:
+                raise ETPInvalidArgument(
+                    f"{uri} is not in dataspace {space} given as dataspace=; leave it out when "
+                    "the objects are keyed by URI"
+                )
+            data = _document_bytes(doc, str(uri))
+            try:
+                info: ObjectInfo | None = parse_data_object(data)
+            except ETPError:
+                info = None  # not ours to judge: the store will say if it is invalid
+            if info is not None and info.uuid != str(uri.uuid):
+                raise ETPInvalidArgument(
+                    f"the document put as {uri} has uuid {info.uuid} in its XML"
+                )
+            items[uri] = _PutItem(uri, data, info)
+    else:
+        if isinstance(objects, str | bytes | bytearray | memoryview):
+            objects = [objects]
+        for i, doc in enumerate(objects):
+            data = _document_bytes(doc, f"object {i}")
+            try:
+                info = parse_data_object(data)
+            except ETPError as exc:
+                raise ETPInvalidArgument(
+                    f"object {i}: cannot derive its URI from the XML: {exc.message}"
+                ) from None
+            uri = _derive_uri(info, space if space is not None else DataspaceURI())
+            items[uri] = _PutItem(uri, data, info)
+    return list(items.values())
+
+
+class StoreCalls:
+    """Store calls of :class:`~etp_sync.ETPSession`."""
+
+    def _store_budget(self: Any) -> int:
+        return message_budget(self.server.max_message_size)
+
+    # -- get -----------------------------------------------------------------------------------
+
+    def get_data_objects(
+        self: Any, uris: ObjectURI | Iterable[ObjectURI], *, format: str = "xml"
+    ) -> dict[DataObjectURI, DataObject]:
+        """Fetch data objects with their XML, keyed by the URIs asked for (in that order).
+
+        Objects sent in chunks are reassembled. If some URIs fail (not found, invalid), raises
+        :class:`~etp_sync.errors.ETPPartialFailure` whose ``errors`` maps the failed URIs (text)
+        to ``(code, message)`` and whose ``successes`` is the dict of objects that did arrive
+        (:class:`~etp_sync.errors.ETPRemoteError` when none did).
+        """
+        wanted = _object_uris(uris)
+        by_key = {str(u): u for u in wanted}
+        budget = self._store_budget()
+        found: dict[str, DataObject] = {}
+        failures = _Failures()
+        for batch in _batches(wanted, lambda u: 2 * len(str(u)) + 12, budget):
+            keys = [str(u) for u in batch]
+            response = self.request(
+                messages.Store.GetDataObjects(uris={k: k for k in keys}, format=format)
+            )
+            found.update(_assemble_objects(response, by_key))
+            failures.add_response(response, [k for k in keys if k not in found])
+            failures.add_unanswered([k for k in keys if k not in found], ErrorCode.ENOT_FOUND)
+        result = {by_key[k]: found[k] for k in by_key if k in found}
+        failures.raise_if_any(result)
+        return result
+
+    def get_data_object(self: Any, uri: ObjectURI, *, format: str = "xml") -> DataObject:
+        """Fetch one data object (raises ETPRemoteError, e.g. ENOT_FOUND, if it fails)."""
+        obj_uri = as_object_uri(uri)
+        return self.get_data_objects([obj_uri], format=format)[obj_uri]
+
+    # -- put -----------------------------------------------------------------------------------
+
+    def put_data_objects(
+        self: Any,
+        objects: ObjectMap | Iterable[Document] | Document,
+        *,
+        dataspace: str | DataspaceURI | None = None,
+        prune_contained_objects: bool = False,
+    ) -> dict[DataObjectURI, PutResult]:
+        """Store data objects: ``{uri: xml}``, or XML documents whose URIs are derived.
+
+        For documents without URIs, the URI is the document's qualified type and uuid in
+        ``dataspace`` (default dataspace when None). XML may be bytes or str. The Resource sent
+        with each object has name = citation title and lastChanged = citation LastUpdate (or
+        Creation, or now). Objects too large for one message are chunked; the rest batched.
+        Returns a :class:`PutResult` per URI. Failures raise ETPPartialFailure (errors keyed by
+        URI text, successes = the PutResults of the objects stored).
+        """
+        items = _put_items(objects, dataspace)
+        budget = self._store_budget()
+        results: dict[DataObjectURI, PutResult] = {}
+        failures = _Failures()
+        groups: dict[DataspaceURI, list[_PutItem]] = {}
+        for item in items:
+            groups.setdefault(item.uri.dataspace, []).append(item)
+        prune = bool(prune_contained_objects)
+        for space, group in groups.items():
+            small = [i for i in group if MESSAGE_OVERHEAD + i.encoded_size() <= budget]
+            large = [i for i in group if MESSAGE_OVERHEAD + i.encoded_size() > budget]
+            for batch in _batches(small, _PutItem.encoded_size, budget):
+                now = now_us()
+                body = messages.Store.PutDataObjects(
+                    data_objects={i.key: i.record(now) for i in batch},
+                    prune_contained_objects=prune,
+                )
+                self._put_request(body, batch, space, results, failures)
+            for item in large:
+                self._put_request(
+                    _chunked_put(item, budget, prune), [item], space, results, failures
+                )
+        failures.raise_if_any(results)
+        return {i.uri: results[i.uri] for i in items if i.uri in results}
+
+    def put_data_object(
+        self: Any,
+        xml: Document,
+        uri: ObjectURI | None = None,
+        *,
+        dataspace: str | DataspaceURI | None = None,
+    ) -> DataObjectURI:
+        """Store one document (URI given, or derived from the XML in ``dataspace``); return
+        its URI."""
+        if uri is not None:
+            (done,) = self.put_data_objects({as_object_uri(uri): xml}, dataspace=dataspace)
+        else:
+            if not isinstance(xml, str | bytes | bytearray | memoryview):
+                raise ETPInvalidArgument("put_data_object takes one XML document")
+            (done,) = self.put_data_objects([xml], dataspace=dataspace)
+        return done
+
+    def _put_request(
+        self: Any,
+        body: Any,
+        batch: list[_PutItem],
+        space: DataspaceURI,
+        results: dict[DataObjectURI, PutResult],
+        failures: _Failures,
+    ) -> None:
+        keys = [i.key for i in batch]
+        try:
+            response = self._write(body, dataspace=space)
+        except ETPRemoteError as exc:
+            failures.add_exception(exc, keys)
+            return
+        by_key = {i.key: i.uri for i in batch}
+        for m in response.messages:
+            for key, put_response in getattr(m, "success", {}).items():
+                if key in by_key:
+                    results[by_key[key]] = PutResult.from_record(by_key[key], put_response)
+        missing = [k for k in keys if by_key[k] not in results]
+        failures.add_response(response, missing)
+        failures.add_unanswered(missing, ErrorCode.EINVALID_STATE)
+
+    # -- delete --------------------------------------------------------------------------------
+
+    def delete_data_objects(
+        self: Any,
+        uris: ObjectURI | Iterable[ObjectURI],
+        *,
+        prune_contained_objects: bool = False,
+    ) -> dict[DataObjectURI, list[DataObjectURI]]:
+        """Delete data objects; for each URI, the URIs the store actually deleted.
+
+        Failures raise ETPPartialFailure (errors keyed by URI text, successes = this dict for
+        the deletions that worked).
+        """
+        wanted = _object_uris(uris)
+        budget = self._store_budget()
+        deleted: dict[DataObjectURI, list[DataObjectURI]] = {}
+        failures = _Failures()
+        for space, group in _by_dataspace(wanted).items():
+            for batch in _batches(group, lambda u: 2 * len(str(u)) + 12, budget):
+                keys = {str(u): u for u in batch}
+                body = messages.Store.DeleteDataObjects(
+                    uris={k: k for k in keys}, prune_contained_objects=prune_contained_objects
+                )
+                try:
+                    response = self._write(body, dataspace=space)
+                except ETPRemoteError as exc:
+                    failures.add_exception(exc, keys)
+                    continue
+                for m in response.messages:
+                    for key, array in getattr(m, "deleted_uris", {}).items():
+                        if key in keys:
+                            deleted[keys[key]] = [_deleted_uri(v) for v in array.values]
+                missing = [k for k, u in keys.items() if u not in deleted]
+                failures.add_response(response, missing)
+                failures.add_unanswered(missing, ErrorCode.EINVALID_STATE)
+        failures.raise_if_any(deleted)
+        return {u: deleted[u] for u in wanted if u in deleted}
+
+
+def _deleted_uri(text: str) -> DataObjectURI:
+    try:
+        return as_object_uri(text)
+    except ETPError:
+        raise ETPProtocolError(f"the server reported deleting an invalid URI {text!r}") from None
+
+
+def _chunked_put(item: _PutItem, budget: int, prune: bool) -> list[Any]:
+    """PutDataObjects with a blob id and empty data, then the Chunks carrying the bytes."""
+    blob_id = uuid.uuid4()
+    head = messages.Store.PutDataObjects(
+        data_objects={item.key: item.record(now_us(), blob_id)},
+        prune_contained_objects=prune,
+    )
+    size = max(1, budget - CHUNK_OVERHEAD)
+    view = memoryview(item.data)
+    starts = range(0, max(len(view), 1), size)
+    chunks = [
+        messages.Store.Chunk(
+            blob_id=blob_id, data=bytes(view[s : s + size]), final=s + size >= len(view)
+        )
+        for s in starts
+    ]
+    return [head, *chunks]
+
+
+def _assemble_objects(
+    response: Response, by_key: Mapping[str, DataObjectURI]
+) -> dict[str, DataObject]:
+    """GetDataObjectsResponse parts plus Chunks → data objects by request key."""
+    found: dict[str, DataObject] = {}
+    blobs = _Blobs("GetDataObjects")
+
+    def finish(key: str, record: Any, data: bytes) -> None:
+        uri = by_key.get(key)
+        found[str(uri) if uri is not None else key] = DataObject.from_record(record, data, uri)
+
+    for m in response.messages:
+        if m.etp_name == "GetDataObjectsResponse":
+            for key, record in m.data_objects.items():
+                if record.blob_id is not None and not record.data:
+                    blobs.start(record.blob_id, key, record)
+                else:
+                    finish(key, record, record.data)
+        elif m.etp_name == "Chunk":
+            done = blobs.add(m)
+            if done is not None:
+                finish(*done)
+    blobs.check_done()
+    return found

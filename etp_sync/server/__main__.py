@@ -1,0 +1,62 @@
+"""``python -m etp_sync.server``: run the embedded ETP 1.2 store until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from ._server import DEFAULT_MAX_MESSAGE_SIZE, EmbeddedServer
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, serve, and return the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m etp_sync.server", description="Embedded in-memory ETP 1.2 store server."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=9100, help="TCP port (9100; 0 = any)")
+    parser.add_argument(
+        "--max-message-size",
+        type=int,
+        default=DEFAULT_MAX_MESSAGE_SIZE,
+        help="MaxWebSocketMessagePayloadSize in bytes (16 MiB)",
+    )
+    parser.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN'")
+    parser.add_argument(
+        "--require-transactions", action="store_true", help="refuse writes outside transactions"
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds slept per request")
+    parser.add_argument("--log-level", default="INFO", help="logging level (INFO)")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server = EmbeddedServer(
+        args.host,
+        args.port,
+        max_message_size=args.max_message_size,
+        required_token=args.token,
+        require_transactions=args.require_transactions,
+        latency=args.latency,
+    )
+    with server:
+        print(f"ETP 1.2 store listening on {server.url}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,218 @@
+"""StoreNotification calls (etp_sync.calls.notifications), end to end with two sessions."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from etp_sync import ETPSession
+from etp_sync.calls import NotificationEvent, Subscription
+from etp_sync.errors import ETPRemoteError
+from etp_sync.server import EmbeddedServer
+from etp_sync.uri import DataObjectURI
+
+EML = "http://www.energistics.org/energyml/data/commonv2"
+DS = "notify/test"
+EPC_TYPE = "eml20.obj_EpcExternalPartReference"
+WAIT = 5.0
+
+
+def epc_xml(uid: str, title: str = "Hdf Proxy", padding: int = 0) -> bytes:
+    """A small RESQML 2.0.1 EpcExternalPartReference (``padding`` bytes of comment added)."""
+    comment = f"<!-- {'x' * padding} -->" if padding else ""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<eml:obj_EpcExternalPartReference xmlns:eml="{EML}" schemaVersion="2.0" uuid="{uid}">
+  <eml:Citation>
+    <eml:Title>{title}</eml:Title>
+    <eml:Originator>etp_sync tests</eml:Originator>
+    <eml:Creation>2024-01-02T03:04:05Z</eml:Creation>
+    <eml:Format>etp_sync</eml:Format>
+  </eml:Citation>
+  <eml:MimeType>application/x-hdf5</eml:MimeType>{comment}
+</eml:obj_EpcExternalPartReference>
+""".encode()
+
+
+def new_object(**kwargs: Any) -> tuple[DataObjectURI, bytes]:
+    uid = str(uuid.uuid4())
+    return DataObjectURI.from_type(DS, EPC_TYPE, uid), epc_xml(uid, **kwargs)
+
+
+@pytest.fixture()
+def pair() -> Iterator[Callable[..., tuple[ETPSession, ETPSession, EmbeddedServer]]]:
+    """Start a server (EmbeddedServer keywords) with DS; return (watcher, writer, server)."""
+    started: list[Any] = []
+
+    def make(**server_kwargs: Any) -> tuple[ETPSession, ETPSession, EmbeddedServer]:
+        srv = EmbeddedServer(port=0, **server_kwargs)
+        srv.__enter__()
+        started.append(srv)
+        srv.store.put_dataspace(f"eml:///dataspace('{DS}')")
+        sessions = []
+        for _ in range(2):
+            session = ETPSession(srv.url, timeout=20)
+            started.append(session)
+            sessions.append(session.connect())
+        return sessions[0], sessions[1], srv
+
+    yield make
+    for thing in reversed(started):
+        if isinstance(thing, ETPSession):
+            thing.close()
+        else:
+            thing.__exit__(None, None, None)
+
+
+def next_event(sub: Subscription) -> NotificationEvent:
+    event = sub.get(timeout=WAIT)
+    assert event is not None, "no notification arrived"
+    return event
+
+
+def test_dataspace_subscription_sees_puts_updates_and_deletes(pair: Any) -> None:
+    watcher, writer, _ = pair()
+    with watcher.subscribe_notifications(DS) as sub:
+        assert sub.active and sub in watcher.subscriptions
+        uri, xml = new_object()
+        writer.put_data_objects([xml], dataspace=DS)
+        event = next_event(sub)
+        assert (event.kind, event.uri, event.change_kind) == ("changed", str(uri), "insert")
+        assert event.xml is None  # not asked for
+        assert event.request_uuid == sub.request_uuid
+        assert event.time is not None and event.datetime is not None
+        assert event.datetime.year >= 2024
+
+        writer.put_data_objects([epc_xml(str(uri.uuid), title="renamed")], dataspace=DS)
+        event = next_event(sub)
+        assert (event.kind, event.uri, event.change_kind) == ("changed", str(uri), "update")
+        assert event.resource is not None and event.resource.name == "renamed"
+
+        writer.delete_data_objects([uri])
+        event = next_event(sub)
+        assert (event.kind, event.uri) == ("deleted", str(uri))
+    assert not sub.active and sub not in watcher.subscriptions
+    assert sub.get(timeout=0.1) is None
+
+
+def test_object_data_included_and_object_scope(pair: Any) -> None:
+    watcher, writer, _ = pair()
+    uri, xml = new_object()
+    other_uri, other_xml = new_object()
+    writer.put_data_objects([xml, other_xml], dataspace=DS)
+    sub = watcher.subscribe_notifications(uri, include_object_data=True)
+    writer.put_data_objects([epc_xml(str(other_uri.uuid), title="other")], dataspace=DS)
+    new_xml = epc_xml(str(uri.uuid), title="changed title")
+    writer.put_data_objects([new_xml], dataspace=DS)
+    event = next_event(sub)  # the other object's change is not for this subscription
+    assert event.uri == str(uri) and event.kind == "changed"
+    assert event.xml is not None and b"changed title" in event.xml
+    assert sub.get(timeout=0.2) is None
+    sub.unsubscribe()
+    sub.unsubscribe()  # idempotent
+
+
+def test_big_objects_are_reassembled_from_chunks(pair: Any) -> None:
+    watcher, writer, _ = pair(max_message_size=64 * 1024)
+    sub = watcher.subscribe_notifications(DS, include_object_data=True)
+    chunks: list[Any] = []
+    watcher.add_handler(lambda header, body: chunks.append(body), protocol=5, message_type=9)
+    uri, xml = new_object(padding=200_000)
+    writer.put_data_objects([xml], dataspace=DS)
+    event = next_event(sub)
+    assert event.uri == str(uri) and event.xml is not None
+    assert len(event.xml) >= 200_000 and event.xml.endswith(xml[-60:])
+    assert len(chunks) >= 3 and chunks[-1].final
+    assert watcher._blobs == {}
+
+
+def test_unsubscribe_stops_events(pair: Any) -> None:
+    watcher, writer, _ = pair()
+    sub = watcher.subscribe_notifications(f"eml:///dataspace('{DS}')")
+    sub.unsubscribe()
+    assert not sub.active
+    writer.put_data_objects([new_object()[1]], dataspace=DS)
+    writer.ping()
+    assert sub.get(timeout=0.3) is None
+    assert list(sub) == []  # the iteration is over at once
+
+
+def test_callback_mode_and_type_filter(pair: Any) -> None:
+    watcher, writer, _ = pair()
+    received: list[NotificationEvent] = []
+    threads: set[str] = set()
+    arrived = threading.Event()
+
+    def on_event(event: NotificationEvent) -> None:
+        received.append(event)
+        threads.add(threading.current_thread().name)
+        arrived.set()
+
+    sub = watcher.subscribe_notifications(DS, types=[EPC_TYPE], callback=on_event)
+    ignored = watcher.subscribe_notifications(
+        DS, types=["resqml20.obj_Grid2dRepresentation"], callback=on_event
+    )
+    uri, xml = new_object()
+    writer.put_data_objects([xml], dataspace=DS)
+    assert arrived.wait(WAIT)
+    time.sleep(0.1)
+    assert [(e.kind, e.uri, e.request_uuid) for e in received] == [
+        ("changed", str(uri), sub.request_uuid)
+    ]
+    assert threads == {"etp_sync-dispatch"}
+    assert sub.get(timeout=0) is None  # nothing queued in callback mode
+    ignored.unsubscribe()
+    sub.unsubscribe()
+
+
+def test_iterating_a_subscription(pair: Any) -> None:
+    watcher, writer, _ = pair()
+    sub = watcher.subscribe_notifications(DS)
+    uris = []
+    for _ in range(3):
+        uri, xml = new_object()
+        uris.append(str(uri))
+        writer.put_data_objects([xml], dataspace=DS)
+    seen: list[str | None] = []
+    for event in sub:
+        seen.append(event.uri)
+        if len(seen) == 3:
+            sub.unsubscribe()
+    assert seen == uris
+
+
+def test_bad_subscription_is_refused(pair: Any) -> None:
+    watcher, _, _ = pair()
+    with pytest.raises(ETPRemoteError):
+        watcher.subscribe_notifications("no/such-space")
+    assert watcher.subscriptions == []
+    with pytest.raises(ValueError):
+        watcher.subscribe_notifications(DS, scope="everything")
+
+
+def test_subscriptions_are_restored_after_a_reconnect(pair: Any) -> None:
+    watcher, writer, srv = pair()
+    sub = watcher.subscribe_notifications(DS)
+    first_uri, first_xml = new_object()
+    writer.put_data_objects([first_xml], dataspace=DS)
+    assert next_event(sub).uri == str(first_uri)
+
+    count = watcher.connect_count
+    srv.drop_connections()
+    deadline = time.monotonic() + WAIT
+    while watcher.connect_count == count and time.monotonic() < deadline:
+        try:
+            watcher.ping(timeout=1)  # the next use reconnects, then subscriptions are restored
+        except Exception:
+            time.sleep(0.05)
+    assert watcher.connect_count > count
+    writer.ping()  # reconnect the writer too
+    uri, xml = new_object()
+    writer.put_data_objects([xml], dataspace=DS)
+    event = next_event(sub)
+    assert (event.uri, event.request_uuid) == (str(uri), sub.request_uuid)
+    sub.unsubscribe()
