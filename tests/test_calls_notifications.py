@@ -178,10 +178,15 @@ def test_iterating_a_subscription(pair: Any) -> None:
         uris.append(str(uri))
         writer.put_data_objects([xml], dataspace=DS)
     seen: list[str | None] = []
-    for event in sub:
-        seen.append(event.uri)
-        if len(seen) == 3:
-            sub.unsubscribe()
+    guard = threading.Timer(WAIT, sub.unsubscribe)  # never hang the test suite
+    guard.start()
+    try:
+        for event in sub:
+            seen.append(event.uri)
+            if len(seen) == 3:
+                sub.unsubscribe()
+    finally:
+        guard.cancel()
     assert seen == uris
 
 

@@ -321,9 +321,8 @@ class ArrayCalls:
         One PutDataArrays when it fits a message and its dtype is the one the transport type
         implies (bool, int32, int64, float32, float64, str), otherwise PutUninitializedDataArrays
         (which carries the logical type) followed by PutDataSubarrays blocks (``max_in_flight``
-        at a time). ``progress(done, total)`` is
-        called in bytes of the array as blocks complete. Runs inside a transaction when the
-        server demands one and none is open.
+        at a time). ``progress(done, total)`` is called as blocks complete. Runs inside a
+        transaction when the server demands one and none is open.
         """
         arr = _as_array(array)
         ident = ArrayCalls._identifier(uri, path_in_resource)

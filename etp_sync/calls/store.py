@@ -261,6 +261,8 @@ class StoreCalls:
         (:class:`~etp_sync.errors.ETPRemoteError` when none did).
         """
         wanted = _object_uris(uris)
+        if not wanted:
+            return {}
         by_key = {str(u): u for u in wanted}
         budget = self._store_budget()
         found: dict[str, DataObject] = {}
@@ -301,6 +303,8 @@ class StoreCalls:
         URI text, successes = the PutResults of the objects stored).
         """
         items = _put_items(objects, dataspace)
+        if not items:
+            return {}
         budget = self._store_budget()
         results: dict[DataObjectURI, PutResult] = {}
         failures = _Failures()
@@ -379,6 +383,8 @@ class StoreCalls:
         the deletions that worked).
         """
         wanted = _object_uris(uris)
+        if not wanted:
+            return {}
         budget = self._store_budget()
         deleted: dict[DataObjectURI, list[DataObjectURI]] = {}
         failures = _Failures()
