@@ -6,11 +6,13 @@ behaviour (ids, correlation, FIN, multipart, chunks, errors) without the real se
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -438,6 +440,12 @@ def test_chunked_put_and_get_of_a_big_object(client: RawClient) -> None:
     assert b"".join(c.data for c in chunks) == xml
     assert [bool(h.message_flags & FIN) for h, _ in parts].count(True) == 1
     assert parts[-1][0].message_flags & FIN
+    # StoreQuery sends it the same way, with its own Chunk message.
+    parts = client.request(messages.StoreQuery.FindDataObjects(context=context(DS), scope="self"))
+    head = parts[0][1].data_objects[0]
+    assert head.blob_id is not None and {b.etp_name for _, b in parts[1:]} == {"Chunk"}
+    assert b"".join(b.data for _, b in parts[1:]) == xml
+    assert all(h.protocol == 14 for h, _ in parts)
 
 
 def test_multipart_responses_for_many_objects(client: RawClient) -> None:
@@ -883,6 +891,17 @@ def test_abrupt_disconnect_mid_request_and_drop_connections(srv: EmbeddedServer)
     [resp] = c.bodies(messages.Dataspace.GetDataspaces())
     assert [d.uri for d in resp.dataspaces] == [DS]
     c.close()
+
+
+def test_well_known_capabilities(srv: EmbeddedServer) -> None:
+    base = srv.url.replace("ws://", "http://") + ".well-known/etp-server-capabilities"
+    with urllib.request.urlopen(base + "?GetVersions=true") as r:
+        assert json.loads(r.read()) == ["etp12.energistics.org"]
+    with urllib.request.urlopen(base + "?GetVersion=etp12.energistics.org") as r:
+        caps = json.loads(r.read())
+    assert {p["protocol"] for p in caps["supportedProtocols"]} == set(ALL_PROTOCOLS)
+    with urllib.request.urlopen(base + "?GetVersion=etp12.energistics.org&$format=binary") as r:
+        assert r.headers["Content-Type"] == "application/octet-stream" and r.read()
 
 
 def test_latency_option() -> None:

@@ -28,7 +28,8 @@ from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 from websockets.typing import Subprotocol
 
-from ._session import ServerSession
+from ._capabilities import WELL_KNOWN_PATH, capabilities_response
+from ._session import APPLICATION_NAME, OFFERED_PROTOCOLS, ServerSession
 from ._store import Store
 
 __all__ = ["ETP_SUBPROTOCOL", "EmbeddedServer"]
@@ -37,6 +38,21 @@ log = logging.getLogger("etp_sync.server")
 
 ETP_SUBPROTOCOL = "etp12.energistics.org"
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+STOP_GRACE = 2.0  # seconds stop() lets connections close cleanly before cutting them
+
+
+class _RedactCredentials(logging.Filter):
+    """Keep bearer tokens out of websockets' debug logs of the upgrade request headers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() == "authorization":
+            record.args = (args[0], "<redacted>")
+        return True
+
+
+_WS_LOG = logging.getLogger("etp_sync.server.websockets")
+_WS_LOG.addFilter(_RedactCredentials())
 
 
 class EmbeddedServer:
@@ -97,7 +113,7 @@ class EmbeddedServer:
             max_queue=64,
             ping_interval=None,
             close_timeout=1.0,
-            logger=logging.getLogger("etp_sync.server.websockets"),
+            logger=_WS_LOG,
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"etp-server-{self.port}", daemon=True
@@ -111,7 +127,17 @@ class EmbeddedServer:
         server, thread = self._server, self._thread
         if server is None:
             return
-        server.shutdown()
+        # Server.shutdown() closes open connections and waits for every handler; a peer that
+        # never completes the closing handshake would make it wait forever, so cut those.
+        closer = threading.Thread(target=server.shutdown, name="etp-server-shutdown")
+        closer.start()
+        closer.join(STOP_GRACE)
+        while closer.is_alive():
+            with self._lock:
+                sessions = list(self._sessions)
+            for session in sessions:
+                session.abort()
+            closer.join(0.1)
         if thread is not None:
             thread.join(10.0)
         self._server = None
@@ -175,6 +201,10 @@ class EmbeddedServer:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if self.check_authorization(request.headers.get("Authorization")):
+            if request.path.startswith(WELL_KNOWN_PATH):
+                return capabilities_response(
+                    request.path, APPLICATION_NAME, OFFERED_PROTOCOLS, self.max_message_size
+                )
             return None
         log.info("refused a connection: missing or wrong bearer token")
         response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 from websockets.sync.server import ServerConnection
 
 from etp_sync._version import __version__
@@ -34,6 +35,7 @@ from etp_sync.protocol.negotiation import ServerOffer, negotiate, now_us
 from etp_sync.schema import PROTOCOLS, Record, messages
 
 from ._common import error_info
+from ._h_notification import notifications_for
 from ._handlers import HANDLERS
 from ._store import ChangeEvent, Store
 
@@ -48,6 +50,8 @@ OFFERED_PROTOCOLS: tuple[int, ...] = (3, 4, 5, 9, 13, 14, 18, 24, 25, 2424)
 # Incoming messages may exceed the server's own limit by this much before EMAXSIZE_EXCEEDED.
 SIZE_TOLERANCE = 64 * 1024
 REQUEST_SESSION_TIMEOUT = 60.0
+POLL_INTERVAL = 0.5  # seconds between checks of a connection stuck in its closing handshake
+CLOSE_GRACE = 2.0
 _FIN = int(MessageFlags.FIN)
 
 
@@ -75,6 +79,7 @@ class ServerSession:
     def __init__(self, server: EmbeddedServer, connection: ServerConnection) -> None:
         self.server = server
         self.connection = connection
+        self.peer = self._peer_of(connection)
         self.store: Store = server.store
         self.session_id: uuid.UUID = uuid.uuid4()
         self.max_message_size: int = server.max_message_size
@@ -98,10 +103,10 @@ class ServerSession:
         """The session's open transaction, if any."""
         return self.store.transaction_of(self.session_id)
 
-    @property
-    def peer(self) -> str:
+    @staticmethod
+    def _peer_of(connection: ServerConnection) -> str:
         try:
-            host, port = self.connection.remote_address[:2]
+            host, port = connection.remote_address[:2]
             return f"{host}:{port}"
         except (TypeError, ValueError, OSError):
             return "?"
@@ -169,9 +174,19 @@ class ServerSession:
         log.info("%s connected", self.peer)
         try:
             self._handshake()
+            closing_since: float | None = None
             while not self._closed.is_set():
                 try:
-                    frame = self.connection.recv()
+                    frame = self.connection.recv(timeout=POLL_INTERVAL)
+                except TimeoutError:
+                    # websockets waits forever for the peer's close frame after closing on
+                    # its own (e.g. message too big): cut such connections after a grace time.
+                    if self.connection.state is State.OPEN:
+                        continue
+                    closing_since = closing_since or time.monotonic()
+                    if time.monotonic() - closing_since > CLOSE_GRACE:
+                        self.abort()
+                    continue
                 except ConnectionClosed:
                     break
                 if self.server.latency > 0:
@@ -184,6 +199,12 @@ class ServerSession:
         finally:
             self._cleanup()
             log.info("%s disconnected", self.peer)
+
+    def abort(self) -> None:
+        """Close the socket at once (no closing handshake); the session then ends."""
+        self._closed.set()
+        with contextlib.suppress(Exception):
+            self.connection.close_socket()
 
     def _close(self, reason: str = "") -> None:
         self._closed.set()
@@ -411,8 +432,6 @@ class ServerSession:
             self._notify_queue.put(events)
 
     def _notify_loop(self) -> None:
-        from ._h_notification import notifications_for
-
         while True:
             events = self._notify_queue.get()
             if events is None or self._closed.is_set():
