@@ -193,9 +193,7 @@ def witsml_well(ref: uuid.UUID, name: str = "Well 1") -> bytes:
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<witsml:Well xmlns:witsml="{WITSML_NS}" xmlns:eml="{EML_NS}" uuid="{ref}" '
-        'schemaVersion="2.1">\n'
-        + _citation(name, datetime.now(UTC))
-        + "</witsml:Well>\n"
+        'schemaVersion="2.1">\n' + _citation(name, datetime.now(UTC)) + "</witsml:Well>\n"
     ).encode()
 
 
@@ -204,9 +202,7 @@ def witsml_wellbore(ref: uuid.UUID, well: uuid.UUID, name: str = "Wellbore 1") -
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<witsml:Wellbore xmlns:witsml="{WITSML_NS}" xmlns:eml="{EML_NS}" uuid="{ref}" '
-        'schemaVersion="2.1">\n'
-        + _citation(name, datetime.now(UTC))
-        + "  <witsml:Well>\n"
+        'schemaVersion="2.1">\n' + _citation(name, datetime.now(UTC)) + "  <witsml:Well>\n"
         "    <eml:QualifiedType>witsml21.Well</eml:QualifiedType>\n"
         "    <eml:Title>Well</eml:Title>\n"
         f"    <eml:Uuid>{well}</eml:Uuid>\n"

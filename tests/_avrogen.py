@@ -28,9 +28,8 @@ class AvroGen:
             self.union_counter[key] += 1
             branch = t[i]
             v = self.value(branch)
-            if isinstance(branch, str) and branch in self.types:
-                if self.types[branch]["type"] == "record":
-                    return (branch, v)
+            if isinstance(branch, str) and self.types.get(branch, {}).get("type") == "record":
+                return (branch, v)
             return v
         if isinstance(t, dict):
             kind = t["type"]

@@ -44,9 +44,8 @@ def _header_bytes(protocol: int, message_type: int, flags: int = 2) -> bytes:
 def _plain(value: Any) -> Any:
     """Our decoded value in fastavro's plain (no record names) form."""
     if isinstance(value, schema.Record):
-        return {
-            f: _plain(getattr(value, a)) for f, a in zip(value.etp_fields, value.etp_attributes)
-        }
+        pairs = zip(value.etp_fields, value.etp_attributes, strict=True)
+        return {f: _plain(getattr(value, a)) for f, a in pairs}
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, uuid.UUID):

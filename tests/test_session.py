@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from _fakepeer import FakePeer, PeerConnection
+
 from etp_sync import (
     ErrorCode,
     ETPConnectionLost,

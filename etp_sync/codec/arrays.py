@@ -158,9 +158,8 @@ def dtype_for(transport: str, logical: str | None = None) -> np.dtype[Any]:
 def to_any_array(array: Any) -> tuple[Any, ArrayTypes]:
     """Flatten an array in C order into an ``AnyArray`` (zero-copy where the dtype allows)."""
     arr = np.asarray(array)
-    if arr.dtype.kind == "O":
-        if all(isinstance(x, str) for x in arr.flat):
-            arr = arr.astype(np.str_)
+    if arr.dtype.kind == "O" and all(isinstance(x, str) for x in arr.flat):
+        arr = arr.astype(np.str_)
     types = array_types(arr.dtype)
     flat = arr.reshape(-1)  # a view for contiguous input, one C-order copy otherwise
     if types.transport == "bytes":

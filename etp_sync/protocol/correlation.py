@@ -156,10 +156,10 @@ class Correlator:
             return False
         with self._lock:
             pending = self._pending.get(header.correlation_id)
-            if pending is not None and header.message_flags & FIN:
-                if header.message_type != ACKNOWLEDGE:
-                    # Final part: later duplicates find nobody; result() also forgets it.
-                    self._pending.pop(header.correlation_id, None)
+            final = header.message_flags & FIN and header.message_type != ACKNOWLEDGE
+            if pending is not None and final:
+                # Final part: later duplicates find nobody; result() also forgets it.
+                self._pending.pop(header.correlation_id, None)
         if pending is None:
             log.debug(
                 "dropping message (%s, %s) for request %s: nobody is waiting (timed out?)",

@@ -86,7 +86,10 @@ def message_class(protocol: int, message_type: int) -> Any:
 
 
 def get_type(full_name: str) -> Any:
-    """A class (record or enum) by its Avro full name, e.g. ``Energistics.Etp.v12.Datatypes.Uuid``."""
+    """A class (record or enum) by its Avro full name.
+
+    For example ``get_type("Energistics.Etp.v12.Datatypes.Object.Resource")``.
+    """
     try:
         return registry.classes[full_name]
     except KeyError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 ROOT = "Energistics.Etp.v12"
 DATATYPES = f"{ROOT}.Datatypes"
@@ -40,7 +40,7 @@ class UnionType:
 
 
 # A reference to a type: a primitive name, the full name of a declared type, or a composite.
-TypeRef = Union[str, ArrayType, MapType, UnionType]
+TypeRef = str | ArrayType | MapType | UnionType
 
 NO_DEFAULT: Any = object()
 
