@@ -234,6 +234,29 @@ def fits(body: Record, limit: int) -> bool:
     return encoded_size(body) + MESSAGE_MARGIN <= limit
 
 
+def per_item_reply(
+    session: SessionContext,
+    items: Mapping[str, Any],
+    action: Callable[[str, Any], Any],
+    make: Callable[[dict[str, Any]], Record],
+) -> list[Record]:
+    """Run ``action(key, item)`` for every entry of a map-keyed request and build the reply.
+
+    A result of ``None`` counts as the empty success string of ``success`` maps; an
+    :class:`~etp_sync.errors.ETPError` becomes that key's entry in the ProtocolException.
+    """
+    done: dict[str, Any] = {}
+    errors: dict[str, BaseException] = {}
+    for key, item in items.items():
+        try:
+            result = action(key, item)
+        except ETPError as exc:
+            errors[key] = exc
+            continue
+        done[key] = "" if result is None else result
+    return map_reply(make, done, errors, session.max_message_size)
+
+
 def map_reply(
     make: Callable[[dict[str, Any]], Record],
     entries: Mapping[str, Any],

@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from etp_sync.errors import ErrorCode, ETPError
+from etp_sync.errors import ErrorCode
 from etp_sync.schema import Record, datatypes, messages
 
-from ._common import MESSAGE_MARGIN, Handler, Reply, SessionContext, fits, map_reply
+from ._common import MESSAGE_MARGIN, Handler, Reply, SessionContext, fits, per_item_reply
 from ._store import ArrayMeta, StoreError, default_array_types
 
 _LOGICAL_DTYPES: dict[str, str] = {
@@ -189,18 +189,16 @@ def _array_reply(
 
 def get_data_arrays(session: SessionContext, header: Any, body: Any) -> Reply:
     """GetDataArrays → GetDataArraysResponse part(s) + per-key errors."""
-    found: dict[str, Any] = {}
-    errors: dict[str, Exception] = {}
 
     def make(part: dict[str, Any]) -> Record:
         return messages.DataArray.GetDataArraysResponse(data_arrays=part)
 
-    for key, uid in body.data_arrays.items():
-        try:
-            found[key] = _array_reply(session, key, uid, None, None, make)
-        except ETPError as exc:
-            errors[key] = exc
-    return map_reply(make, found, errors, session.max_message_size)
+    return per_item_reply(
+        session,
+        body.data_arrays,
+        lambda key, uid: _array_reply(session, key, uid, None, None, make),
+        make,
+    )
 
 
 def get_data_subarrays(session: SessionContext, header: Any, body: Any) -> Reply:
@@ -208,23 +206,18 @@ def get_data_subarrays(session: SessionContext, header: Any, body: Any) -> Reply
 
     Empty ``starts`` and ``counts`` read the whole array.
     """
-    found: dict[str, Any] = {}
-    errors: dict[str, Exception] = {}
 
     def make(part: dict[str, Any]) -> Record:
         return messages.DataArray.GetDataSubarraysResponse(data_subarrays=part)
 
-    for key, sub in body.data_subarrays.items():
-        try:
-            starts = [int(s) for s in sub.starts]
-            counts = [int(c) for c in sub.counts]
-            if not starts and not counts:
-                found[key] = _array_reply(session, key, sub.uid, None, None, make)
-            else:
-                found[key] = _array_reply(session, key, sub.uid, starts, counts, make)
-        except ETPError as exc:
-            errors[key] = exc
-    return map_reply(make, found, errors, session.max_message_size)
+    def read(key: str, sub: Any) -> Any:
+        starts = [int(s) for s in sub.starts]
+        counts = [int(c) for c in sub.counts]
+        if not starts and not counts:
+            return _array_reply(session, key, sub.uid, None, None, make)
+        return _array_reply(session, key, sub.uid, starts, counts, make)
+
+    return per_item_reply(session, body.data_subarrays, read, make)
 
 
 def _check_count(values: np.ndarray[Any, Any], dims: list[int]) -> None:
@@ -238,36 +231,32 @@ def _check_count(values: np.ndarray[Any, Any], dims: list[int]) -> None:
 
 def put_data_arrays(session: SessionContext, header: Any, body: Any) -> Reply:
     """PutDataArrays: store whole arrays (dtype from the AnyArray branch; bytes → int8)."""
-    success: dict[str, str] = {}
-    errors: dict[str, Exception] = {}
-    for key, put in body.data_arrays.items():
-        try:
-            dims = [int(d) for d in put.array.dimensions]
-            if any(d < 0 for d in dims):
-                raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"negative dimension in {dims}")
-            item = put.array.data.item
-            transport = _transport_of(item)
-            values = anyarray_values(item, np.dtype(_TRANSPORT_DTYPES[transport]))
-            if transport == "arrayOfString":
-                values = values.astype(object)
-            _check_count(values, dims)
-            _t, logical = default_array_types(values.dtype)
-            session.store.put_array(
-                put.uid.uri,
-                put.uid.path_in_resource,
-                values.reshape(dims),
-                transport_type=transport,
-                logical_type=logical,
-                tx=session.transaction,
-            )
-            success[key] = ""
-        except ETPError as exc:
-            errors[key] = exc
-    return map_reply(
+
+    def store(_key: str, put: Any) -> None:
+        dims = [int(d) for d in put.array.dimensions]
+        if any(d < 0 for d in dims):
+            raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"negative dimension in {dims}")
+        item = put.array.data.item
+        transport = _transport_of(item)
+        values = anyarray_values(item, np.dtype(_TRANSPORT_DTYPES[transport]))
+        if transport == "arrayOfString":
+            values = values.astype(object)
+        _check_count(values, dims)
+        _t, logical = default_array_types(values.dtype)
+        session.store.put_array(
+            put.uid.uri,
+            put.uid.path_in_resource,
+            values.reshape(dims),
+            transport_type=transport,
+            logical_type=logical,
+            tx=session.transaction,
+        )
+
+    return per_item_reply(
+        session,
+        body.data_arrays,
+        store,
         lambda part: messages.DataArray.PutDataArraysResponse(success=part),
-        success,
-        errors,
-        session.max_message_size,
     )
 
 
@@ -291,65 +280,57 @@ def _uninitialized_types(metadata: Any) -> tuple[np.dtype[Any], str, str]:
 
 def put_uninitialized_data_arrays(session: SessionContext, header: Any, body: Any) -> Reply:
     """PutUninitializedDataArrays: allocate arrays (zeros / empty strings) to fill by blocks."""
-    success: dict[str, str] = {}
-    errors: dict[str, Exception] = {}
-    for key, put in body.data_arrays.items():
-        try:
-            dtype, transport, logical = _uninitialized_types(put.metadata)
-            session.store.put_uninitialized_array(
-                put.uid.uri,
-                put.uid.path_in_resource,
-                [int(d) for d in put.metadata.dimensions],
-                dtype,
-                transport_type=transport,
-                logical_type=logical,
-                tx=session.transaction,
-            )
-            success[key] = ""
-        except ETPError as exc:
-            errors[key] = exc
-    return map_reply(
+
+    def allocate(_key: str, put: Any) -> None:
+        dtype, transport, logical = _uninitialized_types(put.metadata)
+        session.store.put_uninitialized_array(
+            put.uid.uri,
+            put.uid.path_in_resource,
+            [int(d) for d in put.metadata.dimensions],
+            dtype,
+            transport_type=transport,
+            logical_type=logical,
+            tx=session.transaction,
+        )
+
+    return per_item_reply(
+        session,
+        body.data_arrays,
+        allocate,
         lambda part: messages.DataArray.PutUninitializedDataArraysResponse(success=part),
-        success,
-        errors,
-        session.max_message_size,
     )
 
 
 def put_data_subarrays(session: SessionContext, header: Any, body: Any) -> Reply:
     """PutDataSubarrays: write blocks of existing arrays (values cast to the array's dtype)."""
-    success: dict[str, str] = {}
-    errors: dict[str, Exception] = {}
     tx = session.transaction
-    for key, sub in body.data_subarrays.items():
-        try:
-            meta = session.store.get_array_metadata(sub.uid.uri, sub.uid.path_in_resource, tx=tx)
-            values = anyarray_values(sub.data.item, _wire_dtype(meta.dtype, meta.logical_type))
-            if (
-                values.dtype.kind == "i"
-                and meta.dtype.kind == "u"
-                and values.dtype.itemsize == meta.dtype.itemsize
-            ):
-                # Unsigned values travel bit for bit in the signed transport type.
-                values = values.view(values.dtype.newbyteorder("=").str.replace("i", "u"))
-            counts = [int(c) for c in sub.counts]
-            _check_count(values, counts)
-            session.store.put_subarray(
-                sub.uid.uri,
-                sub.uid.path_in_resource,
-                [int(s) for s in sub.starts],
-                counts,
-                values,
-                tx=tx,
-            )
-            success[key] = ""
-        except ETPError as exc:
-            errors[key] = exc
-    return map_reply(
+
+    def write(_key: str, sub: Any) -> None:
+        meta = session.store.get_array_metadata(sub.uid.uri, sub.uid.path_in_resource, tx=tx)
+        values = anyarray_values(sub.data.item, _wire_dtype(meta.dtype, meta.logical_type))
+        if (
+            values.dtype.kind == "i"
+            and meta.dtype.kind == "u"
+            and values.dtype.itemsize == meta.dtype.itemsize
+        ):
+            # Unsigned values travel bit for bit in the signed transport type.
+            values = values.view(values.dtype.newbyteorder("=").str.replace("i", "u"))
+        counts = [int(c) for c in sub.counts]
+        _check_count(values, counts)
+        session.store.put_subarray(
+            sub.uid.uri,
+            sub.uid.path_in_resource,
+            [int(s) for s in sub.starts],
+            counts,
+            values,
+            tx=tx,
+        )
+
+    return per_item_reply(
+        session,
+        body.data_subarrays,
+        write,
         lambda part: messages.DataArray.PutDataSubarraysResponse(success=part),
-        success,
-        errors,
-        session.max_message_size,
     )
 
 
@@ -375,31 +356,28 @@ def preferred_subarray_dimensions(meta: ArrayMeta, limit: int) -> list[int]:
 
 def get_data_array_metadata(session: SessionContext, header: Any, body: Any) -> Reply:
     """GetDataArrayMetadata → GetDataArrayMetadataResponse + per-key errors."""
-    found: dict[str, Any] = {}
-    errors: dict[str, Exception] = {}
-    for key, uid in body.data_arrays.items():
-        try:
-            meta = session.store.get_array_metadata(
-                uid.uri, uid.path_in_resource, tx=session.transaction
-            )
-            found[key] = datatypes.DataArrayTypes.DataArrayMetadata(
-                dimensions=list(meta.dimensions),
-                preferred_subarray_dimensions=preferred_subarray_dimensions(
-                    meta, session.max_message_size
-                ),
-                transport_array_type=datatypes.AnyArrayType(meta.transport_type),
-                logical_array_type=datatypes.AnyLogicalArrayType(meta.logical_type),
-                store_last_write=meta.store_last_write_us,
-                store_created=meta.store_created_us,
-                custom_data={},
-            )
-        except ETPError as exc:
-            errors[key] = exc
-    return map_reply(
+
+    def describe(_key: str, uid: Any) -> Any:
+        meta = session.store.get_array_metadata(
+            uid.uri, uid.path_in_resource, tx=session.transaction
+        )
+        return datatypes.DataArrayTypes.DataArrayMetadata(
+            dimensions=list(meta.dimensions),
+            preferred_subarray_dimensions=preferred_subarray_dimensions(
+                meta, session.max_message_size
+            ),
+            transport_array_type=datatypes.AnyArrayType(meta.transport_type),
+            logical_array_type=datatypes.AnyLogicalArrayType(meta.logical_type),
+            store_last_write=meta.store_last_write_us,
+            store_created=meta.store_created_us,
+            custom_data={},
+        )
+
+    return per_item_reply(
+        session,
+        body.data_arrays,
+        describe,
         lambda part: messages.DataArray.GetDataArrayMetadataResponse(array_metadata=part),
-        found,
-        errors,
-        session.max_message_size,
     )
 
 

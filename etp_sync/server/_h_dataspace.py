@@ -7,7 +7,14 @@ from typing import Any
 from etp_sync.errors import ErrorCode, ETPError
 from etp_sync.schema import messages
 
-from ._common import Handler, Reply, SessionContext, dataspace_record, map_reply, split_list
+from ._common import (
+    Handler,
+    Reply,
+    SessionContext,
+    dataspace_record,
+    per_item_reply,
+    split_list,
+)
 
 
 def get_dataspaces(session: SessionContext, header: Any, body: Any) -> Reply:
@@ -24,54 +31,35 @@ def get_dataspaces(session: SessionContext, header: Any, body: Any) -> Reply:
 
 def put_dataspaces(session: SessionContext, header: Any, body: Any) -> Reply:
     """PutDataspaces: create each dataspace; existing ones fail with EINVALID_ARGUMENT."""
-    success: dict[str, str] = {}
-    errors: dict[str, ETPError] = {}
-    for key, ds in body.dataspaces.items():
-        try:
-            session.store.put_dataspace(ds.uri, ds.path or None, dict(ds.custom_data))
-            success[key] = ""
-        except ETPError as exc:
-            errors[key] = exc
-    return map_reply(
+
+    def put(_key: str, ds: Any) -> None:
+        session.store.put_dataspace(ds.uri, ds.path or None, dict(ds.custom_data))
+
+    return per_item_reply(
+        session,
+        body.dataspaces,
+        put,
         lambda part: messages.Dataspace.PutDataspacesResponse(success=part),
-        success,
-        errors,
-        session.max_message_size,
     )
 
 
 def delete_dataspaces(session: SessionContext, header: Any, body: Any) -> Reply:
     """DeleteDataspaces: delete each dataspace with its content."""
-    success: dict[str, str] = {}
-    errors: dict[str, ETPError] = {}
-    for key, uri in body.uris.items():
-        try:
-            session.store.delete_dataspace(uri)
-            success[key] = ""
-        except ETPError as exc:
-            errors[key] = exc
-    return map_reply(
+    return per_item_reply(
+        session,
+        body.uris,
+        lambda _key, uri: session.store.delete_dataspace(uri),
         lambda part: messages.Dataspace.DeleteDataspacesResponse(success=part),
-        success,
-        errors,
-        session.max_message_size,
     )
 
 
 def get_dataspace_info(session: SessionContext, header: Any, body: Any) -> Reply:
     """DataspaceOSDU GetDataspaceInfo → GetDataspaceInfoResponse keyed like the request."""
-    found: dict[str, Any] = {}
-    errors: dict[str, ETPError] = {}
-    for key, uri in body.uris.items():
-        try:
-            found[key] = dataspace_record(session.store.get_dataspace(uri))
-        except ETPError as exc:
-            errors[key] = exc
-    return map_reply(
+    return per_item_reply(
+        session,
+        body.uris,
+        lambda _key, uri: dataspace_record(session.store.get_dataspace(uri)),
         lambda part: messages.DataspaceOSDU.GetDataspaceInfoResponse(dataspaces=part),
-        found,
-        errors,
-        session.max_message_size,
     )
 
 

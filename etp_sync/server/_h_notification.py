@@ -20,7 +20,15 @@ from typing import Any
 from etp_sync.errors import ErrorCode, ETPError
 from etp_sync.schema import Record, datatypes, messages
 
-from ._common import Handler, Reply, SessionContext, chunked_object, data_object, fits, map_reply
+from ._common import (
+    Handler,
+    Reply,
+    SessionContext,
+    chunked_object,
+    data_object,
+    fits,
+    per_item_reply,
+)
 from ._query import split_query
 from ._store import ChangeEvent, StoreError
 
@@ -71,28 +79,23 @@ class Subscription:
 
 def subscribe_notifications(session: SessionContext, header: Any, body: Any) -> Reply:
     """SubscribeNotifications → SubscribeNotificationsResponse + per-key errors."""
-    success: dict[str, str] = {}
-    errors: dict[str, Exception] = {}
-    for key, info in body.request.items():
-        try:
-            sub = _subscription(session, info)
-            with session.lock:
-                if sub.request_uuid in session.subscriptions:
-                    raise ETPError(
-                        f"requestUuid {sub.request_uuid} is already in use",
-                        ErrorCode.EREQUESTUUID_REJECTED,
-                    )
-                session.subscriptions[sub.request_uuid] = sub
-            success[key] = ""
-        except ETPError as exc:
-            errors[key] = exc
-    if success:
+
+    def subscribe(_key: str, info: Any) -> None:
+        sub = _subscription(session, info)
+        with session.lock:
+            if sub.request_uuid in session.subscriptions:
+                raise ETPError(
+                    f"requestUuid {sub.request_uuid} is already in use",
+                    ErrorCode.EREQUESTUUID_REJECTED,
+                )
+            session.subscriptions[sub.request_uuid] = sub
         session.watch_store()
-    return map_reply(
+
+    return per_item_reply(
+        session,
+        body.request,
+        subscribe,
         lambda part: messages.StoreNotification.SubscribeNotificationsResponse(success=part),
-        success,
-        errors,
-        session.max_message_size,
     )
 
 

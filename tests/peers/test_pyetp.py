@@ -1,0 +1,437 @@
+"""Interoperability with Equinor's pyetp 0.0.58, through its own public API.
+
+* The embedded server is driven by pyetp's clients (``pyetp.etp_connect``, ``rddms_io``'s
+  ``RDDMSClient`` and ``RDDMSClientSync``): dataspaces with ACLs, a RESQML model uploaded in a
+  transaction with an array too big for one message (PutDataSubarrays / GetDataSubarrays),
+  discovery, linked objects, download, deletes, and a data object too big for one message
+  (Chunk, both directions).
+* Cross-client: what pyetp writes, :class:`etp_sync.ETPSession` reads back byte for byte (XML)
+  and value, shape and dtype for dtype (arrays), and the other way round.
+
+See ``tests/peers/NOTES.md`` for what pyetp needs from a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pyetp", reason="pyetp is not installed (pip install -e '.[peers]')")
+
+import resqml_objects.v201 as ro  # noqa: E402
+from energistics.etp.v12.protocol.dataspace import (  # noqa: E402
+    GetDataspaces,
+    GetDataspacesResponse,
+)
+from energistics.etp.v12.protocol.store import (  # noqa: E402
+    GetDataObjects,
+    GetDataObjectsResponse,
+)
+from pyetp import etp_connect as pyetp_connect  # noqa: E402
+from rddms_io import RDDMSClient, RDDMSClientSync, rddms_connect  # noqa: E402
+from resqml_objects import serialize_resqml_v201_object  # noqa: E402
+from resqml_objects.v201.common_models import RegularSurfaceModels  # noqa: E402
+
+from etp_sync import ETPSession  # noqa: E402
+from etp_sync.samples import surface_model  # noqa: E402
+from etp_sync.server import EmbeddedServer  # noqa: E402
+
+pytestmark = [pytest.mark.peers, pytest.mark.timeout(120)]
+
+T = TypeVar("T")
+
+MIB = 1 << 20
+# The server's MaxWebSocketMessagePayloadSize; pyetp's RDDMS clients default to the same 1 MiB.
+SERVER_MAX = MIB
+# 600 x 700 float64 = 3.36 MB: more than three times the limit, so the array travels in blocks.
+BIG_SHAPE = (600, 700)
+TIMEOUT = 30.0  # pyetp's etp_timeout and the bound on every asyncio flow
+ACL = {
+    "legal_tags": ["etp-sync-legal"],
+    "other_relevant_data_countries": ["NO", "GB"],
+    "owners": ["owners@etp-sync.test"],
+    "viewers": ["viewers@etp-sync.test"],
+}
+# pyetp uploads every dtype in this list (uint dtypes it cannot: KeyError in its type mapping).
+DTYPES = ["float64", "float32", "int64", "int32", "int8", "bool"]
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a pyetp coroutine on a fresh event loop, bounded in time."""
+    return asyncio.run(asyncio.wait_for(coro, TIMEOUT * 2))
+
+
+@pytest.fixture()
+def server() -> Iterator[EmbeddedServer]:
+    with EmbeddedServer("127.0.0.1", 0, max_message_size=SERVER_MAX) as srv:
+        yield srv
+
+
+@pytest.fixture()
+def session(server: EmbeddedServer) -> Iterator[ETPSession]:
+    with ETPSession(server.url, timeout=TIMEOUT) as s:
+        yield s
+
+
+def dataspace_name(tag: str) -> str:
+    return f"peers/pyetp-{tag}-{uuid.uuid4().hex[:8]}"
+
+
+def pyetp_model(
+    shape: tuple[int, int] = BIG_SHAPE, seed: int = 0
+) -> tuple[list[Any], dict[str, np.ndarray]]:
+    """pyetp's own depth surface: [EpcExternalPartReference, LocalDepth3dCrs,
+    Grid2dRepresentation] and ``{"/RESQML/<grid uuid>/zvalues": z}``."""
+    surf = np.random.default_rng(seed).normal(2000.0, 50.0, shape)
+    objs, arrays = RegularSurfaceModels.get_depth_model(
+        originator="etp_sync peers test",
+        title="pyetp surface",
+        origin=np.array([1000.0, 2000.0]),
+        spacing=np.array([25.0, 50.0]),
+        angle_in_rad=0.1,
+        surf=surf,
+        vertical_epsg_code=5709,
+        projected_epsg_code=23031,
+    )
+    return list(objs), dict(arrays)
+
+
+def sample_array(dtype: str, shape: tuple[int, ...], seed: int = 1) -> np.ndarray:
+    """Random values of ``dtype``; integers stay well inside the varint budget pyetp allows
+    (its blocks are sized by ``itemsize``, with 4096 bytes of slack)."""
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        return rng.random(shape) < 0.5
+    if dt.kind == "i":
+        bound = min(np.iinfo(dt).max, 1 << 20)
+        return rng.integers(-bound, bound, shape, dtype=dt)
+    return rng.normal(0.0, 1e3, shape).astype(dt)
+
+
+def assert_same_array(got: np.ndarray, want: np.ndarray) -> None:
+    assert got.dtype == want.dtype, (got.dtype, want.dtype)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    np.testing.assert_array_equal(got, want)
+
+
+def acl_of(dataspace: Any) -> dict[str, list[str]]:
+    """pyetp's Dataspace.customData as plain lists of strings."""
+    return {k: list(v.item.values) for k, v in dataspace.custom_data.items()}
+
+
+WANT_ACL = {
+    "legaltags": ACL["legal_tags"],
+    "otherRelevantDataCountries": ACL["other_relevant_data_countries"],
+    "owners": ACL["owners"],
+    "viewers": ACL["viewers"],
+}
+
+
+# -- pyetp against the embedded server ---------------------------------------------------------
+
+
+def test_pyetp_handshake(server: EmbeddedServer) -> None:
+    async def flow() -> None:
+        async with pyetp_connect(
+            server.url, etp_timeout=TIMEOUT, max_message_size=SERVER_MAX
+        ) as client:
+            granted = {(p.protocol.value, p.role.value) for p in client.negotiated_protocols}
+            assert granted == {(p, "store") for p in (3, 4, 9, 18, 24)}
+            assert client.negotiated_compression is not None
+            assert client.negotiated_compression.name.lower() == "gzip"
+            assert client.max_size == SERVER_MAX
+            responses = await client.send_and_recv(GetDataspaces())
+            assert len(responses) == 1 and isinstance(responses[0], GetDataspacesResponse)
+            assert responses[0].dataspaces == []
+
+    run(flow())
+    # CloseSession is answered by closing the websocket: nothing lingers on the server.
+    deadline = time.monotonic() + 5
+    while server.session_count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.session_count == 0
+
+
+@pytest.mark.parametrize("compression", [True, False], ids=["gzip", "plain"])
+def test_pyetp_rddms_workflow(server: EmbeddedServer, compression: bool) -> None:
+    ds = dataspace_name("flow")
+    ds_uri = f"eml:///dataspace('{ds}')"
+    objs, arrays = pyetp_model()
+    epc, crs, gri = objs
+    ((path, z),) = arrays.items()
+    assert z.nbytes > 3 * SERVER_MAX
+
+    async def flow() -> None:
+        async with rddms_connect(
+            server.url,
+            etp_timeout=TIMEOUT,
+            max_message_size=SERVER_MAX,
+            use_compression=compression,
+        ) as rc:
+            assert isinstance(rc, RDDMSClient)
+            await rc.create_dataspace(ds, **ACL)
+
+            mine = [d for d in await rc.list_dataspaces() if d.path == ds]
+            assert len(mine) == 1
+            assert mine[0].uri == ds_uri
+            assert acl_of(mine[0]) == WANT_ACL
+
+            uris = await rc.upload_model(ds, objs, data_arrays=arrays)
+            assert uris == [o.get_etp_data_object_uri(ds) for o in objs]
+            epc_uri, crs_uri, gri_uri = uris
+
+            listed = await rc.list_objects_under_dataspace(ds)
+            assert sorted(r.uri for r in listed) == sorted(uris)
+            by_uri = {r.uri: r for r in listed}
+            for o, u in zip(objs, uris, strict=True):
+                assert by_uri[u].name == o.citation.title
+            grids = await rc.list_objects_under_dataspace(
+                ds, data_object_types=[ro.obj_Grid2dRepresentation]
+            )
+            assert [r.uri for r in grids] == [gri_uri]
+            eml = await rc.list_objects_under_dataspace(ds, data_object_types=["eml20.*"])
+            assert [r.uri for r in eml] == [epc_uri]
+
+            linked = await rc.list_linked_objects(gri_uri)
+            assert linked.self_resource.uri == gri_uri
+            assert {r.uri for r in linked.target_resources} == {epc_uri, crs_uri}
+            assert {(e.source_uri, e.target_uri) for e in linked.target_edges} == {
+                (gri_uri, epc_uri),
+                (gri_uri, crs_uri),
+            }
+            assert linked.source_resources == []
+            linked_crs = await rc.list_linked_objects(crs_uri)
+            assert {r.uri for r in linked_crs.source_resources} == {gri_uri}
+            assert linked_crs.target_resources == []
+
+            metadata = await rc.list_array_metadata([gri_uri])
+            (md,) = metadata[gri_uri].values()
+            assert list(md.dimensions) == list(z.shape)
+
+            (model,) = await rc.download_models(
+                [gri_uri], download_arrays=True, download_linked_objects=True
+            )
+            assert serialize_resqml_v201_object(model.obj) == serialize_resqml_v201_object(gri)
+            assert set(model.arrays) == {path}
+            assert_same_array(model.arrays[path], z)
+            (linked_model,) = model.linked_models
+            assert serialize_resqml_v201_object(linked_model.obj) == (
+                serialize_resqml_v201_object(crs)
+            )
+            (epc_model,) = await rc.download_models([epc_uri])
+            assert serialize_resqml_v201_object(epc_model.obj) == (
+                serialize_resqml_v201_object(epc)
+            )
+
+            await rc.delete_model([gri_uri, crs_uri, epc_uri])
+            assert await rc.list_objects_under_dataspace(ds) == []
+            await rc.delete_dataspace(ds)
+            assert ds not in [d.path for d in await rc.list_dataspaces()]
+
+    run(flow())
+    assert server.store.get_dataspaces() == []
+
+
+def test_pyetp_sync_client(server: EmbeddedServer) -> None:
+    """RDDMSClientSync opens and closes one ETP session per call: each must be quick."""
+    ds = dataspace_name("sync")
+    objs, arrays = pyetp_model()
+    ((path, z),) = arrays.items()
+    client = RDDMSClientSync(server.url, etp_timeout=TIMEOUT, max_message_size=SERVER_MAX)
+
+    started = time.monotonic()
+    client.create_dataspace(ds, **ACL)
+    assert time.monotonic() - started < 5.0, "a one-call session took too long to close"
+    (mine,) = [d for d in client.list_dataspaces() if d.path == ds]
+    assert acl_of(mine) == WANT_ACL
+    uris = client.upload_model(ds, objs, data_arrays=arrays)
+    listed = client.list_objects_under_dataspace(ds, data_object_types=["resqml20.*"])
+    assert sorted(r.uri for r in listed) == sorted(uris[1:])
+    (model,) = client.download_models([uris[2]], download_arrays=True)
+    assert serialize_resqml_v201_object(model.obj) == serialize_resqml_v201_object(objs[2])
+    assert_same_array(model.arrays[path], z)
+    client.delete_dataspace_content(ds)
+    assert client.list_objects_under_dataspace(ds) == []
+    client.delete_dataspace(ds)
+    assert ds not in [d.path for d in client.list_dataspaces()]
+    assert time.monotonic() - started < 20.0
+
+
+def test_pyetp_chunked_data_object(server: EmbeddedServer, session: ETPSession) -> None:
+    """A grid whose XML exceeds the message limit: pyetp sends it in Chunks and gets it back in
+    Chunks; etp_sync reads the same bytes."""
+    limit = 64 * 1024
+    ds = dataspace_name("chunk")
+    objs, arrays = pyetp_model((20, 30))
+    gri = objs[2]
+    gri.citation.description = "".join(
+        f"line {i}: {uuid.UUID(int=i)}\n" for i in range(4 * limit // 50)
+    )
+    xml = serialize_resqml_v201_object(gri)
+    assert len(xml) > 3 * limit
+    gri_uri = gri.get_etp_data_object_uri(ds)
+    seen: dict[str, Any] = {}
+
+    async def flow() -> None:
+        async with rddms_connect(
+            server.url, etp_timeout=TIMEOUT, max_message_size=limit, use_compression=False
+        ) as rc:
+            await rc.create_dataspace(ds)
+            await rc.upload_model(ds, objs, data_arrays=arrays)
+            # Compare what etp_sync reads with the bytes pyetp sent, before pyetp reads.
+            got = session.get_data_object(gri_uri)
+            seen["etp_sync"] = got.xml
+            (model,) = await rc.download_models([gri_uri], download_arrays=True)
+            seen["pyetp"] = model
+            await rc.delete_model(
+                [o.get_etp_data_object_uri(ds) for o in reversed(objs)]
+            )
+            await rc.delete_dataspace(ds)
+
+    run(flow())
+    assert seen["etp_sync"] == xml
+    model = seen["pyetp"]
+    assert serialize_resqml_v201_object(model.obj) == xml
+    ((path, z),) = arrays.items()
+    assert_same_array(model.arrays[path], z)
+
+
+def test_pyetp_reads_chunked_object_written_by_etp_sync(
+    server: EmbeddedServer, session: ETPSession
+) -> None:
+    """etp_sync chunks a big object on the way in; the server chunks it to pyetp on the way
+    out (pyetp's limit is smaller than etp_sync's)."""
+    ds = dataspace_name("chunk2")
+    session.put_dataspace(ds)
+    model = surface_model(ds, shape=(10, 10))
+    padding = b"<!--" + b"etp_sync " * 40_000 + b"-->\n"
+    objects = {u: x + padding for u, x in model.objects.items()}
+    assert len(objects[model.grid_uri]) > SERVER_MAX
+    session.put_data_objects(objects)
+    got: dict[str, bytes] = {}
+
+    async def flow() -> None:
+        async with pyetp_connect(
+            server.url, etp_timeout=TIMEOUT, max_message_size=64 * 1024, use_compression=False
+        ) as client:
+            uri = str(model.grid_uri)
+            responses = await client.send_and_recv(GetDataObjects(uris={uri: uri}))
+            assert len(responses) > 2  # GetDataObjectsResponse with a blobId, then Chunks
+            got["first"] = responses[0]
+
+    run(flow())
+    first = got["first"]
+    assert isinstance(first, GetDataObjectsResponse)
+    assert first.data_objects[str(model.grid_uri)].blob_id is not None
+
+
+# -- cross-client -------------------------------------------------------------------------------
+
+
+def test_pyetp_writes_etp_sync_reads(server: EmbeddedServer, session: ETPSession) -> None:
+    ds = dataspace_name("p2e")
+    objs, arrays = pyetp_model()
+    ((path, z),) = arrays.items()
+    epc = objs[0]
+    epc_uri = epc.get_etp_data_object_uri(ds)
+    extra = {f"/RESQML/extra/{dt}": sample_array(dt, (40, 50), seed=i) for i, dt in
+             enumerate(DTYPES)}
+    big_extra = {f"/RESQML/extra/big-{dt}": sample_array(dt, BIG_SHAPE, seed=i) for i, dt in
+                 enumerate(DTYPES)}
+
+    async def flow() -> list[str]:
+        async with rddms_connect(
+            server.url, etp_timeout=TIMEOUT, max_message_size=SERVER_MAX
+        ) as rc:
+            await rc.create_dataspace(ds, **ACL)
+            uris = await rc.upload_model(ds, objs, data_arrays=arrays)
+            tx = await rc.start_transaction(ds)
+            for p, a in {**extra, **big_extra}.items():
+                await rc.upload_array(epc_uri, p, a)
+            await rc.commit_transaction(tx)
+            return uris
+
+    uris = run(flow())
+
+    (space,) = [d for d in session.get_dataspaces() if d.path == ds]
+    assert space.legal_tags == ACL["legal_tags"]
+    assert space.owners == ACL["owners"]
+    assert space.viewers == ACL["viewers"]
+    assert space.countries == ACL["other_relevant_data_countries"]
+
+    got = session.get_data_objects(uris)
+    assert [str(u) for u in got] == uris
+    for obj, found in zip(objs, got.values(), strict=True):
+        assert found.xml == serialize_resqml_v201_object(obj)
+    resources = session.get_resources(f"eml:///dataspace('{ds}')")
+    assert sorted(str(r.uri) for r in resources) == sorted(uris)
+
+    assert_same_array(session.get_data_array(epc_uri, path), z)
+    for p, a in {**extra, **big_extra}.items():
+        assert_same_array(session.get_data_array(epc_uri, p), a)
+
+
+def test_etp_sync_writes_pyetp_reads(server: EmbeddedServer, session: ETPSession) -> None:
+    ds = dataspace_name("e2p")
+    session.put_dataspace(
+        ds,
+        legal_tags=ACL["legal_tags"],
+        owners=ACL["owners"],
+        viewers=ACL["viewers"],
+        countries=ACL["other_relevant_data_countries"],
+    )
+    model = surface_model(ds, shape=BIG_SHAPE)
+    extra = {f"/RESQML/extra/{dt}": sample_array(dt, (40, 50), seed=i) for i, dt in
+             enumerate(DTYPES)}
+    big_extra = {f"/RESQML/extra/big-{dt}": sample_array(dt, BIG_SHAPE, seed=i) for i, dt in
+                 enumerate(DTYPES)}
+    with session.transaction(ds):
+        session.put_data_objects(model.objects)
+        session.put_data_array(model.epc_uri, model.array_path, model.z_values)
+        for p, a in {**extra, **big_extra}.items():
+            session.put_data_array(model.epc_uri, p, a)
+
+    got: dict[str, Any] = {}
+
+    async def flow() -> None:
+        async with pyetp_connect(
+            server.url, etp_timeout=TIMEOUT, max_message_size=SERVER_MAX
+        ) as client:
+            for uri in model.objects:
+                responses = await client.send_and_recv(GetDataObjects(uris={str(uri): str(uri)}))
+                (response,) = responses
+                got[str(uri)] = response.data_objects[str(uri)].data
+        async with rddms_connect(
+            server.url, etp_timeout=TIMEOUT, max_message_size=SERVER_MAX
+        ) as rc:
+            (space,) = [d for d in await rc.list_dataspaces() if d.path == ds]
+            got["acl"] = acl_of(space)
+            listed = await rc.list_objects_under_dataspace(ds)
+            got["listed"] = sorted(r.uri for r in listed)
+            got["z"] = await rc.download_array(str(model.epc_uri), model.array_path)
+            for p in {**extra, **big_extra}:
+                got[p] = await rc.download_array(str(model.epc_uri), p)
+            (grid,) = await rc.download_models(
+                [str(model.grid_uri)], download_arrays=True, download_linked_objects=True
+            )
+            got["model"] = grid
+
+    run(flow())
+    for uri, xml in model.objects.items():
+        assert got[str(uri)] == xml
+    assert got["acl"] == WANT_ACL
+    assert got["listed"] == sorted(str(u) for u in model.objects)
+    assert_same_array(got["z"], model.z_values)
+    for p, a in {**extra, **big_extra}.items():
+        assert_same_array(got[p], a)
+    grid = got["model"]
+    assert uuid.UUID(grid.obj.uuid) == model.grid_uri.uuid
+    assert [uuid.UUID(m.obj.uuid) for m in grid.linked_models] == [model.crs_uri.uuid]
+    assert_same_array(grid.arrays[model.array_path], model.z_values)
