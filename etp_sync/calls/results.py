@@ -174,8 +174,38 @@ def server_dataspace_uri(text: str, path: str = "") -> DataspaceURI:
 # -- result types ------------------------------------------------------------------------------
 
 
+class _StoreTimes:
+    """``datetime`` views of the microsecond store times every stored thing carries."""
+
+    store_last_write_us: int
+    store_created_us: int
+
+    @property
+    def store_last_write(self) -> datetime:
+        return datetime_from_us(self.store_last_write_us)
+
+    @property
+    def store_created(self) -> datetime:
+        return datetime_from_us(self.store_created_us)
+
+
+class _ObjectTimes(_StoreTimes):
+    """Store times plus the object's own last change and its qualified type."""
+
+    uri: DataObjectURI
+    last_changed_us: int
+
+    @property
+    def qualified_type(self) -> str:
+        return self.uri.qualified_type
+
+    @property
+    def last_changed(self) -> datetime:
+        return datetime_from_us(self.last_changed_us)
+
+
 @dataclass(frozen=True)
-class Dataspace:
+class Dataspace(_StoreTimes):
     """A dataspace (protocol 24). ``path`` is None for the default dataspace ``eml:///``.
 
     open-etp-server keeps access control in ``custom_data`` (``legaltags``, ``owners``,
@@ -198,14 +228,6 @@ class Dataspace:
             store_created_us=int(record.store_created),
             custom_data=custom_data_dict(record.custom_data),
         )
-
-    @property
-    def store_last_write(self) -> datetime:
-        return datetime_from_us(self.store_last_write_us)
-
-    @property
-    def store_created(self) -> datetime:
-        return datetime_from_us(self.store_created_us)
 
     def _strings(self, key: str) -> list[str]:
         value = self.custom_data.get(key, [])
@@ -231,7 +253,7 @@ class Dataspace:
 
 
 @dataclass(frozen=True)
-class Resource:
+class Resource(_ObjectTimes):
     """A data object as Discovery describes it (no XML). ``name`` is the citation title."""
 
     uri: DataObjectURI
@@ -259,22 +281,6 @@ class Resource:
             alternate_uris=tuple(record.alternate_uris),
             custom_data=custom_data_dict(record.custom_data),
         )
-
-    @property
-    def qualified_type(self) -> str:
-        return self.uri.qualified_type
-
-    @property
-    def last_changed(self) -> datetime:
-        return datetime_from_us(self.last_changed_us)
-
-    @property
-    def store_last_write(self) -> datetime:
-        return datetime_from_us(self.store_last_write_us)
-
-    @property
-    def store_created(self) -> datetime:
-        return datetime_from_us(self.store_created_us)
 
 
 def _status_name(status: Any) -> str:
@@ -366,7 +372,7 @@ class SupportedType:
 
 
 @dataclass(frozen=True)
-class DataObject:
+class DataObject(_ObjectTimes):
     """A data object with its document: ``xml`` holds the bytes exactly as stored.
 
     ``name`` is the citation title the store reports (also as ``title``).
@@ -405,22 +411,6 @@ class DataObject:
     @property
     def title(self) -> str:
         return self.name
-
-    @property
-    def qualified_type(self) -> str:
-        return self.uri.qualified_type
-
-    @property
-    def last_changed(self) -> datetime:
-        return datetime_from_us(self.last_changed_us)
-
-    @property
-    def store_last_write(self) -> datetime:
-        return datetime_from_us(self.store_last_write_us)
-
-    @property
-    def store_created(self) -> datetime:
-        return datetime_from_us(self.store_created_us)
 
     def __repr__(self) -> str:
         return f"DataObject({str(self.uri)!r}, name={self.name!r}, {len(self.xml)} bytes)"
