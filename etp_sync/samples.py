@@ -66,7 +66,7 @@ def local_depth_crs(ref: uuid.UUID, title: str = "Local depth CRS", epsg: int = 
         "  <resqml2:ZIncreasingDownward>true</resqml2:ZIncreasingDownward>\n"
         '  <resqml2:VerticalCrs xsi:type="eml:VerticalUnknownCrs">'
         "<eml:Unknown>unknown</eml:Unknown></resqml2:VerticalCrs>\n"
-        '  <resqml2:ProjectedCrs xsi:type="eml:ProjectedEpsgCrs">'
+        '  <resqml2:ProjectedCrs xsi:type="eml:ProjectedCrsEpsgCode">'
         f"<eml:EpsgCode>{epsg}</eml:EpsgCode></resqml2:ProjectedCrs>\n"
         "</resqml2:obj_LocalDepth3dCrs>\n"
     ).encode()
@@ -84,6 +84,21 @@ def epc_external_part_reference(ref: uuid.UUID, title: str = "Hdf Proxy") -> byt
     ).encode()
 
 
+def _lattice_offset(direction: tuple[float, float], spacing: float, count: int) -> str:
+    """One ``Offset`` of a ``Point3dLatticeArray``: a unit direction, ``count`` steps."""
+    return (
+        "          <resqml2:Offset>\n"
+        "            <resqml2:Offset>"
+        f"<resqml2:Coordinate1>{direction[0]}</resqml2:Coordinate1>"
+        f"<resqml2:Coordinate2>{direction[1]}</resqml2:Coordinate2>"
+        "<resqml2:Coordinate3>0.0</resqml2:Coordinate3></resqml2:Offset>\n"
+        '            <resqml2:Spacing xsi:type="resqml2:DoubleConstantArray">'
+        f"<resqml2:Value>{spacing}</resqml2:Value>"
+        f"<resqml2:Count>{count}</resqml2:Count></resqml2:Spacing>\n"
+        "          </resqml2:Offset>\n"
+    )
+
+
 def grid2d_representation(
     ref: uuid.UUID,
     *,
@@ -96,7 +111,10 @@ def grid2d_representation(
     spacing: tuple[float, float] = (25.0, 25.0),
 ) -> bytes:
     """A RESQML 2.0.1 ``obj_Grid2dRepresentation`` whose z values are the array ``array_path``
-    of the EpcExternalPartReference ``epc``, on a regular lattice in the CRS ``crs``."""
+    of the EpcExternalPartReference ``epc``, on a regular lattice in the CRS ``crs``.
+
+    ``shape`` is (slowest, fastest) axis counts; ``spacing`` is (dx, dy): x runs along the
+    fastest axis, y along the slowest."""
     slow, fast = shape
     crs_ref = _reference(
         "resqml2:LocalCrs",
@@ -128,8 +146,9 @@ def grid2d_representation(
         f"<resqml2:Coordinate1>{origin[0]}</resqml2:Coordinate1>"
         f"<resqml2:Coordinate2>{origin[1]}</resqml2:Coordinate2>"
         "<resqml2:Coordinate3>0.0</resqml2:Coordinate3></resqml2:Origin>\n"
-        f"          <!-- spacing {spacing[0]} x {spacing[1]} m -->\n"
-        "        </resqml2:SupportingGeometry>\n"
+        + _lattice_offset((0.0, 1.0), spacing[1], slow - 1)
+        + _lattice_offset((1.0, 0.0), spacing[0], fast - 1)
+        + "        </resqml2:SupportingGeometry>\n"
         '        <resqml2:ZValues xsi:type="resqml2:DoubleHdf5Array">\n'
         "          <resqml2:Values>\n"
         f"            <eml:PathInHdfFile>{escape(array_path)}</eml:PathInHdfFile>\n"

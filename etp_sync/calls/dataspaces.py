@@ -75,14 +75,7 @@ class DataspaceCalls:
                 store_last_write_filter=to_us(store_last_write_filter, "store_last_write_filter")
             )
         )
-        found = [
-            Dataspace.from_record(d)
-            for m in response.messages
-            if hasattr(m, "dataspaces")
-            for d in m.dataspaces
-        ]
-        if response.errors:
-            raise protocol_exception_error(response.errors, found)
+        found: list[Dataspace] = response.collect("dataspaces", Dataspace.from_record)
         return found
 
     def put_dataspace(

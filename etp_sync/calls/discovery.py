@@ -187,13 +187,9 @@ class DiscoveryCalls:
             delete_time_filter=to_us(delete_time_filter, "delete_time_filter"),
             data_object_types=_types(types),
         )
-        response = self.request(body)
-        deleted = [
-            DeletedResource.from_record(r)
-            for m in response.messages
-            for r in getattr(m, "deleted_resources", ())
-        ]
-        _raise_errors(response, deleted)
+        deleted: list[DeletedResource] = self.request(body).collect(
+            "deleted_resources", DeletedResource.from_record
+        )
         return deleted
 
     def get_supported_types(
@@ -212,13 +208,9 @@ class DiscoveryCalls:
             return_empty_types=bool(return_empty_types),
             count_objects=bool(count_objects),
         )
-        response = self.request(body)
-        types = [
-            SupportedType.from_record(t)
-            for m in response.messages
-            for t in getattr(m, "supported_types", ())
-        ]
-        _raise_errors(response, types)
+        types: list[SupportedType] = self.request(body).collect(
+            "supported_types", SupportedType.from_record
+        )
         return types
 
     def _require_protocol(self: Any, protocol: int, name: str) -> None:
@@ -258,11 +250,7 @@ class DiscoveryCalls:
             active_status_filter=_active_status(active_status_filter),
         )
         self._require_protocol(13, "find_resources")
-        response = self.request(body)
-        resources = [
-            Resource.from_record(r) for m in response.messages for r in getattr(m, "resources", ())
-        ]
-        _raise_errors(response, resources)
+        resources: list[Resource] = self.request(body).collect("resources", Resource.from_record)
         return resources
 
     def find_data_objects(

@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,17 @@ class Response:
 
     messages: list[Any]
     errors: list[Any]
+
+    def collect(self, field: str, convert: Callable[[Any], Any]) -> list[Any]:
+        """Every item of the list field ``field`` across all parts, converted.
+
+        Raises :class:`ETPRemoteError` carrying those items as successes if any
+        ProtocolException arrived.
+        """
+        items = [convert(x) for m in self.messages for x in getattr(m, field, ())]
+        if self.errors:
+            raise protocol_exception_error(self.errors, items)
+        return items
 
     def raise_for_errors(self) -> None:
         """Raise :class:`ETPRemoteError` if any ProtocolException arrived (successes kept)."""

@@ -24,23 +24,24 @@ import pytest
 
 pytest.importorskip("pyetp", reason="pyetp is not installed (pip install -e '.[peers]')")
 
-import resqml_objects.v201 as ro  # noqa: E402
-from energistics.etp.v12.protocol.dataspace import (  # noqa: E402
+import resqml_objects.v201 as ro
+from energistics.etp.v12.protocol.dataspace import (
     GetDataspaces,
     GetDataspacesResponse,
 )
-from energistics.etp.v12.protocol.store import (  # noqa: E402
+from energistics.etp.v12.protocol.store import (
+    Chunk,
     GetDataObjects,
     GetDataObjectsResponse,
 )
-from pyetp import etp_connect as pyetp_connect  # noqa: E402
-from rddms_io import RDDMSClient, RDDMSClientSync, rddms_connect  # noqa: E402
-from resqml_objects import serialize_resqml_v201_object  # noqa: E402
-from resqml_objects.v201.common_models import RegularSurfaceModels  # noqa: E402
+from pyetp import etp_connect as pyetp_connect
+from rddms_io import RDDMSClient, RDDMSClientSync, rddms_connect
+from resqml_objects import serialize_resqml_v201_object
+from resqml_objects.v201.common_models import RegularSurfaceModels
 
-from etp_sync import ETPSession  # noqa: E402
-from etp_sync.samples import surface_model  # noqa: E402
-from etp_sync.server import EmbeddedServer  # noqa: E402
+from etp_sync import ETPSession
+from etp_sync.samples import surface_model
+from etp_sync.server import EmbeddedServer
 
 pytestmark = [pytest.mark.peers, pytest.mark.timeout(120)]
 
@@ -290,9 +291,7 @@ def test_pyetp_chunked_data_object(server: EmbeddedServer, session: ETPSession) 
             seen["etp_sync"] = got.xml
             (model,) = await rc.download_models([gri_uri], download_arrays=True)
             seen["pyetp"] = model
-            await rc.delete_model(
-                [o.get_etp_data_object_uri(ds) for o in reversed(objs)]
-            )
+            await rc.delete_model([o.get_etp_data_object_uri(ds) for o in reversed(objs)])
             await rc.delete_dataspace(ds)
 
     run(flow())
@@ -306,30 +305,38 @@ def test_pyetp_chunked_data_object(server: EmbeddedServer, session: ETPSession) 
 def test_pyetp_reads_chunked_object_written_by_etp_sync(
     server: EmbeddedServer, session: ETPSession
 ) -> None:
-    """etp_sync chunks a big object on the way in; the server chunks it to pyetp on the way
-    out (pyetp's limit is smaller than etp_sync's)."""
+    """etp_sync chunks an object bigger than the server's limit on the way in; the server
+    chunks it to pyetp (whose limit is smaller still) on the way out."""
     ds = dataspace_name("chunk2")
     session.put_dataspace(ds)
     model = surface_model(ds, shape=(10, 10))
-    padding = b"<!--" + b"etp_sync " * 40_000 + b"-->\n"
-    objects = {u: x + padding for u, x in model.objects.items()}
-    assert len(objects[model.grid_uri]) > SERVER_MAX
-    session.put_data_objects(objects)
-    got: dict[str, bytes] = {}
+    padding = b"<!--" + b"etp_sync " * 130_000 + b"-->\n"
+    xml = model.objects[model.grid_uri] + padding
+    assert len(xml) > SERVER_MAX
+    session.put_data_objects({**model.objects, model.grid_uri: xml})
+    session.put_data_array(model.epc_uri, model.array_path, model.z_values)
+    uri = str(model.grid_uri)
+    got: dict[str, Any] = {}
 
     async def flow() -> None:
         async with pyetp_connect(
             server.url, etp_timeout=TIMEOUT, max_message_size=64 * 1024, use_compression=False
         ) as client:
-            uri = str(model.grid_uri)
-            responses = await client.send_and_recv(GetDataObjects(uris={uri: uri}))
-            assert len(responses) > 2  # GetDataObjectsResponse with a blobId, then Chunks
-            got["first"] = responses[0]
+            got["raw"] = await client.send_and_recv(GetDataObjects(uris={uri: uri}))
+        async with rddms_connect(server.url, etp_timeout=TIMEOUT, max_message_size=64 * 1024) as rc:
+            (got["model"],) = await rc.download_models([uri], download_arrays=True)
 
     run(flow())
-    first = got["first"]
+    first, *chunks = got["raw"]
     assert isinstance(first, GetDataObjectsResponse)
-    assert first.data_objects[str(model.grid_uri)].blob_id is not None
+    blob_id = first.data_objects[uri].blob_id
+    assert blob_id is not None and first.data_objects[uri].data == b""
+    assert len(chunks) > 10
+    assert all(isinstance(c, Chunk) and c.blob_id == blob_id for c in chunks)
+    assert [c.final for c in chunks] == [False] * (len(chunks) - 1) + [True]
+    assert b"".join(c.data for c in chunks) == xml
+    assert uuid.UUID(got["model"].obj.uuid) == model.grid_uri.uuid
+    assert_same_array(got["model"].arrays[model.array_path], model.z_values)
 
 
 # -- cross-client -------------------------------------------------------------------------------
@@ -341,10 +348,13 @@ def test_pyetp_writes_etp_sync_reads(server: EmbeddedServer, session: ETPSession
     ((path, z),) = arrays.items()
     epc = objs[0]
     epc_uri = epc.get_etp_data_object_uri(ds)
-    extra = {f"/RESQML/extra/{dt}": sample_array(dt, (40, 50), seed=i) for i, dt in
-             enumerate(DTYPES)}
-    big_extra = {f"/RESQML/extra/big-{dt}": sample_array(dt, BIG_SHAPE, seed=i) for i, dt in
-                 enumerate(DTYPES)}
+    extra = {
+        f"/RESQML/extra/{dt}": sample_array(dt, (40, 50), seed=i) for i, dt in enumerate(DTYPES)
+    }
+    big_extra = {
+        f"/RESQML/extra/big-{dt}": sample_array(dt, BIG_SHAPE, seed=i)
+        for i, dt in enumerate(DTYPES)
+    }
 
     async def flow() -> list[str]:
         async with rddms_connect(
@@ -352,7 +362,7 @@ def test_pyetp_writes_etp_sync_reads(server: EmbeddedServer, session: ETPSession
         ) as rc:
             await rc.create_dataspace(ds, **ACL)
             uris = await rc.upload_model(ds, objs, data_arrays=arrays)
-            tx = await rc.start_transaction(ds)
+            tx = await rc.start_transaction(ds, read_only=False)
             for p, a in {**extra, **big_extra}.items():
                 await rc.upload_array(epc_uri, p, a)
             await rc.commit_transaction(tx)
@@ -388,10 +398,13 @@ def test_etp_sync_writes_pyetp_reads(server: EmbeddedServer, session: ETPSession
         countries=ACL["other_relevant_data_countries"],
     )
     model = surface_model(ds, shape=BIG_SHAPE)
-    extra = {f"/RESQML/extra/{dt}": sample_array(dt, (40, 50), seed=i) for i, dt in
-             enumerate(DTYPES)}
-    big_extra = {f"/RESQML/extra/big-{dt}": sample_array(dt, BIG_SHAPE, seed=i) for i, dt in
-                 enumerate(DTYPES)}
+    extra = {
+        f"/RESQML/extra/{dt}": sample_array(dt, (40, 50), seed=i) for i, dt in enumerate(DTYPES)
+    }
+    big_extra = {
+        f"/RESQML/extra/big-{dt}": sample_array(dt, BIG_SHAPE, seed=i)
+        for i, dt in enumerate(DTYPES)
+    }
     with session.transaction(ds):
         session.put_data_objects(model.objects)
         session.put_data_array(model.epc_uri, model.array_path, model.z_values)
