@@ -21,6 +21,47 @@ def avpr() -> dict[str, Any]:
     return json.loads(AVPR.read_text())
 
 
+class Harness:
+    """Starts embedded servers and connects sessions; stops and closes all of them at the end."""
+
+    def __init__(self) -> None:
+        self._started: list[Any] = []
+
+    def server(self, **kwargs: Any) -> Any:
+        """An ``EmbeddedServer(port=0, **kwargs)``, started."""
+        from etp_sync.server import EmbeddedServer
+
+        srv = EmbeddedServer(port=0, **kwargs).start()
+        self._started.append(srv)
+        return srv
+
+    def session(self, server: Any, **kwargs: Any) -> Any:
+        """A connected ``ETPSession`` to ``server`` (an EmbeddedServer or a URL)."""
+        from etp_sync import ETPSession
+
+        session = ETPSession(getattr(server, "url", server), **kwargs)
+        self._started.append(session)
+        return session.connect()
+
+    def close(self) -> None:
+        for thing in reversed(self._started):
+            if hasattr(thing, "close"):
+                thing.close()
+            else:
+                thing.stop()
+        self._started.clear()
+
+
+@pytest.fixture()
+def harness() -> Iterator[Harness]:
+    """Servers and sessions that are always stopped and closed after the test."""
+    h = Harness()
+    try:
+        yield h
+    finally:
+        h.close()
+
+
 @pytest.fixture()
 def server() -> Iterator[Any]:
     """A running embedded ETP server on a free port of 127.0.0.1, stopped afterwards."""

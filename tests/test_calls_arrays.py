@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import Harness
 
 from etp_sync import ETPSession
 from etp_sync.calls import ArrayMetadata
@@ -26,25 +27,16 @@ MIB = 1 << 20
 
 
 @pytest.fixture()
-def make_session() -> Iterator[Callable[..., ETPSession]]:
+def make_session(harness: Harness) -> Callable[..., ETPSession]:
     """Start an embedded server (EmbeddedServer keywords), create DS, return a connected session."""
-    started: list[Any] = []
 
     def make(**server_kwargs: Any) -> ETPSession:
-        srv = EmbeddedServer(port=0, **server_kwargs)
-        srv.__enter__()
-        started.append(srv)
+        srv = harness.server(**server_kwargs)
         srv.store.put_dataspace(f"eml:///dataspace('{DS}')")
-        session = ETPSession(srv.url, timeout=30, max_message_size=64 * MIB)
-        started.append(session)
-        return session.connect()
+        session: ETPSession = harness.session(srv, timeout=30, max_message_size=64 * MIB)
+        return session
 
-    yield make
-    for thing in reversed(started):
-        if isinstance(thing, ETPSession):
-            thing.close()
-        else:
-            thing.__exit__(None, None, None)
+    return make
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import Harness
 
 from etp_sync import ETPSession
 from etp_sync.calls import NotificationEvent, Subscription
@@ -44,28 +45,15 @@ def new_object(**kwargs: Any) -> tuple[DataObjectURI, bytes]:
 
 
 @pytest.fixture()
-def pair() -> Iterator[Callable[..., tuple[ETPSession, ETPSession, EmbeddedServer]]]:
-    """Start a server (EmbeddedServer keywords) with DS; return (watcher, writer, server)."""
-    started: list[Any] = []
+def pair(harness: Harness) -> Callable[..., tuple[ETPSession, ETPSession, EmbeddedServer]]:
+    """Factory: an embedded server with dataspace DS and two connected sessions."""
 
     def make(**server_kwargs: Any) -> tuple[ETPSession, ETPSession, EmbeddedServer]:
-        srv = EmbeddedServer(port=0, **server_kwargs)
-        srv.__enter__()
-        started.append(srv)
+        srv = harness.server(**server_kwargs)
         srv.store.put_dataspace(f"eml:///dataspace('{DS}')")
-        sessions = []
-        for _ in range(2):
-            session = ETPSession(srv.url, timeout=20)
-            started.append(session)
-            sessions.append(session.connect())
-        return sessions[0], sessions[1], srv
+        return harness.session(srv, timeout=20), harness.session(srv, timeout=20), srv
 
-    yield make
-    for thing in reversed(started):
-        if isinstance(thing, ETPSession):
-            thing.close()
-        else:
-            thing.__exit__(None, None, None)
+    return make
 
 
 def next_event(sub: Subscription) -> NotificationEvent:

@@ -6,11 +6,12 @@ Every test talks to an :class:`~etp_sync.server.EmbeddedServer` over a real sock
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from conftest import Harness
 
 from etp_sync import (
     DataObjectURI,
@@ -24,7 +25,6 @@ from etp_sync import (
     InvalidURIError,
 )
 from etp_sync.calls import DataObject, Dataspace, Resources
-from etp_sync.server import EmbeddedServer
 
 RESQML = "http://www.energistics.org/energyml/data/resqmlv2"
 EML = "http://www.energistics.org/energyml/data/commonv2"
@@ -126,25 +126,15 @@ GRID = DataObjectURI.from_type(DS, "resqml20.obj_Grid2dRepresentation", GRID_UUI
 
 
 @pytest.fixture()
-def make_session() -> Iterator[Callable[..., ETPSession]]:
+def make_session(harness: Harness) -> Callable[..., ETPSession]:
     """Start embedded servers (keyword arguments of EmbeddedServer) and connect sessions."""
-    started: list[Any] = []
 
     def make(*, protocols: Any = None, **server_kwargs: Any) -> ETPSession:
-        srv = EmbeddedServer(port=0, **server_kwargs)
-        srv.__enter__()
-        started.append(srv)
         kwargs = {} if protocols is None else {"protocols": protocols}
-        session = ETPSession(srv.url, timeout=20, **kwargs)
-        started.append(session)
-        return session.connect()
+        session: ETPSession = harness.session(harness.server(**server_kwargs), timeout=20, **kwargs)
+        return session
 
-    yield make
-    for thing in reversed(started):
-        if isinstance(thing, ETPSession):
-            thing.close()
-        else:
-            thing.__exit__(None, None, None)
+    return make
 
 
 @pytest.fixture()
