@@ -14,9 +14,11 @@ See ``tests/peers/NOTES.md`` for what pyetp needs from a server.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections import Counter
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -74,6 +76,39 @@ def server() -> Iterator[EmbeddedServer]:
         yield srv
 
 
+class Traffic(logging.Handler):
+    """Counts the messages the embedded server receives and sends, by name (from its debug
+    log), to prove which path (whole arrays or subarrays, whole objects or chunks) was taken."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.received: Counter[str] = Counter()
+        self.sent: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not isinstance(record.args, tuple) or len(record.args) < 2:
+            return
+        if record.msg.startswith("%s -> %s"):
+            self.received[str(record.args[1])] += 1
+        elif record.msg.startswith("%s <- %s"):
+            self.sent[str(record.args[1])] += 1
+
+
+@pytest.fixture()
+def traffic() -> Iterator[Traffic]:
+    logger = logging.getLogger("etp_sync.server")
+    handler, level, propagate = Traffic(), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
 @pytest.fixture()
 def session(server: EmbeddedServer) -> Iterator[ETPSession]:
     with ETPSession(server.url, timeout=TIMEOUT) as s:
@@ -116,10 +151,27 @@ def sample_array(dtype: str, shape: tuple[int, ...], seed: int = 1) -> np.ndarra
     return rng.normal(0.0, 1e3, shape).astype(dt)
 
 
+def dtype_arrays() -> dict[str, np.ndarray]:
+    """One small (PutDataArrays / GetDataArrays) and one big (subarrays) array per dtype."""
+    arrays = {}
+    for i, dtype in enumerate(DTYPES):
+        arrays[f"/RESQML/extra/{dtype}"] = sample_array(dtype, (40, 50), seed=i)
+        arrays[f"/RESQML/extra/big-{dtype}"] = sample_array(dtype, BIG_SHAPE, seed=i)
+    return arrays
+
+
 def assert_same_array(got: np.ndarray, want: np.ndarray) -> None:
     assert got.dtype == want.dtype, (got.dtype, want.dtype)
     assert got.shape == want.shape, (got.shape, want.shape)
     np.testing.assert_array_equal(got, want)
+
+
+def assert_no_sessions_left(server: EmbeddedServer) -> None:
+    """CloseSession is answered by closing the websocket: no session lingers on the server."""
+    deadline = time.monotonic() + 5.0
+    while server.session_count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.session_count == 0
 
 
 def acl_of(dataspace: Any) -> dict[str, list[str]]:
@@ -139,6 +191,9 @@ WANT_ACL = {
 
 
 def test_pyetp_handshake(server: EmbeddedServer) -> None:
+    """pyetp's strict OpenSession validation passes: store role for all five protocols, gzip,
+    the server's message limit."""
+
     async def flow() -> None:
         async with pyetp_connect(
             server.url, etp_timeout=TIMEOUT, max_message_size=SERVER_MAX
@@ -153,15 +208,12 @@ def test_pyetp_handshake(server: EmbeddedServer) -> None:
             assert responses[0].dataspaces == []
 
     run(flow())
-    # CloseSession is answered by closing the websocket: nothing lingers on the server.
-    deadline = time.monotonic() + 5
-    while server.session_count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.session_count == 0
+    assert_no_sessions_left(server)
 
 
 @pytest.mark.parametrize("compression", [True, False], ids=["gzip", "plain"])
-def test_pyetp_rddms_workflow(server: EmbeddedServer, compression: bool) -> None:
+def test_pyetp_rddms_workflow(server: EmbeddedServer, traffic: Traffic, compression: bool) -> None:
+    """pyetp's RDDMSClient: the whole life of a RESQML model in a dataspace with an ACL."""
     ds = dataspace_name("flow")
     ds_uri = f"eml:///dataspace('{ds}')"
     objs, arrays = pyetp_model()
@@ -238,39 +290,55 @@ def test_pyetp_rddms_workflow(server: EmbeddedServer, compression: bool) -> None
 
     run(flow())
     assert server.store.get_dataspaces() == []
+    # The z values were too big for one message both ways, and the upload was transactional.
+    assert traffic.received["PutUninitializedDataArrays"] == 1
+    assert traffic.received["PutDataSubarrays"] >= 4
+    assert traffic.received["GetDataSubarrays"] >= 4
+    assert traffic.received["PutDataArrays"] == traffic.received["GetDataArrays"] == 0
+    assert traffic.received["StartTransaction"] == 2  # upload_model and delete_model
+    assert traffic.received["CommitTransaction"] == 2
 
 
 def test_pyetp_sync_client(server: EmbeddedServer) -> None:
-    """RDDMSClientSync opens and closes one ETP session per call: each must be quick."""
+    """RDDMSClientSync opens and closes one ETP session per call: each call must be quick (a
+    server slow to close after CloseSession costs pyetp 10 s per call)."""
     ds = dataspace_name("sync")
     objs, arrays = pyetp_model()
     ((path, z),) = arrays.items()
     client = RDDMSClientSync(server.url, etp_timeout=TIMEOUT, max_message_size=SERVER_MAX)
 
-    started = time.monotonic()
-    client.create_dataspace(ds, **ACL)
-    assert time.monotonic() - started < 5.0, "a one-call session took too long to close"
-    (mine,) = [d for d in client.list_dataspaces() if d.path == ds]
+    def call(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        started = time.monotonic()
+        result = method(*args, **kwargs)
+        elapsed = time.monotonic() - started
+        assert elapsed < 5.0, f"{method.__name__} took {elapsed:.1f} s"
+        return result
+
+    call(client.create_dataspace, ds, **ACL)
+    (mine,) = [d for d in call(client.list_dataspaces) if d.path == ds]
     assert acl_of(mine) == WANT_ACL
-    uris = client.upload_model(ds, objs, data_arrays=arrays)
-    listed = client.list_objects_under_dataspace(ds, data_object_types=["resqml20.*"])
+    uris = call(client.upload_model, ds, objs, data_arrays=arrays)
+    listed = call(client.list_objects_under_dataspace, ds, data_object_types=["resqml20.*"])
     assert sorted(r.uri for r in listed) == sorted(uris[1:])
-    (model,) = client.download_models([uris[2]], download_arrays=True)
+    (model,) = call(client.download_models, [uris[2]], download_arrays=True)
     assert serialize_resqml_v201_object(model.obj) == serialize_resqml_v201_object(objs[2])
     assert_same_array(model.arrays[path], z)
-    client.delete_dataspace_content(ds)
-    assert client.list_objects_under_dataspace(ds) == []
-    client.delete_dataspace(ds)
-    assert ds not in [d.path for d in client.list_dataspaces()]
-    assert time.monotonic() - started < 20.0
+    call(client.delete_dataspace_content, ds)
+    assert call(client.list_objects_under_dataspace, ds) == []
+    call(client.delete_dataspace, ds)
+    assert ds not in [d.path for d in call(client.list_dataspaces)]
+    assert_no_sessions_left(server)
 
 
-def test_pyetp_chunked_data_object(server: EmbeddedServer, session: ETPSession) -> None:
+def test_pyetp_chunked_data_object(
+    server: EmbeddedServer, session: ETPSession, traffic: Traffic
+) -> None:
     """A grid whose XML exceeds the message limit: pyetp sends it in Chunks and gets it back in
     Chunks; etp_sync reads the same bytes."""
     limit = 64 * 1024
     ds = dataspace_name("chunk")
     objs, arrays = pyetp_model((20, 30))
+    ((path, z),) = arrays.items()
     gri = objs[2]
     gri.citation.description = "".join(
         f"line {i}: {uuid.UUID(int=i)}\n" for i in range(4 * limit // 50)
@@ -278,27 +346,30 @@ def test_pyetp_chunked_data_object(server: EmbeddedServer, session: ETPSession) 
     xml = serialize_resqml_v201_object(gri)
     assert len(xml) > 3 * limit
     gri_uri = gri.get_etp_data_object_uri(ds)
-    seen: dict[str, Any] = {}
 
-    async def flow() -> None:
-        async with rddms_connect(
+    def client() -> Any:
+        return rddms_connect(
             server.url, etp_timeout=TIMEOUT, max_message_size=limit, use_compression=False
-        ) as rc:
+        )
+
+    async def upload() -> None:
+        async with client() as rc:
             await rc.create_dataspace(ds)
             await rc.upload_model(ds, objs, data_arrays=arrays)
-            # Compare what etp_sync reads with the bytes pyetp sent, before pyetp reads.
-            got = session.get_data_object(gri_uri)
-            seen["etp_sync"] = got.xml
+
+    async def download_and_delete() -> Any:
+        async with client() as rc:
             (model,) = await rc.download_models([gri_uri], download_arrays=True)
-            seen["pyetp"] = model
             await rc.delete_model([o.get_etp_data_object_uri(ds) for o in reversed(objs)])
             await rc.delete_dataspace(ds)
+            return model
 
-    run(flow())
-    assert seen["etp_sync"] == xml
-    model = seen["pyetp"]
+    run(upload())
+    assert traffic.received["Chunk"] >= 3
+    assert session.get_data_object(gri_uri).xml == xml
+    model = run(download_and_delete())
+    assert traffic.sent["Chunk"] >= 3
     assert serialize_resqml_v201_object(model.obj) == xml
-    ((path, z),) = arrays.items()
     assert_same_array(model.arrays[path], z)
 
 
@@ -343,18 +414,14 @@ def test_pyetp_reads_chunked_object_written_by_etp_sync(
 
 
 def test_pyetp_writes_etp_sync_reads(server: EmbeddedServer, session: ETPSession) -> None:
+    """pyetp writes a dataspace with an ACL, its model and arrays of every dtype it can upload;
+    etp_sync reads the same ACL, the XML pyetp serialized to the byte, and equal arrays."""
     ds = dataspace_name("p2e")
     objs, arrays = pyetp_model()
     ((path, z),) = arrays.items()
     epc = objs[0]
     epc_uri = epc.get_etp_data_object_uri(ds)
-    extra = {
-        f"/RESQML/extra/{dt}": sample_array(dt, (40, 50), seed=i) for i, dt in enumerate(DTYPES)
-    }
-    big_extra = {
-        f"/RESQML/extra/big-{dt}": sample_array(dt, BIG_SHAPE, seed=i)
-        for i, dt in enumerate(DTYPES)
-    }
+    extra = dtype_arrays()
 
     async def flow() -> list[str]:
         async with rddms_connect(
@@ -363,7 +430,7 @@ def test_pyetp_writes_etp_sync_reads(server: EmbeddedServer, session: ETPSession
             await rc.create_dataspace(ds, **ACL)
             uris = await rc.upload_model(ds, objs, data_arrays=arrays)
             tx = await rc.start_transaction(ds, read_only=False)
-            for p, a in {**extra, **big_extra}.items():
+            for p, a in extra.items():
                 await rc.upload_array(epc_uri, p, a)
             await rc.commit_transaction(tx)
             return uris
@@ -384,11 +451,13 @@ def test_pyetp_writes_etp_sync_reads(server: EmbeddedServer, session: ETPSession
     assert sorted(str(r.uri) for r in resources) == sorted(uris)
 
     assert_same_array(session.get_data_array(epc_uri, path), z)
-    for p, a in {**extra, **big_extra}.items():
+    for p, a in extra.items():
         assert_same_array(session.get_data_array(epc_uri, p), a)
 
 
 def test_etp_sync_writes_pyetp_reads(server: EmbeddedServer, session: ETPSession) -> None:
+    """etp_sync writes a dataspace with an ACL, its sample surface model and arrays of every
+    dtype pyetp can read; pyetp reads the same ACL, the XML to the byte, and equal arrays."""
     ds = dataspace_name("e2p")
     session.put_dataspace(
         ds,
@@ -398,17 +467,11 @@ def test_etp_sync_writes_pyetp_reads(server: EmbeddedServer, session: ETPSession
         countries=ACL["other_relevant_data_countries"],
     )
     model = surface_model(ds, shape=BIG_SHAPE)
-    extra = {
-        f"/RESQML/extra/{dt}": sample_array(dt, (40, 50), seed=i) for i, dt in enumerate(DTYPES)
-    }
-    big_extra = {
-        f"/RESQML/extra/big-{dt}": sample_array(dt, BIG_SHAPE, seed=i)
-        for i, dt in enumerate(DTYPES)
-    }
+    extra = dtype_arrays()
     with session.transaction(ds):
         session.put_data_objects(model.objects)
         session.put_data_array(model.epc_uri, model.array_path, model.z_values)
-        for p, a in {**extra, **big_extra}.items():
+        for p, a in extra.items():
             session.put_data_array(model.epc_uri, p, a)
 
     got: dict[str, Any] = {}
@@ -429,7 +492,7 @@ def test_etp_sync_writes_pyetp_reads(server: EmbeddedServer, session: ETPSession
             listed = await rc.list_objects_under_dataspace(ds)
             got["listed"] = sorted(r.uri for r in listed)
             got["z"] = await rc.download_array(str(model.epc_uri), model.array_path)
-            for p in {**extra, **big_extra}:
+            for p in extra:
                 got[p] = await rc.download_array(str(model.epc_uri), p)
             (grid,) = await rc.download_models(
                 [str(model.grid_uri)], download_arrays=True, download_linked_objects=True
@@ -442,9 +505,16 @@ def test_etp_sync_writes_pyetp_reads(server: EmbeddedServer, session: ETPSession
     assert got["acl"] == WANT_ACL
     assert got["listed"] == sorted(str(u) for u in model.objects)
     assert_same_array(got["z"], model.z_values)
-    for p, a in {**extra, **big_extra}.items():
+    for p, a in extra.items():
         assert_same_array(got[p], a)
+    # pyetp parses etp_sync's sample documents into its RESQML classes.
     grid = got["model"]
     assert uuid.UUID(grid.obj.uuid) == model.grid_uri.uuid
-    assert [uuid.UUID(m.obj.uuid) for m in grid.linked_models] == [model.crs_uri.uuid]
+    patch = grid.obj.grid2d_patch
+    assert (patch.slowest_axis_count, patch.fastest_axis_count) == BIG_SHAPE
+    lattice = patch.geometry.points.supporting_geometry
+    assert [o.spacing.count for o in lattice.offset] == [BIG_SHAPE[0] - 1, BIG_SHAPE[1] - 1]
     assert_same_array(grid.arrays[model.array_path], model.z_values)
+    (crs,) = grid.linked_models
+    assert uuid.UUID(crs.obj.uuid) == model.crs_uri.uuid
+    assert crs.obj.projected_crs.epsg_code == 23031

@@ -1,0 +1,806 @@
+"""Array benchmark: put + get of a 256 MiB float64 array through the embedded ETP server.
+
+What is measured, side by side in one run (``--reps`` rounds, interleaved, best round kept):
+
+1. ``etp_sync``: ``session.put_data_array(uri, path, a)`` then ``session.get_data_array(uri,
+   path)`` of a random float64 array of ``--size-mb`` MiB (shape ``(n / 8192, 8192)``), over a
+   real 127.0.0.1 socket to ``python -m etp_sync.server`` running in its own process, once per
+   ``--max-message-size`` (default 16 MiB, the server's default, and 1 MiB). Client and server
+   CPU seconds of each phase are recorded too (client: ``time.process_time``, all threads;
+   server: utime + stime from ``/proc/<pid>/stat``). The array read back is compared with the
+   input outside the timed region.
+2. the same against an ``EmbeddedServer`` thread inside the client process (shared GIL);
+3. ``reference``: the transport floor. The same number of bytes, in messages of the same sizes
+   as the ETP blocks, sent up with ``etp_sync.transport._websocket.WebSocketTransport`` (numpy
+   masking into its send buffer) to a minimal raw-socket websocket peer in its own process that
+   discards them, then sent down by that peer as unmasked frames and received with
+   ``recv_message`` -- one connection, no ETP encoding, no store;
+4. ``pyetp``: for scale, ``rddms_io.client.RDDMSClient(etp_client).upload_array`` /
+   ``download_array`` of PyPI ``pyetp==0.0.58`` (asyncio, pydantic models, compression off)
+   against the separate-process server with the first message size, one repetition. Skipped
+   with a message when ``--skip-pyetp`` is given or pyetp is not importable.
+
+Peak memory: for each message size a fresh client process (which never holds the source array)
+connects, records its VmRSS, resets its peak (``/proc/self/clear_refs``), calls
+``get_data_array`` and reads VmHWM; "peak" is VmHWM minus that baseline. The put is measured
+the same way (the array is created before the baseline). Linux only.
+
+Targets: put + get throughput (16 MiB messages, server in its own process) at least 50% of the
+reference's up + down throughput; peak RSS growth of a get at most 1.5x the array size.
+
+The table and the verdicts are printed and the "arrays" section of ``bench/RESULTS.md`` is
+rewritten (other sections are kept) unless ``--no-write`` is given. Every process the benchmark
+starts listens on 127.0.0.1 only and is stopped before it exits.
+
+Run from the repository root::
+
+    /work/venv-bench/bin/python bench/arrays.py [--size-mb 256] [--reps 3]
+        [--max-message-size 16777216 --max-message-size 1048576] [--skip-inprocess]
+        [--skip-pyetp] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import gc
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "RESULTS.md"
+BEGIN = "<!-- arrays:begin -->"
+END = "<!-- arrays:end -->"
+RESULTS_HEADER = (
+    "# etp_sync benchmark results\n\n"
+    "Each section below is written by the script under `bench/` that it names; rerun the script "
+    "to refresh its section (the others are kept).\n"
+)
+
+MIB = 1 << 20
+COLUMNS = 8192
+SEED = 20240612
+DATASPACE = "bench/arrays"
+EPC = (
+    f"eml:///dataspace('{DATASPACE}')/"
+    "eml20.obj_EpcExternalPartReference(9f1c3d5e-2b4a-4e6f-8a0b-c1d2e3f4a5b6)"
+)
+PATH_IN_RESOURCE = "/RESQML/bench/values"
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+SUBPROTOCOL = "etp12.energistics.org"
+TIMEOUT = 600.0
+
+THROUGHPUT_MIN = 0.5  # put+get / reference
+PEAK_MAX = 1.5  # get peak RSS growth / array size
+
+NOTES = (
+    "Notes:",
+    "",
+    "- Throughput counts the array bytes (MiB = 2^20 bytes): put and get move the array once "
+    "each, so put+get = 2 x size / (put time + get time); the reference moves the same bytes "
+    "up and then down.",
+    "- This machine is a Firecracker VM with free page reporting: memory the guest frees goes "
+    "back to the host within about a second and the next first touch of it costs a host page "
+    "fault (the 'fresh memory' line above). The reference reuses its buffers; a get must fill a "
+    "freshly allocated result and the server a freshly allocated store array, so both ETP "
+    "directions pay this once per byte.",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+
+
+def status_bytes(key: str) -> int | None:
+    """A ``/proc/self/status`` field in bytes (VmRSS, VmHWM), None when unavailable."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux ``clear_refs``); False when not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of process ``pid`` (all threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def digest(array: np.ndarray) -> str:
+    return hashlib.blake2b(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
+
+
+def make_array(size_mb: int) -> np.ndarray:
+    rows = max(1, size_mb * MIB // (8 * COLUMNS))
+    return np.random.default_rng(SEED).random((rows, COLUMNS))
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def block_sizes(shape: tuple[int, ...], max_message_size: int) -> list[int]:
+    """Bytes of values in each PutDataSubarrays block etp_sync sends for this array."""
+    from etp_sync.calls.arrays import ENVELOPE_MARGIN, plan_blocks
+
+    envelope = ENVELOPE_MARGIN + 2 * (len(EPC) + len(PATH_IN_RESOURCE)) + 32 * len(shape)
+    return [
+        int(np.prod(counts)) * 8 for _, counts in plan_blocks(shape, 8, max_message_size - envelope)
+    ]
+
+
+def fmt_mib(n: float) -> str:
+    return f"{n / MIB:,.0f}" if n >= 10 * MIB else f"{n / MIB:,.1f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# processes
+
+
+@dataclass
+class Child:
+    """A server process started by the benchmark; stopped by :meth:`stop`."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def start_child(args: list[str], stack: contextlib.ExitStack) -> Child:
+    """Start ``python <args>``, whose first stdout line ends with its ws:// URL."""
+    proc = subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.PIPE, env=child_env(), cwd=REPO
+    )
+    child = Child(proc, "")
+    stack.callback(child.stop)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode().strip()
+    if "ws://127.0.0.1:" not in line:
+        raise SystemExit(f"{' '.join(args)} did not start: {line!r}")
+    child.url = line[line.index("ws://") :]
+    return child
+
+
+def start_etp_server(max_message_size: int, stack: contextlib.ExitStack) -> Child:
+    return start_child(
+        [
+            "-m",
+            "etp_sync.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--max-message-size",
+            str(max_message_size),
+            "--log-level",
+            "WARNING",
+        ],
+        stack,
+    )
+
+
+def run_role(role: str, url: str, max_message_size: int, size_mb: int) -> dict[str, Any]:
+    """Run this script as a fresh client process (``--role``); return its JSON report."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--role",
+            role,
+            "--url",
+            url,
+            "--max-message-size",
+            str(max_message_size),
+            "--size-mb",
+            str(size_mb),
+        ],
+        capture_output=True,
+        env=child_env(),
+        cwd=REPO,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"--role {role} failed:\n{out.stderr.decode()[-2000:]}")
+    return json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# the reference peer: a raw-socket websocket sink (up) and source (down)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if k == 0:
+            raise ConnectionError("peer closed")
+        got += k
+    return bytes(buf)
+
+
+def _frame_header(opcode: int, length: int) -> bytes:
+    first = 0x80 | opcode
+    if length < 126:
+        return bytes((first, length))
+    if length < 65536:
+        return bytes((first, 126)) + length.to_bytes(2, "big")
+    return bytes((first, 127)) + length.to_bytes(8, "big")
+
+
+def _handshake(sock: socket.socket) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("peer closed during the upgrade")
+        data += chunk
+    headers = {}
+    for line in data.split(b"\r\n")[1:]:
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    accept = base64.b64encode(
+        hashlib.sha1((headers["sec-websocket-key"] + WS_GUID).encode()).digest()
+    ).decode()
+    sock.sendall(
+        (
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n"
+        ).encode()
+    )
+
+
+def _serve_reference_connection(sock: socket.socket, source: memoryview) -> None:
+    """Frames in: a JSON plan, then ``up`` bytes to discard; out: an ack, then ``down``."""
+    sink = bytearray(1 << 20)
+    sink_view = memoryview(sink)
+    expect_up = 0
+    got_up = 0
+    down: list[int] = []
+    while True:
+        b0, b1 = _recv_exact(sock, 2)
+        length = b1 & 0x7F
+        if length == 126:
+            length = int.from_bytes(_recv_exact(sock, 2), "big")
+        elif length == 127:
+            length = int.from_bytes(_recv_exact(sock, 8), "big")
+        key = _recv_exact(sock, 4) if b1 & 0x80 else b""
+        opcode = b0 & 0x0F
+        if opcode in (0x8, 0x9) or expect_up == 0:  # control frame or the plan: read it all
+            payload = bytearray(_recv_exact(sock, length))
+            if key:
+                for i in range(len(payload)):
+                    payload[i] ^= key[i & 3]
+            if opcode == 0x8:
+                sock.sendall(_frame_header(0x8, min(length, 2)) + bytes(payload[:2]))
+                return
+            if opcode == 0x9:
+                sock.sendall(_frame_header(0xA, length) + bytes(payload))
+                continue
+            plan = json.loads(payload)
+            expect_up, got_up, down = int(plan["up"]), 0, [int(n) for n in plan["down"]]
+            continue
+        remaining = length  # upload data: discard without unmasking
+        while remaining:
+            k = sock.recv_into(sink_view[: min(remaining, len(sink))])
+            if k == 0:
+                raise ConnectionError("peer closed")
+            remaining -= k
+        got_up += length
+        if got_up >= expect_up:
+            sock.sendall(_frame_header(0x2, 3) + b"ack")
+            for size in down:
+                sock.sendall(_frame_header(0x2, size))
+                sock.sendall(source[:size])
+            expect_up = 0
+
+
+def reference_server() -> None:
+    """``--role reference-server``: serve connections one at a time until terminated."""
+    source = memoryview(np.random.default_rng(SEED).bytes(64 * MIB))
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        print(f"reference peer listening on ws://127.0.0.1:{listener.getsockname()[1]}/")
+        sys.stdout.flush()
+        while True:
+            sock, _ = listener.accept()
+            with sock:
+                try:
+                    _handshake(sock)
+                    _serve_reference_connection(sock, source)
+                except (ConnectionError, OSError):
+                    pass
+
+
+def reference_round(transport: Any, sizes: list[int], data: np.ndarray) -> tuple[float, float]:
+    """Upload ``data`` in ``sizes`` messages, then download the same; (up s, down s)."""
+    raw = memoryview(data).cast("B")
+    if max(sizes) > 64 * MIB:
+        raise SystemExit("reference messages are limited to 64 MiB")
+    transport.send_message(json.dumps({"up": sum(sizes), "down": sizes}).encode())
+    t0 = time.perf_counter()
+    pos = 0
+    for size in sizes:
+        transport.send_message(raw[pos : pos + size])
+        pos += size
+    ack = transport.recv_message(timeout=TIMEOUT)
+    t1 = time.perf_counter()
+    assert ack == b"ack", ack
+    got = 0
+    for size in sizes:
+        message = transport.recv_message(timeout=TIMEOUT)
+        assert message is not None and len(message) == size
+        got += len(message)
+        del message
+    t2 = time.perf_counter()
+    assert got == sum(sizes)
+    return t1 - t0, t2 - t1
+
+
+# ---------------------------------------------------------------------------------------------
+# client roles run in fresh processes (peak memory)
+
+
+def role_get_peak(url: str, max_message_size: int) -> dict[str, Any]:
+    from etp_sync import ETPSession
+
+    with ETPSession(url, timeout=TIMEOUT, max_message_size=max_message_size) as session:
+        session.get_data_array_metadata(EPC, PATH_IN_RESOURCE)  # warm the imports
+        gc.collect()
+        base = status_bytes("VmRSS")
+        ok = reset_peak()
+        t0 = time.perf_counter()
+        result = session.get_data_array(EPC, PATH_IN_RESOURCE)
+        seconds = time.perf_counter() - t0
+        peak = status_bytes("VmHWM")
+    return {
+        "seconds": seconds,
+        "base": base,
+        "peak": peak if ok else None,
+        "nbytes": int(result.nbytes),
+        "digest": digest(result),
+    }
+
+
+def role_put_peak(url: str, max_message_size: int, size_mb: int) -> dict[str, Any]:
+    from etp_sync import ETPSession
+
+    array = make_array(size_mb)
+    with ETPSession(url, timeout=TIMEOUT, max_message_size=max_message_size) as session:
+        session.get_data_array_metadata(EPC, PATH_IN_RESOURCE)  # exists: put by the main run
+        gc.collect()
+        base = status_bytes("VmRSS")
+        ok = reset_peak()
+        t0 = time.perf_counter()
+        session.put_data_array(EPC, PATH_IN_RESOURCE, array)
+        seconds = time.perf_counter() - t0
+        peak = status_bytes("VmHWM")
+    return {"seconds": seconds, "base": base, "peak": peak if ok else None}
+
+
+# ---------------------------------------------------------------------------------------------
+# measurements
+
+
+@dataclass
+class Round:
+    """One put + get (or up + down): wall seconds and CPU seconds per phase."""
+
+    put: float
+    get: float
+    client_cpu: tuple[float, float] | None = None
+    server_cpu: tuple[float, float] | None = None
+
+    @property
+    def total(self) -> float:
+        return self.put + self.get
+
+
+@dataclass
+class Run:
+    """A row of the throughput table: every round of one configuration."""
+
+    label: str
+    server: str
+    max_message_size: int
+    messages: str
+    rounds: list[Round] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def best(self) -> Round:
+        return min(self.rounds, key=lambda r: r.total)
+
+
+def etp_round(
+    session: Any, array: np.ndarray, server_pid: int | None, label: str
+) -> tuple[Round, np.ndarray]:
+    """One timed put and get; the result is checked by the caller."""
+    gc.collect()
+    server_cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
+    c0, t0 = time.process_time(), time.perf_counter()
+    session.put_data_array(EPC, PATH_IN_RESOURCE, array)
+    c1, t1 = time.process_time(), time.perf_counter()
+    server_cpu1 = cpu_seconds(server_pid) if server_pid else 0.0
+    result = session.get_data_array(EPC, PATH_IN_RESOURCE)
+    c2, t2 = time.process_time(), time.perf_counter()
+    server_cpu2 = cpu_seconds(server_pid) if server_pid else 0.0
+    r = Round(t1 - t0, t2 - t1, client_cpu=(c1 - c0, c2 - c1))
+    if server_pid:
+        r.server_cpu = (server_cpu1 - server_cpu0, server_cpu2 - server_cpu1)
+    print(
+        f"  {label}: put {r.put:.3f} s, get {r.get:.3f} s"
+        + (
+            f" (server CPU {r.server_cpu[0]:.2f} / {r.server_cpu[1]:.2f} s)" if r.server_cpu else ""
+        ),
+        flush=True,
+    )
+    return r, result
+
+
+def check_equal(result: np.ndarray, array: np.ndarray, what: str) -> None:
+    if result.dtype != array.dtype or result.shape != array.shape:
+        raise SystemExit(f"{what}: got {result.dtype} {result.shape}, expected {array.shape}")
+    if not np.array_equal(result, array):
+        raise SystemExit(f"{what}: the array read back differs from the one written")
+
+
+def pyetp_available() -> str | None:
+    try:
+        import pyetp.client  # noqa: F401
+        import rddms_io.client  # noqa: F401
+    except Exception as exc:  # any import failure means: skip
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def pyetp_round(url: str, array: np.ndarray, max_message_size: int) -> tuple[Round, np.ndarray]:
+    import asyncio
+
+    from pyetp.client import etp_connect
+    from rddms_io.client import RDDMSClient
+
+    async def run() -> tuple[Round, np.ndarray]:
+        async with etp_connect(
+            url, max_message_size=max_message_size, use_compression=False, etp_timeout=TIMEOUT
+        ) as client:
+            rddms = RDDMSClient(client)
+            gc.collect()
+            c0, t0 = time.process_time(), time.perf_counter()
+            await rddms.upload_array(EPC, "/pyetp", array)
+            c1, t1 = time.process_time(), time.perf_counter()
+            result = await rddms.download_array(EPC, "/pyetp")
+            c2, t2 = time.process_time(), time.perf_counter()
+            return Round(t1 - t0, t2 - t1, client_cpu=(c1 - c0, c2 - c1)), result
+
+    return asyncio.run(run())
+
+
+def fresh_memory_probe(nbytes: int) -> tuple[float, float]:
+    """MiB/s of filling freshly allocated memory, and of filling it again."""
+    n = nbytes // 8
+    t0 = time.perf_counter()
+    block = np.empty(n)
+    block.fill(1.0)
+    t1 = time.perf_counter()
+    block.fill(2.0)
+    t2 = time.perf_counter()
+    del block
+    return nbytes / MIB / (t1 - t0), nbytes / MIB / (t2 - t1)
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def throughput_table(runs: list[Run], nbytes: int, reference: Run) -> str:
+    ref = 2 * nbytes / reference.best.total
+    head = (
+        "| client | server | max message | messages | put MiB/s | get MiB/s | put+get MiB/s "
+        "| vs reference | client CPU s put / get | server CPU s put / get |\n"
+        "|---|---|--:|---|--:|--:|--:|--:|--:|--:|\n"
+    )
+    lines = []
+    for run in runs:
+        b = run.best
+        both = 2 * nbytes / b.total
+        cc = f"{b.client_cpu[0]:.2f} / {b.client_cpu[1]:.2f}" if b.client_cpu else ""
+        sc = f"{b.server_cpu[0]:.2f} / {b.server_cpu[1]:.2f}" if b.server_cpu else ""
+        lines.append(
+            f"| {run.label} | {run.server} | {fmt_mib(run.max_message_size)} MiB | {run.messages} "
+            f"| {nbytes / MIB / b.put:,.0f} | {nbytes / MIB / b.get:,.0f} | {both:,.0f} "
+            f"| {both / ref:.0%} | {cc} | {sc} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+def peak_table(peaks: list[tuple[str, int, dict[str, Any]]], nbytes: int) -> str:
+    head = (
+        "| operation | max message | time s | MiB/s | RSS before MiB | peak growth MiB "
+        "| x array |\n|---|--:|--:|--:|--:|--:|--:|\n"
+    )
+    lines = []
+    for op, mms, rep in peaks:
+        growth = None if rep["peak"] is None else rep["peak"] - rep["base"]
+        lines.append(
+            f"| {op} | {fmt_mib(mms)} MiB | {rep['seconds']:.3f} "
+            f"| {nbytes / MIB / rep['seconds']:,.0f} | {rep['base'] / MIB:,.0f} "
+            f"| {'' if growth is None else f'{growth / MIB:,.0f}'} "
+            f"| {'' if growth is None else f'{growth / nbytes:.2f}'} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+def machine_note() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    versions = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("websockets", "websocket-client", "pyetp"):
+        with contextlib.suppress(PackageNotFoundError):
+            versions.append(f"{dist} {version(dist)}")
+    return f"{os.cpu_count()} cores ({cpu}), {platform.system()}; " + ", ".join(versions)
+
+
+def write_results(section: str) -> None:
+    """Replace the arrays section of bench/RESULTS.md (create the file if needed)."""
+    block = f"{BEGIN}\n{section.rstrip()}\n{END}\n"
+    text = RESULTS.read_text() if RESULTS.exists() else RESULTS_HEADER
+    if BEGIN in text and END in text:
+        before, rest = text.split(BEGIN, 1)
+        after = rest.split(END, 1)[1].lstrip("\n")
+        text = before + block + ("\n" + after if after else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    RESULTS.write_text(text)
+
+
+def verdict(text: str, value: float, ok: bool) -> str:
+    return f"- {text}: **{value:.2f}x** -> {'MET' if ok else 'NOT MET'}"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--size-mb", type=int, default=256, help="array size in MiB (256)")
+    parser.add_argument(
+        "--max-message-size",
+        type=int,
+        action="append",
+        help="server max message size in bytes; repeat for several (16 MiB and 1 MiB)",
+    )
+    parser.add_argument("--reps", type=int, default=3, help="rounds, best kept (3)")
+    parser.add_argument("--skip-inprocess", action="store_true", help="no in-process server run")
+    parser.add_argument("--skip-pyetp", action="store_true", help="do not run pyetp's client")
+    parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
+    parser.add_argument("--role", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes_arg: list[int] = args.max_message_size or [16 * MIB, MIB]
+    if args.role == "reference-server":
+        reference_server()
+        return 0
+    if args.role in ("get-peak", "put-peak"):
+        if args.role == "get-peak":
+            report = role_get_peak(args.url, sizes_arg[0])
+        else:
+            report = role_put_peak(args.url, sizes_arg[0], args.size_mb)
+        print(json.dumps(report))
+        return 0
+    if args.role:
+        raise SystemExit(f"unknown role {args.role!r}")
+
+    sys.path.insert(0, str(REPO))
+    from etp_sync import ETPSession
+    from etp_sync.server import EmbeddedServer
+    from etp_sync.transport._websocket import WebSocketTransport
+
+    fresh_rate, rewrite_rate = fresh_memory_probe(args.size_mb * MIB)
+    array = make_array(args.size_mb)
+    nbytes = int(array.nbytes)
+    want = digest(array)
+    print(f"array {array.shape} float64, {nbytes / MIB:g} MiB", flush=True)
+
+    pyetp_note = "skipped: --skip-pyetp" if args.skip_pyetp else None
+    if pyetp_note is None and (why := pyetp_available()) is not None:
+        pyetp_note = f"skipped: pyetp not importable ({why})"
+
+    runs: list[Run] = []
+    peaks: list[tuple[str, int, dict[str, Any]]] = []
+    with contextlib.ExitStack() as stack:
+        ref_child = start_child(
+            [str(Path(__file__).resolve()), "--role", "reference-server"], stack
+        )
+        servers = {mms: start_etp_server(mms, stack) for mms in sizes_arg}
+        sessions: dict[int, Any] = {}
+        for mms, child in servers.items():
+            session = ETPSession(child.url, timeout=TIMEOUT, max_message_size=mms)
+            stack.callback(session.close)
+            session.connect()
+            session.put_dataspace(DATASPACE)
+            sessions[mms] = session
+        inproc = None
+        if not args.skip_inprocess:
+            srv = stack.enter_context(EmbeddedServer("127.0.0.1", 0, max_message_size=sizes_arg[0]))
+            srv.store.put_dataspace(f"eml:///dataspace('{DATASPACE}')")
+            inproc = ETPSession(srv.url, timeout=TIMEOUT, max_message_size=sizes_arg[0])
+            stack.callback(inproc.close)
+            inproc.connect()
+
+        ref_sizes = block_sizes(array.shape, sizes_arg[0])
+        transport = WebSocketTransport.connect(ref_child.url, max_message_size=max(ref_sizes) + MIB)
+        stack.callback(transport.close)
+
+        def describe(sizes: list[int]) -> str:
+            return f"{len(sizes)} x {fmt_mib(max(sizes))} MiB"
+
+        reference = Run("WebSocketTransport", "raw sink/source", sizes_arg[0], describe(ref_sizes))
+        for mms in sizes_arg:
+            runs.append(
+                Run("etp_sync", "own process", mms, describe(block_sizes(array.shape, mms)))
+            )
+        if inproc is not None:
+            runs.append(Run("etp_sync", "in-process thread", sizes_arg[0], runs[0].messages))
+
+        for rep in range(args.reps):
+            print(f"round {rep + 1}/{args.reps}", flush=True)
+            gc.collect()
+            up, down = reference_round(transport, ref_sizes, array)
+            reference.rounds.append(Round(up, down))
+            print(f"  reference: up {up:.3f} s, down {down:.3f} s", flush=True)
+            for run in runs:
+                if run.server == "own process":
+                    session = sessions[run.max_message_size]
+                    pid: int | None = servers[run.max_message_size].proc.pid
+                else:
+                    session, pid = inproc, None
+                label = f"etp_sync {run.server} {fmt_mib(run.max_message_size)} MiB"
+                r, result = etp_round(session, array, pid, label)
+                check_equal(result, array, label)
+                del result
+                run.rounds.append(r)
+
+        # Peak memory of a get (and a put) in fresh client processes.
+        for mms, child in servers.items():
+            rep = run_role("get-peak", child.url, mms, args.size_mb)
+            if rep["digest"] != want:
+                raise SystemExit("get-peak: the array read back differs from the one written")
+            peaks.append(("get_data_array", mms, rep))
+            print(f"  get peak ({fmt_mib(mms)} MiB messages): {rep}", flush=True)
+        for mms, child in servers.items():
+            rep = run_role("put-peak", child.url, mms, args.size_mb)
+            peaks.append(("put_data_array", mms, rep))
+            print(f"  put peak ({fmt_mib(mms)} MiB messages): {rep}", flush=True)
+
+        if pyetp_note is None:
+            mms = sizes_arg[0]
+            print("pyetp (one round)", flush=True)
+            r, result = pyetp_round(servers[mms].url, array, mms)
+            check_equal(result, array, "pyetp")
+            del result
+            runs.append(Run("pyetp 0.0.58 (rddms_io)", "own process", mms, "", [r]))
+            print(f"  pyetp: put {r.put:.3f} s, get {r.get:.3f} s", flush=True)
+
+    # report
+    ref_best = reference.best
+    ref_both = 2 * nbytes / ref_best.total
+    main_run = runs[0]
+    ratio = (2 * nbytes / main_run.best.total) / ref_both
+    get_peak = next(rep for op, mms, rep in peaks if op == "get_data_array")
+    peak_ratio = (
+        None if get_peak["peak"] is None else (get_peak["peak"] - get_peak["base"]) / nbytes
+    )
+    command = f"{sys.executable} bench/arrays.py"
+    if argv_list := sys.argv[1:] if argv is None else list(argv):
+        command += " " + " ".join(argv_list)
+    ref_line = (
+        f"Reference ({reference.messages} messages, one connection, best of {args.reps}): "
+        f"up {nbytes / MIB / ref_best.put:,.0f} MiB/s, down {nbytes / MIB / ref_best.get:,.0f} "
+        f"MiB/s, up+down **{ref_both:,.0f} MiB/s**."
+    )
+    lines = [
+        f"## Arrays: put + get of a {args.size_mb} MiB float64 array (bench/arrays.py)",
+        "",
+        f"Command: `{command}` (from the repository root)",
+        "",
+        f"Machine: {machine_note()}. Array {array.shape[0]} x {array.shape[1]} float64 "
+        f"({nbytes / MIB:g} MiB), best of {args.reps} interleaved rounds (pyetp: one). Servers "
+        "listen on 127.0.0.1; 'own process' = `python -m etp_sync.server` in a separate "
+        "process, so client CPU and memory are the client's alone. Fresh memory on this "
+        f"machine: first touch {fresh_rate:,.0f} MiB/s, rewrite {rewrite_rate:,.0f} MiB/s.",
+        "",
+        ref_line,
+        "",
+        throughput_table([*runs], nbytes, reference),
+        "Peak memory, each in a fresh client process (the source array of a get is never in "
+        "that process; a put's array is created before the baseline):",
+        "",
+        peak_table(peaks, nbytes),
+        "Targets:",
+        "",
+        verdict(
+            f"put+get throughput / reference up+down ({fmt_mib(sizes_arg[0])} MiB messages, "
+            f"server in its own process), target >= {THROUGHPUT_MIN:g}",
+            ratio,
+            ratio >= THROUGHPUT_MIN,
+        ),
+    ]
+    if peak_ratio is not None:
+        lines.append(
+            verdict(
+                f"peak RSS growth of get_data_array / array size ({fmt_mib(sizes_arg[0])} MiB "
+                f"messages), target <= {PEAK_MAX:g}",
+                peak_ratio,
+                peak_ratio <= PEAK_MAX,
+            )
+        )
+    else:
+        lines.append("- peak RSS of get_data_array: not measured (no /proc/self/clear_refs)")
+    lines += ["", *NOTES, ""]
+    if pyetp_note:
+        lines += [f"pyetp: {pyetp_note}.", ""]
+    section = "\n".join(lines)
+    print()
+    print(section)
+    if not args.no_write:
+        write_results(section)
+        print(f"wrote the arrays section of {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""The sample RESQML 2.0.1 documents use the RESQML 2.0.1 / EML 2.0 schema's own names.
+
+pyetp's RESQML classes (tests/peers/test_pyetp.py) parse them; these checks keep the details
+that broke that parse from coming back without pyetp installed.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from etp_sync.samples import EML_NS, RESQML_NS, XSI_NS, surface_model
+
+XSI_TYPE = f"{{{XSI_NS}}}type"
+
+
+def test_crs_uses_eml20_type_names() -> None:
+    model = surface_model("samples/crs", shape=(3, 4))
+    root = ET.fromstring(model.objects[model.crs_uri])
+    projected = root.find(f"{{{RESQML_NS}}}ProjectedCrs")
+    vertical = root.find(f"{{{RESQML_NS}}}VerticalCrs")
+    assert projected is not None and vertical is not None
+    # EML 2.0 says ProjectedCrsEpsgCode; "ProjectedEpsgCrs" is the EML 2.3 name.
+    assert projected.get(XSI_TYPE) == "eml:ProjectedCrsEpsgCode"
+    assert projected.findtext(f"{{{EML_NS}}}EpsgCode") == "23031"
+    assert vertical.get(XSI_TYPE) == "eml:VerticalUnknownCrs"
+
+
+def test_grid_lattice_has_one_offset_per_axis() -> None:
+    model = surface_model("samples/grid", shape=(3, 4))
+    root = ET.fromstring(model.objects[model.grid_uri])
+    lattice = root.find(f".//{{{RESQML_NS}}}SupportingGeometry")
+    assert lattice is not None
+    assert lattice.get(XSI_TYPE) == "resqml2:Point3dLatticeArray"
+    offsets = lattice.findall(f"{{{RESQML_NS}}}Offset")
+    # Slowest axis first: 3 rows -> 2 steps, then 4 columns -> 3 steps.
+    counts = [
+        int(o.findtext(f"{{{RESQML_NS}}}Spacing/{{{RESQML_NS}}}Count") or -1) for o in offsets
+    ]
+    assert counts == [2, 3]
+    values = [
+        float(o.findtext(f"{{{RESQML_NS}}}Spacing/{{{RESQML_NS}}}Value") or 0) for o in offsets
+    ]
+    assert values == [25.0, 25.0]
