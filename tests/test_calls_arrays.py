@@ -351,3 +351,15 @@ def test_plan_blocks_edge_cases() -> None:
     assert list(plan_blocks((4, 5), 8, 1000)) == [((0, 0), (4, 5))]
     with pytest.raises(Exception, match="more than"):
         list(plan_blocks((4,), 10, 5))
+
+
+def test_200_mb_array_round_trip(make_session: Callable[..., ETPSession]) -> None:
+    """A 200 MB float64 array goes out and comes back as many subarray blocks, bit for bit."""
+    session = make_session(max_message_size=16 * MIB)
+    array = np.random.default_rng(7).random((5000, 5000))  # 200 MB
+    done: list[tuple[int, int]] = []
+    session.put_data_array(EPC, "/big", array, progress=lambda d, t: done.append((d, t)))
+    assert done[-1] == (array.nbytes, array.nbytes) and len(done) > 12
+    got = session.get_data_array(EPC, "/big")
+    assert got.shape == array.shape and got.dtype == array.dtype
+    assert np.array_equal(got, array)

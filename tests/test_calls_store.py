@@ -5,6 +5,7 @@ Every test talks to an :class:`~etp_sync.server.EmbeddedServer` over a real sock
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -552,3 +553,20 @@ def test_chunks_reassembled_and_trailing_empty_response_tolerated() -> None:
     )
     with pytest.raises(ETPProtocolError):
         _assemble_objects(unfinished, by_key)
+
+
+def test_connection_death_inside_a_transaction_is_reported(harness: Harness) -> None:
+    """Writes in a transaction whose connection died are gone; the commit says so clearly."""
+    from etp_sync.calls import TransactionError
+    from etp_sync.samples import surface_model
+
+    srv = harness.server()
+    session = harness.session(srv, timeout=20)
+    ds = session.put_dataspace("tx/died")
+    model = surface_model(ds, shape=(3, 4))
+    with pytest.raises(TransactionError, match="connection died"):
+        with session.transaction(ds):
+            session.put_data_objects(model.objects)
+            srv.drop_connections()
+            time.sleep(0.2)
+    assert len(session.get_resources(ds)) == 0  # the server rolled the writes back

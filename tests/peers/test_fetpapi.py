@@ -138,7 +138,11 @@ class ClientRun:
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and self.result.get("ok") is True and self.close.get("closed")
+        return (
+            self.returncode == 0
+            and self.result.get("ok") is True
+            and self.close.get("closed") is True
+        )
 
     @property
     def lost_a_response(self) -> bool:
