@@ -7,6 +7,7 @@ the connection.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import uuid
 from collections.abc import Callable
@@ -53,6 +54,7 @@ class FakePeer:
         *,
         protocols: tuple[int, ...] = (3, 4, 9, 18, 24),
         auto_pong: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.handler = handler
         self.auto_pong = auto_pong
@@ -60,9 +62,10 @@ class FakePeer:
         self.connections = 0
         self.headers: list[dict[str, str]] = []
         self._server = serve(self._serve, "127.0.0.1", 0, subprotocols=["etp12.energistics.org"],
-                             max_size=None, compression=None)  # fmt: skip
+                             max_size=None, compression=None, ssl=ssl_context)  # fmt: skip
         self.port = self._server.socket.getsockname()[1]
-        self.url = f"ws://127.0.0.1:{self.port}/"
+        scheme = "wss" if ssl_context is not None else "ws"
+        self.url = f"{scheme}://localhost:{self.port}/"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def _serve(self, ws: ServerConnection) -> None:

@@ -564,9 +564,8 @@ def test_connection_death_inside_a_transaction_is_reported(harness: Harness) -> 
     session = harness.session(srv, timeout=20)
     ds = session.put_dataspace("tx/died")
     model = surface_model(ds, shape=(3, 4))
-    with pytest.raises(TransactionError, match="connection died"):
-        with session.transaction(ds):
-            session.put_data_objects(model.objects)
-            srv.drop_connections()
-            time.sleep(0.2)
+    with pytest.raises(TransactionError, match="connection died"), session.transaction(ds):
+        session.put_data_objects(model.objects)
+        srv.drop_connections()
+        time.sleep(0.2)
     assert len(session.get_resources(ds)) == 0  # the server rolled the writes back

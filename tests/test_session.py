@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -308,3 +311,43 @@ def test_bad_urls_and_sizes_fail_clearly() -> None:
     with pytest.raises(ETPTransportError) as info:
         session.connect()
     assert "pw" not in str(info.value) and "abc" not in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for localhost (made with the openssl command line)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl command not available")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_tls_verifies_by_default_and_accepts_a_ca_bundle(self_signed: tuple[str, str]) -> None:
+    cert, key = self_signed
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    no_retry = RetryPolicy(attempts=1)
+    with FakePeer(lambda *a: None, ssl_context=context) as peer:
+        assert peer.url.startswith("wss://")
+        with pytest.raises(ETPTransportError, match="certificate"):
+            ETPSession(peer.url, retry=no_retry).connect()
+        with ETPSession(peer.url, ca_file=cert, retry=no_retry) as session:
+            assert session.ping() > 0
+        with ETPSession(peer.url, verify=False, retry=no_retry) as session:
+            assert session.ping() > 0
+
+
+def test_partition_and_token_headers_reach_the_server() -> None:
+    with FakePeer(lambda *a: None) as peer:
+        with ETPSession(peer.url, authorization="tok", data_partition_id="osdu-1") as session:
+            session.ping()
+        headers = {k.lower(): v for k, v in peer.headers[0].items()}
+        assert headers["authorization"] == "Bearer tok"
+        assert headers["data-partition-id"] == "osdu-1"

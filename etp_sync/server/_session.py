@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import struct
 import threading
 import time
 import uuid
@@ -52,7 +53,10 @@ SIZE_TOLERANCE = 64 * 1024
 REQUEST_SESSION_TIMEOUT = 60.0
 POLL_INTERVAL = 0.5  # seconds between checks of a connection stuck in its closing handshake
 CLOSE_GRACE = 2.0
+# Messages at least this big are written without joining them (see ServerSession._send_direct).
+DIRECT_SEND_BYTES = 1 << 20
 _FIN = int(MessageFlags.FIN)
+_WS_FIN_BINARY = 0x82  # websocket frame byte 0: FIN + binary opcode
 
 
 def peek_header(frame: bytes | bytearray | memoryview) -> tuple[int, int, int, int, int] | None:
@@ -149,8 +153,11 @@ class ServerSession:
                 parts = encode_message_parts(
                     header, body, compress=None if self.compression else False
                 )
-                frame = parts[0] if len(parts) == 1 else b"".join(parts)
-                self.connection.send(frame)
+                size = self._send_direct(parts)
+                if size is None:
+                    frame = parts[0] if len(parts) == 1 else b"".join(parts)
+                    self.connection.send(frame)
+                    size = len(frame)
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug(
                         "%s <- %s id=%s corr=%s flags=%s (%d B)",
@@ -159,8 +166,55 @@ class ServerSession:
                         message_id,
                         corr,
                         header.message_flags,
-                        len(frame),
+                        size,
                     )
+
+    def _send_direct(self, parts: Sequence[Any]) -> int | None:
+        """Send a big message as one binary frame written straight from ``parts``.
+
+        ``connection.send`` needs one bytes object (a joined copy of the parts), which websockets
+        then copies again into its frame: two extra passes over every array payload. For
+        messages of at least :data:`DIRECT_SEND_BYTES`, the unmasked frame header and the parts
+        (array payloads by reference) are queued on the connection's protocol instead, under the
+        connection's own send context (lock held, state checked, data written and errors handled
+        by websockets as for any frame). Returns the payload size, or None when the message is
+        small or this websockets version/connection does not allow it (extensions negotiated,
+        no ``send_context`` or ``protocol.writes``): the caller then uses ``connection.send``.
+        """
+        try:
+            views = [memoryview(p).cast("B") for p in parts]
+        except (TypeError, ValueError):  # not a flat byte-castable buffer: let send() join it
+            return None
+        size = sum(v.nbytes for v in views)
+        connection = self.connection
+        protocol = getattr(connection, "protocol", None)
+        send_context = getattr(connection, "send_context", None)
+        if (
+            size < DIRECT_SEND_BYTES
+            or send_context is None
+            or not isinstance(getattr(protocol, "writes", None), list)
+            or getattr(protocol, "extensions", None)
+        ):
+            return None
+        if size < 126:
+            head = struct.pack("!BB", _WS_FIN_BINARY, size)
+        elif size < 65536:
+            head = struct.pack("!BBH", _WS_FIN_BINARY, 126, size)
+        else:
+            head = struct.pack("!BBQ", _WS_FIN_BINARY, 127, size)
+        buffers: list[Any] = []
+        small: list[Any] = [head]
+        for view in views:  # coalesce the small parts around the array payloads
+            if view.nbytes < DIRECT_SEND_BYTES // 16:
+                small.append(view)
+            else:
+                buffers.extend((b"".join(small), view))
+                small = []
+        if small:
+            buffers.append(b"".join(small))
+        with send_context():
+            protocol.writes.extend(buffers)
+        return size
 
     def send_error(self, code: int, message: str, correlation_id: int, protocol: int = 0) -> None:
         """A ProtocolException for a whole request (or the session when correlation is 0)."""
