@@ -286,8 +286,9 @@ class Traffic(logging.Handler):
         self.received: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.msg.startswith("%s -> %s ") and isinstance(record.args, tuple):
-            self.received.append(str(record.args[1]))
+        message, args = record.msg, record.args
+        if isinstance(message, str) and message.startswith("%s -> %s ") and isinstance(args, tuple):
+            self.received.append(str(args[1]))
 
 
 @pytest.fixture()
