@@ -165,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ETPError as exc:
         print(f"etp-sync: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (e.g. ``| head``): stop quietly, as shell tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -797,6 +797,44 @@ def test_whole_arrays_errors_and_size_limit(client: RawClient) -> None:
     assert {k for _, b in parts for k in b.data_arrays} == {"m0", "m1", "m2"}
 
 
+def test_big_responses_written_straight_from_the_array() -> None:
+    """Messages >= DIRECT_SEND_BYTES skip websockets' framing copy: another websocket
+    implementation (websocket-client) must read them intact, in order with small ones."""
+    from etp_sync.server._session import DIRECT_SEND_BYTES
+
+    values = np.random.default_rng(7).random(3 * DIRECT_SEND_BYTES // 8)
+    with EmbeddedServer(max_message_size=8 << 20) as server:
+        c = RawClient(server.url, max_message_size=8 << 20)
+        try:
+            c.bodies(
+                messages.Dataspace.PutDataspaces(
+                    dataspaces={
+                        "a": datatypes.Object.Dataspace(uri=DS, store_last_write=0, store_created=0)
+                    }
+                )
+            )
+            put = datatypes.DataArrayTypes.PutDataArraysType(
+                uid=uid_of("/direct"),
+                array=datatypes.DataArrayTypes.DataArray(
+                    dimensions=[values.size],
+                    data=datatypes.AnyArray(item=datatypes.ArrayOfDouble(values=values)),
+                ),
+            )
+            [ok] = c.bodies(messages.DataArray.PutDataArrays(data_arrays={"p": put}))
+            assert ok.success == {"p": ""}
+            for _ in range(2):
+                [got] = c.bodies(
+                    messages.DataArray.GetDataArrays(data_arrays={"g": uid_of("/direct")})
+                )
+                assert np.array_equal(got.data_arrays["g"].data.item.values, values)
+                [md] = c.bodies(
+                    messages.DataArray.GetDataArrayMetadata(data_arrays={"m": uid_of("/direct")})
+                )
+                assert list(md.array_metadata["m"].dimensions) == [values.size]
+        finally:
+            c.close()
+
+
 # -- notifications --------------------------------------------------------------------------------
 
 

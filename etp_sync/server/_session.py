@@ -53,8 +53,10 @@ SIZE_TOLERANCE = 64 * 1024
 REQUEST_SESSION_TIMEOUT = 60.0
 POLL_INTERVAL = 0.5  # seconds between checks of a connection stuck in its closing handshake
 CLOSE_GRACE = 2.0
-# Messages at least this big are written without joining them (see ServerSession._send_direct).
-DIRECT_SEND_BYTES = 1 << 20
+# Messages at least this big are written without joining them (see ServerSession._send_direct);
+# parts smaller than _COALESCE_BYTES are joined with their neighbours (fewer socket writes).
+DIRECT_SEND_BYTES = 256 << 10
+_COALESCE_BYTES = 64 << 10
 _FIN = int(MessageFlags.FIN)
 _WS_FIN_BINARY = 0x82  # websocket frame byte 0: FIN + binary opcode
 
@@ -196,16 +198,11 @@ class ServerSession:
             or getattr(protocol, "extensions", None)
         ):
             return None
-        if size < 126:
-            head = struct.pack("!BB", _WS_FIN_BINARY, size)
-        elif size < 65536:
-            head = struct.pack("!BBH", _WS_FIN_BINARY, 126, size)
-        else:
-            head = struct.pack("!BBQ", _WS_FIN_BINARY, 127, size)
+        head = struct.pack("!BBQ", _WS_FIN_BINARY, 127, size)  # size > 65535: 64-bit length
         buffers: list[Any] = []
         small: list[Any] = [head]
         for view in views:  # coalesce the small parts around the array payloads
-            if view.nbytes < DIRECT_SEND_BYTES // 16:
+            if view.nbytes < _COALESCE_BYTES:
                 small.append(view)
             else:
                 buffers.extend((b"".join(small), view))
