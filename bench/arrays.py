@@ -1,6 +1,7 @@
 """Array benchmark: put + get of a 256 MiB float64 array through the embedded ETP server.
 
-What is measured, side by side in one run (``--reps`` rounds, interleaved, best round kept):
+What is measured, side by side in one run (``--reps`` rounds; in each round every row runs
+``--warmup`` untimed put+get then one timed put+get; the best timed round of each row is kept):
 
 1. ``etp_sync``: ``session.put_data_array(uri, path, a)`` then ``session.get_data_array(uri,
    path)`` of a random float64 array of ``--size-mb`` MiB (shape ``(n / 8192, 8192)``), over a
@@ -8,17 +9,19 @@ What is measured, side by side in one run (``--reps`` rounds, interleaved, best 
    ``--max-message-size`` (default 16 MiB, the server's default, and 1 MiB). Client and server
    CPU seconds of each phase are recorded too (client: ``time.process_time``, all threads;
    server: utime + stime from ``/proc/<pid>/stat``). The array read back is compared with the
-   input outside the timed region.
+   input after the timing.
 2. the same against an ``EmbeddedServer`` thread inside the client process (shared GIL);
 3. ``reference``: the transport floor. The same number of bytes, in messages of the same sizes
    as the ETP blocks, sent up with ``etp_sync.transport._websocket.WebSocketTransport`` (numpy
    masking into its send buffer) to a minimal raw-socket websocket peer in its own process that
-   discards them, then sent down by that peer as unmasked frames and received with
-   ``recv_message`` -- one connection, no ETP encoding, no store;
+   discards them (no unmasking), then sent down by that peer as unmasked frames and received
+   with ``recv_message`` -- one connection, no ETP encoding, no store. A second row does the
+   same against a sink/source written with the ``websockets`` sync server (what the embedded
+   server runs on): the websocket library's own floor, still without ETP;
 4. ``pyetp``: for scale, ``rddms_io.client.RDDMSClient(etp_client).upload_array`` /
    ``download_array`` of PyPI ``pyetp==0.0.58`` (asyncio, pydantic models, compression off)
-   against the separate-process server with the first message size, one repetition. Skipped
-   with a message when ``--skip-pyetp`` is given or pyetp is not importable.
+   against the separate-process server with the first message size, one round. Skipped with a
+   message when ``--skip-pyetp`` is given or pyetp is not importable.
 
 Peak memory: for each message size a fresh client process (which never holds the source array)
 connects, records its VmRSS, resets its peak (``/proc/self/clear_refs``), calls
@@ -30,11 +33,11 @@ reference's up + down throughput; peak RSS growth of a get at most 1.5x the arra
 
 The table and the verdicts are printed and the "arrays" section of ``bench/RESULTS.md`` is
 rewritten (other sections are kept) unless ``--no-write`` is given. Every process the benchmark
-starts listens on 127.0.0.1 only and is stopped before it exits.
+starts listens on 127.0.0.1 only and is stopped before it exits (also on errors).
 
 Run from the repository root::
 
-    /work/venv-bench/bin/python bench/arrays.py [--size-mb 256] [--reps 3]
+    /work/venv-bench/bin/python bench/arrays.py [--size-mb 256] [--reps 3] [--warmup 1]
         [--max-message-size 16777216 --max-message-size 1048576] [--skip-inprocess]
         [--skip-pyetp] [--no-write]
 """
@@ -53,8 +56,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -90,13 +94,40 @@ NOTES = (
     "Notes:",
     "",
     "- Throughput counts the array bytes (MiB = 2^20 bytes): put and get move the array once "
-    "each, so put+get = 2 x size / (put time + get time); the reference moves the same bytes "
-    "up and then down.",
+    "each, so put+get = 2 x size / (put time + get time); the references move the same bytes "
+    "up, then down.",
+    "- Where the time goes (16 MiB messages; the CPU columns, plus per-thread cProfile and CPU "
+    "of warm rounds on this machine, outside this script). **put** is bound by the server's "
+    "CPU (server CPU ~ put time): its websockets.sync receive thread (64 KiB `socket.recv` "
+    "calls, frame parsing, slicing each frame out of its buffer, the unmasking copy: "
+    "~0.11-0.15 s per 256 MiB, cf. the server CPU of the no-ETP websockets row) and the session "
+    "thread (~0.06-0.07 s: `decode_message`'s aligned copy ~0.014 s, `Store.put_subarray`'s "
+    "copy into the store array ~0.036 s, freeing the frames) mostly take turns on one GIL. The "
+    "client spends ~0.11 s of CPU (masking ~0.03 s, the compression sample ~0.03 s, socket "
+    "sends) and waits for the server the rest of the time. **get**: server and client each "
+    "~0.10 s of CPU; per block the server copies it out of the store (`Store.get_subarray`, "
+    "~0.04 s per 256 MiB), samples it for compression (~0.02 s) and writes it; the client "
+    "receives straight into one buffer per message, decodes (aligned copy ~0.014 s) and copies "
+    "into the result (~0.02 s). The no-ETP websockets row itself varies between runs "
+    "(1,100-2,300 MiB/s up seen), with where its per-frame copies land in memory.",
+    "- Fixed on the way: `ServerSession.send_parts` joined the encoded parts into one bytes "
+    "object and websockets then copied it again into its frame (`Frame.serialize`, BytesIO): "
+    "0.085 s + 0.10 s per 256 MiB. Messages of 256 KiB or more now go out as one frame written "
+    "straight from the parts (`ServerSession._send_direct`): get 0.39-0.45 s -> 0.14-0.16 s.",
+    "- 1 MiB messages: per-message costs dominate, above all the compression decision "
+    "(`codec.worth_compressing`): each message's 64 KiB sample costs ~1.2 ms of zlib level 1 on "
+    "random doubles, on both sides; a 16 KiB sample costs ~0.1 ms and gives the same verdicts "
+    "(random 0.95, smooth 0.73-0.75, small ints 0.27). Not applied (it belongs to "
+    "`etp_sync/codec`); measured with that one change: 1 MiB put+get 1.00 s -> 0.51 s "
+    "(median), no change at 16 MiB.",
+    "- pyetp: its time goes to its per-value Avro/pydantic codec (see the codec section), "
+    "not to the transport.",
     "- This machine is a Firecracker VM with free page reporting: memory the guest frees goes "
     "back to the host within about a second and the next first touch of it costs a host page "
-    "fault (the 'fresh memory' line above). The reference reuses its buffers; a get must fill a "
-    "freshly allocated result and the server a freshly allocated store array, so both ETP "
-    "directions pay this once per byte.",
+    "fault (the 'first touch' rate above; it varies from run to run). The references reuse "
+    "their buffers; a get fills a freshly allocated result and a put a freshly allocated store "
+    "array. The untimed warm-up put+get before each timed one lets those allocations reuse "
+    "recently freed memory; the fresh-process peak runs show the cold case.",
 )
 
 
@@ -352,29 +383,76 @@ def reference_server() -> None:
                     pass
 
 
-def reference_round(transport: Any, sizes: list[int], data: np.ndarray) -> tuple[float, float]:
-    """Upload ``data`` in ``sizes`` messages, then download the same; (up s, down s)."""
-    raw = memoryview(data).cast("B")
-    if max(sizes) > 64 * MIB:
-        raise SystemExit("reference messages are limited to 64 MiB")
-    transport.send_message(json.dumps({"up": sum(sizes), "down": sizes}).encode())
-    t0 = time.perf_counter()
-    pos = 0
-    for size in sizes:
-        transport.send_message(raw[pos : pos + size])
-        pos += size
-    ack = transport.recv_message(timeout=TIMEOUT)
-    t1 = time.perf_counter()
-    assert ack == b"ack", ack
-    got = 0
-    for size in sizes:
-        message = transport.recv_message(timeout=TIMEOUT)
-        assert message is not None and len(message) == size
-        got += len(message)
-        del message
-    t2 = time.perf_counter()
-    assert got == sum(sizes)
-    return t1 - t0, t2 - t1
+def websockets_server() -> None:
+    """``--role websockets-server``: the same sink/source written with the websockets library's
+    sync server (what the embedded ETP server runs on), with the embedded server's settings."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.server import ServerConnection, serve
+    from websockets.typing import Subprotocol
+
+    source = memoryview(np.random.default_rng(SEED).bytes(64 * MIB))
+
+    def handler(connection: ServerConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                plan = json.loads(connection.recv())
+                got = 0
+                while got < int(plan["up"]):
+                    got += len(connection.recv())
+                connection.send(b"ack")
+                for size in plan["down"]:
+                    connection.send(source[: int(size)])
+
+    with serve(
+        handler,
+        "127.0.0.1",
+        0,
+        subprotocols=[Subprotocol(SUBPROTOCOL)],
+        compression=None,
+        max_size=None,
+        max_queue=64,
+        ping_interval=None,
+    ) as server:
+        print(f"websockets peer listening on ws://127.0.0.1:{server.socket.getsockname()[1]}/")
+        sys.stdout.flush()
+        server.serve_forever()
+
+
+class ReferenceClient:
+    """Upload then download through a :class:`WebSocketTransport` to a sink/source peer."""
+
+    def __init__(self, transport: Any, sizes: list[int], data: np.ndarray) -> None:
+        if max(sizes) > 64 * MIB:
+            raise SystemExit("reference messages are limited to 64 MiB")
+        self.transport = transport
+        self.sizes = sizes
+        self.raw = memoryview(data).cast("B")
+
+    def upload(self) -> None:
+        """Send the plan and the data; return when the peer has it all."""
+        self.transport.send_message(
+            json.dumps({"up": sum(self.sizes), "down": self.sizes}).encode()
+        )
+        pos = 0
+        for size in self.sizes:
+            self.transport.send_message(self.raw[pos : pos + size])
+            pos += size
+        ack = self.transport.recv_message(timeout=TIMEOUT)
+        if ack != b"ack":
+            raise SystemExit(f"reference peer answered {ack!r}")
+
+    def download(self) -> list[int]:
+        """Receive the peer's messages; return their sizes (checked outside the timing)."""
+        got = []
+        for _ in self.sizes:
+            message = self.transport.recv_message(timeout=TIMEOUT)
+            got.append(-1 if message is None else len(message))
+            del message
+        return got
+
+    def check(self, got: list[int]) -> None:
+        if got != self.sizes:
+            raise SystemExit("reference download: wrong message sizes")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,45 +515,47 @@ class Round:
 
 
 @dataclass
-class Run:
-    """A row of the throughput table: every round of one configuration."""
+class Config:
+    """One row of the throughput table: how to put and get, and every timed round."""
 
     label: str
     server: str
     max_message_size: int
     messages: str
+    put: Callable[[], Any] | None = None
+    get: Callable[[], Any] | None = None
+    check: Callable[[Any], None] | None = None
+    server_pid: int | None = None
     rounds: list[Round] = field(default_factory=list)
-    note: str = ""
 
     @property
     def best(self) -> Round:
         return min(self.rounds, key=lambda r: r.total)
 
+    @property
+    def name(self) -> str:
+        return f"{self.label} -> {self.server}, {fmt_mib(self.max_message_size)} MiB"
 
-def etp_round(
-    session: Any, array: np.ndarray, server_pid: int | None, label: str
-) -> tuple[Round, np.ndarray]:
-    """One timed put and get; the result is checked by the caller."""
+
+def measure(config: Config) -> Round:
+    """One timed put and get of ``config``; the result is checked after the timing."""
+    assert config.put is not None and config.get is not None and config.check is not None
+    pid = config.server_pid
     gc.collect()
-    server_cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
+    s0 = cpu_seconds(pid) if pid else 0.0
     c0, t0 = time.process_time(), time.perf_counter()
-    session.put_data_array(EPC, PATH_IN_RESOURCE, array)
+    config.put()
     c1, t1 = time.process_time(), time.perf_counter()
-    server_cpu1 = cpu_seconds(server_pid) if server_pid else 0.0
-    result = session.get_data_array(EPC, PATH_IN_RESOURCE)
+    s1 = cpu_seconds(pid) if pid else 0.0
+    result = config.get()
     c2, t2 = time.process_time(), time.perf_counter()
-    server_cpu2 = cpu_seconds(server_pid) if server_pid else 0.0
+    s2 = cpu_seconds(pid) if pid else 0.0
+    config.check(result)
+    del result
     r = Round(t1 - t0, t2 - t1, client_cpu=(c1 - c0, c2 - c1))
-    if server_pid:
-        r.server_cpu = (server_cpu1 - server_cpu0, server_cpu2 - server_cpu1)
-    print(
-        f"  {label}: put {r.put:.3f} s, get {r.get:.3f} s"
-        + (
-            f" (server CPU {r.server_cpu[0]:.2f} / {r.server_cpu[1]:.2f} s)" if r.server_cpu else ""
-        ),
-        flush=True,
-    )
-    return r, result
+    if pid:
+        r.server_cpu = (s1 - s0, s2 - s1)
+    return r
 
 
 def check_equal(result: np.ndarray, array: np.ndarray, what: str) -> None:
@@ -533,21 +613,21 @@ def fresh_memory_probe(nbytes: int) -> tuple[float, float]:
 # report
 
 
-def throughput_table(runs: list[Run], nbytes: int, reference: Run) -> str:
-    ref = 2 * nbytes / reference.best.total
+def throughput_table(configs: list[Config], nbytes: int, reference: Config) -> str:
+    ref = 2 * nbytes / MIB / reference.best.total
     head = (
-        "| client | server | max message | messages | put MiB/s | get MiB/s | put+get MiB/s "
-        "| vs reference | client CPU s put / get | server CPU s put / get |\n"
+        "| client | server | max message | messages | put (up) MiB/s | get (down) MiB/s "
+        "| put+get MiB/s | vs reference | client CPU s put / get | server CPU s put / get |\n"
         "|---|---|--:|---|--:|--:|--:|--:|--:|--:|\n"
     )
     lines = []
-    for run in runs:
-        b = run.best
-        both = 2 * nbytes / b.total
+    for c in configs:
+        b = c.best
+        both = 2 * nbytes / MIB / b.total
         cc = f"{b.client_cpu[0]:.2f} / {b.client_cpu[1]:.2f}" if b.client_cpu else ""
         sc = f"{b.server_cpu[0]:.2f} / {b.server_cpu[1]:.2f}" if b.server_cpu else ""
         lines.append(
-            f"| {run.label} | {run.server} | {fmt_mib(run.max_message_size)} MiB | {run.messages} "
+            f"| {c.label} | {c.server} | {fmt_mib(c.max_message_size)} MiB | {c.messages} "
             f"| {nbytes / MIB / b.put:,.0f} | {nbytes / MIB / b.get:,.0f} | {both:,.0f} "
             f"| {both / ref:.0%} | {cc} | {sc} |"
         )
@@ -619,7 +699,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="append",
         help="server max message size in bytes; repeat for several (16 MiB and 1 MiB)",
     )
-    parser.add_argument("--reps", type=int, default=3, help="rounds, best kept (3)")
+    parser.add_argument("--reps", type=int, default=3, help="timed rounds, best kept (3)")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="untimed put+get before each timed one (1)"
+    )
     parser.add_argument("--skip-inprocess", action="store_true", help="no in-process server run")
     parser.add_argument("--skip-pyetp", action="store_true", help="do not run pyetp's client")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
@@ -628,21 +711,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run_child_role(args: argparse.Namespace, sizes: list[int]) -> int:
+    if args.role == "reference-server":
+        reference_server()
+    elif args.role == "websockets-server":
+        websockets_server()
+    elif args.role == "get-peak":
+        print(json.dumps(role_get_peak(args.url, sizes[0])))
+    elif args.role == "put-peak":
+        print(json.dumps(role_put_peak(args.url, sizes[0], args.size_mb)))
+    else:
+        raise SystemExit(f"unknown role {args.role!r}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     sizes_arg: list[int] = args.max_message_size or [16 * MIB, MIB]
-    if args.role == "reference-server":
-        reference_server()
-        return 0
-    if args.role in ("get-peak", "put-peak"):
-        if args.role == "get-peak":
-            report = role_get_peak(args.url, sizes_arg[0])
-        else:
-            report = role_put_peak(args.url, sizes_arg[0], args.size_mb)
-        print(json.dumps(report))
-        return 0
     if args.role:
-        raise SystemExit(f"unknown role {args.role!r}")
+        return run_child_role(args, sizes_arg)
 
     sys.path.insert(0, str(REPO))
     from etp_sync import ETPSession
@@ -659,122 +746,174 @@ def main(argv: Sequence[str] | None = None) -> int:
     if pyetp_note is None and (why := pyetp_available()) is not None:
         pyetp_note = f"skipped: pyetp not importable ({why})"
 
-    runs: list[Run] = []
+    def describe(sizes: list[int]) -> str:
+        return f"{len(sizes)} x {fmt_mib(max(sizes))} MiB"
+
+    def check_array(what: str) -> Callable[[Any], None]:
+        return lambda result: check_equal(result, array, what)
+
+    configs: list[Config] = []
     peaks: list[tuple[str, int, dict[str, Any]]] = []
+    script = str(Path(__file__).resolve())
     with contextlib.ExitStack() as stack:
-        ref_child = start_child(
-            [str(Path(__file__).resolve()), "--role", "reference-server"], stack
-        )
-        servers = {mms: start_etp_server(mms, stack) for mms in sizes_arg}
-        sessions: dict[int, Any] = {}
-        for mms, child in servers.items():
+        # The transport floor: same bytes, same message sizes, no ETP, two kinds of peer.
+        ref_sizes = block_sizes(array.shape, sizes_arg[0])
+        for role, server_name in (
+            ("reference-server", "raw sink/source (reference)"),
+            ("websockets-server", "websockets.sync sink/source"),
+        ):
+            child = start_child([script, "--role", role], stack)
+            transport = WebSocketTransport.connect(child.url, max_message_size=max(ref_sizes) + MIB)
+            stack.callback(transport.close)
+            ref = ReferenceClient(transport, ref_sizes, array)
+            configs.append(
+                Config(
+                    "WebSocketTransport, no ETP",
+                    server_name,
+                    sizes_arg[0],
+                    describe(ref_sizes),
+                    ref.upload,
+                    ref.download,
+                    ref.check,
+                    child.proc.pid,
+                )
+            )
+        reference = configs[0]
+
+        # ETP: python -m etp_sync.server in its own process, one per message size.
+        servers: dict[int, Child] = {}
+        for mms in sizes_arg:
+            servers[mms] = child = start_etp_server(mms, stack)
             session = ETPSession(child.url, timeout=TIMEOUT, max_message_size=mms)
             stack.callback(session.close)
             session.connect()
             session.put_dataspace(DATASPACE)
-            sessions[mms] = session
-        inproc = None
+            configs.append(
+                Config(
+                    "etp_sync ETPSession",
+                    "etp_sync.server, own process",
+                    mms,
+                    describe(block_sizes(array.shape, mms)),
+                    partial(session.put_data_array, EPC, PATH_IN_RESOURCE, array),
+                    partial(session.get_data_array, EPC, PATH_IN_RESOURCE),
+                    check_array(f"etp_sync, {fmt_mib(mms)} MiB"),
+                    child.proc.pid,
+                )
+            )
         if not args.skip_inprocess:
             srv = stack.enter_context(EmbeddedServer("127.0.0.1", 0, max_message_size=sizes_arg[0]))
             srv.store.put_dataspace(f"eml:///dataspace('{DATASPACE}')")
-            inproc = ETPSession(srv.url, timeout=TIMEOUT, max_message_size=sizes_arg[0])
-            stack.callback(inproc.close)
-            inproc.connect()
-
-        ref_sizes = block_sizes(array.shape, sizes_arg[0])
-        transport = WebSocketTransport.connect(ref_child.url, max_message_size=max(ref_sizes) + MIB)
-        stack.callback(transport.close)
-
-        def describe(sizes: list[int]) -> str:
-            return f"{len(sizes)} x {fmt_mib(max(sizes))} MiB"
-
-        reference = Run("WebSocketTransport", "raw sink/source", sizes_arg[0], describe(ref_sizes))
-        for mms in sizes_arg:
-            runs.append(
-                Run("etp_sync", "own process", mms, describe(block_sizes(array.shape, mms)))
+            session = ETPSession(srv.url, timeout=TIMEOUT, max_message_size=sizes_arg[0])
+            stack.callback(session.close)
+            session.connect()
+            configs.append(
+                Config(
+                    "etp_sync ETPSession",
+                    "EmbeddedServer thread, same process",
+                    sizes_arg[0],
+                    configs[2].messages,
+                    partial(session.put_data_array, EPC, PATH_IN_RESOURCE, array),
+                    partial(session.get_data_array, EPC, PATH_IN_RESOURCE),
+                    check_array("etp_sync in-process"),
+                )
             )
-        if inproc is not None:
-            runs.append(Run("etp_sync", "in-process thread", sizes_arg[0], runs[0].messages))
 
         for rep in range(args.reps):
             print(f"round {rep + 1}/{args.reps}", flush=True)
-            gc.collect()
-            up, down = reference_round(transport, ref_sizes, array)
-            reference.rounds.append(Round(up, down))
-            print(f"  reference: up {up:.3f} s, down {down:.3f} s", flush=True)
-            for run in runs:
-                if run.server == "own process":
-                    session = sessions[run.max_message_size]
-                    pid: int | None = servers[run.max_message_size].proc.pid
-                else:
-                    session, pid = inproc, None
-                label = f"etp_sync {run.server} {fmt_mib(run.max_message_size)} MiB"
-                r, result = etp_round(session, array, pid, label)
-                check_equal(result, array, label)
-                del result
-                run.rounds.append(r)
+            for config in configs:
+                for warm in range(args.warmup + 1):
+                    r = measure(config)
+                    sc = r.server_cpu
+                    print(
+                        f"  {config.name}: put {r.put:.3f} s, get {r.get:.3f} s"
+                        + (f", server CPU {sc[0]:.2f} / {sc[1]:.2f} s" if sc else "")
+                        + (" (warm-up)" if warm < args.warmup else ""),
+                        flush=True,
+                    )
+                config.rounds.append(r)
 
         # Peak memory of a get (and a put) in fresh client processes.
-        for mms, child in servers.items():
-            rep = run_role("get-peak", child.url, mms, args.size_mb)
-            if rep["digest"] != want:
-                raise SystemExit("get-peak: the array read back differs from the one written")
-            peaks.append(("get_data_array", mms, rep))
-            print(f"  get peak ({fmt_mib(mms)} MiB messages): {rep}", flush=True)
-        for mms, child in servers.items():
-            rep = run_role("put-peak", child.url, mms, args.size_mb)
-            peaks.append(("put_data_array", mms, rep))
-            print(f"  put peak ({fmt_mib(mms)} MiB messages): {rep}", flush=True)
+        for op, role in (("get_data_array", "get-peak"), ("put_data_array", "put-peak")):
+            for mms, child in servers.items():
+                rep = run_role(role, child.url, mms, args.size_mb)
+                if "digest" in rep and rep.pop("digest") != want:
+                    raise SystemExit(f"{role}: the array read back differs from the one written")
+                peaks.append((op, mms, rep))
+                print(f"  {op} in a fresh process, {fmt_mib(mms)} MiB: {rep}", flush=True)
 
         if pyetp_note is None:
             mms = sizes_arg[0]
-            print("pyetp (one round)", flush=True)
+            print("pyetp (one round, no warm-up)", flush=True)
             r, result = pyetp_round(servers[mms].url, array, mms)
             check_equal(result, array, "pyetp")
             del result
-            runs.append(Run("pyetp 0.0.58 (rddms_io)", "own process", mms, "", [r]))
+            configs.append(
+                Config(
+                    "pyetp 0.0.58 RDDMSClient",
+                    "etp_sync.server, own process",
+                    mms,
+                    describe(block_sizes(array.shape, mms)),
+                    rounds=[r],
+                )
+            )
             print(f"  pyetp: put {r.put:.3f} s, get {r.get:.3f} s", flush=True)
 
-    # report
-    ref_best = reference.best
-    ref_both = 2 * nbytes / ref_best.total
-    main_run = runs[0]
-    ratio = (2 * nbytes / main_run.best.total) / ref_both
-    get_peak = next(rep for op, mms, rep in peaks if op == "get_data_array")
+    section = report(args, argv, configs, reference, peaks, nbytes, array.shape, pyetp_note)
+    section = section.replace(
+        "{FRESH}", f"first touch {fresh_rate:,.0f} MiB/s, rewrite {rewrite_rate:,.0f} MiB/s"
+    )
+    print()
+    print(section)
+    if not args.no_write:
+        write_results(section)
+        print(f"wrote the arrays section of {RESULTS}")
+    return 0
+
+
+def report(
+    args: argparse.Namespace,
+    argv: Sequence[str] | None,
+    configs: list[Config],
+    reference: Config,
+    peaks: list[tuple[str, int, dict[str, Any]]],
+    nbytes: int,
+    shape: tuple[int, ...],
+    pyetp_note: str | None,
+) -> str:
+    """The RESULTS.md section: tables, verdicts and notes."""
+    mms = configs[2].max_message_size
+    ref_both = 2 * nbytes / MIB / reference.best.total
+    ratio = (2 * nbytes / MIB / configs[2].best.total) / ref_both
+    get_peak = next(rep for op, m, rep in peaks if op == "get_data_array" and m == mms)
     peak_ratio = (
         None if get_peak["peak"] is None else (get_peak["peak"] - get_peak["base"]) / nbytes
     )
     command = f"{sys.executable} bench/arrays.py"
     if argv_list := sys.argv[1:] if argv is None else list(argv):
         command += " " + " ".join(argv_list)
-    ref_line = (
-        f"Reference ({reference.messages} messages, one connection, best of {args.reps}): "
-        f"up {nbytes / MIB / ref_best.put:,.0f} MiB/s, down {nbytes / MIB / ref_best.get:,.0f} "
-        f"MiB/s, up+down **{ref_both:,.0f} MiB/s**."
-    )
     lines = [
         f"## Arrays: put + get of a {args.size_mb} MiB float64 array (bench/arrays.py)",
         "",
         f"Command: `{command}` (from the repository root)",
         "",
-        f"Machine: {machine_note()}. Array {array.shape[0]} x {array.shape[1]} float64 "
-        f"({nbytes / MIB:g} MiB), best of {args.reps} interleaved rounds (pyetp: one). Servers "
-        "listen on 127.0.0.1; 'own process' = `python -m etp_sync.server` in a separate "
-        "process, so client CPU and memory are the client's alone. Fresh memory on this "
-        f"machine: first touch {fresh_rate:,.0f} MiB/s, rewrite {rewrite_rate:,.0f} MiB/s.",
+        f"Machine: {machine_note()}. Array {shape[0]} x {shape[1]} float64 "
+        f"({nbytes / MIB:g} MiB). Each row: best of {args.reps} rounds, interleaved with the "
+        f"other rows, each timed put+get preceded by {args.warmup} untimed one(s) (pyetp: one "
+        "round, no warm-up). Every peer listens on 127.0.0.1 in a separate process (except the "
+        "'same process' row), so client CPU and memory are the client's alone; CPU = user + "
+        "system seconds of all threads. Fresh memory on this machine: {FRESH}.",
         "",
-        ref_line,
-        "",
-        throughput_table([*runs], nbytes, reference),
-        "Peak memory, each in a fresh client process (the source array of a get is never in "
-        "that process; a put's array is created before the baseline):",
+        throughput_table(configs, nbytes, reference),
+        "Peak memory, each in a fresh client process (a get's source array is never in that "
+        "process; a put's array is created before the baseline; time includes first-touch "
+        "page faults of the result):",
         "",
         peak_table(peaks, nbytes),
         "Targets:",
         "",
         verdict(
-            f"put+get throughput / reference up+down ({fmt_mib(sizes_arg[0])} MiB messages, "
-            f"server in its own process), target >= {THROUGHPUT_MIN:g}",
+            f"put+get throughput / reference up+down ({fmt_mib(mms)} MiB messages, server in "
+            f"its own process), target >= {THROUGHPUT_MIN:g}",
             ratio,
             ratio >= THROUGHPUT_MIN,
         ),
@@ -782,8 +921,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if peak_ratio is not None:
         lines.append(
             verdict(
-                f"peak RSS growth of get_data_array / array size ({fmt_mib(sizes_arg[0])} MiB "
-                f"messages), target <= {PEAK_MAX:g}",
+                f"peak RSS growth of get_data_array / array size ({fmt_mib(mms)} MiB messages), "
+                f"target <= {PEAK_MAX:g}",
                 peak_ratio,
                 peak_ratio <= PEAK_MAX,
             )
@@ -793,13 +932,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += ["", *NOTES, ""]
     if pyetp_note:
         lines += [f"pyetp: {pyetp_note}.", ""]
-    section = "\n".join(lines)
-    print()
-    print(section)
-    if not args.no_write:
-        write_results(section)
-        print(f"wrote the arrays section of {RESULTS}")
-    return 0
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
