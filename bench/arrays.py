@@ -51,7 +51,6 @@ import gc
 import hashlib
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -63,18 +62,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _results import machine_note, write_section
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "RESULTS.md"
-BEGIN = "<!-- arrays:begin -->"
-END = "<!-- arrays:end -->"
-RESULTS_HEADER = (
-    "# etp_sync benchmark results\n\n"
-    "Each section below is written by the script under `bench/` that it names; rerun the script "
-    "to refresh its section (the others are kept).\n"
-)
 
 MIB = 1 << 20
+PACKAGES = ("websockets", "websocket-client", "pyetp")
 COLUMNS = 8192
 SEED = 20240612
 DATASPACE = "bench/arrays"
@@ -651,38 +644,6 @@ def peak_table(peaks: list[tuple[str, int, dict[str, Any]]], nbytes: int) -> str
     return head + "\n".join(lines) + "\n"
 
 
-def machine_note() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    versions = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
-    from importlib.metadata import PackageNotFoundError, version
-
-    for dist in ("websockets", "websocket-client", "pyetp"):
-        with contextlib.suppress(PackageNotFoundError):
-            versions.append(f"{dist} {version(dist)}")
-    return f"{os.cpu_count()} cores ({cpu}), {platform.system()}; " + ", ".join(versions)
-
-
-def write_results(section: str) -> None:
-    """Replace the arrays section of bench/RESULTS.md (create the file if needed)."""
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}\n"
-    text = RESULTS.read_text() if RESULTS.exists() else RESULTS_HEADER
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
-        text = before + block + ("\n" + after if after else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    RESULTS.write_text(text)
-
-
 def verdict(text: str, value: float, ok: bool) -> str:
     return f"- {text}: **{value:.2f}x** -> {'MET' if ok else 'NOT MET'}"
 
@@ -865,8 +826,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(section)
     if not args.no_write:
-        write_results(section)
-        print(f"wrote the arrays section of {RESULTS}")
+        path = write_section("arrays", section)
+        print(f"wrote the arrays section of {path}")
     return 0
 
 
@@ -896,7 +857,7 @@ def report(
         "",
         f"Command: `{command}` (from the repository root)",
         "",
-        f"Machine: {machine_note()}. Array {shape[0]} x {shape[1]} float64 "
+        f"Machine: {machine_note(PACKAGES)}. Array {shape[0]} x {shape[1]} float64 "
         f"({nbytes / MIB:g} MiB). Each row: best of {args.reps} rounds, interleaved with the "
         f"other rows, each timed put+get preceded by {args.warmup} untimed one(s) (pyetp: one "
         "round, no warm-up). Every peer listens on 127.0.0.1 in a separate process (except the "

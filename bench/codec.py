@@ -46,8 +46,6 @@ import argparse
 import gc
 import io
 import json
-import os
-import platform
 import sys
 import time
 import uuid
@@ -57,17 +55,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _results import machine_note, write_section
 
 REPO = Path(__file__).resolve().parents[1]
 AVPR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "etp12.avpr"
-RESULTS = REPO / "bench" / "RESULTS.md"
-BEGIN = "<!-- codec:begin -->"
-END = "<!-- codec:end -->"
-RESULTS_HEADER = (
-    "# etp_sync benchmark results\n\n"
-    "Each section below is written by the script under `bench/` that it names; rerun the script "
-    "to refresh its section (the others are kept).\n"
-)
 
 MIB = 1 << 20
 URI = f"eml:///dataspace('a/b')/eml20.obj_EpcExternalPartReference({uuid.UUID(int=42)})"
@@ -489,42 +480,6 @@ def verdicts(rows: list[Row], pyetp_note: str | None) -> list[str]:
     return out
 
 
-def machine_note() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import fastavro
-
-    versions = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
-    versions.append(f"fastavro {fastavro.__version__}")
-    try:
-        from importlib.metadata import version
-
-        versions.append(f"pyetp {version('pyetp')}")
-    except Exception:
-        pass
-    return f"{os.cpu_count()} cores ({cpu}), {platform.system()}; " + ", ".join(versions)
-
-
-def write_results(section: str) -> None:
-    """Replace the codec section of bench/RESULTS.md (create the file if needed)."""
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}\n"
-    text = RESULTS.read_text() if RESULTS.exists() else RESULTS_HEADER
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
-        text = before + block + ("\n" + after if after else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    RESULTS.write_text(text)
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -585,7 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         f"Command: `{command}` (from the repository root)",
         "",
-        f"Machine: {machine_note()}. Best of {args.reps} repetitions "
+        f"Machine: {machine_note(('fastavro', 'pyetp'))}. Best of {args.reps} repetitions "
         f"({args.slow_reps} for fastavro and pyetp); {n:,} values per payload "
         f"({args.size_mb} MiB as int64/float64). MiB/s are of the raw array bytes. "
         "peak = growth of the process's peak RSS during one run of the operation.",
@@ -607,8 +562,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(section)
     if not args.no_write:
-        write_results(section)
-        print(f"wrote the codec section of {RESULTS}")
+        path = write_section("codec", section)
+        print(f"wrote the codec section of {path}")
     return 0
 
 

@@ -1,0 +1,49 @@
+"""Shared by the benchmarks: the machine note and writing one section of bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+RESULTS_HEADER = (
+    "# etp_sync benchmark results\n\n"
+    "Each section below is written by the script under `bench/` that it names; rerun the script "
+    "to refresh its section (the others are kept).\n"
+)
+
+
+def machine_note(packages: Sequence[str]) -> str:
+    """Cores, CPU model, OS, and the versions of Python, numpy and ``packages`` installed."""
+    cpu = platform.processor() or "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    versions = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
+    for dist in packages:
+        with contextlib.suppress(PackageNotFoundError):
+            versions.append(f"{dist} {version(dist)}")
+    return f"{os.cpu_count()} cores ({cpu}), {platform.system()}; " + ", ".join(versions)
+
+
+def write_section(name: str, section: str) -> Path:
+    """Replace the ``name`` section of RESULTS.md (between its markers); keep the others."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{section.rstrip()}\n{end}\n"
+    text = RESULTS.read_text() if RESULTS.exists() else RESULTS_HEADER
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
+        text = before + block + ("\n" + after if after else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    RESULTS.write_text(text)
+    return RESULTS
