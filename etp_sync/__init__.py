@@ -12,6 +12,21 @@ protocols, moves numpy arrays at close to memory speed, and ships an embedded ET
 from __future__ import annotations
 
 from ._version import __version__
+from .calls import (
+    ArrayMetadata,
+    DataObject,
+    Dataspace,
+    DeletedResource,
+    Edge,
+    NotificationEvent,
+    PutResult,
+    Resource,
+    Resources,
+    Subscription,
+    SupportedType,
+    Transaction,
+    TransactionError,
+)
 from .errors import (
     ErrorCode,
     ETPConnectionLost,
@@ -33,8 +48,12 @@ from .session import ETPSession, RequestHandle, etp_connect
 from .uri import DataObjectURI, DataspaceURI, InvalidURIError, parse_uri
 
 __all__ = [
+    "ArrayMetadata",
+    "DataObject",
     "DataObjectURI",
+    "Dataspace",
     "DataspaceURI",
+    "DeletedResource",
     "ETPConnectionLost",
     "ETPDecodeError",
     "ETPEncodeError",
@@ -48,11 +67,20 @@ __all__ = [
     "ETPSessionClosed",
     "ETPTimeout",
     "ETPTransportError",
+    "Edge",
     "ErrorCode",
     "InvalidURIError",
+    "NotificationEvent",
+    "PutResult",
     "RequestHandle",
+    "Resource",
+    "Resources",
     "RetryPolicy",
     "ServerInfo",
+    "Subscription",
+    "SupportedType",
+    "Transaction",
+    "TransactionError",
     "__version__",
     "etp_connect",
     "parse_uri",
