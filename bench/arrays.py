@@ -17,7 +17,8 @@ What is measured, side by side in one run (``--reps`` rounds; in each round ever
    discards them (no unmasking), then sent down by that peer as unmasked frames and received
    with ``recv_message`` -- one connection, no ETP encoding, no store. A second row does the
    same against a sink/source written with the ``websockets`` sync server (what the embedded
-   server runs on): the websocket library's own floor, still without ETP;
+   server ran on before it framed messages itself): that library's own floor, still without
+   ETP;
 4. ``pyetp``: for scale, ``rddms_io.client.RDDMSClient(etp_client).upload_array`` /
    ``download_array`` of PyPI ``pyetp==0.0.58`` (asyncio, pydantic models, compression off)
    against the separate-process server with the first message size, one round. Skipped with a
@@ -89,24 +90,23 @@ NOTES = (
     "- Throughput counts the array bytes (MiB = 2^20 bytes): put and get move the array once "
     "each, so put+get = 2 x size / (put time + get time); the references move the same bytes "
     "up, then down.",
-    "- Where the time goes (16 MiB messages; the CPU columns, plus per-thread cProfile and CPU "
-    "of warm rounds on this machine, outside this script). **put** is bound by the server's "
-    "CPU (server CPU ~ put time): its websockets.sync receive thread (64 KiB `socket.recv` "
-    "calls, frame parsing, slicing each frame out of its buffer, the unmasking copy: "
-    "~0.11-0.15 s per 256 MiB, cf. the server CPU of the no-ETP websockets row) and the session "
-    "thread (~0.06-0.07 s: `decode_message`'s aligned copy ~0.014 s, `Store.put_subarray`'s "
-    "copy into the store array ~0.036 s, freeing the frames) mostly take turns on one GIL. The "
-    "client spends ~0.11 s of CPU (masking ~0.03 s, the compression sample ~0.03 s, socket "
-    "sends) and waits for the server the rest of the time. **get**: server and client each "
-    "~0.10 s of CPU; per block the server copies it out of the store (`Store.get_subarray`, "
-    "~0.04 s per 256 MiB), samples it for compression (~0.02 s) and writes it; the client "
-    "receives straight into one buffer per message, decodes (aligned copy ~0.014 s) and copies "
-    "into the result (~0.02 s). The no-ETP websockets row itself varies between runs "
-    "(1,100-2,300 MiB/s up seen), with where its per-frame copies land in memory.",
-    "- Fixed on the way: `ServerSession.send_parts` joined the encoded parts into one bytes "
-    "object and websockets then copied it again into its frame (`Frame.serialize`, BytesIO): "
-    "0.085 s + 0.10 s per 256 MiB. Messages of 256 KiB or more now go out as one frame written "
-    "straight from the parts (`ServerSession._send_direct`): get 0.39-0.45 s -> 0.14-0.16 s.",
+    "- Where the time goes (16 MiB messages; the CPU columns). The server takes the HTTP "
+    "upgrade through websockets' sans-I/O handshake, then frames messages itself with the "
+    "client's `WebSocketTransport` (each message received straight into one exact-size "
+    "buffer and unmasked in place by numpy; unmasked frames written by `sendmsg` straight "
+    "from the encoded parts), all in the session thread. **put**: server CPU ~0.08-0.10 s "
+    "per 256 MiB (unmasking, `decode_message`'s aligned copy ~0.014 s, `Store.put_subarray`'s "
+    "copy into the store array ~0.036 s); the client ~0.08-0.09 s (masking, the compression "
+    "sample, socket sends). **get**: server ~0.07-0.08 s (`Store.get_subarray`'s copy out of "
+    "the store ~0.04 s, the compression sample); the client receives straight into one "
+    "buffer per message, decodes (aligned copy ~0.014 s) and copies into the result "
+    "(~0.02 s). The no-ETP websockets row varies between runs (1,100-2,300 MiB/s up seen).",
+    "- Fixed on the way: the server used to run on `websockets.sync`: its receive thread (64 "
+    "KiB `socket.recv` calls, frame parsing, slicing each frame out of its buffer, an "
+    "unmasking copy; ~0.11-0.15 s per 256 MiB) took turns with the session thread on one GIL, "
+    "and big responses needed a write around its framing copy. Framing with "
+    "`WebSocketTransport` instead: before it (same machine, 16 MiB, own process) put 1,424, "
+    "get 1,767, put+get 1,577 MiB/s = 41% of the reference; now the rows above.",
     "- 1 MiB messages: per-message costs dominate, above all the compression decision "
     "(`codec.worth_compressing`): each message's 64 KiB sample costs ~1.2 ms of zlib level 1 on "
     "random doubles, on both sides; a 16 KiB sample costs ~0.1 ms and gives the same verdicts "
@@ -378,7 +378,7 @@ def reference_server() -> None:
 
 def websockets_server() -> None:
     """``--role websockets-server``: the same sink/source written with the websockets library's
-    sync server (what the embedded ETP server runs on), with the embedded server's settings."""
+    sync server (what the embedded ETP server ran on), with the embedded server's old settings."""
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.server import ServerConnection, serve
     from websockets.typing import Subprotocol

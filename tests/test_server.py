@@ -797,12 +797,10 @@ def test_whole_arrays_errors_and_size_limit(client: RawClient) -> None:
     assert {k for _, b in parts for k in b.data_arrays} == {"m0", "m1", "m2"}
 
 
-def test_big_responses_written_straight_from_the_array() -> None:
-    """Messages >= DIRECT_SEND_BYTES skip websockets' framing copy: another websocket
-    implementation (websocket-client) must read them intact, in order with small ones."""
-    from etp_sync.server._session import DIRECT_SEND_BYTES
-
-    values = np.random.default_rng(7).random(3 * DIRECT_SEND_BYTES // 8)
+def test_big_responses_read_intact_by_another_websocket_implementation() -> None:
+    """The server frames big array responses itself (unmasked, from the array parts): another
+    websocket implementation (websocket-client) must read them intact, in order with small ones."""
+    values = np.random.default_rng(7).random(96 << 10)  # 768 KiB
     with EmbeddedServer(max_message_size=8 << 20) as server:
         c = RawClient(server.url, max_message_size=8 << 20)
         try:
@@ -940,6 +938,72 @@ def test_well_known_capabilities(srv: EmbeddedServer) -> None:
     assert {p["protocol"] for p in caps["supportedProtocols"]} == set(ALL_PROTOCOLS)
     with urllib.request.urlopen(base + "?GetVersion=etp12.energistics.org&$format=binary") as r:
         assert r.headers["Content-Type"] == "application/octet-stream" and r.read()
+
+
+def _upgrade_request(port: int, subprotocol: str | None = "etp12.energistics.org") -> bytes:
+    lines = [
+        "GET / HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+    ]
+    if subprotocol:
+        lines.append(f"Sec-WebSocket-Protocol: {subprotocol}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _read_response_head(sock: socket.socket) -> bytes:
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)
+        assert byte, head
+        head += byte
+    return head
+
+
+def test_frames_pipelined_after_the_upgrade_request_are_not_lost(srv: EmbeddedServer) -> None:
+    """A client may send its first frames in the same packet as the upgrade request."""
+    from etp_sync.transport._websocket import WebSocketTransport, mask_into
+
+    request = build_request_session(
+        application_name="pipelined",
+        application_version="0",
+        protocols=ALL_PROTOCOLS,
+        compression=False,
+        max_message_size=1 << 20,
+    )
+    payload = encode_message(
+        MessageHeader(
+            protocol=0, message_type=1, correlation_id=0, message_id=2, message_flags=FIN
+        ),
+        request,
+        compress=False,
+    )
+    assert 126 <= len(payload) < 65536
+    key = b"\x01\x02\x03\x04"
+    frame = bytearray(b"\x82\xfe" + len(payload).to_bytes(2, "big") + key + payload)
+    mask_into(frame, 8, payload, key)
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    sock.sendall(_upgrade_request(srv.port) + bytes(frame))
+    assert _read_response_head(sock).startswith(b"HTTP/1.1 101 ")
+    transport = WebSocketTransport(sock, url=srv.url)
+    try:
+        message = transport.recv_message(timeout=10)
+        assert message is not None
+        _h, body = decode_message(message)
+        assert body.etp_name == "OpenSession"
+    finally:
+        transport.close()
+
+
+def test_upgrade_without_the_etp_subprotocol_is_refused(srv: EmbeddedServer) -> None:
+    for subprotocol in ("chat", None):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(_upgrade_request(srv.port, subprotocol))
+            assert _read_response_head(sock).startswith(b"HTTP/1.1 400 ")
+    assert srv.session_count == 0
 
 
 def test_latency_option() -> None:

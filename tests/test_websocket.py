@@ -293,6 +293,33 @@ def test_outgoing_fragmentation_with_max_frame_size() -> None:
         assert transport.recv_message(10) == payload[:301]
 
 
+def test_server_side_transport_both_ways() -> None:
+    """``client=False``: unmasked frames gathered straight from the parts (also fragmented, also
+    more parts than one sendmsg takes), masked frames from the client unmasked; text flagged."""
+    a, b = socket.socketpair()
+    server = WebSocketTransport(a, client=False)
+    client = WebSocketTransport(b)
+    try:
+        data = np.random.default_rng(3).random(200_000)
+        raw = data.tobytes()
+        many = [raw[i : i + 100] for i in range(0, len(raw), 100)]  # 16,000 parts
+        for frame_size in (None, 70_000, 1000):
+            server.max_frame_size = frame_size
+            client.max_frame_size = frame_size
+            for parts, expected in (([b"head", data, b"t"], b"head" + raw + b"t"), (many, raw)):
+                sender = threading.Thread(target=server.send_message, args=(parts,))
+                sender.start()
+                assert client.recv_message(10) == expected
+                sender.join()
+            client.send_message([raw[:5000], raw[5000:9000]])
+            assert server.recv_data(10) == (bytearray(raw[:9000]), False)
+        client._send_frames(0x1, [memoryview(b"caf\xc3\xa9")], 5)  # a text message
+        assert server.recv_data(10) == (bytearray(b"caf\xc3\xa9"), True)
+    finally:
+        client.close()
+        server.close()
+
+
 def test_incoming_fragmented_message_is_reassembled() -> None:
     pieces = [os.urandom(n) for n in (10, 0, 70_000, 3, 200_000)]
 

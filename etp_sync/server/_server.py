@@ -1,4 +1,4 @@
-"""The embedded ETP 1.2 store server: a websockets sync server in a background thread.
+"""The embedded ETP 1.2 store server: a small threaded TCP server speaking websocket.
 
 Usage::
 
@@ -6,9 +6,12 @@ Usage::
         session = ETPSession(server.url)
         ...
 
-or as a pytest fixture (``yield`` the started server, ``stop()`` afterwards). One handler thread
-per connection (websockets' sync model); the :class:`~._store.Store` behind it is shared by all
-sessions and exposed as :attr:`EmbeddedServer.store`.
+or as a pytest fixture (``yield`` the started server, ``stop()`` afterwards). An accept thread
+hands each connection to a thread of its own, which reads the HTTP upgrade request, answers it
+with websockets' sans-I/O handshake (:class:`websockets.server.ServerProtocol`: request parsing,
+key and subprotocol checks, the response) and then frames messages itself, like the client, with
+:class:`~etp_sync.transport._websocket.WebSocketTransport`. The :class:`~._store.Store` behind it
+is shared by all sessions and exposed as :attr:`EmbeddedServer.store`.
 """
 
 from __future__ import annotations
@@ -17,16 +20,18 @@ import contextlib
 import hmac
 import http
 import logging
+import selectors
 import socket
 import threading
+import time
 import uuid
 from types import TracebackType
-from typing import Any
 
-from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
-from websockets.sync.server import Server, ServerConnection, serve
+from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
+
+from etp_sync.transport._websocket import WebSocketTransport
 
 from ._capabilities import WELL_KNOWN_PATH, capabilities_response
 from ._session import APPLICATION_NAME, OFFERED_PROTOCOLS, ServerSession
@@ -39,6 +44,9 @@ log = logging.getLogger("etp_sync.server")
 ETP_SUBPROTOCOL = "etp12.energistics.org"
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 STOP_GRACE = 2.0  # seconds stop() lets connections close cleanly before cutting them
+HANDSHAKE_TIMEOUT = 10.0  # seconds a new connection may take to send its upgrade request
+CLOSE_TIMEOUT = 1.0  # seconds a closing handshake may take
+MAX_REQUEST_HEAD = 64 << 10  # bytes of HTTP request line and headers accepted
 
 
 class _RedactCredentials(logging.Filter):
@@ -53,6 +61,51 @@ class _RedactCredentials(logging.Filter):
 
 _WS_LOG = logging.getLogger("etp_sync.server.websockets")
 _WS_LOG.addFilter(_RedactCredentials())
+
+
+def _read_request_head(sock: socket.socket) -> bytes:
+    """Read the HTTP request up to and including its blank line, and not one byte further.
+
+    Bytes are peeked, and only those up to the end of the head consumed, so frames a client
+    pipelines right after its request stay in the socket for the websocket transport. Returns
+    what was read (without the blank line only if the peer closed or the head is too long).
+    """
+    head = bytearray()
+    while len(head) < MAX_REQUEST_HEAD:
+        peeked = sock.recv(min(4096, MAX_REQUEST_HEAD - len(head)), socket.MSG_PEEK)
+        if not peeked:
+            break
+        overlap = min(len(head), 3)  # the blank line may straddle what we have and the peek
+        end = (bytes(head[len(head) - overlap :]) + peeked).find(b"\r\n\r\n")
+        take = len(peeked) if end < 0 else end + 4 - overlap
+        while take:  # those bytes are buffered already: recv returns them at once
+            chunk = sock.recv(take)
+            if not chunk:
+                return bytes(head)
+            head += chunk
+            take -= len(chunk)
+        if end >= 0:
+            break
+    return bytes(head)
+
+
+class _Connection:
+    """A client connection: its socket, handler thread and (after the upgrade) ETP session."""
+
+    __slots__ = ("address", "peer", "session", "sock", "thread")
+
+    def __init__(self, sock: socket.socket, address: tuple[str, int]) -> None:
+        self.sock = sock
+        host, port = address[:2]
+        self.peer = f"{host}:{port}"  # for logs
+        self.address = f"[{host}]:{port}" if ":" in host else self.peer  # for URLs
+        self.thread: threading.Thread | None = None
+        self.session: ServerSession | None = None
+
+    def cut(self) -> None:
+        """Shut the socket down at once (no close frame); the handler thread then ends."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
 
 
 class EmbeddedServer:
@@ -90,33 +143,31 @@ class EmbeddedServer:
         self.instance_id = uuid.uuid4()
         if log_level is not None:
             log.setLevel(log_level)
-        self._server: Server | None = None
+        self._listener: socket.socket | None = None
+        self._wake: tuple[socket.socket, socket.socket] | None = None
         self._thread: threading.Thread | None = None
-        self._sessions: set[ServerSession] = set()
+        self._connections: set[_Connection] = set()
+        self._stopping = False
         self._lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> EmbeddedServer:
         """Bind and start serving in a background thread; returns self."""
-        if self._server is not None:
+        if self._listener is not None:
             raise RuntimeError("the server is already running")
-        headroom = max(1 << 20, self.max_message_size // 4)
-        self._server = serve(
-            self._handle,
-            self.host,
-            self._requested_port,
-            subprotocols=[Subprotocol(ETP_SUBPROTOCOL)],
-            compression=None,
-            process_request=self._process_request,
-            max_size=self.max_message_size + headroom,
-            max_queue=64,
-            ping_interval=None,
-            close_timeout=1.0,
-            logger=_WS_LOG,
-        )
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # create_server sets SO_REUSEADDR (POSIX): a restart on the same port binds at once.
+        listener = socket.create_server((self.host, self._requested_port), family=family)
+        listener.setblocking(False)
+        self._listener = listener
+        self._wake = socket.socketpair()
+        self._stopping = False
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"etp-server-{self.port}", daemon=True
+            target=self._accept_loop,
+            args=(listener, self._wake[0]),
+            name=f"etp-server-{self.port}",
+            daemon=True,
         )
         self._thread.start()
         log.info("ETP server listening on %s", self.url)
@@ -124,23 +175,46 @@ class EmbeddedServer:
 
     def stop(self) -> None:
         """Close every connection, stop listening and join the server's threads (idempotent)."""
-        server, thread = self._server, self._thread
-        if server is None:
+        listener, wake, thread = self._listener, self._wake, self._thread
+        if listener is None:
             return
-        # Server.shutdown() closes open connections and waits for every handler; a peer that
-        # never completes the closing handshake would make it wait forever, so cut those.
-        closer = threading.Thread(target=server.shutdown, name="etp-server-shutdown")
-        closer.start()
-        closer.join(STOP_GRACE)
-        while closer.is_alive():
-            with self._lock:
-                sessions = list(self._sessions)
-            for session in sessions:
-                session.abort()
-            closer.join(0.1)
+        with self._lock:
+            self._stopping = True
+        if wake is not None:
+            with contextlib.suppress(OSError):
+                wake[1].send(b"x")
         if thread is not None:
             thread.join(10.0)
-        self._server = None
+        with self._lock:
+            connections = list(self._connections)
+        # Sessions get a closing handshake (code 1001, in parallel); connections still in their
+        # upgrade, and anything not done after STOP_GRACE, are cut.
+        closers = []
+        for conn in connections:
+            session = conn.session
+            if session is None:
+                conn.cut()
+                continue
+            closer = threading.Thread(
+                target=session.close, args=(1001, "server stopping"), name="etp-server-close"
+            )
+            closer.start()
+            closers.append(closer)
+        deadline = time.monotonic() + STOP_GRACE
+        for conn in connections:
+            if conn.thread is not None:
+                conn.thread.join(max(deadline - time.monotonic(), 0.0))
+        for conn in connections:
+            conn.cut()
+        for worker in [*closers, *(c.thread for c in connections if c.thread is not None)]:
+            worker.join(10.0)
+        with contextlib.suppress(OSError):
+            listener.close()
+        if wake is not None:
+            for end in wake:
+                end.close()
+        self._listener = None
+        self._wake = None
         self._thread = None
         log.info("ETP server stopped")
 
@@ -157,14 +231,14 @@ class EmbeddedServer:
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return self._listener is not None
 
     @property
     def port(self) -> int:
         """The TCP port listened on (the real one when started with port 0)."""
-        if self._server is None:
+        if self._listener is None:
             raise RuntimeError("the server is not running")
-        return int(self._server.socket.getsockname()[1])
+        return int(self._listener.getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -176,17 +250,16 @@ class EmbeddedServer:
     def session_count(self) -> int:
         """Sessions (websocket connections) currently being served."""
         with self._lock:
-            return len(self._sessions)
+            return sum(1 for conn in self._connections if conn.session is not None)
 
     def drop_connections(self) -> int:
         """Test hook: cut every client connection abruptly (no close frame); returns the count."""
         with self._lock:
-            sessions = list(self._sessions)
-        for session in sessions:
-            with contextlib.suppress(OSError):
-                session.connection.socket.shutdown(socket.SHUT_RDWR)
-        log.info("dropped %d connection(s)", len(sessions))
-        return len(sessions)
+            connections = [conn for conn in self._connections if conn.session is not None]
+        for conn in connections:
+            conn.cut()
+        log.info("dropped %d connection(s)", len(connections))
+        return len(connections)
 
     # -- connections --------------------------------------------------------------------------
 
@@ -199,7 +272,8 @@ class EmbeddedServer:
         token = value[7:] if value[:7].lower() == "bearer " else value
         return hmac.compare_digest(token.strip().encode(), self.required_token.encode())
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    def _process_request(self, protocol: ServerProtocol, request: Request) -> Response | None:
+        """A plain HTTP answer (capabilities, 401) instead of the upgrade; None to upgrade."""
         if self.check_authorization(request.headers.get("Authorization")):
             if request.path.startswith(WELL_KNOWN_PATH):
                 return capabilities_response(
@@ -207,18 +281,106 @@ class EmbeddedServer:
                 )
             return None
         log.info("refused a connection: missing or wrong bearer token")
-        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
-        headers: Any = response.headers
-        if isinstance(headers, Headers):
-            headers["WWW-Authenticate"] = 'Bearer realm="etp_sync"'
+        response = protocol.reject(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="etp_sync"'
         return response
 
-    def _handle(self, connection: ServerConnection) -> None:
-        session = ServerSession(self, connection)
-        with self._lock:
-            self._sessions.add(session)
+    def _accept_loop(self, listener: socket.socket, wake: socket.socket) -> None:
+        """Accept connections until woken by :meth:`stop`; one handler thread each."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(listener, selectors.EVENT_READ)
+            selector.register(wake, selectors.EVENT_READ)
+            while True:
+                events = selector.select()
+                if any(key.fileobj is wake for key, _ in events):
+                    return
+                try:
+                    sock, address = listener.accept()
+                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                    continue
+                except OSError as exc:  # e.g. out of file descriptors: back off a little
+                    log.warning("accept failed: %s", exc)
+                    time.sleep(0.1)
+                    continue
+                conn = _Connection(sock, address)
+                thread = threading.Thread(
+                    target=self._serve, args=(conn,), name=f"etp-conn-{conn.peer}", daemon=True
+                )
+                conn.thread = thread
+                with self._lock:
+                    if self._stopping:
+                        sock.close()
+                        return
+                    self._connections.add(conn)
+                thread.start()
+
+    def _serve(self, conn: _Connection) -> None:
+        """Handler thread of one connection: upgrade, then run the ETP session."""
         try:
+            transport = self._upgrade(conn)
+            if transport is None:
+                return
+            session = ServerSession(self, transport, conn.peer)
+            with self._lock:
+                stopping = self._stopping
+                if not stopping:
+                    conn.session = session
+            if stopping:
+                transport.close(1001, "server stopping")
+                return
             session.run()
+        except Exception:
+            log.exception("%s: connection failed", conn.peer)
         finally:
             with self._lock:
-                self._sessions.discard(session)
+                self._connections.discard(conn)
+            with contextlib.suppress(OSError):
+                conn.sock.close()
+
+    def _upgrade(self, conn: _Connection) -> WebSocketTransport | None:
+        """Answer the HTTP request; the websocket transport if it was an accepted upgrade."""
+        sock = conn.sock
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(HANDSHAKE_TIMEOUT)
+            head = _read_request_head(sock)
+        except OSError as exc:  # includes the timeout of a silent client
+            log.info("%s: no upgrade request: %s", conn.peer, exc or type(exc).__name__)
+            return None
+        protocol = ServerProtocol(
+            subprotocols=[Subprotocol(ETP_SUBPROTOCOL)], max_size=None, logger=_WS_LOG
+        )
+        protocol.receive_data(head)
+        events = protocol.events_received()
+        request = events[0] if events and isinstance(events[0], Request) else None
+        upgraded = False
+        if request is not None:
+            response = self._process_request(protocol, request) or protocol.accept(request)
+            protocol.send_response(response)
+            # websockets refuses a request without our subprotocol (400); checked again here.
+            upgraded = response.status_code == 101 and protocol.subprotocol == ETP_SUBPROTOCOL
+        try:
+            for data in protocol.data_to_send():
+                if data:
+                    sock.sendall(data)
+                else:  # end of a plain HTTP response
+                    sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            log.info("%s: upgrade response not sent: %s", conn.peer, exc)
+            return None
+        if request is None:
+            log.info("%s: no valid upgrade request", conn.peer)
+            return None
+        if not upgraded:
+            if protocol.handshake_exc is not None:
+                log.info("%s: upgrade refused: %s", conn.peer, protocol.handshake_exc)
+            return None
+        headroom = max(1 << 20, self.max_message_size // 4)
+        return WebSocketTransport(
+            sock,
+            url=f"ws://{conn.address}{request.path}",
+            subprotocol=ETP_SUBPROTOCOL,
+            client=False,
+            max_message_size=self.max_message_size + headroom,
+            close_timeout=CLOSE_TIMEOUT,
+        )

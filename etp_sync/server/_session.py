@@ -1,10 +1,11 @@
 """One ETP session of the embedded server: handshake, Core protocol, dispatch and sending.
 
-Each websocket connection runs :meth:`ServerSession.run` in its own handler thread (the websockets
-sync server's model). Requests of one session are handled one after the other in that thread;
-store change notifications are queued by the store listener and sent by a per-session notifier
-thread, started on the first subscription. Every send goes through one lock that allocates the
-message id and writes the frame, so ids reach the client strictly increasing.
+Each websocket connection runs :meth:`ServerSession.run` in its own handler thread, over a
+:class:`~etp_sync.transport._websocket.WebSocketTransport` (our framing, as on the client side).
+Requests of one session are handled one after the other in that thread; store change
+notifications are queued by the store listener and sent by a per-session notifier thread, started
+on the first subscription. Every send goes through one lock that allocates the message ids and
+writes the parts of a message, so ids reach the client strictly increasing.
 
 Notifications (ObjectChanged, ObjectDeleted) start an exchange, so their correlationId is 0; when
 an ObjectChanged is followed by Chunk messages, those carry the ObjectChanged's messageId as their
@@ -16,24 +17,26 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import struct
 import threading
 import time
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from websockets.exceptions import ConnectionClosed
-from websockets.protocol import State
-from websockets.sync.server import ServerConnection
-
 from etp_sync._version import __version__
 from etp_sync.codec import MessageFlags, MessageHeader, decode_message, encode_message_parts
 from etp_sync.codec._numeric import read_varint
-from etp_sync.errors import ErrorCode, ETPDecodeError, ETPError, ETPProtocolError
+from etp_sync.errors import (
+    ErrorCode,
+    ETPDecodeError,
+    ETPError,
+    ETPProtocolError,
+    ETPTransportError,
+)
 from etp_sync.protocol.correlation import MessageIds
 from etp_sync.protocol.negotiation import ServerOffer, negotiate, now_us
 from etp_sync.schema import PROTOCOLS, Record, messages
+from etp_sync.transport._websocket import WebSocketTransport
 
 from ._common import error_info
 from ._h_notification import notifications_for
@@ -51,14 +54,8 @@ OFFERED_PROTOCOLS: tuple[int, ...] = (3, 4, 5, 9, 13, 14, 18, 24, 25, 2424)
 # Incoming messages may exceed the server's own limit by this much before EMAXSIZE_EXCEEDED.
 SIZE_TOLERANCE = 64 * 1024
 REQUEST_SESSION_TIMEOUT = 60.0
-POLL_INTERVAL = 0.5  # seconds between checks of a connection stuck in its closing handshake
-CLOSE_GRACE = 2.0
-# Messages at least this big are written without joining them (see ServerSession._send_direct);
-# parts smaller than _COALESCE_BYTES are joined with their neighbours (fewer socket writes).
-DIRECT_SEND_BYTES = 256 << 10
-_COALESCE_BYTES = 64 << 10
+POLL_INTERVAL = 0.5  # seconds between checks whether the session was ended from elsewhere
 _FIN = int(MessageFlags.FIN)
-_WS_FIN_BINARY = 0x82  # websocket frame byte 0: FIN + binary opcode
 
 
 def peek_header(frame: bytes | bytearray | memoryview) -> tuple[int, int, int, int, int] | None:
@@ -82,10 +79,10 @@ class SessionEnded(Exception):
 class ServerSession:
     """The server side of one ETP session over one websocket connection."""
 
-    def __init__(self, server: EmbeddedServer, connection: ServerConnection) -> None:
+    def __init__(self, server: EmbeddedServer, transport: WebSocketTransport, peer: str) -> None:
         self.server = server
-        self.connection = connection
-        self.peer = self._peer_of(connection)
+        self.transport = transport
+        self.peer = peer
         self.store: Store = server.store
         self.session_id: uuid.UUID = uuid.uuid4()
         self.max_message_size: int = server.max_message_size
@@ -108,14 +105,6 @@ class ServerSession:
     def transaction(self) -> uuid.UUID | None:
         """The session's open transaction, if any."""
         return self.store.transaction_of(self.session_id)
-
-    @staticmethod
-    def _peer_of(connection: ServerConnection) -> str:
-        try:
-            host, port = connection.remote_address[:2]
-            return f"{host}:{port}"
-        except (TypeError, ValueError, OSError):
-            return "?"
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -155,11 +144,7 @@ class ServerSession:
                 parts = encode_message_parts(
                     header, body, compress=None if self.compression else False
                 )
-                size = self._send_direct(parts)
-                if size is None:
-                    frame = parts[0] if len(parts) == 1 else b"".join(parts)
-                    self.connection.send(frame)
-                    size = len(frame)
+                self.transport.send_message(parts)
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug(
                         "%s <- %s id=%s corr=%s flags=%s (%d B)",
@@ -168,50 +153,8 @@ class ServerSession:
                         message_id,
                         corr,
                         header.message_flags,
-                        size,
+                        sum(memoryview(p).nbytes for p in parts),
                     )
-
-    def _send_direct(self, parts: Sequence[Any]) -> int | None:
-        """Send a big message as one binary frame written straight from ``parts``.
-
-        ``connection.send`` needs one bytes object (a joined copy of the parts), which websockets
-        then copies again into its frame: two extra passes over every array payload. For
-        messages of at least :data:`DIRECT_SEND_BYTES`, the unmasked frame header and the parts
-        (array payloads by reference) are queued on the connection's protocol instead, under the
-        connection's own send context (lock held, state checked, data written and errors handled
-        by websockets as for any frame). Returns the payload size, or None when the message is
-        small or this websockets version/connection does not allow it (extensions negotiated,
-        no ``send_context`` or ``protocol.writes``): the caller then uses ``connection.send``.
-        """
-        try:
-            views = [memoryview(p).cast("B") for p in parts]
-        except (TypeError, ValueError):  # not a flat byte-castable buffer: let send() join it
-            return None
-        size = sum(v.nbytes for v in views)
-        connection = self.connection
-        protocol = getattr(connection, "protocol", None)
-        send_context = getattr(connection, "send_context", None)
-        if (
-            size < DIRECT_SEND_BYTES
-            or send_context is None
-            or not isinstance(getattr(protocol, "writes", None), list)
-            or getattr(protocol, "extensions", None)
-        ):
-            return None
-        head = struct.pack("!BBQ", _WS_FIN_BINARY, 127, size)  # size > 65535: 64-bit length
-        buffers: list[Any] = []
-        small: list[Any] = [head]
-        for view in views:  # coalesce the small parts around the array payloads
-            if view.nbytes < _COALESCE_BYTES:
-                small.append(view)
-            else:
-                buffers.extend((b"".join(small), view))
-                small = []
-        if small:
-            buffers.append(b"".join(small))
-        with send_context():
-            protocol.writes.extend(buffers)
-        return size
 
     def send_error(self, code: int, message: str, correlation_id: int, protocol: int = 0) -> None:
         """A ProtocolException for a whole request (or the session when correlation is 0)."""
@@ -225,42 +168,43 @@ class ServerSession:
         log.info("%s connected", self.peer)
         try:
             self._handshake()
-            closing_since: float | None = None
             while not self._closed.is_set():
-                try:
-                    frame = self.connection.recv(timeout=POLL_INTERVAL)
-                except TimeoutError:
-                    # websockets waits forever for the peer's close frame after closing on
-                    # its own (e.g. message too big): cut such connections after a grace time.
-                    if self.connection.state is State.OPEN:
-                        continue
-                    closing_since = closing_since or time.monotonic()
-                    if time.monotonic() - closing_since > CLOSE_GRACE:
-                        self.abort()
+                received = self._receive(POLL_INTERVAL)
+                if received is None:
                     continue
-                except ConnectionClosed:
-                    break
                 if self.server.latency > 0:
                     time.sleep(self.server.latency)
-                self._handle_frame(frame)
-        except (SessionEnded, ConnectionClosed):
-            pass
+                self._handle_frame(*received)
+        except (SessionEnded, ETPTransportError):
+            pass  # ended by either side, or the connection is gone
         except Exception:
             log.exception("%s: session failed", self.peer)
         finally:
             self._cleanup()
+            with contextlib.suppress(Exception):
+                self.transport.close()
             log.info("%s disconnected", self.peer)
 
-    def abort(self) -> None:
-        """Close the socket at once (no closing handshake); the session then ends."""
+    def _receive(self, timeout: float) -> tuple[bytearray, bool] | None:
+        """The next message and whether it was text; None on timeout; SessionEnded on close.
+
+        A message beyond the transport's limit closes the connection (code 1009) and ends the
+        session; so does a websocket protocol violation.
+        """
+        try:
+            return self.transport.recv_data(timeout=timeout)
+        except ETPProtocolError as exc:
+            log.warning("%s: connection closed: %s", self.peer, exc)
+            raise SessionEnded from None
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the websocket (closing handshake, bounded); the session then ends."""
         self._closed.set()
         with contextlib.suppress(Exception):
-            self.connection.close_socket()
+            self.transport.close(code, reason[:100])
 
     def _close(self, reason: str = "") -> None:
-        self._closed.set()
-        with contextlib.suppress(Exception):
-            self.connection.close(1000, reason[:100])
+        self.close(1000, reason)
 
     def _cleanup(self) -> None:
         self._closed.set()
@@ -277,15 +221,15 @@ class ServerSession:
     # -- handshake ----------------------------------------------------------------------------
 
     def _handshake(self) -> None:
-        try:
-            frame = self.connection.recv(timeout=REQUEST_SESSION_TIMEOUT)
-        except TimeoutError:
+        received = self._receive(REQUEST_SESSION_TIMEOUT)
+        if received is None:
             log.info("%s: no RequestSession within %s s", self.peer, REQUEST_SESSION_TIMEOUT)
             self._close("no RequestSession")
-            raise SessionEnded from None
+            raise SessionEnded
+        frame, text = received
         if self.server.latency > 0:
             time.sleep(self.server.latency)
-        if isinstance(frame, str):
+        if text:
             self.send_error(ErrorCode.EINVALID_MESSAGE, "ETP messages are binary", 0)
             self._close("text frame")
             raise SessionEnded
@@ -339,8 +283,8 @@ class ServerSession:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def _handle_frame(self, frame: bytes | str) -> None:
-        if isinstance(frame, str):
+    def _handle_frame(self, frame: bytearray, text: bool) -> None:
+        if text:
             self.send_error(ErrorCode.EINVALID_MESSAGE, "ETP messages are binary", 0)
             return
         peek = peek_header(frame)
@@ -490,7 +434,7 @@ class ServerSession:
             try:
                 for bodies in notifications_for(self, events):
                     self.send_parts(bodies, None, 5)
-            except ConnectionClosed:
+            except ETPTransportError:
                 return
             except Exception:
                 log.exception("%s: sending notifications failed", self.peer)

@@ -1,10 +1,14 @@
-"""Websocket transport: websocket-client does the HTTP upgrade, we do the framing after it.
+"""Websocket transport: a library does the HTTP upgrade, we do the framing after it.
+
+The client upgrades with websocket-client (:meth:`WebSocketTransport.connect`); the embedded
+server with websockets' sans-I/O handshake, then wraps the accepted socket (``client=False``).
 
 Why: stock websocket-client masks outgoing frames in pure Python (~64 MB/s) and copies payloads
 several times, while ETP moves large arrays. So after the handshake we take the raw (plain or TLS)
 socket and frame messages ourselves (RFC 6455): outgoing payloads are XOR-masked by numpy straight
-into a reused send buffer (each byte copied once) and sent from it; incoming payloads are received
-straight into a bytearray of exactly the announced size.
+into a reused send buffer (each byte copied once) and sent from it (unmasked frames, on the server
+side, are written by ``sendmsg`` straight from the parts); incoming payloads are received straight
+into a bytearray of exactly the announced size.
 
 Threading: any number of threads may call :meth:`WebSocketTransport.send_message` (sends are
 serialised by a lock); exactly one thread (the connection's reader) calls
@@ -22,7 +26,7 @@ import ssl
 import struct
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Self, TypeAlias, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -86,6 +90,8 @@ _DIRECT_RECV: Final = 16 << 10
 _SSL_SEND_CHUNK: Final = 1 << 20
 """TLS ``send`` writes everything under one deadline; chunking makes the stall timeout per MiB."""
 _CLOSE_REASON_MAX: Final = 123
+_IOV_MAX: Final = 512
+"""Buffers per ``sendmsg`` call (POSIX guarantees at least 1024)."""
 
 
 class WebSocketClosed(ETPSessionClosed):
@@ -206,6 +212,32 @@ def _check_header(name: str, value: str) -> None:
         raise ValueError(f"invalid HTTP header {name!r} (value not shown)")
 
 
+def _frames(
+    opcode: int, views: list[memoryview], sizes: list[int]
+) -> Iterator[tuple[int, int, list[memoryview]]]:
+    """Split the concatenation of ``views`` into frames of ``sizes`` bytes.
+
+    Yields ``(first header byte, payload size, payload chunks)`` per frame; the chunks are
+    slices of the views, nothing is copied.
+    """
+    part, offset = 0, 0
+    last = len(sizes) - 1
+    for index, size in enumerate(sizes):
+        first = (_FIN if index == last else 0) | (opcode if index == 0 else _OP_CONT)
+        chunks: list[memoryview] = []
+        remaining = size
+        while remaining:
+            view = views[part]
+            take = min(remaining, view.nbytes - offset)
+            if take:
+                chunks.append(view[offset : offset + take])
+                offset += take
+                remaining -= take
+            if offset == view.nbytes:
+                part, offset = part + 1, 0
+        yield first, size, chunks
+
+
 # --------------------------------------------------------------------------------------------
 # Transport
 
@@ -223,9 +255,9 @@ _CLOSED: Final = "closed"
 class WebSocketTransport:
     """One websocket connection carrying binary messages, framed by us on the raw socket.
 
-    Create it with :meth:`connect`. ``max_message_size`` (incoming) and ``max_frame_size``
-    (outgoing; ``None`` sends every message as one frame) may be changed at any time, e.g. after
-    ETP capability negotiation.
+    Create it with :meth:`connect` (client), or directly on a socket whose upgrade is done.
+    ``max_message_size`` (incoming) and ``max_frame_size`` (outgoing; ``None`` sends every
+    message as one frame) may be changed at any time, e.g. after ETP capability negotiation.
     """
 
     def __init__(
@@ -259,6 +291,10 @@ class WebSocketTransport:
         self.close_timeout = float(close_timeout)
         sock.settimeout(self.stall_timeout)
         self._send_chunk = _SSL_SEND_CHUNK if isinstance(sock, ssl.SSLSocket) else 1 << 62
+        # Unmasked frames (server side) go out by gathering writes, without copying payloads.
+        self._gather = (
+            not client and hasattr(sock, "sendmsg") and not isinstance(sock, ssl.SSLSocket)
+        )
 
         self._state_lock = threading.Lock()
         self._state: str = _OPEN
@@ -495,6 +531,9 @@ class WebSocketTransport:
             self._transmit(memoryview(header + payload))
             return
         sizes = self._frame_sizes(opcode, total)
+        if self._gather:
+            self._send_gathered(opcode, views, sizes)
+            return
         start = _PAYLOAD_ALIGN - _header_len(sizes[0], masked)
         need = _PAYLOAD_ALIGN + total + sum(_header_len(s, masked) for s in sizes[1:])
         if self._sbuf.nbytes < need:
@@ -502,34 +541,47 @@ class WebSocketTransport:
             self._sbuf = np.empty(cap, dtype=np.uint8)
         buf = self._sbuf.data
         pos = start
-        part, offset = 0, 0
-        last = len(sizes) - 1
-        for index, size in enumerate(sizes):
-            first = (_FIN if index == last else 0) | (opcode if index == 0 else _OP_CONT)
+        for first, size, chunks in _frames(opcode, views, sizes):
             key = self._mask_key() if masked else None
             pos += _write_header(buf, pos, first, size, key)
             phase = 0
-            remaining = size
-            while remaining:
-                view = views[part]
-                take = min(remaining, view.nbytes - offset)
-                if take:
-                    chunk = view[offset : offset + take]
-                    if key is not None:
-                        phase = mask_into(buf, pos, chunk, key, phase)
-                    else:
-                        buf[pos : pos + take] = chunk
-                    pos += take
-                    offset += take
-                    remaining -= take
-                if offset == view.nbytes:
-                    part, offset = part + 1, 0
+            for chunk in chunks:
+                if key is not None:
+                    phase = mask_into(buf, pos, chunk, key, phase)
+                else:
+                    buf[pos : pos + chunk.nbytes] = chunk
+                pos += chunk.nbytes
         try:
             self._transmit(buf[start:pos])
         finally:
             del buf
             if self._sbuf.nbytes > _KEEP_SEND_BUFFER:
                 self._sbuf = np.empty(0, dtype=np.uint8)
+
+    def _send_gathered(self, opcode: int, views: list[memoryview], sizes: list[int]) -> None:
+        """Send unmasked frames with ``sendmsg``: headers plus the parts' own memory, no copy."""
+        buffers: list[memoryview] = []
+        for first, size, chunks in _frames(opcode, views, sizes):
+            header = bytearray(_header_len(size, False))
+            _write_header(memoryview(header), 0, first, size, None)
+            buffers.append(memoryview(header))
+            buffers.extend(chunks)
+        sock = self._sock
+        index = 0
+        try:
+            while index < len(buffers):
+                sent = sock.sendmsg(buffers[index : index + _IOV_MAX])
+                while sent and sent >= buffers[index].nbytes:
+                    sent -= buffers[index].nbytes
+                    index += 1
+                if sent:
+                    buffers[index] = buffers[index][sent:]
+        except TimeoutError:
+            raise self._lost(
+                f"send to {self._safe_url} made no progress for {self.stall_timeout:g} s"
+            ) from None
+        except OSError as exc:
+            raise self._lost(f"socket error sending to {self._safe_url}: {exc}") from None
 
     def _transmit(self, data: memoryview) -> None:
         """Write all of ``data``; every ``send`` call must progress within ``stall_timeout``."""
@@ -602,7 +654,17 @@ class WebSocketTransport:
 
         Raises :class:`WebSocketClosed` when the peer closes (or we did), ETPConnectionLost on
         socket errors or EOF, ETPProtocolError on a framing violation or a message larger than
-        ``max_message_size`` (the connection is then closed).
+        ``max_message_size`` (the connection is then closed). Text messages are returned like
+        binary ones, as their raw UTF-8 bytes; :meth:`recv_data` tells them apart.
+        """
+        received = self.recv_data(timeout)
+        return None if received is None else received[0]
+
+    def recv_data(self, timeout: float | None = None) -> tuple[bytearray, bool] | None:
+        """Like :meth:`recv_message`, but return ``(payload, is_text)``.
+
+        ``is_text`` is True when the message came as a text message (opcode 1); its payload is
+        then the raw bytes, not checked to be UTF-8.
         """
         with self._recv_lock:
             try:
@@ -611,13 +673,14 @@ class WebSocketTransport:
                 if self._state == _CLOSED:
                     self._close_socket()
 
-    def _recv_locked(self, timeout: float | None) -> bytearray | None:
-        """Body of :meth:`recv_message` (receive lock held)."""
+    def _recv_locked(self, timeout: float | None) -> tuple[bytearray, bool] | None:
+        """Body of :meth:`recv_data` (receive lock held)."""
         if self._state == _CLOSED:
             raise self._closed_error()
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         message: bytearray | None = None
         used = 0
+        text = False
         while True:
             if message is None and self._rpos == self._rend:
                 if not self._wait_readable(deadline):
@@ -650,6 +713,7 @@ class WebSocketTransport:
                     raise self._fail(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one")
                 self._check_size(length)
                 message = bytearray(length)
+                text = opcode == _OP_TEXT
                 start = 0
             elif opcode == _OP_CONT:
                 if message is None:
@@ -670,7 +734,7 @@ class WebSocketTransport:
             if fin:
                 if len(message) > used:
                     del message[used:]
-                return message
+                return message, text
 
     def _check_size(self, size: int) -> None:
         """Refuse (and close with 1009) a message announcing more than ``max_message_size``."""
@@ -842,10 +906,10 @@ class WebSocketTransport:
         """Read (and drop) messages until the peer's close frame, EOF or ``deadline``."""
         while True:
             try:
-                message = self._recv_locked(max(deadline - time.monotonic(), 0.0))
+                received = self._recv_locked(max(deadline - time.monotonic(), 0.0))
             except ETPError:
                 return
-            if message is None:
+            if received is None:
                 return
 
     def _try_close_socket(self, wait: float) -> None:
@@ -898,10 +962,29 @@ class WebSocketTransport:
                 self._state = _CLOSING
         if was_open:
             _log.debug("protocol error from %s: %s", self._safe_url, message)
-            self._send_close_frame(struct.pack("!H", close_code), min(self.close_timeout, 1.0))
+            if self._send_close_frame(struct.pack("!H", close_code), min(self.close_timeout, 1.0)):
+                self._linger(self.close_timeout)
             self._broken = f"connection closed after a protocol error: {message}"
             self._shutdown()
         return ETPProtocolError(message)
+
+    def _linger(self, timeout: float) -> None:
+        """Half-close after our close frame, then drop incoming bytes until EOF or ``timeout``.
+
+        The peer may still be sending (e.g. the rest of a message too big for us): closing with
+        unread bytes would reset the connection, failing its send and possibly destroying our
+        close frame before it reads it. Called by the reader, with the receive lock held.
+        """
+        deadline = time.monotonic() + timeout
+        self._rpos = self._rend = 0  # whatever was buffered belongs to the dropped input
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+            while (left := deadline - time.monotonic()) > 0 and self._wait_readable(deadline):
+                self._sock.settimeout(left)
+                if not self._sock.recv_into(self._rview):
+                    return
+        except OSError as exc:  # includes the timeout
+            _log.debug("lingering close of %s: %s", self._safe_url, exc)
 
     def _closed_error(self) -> ETPTransportError:
         """The exception for using a connection that is closing or closed."""
