@@ -1,4 +1,5 @@
-"""Shared by the benchmarks: the machine note and writing one section of bench/RESULTS.md."""
+"""Shared by the benchmarks: the machine note, /proc memory readings, and writing one section
+of bench/RESULTS.md."""
 
 from __future__ import annotations
 
@@ -47,3 +48,15 @@ def write_section(name: str, section: str) -> Path:
         text = text.rstrip("\n") + "\n\n" + block
     RESULTS.write_text(text)
     return RESULTS
+
+
+def status_bytes(key: str) -> int | None:
+    """A ``/proc/self/status`` field in bytes (VmRSS, VmHWM), None when unavailable."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None

@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import machine_note, write_section
+from _results import machine_note, status_bytes, write_section
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,18 +125,6 @@ NOTES = (
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
-
-
-def status_bytes(key: str) -> int | None:
-    """A ``/proc/self/status`` field in bytes (VmRSS, VmHWM), None when unavailable."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def reset_peak() -> bool:

@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import machine_note, write_section
+from _results import machine_note, status_bytes, write_section
 
 REPO = Path(__file__).resolve().parents[1]
 AVPR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "etp12.avpr"
@@ -136,7 +136,7 @@ class PeakRss:
     """Peak resident-set growth of this process around an operation (Linux only)."""
 
     def __init__(self) -> None:
-        self.available = self._reset() and self._status("VmHWM") is not None
+        self.available = self._reset() and status_bytes("VmHWM") is not None
 
     @staticmethod
     def _reset() -> bool:
@@ -147,26 +147,15 @@ class PeakRss:
         except OSError:
             return False
 
-    @staticmethod
-    def _status(key: str) -> int | None:
-        try:
-            with open("/proc/self/status") as f:
-                for line in f:
-                    if line.startswith(key + ":"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            return None
-        return None
-
     def start(self) -> int | None:
         if not self.available or not self._reset():
             return None
-        return self._status("VmRSS")
+        return status_bytes("VmRSS")
 
     def stop(self, base: int | None) -> float | None:
         if base is None:
             return None
-        peak = self._status("VmHWM")
+        peak = status_bytes("VmHWM")
         return None if peak is None else max(0, peak - base) / MIB
 
 
