@@ -241,14 +241,11 @@ class DiscoveryCalls:
         protocol 13.
         """
         body = messages.DiscoveryQuery.FindResources(
-            context=_with_query(
-                context_info(uri, depth=depth, types=types, navigable_edges=navigable_edges),
-                query,
+            **_query_fields(
+                uri, scope, depth, types, store_last_write_filter, active_status_filter,
+                navigable_edges, query,
             ),
-            scope=_enum_symbol("scope", scope, SCOPES),
-            store_last_write_filter=to_us(store_last_write_filter, "store_last_write_filter"),
-            active_status_filter=_active_status(active_status_filter),
-        )
+        )  # fmt: skip
         self._require_protocol(13, "find_resources")
         resources: list[Resource] = self.request(body).collect("resources", Resource.from_record)
         return resources
@@ -274,20 +271,39 @@ class DiscoveryCalls:
         :class:`~etp_sync.errors.ETPNotNegotiated` if the server did not grant protocol 14.
         """
         body = messages.StoreQuery.FindDataObjects(
-            context=_with_query(
-                context_info(uri, depth=depth, types=types, navigable_edges=navigable_edges),
-                query,
+            **_query_fields(
+                uri, scope, depth, types, store_last_write_filter, active_status_filter,
+                navigable_edges, query,
             ),
-            scope=_enum_symbol("scope", scope, SCOPES),
-            store_last_write_filter=to_us(store_last_write_filter, "store_last_write_filter"),
-            active_status_filter=_active_status(active_status_filter),
             format=format,
-        )
+        )  # fmt: skip
         self._require_protocol(14, "find_data_objects")
         response = self.request(body)
         found = _assemble_found_objects(response)
         _raise_errors(response, found)
         return found
+
+
+def _query_fields(
+    uri: ContextURI,
+    scope: str,
+    depth: int,
+    types: TypeFilter,
+    store_last_write_filter: TimeFilter,
+    active_status_filter: str | bool | None,
+    navigable_edges: str,
+    query: Mapping[str, Any] | str | None,
+) -> dict[str, Any]:
+    """The fields FindResources and FindDataObjects share: context (with its query), scope and
+    filters."""
+    return {
+        "context": _with_query(
+            context_info(uri, depth=depth, types=types, navigable_edges=navigable_edges), query
+        ),
+        "scope": _enum_symbol("scope", scope, SCOPES),
+        "store_last_write_filter": to_us(store_last_write_filter, "store_last_write_filter"),
+        "active_status_filter": _active_status(active_status_filter),
+    }
 
 
 def _assemble_found_objects(response: Response) -> list[DataObject]:
