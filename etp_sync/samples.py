@@ -27,8 +27,10 @@ WITSML_NS = "http://www.energistics.org/energyml/data/witsmlv2"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 
 
-def _citation(title: str, when: datetime) -> str:
-    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _citation(title: str, when: datetime | None) -> str:
+    when = (when or datetime.now(UTC)).astimezone(UTC)
+    fraction = f".{when.microsecond:06d}".rstrip("0") if when.microsecond else ""
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
     return (
         "  <eml:Citation>\n"
         f"    <eml:Title>{escape(title)}</eml:Title>\n"
@@ -49,13 +51,19 @@ def _reference(tag: str, content_type: str, title: str, ref: uuid.UUID) -> str:
     )
 
 
-def local_depth_crs(ref: uuid.UUID, title: str = "Local depth CRS", epsg: int = 23031) -> bytes:
-    """A RESQML 2.0.1 ``obj_LocalDepth3dCrs``."""
+def local_depth_crs(
+    ref: uuid.UUID,
+    title: str = "Local depth CRS",
+    epsg: int = 23031,
+    *,
+    created: datetime | None = None,
+) -> bytes:
+    """A RESQML 2.0.1 ``obj_LocalDepth3dCrs`` (``created`` defaults to now)."""
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<resqml2:obj_LocalDepth3dCrs xmlns:resqml2="{RESQML_NS}" xmlns:eml="{EML_NS}" '
         f'xmlns:xsi="{XSI_NS}" schemaVersion="2.0" uuid="{ref}">\n'
-        + _citation(title, datetime.now(UTC))
+        + _citation(title, created)
         + "  <resqml2:YOffset>0.0</resqml2:YOffset>\n"
         "  <resqml2:ZOffset>0.0</resqml2:ZOffset>\n"
         '  <resqml2:ArealRotation uom="rad">0.0</resqml2:ArealRotation>\n'
@@ -72,13 +80,15 @@ def local_depth_crs(ref: uuid.UUID, title: str = "Local depth CRS", epsg: int = 
     ).encode()
 
 
-def epc_external_part_reference(ref: uuid.UUID, title: str = "Hdf Proxy") -> bytes:
+def epc_external_part_reference(
+    ref: uuid.UUID, title: str = "Hdf Proxy", *, created: datetime | None = None
+) -> bytes:
     """An EML 2.0 ``obj_EpcExternalPartReference``: the owner of RESQML 2.0.1 data arrays."""
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<eml:obj_EpcExternalPartReference xmlns:eml="{EML_NS}" schemaVersion="2.0" '
         f'uuid="{ref}">\n'
-        + _citation(title, datetime.now(UTC))
+        + _citation(title, created)
         + "  <eml:MimeType>application/x-hdf5</eml:MimeType>\n"
         "</eml:obj_EpcExternalPartReference>\n"
     ).encode()
@@ -109,6 +119,7 @@ def grid2d_representation(
     title: str = "Surface",
     origin: tuple[float, float] = (0.0, 0.0),
     spacing: tuple[float, float] = (25.0, 25.0),
+    created: datetime | None = None,
 ) -> bytes:
     """A RESQML 2.0.1 ``obj_Grid2dRepresentation`` whose z values are the array ``array_path``
     of the EpcExternalPartReference ``epc``, on a regular lattice in the CRS ``crs``.
@@ -132,7 +143,7 @@ def grid2d_representation(
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<resqml2:obj_Grid2dRepresentation xmlns:resqml2="{RESQML_NS}" xmlns:eml="{EML_NS}" '
         f'xmlns:xsi="{XSI_NS}" schemaVersion="2.0" uuid="{ref}">\n'
-        + _citation(title, datetime.now(UTC))
+        + _citation(title, created)
         + "  <resqml2:SurfaceRole>map</resqml2:SurfaceRole>\n"
         "  <resqml2:Grid2dPatch>\n"
         "    <resqml2:PatchIndex>0</resqml2:PatchIndex>\n"
@@ -212,7 +223,7 @@ def witsml_well(ref: uuid.UUID, name: str = "Well 1") -> bytes:
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<witsml:Well xmlns:witsml="{WITSML_NS}" xmlns:eml="{EML_NS}" uuid="{ref}" '
-        'schemaVersion="2.1">\n' + _citation(name, datetime.now(UTC)) + "</witsml:Well>\n"
+        'schemaVersion="2.1">\n' + _citation(name, None) + "</witsml:Well>\n"
     ).encode()
 
 
@@ -221,7 +232,7 @@ def witsml_wellbore(ref: uuid.UUID, well: uuid.UUID, name: str = "Wellbore 1") -
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<witsml:Wellbore xmlns:witsml="{WITSML_NS}" xmlns:eml="{EML_NS}" uuid="{ref}" '
-        'schemaVersion="2.1">\n' + _citation(name, datetime.now(UTC)) + "  <witsml:Well>\n"
+        'schemaVersion="2.1">\n' + _citation(name, None) + "  <witsml:Well>\n"
         "    <eml:QualifiedType>witsml21.Well</eml:QualifiedType>\n"
         "    <eml:Title>Well</eml:Title>\n"
         f"    <eml:Uuid>{well}</eml:Uuid>\n"

@@ -24,12 +24,9 @@ from etp_sync import (
     ETPRemoteError,
     ETPSession,
     InvalidURIError,
+    samples,
 )
 from etp_sync.calls import DataObject, Dataspace, Resources
-
-RESQML = "http://www.energistics.org/energyml/data/resqmlv2"
-EML = "http://www.energistics.org/energyml/data/commonv2"
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
 DS = "model/base"
 DS_URI = DataspaceURI(DS)
@@ -39,83 +36,31 @@ EPC_UUID = "b0a1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
 GRID_UUID = "3f8e1c2a-9b7d-4e6f-a5b4-c3d2e1f0a9b8"
 
 
-def citation(title: str, created: str = "2024-05-06T07:08:09Z") -> str:
-    return (
-        f"<eml:Citation><eml:Title>{title}</eml:Title><eml:Originator>etp_sync</eml:Originator>"
-        f"<eml:Creation>{created}</eml:Creation><eml:Format>etp_sync tests</eml:Format>"
-        "</eml:Citation>"
-    )
+CREATED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
 def crs_xml(uid: str = CRS_UUID, title: str = "Local depth CRS", padding: str = "") -> bytes:
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<resqml2:obj_LocalDepth3dCrs xmlns:resqml2="{RESQML}" xmlns:eml="{EML}" xmlns:xsi="{XSI}"
-    xsi:type="resqml2:obj_LocalDepth3dCrs" schemaVersion="2.0" uuid="{uid}">
-  {citation(title)}
-  <resqml2:YOffset>6470000.0</resqml2:YOffset>
-  <resqml2:ZOffset>0.0</resqml2:ZOffset>
-  <resqml2:ArealRotation uom="rad">0.0</resqml2:ArealRotation>
-  <resqml2:ProjectedAxisOrder>easting northing</resqml2:ProjectedAxisOrder>
-  <resqml2:ProjectedUom>m</resqml2:ProjectedUom>
-  <resqml2:VerticalUom>m</resqml2:VerticalUom>
-  <resqml2:XOffset>430000.0</resqml2:XOffset>
-  <resqml2:ZIncreasingDownward>true</resqml2:ZIncreasingDownward>
-  <resqml2:VerticalCrs xsi:type="eml:VerticalUnknownCrs"><eml:Unknown>msl</eml:Unknown>
-  </resqml2:VerticalCrs>
-  <resqml2:ProjectedCrs xsi:type="eml:ProjectedEpsgCrs"><eml:EpsgCode>23031</eml:EpsgCode>
-  </resqml2:ProjectedCrs>{padding}
-</resqml2:obj_LocalDepth3dCrs>
-""".encode()
+    """A RESQML 2.0.1 CRS; ``padding`` (extra XML) makes it as large as a test needs."""
+    xml = samples.local_depth_crs(uuid.UUID(uid), title, created=CREATED)
+    end = b"</resqml2:obj_LocalDepth3dCrs>"
+    return xml.replace(end, padding.encode() + end)
 
 
 def epc_xml(uid: str = EPC_UUID) -> bytes:
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<eml:obj_EpcExternalPartReference xmlns:eml="{EML}" schemaVersion="2.0" uuid="{uid}">
-  {citation("Hdf Proxy")}
-  <eml:MimeType>application/x-hdf5</eml:MimeType>
-</eml:obj_EpcExternalPartReference>
-""".encode()
+    return samples.epc_external_part_reference(uuid.UUID(uid), created=CREATED)
 
 
 def grid_xml(uid: str = GRID_UUID) -> bytes:
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<resqml2:obj_Grid2dRepresentation xmlns:resqml2="{RESQML}" xmlns:eml="{EML}" xmlns:xsi="{XSI}"
-    xsi:type="resqml2:obj_Grid2dRepresentation" schemaVersion="2.0" uuid="{uid}">
-  {citation("Top reservoir", "2024-07-08T09:10:11.25Z")}
-  <resqml2:SurfaceRole>map</resqml2:SurfaceRole>
-  <resqml2:Grid2dPatch>
-    <resqml2:PatchIndex>0</resqml2:PatchIndex>
-    <resqml2:FastestAxisCount>4</resqml2:FastestAxisCount>
-    <resqml2:SlowestAxisCount>3</resqml2:SlowestAxisCount>
-    <resqml2:Geometry>
-      <resqml2:LocalCrs>
-        <eml:ContentType>application/x-resqml+xml;version=2.0;type=obj_LocalDepth3dCrs</eml:ContentType>
-        <eml:Title>Local depth CRS</eml:Title>
-        <eml:UUID>{CRS_UUID}</eml:UUID>
-      </resqml2:LocalCrs>
-      <resqml2:Points xsi:type="resqml2:Point3dZValueArray">
-        <resqml2:SupportingGeometry xsi:type="resqml2:Point3dLatticeArray">
-          <resqml2:Origin>
-            <resqml2:Coordinate1>0.0</resqml2:Coordinate1>
-            <resqml2:Coordinate2>0.0</resqml2:Coordinate2>
-            <resqml2:Coordinate3>0.0</resqml2:Coordinate3>
-          </resqml2:Origin>
-        </resqml2:SupportingGeometry>
-        <resqml2:ZValues xsi:type="resqml2:DoubleHdf5Array">
-          <resqml2:Values>
-            <eml:PathInHdfFile>/RESQML/{uid}/zvalues</eml:PathInHdfFile>
-            <eml:HdfProxy>
-              <eml:ContentType>application/x-eml+xml;version=2.0;type=obj_EpcExternalPartReference</eml:ContentType>
-              <eml:Title>Hdf Proxy</eml:Title>
-              <eml:UUID>{EPC_UUID}</eml:UUID>
-            </eml:HdfProxy>
-          </resqml2:Values>
-        </resqml2:ZValues>
-      </resqml2:Points>
-    </resqml2:Geometry>
-  </resqml2:Grid2dPatch>
-</resqml2:obj_Grid2dRepresentation>
-""".encode()
+    """A grid referencing the CRS and the EPC reference, created at a time with a fraction."""
+    return samples.grid2d_representation(
+        uuid.UUID(uid),
+        crs=uuid.UUID(CRS_UUID),
+        epc=uuid.UUID(EPC_UUID),
+        shape=(3, 4),
+        array_path=f"/RESQML/{uid}/zvalues",
+        title="Top reservoir",
+        created=datetime(2024, 7, 8, 9, 10, 11, 250000, tzinfo=UTC),
+    )
 
 
 CRS = DataObjectURI.from_type(DS, "resqml20.obj_LocalDepth3dCrs", CRS_UUID)
