@@ -636,7 +636,9 @@ def _decode(any_array: Any, dimensions: Sequence[int], meta: ArrayMetadata) -> n
     values = from_any_array(any_array, dimensions, meta.logical_type)
     if meta.dtype.kind != "U" and values.dtype != meta.dtype:
         values = values.astype(meta.dtype)
-    return values
+    # The codec hands out zero-copy views of the received frame, possibly unaligned: what we give
+    # the caller is an ordinary aligned array (blocks are copied into the result anyway).
+    return np.require(values, requirements="A")
 
 
 def _uninitialized_request(
