@@ -519,7 +519,10 @@ class ArrayCalls:
         for message in response.messages:
             if "0" in message.data_arrays:
                 data = message.data_arrays["0"]
-                return _decode(data.data, data.dimensions, meta)
+                # The codec hands out zero-copy views of the received frame, possibly unaligned:
+                # the caller gets an ordinary aligned array. (Blocks of a larger array are copied
+                # into the aligned result anyway.)
+                return np.require(_decode(data.data, data.dimensions, meta), requirements="A")
         raise ETPRemoteError(
             f"no array returned for {ident.uri} {ident.path_in_resource}", ErrorCode.ENOT_FOUND
         )
@@ -636,9 +639,7 @@ def _decode(any_array: Any, dimensions: Sequence[int], meta: ArrayMetadata) -> n
     values = from_any_array(any_array, dimensions, meta.logical_type)
     if meta.dtype.kind != "U" and values.dtype != meta.dtype:
         values = values.astype(meta.dtype)
-    # The codec hands out zero-copy views of the received frame, possibly unaligned: what we give
-    # the caller is an ordinary aligned array (blocks are copied into the result anyway).
-    return np.require(values, requirements="A")
+    return values
 
 
 def _uninitialized_request(
