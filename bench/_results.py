@@ -60,3 +60,13 @@ def status_bytes(key: str) -> int | None:
     except OSError:
         return None
     return None
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux ``clear_refs``); False when not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False

@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import machine_note, status_bytes, write_section
+from _results import machine_note, reset_peak, status_bytes, write_section
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,16 +125,6 @@ NOTES = (
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
-
-
-def reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux ``clear_refs``); False when not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def cpu_seconds(pid: int) -> float:

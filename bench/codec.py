@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import machine_note, status_bytes, write_section
+from _results import machine_note, reset_peak, status_bytes, write_section
 
 REPO = Path(__file__).resolve().parents[1]
 AVPR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "etp12.avpr"
@@ -137,19 +137,10 @@ class PeakRss:
     """Peak resident-set growth of this process around an operation (Linux only)."""
 
     def __init__(self) -> None:
-        self.available = self._reset() and status_bytes("VmHWM") is not None
-
-    @staticmethod
-    def _reset() -> bool:
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            return True
-        except OSError:
-            return False
+        self.available = reset_peak() and status_bytes("VmHWM") is not None
 
     def start(self) -> int | None:
-        if not self.available or not self._reset():
+        if not self.available or not reset_peak():
             return None
         return status_bytes("VmRSS")
 
