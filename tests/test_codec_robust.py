@@ -182,3 +182,40 @@ def test_decode_errors_belong_to_the_etp_error_family() -> None:
     assert issubclass(ETPDecodeError, ETPError)
     with pytest.raises(ETPError):
         decode_message(b"")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([], dtype=np.int64),
+        np.array([0, -1, 1, 63, -64, 64, 2**31 - 1, -(2**31), 2**62, -(2**63), 2**63 - 1]),
+        np.random.default_rng(3).integers(-(2**63), 2**63 - 1, 200_000, endpoint=True),
+        np.random.default_rng(4).integers(0, 1000, 150_000),
+        np.random.default_rng(5).random(1000),
+        np.array([True, False, True]),
+    ],
+)
+def test_encoded_body_size_equals_the_encoding(values: np.ndarray) -> None:
+    """Sizes computed without encoding the arrays match the real frames byte for byte."""
+    from etp_sync.codec import encoded_body_size
+
+    record = {"f": d.ArrayOfDouble, "b": d.ArrayOfBoolean}.get(values.dtype.kind, d.ArrayOfLong)
+    uid = d.DataArrayTypes.DataArrayIdentifier(uri="eml:///", path_in_resource="/p")
+    body = m.DataArray.PutDataArrays(
+        data_arrays={
+            "0": d.DataArrayTypes.PutDataArraysType(
+                uid=uid,
+                array=d.DataArrayTypes.DataArray(
+                    dimensions=[values.size], data=d.AnyArray(item=record(values=values))
+                ),
+                custom_data={"k": d.DataValue(item="v")},
+            )
+        }
+    )
+    frame = _frame(body)
+    header_size = len(b"".join(write_varint(v) for v in (9, 4, 0, 2, 2)))
+    assert encoded_body_size(body) == len(frame) - header_size
+    ping = m.Core.Ping(current_date_time=5)
+    assert encoded_body_size(ping) == len(_frame(ping)) - len(
+        b"".join(write_varint(v) for v in (0, 8, 0, 2, 2))
+    )

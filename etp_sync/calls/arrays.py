@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..codec._numeric import write_varint
 from ..codec.arrays import (
     WIRE_ITEM_SIZE,
     array_types,
@@ -126,13 +127,9 @@ def wire_item_size(transport: str, dtype: np.dtype[Any], values: np.ndarray | No
         if values is None:
             return STRING_ITEM_GUESS
         longest = max((len(str(s).encode("utf-8")) for s in values.flat), default=0)
-        return longest + _varint_size(longest)
+        return longest + len(write_varint(longest))
     per = WIRE_ITEM_SIZE[transport]
     return per * dtype.itemsize if transport == "bytes" else per
-
-
-def _varint_size(n: int) -> int:
-    return max(1, (int(n).bit_length() + 6) // 7 + 1)
 
 
 def plan_blocks(shape: Sequence[int], item_size: int, budget: int) -> Iterator[Block]:

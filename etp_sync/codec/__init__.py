@@ -18,7 +18,7 @@ import fastavro
 
 from ..errors import ErrorCode, ETPDecodeError, ETPEncodeError
 from ..schema import Record, converters, datatypes, fastavro_schemas, message_class
-from ._arraycodec import ARRAY_CODEC
+from ._arraycodec import ARRAY_CODEC, SizeCounter
 from ._numeric import read_varint, write_varint
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "decode_message",
     "encode_message",
     "encode_message_parts",
+    "encoded_body_size",
     "is_compressible",
     "worth_compressing",
 ]
@@ -167,6 +168,21 @@ def encode_message_parts(header: Any, body: Record, compress: bool | None = Fals
         joined = body_parts[0] if len(body_parts) == 1 else b"".join(body_parts)
         body_parts = [_gzip(joined)]
     return [_encode_header(header, flags), *body_parts]
+
+
+def encoded_body_size(body: Record) -> int:
+    """Bytes of ``body`` on the wire (uncompressed, without the header).
+
+    DataArray bodies are sized without encoding their numeric arrays, so a sender can check a
+    message against a size limit and then encode it once.
+    """
+    if body.etp_protocol == ARRAY_PROTOCOL:
+        counter = SizeCounter()
+        ARRAY_CODEC.encoder(body.etp_full_name)(body, counter)
+        return counter.total
+    parts: list[Any] = []
+    _encode_body(body, parts)
+    return sum(memoryview(p).nbytes for p in parts)
 
 
 def encode_message(header: Any, body: Record, compress: bool = False) -> bytes:

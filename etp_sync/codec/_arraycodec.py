@@ -21,6 +21,7 @@ from ..schema import Float32, Int32, Record, model, registry
 from ..schema._model import NUMERIC_ARRAY_DTYPES
 from ..schema._parse import ArrayType, MapType, NamedType, TypeRef, UnionType
 from ._numeric import (
+    avro_array_numeric_size,
     decode_avro_array_numeric,
     encode_avro_array_numeric,
     read_varint,
@@ -160,6 +161,25 @@ _PRIMITIVE_ENCODERS: dict[str, Encoder] = {
     "bytes": _enc_bytes,
     "string": _enc_string,
 }
+
+
+class SizeCounter(list[Any]):
+    """An encoder output that only totals the bytes: numeric arrays report their size without
+    being encoded (see :func:`~._numeric.avro_array_numeric_size`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def append(self, piece: Any) -> None:
+        self.total += memoryview(piece).nbytes
+
+    def extend(self, pieces: Any) -> None:
+        for piece in pieces:
+            self.append(piece)
+
+    def add(self, size: int) -> None:
+        self.total += size
 
 
 class ArrayCodec:
@@ -321,6 +341,9 @@ class ArrayCodec:
                 dtype = NUMERIC_ARRAY_DTYPES[owner]
 
                 def enc_numeric(value: Any, out: list[Any]) -> None:
+                    if isinstance(out, SizeCounter):
+                        out.add(avro_array_numeric_size(np.asarray(value, dtype=dtype), kind))
+                        return
                     out.extend(encode_avro_array_numeric(np.asarray(value, dtype=dtype), kind))
 
                 return enc_numeric

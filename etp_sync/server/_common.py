@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from etp_sync.codec import MessageHeader, encode_message_parts
+from etp_sync.codec import encoded_body_size
 from etp_sync.errors import ErrorCode, ETPError
 from etp_sync.schema import Record, datatypes, messages
 
@@ -28,7 +28,6 @@ __all__ = [
     "chunked_object",
     "dataspace_record",
     "edge_record",
-    "encoded_size",
     "error_info",
     "errors_reply",
     "object_resource",
@@ -67,17 +66,6 @@ class SessionContext(Protocol):
 
 Handler = Callable[[SessionContext, Any, Any], Reply]
 
-_DUMMY_HEADER = MessageHeader(
-    protocol=0, message_type=0, correlation_id=0, message_id=0, message_flags=0
-)
-
-
-def encoded_size(body: Record) -> int:
-    """Bytes of ``body`` on the wire, uncompressed and without the header."""
-    header = _DUMMY_HEADER.replace(protocol=body.etp_protocol, message_type=body.etp_message_type)
-    parts = encode_message_parts(header, body, compress=False)
-    return sum(memoryview(p).nbytes for p in parts[1:])
-
 
 def _pack(sizes: Sequence[int], budget: int) -> list[list[int]]:
     """Greedy grouping of item indices so that each group's size stays within ``budget``."""
@@ -104,11 +92,11 @@ def split_map(
     such as chunking objects, handle those before).
     """
     whole = make(dict(entries))
-    if len(entries) <= 1 or encoded_size(whole) + MESSAGE_MARGIN <= limit:
+    if len(entries) <= 1 or encoded_body_size(whole) + MESSAGE_MARGIN <= limit:
         return [whole]
     keys = list(entries)
-    base = encoded_size(make({}))
-    sizes = [encoded_size(make({k: entries[k]})) - base + 16 for k in keys]
+    base = encoded_body_size(make({}))
+    sizes = [encoded_body_size(make({k: entries[k]})) - base + 16 for k in keys]
     budget = max(1, limit - MESSAGE_MARGIN - base)
     return [make({keys[i]: entries[keys[i]] for i in group}) for group in _pack(sizes, budget)]
 
@@ -118,10 +106,10 @@ def split_list(
 ) -> list[Record]:
     """One message ``make(items)``, or several each holding a slice of the list when too big."""
     whole = make(list(items))
-    if len(items) <= 1 or encoded_size(whole) + MESSAGE_MARGIN <= limit:
+    if len(items) <= 1 or encoded_body_size(whole) + MESSAGE_MARGIN <= limit:
         return [whole]
-    base = encoded_size(make([]))
-    sizes = [encoded_size(make([item])) - base + 16 for item in items]
+    base = encoded_body_size(make([]))
+    sizes = [encoded_body_size(make([item])) - base + 16 for item in items]
     budget = max(1, limit - MESSAGE_MARGIN - base)
     return [make([items[i] for i in group]) for group in _pack(sizes, budget)]
 
@@ -231,7 +219,7 @@ def chunked_object(
 
 def fits(body: Record, limit: int) -> bool:
     """True when ``body`` fits in one message of ``limit`` bytes."""
-    return encoded_size(body) + MESSAGE_MARGIN <= limit
+    return encoded_body_size(body) + MESSAGE_MARGIN <= limit
 
 
 def per_item_reply(
