@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ETPDecodeError, ETPEncodeError
-from ..schema import Float32, Int32, Record, model, registry
+from ..schema import Float32, Int32, model, registry
 from ..schema._model import NUMERIC_ARRAY_DTYPES
 from ..schema._parse import ArrayType, MapType, NamedType, TypeRef, UnionType
+from ..schema._unions import branch_picker
 from ._numeric import (
     avro_array_numeric_size,
     decode_avro_array_numeric,
@@ -370,7 +371,7 @@ class ArrayCodec:
 
     def _union_encoder(self, u: UnionType) -> Encoder:
         encoders = [self._build_encoder(b) for b in u.branches]
-        pick = _branch_picker(u)
+        pick = branch_picker(model, u)
 
         def enc_union(value: Any, out: list[Any]) -> None:
             i = pick(value)
@@ -378,52 +379,6 @@ class ArrayCodec:
             encoders[i](value, out)
 
         return enc_union
-
-
-def _branch_picker(u: UnionType) -> Callable[[Any], int]:
-    """Choose the union branch for a Python value (same rules as the fastavro path)."""
-    b = u.branches
-    named = {name: i for i, name in enumerate(b) if name in model.types}
-    fixed = [i for name, i in named.items() if model.types[name].kind == "fixed"]
-    enums = [i for name, i in named.items() if model.types[name].kind == "enum"]
-
-    def first(*names: str) -> int:
-        for n in names:
-            if n in b:
-                return b.index(n)
-        raise ETPEncodeError(f"no branch of {b} for this value")
-
-    def pick(value: Any) -> int:
-        if value is None:
-            return first("null")
-        if isinstance(value, Record):
-            i = named.get(value.etp_full_name)
-            if i is None:
-                raise ETPEncodeError(f"{value.etp_name} is not a branch of {b}")
-            return i
-        if isinstance(value, bool | np.bool_):
-            return first("boolean")
-        if isinstance(value, Int32):
-            return first("int", "long")
-        if isinstance(value, int | np.integer):
-            return first("long", "int")
-        if isinstance(value, Float32):
-            return first("float", "double")
-        if isinstance(value, float | np.floating):
-            return first("double", "float")
-        if isinstance(value, str):
-            if "string" in b or not enums:
-                return first("string")
-            return enums[0]
-        if isinstance(value, uuid.UUID) and fixed:
-            return fixed[0]
-        if isinstance(value, bytes | bytearray | memoryview | np.ndarray):
-            return first("bytes") if "bytes" in b else fixed[0] if fixed else first("bytes")
-        if enums and hasattr(value, "index"):
-            return enums[0]
-        raise ETPEncodeError(f"cannot put a {type(value).__name__} into a union of {b}")
-
-    return pick
 
 
 ARRAY_CODEC = ArrayCodec()

@@ -20,6 +20,7 @@ import numpy as np
 
 from ._model import NUMERIC_ARRAY_DTYPES, Float32, Int32, Record, TypeRegistry
 from ._parse import ArrayType, MapType, NamedType, SchemaModel, TypeRef, UnionType
+from ._unions import branch_picker
 
 WRAPPER_NAMESPACE = "etp_sync.wire"
 _AMBIGUOUS = (("int", "long"), ("float", "double"))
@@ -166,39 +167,29 @@ class AvroConverters:
 
     def _build_to_union(self, u: UnionType) -> Converter:
         wrapped = _ambiguous_branches(u)
-        named = {b: self.model.types[b] for b in u.branches if b in self.model.types}
-        records = {b for b, n in named.items() if n.kind == "record"}
-        fixed = any(n.kind == "fixed" for n in named.values())
-
-        def wrap(branch: str, value: Any) -> Any:
-            if branch in wrapped:
-                return (f"{WRAPPER_NAMESPACE}.{branch}", {"v": value})
-            return value
+        pick = branch_picker(self.model, u)
+        # ETP unions hold primitives and named types only (no inline arrays or maps).
+        names = [b if isinstance(b, str) else "" for b in u.branches]
+        kinds = {b: self.model.types[b].kind for b in names if b in self.model.types}
 
         def union_to(v: Any) -> Any:
-            if v is None or isinstance(v, bool | str):
-                return v
-            if isinstance(v, Record):
-                if v.etp_full_name not in records:
-                    raise TypeError(f"{v.etp_name} is not a branch of this union")
-                return (v.etp_full_name, self.to_avro(v.etp_full_name)(v))
-            if isinstance(v, Int32):
-                return wrap("int", int(v))
-            if isinstance(v, int | np.integer):
-                return wrap("long", int(v))
-            if isinstance(v, Float32):
-                return wrap("float", float(v))
-            if isinstance(v, float | np.floating):
-                return wrap("double", float(v))
-            if isinstance(v, uuid.UUID):
-                return v.bytes
-            if isinstance(v, bytes | bytearray | memoryview):
-                return bytes(v)
-            if fixed and isinstance(v, str):
-                return uuid.UUID(v).bytes
-            if hasattr(v, "value") and hasattr(v, "index"):  # ETP enum
-                return v.value
-            raise TypeError(f"cannot put a {type(v).__name__} into a union of {u.branches}")
+            branch = names[pick(v)]
+            kind = kinds.get(branch)
+            if kind == "record":
+                return (branch, self.to_avro(branch)(v))
+            if kind == "fixed":
+                return _uuid_to_bytes(v)
+            if kind == "enum":
+                return _enum_to_symbol(v)
+            if branch in ("int", "long"):
+                v = int(v)
+            elif branch in ("float", "double"):
+                v = float(v)
+            elif branch == "bytes":
+                v = _to_bytes(v)
+            if branch in wrapped:
+                return (f"{WRAPPER_NAMESPACE}.{branch}", {"v": v})
+            return v
 
         return union_to
 
