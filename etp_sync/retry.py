@@ -64,6 +64,3 @@ def _retryable(exc: BaseException) -> bool:
     text = str(exc)
     # Credentials or a path the server does not serve will not get better by asking again.
     return not any(f"HTTP {code}" in text for code in (400, 401, 403, 404))
-
-
-NO_RETRY = RetryPolicy(attempts=1)

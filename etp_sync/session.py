@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from ._version import __version__
 from .calls import CallsMixin
@@ -29,6 +28,7 @@ from .protocol.negotiation import (
 )
 from .retry import RetryPolicy
 from .schema import Record, messages
+from .transport._websocket import safe_url
 from .transport.connection import Connection
 
 log = logging.getLogger("etp_sync.session")
@@ -36,14 +36,6 @@ log = logging.getLogger("etp_sync.session")
 Authorization = str | Callable[[], str] | None
 Handler = Callable[[Any, Any], None]
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
-
-
-def _safe_url(url: str) -> str:
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 class RequestHandle:
@@ -107,7 +99,7 @@ class ETPSession(CallsMixin):
         auto_reconnect: bool = True,
     ) -> None:
         if not url.lower().startswith(("ws://", "wss://")):
-            raise ValueError(f"ETP URL must start with ws:// or wss://, got {_safe_url(url)!r}")
+            raise ValueError(f"ETP URL must start with ws:// or wss://, got {safe_url(url)!r}")
         if max_message_size < 4096:
             raise ValueError("max_message_size must be at least 4096 bytes")
         self.url = url
@@ -134,7 +126,7 @@ class ETPSession(CallsMixin):
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed" if self._closed else "not connected"
-        return f"ETPSession({_safe_url(self.url)!r}, {state})"
+        return f"ETPSession({safe_url(self.url)!r}, {state})"
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -193,7 +185,7 @@ class ETPSession(CallsMixin):
             if self.is_open:
                 return self
             self._conn = self.retry.run(
-                self._open_connection, f"connecting to {_safe_url(self.url)}"
+                self._open_connection, f"connecting to {safe_url(self.url)}"
             )
             self.connect_count += 1
             hooks = list(self._after_connect)

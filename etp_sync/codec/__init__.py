@@ -31,6 +31,7 @@ __all__ = [
     "encode_message_parts",
     "encoded_body_size",
     "is_compressible",
+    "peek_header",
     "worth_compressing",
 ]
 
@@ -188,6 +189,24 @@ def encoded_body_size(body: Record) -> int:
 def encode_message(header: Any, body: Record, compress: bool = False) -> bytes:
     """Encode one ETP message (header and body) into the bytes of one websocket message."""
     return b"".join(encode_message_parts(header, body, compress))
+
+
+def peek_header(frame: bytes | bytearray | memoryview) -> tuple[int, int, int, int, int] | None:
+    """``(protocol, messageType, correlationId, messageId, flags)`` of a frame; None if unreadable.
+
+    Reads only the five header varints, so a reply that cannot be decoded can still be routed to
+    the request it answers (or refused with the right correlation id).
+    """
+    try:
+        pos = 0
+        values: list[int] = []
+        for _ in range(5):
+            value, pos = read_varint(frame, pos)
+            values.append(value)
+    except (ETPDecodeError, IndexError, ValueError):
+        return None
+    protocol, message_type, correlation_id, message_id, flags = values
+    return protocol, message_type, correlation_id, message_id, flags
 
 
 def decode_frame(

@@ -200,10 +200,6 @@ class Correlator:
         for p in pending:
             p.put(error)
 
-    def reopen(self) -> None:
-        with self._lock:
-            self._closed_error = None
-
     def in_flight(self) -> int:
         with self._lock:
             return len(self._pending)

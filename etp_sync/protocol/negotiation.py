@@ -18,18 +18,9 @@ from ..schema import datatypes, messages
 
 ETP_VERSION = {"major": 1, "minor": 2, "revision": 0, "patch": 0}
 MAX_MESSAGE_SIZE_KEY = "MaxWebSocketMessagePayloadSize"
-MAX_FRAME_SIZE_KEY = "MaxWebSocketFramePayloadSize"
 
 # The store-side protocols a customer asks for (role wanted from the server = "store").
 STORE_PROTOCOLS: tuple[int, ...] = (3, 4, 5, 9, 13, 14, 18, 24, 25)
-COUNTERPART_ROLE = {
-    "store": "customer",
-    "customer": "store",
-    "producer": "consumer",
-    "consumer": "producer",
-    "server": "client",
-    "client": "server",
-}
 DEFAULT_DATA_OBJECTS: tuple[str, ...] = (
     "resqml20.*",
     "eml20.*",

@@ -19,11 +19,11 @@ from websockets.http11 import Response
 from etp_sync._version import __version__
 from etp_sync.protocol.negotiation import DEFAULT_DATA_OBJECTS, ETP_VERSION, MAX_MESSAGE_SIZE_KEY
 from etp_sync.schema import converters, datatypes, fastavro_schemas
+from etp_sync.transport._websocket import ETP_SUBPROTOCOL
 
 __all__ = ["WELL_KNOWN_PATH", "capabilities_response"]
 
 WELL_KNOWN_PATH = "/.well-known/etp-server-capabilities"
-ETP_SUBPROTOCOL = "etp12.energistics.org"
 
 
 def _record(application_name: str, protocols: tuple[int, ...], max_size: int) -> Any:

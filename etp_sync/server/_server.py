@@ -31,7 +31,7 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from etp_sync.transport._websocket import WebSocketTransport
+from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketTransport
 
 from ._capabilities import WELL_KNOWN_PATH, capabilities_response
 from ._session import APPLICATION_NAME, OFFERED_PROTOCOLS, ServerSession
@@ -41,7 +41,6 @@ __all__ = ["ETP_SUBPROTOCOL", "EmbeddedServer"]
 
 log = logging.getLogger("etp_sync.server")
 
-ETP_SUBPROTOCOL = "etp12.energistics.org"
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 STOP_GRACE = 2.0  # seconds stop() lets connections close cleanly before cutting them
 HANDSHAKE_TIMEOUT = 10.0  # seconds a new connection may take to send its upgrade request

@@ -24,8 +24,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from etp_sync._version import __version__
-from etp_sync.codec import MessageFlags, MessageHeader, decode_message, encode_message_parts
-from etp_sync.codec._numeric import read_varint
+from etp_sync.codec import (
+    MessageFlags,
+    MessageHeader,
+    decode_message,
+    encode_message_parts,
+    peek_header,
+)
 from etp_sync.errors import (
     ErrorCode,
     ETPDecodeError,
@@ -56,20 +61,6 @@ SIZE_TOLERANCE = 64 * 1024
 REQUEST_SESSION_TIMEOUT = 60.0
 POLL_INTERVAL = 0.5  # seconds between checks whether the session was ended from elsewhere
 _FIN = int(MessageFlags.FIN)
-
-
-def peek_header(frame: bytes | bytearray | memoryview) -> tuple[int, int, int, int, int] | None:
-    """``(protocol, messageType, correlationId, messageId, flags)``; None if unreadable."""
-    try:
-        pos = 0
-        values: list[int] = []
-        for _ in range(5):
-            value, pos = read_varint(frame, pos)
-            values.append(value)
-    except (ETPDecodeError, IndexError, ValueError):
-        return None
-    protocol, message_type, correlation_id, message_id, flags = values
-    return protocol, message_type, correlation_id, message_id, flags
 
 
 class SessionEnded(Exception):

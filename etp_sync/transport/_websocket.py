@@ -47,6 +47,7 @@ __all__ = [
     "WebSocketClosed",
     "WebSocketTransport",
     "mask_into",
+    "safe_url",
 ]
 
 _log = logging.getLogger("etp_sync.transport")
@@ -193,7 +194,7 @@ def _write_header(buf: memoryview, pos: int, first: int, length: int, key: bytes
     return size
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """``url`` without userinfo, query or fragment: fit for logs, reprs and error messages."""
     try:
         parts = urlsplit(url)
@@ -282,7 +283,7 @@ class WebSocketTransport:
         if not stall_timeout > 0:
             raise ValueError("stall_timeout must be positive")
         self._sock = sock
-        self._safe_url = _safe_url(url) if url else "<socket>"
+        self._safe_url = safe_url(url) if url else "<socket>"
         self.subprotocol = subprotocol
         self._client = client
         self.max_message_size = int(max_message_size)
@@ -346,7 +347,7 @@ class WebSocketTransport:
         ``ssl_context`` replaces all TLS settings. Redirects are not followed unless asked, since
         that would resend the credentials to another address.
         """
-        safe = _safe_url(url)
+        safe = safe_url(url)
         request_headers = [f"Sec-WebSocket-Protocol: {ETP_SUBPROTOCOL}"]
         items = headers.items() if isinstance(headers, Mapping) else (headers or ())
         for name, value in items:

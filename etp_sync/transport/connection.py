@@ -16,8 +16,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..codec import MessageFlags, MessageHeader, decode_message, encode_message_parts
-from ..codec._numeric import read_varint
+from ..codec import (
+    MessageFlags,
+    MessageHeader,
+    decode_message,
+    encode_message_parts,
+    peek_header,
+)
 from ..errors import (
     ErrorCode,
     ETPConnectionLost,
@@ -278,15 +283,8 @@ class Connection:
 
     def _route_decode_error(self, frame: bytearray, exc: ETPDecodeError) -> None:
         """Fail the request an undecodable response belongs to (if its header is readable)."""
-        try:
-            pos = 0
-            fields = []
-            for _ in range(5):
-                value, pos = read_varint(frame, pos)
-                fields.append(value)
-            correlation_id = fields[2]
-        except ETPDecodeError:
-            correlation_id = 0
+        peek = peek_header(frame)
+        correlation_id = peek[2] if peek is not None else 0
         log.error("undecodable message from the server (request %s): %s", correlation_id, exc)
         if correlation_id:
             self.correlator.fail(correlation_id, exc)
