@@ -101,8 +101,23 @@ class ETPEncodeError(ETPError):
     """A message could not be encoded (a field has the wrong type or value)."""
 
 
+class ETPMessageTooLarge(ETPError):
+    """A message (or one array element) would exceed the negotiated maximum message size;
+    raised locally, before anything is sent. ``code`` is EMAXSIZE_EXCEEDED."""
+
+    code = ErrorCode.EMAXSIZE_EXCEEDED
+
+
 class ETPTransportError(ETPError):
-    """The websocket transport failed (cannot connect, TLS, socket error)."""
+    """The websocket transport failed (cannot connect, TLS, socket error).
+
+    ``status`` is the HTTP status when the server refused the websocket upgrade (e.g. 401),
+    otherwise None: retry decisions read it instead of the message text.
+    """
+
+    def __init__(self, message: str, code: int | None = None, *, status: int | None = None) -> None:
+        super().__init__(message, code)
+        self.status = status
 
 
 class ETPConnectionLost(ETPTransportError):
@@ -128,6 +143,17 @@ class ETPInvalidArgument(ETPError, ValueError):
     raised locally, before anything is sent. ``code`` is EINVALID_ARGUMENT."""
 
     code = ErrorCode.EINVALID_ARGUMENT
+
+
+class InvalidURIError(ETPInvalidArgument):
+    """A URI, dataspace path or qualified type is malformed; ``uri`` holds the offending input.
+    ``code`` is EINVALID_URI."""
+
+    code = ErrorCode.EINVALID_URI
+
+    def __init__(self, message: str, uri: object = None) -> None:
+        super().__init__(message)
+        self.uri = uri
 
 
 class ETPNotNegotiated(ETPError):
@@ -162,3 +188,7 @@ class ETPPartialFailure(ETPRemoteError):
 
     See ``errors`` (failed keys) and ``successes`` (what worked).
     """
+
+
+class TransactionError(ETPError):
+    """A transaction could not be started, committed or rolled back, or died with the connection."""

@@ -58,9 +58,11 @@ class RetryPolicy:
         return retrying(func)
 
 
+# HTTP statuses of a refused upgrade that asking again will not change: a bad request, missing
+# or wrong credentials, a path the server does not serve.
+PERMANENT_HTTP_STATUSES = frozenset({400, 401, 403, 404})
+
+
 def _retryable(exc: BaseException) -> bool:
-    if not isinstance(exc, ETPTransportError):
-        return False
-    text = str(exc)
-    # Credentials or a path the server does not serve will not get better by asking again.
-    return not any(f"HTTP {code}" in text for code in (400, 401, 403, 404))
+    """Transport failures are retried, except refusals that asking again will not change."""
+    return isinstance(exc, ETPTransportError) and exc.status not in PERMANENT_HTTP_STATUSES

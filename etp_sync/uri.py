@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Final
 from uuid import UUID
 
-from etp_sync.errors import ErrorCode, ETPError
+from etp_sync.errors import InvalidURIError
 
 __all__ = [
     "DATA_OBJECT_FAMILIES",
@@ -57,16 +57,6 @@ _DOMAIN_VERSION_RE: Final = re.compile(r"[1-9][0-9]")
 _OBJECT_TYPE_RE: Final = re.compile(r"[A-Za-z0-9_]+")
 _FAMILY_PREFIX_RE: Final = re.compile(r"([A-Za-z]*)(.*)", re.DOTALL)
 _MAX_SHOWN: Final = 200
-
-
-class InvalidURIError(ETPError, ValueError):
-    """A URI, dataspace path or qualified type is malformed; ``uri`` holds the offending input."""
-
-    code = ErrorCode.EINVALID_URI
-
-    def __init__(self, message: str, uri: object = None) -> None:
-        super().__init__(message)
-        self.uri = uri
 
 
 def _show(value: object) -> str:

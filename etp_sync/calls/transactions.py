@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import ErrorCode, ETPConnectionLost, ETPError, ETPRemoteError
+from ..errors import ErrorCode, ETPConnectionLost, ETPRemoteError, TransactionError
 from ..protocol.correlation import Response
 from ..schema import Record, messages
 from ..uri import DataspaceURI, as_dataspace_uri
@@ -31,10 +31,6 @@ BUSY_RETRY_SECONDS = 30.0
 AUTO_MESSAGE = "etp_sync automatic transaction"
 
 T = TypeVar("T")
-
-
-class TransactionError(ETPError):
-    """A transaction could not be started, committed or rolled back, or died with the connection."""
 
 
 def dataspace_uri_text(value: str | DataspaceURI) -> str:

@@ -36,6 +36,7 @@ import websocket
 from etp_sync.errors import (
     ETPConnectionLost,
     ETPError,
+    ETPInvalidArgument,
     ETPProtocolError,
     ETPSessionClosed,
     ETPTransportError,
@@ -210,7 +211,7 @@ def safe_url(url: str) -> str:
 def _check_header(name: str, value: str) -> None:
     """Refuse header names/values that would inject extra lines into the upgrade request."""
     if not name or any(c in name for c in "\r\n:") or any(c in value for c in "\r\n"):
-        raise ValueError(f"invalid HTTP header {name!r} (value not shown)")
+        raise ETPInvalidArgument(f"invalid HTTP header {name!r} (value not shown)")
 
 
 def _frames(
@@ -353,7 +354,7 @@ class WebSocketTransport:
         for name, value in items:
             _check_header(name, value)
             if name.lower() in ("sec-websocket-protocol", "sec-websocket-extensions"):
-                raise ValueError(f"header {name!r} is set by the transport")
+                raise ETPInvalidArgument(f"header {name!r} is set by the transport")
             request_headers.append(f"{name}: {value}")
 
         if ssl_context is None and url.lower().startswith("wss:"):
@@ -384,7 +385,8 @@ class WebSocketTransport:
                 text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
                 detail = f": {text[:200]}"
             raise ETPTransportError(
-                f"websocket upgrade to {safe} refused with HTTP {exc.status_code}{detail}"
+                f"websocket upgrade to {safe} refused with HTTP {exc.status_code}{detail}",
+                status=int(exc.status_code),
             ) from None
         except ssl.SSLCertVerificationError as exc:
             raise ETPTransportError(
