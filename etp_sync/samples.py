@@ -12,6 +12,7 @@ Grid2dRepresentation referencing both, whose z values live in a data array::
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -92,6 +93,18 @@ def epc_external_part_reference(
         + "  <eml:MimeType>application/x-hdf5</eml:MimeType>\n"
         "</eml:obj_EpcExternalPartReference>\n"
     ).encode()
+
+
+def padded(xml: bytes, size: int) -> bytes:
+    """``xml`` with an XML comment of ``size`` filler characters before its closing root tag:
+    the same object made as large as a test or demo needs (chunked transfers, size limits).
+    The filler is hexadecimal digits of a fixed pseudo-random sequence, so it does not
+    compress away. ``size`` 0 returns ``xml`` unchanged."""
+    if size <= 0:
+        return xml
+    filler = random.Random(size).randbytes((size + 1) // 2).hex()[:size]
+    end = xml.rstrip().rfind(b"</")
+    return xml[:end] + b"<!-- " + filler.encode() + b" -->\n" + xml[end:]
 
 
 def _lattice_offset(direction: tuple[float, float], spacing: float, count: int) -> str:

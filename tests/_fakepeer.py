@@ -3,16 +3,19 @@
 It negotiates a session like a server, then hands every decoded request to a test-supplied
 ``handler(peer, header, body)`` that may reply, stall, send half a multipart response, or drop
 the connection.
+A handler that raises fails the test loudly: the peer closes that connection (code 1011) so the
+client does not wait for a timeout, and the exception is re-raised in the test thread when the
+``with FakePeer(...)`` block ends (or by :meth:`FakePeer.check`).
 """
 
 from __future__ import annotations
 
 import ssl
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Any
 
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
 from etp_sync.codec import MessageHeader, decode_message, encode_message
@@ -61,6 +64,7 @@ class FakePeer:
         self.offer = ServerOffer("fakepeer", "0", {p: "store" for p in protocols})
         self.connections = 0
         self.headers: list[dict[str, str]] = []
+        self.errors: list[BaseException] = []
         self._server = serve(self._serve, "127.0.0.1", 0, subprotocols=["etp12.energistics.org"],
                              max_size=None, compression=None, ssl=ssl_context)  # fmt: skip
         self.port = self._server.socket.getsockname()[1]
@@ -85,17 +89,25 @@ class FakePeer:
                     peer.send(m.Core.Pong(current_date_time=0), correlation_id=header.message_id)
                     continue
                 self.handler(peer, header, body)
-        except Exception:  # connection dropped by the handler or the client
+        except (ConnectionClosed, OSError):  # connection dropped by the handler or the client
             return
+        except Exception as exc:  # a failing handler: re-raised in the test thread by check()
+            self.errors.append(exc)
+            ws.close(1011, "fake peer failed")
+
+    def check(self) -> None:
+        """Re-raise, in the calling (test) thread, the first exception a handler raised."""
+        if self.errors:
+            raise self.errors[0]
 
     def __enter__(self) -> FakePeer:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         self._server.shutdown()
         self._thread.join(5)
-
-
-def new_uuid() -> uuid.UUID:
-    return uuid.uuid4()
+        if exc is None:
+            self.check()
+        elif self.errors:  # keep the test's own exception, but say what the handler did
+            exc.add_note(f"fake peer handler failed: {self.errors[0]!r}")

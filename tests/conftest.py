@@ -1,8 +1,12 @@
-"""Shared fixtures: the official protocol file (skipped cleanly when absent) and servers."""
+"""Shared fixtures: the official protocol file (skipped cleanly when absent), servers, a
+self-signed certificate, and waiting for a session to notice a cut connection."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,3 +73,32 @@ def server() -> Iterator[Any]:
 
     with EmbeddedServer(port=0) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def self_signed_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """Paths of a throwaway self-signed certificate and its key, valid for ``localhost`` and
+    ``127.0.0.1`` (made with the openssl command line; tests that need it skip without it)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl command not available")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@contextlib.contextmanager
+def connection_loss(*sessions: Any, timeout: float = 5.0) -> Iterator[None]:
+    """Wait, on leaving the block, until each session has noticed that its current connection
+    ended (the block cuts it, e.g. ``server.drop_connections()``): the next call then reconnects
+    instead of racing the reader thread."""
+    connections = [session._connection() for session in sessions]
+    yield
+    for conn in connections:
+        assert conn._closed.wait(timeout), "the session did not notice the connection loss"

@@ -3,40 +3,30 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import Harness
+from conftest import Harness, connection_loss
 
-from etp_sync import ETPSession
+from etp_sync import ETPSession, samples
 from etp_sync.calls import NotificationEvent, Subscription
 from etp_sync.errors import ETPRemoteError
 from etp_sync.server import EmbeddedServer
 from etp_sync.uri import DataObjectURI
 
-EML = "http://www.energistics.org/energyml/data/commonv2"
+CREATED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 DS = "notify/test"
 EPC_TYPE = "eml20.obj_EpcExternalPartReference"
 WAIT = 5.0
 
 
 def epc_xml(uid: str, title: str = "Hdf Proxy", padding: int = 0) -> bytes:
-    """A small RESQML 2.0.1 EpcExternalPartReference (``padding`` bytes of comment added)."""
-    comment = f"<!-- {'x' * padding} -->" if padding else ""
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<eml:obj_EpcExternalPartReference xmlns:eml="{EML}" schemaVersion="2.0" uuid="{uid}">
-  <eml:Citation>
-    <eml:Title>{title}</eml:Title>
-    <eml:Originator>etp_sync tests</eml:Originator>
-    <eml:Creation>2024-01-02T03:04:05Z</eml:Creation>
-    <eml:Format>etp_sync</eml:Format>
-  </eml:Citation>
-  <eml:MimeType>application/x-hdf5</eml:MimeType>{comment}
-</eml:obj_EpcExternalPartReference>
-""".encode()
+    """A RESQML 2.0.1 EpcExternalPartReference (``padding`` filler characters added)."""
+    xml = samples.epc_external_part_reference(uuid.UUID(uid), title, created=CREATED)
+    return samples.padded(xml, padding)
 
 
 def new_object(**kwargs: Any) -> tuple[DataObjectURI, bytes]:
@@ -133,23 +123,27 @@ def test_callback_mode_and_type_filter(pair: Any) -> None:
     watcher, writer, _ = pair()
     received: list[NotificationEvent] = []
     threads: set[str] = set()
-    arrived = threading.Event()
+    two_arrived = threading.Event()
 
     def on_event(event: NotificationEvent) -> None:
         received.append(event)
         threads.add(threading.current_thread().name)
-        arrived.set()
+        if len(received) == 2:
+            two_arrived.set()
 
     sub = watcher.subscribe_notifications(DS, types=[EPC_TYPE], callback=on_event)
     ignored = watcher.subscribe_notifications(
         DS, types=["resqml20.obj_Grid2dRepresentation"], callback=on_event
     )
-    uri, xml = new_object()
-    writer.put_data_objects([xml], dataspace=DS)
-    assert arrived.wait(WAIT)
-    time.sleep(0.1)
+    first, second = new_object(), new_object()
+    writer.put_data_objects([first[1]], dataspace=DS)
+    writer.put_data_objects([second[1]], dataspace=DS)
+    # Events are dispatched in order: had the filtered subscription wrongly matched the first
+    # put, its event would be among the first two.
+    assert two_arrived.wait(WAIT)
     assert [(e.kind, e.uri, e.request_uuid) for e in received] == [
-        ("changed", str(uri), sub.request_uuid)
+        ("changed", str(first[0]), sub.request_uuid),
+        ("changed", str(second[0]), sub.request_uuid),
     ]
     assert threads == {"etp_sync-dispatch"}
     assert sub.get(timeout=0) is None  # nothing queued in callback mode
@@ -195,14 +189,10 @@ def test_subscriptions_are_restored_after_a_reconnect(pair: Any) -> None:
     assert next_event(sub).uri == str(first_uri)
 
     count = watcher.connect_count
-    srv.drop_connections()
-    deadline = time.monotonic() + WAIT
-    while watcher.connect_count == count and time.monotonic() < deadline:
-        try:
-            watcher.ping(timeout=1)  # the next use reconnects, then subscriptions are restored
-        except Exception:
-            time.sleep(0.05)
-    assert watcher.connect_count > count
+    with connection_loss(watcher, writer):
+        srv.drop_connections()
+    watcher.ping()  # the next use reconnects, then subscriptions are restored
+    assert watcher.connect_count == count + 1
     writer.ping()  # reconnect the writer too
     uri, xml = new_object()
     writer.put_data_objects([xml], dataspace=DS)

@@ -5,14 +5,13 @@ Every test talks to an :class:`~etp_sync.server.EmbeddedServer` over a real sock
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import Harness
+from conftest import Harness, connection_loss
 
 from etp_sync import (
     DataObjectURI,
@@ -39,11 +38,9 @@ GRID_UUID = "3f8e1c2a-9b7d-4e6f-a5b4-c3d2e1f0a9b8"
 CREATED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
-def crs_xml(uid: str = CRS_UUID, title: str = "Local depth CRS", padding: str = "") -> bytes:
-    """A RESQML 2.0.1 CRS; ``padding`` (extra XML) makes it as large as a test needs."""
-    xml = samples.local_depth_crs(uuid.UUID(uid), title, created=CREATED)
-    end = b"</resqml2:obj_LocalDepth3dCrs>"
-    return xml.replace(end, padding.encode() + end)
+def crs_xml(uid: str = CRS_UUID, title: str = "Local depth CRS", padding: int = 0) -> bytes:
+    """A RESQML 2.0.1 CRS; ``padding`` (filler characters) makes it as large as a test needs."""
+    return samples.padded(samples.local_depth_crs(uuid.UUID(uid), title, created=CREATED), padding)
 
 
 def epc_xml(uid: str = EPC_UUID) -> bytes:
@@ -283,8 +280,7 @@ def test_large_object_goes_in_chunks_both_ways(make_session: Callable[..., ETPSe
     session = make_session(max_message_size=64 * 1024)
     assert session.server.max_message_size == 64 * 1024
     session.put_dataspace(DS)
-    padding = "".join(f"\n  <!-- filler {i:06d} {uuid.UUID(int=i * 7919)} -->" for i in range(6000))
-    big = crs_xml(padding=padding)
+    big = crs_xml(padding=320_000)
     assert len(big) > 300_000
     recorder = Recorder(session)
 
@@ -511,6 +507,6 @@ def test_connection_death_inside_a_transaction_is_reported(harness: Harness) -> 
     model = surface_model(ds, shape=(3, 4))
     with pytest.raises(TransactionError, match="connection died"), session.transaction(ds):
         session.put_data_objects(model.objects)
-        srv.drop_connections()
-        time.sleep(0.2)
+        with connection_loss(session):
+            srv.drop_connections()
     assert len(session.get_resources(ds)) == 0  # the server rolled the writes back

@@ -6,9 +6,17 @@ that broke that parse from coming back without pyetp installed.
 
 from __future__ import annotations
 
+import uuid
 import xml.etree.ElementTree as ET
 
-from etp_sync.samples import EML_NS, RESQML_NS, XSI_NS, surface_model
+from etp_sync.samples import (
+    EML_NS,
+    RESQML_NS,
+    XSI_NS,
+    epc_external_part_reference,
+    padded,
+    surface_model,
+)
 
 XSI_TYPE = f"{{{XSI_NS}}}type"
 
@@ -41,3 +49,13 @@ def test_grid_lattice_has_one_offset_per_axis() -> None:
         float(o.findtext(f"{{{RESQML_NS}}}Spacing/{{{RESQML_NS}}}Value") or 0) for o in offsets
     ]
     assert values == [25.0, 25.0]
+
+
+def test_padded_keeps_the_document_and_adds_size() -> None:
+    xml = epc_external_part_reference(uuid.UUID(int=7))
+    assert padded(xml, 0) == xml
+    big = padded(xml, 100_000)
+    assert len(big) >= len(xml) + 100_000
+    original, grown = ET.fromstring(xml), ET.fromstring(big)  # still well-formed
+    assert (grown.tag, grown.attrib) == (original.tag, original.attrib)
+    assert [e.tag for e in grown] == [e.tag for e in original]

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import shutil
 import ssl
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from _fakepeer import FakePeer, PeerConnection
+from conftest import connection_loss
 
 from etp_sync import (
     ErrorCode,
@@ -37,10 +36,31 @@ def _etp_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("etp_sync-")]
 
 
-@pytest.fixture()
-def server() -> Iterator[EmbeddedServer]:
-    with EmbeddedServer(port=0) as srv:
-        yield srv
+class LogSeen(logging.Handler):
+    """Sets ``seen`` when a record whose message contains ``text`` is logged."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.text = text
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.seen.set()
+
+
+@contextlib.contextmanager
+def log_seen(logger: str, text: str) -> Iterator[threading.Event]:
+    """An event set when ``logger`` logs ``text`` at any level (DEBUG enabled meanwhile)."""
+    handler, log = LogSeen(text), logging.getLogger(logger)
+    old_level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        yield handler.seen
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(old_level)
 
 
 def _dataspace(session: ETPSession, path: str) -> None:
@@ -118,16 +138,19 @@ def test_many_requests_in_flight_from_one_thread(server: EmbeddedServer) -> None
             assert pong.etp_name == "Pong"
 
 
-def test_timeout_cleans_up_and_late_reply_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
-    with EmbeddedServer(port=0, latency=0.5) as slow, ETPSession(slow.url, timeout=5) as session:
+def test_timeout_cleans_up_and_late_reply_is_dropped() -> None:
+    # The server's latency (longer than the call's timeout) is the scenario, not a wait.
+    with (
+        EmbeddedServer(port=0, latency=0.5) as slow,
+        ETPSession(slow.url, timeout=5) as session,
+        log_seen("etp_sync.protocol", "nobody is waiting") as dropped,
+    ):
         with pytest.raises(ETPTimeout) as info:
             session.send_and_recv(m.Dataspace.GetDataspaces(), timeout=0.1)
         assert info.value.code == ErrorCode.ETIMED_OUT
         conn = session._connection()
         assert conn.correlator.in_flight() == 0
-        with caplog.at_level(logging.DEBUG, logger="etp_sync.protocol"):
-            time.sleep(0.7)  # the late reply arrives and is dropped
-        assert any("nobody is waiting" in r.message for r in caplog.records)
+        assert dropped.wait(10)  # the late reply arrives and is dropped
         assert session.send_and_recv(m.Dataspace.GetDataspaces())  # still usable
 
 
@@ -163,8 +186,8 @@ def test_token_callable_called_once_per_connect_and_never_logged(
             session = ETPSession(srv.url, authorization=token, retry=FAST_RETRY)
             session.connect()
             assert len(calls) == 1
-            srv.drop_connections()
-            time.sleep(0.2)
+            with connection_loss(session):
+                srv.drop_connections()
             session.ping()  # reconnects
             assert len(calls) == 2
             assert "s3cret" not in repr(session)
@@ -226,6 +249,7 @@ def test_drop_mid_multipart_fails_writes_and_retries_reads() -> None:
 
 def test_server_ping_is_answered_and_close_session_reported() -> None:
     pongs: list[Any] = []
+    ponged = threading.Event()
 
     def handler(peer: PeerConnection, header: Any, body: Any) -> None:
         if body.etp_name == "Ping":
@@ -233,6 +257,7 @@ def test_server_ping_is_answered_and_close_session_reported() -> None:
             peer.send(m.Core.Pong(current_date_time=2), correlation_id=header.message_id)
         elif body.etp_name == "Pong":
             pongs.append((header, body))
+            ponged.set()
         elif body.etp_name == "GetDataspaces":
             peer.send(m.Core.CloseSession(reason="maintenance window"))
 
@@ -240,9 +265,7 @@ def test_server_ping_is_answered_and_close_session_reported() -> None:
         session = ETPSession(peer.url, retry=FAST_RETRY, auto_reconnect=False)
         session.connect()
         session.ping()
-        deadline = time.monotonic() + 2
-        while not pongs and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert ponged.wait(5)
         assert pongs and pongs[0][0].correlation_id % 2 == 1  # answers the server's (odd) id
         with pytest.raises(ETPSessionClosed) as info:
             session.send_and_recv(m.Dataspace.GetDataspaces(), timeout=3)
@@ -252,6 +275,7 @@ def test_server_ping_is_answered_and_close_session_reported() -> None:
 
 def test_unsolicited_messages_go_to_handlers_off_the_reader_thread() -> None:
     seen: list[str] = []
+    called = threading.Event()
     release = threading.Event()
 
     def handler(peer: PeerConnection, header: Any, body: Any) -> None:
@@ -261,14 +285,13 @@ def test_unsolicited_messages_go_to_handlers_off_the_reader_thread() -> None:
 
     def slow_callback(header: Any, body: Any) -> None:
         seen.append(threading.current_thread().name)
+        called.set()
         release.wait(5)
 
     with FakePeer(handler, auto_pong=False) as peer, ETPSession(peer.url, timeout=10) as session:
         session.add_handler(slow_callback, message_type=1000)
         session.ping()  # the Pong arrives...
-        deadline = time.monotonic() + 5
-        while not seen and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert called.wait(5)
         assert seen == ["etp_sync-dispatch"]
         session.ping()  # ...and keeps arriving while the callback is still blocked
         release.set()
@@ -297,8 +320,7 @@ def test_clean_shutdown_leaves_no_thread(server: EmbeddedServer) -> None:
     for _ in range(3):
         with ETPSession(server.url) as session:
             session.ping()
-    time.sleep(0.1)
-    assert set(_etp_threads()) - before == set()
+    assert [t for t in set(_etp_threads()) - before if t.is_alive()] == []  # close joined them
 
 
 def test_bad_urls_and_sizes_fail_clearly() -> None:
@@ -313,24 +335,10 @@ def test_bad_urls_and_sizes_fail_clearly() -> None:
     assert "pw" not in str(info.value) and "abc" not in str(info.value)
 
 
-@pytest.fixture(scope="module")
-def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """A self-signed certificate for localhost (made with the openssl command line)."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl command not available")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
-def test_tls_verifies_by_default_and_accepts_a_ca_bundle(self_signed: tuple[str, str]) -> None:
-    cert, key = self_signed
+def test_tls_verifies_by_default_and_accepts_a_ca_bundle(
+    self_signed_cert: tuple[str, str],
+) -> None:
+    cert, key = self_signed_cert
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     no_retry = RetryPolicy(attempts=1)
@@ -351,3 +359,16 @@ def test_partition_and_token_headers_reach_the_server() -> None:
         headers = {k.lower(): v for k, v in peer.headers[0].items()}
         assert headers["authorization"] == "Bearer tok"
         assert headers["data-partition-id"] == "osdu-1"
+
+
+def test_a_failing_fake_peer_handler_fails_the_test() -> None:
+    """The fake peer closes the connection at once and re-raises the handler's error."""
+
+    def handler(peer: PeerConnection, header: Any, body: Any) -> None:
+        raise RuntimeError(f"handler cannot answer {body.etp_name}")
+
+    with pytest.raises(RuntimeError, match="cannot answer GetDataspaces"):  # noqa: SIM117
+        with FakePeer(handler) as peer:
+            session = ETPSession(peer.url, retry=RetryPolicy(attempts=1), auto_reconnect=False)
+            with session, pytest.raises(ETPConnectionLost):
+                session.send_and_recv(m.Dataspace.GetDataspaces(), timeout=30)
