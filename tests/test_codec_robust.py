@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-import time
+import tracemalloc
 import uuid
 
 import numpy as np
@@ -75,12 +75,10 @@ SAMPLES = _samples()
 
 
 def _decode_or_clean_error(frame: bytes) -> None:
-    start = time.perf_counter()
     try:
         decode_message(frame, max_size=1 << 20)
     except ETPDecodeError as exc:
         assert str(exc)
-    assert time.perf_counter() - start < 2.0
 
 
 @pytest.mark.parametrize("frame", SAMPLES)
@@ -124,23 +122,33 @@ def test_unknown_protocol_and_message_type() -> None:
     assert info.value.code == 3
 
 
-def test_huge_counts_and_lengths_fail_fast() -> None:
+def _peak_bytes_of_failing_decode(frame: bytes) -> int:
+    """Decode ``frame``, which must fail with ETPDecodeError; the peak memory it allocated."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ETPDecodeError):
+            decode_message(frame)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+def test_huge_counts_and_lengths_fail_without_allocating() -> None:
+    """A claimed count or length is checked against the bytes left before anything is allocated
+    for it (how fast these fail: bench/timing.py)."""
     hdr = b"".join(write_varint(v) for v in (4, 1, 0, 2, 2))
     for body in (
         write_varint(2**62) + b"\x02a",  # map count far past the end
         write_varint(1) + write_varint(2**60) + b"a",  # key length past the end
         write_varint(-(2**40)) + write_varint(-5),  # negative block, negative size
     ):
-        start = time.perf_counter()
-        with pytest.raises(ETPDecodeError):
-            decode_message(hdr + body)
-        assert time.perf_counter() - start < 0.5
+        assert _peak_bytes_of_failing_decode(hdr + body) < 1 << 20
     # Array path: a double array claiming 2**60 items.
     hdr9 = b"".join(write_varint(v) for v in (9, 1, 0, 2, 2))
     body = write_varint(1) + b"\x020" + write_varint(1) + write_varint(1) + write_varint(4)
     body += write_varint(2**60) + b"\x00" * 16
-    with pytest.raises(ETPDecodeError):
-        decode_message(hdr9 + body)
+    assert _peak_bytes_of_failing_decode(hdr9 + body) < 1 << 20
 
 
 def test_bad_union_and_enum_indexes() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 import tracemalloc
 from typing import Any
 
@@ -410,19 +409,17 @@ BOGUS_COUNTS = [2**62, INT64_MAX, 10**9, INT64_MIN, -(2**62)]
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("count", BOGUS_COUNTS)
-def test_huge_bogus_counts_fail_fast(kind: str, count: int) -> None:
+def test_huge_bogus_counts_fail_without_allocating(kind: str, count: int) -> None:
+    """How fast they fail: bench/timing.py."""
     size = write_varint(16) if count < 0 else b""
     data = write_varint(count) + size + b"\x02" * 16 + b"\x00"
     tracemalloc.start()
     try:
-        started = time.perf_counter()
         with pytest.raises(ETPDecodeError):
             decode_avro_array_numeric(data, 0, kind)
-        elapsed = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert elapsed < 0.5
     assert peak < 1 << 20
 
 

@@ -127,14 +127,17 @@ def test_classes_have_defaults_equality_and_short_repr() -> None:
     assert "pass_" in d.ChannelData.PassIndexedDepth.etp_attributes
 
 
-def test_import_is_fast() -> None:
+def test_import_leaves_the_server_unloaded() -> None:
+    """``import etp_sync`` stays light: the embedded server and its websockets library load on
+    first use (the import time itself is measured by bench/timing.py)."""
     import subprocess
     import sys
 
-    code = "import time; t=time.perf_counter(); import etp_sync; print(time.perf_counter()-t)"
-    best = min(
-        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True).stdout)
-        for _ in range(3)
-    )  # fmt: skip
-    assert best < 0.5, f"import etp_sync took {best:.3f} s"
+    code = "import sys, etp_sync; print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    heavy = [
+        name
+        for name in out.stdout.split()
+        if name.split(".")[0] == "websockets" or name.startswith("etp_sync.server")
+    ]
+    assert "etp_sync.schema" in out.stdout.split() and heavy == []
