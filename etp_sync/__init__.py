@@ -25,7 +25,6 @@ from .calls import (
     Subscription,
     SupportedType,
     Transaction,
-    TransactionError,
 )
 from .errors import (
     ErrorCode,
@@ -34,6 +33,7 @@ from .errors import (
     ETPEncodeError,
     ETPError,
     ETPInvalidArgument,
+    ETPMessageTooLarge,
     ETPNotNegotiated,
     ETPPartialFailure,
     ETPProtocolError,
@@ -41,11 +41,13 @@ from .errors import (
     ETPSessionClosed,
     ETPTimeout,
     ETPTransportError,
+    InvalidURIError,
+    TransactionError,
 )
 from .protocol.negotiation import ServerInfo
 from .retry import RetryPolicy
 from .session import ETPSession, RequestHandle, etp_connect
-from .uri import DataObjectURI, DataspaceURI, InvalidURIError, parse_uri
+from .uri import DataObjectURI, DataspaceURI, parse_uri
 
 __all__ = [
     "ArrayMetadata",
@@ -59,6 +61,7 @@ __all__ = [
     "ETPEncodeError",
     "ETPError",
     "ETPInvalidArgument",
+    "ETPMessageTooLarge",
     "ETPNotNegotiated",
     "ETPPartialFailure",
     "ETPProtocolError",

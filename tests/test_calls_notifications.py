@@ -105,7 +105,7 @@ def test_big_objects_are_reassembled_from_chunks(pair: Any) -> None:
     assert event.uri == str(uri) and event.xml is not None
     assert len(event.xml) >= 200_000 and event.xml.endswith(xml[-60:])
     assert len(chunks) >= 3 and chunks[-1].final
-    assert watcher._blobs == {}
+    assert watcher.subscription_registry.pending_changes == 0
 
 
 def test_unsubscribe_stops_events(pair: Any) -> None:

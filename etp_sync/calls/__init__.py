@@ -1,16 +1,18 @@
 """High-level calls of :class:`~etp_sync.ETPSession`, one mixin module per ETP protocol family.
 
-Each mixin relies only on the session's raw API (``request``, ``send``, ``send_and_recv``,
-``server``, ``max_message_size``, ``add_handler``, ``add_after_connect``) and on
-:meth:`TransactionCalls._write` for writes, so it can be read and tested on its own.
+Each mixin derives from :class:`~etp_sync.calls._core.SessionAPI`, the protocol of what the
+calls need from a session (``request``, ``send``, ``send_and_recv``, ``server``, ...), holds no
+state, and writes through the session's :class:`TransactionManager`; notification state lives in
+its :class:`SubscriptionRegistry`. So each can be read, type-checked and tested on its own.
 """
 
 from __future__ import annotations
 
+from ._core import ResponseHandle, SessionAPI
 from .arrays import ArrayCalls, ArrayMetadata
 from .dataspaces import DataspaceCalls
 from .discovery import DiscoveryCalls
-from .notifications import NotificationCalls, NotificationEvent, Subscription
+from .notifications import NotificationCalls
 from .results import (
     DataObject,
     Dataspace,
@@ -22,7 +24,8 @@ from .results import (
     SupportedType,
 )
 from .store import StoreCalls
-from .transactions import Transaction, TransactionCalls, TransactionError
+from .subscriptions import NotificationEvent, Subscription, SubscriptionRegistry
+from .transactions import Transaction, TransactionCalls, TransactionError, TransactionManager
 
 __all__ = [
     "ArrayMetadata",
@@ -35,10 +38,14 @@ __all__ = [
     "PutResult",
     "Resource",
     "Resources",
+    "ResponseHandle",
+    "SessionAPI",
     "Subscription",
+    "SubscriptionRegistry",
     "SupportedType",
     "Transaction",
     "TransactionError",
+    "TransactionManager",
 ]
 
 

@@ -29,10 +29,11 @@ from ..codec.arrays import (
     from_any_array,
     to_any_array,
 )
-from ..errors import ErrorCode, ETPError, ETPRemoteError
+from ..errors import ErrorCode, ETPError, ETPInvalidArgument, ETPMessageTooLarge, ETPRemoteError
 from ..protocol.correlation import Response
 from ..schema import Record, datatypes, messages
 from ..uri import DataObjectURI, as_object_uri, dataspace_of
+from ._core import ResponseHandle, SessionAPI
 
 log = logging.getLogger("etp_sync.arrays")
 
@@ -141,10 +142,9 @@ def plan_blocks(shape: Sequence[int], item_size: int, budget: int) -> Iterator[B
     shape = tuple(int(n) for n in shape)
     ndim = len(shape)
     if item_size > budget:
-        raise ETPError(
+        raise ETPMessageTooLarge(
             f"one array element needs up to {item_size} bytes on the wire, more than the "
-            f"{budget} bytes a message can carry",
-            ErrorCode.EMAXSIZE_EXCEEDED,
+            f"{budget} bytes a message can carry"
         )
     if ndim == 0:
         yield (), ()
@@ -195,6 +195,15 @@ def _slices(starts: Sequence[int], counts: Sequence[int]) -> tuple[slice, ...]:
     return tuple(slice(s, s + c) for s, c in zip(starts, counts, strict=True))
 
 
+def _identifier(uri: str | DataObjectURI, path_in_resource: str, max_in_flight: int = 1) -> Any:
+    """The DataArrayIdentifier of a call, its arguments checked before anything is sent."""
+    if not isinstance(path_in_resource, str) or not path_in_resource:
+        raise ETPInvalidArgument("path_in_resource must be a non-empty string")
+    if not isinstance(max_in_flight, int) or max_in_flight < 1:
+        raise ETPInvalidArgument(f"max_in_flight must be an int >= 1, got {max_in_flight!r}")
+    return _DAT.DataArrayIdentifier(uri=str(as_object_uri(uri)), path_in_resource=path_in_resource)
+
+
 def _is_too_big(response: Response) -> bool:
     for body in response.errors:
         infos = ([body.error] if body.error is not None else []) + list(body.errors.values())
@@ -203,7 +212,7 @@ def _is_too_big(response: Response) -> bool:
     return False
 
 
-class ArrayCalls:
+class ArrayCalls(SessionAPI):
     """DataArray calls of :class:`~etp_sync.ETPSession` (protocol 9).
 
     Common parameters: ``uri`` is the owning object (``str`` or :class:`DataObjectURI`; for
@@ -214,15 +223,7 @@ class ArrayCalls:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _identifier(uri: str | DataObjectURI, path_in_resource: str) -> Any:
-        if not isinstance(path_in_resource, str) or not path_in_resource:
-            raise ValueError("path_in_resource must be a non-empty string")
-        return _DAT.DataArrayIdentifier(
-            uri=str(as_object_uri(uri)), path_in_resource=path_in_resource
-        )
-
-    def _budget(self: Any, ident: Any, ndim: int) -> int:
+    def _budget(self, ident: Any, ndim: int) -> int:
         """Bytes of values a DataArray message may carry for this identifier."""
         envelope = (
             ENVELOPE_MARGIN
@@ -232,7 +233,7 @@ class ArrayCalls:
         return self.server.max_message_size - envelope
 
     def _pipeline(
-        self: Any,
+        self,
         blocks: Iterable[Block],
         make_request: Callable[[Block], Record],
         on_response: Callable[[Block, Response], list[Block] | None],
@@ -243,11 +244,9 @@ class ArrayCalls:
         """Send one request per block with up to ``max_in_flight`` in flight; hand each response
         to ``on_response`` as it completes (in sending order). ``on_response`` may return blocks
         to send again (e.g. halves of a block the server found too big)."""
-        if max_in_flight < 1:
-            raise ValueError("max_in_flight must be at least 1")
         source = iter(blocks)
         retry: deque[Block] = deque()
-        inflight: deque[tuple[Any, Block]] = deque()
+        inflight: deque[tuple[ResponseHandle, Block]] = deque()
 
         def next_block() -> Block | None:
             if retry:
@@ -283,14 +282,14 @@ class ArrayCalls:
     # -- metadata ------------------------------------------------------------------------------
 
     def get_data_array_metadata(
-        self: Any,
+        self,
         uri: str | DataObjectURI,
         path_in_resource: str,
         *,
         timeout: float | None = None,
     ) -> ArrayMetadata:
         """Dimensions, types and store times of a stored array (GetDataArrayMetadata)."""
-        ident = ArrayCalls._identifier(uri, path_in_resource)
+        ident = _identifier(uri, path_in_resource)
         replies = self.send_and_recv(
             messages.DataArray.GetDataArrayMetadata(data_arrays={"0": ident}), timeout=timeout
         )
@@ -304,7 +303,7 @@ class ArrayCalls:
     # -- put -----------------------------------------------------------------------------------
 
     def put_data_array(
-        self: Any,
+        self,
         uri: str | DataObjectURI,
         path_in_resource: str,
         array: Any,
@@ -322,7 +321,7 @@ class ArrayCalls:
         transaction when the server demands one and none is open.
         """
         arr = _as_array(array)
-        ident = ArrayCalls._identifier(uri, path_in_resource)
+        ident = _identifier(uri, path_in_resource, max_in_flight)
         types = array_types(arr.dtype)
         item = wire_item_size(types.transport, arr.dtype, arr)
         budget = self._budget(ident, arr.ndim)
@@ -338,13 +337,15 @@ class ArrayCalls:
                     )
                 }
             )
-            self._write(body, dataspace=dataspace, timeout=timeout).raise_for_errors()
+            self.transaction_manager.write(
+                body, dataspace=dataspace, timeout=timeout
+            ).raise_for_errors()
             if progress is not None:
                 progress(total, total)
             return
 
         def operation() -> None:
-            self._write(
+            self.transaction_manager.write(
                 _uninitialized_request(ident, arr.shape, types.transport, types.logical),
                 dataspace=None,
                 timeout=timeout,
@@ -359,10 +360,10 @@ class ArrayCalls:
                 timeout=timeout,
             )
 
-        self._write_many(operation, dataspace=dataspace)
+        self.transaction_manager.write_many(operation, dataspace=dataspace)
 
     def put_uninitialized_data_array(
-        self: Any,
+        self,
         uri: str | DataObjectURI,
         path_in_resource: str,
         shape: Sequence[int],
@@ -372,13 +373,15 @@ class ArrayCalls:
     ) -> None:
         """Create an array of ``shape`` and ``dtype`` whose values are then written with
         :meth:`put_data_subarray` (PutUninitializedDataArrays)."""
-        ident = ArrayCalls._identifier(uri, path_in_resource)
+        ident = _identifier(uri, path_in_resource)
         types = array_types(np.dtype(dtype))
         body = _uninitialized_request(ident, tuple(shape), types.transport, types.logical)
-        self._write(body, dataspace=dataspace_of(ident.uri), timeout=timeout).raise_for_errors()
+        self.transaction_manager.write(
+            body, dataspace=dataspace_of(ident.uri), timeout=timeout
+        ).raise_for_errors()
 
     def put_data_subarray(
-        self: Any,
+        self,
         uri: str | DataObjectURI,
         path_in_resource: str,
         starts: Sequence[int],
@@ -394,14 +397,16 @@ class ArrayCalls:
         for one message is split like :meth:`put_data_array` does.
         """
         arr = _as_array(array)
-        ident = ArrayCalls._identifier(uri, path_in_resource)
+        ident = _identifier(uri, path_in_resource, max_in_flight)
         origin = tuple(int(s) for s in starts)
         if len(origin) != arr.ndim:
-            raise ValueError(f"starts has {len(origin)} values but the array has {arr.ndim} axes")
+            raise ETPInvalidArgument(
+                f"starts has {len(origin)} values but the array has {arr.ndim} axes"
+            )
         types = array_types(arr.dtype)
         item = wire_item_size(types.transport, arr.dtype, arr)
         budget = self._budget(ident, arr.ndim)
-        self._write_many(
+        self.transaction_manager.write_many(
             lambda: self._put_blocks(
                 ident,
                 arr,
@@ -416,7 +421,7 @@ class ArrayCalls:
         )
 
     def _put_blocks(
-        self: Any,
+        self,
         ident: Any,
         arr: np.ndarray,
         origin: tuple[int, ...],
@@ -469,7 +474,7 @@ class ArrayCalls:
     # -- get -----------------------------------------------------------------------------------
 
     def get_data_array(
-        self: Any,
+        self,
         uri: str | DataObjectURI,
         path_in_resource: str,
         *,
@@ -483,7 +488,7 @@ class ArrayCalls:
         otherwise GetDataSubarrays blocks (``max_in_flight`` at a time) copied into one
         preallocated result. ``progress(done, total)`` is called in bytes of the result.
         """
-        ident = ArrayCalls._identifier(uri, path_in_resource)
+        ident = _identifier(uri, path_in_resource, max_in_flight)
         meta = self.get_data_array_metadata(uri, path_in_resource, timeout=timeout)
         item = wire_item_size(meta.transport_type, meta.dtype)
         budget = self._budget(ident, len(meta.dimensions))
@@ -504,7 +509,7 @@ class ArrayCalls:
         )
 
     def _get_whole(
-        self: Any, ident: Any, meta: ArrayMetadata, *, timeout: float | None
+        self, ident: Any, meta: ArrayMetadata, *, timeout: float | None
     ) -> np.ndarray | None:
         """GetDataArrays; None when the server finds the answer too big for one message."""
         response = self.request(
@@ -525,7 +530,7 @@ class ArrayCalls:
         )
 
     def get_data_subarray(
-        self: Any,
+        self,
         uri: str | DataObjectURI,
         path_in_resource: str,
         starts: Sequence[int],
@@ -537,11 +542,11 @@ class ArrayCalls:
     ) -> np.ndarray:
         """Read the block of a stored array that starts at ``starts`` with ``counts`` elements
         per axis; split into several requests when too big for one message."""
-        ident = ArrayCalls._identifier(uri, path_in_resource)
+        ident = _identifier(uri, path_in_resource, max_in_flight)
         origin = tuple(int(s) for s in starts)
         box = tuple(int(c) for c in counts)
         if len(origin) != len(box):
-            raise ValueError("starts and counts must have the same length")
+            raise ETPInvalidArgument("starts and counts must have the same length")
         meta = self.get_data_array_metadata(uri, path_in_resource, timeout=timeout)
         return self._get_box(
             ident,
@@ -554,7 +559,7 @@ class ArrayCalls:
         )
 
     def _get_box(
-        self: Any,
+        self,
         ident: Any,
         meta: ArrayMetadata,
         origin: tuple[int, ...],

@@ -16,6 +16,7 @@ from ..protocol.correlation import protocol_exception_error
 from ..protocol.negotiation import now_us
 from ..schema import datatypes, messages
 from ..uri import DataspaceURI, InvalidURIError, as_dataspace_uri
+from ._core import SessionAPI
 from .results import Dataspace, custom_data_map, to_us
 
 __all__ = ["DataspaceCalls"]
@@ -28,13 +29,14 @@ ACL_KEYS = {
 }
 
 
-def _named_dataspace(value: str | DataspaceURI) -> DataspaceURI:
+def _named_dataspace(value: str | DataspaceURI) -> tuple[DataspaceURI, str]:
+    """A named dataspace's URI and path (the default one cannot be created or deleted)."""
     uri = as_dataspace_uri(value)
-    if uri.is_default:
+    if uri.path is None:
         raise InvalidURIError(
             "the default dataspace 'eml:///' cannot be created or deleted", str(value)
         )
-    return uri
+    return uri, uri.path
 
 
 def _strings(name: str, values: Iterable[str]) -> list[str]:
@@ -63,11 +65,11 @@ def _dataspaces_custom_data(
     return data
 
 
-class DataspaceCalls:
+class DataspaceCalls(SessionAPI):
     """Dataspace calls of :class:`~etp_sync.ETPSession`."""
 
     def get_dataspaces(
-        self: Any, *, store_last_write_filter: datetime | int | None = None
+        self, *, store_last_write_filter: datetime | int | None = None
     ) -> list[Dataspace]:
         """All dataspaces (written after ``store_last_write_filter`` if given: datetime or µs)."""
         response = self.request(
@@ -79,7 +81,7 @@ class DataspaceCalls:
         return found
 
     def put_dataspace(
-        self: Any,
+        self,
         path: str | DataspaceURI,
         *,
         legal_tags: Iterable[str] = (),
@@ -105,7 +107,7 @@ class DataspaceCalls:
         return uri
 
     def put_dataspaces(
-        self: Any,
+        self,
         paths: Iterable[str | DataspaceURI],
         *,
         legal_tags: Iterable[str] = (),
@@ -122,8 +124,8 @@ class DataspaceCalls:
         """
         if isinstance(paths, str | DataspaceURI):
             raise ETPInvalidArgument("put_dataspaces takes a list of paths; use put_dataspace")
-        uris = list(dict.fromkeys(_named_dataspace(p) for p in paths))
-        if not uris:
+        named = list(dict.fromkeys(_named_dataspace(p) for p in paths))
+        if not named:
             return []
         data = _dataspaces_custom_data(legal_tags, owners, viewers, countries, custom_data)
         now = now_us()
@@ -131,26 +133,27 @@ class DataspaceCalls:
             dataspaces={
                 str(u): datatypes.Object.Dataspace(
                     uri=str(u),
-                    path=u.path,
+                    path=path,
                     store_last_write=now,
                     store_created=now,
                     custom_data=dict(data),
                 )
-                for u in uris
+                for u, path in named
             }
         )
-        response = self._write(body, dataspace=None)
+        uris = [u for u, _path in named]
+        response = self.transaction_manager.write(body, dataspace=None)
         done = _succeeded(response, "success")
         created = [u for u in uris if str(u) in done]
         if response.errors:
             raise protocol_exception_error(response.errors, created)
         return uris
 
-    def delete_dataspace(self: Any, path: str | DataspaceURI) -> None:
+    def delete_dataspace(self, path: str | DataspaceURI) -> None:
         """Delete a dataspace and everything in it."""
         self.delete_dataspaces([path])
 
-    def delete_dataspaces(self: Any, paths: Iterable[str | DataspaceURI]) -> None:
+    def delete_dataspaces(self, paths: Iterable[str | DataspaceURI]) -> None:
         """Delete several dataspaces in one request.
 
         If some fail, raises ETPPartialFailure (or ETPRemoteError when none succeeded) with
@@ -160,11 +163,11 @@ class DataspaceCalls:
             raise ETPInvalidArgument(
                 "delete_dataspaces takes a list of paths; use delete_dataspace"
             )
-        uris = list(dict.fromkeys(_named_dataspace(p) for p in paths))
+        uris = list(dict.fromkeys(u for u, _path in map(_named_dataspace, paths)))
         if not uris:
             return
         body = messages.Dataspace.DeleteDataspaces(uris={str(u): str(u) for u in uris})
-        response = self._write(body, dataspace=None)
+        response = self.transaction_manager.write(body, dataspace=None)
         done = _succeeded(response, "success")
         if response.errors:
             raise protocol_exception_error(response.errors, [u for u in uris if str(u) in done])

@@ -26,6 +26,7 @@ from ..uri import (
     parse_uri,
     validate_qualified_type,
 )
+from ._core import SessionAPI
 from .results import (
     DataObject,
     DeletedResource,
@@ -75,12 +76,14 @@ def _depth(depth: int) -> int:
     return depth
 
 
-def _active_status(value: str | bool | None) -> str | None:
+def _active_status(value: str | bool | None) -> datatypes.Object.ActiveStatusKind | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        return "Active" if value else "Inactive"
-    return _enum_symbol("active_status_filter", value, ACTIVE_STATUS)
+        value = "Active" if value else "Inactive"
+    return datatypes.Object.ActiveStatusKind(
+        _enum_symbol("active_status_filter", value, ACTIVE_STATUS)
+    )
 
 
 def context_info(
@@ -121,11 +124,11 @@ def _raise_errors(response: Response, successes: Any) -> None:
         raise protocol_exception_error(response.errors, successes)
 
 
-class DiscoveryCalls:
+class DiscoveryCalls(SessionAPI):
     """Discovery, SupportedTypes and query calls of :class:`~etp_sync.ETPSession`."""
 
     def get_resources(
-        self: Any,
+        self,
         uri: ContextURI,
         *,
         scope: str = "self",
@@ -175,7 +178,7 @@ class DiscoveryCalls:
         return result
 
     def get_deleted_resources(
-        self: Any,
+        self,
         dataspace: str | DataspaceURI,
         *,
         delete_time_filter: TimeFilter = None,
@@ -193,7 +196,7 @@ class DiscoveryCalls:
         return deleted
 
     def get_supported_types(
-        self: Any,
+        self,
         uri: ContextURI,
         *,
         scope: str = "self",
@@ -213,7 +216,7 @@ class DiscoveryCalls:
         )
         return types
 
-    def _require_protocol(self: Any, protocol: int, name: str) -> None:
+    def _require_protocol(self, protocol: int, name: str) -> None:
         if not self.server.supports(protocol):
             raise ETPNotNegotiated(
                 f"{name} needs protocol {protocol}, which the server did not grant "
@@ -221,7 +224,7 @@ class DiscoveryCalls:
             )
 
     def find_resources(
-        self: Any,
+        self,
         uri: ContextURI,
         *,
         scope: str = "self",
@@ -251,7 +254,7 @@ class DiscoveryCalls:
         return resources
 
     def find_data_objects(
-        self: Any,
+        self,
         uri: ContextURI,
         *,
         scope: str = "self",

@@ -1,243 +1,34 @@
 """StoreNotification protocol (5): subscribe to changes of a dataspace or of objects.
 
-``session.subscribe_notifications(uri)`` sends SubscribeNotifications with a fresh requestUuid
-and returns a :class:`Subscription`. The store then sends ObjectChanged, ObjectDeleted,
-ObjectAccessRevoked, ObjectActiveStatusChanged and SubscriptionEnded messages at any time; they
-are matched to the subscription by requestUuid (an ObjectChanged whose object is too big for one
-message is reassembled from its Chunk messages) and delivered as :class:`NotificationEvent`
-values, either to a callback (on the session's dispatch thread) or to a queue read with
-``for event in sub:`` / ``sub.get(timeout)``. After a reconnect every active subscription is
-sent again with the same requestUuid (changes made while disconnected are not replayed).
+The flat public calls only; the subscriptions themselves, their routing and their restoration
+after a reconnect live in the session's
+:class:`~etp_sync.calls.subscriptions.SubscriptionRegistry`.
 """
 
 from __future__ import annotations
 
-import logging
-import queue
-import threading
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
-from ..errors import ETPError, ETPRemoteError
-from ..schema import datatypes, messages
-from ..uri import DataObjectURI, DataspaceURI, as_dataspace_uri
+from ..errors import ETPInvalidArgument
+from ..uri import DataObjectURI, DataspaceURI
+from ._core import SessionAPI
+from .discovery import SCOPES
+from .subscriptions import EventCallback, NotificationEvent, Subscription, context_uri
 
-if TYPE_CHECKING:
-    from ..session import ETPSession
-
-log = logging.getLogger("etp_sync.notifications")
-
-EventCallback = Callable[["NotificationEvent"], None]
-SCOPES = ("self", "sources", "targets", "sourcesOrSelf", "targetsOrSelf")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_POLL = 0.5  # seconds between checks for a closed session while iterating
+__all__ = ["NotificationCalls", "NotificationEvent", "Subscription"]
 
 
-@dataclass(frozen=True)
-class NotificationEvent:
-    """One notification of a subscription.
-
-    ``kind`` is ``"changed"`` (ObjectChanged; ``change_kind`` is ``"insert"``, ``"update"``, ...;
-    ``xml`` holds the object when the subscription asked for object data), ``"deleted"``,
-    ``"access_revoked"``, ``"active_status"`` (``active_status`` is ``"Active"``/``"Inactive"``)
-    or ``"ended"`` (the store ended the subscription; ``reason`` says why). ``time`` is the
-    change time in microseconds since 1970 UTC (see :attr:`datetime`); ``resource`` the ETP
-    ``Resource`` record where the message carries one.
-    """
-
-    kind: str
-    request_uuid: uuid.UUID
-    uri: str | None = None
-    change_kind: str | None = None
-    time: int | None = None
-    xml: bytes | None = None
-    resource: Any = None
-    active_status: str | None = None
-    reason: str | None = None
-
-    @property
-    def datetime(self) -> datetime | None:
-        """The change time as an aware UTC datetime."""
-        return None if self.time is None else _EPOCH + timedelta(microseconds=self.time)
-
-
-class Subscription:
-    """An active notification subscription; a context manager that unsubscribes on exit.
-
-    Without a callback, events queue up here: ``for event in sub:`` blocks for each next event
-    and ends when the subscription ends (unsubscribed, ended by the store, or the session
-    closed); ``sub.get(timeout)`` returns the next event or None when none arrived in time or
-    the subscription is over. With a callback nothing is queued: ``callback(event)`` runs on the
-    session's dispatch thread (keep it short; it must not block waiting for other
-    notifications).
-    """
-
-    def __init__(
-        self,
-        session: ETPSession,
-        *,
-        uri: str,
-        scope: str,
-        depth: int,
-        types: tuple[str, ...],
-        include_object_data: bool,
-        callback: EventCallback | None,
-    ) -> None:
-        self.session = session
-        self.request_uuid = uuid.uuid4()
-        self.uri = uri
-        self.scope = scope
-        self.depth = depth
-        self.types = types
-        self.include_object_data = include_object_data
-        self.callback = callback
-        self.active = True
-        self.end_reason: str | None = None
-        self._queue: queue.SimpleQueue[NotificationEvent | None] = queue.SimpleQueue()
-
-    def __repr__(self) -> str:
-        state = "active" if self.active else f"ended ({self.end_reason})"
-        return f"Subscription({self.uri!r}, scope={self.scope}, {self.request_uuid}, {state})"
-
-    def info(self) -> Any:
-        """The ``SubscriptionInfo`` record sent for this subscription."""
-        return datatypes.Object.SubscriptionInfo(
-            context=datatypes.Object.ContextInfo(
-                uri=self.uri,
-                depth=self.depth,
-                data_object_types=list(self.types),
-                navigable_edges="Primary",
-            ),
-            scope=self.scope,
-            request_uuid=self.request_uuid,
-            include_object_data=self.include_object_data,
-            format="xml",
-        )
-
-    # -- delivery (dispatch thread) ------------------------------------------------------------
-
-    def _deliver(self, event: NotificationEvent) -> None:
-        if self.callback is None:
-            self._queue.put(event)
-            return
-        try:
-            self.callback(event)
-        except Exception:
-            log.exception("notification callback %r raised", self.callback)
-
-    def _end(self, reason: str, event: NotificationEvent | None = None) -> None:
-        """Mark the subscription over; deliver ``event`` first if given."""
-        if not self.active:
-            return
-        self.active = False
-        self.end_reason = reason
-        if event is not None:
-            self._deliver(event)
-        self._queue.put(None)  # wakes iterators
-
-    # -- reading -------------------------------------------------------------------------------
-
-    def get(self, timeout: float | None = None) -> NotificationEvent | None:
-        """The next event; None if none arrives within ``timeout`` seconds (None = wait
-        forever) or when the subscription is over and every queued event was read."""
-        try:
-            item = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if item is None:
-            self._queue.put(None)  # keep the end visible to other readers
-        return item
-
-    def drain(self) -> list[NotificationEvent]:
-        """Every event queued now, without waiting."""
-        events: list[NotificationEvent] = []
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return events
-            if item is None:
-                self._queue.put(None)
-                return events
-            events.append(item)
-
-    def __iter__(self) -> Iterator[NotificationEvent]:
-        while True:
-            try:
-                item = self._queue.get(timeout=_POLL)
-            except queue.Empty:
-                if getattr(self.session, "_closed", False):
-                    return
-                continue
-            if item is None:
-                self._queue.put(None)
-                return
-            yield item
-
-    # -- ending --------------------------------------------------------------------------------
-
-    def unsubscribe(self, *, timeout: float | None = None) -> None:
-        """Send UnsubscribeNotifications and stop delivery; idempotent."""
-        self.session._unsubscribe(self, timeout=timeout)
-
-    def __enter__(self) -> Subscription:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.unsubscribe()
-
-
-@dataclass
-class _PendingChange:
-    subscription: Subscription
-    change: Any
-    parts: list[bytes]
-
-
-def _enum_text(value: Any) -> str:
-    return str(getattr(value, "value", value))
-
-
-def _context_uri(uri: str | DataspaceURI | DataObjectURI) -> str:
-    if isinstance(uri, DataspaceURI | DataObjectURI):
-        return str(uri)
-    if not isinstance(uri, str):
-        raise TypeError(f"expected a URI, got {type(uri).__name__}")
-    if uri.startswith("eml:"):
-        return uri
-    return str(as_dataspace_uri(uri))
-
-
-class NotificationCalls:
-    """StoreNotification calls of :class:`~etp_sync.ETPSession` (protocol 5)."""
-
-    _subscriptions: dict[uuid.UUID, Subscription]
-    _blobs: dict[uuid.UUID, _PendingChange]
-
-    def __init__(self) -> None:
-        self._subscriptions = {}
-        self._blobs = {}
-        self._subscriptions_lock = threading.Lock()
-        self._notifications_installed = False
-        super().__init__()
+class NotificationCalls(SessionAPI):
+    """StoreNotification calls of :class:`~etp_sync.ETPSession` (state: its
+    ``subscription_registry``)."""
 
     @property
     def subscriptions(self) -> list[Subscription]:
         """The active subscriptions of this session."""
-        with self._subscriptions_lock:
-            return list(self._subscriptions.values())
+        return self.subscription_registry.active
 
     def subscribe_notifications(
-        self: Any,
+        self,
         uri: str | DataspaceURI | DataObjectURI,
         *,
         scope: str = "self",
@@ -255,187 +46,14 @@ class NotificationCalls:
         ``callback`` (dispatch thread) or queue in the returned :class:`Subscription`.
         """
         if scope not in SCOPES:
-            raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
-        self._install_notifications()
+            raise ETPInvalidArgument(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
         sub = Subscription(
-            self,
-            uri=_context_uri(uri),
+            self.subscription_registry,
+            uri=context_uri(uri),
             scope=scope,
             depth=int(depth),
             types=tuple(types),
             include_object_data=bool(include_object_data),
             callback=callback,
         )
-        with self._subscriptions_lock:  # before sending: events may beat the response
-            self._subscriptions[sub.request_uuid] = sub
-        try:
-            self.send_and_recv(
-                messages.StoreNotification.SubscribeNotifications(request={"0": sub.info()}),
-                timeout=timeout,
-            )
-        except BaseException:
-            self._forget(sub)
-            raise
-        log.debug("subscribed to %s (%s)", sub.uri, sub.request_uuid)
-        return sub
-
-    # -- internals -----------------------------------------------------------------------------
-
-    def _install_notifications(self: Any) -> None:
-        with self._subscriptions_lock:
-            if self._notifications_installed:
-                return
-            self._notifications_installed = True
-        self.add_handler(self._on_notification, protocol=5)
-        self.add_after_connect(self._restore_subscriptions)
-
-    def _forget(self, sub: Subscription) -> None:
-        with self._subscriptions_lock:
-            self._subscriptions.pop(sub.request_uuid, None)
-            for blob, pending in list(self._blobs.items()):
-                if pending.subscription is sub:
-                    del self._blobs[blob]
-
-    def _unsubscribe(self: Any, sub: Subscription, *, timeout: float | None) -> None:
-        if not sub.active:
-            return
-        self._forget(sub)
-        sub._end("unsubscribed")
-        if not self.is_open:
-            return  # the server forgot the subscription with the connection
-        try:
-            self.send_and_recv(
-                messages.StoreNotification.UnsubscribeNotifications(request_uuid=sub.request_uuid),
-                timeout=timeout,
-            )
-        except ETPError as exc:
-            log.info("UnsubscribeNotifications for %s: %s", sub.request_uuid, exc)
-
-    def _restore_subscriptions(self: Any) -> None:
-        """After a reconnect: subscribe again, same requestUuids."""
-        with self._subscriptions_lock:
-            subs = list(self._subscriptions.values())
-            self._blobs.clear()
-        if not subs:
-            return
-        keys = {str(i): sub for i, sub in enumerate(subs)}
-        body = messages.StoreNotification.SubscribeNotifications(
-            request={key: sub.info() for key, sub in keys.items()}
-        )
-        failed: dict[str, str] = {}
-        try:
-            self.send_and_recv(body)
-        except ETPRemoteError as exc:
-            failed = {key: msg for key, (_code, msg) in exc.errors.items()} or {
-                key: str(exc) for key in keys
-            }
-        except ETPError as exc:
-            failed = {key: str(exc) for key in keys}
-        for key, reason in failed.items():
-            sub = keys.get(key)
-            if sub is None:
-                continue
-            log.warning("could not restore subscription %s after reconnect: %s", sub, reason)
-            self._forget(sub)
-            text = f"not restored after reconnect: {reason}"
-            sub._end(
-                text, NotificationEvent(kind="ended", request_uuid=sub.request_uuid, reason=text)
-            )
-        log.info("restored %d subscription(s) after reconnect", len(subs) - len(failed))
-
-    def _lookup(self, request_uuid: Any) -> Subscription | None:
-        with self._subscriptions_lock:
-            sub = self._subscriptions.get(request_uuid)
-        if sub is None:
-            log.debug("notification for unknown subscription %s dropped", request_uuid)
-        return sub
-
-    def _on_notification(self, header: Any, body: Any) -> None:
-        """Handler of every server-initiated StoreNotification message (dispatch thread)."""
-        name = body.etp_name
-        if name == "Chunk":
-            self._on_chunk(body)
-            return
-        if name == "UnsolicitedStoreNotifications":
-            log.info("the store subscribed this session to %d context(s)", len(body.subscriptions))
-            return
-        if name not in (
-            "ObjectChanged",
-            "ObjectDeleted",
-            "ObjectAccessRevoked",
-            "ObjectActiveStatusChanged",
-            "SubscriptionEnded",
-        ):
-            log.debug("unexpected StoreNotification message %s dropped", name)
-            return
-        sub = self._lookup(body.request_uuid)
-        if sub is None:
-            return
-        rid = sub.request_uuid
-        if name == "ObjectChanged":
-            dobj = body.change.data_object
-            if dobj.blob_id is not None:
-                with self._subscriptions_lock:
-                    self._blobs[dobj.blob_id] = _PendingChange(sub, body.change, [])
-                return
-            sub._deliver(_changed_event(rid, body.change, bytes(dobj.data), sub))
-        elif name == "ObjectDeleted":
-            sub._deliver(
-                NotificationEvent(
-                    kind="deleted", request_uuid=rid, uri=body.uri, time=body.change_time
-                )
-            )
-        elif name == "ObjectAccessRevoked":
-            sub._deliver(
-                NotificationEvent(
-                    kind="access_revoked", request_uuid=rid, uri=body.uri, time=body.change_time
-                )
-            )
-        elif name == "ObjectActiveStatusChanged":
-            sub._deliver(
-                NotificationEvent(
-                    kind="active_status",
-                    request_uuid=rid,
-                    uri=body.resource.uri,
-                    time=body.change_time,
-                    resource=body.resource,
-                    active_status=_enum_text(body.active_status),
-                )
-            )
-        else:  # SubscriptionEnded, unprompted
-            self._forget(sub)
-            event = NotificationEvent(kind="ended", request_uuid=rid, reason=body.reason)
-            sub._end(body.reason or "ended by the store", event)
-
-    def _on_chunk(self, body: Any) -> None:
-        with self._subscriptions_lock:
-            pending = self._blobs.get(body.blob_id)
-            if pending is None:
-                log.debug("Chunk for unknown blob %s dropped", body.blob_id)
-                return
-            pending.parts.append(bytes(body.data))
-            if not body.final:
-                return
-            del self._blobs[body.blob_id]
-        sub = pending.subscription
-        if sub.active:
-            data = b"".join(pending.parts)
-            sub._deliver(_changed_event(sub.request_uuid, pending.change, data, sub))
-
-
-def _changed_event(
-    request_uuid: uuid.UUID, change: Any, data: bytes, sub: Subscription
-) -> NotificationEvent:
-    resource = change.data_object.resource
-    return NotificationEvent(
-        kind="changed",
-        request_uuid=request_uuid,
-        uri=resource.uri,
-        change_kind=_enum_text(change.change_kind),
-        time=change.change_time,
-        xml=data if (data and sub.include_object_data) else None,
-        resource=resource,
-    )
-
-
-__all__ = ["NotificationCalls", "NotificationEvent", "Subscription"]
+        return self.subscription_registry.subscribe(sub, timeout=timeout)

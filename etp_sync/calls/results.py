@@ -21,7 +21,7 @@ from typing import Any, overload
 import numpy as np
 
 from ..errors import ETPInvalidArgument, ETPProtocolError
-from ..schema import Float32, Int32, Record, datatypes
+from ..schema import Float32, Int32, datatypes
 from ..uri import DataObjectURI, DataspaceURI, InvalidURIError, parse_uri
 
 __all__ = [
@@ -70,6 +70,20 @@ def to_us(value: datetime | int | None, what: str = "time") -> int | None:
 # -- DataValue ---------------------------------------------------------------------------------
 
 
+_ARRAYS = (
+    datatypes.ArrayOfBoolean,
+    datatypes.ArrayOfNullableBoolean,
+    datatypes.ArrayOfInt,
+    datatypes.ArrayOfNullableInt,
+    datatypes.ArrayOfLong,
+    datatypes.ArrayOfNullableLong,
+    datatypes.ArrayOfFloat,
+    datatypes.ArrayOfDouble,
+    datatypes.ArrayOfString,
+    datatypes.ArrayOfBytes,
+)
+
+
 def from_data_value(value: Any) -> Any:
     """A ``DataValue`` (or its ``item``) as a plain Python value; arrays become lists."""
     item = value.item if isinstance(value, datatypes.DataValue) else value
@@ -77,7 +91,7 @@ def from_data_value(value: Any) -> Any:
         return int(item)
     if isinstance(item, Float32):
         return float(item)
-    if isinstance(item, Record) and item.etp_name.startswith("ArrayOf"):
+    if isinstance(item, _ARRAYS):
         values = item.values
         if isinstance(values, np.ndarray):
             return values.tolist()

@@ -29,6 +29,7 @@ from ..protocol.negotiation import now_us
 from ..schema import datatypes, messages
 from ..uri import DataObjectURI, DataspaceURI, as_dataspace_uri, as_object_uri
 from ..xmlinfo import ObjectInfo, parse_data_object
+from ._core import SessionAPI
 from .results import DataObject, PutResult
 
 __all__ = ["StoreCalls", "message_budget"]
@@ -242,16 +243,16 @@ def _put_items(
     return list(items.values())
 
 
-class StoreCalls:
+class StoreCalls(SessionAPI):
     """Store calls of :class:`~etp_sync.ETPSession`."""
 
-    def _store_budget(self: Any) -> int:
+    def _store_budget(self) -> int:
         return message_budget(self.server.max_message_size)
 
     # -- get -----------------------------------------------------------------------------------
 
     def get_data_objects(
-        self: Any, uris: ObjectURI | Iterable[ObjectURI], *, format: str = "xml"
+        self, uris: ObjectURI | Iterable[ObjectURI], *, format: str = "xml"
     ) -> dict[DataObjectURI, DataObject]:
         """Fetch data objects with their XML, keyed by the URIs asked for (in that order).
 
@@ -279,7 +280,7 @@ class StoreCalls:
         failures.raise_if_any(result)
         return result
 
-    def get_data_object(self: Any, uri: ObjectURI, *, format: str = "xml") -> DataObject:
+    def get_data_object(self, uri: ObjectURI, *, format: str = "xml") -> DataObject:
         """Fetch one data object (raises ETPRemoteError, e.g. ENOT_FOUND, if it fails)."""
         obj_uri = as_object_uri(uri)
         return self.get_data_objects([obj_uri], format=format)[obj_uri]
@@ -287,7 +288,7 @@ class StoreCalls:
     # -- put -----------------------------------------------------------------------------------
 
     def put_data_objects(
-        self: Any,
+        self,
         objects: ObjectMap | Iterable[Document] | Document,
         *,
         dataspace: str | DataspaceURI | None = None,
@@ -330,7 +331,7 @@ class StoreCalls:
         return {i.uri: results[i.uri] for i in items if i.uri in results}
 
     def put_data_object(
-        self: Any,
+        self,
         xml: Document,
         uri: ObjectURI | None = None,
         *,
@@ -347,7 +348,7 @@ class StoreCalls:
         return done
 
     def _put_request(
-        self: Any,
+        self,
         body: Any,
         batch: list[_PutItem],
         space: DataspaceURI,
@@ -356,7 +357,7 @@ class StoreCalls:
     ) -> None:
         keys = [i.key for i in batch]
         try:
-            response = self._write(body, dataspace=space)
+            response = self.transaction_manager.write(body, dataspace=space)
         except ETPRemoteError as exc:
             failures.add_exception(exc, keys)
             return
@@ -372,7 +373,7 @@ class StoreCalls:
     # -- delete --------------------------------------------------------------------------------
 
     def delete_data_objects(
-        self: Any,
+        self,
         uris: ObjectURI | Iterable[ObjectURI],
         *,
         prune_contained_objects: bool = False,
@@ -395,7 +396,7 @@ class StoreCalls:
                     uris={k: k for k in keys}, prune_contained_objects=prune_contained_objects
                 )
                 try:
-                    response = self._write(body, dataspace=space)
+                    response = self.transaction_manager.write(body, dataspace=space)
                 except ETPRemoteError as exc:
                     failures.add_exception(exc, keys)
                     continue

@@ -1,6 +1,9 @@
 """Transaction protocol (18): ``with session.transaction(dataspace):`` and automatic transactions.
 
-ETP allows one open transaction per session. open-etp-server accepts writes only inside one and
+The session's transaction state lives in its :class:`TransactionManager` (the open transaction,
+whether the server demands transactions for writes) along with the write paths that depend on
+it; :class:`TransactionCalls` only adds the flat public methods. ETP allows one open transaction
+per session. open-etp-server accepts writes only inside one and
 lets one write transaction per dataspace exist at a time (another session's gives
 EMAX_TRANSACTIONS_EXCEEDED, 15: retried here with back-off). A write call made outside a
 transaction against a server that demands one opens and commits one by itself.
@@ -15,15 +18,13 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import ErrorCode, ETPConnectionLost, ETPRemoteError, TransactionError
 from ..protocol.correlation import Response
 from ..schema import Record, messages
 from ..uri import DataspaceURI, as_dataspace_uri
-
-if TYPE_CHECKING:
-    from ..session import ETPSession
+from ._core import SessionAPI
 
 log = logging.getLogger("etp_sync.transaction")
 
@@ -31,6 +32,9 @@ BUSY_RETRY_SECONDS = 30.0
 AUTO_MESSAGE = "etp_sync automatic transaction"
 
 T = TypeVar("T")
+Dataspaces = str | DataspaceURI | Sequence[str | DataspaceURI]
+
+__all__ = ["Transaction", "TransactionCalls", "TransactionError", "TransactionManager"]
 
 
 def dataspace_uri_text(value: str | DataspaceURI) -> str:
@@ -43,13 +47,14 @@ class Transaction:
 
     def __init__(
         self,
-        session: ETPSession,
+        manager: TransactionManager,
         dataspaces: Sequence[str | DataspaceURI],
         *,
         message: str = "",
         read_only: bool = False,
     ) -> None:
-        self.session = session
+        self.manager = manager
+        self.session = manager.session
         self.dataspace_uris = [dataspace_uri_text(d) for d in dataspaces]
         self.message = message
         self.read_only = read_only
@@ -84,7 +89,7 @@ class Transaction:
             raise TransactionError(f"the server refused the transaction: {reply.failure_reason}")
         self.uuid = reply.transaction_uuid
         self._connect_count = self.session.connect_count
-        self.session._set_transaction(self)
+        self.manager.opened(self)
         log.debug("transaction %s started on %s", self.uuid, self.dataspace_uris)
         return self
 
@@ -118,7 +123,7 @@ class Transaction:
                 f"cannot {verb} transaction {self.uuid}: {exc}", exc.code
             ) from exc
         finally:
-            self.session._set_transaction(None)
+            self.manager.ended(self)
         if not reply.successful:
             raise TransactionError(f"could not {verb} transaction: {reply.failure_reason}")
         log.debug("transaction %s: %s done", self.uuid, verb)
@@ -148,45 +153,54 @@ def _demands_transaction(error: ETPRemoteError) -> bool:
     )
 
 
-class TransactionCalls:
-    """Transaction calls of :class:`~etp_sync.ETPSession`."""
+class TransactionManager:
+    """The transaction state of one session, and the write paths that depend on it.
 
-    _transaction: Transaction | None
-    _transaction_lock: threading.Lock
-    _demands_transactions: bool
+    Holds the open transaction and whether the server demands a transaction around writes
+    (learnt from its first refusal). Writes of the calls layer go through :meth:`write` (one
+    request) or :meth:`write_many` (several), which open and commit a transaction by themselves
+    when the server demands one and none is open.
+    """
 
-    def __init__(self) -> None:
-        self._transaction = None
-        self._transaction_lock = threading.Lock()
-        self._demands_transactions = False  # learnt from the server's first refusal
-        super().__init__()
+    def __init__(self, session: SessionAPI) -> None:
+        self.session = session
+        self._open: Transaction | None = None
+        self._lock = threading.Lock()
+        self._demands_transactions = False
 
-    def transaction(
-        self: Any,
-        dataspace: str | DataspaceURI | Sequence[str | DataspaceURI],
-        *,
-        message: str = "",
-        read_only: bool = False,
+    def __repr__(self) -> str:
+        return f"TransactionManager(open={self._open!r}, demands={self._demands_transactions})"
+
+    @property
+    def current(self) -> Transaction | None:
+        """The transaction open in this session, if any."""
+        return self._open
+
+    @property
+    def demands_transactions(self) -> bool:
+        """The server refused a write made outside a transaction."""
+        return self._demands_transactions
+
+    def new(
+        self, dataspace: Dataspaces, *, message: str = "", read_only: bool = False
     ) -> Transaction:
-        """A transaction on one or more dataspaces: ``with session.transaction("p/s"):``.
-
-        Commits when the block succeeds, rolls back on any exception, and raises
-        :class:`TransactionError` if the connection died in between.
-        """
+        """A transaction on one or more dataspaces, not started yet (``with`` starts it)."""
         spaces = [dataspace] if isinstance(dataspace, str | DataspaceURI) else list(dataspace)
         return Transaction(self, spaces, message=message, read_only=read_only)
 
-    @property
-    def active_transaction(self) -> Transaction | None:
-        """The transaction open in this session, if any."""
-        return self._transaction
+    def opened(self, tx: Transaction) -> None:
+        """``tx`` was started by the server: it is the open transaction now."""
+        with self._lock:
+            self._open = tx
 
-    def _set_transaction(self, tx: Transaction | None) -> None:
-        with self._transaction_lock:
-            self._transaction = tx
+    def ended(self, tx: Transaction) -> None:
+        """``tx`` was committed, rolled back or lost: no transaction is open."""
+        with self._lock:
+            if self._open is tx:
+                self._open = None
 
-    def _write(
-        self: Any,
+    def write(
+        self,
         body: Record | Sequence[Record],
         *,
         dataspace: str | DataspaceURI | None,
@@ -194,8 +208,8 @@ class TransactionCalls:
     ) -> Response:
         """Send a write request; when the server demands a transaction and none is open, run
         the write inside one that is committed at once."""
-        response: Response = self.request(body, timeout=timeout, idempotent=False)
-        if not response.errors or self._transaction is not None or dataspace is None:
+        response = self.session.request(body, timeout=timeout, idempotent=False)
+        if not response.errors or self._open is not None or dataspace is None:
             return response
         try:
             response.raise_for_errors()
@@ -204,25 +218,23 @@ class TransactionCalls:
                 return response
         log.info("the server demands a transaction: wrapping the write in one")
         self._demands_transactions = True
-        with self.transaction(dataspace, message=AUTO_MESSAGE):
-            response = self.request(body, timeout=timeout, idempotent=False)
+        with self.new(dataspace, message=AUTO_MESSAGE):
+            response = self.session.request(body, timeout=timeout, idempotent=False)
             if response.errors:
                 raise response_error(response)
         return response
 
     @contextmanager
-    def _auto_transaction(self: Any, dataspace: str | DataspaceURI | None) -> Iterator[None]:
+    def _automatic(self, dataspace: str | DataspaceURI | None) -> Iterator[None]:
         """Open (and commit on success) a transaction around a multi-request write when the
         server is known to demand one and none is open; otherwise do nothing."""
-        if self._transaction is None and dataspace is not None and self._demands_transactions:
-            with self.transaction(dataspace, message=AUTO_MESSAGE):
+        if self._open is None and dataspace is not None and self._demands_transactions:
+            with self.new(dataspace, message=AUTO_MESSAGE):
                 yield
         else:
             yield
 
-    def _write_many(
-        self: Any, operation: Callable[[], T], *, dataspace: str | DataspaceURI | None
-    ) -> T:
+    def write_many(self, operation: Callable[[], T], *, dataspace: str | DataspaceURI | None) -> T:
         """Run a write made of several requests (e.g. pipelined PutDataSubarrays).
 
         Inside an open transaction it just runs. Otherwise, when the server demands a
@@ -231,18 +243,37 @@ class TransactionCalls:
         transaction. ``operation`` must therefore wait for its first write's answer before
         sending more (that write is refused as a whole, so nothing is left half done).
         """
-        with self._auto_transaction(dataspace):
-            if self._transaction is not None or dataspace is None:
+        with self._automatic(dataspace):
+            if self._open is not None or dataspace is None:
                 return operation()
             try:
                 return operation()
             except ETPRemoteError as exc:
-                if self._transaction is not None or not _demands_transaction(exc):
+                if self._open is not None or not _demands_transaction(exc):
                     raise
         log.info("the server demands a transaction: running the write inside one")
         self._demands_transactions = True
-        with self.transaction(dataspace, message=AUTO_MESSAGE):
+        with self.new(dataspace, message=AUTO_MESSAGE):
             return operation()
+
+
+class TransactionCalls(SessionAPI):
+    """Transaction calls of :class:`~etp_sync.ETPSession` (state: its ``transaction_manager``)."""
+
+    def transaction(
+        self, dataspace: Dataspaces, *, message: str = "", read_only: bool = False
+    ) -> Transaction:
+        """A transaction on one or more dataspaces: ``with session.transaction("p/s"):``.
+
+        Commits when the block succeeds, rolls back on any exception, and raises
+        :class:`TransactionError` if the connection died in between.
+        """
+        return self.transaction_manager.new(dataspace, message=message, read_only=read_only)
+
+    @property
+    def active_transaction(self) -> Transaction | None:
+        """The transaction open in this session, if any."""
+        return self.transaction_manager.current
 
 
 def response_error(response: Response) -> ETPRemoteError:

@@ -1,10 +1,12 @@
 """``ETPSession``: one persistent, thread-safe, blocking ETP 1.2 session that reconnects by itself.
 
-The session owns a :class:`~etp_sync.transport.connection.Connection` (websocket, reader thread,
-dispatch thread). Many threads may share a session: each request waits on its own queue. When
-the connection drops, requests in flight fail with :class:`~etp_sync.errors.ETPConnectionLost`
-(idempotent reads are retried transparently), and the next use reconnects, renegotiates and
-restores notification subscriptions.
+The session owns one :class:`~etp_sync.session.engine.SessionEngine` at a time (websocket,
+reader thread, dispatch thread) and composes the objects that hold the rest of its state: the
+handlers of server-initiated messages, the transaction manager and the subscription registry.
+Many threads may share a session: each request waits on its own queue. When the connection
+drops, requests in flight fail with :class:`~etp_sync.errors.ETPConnectionLost` (idempotent
+reads are retried transparently), and the next use reconnects, renegotiates and restores
+notification subscriptions.
 """
 
 from __future__ import annotations
@@ -16,25 +18,25 @@ from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
-from ._version import __version__
-from .calls import CallsMixin
-from .errors import ETPConnectionLost, ETPError, ETPSessionClosed
-from .protocol.correlation import PendingRequest, Response
-from .protocol.negotiation import (
+from .._version import __version__
+from ..calls import CallsMixin, SubscriptionRegistry, TransactionManager
+from ..errors import ETPConnectionLost, ETPInvalidArgument, ETPSessionClosed
+from ..protocol.correlation import PendingRequest, Response
+from ..protocol.negotiation import (
     STORE_PROTOCOLS,
     ServerInfo,
     build_request_session,
     now_us,
 )
-from .retry import RetryPolicy
-from .schema import Record, messages
-from .transport._websocket import safe_url
-from .transport.connection import Connection
+from ..retry import RetryPolicy
+from ..schema import Record, messages
+from ..transport._websocket import safe_url
+from .engine import SessionEngine
+from .handlers import Handler, HandlerRegistry
 
 log = logging.getLogger("etp_sync.session")
 
 Authorization = str | Callable[[], str] | None
-Handler = Callable[[Any, Any], None]
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 
@@ -99,9 +101,11 @@ class ETPSession(CallsMixin):
         auto_reconnect: bool = True,
     ) -> None:
         if not url.lower().startswith(("ws://", "wss://")):
-            raise ValueError(f"ETP URL must start with ws:// or wss://, got {safe_url(url)!r}")
+            raise ETPInvalidArgument(
+                f"ETP URL must start with ws:// or wss://, got {safe_url(url)!r}"
+            )
         if max_message_size < 4096:
-            raise ValueError("max_message_size must be at least 4096 bytes")
+            raise ETPInvalidArgument("max_message_size must be at least 4096 bytes")
         self.url = url
         self._authorization = authorization
         self.data_partition_id = data_partition_id
@@ -115,14 +119,14 @@ class ETPSession(CallsMixin):
         self.application_version = application_version
         self.protocols = tuple(protocols)
         self.auto_reconnect = auto_reconnect
-        self._conn: Connection | None = None
+        self._conn: SessionEngine | None = None
         self._conn_lock = threading.RLock()
         self._closed = False
-        self._handlers: list[tuple[int | None, int | None, Handler]] = []
-        self._handlers_lock = threading.Lock()
+        self._handlers = HandlerRegistry()
         self._after_connect: list[Callable[[], None]] = []
         self.connect_count = 0
-        super().__init__()
+        self.transaction_manager = TransactionManager(self)
+        self.subscription_registry = SubscriptionRegistry(self)
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed" if self._closed else "not connected"
@@ -161,9 +165,16 @@ class ETPSession(CallsMixin):
         return conn is not None and conn.is_open
 
     @property
+    def closed(self) -> bool:
+        """``close()`` was called (and no ``connect()`` since)."""
+        return self._closed
+
+    @property
     def server(self) -> ServerInfo:
         """What the server granted in OpenSession (connects first if needed)."""
-        return self._connection().server  # type: ignore[return-value]
+        server = self._connection().server
+        assert server is not None  # an open engine has negotiated
+        return server
 
     def _headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -193,7 +204,7 @@ class ETPSession(CallsMixin):
             hook()
         return self
 
-    def _open_connection(self) -> Connection:
+    def _open_connection(self) -> SessionEngine:
         request = build_request_session(
             application_name=self.application_name,
             application_version=self.application_version,
@@ -201,14 +212,14 @@ class ETPSession(CallsMixin):
             compression=self.compression,
             max_message_size=self.max_message_size,
         )
-        return Connection.open(
+        return SessionEngine.open(
             self.url,
             request,
             headers=self._headers(),
             connect_timeout=self.connect_timeout,
             max_message_size=self.max_message_size,
             compression=self.compression,
-            on_unsolicited=self._on_unsolicited,
+            on_unsolicited=self._handlers.dispatch,
             tls=self._tls,
         )
 
@@ -226,7 +237,7 @@ class ETPSession(CallsMixin):
         if conn is not None:
             conn.close(reason=reason)
 
-    def _connection(self) -> Connection:
+    def _connection(self) -> SessionEngine:
         with self._conn_lock:
             conn = self._conn
             if conn is not None and conn.is_open:
@@ -319,33 +330,7 @@ class ETPSession(CallsMixin):
         Callbacks run on the session's dispatch thread, never on the reader thread. Returns a
         function that removes the handler.
         """
-        entry = (protocol, message_type, callback)
-        with self._handlers_lock:
-            self._handlers.append(entry)
-
-        def remove() -> None:
-            with self._handlers_lock:
-                if entry in self._handlers:
-                    self._handlers.remove(entry)
-
-        return remove
-
-    def _on_unsolicited(self, header: Any, body: Any) -> None:
-        if header.message_type == 1000:
-            log.warning("unsolicited ProtocolException from the server: %r", body)
-        with self._handlers_lock:
-            handlers = [
-                cb
-                for p, mt, cb in self._handlers
-                if (p is None or p == header.protocol) and (mt is None or mt == header.message_type)
-            ]
-        if not handlers:
-            log.debug("no handler for unsolicited %s", body.etp_name)
-        for cb in handlers:
-            try:
-                cb(header, body)
-            except Exception:
-                log.exception("handler %r for %s raised", cb, body.etp_name)
+        return self._handlers.add(callback, protocol=protocol, message_type=message_type)
 
 
 def etp_connect(url: str, **kwargs: Any) -> ETPSession:
@@ -360,4 +345,4 @@ def etp_connect(url: str, **kwargs: Any) -> ETPSession:
     return session
 
 
-__all__ = ["ETPError", "ETPSession", "RequestHandle", "etp_connect"]
+__all__ = ["ETPSession", "RequestHandle", "etp_connect"]

@@ -1,10 +1,13 @@
-"""One ETP session over one websocket: a reader thread, a dispatch thread, and correlation.
+"""The ETP session engine: one session over one websocket, with a reader thread, a dispatch
+thread, and correlation.
 
 The reader thread is the only one that receives. It decodes every frame and routes responses, by
 correlation id, into the queue of the request waiting for them (kazoo-style); everything else
 (notifications, unsolicited errors) goes to a separate dispatch thread so that a slow user
 callback never stalls the reader. Pings are answered, CloseSession honoured. Any thread may send:
 message ids are allocated under a lock and the transport serialises frames.
+
+:class:`~etp_sync.session.ETPSession` owns one engine at a time and opens a new one to reconnect.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from ..codec import (
     peek_header,
 )
 from ..errors import (
-    ErrorCode,
     ETPConnectionLost,
     ETPDecodeError,
     ETPError,
+    ETPInvalidArgument,
+    ETPMessageTooLarge,
     ETPNotNegotiated,
     ETPProtocolError,
     ETPSessionClosed,
@@ -36,15 +40,15 @@ from ..errors import (
 from ..protocol.correlation import Correlator, MessageIds, PendingRequest
 from ..protocol.negotiation import ServerInfo, now_us, read_open_session
 from ..schema import Record, messages
-from ._websocket import WebSocketTransport
+from ..transport._websocket import WebSocketTransport
 
-log = logging.getLogger("etp_sync.connection")
+log = logging.getLogger("etp_sync.session.engine")
 
 Handler = Callable[[Any, Any], None]
 RECEIVE_HEADROOM = 1 << 20  # replies may slightly exceed the advertised limit
 
 
-class Connection:
+class SessionEngine:
     """An open ETP session: send requests, receive their responses, dispatch the rest.
 
     Create with :meth:`open`, which performs the websocket upgrade and the RequestSession /
@@ -88,7 +92,7 @@ class Connection:
         compression: bool,
         on_unsolicited: Handler | None = None,
         tls: Mapping[str, Any] | None = None,
-    ) -> Connection:
+    ) -> SessionEngine:
         """Open the websocket and negotiate the ETP session (raises on refusal)."""
         transport = WebSocketTransport.connect(
             url,
@@ -153,29 +157,31 @@ class Connection:
         if self._closed.is_set():
             raise self.close_error or ETPConnectionLost("the connection is closed")
 
-    def _check_granted(self, body: Record) -> None:
-        protocol = body.etp_protocol
-        if self.server is None or protocol is None or protocol == 0:
-            return
-        if not self.server.supports(protocol):
+    def _numbers(self, body: Record) -> tuple[int, int]:
+        """``(protocol, message type)`` of a message this session may send: refuses records
+        that are not messages and messages of protocols the server did not grant."""
+        protocol, message_type = body.etp_protocol, body.etp_message_type
+        if protocol is None or message_type is None:
+            raise ETPInvalidArgument(f"{body.etp_name} is a datatype record, not an ETP message")
+        if self.server is not None and protocol != 0 and not self.server.supports(protocol):
             raise ETPNotNegotiated(
                 f"{body.etp_name} belongs to protocol {protocol}, which the server did not grant "
                 f"(granted: {sorted(self.server.protocols)})"
             )
+        return protocol, message_type
 
-    def _compress_choice(self, body: Record) -> bool | None:
+    def _compress_choice(self) -> bool | None:
         if not self.compression_wanted or self.server is None or self.server.compression != "gzip":
             return False
         return None  # compress when it pays
 
     def _transmit(self, header: Any, body: Record) -> None:
-        parts = encode_message_parts(header, body, self._compress_choice(body))
+        parts = encode_message_parts(header, body, self._compress_choice())
         size = sum(len(memoryview(p).cast("B")) for p in parts)
         if size > self.max_message_size:
-            raise ETPError(
+            raise ETPMessageTooLarge(
                 f"{body.etp_name} is {size} bytes, more than the negotiated maximum message "
-                f"size of {self.max_message_size} bytes",
-                ErrorCode.EMAXSIZE_EXCEEDED,
+                f"size of {self.max_message_size} bytes"
             )
         try:
             self.transport.send_message(parts)
@@ -198,11 +204,11 @@ class Connection:
         belong to any protocol).
         """
         self._check_open()
-        self._check_granted(body)
+        body_protocol, message_type = self._numbers(body)
         message_id = self.ids.next()
         header = MessageHeader(
-            protocol=body.etp_protocol if protocol is None else protocol,
-            message_type=body.etp_message_type,
+            protocol=body_protocol if protocol is None else protocol,
+            message_type=message_type,
             correlation_id=correlation_id,
             message_id=message_id,
             message_flags=MessageFlags.FIN if final else 0,
@@ -221,17 +227,16 @@ class Connection:
         The first part has correlation id 0, the others correlate to it; FIN is on the last.
         """
         if not bodies:
-            raise ValueError("a multipart request needs at least one part")
+            raise ETPInvalidArgument("a multipart request needs at least one part")
         self._check_open()
-        for b in bodies:
-            self._check_granted(b)
+        numbers = [self._numbers(b) for b in bodies]
         first_id = self.ids.next()
         pending = self.correlator.register(first_id, bodies[0].etp_name)
         try:
-            for i, body in enumerate(bodies):
+            for i, (body, (protocol, message_type)) in enumerate(zip(bodies, numbers, strict=True)):
                 header = MessageHeader(
-                    protocol=body.etp_protocol,
-                    message_type=body.etp_message_type,
+                    protocol=protocol,
+                    message_type=message_type,
                     correlation_id=0 if i == 0 else first_id,
                     message_id=first_id if i == 0 else self.ids.next(),
                     message_flags=MessageFlags.FIN if i == len(bodies) - 1 else 0,
@@ -273,7 +278,7 @@ class Connection:
         key = (header.protocol, header.message_type)
         if key == (0, 8):  # Ping
             self._reply_pong(header)
-        elif key == (0, 5):  # CloseSession
+        elif isinstance(body, messages.Core.CloseSession):
             reason = body.reason or "no reason given"
             log.info("server closed the ETP session: %s", reason)
             self._fail(ETPSessionClosed(f"the server closed the session: {reason}", reason))

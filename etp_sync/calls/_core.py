@@ -1,0 +1,93 @@
+"""What the calls layer needs from a session: the :class:`SessionAPI` protocol.
+
+Every mixin in :mod:`etp_sync.calls` derives from :class:`SessionAPI`, so mypy checks each call
+against exactly these members and :class:`~etp_sync.session.ETPSession`, which provides them,
+is checked against the same list. The mixins hold no state: the open transaction lives in the
+:class:`~etp_sync.calls.transactions.TransactionManager`, subscriptions in the
+:class:`~etp_sync.calls.subscriptions.SubscriptionRegistry`, both composed into the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..protocol.correlation import Response
+    from ..protocol.negotiation import ServerInfo
+    from ..schema import Record
+    from .subscriptions import SubscriptionRegistry
+    from .transactions import TransactionManager
+
+Handler = Callable[[Any, Any], None]
+
+
+class ResponseHandle(Protocol):
+    """A request in flight (what :meth:`SessionAPI.send` returns)."""
+
+    @property
+    def message_id(self) -> int: ...
+
+    def response(self, timeout: float | None = None) -> Response:
+        """All response parts, ProtocolExceptions included (no error raised for them)."""
+        ...
+
+    def result(self, timeout: float | None = None) -> list[Any]:
+        """The response messages; raises ETPRemoteError on ProtocolExceptions."""
+        ...
+
+
+class SessionAPI(Protocol):
+    """The session as the calls layer sees it."""
+
+    timeout: float
+    """Default seconds to wait for a response."""
+    max_message_size: int
+    """Our own message size limit (``server.max_message_size`` is the negotiated one)."""
+    connect_count: int
+    """How many times the session connected: a transaction belongs to one connection."""
+    transaction_manager: TransactionManager
+    subscription_registry: SubscriptionRegistry
+
+    @property
+    def server(self) -> ServerInfo:
+        """What the server granted in OpenSession (connects first if needed)."""
+        ...
+
+    @property
+    def is_open(self) -> bool:
+        """A connection is open now."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """``close()`` was called (and no ``connect()`` since)."""
+        ...
+
+    def request(
+        self,
+        message: Record | Sequence[Record],
+        *,
+        timeout: float | None = None,
+        idempotent: bool | None = None,
+    ) -> Response:
+        """Send a request and collect its response, ProtocolExceptions not raised."""
+        ...
+
+    def send(self, message: Record, *, timeout: float | None = None) -> ResponseHandle:
+        """Send a request without waiting for its response."""
+        ...
+
+    def send_and_recv(self, message: Record, *, timeout: float | None = None) -> list[Any]:
+        """Send a request and return its response messages (ProtocolExceptions raised)."""
+        ...
+
+    def add_handler(
+        self, callback: Handler, *, protocol: int | None = None, message_type: int | None = None
+    ) -> Callable[[], None]:
+        """Call ``callback(header, message)`` for matching server-initiated messages."""
+        ...
+
+    def add_after_connect(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` after every (re)connect."""
+        ...
