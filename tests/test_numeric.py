@@ -22,7 +22,7 @@ from etp_sync.codec._numeric import (
     read_varint,
     write_varint,
 )
-from etp_sync.errors import ETPDecodeError, ETPEncodeError
+from etp_sync.errors import ETPDecodeError, ETPEncodeError, ETPInvalidArgument
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -265,7 +265,7 @@ def test_decode_errors() -> None:
         decode_zigzag_varints(write_varint(2**31) + b"\x00", 0, 2, dtype=np.int32)
     with pytest.raises(ETPDecodeError, match="out of range"):
         decode_zigzag_varints(write_varint(-(2**31) - 1), 0, 1, dtype=np.int32)
-    with pytest.raises(ValueError):
+    with pytest.raises(ETPInvalidArgument):
         decode_zigzag_varints(b"\x00", 0, 1, dtype=np.float64)
 
 
@@ -464,9 +464,9 @@ def test_boolean_nonzero_bytes_are_true() -> None:
 
 
 def test_unknown_kind() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ETPInvalidArgument):
         decode_avro_array_numeric(b"\x00", 0, "string")
-    with pytest.raises(ValueError):
+    with pytest.raises(ETPInvalidArgument):
         encode_avro_array_numeric(np.array([1]), "bytes")
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from etp_sync import schema
+from etp_sync.errors import ETPInvalidArgument
 from etp_sync.schema._avro import named_json
 
 
@@ -93,8 +94,11 @@ def test_lookup_by_number_and_name() -> None:
     # ProtocolException and Acknowledge exist under every protocol number.
     assert schema.message_class(9, 1000) is schema.messages.Core.ProtocolException
     assert schema.message_class(2424, 1001) is schema.messages.Core.Acknowledge
-    with pytest.raises(KeyError):
+    with pytest.raises(ETPInvalidArgument):
         schema.get_type("Energistics.Etp.v12.Protocol.Store.Nope")
+    assert schema.protocol_number("Store") == 4
+    with pytest.raises(ETPInvalidArgument):
+        schema.protocol_number("Nope")
 
 
 def test_classes_have_defaults_equality_and_short_repr() -> None:
@@ -105,9 +109,9 @@ def test_classes_have_defaults_equality_and_short_repr() -> None:
     assert obj.format == "xml"
     assert obj == schema.messages.Store.GetDataObjects(uris={"a": "eml:///"}, format="xml")
     assert obj != schema.messages.Store.GetDataObjects(uris={"a": "eml:///"}, format="json")
-    with pytest.raises(TypeError, match="missing required field"):
+    with pytest.raises(ETPInvalidArgument, match="missing required field"):
         schema.messages.Store.GetDataObjects()
-    with pytest.raises(TypeError, match="unexpected field"):
+    with pytest.raises(ETPInvalidArgument, match="unexpected field"):
         schema.messages.Store.GetDataObjects(uris={}, nope=1)
     big = d.ArrayOfDouble(values=np.zeros(10_000_000))
     text = repr(d.AnyArray(item=big))
@@ -141,3 +145,39 @@ def test_import_leaves_the_server_unloaded() -> None:
         if name.split(".")[0] == "websockets" or name.startswith("etp_sync.server")
     ]
     assert "etp_sync.schema" in out.stdout.split() and heavy == []
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (
+            lambda d: d.Object.Resource(
+                uri="u",
+                name="n",
+                last_changed=0,
+                store_last_write=0,
+                store_created=0,
+                active_status="Nope",
+            ),
+            "active_status",
+        ),
+        (
+            lambda d: d.Object.Resource(
+                uri="u",
+                name="n",
+                last_changed=0,
+                store_last_write=0,
+                store_created=0,
+                active_status=7,
+            ),
+            "active_status",
+        ),
+        (lambda d: d.Object.DataObject(resource=d.Contact(), data=b""), "resource"),
+        (lambda d: d.Object.DataObject(resource=1, data=b""), "resource"),
+        (lambda d: d.ArrayOfDouble(values=["x"]), "values"),
+        (lambda d: d.Object.DataObject(resource={"uri": 1}, data=b""), "Resource"),
+    ],
+)
+def test_unusable_field_values_are_invalid_arguments(build: Any, field: str) -> None:
+    with pytest.raises(ETPInvalidArgument, match=field):
+        build(schema.datatypes)

@@ -9,6 +9,7 @@ go through :mod:`._arraycodec`, which moves numeric arrays as numpy buffers.
 from __future__ import annotations
 
 import io
+import struct
 import zlib
 from collections.abc import Sequence
 from enum import IntFlag
@@ -16,7 +17,7 @@ from typing import Any
 
 import fastavro
 
-from ..errors import ErrorCode, ETPDecodeError, ETPEncodeError
+from ..errors import ErrorCode, ETPDecodeError, ETPEncodeError, ETPError
 from ..schema import Record, converters, datatypes, fastavro_schemas, message_class
 from ._arraycodec import ARRAY_CODEC, SizeCounter
 from ._numeric import read_varint, write_varint
@@ -35,7 +36,8 @@ __all__ = [
     "worth_compressing",
 ]
 
-MessageHeader: Any = datatypes.MessageHeader
+MessageHeader = datatypes.MessageHeader
+MessageHeaderExtension = datatypes.MessageHeaderExtension
 _EXTENSION = "Energistics.Etp.v12.Datatypes.MessageHeaderExtension"
 DEFAULT_MAX_SIZE = 1 << 31  # 2 GiB: the most a single websocket message may sensibly carry
 ARRAY_PROTOCOL = 9
@@ -104,7 +106,7 @@ def _gunzip(data: memoryview, max_size: int) -> bytes:
     return out
 
 
-def _encode_header(header: Any, flags: int) -> bytes:
+def _encode_header(header: MessageHeader, flags: int) -> bytes:
     return b"".join(
         (
             write_varint(header.protocol),
@@ -116,23 +118,38 @@ def _encode_header(header: Any, flags: int) -> bytes:
     )
 
 
+# What a field value of the wrong type or range makes the encoders raise.
+_ENCODE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, OverflowError, struct.error)
+
+
 def _encode_body(body: Record, out: list[Any]) -> None:
-    if body.etp_protocol == ARRAY_PROTOCOL:
-        ARRAY_CODEC.encoder(body.etp_full_name)(body, out)
-        return
-    buf = io.BytesIO()
+    """Append the encoded ``body`` to ``out``; unusable field values raise ETPEncodeError.
+
+    ``out`` may be a :class:`SizeCounter`, which only adds up sizes (DataArray bodies then skip
+    encoding their numeric arrays).
+    """
+    if not isinstance(body, Record):
+        raise ETPEncodeError(f"not an ETP record: {type(body).__name__}")
     try:
+        if body.etp_protocol == ARRAY_PROTOCOL:
+            ARRAY_CODEC.encoder(body.etp_full_name)(body, out)
+            return
+        buf = io.BytesIO()
         fastavro.schemaless_writer(
             buf,
             fastavro_schemas().parsed(body.etp_full_name),
             converters.to_avro(body.etp_full_name)(body),
         )
-    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+    except ETPError:
+        raise
+    except _ENCODE_ERRORS as exc:
         raise ETPEncodeError(f"cannot encode {body.etp_name}: {exc}") from exc
     out.append(buf.getbuffer())
 
 
-def encode_message_parts(header: Any, body: Record, compress: bool | None = False) -> list[Any]:
+def encode_message_parts(
+    header: MessageHeader, body: Record, compress: bool | None = False
+) -> list[Any]:
     """Encode a message as a list of buffers whose concatenation is the frame.
 
     ``compress``: True always gzips the body (level 1), False never does, None gzips it only when
@@ -156,12 +173,7 @@ def encode_message_parts(header: Any, body: Record, compress: bool | None = Fals
     if flags & MessageFlags.HEADER_EXTENSION:
         raise ETPEncodeError("sending a MessageHeaderExtension is not supported")
     body_parts: list[Any] = []
-    try:
-        _encode_body(body, body_parts)
-    except ETPEncodeError:
-        raise
-    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
-        raise ETPEncodeError(f"cannot encode {body.etp_name}: {exc}") from exc
+    _encode_body(body, body_parts)
     if compress is None:
         compress = worth_compressing(body_parts)
     if compress and is_compressible(header.protocol, header.message_type):
@@ -177,16 +189,12 @@ def encoded_body_size(body: Record) -> int:
     DataArray bodies are sized without encoding their numeric arrays, so a sender can check a
     message against a size limit and then encode it once.
     """
-    if body.etp_protocol == ARRAY_PROTOCOL:
-        counter = SizeCounter()
-        ARRAY_CODEC.encoder(body.etp_full_name)(body, counter)
-        return counter.total
-    parts: list[Any] = []
-    _encode_body(body, parts)
-    return sum(memoryview(p).nbytes for p in parts)
+    counter = SizeCounter()
+    _encode_body(body, counter)
+    return counter.total
 
 
-def encode_message(header: Any, body: Record, compress: bool = False) -> bytes:
+def encode_message(header: MessageHeader, body: Record, compress: bool = False) -> bytes:
     """Encode one ETP message (header and body) into the bytes of one websocket message."""
     return b"".join(encode_message_parts(header, body, compress))
 
@@ -211,7 +219,7 @@ def peek_header(frame: bytes | bytearray | memoryview) -> tuple[int, int, int, i
 
 def decode_frame(
     frame: bytes | bytearray | memoryview, *, max_size: int = DEFAULT_MAX_SIZE
-) -> tuple[Any, Any, Record]:
+) -> tuple[MessageHeader, MessageHeaderExtension | None, Record]:
     """Decode a frame into ``(header, extension or None, body)``.
 
     Numeric arrays of DataArray messages may be zero-copy views into ``frame``; keep ``frame``
@@ -291,7 +299,7 @@ def _fastavro_decode(data: memoryview, full_name: str, *, whole: bool) -> tuple[
 
 def decode_message(
     frame: bytes | bytearray | memoryview, *, max_size: int = DEFAULT_MAX_SIZE
-) -> tuple[Any, Record]:
+) -> tuple[MessageHeader, Record]:
     """Decode one websocket message into ``(MessageHeader, message)``.
 
     Raises :class:`~etp_sync.errors.ETPDecodeError` for anything that is not a valid ETP 1.2

@@ -20,7 +20,7 @@ from typing import Any, Final, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from etp_sync.errors import ETPDecodeError, ETPEncodeError
+from etp_sync.errors import ETPDecodeError, ETPEncodeError, ETPInvalidArgument
 
 __all__ = [
     "BufferLike",
@@ -71,7 +71,7 @@ def _check_kind(kind: str) -> tuple[np.dtype[Any], int]:
     try:
         return _KINDS[kind]
     except KeyError:
-        raise ValueError(
+        raise ETPInvalidArgument(
             f"unsupported Avro array item kind {kind!r}; expected one of {sorted(_KINDS)}"
         ) from None
 
@@ -287,9 +287,9 @@ def decode_zigzag_varints(
     """
     out_dtype = np.dtype(dtype)
     if out_dtype not in (np.dtype(np.int64), np.dtype(np.int32)):
-        raise ValueError(f"dtype must be int64 or int32, not {out_dtype}")
+        raise ETPInvalidArgument(f"dtype must be int64 or int32, not {out_dtype}")
     if not 1 <= max_bytes_per_value <= 10:
-        raise ValueError(f"max_bytes_per_value must be in 1..10, not {max_bytes_per_value}")
+        raise ETPInvalidArgument(f"max_bytes_per_value must be in 1..10, not {max_bytes_per_value}")
     data = np.frombuffer(_byte_buffer(buf), dtype=np.uint8)
     size = data.size
     if not 0 <= offset <= size:

@@ -12,13 +12,20 @@ Two schema forms are produced:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import fastavro
 import numpy as np
 
-from ._model import NUMERIC_ARRAY_DTYPES, Float32, Int32, Record, TypeRegistry
+from ._model import (
+    Converter,
+    Float32,
+    Int32,
+    Record,
+    TypeRegistry,
+    container_converter,
+    identity,
+)
 from ._parse import ArrayType, MapType, NamedType, SchemaModel, TypeRef, UnionType
 from ._unions import branch_picker
 
@@ -102,9 +109,6 @@ class FastavroSchemas:
         return schema
 
 
-Converter = Callable[[Any], Any]
-
-
 class AvroConverters:
     """Compiled converters between our objects and fastavro's dict values, per named type."""
 
@@ -149,20 +153,11 @@ class AvroConverters:
                 return self._lazy_to(t)
             if t == "bytes":
                 return _to_bytes
-            return _identity
-        if isinstance(t, ArrayType):
-            if owner in NUMERIC_ARRAY_DTYPES:
-                dtype = NUMERIC_ARRAY_DTYPES[owner]
-                return lambda v: np.asarray(v, dtype=dtype).reshape(-1).tolist()
-            item = self._build_to(t.items)
-            if item is _identity:
-                return list
-            return lambda v: [item(x) for x in v]
-        if isinstance(t, MapType):
-            value = self._build_to(t.values)
-            if value is _identity:
-                return dict
-            return lambda v: {k: value(x) for k, x in v.items()}
+            return identity
+        if isinstance(t, ArrayType | MapType):
+            return container_converter(
+                t, owner, self._build_to, numeric=_list_of, array=list, mapping=dict
+            )
         return self._build_to_union(t)
 
     def _build_to_union(self, u: UnionType) -> Converter:
@@ -231,20 +226,11 @@ class AvroConverters:
         if isinstance(t, str):
             if t in self.model.types:
                 return self._lazy_from(t)
-            return _identity
-        if isinstance(t, ArrayType):
-            if owner in NUMERIC_ARRAY_DTYPES:
-                dtype = NUMERIC_ARRAY_DTYPES[owner]
-                return lambda v: np.array(v, dtype=dtype)
-            item = self._build_from(t.items)
-            if item is _identity:
-                return _identity
-            return lambda v: [item(x) for x in v]
-        if isinstance(t, MapType):
-            value = self._build_from(t.values)
-            if value is _identity:
-                return _identity
-            return lambda v: {k: value(x) for k, x in v.items()}
+            return identity
+        if isinstance(t, ArrayType | MapType):
+            return container_converter(
+                t, owner, self._build_from, numeric=_array_of, array=identity, mapping=identity
+            )
         return self._build_from_union(t)
 
     def _build_from_union(self, u: UnionType) -> Converter:
@@ -271,8 +257,12 @@ class AvroConverters:
         return union_from
 
 
-def _identity(value: Any) -> Any:
-    return value
+def _list_of(dtype: np.dtype[Any]) -> Converter:
+    return lambda v: np.asarray(v, dtype=dtype).reshape(-1).tolist()
+
+
+def _array_of(dtype: np.dtype[Any]) -> Converter:
+    return lambda v: np.array(v, dtype=dtype)
 
 
 def _to_bytes(value: Any) -> bytes:

@@ -15,11 +15,25 @@ import keyword
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from ._parse import ArrayType, FieldDef, MapType, NamedType, SchemaModel, TypeRef, UnionType
+from ..errors import ETPError, ETPInvalidArgument
+from ._parse import (
+    ArrayType,
+    FieldDef,
+    MapType,
+    NamedType,
+    SchemaModel,
+    TypeRef,
+    UnionType,
+    public_name,
+)
+
+Converter = Callable[[Any], Any]
+# What a bad user value makes a coercer raise; reported as ETPInvalidArgument.
+_COERCION_ERRORS = (TypeError, ValueError, IndexError, KeyError, OverflowError)
 
 _SNAKE_OVERRIDES = {"WMLtypeIn": "wml_type_in", "XMLin": "xml_in", "XMLout": "xml_out"}
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -102,9 +116,11 @@ class Record:
     """Base of every ETP record and message class.
 
     Construct with snake_case keyword arguments; fields with a schema default (and nullable unions)
-    may be omitted. Class attributes describe the schema: ``etp_full_name``, ``etp_name``,
-    ``etp_fields`` (wire names in order), ``etp_attributes`` (matching Python names), and for
-    messages ``etp_protocol``, ``etp_message_type``, ``etp_multipart`` and ``etp_sender``.
+    may be omitted; unknown, missing or unusable fields raise
+    :class:`~etp_sync.errors.ETPInvalidArgument`. Class attributes describe the schema:
+    ``etp_full_name``, ``etp_name``, ``etp_fields`` (wire names in order), ``etp_attributes``
+    (matching Python names), and for messages ``etp_protocol``, ``etp_message_type``,
+    ``etp_multipart`` and ``etp_sender``.
     """
 
     __slots__ = ()
@@ -123,24 +139,22 @@ class Record:
         cls = type(self)
         unknown = kwargs.keys() - set(cls.etp_attributes)
         if unknown:
-            raise TypeError(
+            raise ETPInvalidArgument(
                 f"{cls.etp_name}() got unexpected field(s) {sorted(unknown)}; "
                 f"fields are {list(cls.etp_attributes)}"
             )
         missing = []
         for attr in cls.etp_attributes:
             if attr in kwargs:
-                object.__setattr__(self, attr, cls._coerce[attr](kwargs[attr]))
+                object.__setattr__(self, attr, _coerced(cls, attr, kwargs[attr]))
             elif attr in cls._defaults:
                 object.__setattr__(self, attr, cls._defaults[attr]())
             else:
                 missing.append(attr)
         if missing:
-            raise TypeError(f"{cls.etp_name}() missing required field(s): {', '.join(missing)}")
-
-    if TYPE_CHECKING:  # attributes are generated per class from the schema
-
-        def __getattr__(self, name: str) -> Any: ...
+            raise ETPInvalidArgument(
+                f"{cls.etp_name}() missing required field(s): {', '.join(missing)}"
+            )
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -155,11 +169,21 @@ class Record:
         inner = ", ".join(f"{a}={_short_repr(getattr(self, a))}" for a in type(self).etp_attributes)
         return f"{type(self).etp_name}({inner})"
 
-    def replace(self, **changes: Any) -> Record:
+    def replace(self, **changes: Any) -> Self:
         """A shallow copy with some fields changed."""
         values = {a: getattr(self, a) for a in type(self).etp_attributes}
         values.update(changes)
         return type(self)(**values)
+
+
+def _coerced(cls: type[Record], attr: str, value: Any) -> Any:
+    """``value`` normalised for field ``attr``; a value that cannot be is an argument error."""
+    try:
+        return cls._coerce[attr](value)
+    except ETPError:
+        raise
+    except _COERCION_ERRORS as exc:
+        raise ETPInvalidArgument(f"{cls.etp_name}.{attr}: {exc}") from exc
 
 
 class ETPEnum(enum.Enum):
@@ -177,6 +201,7 @@ def _coerce_uuid(value: Any) -> uuid.UUID:
         return uuid.UUID(bytes=bytes(value))
     if isinstance(value, str):
         return uuid.UUID(value)
+    # Coercers raise TypeError/ValueError; Record.__init__ reports them as ETPInvalidArgument.
     raise TypeError(f"expected a UUID (uuid.UUID, str or 16 bytes), got {type(value).__name__}")
 
 
@@ -191,8 +216,12 @@ class TypeRegistry:
                 self.classes[t.full_name] = self._make_record(t)
             elif t.kind == "enum":
                 functional: Any = ETPEnum
+                module, qualname = public_name(t.full_name)
                 self.classes[t.full_name] = functional(
-                    t.name, [(s, s) for s in t.symbols], module=__name__, qualname=t.name
+                    t.name,
+                    [(s, s) for s in t.symbols],
+                    module=f"etp_sync.schema.{module}",
+                    qualname=qualname,
                 )
             else:
                 self.classes[t.full_name] = uuid.UUID
@@ -204,7 +233,7 @@ class TypeRegistry:
         if isinstance(t, str):
             named = self.model.types.get(t)
             if named is None:
-                return _identity
+                return identity
             if named.kind == "fixed":
                 return _coerce_uuid
             if named.kind == "enum":
@@ -229,22 +258,11 @@ class TypeRegistry:
                 raise TypeError(f"expected {cls.etp_name}, got {type(v).__name__}")
 
             return coerce_record
-        if isinstance(t, ArrayType):
-            if owner in NUMERIC_ARRAY_DTYPES:
-                dtype = NUMERIC_ARRAY_DTYPES[owner]
-                return lambda v: np.asarray(v, dtype=dtype).reshape(-1)
-            item = self.coercer(t.items)
-            if item is _identity:
-                return list
-            return lambda v: [item(x) for x in v]
-        if isinstance(t, MapType):
-            value = self.coercer(t.values)
-            if value is _identity:
-                return dict
-            return lambda v: {str(k): value(x) for k, x in dict(v).items()}
-        if isinstance(t, UnionType):
-            return self._union_coercer(t)
-        return _identity
+        if isinstance(t, ArrayType | MapType):
+            return container_converter(
+                t, owner, self.coercer, numeric=_flat_array, array=list, mapping=dict
+            )
+        return self._union_coercer(t)
 
     def _union_coercer(self, t: UnionType) -> Callable[[Any], Any]:
         """Build the one record branch from a mapping, a UUID from str/bytes, an enum from a str."""
@@ -269,9 +287,11 @@ class TypeRegistry:
 
     def _make_record(self, t: NamedType) -> type[Record]:
         attrs = tuple(snake_case(f.name) for f in t.fields)
+        module, qualname = public_name(t.full_name)
         namespace: dict[str, Any] = {
             "__slots__": attrs,
-            "__module__": "etp_sync.schema",
+            "__module__": f"etp_sync.schema.{module}",
+            "__qualname__": qualname,
             "__doc__": _record_doc(t),
             "etp_full_name": t.full_name,
             "etp_name": t.name,
@@ -283,7 +303,6 @@ class TypeRegistry:
             "etp_sender": t.sender,
         }
         cls = type(t.name, (Record,), namespace)
-        cls.__qualname__ = t.full_name.replace("Energistics.Etp.v12.", "")
         # Coercers and defaults refer to other classes: fill them once all classes exist.
         self.classes[t.full_name] = cls
         return cls
@@ -318,8 +337,37 @@ class TypeRegistry:
         return None
 
 
-def _identity(value: Any) -> Any:
+def identity(value: Any) -> Any:
+    """The converter of values that need no conversion."""
     return value
+
+
+def container_converter(
+    t: ArrayType | MapType,
+    owner: str,
+    build: Callable[[TypeRef], Converter],
+    *,
+    numeric: Callable[[np.dtype[Any]], Converter],
+    array: Converter,
+    mapping: Converter,
+) -> Converter:
+    """Convert an array or map item by item with ``build``'s converter of the item type.
+
+    The ``values`` of a numeric ``ArrayOf*`` record (``owner``) use ``numeric(dtype)``; arrays and
+    maps whose items need no conversion use ``array`` or ``mapping`` on the whole value.
+    """
+    if isinstance(t, ArrayType) and owner in NUMERIC_ARRAY_DTYPES:
+        return numeric(NUMERIC_ARRAY_DTYPES[owner])
+    item = build(t.items if isinstance(t, ArrayType) else t.values)
+    if item is identity:
+        return array if isinstance(t, ArrayType) else mapping
+    if isinstance(t, ArrayType):
+        return lambda v: [item(x) for x in v]
+    return lambda v: {k: item(x) for k, x in v.items()}
+
+
+def _flat_array(dtype: np.dtype[Any]) -> Converter:
+    return lambda v: np.asarray(v, dtype=dtype).reshape(-1)
 
 
 def _type_text(t: TypeRef) -> str:

@@ -11,9 +11,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ETPInvalidArgument
+
 ROOT = "Energistics.Etp.v12"
 DATATYPES = f"{ROOT}.Datatypes"
 PROTOCOL_NS = f"{ROOT}.Protocol"
+PRIVATE_NS = f"{ROOT}.PrivateProtocols"
+
+# Public module of the declared types under each namespace (see ``public_name``).
+PUBLIC_MODULES: tuple[tuple[str, str], ...] = (
+    (DATATYPES, "datatypes"),
+    (PROTOCOL_NS, "messages"),
+    (PRIVATE_NS, "messages"),
+)
 
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 
@@ -104,6 +114,18 @@ class SchemaModel:
     protocols: dict[int, ProtocolDef]
 
 
+def public_name(full_name: str) -> tuple[str, str]:
+    """Where a declared type is reachable: ``("messages", "Store.GetDataObjects")``.
+
+    The first item names the module of :mod:`etp_sync.schema` (``datatypes`` or ``messages``),
+    the second the dotted path inside it; runtime namespaces and the typed stubs both use it.
+    """
+    for prefix, module in PUBLIC_MODULES:
+        if full_name.startswith(prefix + "."):
+            return module, full_name[len(prefix) + 1 :]
+    raise ETPInvalidArgument(f"{full_name!r} is outside the ETP 1.2 namespaces")
+
+
 _TYPE_TOKEN = re.compile(r"\s*(array<|map<|>|\||[\w.]+)")
 _FIELD = re.compile(r"^(\w+):\s*(.+?)(?:\s=\s(.+))?$")
 
@@ -111,7 +133,7 @@ _FIELD = re.compile(r"^(\w+):\s*(.+?)(?:\s=\s(.+))?$")
 def _parse_type(text: str, resolve: Any) -> TypeRef:
     tokens = [t for t in _TYPE_TOKEN.findall(text)]
     if "".join(tokens).replace(" ", "") != text.replace(" ", ""):
-        raise ValueError(f"cannot parse type {text!r}")
+        raise ETPInvalidArgument(f"cannot parse type {text!r}")
     pos = 0
 
     def single() -> TypeRef:
@@ -121,7 +143,7 @@ def _parse_type(text: str, resolve: Any) -> TypeRef:
         if tok in ("array<", "map<"):
             inner = union()
             if tokens[pos] != ">":
-                raise ValueError(f"missing '>' in {text!r}")
+                raise ETPInvalidArgument(f"missing '>' in {text!r}")
             pos += 1
             return ArrayType(inner) if tok == "array<" else MapType(inner)
         return resolve(tok)
@@ -136,12 +158,15 @@ def _parse_type(text: str, resolve: Any) -> TypeRef:
 
     result = union()
     if pos != len(tokens):
-        raise ValueError(f"trailing tokens in type {text!r}")
+        raise ETPInvalidArgument(f"trailing tokens in type {text!r}")
     return result
 
 
 def parse_declarations(text: str) -> SchemaModel:
-    """Parse the declaration text into a :class:`SchemaModel` (raises ``ValueError`` on errors)."""
+    """Parse the declaration text into a :class:`SchemaModel`.
+
+    Raises :class:`~etp_sync.errors.ETPInvalidArgument` for text that breaks the grammar.
+    """
     types: dict[str, NamedType] = {}
     protocols: dict[int, ProtocolDef] = {}
     protocol: ProtocolDef | None = None
@@ -153,7 +178,7 @@ def parse_declarations(text: str) -> SchemaModel:
             return name
         full = f"{DATATYPES}.{name}"
         if full not in types:
-            raise ValueError(f"unknown type {name!r} (declare it before use)")
+            raise ETPInvalidArgument(f"unknown type {name!r} (declare it before use)")
         return full
 
     def finish() -> None:
@@ -165,7 +190,7 @@ def parse_declarations(text: str) -> SchemaModel:
             for line in pending_fields:
                 m = _FIELD.match(line)
                 if not m:
-                    raise ValueError(f"bad field line {line!r} in {current.full_name}")
+                    raise ETPInvalidArgument(f"bad field line {line!r} in {current.full_name}")
                 name, type_text, default_text = m.groups()
                 default = NO_DEFAULT if default_text is None else json.loads(default_text)
                 defs.append(FieldDef(name, _parse_type(type_text, resolve), default))
@@ -184,7 +209,7 @@ def parse_declarations(text: str) -> SchemaModel:
         words = stripped.split()
         if stripped.startswith("|"):
             if not pending_fields:
-                raise ValueError(f"continuation line without a field: {raw!r}")
+                raise ETPInvalidArgument(f"continuation line without a field: {raw!r}")
             pending_fields[-1] += " " + stripped
             continue
         if words[0] in ("enum", "record", "fixed") and not line.startswith(" "):
@@ -201,9 +226,9 @@ def parse_declarations(text: str) -> SchemaModel:
             finish()
             m = re.match(r"protocol (\d+) (\w+) \(([^)]*)\)( private)?$", stripped)
             if not m:
-                raise ValueError(f"bad protocol line {raw!r}")
+                raise ETPInvalidArgument(f"bad protocol line {raw!r}")
             roles = tuple(r.strip() for r in m.group(3).split(","))
-            namespace = f"{ROOT}.PrivateProtocols" if m.group(4) else PROTOCOL_NS
+            namespace = PRIVATE_NS if m.group(4) else PROTOCOL_NS
             protocol = ProtocolDef(int(m.group(1)), m.group(2), roles, namespace=namespace)
             protocols[protocol.number] = protocol
             continue
@@ -211,7 +236,7 @@ def parse_declarations(text: str) -> SchemaModel:
             finish()
             m = re.match(r"message (\d+) (\w+) \(([^)]*)\)$", stripped)
             if not m or protocol is None:
-                raise ValueError(f"bad message line {raw!r}")
+                raise ETPInvalidArgument(f"bad message line {raw!r}")
             flags = [f.strip() for f in m.group(3).split(",")]
             multipart = "multipart" in flags
             sender = ",".join(f for f in flags if f != "multipart")
@@ -228,7 +253,7 @@ def parse_declarations(text: str) -> SchemaModel:
             protocol.messages[current.message_type or 0] = current
             continue
         if current is None:
-            raise ValueError(f"line outside a declaration: {raw!r}")
+            raise ETPInvalidArgument(f"line outside a declaration: {raw!r}")
         pending_fields.append(stripped)
     finish()
     return SchemaModel(types, protocols)
