@@ -92,6 +92,7 @@ _DIRECT_RECV: Final = 16 << 10
 _SSL_SEND_CHUNK: Final = 1 << 20
 """TLS ``send`` writes everything under one deadline; chunking makes the stall timeout per MiB."""
 _CLOSE_REASON_MAX: Final = 123
+_MAX_REDIRECTS: Final = 3
 _IOV_MAX: Final = 512
 """Buffers per ``sendmsg`` call (POSIX guarantees at least 1024)."""
 
@@ -206,6 +207,82 @@ def safe_url(url: str) -> str:
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
     except ValueError:
         return "<unparsable url>"
+
+
+def _tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
+    """TLS settings for wss://: verify the server (system CAs or ``ca_file``) unless told not to."""
+    if verify:
+        return ssl.create_default_context(cafile=ca_file)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _open_socket(url: str, timeout: float, context: ssl.SSLContext) -> socket.socket:
+    """Our TCP socket to the host of ``url``, wrapped in TLS (SNI, verification) for wss://."""
+    parts = urlsplit(url)
+    secure = parts.scheme.lower() == "wss"
+    if parts.scheme.lower() not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(f"not a ws:// or wss:// URL: {safe_url(url)}")
+    host = parts.hostname
+    sock = socket.create_connection((host, parts.port or (443 if secure else 80)), timeout)
+    if not secure:
+        return sock
+    try:
+        return context.wrap_socket(sock, server_hostname=host)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _upgrade(
+    url: str,
+    headers: list[str],
+    timeout: float,
+    context: ssl.SSLContext,
+    follow_redirects: bool,
+) -> tuple[socket.socket, dict[str, str]]:
+    """Open our socket and let websocket-client do the HTTP upgrade on it (``socket=`` option).
+
+    Returns the socket and the response headers. Redirects (at most three, when asked) open a
+    fresh socket of ours to the new location: websocket-client never opens a socket itself.
+    """
+    target = url
+    for _ in range(_MAX_REDIRECTS + 1 if follow_redirects else 1):
+        sock = _open_socket(target, timeout, context)
+        handshake = websocket.WebSocket(skip_utf8_validation=True)
+        try:
+            handshake.connect(
+                target, socket=sock, header=headers, timeout=timeout, redirect_limit=0
+            )
+        except websocket.WebSocketException:
+            sock.close()
+            location = _redirect_location(handshake.handshake_response)
+            if not follow_redirects or location is None:
+                raise
+            target = _resolve(target, location)
+            continue
+        response = handshake.handshake_response
+        return sock, dict(response.headers) if response is not None else {}
+    raise websocket.WebSocketException(f"more than {_MAX_REDIRECTS} redirects")
+
+
+def _redirect_location(response: Any) -> str | None:
+    """The ``Location`` of a redirect response (None for anything else)."""
+    if response is None or response.status not in (301, 302, 303, 307, 308):
+        return None
+    location = response.headers.get("location")
+    return str(location) if location else None
+
+
+def _resolve(base: str, location: str) -> str:
+    """``location`` (absolute, or a path on the same host) as a full ws:// or wss:// URL."""
+    if urlsplit(location).scheme:
+        return location
+    parts = urlsplit(base)
+    path, _, query = location.partition("?")
+    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
 
 
 def _check_header(name: str, value: str) -> None:
@@ -357,26 +434,12 @@ class WebSocketTransport:
                 raise ETPInvalidArgument(f"header {name!r} is set by the transport")
             request_headers.append(f"{name}: {value}")
 
-        if ssl_context is None and url.lower().startswith("wss:"):
-            if verify:
-                ssl_context = ssl.create_default_context(cafile=ca_file)
-            else:
-                ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                ssl_context.check_hostname = False
-                ssl_context.verify_mode = ssl.CERT_NONE
-
-        ws = websocket.WebSocket(
-            sslopt={"context": ssl_context} if ssl_context is not None else {},
-            enable_multithread=True,
-            skip_utf8_validation=True,
-        )
+        if ssl_context is None:
+            ssl_context = _tls_context(verify, ca_file)
         _log.debug("opening websocket to %s", safe)
         try:
-            ws.connect(
-                url,
-                header=request_headers,
-                timeout=connect_timeout,
-                redirect_limit=3 if follow_redirects else 0,
+            sock, resp_headers = _upgrade(
+                url, request_headers, connect_timeout, ssl_context, follow_redirects
             )
         except websocket.WebSocketBadStatusException as exc:
             body = exc.resp_body
@@ -401,13 +464,6 @@ class WebSocketTransport:
                 f"cannot open websocket to {safe}: {type(exc).__name__}: {exc}"
             ) from exc
 
-        sock = ws.sock
-        response = ws.handshake_response
-        resp_headers: dict[str, str] = dict(response.headers) if response is not None else {}
-        ws.sock = None  # from here on the socket is ours alone
-        ws.connected = False
-        if sock is None:
-            raise ETPTransportError(f"websocket to {safe} has no socket after the handshake")
         proto = (resp_headers.get("sec-websocket-protocol") or "").strip()
         problem = None
         if proto.lower() != ETP_SUBPROTOCOL:
