@@ -147,31 +147,17 @@ def test_import_leaves_the_server_unloaded() -> None:
     assert "etp_sync.schema" in out.stdout.split() and heavy == []
 
 
+def _resource(active_status: Any) -> Any:
+    d = schema.datatypes
+    times = {"last_changed": 0, "store_last_write": 0, "store_created": 0}
+    return d.Object.Resource(uri="u", name="n", active_status=active_status, **times)
+
+
 @pytest.mark.parametrize(
     ("build", "field"),
     [
-        (
-            lambda d: d.Object.Resource(
-                uri="u",
-                name="n",
-                last_changed=0,
-                store_last_write=0,
-                store_created=0,
-                active_status="Nope",
-            ),
-            "active_status",
-        ),
-        (
-            lambda d: d.Object.Resource(
-                uri="u",
-                name="n",
-                last_changed=0,
-                store_last_write=0,
-                store_created=0,
-                active_status=7,
-            ),
-            "active_status",
-        ),
+        (lambda d: _resource("Nope"), "active_status"),
+        (lambda d: _resource(7), "active_status"),
         (lambda d: d.Object.DataObject(resource=d.Contact(), data=b""), "resource"),
         (lambda d: d.Object.DataObject(resource=1, data=b""), "resource"),
         (lambda d: d.ArrayOfDouble(values=["x"]), "values"),
@@ -179,5 +165,6 @@ def test_import_leaves_the_server_unloaded() -> None:
     ],
 )
 def test_unusable_field_values_are_invalid_arguments(build: Any, field: str) -> None:
+    assert _resource("Active").active_status is schema.datatypes.Object.ActiveStatusKind.Active
     with pytest.raises(ETPInvalidArgument, match=field):
         build(schema.datatypes)

@@ -30,6 +30,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 
 from etp_sync.errors import (
     ETPConnectionLost,
+    ETPInvalidArgument,
     ETPProtocolError,
     ETPSessionClosed,
     ETPTransportError,
@@ -229,7 +230,7 @@ def test_mask_into_rejects_bad_arguments() -> None:
         mask_into(bytearray(4), 0, b"abcd", b"abc")
     with pytest.raises(ValueError):
         mask_into(bytearray(3), 0, b"abcd", b"abcd")
-    with pytest.raises(TypeError):
+    with pytest.raises(ETPInvalidArgument, match="writable"):
         mask_into(b"xxxx", 0, b"abcd", b"abcd")
 
 

@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import socket
 import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from test_websocket import RawPeer
 
 from etp_sync.errors import ETPTransportError
-from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketTransport
-
-_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
-
-
-def _request_headers(conn: socket.socket) -> dict[str, str]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    lines = data.decode("latin-1").split("\r\n")[1:]
-    return {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines if ln)}
-
-
-def _accept(conn: socket.socket) -> None:
-    key = _request_headers(conn)["sec-websocket-key"]
-    digest = base64.b64encode(hashlib.sha1((key + _GUID).encode()).digest()).decode()
-    conn.sendall(
-        (
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Accept: {digest}\r\nSec-WebSocket-Protocol: {ETP_SUBPROTOCOL}\r\n\r\n"
-        ).encode()
-    )
+from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketTransport, _resolve
 
 
 @pytest.fixture
@@ -51,7 +26,7 @@ def serve() -> Iterator[Callable[[Callable[[socket.socket], None]], int]]:
         def run() -> None:
             try:
                 conn, _ = listener.accept()
-            except OSError:  # closed at teardown without a client (the redirect not followed)
+            except OSError:  # closed at teardown without a client
                 return
             with conn:
                 handle(conn)
@@ -68,67 +43,57 @@ def serve() -> Iterator[Callable[[Callable[[socket.socket], None]], int]]:
         thread.join(5)
 
 
-def _redirect_to(port: int) -> Callable[[socket.socket], None]:
+def _redirect_to(location: str) -> Callable[[socket.socket], None]:
+    """A server answering the upgrade request with ``302 Found`` to ``location``."""
+
     def handle(conn: socket.socket) -> None:
-        _request_headers(conn)
-        conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: /etp?port={port}\r\n\r\n".encode())
+        with conn.makefile("rb") as request:
+            for line in request:
+                if line in (b"\r\n", b""):
+                    break
+        conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {location}\r\n\r\n".encode())
 
     return handle
 
 
-def test_the_transport_owns_the_socket_it_opened(serve: Callable[..., int]) -> None:
+def test_the_transport_owns_the_socket_it_opened() -> None:
     closed = threading.Event()
 
-    def handle(conn: socket.socket) -> None:
-        _accept(conn)
+    def script(conn: socket.socket) -> None:
         if conn.recv(1) == b"":
             closed.set()
 
-    port = serve(handle)
-    transport = WebSocketTransport.connect(f"ws://127.0.0.1:{port}/etp", close_timeout=0.5)
-    assert transport.is_open and transport.subprotocol == ETP_SUBPROTOCOL
-    transport._shutdown()  # our socket: shutting it down reaches the peer
-    assert closed.wait(5)
-    transport.close()
+    with RawPeer(script) as peer:
+        transport = WebSocketTransport.connect(peer.url, close_timeout=0.5)
+        assert transport.is_open and transport.subprotocol == ETP_SUBPROTOCOL
+        transport._shutdown()  # our socket: shutting it down reaches the peer
+        assert closed.wait(5)
+        transport.close()
 
 
-def test_redirects_are_followed_only_when_asked(serve: Callable[..., int]) -> None:
-    target = serve(_accept)
-    port = serve(_redirect_to(target))
-    with pytest.raises(ETPTransportError, match="cannot open websocket"):
-        WebSocketTransport.connect(f"ws://127.0.0.1:{port}/")
+def test_redirects_are_not_followed_unless_asked(serve: Callable[..., int]) -> None:
+    with RawPeer(lambda conn: None) as peer:
+        port = serve(_redirect_to(peer.url))
+        with pytest.raises(ETPTransportError, match="cannot open websocket"):
+            WebSocketTransport.connect(f"ws://127.0.0.1:{port}/")
 
 
-def test_a_followed_redirect_keeps_host_and_scheme(serve: Callable[..., int]) -> None:
-    # The relative Location names the same host and port, so the redirecting server must
-    # answer the second connection too: it accepts once it has redirected once.
-    seen: list[str] = []
-
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-
-    def run() -> None:
-        for step in range(2):
-            conn, _ = listener.accept()
-            with conn:
-                if step == 0:
-                    _redirect_to(port)(conn)
-                else:
-                    _accept(conn)
-                    seen.append("upgraded")
-                    conn.recv(1)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
+def test_a_followed_redirect_opens_our_socket_to_the_new_location(
+    serve: Callable[..., int],
+) -> None:
+    upgraded = threading.Event()
+    with RawPeer(lambda conn: (upgraded.set(), conn.recv(1))) as peer:
+        port = serve(_redirect_to(peer.url))
         transport = WebSocketTransport.connect(
             f"ws://127.0.0.1:{port}/", follow_redirects=True, close_timeout=0.5
         )
-        assert seen == ["upgraded"]
+        assert upgraded.wait(5) and transport.is_open
         transport.close()
-    finally:
-        listener.close()
-        thread.join(5)
+
+
+def test_relative_redirects_stay_on_the_same_host_and_scheme() -> None:
+    assert _resolve("wss://h:1/a?t=1", "/b?x=2") == "wss://h:1/b?x=2"
+    assert _resolve("ws://h/a", "wss://other/c") == "wss://other/c"
 
 
 def test_the_connect_timeout_bounds_a_silent_server(serve: Callable[..., int]) -> None:

@@ -193,12 +193,8 @@ class ArrayCodec:
     # -- decoding -----------------------------------------------------------------------------
 
     def decoder(self, full_name: str) -> Decoder:
-        dec = self._decoders.get(full_name)
-        if dec is None:
-            self._decoders[full_name] = lambda b, p: self._decoders[full_name](b, p)
-            dec = self._build_named_decoder(model.types[full_name])
-            self._decoders[full_name] = dec
-        return dec
+        """The decoder of a named type: ``(buffer, offset) -> (value, new offset)``."""
+        return _compiled(self._decoders, full_name, self._build_named_decoder)
 
     def _build_named_decoder(self, t: NamedType) -> Decoder:
         if t.kind == "fixed":
@@ -294,12 +290,8 @@ class ArrayCodec:
     # -- encoding -----------------------------------------------------------------------------
 
     def encoder(self, full_name: str) -> Encoder:
-        enc = self._encoders.get(full_name)
-        if enc is None:
-            self._encoders[full_name] = lambda v, o: self._encoders[full_name](v, o)
-            enc = self._build_named_encoder(model.types[full_name])
-            self._encoders[full_name] = enc
-        return enc
+        """The encoder of a named type: ``(value, out)`` appends the value's bytes to ``out``."""
+        return _compiled(self._encoders, full_name, self._build_named_encoder)
 
     def _build_named_encoder(self, t: NamedType) -> Encoder:
         if t.kind == "fixed":
@@ -379,6 +371,19 @@ class ArrayCodec:
             encoders[i](value, out)
 
         return enc_union
+
+
+def _compiled(cache: dict[str, Any], full_name: str, build: Callable[[NamedType], Any]) -> Any:
+    """The cached function of a named type, built on first use.
+
+    While it is built, the cache holds a forwarder to the finished function, so recursive types
+    (a record reached again through its own fields) compile.
+    """
+    found = cache.get(full_name)
+    if found is None:
+        cache[full_name] = lambda *args: cache[full_name](*args)
+        found = cache[full_name] = build(model.types[full_name])
+    return found
 
 
 ARRAY_CODEC = ArrayCodec()

@@ -20,16 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ._model import NUMERIC_ARRAY_DTYPES, snake_case
-from ._parse import (
-    ArrayType,
-    FieldDef,
-    MapType,
-    NamedType,
-    SchemaModel,
-    TypeRef,
-    UnionType,
-    public_name,
-)
+from ._parse import ArrayType, FieldDef, MapType, NamedType, SchemaModel, TypeRef, public_name
+from ._parse import UnionType as Union
 from ._registry import model
 
 MODULES = ("datatypes", "messages")
@@ -115,7 +107,7 @@ class _Writer:
             return f"_Mapping[str, {self.input(t.values, '')}]"
         return self.union_input(t)
 
-    def union_input(self, u: UnionType) -> str:
+    def union_input(self, u: Union) -> str:
         """What the union coercion accepts: branch values, a mapping for its only record branch,
         and, unless the union carries text, symbols for an enum and str/bytes for a UUID."""
         kinds = [self.model.types[b].kind for b in u.branches if b in self.model.types]
@@ -268,7 +260,7 @@ def _summary(t: NamedType) -> str:
 
 def _optional(f: FieldDef) -> bool:
     """Whether ``__init__`` may omit the field (schema default, or a nullable union)."""
-    return f.has_default or (isinstance(f.type, UnionType) and f.type.branches[0] == "null")
+    return f.has_default or (isinstance(f.type, Union) and f.type.branches[0] == "null")
 
 
 def stub_sources(schema: SchemaModel = model) -> dict[str, str]:

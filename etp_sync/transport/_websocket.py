@@ -27,6 +27,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, Self, TypeAlias, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -145,7 +146,7 @@ def mask_into(dst: BytesLike, dst_offset: int, src: BytesLike, key: bytes, phase
     otherwise overlap it. Masking and unmasking are the same operation.
     """
     if len(key) != 4:
-        raise ValueError("a websocket mask key is exactly 4 bytes")
+        raise ETPInvalidArgument("a websocket mask key is exactly 4 bytes")
     p = phase & 3
     s = _byte_view(src)
     n = s.nbytes
@@ -153,9 +154,9 @@ def mask_into(dst: BytesLike, dst_offset: int, src: BytesLike, key: bytes, phase
         return p
     d = _byte_view(dst)
     if d.readonly:
-        raise TypeError("mask_into needs a writable destination")
+        raise ETPInvalidArgument("mask_into needs a writable destination")
     if dst_offset < 0 or dst_offset + n > d.nbytes:
-        raise ValueError("destination too small for the masked bytes")
+        raise ETPInvalidArgument("destination too small for the masked bytes")
     k = bytes(key[p:]) + bytes(key[:p])
     if n < _SMALL_MASK:
         _xor_small(d, dst_offset, s, k)
@@ -359,7 +360,7 @@ class WebSocketTransport:
         handshake.
         """
         if not stall_timeout > 0:
-            raise ValueError("stall_timeout must be positive")
+            raise ETPInvalidArgument("stall_timeout must be positive")
         self._sock = sock
         self._safe_url = safe_url(url) if url else "<socket>"
         self.subprotocol = subprotocol
@@ -540,7 +541,7 @@ class WebSocketTransport:
     def ping(self, payload: bytes = b"") -> None:
         """Send a websocket ping; the pong's arrival time shows in :attr:`last_pong`."""
         if len(payload) > 125:
-            raise ValueError("a ping payload is at most 125 bytes")
+            raise ETPInvalidArgument("a ping payload is at most 125 bytes")
         self._send_frames(_OP_PING, [memoryview(payload)], len(payload))
 
     def _frame_sizes(self, opcode: int, total: int) -> list[int]:
@@ -627,7 +628,7 @@ class WebSocketTransport:
             buffers.extend(chunks)
         sock = self._sock
         index = 0
-        try:
+        with self._send_errors():
             while index < len(buffers):
                 sent = sock.sendmsg(buffers[index : index + _IOV_MAX])
                 while sent and sent >= buffers[index].nbytes:
@@ -635,21 +636,21 @@ class WebSocketTransport:
                     index += 1
                 if sent:
                     buffers[index] = buffers[index][sent:]
-        except TimeoutError:
-            raise self._lost(
-                f"send to {self._safe_url} made no progress for {self.stall_timeout:g} s"
-            ) from None
-        except OSError as exc:
-            raise self._lost(f"socket error sending to {self._safe_url}: {exc}") from None
 
     def _transmit(self, data: memoryview) -> None:
         """Write all of ``data``; every ``send`` call must progress within ``stall_timeout``."""
         sock = self._sock
         chunk = self._send_chunk
         sent, n = 0, data.nbytes
-        try:
+        with self._send_errors():
             while sent < n:
                 sent += sock.send(data[sent : sent + chunk])
+
+    @contextmanager
+    def _send_errors(self) -> Iterator[None]:
+        """Turn a send that stalls past ``stall_timeout`` or fails into a lost connection."""
+        try:
+            yield
         except TimeoutError:
             raise self._lost(
                 f"send to {self._safe_url} made no progress for {self.stall_timeout:g} s"
@@ -937,7 +938,7 @@ class WebSocketTransport:
         dead (such trouble is logged at debug level). Waits at most about ``close_timeout``.
         """
         if not _sendable_close_code(code):
-            raise ValueError(f"close code {code} cannot be sent")
+            raise ETPInvalidArgument(f"close code {code} cannot be sent")
         with self._state_lock:
             if self._state != _OPEN:
                 if self._state == _CLOSED:
