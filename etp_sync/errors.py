@@ -192,3 +192,15 @@ class ETPPartialFailure(ETPRemoteError):
 
 class TransactionError(ETPError):
     """A transaction could not be started, committed or rolled back, or died with the connection."""
+
+
+class StoreError(ETPError):
+    """An operation of the embedded server's store failed with the ETP error ``code``.
+
+    Raised by :class:`etp_sync.server.Store` (and its handlers) and sent back to the customer as a
+    ProtocolException carrying ``code``; per-key failures of map-keyed calls are returned in their
+    error maps instead. Takes the code first: ``StoreError(ErrorCode.ENOT_FOUND, "...")``.
+    """
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message, int(code))

@@ -1,4 +1,4 @@
-"""Tests of the embedded server's store model (etp_sync.server._store / _xml)."""
+"""Tests of the embedded server's store model (etp_sync.server.store / _xml)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from etp_sync.errors import ErrorCode, ETPError
-from etp_sync.server._store import (
+from etp_sync.server._xml import parse_data_object, qualified_type_from_content_type
+from etp_sync.server.store import (
     ChangeEvent,
     ObjectPut,
     ResourceInfo,
@@ -21,7 +22,6 @@ from etp_sync.server._store import (
     StoreError,
     default_array_types,
 )
-from etp_sync.server._xml import parse_data_object, qualified_type_from_content_type
 
 RESQML = "http://www.energistics.org/energyml/data/resqmlv2"
 EML = "http://www.energistics.org/energyml/data/commonv2"

@@ -24,8 +24,29 @@ raw elements in the logical byte order). Other dtypes (float16, complex, datetim
 bytes ``S``, structured, object arrays of non-strings) cannot be carried by ETP: they raise
 :class:`~etp_sync.errors.ETPEncodeError` naming the dtype and the cast to use.
 
+Values arriving on a signed transport for an unsigned logical type of the same width (uint32 as
+``arrayOfInt``, as open-etp-server sends it; uint64 as ``arrayOfLong``) keep their bit pattern.
+
 When the logical type does not fit the transport (open-etp-server forgets logical types and
-reports ``arrayOfBoolean``), the transport's natural dtype is used.
+reports ``arrayOfBoolean``), the transport's natural dtype is used; values that arrive without any
+logical type (PutDataArrays carries none) get the transport's natural dtype too: ``bytes`` are
+uint8 (``arrayOfUInt8``), ``arrayOfInt`` int32, ``arrayOfLong`` int64 (:data:`IMPLIED_LOGICAL`).
+
+This is the one table: the client (:mod:`etp_sync.calls.arrays`) and the embedded server
+(:mod:`etp_sync.server`) both encode, decode and name types with it. Deliberate server-side
+differences, all invisible on the wire:
+
+* strings are stored as ``object`` arrays, so a later subarray write is never truncated to the
+  width of the first one; they travel and come back as ``arrayOfString`` / ``str`` all the same;
+* unsigned values that arrive on a signed transport (uint64 as ``arrayOfLong``) are stored bit for
+  bit, as :func:`from_any_array` reads them (values above ``2**63`` stay exact);
+* a PutDataArrays (no logical type) that replaces an array with the same transport keeps that
+  array's logical type (so a peer's int8 or uint16 array stays int8/uint16), otherwise it takes the
+  implied one;
+* a logical type that does not fit its transport (open-etp-server's ``arrayOfBoolean``) is recorded
+  as the transport's implied logical type, so metadata describe what is stored;
+* the server reports (and takes) arrays with whatever transport they were put with, which need not
+  be the default of the table above (e.g. a peer's uint64 on ``arrayOfLong``).
 """
 
 from __future__ import annotations
@@ -49,7 +70,7 @@ TRANSPORT_DTYPES: dict[str, np.dtype[Any]] = {
     "bytes": np.dtype(np.uint8),
 }
 
-# Worst-case bytes on the wire per element (varints: 5 for int, 10 for long).
+# Worst-case bytes on the wire per element (varints: 5 for int, 10 for long; bytes: per byte).
 WIRE_ITEM_SIZE: dict[str, int] = {
     "arrayOfBoolean": 1,
     "arrayOfInt": 5,
@@ -58,6 +79,11 @@ WIRE_ITEM_SIZE: dict[str, int] = {
     "arrayOfDouble": 8,
     "bytes": 1,
 }
+# Fewest bytes on the wire per element (varints: 1; string: its length prefix; bytes: per byte).
+MIN_WIRE_ITEM_SIZE: dict[str, int] = {**WIRE_ITEM_SIZE, "arrayOfInt": 1, "arrayOfLong": 1}
+MIN_WIRE_ITEM_SIZE["arrayOfString"] = 1
+# Per-element wire size assumed for string arrays of unknown content.
+STRING_ITEM_GUESS = 64
 
 # logical type -> (numpy dtype, transports that can carry it)
 _LOGICAL: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -67,7 +93,7 @@ _LOGICAL: dict[str, tuple[str, tuple[str, ...]]] = {
     "arrayOfInt16LE": ("<i2", ("arrayOfInt", "bytes")),
     "arrayOfUInt16LE": ("<u2", ("arrayOfInt", "bytes")),
     "arrayOfInt32LE": ("<i4", ("arrayOfInt", "bytes")),
-    "arrayOfUInt32LE": ("<u4", ("arrayOfLong", "bytes")),
+    "arrayOfUInt32LE": ("<u4", ("arrayOfLong", "arrayOfInt", "bytes")),
     "arrayOfInt64LE": ("<i8", ("arrayOfLong", "bytes")),
     "arrayOfUInt64LE": ("<u8", ("bytes", "arrayOfLong")),
     "arrayOfFloat32LE": ("<f4", ("arrayOfFloat", "bytes")),
@@ -75,13 +101,19 @@ _LOGICAL: dict[str, tuple[str, tuple[str, ...]]] = {
     "arrayOfInt16BE": (">i2", ("arrayOfInt", "bytes")),
     "arrayOfUInt16BE": (">u2", ("arrayOfInt", "bytes")),
     "arrayOfInt32BE": (">i4", ("arrayOfInt", "bytes")),
-    "arrayOfUInt32BE": (">u4", ("arrayOfLong", "bytes")),
+    "arrayOfUInt32BE": (">u4", ("arrayOfLong", "arrayOfInt", "bytes")),
     "arrayOfInt64BE": (">i8", ("arrayOfLong", "bytes")),
     "arrayOfUInt64BE": (">u8", ("bytes", "arrayOfLong")),
     "arrayOfFloat32BE": (">f4", ("arrayOfFloat", "bytes")),
     "arrayOfDouble64BE": (">f8", ("arrayOfDouble", "bytes")),
     "arrayOfString": ("U", ("arrayOfString",)),
+    "arrayOfCustom": ("u1", ("bytes",)),
 }
+
+TRANSPORT_ARRAY_TYPES: frozenset[str] = frozenset(TRANSPORT_DTYPES)
+"""Every ``AnyArrayType`` symbol."""
+LOGICAL_ARRAY_TYPES: frozenset[str] = frozenset(_LOGICAL)
+"""Every ``AnyLogicalArrayType`` symbol."""
 
 _RECORD_FOR_TRANSPORT = {
     "arrayOfBoolean": "ArrayOfBoolean",
@@ -145,22 +177,54 @@ def array_types(dtype: Any) -> ArrayTypes:
     raise ETPEncodeError(f"ETP cannot carry numpy dtype {dt}: {hint}")
 
 
+def wire_item_bounds(transport: str, itemsize: int) -> tuple[int, int]:
+    """(fewest, most) bytes one element of ``itemsize`` bytes takes on the wire as ``transport``.
+
+    Strings have no upper bound: :data:`STRING_ITEM_GUESS` stands in for it.
+    """
+    if transport == "bytes":
+        return max(1, itemsize), max(1, itemsize)
+    if transport == "arrayOfString":
+        return MIN_WIRE_ITEM_SIZE[transport], STRING_ITEM_GUESS
+    return MIN_WIRE_ITEM_SIZE[transport], WIRE_ITEM_SIZE[transport]
+
+
 def dtype_for(transport: str, logical: str | None = None) -> np.dtype[Any]:
     """The numpy dtype for values that arrived with these transport and logical types."""
     if transport not in TRANSPORT_DTYPES:
         raise ETPDecodeError(f"unknown transport array type {transport!r}")
+    return np.dtype(_LOGICAL[fitting_logical(transport, logical)][0])
+
+
+def _implied_logical(transport: str) -> str:
+    return array_types(TRANSPORT_DTYPES[transport]).logical
+
+
+IMPLIED_LOGICAL: dict[str, str] = {t: _implied_logical(t) for t in TRANSPORT_DTYPES}
+"""The logical type values of each transport have when none is given (their natural dtype)."""
+
+
+def fitting_logical(transport: str, logical: str | None) -> str:
+    """``logical`` when it fits ``transport``, else the transport's implied logical type."""
     entry = _LOGICAL.get(logical or "")
     if entry is not None and transport in entry[1]:
-        return np.dtype(entry[0])
-    return TRANSPORT_DTYPES[transport]
+        return str(logical)
+    return IMPLIED_LOGICAL[transport]
 
 
-def to_any_array(array: Any) -> tuple[Any, ArrayTypes]:
-    """Flatten an array in C order into an ``AnyArray`` (zero-copy where the dtype allows)."""
+def to_any_array(array: Any, types: ArrayTypes | None = None) -> tuple[Any, ArrayTypes]:
+    """Flatten an array in C order into an ``AnyArray`` (zero-copy where the dtype allows).
+
+    ``types`` forces the transport (and the logical byte order of ``bytes``) instead of the
+    dtype's default; it must be able to carry the values (strings only as ``arrayOfString``).
+    """
     arr = np.asarray(array)
     if arr.dtype.kind == "O" and all(isinstance(x, str) for x in arr.flat):
         arr = arr.astype(np.str_)
-    types = array_types(arr.dtype)
+    if types is None:
+        types = array_types(arr.dtype)
+    elif (arr.dtype.kind == "U") != (types.transport == "arrayOfString"):
+        raise ETPEncodeError(f"{arr.dtype} values cannot travel as {types.transport}")
     flat = arr.reshape(-1)  # a view for contiguous input, one C-order copy otherwise
     if types.transport == "bytes":
         # raw elements in the logical type's byte order (what from_any_array reads back)

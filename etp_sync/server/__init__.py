@@ -14,6 +14,6 @@ Run standalone with ``python -m etp_sync.server --port 9100``.
 from __future__ import annotations
 
 from ._server import ETP_SUBPROTOCOL, EmbeddedServer
-from ._store import Store, StoreError
+from .store import Store, StoreError
 
 __all__ = ["ETP_SUBPROTOCOL", "EmbeddedServer", "Store", "StoreError"]

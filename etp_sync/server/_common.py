@@ -15,7 +15,7 @@ from etp_sync.codec import encoded_body_size
 from etp_sync.errors import ErrorCode, ETPError
 from etp_sync.schema import Record, datatypes, messages
 
-from ._store import DataspaceRecord, EdgeInfo, ResourceInfo, Store, StoredObject
+from .store import DataspaceRecord, EdgeInfo, ResourceInfo, Store, StoredObject
 
 if TYPE_CHECKING:
     import threading
@@ -31,7 +31,10 @@ __all__ = [
     "error_info",
     "errors_reply",
     "object_resource",
+    "per_item_handler",
+    "per_item_reply",
     "resource_record",
+    "response_maker",
     "split_list",
     "split_map",
 ]
@@ -243,6 +246,46 @@ def per_item_reply(
             continue
         done[key] = "" if result is None else result
     return map_reply(make, done, errors, session.max_message_size)
+
+
+ItemAction = Callable[[SessionContext, str, Any], Any]
+
+
+def response_maker(
+    response: Callable[..., Record], field: str
+) -> Callable[[dict[str, Any]], Record]:
+    """``make(part)`` building the response message ``response(field=part)``."""
+
+    def make(part: dict[str, Any]) -> Record:
+        return response(**{field: part})
+
+    return make
+
+
+def per_item_handler(
+    request_field: str, make: Callable[[dict[str, Any]], Record]
+) -> Callable[[ItemAction], Handler]:
+    """Decorator: a handler of a map-keyed request from ``action(session, key, item)``.
+
+    The handler runs the action for every entry of ``body.<request_field>`` and answers with
+    :func:`per_item_reply` (results in ``make`` messages, per-key errors in ProtocolExceptions).
+    """
+
+    def wrap(action: ItemAction) -> Handler:
+        def handler(session: SessionContext, header: Any, body: Any) -> Reply:
+            return per_item_reply(
+                session,
+                getattr(body, request_field),
+                lambda key, item: action(session, key, item),
+                make,
+            )
+
+        handler.__name__ = action.__name__
+        handler.__qualname__ = action.__qualname__
+        handler.__doc__ = action.__doc__
+        return handler
+
+    return wrap
 
 
 def map_reply(

@@ -12,7 +12,8 @@ from ._common import (
     Reply,
     SessionContext,
     dataspace_record,
-    per_item_reply,
+    per_item_handler,
+    response_maker,
     split_list,
 )
 
@@ -29,38 +30,24 @@ def get_dataspaces(session: SessionContext, header: Any, body: Any) -> Reply:
     )
 
 
-def put_dataspaces(session: SessionContext, header: Any, body: Any) -> Reply:
+@per_item_handler("dataspaces", response_maker(messages.Dataspace.PutDataspacesResponse, "success"))
+def put_dataspaces(session: SessionContext, key: str, ds: Any) -> None:
     """PutDataspaces: create each dataspace; existing ones fail with EINVALID_ARGUMENT."""
-
-    def put(_key: str, ds: Any) -> None:
-        session.store.put_dataspace(ds.uri, ds.path or None, dict(ds.custom_data))
-
-    return per_item_reply(
-        session,
-        body.dataspaces,
-        put,
-        lambda part: messages.Dataspace.PutDataspacesResponse(success=part),
-    )
+    session.store.put_dataspace(ds.uri, ds.path or None, dict(ds.custom_data))
 
 
-def delete_dataspaces(session: SessionContext, header: Any, body: Any) -> Reply:
+@per_item_handler("uris", response_maker(messages.Dataspace.DeleteDataspacesResponse, "success"))
+def delete_dataspaces(session: SessionContext, key: str, uri: str) -> None:
     """DeleteDataspaces: delete each dataspace with its content."""
-    return per_item_reply(
-        session,
-        body.uris,
-        lambda _key, uri: session.store.delete_dataspace(uri),
-        lambda part: messages.Dataspace.DeleteDataspacesResponse(success=part),
-    )
+    session.store.delete_dataspace(uri)
 
 
-def get_dataspace_info(session: SessionContext, header: Any, body: Any) -> Reply:
+@per_item_handler(
+    "uris", response_maker(messages.DataspaceOSDU.GetDataspaceInfoResponse, "dataspaces")
+)
+def get_dataspace_info(session: SessionContext, key: str, uri: str) -> Any:
     """DataspaceOSDU GetDataspaceInfo → GetDataspaceInfoResponse keyed like the request."""
-    return per_item_reply(
-        session,
-        body.uris,
-        lambda _key, uri: dataspace_record(session.store.get_dataspace(uri)),
-        lambda part: messages.DataspaceOSDU.GetDataspaceInfoResponse(dataspaces=part),
-    )
+    return dataspace_record(session.store.get_dataspace(uri))
 
 
 def not_supported(session: SessionContext, header: Any, body: Any) -> Reply:

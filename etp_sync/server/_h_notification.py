@@ -9,15 +9,13 @@ own included), by the session's notifier thread.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
-import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from etp_sync.errors import ErrorCode, ETPError
+from etp_sync.errors import ErrorCode, ETPError, StoreError
 from etp_sync.schema import Record, datatypes, messages
 
 from ._common import (
@@ -27,28 +25,13 @@ from ._common import (
     chunked_object,
     data_object,
     fits,
-    per_item_reply,
+    per_item_handler,
+    response_maker,
 )
 from ._query import split_query
-from ._store import ChangeEvent, StoreError
+from .store import ChangeEvent, UriParts, parse_context, type_matcher
 
 log = logging.getLogger("etp_sync.server")
-
-_URI_PARTS = re.compile(
-    r"^eml:///(?:dataspace\('(?P<ds>(?:[^']|'')*)'\))?/?"
-    r"(?:(?P<type>[A-Za-z]+\d\d\.\w+)(?:\((?:uuid=)?(?P<uuid>[0-9a-fA-F-]{36})[^)]*\))?)?$"
-)
-
-
-def _uri_parts(uri: str) -> tuple[str, str | None, str | None]:
-    """``(canonical dataspace URI, qualified type or None, lower-case uuid or None)``."""
-    m = _URI_PARTS.match(uri)
-    if m is None:
-        raise StoreError(ErrorCode.EINVALID_URI, f"invalid ETP URI {uri!r}")
-    ds = m.group("ds")
-    ds_uri = f"eml:///dataspace('{ds}')" if ds else "eml:///"
-    raw_uuid = m.group("uuid")
-    return ds_uri, m.group("type"), raw_uuid.lower() if raw_uuid else None
 
 
 @dataclass
@@ -61,42 +44,25 @@ class Subscription:
     depth: int
     types: tuple[str, ...]
     include_object_data: bool
-    dataspace_uri: str
-    qualified_type: str | None
-    object_uuid: str | None
-
-    def type_ok(self, qualified_type: str) -> bool:
-        if (
-            self.qualified_type
-            and self.object_uuid is None
-            and qualified_type.lower() != self.qualified_type.lower()
-        ):
-            return False
-        if not self.types:
-            return True
-        return any(fnmatch.fnmatchcase(qualified_type.lower(), t.lower()) for t in self.types)
+    context: UriParts
+    type_ok: Callable[[str], bool]
 
 
-def subscribe_notifications(session: SessionContext, header: Any, body: Any) -> Reply:
+@per_item_handler(
+    "request",
+    response_maker(messages.StoreNotification.SubscribeNotificationsResponse, "success"),
+)
+def subscribe_notifications(session: SessionContext, key: str, info: Any) -> None:
     """SubscribeNotifications → SubscribeNotificationsResponse + per-key errors."""
-
-    def subscribe(_key: str, info: Any) -> None:
-        sub = _subscription(session, info)
-        with session.lock:
-            if sub.request_uuid in session.subscriptions:
-                raise ETPError(
-                    f"requestUuid {sub.request_uuid} is already in use",
-                    ErrorCode.EREQUESTUUID_REJECTED,
-                )
-            session.subscriptions[sub.request_uuid] = sub
-        session.watch_store()
-
-    return per_item_reply(
-        session,
-        body.request,
-        subscribe,
-        lambda part: messages.StoreNotification.SubscribeNotificationsResponse(success=part),
-    )
+    sub = _subscription(session, info)
+    with session.lock:
+        if sub.request_uuid in session.subscriptions:
+            raise ETPError(
+                f"requestUuid {sub.request_uuid} is already in use",
+                ErrorCode.EREQUESTUUID_REJECTED,
+            )
+        session.subscriptions[sub.request_uuid] = sub
+    session.watch_store()
 
 
 def _subscription(session: SessionContext, info: Any) -> Subscription:
@@ -107,17 +73,20 @@ def _subscription(session: SessionContext, info: Any) -> Subscription:
     depth = int(info.context.depth)
     # Validates the context (URI, dataspace/object existence, scope, depth).
     session.store.get_resources(uri, scope, depth, list(info.context.data_object_types))
-    ds_uri, qualified_type, object_uuid = _uri_parts(uri)
+    context = parse_context(uri)
+    types = tuple(info.context.data_object_types)
+    # A type collection (dataspace/type, no uuid) narrows the types further.
+    collection = [context.qualified_type] if context.uuid is None and context.qualified_type else []
+    by_type, in_collection = type_matcher(types), type_matcher(collection)
     return Subscription(
         request_uuid=info.request_uuid,
         context_uri=uri,
         scope=scope,
         depth=depth,
-        types=tuple(info.context.data_object_types),
+        types=types,
         include_object_data=bool(info.include_object_data),
-        dataspace_uri=ds_uri,
-        qualified_type=qualified_type,
-        object_uuid=object_uuid,
+        context=context,
+        type_ok=lambda qualified_type: by_type(qualified_type) and in_collection(qualified_type),
     )
 
 
@@ -136,16 +105,16 @@ def unsubscribe_notifications(session: SessionContext, header: Any, body: Any) -
 
 def _matches(session: SessionContext, sub: Subscription, event: ChangeEvent) -> bool:
     try:
-        ds_uri, qualified_type, object_uuid = _uri_parts(event.uri)
+        changed = parse_context(event.uri)
     except StoreError:
         return False
-    if ds_uri != sub.dataspace_uri or qualified_type is None:
+    if changed.space != sub.context.space or changed.qualified_type is None:
         return False
-    if not sub.type_ok(qualified_type):
+    if not sub.type_ok(changed.qualified_type):
         return False
-    if sub.object_uuid is None:
+    if sub.context.uuid is None:
         return True
-    if object_uuid == sub.object_uuid:
+    if changed.uuid == sub.context.uuid:
         return sub.scope in ("self", "sourcesOrSelf", "targetsOrSelf")
     if sub.scope == "self":
         return False

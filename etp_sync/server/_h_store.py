@@ -30,7 +30,7 @@ from ._common import (
     split_list,
 )
 from ._query import context_resources
-from ._store import ObjectPut, StoreError
+from .store import ObjectPut, StoreError
 
 # At most this many bytes may be pending in unfinished multipart puts of one session.
 MAX_PENDING_BYTES = 1 << 31

@@ -15,7 +15,7 @@ from etp_sync.errors import ErrorCode
 from etp_sync.schema import messages
 
 from ._common import Handler, Reply, SessionContext
-from ._store import StoreError
+from .store import StoreError
 
 
 def start_transaction(session: SessionContext, header: Any, body: Any) -> Reply:

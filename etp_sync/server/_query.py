@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, unquote
 from etp_sync.errors import ErrorCode, ETPError
 
 from ._common import SessionContext
-from ._store import EdgeInfo, ResourceInfo
+from .store import EdgeInfo, ResourceInfo
 
 __all__ = ["active_filter", "context_resources", "split_query"]
 

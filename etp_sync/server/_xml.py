@@ -7,7 +7,7 @@ with it too); here its errors become the store's own error type.
 from __future__ import annotations
 
 from etp_sync import xmlinfo
-from etp_sync.errors import ErrorCode, ETPError
+from etp_sync.errors import ErrorCode, ETPError, StoreError
 from etp_sync.xmlinfo import ObjectInfo, qualified_type_from_content_type
 
 __all__ = ["ObjectInfo", "parse_data_object", "qualified_type_from_content_type"]
@@ -18,7 +18,4 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
     try:
         return xmlinfo.parse_data_object(xml)
     except ETPError as exc:
-        # Imported lazily: _store imports this module, and StoreError lives there.
-        from etp_sync.server._store import StoreError
-
         raise StoreError(exc.code or ErrorCode.EINVALID_OBJECT, exc.message) from None

@@ -33,7 +33,7 @@ import pytest
 
 from etp_sync import ETPSession
 from etp_sync.server import EmbeddedServer
-from etp_sync.server._store import ChangeEvent
+from etp_sync.server.store import ChangeEvent
 
 pytestmark = [
     pytest.mark.peers,

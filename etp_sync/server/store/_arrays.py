@@ -1,0 +1,277 @@
+"""Arrays: whole puts, zero-filled allocation, subarray writes and reads, metadata.
+
+Type names and dtypes follow the one table of :mod:`etp_sync.codec.arrays` (see its docstring for
+the server's deliberate differences); strings are kept as ``object`` arrays so that a later
+subarray write is never truncated to the width of the first one.
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_mod
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from etp_sync.codec.arrays import LOGICAL_ARRAY_TYPES, TRANSPORT_ARRAY_TYPES, array_types
+from etp_sync.errors import ErrorCode, ETPError, StoreError
+
+from ._core import StoreCore
+from ._records import ArrayMeta, Space, StoredArray
+from ._uris import object_parts
+
+__all__ = ["ArrayStore", "default_array_types"]
+
+
+def default_array_types(dtype: np.dtype[Any] | type | str) -> tuple[str, str]:
+    """(transport, logical) type names of the codec table for a dtype; object = strings."""
+    dt = np.dtype(dtype)
+    try:
+        types = array_types(np.str_ if dt.kind == "O" else dt)
+    except ETPError as exc:
+        raise StoreError(ErrorCode.EINVALID_ARGUMENT, exc.message) from None
+    return types.transport, types.logical
+
+
+def _as_ints(values: Sequence[int] | np.ndarray[Any, Any], what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in values)
+    except (TypeError, ValueError):
+        raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"{what} must be integers") from None
+
+
+def _block(
+    shape: tuple[int, ...], starts: Sequence[int], counts: Sequence[int]
+) -> tuple[slice, ...]:
+    """Validate a subarray request against ``shape`` and return its index."""
+    s = _as_ints(starts, "starts")
+    c = _as_ints(counts, "counts")
+    if len(s) != len(shape) or len(c) != len(shape):
+        raise StoreError(
+            ErrorCode.EINVALID_ARGUMENT,
+            f"starts/counts of rank {len(s)}/{len(c)} for an array of rank {len(shape)}",
+        )
+    for axis, (st, ct, n) in enumerate(zip(s, c, shape, strict=True)):
+        if st < 0 or ct < 0 or st + ct > n:
+            raise StoreError(
+                ErrorCode.EINVALID_ARGUMENT,
+                f"subarray [{st}, {st + ct}) is out of bounds 0..{n} on axis {axis}",
+            )
+    return tuple(slice(st, st + ct) for st, ct in zip(s, c, strict=True))
+
+
+def _conform(values: Any, counts: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
+    """Values for a subarray write, shaped ``counts`` and cast to the array's dtype.
+
+    A flat array with the right number of values is accepted too (the wire carries flat data).
+    """
+    v = np.asarray(values)
+    if v.shape != counts:
+        if v.ndim == 1 and v.size == int(np.prod(counts, dtype=np.int64)):
+            v = v.reshape(counts)
+        else:
+            raise StoreError(
+                ErrorCode.EINVALID_ARGUMENT,
+                f"values of shape {v.shape} do not match counts {list(counts)}",
+            )
+    if dtype.kind == "O":
+        if v.dtype.kind not in "USO":
+            raise StoreError(ErrorCode.EINVALID_ARGUMENT, "a string array takes string values")
+        return v.astype(object)
+    integral = dtype.kind in "iu" and v.dtype.kind in "iub"
+    if not integral and not np.can_cast(v.dtype, dtype, "same_kind"):
+        raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"{v.dtype} values for a {dtype} array")
+    if dtype.kind in "iu" and v.dtype.kind in "iu" and v.size:
+        info = np.iinfo(dtype)
+        if int(v.min()) < info.min or int(v.max()) > info.max:
+            raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"values out of range for {dtype}")
+    return v.astype(dtype, copy=False)
+
+
+def _store_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """Strings are kept as Python objects so later writes are never truncated."""
+    return np.dtype(object) if dtype.kind == "U" else dtype
+
+
+class ArrayStore(StoreCore):
+    """The array calls of the store: arrays are keyed by (owning object URI, pathInResource)."""
+
+    def _array_space(self, uri: str, path_in_resource: str) -> tuple[Space, tuple[str, str]]:
+        u = object_parts(uri)
+        assert u.uuid is not None
+        if not path_in_resource:
+            raise StoreError(ErrorCode.EINVALID_ARGUMENT, "empty pathInResource")
+        return self._space(u.space), (u.uuid, path_in_resource)
+
+    def _check_size(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+        if self.max_array_bytes is None:
+            return
+        size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if size > self.max_array_bytes:
+            raise StoreError(
+                ErrorCode.ELIMIT_EXCEEDED,
+                f"array of {size} bytes exceeds the store limit of {self.max_array_bytes}",
+            )
+
+    def _write_array(
+        self,
+        uri: str,
+        path_in_resource: str,
+        data: np.ndarray[Any, Any],
+        transport_type: str | None,
+        logical_type: str | None,
+        tx: uuid_mod.UUID | None,
+    ) -> None:
+        default_transport, default_logical = default_array_types(data.dtype)
+        transport = transport_type or default_transport
+        logical = logical_type or default_logical
+        if transport not in TRANSPORT_ARRAY_TYPES:
+            raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"unknown transport type {transport!r}")
+        if logical not in LOGICAL_ARRAY_TYPES:
+            raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"unknown logical type {logical!r}")
+        if (data.dtype.kind == "O") != (transport == "arrayOfString"):
+            raise StoreError(
+                ErrorCode.EINVALID_ARGUMENT, f"{data.dtype} values cannot travel as {transport}"
+            )
+        with self._lock:
+            stage = self._check_writes_allowed(tx)
+            sp, key = self._array_space(uri, path_in_resource)
+            self._check_space_writable(sp.path, stage)
+            now = self._now()
+            old = self._array(sp, key, None if self._is_scratch(stage) else stage)
+            created = old.created_us if old is not None else now
+            rec = StoredArray(data, transport, logical, created, now)
+            if self._is_scratch(stage):
+                sp.arrays[key] = rec
+                sp.last_write_us = now
+            else:
+                stage.arrays.setdefault(sp.path, {})[key] = rec
+
+    def put_array(
+        self,
+        uri: str,
+        path_in_resource: str,
+        array: Any,
+        *,
+        transport_type: str | None = None,
+        logical_type: str | None = None,
+        tx: uuid_mod.UUID | None = None,
+    ) -> None:
+        """Store a whole array (copied, C order) under (object URI, path), replacing any.
+
+        Transport/logical type names default from the dtype (:func:`default_array_types`); an
+        ``object`` array must hold strings only.
+        """
+        arr = np.asarray(array)
+        if arr.dtype.kind == "O" and not all(isinstance(v, str) for v in arr.flat):
+            raise StoreError(ErrorCode.EINVALID_ARGUMENT, "an object array must hold strings")
+        data = np.array(arr, dtype=_store_dtype(arr.dtype), order="C", copy=True)
+        self._check_size(data.shape, data.dtype)
+        self._write_array(uri, path_in_resource, data, transport_type, logical_type, tx)
+
+    def put_uninitialized_array(
+        self,
+        uri: str,
+        path_in_resource: str,
+        dimensions: Sequence[int],
+        dtype: np.dtype[Any] | type | str,
+        *,
+        transport_type: str | None = None,
+        logical_type: str | None = None,
+        tx: uuid_mod.UUID | None = None,
+    ) -> None:
+        """Allocate a zero-filled array (empty strings for strings) to fill with subarrays."""
+        dims = _as_ints(dimensions, "dimensions")
+        if any(d < 0 for d in dims):
+            raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"negative dimension in {list(dims)}")
+        try:
+            dt = _store_dtype(np.dtype(dtype))
+        except TypeError:
+            raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"invalid dtype {dtype!r}") from None
+        self._check_size(dims, dt)
+        data = np.full(dims, "", dtype=object) if dt.kind == "O" else np.zeros(dims, dtype=dt)
+        self._write_array(uri, path_in_resource, data, transport_type, logical_type, tx)
+
+    def put_subarray(
+        self,
+        uri: str,
+        path_in_resource: str,
+        starts: Sequence[int],
+        counts: Sequence[int],
+        values: Any,
+        *,
+        tx: uuid_mod.UUID | None = None,
+    ) -> None:
+        """Write a block of an existing array; rank, bounds and value shape give EINVALID_ARGUMENT.
+
+        ``values`` has shape ``counts`` (a flat array of ``prod(counts)`` values is accepted too)
+        and is cast to the array's dtype.
+        """
+        with self._lock:
+            stage = self._check_writes_allowed(tx)
+            sp, key = self._array_space(uri, path_in_resource)
+            self._check_space_writable(sp.path, stage)
+            scratch = self._is_scratch(stage)
+            rec = self._array(sp, key, None if scratch else stage)
+            if rec is None:
+                raise StoreError(
+                    ErrorCode.ENOT_FOUND,
+                    f"array {path_in_resource!r} of {uri} not found",
+                )
+            index = _block(rec.data.shape, starts, counts)
+            block = _conform(values, _as_ints(counts, "counts"), rec.data.dtype)
+            if not scratch and stage.arrays.get(sp.path, {}).get(key) is not rec:
+                # First write of this transaction to a committed array: copy on write.
+                rec = replace(rec, data=rec.data.copy())
+                stage.arrays.setdefault(sp.path, {})[key] = rec
+            rec.data[index] = block
+            rec.last_write_us = self._now()
+            if scratch:
+                sp.last_write_us = rec.last_write_us
+
+    def _get_array_rec(
+        self, uri: str, path_in_resource: str, tx: uuid_mod.UUID | None
+    ) -> StoredArray:
+        t = self._reader(tx)
+        sp, key = self._array_space(uri, path_in_resource)
+        rec = self._array(sp, key, t)
+        if rec is None:
+            raise StoreError(ErrorCode.ENOT_FOUND, f"array {path_in_resource!r} of {uri} not found")
+        return rec
+
+    def get_array(
+        self, uri: str, path_in_resource: str, *, tx: uuid_mod.UUID | None = None
+    ) -> np.ndarray[Any, Any]:
+        """A copy of a whole array."""
+        with self._lock:
+            return self._get_array_rec(uri, path_in_resource, tx).data.copy()
+
+    def get_subarray(
+        self,
+        uri: str,
+        path_in_resource: str,
+        starts: Sequence[int],
+        counts: Sequence[int],
+        *,
+        tx: uuid_mod.UUID | None = None,
+    ) -> np.ndarray[Any, Any]:
+        """A copy of the block ``starts``/``counts`` (shape ``counts``, C order)."""
+        with self._lock:
+            rec = self._get_array_rec(uri, path_in_resource, tx)
+            return np.array(rec.data[_block(rec.data.shape, starts, counts)], order="C")
+
+    def get_array_metadata(
+        self, uri: str, path_in_resource: str, *, tx: uuid_mod.UUID | None = None
+    ) -> ArrayMeta:
+        """Dimensions, dtype, type names and times of an array."""
+        with self._lock:
+            rec = self._get_array_rec(uri, path_in_resource, tx)
+            return ArrayMeta(
+                dimensions=tuple(int(d) for d in rec.data.shape),
+                dtype=rec.data.dtype,
+                transport_type=rec.transport_type,
+                logical_type=rec.logical_type,
+                store_created_us=rec.created_us,
+                store_last_write_us=rec.last_write_us,
+            )

@@ -1,0 +1,196 @@
+"""Data objects: put (create or replace), get, delete (optionally pruning what they contained)."""
+
+from __future__ import annotations
+
+import uuid as uuid_mod
+from collections.abc import Iterable, Mapping, Sequence
+
+from etp_sync.errors import ErrorCode, StoreError
+
+from .._xml import parse_data_object
+from ._core import StoreCore, keyed, type_matcher
+from ._graph import links
+from ._records import DeletedResource, ObjectPut, PutResult, Space, Stage, StoredObject
+from ._uris import dataspace_path, dataspace_uri, object_parts, object_uri
+
+__all__ = ["ObjectStore"]
+
+
+class ObjectStore(StoreCore):
+    """The data object calls of the store."""
+
+    def put_objects(
+        self,
+        dataspace_uri: str | None,
+        objects: Mapping[str, bytes | ObjectPut],
+        *,
+        tx: uuid_mod.UUID | None = None,
+    ) -> tuple[dict[str, PutResult], dict[str, StoreError]]:
+        """Put (create or replace) objects; returns per-key results and per-key errors.
+
+        The object URI comes from the XML (type, uuid) and the dataspace: ``dataspace_uri``, or the
+        URI of each :class:`ObjectPut` when ``dataspace_uri`` is None. A URI given with an object
+        must name the XML's type and uuid (EINVALID_OBJECT otherwise) and lie in ``dataspace_uri``.
+        Missing/unusable transaction → the whole call raises.
+        """
+        base = dataspace_path(dataspace_uri) if dataspace_uri is not None else None
+        results: dict[str, PutResult] = {}
+        errors: dict[str, StoreError] = {}
+        with self._lock:
+            stage = self._check_writes_allowed(tx)
+            for key, item in objects.items():
+                try:
+                    results[key] = self._put_one(base, item, stage)
+                except StoreError as exc:
+                    errors[key] = exc
+            events = self._apply(stage) if self._is_scratch(stage) else []
+        self._emit(events)
+        return results, errors
+
+    def _put_one(self, base: str | None, item: bytes | ObjectPut, stage: Stage) -> PutResult:
+        put = item if isinstance(item, ObjectPut) else ObjectPut(bytes(item))
+        if put.format.lower() != "xml":
+            raise StoreError(ErrorCode.ENOTSUPPORTED, f"format {put.format!r} is not supported")
+        info = parse_data_object(put.data)
+        space = base
+        if put.uri:
+            given = object_parts(put.uri)
+            if (given.qualified_type or "").lower() != info.qualified_type.lower() or (
+                given.uuid != info.uuid
+            ):
+                raise StoreError(
+                    ErrorCode.EINVALID_OBJECT,
+                    f"URI {put.uri!r} does not name the XML's object "
+                    f"{info.qualified_type}({info.uuid})",
+                )
+            if given.version is not None and given.version != (info.object_version or ""):
+                raise StoreError(
+                    ErrorCode.EINVALID_OBJECT,
+                    f"URI version {given.version!r} differs from the XML's objectVersion",
+                )
+            if base is not None and given.space != base:
+                raise StoreError(
+                    ErrorCode.EINVALID_ARGUMENT,
+                    f"URI {put.uri!r} is not in dataspace {dataspace_uri(base)}",
+                )
+            space = given.space
+        if space is None:
+            raise StoreError(ErrorCode.EINVALID_URI, "no dataspace given for the object")
+        sp = self._check_space_writable(space, stage)
+        old = self._obj(sp, info.uuid, stage)
+        if old is not None and old.info.qualified_type.lower() != info.qualified_type.lower():
+            raise StoreError(
+                ErrorCode.EINVALID_OBJECT,
+                f"uuid {info.uuid} is already used by {old.uri} in this dataspace",
+            )
+        now = self._now()
+        obj = StoredObject(
+            uri=object_uri(space, info.qualified_type, info.uuid),
+            info=info,
+            xml=bytes(put.data),
+            format="xml",
+            store_created_us=old.store_created_us if old is not None else now,
+            store_last_write_us=now,
+            active=old.active if old is not None else True,
+        )
+        stage.objects.setdefault(space, {})[info.uuid] = obj
+        return PutResult(obj.uri, old is None)
+
+    def get_objects(
+        self,
+        uris: Mapping[str, str] | Iterable[str],
+        *,
+        tx: uuid_mod.UUID | None = None,
+    ) -> tuple[dict[str, StoredObject], dict[str, StoreError]]:
+        """Objects by key (a list of URIs is keyed by URI); misses go to the error map."""
+        found: dict[str, StoredObject] = {}
+        errors: dict[str, StoreError] = {}
+        with self._lock:
+            t = self._reader(tx)
+            for key, uri in keyed(uris).items():
+                try:
+                    found[key] = self._lookup(uri, t)
+                except StoreError as exc:
+                    errors[key] = exc
+        return found, errors
+
+    def delete_objects(
+        self,
+        uris: Mapping[str, str] | Iterable[str],
+        prune_contained_objects: bool = False,
+        *,
+        tx: uuid_mod.UUID | None = None,
+    ) -> tuple[dict[str, list[str]], dict[str, StoreError]]:
+        """Delete objects (and the arrays they own); returns the URIs deleted per key, and errors.
+
+        Deleting an object that others reference is allowed (their references dangle). With
+        ``prune_contained_objects`` the objects it referenced that nothing references any more
+        are deleted too, transitively.
+        """
+        deleted: dict[str, list[str]] = {}
+        errors: dict[str, StoreError] = {}
+        with self._lock:
+            stage = self._check_writes_allowed(tx)
+            for key, uri in keyed(uris).items():
+                try:
+                    u = object_parts(uri)
+                    self._check_space_writable(u.space, stage)
+                    obj = self._lookup(uri, stage)
+                    deleted[key] = self._delete_one(self._spaces[u.space], obj, stage)
+                    if prune_contained_objects:
+                        deleted[key] += self._prune(self._spaces[u.space], obj, stage)
+                except StoreError as exc:
+                    errors[key] = exc
+            events = self._apply(stage) if self._is_scratch(stage) else []
+        self._emit(events)
+        return deleted, errors
+
+    def _delete_one(self, sp: Space, obj: StoredObject, stage: Stage) -> list[str]:
+        uid = obj.info.uuid
+        stage.objects.setdefault(sp.path, {})[uid] = None
+        staged_arrays = stage.arrays.setdefault(sp.path, {})
+        for key in list(sp.arrays) + list(staged_arrays):
+            if key[0] == uid:
+                staged_arrays[key] = None
+        return [obj.uri]
+
+    def _prune(self, sp: Space, root: StoredObject, stage: Stage) -> list[str]:
+        """Delete the objects ``root`` referenced that are now referenced by nothing."""
+        pruned: list[str] = []
+        pending = [ref for _qt, ref in root.info.references]
+        while pending:
+            uid = pending.pop(0)
+            view = self._objects(sp, stage)
+            obj = view.get(uid)
+            if obj is None:
+                continue
+            _targets, sources = links(view)
+            if sources[uid]:
+                continue
+            pruned += self._delete_one(sp, obj, stage)
+            pending += [ref for _qt, ref in obj.info.references]
+        return pruned
+
+    def get_deleted_resources(
+        self,
+        dataspace_uri: str,
+        delete_time_filter: int | None = None,
+        types: Sequence[str] = (),
+    ) -> list[DeletedResource]:
+        """Objects deleted from a dataspace (after ``delete_time_filter``), oldest first.
+
+        An object put again is no longer listed.
+        """
+        space = dataspace_path(dataspace_uri)
+        match = type_matcher(types)
+        with self._lock:
+            sp = self._space(space)
+            return sorted(
+                (
+                    d
+                    for d in sp.deleted.values()
+                    if (delete_time_filter is None or d.deleted_time_us > delete_time_filter)
+                    and match(d.qualified_type)
+                ),
+                key=lambda d: (d.deleted_time_us, d.uri),
+            )

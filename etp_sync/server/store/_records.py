@@ -1,0 +1,169 @@
+"""The store's records: what its calls return (frozen) and what it keeps (dataspaces, stages).
+
+Times are microseconds since the epoch. Objects are keyed by lower-case uuid inside a dataspace,
+arrays by ``(uuid of the owning object, pathInResource)``.
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_mod
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from etp_sync.xmlinfo import ObjectInfo
+
+Scope = Literal["self", "sources", "targets", "sourcesOrSelf", "targetsOrSelf"]
+SCOPES = frozenset({"self", "sources", "targets", "sourcesOrSelf", "targetsOrSelf"})
+
+
+@dataclass(frozen=True)
+class DataspaceRecord:
+    """A dataspace as ETP's ``Dataspace`` record describes it."""
+
+    uri: str
+    path: str
+    store_created_us: int
+    store_last_write_us: int
+    custom_data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """A committed (or staged) data object: its parsed identity plus the XML exactly as put."""
+
+    uri: str
+    info: ObjectInfo
+    xml: bytes
+    format: str
+    store_created_us: int
+    store_last_write_us: int
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class ObjectPut:
+    """One object to put: the document, and optionally the URI the customer gave it."""
+
+    data: bytes
+    uri: str | None = None
+    format: str = "xml"
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """Outcome of one put: the canonical object URI and whether it was new (else replaced)."""
+
+    uri: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class DeletedResource:
+    """An object deleted from a dataspace (for GetDeletedResources)."""
+
+    uri: str
+    deleted_time_us: int
+    qualified_type: str
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """What Discovery reports of an object (ETP ``Resource``); counts are None unless asked."""
+
+    uri: str
+    name: str
+    qualified_type: str
+    source_count: int | None
+    target_count: int | None
+    last_changed_us: int
+    store_last_write_us: int
+    store_created_us: int
+    active: bool = True
+    custom_data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EdgeInfo:
+    """A reference from ``source_uri`` to ``target_uri`` (ETP ``Edge``)."""
+
+    source_uri: str
+    target_uri: str
+    relationship: str = "Primary"
+
+
+@dataclass(frozen=True)
+class ArrayMeta:
+    """Metadata of a stored array (ETP ``DataArrayMetadata``)."""
+
+    dimensions: tuple[int, ...]
+    dtype: np.dtype[Any]
+    transport_type: str
+    logical_type: str
+    store_created_us: int
+    store_last_write_us: int
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """A committed object change; ``obj`` is the new state for inserts and updates."""
+
+    kind: Literal["insert", "update", "delete"]
+    dataspace_uri: str
+    uri: str
+    time_us: int
+    obj: StoredObject | None = None
+
+
+ChangeListener = Callable[[list[ChangeEvent]], None]
+
+
+@dataclass
+class StoredArray:
+    """An array as kept: C-order values plus its ETP type names and times."""
+
+    data: np.ndarray[Any, Any]
+    transport_type: str
+    logical_type: str
+    created_us: int
+    last_write_us: int
+
+
+@dataclass
+class Space:
+    """A dataspace with its committed objects, arrays and deletion records."""
+
+    path: str
+    uri: str
+    created_us: int
+    last_write_us: int
+    custom_data: dict[str, Any]
+    objects: dict[str, StoredObject] = field(default_factory=dict)  # uuid → object
+    arrays: dict[tuple[str, str], StoredArray] = field(default_factory=dict)  # (uuid, path) →
+    deleted: dict[str, DeletedResource] = field(default_factory=dict)  # uri → record
+
+    def record(self) -> DataspaceRecord:
+        """The public view of this dataspace."""
+        return DataspaceRecord(
+            self.uri, self.path, self.created_us, self.last_write_us, dict(self.custom_data)
+        )
+
+
+@dataclass
+class Stage:
+    """A transaction, or the scratch stage of one non-transactional write call."""
+
+    id: uuid_mod.UUID
+    session_id: Hashable
+    read_only: bool
+    spaces: frozenset[str] | None  # None = every dataspace
+    message: str = ""
+    # Per dataspace path: staged objects by uuid (None = deleted) and arrays (None = deleted).
+    objects: dict[str, dict[str, StoredObject | None]] = field(default_factory=dict)
+    arrays: dict[str, dict[tuple[str, str], StoredArray | None]] = field(default_factory=dict)
+
+    def covers(self, space: str) -> bool:
+        """Whether this stage may write in the dataspace with path ``space``."""
+        return self.spaces is None or space in self.spaces

@@ -1,0 +1,93 @@
+"""The store's reading of ETP URIs: :mod:`etp_sync.uri` parses, failures become StoreError.
+
+The store keys dataspaces by path (``""`` is the default dataspace ``eml:///``) and objects by
+lower-case uuid, so it needs a URI's parts rather than the URI objects. Beyond what
+:func:`etp_sync.uri.parse_uri` accepts, Discovery and subscription contexts may name a type
+collection, ``<dataspace URI>/<qualified type>`` (every object of that type in the dataspace).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from etp_sync.errors import ErrorCode, ETPError, StoreError
+from etp_sync.uri import DataObjectURI, DataspaceURI, QualifiedType, parse_uri
+
+__all__ = [
+    "UriParts",
+    "dataspace_path",
+    "dataspace_uri",
+    "object_parts",
+    "object_uri",
+    "parse_context",
+]
+
+
+@dataclass(frozen=True)
+class UriParts:
+    """What a URI names: a dataspace, a type collection in it, or an object (uuid lower-case)."""
+
+    space: str  # dataspace path; "" = default dataspace
+    qualified_type: str | None = None
+    uuid: str | None = None
+    version: str | None = None
+
+
+def _type_collection(text: object) -> UriParts | None:
+    """``<dataspace URI>/<qualified type>`` as parts, None if ``text`` is not one."""
+    if not isinstance(text, str):
+        return None
+    head, sep, tail = text.rpartition("/")
+    if not sep:
+        return None
+    try:
+        space = DataspaceURI.parse(head + "/" if head == "eml://" else head)
+        qualified_type = QualifiedType.parse(tail, allow_wildcard=False)
+    except ETPError:
+        return None
+    return UriParts(space.path or "", str(qualified_type))
+
+
+def parse_context(uri: str) -> UriParts:
+    """Parts of a dataspace, type-collection or object URI (EINVALID_URI otherwise)."""
+    try:
+        parsed = parse_uri(uri)
+    except ETPError as exc:
+        collection = _type_collection(uri)
+        if collection is None:
+            raise StoreError(ErrorCode.EINVALID_URI, exc.message) from None
+        return collection
+    if isinstance(parsed, DataspaceURI):
+        return UriParts(parsed.path or "")
+    return UriParts(
+        parsed.dataspace.path or "", parsed.qualified_type, str(parsed.uuid), parsed.version
+    )
+
+
+def dataspace_path(uri: str) -> str:
+    """Path of a dataspace URI (``""`` for ``eml:///``); EINVALID_URI for anything else."""
+    parts = parse_context(uri)
+    if parts.qualified_type is not None:
+        raise StoreError(ErrorCode.EINVALID_URI, f"{uri!r} is not a dataspace URI")
+    return parts.space
+
+
+def object_parts(uri: str) -> UriParts:
+    """Parts of a data object URI; EINVALID_URI for anything else."""
+    parts = parse_context(uri)
+    if parts.uuid is None:
+        raise StoreError(ErrorCode.EINVALID_URI, f"{uri!r} is not a data object URI")
+    return parts
+
+
+def dataspace_uri(space: str) -> str:
+    """Canonical URI of the dataspace with this path (``""`` = ``eml:///``)."""
+    return str(DataspaceURI(space or None))
+
+
+def object_uri(space: str, qualified_type: str, uuid: str) -> str:
+    """Canonical URI of an object; EINVALID_OBJECT when its type or uuid cannot form one."""
+    try:
+        return str(DataObjectURI.from_type(space or None, qualified_type, uuid))
+    except ETPError as exc:
+        raise StoreError(ErrorCode.EINVALID_OBJECT, exc.message) from None

@@ -1,0 +1,195 @@
+"""The server and the client agree on every dtype: one table (etp_sync.codec.arrays) for both.
+
+For each dtype ETP carries, an array put by the client is stored by the server with the dtype and
+type names the client codec gives, and an array put on the server side (Store) reads back in the
+client exactly as the codec's own round trip does. Strings are the one deliberate difference: the
+store keeps them as ``object`` arrays (same values).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+import pytest
+from test_server import RawClient
+
+from etp_sync.codec.arrays import (
+    IMPLIED_LOGICAL,
+    array_types,
+    dtype_for,
+    from_any_array,
+    to_any_array,
+)
+from etp_sync.errors import ErrorCode, StoreError
+from etp_sync.schema import datatypes, messages
+from etp_sync.server import EmbeddedServer, Store
+from etp_sync.server.store import default_array_types
+
+DS = "eml:///dataspace('dtype/check')"
+EPC = f"{DS}/eml20.obj_EpcExternalPartReference({uuid.UUID(int=11)})"
+
+
+def sample(dtype: str) -> np.ndarray:
+    """A 3x4 array of ``dtype`` that reaches the extremes of integer types (uint64 > 2**63)."""
+    dt = np.dtype(dtype)
+    if dt.kind == "U":
+        return np.array([f"v{i}-é" for i in range(12)]).reshape(3, 4)
+    if dt.kind == "b":
+        return (np.arange(12) % 3 == 0).reshape(3, 4)
+    values = np.arange(12).astype(dt).reshape(3, 4)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        values.flat[-1] = info.max
+        values.flat[0] = info.min
+    else:
+        values.flat[-1] = 1.5e30 if dt.itemsize == 4 else 1e300
+    return values
+
+
+DTYPES = [
+    "bool",
+    "int8",
+    "uint8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "uint64",
+    "float32",
+    "float64",
+    ">i2",
+    ">u2",
+    ">i4",
+    ">u4",
+    ">i8",
+    ">u8",
+    ">f4",
+    ">f8",
+    "U",
+]
+
+
+def codec_round_trip(values: np.ndarray) -> tuple[np.ndarray, Any]:
+    """What the client codec alone makes of ``values``: decoded array and its types."""
+    any_array, types = to_any_array(values)
+    return from_any_array(any_array, values.shape, types.logical, copy=True), types
+
+
+def assert_same_as_codec(got: np.ndarray, expected: np.ndarray) -> None:
+    if expected.dtype.kind == "U":
+        assert got.dtype.kind in "OU"
+        assert got.tolist() == expected.tolist()
+        return
+    assert got.dtype == expected.dtype, (got.dtype, expected.dtype)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.fixture()
+def server(harness: Any) -> EmbeddedServer:
+    srv: EmbeddedServer = harness.server()
+    srv.store.put_dataspace(DS)
+    return srv
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_client_put_is_stored_as_the_codec_decodes_it(
+    harness: Any, server: EmbeddedServer, dtype: str
+) -> None:
+    values = sample(dtype)
+    expected, types = codec_round_trip(values)
+    session = harness.session(server)
+    session.put_data_array(EPC, "/a", values)
+    stored = server.store.get_array(EPC, "/a")
+    assert_same_as_codec(stored, expected)
+    meta = server.store.get_array_metadata(EPC, "/a")
+    assert (meta.transport_type, meta.logical_type) == (types.transport, types.logical)
+    assert_same_as_codec(session.get_data_array(EPC, "/a"), expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_store_put_reads_back_in_the_client_as_the_codec_round_trip(
+    harness: Any, server: EmbeddedServer, dtype: str
+) -> None:
+    values = sample(dtype)
+    expected, types = codec_round_trip(values)
+    server.store.put_array(EPC, "/s", values)
+    assert default_array_types(values.dtype) == (types.transport, types.logical)
+    session = harness.session(server)
+    meta = session.get_data_array_metadata(EPC, "/s")
+    assert (meta.transport_type, meta.logical_type) == (types.transport, types.logical)
+    assert meta.dtype == dtype_for(types.transport, types.logical)
+    assert_same_as_codec(session.get_data_array(EPC, "/s"), expected)
+    block = session.get_data_subarray(EPC, "/s", [1, 1], [2, 3])
+    assert_same_as_codec(block, expected[1:3, 1:4])
+
+
+def test_uint64_travels_exact_both_ways(harness: Any, server: EmbeddedServer) -> None:
+    values = np.array([0, 2**63, 2**64 - 1, 12345], dtype=np.uint64)
+    server.store.put_array(EPC, "/u64", values)
+    meta = server.store.get_array_metadata(EPC, "/u64")
+    assert (meta.transport_type, meta.logical_type) == ("bytes", "arrayOfUInt64LE")
+    session = harness.session(server)
+    got = session.get_data_array(EPC, "/u64")
+    assert got.dtype == np.uint64 and got.tolist() == values.tolist()
+    session.put_data_array(EPC, "/u64b", values[::-1])
+    assert server.store.get_array(EPC, "/u64b").tolist() == values[::-1].tolist()
+
+
+def _put_whole(client: RawClient, path: str, item: Any, dims: list[int]) -> Any:
+    uid = datatypes.DataArrayTypes.DataArrayIdentifier(uri=EPC, path_in_resource=path)
+    put = datatypes.DataArrayTypes.PutDataArraysType(
+        uid=uid, array=datatypes.DataArrayTypes.DataArray(dimensions=dims, data=item)
+    )
+    [reply] = client.bodies(messages.DataArray.PutDataArrays(data_arrays={"k": put}))
+    return reply
+
+
+def test_put_data_arrays_without_logical_type(server: EmbeddedServer) -> None:
+    """Raw bytes of a new array are uint8 (as the client reads them); a replaced array with the
+    same transport keeps its logical type (a peer's int8 stays int8)."""
+    client = RawClient(server.url)
+    try:
+        raw = bytes([0, 1, 200, 255])
+        reply = _put_whole(client, "/raw", datatypes.AnyArray(item=raw), [4])
+        assert reply.success == {"k": ""}
+        stored = server.store.get_array(EPC, "/raw")
+        assert stored.dtype == dtype_for("bytes") == np.uint8
+        assert stored.tolist() == [0, 1, 200, 255]
+        meta = server.store.get_array_metadata(EPC, "/raw")
+        assert meta.logical_type == IMPLIED_LOGICAL["bytes"] == "arrayOfUInt8"
+
+        server.store.put_uninitialized_array(EPC, "/i8", [4], np.int8)
+        _put_whole(client, "/i8", datatypes.AnyArray(item=raw), [4])
+        assert server.store.get_array(EPC, "/i8").tolist() == [0, 1, -56, -1]
+        assert server.store.get_array_metadata(EPC, "/i8").logical_type == "arrayOfInt8"
+
+        # uint32 on arrayOfInt (as open-etp-server sends it): bit for bit into a uint32 array.
+        server.store.put_uninitialized_array(EPC, "/u32", [2], np.uint32)
+        uid = datatypes.DataArrayTypes.DataArrayIdentifier(uri=EPC, path_in_resource="/u32")
+        sub = datatypes.DataArrayTypes.PutDataSubarraysType(
+            uid=uid,
+            data=datatypes.AnyArray(item=datatypes.ArrayOfInt(values=np.array([-1, 7], "<i4"))),
+            starts=[0],
+            counts=[2],
+        )
+        [ok] = client.bodies(messages.DataArray.PutDataSubarrays(data_subarrays={"s": sub}))
+        assert ok.success == {"s": ""}
+        assert server.store.get_array(EPC, "/u32").tolist() == [2**32 - 1, 7]
+    finally:
+        client.close()
+
+
+def test_store_refuses_dtypes_the_codec_cannot_carry() -> None:
+    store = Store(allow_default_dataspace=True)
+    uri = f"eml:///eml20.obj_EpcExternalPartReference({uuid.UUID(int=1)})"
+    for bad in (np.zeros(2, np.complex128), np.zeros(2, "S3"), np.array([1, "a"], object)):
+        with pytest.raises(StoreError) as info:
+            store.put_array(uri, "/x", bad)
+        assert info.value.code == ErrorCode.EINVALID_ARGUMENT
+    with pytest.raises(StoreError) as info:
+        store.put_array(uri, "/x", np.zeros(2), transport_type="arrayOfString")
+    assert info.value.code == ErrorCode.EINVALID_ARGUMENT
+    assert array_types(np.float64).transport == "arrayOfDouble"
