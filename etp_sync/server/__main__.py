@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from ._server import DEFAULT_MAX_MESSAGE_SIZE, EmbeddedServer
+from ._server import DEFAULT_MAX_MESSAGE_SIZE, HANDSHAKE_TIMEOUT, EmbeddedServer
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--require-transactions", action="store_true", help="refuse writes outside transactions"
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds slept per request")
+    parser.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=HANDSHAKE_TIMEOUT,
+        help=f"seconds a connection may take for its whole HTTP request ({HANDSHAKE_TIMEOUT:g})",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (INFO)")
     args = parser.parse_args(argv)
 
@@ -50,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         required_token=args.token,
         require_transactions=args.require_transactions,
         latency=args.latency,
+        handshake_timeout=args.handshake_timeout,
     )
     with server:
         print(f"ETP 1.2 store listening on {server.url}", flush=True)

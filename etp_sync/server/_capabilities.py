@@ -6,20 +6,19 @@
 
 from __future__ import annotations
 
-import http
 import io
 import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import fastavro
-from websockets.datastructures import Headers
-from websockets.http11 import Response
 
 from etp_sync._version import __version__
 from etp_sync.protocol.negotiation import DEFAULT_DATA_OBJECTS, ETP_VERSION, MAX_MESSAGE_SIZE_KEY
 from etp_sync.schema import converters, datatypes, fastavro_schemas
 from etp_sync.transport._websocket import ETP_SUBPROTOCOL
+
+from ._http import Response, error_response, response
 
 __all__ = ["WELL_KNOWN_PATH", "capabilities_response"]
 
@@ -76,24 +75,18 @@ def _json(application_name: str, protocols: tuple[int, ...], max_size: int) -> d
     }
 
 
-def _response(status: int, content_type: str, body: bytes) -> Response:
-    phrase = http.HTTPStatus(status).phrase
-    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body)))])
-    return Response(status, phrase, headers, body)
-
-
 def capabilities_response(
-    path: str, application_name: str, protocols: tuple[int, ...], max_size: int
+    target: str, application_name: str, protocols: tuple[int, ...], max_size: int
 ) -> Response | None:
-    """The HTTP response for a well-known capabilities request, None for other paths."""
-    url = urlsplit(path)
+    """The HTTP response for a well-known capabilities request target, None for other paths."""
+    url = urlsplit(target)
     if url.path.rstrip("/") != WELL_KNOWN_PATH:
         return None
     query = dict(parse_qsl(url.query))
     if query.get("GetVersions", "").lower() == "true":
-        return _response(200, "application/json", json.dumps([ETP_SUBPROTOCOL]).encode())
+        return response(200, json.dumps([ETP_SUBPROTOCOL]).encode(), "application/json")
     if query.get("GetVersion") != ETP_SUBPROTOCOL:
-        return _response(404, "text/plain", b"only GetVersion=etp12.energistics.org is served\n")
+        return error_response(404, f"only GetVersion={ETP_SUBPROTOCOL} is served")
     if query.get("$format") == "binary":
         record = _record(application_name, protocols, max_size)
         name = record.etp_full_name
@@ -101,6 +94,6 @@ def capabilities_response(
         fastavro.schemaless_writer(
             buf, fastavro_schemas().parsed(name), converters.to_avro(name)(record)
         )
-        return _response(200, "application/octet-stream", buf.getvalue())
+        return response(200, buf.getvalue(), "application/octet-stream")
     body = json.dumps(_json(application_name, protocols, max_size)).encode()
-    return _response(200, "application/json", body)
+    return response(200, body, "application/json")

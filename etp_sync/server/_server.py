@@ -7,10 +7,11 @@ Usage::
         ...
 
 or as a pytest fixture (``yield`` the started server, ``stop()`` afterwards). An accept thread
-hands each connection to a thread of its own, which reads the HTTP upgrade request, answers it
-with websockets' sans-I/O handshake (:class:`websockets.server.ServerProtocol`: request parsing,
-key and subprotocol checks, the response) and then frames messages itself, like the client, with
-:class:`~etp_sync.transport._websocket.WebSocketTransport`. The :class:`~._store.Store` behind it
+hands each connection to a thread of its own, which reads the HTTP request head within a total
+deadline (``handshake_timeout``: a client trickling bytes does not extend it), answers it with our
+sans-I/O HTTP code (:mod:`._http`: the websocket upgrade, the well-known capabilities, or an HTTP
+error) and then frames messages itself, like the client, with
+:class:`~etp_sync.transport._websocket.WebSocketTransport`. The :class:`~.store.Store` behind it
 is shared by all sessions and exposed as :attr:`EmbeddedServer.store`.
 """
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import http
 import logging
 import selectors
 import socket
@@ -27,15 +27,20 @@ import time
 import uuid
 from types import TracebackType
 
-from websockets.http11 import Request, Response
-from websockets.server import ServerProtocol
-from websockets.typing import Subprotocol
-
 from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketTransport
 
-from ._capabilities import WELL_KNOWN_PATH, capabilities_response
+from ._capabilities import capabilities_response
+from ._http import (
+    MAX_REQUEST_HEAD,
+    Request,
+    Response,
+    error_response,
+    is_upgrade,
+    parse_request,
+    upgrade_response,
+)
 from ._session import APPLICATION_NAME, OFFERED_PROTOCOLS, ServerSession
-from ._store import Store
+from .store import Store
 
 __all__ = ["ETP_SUBPROTOCOL", "EmbeddedServer"]
 
@@ -43,35 +48,26 @@ log = logging.getLogger("etp_sync.server")
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 STOP_GRACE = 2.0  # seconds stop() lets connections close cleanly before cutting them
-HANDSHAKE_TIMEOUT = 10.0  # seconds a new connection may take to send its upgrade request
+HANDSHAKE_TIMEOUT = 10.0  # seconds a new connection may take for its whole request head
 CLOSE_TIMEOUT = 1.0  # seconds a closing handshake may take
-MAX_REQUEST_HEAD = 64 << 10  # bytes of HTTP request line and headers accepted
+DRAIN_LIMIT = 1 << 20  # bytes read and dropped after an HTTP error reply, before closing
 
 
-class _RedactCredentials(logging.Filter):
-    """Keep bearer tokens out of websockets' debug logs of the upgrade request headers."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() == "authorization":
-            record.args = (args[0], "<redacted>")
-        return True
-
-
-_WS_LOG = logging.getLogger("etp_sync.server.websockets")
-_WS_LOG.addFilter(_RedactCredentials())
-
-
-def _read_request_head(sock: socket.socket) -> bytes:
+def _read_request_head(sock: socket.socket, deadline: float) -> bytes:
     """Read the HTTP request up to and including its blank line, and not one byte further.
 
     Bytes are peeked, and only those up to the end of the head consumed, so frames a client
     pipelines right after its request stay in the socket for the websocket transport. Returns
-    what was read (without the blank line only if the peer closed or the head is too long).
+    what was read (without the blank line only if the peer closed or the head is too long);
+    TimeoutError once ``deadline`` (monotonic) passes, however the bytes trickle in.
     """
     head = bytearray()
-    while len(head) < MAX_REQUEST_HEAD:
-        peeked = sock.recv(min(4096, MAX_REQUEST_HEAD - len(head)), socket.MSG_PEEK)
+    while len(head) <= MAX_REQUEST_HEAD:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("request head not complete within the handshake deadline")
+        sock.settimeout(remaining)
+        peeked = sock.recv(min(4096, MAX_REQUEST_HEAD + 1 - len(head)), socket.MSG_PEEK)
         if not peeked:
             break
         overlap = min(len(head), 3)  # the blank line may straddle what we have and the peek
@@ -114,7 +110,9 @@ class EmbeddedServer:
     smaller of it and the client's); ``required_token`` demands ``Authorization: Bearer <token>``
     on the websocket upgrade (HTTP 401 otherwise); ``require_transactions`` refuses writes
     outside a transaction (EINVALID_STATE); ``latency`` (seconds) is slept before handling each
-    incoming message; ``log_level`` sets the level of the ``etp_sync.server`` logger.
+    incoming message; ``log_level`` sets the level of the ``etp_sync.server`` logger;
+    ``handshake_timeout`` (seconds) bounds the whole HTTP request head of a new connection (HTTP
+    408 after it, however slowly the bytes trickle in).
     """
 
     def __init__(
@@ -128,9 +126,13 @@ class EmbeddedServer:
         latency: float = 0.0,
         log_level: int | str | None = None,
         store: Store | None = None,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
     ) -> None:
         if max_message_size < 4096:
             raise ValueError("max_message_size must be at least 4096 bytes")
+        if not handshake_timeout > 0:
+            raise ValueError("handshake_timeout must be positive")
+        self.handshake_timeout = float(handshake_timeout)
         self.host = host
         self._requested_port = int(port)
         self.max_message_size = int(max_message_size)
@@ -271,18 +273,20 @@ class EmbeddedServer:
         token = value[7:] if value[:7].lower() == "bearer " else value
         return hmac.compare_digest(token.strip().encode(), self.required_token.encode())
 
-    def _process_request(self, protocol: ServerProtocol, request: Request) -> Response | None:
-        """A plain HTTP answer (capabilities, 401) instead of the upgrade; None to upgrade."""
-        if self.check_authorization(request.headers.get("Authorization")):
-            if request.path.startswith(WELL_KNOWN_PATH):
-                return capabilities_response(
-                    request.path, APPLICATION_NAME, OFFERED_PROTOCOLS, self.max_message_size
-                )
-            return None
-        log.info("refused a connection: missing or wrong bearer token")
-        response = protocol.reject(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="etp_sync"'
-        return response
+    def _respond(self, request: Request) -> Response:
+        """The answer to a request head: 101 to upgrade, or a plain HTTP response."""
+        if not self.check_authorization(request.get("Authorization")):
+            return error_response(
+                401, "Unauthorized", (("WWW-Authenticate", 'Bearer realm="etp_sync"'),)
+            )
+        capabilities = capabilities_response(
+            request.target, APPLICATION_NAME, OFFERED_PROTOCOLS, self.max_message_size
+        )
+        if capabilities is not None:
+            return capabilities
+        if not is_upgrade(request):
+            return error_response(404, "Not Found: this server speaks ETP over websocket")
+        return upgrade_response(request, ETP_SUBPROTOCOL)
 
     def _accept_loop(self, listener: socket.socket, wake: socket.socket) -> None:
         """Accept connections until woken by :meth:`stop`; one handler thread each."""
@@ -337,42 +341,41 @@ class EmbeddedServer:
                 conn.sock.close()
 
     def _upgrade(self, conn: _Connection) -> WebSocketTransport | None:
-        """Answer the HTTP request; the websocket transport if it was an accepted upgrade."""
+        """Answer the HTTP request; the websocket transport if it was an accepted upgrade.
+
+        Log lines name the peer, the path (no query) and the status, never a header value.
+        """
         sock = conn.sock
+        deadline = time.monotonic() + self.handshake_timeout
+        request: Request | None = None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.settimeout(HANDSHAKE_TIMEOUT)
-            head = _read_request_head(sock)
-        except OSError as exc:  # includes the timeout of a silent client
-            log.info("%s: no upgrade request: %s", conn.peer, exc or type(exc).__name__)
-            return None
-        protocol = ServerProtocol(
-            subprotocols=[Subprotocol(ETP_SUBPROTOCOL)], max_size=None, logger=_WS_LOG
-        )
-        protocol.receive_data(head)
-        events = protocol.events_received()
-        request = events[0] if events and isinstance(events[0], Request) else None
-        upgraded = False
-        if request is not None:
-            response = self._process_request(protocol, request) or protocol.accept(request)
-            protocol.send_response(response)
-            # websockets refuses a request without our subprotocol (400); checked again here.
-            upgraded = response.status_code == 101 and protocol.subprotocol == ETP_SUBPROTOCOL
-        try:
-            for data in protocol.data_to_send():
-                if data:
-                    sock.sendall(data)
-                else:  # end of a plain HTTP response
-                    sock.shutdown(socket.SHUT_WR)
+            head = _read_request_head(sock, deadline)
+        except TimeoutError:
+            reply: Response = error_response(408, "request head not complete in time")
         except OSError as exc:
-            log.info("%s: upgrade response not sent: %s", conn.peer, exc)
+            log.info("%s: no request: %s", conn.peer, exc or type(exc).__name__)
             return None
-        if request is None:
-            log.info("%s: no valid upgrade request", conn.peer)
+        else:
+            if not head:
+                log.info("%s: closed without a request", conn.peer)
+                return None
+            parsed = parse_request(head)
+            if isinstance(parsed, Response):
+                reply = parsed
+            else:
+                request = parsed
+                reply = self._respond(request)
+        what = f"{request.method} {request.path}" if request is not None else "request"
+        try:
+            sock.settimeout(max(deadline - time.monotonic(), CLOSE_TIMEOUT))
+            sock.sendall(reply.encode())
+        except OSError as exc:
+            log.info("%s: %s: response %d not sent: %s", conn.peer, what, reply.status, exc)
             return None
-        if not upgraded:
-            if protocol.handshake_exc is not None:
-                log.info("%s: upgrade refused: %s", conn.peer, protocol.handshake_exc)
+        if request is None or reply.status != 101:
+            log.info("%s: %s refused with HTTP %d", conn.peer, what, reply.status)
+            self._finish_plain(sock)
             return None
         headroom = max(1 << 20, self.max_message_size // 4)
         return WebSocketTransport(
@@ -383,3 +386,20 @@ class EmbeddedServer:
             max_message_size=self.max_message_size + headroom,
             close_timeout=CLOSE_TIMEOUT,
         )
+
+    @staticmethod
+    def _finish_plain(sock: socket.socket) -> None:
+        """End a plain HTTP exchange: no more to send, and what the client still sends is read
+        and dropped (up to :data:`DRAIN_LIMIT`, for :data:`CLOSE_TIMEOUT`) so that closing does
+        not reset the connection before the client has read the reply."""
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(CLOSE_TIMEOUT)
+            drained = 0
+            while drained < DRAIN_LIMIT:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return
+                drained += len(chunk)
+        except OSError as exc:  # includes the timeout of a client that keeps the socket open
+            log.debug("closing after an HTTP reply: %s", exc or type(exc).__name__)

@@ -46,7 +46,7 @@ from etp_sync.transport._websocket import WebSocketTransport
 from ._common import error_info
 from ._h_notification import notifications_for
 from ._handlers import HANDLERS
-from ._store import ChangeEvent, Store
+from .store import ChangeEvent, Store
 
 if TYPE_CHECKING:
     from ._server import EmbeddedServer
@@ -61,10 +61,6 @@ SIZE_TOLERANCE = 64 * 1024
 REQUEST_SESSION_TIMEOUT = 60.0
 POLL_INTERVAL = 0.5  # seconds between checks whether the session was ended from elsewhere
 _FIN = int(MessageFlags.FIN)
-
-
-class SessionEnded(Exception):
-    """Raised inside the session loop to end it (the websocket is closed by then)."""
 
 
 class ServerSession:
@@ -158,16 +154,16 @@ class ServerSession:
         """Serve the connection until it closes; never raises."""
         log.info("%s connected", self.peer)
         try:
-            self._handshake()
-            while not self._closed.is_set():
+            opened = self._handshake()
+            while opened and not self._closed.is_set():
                 received = self._receive(POLL_INTERVAL)
                 if received is None:
                     continue
                 if self.server.latency > 0:
                     time.sleep(self.server.latency)
                 self._handle_frame(*received)
-        except (SessionEnded, ETPTransportError):
-            pass  # ended by either side, or the connection is gone
+        except ETPTransportError:
+            pass  # the connection is gone
         except Exception:
             log.exception("%s: session failed", self.peer)
         finally:
@@ -177,7 +173,7 @@ class ServerSession:
             log.info("%s disconnected", self.peer)
 
     def _receive(self, timeout: float) -> tuple[bytearray, bool] | None:
-        """The next message and whether it was text; None on timeout; SessionEnded on close.
+        """The next message and whether it was text; None on timeout or when the session ended.
 
         A message beyond the transport's limit closes the connection (code 1009) and ends the
         session; so does a websocket protocol violation.
@@ -186,7 +182,8 @@ class ServerSession:
             return self.transport.recv_data(timeout=timeout)
         except ETPProtocolError as exc:
             log.warning("%s: connection closed: %s", self.peer, exc)
-            raise SessionEnded from None
+            self._closed.set()
+            return None
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the websocket (closing handshake, bounded); the session then ends."""
@@ -211,19 +208,21 @@ class ServerSession:
 
     # -- handshake ----------------------------------------------------------------------------
 
-    def _handshake(self) -> None:
+    def _handshake(self) -> bool:
+        """Answer the RequestSession; False (the websocket closed) when the session did not open."""
         received = self._receive(REQUEST_SESSION_TIMEOUT)
         if received is None:
-            log.info("%s: no RequestSession within %s s", self.peer, REQUEST_SESSION_TIMEOUT)
-            self._close("no RequestSession")
-            raise SessionEnded
+            if not self._closed.is_set():
+                log.info("%s: no RequestSession within %s s", self.peer, REQUEST_SESSION_TIMEOUT)
+                self._close("no RequestSession")
+            return False
         frame, text = received
         if self.server.latency > 0:
             time.sleep(self.server.latency)
         if text:
             self.send_error(ErrorCode.EINVALID_MESSAGE, "ETP messages are binary", 0)
             self._close("text frame")
-            raise SessionEnded
+            return False
         try:
             header, body = decode_message(frame, max_size=self._decode_limit)
         except ETPDecodeError as exc:
@@ -232,8 +231,8 @@ class ServerSession:
                 exc.code or ErrorCode.EINVALID_MESSAGE, str(exc), peek[3] if peek else 0
             )
             self._close("undecodable first message")
-            raise SessionEnded from None
-        if (header.protocol, header.message_type) != (0, 1):
+            return False
+        if not isinstance(body, messages.Core.RequestSession):
             self.send_error(
                 ErrorCode.EINVALID_STATE,
                 f"the session is not open: expected RequestSession, got {body.etp_name}",
@@ -241,7 +240,7 @@ class ServerSession:
                 header.protocol,
             )
             self._close("no RequestSession")
-            raise SessionEnded
+            return False
         offer = ServerOffer(
             application_name=APPLICATION_NAME,
             application_version=__version__,
@@ -255,7 +254,7 @@ class ServerSession:
             log.info("%s: negotiation failed: %s", self.peer, exc)
             self.send_error(exc.code or ErrorCode.EINVALID_ARGUMENT, exc.message, header.message_id)
             self._close("negotiation failed")
-            raise SessionEnded from None
+            return False
         self.session_id = open_session.session_id
         self.max_message_size = int(effective)
         self.compression = open_session.supported_compression == "gzip"
@@ -271,6 +270,7 @@ class ServerSession:
             self.max_message_size,
             open_session.supported_compression,
         )
+        return True
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -375,8 +375,7 @@ class ServerSession:
             return
         elif mt == 5:  # CloseSession
             log.info("%s: CloseSession (%s)", self.peer, body.reason or "no reason")
-            self._close("CloseSession")
-            raise SessionEnded
+            self._close("CloseSession")  # the run loop ends: the session is closed
         elif mt == 6:  # Authorize
             ok = self.server.check_authorization(body.authorization)
             self.send_parts(
