@@ -27,7 +27,6 @@ from ._common import (
     errors_reply,
     fits,
     map_reply,
-    split_list,
 )
 from ._query import context_resources
 from .store import ObjectPut, StoreError
@@ -58,7 +57,10 @@ def _objects_reply(
     make: Callable[[dict[str, Any]], Record],
     chunk_class: Any,
 ) -> list[Record]:
-    """Response messages for objects by key: small ones packed, big ones chunked."""
+    """Response messages for objects by key: small ones packed, big ones chunked.
+
+    ``make`` builds one response from some of the objects by key; a response whose objects
+    are a list (StoreQuery) takes the map's values in order."""
     limit = session.max_message_size
     small: dict[str, Any] = {}
     big: list[Record] = []
@@ -180,24 +182,14 @@ def find_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
     resources, _edges = context_resources(session, body, include_edges=False)
     uris = {r.uri: r.uri for r in resources}
     found, _missing = session.store.get_objects(uris, tx=session.transaction)
-    limit = session.max_message_size
-
-    def make(items: list[Any]) -> Record:
-        return messages.StoreQuery.FindDataObjectsResponse(data_objects=items, server_sort_order="")
-
-    small: list[Any] = []
-    out: list[Record] = []
-    for obj in found.values():
-        dobj = data_object(obj)
-        if fits(make([dobj]), limit):
-            small.append(dobj)
-            continue
-        head, chunks = chunked_object(dobj, obj.xml, limit, messages.StoreQuery.Chunk)
-        out.append(make([head]))
-        out.extend(chunks)
-    if small or not out:
-        out = split_list(make, small, limit) + out
-    return out
+    return _objects_reply(
+        session,
+        found,
+        lambda part: messages.StoreQuery.FindDataObjectsResponse(
+            data_objects=list(part.values()), server_sort_order=""
+        ),
+        messages.StoreQuery.Chunk,
+    )
 
 
 HANDLERS: dict[tuple[int, int], Handler] = {
