@@ -156,6 +156,16 @@ class InvalidURIError(ETPInvalidArgument):
         self.uri = uri
 
 
+class ETPMissingDependency(ETPInvalidArgument, ImportError):
+    """An optional feature was asked for (``progress=True``, ``to_pandas()``...) but the package
+    it needs is not installed; ``package`` names it. Also an :class:`ImportError`."""
+
+    def __init__(self, message: str, package: str) -> None:
+        super().__init__(message)
+        self.package = package
+        self.name = package
+
+
 class ETPNotNegotiated(ETPError):
     """A message of a protocol (or role) that the session did not negotiate."""
 

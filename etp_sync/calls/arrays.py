@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import ProgressArg, resolve_progress
 from ..codec._numeric import write_varint
 from ..codec.arrays import (
     WIRE_ITEM_SIZE,
@@ -34,6 +35,7 @@ from ..protocol.correlation import Response
 from ..schema import Record, datatypes, messages
 from ..uri import DataObjectURI, as_object_uri, dataspace_of
 from ._core import ResponseHandle, SessionAPI
+from .results import ArrayMetadataView
 
 log = logging.getLogger("etp_sync.arrays")
 
@@ -65,8 +67,8 @@ IMPLIED_LOGICAL = {
 }
 
 
-@dataclass(frozen=True)
-class ArrayMetadata:
+@dataclass(frozen=True, repr=False)
+class ArrayMetadata(ArrayMetadataView):
     """What GetDataArrayMetadata says about a stored array.
 
     ``dtype`` is the numpy dtype the values come back with: from the logical type, or from the
@@ -218,7 +220,8 @@ class ArrayCalls(SessionAPI):
     Common parameters: ``uri`` is the owning object (``str`` or :class:`DataObjectURI`; for
     RESQML 2.0.1 the EpcExternalPartReference), ``path_in_resource`` the dataset path;
     ``timeout`` applies to each request (default: the session's); ``progress(done, total)``
-    counts bytes of the array in memory; ``max_in_flight`` bounds the blocks awaiting answers.
+    counts bytes of the array in memory (``progress=True`` draws a bar instead, see
+    :mod:`etp_sync._progress`); ``max_in_flight`` bounds the blocks awaiting answers.
     """
 
     # -- helpers -------------------------------------------------------------------------------
@@ -308,7 +311,7 @@ class ArrayCalls(SessionAPI):
         path_in_resource: str,
         array: Any,
         *,
-        progress: Progress | None = None,
+        progress: ProgressArg = None,
         max_in_flight: int = 4,
         timeout: float | None = None,
     ) -> None:
@@ -320,6 +323,7 @@ class ArrayCalls(SessionAPI):
         at a time). ``progress(done, total)`` is called as blocks complete. Runs inside a
         transaction when the server demands one and none is open.
         """
+        progress = resolve_progress(progress, desc=f"put {path_in_resource}")
         arr = _as_array(array)
         ident = _identifier(uri, path_in_resource, max_in_flight)
         types = array_types(arr.dtype)
@@ -387,7 +391,7 @@ class ArrayCalls(SessionAPI):
         starts: Sequence[int],
         array: Any,
         *,
-        progress: Progress | None = None,
+        progress: ProgressArg = None,
         max_in_flight: int = 4,
         timeout: float | None = None,
     ) -> None:
@@ -396,6 +400,7 @@ class ArrayCalls(SessionAPI):
         The values travel in ``array``'s own dtype (the store converts them); a block too big
         for one message is split like :meth:`put_data_array` does.
         """
+        progress = resolve_progress(progress, desc=f"put {path_in_resource}")
         arr = _as_array(array)
         ident = _identifier(uri, path_in_resource, max_in_flight)
         origin = tuple(int(s) for s in starts)
@@ -478,7 +483,7 @@ class ArrayCalls(SessionAPI):
         uri: str | DataObjectURI,
         path_in_resource: str,
         *,
-        progress: Progress | None = None,
+        progress: ProgressArg = None,
         max_in_flight: int = 4,
         timeout: float | None = None,
     ) -> np.ndarray:
@@ -488,6 +493,7 @@ class ArrayCalls(SessionAPI):
         otherwise GetDataSubarrays blocks (``max_in_flight`` at a time) copied into one
         preallocated result. ``progress(done, total)`` is called in bytes of the result.
         """
+        progress = resolve_progress(progress, desc=f"get {path_in_resource}")
         ident = _identifier(uri, path_in_resource, max_in_flight)
         meta = self.get_data_array_metadata(uri, path_in_resource, timeout=timeout)
         item = wire_item_size(meta.transport_type, meta.dtype)
@@ -536,12 +542,13 @@ class ArrayCalls(SessionAPI):
         starts: Sequence[int],
         counts: Sequence[int],
         *,
-        progress: Progress | None = None,
+        progress: ProgressArg = None,
         max_in_flight: int = 4,
         timeout: float | None = None,
     ) -> np.ndarray:
         """Read the block of a stored array that starts at ``starts`` with ``counts`` elements
         per axis; split into several requests when too big for one message."""
+        progress = resolve_progress(progress, desc=f"get {path_in_resource}")
         ident = _identifier(uri, path_in_resource, max_in_flight)
         origin = tuple(int(s) for s in starts)
         box = tuple(int(c) for c in counts)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from .._display import ResultList
 from ..errors import ETPInvalidArgument
 from ..protocol.correlation import protocol_exception_error
 from ..protocol.negotiation import now_us
@@ -78,7 +79,7 @@ class DataspaceCalls(SessionAPI):
             )
         )
         found: list[Dataspace] = response.collect("dataspaces", Dataspace.from_record)
-        return found
+        return ResultList(found)
 
     def put_dataspace(
         self,

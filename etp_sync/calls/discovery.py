@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from .._display import ResultList
 from ..errors import ETPInvalidArgument, ETPNotNegotiated, ETPProtocolError
 from ..protocol.correlation import Response, protocol_exception_error
 from ..schema import datatypes, messages
@@ -193,7 +194,7 @@ class DiscoveryCalls(SessionAPI):
         deleted: list[DeletedResource] = self.request(body).collect(
             "deleted_resources", DeletedResource.from_record
         )
-        return deleted
+        return ResultList(deleted)
 
     def get_supported_types(
         self,
@@ -214,7 +215,7 @@ class DiscoveryCalls(SessionAPI):
         types: list[SupportedType] = self.request(body).collect(
             "supported_types", SupportedType.from_record
         )
-        return types
+        return ResultList(types)
 
     def _require_protocol(self, protocol: int, name: str) -> None:
         if not self.server.supports(protocol):
@@ -251,7 +252,7 @@ class DiscoveryCalls(SessionAPI):
         )  # fmt: skip
         self._require_protocol(13, "find_resources")
         resources: list[Resource] = self.request(body).collect("resources", Resource.from_record)
-        return resources
+        return ResultList(resources)
 
     def find_data_objects(
         self,
@@ -282,7 +283,7 @@ class DiscoveryCalls(SessionAPI):
         )  # fmt: skip
         self._require_protocol(14, "find_data_objects")
         response = self.request(body)
-        found = _assemble_found_objects(response)
+        found = ResultList(_assemble_found_objects(response))
         _raise_errors(response, found)
         return found
 

@@ -6,6 +6,10 @@ without ``_us`` gives a timezone-aware :class:`~datetime.datetime`. ``custom_dat
 dict: each ``DataValue`` is unwrapped, ``ArrayOf*`` records become lists (``ArrayOfString`` →
 ``list[str]``).
 
+Lists of results print as aligned tables in a terminal and as HTML in Jupyter (local times,
+human sizes, see :mod:`etp_sync._display`) and have ``to_pandas()``; they stay equal to the plain
+lists, tuples and dicts they hold. Single records have a short repr.
+
 URIs returned by the server are parsed into :class:`~etp_sync.uri.DataObjectURI` /
 :class:`~etp_sync.uri.DataspaceURI`; a server URI that does not parse raises
 :class:`~etp_sync.errors.ETPProtocolError` rather than being passed on half-understood.
@@ -16,15 +20,25 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import numpy as np
 
+from .._display import (
+    MAX_ROWS,
+    Column,
+    ResultTuple,
+    TableRow,
+    TableView,
+    human_size,
+    local_time,
+)
 from ..errors import ETPInvalidArgument, ETPProtocolError
 from ..schema import Float32, Int32, datatypes
 from ..uri import DataObjectURI, DataspaceURI, InvalidURIError, parse_uri
 
 __all__ = [
+    "ArrayMetadataView",
     "DataObject",
     "Dataspace",
     "DeletedResource",
@@ -185,6 +199,46 @@ def server_dataspace_uri(text: str, path: str = "") -> DataspaceURI:
     return uri
 
 
+# -- table columns -----------------------------------------------------------------------------
+
+
+def _when(us: int) -> datetime | None:
+    """A store time for tables: None when the store did not give one (0)."""
+    return datetime_from_us(us) if us else None
+
+
+def _time_column(title: str, attribute: str) -> Column:
+    return Column(title, lambda r: _when(getattr(r, attribute)), local_time)
+
+
+def _count_column(title: str, get: Any) -> Column:
+    return Column(title, get, align=">")
+
+
+def _dataspace_text(uri: DataspaceURI) -> str:
+    return "eml:///" if uri.path is None else uri.path
+
+
+def _object_columns(get_uri: Any = lambda r: r.uri) -> tuple[Column, ...]:
+    """Type and UUID of an object URI shown; its dataspace shown once when common to all rows;
+    the whole URI in frames only."""
+    return (
+        Column("type", lambda r: get_uri(r).qualified_type, trim="end"),
+        Column("uuid", lambda r: str(get_uri(r).uuid), trim="middle", first=True),
+        Column("dataspace", lambda r: _dataspace_text(get_uri(r).dataspace), common=True),
+        Column("uri", lambda r: str(get_uri(r)), shown=False),
+    )
+
+
+def _shape_text(dimensions: Sequence[int]) -> str:
+    return " x ".join(str(n) for n in dimensions) or "scalar"
+
+
+def _short(uri: DataObjectURI) -> str:
+    """An object URI without its dataspace: ``type(uuid)``."""
+    return f"{uri.qualified_type}({uri.uuid})"
+
+
 # -- result types ------------------------------------------------------------------------------
 
 
@@ -218,8 +272,8 @@ class _ObjectTimes(_StoreTimes):
         return datetime_from_us(self.last_changed_us)
 
 
-@dataclass(frozen=True)
-class Dataspace(_StoreTimes):
+@dataclass(frozen=True, repr=False)
+class Dataspace(_StoreTimes, TableRow):
     """A dataspace (protocol 24). ``path`` is None for the default dataspace ``eml:///``.
 
     open-etp-server keeps access control in ``custom_data`` (``legaltags``, ``owners``,
@@ -231,6 +285,19 @@ class Dataspace(_StoreTimes):
     store_last_write_us: int
     store_created_us: int
     custom_data: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    table_noun: ClassVar[str] = "dataspaces"
+    table_columns: ClassVar[tuple[Column, ...]] = (
+        Column("path", lambda r: _dataspace_text(r.uri), trim="end"),
+        _time_column("last write", "store_last_write_us"),
+        _time_column("created", "store_created_us"),
+        Column("custom data", lambda r: ", ".join(sorted(r.custom_data)), trim="end"),
+        Column("uri", lambda r: str(r.uri), shown=False),
+    )
+
+    def __repr__(self) -> str:
+        written = local_time(_when(self.store_last_write_us))
+        return f"Dataspace({_dataspace_text(self.uri)!r}, last write {written or 'unknown'})"
 
     @classmethod
     def from_record(cls, record: Any) -> Dataspace:
@@ -266,8 +333,8 @@ class Dataspace(_StoreTimes):
         return self._strings("otherRelevantDataCountries")
 
 
-@dataclass(frozen=True)
-class Resource(_ObjectTimes):
+@dataclass(frozen=True, repr=False)
+class Resource(_ObjectTimes, TableRow):
     """A data object as Discovery describes it (no XML). ``name`` is the citation title."""
 
     uri: DataObjectURI
@@ -280,6 +347,19 @@ class Resource(_ObjectTimes):
     target_count: int | None = None
     alternate_uris: tuple[str, ...] = ()
     custom_data: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    table_noun: ClassVar[str] = "resources"
+    table_columns: ClassVar[tuple[Column, ...]] = (
+        Column("name", lambda r: r.name, trim="end"),
+        *_object_columns(),
+        _time_column("last changed", "last_changed_us"),
+        _count_column("sources", lambda r: r.source_count),
+        _count_column("targets", lambda r: r.target_count),
+        Column("active", lambda r: r.active, lambda v: "" if v else "inactive"),
+    )
+
+    def __repr__(self) -> str:
+        return f"Resource({self.name!r}, {str(self.uri)!r})"
 
     @classmethod
     def from_record(cls, record: Any) -> Resource:
@@ -301,14 +381,27 @@ def _status_name(status: Any) -> str:
     return str(getattr(status, "value", status))
 
 
-@dataclass(frozen=True)
-class Edge:
+@dataclass(frozen=True, repr=False)
+class Edge(TableRow):
     """A reference between two objects: ``source`` refers to ``target``."""
 
     source: DataObjectURI
     target: DataObjectURI
     relationship_kind: str = "Primary"
     custom_data: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    table_noun: ClassVar[str] = "edges"
+    table_columns: ClassVar[tuple[Column, ...]] = (
+        Column("source", lambda r: _short(r.source), trim="middle"),
+        Column("target", lambda r: _short(r.target), trim="middle"),
+        Column("kind", lambda r: r.relationship_kind),
+        Column("dataspace", lambda r: _dataspace_text(r.source.dataspace), common=True),
+        Column("source uri", lambda r: str(r.source), shown=False),
+        Column("target uri", lambda r: str(r.target), shown=False),
+    )
+
+    def __repr__(self) -> str:
+        return f"Edge({str(self.source)!r} -> {str(self.target)!r}, {self.relationship_kind})"
 
     @classmethod
     def from_record(cls, record: Any) -> Edge:
@@ -320,13 +413,39 @@ class Edge:
         )
 
 
-@dataclass(frozen=True)
-class Resources(Sequence[Resource]):
+@dataclass(frozen=True, repr=False)
+class Resources(TableView, Sequence[Resource]):
     """The answer of GetResources: a sequence of :class:`Resource` (iterate, index, ``len``),
-    plus the ``edges`` between them when they were asked for (``include_edges=True``)."""
+    plus the ``edges`` between them when they were asked for (``include_edges=True``).
+
+    Prints as a table of the resources followed by one of the edges; ``to_pandas()`` gives the
+    resources (``edges.to_pandas()`` the edges).
+    """
 
     resources: tuple[Resource, ...] = ()
     edges: tuple[Edge, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "resources", tuple(self.resources))
+        object.__setattr__(self, "edges", ResultTuple(self.edges))
+
+    def _table_rows(self) -> Sequence[Resource]:
+        return self.resources
+
+    def _plain_repr(self) -> str:
+        return f"Resources({len(self.resources)} resources, {len(self.edges)} edges)"
+
+    def to_text(self, *, width: int | None = None, max_rows: int = MAX_ROWS) -> str:
+        """The resources table, then the edges table when there are edges."""
+        parts = [TableView.to_text(self, width=width, max_rows=max_rows)]
+        if self.edges:
+            parts.append(ResultTuple(self.edges).to_text(width=width, max_rows=max_rows))
+        return "\n\n".join(parts)
+
+    def _repr_html_(self) -> str | None:
+        parts = [TableView._repr_html_(self), ResultTuple(self.edges)._repr_html_()]
+        shown = [p for p in parts if p is not None]
+        return "".join(shown) or None
 
     @overload
     def __getitem__(self, index: int) -> Resource: ...
@@ -347,13 +466,23 @@ class Resources(Sequence[Resource]):
         return [r.uri for r in self.resources]
 
 
-@dataclass(frozen=True)
-class DeletedResource:
+@dataclass(frozen=True, repr=False)
+class DeletedResource(TableRow):
     """An object deleted from a dataspace (Discovery GetDeletedResources)."""
 
     uri: DataObjectURI
     deleted_time_us: int
     custom_data: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    table_noun: ClassVar[str] = "deleted resources"
+    table_columns: ClassVar[tuple[Column, ...]] = (
+        *_object_columns(),
+        _time_column("deleted", "deleted_time_us"),
+    )
+
+    def __repr__(self) -> str:
+        deleted = local_time(_when(self.deleted_time_us))
+        return f"DeletedResource({str(self.uri)!r}, deleted {deleted or 'unknown'})"
 
     @classmethod
     def from_record(cls, record: Any) -> DeletedResource:
@@ -369,12 +498,19 @@ class DeletedResource:
 
 
 @dataclass(frozen=True)
-class SupportedType:
+class SupportedType(TableRow):
     """A data object type present (or supported) around a URI; ``object_count`` may be None."""
 
     data_object_type: str
     object_count: int | None
     relationship_kind: str
+
+    table_noun: ClassVar[str] = "types"
+    table_columns: ClassVar[tuple[Column, ...]] = (
+        Column("type", lambda r: r.data_object_type, trim="end"),
+        _count_column("objects", lambda r: r.object_count),
+        Column("relationship", lambda r: r.relationship_kind),
+    )
 
     @classmethod
     def from_record(cls, record: Any) -> SupportedType:
@@ -386,7 +522,7 @@ class SupportedType:
 
 
 @dataclass(frozen=True)
-class DataObject(_ObjectTimes):
+class DataObject(_ObjectTimes, TableRow):
     """A data object with its document: ``xml`` holds the bytes exactly as stored.
 
     ``name`` is the citation title the store reports (also as ``title``).
@@ -401,6 +537,14 @@ class DataObject(_ObjectTimes):
     store_created_us: int = 0
     active: bool = True
     custom_data: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    table_noun: ClassVar[str] = "objects"
+    table_columns: ClassVar[tuple[Column, ...]] = (
+        Column("name", lambda r: r.name, trim="end"),
+        *_object_columns(),
+        Column("size", lambda r: len(r.xml), human_size, align=">"),
+        _time_column("last changed", "last_changed_us"),
+    )
 
     @classmethod
     def from_record(cls, record: Any, data: bytes, uri: DataObjectURI | None = None) -> DataObject:
@@ -430,8 +574,39 @@ class DataObject(_ObjectTimes):
         return f"DataObject({str(self.uri)!r}, name={self.name!r}, {len(self.xml)} bytes)"
 
 
-@dataclass(frozen=True)
-class PutResult:
+class ArrayMetadataView(TableRow):
+    """Display of :class:`~etp_sync.calls.arrays.ArrayMetadata` (a mixin, so that the record
+    stays where the DataArray calls are): a short repr and its table columns."""
+
+    dimensions: tuple[int, ...]
+    dtype: np.dtype[Any]
+    transport_type: str
+    logical_type: str
+    store_last_write: int
+    store_created: int
+
+    if TYPE_CHECKING:
+
+        @property
+        def nbytes(self) -> int: ...
+
+    table_noun: ClassVar[str] = "arrays"
+    table_columns: ClassVar[tuple[Column, ...]] = (
+        Column("shape", lambda r: r.dimensions, _shape_text),
+        Column("dtype", lambda r: str(r.dtype)),
+        Column("size", lambda r: r.nbytes or None, human_size, align=">"),
+        Column("transport", lambda r: r.transport_type),
+        Column("logical", lambda r: r.logical_type),
+        _time_column("last write", "store_last_write"),
+    )
+
+    def __repr__(self) -> str:
+        size = f", {human_size(self.nbytes)}" if self.nbytes else ""
+        return f"ArrayMetadata({_shape_text(self.dimensions)} {self.dtype}{size})"
+
+
+@dataclass(frozen=True, repr=False)
+class PutResult(TableRow):
     """What the store did with a put object's contained objects (usually all empty)."""
 
     uri: DataObjectURI
@@ -439,6 +614,28 @@ class PutResult:
     deleted_contained: tuple[str, ...] = ()
     joined_contained: tuple[str, ...] = ()
     unjoined_contained: tuple[str, ...] = ()
+
+    table_noun: ClassVar[str] = "objects put"
+    table_columns: ClassVar[tuple[Column, ...]] = (
+        *_object_columns(),
+        _count_column("created", lambda r: len(r.created_contained)),
+        _count_column("deleted", lambda r: len(r.deleted_contained)),
+        _count_column("joined", lambda r: len(r.joined_contained)),
+        _count_column("unjoined", lambda r: len(r.unjoined_contained)),
+    )
+
+    def __repr__(self) -> str:
+        changes = [
+            f"{len(v)} {k}"
+            for k, v in (
+                ("created", self.created_contained),
+                ("deleted", self.deleted_contained),
+                ("joined", self.joined_contained),
+                ("unjoined", self.unjoined_contained),
+            )
+            if v
+        ]
+        return f"PutResult({str(self.uri)!r}{''.join(', ' + c for c in changes)})"
 
     @classmethod
     def from_record(cls, uri: DataObjectURI, record: Any) -> PutResult:

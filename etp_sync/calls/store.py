@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from .._display import ResultDict
 from ..errors import ErrorCode, ETPError, ETPInvalidArgument, ETPProtocolError, ETPRemoteError
 from ..protocol.correlation import Response, protocol_exception_error
 from ..protocol.negotiation import now_us
@@ -276,7 +277,7 @@ class StoreCalls(SessionAPI):
             found.update(_assemble_objects(response, by_key))
             failures.add_response(response, [k for k in keys if k not in found])
             failures.add_unanswered([k for k in keys if k not in found], ErrorCode.ENOT_FOUND)
-        result = {by_key[k]: found[k] for k in by_key if k in found}
+        result = ResultDict({by_key[k]: found[k] for k in by_key if k in found})
         failures.raise_if_any(result)
         return result
 
@@ -328,7 +329,7 @@ class StoreCalls(SessionAPI):
                     _chunked_put(item, budget, prune), [item], space, results, failures
                 )
         failures.raise_if_any(results)
-        return {i.uri: results[i.uri] for i in items if i.uri in results}
+        return ResultDict({i.uri: results[i.uri] for i in items if i.uri in results})
 
     def put_data_object(
         self,

@@ -1,0 +1,108 @@
+"""progress=True on the array calls (etp_sync._progress): a tqdm bar in a terminal, the callback
+form unchanged, a clear error without tqdm. (Notebook mode: tests/test_notebook.py.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from conftest import Harness
+
+from etp_sync import ETPSession
+from etp_sync._progress import ProgressBar, resolve_progress
+from etp_sync.errors import ETPInvalidArgument
+from etp_sync.uri import DataObjectURI
+
+DS = "progress/test"
+EPC = DataObjectURI.from_type(
+    DS, "eml20.obj_EpcExternalPartReference", "4f1c3d5e-2b4a-4e6f-8a0b-c1d2e3f4a5b6"
+)
+
+
+@pytest.fixture()
+def session(harness: Harness) -> ETPSession:
+    srv = harness.server(max_message_size=256 << 10)
+    srv.store.put_dataspace(f"eml:///dataspace('{DS}')")
+    connected: ETPSession = harness.session(srv, timeout=30)
+    return connected
+
+
+def test_resolve_progress_forms() -> None:
+    def callback(done: int, total: int) -> None:
+        raise AssertionError("not called")
+
+    assert resolve_progress(None) is None
+    assert resolve_progress(False) is None
+    assert resolve_progress(callback) is callback
+    assert isinstance(resolve_progress(True, 10, "x"), ProgressBar)
+    with pytest.raises(ETPInvalidArgument, match="progress must be True, False, None or a"):
+        resolve_progress("yes")  # type: ignore[arg-type]
+
+
+def test_bar_follows_done_and_closes_at_total(capsys: pytest.CaptureFixture[str]) -> None:
+    bar = resolve_progress(True, desc="demo")
+    assert isinstance(bar, ProgressBar)
+    bar(0, 4096)
+    bar(2048, 4096)
+    assert not bar.closed
+    bar(4096, 4096)
+    assert bar.closed
+    bar(4096, 4096)  # after closing: ignored
+    err = capsys.readouterr().err
+    assert "demo: 100%" in err and "0%" in err and "4.00k/4.00k " in err
+
+
+def test_progress_true_draws_bars_for_put_and_get(
+    session: ETPSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    z = np.arange(300 * 400, dtype=np.float64).reshape(300, 400)  # 938 KiB: several blocks
+    session.put_data_array(EPC, "/z", z, progress=True)
+    back = session.get_data_array(EPC, "/z", progress=True)
+    assert np.array_equal(back, z)
+    part = session.get_data_subarray(EPC, "/z", (10, 0), (5, 400), progress=True)
+    assert np.array_equal(part, z[10:15])
+    session.put_data_subarray(EPC, "/z", (0, 0), z[:2], progress=True)
+    err = capsys.readouterr().err
+    assert err.count("put /z: 100%") == 2 and err.count("get /z: 100%") == 2
+    assert "938k/938k " in err and "0.00/938k " in err  # bytes, drawn from 0
+
+
+def test_callback_form_unchanged(session: ETPSession) -> None:
+    calls: list[tuple[int, int]] = []
+    record: Callable[[int, int], None] = lambda done, total: calls.append((done, total))  # noqa: E731
+    z = np.ones((300, 400))
+    session.put_data_array(EPC, "/ones", z, progress=record)
+    assert calls[-1] == (z.nbytes, z.nbytes) and len(calls) > 2
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_progress_true_without_tqdm_fails_before_sending() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['tqdm'] = None\n"
+        "from etp_sync import ETPSession\n"
+        "from etp_sync.errors import ETPMissingDependency\n"
+        "from etp_sync.server import EmbeddedServer\n"
+        "with EmbeddedServer(port=0) as srv, ETPSession(srv.url) as s:\n"
+        "    s.put_dataspace('a/b')\n"
+        "    uri = \"eml:///dataspace('a/b')/eml20.obj_EpcExternalPartReference("
+        '4f1c3d5e-2b4a-4e6f-8a0b-c1d2e3f4a5b6)"\n'
+        "    try:\n"
+        "        s.put_data_array(uri, '/z', [1.0, 2.0], progress=True)\n"
+        "    except ETPMissingDependency as exc:\n"
+        "        print(exc.package, '|', exc.message)\n"
+        "    try:\n"
+        "        s.get_data_array_metadata(uri, '/z')\n"
+        "    except Exception as exc:\n"
+        "        print(type(exc).__name__, exc.code_name)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first.startswith("tqdm | progress=True needs tqdm: pip install tqdm")
+    assert second == "ETPRemoteError ENOT_FOUND"  # nothing was stored
