@@ -12,7 +12,8 @@ long it takes depends on the machine and its load, so those numbers live here in
 * ``decode_message`` of a frame claiming a huge map count, key length or array size fails in
   < 0.5 s; ``decode_numeric`` of a huge bogus array count fails in < 0.5 s;
 * ``decode_message`` of a randomly mutated or random frame (the fuzz tests' inputs) finishes,
-  with a message or an ETPDecodeError, in < 2 s (worst of ``--fuzz`` inputs).
+  with a message or an ETPDecodeError, in < 2 s (worst of ``--fuzz`` inputs);
+* ``repr`` and ``_repr_html_`` of 10,000 resources (tables) take < 0.5 s.
 
 The transport is measured over a local socket pair (no server, no TLS). The table is printed
 and the "timing" section of ``bench/RESULTS.md`` is rewritten unless ``--no-write`` is given.
@@ -196,6 +197,22 @@ def fuzz_time(count: int) -> float:
     return worst
 
 
+def table_render_time() -> float:
+    """``repr`` and ``_repr_html_`` of a GetResources answer holding 10,000 resources."""
+    import uuid
+
+    from etp_sync import DataObjectURI, Resource, Resources
+
+    kind = "resqml20.obj_Grid2dRepresentation"
+    resources = Resources(
+        tuple(
+            Resource(DataObjectURI.from_type("bench/tables", kind, uuid.uuid4()), f"S {i}", 1, 1, 1)
+            for i in range(10_000)
+        )
+    )
+    return timed(lambda: (repr(resources), resources._repr_html_()))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--reps", type=int, default=5, help="repetitions of each measure (5)")
@@ -224,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
          runs(numeric_bogus_count_time)),
         ((f"decode_message of one of {args.fuzz} fuzzed frames", 0, 2.0, "test_codec_robust.py"),
          [fuzz_time(args.fuzz)]),
+        (("10,000 resources as text and HTML tables", 0, 0.5, "test_display.py"),
+         runs(table_render_time)),
     ]  # fmt: skip
 
     command = f"{sys.executable} bench/timing.py"
