@@ -9,6 +9,7 @@ bar is asked for.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,7 @@ class ProgressBar:
 
     The bar appears at the first call (so a call that fails before moving anything draws
     nothing), follows ``total`` if it changes, and closes itself once ``done`` reaches it.
+    Safe to call from several threads (e.g. parallel transfers sharing one bar).
     """
 
     def __init__(self, desc: str = "", total: int | None = None) -> None:
@@ -47,8 +49,13 @@ class ProgressBar:
         self.total = total
         self._bar: Any = None
         self.closed = False
+        self._lock = threading.Lock()
 
     def __call__(self, done: int, total: int) -> None:
+        with self._lock:
+            self._draw(done, total)
+
+    def _draw(self, done: int, total: int) -> None:
         if self.closed:
             return
         if self._bar is None:
@@ -64,10 +71,14 @@ class ProgressBar:
             bar.total = total
         bar.update(done - bar.n)
         if done >= total:
-            self.close()
+            self._close()
 
     def close(self) -> None:
         """Close the bar (it stays displayed as last drawn)."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._bar is not None and not self.closed:
             self._bar.close()
         self.closed = True

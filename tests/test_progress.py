@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -106,3 +107,31 @@ def test_progress_true_without_tqdm_fails_before_sending() -> None:
     first, second = done.stdout.splitlines()
     assert first.startswith("tqdm | progress=True needs tqdm: pip install tqdm")
     assert second == "ETPRemoteError ENOT_FOUND"  # nothing was stored
+
+
+def test_bar_shared_by_threads(capsys: pytest.CaptureFixture[str]) -> None:
+    bar = ProgressBar("shared")
+    done = iter(range(0, 8193, 1024))
+    lock = threading.Lock()
+
+    def step() -> None:
+        with lock:
+            value = next(done)
+        bar(value, 8192)
+
+    threads = [threading.Thread(target=step) for _ in range(9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert bar.closed
+    assert "shared: 100%" in capsys.readouterr().err
+
+
+def test_bar_closed_early_draws_no_more(capsys: pytest.CaptureFixture[str]) -> None:
+    bar = ProgressBar("early")
+    bar(10, 100)
+    bar.close()
+    bar(100, 100)
+    err = capsys.readouterr().err
+    assert "early:  10%" in err and "100%" not in err
