@@ -13,6 +13,8 @@ long it takes depends on the machine and its load, so those numbers live here in
   < 0.5 s; ``decode_numeric`` of a huge bogus array count fails in < 0.5 s;
 * ``decode_message`` of a randomly mutated or random frame (the fuzz tests' inputs) finishes,
   with a message or an ETPDecodeError, in < 2 s (worst of ``--fuzz`` inputs);
+* a Ping round trip to an ``EmbeddedServer(latency=0.1)`` takes 0.1 s to 1 s (the server
+  sleeps ``latency`` before handling each incoming message);
 * ``repr`` and ``_repr_html_`` of 10,000 resources (tables) take < 0.5 s.
 
 The transport is measured over a local socket pair (no server, no TLS). The table is printed
@@ -197,6 +199,15 @@ def fuzz_time(count: int) -> float:
     return worst
 
 
+def server_latency_time() -> float:
+    """``ETPSession.ping`` round trip to a local EmbeddedServer started with ``latency=0.1``."""
+    from etp_sync import etp_connect
+    from etp_sync.server import EmbeddedServer
+
+    with EmbeddedServer(latency=0.1) as server, etp_connect(server.url) as session:
+        return session.ping(timeout=10)
+
+
 def table_render_time() -> float:
     """``repr`` and ``_repr_html_`` of a GetResources answer holding 10,000 resources."""
     import uuid
@@ -241,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
          runs(numeric_bogus_count_time)),
         ((f"decode_message of one of {args.fuzz} fuzzed frames", 0, 2.0, "test_codec_robust.py"),
          [fuzz_time(args.fuzz)]),
+        (("Ping round trip, EmbeddedServer(latency=0.1)", 0.1, 1.0, "test_server.py"),
+         runs(server_latency_time)),
         (("10,000 resources as text and HTML tables", 0, 0.5, "test_display.py"),
          runs(table_render_time)),
     ]  # fmt: skip

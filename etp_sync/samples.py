@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
@@ -28,16 +29,22 @@ WITSML_NS = "http://www.energistics.org/energyml/data/witsmlv2"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 
 
-def _citation(title: str, when: datetime | None) -> str:
+def _citation(title: str, when: datetime | None, last_update: datetime | None = None) -> str:
+    """An ``eml:Citation``: ``when`` (default now) written in UTC; ``last_update``, when given,
+    written with its own UTC offset (xs:dateTime allows any; stores must honour it)."""
     when = (when or datetime.now(UTC)).astimezone(UTC)
     fraction = f".{when.microsecond:06d}".rstrip("0") if when.microsecond else ""
     stamp = when.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+    updated = (
+        f"    <eml:LastUpdate>{last_update.isoformat()}</eml:LastUpdate>\n" if last_update else ""
+    )
     return (
         "  <eml:Citation>\n"
         f"    <eml:Title>{escape(title)}</eml:Title>\n"
         "    <eml:Originator>etp_sync</eml:Originator>\n"
         f"    <eml:Creation>{stamp}</eml:Creation>\n"
         "    <eml:Format>etp_sync</eml:Format>\n"
+        f"{updated}"
         "  </eml:Citation>\n"
     )
 
@@ -107,6 +114,41 @@ def padded(xml: bytes, size: int) -> bytes:
     return xml[:end] + b"<!-- " + filler.encode() + b" -->\n" + xml[end:]
 
 
+def resqml_object(
+    type_name: str,
+    ref: uuid.UUID,
+    title: str,
+    references: Sequence[tuple[str, uuid.UUID]] = (),
+    *,
+    created: datetime | None = None,
+) -> bytes:
+    """A minimal RESQML 2.0.1 object of any type (``type_name`` such as
+    ``"obj_HorizonInterpretation"``): a citation and one ``resqml2:Reference`` per
+    ``(type_name, uuid)`` in ``references``, and nothing else.
+
+    It carries what a store indexes (type, uuid, title, times, links) but not the type's
+    required content, so it is for exercising stores and graphs (Discovery walks, deletes
+    that prune), not a schema-valid document; use the builders above for those."""
+    links = "".join(
+        _reference(
+            "resqml2:Reference",
+            f"application/x-resqml+xml;version=2.0;type={target_type}",
+            target_type,
+            target,
+        )
+        + "\n"
+        for target_type, target in references
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<resqml2:{type_name} xmlns:resqml2="{RESQML_NS}" xmlns:eml="{EML_NS}" '
+        f'schemaVersion="2.0" uuid="{ref}">\n'
+        + _citation(title, created)
+        + links
+        + f"</resqml2:{type_name}>\n"
+    ).encode()
+
+
 def _lattice_offset(direction: tuple[float, float], spacing: float, count: int) -> str:
     """One ``Offset`` of a ``Point3dLatticeArray``: a unit direction, ``count`` steps."""
     return (
@@ -133,12 +175,16 @@ def grid2d_representation(
     origin: tuple[float, float] = (0.0, 0.0),
     spacing: tuple[float, float] = (25.0, 25.0),
     created: datetime | None = None,
+    last_update: datetime | None = None,
+    object_version: str | None = None,
 ) -> bytes:
     """A RESQML 2.0.1 ``obj_Grid2dRepresentation`` whose z values are the array ``array_path``
     of the EpcExternalPartReference ``epc``, on a regular lattice in the CRS ``crs``.
 
     ``shape`` is (slowest, fastest) axis counts; ``spacing`` is (dx, dy): x runs along the
-    fastest axis, y along the slowest."""
+    fastest axis, y along the slowest. ``last_update`` and ``object_version`` add the citation's
+    LastUpdate and the root's objectVersion (a store takes them as the object's change time and
+    version)."""
     slow, fast = shape
     crs_ref = _reference(
         "resqml2:LocalCrs",
@@ -152,11 +198,12 @@ def grid2d_representation(
         "Hdf Proxy",
         epc,
     )
+    version = f' objectVersion="{escape(object_version)}"' if object_version else ""
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<resqml2:obj_Grid2dRepresentation xmlns:resqml2="{RESQML_NS}" xmlns:eml="{EML_NS}" '
-        f'xmlns:xsi="{XSI_NS}" schemaVersion="2.0" uuid="{ref}">\n'
-        + _citation(title, created)
+        f'xmlns:xsi="{XSI_NS}" schemaVersion="2.0" uuid="{ref}"{version}>\n'
+        + _citation(title, created, last_update)
         + "  <resqml2:SurfaceRole>map</resqml2:SurfaceRole>\n"
         "  <resqml2:Grid2dPatch>\n"
         "    <resqml2:PatchIndex>0</resqml2:PatchIndex>\n"
@@ -231,21 +278,23 @@ def surface_model(
     return model
 
 
-def witsml_well(ref: uuid.UUID, name: str = "Well 1") -> bytes:
-    """A WITSML 2.1 ``Well``."""
+def witsml_well(ref: uuid.UUID, name: str = "Well 1", *, created: datetime | None = None) -> bytes:
+    """A WITSML 2.1 ``Well`` (``created`` defaults to now)."""
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<witsml:Well xmlns:witsml="{WITSML_NS}" xmlns:eml="{EML_NS}" uuid="{ref}" '
-        'schemaVersion="2.1">\n' + _citation(name, None) + "</witsml:Well>\n"
+        'schemaVersion="2.1">\n' + _citation(name, created) + "</witsml:Well>\n"
     ).encode()
 
 
-def witsml_wellbore(ref: uuid.UUID, well: uuid.UUID, name: str = "Wellbore 1") -> bytes:
-    """A WITSML 2.1 ``Wellbore`` referencing its ``Well``."""
+def witsml_wellbore(
+    ref: uuid.UUID, well: uuid.UUID, name: str = "Wellbore 1", *, created: datetime | None = None
+) -> bytes:
+    """A WITSML 2.1 ``Wellbore`` referencing its ``Well`` (``created`` defaults to now)."""
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<witsml:Wellbore xmlns:witsml="{WITSML_NS}" xmlns:eml="{EML_NS}" uuid="{ref}" '
-        'schemaVersion="2.1">\n' + _citation(name, None) + "  <witsml:Well>\n"
+        'schemaVersion="2.1">\n' + _citation(name, created) + "  <witsml:Well>\n"
         "    <eml:QualifiedType>witsml21.Well</eml:QualifiedType>\n"
         "    <eml:Title>Well</eml:Title>\n"
         f"    <eml:Uuid>{well}</eml:Uuid>\n"

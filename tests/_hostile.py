@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _helpers import data_object as data_object  # re-exported: shared with test_server.py
+
 from etp_sync import ETPSession, samples
 from etp_sync.codec import (
     MessageFlags,
@@ -780,19 +782,6 @@ def crs_xml(ref: uuid.UUID, *, comment: int = 0, attribute: int = 0, filler: int
     if filler:
         xml = xml.replace(_CRS_END, b"<resqml2:Pad>" + b"f" * filler + b"</resqml2:Pad>" + _CRS_END)
     return xml
-
-
-def data_object(xml: bytes, uri: str) -> Any:
-    """A DataObject record carrying ``xml`` at ``uri`` (times left to the store)."""
-    resource = datatypes.Object.Resource(
-        uri=uri,
-        name="",
-        last_changed=0,
-        store_last_write=0,
-        store_created=0,
-        active_status="Active",
-    )
-    return datatypes.Object.DataObject(resource=resource, format="xml", data=xml)
 
 
 def put_dataspace(ws: RawWebSocket, path: str) -> str:

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import uuid
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta, timezone
 
 from etp_sync.samples import (
     EML_NS,
     RESQML_NS,
     XSI_NS,
     epc_external_part_reference,
+    grid2d_representation,
     padded,
+    resqml_object,
     surface_model,
 )
+from etp_sync.xmlinfo import parse_data_object
 
 XSI_TYPE = f"{{{XSI_NS}}}type"
 
@@ -59,3 +63,48 @@ def test_padded_keeps_the_document_and_adds_size() -> None:
     original, grown = ET.fromstring(xml), ET.fromstring(big)  # still well-formed
     assert (grown.tag, grown.attrib) == (original.tag, original.attrib)
     assert [e.tag for e in grown] == [e.tag for e in original]
+
+
+def test_resqml_object_carries_type_title_time_and_links() -> None:
+    ref, target = uuid.UUID(int=1), uuid.UUID(int=2)
+    created = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    xml = resqml_object(
+        "obj_HorizonInterpretation",
+        ref,
+        "Top <A>",
+        [("obj_LocalDepth3dCrs", target)],
+        created=created,
+    )
+    assert xml == resqml_object(
+        "obj_HorizonInterpretation",
+        ref,
+        "Top <A>",
+        [("obj_LocalDepth3dCrs", target)],
+        created=created,
+    )  # a fixed creation time makes the bytes repeatable
+    info = parse_data_object(xml)
+    assert (info.qualified_type, info.uuid, info.title) == (
+        "resqml20.obj_HorizonInterpretation",
+        str(ref),
+        "Top <A>",
+    )
+    assert info.last_update_us == int(created.timestamp()) * 1_000_000
+    assert info.references == (("resqml20.obj_LocalDepth3dCrs", str(target)),)
+
+
+def test_grid_last_update_keeps_its_offset_and_object_version() -> None:
+    updated = datetime(2024, 2, 3, 4, 5, 6, 500_000, tzinfo=timezone(timedelta(hours=1)))
+    xml = grid2d_representation(
+        uuid.UUID(int=3),
+        crs=uuid.UUID(int=4),
+        epc=uuid.UUID(int=5),
+        shape=(2, 3),
+        array_path="/z",
+        last_update=updated,
+        object_version="3",
+    )
+    assert b"<eml:LastUpdate>2024-02-03T04:05:06.500000+01:00</eml:LastUpdate>" in xml
+    info = parse_data_object(xml)
+    assert info.last_update_us == int(updated.timestamp() * 1_000_000)  # LastUpdate wins
+    assert info.object_version == "3"
+    assert info.hdf_datasets == (("/z", str(uuid.UUID(int=5))),)

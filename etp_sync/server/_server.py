@@ -150,6 +150,7 @@ class EmbeddedServer:
         self._connections: set[_Connection] = set()
         self._stopping = False
         self._lock = threading.Lock()
+        self._connection_ended = threading.Condition(self._lock)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -251,7 +252,21 @@ class EmbeddedServer:
     def session_count(self) -> int:
         """Sessions (websocket connections) currently being served."""
         with self._lock:
-            return sum(1 for conn in self._connections if conn.session is not None)
+            return self._sessions_locked()
+
+    def wait_for_sessions(self, at_most: int, timeout: float) -> bool:
+        """Test hook: wait until at most ``at_most`` sessions are served; False after ``timeout``.
+
+        A session counts until its end is complete (transaction rolled back, subscriptions
+        gone), so a test that dropped a client waits here instead of polling.
+        """
+        with self._connection_ended:
+            return self._connection_ended.wait_for(
+                lambda: self._sessions_locked() <= at_most, timeout
+            )
+
+    def _sessions_locked(self) -> int:
+        return sum(1 for conn in self._connections if conn.session is not None)
 
     def drop_connections(self) -> int:
         """Test hook: cut every client connection abruptly (no close frame); returns the count."""
@@ -337,6 +352,7 @@ class EmbeddedServer:
         finally:
             with self._lock:
                 self._connections.discard(conn)
+                self._connection_ended.notify_all()
             with contextlib.suppress(OSError):
                 conn.sock.close()
 
