@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import tracemalloc
 import uuid
+import zlib
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from etp_sync import ETPDecodeError, ETPError
 from etp_sync.codec import MessageFlags, MessageHeader, decode_message, encode_message
 from etp_sync.codec._numeric import write_varint
+from etp_sync.errors import ErrorCode
 from etp_sync.schema import datatypes as d
 from etp_sync.schema import messages as m
 
@@ -174,6 +176,33 @@ def test_gzip_bomb_is_refused_and_good_gzip_accepted() -> None:
     bomb = gzip.compress(b"\x00" * (50 << 20))
     with pytest.raises(ETPDecodeError):
         decode_message(hdr + bomb, max_size=1 << 20)
+
+
+def test_gzip_body_at_exactly_the_limit_decodes() -> None:
+    body = m.Store.GetDataObjects(uris={str(i): "eml:///" + "y" * 50 for i in range(300)})
+    plain, packed = _frame(body), _frame(body, compress=True)
+    body_size = len(plain) - 5  # the five one-byte header varints stay uncompressed
+    assert decode_message(packed, max_size=body_size)[1] == body
+    with pytest.raises(ETPDecodeError) as info:
+        decode_message(packed, max_size=body_size - 1)
+    assert info.value.code == ErrorCode.EMAXSIZE_EXCEEDED
+
+
+def test_gzip_bomb_inflates_no_further_than_the_limit() -> None:
+    """256 MiB of zeros in ~256 KiB: refused having produced at most the 1 MiB limit."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(1 << 20)
+    bomb = b"".join([*(packer.compress(zeros) for _ in range(256)), packer.flush()])
+    hdr = b"".join(write_varint(v) for v in (4, 2, 0, 2, 2 | 8))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ETPDecodeError) as info:
+            decode_message(hdr + bomb, max_size=1 << 20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.value.code == ErrorCode.EMAXSIZE_EXCEEDED
+    assert peak < len(bomb) + (4 << 20)
 
 
 def test_core_messages_are_never_compressed() -> None:

@@ -18,6 +18,7 @@ import socket
 import struct
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -742,3 +743,51 @@ def test_protocol_violations_close_with_1002(bad: bytes) -> None:
             transport.recv_message(5)
         transport.close()
     assert codes == [struct.pack("!H", 1002)]
+
+
+def test_announced_frame_takes_memory_only_as_bytes_arrive_and_a_deadline_cuts_it() -> None:
+    """A header announcing 1 GiB, then 100 KB and a trickle: the buffer follows what arrived,
+    and a message not complete by its deadline closes the connection with 1008."""
+    codes: list[bytes] = []
+    stop = threading.Event()
+
+    def script(conn: socket.socket) -> None:
+        conn.sendall(struct.pack("!BBQ", 0x82, 127, 1 << 30) + b"z" * 100_000)
+        conn.settimeout(0.05)
+        while not stop.is_set():  # a byte per 50 ms until our close frame arrives
+            conn.sendall(b"z")
+            try:
+                opcode, payload = read_frame(conn)
+            except TimeoutError:
+                continue
+            if opcode == 8:
+                codes.append(payload)
+                return
+
+    with RawPeer(script) as peer:
+        transport = WebSocketTransport.connect(peer.url, max_message_size=2 << 30)
+        tracemalloc.start()
+        try:
+            with pytest.raises(ETPProtocolError, match="deadline"):
+                transport.recv_data(timeout=5, deadline=time.monotonic() + 0.5)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+            stop.set()
+        transport.close()
+    assert peak < 1 << 20
+    assert codes == [struct.pack("!H", 1008)]
+
+
+def test_deadline_leaves_a_message_that_arrives_in_time_alone() -> None:
+    payload = os.urandom(3 << 20)
+
+    def script(conn: socket.socket) -> None:
+        conn.sendall(frame(2, payload[: 1 << 20], fin=False) + frame(0, payload[1 << 20 :]))
+        read_frame(conn)  # our close
+
+    with RawPeer(script) as peer:
+        transport = WebSocketTransport.connect(peer.url)
+        received = transport.recv_data(timeout=5, deadline=time.monotonic() + 30)
+        assert received is not None and received[0] == payload
+        transport.close()

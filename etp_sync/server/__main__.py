@@ -9,7 +9,16 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from ._server import DEFAULT_MAX_MESSAGE_SIZE, HANDSHAKE_TIMEOUT, EmbeddedServer
+from ._server import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    HANDSHAKE_TIMEOUT,
+    IDLE_TIMEOUT,
+    MAX_CONNECTIONS,
+    MAX_PENDING_BYTES,
+    PENDING_TIMEOUT,
+    REQUEST_SESSION_TIMEOUT,
+    EmbeddedServer,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,6 +45,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=HANDSHAKE_TIMEOUT,
         help=f"seconds a connection may take for its whole HTTP request ({HANDSHAKE_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--request-session-timeout",
+        type=float,
+        default=REQUEST_SESSION_TIMEOUT,
+        help=f"seconds from the upgrade to a complete RequestSession ({REQUEST_SESSION_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=IDLE_TIMEOUT,
+        help="seconds a session without subscriptions may send nothing before it is closed "
+        f"({IDLE_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=MAX_CONNECTIONS,
+        help=f"connections served at once; more get HTTP 503 ({MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--max-pending-bytes",
+        type=int,
+        default=MAX_PENDING_BYTES,
+        help="bytes of unfinished multipart requests one session may hold "
+        f"({MAX_PENDING_BYTES >> 20} MiB)",
+    )
+    parser.add_argument(
+        "--pending-timeout",
+        type=float,
+        default=PENDING_TIMEOUT,
+        help=f"seconds a multipart request may wait for its next part ({PENDING_TIMEOUT:g})",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (INFO)")
     args = parser.parse_args(argv)
 
@@ -57,6 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         require_transactions=args.require_transactions,
         latency=args.latency,
         handshake_timeout=args.handshake_timeout,
+        request_session_timeout=args.request_session_timeout,
+        idle_timeout=args.idle_timeout,
+        max_connections=args.max_connections,
+        max_pending_bytes=args.max_pending_bytes,
+        pending_timeout=args.pending_timeout,
     )
     with server:
         print(f"ETP 1.2 store listening on {server.url}", flush=True)

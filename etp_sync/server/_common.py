@@ -15,6 +15,7 @@ from etp_sync.codec import encoded_body_size
 from etp_sync.errors import ErrorCode, ETPError
 from etp_sync.schema import Record, datatypes, messages
 
+from ._pending import PendingRequests
 from .store import DataspaceRecord, EdgeInfo, ResourceInfo, Store, StoredObject
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class SessionContext(Protocol):
     store: Store
     session_id: uuid.UUID
     max_message_size: int
-    multipart: dict[int, Any]
+    multipart: PendingRequests
     subscriptions: dict[uuid.UUID, Any]
     lock: threading.Lock
 

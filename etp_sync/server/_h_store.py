@@ -4,7 +4,8 @@ Get: an object whose response would exceed the session's message size goes out a
 response with a ``blobId`` and empty ``data``, followed by Chunk messages with its bytes.
 Put: a PutDataObjects without FIN opens a multipart request; its later parts (more
 PutDataObjects, Chunk messages) carry its messageId as correlationId, the last one FIN. The put
-is applied when FIN arrives.
+is applied when FIN arrives. Until then its parts are held in the session's
+:class:`~._pending.PendingRequests`, bounded in bytes and in time.
 """
 
 from __future__ import annotations
@@ -31,9 +32,6 @@ from ._common import (
 from ._query import context_resources
 from .store import ObjectPut, StoreError
 
-# At most this many bytes may be pending in unfinished multipart puts of one session.
-MAX_PENDING_BYTES = 1 << 31
-
 
 @dataclass
 class PendingPut:
@@ -43,7 +41,6 @@ class PendingPut:
     prune: bool = False
     blobs: dict[uuid.UUID, bytearray] = field(default_factory=dict)
     finished: set[uuid.UUID] = field(default_factory=set)
-    size: int = 0
 
 
 def _check_format(fmt: str) -> None:
@@ -97,6 +94,8 @@ def put_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
     """PutDataObjects (possibly the first or a later part of a multipart request)."""
     pending: PendingPut | None = None
     if header.correlation_id:
+        if session.multipart.was_cancelled(header.correlation_id):
+            return None  # a late part of a request already answered with an error
         pending = session.multipart.get(header.correlation_id)
         if pending is None:
             raise ETPError(
@@ -105,36 +104,40 @@ def put_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
             )
     if pending is None:
         pending = PendingPut(prune=body.prune_contained_objects)
+    final = bool(header.message_flags & MessageFlags.FIN)
+    request_id = header.correlation_id or header.message_id
+    if header.correlation_id or not final:  # a part of a multipart request
+        size = sum(len(d.data) for d in body.data_objects.values())
+        session.multipart.hold(request_id, header.protocol, pending, size)
     pending.data_objects.update(body.data_objects)
-    pending.size += sum(len(d.data) for d in body.data_objects.values())
-    if not header.message_flags & MessageFlags.FIN:
-        session.multipart[header.correlation_id or header.message_id] = pending
+    if not final:
         return None
-    session.multipart.pop(header.correlation_id, None)
+    session.multipart.pop(request_id)
     return _apply_put(session, pending)
 
 
 def chunk(session: SessionContext, header: Any, body: Any) -> Reply:
     """Chunk of a multipart PutDataObjects: bytes of one blob; FIN applies the put."""
-    pending = session.multipart.get(header.correlation_id)
+    request_id = header.correlation_id
+    if session.multipart.was_cancelled(request_id):
+        return None  # a late part of a request already answered with an error
+    pending = session.multipart.get(request_id)
     if not isinstance(pending, PendingPut):
         raise ETPError(
-            f"Chunk for unknown multipart request {header.correlation_id}",
-            ErrorCode.EINVALID_STATE,
+            f"Chunk for unknown multipart request {request_id}", ErrorCode.EINVALID_STATE
         )
     if body.blob_id in pending.finished:
-        session.multipart.pop(header.correlation_id, None)
-        raise ETPError(f"Chunk after the final chunk of blob {body.blob_id}", 5)
+        session.multipart.cancel(request_id)
+        raise ETPError(
+            f"Chunk after the final chunk of blob {body.blob_id}", ErrorCode.EINVALID_ARGUMENT
+        )
+    session.multipart.hold(request_id, header.protocol, pending, len(body.data))
     pending.blobs.setdefault(body.blob_id, bytearray()).extend(body.data)
-    pending.size += len(body.data)
-    if pending.size > MAX_PENDING_BYTES:
-        session.multipart.pop(header.correlation_id, None)
-        raise ETPError("multipart PutDataObjects too large", ErrorCode.EMAXSIZE_EXCEEDED)
     if body.final:
         pending.finished.add(body.blob_id)
     if not header.message_flags & MessageFlags.FIN:
         return None
-    session.multipart.pop(header.correlation_id, None)
+    session.multipart.pop(request_id)
     return _apply_put(session, pending)
 
 

@@ -13,6 +13,12 @@ sans-I/O HTTP code (:mod:`._http`: the websocket upgrade, the well-known capabil
 error) and then frames messages itself, like the client, with
 :class:`~etp_sync.transport._websocket.WebSocketTransport`. The :class:`~.store.Store` behind it
 is shared by all sessions and exposed as :attr:`EmbeddedServer.store`.
+
+Every limit that protects the server from its clients is an argument (and a flag of
+``python -m etp_sync.server``): ``max_connections`` (beyond it, connections get HTTP 503 from the
+accept thread itself, so they cost no thread), ``handshake_timeout``,
+``request_session_timeout``, ``idle_timeout``, ``max_pending_bytes`` and ``pending_timeout``,
+besides ``max_message_size``.
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Container
 from types import TracebackType
 
+from etp_sync.errors import ETPInvalidArgument
 from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketTransport
 
 from ._capabilities import capabilities_response
@@ -49,6 +57,12 @@ log = logging.getLogger("etp_sync.server")
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 STOP_GRACE = 2.0  # seconds stop() lets connections close cleanly before cutting them
 HANDSHAKE_TIMEOUT = 10.0  # seconds a new connection may take for its whole request head
+REQUEST_SESSION_TIMEOUT = 30.0  # seconds from the upgrade to a complete RequestSession
+IDLE_TIMEOUT = 1800.0  # seconds a session may send nothing (unless it has subscriptions)
+MAX_CONNECTIONS = 64  # connections served at once (upgrading or in session)
+MAX_PENDING_BYTES = 256 << 20  # bytes of unfinished multipart requests per session
+PENDING_TIMEOUT = 60.0  # seconds an unfinished multipart request may wait for its next part
+MAX_REFUSED = 64  # refused connections whose input is drained at once (the rest: closed)
 CLOSE_TIMEOUT = 1.0  # seconds a closing handshake may take
 DRAIN_LIMIT = 1 << 20  # bytes read and dropped after an HTTP error reply, before closing
 
@@ -103,6 +117,76 @@ class _Connection:
             self.sock.shutdown(socket.SHUT_RDWR)
 
 
+class _Refusals:
+    """Connections over ``max_connections``, refused by the accept thread without a thread each.
+
+    Each gets an HTTP 503 at once (whatever it sent), its write side shut; what it still sends
+    is read and dropped for :data:`CLOSE_TIMEOUT` so that closing does not reset the connection
+    before the client has read the reply. At most :data:`MAX_REFUSED` are drained at once.
+    """
+
+    _REPLY = error_response(
+        503, "Service Unavailable: too many connections, try again later", (("Retry-After", "1"),)
+    ).encode()
+
+    def __init__(self, selector: selectors.BaseSelector) -> None:
+        self._selector = selector
+        self._deadlines: dict[socket.socket, float] = {}
+
+    def add(self, sock: socket.socket) -> None:
+        try:
+            sock.setblocking(False)
+            sock.send(self._REPLY)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            log.debug("refused connection: reply not sent: %s", exc)
+            sock.close()
+            return
+        if len(self._deadlines) >= MAX_REFUSED:
+            sock.close()
+            return
+        self._deadlines[sock] = time.monotonic() + CLOSE_TIMEOUT
+        self._selector.register(sock, selectors.EVENT_READ)
+
+    def wait(self) -> float | None:
+        """Seconds until the next drain deadline (None: nothing to drain)."""
+        if not self._deadlines:
+            return None
+        return max(min(self._deadlines.values()) - time.monotonic(), 0.0)
+
+    def service(self, ready: Container[object]) -> None:
+        """Drain the ``ready`` refused sockets; close those at EOF or past their deadline."""
+        now = time.monotonic()
+        for sock, deadline in list(self._deadlines.items()):
+            if sock in ready:
+                try:
+                    if not sock.recv(65536):
+                        self._drop(sock)
+                        continue
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self._drop(sock)
+                    continue
+            if now >= deadline:
+                self._drop(sock)
+
+    def _drop(self, sock: socket.socket) -> None:
+        del self._deadlines[sock]
+        self._selector.unregister(sock)
+        sock.close()
+
+    def close_all(self) -> None:
+        for sock in list(self._deadlines):
+            self._drop(sock)
+
+
+def _positive(name: str, value: float) -> float:
+    if not value > 0:
+        raise ETPInvalidArgument(f"{name} must be positive (got {value!r})")
+    return float(value)
+
+
 class EmbeddedServer:
     """An in-memory ETP 1.2 store reachable over a real websocket.
 
@@ -113,6 +197,15 @@ class EmbeddedServer:
     incoming message; ``log_level`` sets the level of the ``etp_sync.server`` logger;
     ``handshake_timeout`` (seconds) bounds the whole HTTP request head of a new connection (HTTP
     408 after it, however slowly the bytes trickle in).
+
+    Limits against clients (the defaults suit a laptop): ``max_connections`` connections are
+    served at once, later ones get HTTP 503; ``request_session_timeout`` (seconds from the
+    upgrade) bounds the arrival of the whole RequestSession (the websocket is closed after it);
+    ``idle_timeout`` closes a session (CloseSession, then the websocket) that sent nothing for
+    that long and has no subscription, and bounds how long one message may take to arrive;
+    ``max_pending_bytes`` bounds the unfinished multipart requests of one session
+    (ELIMIT_EXCEEDED) and ``pending_timeout`` how long one may wait for its next part
+    (EMULTIPART_CANCELLED).
     """
 
     def __init__(
@@ -127,12 +220,20 @@ class EmbeddedServer:
         log_level: int | str | None = None,
         store: Store | None = None,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        request_session_timeout: float = REQUEST_SESSION_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
+        pending_timeout: float = PENDING_TIMEOUT,
     ) -> None:
         if max_message_size < 4096:
-            raise ValueError("max_message_size must be at least 4096 bytes")
-        if not handshake_timeout > 0:
-            raise ValueError("handshake_timeout must be positive")
-        self.handshake_timeout = float(handshake_timeout)
+            raise ETPInvalidArgument("max_message_size must be at least 4096 bytes")
+        self.handshake_timeout = _positive("handshake_timeout", handshake_timeout)
+        self.request_session_timeout = _positive("request_session_timeout", request_session_timeout)
+        self.idle_timeout = _positive("idle_timeout", idle_timeout)
+        self.max_connections = int(_positive("max_connections", max_connections))
+        self.max_pending_bytes = int(_positive("max_pending_bytes", max_pending_bytes))
+        self.pending_timeout = _positive("pending_timeout", pending_timeout)
         self.host = host
         self._requested_port = int(port)
         self.max_message_size = int(max_message_size)
@@ -304,33 +405,53 @@ class EmbeddedServer:
         return upgrade_response(request, ETP_SUBPROTOCOL)
 
     def _accept_loop(self, listener: socket.socket, wake: socket.socket) -> None:
-        """Accept connections until woken by :meth:`stop`; one handler thread each."""
+        """Accept connections until woken by :meth:`stop`: one handler thread each, up to
+        ``max_connections``; the others are refused (HTTP 503) by this thread."""
         with selectors.DefaultSelector() as selector:
+            refusals = _Refusals(selector)
             selector.register(listener, selectors.EVENT_READ)
             selector.register(wake, selectors.EVENT_READ)
-            while True:
-                events = selector.select()
-                if any(key.fileobj is wake for key, _ in events):
-                    return
-                try:
-                    sock, address = listener.accept()
-                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                    continue
-                except OSError as exc:  # e.g. out of file descriptors: back off a little
-                    log.warning("accept failed: %s", exc)
-                    time.sleep(0.1)
-                    continue
-                conn = _Connection(sock, address)
-                thread = threading.Thread(
-                    target=self._serve, args=(conn,), name=f"etp-conn-{conn.peer}", daemon=True
-                )
-                conn.thread = thread
-                with self._lock:
-                    if self._stopping:
-                        sock.close()
+            try:
+                while True:
+                    ready = {key.fileobj for key, _ in selector.select(refusals.wait())}
+                    if wake in ready:
                         return
-                    self._connections.add(conn)
-                thread.start()
+                    refusals.service(ready)
+                    if listener in ready and not self._accept(listener, refusals):
+                        return
+            finally:
+                refusals.close_all()
+
+    def _accept(self, listener: socket.socket, refusals: _Refusals) -> bool:
+        """Accept one connection and start its thread (or refuse it); False when stopping."""
+        try:
+            sock, address = listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return True
+        except OSError as exc:  # e.g. out of file descriptors: back off a little
+            log.warning("accept failed: %s", exc)
+            time.sleep(0.1)
+            return True
+        conn = _Connection(sock, address)
+        thread = threading.Thread(
+            target=self._serve, args=(conn,), name=f"etp-conn-{conn.peer}", daemon=True
+        )
+        conn.thread = thread
+        with self._lock:
+            if self._stopping:
+                sock.close()
+                return False
+            full = len(self._connections) >= self.max_connections
+            if not full:
+                self._connections.add(conn)
+        if full:
+            log.info(
+                "%s: refused with HTTP 503: %d connections open", conn.peer, len(self._connections)
+            )
+            refusals.add(sock)
+            return True
+        thread.start()
+        return True
 
     def _serve(self, conn: _Connection) -> None:
         """Handler thread of one connection: upgrade, then run the ETP session."""

@@ -2,6 +2,11 @@
 
 Each websocket connection runs :meth:`ServerSession.run` in its own handler thread, over a
 :class:`~etp_sync.transport._websocket.WebSocketTransport` (our framing, as on the client side).
+The RequestSession must be complete within the server's ``request_session_timeout`` of the
+upgrade, however slowly its bytes trickle in; after that, a session that sends nothing for
+``idle_timeout`` seconds (and has no subscription to wait on) is closed, and so is one whose
+message takes longer than that to arrive. Multipart requests wait in a
+:class:`~._pending.PendingRequests` bounded in bytes and in time.
 Requests of one session are handled one after the other in that thread; store change
 notifications are queued by the store listener and sent by a per-session notifier thread, started
 on the first subscription. Every send goes through one lock that allocates the message ids and
@@ -46,6 +51,7 @@ from etp_sync.transport._websocket import WebSocketTransport
 from ._common import error_info
 from ._h_notification import notifications_for
 from ._handlers import HANDLERS
+from ._pending import PendingRequests
 from .store import ChangeEvent, Store
 
 if TYPE_CHECKING:
@@ -58,8 +64,7 @@ APPLICATION_NAME = "etp_sync embedded server"
 OFFERED_PROTOCOLS: tuple[int, ...] = (3, 4, 5, 9, 13, 14, 18, 24, 25, 2424)
 # Incoming messages may exceed the server's own limit by this much before EMAXSIZE_EXCEEDED.
 SIZE_TOLERANCE = 64 * 1024
-REQUEST_SESSION_TIMEOUT = 60.0
-POLL_INTERVAL = 0.5  # seconds between checks whether the session was ended from elsewhere
+POLL_INTERVAL = 0.5  # seconds between checks of the session's clocks (idle, pending requests)
 _FIN = int(MessageFlags.FIN)
 
 
@@ -75,7 +80,7 @@ class ServerSession:
         self.max_message_size: int = server.max_message_size
         self.compression = False
         self.granted: set[int] = set()
-        self.multipart: dict[int, Any] = {}
+        self.multipart = PendingRequests(server.max_pending_bytes, server.pending_timeout)
         self.subscriptions: dict[uuid.UUID, Any] = {}
         self.lock = threading.Lock()  # guards subscriptions (notifier thread reads them)
         self._ids = MessageIds(server=True)
@@ -84,7 +89,9 @@ class ServerSession:
         self._closed = threading.Event()
         self._notify_queue: queue.SimpleQueue[list[ChangeEvent] | None] = queue.SimpleQueue()
         self._notifier: threading.Thread | None = None
-        self._decode_limit = min(max(self.max_message_size * 32, 64 << 20), 1 << 31)
+        # A compressed body may inflate to what an uncompressed message may hold, not more.
+        self._decode_limit = self.max_message_size + SIZE_TOLERANCE
+        self._last_message = time.monotonic()
 
     # -- properties used by handlers ----------------------------------------------------------
 
@@ -153,12 +160,17 @@ class ServerSession:
     def run(self) -> None:
         """Serve the connection until it closes; never raises."""
         log.info("%s connected", self.peer)
+        idle_timeout = self.server.idle_timeout
         try:
             opened = self._handshake()
             while opened and not self._closed.is_set():
-                received = self._receive(POLL_INTERVAL)
+                # A message must arrive whole within idle_timeout: a trickle is idleness too.
+                received = self._receive(POLL_INTERVAL, time.monotonic() + idle_timeout)
+                self._cancel_stalled_requests()
                 if received is None:
+                    self._close_if_idle()
                     continue
+                self._last_message = time.monotonic()
                 if self.server.latency > 0:
                     time.sleep(self.server.latency)
                 self._handle_frame(*received)
@@ -172,14 +184,15 @@ class ServerSession:
                 self.transport.close()
             log.info("%s disconnected", self.peer)
 
-    def _receive(self, timeout: float) -> tuple[bytearray, bool] | None:
+    def _receive(self, timeout: float, deadline: float) -> tuple[bytearray, bool] | None:
         """The next message and whether it was text; None on timeout or when the session ended.
 
         A message beyond the transport's limit closes the connection (code 1009) and ends the
-        session; so does a websocket protocol violation.
+        session; so do a message not complete by ``deadline`` (1008) and a websocket protocol
+        violation.
         """
         try:
-            return self.transport.recv_data(timeout=timeout)
+            return self.transport.recv_data(timeout=timeout, deadline=deadline)
         except ETPProtocolError as exc:
             log.warning("%s: connection closed: %s", self.peer, exc)
             self._closed.set()
@@ -193,6 +206,33 @@ class ServerSession:
 
     def _close(self, reason: str = "") -> None:
         self.close(1000, reason)
+
+    def _close_if_idle(self) -> None:
+        """End the session (CloseSession, then the websocket) after ``idle_timeout`` without a
+        message, unless it has subscriptions whose notifications it is waiting for."""
+        idle_timeout = self.server.idle_timeout
+        if self._closed.is_set() or time.monotonic() - self._last_message < idle_timeout:
+            return
+        with self.lock:
+            if self.subscriptions:
+                return
+        reason = f"idle for more than {idle_timeout:g} s (the server's idle_timeout)"
+        log.info("%s: session closed: %s", self.peer, reason)
+        with contextlib.suppress(ETPTransportError):
+            self.send_parts([messages.Core.CloseSession(reason=reason)], 0)
+        self._close("idle timeout")
+
+    def _cancel_stalled_requests(self) -> None:
+        """Answer multipart requests without a part for ``pending_timeout`` s, and drop them."""
+        for request_id, protocol in self.multipart.expire():
+            log.info("%s: multipart request %d cancelled: stalled", self.peer, request_id)
+            self.send_error(
+                ErrorCode.EMULTIPART_CANCELLED,
+                f"multipart request {request_id} cancelled: no part for "
+                f"{self.multipart.timeout:g} s (the server's pending_timeout)",
+                request_id,
+                protocol,
+            )
 
     def _cleanup(self) -> None:
         self._closed.set()
@@ -210,10 +250,12 @@ class ServerSession:
 
     def _handshake(self) -> bool:
         """Answer the RequestSession; False (the websocket closed) when the session did not open."""
-        received = self._receive(REQUEST_SESSION_TIMEOUT)
+        limit = self.server.request_session_timeout
+        deadline = time.monotonic() + limit
+        received = self._receive(limit, deadline)
         if received is None:
             if not self._closed.is_set():
-                log.info("%s: no RequestSession within %s s", self.peer, REQUEST_SESSION_TIMEOUT)
+                log.info("%s: no RequestSession within %g s", self.peer, limit)
                 self._close("no RequestSession")
             return False
         frame, text = received
@@ -261,6 +303,7 @@ class ServerSession:
         self.granted = {p.protocol for p in open_session.supported_protocols}
         self.send_parts([open_session], header.message_id)
         self._open = True
+        self._last_message = time.monotonic()
         log.info(
             "%s: session %s open (%s, protocols %s, max %d B, compression %r)",
             self.peer,
@@ -316,7 +359,7 @@ class ServerSession:
         respond_to = message_id
         if correlation_id and correlation_id in self.multipart:
             # A broken part of a multipart request: fail the whole request.
-            self.multipart.pop(correlation_id, None)
+            self.multipart.cancel(correlation_id)
             respond_to = correlation_id
         proto = protocol if protocol in PROTOCOLS else 0
         self.send_error(code, message, respond_to, proto)

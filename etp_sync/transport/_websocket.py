@@ -8,7 +8,7 @@ several times, while ETP moves large arrays. So after the handshake we take the 
 socket and frame messages ourselves (RFC 6455): outgoing payloads are XOR-masked by numpy straight
 into a reused send buffer (each byte copied once) and sent from it (unmasked frames, on the server
 side, are written by ``sendmsg`` straight from the parts); incoming payloads are received straight
-into a bytearray of exactly the announced size.
+into a bytearray that grows with the bytes that arrive (never to the size a header announces).
 
 Threading: any number of threads may call :meth:`WebSocketTransport.send_message` (sends are
 serialised by a lock); exactly one thread (the connection's reader) calls
@@ -77,6 +77,7 @@ _FIN: Final = 0x80
 CLOSE_NORMAL: Final = 1000
 CLOSE_PROTOCOL_ERROR: Final = 1002
 CLOSE_NO_STATUS: Final = 1005
+CLOSE_POLICY_VIOLATION: Final = 1008
 CLOSE_TOO_BIG: Final = 1009
 
 _SMALL_MASK: Final = 512
@@ -90,6 +91,9 @@ _RECV_BUFFER: Final = 64 << 10
 """Read-ahead buffer for frame headers and small payloads (amortises syscalls)."""
 _DIRECT_RECV: Final = 16 << 10
 """Payload remainders at least this big are received straight into the message buffer."""
+_FIRST_GROWTH: Final = 64 << 10
+"""A message buffer starts at most this big; it then at most doubles as bytes arrive, so memory
+follows what the peer actually sent, not the length its frame header announced."""
 _SSL_SEND_CHUNK: Final = 1 << 20
 """TLS ``send`` writes everything under one deadline; chunking makes the stall timeout per MiB."""
 _CLOSE_REASON_MAX: Final = 123
@@ -391,6 +395,7 @@ class WebSocketTransport:
         self._last_pong: float | None = None
 
         self._recv_lock = threading.Lock()
+        self._message_deadline: float | None = None  # set by recv_data for its call
         self._rbuf = bytearray(_RECV_BUFFER)
         self._rview = memoryview(self._rbuf)
         self._rpos = 0
@@ -708,9 +713,10 @@ class WebSocketTransport:
         """Return the payload of the next data message, or None if ``timeout`` s pass first.
 
         Only one thread may call this. The payload is a fresh bytearray of exactly the message
-        size, received straight into. Pings are answered and pongs noted on the way. ``None`` is
-        returned only when no byte of a new frame arrived in time; a frame that has started is
-        read to its end (stalls beyond ``stall_timeout`` count as a lost connection).
+        size, received straight into; it grows with the bytes that arrive (at most doubling), not
+        to the length a frame header announces. Pings are answered and pongs noted on the way.
+        ``None`` is returned only when no byte of a new frame arrived in time; a frame that has
+        started is read to its end (stalls beyond ``stall_timeout`` count as a lost connection).
 
         Raises :class:`WebSocketClosed` when the peer closes (or we did), ETPConnectionLost on
         socket errors or EOF, ETPProtocolError on a framing violation or a message larger than
@@ -720,16 +726,22 @@ class WebSocketTransport:
         received = self.recv_data(timeout)
         return None if received is None else received[0]
 
-    def recv_data(self, timeout: float | None = None) -> tuple[bytearray, bool] | None:
+    def recv_data(
+        self, timeout: float | None = None, *, deadline: float | None = None
+    ) -> tuple[bytearray, bool] | None:
         """Like :meth:`recv_message`, but return ``(payload, is_text)``.
 
         ``is_text`` is True when the message came as a text message (opcode 1); its payload is
-        then the raw bytes, not checked to be UTF-8.
+        then the raw bytes, not checked to be UTF-8. ``deadline`` (a ``time.monotonic()``
+        value) bounds a message that has started, however slowly its bytes trickle in: past it
+        the connection is closed (code 1008) and ETPProtocolError raised.
         """
         with self._recv_lock:
+            self._message_deadline = deadline
             try:
                 return self._recv_locked(timeout)
             finally:
+                self._message_deadline = None
                 if self._state == _CLOSED:
                     self._close_socket()
 
@@ -739,7 +751,6 @@ class WebSocketTransport:
             raise self._closed_error()
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         message: bytearray | None = None
-        used = 0
         text = False
         while True:
             if message is None and self._rpos == self._rend:
@@ -772,28 +783,20 @@ class WebSocketTransport:
                 if message is not None:
                     raise self._fail(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one")
                 self._check_size(length)
-                message = bytearray(length)
+                message = bytearray()
                 text = opcode == _OP_TEXT
-                start = 0
             elif opcode == _OP_CONT:
                 if message is None:
                     raise self._fail(CLOSE_PROTOCOL_ERROR, "continuation frame without a message")
-                self._check_size(used + length)
-                if used + length > len(message):  # grow geometrically, capped by the limit
-                    grown = max(used + length, min(2 * len(message), self.max_message_size))
-                    message.extend(bytes(grown - len(message)))
-                start = used
+                self._check_size(len(message) + length)
             else:
                 raise self._fail(CLOSE_PROTOCOL_ERROR, f"unknown data opcode {opcode:#x}")
-            target = memoryview(message)[start : start + length]
-            self._read_into(target)
+            start = len(message)
+            self._append_payload(message, length)
             if key is not None:
-                mask_into(target, 0, target, key)
-            del target  # release the export so the bytearray may be resized
-            used = start + length
+                with memoryview(message) as view, view[start:] as target:
+                    mask_into(target, 0, target, key)
             if fin:
-                if len(message) > used:
-                    del message[used:]
                 return message, text
 
     def _check_size(self, size: int) -> None:
@@ -809,10 +812,13 @@ class WebSocketTransport:
         """Wait until the socket has bytes (or EOF/error) or ``deadline`` passes."""
         if self._rend > self._rpos:
             return True
+        return self._poll(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+
+    def _poll(self, wait: float | None) -> bool:
+        """Wait up to ``wait`` s (None: forever) until the socket has bytes (or EOF/error)."""
         sock = self._sock
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             return True
-        wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         try:
             if self._poller is not None:
                 millis = None if wait is None else math.ceil(wait * 1000)
@@ -839,7 +845,16 @@ class WebSocketTransport:
         return got > 0
 
     def _recv_into(self, target: memoryview, first: bool = False) -> int:
-        """One ``recv_into``, errors mapped to ETP exceptions (0 only on a first-byte timeout)."""
+        """One ``recv_into``, errors mapped to ETP exceptions (0 only on a first-byte timeout).
+
+        Under a message deadline (:meth:`recv_data`) the wait ends at the deadline too, and a
+        message not complete by then closes the connection (1008).
+        """
+        deadline = self._message_deadline
+        if deadline is not None and not first:
+            left = deadline - time.monotonic()
+            if left <= 0 or (left < self.stall_timeout and not self._poll(left)):
+                raise self._fail(CLOSE_POLICY_VIOLATION, "message not complete by its deadline")
         try:
             got = self._sock.recv_into(target)
         except TimeoutError:
@@ -882,6 +897,33 @@ class WebSocketTransport:
         key = bytes(rbuf[cursor : cursor + 4]) if b1 & 0x80 else None
         self._rpos = pos + size
         return bool(b0 & _FIN), b0 & 0x0F, length, key
+
+    def _append_payload(self, message: bytearray, length: int) -> None:
+        """Append the next ``length`` payload bytes to ``message`` (still masked).
+
+        The buffer grows only as bytes arrive, by at most :data:`_FIRST_GROWTH` or its own size
+        at a time, so a peer announcing a huge frame and sending little costs little. Large
+        remainders are received straight into the grown tail (no copy through the read-ahead).
+        """
+        filled = len(message)
+        end = filled + length
+        while filled < end:
+            buffered = self._rend - self._rpos
+            if buffered or end - filled < _DIRECT_RECV:
+                if not buffered:
+                    self._recv_some()
+                    buffered = self._rend - self._rpos
+                take = min(buffered, end - filled)
+                message[filled : filled + take] = self._rview[self._rpos : self._rpos + take]
+                self._rpos += take
+                filled += take
+                continue
+            if len(message) - filled < _DIRECT_RECV:
+                size = len(message)
+                message.extend(bytes(min(end, size + max(size, _FIRST_GROWTH)) - size))
+            with memoryview(message) as view:
+                filled += self._recv_into(view[filled : min(len(message), end)])
+        del message[end:]
 
     def _read_into(self, dest: memoryview) -> None:
         """Fill ``dest`` with the next payload bytes: buffered ones first, then from the socket.
