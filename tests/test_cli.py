@@ -1,42 +1,255 @@
-"""The command line, end to end against the embedded server."""
+"""The command line, end to end: the installed ``etp-sync`` console script in a subprocess
+against an embedded server, checking output, ``--json``, exit codes and error lines."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from conftest import Harness
+from test_epc import write_surface_epc
 
-from etp_sync.cli import main
+from etp_sync.cli import EXIT_AUTH, EXIT_CONNECTION, EXIT_FAILED, EXIT_FILE, EXIT_USAGE
 from etp_sync.samples import surface_model
 
+SCRIPT = str(Path(sys.executable).with_name("etp-sync"))
+MISSING = "eml:///dataspace('cli/t')/resqml20.obj_X(00000000-0000-0000-0000-000000000000)"
 
-def test_cli_round_trip(harness: Harness, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    srv = harness.server()
-    harness.session(srv).put_dataspace("cli/test")
-    model = surface_model("cli/test", (3, 4))
+
+def run(
+    *args: str, env: dict[str, str] | None = None, check: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``etp-sync args...``; assert its exit status is ``check`` (unless None)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ETP_")}
+    environment.update(env or {})
+    done = subprocess.run(
+        [SCRIPT, *args], capture_output=True, text=True, timeout=120, env=environment
+    )
+    if check is not None:
+        assert done.returncode == check, (done.returncode, done.stdout, done.stderr)
+    return done
+
+
+def run_json(*args: str, env: dict[str, str] | None = None) -> Any:
+    return json.loads(run(*args, "--json", env=env).stdout)
+
+
+def error_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The one line a failing command prints (no traceback)."""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0].startswith("etp-sync: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["ping"],
+        ["info"],
+        ["dataspace"],
+        ["dataspace", "list"],
+        ["dataspace", "create"],
+        ["dataspace", "delete"],
+        ["objects", "list"],
+        ["objects", "get"],
+        ["objects", "put"],
+        ["objects", "delete"],
+        ["array", "info"],
+        ["array", "get"],
+        ["array", "put"],
+        ["upload"],
+        ["download"],
+    ],
+)
+def test_help_everywhere(command: list[str]) -> None:
+    out = run(*command, "--help").stdout
+    assert out.startswith("usage: etp-sync")
+    if command and command[-1] not in ("dataspace",):
+        assert "--json" in out or not command
+
+
+def test_serve_help_shows_every_server_option() -> None:
+    ours = run("serve", "--help").stdout
+    theirs = subprocess.run(
+        [sys.executable, "-m", "etp_sync.server", "--help"], capture_output=True, text=True
+    ).stdout
+    options = {w.rstrip(",") for w in theirs.split() if w.startswith("--")}
+    assert {"--max-message-size", "--token", "--require-transactions", "--latency"} <= options
+    assert options <= {w.rstrip(",") for w in ours.split()}
+
+
+def test_dataspaces_objects_and_arrays(harness: Harness, tmp_path: Path) -> None:
+    url = harness.server().url
+    created = run_json(
+        "dataspace", "create", url, "cli/t", "--legal-tag", "tag-1", "--owner", "o@x.test",
+        "--viewer", "v@x.test", "--country", "NO",
+    )  # fmt: skip
+    assert created == ["eml:///dataspace('cli/t')"]
+    (space,) = run_json("dataspace", "list", url)
+    assert space["path"] == "cli/t" and space["legal_tags"] == ["tag-1"]
+    assert (space["owners"], space["viewers"], space["countries"]) == (
+        ["o@x.test"], ["v@x.test"], ["NO"],
+    )  # fmt: skip
+    assert run("dataspace", "list", url).stdout.startswith("cli/t\t")
+
+    model = surface_model("cli/t", (30, 40))
     files = []
     for i, xml in enumerate(model.objects.values()):
         files.append(tmp_path / f"{i}.xml")
         files[-1].write_bytes(xml)
-    assert main(["ping", srv.url]) == 0
-    assert capsys.readouterr().out.endswith(" ms\n")
-    assert main(["put", srv.url, "cli/test", *map(str, files)]) == 0
-    assert sorted(capsys.readouterr().out.split()) == sorted(str(u) for u in model.objects)
-    assert main(["resources", srv.url, "cli/test", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert {r["uri"] for r in rows} == {str(u) for u in model.objects}
-    assert main(["get", srv.url, str(model.grid_uri)]) == 0
-    assert capsys.readouterr().out.strip().encode() == model.objects[model.grid_uri].strip()
-    assert main(["info", srv.url, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["compression"] == "gzip"
+    put = run("objects", "put", url, "cli/t", *map(str, files)).stdout.split()
+    assert sorted(put) == sorted(str(u) for u in model.objects)
+    listed = run_json("objects", "list", url, "cli/t")
+    assert {r["uri"] for r in listed} == {str(u) for u in model.objects}
+    targets = run_json("objects", "list", url, str(model.grid_uri), "--scope", "targets")
+    assert {r["uri"] for r in targets} == {str(model.crs_uri), str(model.epc_uri)}
+
+    one = run("objects", "get", url, str(model.grid_uri)).stdout
+    assert one.encode().strip() == model.objects[model.grid_uri].strip()
+    several = run("objects", "get", url, *map(str, model.objects), check=EXIT_USAGE)
+    assert "-o DIR" in error_line(several) and several.stdout == ""
+    as_json = run_json("objects", "get", url, *map(str, model.objects))
+    assert {o["uri"]: o["xml"].encode() for o in as_json} == {
+        str(u): x for u, x in model.objects.items()
+    }
+    out = tmp_path / "objects"
+    written = run_json("objects", "get", url, *map(str, model.objects), "-o", str(out))
+    names = {Path(w["file"]).name for w in written}
+    assert f"obj_Grid2dRepresentation_{model.grid_uri.uuid}.xml" in names
+    for row in written:
+        uri = next(u for u in model.objects if str(u) == row["uri"])
+        assert Path(row["file"]).read_bytes() == model.objects[uri]
+
+    npy = tmp_path / "z.npy"
+    np.save(npy, model.z_values)
+    stored = run_json("array", "put", url, str(model.epc_uri), model.array_path, str(npy))
+    assert stored["shape"] == [30, 40] and stored["dtype"] == "float64"
+    info = run_json("array", "info", url, str(model.epc_uri), model.array_path)
+    assert (info["shape"], info["dtype"], info["nbytes"]) == ([30, 40], "float64", 9600)
+    back = tmp_path / "back.npy"
+    run("array", "get", url, str(model.epc_uri), model.array_path, "-o", str(back))
+    np.testing.assert_array_equal(np.load(back), model.z_values)
+
+    deleted = run_json("objects", "delete", url, str(model.grid_uri))
+    assert list(deleted) == [str(model.grid_uri)]
+    gone = run("objects", "get", url, str(model.grid_uri), check=EXIT_FAILED)
+    assert "ENOT_FOUND" in error_line(gone)
+    assert run("dataspace", "delete", url, "cli/t").stdout.split() == ["eml:///dataspace('cli/t')"]
+    assert run_json("dataspace", "list", url) == []
 
 
-def test_cli_reports_etp_errors_with_exit_code_2(
-    harness: Harness, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_upload_and_download_epc(harness: Harness, tmp_path: Path) -> None:
+    """upload (creating the dataspace), download of one object with its links, and of the
+    whole dataspace; the HDF5 file beside each package holds the array."""
+    url = harness.server(max_message_size=64 << 10).url
+    model = write_surface_epc(tmp_path, (100, 120))
+    epc = str(tmp_path / "surface.epc")
+    missing = run("upload", url, epc, "cli/epc", check=EXIT_FAILED)
+    assert "not found" in error_line(missing)
+    up = run_json("upload", url, epc, "cli/epc", "--create-dataspace")
+    assert len(up["objects"]) == 3 and up["array_bytes"] == 100 * 120 * 8
+    grid = next(u for u in up["objects"] if "Grid2d" in u)
+    down = run_json("download", url, grid, "--linked", "1", "-o", str(tmp_path / "one.epc"))
+    assert len(down["objects"]) == 3 and down["hdf5"] == [str(tmp_path / "one.h5")]
+    text = run("download", url, "--dataspace", "cli/epc", "-o", str(tmp_path / "all.epc")).stdout
+    assert text.startswith("wrote 3 objects and 1 arrays (96,000 bytes)")
+    import h5py
+
+    for name in ("one.h5", "all.h5"):
+        with h5py.File(tmp_path / name) as f:
+            np.testing.assert_array_equal(f[model.array_path][...], model.z_values)
+    both = run("download", url, grid, "--dataspace", "cli/epc", "-o", "x.epc", check=EXIT_USAGE)
+    assert "one of the two" in error_line(both)
+
+
+def test_error_lines_and_exit_codes(harness: Harness, tmp_path: Path) -> None:
+    url = harness.server().url
+    done = run("objects", "get", url, MISSING, check=EXIT_FAILED)
+    assert error_line(done).startswith("etp-sync: ETPRemoteError: ") and "ENOT_FOUND" in done.stderr
+    bad_uri = run("objects", "get", url, "eml:///nonsense(", check=EXIT_USAGE)
+    assert "InvalidURIError" in error_line(bad_uri)
+    no_file = run("objects", "put", url, "cli/t", str(tmp_path / "absent.xml"), check=EXIT_FILE)
+    assert "No such file or directory" in error_line(no_file)
+    not_epc = tmp_path / "x.epc"
+    not_epc.write_text("plain text")
+    assert "cannot open EPC" in error_line(run("upload", url, str(not_epc), "a/b", check=EXIT_FILE))
+    usage = run("ping", check=EXIT_USAGE)
+    assert "URL" in usage.stderr
+    as_json = run("objects", "get", url, MISSING, "--json", check=EXIT_FAILED)
+    error = json.loads(as_json.stdout)["error"]
+    assert error["type"] == "ETPRemoteError" and error["code"] == 11
+    assert error["exit_code"] == EXIT_FAILED
+    debug = run("objects", "get", url, MISSING, "--debug", check=EXIT_FAILED)
+    assert "Traceback (most recent call last)" in debug.stderr
+
+
+def test_unreachable_server_is_a_connection_error() -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = run("ping", f"ws://127.0.0.1:{port}", "--timeout", "2", check=EXIT_CONNECTION)
+    assert "Connection refused" in error_line(done)
+
+
+def test_tokens_from_option_environment_and_command(harness: Harness) -> None:
+    url = harness.server(required_token="s3cret-token").url
+    refused = run("ping", url, "--token", "wrong", check=EXIT_AUTH)
+    assert "s3cret" not in refused.stderr and "wrong" not in error_line(refused)
+    run("ping", url, "--token", "s3cret-token")
+    run("ping", url, env={"ETP_TOKEN": "s3cret-token"})
+    debug = run("ping", url, "--token-command", "echo s3cret-token", "--debug")
+    assert "s3cret" not in debug.stdout + debug.stderr
+    failing = run("ping", url, "--token-command", "exit 3", check=EXIT_USAGE)
+    assert "exit status 3" in error_line(failing)
+
+
+def test_url_from_environment(harness: Harness) -> None:
     srv = harness.server()
-    missing = "eml:///dataspace('a/b')/resqml20.obj_X(00000000-0000-0000-0000-000000000000)"
-    assert main(["get", srv.url, missing]) == 2
-    assert "ENOT_FOUND" in capsys.readouterr().err
+    env = {"ETP_URL": srv.url}
+    assert run_json("ping", env=env)["url"] == srv.url
+    assert run_json("dataspace", "create", "env/ds", env=env) == ["eml:///dataspace('env/ds')"]
+    assert [d["path"] for d in run_json("dataspace", "list", env=env)] == ["env/ds"]
+
+
+def test_progress_bar_and_missing_tqdm(harness: Harness, tmp_path: Path) -> None:
+    srv = harness.server(max_message_size=64 << 10)
+    harness.session(srv).put_dataspace("cli/p")
+    model = surface_model("cli/p", (300, 400))
+    harness.session(srv).put_data_objects(model.objects)
+    npy = tmp_path / "z.npy"
+    np.save(npy, model.z_values)
+    args = ("array", "put", srv.url, str(model.epc_uri), model.array_path, str(npy), "--progress")
+    assert "100%" in run(*args).stderr
+    assert run(*args[:-1]).stderr == ""  # not a terminal: no bar unless asked
+    blocker = tmp_path / "no_tqdm" / "tqdm"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('tqdm is blocked for this test')\n")
+    path = os.pathsep.join(filter(None, [str(blocker.parent), os.environ.get("PYTHONPATH")]))
+    done = run(*args, env={"PYTHONPATH": path})
+    assert "tqdm is not installed (pip install 'etp_sync[cli]')" in done.stderr
+
+
+def test_serve_with_json_announces_its_url() -> None:
+    server = subprocess.Popen(
+        [SCRIPT, "serve", "--port", "0", "--json", "--log-level", "WARNING"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = json.loads(server.stdout.readline())["listening"]
+        assert url.startswith("ws://127.0.0.1:")
+        assert run_json("ping", url)["round_trip_ms"] > 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
