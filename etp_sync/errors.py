@@ -214,3 +214,11 @@ class StoreError(ETPError):
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message, int(code))
+
+
+class EPCError(ETPError):
+    """An EPC package or the HDF5 file beside it cannot be read or written, or they disagree
+    (a missing part, a dataset a document points at that the file lacks, an I/O failure).
+    ``code`` is EINVALID_OBJECT."""
+
+    code = ErrorCode.EINVALID_OBJECT
