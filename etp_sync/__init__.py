@@ -27,6 +27,7 @@ from .calls import (
     Transaction,
 )
 from .errors import (
+    EPCError,
     ErrorCode,
     ETPConnectionLost,
     ETPDecodeError,
@@ -57,6 +58,7 @@ __all__ = [
     "Dataspace",
     "DataspaceURI",
     "DeletedResource",
+    "EPCError",
     "ETPConnectionLost",
     "ETPDecodeError",
     "ETPEncodeError",
