@@ -135,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         f"Machine: {machine_note(['h5py', 'etp_sync'])}. One run. The array: {args.rows} x "
         f"{COLUMNS} float64 = {mib:,.0f} MiB in model.h5; server: `python -m etp_sync.server` in "
-        "its own process, store limits off (`--max-store-bytes 0 --max-array-bytes 0`); client: `python -m etp_sync upload|download` (default 32 MiB blocks); "
+        "its own process, store limits off (`--max-store-bytes 0 --max-array-bytes 0`); "
+        "client: `python -m etp_sync upload|download` (default 32 MiB blocks); "
         "peak = the client process's ru_maxrss (os.wait4).",
         "",
         "| direction | seconds | MiB/s | client peak RSS MB |",
