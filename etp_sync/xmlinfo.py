@@ -8,7 +8,6 @@ against its schema.
 
 from __future__ import annotations
 
-import io
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -160,16 +159,22 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
     """
     root_ns: dict[str, str] = {}
     root: ET.Element | None = None
+    # The whole document goes to expat in one feed: fed in pieces (as iterparse does), expat
+    # before 2.6 rescans a token that spans pieces from its start on every piece, which makes
+    # one huge comment, text or attribute value cost quadratic time.
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start-ns", "start"))
     try:
-        parser = ET.iterparse(io.BytesIO(xml), events=("start-ns", "start"))
-        for event, payload in parser:
-            if event == "start-ns" and root is None:
-                prefix, uri = payload
-                root_ns[prefix] = uri
-            elif event == "start" and root is None:
-                root = payload
+        parser.feed(bytes(xml))
+        parser.close()
     except ET.ParseError as exc:
         raise _error(f"data object is not well-formed XML: {exc}") from None
+    for event in parser.read_events():
+        payload = event[-1]
+        if isinstance(payload, ET.Element):
+            root = payload
+            break
+        if event[0] == "start-ns" and isinstance(payload, tuple):
+            root_ns[payload[0]] = payload[1]
     if root is None:  # pragma: no cover - expat rejects empty documents first
         raise _error("data object has no root element")
 

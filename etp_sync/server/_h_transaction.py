@@ -4,7 +4,9 @@ Reads and writes of a session go through its open transaction (ETP messages do n
 Refusals (another session holds a write transaction on the dataspace: 15; missing dataspace: 11;
 a second transaction: 15) come back as ProtocolException with the code, so clients can retry on 15.
 Commit/rollback of a transaction that is not open gives EINVALID_STATE; a commit that cannot be
-applied answers ``successful=false`` with the reason.
+applied answers ``successful=false`` with the reason. A transaction idle longer than the store's
+``transaction_timeout`` (advertised as TransactionTimeoutPeriod) is rolled back: calls through it
+and its commit then give ETIMED_OUT (26), its rollback succeeds.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def commit_transaction(session: SessionContext, header: Any, body: Any) -> Reply
     try:
         session.store.commit_transaction(body.transaction_uuid, session.session_id)
     except StoreError as exc:
-        if exc.code == ErrorCode.EINVALID_STATE:
+        if exc.code in (ErrorCode.EINVALID_STATE, ErrorCode.ETIMED_OUT):
             raise
         return [
             messages.Transaction.CommitTransactionResponse(

@@ -15,7 +15,12 @@ Transactions: a write transaction stages object puts/deletes and array writes; r
 same ``tx`` see them, everybody else sees the committed state until
 :meth:`Store.commit_transaction` applies them atomically, stamped with one commit time. Writes
 without ``tx`` are applied at once (unless ``require_transactions``) and are refused while another
-transaction write-locks the dataspace.
+transaction write-locks the dataspace. A transaction idle past ``transaction_timeout`` is rolled
+back.
+
+Limits (see :class:`~._core.StoreCore`): ``max_store_bytes`` (memory of objects and written array
+blocks), ``max_object_bytes``, ``max_array_bytes``, ``transaction_timeout`` and
+``change_retention_period`` (deleted-object records).
 
 One module per concern: :mod:`._dataspaces`, :mod:`._objects`, :mod:`._graph` (links and
 Discovery), :mod:`._arrays`, :mod:`._transactions`, over the shared state of :mod:`._core` and the
@@ -27,7 +32,14 @@ from __future__ import annotations
 from etp_sync.errors import StoreError
 
 from ._arrays import ArrayStore, default_array_types
-from ._core import type_matcher
+from ._core import (
+    DEFAULT_CHANGE_RETENTION_PERIOD,
+    DEFAULT_MAX_ARRAY_BYTES,
+    DEFAULT_MAX_OBJECT_BYTES,
+    DEFAULT_MAX_STORE_BYTES,
+    DEFAULT_TRANSACTION_TIMEOUT,
+    type_matcher,
+)
 from ._dataspaces import DataspaceStore
 from ._graph import GraphStore
 from ._objects import ObjectStore
@@ -48,6 +60,11 @@ from ._transactions import TransactionStore
 from ._uris import UriParts, parse_context
 
 __all__ = [
+    "DEFAULT_CHANGE_RETENTION_PERIOD",
+    "DEFAULT_MAX_ARRAY_BYTES",
+    "DEFAULT_MAX_OBJECT_BYTES",
+    "DEFAULT_MAX_STORE_BYTES",
+    "DEFAULT_TRANSACTION_TIMEOUT",
     "ArrayMeta",
     "ChangeEvent",
     "ChangeListener",

@@ -3,13 +3,16 @@
 Type names and dtypes follow the one table of :mod:`etp_sync.codec.arrays` (see its docstring for
 the server's deliberate differences); strings are kept as ``object`` arrays so that a later
 subarray write is never truncated to the width of the first one.
+
+Values live in :class:`~._chunked.ChunkedArray` blocks: an uninitialised array takes no memory
+until written, a subarray write costs the blocks it touches (copied per block inside a
+transaction), and the values are converted before the store's lock is taken.
 """
 
 from __future__ import annotations
 
 import uuid as uuid_mod
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,6 +20,7 @@ import numpy as np
 from etp_sync.codec.arrays import LOGICAL_ARRAY_TYPES, TRANSPORT_ARRAY_TYPES, array_types
 from etp_sync.errors import ErrorCode, ETPError, StoreError
 
+from ._chunked import ChunkedArray, Index
 from ._core import StoreCore
 from ._records import ArrayMeta, Space, StoredArray
 from ._uris import object_parts
@@ -41,9 +45,7 @@ def _as_ints(values: Sequence[int] | np.ndarray[Any, Any], what: str) -> tuple[i
         raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"{what} must be integers") from None
 
 
-def _block(
-    shape: tuple[int, ...], starts: Sequence[int], counts: Sequence[int]
-) -> tuple[slice, ...]:
+def _block(shape: tuple[int, ...], starts: Sequence[int], counts: Sequence[int]) -> Index:
     """Validate a subarray request against ``shape`` and return its index."""
     s = _as_ints(starts, "starts")
     c = _as_ints(counts, "counts")
@@ -118,7 +120,7 @@ class ArrayStore(StoreCore):
         self,
         uri: str,
         path_in_resource: str,
-        data: np.ndarray[Any, Any],
+        data: ChunkedArray,
         transport_type: str | None,
         logical_type: str | None,
         tx: uuid_mod.UUID | None,
@@ -141,12 +143,11 @@ class ArrayStore(StoreCore):
             now = self._now()
             old = self._array(sp, key, None if self._is_scratch(stage) else stage)
             created = old.created_us if old is not None else now
-            rec = StoredArray(data, transport, logical, created, now)
+            self._stage_array(
+                stage, sp.path, key, StoredArray(data, transport, logical, created, now)
+            )
             if self._is_scratch(stage):
-                sp.arrays[key] = rec
-                sp.last_write_us = now
-            else:
-                stage.arrays.setdefault(sp.path, {})[key] = rec
+                self._apply(stage)
 
     def put_array(
         self,
@@ -158,7 +159,7 @@ class ArrayStore(StoreCore):
         logical_type: str | None = None,
         tx: uuid_mod.UUID | None = None,
     ) -> None:
-        """Store a whole array (copied, C order) under (object URI, path), replacing any.
+        """Store a whole array (copied) under (object URI, path), replacing any.
 
         Transport/logical type names default from the dtype (:func:`default_array_types`); an
         ``object`` array must hold strings only.
@@ -166,8 +167,9 @@ class ArrayStore(StoreCore):
         arr = np.asarray(array)
         if arr.dtype.kind == "O" and not all(isinstance(v, str) for v in arr.flat):
             raise StoreError(ErrorCode.EINVALID_ARGUMENT, "an object array must hold strings")
-        data = np.array(arr, dtype=_store_dtype(arr.dtype), order="C", copy=True)
-        self._check_size(data.shape, data.dtype)
+        dt = _store_dtype(arr.dtype)
+        self._check_size(arr.shape, dt)
+        data = ChunkedArray.from_array(arr.astype(dt, copy=False))
         self._write_array(uri, path_in_resource, data, transport_type, logical_type, tx)
 
     def put_uninitialized_array(
@@ -181,7 +183,8 @@ class ArrayStore(StoreCore):
         logical_type: str | None = None,
         tx: uuid_mod.UUID | None = None,
     ) -> None:
-        """Allocate a zero-filled array (empty strings for strings) to fill with subarrays."""
+        """Declare an array to fill with subarrays; it reads as zeros (empty strings for strings)
+        and takes memory only where written."""
         dims = _as_ints(dimensions, "dimensions")
         if any(d < 0 for d in dims):
             raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"negative dimension in {list(dims)}")
@@ -190,7 +193,7 @@ class ArrayStore(StoreCore):
         except TypeError:
             raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"invalid dtype {dtype!r}") from None
         self._check_size(dims, dt)
-        data = np.full(dims, "", dtype=object) if dt.kind == "O" else np.zeros(dims, dtype=dt)
+        data = ChunkedArray(dims, dt)
         self._write_array(uri, path_in_resource, data, transport_type, logical_type, tx)
 
     def put_subarray(
@@ -206,29 +209,54 @@ class ArrayStore(StoreCore):
         """Write a block of an existing array; rank, bounds and value shape give EINVALID_ARGUMENT.
 
         ``values`` has shape ``counts`` (a flat array of ``prod(counts)`` values is accepted too)
-        and is cast to the array's dtype.
+        and is cast to the array's dtype, before the lock is taken. Only the blocks touched take
+        memory; inside a transaction they are copied, the committed array is left alone.
         """
+        with self._lock:
+            rec = self._writable_array(uri, path_in_resource, tx)
+            shape, dtype = rec.data.shape, rec.data.dtype
+        index = _block(shape, starts, counts)
+        block = _conform(values, _as_ints(counts, "counts"), dtype)
         with self._lock:
             stage = self._check_writes_allowed(tx)
             sp, key = self._array_space(uri, path_in_resource)
-            self._check_space_writable(sp.path, stage)
             scratch = self._is_scratch(stage)
-            rec = self._array(sp, key, None if scratch else stage)
-            if rec is None:
-                raise StoreError(
-                    ErrorCode.ENOT_FOUND,
-                    f"array {path_in_resource!r} of {uri} not found",
-                )
-            index = _block(rec.data.shape, starts, counts)
-            block = _conform(values, _as_ints(counts, "counts"), rec.data.dtype)
+            rec = self._writable_array(uri, path_in_resource, tx)
+            if rec.data.shape != shape or rec.data.dtype != dtype:  # replaced meanwhile
+                index = _block(rec.data.shape, starts, counts)
+                block = _conform(block, _as_ints(counts, "counts"), rec.data.dtype)
             if not scratch and stage.arrays.get(sp.path, {}).get(key) is not rec:
-                # First write of this transaction to a committed array: copy on write.
-                rec = replace(rec, data=rec.data.copy())
-                stage.arrays.setdefault(sp.path, {})[key] = rec
-            rec.data[index] = block
+                # First write of this transaction to a committed array: a version of its own,
+                # sharing the committed blocks until it writes them.
+                rec = StoredArray(
+                    rec.data.fork(),
+                    rec.transport_type,
+                    rec.logical_type,
+                    rec.created_us,
+                    rec.last_write_us,
+                )
+                self._stage_array(stage, sp.path, key, rec)
+            cost = rec.data.write_cost(index, block)
+            self._charge(stage, cost)  # refused before anything is allocated
+            added = rec.data.write(index, block)
             rec.last_write_us = self._now()
-            if scratch:
+            if scratch:  # the committed array itself was written
+                self._committed_bytes += added
                 sp.last_write_us = rec.last_write_us
+            else:
+                stage.held_bytes += added - cost
+
+    def _writable_array(
+        self, uri: str, path_in_resource: str, tx: uuid_mod.UUID | None
+    ) -> StoredArray:
+        """The array a write through ``tx`` goes to; write checks done, ENOT_FOUND if none."""
+        stage = self._check_writes_allowed(tx)
+        sp, key = self._array_space(uri, path_in_resource)
+        self._check_space_writable(sp.path, stage)
+        rec = self._array(sp, key, None if self._is_scratch(stage) else stage)
+        if rec is None:
+            raise StoreError(ErrorCode.ENOT_FOUND, f"array {path_in_resource!r} of {uri} not found")
+        return rec
 
     def _get_array_rec(
         self, uri: str, path_in_resource: str, tx: uuid_mod.UUID | None
@@ -245,7 +273,7 @@ class ArrayStore(StoreCore):
     ) -> np.ndarray[Any, Any]:
         """A copy of a whole array."""
         with self._lock:
-            return self._get_array_rec(uri, path_in_resource, tx).data.copy()
+            return self._get_array_rec(uri, path_in_resource, tx).data.whole()
 
     def get_subarray(
         self,
@@ -258,8 +286,8 @@ class ArrayStore(StoreCore):
     ) -> np.ndarray[Any, Any]:
         """A copy of the block ``starts``/``counts`` (shape ``counts``, C order)."""
         with self._lock:
-            rec = self._get_array_rec(uri, path_in_resource, tx)
-            return np.array(rec.data[_block(rec.data.shape, starts, counts)], order="C")
+            data = self._get_array_rec(uri, path_in_resource, tx).data
+            return data.read(_block(data.shape, starts, counts))
 
     def get_array_metadata(
         self, uri: str, path_in_resource: str, *, tx: uuid_mod.UUID | None = None
@@ -268,7 +296,7 @@ class ArrayStore(StoreCore):
         with self._lock:
             rec = self._get_array_rec(uri, path_in_resource, tx)
             return ArrayMeta(
-                dimensions=tuple(int(d) for d in rec.data.shape),
+                dimensions=rec.data.shape,
                 dtype=rec.data.dtype,
                 transport_type=rec.transport_type,
                 logical_type=rec.logical_type,

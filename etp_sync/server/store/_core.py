@@ -1,9 +1,16 @@
 """The state every part of the store shares, and the rules of reading and writing it.
 
-One re-entrant lock guards everything. Reads see the committed state, overlaid with the staged
+One re-entrant lock guards everything, held only for in-memory updates (documents are parsed and
+values converted before it is taken). Reads see the committed state, overlaid with the staged
 writes of the transaction they pass; writes go into a :class:`Stage` (the transaction's, or a
 scratch stage applied at the end of the call) that :meth:`StoreCore._apply` commits atomically
 with one timestamp, returning the change events listeners then get (outside the lock).
+
+Limits: the memory of committed objects and arrays plus what open transactions stage is counted
+(:attr:`StoreCore.used_bytes`) and a write past ``max_store_bytes`` is refused with
+ELIMIT_EXCEEDED; a transaction idle longer than ``transaction_timeout`` is rolled back (its
+session then gets ETIMED_OUT until it commits, rolls back or starts another); deleted-object
+records are kept for ``change_retention_period`` and then pruned.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Literal
 
-from etp_sync.errors import ErrorCode, StoreError
+from etp_sync.errors import ErrorCode, ETPInvalidArgument, StoreError
 
 from ._records import (
     ChangeEvent,
@@ -30,9 +37,16 @@ from ._records import (
 )
 from ._uris import dataspace_uri, object_parts
 
-__all__ = ["StoreCore", "keyed", "type_matcher"]
+__all__ = ["StoreCore", "array_bytes", "keyed", "object_bytes", "type_matcher"]  # + DEFAULT_*
 
 _log = logging.getLogger("etp_sync.server.store")
+
+DEFAULT_MAX_STORE_BYTES = 1 << 30  # objects and arrays of every dataspace, staged writes included
+DEFAULT_MAX_OBJECT_BYTES = 64 << 20  # one data object's XML (bounds parse time and memory)
+DEFAULT_MAX_ARRAY_BYTES = 1 << 31  # one array's declared size (written blocks count to the store)
+DEFAULT_TRANSACTION_TIMEOUT = 120.0  # seconds a transaction may stay idle
+DEFAULT_CHANGE_RETENTION_PERIOD = 3600.0  # seconds deleted-object records are kept
+RECORD_BYTES = 256  # what one object or array record costs beyond its data (an estimate)
 
 
 def keyed(items: Mapping[str, str] | Iterable[str]) -> dict[str, str]:
@@ -57,7 +71,12 @@ class StoreCore:
     ``require_two_level_paths`` accepts only ``project/scenario`` dataspace paths,
     ``allow_default_dataspace`` provides ``eml:///`` (always present, cannot be deleted),
     ``supported_types`` lists the qualified types GetSupportedTypes reports when asked for empty
-    types, and ``max_array_bytes`` bounds one array (ELIMIT_EXCEEDED).
+    types. Limits (None = unlimited): ``max_store_bytes`` bounds the memory of all objects and
+    written array blocks, staged ones included (ELIMIT_EXCEEDED), ``max_object_bytes`` one
+    object's XML (EMAXSIZE_EXCEEDED), ``max_array_bytes`` one array's declared size
+    (ELIMIT_EXCEEDED), ``transaction_timeout`` (seconds) how long a transaction may stay idle
+    before it is rolled back, ``change_retention_period`` (seconds) how long deleted-object
+    records are kept.
     """
 
     def __init__(
@@ -67,18 +86,40 @@ class StoreCore:
         require_two_level_paths: bool = True,
         allow_default_dataspace: bool = False,
         supported_types: Sequence[str] = (),
-        max_array_bytes: int | None = 1 << 31,
+        max_store_bytes: int | None = DEFAULT_MAX_STORE_BYTES,
+        max_object_bytes: int | None = DEFAULT_MAX_OBJECT_BYTES,
+        max_array_bytes: int | None = DEFAULT_MAX_ARRAY_BYTES,
+        transaction_timeout: float | None = DEFAULT_TRANSACTION_TIMEOUT,
+        change_retention_period: float | None = DEFAULT_CHANGE_RETENTION_PERIOD,
     ) -> None:
+        for name, value in (
+            ("max_store_bytes", max_store_bytes),
+            ("max_object_bytes", max_object_bytes),
+            ("max_array_bytes", max_array_bytes),
+            ("transaction_timeout", transaction_timeout),
+            ("change_retention_period", change_retention_period),
+        ):
+            if value is not None and not value > 0:
+                raise ETPInvalidArgument(f"{name} must be positive (or None for no limit)")
         self._lock = threading.RLock()
         self.require_transactions = require_transactions
         self.require_two_level_paths = require_two_level_paths
         self.allow_default_dataspace = allow_default_dataspace
         self.supported_types = tuple(supported_types)
+        self.max_store_bytes = max_store_bytes
+        self.max_object_bytes = max_object_bytes
         self.max_array_bytes = max_array_bytes
+        self.transaction_timeout = transaction_timeout
+        self.change_retention_period = change_retention_period
         self._last_us = 0
+        self._committed_bytes = 0
         self._spaces: dict[str, Space] = {}
         self._txs: dict[uuid_mod.UUID, Stage] = {}
         self._session_tx: dict[Hashable, uuid_mod.UUID] = {}
+        # Transactions rolled back for idleness, until their session hears of it: by session,
+        # and by id with their session and why they are gone.
+        self._session_expired: dict[Hashable, uuid_mod.UUID] = {}
+        self._expired: dict[uuid_mod.UUID, tuple[Hashable, str]] = {}
         self._listeners: list[ChangeListener] = []
         if allow_default_dataspace:
             now = self._now()
@@ -111,6 +152,11 @@ class StoreCore:
 
     # ---- lookups ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _monotonic() -> float:
+        """Seconds of the idle clock of transactions."""
+        return time.monotonic()
+
     def _now(self) -> int:
         """Microseconds since the epoch, strictly increasing within this store."""
         t = time.time_ns() // 1000
@@ -126,12 +172,41 @@ class StoreCore:
         return sp
 
     def _reader(self, tx: uuid_mod.UUID | None) -> Stage | None:
+        """The open transaction ``tx`` (its idle clock restarted); None for no transaction."""
         if tx is None:
             return None
+        self._expire_idle()
         t = self._txs.get(tx)
         if t is None:
+            expired = self._expired.get(tx)
+            if expired is not None:
+                raise StoreError(ErrorCode.ETIMED_OUT, expired[1])
             raise StoreError(ErrorCode.EINVALID_STATE, f"no open transaction {tx}")
+        t.touched = self._monotonic()
         return t
+
+    def _expire_idle(self) -> None:
+        """Roll back every transaction idle longer than ``transaction_timeout``."""
+        if self.transaction_timeout is None or not self._txs:
+            return
+        cutoff = self._monotonic() - self.transaction_timeout
+        for t in [t for t in self._txs.values() if t.touched < cutoff]:
+            del self._txs[t.id]
+            del self._session_tx[t.session_id]
+            self._session_expired[t.session_id] = t.id
+            self._expired[t.id] = (
+                t.session_id,
+                f"transaction {t.id} was rolled back after {self.transaction_timeout:g} s "
+                "without a request (TransactionTimeoutPeriod)",
+            )
+            _log.info("transaction %s rolled back: idle past the timeout", t.id)
+
+    def _forget_expired(self, session_id: Hashable) -> uuid_mod.UUID | None:
+        """Drop the session's record of a timed-out transaction; its id, if there was one."""
+        tx_id = self._session_expired.pop(session_id, None)
+        if tx_id is not None:
+            self._expired.pop(tx_id, None)
+        return tx_id
 
     @staticmethod
     def _obj(sp: Space, uid: str, t: Stage | None) -> StoredObject | None:
@@ -200,6 +275,7 @@ class StoreCore:
                     f"transaction {stage.id} does not include dataspace {sp.uri}",
                 )
         else:
+            self._expire_idle()
             for other in self._txs.values():
                 if not other.read_only and other.covers(path):
                     raise StoreError(
@@ -210,6 +286,64 @@ class StoreCore:
 
     def _is_scratch(self, stage: Stage) -> bool:
         return stage.id not in self._txs
+
+    # ---- memory ----------------------------------------------------------------------------
+
+    @property
+    def used_bytes(self) -> int:
+        """Memory counted against ``max_store_bytes``: committed plus staged objects and arrays."""
+        with self._lock:
+            return self._committed_bytes + sum(t.held_bytes for t in self._txs.values())
+
+    def _charge(self, stage: Stage, nbytes: int) -> None:
+        """Count ``nbytes`` more for ``stage``; ELIMIT_EXCEEDED if the store would overflow."""
+        limit = self.max_store_bytes
+        if limit is not None and nbytes > 0:
+            used = self.used_bytes + (stage.held_bytes if self._is_scratch(stage) else 0)
+            if used + nbytes > limit:
+                raise StoreError(
+                    ErrorCode.ELIMIT_EXCEEDED,
+                    f"the store is full: {used} of {limit} bytes used, {nbytes} more asked "
+                    "(max_store_bytes)",
+                )
+        stage.held_bytes += nbytes
+
+    def _stage_object(self, stage: Stage, path: str, uid: str, obj: StoredObject | None) -> None:
+        """Stage a put (charged) or a delete; a replaced staged object is no longer counted."""
+        staged = stage.objects.setdefault(path, {})
+        prev = staged.get(uid)
+        if obj is not None:
+            self._charge(stage, object_bytes(obj))
+        if prev is not None:
+            stage.held_bytes -= object_bytes(prev)
+        staged[uid] = obj
+
+    def _stage_array(
+        self, stage: Stage, path: str, key: tuple[str, str], rec: StoredArray | None
+    ) -> None:
+        """Stage an array (charged) or its deletion; a replaced staged one is no longer counted."""
+        staged = stage.arrays.setdefault(path, {})
+        prev = staged.get(key)
+        if rec is not None:
+            self._charge(stage, array_bytes(rec, held=True))
+        if prev is not None:
+            stage.held_bytes -= array_bytes(prev, held=True)
+        staged[key] = rec
+
+    def _prune_deleted(self, sp: Space) -> None:
+        """Drop deletion records older than ``change_retention_period`` (kept oldest first)."""
+        if self.change_retention_period is None:
+            return
+        cutoff = time.time_ns() // 1000 - int(self.change_retention_period * 1e6)
+        while sp.deleted:
+            uri, oldest = next(iter(sp.deleted.items()))
+            if oldest.deleted_time_us >= cutoff:
+                return
+            del sp.deleted[uri]
+
+    def _record_deleted(self, sp: Space, obj: StoredObject, now: int) -> None:
+        sp.deleted.pop(obj.uri, None)  # re-inserted last: the records stay in time order
+        sp.deleted[obj.uri] = DeletedResource(obj.uri, now, obj.info.qualified_type)
 
     def _apply(self, stage: Stage) -> list[ChangeEvent]:
         """Apply staged changes atomically with one timestamp; returns the change events."""
@@ -229,15 +363,18 @@ class StoreCore:
             sp = self._spaces[path]
             for uid, new in objects.items():
                 old = sp.objects.get(uid)
+                if old is not None:
+                    self._committed_bytes -= object_bytes(old)
                 if new is None:
                     if old is None:
                         continue
                     del sp.objects[uid]
-                    sp.deleted[old.uri] = DeletedResource(old.uri, now, old.info.qualified_type)
+                    self._record_deleted(sp, old, now)
                     events.append(ChangeEvent("delete", sp.uri, old.uri, now))
                     continue
                 if old is not None and old.uri != new.uri:
-                    sp.deleted[old.uri] = DeletedResource(old.uri, now, old.info.qualified_type)
+                    self._record_deleted(sp, old, now)
+                self._committed_bytes += object_bytes(new)
                 stamped = replace(
                     new,
                     store_created_us=old.store_created_us if old is not None else now,
@@ -251,12 +388,27 @@ class StoreCore:
             sp = self._spaces[path]
             for key, arr in arrays.items():
                 old_arr = sp.arrays.get(key)
+                if old_arr is not None:
+                    self._committed_bytes -= array_bytes(old_arr)
                 if arr is None:
                     sp.arrays.pop(key, None)
                     continue
+                arr.data.adopt()
+                self._committed_bytes += array_bytes(arr)
                 arr.created_us = old_arr.created_us if old_arr is not None else now
                 arr.last_write_us = now
                 sp.arrays[key] = arr
         for path in touched:
             self._spaces[path].last_write_us = now
+            self._prune_deleted(self._spaces[path])
         return events
+
+
+def object_bytes(obj: StoredObject) -> int:
+    """What a stored object counts against ``max_store_bytes``."""
+    return len(obj.xml) + RECORD_BYTES
+
+
+def array_bytes(rec: StoredArray, *, held: bool = False) -> int:
+    """What an array counts: all its blocks, or (``held``) those only this version holds."""
+    return (rec.data.held if held else rec.data.nbytes) + RECORD_BYTES

@@ -8,7 +8,7 @@ from typing import Any
 
 from etp_sync.errors import ErrorCode, StoreError
 
-from ._core import StoreCore
+from ._core import StoreCore, array_bytes, object_bytes
 from ._records import ChangeEvent, DataspaceRecord, Space
 from ._uris import dataspace_path, dataspace_uri
 
@@ -83,6 +83,8 @@ class DataspaceStore(StoreCore):
                     ErrorCode.EREQUEST_DENIED, "the default dataspace cannot be deleted"
                 )
             del self._spaces[space]
+            self._committed_bytes -= sum(map(object_bytes, sp.objects.values()))
+            self._committed_bytes -= sum(map(array_bytes, sp.arrays.values()))
             now = self._now()
             events = [
                 ChangeEvent("delete", sp.uri, obj.uri, now)

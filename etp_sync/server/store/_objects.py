@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid as uuid_mod
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from etp_sync.errors import ErrorCode, StoreError
 
-from .._xml import parse_data_object
+from .._xml import ObjectInfo, parse_data_object
 from ._core import StoreCore, keyed, type_matcher
 from ._graph import links
 from ._records import DeletedResource, ObjectPut, PutResult, Space, Stage, StoredObject
@@ -36,22 +37,42 @@ class ObjectStore(StoreCore):
         base = dataspace_path(dataspace_uri) if dataspace_uri is not None else None
         results: dict[str, PutResult] = {}
         errors: dict[str, StoreError] = {}
+        # Documents are parsed before the lock is taken: a big one stalls only its own call.
+        parsed: dict[str, tuple[ObjectPut, ObjectInfo]] = {}
+        for key, item in objects.items():
+            try:
+                parsed[key] = self._parse_put(item)
+            except StoreError as exc:
+                errors[key] = exc
         with self._lock:
             stage = self._check_writes_allowed(tx)
-            for key, item in objects.items():
+            for key, (put, info) in parsed.items():
                 try:
-                    results[key] = self._put_one(base, item, stage)
+                    results[key] = self._put_one(base, put, info, stage)
                 except StoreError as exc:
                     errors[key] = exc
             events = self._apply(stage) if self._is_scratch(stage) else []
         self._emit(events)
         return results, errors
 
-    def _put_one(self, base: str | None, item: bytes | ObjectPut, stage: Stage) -> PutResult:
+    def _parse_put(self, item: bytes | ObjectPut) -> tuple[ObjectPut, ObjectInfo]:
+        """The put and the document's identity (no lock needed); size and format checked first."""
         put = item if isinstance(item, ObjectPut) else ObjectPut(bytes(item))
         if put.format.lower() != "xml":
             raise StoreError(ErrorCode.ENOTSUPPORTED, f"format {put.format!r} is not supported")
-        info = parse_data_object(put.data)
+        limit = self.max_object_bytes
+        if limit is not None and len(put.data) > limit:
+            raise StoreError(
+                ErrorCode.EMAXSIZE_EXCEEDED,
+                f"data object of {len(put.data)} bytes exceeds MaxDataObjectSize {limit}",
+            )
+        if type(put.data) is not bytes:  # our own copy, made outside the lock
+            put = replace(put, data=bytes(put.data))
+        return put, parse_data_object(put.data)
+
+    def _put_one(
+        self, base: str | None, put: ObjectPut, info: ObjectInfo, stage: Stage
+    ) -> PutResult:
         space = base
         if put.uri:
             given = object_parts(put.uri)
@@ -87,13 +108,13 @@ class ObjectStore(StoreCore):
         obj = StoredObject(
             uri=object_uri(space, info.qualified_type, info.uuid),
             info=info,
-            xml=bytes(put.data),
+            xml=put.data,
             format="xml",
             store_created_us=old.store_created_us if old is not None else now,
             store_last_write_us=now,
             active=old.active if old is not None else True,
         )
-        stage.objects.setdefault(space, {})[info.uuid] = obj
+        self._stage_object(stage, space, info.uuid, obj)
         return PutResult(obj.uri, old is None)
 
     def get_objects(
@@ -147,11 +168,10 @@ class ObjectStore(StoreCore):
 
     def _delete_one(self, sp: Space, obj: StoredObject, stage: Stage) -> list[str]:
         uid = obj.info.uuid
-        stage.objects.setdefault(sp.path, {})[uid] = None
-        staged_arrays = stage.arrays.setdefault(sp.path, {})
-        for key in list(sp.arrays) + list(staged_arrays):
+        self._stage_object(stage, sp.path, uid, None)
+        for key in list(sp.arrays) + list(stage.arrays.get(sp.path, {})):
             if key[0] == uid:
-                staged_arrays[key] = None
+                self._stage_array(stage, sp.path, key, None)
         return [obj.uri]
 
     def _prune(self, sp: Space, root: StoredObject, stage: Stage) -> list[str]:
@@ -179,12 +199,14 @@ class ObjectStore(StoreCore):
     ) -> list[DeletedResource]:
         """Objects deleted from a dataspace (after ``delete_time_filter``), oldest first.
 
-        An object put again is no longer listed.
+        An object put again is no longer listed; records older than ``change_retention_period``
+        are gone.
         """
         space = dataspace_path(dataspace_uri)
         match = type_matcher(types)
         with self._lock:
             sp = self._space(space)
+            self._prune_deleted(sp)
             return sorted(
                 (
                     d

@@ -15,6 +15,8 @@ import numpy as np
 
 from etp_sync.xmlinfo import ObjectInfo
 
+from ._chunked import ChunkedArray
+
 Scope = Literal["self", "sources", "targets", "sourcesOrSelf", "targetsOrSelf"]
 SCOPES = frozenset({"self", "sources", "targets", "sourcesOrSelf", "targetsOrSelf"})
 
@@ -122,9 +124,9 @@ ChangeListener = Callable[[list[ChangeEvent]], None]
 
 @dataclass
 class StoredArray:
-    """An array as kept: C-order values plus its ETP type names and times."""
+    """An array as kept: its values in blocks plus its ETP type names and times."""
 
-    data: np.ndarray[Any, Any]
+    data: ChunkedArray
     transport_type: str
     logical_type: str
     created_us: int
@@ -160,6 +162,8 @@ class Stage:
     read_only: bool
     spaces: frozenset[str] | None  # None = every dataspace
     message: str = ""
+    touched: float = 0.0  # time.monotonic() of the last call through this transaction
+    held_bytes: int = 0  # memory the staged writes hold beyond the committed state
     # Per dataspace path: staged objects by uuid (None = deleted) and arrays (None = deleted).
     objects: dict[str, dict[str, StoredObject | None]] = field(default_factory=dict)
     arrays: dict[str, dict[tuple[str, str], StoredArray | None]] = field(default_factory=dict)

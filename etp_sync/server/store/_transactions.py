@@ -1,4 +1,10 @@
-"""Transactions: one open per session, one writer per dataspace, applied atomically at commit."""
+"""Transactions: one open per session, one writer per dataspace, applied atomically at commit.
+
+A transaction idle longer than the store's ``transaction_timeout`` is rolled back by the next
+store call that looks (any call through a transaction, a transaction start, a write outside one);
+its session then gets ETIMED_OUT for calls through it and for its commit, and a rollback of it
+succeeds, until the session ends it or starts another.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,8 @@ class TransactionStore(StoreCore):
         """
         paths = [dataspace_path(u or "eml:///") for u in dataspace_uris]
         with self._lock:
+            self._expire_idle()
+            self._forget_expired(session_id)
             if session_id in self._session_tx:
                 raise StoreError(
                     ErrorCode.EMAX_TRANSACTIONS_EXCEEDED,
@@ -52,7 +60,7 @@ class TransactionStore(StoreCore):
                             ErrorCode.EMAX_TRANSACTIONS_EXCEEDED,
                             f"{names} locked by another session's write transaction",
                         )
-            t = Stage(uuid_mod.uuid4(), session_id, read_only, spaces, message)
+            t = Stage(uuid_mod.uuid4(), session_id, read_only, spaces, message, self._monotonic())
             self._txs[t.id] = t
             self._session_tx[session_id] = t.id
             return t.id
@@ -65,13 +73,26 @@ class TransactionStore(StoreCore):
         del self._session_tx[t.session_id]
         return t
 
+    def _timed_out(self, tx_id: uuid_mod.UUID, session_id: Hashable | None) -> str | None:
+        """Why ``tx_id`` is gone if it was rolled back for idleness (then forgotten), else None."""
+        self._expire_idle()
+        entry = self._expired.get(tx_id)
+        if entry is None or (session_id is not None and entry[0] != session_id):
+            return None
+        self._forget_expired(entry[0])
+        return entry[1]
+
     def commit_transaction(self, tx_id: uuid_mod.UUID, session_id: Hashable | None = None) -> None:
         """Apply a transaction's staged writes atomically and close it.
 
         If they cannot be applied (a dataspace was deleted meanwhile) nothing is applied, the
-        transaction is closed all the same, and StoreError is raised.
+        transaction is closed all the same, and StoreError is raised. A transaction rolled back
+        for idleness gives ETIMED_OUT.
         """
         with self._lock:
+            timed_out = self._timed_out(tx_id, session_id)
+            if timed_out is not None:
+                raise StoreError(ErrorCode.ETIMED_OUT, timed_out)
             t = self._close_tx(tx_id, session_id)
             events = self._apply(t)
         self._emit(events)
@@ -79,13 +100,15 @@ class TransactionStore(StoreCore):
     def rollback_transaction(
         self, tx_id: uuid_mod.UUID, session_id: Hashable | None = None
     ) -> None:
-        """Discard a transaction's staged writes and close it."""
+        """Discard a transaction's staged writes and close it (done already if it timed out)."""
         with self._lock:
-            self._close_tx(tx_id, session_id)
+            if self._timed_out(tx_id, session_id) is None:
+                self._close_tx(tx_id, session_id)
 
     def abort_session(self, session_id: Hashable) -> bool:
         """Roll back the session's open transaction (on disconnect); True if there was one."""
         with self._lock:
+            self._forget_expired(session_id)
             tx_id = self._session_tx.get(session_id)
             if tx_id is None:
                 return False
@@ -93,6 +116,12 @@ class TransactionStore(StoreCore):
             return True
 
     def transaction_of(self, session_id: Hashable) -> uuid_mod.UUID | None:
-        """The session's open transaction, if any (ETP messages do not name it)."""
+        """The session's open transaction, if any (ETP messages do not name it).
+
+        A transaction rolled back for idleness is still returned (calls through it then fail
+        with ETIMED_OUT) until the session commits, rolls back or starts another: its writes
+        must not silently go outside the transaction it believes open.
+        """
         with self._lock:
-            return self._session_tx.get(session_id)
+            self._expire_idle()
+            return self._session_tx.get(session_id) or self._session_expired.get(session_id)

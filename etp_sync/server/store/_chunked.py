@@ -1,0 +1,169 @@
+"""Arrays kept in blocks: allocated only where written, copied per block between versions.
+
+A :class:`ChunkedArray` cuts its shape into a regular grid of blocks of about
+:data:`CHUNK_BYTES` (trailing axes kept whole while they fit, so blocks follow C order). A block
+is allocated on its first write; reading a block never written gives the fill value (0, or ``""``
+for strings) without allocating it. So an uninitialised array costs nothing until written, and a
+write costs the blocks it touches, never the whole array.
+
+Versions: :meth:`ChunkedArray.fork` makes a version sharing every block with its origin; its
+first write to a shared block copies that block only (copy on write). A transaction stages a
+fork; the committed version is not written while the transaction is open (it write-locks the
+dataspace), and at commit the fork replaces it and :meth:`ChunkedArray.adopt` makes the fork
+the sole owner of its blocks.
+
+Sizes: :attr:`ChunkedArray.nbytes` is what all its blocks take, :attr:`ChunkedArray.held` what
+only this version holds (everything, or the blocks a fork copied or allocated). Strings count
+8 bytes per element plus their length.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CHUNK_BYTES", "ChunkedArray", "Index"]
+
+CHUNK_BYTES = 1 << 20
+
+Index = tuple[slice, ...]
+Key = tuple[int, ...]
+
+
+def chunk_shape(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    """Block shape of about CHUNK_BYTES: trailing axes whole while they fit, leading ones cut."""
+    budget = max(1, CHUNK_BYTES // max(itemsize, 1))
+    out: list[int] = []
+    for n in reversed(shape):
+        take = max(1, min(n, budget))
+        out.append(take)
+        budget = max(1, budget // take)
+    return tuple(reversed(out))
+
+
+def _fill(dtype: np.dtype[Any]) -> Any:
+    return "" if dtype.kind == "O" else 0
+
+
+def _cost(values: np.ndarray[Any, Any]) -> int:
+    """Bytes a block of values takes (strings: 8 per element plus their length)."""
+    if values.dtype.kind != "O":
+        return int(values.nbytes)
+    return 8 * values.size + sum(len(v) for v in values.flat)
+
+
+class ChunkedArray:
+    """An N-d array of one dtype stored as lazily allocated blocks (see the module docstring)."""
+
+    __slots__ = ("_blocks", "_owned", "chunk", "dtype", "held", "nbytes", "shape")
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype)
+        self.chunk = chunk_shape(self.shape, self.dtype.itemsize)
+        self._blocks: dict[Key, np.ndarray[Any, Any]] = {}
+        self._owned: set[Key] | None = None  # None: every block is this version's own
+        self.nbytes = 0
+        self.held = 0
+
+    @classmethod
+    def from_array(cls, data: np.ndarray[Any, Any]) -> ChunkedArray:
+        """A chunked copy of ``data`` (every block allocated)."""
+        arr = cls(data.shape, data.dtype)
+        arr.write(tuple(slice(0, n) for n in arr.shape), data)
+        return arr
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return int(np.prod(self.shape, dtype=object))
+
+    def fork(self) -> ChunkedArray:
+        """A version sharing every block with this one; its writes copy the blocks they touch."""
+        other = ChunkedArray.__new__(ChunkedArray)
+        other.shape, other.dtype, other.chunk = self.shape, self.dtype, self.chunk
+        other._blocks = dict(self._blocks)
+        other._owned = set()
+        other.nbytes = self.nbytes
+        other.held = 0
+        return other
+
+    def adopt(self) -> None:
+        """This version replaced its origin: every block it refers to is now its own."""
+        self._owned = None
+        self.held = self.nbytes
+
+    def _parts(self, index: Index) -> Iterator[tuple[Key, Index, Index]]:
+        """(block key, index inside the block, index inside the request) of each block touched."""
+        ranges = []
+        for sl, c in zip(index, self.chunk, strict=True):
+            if sl.stop <= sl.start:
+                return
+            ranges.append(range(sl.start // c, (sl.stop - 1) // c + 1))
+        for key in itertools.product(*ranges):
+            inner: list[slice] = []
+            outer: list[slice] = []
+            for k, sl, c in zip(key, index, self.chunk, strict=True):
+                lo, hi = max(sl.start, k * c), min(sl.stop, (k + 1) * c)
+                inner.append(slice(lo - k * c, hi - k * c))
+                outer.append(slice(lo - sl.start, hi - sl.start))
+            yield key, tuple(inner), tuple(outer)
+
+    def _block_shape(self, key: Key) -> tuple[int, ...]:
+        return tuple(min(c, n - k * c) for k, c, n in zip(key, self.chunk, self.shape, strict=True))
+
+    def _is_own(self, key: Key) -> bool:
+        return self._owned is None or key in self._owned
+
+    def write_cost(self, index: Index, values: np.ndarray[Any, Any]) -> int:
+        """Bytes a write would add at most: blocks to allocate or copy, plus string lengths."""
+        cost = 0
+        for key, _inner, _outer in self._parts(index):
+            block = self._blocks.get(key)
+            if block is None:
+                cost += int(np.prod(self._block_shape(key))) * self.dtype.itemsize
+            elif not self._is_own(key):
+                cost += _cost(block)
+        if self.dtype.kind == "O":
+            cost += sum(len(v) for v in values.flat)
+        return cost
+
+    def write(self, index: Index, values: np.ndarray[Any, Any]) -> int:
+        """Write ``values`` (shaped like ``index``, of this dtype); returns how much
+        :attr:`held` grew (blocks allocated or copied, string lengths)."""
+        grown = copied = 0
+        for key, inner, outer in self._parts(index):
+            block = self._blocks.get(key)
+            if block is None:
+                block = np.full(self._block_shape(key), _fill(self.dtype), dtype=self.dtype)
+                grown += _cost(block)
+            elif not self._is_own(key):
+                block = block.copy()  # replaces the shared block: held grows, nbytes does not
+                copied += _cost(block)
+            if self._owned is not None:
+                self._owned.add(key)
+            self._blocks[key] = block
+            new = values[outer]
+            if self.dtype.kind == "O":
+                grown += _cost(new) - _cost(block[inner])
+            block[inner] = new
+        self.nbytes += grown
+        self.held += grown + copied
+        return grown + copied
+
+    def read(self, index: Index) -> np.ndarray[Any, Any]:
+        """A C-order copy of the block ``index``; regions never written read as the fill value."""
+        shape = tuple(sl.stop - sl.start for sl in index)
+        out = np.full(shape, _fill(self.dtype), dtype=self.dtype)
+        for key, inner, outer in self._parts(index):
+            block = self._blocks.get(key)
+            if block is not None:
+                out[outer] = block[inner]
+        return out
+
+    def whole(self) -> np.ndarray[Any, Any]:
+        """A copy of the whole array."""
+        return self.read(tuple(slice(0, n) for n in self.shape))
