@@ -169,7 +169,11 @@ def intersect_data_objects(requested: Sequence[str], offered: Sequence[str]) -> 
 
 @dataclass
 class ServerOffer:
-    """What a server implements: ``protocols`` maps number to the role it plays."""
+    """What a server implements: ``protocols`` maps number to the role it plays.
+
+    ``endpoint_capabilities`` and ``protocol_capabilities`` (by protocol number) are advertised
+    in OpenSession as they are (``DataValue`` records), besides MaxWebSocketMessagePayloadSize.
+    """
 
     application_name: str
     application_version: str
@@ -179,6 +183,8 @@ class ServerOffer:
     formats: Sequence[str] = ("xml",)
     max_message_size: int = 16 * 1024 * 1024
     server_instance_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    endpoint_capabilities: Mapping[str, Any] = field(default_factory=dict)
+    protocol_capabilities: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def negotiate(request: Any, offer: ServerOffer) -> tuple[Any, int]:
@@ -204,7 +210,7 @@ def negotiate(request: Any, offer: ServerOffer) -> tuple[Any, int]:
                 protocol=p.protocol,
                 protocol_version=dict(ETP_VERSION),
                 role=role,
-                protocol_capabilities={},
+                protocol_capabilities=dict(offer.protocol_capabilities.get(p.protocol, {})),
             )
         )
     if not granted:
@@ -239,6 +245,9 @@ def negotiate(request: Any, offer: ServerOffer) -> tuple[Any, int]:
         current_date_time=now_us(),
         earliest_retained_change_time=0,
         session_id=uuid.uuid4(),
-        endpoint_capabilities={MAX_MESSAGE_SIZE_KEY: data_value(int(offer.max_message_size))},
+        endpoint_capabilities={
+            **offer.endpoint_capabilities,
+            MAX_MESSAGE_SIZE_KEY: data_value(int(offer.max_message_size)),
+        },
     )
     return open_session, effective

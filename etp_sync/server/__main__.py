@@ -19,6 +19,34 @@ from ._server import (
     REQUEST_SESSION_TIMEOUT,
     EmbeddedServer,
 )
+from .store import (
+    DEFAULT_CHANGE_RETENTION_PERIOD,
+    DEFAULT_MAX_ARRAY_BYTES,
+    DEFAULT_MAX_OBJECT_BYTES,
+    DEFAULT_MAX_STORE_BYTES,
+    DEFAULT_TRANSACTION_TIMEOUT,
+)
+
+
+def _add_store_limits(parser: argparse.ArgumentParser) -> None:
+    """Flags of the store's limits; 0 means no limit."""
+    sizes = (
+        ("--max-store-bytes", DEFAULT_MAX_STORE_BYTES, "bytes of objects and written array blocks"),
+        ("--max-object-bytes", DEFAULT_MAX_OBJECT_BYTES, "bytes of one data object's XML"),
+        ("--max-array-bytes", DEFAULT_MAX_ARRAY_BYTES, "declared bytes of one array"),
+    )
+    for flag, size, what in sizes:
+        parser.add_argument(
+            flag, type=int, default=size, help=f"{what} ({size >> 20} MiB; 0 = no limit)"
+        )
+    periods = (
+        ("--transaction-timeout", DEFAULT_TRANSACTION_TIMEOUT, "a transaction may stay idle"),
+        ("--change-retention-period", DEFAULT_CHANGE_RETENTION_PERIOD, "deletions are listed"),
+    )
+    for flag, seconds, what in periods:
+        parser.add_argument(
+            flag, type=float, default=seconds, help=f"seconds {what} ({seconds:g}; 0 = no limit)"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=PENDING_TIMEOUT,
         help=f"seconds a multipart request may wait for its next part ({PENDING_TIMEOUT:g})",
     )
+    _add_store_limits(parser)
     parser.add_argument("--log-level", default="INFO", help="logging level (INFO)")
     args = parser.parse_args(argv)
 
@@ -103,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_connections=args.max_connections,
         max_pending_bytes=args.max_pending_bytes,
         pending_timeout=args.pending_timeout,
+        max_store_bytes=args.max_store_bytes or None,
+        max_object_bytes=args.max_object_bytes or None,
+        max_array_bytes=args.max_array_bytes or None,
+        transaction_timeout=args.transaction_timeout or None,
+        change_retention_period=args.change_retention_period or None,
     )
     with server:
         print(f"ETP 1.2 store listening on {server.url}", flush=True)

@@ -37,7 +37,7 @@ from types import TracebackType
 from etp_sync.errors import ETPInvalidArgument
 from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketTransport
 
-from ._capabilities import capabilities_response
+from ._capabilities import Advertised, advertised, capabilities_response
 from ._http import (
     MAX_REQUEST_HEAD,
     Request,
@@ -48,7 +48,14 @@ from ._http import (
     upgrade_response,
 )
 from ._session import APPLICATION_NAME, OFFERED_PROTOCOLS, ServerSession
-from .store import Store
+from .store import (
+    DEFAULT_CHANGE_RETENTION_PERIOD,
+    DEFAULT_MAX_ARRAY_BYTES,
+    DEFAULT_MAX_OBJECT_BYTES,
+    DEFAULT_MAX_STORE_BYTES,
+    DEFAULT_TRANSACTION_TIMEOUT,
+    Store,
+)
 
 __all__ = ["ETP_SUBPROTOCOL", "EmbeddedServer"]
 
@@ -206,6 +213,14 @@ class EmbeddedServer:
     ``max_pending_bytes`` bounds the unfinished multipart requests of one session
     (ELIMIT_EXCEEDED) and ``pending_timeout`` how long one may wait for its next part
     (EMULTIPART_CANCELLED).
+
+    Limits of the store (used when the server creates it, i.e. without ``store``; None =
+    unlimited): ``max_store_bytes`` (objects and written array blocks, staged ones included:
+    ELIMIT_EXCEEDED past it), ``max_object_bytes`` (one object's XML: EMAXSIZE_EXCEEDED),
+    ``max_array_bytes`` (one array's declared size: ELIMIT_EXCEEDED), ``transaction_timeout``
+    (seconds a transaction may stay idle before it is rolled back; advertised as
+    TransactionTimeoutPeriod) and ``change_retention_period`` (seconds deleted-object records are
+    kept; advertised as ChangeRetentionPeriod). See :class:`~.store.Store`.
     """
 
     def __init__(
@@ -225,6 +240,11 @@ class EmbeddedServer:
         max_connections: int = MAX_CONNECTIONS,
         max_pending_bytes: int = MAX_PENDING_BYTES,
         pending_timeout: float = PENDING_TIMEOUT,
+        max_store_bytes: int | None = DEFAULT_MAX_STORE_BYTES,
+        max_object_bytes: int | None = DEFAULT_MAX_OBJECT_BYTES,
+        max_array_bytes: int | None = DEFAULT_MAX_ARRAY_BYTES,
+        transaction_timeout: float | None = DEFAULT_TRANSACTION_TIMEOUT,
+        change_retention_period: float | None = DEFAULT_CHANGE_RETENTION_PERIOD,
     ) -> None:
         if max_message_size < 4096:
             raise ETPInvalidArgument("max_message_size must be at least 4096 bytes")
@@ -240,7 +260,14 @@ class EmbeddedServer:
         self.required_token = required_token
         self.latency = float(latency)
         if store is None:
-            store = Store(require_transactions=require_transactions)
+            store = Store(
+                require_transactions=require_transactions,
+                max_store_bytes=max_store_bytes,
+                max_object_bytes=max_object_bytes,
+                max_array_bytes=max_array_bytes,
+                transaction_timeout=transaction_timeout,
+                change_retention_period=change_retention_period,
+            )
         self.store = store
         self.instance_id = uuid.uuid4()
         if log_level is not None:
@@ -380,6 +407,10 @@ class EmbeddedServer:
 
     # -- connections --------------------------------------------------------------------------
 
+    def advertised(self) -> Advertised:
+        """The capabilities advertised in OpenSession and the well-known endpoint."""
+        return advertised(self.store, self.max_message_size)
+
     def check_authorization(self, value: str | None) -> bool:
         """True when no token is required or ``value`` is ``Bearer <token>`` (or the token)."""
         if self.required_token is None:
@@ -396,7 +427,7 @@ class EmbeddedServer:
                 401, "Unauthorized", (("WWW-Authenticate", 'Bearer realm="etp_sync"'),)
             )
         capabilities = capabilities_response(
-            request.target, APPLICATION_NAME, OFFERED_PROTOCOLS, self.max_message_size
+            request.target, APPLICATION_NAME, OFFERED_PROTOCOLS, self.advertised()
         )
         if capabilities is not None:
             return capabilities

@@ -283,12 +283,15 @@ class ServerSession:
             )
             self._close("no RequestSession")
             return False
+        caps = self.server.advertised()
         offer = ServerOffer(
             application_name=APPLICATION_NAME,
             application_version=__version__,
             protocols=dict.fromkeys(OFFERED_PROTOCOLS, "store"),
             max_message_size=self.server.max_message_size,
             server_instance_id=self.server.instance_id,
+            endpoint_capabilities=caps.endpoint_values(),
+            protocol_capabilities={p: caps.protocol_values(p) for p in caps.protocols},
         )
         try:
             open_session, effective = negotiate(body, offer)
