@@ -76,11 +76,6 @@ class ChunkedArray:
         arr.write(tuple(slice(0, n) for n in arr.shape), data)
         return arr
 
-    @property
-    def size(self) -> int:
-        """Number of elements."""
-        return int(np.prod(self.shape, dtype=object))
-
     def fork(self) -> ChunkedArray:
         """A version sharing every block with this one; its writes copy the blocks they touch."""
         other = ChunkedArray.__new__(ChunkedArray)
