@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import IntEnum
-from typing import Any
+from typing import Any, TypeVar
 
 
 class ErrorCode(IntEnum):
@@ -133,9 +133,30 @@ class ETPSessionClosed(ETPConnectionLost):
 
 
 class ETPTimeout(ETPError):
-    """No (complete) response arrived within the timeout. ``code`` is ETIMED_OUT."""
+    """A call ran out of time: its deadline passed before it completed. ``code`` is ETIMED_OUT.
+
+    Catch this for every timeout; the subclasses say in which phase the time ran out (as in
+    httpx): :class:`ETPConnectTimeout` (opening the connection), :class:`ETPWriteTimeout`
+    (sending), :class:`ETPReadTimeout` (waiting for the response).
+    """
 
     code = ErrorCode.ETIMED_OUT
+
+
+class ETPConnectTimeout(ETPTimeout, ETPTransportError):
+    """Opening the connection (TCP, TLS, websocket upgrade, ETP handshake) did not finish within
+    the time the call had left. Also an :class:`ETPTransportError`, as every connect failure."""
+
+
+class ETPWriteTimeout(ETPTimeout):
+    """A request could not be sent within the call's deadline: the peer stopped reading, or
+    another thread's send held the connection. When part of the message had gone out, the
+    connection is closed (a half-sent frame cannot be taken back) and other waiters get
+    :class:`ETPConnectionLost`."""
+
+
+class ETPReadTimeout(ETPTimeout):
+    """No complete response arrived within the call's deadline."""
 
 
 class ETPInvalidArgument(ETPError, ValueError):
@@ -222,3 +243,23 @@ class EPCError(ETPError):
     ``code`` is EINVALID_OBJECT."""
 
     code = ErrorCode.EINVALID_OBJECT
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def fresh_error(error: E) -> E:
+    """A copy of ``error`` for one thread to raise: same class, arguments and attributes, no
+    traceback, chained to ``error`` (its ``__cause__``).
+
+    An error shared by several threads (the one that failed a connection, handed to every
+    request waiting on it) must not be raised as is: each ``raise`` would add that thread's
+    frames to the one shared traceback, keeping them (and their locals) alive as long as the
+    error lives, and leaking them into the other threads' tracebacks. The copy is built without
+    calling ``__init__``, so it works for every exception class.
+    """
+    cls = type(error)
+    copy = cls.__new__(cls, *error.args)
+    copy.__dict__.update(error.__dict__)
+    copy.__cause__ = error
+    return copy

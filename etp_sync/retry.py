@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -20,8 +21,12 @@ class RetryPolicy:
     """Exponential backoff with jitter, bounded by attempts and total time.
 
     ``attempts=1`` disables retrying. Only transport failures (refused connections, dropped
-    sockets, timeouts while connecting) are retried; a server that refuses the session or the
-    credentials is not asked again.
+    sockets, timeouts while connecting, HTTP statuses that may change: 408, 425, 429, 5xx) are
+    retried; a server that refuses the session or the credentials, or that is no websocket
+    server at all, is not asked again.
+
+    A call's deadline bounds the policy too: :meth:`run` makes no attempt that could only start
+    after it, and each attempt gets only the time left (the caller's ``func`` reads it).
     """
 
     attempts: int = 5
@@ -30,8 +35,12 @@ class RetryPolicy:
     max_wait: float = 5.0
     jitter: float = 0.2
 
-    def run(self, func: Callable[[], T], what: str) -> T:
-        """Call ``func`` until it succeeds or the policy gives up (then re-raise its error)."""
+    def run(self, func: Callable[[], T], what: str, *, deadline: float | None = None) -> T:
+        """Call ``func`` until it succeeds or the policy gives up (then re-raise its error).
+
+        ``deadline`` (a ``time.monotonic()`` value) ends the retries early: no wait that would
+        end past it is started, the last attempt's error is raised instead.
+        """
 
         def log_retry(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
@@ -45,9 +54,13 @@ class RetryPolicy:
                 wait,
             )
 
+        stop = tenacity.stop_after_attempt(max(1, self.attempts)) | tenacity.stop_after_delay(
+            self.total_time
+        )
+        if deadline is not None:
+            stop = stop | _StopBefore(deadline)
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(max(1, self.attempts))
-            | tenacity.stop_after_delay(self.total_time),
+            stop=stop,
             wait=tenacity.wait_exponential_jitter(
                 multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter
             ),
@@ -58,11 +71,25 @@ class RetryPolicy:
         return retrying(func)
 
 
-# HTTP statuses of a refused upgrade that asking again will not change: a bad request, missing
-# or wrong credentials, a path the server does not serve.
-PERMANENT_HTTP_STATUSES = frozenset({400, 401, 403, 404})
+class _StopBefore(tenacity.stop.stop_base):
+    """Stop when the coming wait would end at or past ``deadline`` (``time.monotonic()``)."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return time.monotonic() + retry_state.upcoming_sleep >= self.deadline
+
+
+# HTTP statuses of a refused upgrade that asking again may change: a timeout, "too early", too
+# many requests, server errors. Any other answer to an upgrade (a bad request, missing or wrong
+# credentials, a path the server does not serve, a plain web page) stays the same.
+TRANSIENT_HTTP_STATUSES = frozenset({408, 425, 429})
 
 
 def _retryable(exc: BaseException) -> bool:
     """Transport failures are retried, except refusals that asking again will not change."""
-    return isinstance(exc, ETPTransportError) and exc.status not in PERMANENT_HTTP_STATUSES
+    if not isinstance(exc, ETPTransportError):
+        return False
+    status = exc.status
+    return status is None or status in TRANSIENT_HTTP_STATUSES or status >= 500

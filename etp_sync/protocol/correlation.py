@@ -2,8 +2,16 @@
 
 Pure protocol state, free of sockets: the connection's reader thread calls
 :meth:`Correlator.route` for each decoded message; a caller blocks in
-:meth:`PendingRequest.result` on its own queue until the part flagged FIN arrives, the timeout
-expires or the connection fails.
+:meth:`PendingRequest.result` on its own queue until the part flagged FIN arrives, its deadline
+passes or the connection fails.
+
+Replies are checked as they arrive, on the reader thread, before they reach the waiter: a
+message type that does not answer the request (see :mod:`~etp_sync.protocol.replies`) fails it
+with :class:`~etp_sync.errors.ETPProtocolError`, and so does a multipart reply that grows past
+the request's byte budget (each part counted at least :data:`PART_COST` bytes, so endless tiny
+parts are bounded too). The request is then forgotten: later parts are dropped, so memory stays
+bounded whatever the peer sends. Every waiter raises its own copy of a shared failure
+(:func:`~etp_sync.errors.fresh_error`).
 """
 
 from __future__ import annotations
@@ -16,13 +24,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ETPConnectionLost, ETPError, ETPRemoteError, ETPTimeout, error_name
+from ..errors import (
+    ETPConnectionLost,
+    ETPError,
+    ETPProtocolError,
+    ETPReadTimeout,
+    ETPRemoteError,
+    error_name,
+    fresh_error,
+)
+from .replies import ACKNOWLEDGE, PROTOCOL_EXCEPTION
 
 log = logging.getLogger("etp_sync.protocol")
 
 FIN = 0x02
-PROTOCOL_EXCEPTION = 1000
-ACKNOWLEDGE = 1001
+PART_COST = 512
+"""The least number of bytes a reply part counts against its request's budget (a decoded
+message costs memory beyond its wire size)."""
 
 
 class MessageIds:
@@ -96,13 +114,40 @@ def protocol_exception_error(errors: list[Any], successes: Any = None) -> ETPRem
 
 
 class PendingRequest:
-    """A request in flight: its parts arrive on a private queue."""
+    """A request in flight: its parts arrive on a private queue.
 
-    __slots__ = ("_correlator", "_queue", "message_id", "name", "sent_at")
+    ``replies`` holds the message types that may answer it (None: not checked), ``max_bytes``
+    the most its reply may amount to, all parts together (None: unbounded).
+    """
 
-    def __init__(self, message_id: int, name: str, correlator: Correlator) -> None:
+    __slots__ = (
+        "_correlator",
+        "_queue",
+        "max_bytes",
+        "message_id",
+        "name",
+        "protocol",
+        "received",
+        "replies",
+        "sent_at",
+    )
+
+    def __init__(
+        self,
+        message_id: int,
+        name: str,
+        correlator: Correlator,
+        *,
+        protocol: int | None = None,
+        replies: frozenset[int] | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
         self.message_id = message_id
         self.name = name
+        self.protocol = protocol
+        self.replies = replies
+        self.max_bytes = max_bytes
+        self.received = 0
         self._queue: queue.SimpleQueue[tuple[Any, Any] | BaseException] = queue.SimpleQueue()
         self._correlator = correlator
         self.sent_at = time.monotonic()
@@ -110,13 +155,34 @@ class PendingRequest:
     def put(self, item: tuple[Any, Any] | BaseException) -> None:
         self._queue.put(item)
 
-    def result(self, timeout: float | None = None) -> Response:
+    def check(self, header: Any, size: int) -> ETPProtocolError | None:
+        """The error a reply part breaks this request with (wrong type, too big), else None;
+        counts the part against the byte budget."""
+        kind = header.message_type
+        if self.replies is not None and (
+            kind not in self.replies
+            or (kind not in (PROTOCOL_EXCEPTION, ACKNOWLEDGE) and header.protocol != self.protocol)
+        ):
+            return ETPProtocolError(
+                f"the server answered {self.name} (message {self.message_id}) with message "
+                f"type {kind} of protocol {header.protocol}, which does not answer it"
+            )
+        self.received += max(size, PART_COST)
+        if self.max_bytes is not None and self.received > self.max_bytes:
+            return ETPProtocolError(
+                f"the reply to {self.name} (message {self.message_id}) exceeded "
+                f"{self.max_bytes} bytes (max_response_size) without ending"
+            )
+        return None
+
+    def result(self, timeout: float | None = None, *, deadline: float | None = None) -> Response:
         """Block until the final part (FIN) arrives; raise on timeout or connection failure.
 
-        On timeout the request is forgotten: late parts are dropped (and logged) by the
-        correlator.
+        ``deadline`` (a ``time.monotonic()`` value) wins over ``timeout`` when given. On
+        timeout the request is forgotten: late parts are dropped (and logged) by the correlator.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        if deadline is None and timeout is not None:
+            deadline = time.monotonic() + timeout
         messages: list[Any] = []
         errors: list[Any] = []
         try:
@@ -125,12 +191,13 @@ class PendingRequest:
                 try:
                     item = self._queue.get(timeout=remaining)
                 except queue.Empty:
-                    raise ETPTimeout(
+                    raise ETPReadTimeout(
                         f"no complete response to {self.name} (message {self.message_id}) "
-                        f"within {timeout} s"
+                        "within its deadline"
+                        + (f" of {timeout:g} s" if timeout is not None else "")
                     ) from None
                 if isinstance(item, BaseException):
-                    raise item
+                    raise fresh_error(item)
                 header, body = item
                 if header.message_type == PROTOCOL_EXCEPTION:
                     errors.append(body)
@@ -150,11 +217,22 @@ class Correlator:
         self._lock = threading.Lock()
         self._closed_error: ETPError | None = None
 
-    def register(self, message_id: int, name: str) -> PendingRequest:
+    def register(
+        self,
+        message_id: int,
+        name: str,
+        *,
+        protocol: int | None = None,
+        replies: frozenset[int] | None = None,
+        max_bytes: int | None = None,
+    ) -> PendingRequest:
+        """Expect a reply to request ``message_id`` (see :class:`PendingRequest`)."""
         with self._lock:
             if self._closed_error is not None:
-                raise self._closed_error
-            pending = PendingRequest(message_id, name, self)
+                raise fresh_error(self._closed_error)
+            pending = PendingRequest(
+                message_id, name, self, protocol=protocol, replies=replies, max_bytes=max_bytes
+            )
             self._pending[message_id] = pending
             return pending
 
@@ -162,16 +240,26 @@ class Correlator:
         with self._lock:
             self._pending.pop(message_id, None)
 
-    def route(self, header: Any, body: Any) -> bool:
-        """Hand a message to the request it answers; False if no request is waiting for it."""
+    def route(self, header: Any, body: Any, size: int = 0) -> bool:
+        """Hand a message (``size`` bytes on the wire) to the request it answers; False if no
+        request is waiting for it. A part that breaks its request (see
+        :meth:`PendingRequest.check`) fails it instead, and the request is forgotten."""
         if header.correlation_id == 0:
             return False
+        error = None
         with self._lock:
             pending = self._pending.get(header.correlation_id)
             final = header.message_flags & FIN and header.message_type != ACKNOWLEDGE
-            if pending is not None and final:
+            if pending is not None:
+                error = pending.check(header, size)
+            if pending is not None and (final or error is not None):
                 # Final part: later duplicates find nobody; result() also forgets it.
                 self._pending.pop(header.correlation_id, None)
+        if error is not None:
+            assert pending is not None
+            log.error("%s", error)
+            pending.put(error)
+            return True
         if pending is None:
             log.debug(
                 "dropping message (%s, %s) for request %s: nobody is waiting (timed out?)",
@@ -185,13 +273,17 @@ class Correlator:
 
     def fail(self, message_id: int, error: ETPError) -> None:
         """Fail one request (e.g. its response could not be decoded)."""
+        error.__traceback__ = None  # the waiter raises a copy; keep no frame of ours alive
         with self._lock:
             pending = self._pending.pop(message_id, None)
         if pending is not None:
             pending.put(error)
 
     def fail_all(self, error: ETPError, *, close: bool = False) -> None:
-        """Fail every request in flight (connection lost); with ``close`` refuse new ones."""
+        """Fail every request in flight (connection lost); with ``close`` refuse new ones.
+
+        Each waiter raises its own copy of ``error``: they share no traceback."""
+        error.__traceback__ = None
         with self._lock:
             pending = list(self._pending.values())
             self._pending.clear()

@@ -7,6 +7,13 @@ correlation id, into the queue of the request waiting for them (kazoo-style); ev
 callback never stalls the reader. Pings are answered, CloseSession honoured. Any thread may send:
 message ids are allocated under a lock and the transport serialises frames.
 
+Deadlines: :meth:`SessionEngine.send` takes the caller's deadline (a ``time.monotonic()`` value)
+and hands it to the transport, which bounds the wait for the send lock and the write itself;
+:meth:`SessionEngine.open` bounds connecting and the handshake by it too. Replies are checked
+against the request (message types, total size: :mod:`etp_sync.protocol.correlation`). When the
+connection fails, every waiter gets its own copy of the error, the dispatch thread ends once it
+has delivered what arrived before, and the transport drops its buffers.
+
 :class:`~etp_sync.session.ETPSession` owns one engine at a time and opens a new one to reconnect.
 """
 
@@ -28,24 +35,36 @@ from ..codec import (
 )
 from ..errors import (
     ETPConnectionLost,
+    ETPConnectTimeout,
     ETPDecodeError,
     ETPError,
     ETPInvalidArgument,
     ETPMessageTooLarge,
     ETPNotNegotiated,
     ETPProtocolError,
+    ETPReadTimeout,
     ETPSessionClosed,
     ETPTransportError,
+    ETPWriteTimeout,
+    fresh_error,
 )
 from ..protocol.correlation import Correlator, MessageIds, PendingRequest
 from ..protocol.negotiation import ServerInfo, now_us, read_open_session
+from ..protocol.replies import expected_replies
 from ..schema import Record, messages
-from ..transport._websocket import WebSocketTransport
+from ..transport._websocket import WebSocketTransport, safe_url
 
 log = logging.getLogger("etp_sync.session.engine")
 
 Handler = Callable[[Any, Any], None]
 RECEIVE_HEADROOM = 1 << 20  # replies may slightly exceed the advertised limit
+RESPONSE_MESSAGES = 4
+"""Default bound of one reply, all its parts together: this many negotiated maximum-size
+messages (see ``max_response_size``)."""
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else deadline - time.monotonic()
 
 
 class SessionEngine:
@@ -62,16 +81,22 @@ class SessionEngine:
         max_message_size: int,
         compression: bool,
         on_unsolicited: Handler | None = None,
+        max_response_size: int | None = None,
+        on_close: Callable[[ETPError], None] | None = None,
     ) -> None:
         self.transport = transport
         self.client_max_message_size = int(max_message_size)
+        self.max_response_size = max_response_size
         self.compression_wanted = compression
         self.server: ServerInfo | None = None
         self.ids = MessageIds()
         self.correlator = Correlator()
         self._on_unsolicited = on_unsolicited
+        self._on_close = on_close
+        self._opened = False  # the handshake succeeded: a failure from now on is a disconnect
         self._dispatch_queue: queue.SimpleQueue[tuple[Any, Any] | None] = queue.SimpleQueue()
         self._closed = threading.Event()
+        self._fail_lock = threading.Lock()
         self.close_error: ETPError | None = None
         self._reader = threading.Thread(target=self._read_loop, name="etp_sync-reader", daemon=True)
         self._dispatcher = threading.Thread(
@@ -92,8 +117,21 @@ class SessionEngine:
         compression: bool,
         on_unsolicited: Handler | None = None,
         tls: Mapping[str, Any] | None = None,
+        max_response_size: int | None = None,
+        deadline: float | None = None,
+        on_close: Callable[[ETPError], None] | None = None,
     ) -> SessionEngine:
-        """Open the websocket and negotiate the ETP session (raises on refusal)."""
+        """Open the websocket and negotiate the ETP session (raises on refusal).
+
+        Takes at most ``connect_timeout`` seconds, and never past ``deadline`` (a
+        ``time.monotonic()`` value): then :class:`~etp_sync.errors.ETPConnectTimeout`.
+        """
+        left = _left(deadline)
+        if left is not None and left <= 0:
+            raise ETPConnectTimeout(f"no time left to connect to {safe_url(url)}")
+        if left is not None and left < connect_timeout:
+            connect_timeout = left
+        until = time.monotonic() + connect_timeout
         transport = WebSocketTransport.connect(
             url,
             headers=headers,
@@ -106,13 +144,20 @@ class SessionEngine:
             max_message_size=max_message_size,
             compression=compression,
             on_unsolicited=on_unsolicited,
+            max_response_size=max_response_size,
+            on_close=on_close,
         )
         conn._reader.start()
         conn._dispatcher.start()
         try:
-            pending = conn.send(request_session)
+            pending = conn.send(request_session, deadline=until)
             assert pending is not None
-            response = pending.result(connect_timeout)
+            response = pending.result(deadline=until)
+        except (ETPReadTimeout, ETPWriteTimeout) as exc:
+            conn.close(send_close_session=False)
+            raise ETPConnectTimeout(
+                f"no ETP session with {safe_url(url)} within {connect_timeout:g} s: {exc}"
+            ) from None
         except BaseException:
             conn.close(send_close_session=False)
             raise
@@ -131,6 +176,7 @@ class SessionEngine:
         conn.server = read_open_session(
             open_session, client_max_message_size=conn.client_max_message_size
         )
+        conn._opened = True
         log.info(
             "ETP session %s open with %s %s (protocols %s, compression %r, max message %d B)",
             conn.server.session_id,
@@ -153,9 +199,22 @@ class SessionEngine:
         """The effective message size limit (the smaller of both endpoints' limits)."""
         return self.server.max_message_size if self.server else self.client_max_message_size
 
+    @property
+    def response_limit(self) -> int:
+        """The most bytes one reply may amount to, all its parts together."""
+        if self.max_response_size is not None:
+            return self.max_response_size
+        return RESPONSE_MESSAGES * self.max_message_size
+
     def _check_open(self) -> None:
         if self._closed.is_set():
-            raise self.close_error or ETPConnectionLost("the connection is closed")
+            raise self._error_to_raise()
+
+    def _error_to_raise(self) -> ETPError:
+        """This thread's own copy of the error that ended the connection."""
+        if self.close_error is None:
+            return ETPConnectionLost("the connection is closed")
+        return fresh_error(self.close_error)
 
     def _numbers(self, body: Record) -> tuple[int, int]:
         """``(protocol, message type)`` of a message this session may send: refuses records
@@ -175,7 +234,7 @@ class SessionEngine:
             return False
         return None  # compress when it pays
 
-    def _transmit(self, header: Any, body: Record) -> None:
+    def _transmit(self, header: Any, body: Record, deadline: float | None) -> None:
         parts = encode_message_parts(header, body, self._compress_choice())
         size = sum(len(memoryview(p).cast("B")) for p in parts)
         if size > self.max_message_size:
@@ -184,10 +243,14 @@ class SessionEngine:
                 f"size of {self.max_message_size} bytes"
             )
         try:
-            self.transport.send_message(parts)
+            self.transport.send_message(parts, deadline=deadline)
+        except ETPWriteTimeout as exc:
+            if not self.transport.is_open:  # cut off mid-message: the connection is gone
+                self._fail(ETPConnectionLost(f"connection lost: {exc} (message cut off)"))
+            raise
         except ETPTransportError as exc:
             self._fail(exc)
-            raise self.close_error or exc from None
+            raise self._error_to_raise() from None
 
     def send(
         self,
@@ -197,11 +260,12 @@ class SessionEngine:
         protocol: int | None = None,
         expect_response: bool = True,
         final: bool = True,
+        deadline: float | None = None,
     ) -> PendingRequest | None:
         """Send one message; with ``expect_response`` return the handle its response arrives on.
 
         ``protocol`` overrides the header protocol (for ProtocolException/Acknowledge, which can
-        belong to any protocol).
+        belong to any protocol). ``deadline`` (``time.monotonic()``) bounds the send.
         """
         self._check_open()
         body_protocol, message_type = self._numbers(body)
@@ -213,15 +277,27 @@ class SessionEngine:
             message_id=message_id,
             message_flags=MessageFlags.FIN if final else 0,
         )
-        pending = self.correlator.register(message_id, body.etp_name) if expect_response else None
+        pending = self._expect(message_id, body) if expect_response else None
         try:
-            self._transmit(header, body)
+            self._transmit(header, body, deadline)
         except BaseException:
             self.correlator.forget(message_id)
             raise
         return pending
 
-    def send_multipart(self, bodies: Sequence[Record]) -> PendingRequest:
+    def _expect(self, message_id: int, body: Record) -> PendingRequest:
+        """Register the request: its reply is checked against ``body``'s expected answers."""
+        return self.correlator.register(
+            message_id,
+            body.etp_name,
+            protocol=body.etp_protocol,
+            replies=expected_replies(body),
+            max_bytes=self.response_limit,
+        )
+
+    def send_multipart(
+        self, bodies: Sequence[Record], *, deadline: float | None = None
+    ) -> PendingRequest:
         """Send a multipart request (e.g. PutDataObjects followed by Chunk messages).
 
         The first part has correlation id 0, the others correlate to it; FIN is on the last.
@@ -231,7 +307,7 @@ class SessionEngine:
         self._check_open()
         numbers = [self._numbers(b) for b in bodies]
         first_id = self.ids.next()
-        pending = self.correlator.register(first_id, bodies[0].etp_name)
+        pending = self._expect(first_id, bodies[0])
         try:
             for i, (body, (protocol, message_type)) in enumerate(zip(bodies, numbers, strict=True)):
                 header = MessageHeader(
@@ -241,7 +317,7 @@ class SessionEngine:
                     message_id=first_id if i == 0 else self.ids.next(),
                     message_flags=MessageFlags.FIN if i == len(bodies) - 1 else 0,
                 )
-                self._transmit(header, body)
+                self._transmit(header, body, deadline)
         except BaseException:
             self.correlator.forget(first_id)
             raise
@@ -273,7 +349,7 @@ class SessionEngine:
         except ETPDecodeError as exc:
             self._route_decode_error(frame, exc)
             return
-        if self.correlator.route(header, body):
+        if self.correlator.route(header, body, len(frame)):
             return
         key = (header.protocol, header.message_type)
         if key == (0, 8):  # Ping
@@ -321,26 +397,46 @@ class SessionEngine:
     # -- closing -------------------------------------------------------------------------------
 
     def _fail(self, error: ETPError) -> None:
-        if self.close_error is None:
-            self.close_error = error
-        self._closed.set()
-        self.correlator.fail_all(self.close_error, close=True)
+        """The connection is unusable: fail every waiter, refuse new requests, let the
+        dispatch thread end after delivering what arrived before."""
+        with self._fail_lock:
+            first = self.close_error is None
+            if first:
+                error.__traceback__ = None
+                self.close_error = error
+            self._closed.set()
+        self.correlator.fail_all(self.close_error or error, close=True)
+        if first:
+            self._dispatch_queue.put(None)
+            if self._opened and self._on_close is not None:  # once, whoever noticed first
+                try:
+                    self._on_close(fresh_error(self.close_error or error))
+                except Exception:
+                    log.exception("on_close callback failed")
 
     def close(
-        self, *, send_close_session: bool = True, reason: str = "", wait: float = 2.0
+        self,
+        *,
+        send_close_session: bool = True,
+        reason: str = "",
+        wait: float = 2.0,
+        error: ETPError | None = None,
     ) -> None:
-        """End the session: CloseSession (best effort), websocket close, threads joined."""
+        """End the session: CloseSession (best effort), websocket close, threads joined.
+
+        Requests still waiting fail with ``error`` (default: ETPConnectionLost).
+        """
         if send_close_session and not self._closed.is_set():
             try:
-                self.send(messages.Core.CloseSession(reason=reason), expect_response=False)
+                self.send(
+                    messages.Core.CloseSession(reason=reason),
+                    expect_response=False,
+                    deadline=time.monotonic() + wait / 2,
+                )
             except ETPError as exc:
                 log.debug("CloseSession not sent: %s", exc)
-        if self.close_error is None:
-            self.close_error = ETPConnectionLost("the session was closed")
-        self._closed.set()
-        self.correlator.fail_all(self.close_error, close=True)
+        self._fail(error or ETPConnectionLost("the session was closed"))
         self.transport.close()
-        self._dispatch_queue.put(None)
         deadline = time.monotonic() + wait
         for thread in (self._reader, self._dispatcher):
             if thread.is_alive() and thread is not threading.current_thread():

@@ -6,7 +6,8 @@ handlers of server-initiated messages, the transaction manager and the subscript
 Many threads may share a session: each request waits on its own queue. When the connection
 drops, requests in flight fail with :class:`~etp_sync.errors.ETPConnectionLost` (idempotent
 reads are retried transparently), and the next use reconnects, renegotiates and restores
-notification subscriptions.
+notification subscriptions. Every call has one deadline (see :class:`ETPSession`); after
+:meth:`ETPSession.close` every call raises :class:`~etp_sync.errors.ETPSessionClosed`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from typing import Any
 
 from .._version import __version__
 from ..calls import CallsMixin, SubscriptionRegistry, TransactionManager
-from ..errors import ETPConnectionLost, ETPInvalidArgument, ETPSessionClosed
+from ..errors import (
+    ETPConnectionLost,
+    ETPConnectTimeout,
+    ETPError,
+    ETPInvalidArgument,
+    ETPSessionClosed,
+    fresh_error,
+)
 from ..protocol.correlation import PendingRequest, Response
 from ..protocol.negotiation import (
     STORE_PROTOCOLS,
@@ -41,11 +49,15 @@ DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 
 class RequestHandle:
-    """A request in flight; :meth:`result` blocks for its response messages."""
+    """A request in flight; :meth:`result` blocks for its response messages.
 
-    def __init__(self, pending: PendingRequest, timeout: float | None) -> None:
+    Without a ``timeout`` of its own, the wait ends at the deadline the request was sent with
+    (sending and receiving share one deadline).
+    """
+
+    def __init__(self, pending: PendingRequest, deadline: float | None) -> None:
         self._pending = pending
-        self._timeout = timeout
+        self._deadline = deadline
 
     @property
     def message_id(self) -> int:
@@ -53,7 +65,9 @@ class RequestHandle:
 
     def response(self, timeout: float | None = None) -> Response:
         """All response parts, ProtocolExceptions included (no error raised for them)."""
-        return self._pending.result(self._timeout if timeout is None else timeout)
+        if timeout is not None:
+            return self._pending.result(timeout)
+        return self._pending.result(deadline=self._deadline)
 
     def result(self, timeout: float | None = None) -> list[Any]:
         """The response messages; raises :class:`~etp_sync.errors.ETPRemoteError` on errors."""
@@ -65,14 +79,41 @@ class RequestHandle:
 class ETPSession(CallsMixin):
     """A blocking ETP 1.2 session, usable from many threads; a context manager.
 
+    Deadlines: every call has one deadline, ``timeout`` seconds (the call's own, else the
+    session's) from the moment it is made. It covers everything the call does: waiting for
+    another thread that is connecting, the connection attempts of the retry policy (each gets
+    only the time left, and no attempt starts that could only begin after the deadline),
+    waiting for the send lock, sending, and receiving every part of the reply; a read retried
+    after a drop keeps the deadline of the first try, and calls made of several requests
+    (arrays in blocks, batches) give each request only the time left. Past the deadline the
+    call raises :class:`~etp_sync.errors.ETPTimeout`: :class:`~etp_sync.errors.ETPConnectTimeout`
+    while connecting, :class:`~etp_sync.errors.ETPWriteTimeout` while sending (a request cut
+    off mid-message closes the connection), :class:`~etp_sync.errors.ETPReadTimeout` while
+    waiting for the reply. Margin: a call returns within ``timeout`` plus at most about 0.5 s
+    (thread wake-ups, encoding or decoding one message, answering a queued ping for at most
+    0.25 s), whatever the peer does. Not covered: DNS resolution of the host name, and user
+    callbacks (``progress``) that block.
+
+    Replies are checked against the request: a message type that does not answer it raises
+    :class:`~etp_sync.errors.ETPProtocolError`, and so does a reply (all its parts together)
+    larger than ``max_response_size``.
+
+    After :meth:`close`, every call raises :class:`~etp_sync.errors.ETPSessionClosed` at once
+    and nothing reconnects; only the iterator form (``for s in etp_connect(url):``) opens a new
+    connection after a close.
+
     Parameters:
         url: ``ws://`` or ``wss://`` address of the ETP server.
         authorization: bearer token, or a callable returning one (called on every connect so
             tokens can be refreshed). Sent as ``Authorization: Bearer <token>``.
         data_partition_id: OSDU partition, sent as the ``data-partition-id`` header.
-        timeout: default seconds to wait for a response.
-        connect_timeout: seconds for the websocket upgrade and the ETP handshake.
+        timeout: default deadline of a call, in seconds (see above).
+        connect_timeout: seconds for one connection attempt (websocket upgrade and ETP
+            handshake), within the call's deadline.
         max_message_size: our limit; the effective one is the smaller of ours and the server's.
+        max_response_size: the most bytes one reply may amount to, all its parts together
+            (each part counted at least 512 bytes); default 4 times the negotiated maximum
+            message size. A bigger reply raises ETPProtocolError as soon as it exceeds it.
         compression: offer gzip and compress bodies where it pays.
         retry: connection attempts policy (first connect and reconnects).
         verify, ca_file, ssl_context: TLS settings for ``wss://`` (verification is on by default).
@@ -80,6 +121,9 @@ class ETPSession(CallsMixin):
         protocols: protocol numbers to request (role ``store``).
         auto_reconnect: reconnect on next use after a drop (otherwise raise).
     """
+
+    DEADLINE_MARGIN = 0.5
+    """Seconds a call may run past its ``timeout`` (see "Deadlines" above)."""
 
     def __init__(
         self,
@@ -90,6 +134,7 @@ class ETPSession(CallsMixin):
         timeout: float = 60.0,
         connect_timeout: float = 15.0,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_response_size: int | None = None,
         compression: bool = True,
         retry: RetryPolicy | None = None,
         verify: bool = True,
@@ -106,12 +151,15 @@ class ETPSession(CallsMixin):
             )
         if max_message_size < 4096:
             raise ETPInvalidArgument("max_message_size must be at least 4096 bytes")
+        if max_response_size is not None and max_response_size < 4096:
+            raise ETPInvalidArgument("max_response_size must be at least 4096 bytes")
         self.url = url
         self._authorization = authorization
         self.data_partition_id = data_partition_id
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.max_message_size = int(max_message_size)
+        self.max_response_size = None if max_response_size is None else int(max_response_size)
         self.compression = compression
         self.retry = retry or RetryPolicy()
         self._tls = {"verify": verify, "ca_file": ca_file, "ssl_context": ssl_context}
@@ -124,6 +172,7 @@ class ETPSession(CallsMixin):
         self._closed = False
         self._handlers = HandlerRegistry()
         self._after_connect: list[Callable[[], None]] = []
+        self._on_disconnect: list[Callable[[ETPError], None]] = []
         self.connect_count = 0
         self.transaction_manager = TransactionManager(self)
         self.subscription_registry = SubscriptionRegistry(self)
@@ -151,10 +200,13 @@ class ETPSession(CallsMixin):
 
         For long-running jobs: ``for session in etp_connect(url): try: work(session) except
         ETPConnectionLost: continue``. Each new iteration closes the previous connection and
-        opens a new one (with the retry policy); ``break`` ends the loop.
+        opens a new one (with the retry policy), even after :meth:`close`: this is the one way
+        to reopen a closed session. ``break`` ends the loop.
         """
         while True:
             if not self.is_open:
+                with self._conn_lock:
+                    self._closed = False
                 self.connect()
             yield self
             self._drop_connection()
@@ -188,23 +240,39 @@ class ETPSession(CallsMixin):
             headers["data-partition-id"] = self.data_partition_id
         return headers
 
-    def connect(self) -> ETPSession:
-        """Open the websocket and the ETP session (retrying per ``retry``); idempotent."""
-        with self._conn_lock:
-            if self._closed:
-                self._closed = False
-            if self.is_open:
-                return self
-            self._conn = self.retry.run(
-                self._open_connection, f"connecting to {safe_url(self.url)}"
-            )
-            self.connect_count += 1
-            hooks = list(self._after_connect)
-        for hook in hooks:
-            hook()
+    def connect(self, *, timeout: float | None = None) -> ETPSession:
+        """Open the websocket and the ETP session (retrying per ``retry``); idempotent.
+
+        ``timeout`` bounds the whole (default: only the retry policy does). Raises
+        :class:`~etp_sync.errors.ETPSessionClosed` after :meth:`close`.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._connection(deadline)
         return self
 
-    def _open_connection(self) -> SessionEngine:
+    def _lock_connection(self, deadline: float | None) -> None:
+        """Take the connection lock (held by a thread connecting), within ``deadline``."""
+        if deadline is None:
+            self._conn_lock.acquire()
+        elif not self._conn_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise ETPConnectTimeout(
+                f"another thread was still connecting to {safe_url(self.url)} at the deadline"
+            )
+
+    def _open(self, deadline: float | None) -> SessionEngine:
+        """Connect (lock held): the retry policy's attempts, within ``deadline``."""
+        if self._closed:
+            raise ETPSessionClosed("the session is closed", "closed by the client")
+        conn = self.retry.run(
+            lambda: self._open_connection(deadline),
+            f"connecting to {safe_url(self.url)}",
+            deadline=deadline,
+        )
+        self._conn = conn
+        self.connect_count += 1
+        return conn
+
+    def _open_connection(self, deadline: float | None = None) -> SessionEngine:
         request = build_request_session(
             application_name=self.application_name,
             application_version=self.application_version,
@@ -221,6 +289,9 @@ class ETPSession(CallsMixin):
             compression=self.compression,
             on_unsolicited=self._handlers.dispatch,
             tls=self._tls,
+            max_response_size=self.max_response_size,
+            deadline=deadline,
+            on_close=self._engine_closed,
         )
 
     def _drop_connection(self) -> None:
@@ -230,15 +301,42 @@ class ETPSession(CallsMixin):
             conn.close()
 
     def close(self, reason: str = "") -> None:
-        """Send CloseSession, close the websocket and stop the threads; idempotent."""
+        """Send CloseSession, close the websocket and stop the threads; idempotent.
+
+        Requests still waiting, and every later call, raise
+        :class:`~etp_sync.errors.ETPSessionClosed`.
+        """
         with self._conn_lock:
             self._closed = True
             conn, self._conn = self._conn, None
         if conn is not None:
-            conn.close(reason=reason)
+            conn.close(
+                reason=reason,
+                error=ETPSessionClosed("the session was closed", "closed by the client"),
+            )
+        self._disconnected(ETPSessionClosed("the session was closed", "closed by the client"))
 
-    def _connection(self) -> SessionEngine:
-        with self._conn_lock:
+    def _engine_closed(self, error: ETPError) -> None:
+        """An engine of ours closed (its reader noticed a drop, or it was closed)."""
+        if not self._closed:
+            self._disconnected(error)
+
+    def _disconnected(self, error: ETPError) -> None:
+        for hook in list(self._on_disconnect):
+            try:
+                hook(error)
+            except Exception:
+                log.exception("disconnect hook %r failed", hook)
+
+    def _connection(self, deadline: float | None = None) -> SessionEngine:
+        """The open engine, connecting (or reconnecting after a drop) within ``deadline``."""
+        conn = self._conn
+        if conn is not None and conn.is_open:
+            return conn
+        if self._closed:
+            raise ETPSessionClosed("the session is closed", "closed by the client")
+        self._lock_connection(deadline)
+        try:
             conn = self._conn
             if conn is not None and conn.is_open:
                 return conn
@@ -247,17 +345,25 @@ class ETPSession(CallsMixin):
                 self._conn = None
                 conn.close(send_close_session=False)
                 if not self.auto_reconnect:
-                    raise error or ETPConnectionLost("the connection was lost")
+                    raise fresh_error(error) if error else ETPConnectionLost("connection lost")
                 log.info("connection lost (%s); reconnecting", error)
-            elif self._closed and not self.auto_reconnect:
-                raise ETPConnectionLost("the session is closed")
-            self.connect()
-            assert self._conn is not None
-            return self._conn
+            conn = self._open(deadline)
+            hooks = list(self._after_connect)
+        finally:
+            self._conn_lock.release()
+        for hook in hooks:
+            hook()
+        return conn
 
     def add_after_connect(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` after every (re)connect, e.g. to restore subscriptions."""
         self._after_connect.append(hook)
+
+    def add_on_disconnect(self, hook: Callable[[ETPError], None]) -> None:
+        """Call ``hook(error)`` when the connection is lost: as soon as a drop is noticed (on
+        the engine's thread: keep it short) or when ``close()`` is called (``closed`` is then
+        True), e.g. to resubscribe in the background."""
+        self._on_disconnect.append(hook)
 
     # -- raw requests --------------------------------------------------------------------------
 
@@ -266,9 +372,10 @@ class ETPSession(CallsMixin):
 
         One thread can keep many requests in flight this way.
         """
-        pending = self._connection().send(message)
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        pending = self._connection(deadline).send(message, deadline=deadline)
         assert pending is not None
-        return RequestHandle(pending, self.timeout if timeout is None else timeout)
+        return RequestHandle(pending, deadline)
 
     def send_and_recv(self, message: Record, *, timeout: float | None = None) -> list[Any]:
         """Send a request and return every response message (multipart assembled).
@@ -291,22 +398,23 @@ class ETPSession(CallsMixin):
 
         ProtocolExceptions are returned in ``Response.errors``, not raised. Idempotent reads
         (``Get*``/``Find*`` messages unless told otherwise) are resent once on a fresh connection
-        when the connection drops while they are in flight.
+        when the connection drops while they are in flight, within the same deadline.
         """
         bodies = [message] if isinstance(message, Record) else list(message)
         if idempotent is None:
             idempotent = bodies[0].etp_name.startswith(("Get", "Find")) and len(bodies) == 1
-        wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         attempts = 2 if idempotent and self.auto_reconnect else 1
         for attempt in range(attempts):
-            conn = self._connection()
+            conn = self._connection(deadline)
             try:
                 if len(bodies) == 1:
-                    pending = conn.send(bodies[0])
+                    pending = conn.send(bodies[0], deadline=deadline)
                     assert pending is not None
                 else:
-                    pending = conn.send_multipart(bodies)
-                return pending.result(wait)
+                    pending = conn.send_multipart(bodies, deadline=deadline)
+                del conn  # a dead connection must not outlive its failure in this frame
+                return pending.result(deadline=deadline)
             except ETPConnectionLost as exc:
                 if isinstance(exc, ETPSessionClosed) or attempt + 1 >= attempts:
                     raise

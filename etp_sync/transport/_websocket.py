@@ -36,11 +36,13 @@ import websocket
 
 from etp_sync.errors import (
     ETPConnectionLost,
+    ETPConnectTimeout,
     ETPError,
     ETPInvalidArgument,
     ETPProtocolError,
     ETPSessionClosed,
     ETPTransportError,
+    ETPWriteTimeout,
 )
 
 __all__ = [
@@ -96,6 +98,12 @@ _FIRST_GROWTH: Final = 64 << 10
 follows what the peer actually sent, not the length its frame header announced."""
 _SSL_SEND_CHUNK: Final = 1 << 20
 """TLS ``send`` writes everything under one deadline; chunking makes the stall timeout per MiB."""
+_SSL_DEADLINE_CHUNK: Final = 16 << 10
+"""Under a send deadline, TLS writes one record at a time once the socket is writable, so a
+peer that stops reading holds the sender at most until its deadline."""
+_PONG_WAIT: Final = 0.25
+"""The longest a pong (or a close frame, beyond its own timeout) waits for a socket that takes
+no bytes: a peer that does not read is not worth a blocked thread."""
 _CLOSE_REASON_MAX: Final = 123
 _MAX_REDIRECTS: Final = 3
 _IOV_MAX: Final = 512
@@ -252,17 +260,33 @@ def _upgrade(
 
     Returns the socket and the response headers. Redirects (at most three, when asked) open a
     fresh socket of ours to the new location: websocket-client never opens a socket itself.
+    ``timeout`` bounds the whole upgrade, redirects included (TimeoutError past it).
     """
     target = url
+    deadline = time.monotonic() + timeout
     for _ in range(_MAX_REDIRECTS + 1 if follow_redirects else 1):
-        sock = _open_socket(target, timeout, context)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        sock = _open_socket(target, left, context)
         handshake = websocket.WebSocket(skip_utf8_validation=True)
         try:
-            handshake.connect(
-                target, socket=sock, header=headers, timeout=timeout, redirect_limit=0
-            )
-        except websocket.WebSocketException:
+            # websocket-client bounds each socket operation; the watchdog bounds them all.
+            with _abort_at(sock, deadline):
+                handshake.connect(
+                    target,
+                    socket=sock,
+                    header=headers,
+                    timeout=max(deadline - time.monotonic(), 0.001),
+                    redirect_limit=0,
+                )
+        except BaseException as exc:
             sock.close()
+            refused = isinstance(exc, websocket.WebSocketBadStatusException)
+            if not refused and time.monotonic() >= deadline:
+                raise TimeoutError from exc  # the watchdog cut the handshake
+            if not isinstance(exc, websocket.WebSocketException):
+                raise
             location = _redirect_location(handshake.handshake_response)
             if not follow_redirects or location is None:
                 raise
@@ -271,6 +295,28 @@ def _upgrade(
         response = handshake.handshake_response
         return sock, dict(response.headers) if response is not None else {}
     raise websocket.WebSocketException(f"more than {_MAX_REDIRECTS} redirects")
+
+
+@contextmanager
+def _abort_at(sock: socket.socket, deadline: float) -> Iterator[None]:
+    """Shut ``sock`` down if the block is still running at ``deadline``, so that a peer that
+    trickles its answer cannot stretch a blocking handshake past it."""
+    timer = threading.Timer(max(deadline - time.monotonic(), 0.0), _shut, (sock,))
+    timer.name = "etp_sync-connect-deadline"
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        timer.join()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError as exc:
+        _log.debug("shutdown at the connect deadline: %s", exc)
 
 
 def _redirect_location(response: Any) -> str | None:
@@ -324,6 +370,20 @@ def _frames(
 
 # --------------------------------------------------------------------------------------------
 # Transport
+
+
+def _writable(sock: socket.socket, wait: float) -> bool:
+    """Whether ``sock`` can take more bytes within ``wait`` seconds (errors count as yes: the
+    send that follows reports them)."""
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock.fileno(), select.POLLOUT)
+            return bool(poller.poll(math.ceil(wait * 1000)))
+        _, ready, _ = select.select([], [sock], [], wait)
+        return bool(ready)
+    except (OSError, ValueError):
+        return True
 
 
 def _sendable_close_code(code: int) -> bool:
@@ -429,7 +489,8 @@ class WebSocketTransport:
         ``data-partition-id``); their values never appear in logs, reprs or errors. TLS verifies
         the server by default (system CAs, or ``ca_file``); ``verify=False`` disables it, and
         ``ssl_context`` replaces all TLS settings. Redirects are not followed unless asked, since
-        that would resend the credentials to another address.
+        that would resend the credentials to another address. ``connect_timeout`` bounds the
+        whole opening (TCP, TLS, upgrade): past it :class:`~etp_sync.errors.ETPConnectTimeout`.
         """
         safe = safe_url(url)
         request_headers = [f"Sec-WebSocket-Protocol: {ETP_SUBPROTOCOL}"]
@@ -462,7 +523,7 @@ class WebSocketTransport:
                 f"TLS certificate verification failed for {safe}: {exc.verify_message}"
             ) from None
         except (TimeoutError, websocket.WebSocketTimeoutException):
-            raise ETPTransportError(
+            raise ETPConnectTimeout(
                 f"timed out after {connect_timeout:g} s opening websocket to {safe}"
             ) from None
         except (websocket.WebSocketException, OSError, ValueError) as exc:
@@ -529,19 +590,27 @@ class WebSocketTransport:
 
     # ---------------------------------------------------------------- sending
 
-    def send_message(self, parts: Sequence[BytesLike] | BytesLike) -> None:
+    def send_message(
+        self, parts: Sequence[BytesLike] | BytesLike, *, deadline: float | None = None
+    ) -> None:
         """Send one binary message whose payload is the concatenation of ``parts``.
 
         The message goes as a single FIN frame (or as frames of at most ``max_frame_size``),
         masked with a fresh random key straight into the reused send buffer: each part is read
         exactly once. Thread-safe; a send buffer grown beyond 64 MiB is released after the send
-        so one huge message does not pin its memory for the life of the connection.
+        so one huge message does not pin its memory for the life of the connection, and so is
+        the buffer of a connection that failed.
+
+        ``deadline`` (a ``time.monotonic()`` value) bounds the whole send, the wait for another
+        thread's send included: past it :class:`~etp_sync.errors.ETPWriteTimeout` is raised.
+        If part of the message had gone out the connection is closed, since a half-sent frame
+        cannot be taken back; otherwise it stays usable.
         """
         seq: Sequence[BytesLike]
         # A list or tuple holds parts; anything else is one buffer (bytes, numpy array, ...).
         seq = parts if isinstance(parts, (list, tuple)) else (parts,)
         views = [_byte_view(p) for p in seq]
-        self._send_frames(_OP_BINARY, views, sum(v.nbytes for v in views))
+        self._send_frames(_OP_BINARY, views, sum(v.nbytes for v in views), deadline)
 
     def ping(self, payload: bytes = b"") -> None:
         """Send a websocket ping; the pong's arrival time shows in :attr:`last_pong`."""
@@ -559,12 +628,20 @@ class WebSocketTransport:
             sizes.append(total % limit)
         return sizes
 
-    def _send_frames(self, opcode: int, views: list[memoryview], total: int) -> None:
+    def _send_frames(
+        self, opcode: int, views: list[memoryview], total: int, deadline: float | None = None
+    ) -> None:
         """Frame ``views`` as one message and transmit it, holding the send lock."""
-        self._send_lock.acquire()
+        if deadline is None:
+            self._send_lock.acquire()
+        elif not self._send_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise ETPWriteTimeout(
+                f"could not send to {self._safe_url} within the deadline: another send held "
+                "the connection"
+            )
         try:
             self._check_can_send(opcode)
-            self._send_frames_locked(opcode, views, total)
+            self._send_frames_locked(opcode, views, total, deadline)
         finally:
             self._release_send_lock()
 
@@ -580,7 +657,9 @@ class WebSocketTransport:
         self._key_pos = pos + 4
         return self._key_pool[pos : pos + 4]
 
-    def _send_frames_locked(self, opcode: int, views: list[memoryview], total: int) -> None:
+    def _send_frames_locked(
+        self, opcode: int, views: list[memoryview], total: int, deadline: float | None = None
+    ) -> None:
         """Build header(s) and masked payload in the send buffer, then transmit it."""
         masked = self._client
         if total < _SMALL_MASK and (self.max_frame_size is None or total <= self.max_frame_size):
@@ -593,11 +672,11 @@ class WebSocketTransport:
                 keys = (key * ((total >> 2) + 1))[:total]
                 value = int.from_bytes(payload, "little") ^ int.from_bytes(keys, "little")
                 payload = value.to_bytes(total, "little")
-            self._transmit(memoryview(header + payload))
+            self._transmit(memoryview(header + payload), deadline)
             return
         sizes = self._frame_sizes(opcode, total)
         if self._gather:
-            self._send_gathered(opcode, views, sizes)
+            self._send_gathered(opcode, views, sizes, deadline)
             return
         start = _PAYLOAD_ALIGN - _header_len(sizes[0], masked)
         need = _PAYLOAD_ALIGN + total + sum(_header_len(s, masked) for s in sizes[1:])
@@ -617,13 +696,19 @@ class WebSocketTransport:
                     buf[pos : pos + chunk.nbytes] = chunk
                 pos += chunk.nbytes
         try:
-            self._transmit(buf[start:pos])
+            self._transmit(buf[start:pos], deadline)
         finally:
             del buf
-            if self._sbuf.nbytes > _KEEP_SEND_BUFFER:
+            if self._sbuf.nbytes > _KEEP_SEND_BUFFER or self._state == _CLOSED:
                 self._sbuf = np.empty(0, dtype=np.uint8)
 
-    def _send_gathered(self, opcode: int, views: list[memoryview], sizes: list[int]) -> None:
+    def _send_gathered(
+        self,
+        opcode: int,
+        views: list[memoryview],
+        sizes: list[int],
+        deadline: float | None = None,
+    ) -> None:
         """Send unmasked frames with ``sendmsg``: headers plus the parts' own memory, no copy."""
         buffers: list[memoryview] = []
         for first, size, chunks in _frames(opcode, views, sizes):
@@ -633,23 +718,49 @@ class WebSocketTransport:
             buffers.extend(chunks)
         sock = self._sock
         index = 0
+        started = False
         with self._send_errors():
             while index < len(buffers):
+                if deadline is not None:
+                    self._wait_writable(deadline, started=started)
                 sent = sock.sendmsg(buffers[index : index + _IOV_MAX])
+                started = True
                 while sent and sent >= buffers[index].nbytes:
                     sent -= buffers[index].nbytes
                     index += 1
                 if sent:
                     buffers[index] = buffers[index][sent:]
 
-    def _transmit(self, data: memoryview) -> None:
-        """Write all of ``data``; every ``send`` call must progress within ``stall_timeout``."""
+    def _transmit(self, data: memoryview, deadline: float | None = None) -> None:
+        """Write all of ``data``; every ``send`` call must progress within ``stall_timeout``,
+        and the whole write end by ``deadline`` (None: no deadline)."""
         sock = self._sock
         chunk = self._send_chunk
+        if deadline is not None and isinstance(sock, ssl.SSLSocket):
+            chunk = _SSL_DEADLINE_CHUNK
         sent, n = 0, data.nbytes
         with self._send_errors():
             while sent < n:
+                if deadline is not None:
+                    self._wait_writable(deadline, started=sent > 0)
                 sent += sock.send(data[sent : sent + chunk])
+
+    def _wait_writable(self, deadline: float, *, started: bool) -> None:
+        """Wait until the socket can take more bytes; past ``deadline`` raise ETPWriteTimeout
+        (closing the connection when the message has ``started`` going out)."""
+        while True:
+            left = deadline - time.monotonic()
+            if left > 0:
+                wait = min(left, self.stall_timeout)
+                if _writable(self._sock, wait):
+                    return
+                if wait < left:
+                    raise TimeoutError  # no progress for stall_timeout: the connection is lost
+                continue
+            message = f"send to {self._safe_url} did not complete within its deadline"
+            if started:
+                self._lost(f"{message}: the message was cut off")
+            raise ETPWriteTimeout(message)
 
     @contextmanager
     def _send_errors(self) -> Iterator[None]:
@@ -685,8 +796,9 @@ class WebSocketTransport:
                 return
             pong, self._pending_pong = self._pending_pong, None
             if pong is not None and self._state == _OPEN:
-                try:
-                    self._send_frames_locked(_OP_PONG, [memoryview(pong)], len(pong))
+                try:  # a peer that does not read gets no pong: never block the releaser long
+                    deadline = time.monotonic() + _PONG_WAIT
+                    self._send_frames_locked(_OP_PONG, [memoryview(pong)], len(pong), deadline)
                 except ETPError as exc:
                     _log.debug("pong to %s not sent: %s", self._safe_url, exc)
 
@@ -699,7 +811,8 @@ class WebSocketTransport:
             if self._close_sent:
                 return False
             self._close_sent = True
-            self._send_frames_locked(_OP_CLOSE, [memoryview(payload)], len(payload))
+            deadline = time.monotonic() + max(lock_timeout, _PONG_WAIT)
+            self._send_frames_locked(_OP_CLOSE, [memoryview(payload)], len(payload), deadline)
             return True
         except ETPError as exc:
             _log.debug("close frame to %s not sent: %s", self._safe_url, exc)
@@ -1023,9 +1136,13 @@ class WebSocketTransport:
                 self._recv_lock.release()
 
     def _shutdown(self) -> None:
-        """Mark closed and shut the socket down, waking any thread blocked on it."""
+        """Mark closed and shut the socket down, waking any thread blocked on it; the send
+        buffer is released at once unless a send is using it (which then releases it)."""
         with self._state_lock:
             self._state = _CLOSED
+        if self._send_lock.acquire(blocking=False):
+            self._sbuf = np.empty(0, dtype=np.uint8)
+            self._send_lock.release()
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError as exc:
