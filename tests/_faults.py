@@ -338,6 +338,8 @@ class FaultProxy(TcpService):
                     dst.sendall(data)
                 for trigger in fired:
                     if trigger.action == "drop":
+                        # Set first: the reset may end the client's call before drop_all returns.
+                        trigger.fired.set()
                         self.drop_all()
                     elif trigger.action == "pause":
                         self.pause(direction)

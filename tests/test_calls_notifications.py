@@ -181,6 +181,21 @@ def test_bad_subscription_is_refused(pair: Any) -> None:
         watcher.subscribe_notifications(DS, scope="everything")
 
 
+def test_subscribing_before_the_first_connect(pair: Any) -> None:
+    """The first connect's restore does not send the new subscription a second time."""
+    _, writer, srv = pair()
+    watcher = ETPSession(srv.url, timeout=20)
+    try:
+        sub = watcher.subscribe_notifications(DS)
+        uri, xml = new_object()
+        writer.put_data_objects([xml], dataspace=DS)
+        assert (next_event(sub).uri, watcher.connect_count) == (str(uri), 1)
+    finally:
+        watcher.close()
+    assert not sub.active and sub.end_reason == "the session was closed"
+    assert sub.get(timeout=WAIT) is None  # at once: the end is queued
+
+
 def test_subscriptions_are_restored_after_a_reconnect(pair: Any) -> None:
     watcher, writer, srv = pair()
     sub = watcher.subscribe_notifications(DS)
@@ -191,7 +206,11 @@ def test_subscriptions_are_restored_after_a_reconnect(pair: Any) -> None:
     count = watcher.connect_count
     with connection_loss(watcher, writer):
         srv.drop_connections()
-    watcher.ping()  # the next use reconnects, then subscriptions are restored
+    gap = next_event(sub)  # the session reconnected by itself and restored the subscription
+    assert (gap.kind, gap.request_uuid) == ("gap", sub.request_uuid)
+    assert gap.gap_start is not None and gap.gap_end is not None
+    assert gap.gap_start <= gap.gap_end
+    watcher.ping()
     assert watcher.connect_count == count + 1
     writer.ping()  # reconnect the writer too
     uri, xml = new_object()

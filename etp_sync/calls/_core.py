@@ -9,8 +9,11 @@ is checked against the same list. The mixins hold no state: the open transaction
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import ETPError, ETPTimeout
 
 if TYPE_CHECKING:
     from ..protocol.correlation import Response
@@ -20,6 +23,29 @@ if TYPE_CHECKING:
     from .transactions import TransactionManager
 
 Handler = Callable[[Any, Any], None]
+
+
+class Deadline:
+    """The one deadline of a public call made of several requests (waits, retries included):
+    each request gets the time still left, never a fresh ``timeout`` of its own."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = float(seconds)
+        self.at = time.monotonic() + self.seconds
+
+    def __repr__(self) -> str:
+        return f"Deadline({self.seconds} s, {self.at - time.monotonic():.2f} s left)"
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() >= self.at
+
+    def remaining(self, what: str = "the call") -> float:
+        """Seconds left; raises :class:`~etp_sync.errors.ETPTimeout` when none are."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise ETPTimeout(f"{what} did not complete within its timeout of {self.seconds:g} s")
+        return left
 
 
 class ResponseHandle(Protocol):
@@ -90,4 +116,9 @@ class SessionAPI(Protocol):
 
     def add_after_connect(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` after every (re)connect."""
+        ...
+
+    def add_on_disconnect(self, hook: Callable[[ETPError], None]) -> None:
+        """Call ``hook(error)`` when the connection is lost: dropped (as soon as the engine
+        notices, on its thread) or closed by ``close()`` (``closed`` is then True)."""
         ...

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,17 +25,32 @@ import numpy as np
 from .._progress import ProgressArg, resolve_progress
 from ..codec._numeric import write_varint
 from ..codec.arrays import (
-    WIRE_ITEM_SIZE,
+    IMPLIED_LOGICAL,
+    STRING_ITEM_GUESS,
+    TRANSPORT_DTYPES,
     array_types,
     dtype_for,
+    fitting_logical,
     from_any_array,
     to_any_array,
+    transport_of,
+    wire_item_bounds,
 )
-from ..errors import ErrorCode, ETPError, ETPInvalidArgument, ETPMessageTooLarge, ETPRemoteError
+from ..errors import (
+    ErrorCode,
+    ETPConnectionLost,
+    ETPDecodeError,
+    ETPError,
+    ETPInvalidArgument,
+    ETPMessageTooLarge,
+    ETPProtocolError,
+    ETPRemoteError,
+    ETPSessionClosed,
+)
 from ..protocol.correlation import Response
 from ..schema import Record, datatypes, messages
 from ..uri import DataObjectURI, as_object_uri, dataspace_of
-from ._core import ResponseHandle, SessionAPI
+from ._core import Deadline, ResponseHandle, SessionAPI
 from .results import ArrayMetadataView
 
 log = logging.getLogger("etp_sync.arrays")
@@ -44,8 +60,6 @@ Block = tuple[tuple[int, ...], tuple[int, ...]]  # (starts, counts)
 
 # Bytes kept for everything around the values: header, map key, identifier, starts/counts.
 ENVELOPE_MARGIN = 1024
-# Per-element wire size assumed for string arrays of unknown content (reads), before adapting.
-STRING_ITEM_GUESS = 64
 # Reads: arrays up to this many wire bytes come in one GetDataArrays when they fit a message;
 # bigger ones come in blocks small enough that the responses in flight (and the one being
 # decoded) stay below a third of the result, but not below MIN_BLOCK_BYTES.
@@ -54,17 +68,13 @@ MIN_BLOCK_BYTES = 256 << 10
 
 _DAT = datatypes.DataArrayTypes
 
-# The logical type a store assumes for each transport type when none is given: PutDataArrays
-# carries no logical type, so other dtypes (int8, uint16, big-endian, ...) are created with
-# PutUninitializedDataArrays (which does) and filled with PutDataSubarrays.
-IMPLIED_LOGICAL = {
-    "arrayOfBoolean": "arrayOfBoolean",
-    "arrayOfInt": "arrayOfInt32LE",
-    "arrayOfLong": "arrayOfInt64LE",
-    "arrayOfFloat": "arrayOfFloat32LE",
-    "arrayOfDouble": "arrayOfDouble64LE",
-    "arrayOfString": "arrayOfString",
-}
+# Transports whose whole arrays travel in one PutDataArrays when the dtype is the one the store
+# assumes for them (PutDataArrays carries no logical type, see IMPLIED_LOGICAL); other dtypes,
+# and raw ``bytes`` (whose logical type a store may keep from an earlier array), are created with
+# PutUninitializedDataArrays (which carries it) and filled with PutDataSubarrays.
+WHOLE_PUT_TRANSPORTS = frozenset(IMPLIED_LOGICAL) - {"bytes"}
+# Resuming a read after a drop: the most times the array may change under it before giving up.
+MAX_RESTARTS = 3
 
 
 @dataclass(frozen=True, repr=False)
@@ -131,8 +141,7 @@ def wire_item_size(transport: str, dtype: np.dtype[Any], values: np.ndarray | No
             return STRING_ITEM_GUESS
         longest = max((len(str(s).encode("utf-8")) for s in values.flat), default=0)
         return longest + len(write_varint(longest))
-    per = WIRE_ITEM_SIZE[transport]
-    return per * dtype.itemsize if transport == "bytes" else per
+    return wire_item_bounds(transport, dtype.itemsize)[1]
 
 
 def plan_blocks(shape: Sequence[int], item_size: int, budget: int) -> Iterator[Block]:
@@ -214,14 +223,39 @@ def _is_too_big(response: Response) -> bool:
     return False
 
 
+class _ArrayChanged(Exception):
+    """The array was replaced while a read resumed after a drop (internal: restart the read)."""
+
+    def __init__(self, meta: ArrayMetadata) -> None:
+        super().__init__("array changed")
+        self.meta = meta
+
+
+def _same_array(a: ArrayMetadata, b: ArrayMetadata) -> bool:
+    return (a.dimensions, a.transport_type, a.logical_type, a.store_last_write) == (
+        b.dimensions,
+        b.transport_type,
+        b.logical_type,
+        b.store_last_write,
+    )
+
+
 class ArrayCalls(SessionAPI):
     """DataArray calls of :class:`~etp_sync.ETPSession` (protocol 9).
 
     Common parameters: ``uri`` is the owning object (``str`` or :class:`DataObjectURI`; for
     RESQML 2.0.1 the EpcExternalPartReference), ``path_in_resource`` the dataset path;
-    ``timeout`` applies to each request (default: the session's); ``progress(done, total)``
-    counts bytes of the array in memory (``progress=True`` draws a bar instead, see
-    :mod:`etp_sync._progress`); ``max_in_flight`` bounds the blocks awaiting answers.
+    ``timeout`` is the deadline of the whole call, all its requests, waits and retries included
+    (default: the session's); ``progress(done, total)`` counts bytes of the array in memory
+    (``progress=True`` draws a bar instead, see :mod:`etp_sync._progress`); ``max_in_flight``
+    bounds the blocks awaiting answers.
+
+    Reliability: writes split into several requests run inside one transaction when the server
+    offers the Transaction protocol (18), so readers see the old array or the new one, and are
+    sent again as a whole after a drop (within ``timeout``); without protocol 18 they are not
+    atomic and an interrupted one raises :class:`~etp_sync.errors.TransactionError` saying the
+    array may be partly written. Reads resume after a drop, fetching only the missing blocks.
+    Inside ``with session.transaction():`` nothing is retried: a drop raises TransactionError.
     """
 
     # -- helpers -------------------------------------------------------------------------------
@@ -242,45 +276,69 @@ class ArrayCalls(SessionAPI):
         on_response: Callable[[Block, Response], list[Block] | None],
         *,
         max_in_flight: int,
-        timeout: float | None,
+        deadline: Deadline,
+        on_resume: Callable[[], None] | None = None,
     ) -> None:
         """Send one request per block with up to ``max_in_flight`` in flight; hand each response
         to ``on_response`` as it completes (in sending order). ``on_response`` may return blocks
-        to send again (e.g. halves of a block the server found too big)."""
+        to send again (e.g. halves of a block the server found too big).
+
+        With ``on_resume`` (reads), a dropped connection is not an error while the deadline
+        allows: the blocks not answered yet are sent again, and only those, on a new connection;
+        whenever the connection changed, ``on_resume()`` is called first (it may raise)."""
         source = iter(blocks)
         retry: deque[Block] = deque()
         inflight: deque[tuple[ResponseHandle, Block]] = deque()
+        connected = self.connect_count
 
         def next_block() -> Block | None:
             if retry:
                 return retry.popleft()
             return next(source, None)
 
-        try:
-            while True:
+        while True:
+            try:
                 while len(inflight) < max_in_flight:
                     block = next_block()
                     if block is None:
                         break
-                    inflight.append((self.send(make_request(block), timeout=timeout), block))
+                    try:
+                        handle = self.send(make_request(block), timeout=deadline.remaining())
+                    except ETPConnectionLost:
+                        retry.appendleft(block)
+                        raise
+                    inflight.append((handle, block))
+                    del handle
+                    if on_resume is not None and self.connect_count != connected:
+                        log.warning("connection replaced during a read: resuming it")
+                        on_resume()
+                        connected = self.connect_count
                 if not inflight:
                     return
-                handle, block = inflight.popleft()
-                response = handle.response()
-                del handle
+                response = inflight[0][0].response(deadline.remaining())
+                _handle, block = inflight.popleft()
+                del _handle
                 again = on_response(block, response)
                 del response
                 if again:
                     retry.extend(again)
-        except ETPError:
-            # Let the requests still in flight finish so that the server is quiet before
-            # anything else (e.g. a rollback) is sent; their answers are discarded.
-            for handle, _block in inflight:
-                try:
-                    handle.response()
-                except ETPError:
-                    pass
-            raise
+            except ETPConnectionLost as exc:
+                resumable = on_resume is not None and not isinstance(exc, ETPSessionClosed)
+                if not resumable or deadline.expired:
+                    raise
+                # The blocks not answered go first, in order; the next send reconnects.
+                retry.extendleft(reversed([b for _h, b in inflight]))
+                inflight.clear()
+                log.warning("connection lost during a read (%s): resuming the missing blocks", exc)
+            except BaseException:
+                # Let the requests still in flight finish so that the server is quiet before
+                # anything else (e.g. a rollback) is sent; their answers are discarded.
+                for handle, _block in inflight:
+                    try:
+                        handle.response(max(0.0, deadline.at - time.monotonic()))
+                    except ETPError:
+                        pass
+                raise
 
     # -- metadata ------------------------------------------------------------------------------
 
@@ -293,14 +351,19 @@ class ArrayCalls(SessionAPI):
     ) -> ArrayMetadata:
         """Dimensions, types and store times of a stored array (GetDataArrayMetadata)."""
         ident = _identifier(uri, path_in_resource)
+        with self.transaction_manager.bound():
+            return self._metadata(ident, self.transaction_manager.deadline(timeout))
+
+    def _metadata(self, ident: Any, deadline: Deadline) -> ArrayMetadata:
         replies = self.send_and_recv(
-            messages.DataArray.GetDataArrayMetadata(data_arrays={"0": ident}), timeout=timeout
+            messages.DataArray.GetDataArrayMetadata(data_arrays={"0": ident}),
+            timeout=deadline.remaining(),
         )
         for message in replies:
             if "0" in message.array_metadata:
                 return metadata_from_record(message.array_metadata["0"])
         raise ETPRemoteError(
-            f"no metadata returned for {ident.uri} {path_in_resource}", ErrorCode.ENOT_FOUND
+            f"no metadata returned for {ident.uri} {ident.path_in_resource}", ErrorCode.ENOT_FOUND
         )
 
     # -- put -----------------------------------------------------------------------------------
@@ -320,8 +383,9 @@ class ArrayCalls(SessionAPI):
         One PutDataArrays when it fits a message and its dtype is the one the transport type
         implies (bool, int32, int64, float32, float64, str), otherwise PutUninitializedDataArrays
         (which carries the logical type) followed by PutDataSubarrays blocks (``max_in_flight``
-        at a time). ``progress(done, total)`` is called as blocks complete. Runs inside a
-        transaction when the server demands one and none is open.
+        at a time), all inside one transaction when the server offers them (see the class
+        docstring: readers never see a half-written array, a drop makes the put start again).
+        ``progress(done, total)`` is called as blocks complete.
         """
         progress = resolve_progress(progress, desc=f"put {path_in_resource}")
         arr = _as_array(array)
@@ -331,7 +395,12 @@ class ArrayCalls(SessionAPI):
         budget = self._budget(ident, arr.ndim)
         total = int(arr.nbytes)
         dataspace = dataspace_of(ident.uri)
-        if arr.size * item <= budget and IMPLIED_LOGICAL.get(types.transport) == types.logical:
+        manager = self.transaction_manager
+        if (
+            arr.size * item <= budget
+            and types.transport in WHOLE_PUT_TRANSPORTS
+            and IMPLIED_LOGICAL[types.transport] == types.logical
+        ):
             any_array, _ = to_any_array(arr)
             body = messages.DataArray.PutDataArrays(
                 data_arrays={
@@ -341,18 +410,18 @@ class ArrayCalls(SessionAPI):
                     )
                 }
             )
-            self.transaction_manager.write(
-                body, dataspace=dataspace, timeout=timeout
+            manager.write(
+                body, dataspace=dataspace, timeout=timeout, replaces=True
             ).raise_for_errors()
             if progress is not None:
                 progress(total, total)
             return
 
-        def operation() -> None:
-            self.transaction_manager.write(
+        def operation(deadline: Deadline) -> None:
+            self.request(
                 _uninitialized_request(ident, arr.shape, types.transport, types.logical),
-                dataspace=None,
-                timeout=timeout,
+                timeout=deadline.remaining(),
+                idempotent=False,
             ).raise_for_errors()
             self._put_blocks(
                 ident,
@@ -361,10 +430,10 @@ class ArrayCalls(SessionAPI):
                 plan_blocks(arr.shape, item, budget),
                 progress=progress,
                 max_in_flight=max_in_flight,
-                timeout=timeout,
+                deadline=deadline,
             )
 
-        self.transaction_manager.write_many(operation, dataspace=dataspace)
+        manager.write_many(operation, dataspace=dataspace, deadline=manager.deadline(timeout))
 
     def put_uninitialized_data_array(
         self,
@@ -376,12 +445,13 @@ class ArrayCalls(SessionAPI):
         timeout: float | None = None,
     ) -> None:
         """Create an array of ``shape`` and ``dtype`` whose values are then written with
-        :meth:`put_data_subarray` (PutUninitializedDataArrays)."""
+        :meth:`put_data_subarray` (PutUninitializedDataArrays). To make the whole sequence
+        atomic, run it inside ``with session.transaction(...)``."""
         ident = _identifier(uri, path_in_resource)
         types = array_types(np.dtype(dtype))
         body = _uninitialized_request(ident, tuple(shape), types.transport, types.logical)
         self.transaction_manager.write(
-            body, dataspace=dataspace_of(ident.uri), timeout=timeout
+            body, dataspace=dataspace_of(ident.uri), timeout=timeout, replaces=True
         ).raise_for_errors()
 
     def put_data_subarray(
@@ -398,7 +468,7 @@ class ArrayCalls(SessionAPI):
         """Write ``array`` into a stored array at ``starts`` (counts = ``array.shape``).
 
         The values travel in ``array``'s own dtype (the store converts them); a block too big
-        for one message is split like :meth:`put_data_array` does.
+        for one message is split like :meth:`put_data_array` does, inside one transaction.
         """
         progress = resolve_progress(progress, desc=f"put {path_in_resource}")
         arr = _as_array(array)
@@ -411,18 +481,47 @@ class ArrayCalls(SessionAPI):
         types = array_types(arr.dtype)
         item = wire_item_size(types.transport, arr.dtype, arr)
         budget = self._budget(ident, arr.ndim)
-        self.transaction_manager.write_many(
-            lambda: self._put_blocks(
+        blocks = list(plan_blocks(arr.shape, item, budget))
+        manager = self.transaction_manager
+
+        def operation(deadline: Deadline) -> None:
+            self._put_blocks(
                 ident,
                 arr,
                 origin,
-                plan_blocks(arr.shape, item, budget),
+                blocks,
                 progress=progress,
                 max_in_flight=max_in_flight,
-                timeout=timeout,
-                first_alone=True,
-            ),
-            dataspace=dataspace_of(ident.uri),
+                deadline=deadline,
+            )
+
+        if len(blocks) == 1 and manager.owned() is None:
+            # One request is atomic by itself: no transaction needed, and sending it again
+            # after a drop writes the same values.
+            body = self._subarray_put(ident, arr, origin, blocks[0])
+            manager.write(
+                body, dataspace=dataspace_of(ident.uri), timeout=timeout, replaces=True
+            ).raise_for_errors()
+            if progress is not None:
+                progress(int(arr.nbytes), int(arr.nbytes))
+            return
+        manager.write_many(
+            operation, dataspace=dataspace_of(ident.uri), deadline=manager.deadline(timeout)
+        )
+
+    @staticmethod
+    def _subarray_put(ident: Any, arr: np.ndarray, origin: tuple[int, ...], block: Block) -> Record:
+        """PutDataSubarrays of one block of ``arr`` (starts relative to ``arr``), at ``origin``."""
+        starts, counts = block
+        view = arr[_slices(starts, counts)] if arr.ndim else arr
+        any_array, _ = to_any_array(view)  # contiguous copy of this block only if needed
+        at, _counts = _offset(block, origin)
+        return messages.DataArray.PutDataSubarrays(
+            data_subarrays={
+                "0": _DAT.PutDataSubarraysType(
+                    uid=ident, data=any_array, starts=list(at), counts=list(counts)
+                )
+            }
         )
 
     def _put_blocks(
@@ -434,8 +533,7 @@ class ArrayCalls(SessionAPI):
         *,
         progress: Progress | None,
         max_in_flight: int,
-        timeout: float | None,
-        first_alone: bool = False,
+        deadline: Deadline,
     ) -> None:
         """PutDataSubarrays for each block of ``arr`` (block starts relative to ``arr``),
         written at ``origin`` in the stored array."""
@@ -444,19 +542,6 @@ class ArrayCalls(SessionAPI):
         if progress is not None:
             progress(0, total)
 
-        def make_request(block: Block) -> Record:
-            starts, counts = block
-            view = arr[_slices(starts, counts)] if arr.ndim else arr
-            any_array, _ = to_any_array(view)  # contiguous copy of this block only if needed
-            at, _counts = _offset(block, origin)
-            return messages.DataArray.PutDataSubarrays(
-                data_subarrays={
-                    "0": _DAT.PutDataSubarraysType(
-                        uid=ident, data=any_array, starts=list(at), counts=list(counts)
-                    )
-                }
-            )
-
         def on_response(block: Block, response: Response) -> None:
             nonlocal done
             response.raise_for_errors()
@@ -464,16 +549,12 @@ class ArrayCalls(SessionAPI):
             if progress is not None:
                 progress(min(done, total), total)
 
-        source = iter(blocks)
-        if first_alone:
-            # Wait for the first block's answer alone: a server demanding a transaction refuses
-            # it before anything else is sent (see TransactionCalls._write_many).
-            first = next(source, None)
-            if first is None:
-                return
-            self._pipeline([first], make_request, on_response, max_in_flight=1, timeout=timeout)
         self._pipeline(
-            source, make_request, on_response, max_in_flight=max_in_flight, timeout=timeout
+            blocks,
+            lambda block: self._subarray_put(ident, arr, origin, block),
+            on_response,
+            max_in_flight=max_in_flight,
+            deadline=deadline,
         )
 
     # -- get -----------------------------------------------------------------------------------
@@ -491,35 +572,38 @@ class ArrayCalls(SessionAPI):
 
         GetDataArrayMetadata first; then one GetDataArrays when the array fits a message,
         otherwise GetDataSubarrays blocks (``max_in_flight`` at a time) copied into one
-        preallocated result. ``progress(done, total)`` is called in bytes of the result.
+        preallocated result; after a drop the read resumes with the blocks still missing.
+        ``progress(done, total)`` is called in bytes of the result.
         """
         progress = resolve_progress(progress, desc=f"get {path_in_resource}")
         ident = _identifier(uri, path_in_resource, max_in_flight)
-        meta = self.get_data_array_metadata(uri, path_in_resource, timeout=timeout)
-        item = wire_item_size(meta.transport_type, meta.dtype)
-        budget = self._budget(ident, len(meta.dimensions))
-        if meta.size * item <= min(budget, WHOLE_READ_BYTES):
-            result = self._get_whole(ident, meta, timeout=timeout)
-            if result is not None:
-                if progress is not None:
-                    progress(int(result.nbytes), int(result.nbytes))
-                return result
-        return self._get_box(
-            ident,
-            meta,
-            (0,) * len(meta.dimensions),
-            meta.dimensions,
-            progress=progress,
-            max_in_flight=max_in_flight,
-            timeout=timeout,
-        )
+        manager = self.transaction_manager
+        deadline = manager.deadline(timeout)
+        with manager.bound():
+            meta = self._metadata(ident, deadline)
+            item = wire_item_size(meta.transport_type, meta.dtype)
+            budget = self._budget(ident, len(meta.dimensions))
+            if meta.size * item <= min(budget, WHOLE_READ_BYTES):
+                result = self._get_whole(ident, meta, deadline)
+                if result is not None:
+                    if progress is not None:
+                        progress(int(result.nbytes), int(result.nbytes))
+                    return result
+            return self._get_box(
+                ident,
+                meta,
+                (0,) * len(meta.dimensions),
+                None,
+                progress=progress,
+                max_in_flight=max_in_flight,
+                deadline=deadline,
+            )
 
-    def _get_whole(
-        self, ident: Any, meta: ArrayMetadata, *, timeout: float | None
-    ) -> np.ndarray | None:
+    def _get_whole(self, ident: Any, meta: ArrayMetadata, deadline: Deadline) -> np.ndarray | None:
         """GetDataArrays; None when the server finds the answer too big for one message."""
         response = self.request(
-            messages.DataArray.GetDataArrays(data_arrays={"0": ident}), timeout=timeout
+            messages.DataArray.GetDataArrays(data_arrays={"0": ident}),
+            timeout=deadline.remaining(),
         )
         if response.errors and _is_too_big(response):
             return None
@@ -530,7 +614,8 @@ class ArrayCalls(SessionAPI):
                 # The codec hands out zero-copy views of the received frame, possibly unaligned:
                 # the caller gets an ordinary aligned array. (Blocks of a larger array are copied
                 # into the aligned result anyway.)
-                return np.require(_decode(data.data, data.dimensions, meta), requirements="A")
+                values = _decode(data.data, data.dimensions, meta.dimensions, meta)
+                return np.require(values, requirements="A")
         raise ETPRemoteError(
             f"no array returned for {ident.uri} {ident.path_in_resource}", ErrorCode.ENOT_FOUND
         )
@@ -547,25 +632,66 @@ class ArrayCalls(SessionAPI):
         timeout: float | None = None,
     ) -> np.ndarray:
         """Read the block of a stored array that starts at ``starts`` with ``counts`` elements
-        per axis; split into several requests when too big for one message."""
+        per axis; split into several requests when too big for one message, resumed after a
+        drop with the blocks still missing."""
         progress = resolve_progress(progress, desc=f"get {path_in_resource}")
         ident = _identifier(uri, path_in_resource, max_in_flight)
         origin = tuple(int(s) for s in starts)
         box = tuple(int(c) for c in counts)
         if len(origin) != len(box):
             raise ETPInvalidArgument("starts and counts must have the same length")
-        meta = self.get_data_array_metadata(uri, path_in_resource, timeout=timeout)
-        return self._get_box(
-            ident,
-            meta,
-            origin,
-            box,
-            progress=progress,
-            max_in_flight=max_in_flight,
-            timeout=timeout,
-        )
+        manager = self.transaction_manager
+        deadline = manager.deadline(timeout)
+        with manager.bound():
+            meta = self._metadata(ident, deadline)
+            return self._get_box(
+                ident,
+                meta,
+                origin,
+                box,
+                progress=progress,
+                max_in_flight=max_in_flight,
+                deadline=deadline,
+            )
 
     def _get_box(
+        self,
+        ident: Any,
+        meta: ArrayMetadata,
+        origin: tuple[int, ...],
+        counts: tuple[int, ...] | None,
+        *,
+        progress: Progress | None,
+        max_in_flight: int,
+        deadline: Deadline,
+    ) -> np.ndarray:
+        """Read the box ``origin``/``counts`` (None: the whole array) into one preallocated
+        array, block by block. After a drop it resumes with the missing blocks, unless the array
+        was replaced meanwhile: then it starts again (at most MAX_RESTARTS times)."""
+        restarts = 0
+        while True:
+            try:
+                return self._read_box(
+                    ident,
+                    meta,
+                    origin,
+                    meta.dimensions if counts is None else counts,
+                    progress=progress,
+                    max_in_flight=max_in_flight,
+                    deadline=deadline,
+                )
+            except _ArrayChanged as changed:
+                restarts += 1
+                if restarts > MAX_RESTARTS:
+                    raise ETPRemoteError(
+                        f"{ident.uri} {ident.path_in_resource} was replaced {restarts} times "
+                        "while it was being read after connection losses",
+                        ErrorCode.EINVALID_STATE,
+                    ) from None
+                log.info("array replaced during a resumed read: reading it again")
+                meta = changed.meta
+
+    def _read_box(
         self,
         ident: Any,
         meta: ArrayMetadata,
@@ -574,9 +700,8 @@ class ArrayCalls(SessionAPI):
         *,
         progress: Progress | None,
         max_in_flight: int,
-        timeout: float | None,
+        deadline: Deadline,
     ) -> np.ndarray:
-        """Read the box ``origin``/``counts`` block by block into one preallocated array."""
         item = wire_item_size(meta.transport_type, meta.dtype)
         budget = self._budget(ident, len(counts))
         size = math.prod(counts)
@@ -615,7 +740,7 @@ class ArrayCalls(SessionAPI):
             for message in response.messages:
                 if "0" in message.data_subarrays:
                     data = message.data_subarrays["0"]
-                    values = _decode(data.data, block_counts, meta)
+                    values = _decode(data.data, data.dimensions, block_counts, meta)
                     result[_slices(starts, block_counts)] = values
                     break
             else:
@@ -628,8 +753,18 @@ class ArrayCalls(SessionAPI):
                 progress(min(done, total), total)
             return None
 
+        def on_resume() -> None:
+            now = self._metadata(ident, deadline)
+            if not _same_array(now, meta):
+                raise _ArrayChanged(now)
+
         self._pipeline(
-            blocks, make_request, on_response, max_in_flight=max_in_flight, timeout=timeout
+            blocks,
+            make_request,
+            on_response,
+            max_in_flight=max_in_flight,
+            deadline=deadline,
+            on_resume=None if self.transaction_manager.owned() else on_resume,
         )
         if result.dtype == object:
             return result.astype(np.str_) if size else np.empty(counts, dtype=np.str_)
@@ -643,9 +778,34 @@ def _as_array(array: Any) -> np.ndarray:
     return arr
 
 
-def _decode(any_array: Any, dimensions: Sequence[int], meta: ArrayMetadata) -> np.ndarray:
-    """Values of a received AnyArray with the array's logical dtype where the transport fits."""
-    values = from_any_array(any_array, dimensions, meta.logical_type)
+# Kinds of values that may arrive for an array of each kind (the codec converts them).
+_COMPATIBLE_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "fiu", "U": "U"}
+
+
+def _decode(
+    any_array: Any, dimensions: Sequence[int], expected: Sequence[int], meta: ArrayMetadata
+) -> np.ndarray:
+    """The values of a received DataArray, checked against what was asked: decoded with the
+    reply's own ``dimensions`` (ETPDecodeError before allocating when they claim more values
+    than the ``expected`` counts), which must equal ``expected``, and a transport type that can
+    carry the array's dtype (ETPProtocolError otherwise). Returned in the array's dtype."""
+    dims = tuple(int(n) for n in dimensions)
+    want = tuple(int(n) for n in expected)
+    if any(n < 0 for n in dims) or len(dims) > len(want) + 32 or math.prod(dims) > math.prod(want):
+        raise ETPDecodeError(
+            f"the reply claims dimensions {list(dims)}, more values than the {list(want)} asked for"
+        )
+    transport = transport_of(any_array)
+    logical = fitting_logical(meta.transport_type, meta.logical_type)
+    if fitting_logical(transport, logical) != logical and TRANSPORT_DTYPES[
+        transport
+    ].kind not in _COMPATIBLE_KINDS.get(meta.dtype.kind, meta.dtype.kind):
+        raise ETPProtocolError(
+            f"the reply carries {transport} values for an array of {meta.dtype} ({logical})"
+        )
+    values = from_any_array(any_array, dims, meta.logical_type)
+    if dims != want:
+        raise ETPProtocolError(f"the reply has dimensions {list(dims)}, not the {list(want)} asked")
     if meta.dtype.kind != "U" and values.dtype != meta.dtype:
         values = values.astype(meta.dtype)
     return values

@@ -11,17 +11,18 @@ Size rules. No message may exceed the negotiated ``session.server.max_message_si
   Chunk messages with that blob id; they are reassembled transparently (open-etp-server's extra
   empty GetDataObjectsResponse after chunked objects is harmless).
 
-Writes go through :meth:`TransactionCalls._write`, one request per dataspace, so a server that
-demands transactions gets one around each request when none is open. Map keys of every request
-are the canonical URI strings, so ``ETPPartialFailure.errors`` is keyed by URI text while
-``successes`` holds the typed results of the items that worked.
+Writes go through the session's :class:`~etp_sync.calls.transactions.TransactionManager`: a
+write that takes several requests (batches, chunked objects, several dataspaces) runs inside one
+transaction when the server offers the Transaction protocol, so it is all-or-nothing. Map keys
+of every request are the canonical URI strings, so ``ETPPartialFailure.errors`` is keyed by URI
+text while ``successes`` holds the typed results of the items that worked.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from .._display import ResultDict
 from ..errors import ErrorCode, ETPError, ETPInvalidArgument, ETPProtocolError, ETPRemoteError
@@ -30,12 +31,14 @@ from ..protocol.negotiation import now_us
 from ..schema import datatypes, messages
 from ..uri import DataObjectURI, DataspaceURI, as_dataspace_uri, as_object_uri
 from ..xmlinfo import ObjectInfo, parse_data_object
-from ._core import SessionAPI
+from ._core import Deadline, SessionAPI
 from .results import DataObject, PutResult
 
 __all__ = ["StoreCalls", "message_budget"]
 
 ObjectURI = str | DataObjectURI
+T = TypeVar("T")
+R = TypeVar("R")
 Document = bytes | bytearray | memoryview | str
 # Mapping is invariant in its key type: spell out the key types a caller's dict may have.
 ObjectMap = Mapping[str, Document] | Mapping[DataObjectURI, Document] | Mapping[ObjectURI, Document]
@@ -294,6 +297,7 @@ class StoreCalls(SessionAPI):
         *,
         dataspace: str | DataspaceURI | None = None,
         prune_contained_objects: bool = False,
+        timeout: float | None = None,
     ) -> dict[DataObjectURI, PutResult]:
         """Store data objects: ``{uri: xml}``, or XML documents whose URIs are derived.
 
@@ -301,6 +305,10 @@ class StoreCalls(SessionAPI):
         ``dataspace`` (default dataspace when None). XML may be bytes or str. The Resource sent
         with each object has name = citation title and lastChanged = citation LastUpdate (or
         Creation, or now). Objects too large for one message are chunked; the rest batched.
+        When that takes several requests they run inside one transaction if the server offers
+        the Transaction protocol (18), and are sent again as a whole after a drop, within
+        ``timeout`` (the deadline of the whole call; default: the session's); without protocol
+        18 they are not atomic (see :class:`~etp_sync.calls.transactions.TransactionManager`).
         Returns a :class:`PutResult` per URI. Failures raise ETPPartialFailure (errors keyed by
         URI text, successes = the PutResults of the objects stored).
         """
@@ -308,12 +316,12 @@ class StoreCalls(SessionAPI):
         if not items:
             return {}
         budget = self._store_budget()
-        results: dict[DataObjectURI, PutResult] = {}
-        failures = _Failures()
         groups: dict[DataspaceURI, list[_PutItem]] = {}
         for item in items:
             groups.setdefault(item.uri.dataspace, []).append(item)
         prune = bool(prune_contained_objects)
+        requests: list[tuple[Any, list[_PutItem]]] = []
+        spaces: list[DataspaceURI] = []
         for space, group in groups.items():
             small = [i for i in group if MESSAGE_OVERHEAD + i.encoded_size() <= budget]
             large = [i for i in group if MESSAGE_OVERHEAD + i.encoded_size() > budget]
@@ -323,11 +331,14 @@ class StoreCalls(SessionAPI):
                     data_objects={i.key: i.record(now) for i in batch},
                     prune_contained_objects=prune,
                 )
-                self._put_request(body, batch, space, results, failures)
+                requests.append((body, batch))
+                spaces.append(space)
             for item in large:
-                self._put_request(
-                    _chunked_put(item, budget, prune), [item], space, results, failures
-                )
+                requests.append((_chunked_put(item, budget, prune), [item]))
+                spaces.append(space)
+        results, failures = self._write_requests(
+            requests, spaces, _collect_put, timeout=timeout, replaces=True
+        )
         failures.raise_if_any(results)
         return ResultDict({i.uri: results[i.uri] for i in items if i.uri in results})
 
@@ -337,39 +348,63 @@ class StoreCalls(SessionAPI):
         uri: ObjectURI | None = None,
         *,
         dataspace: str | DataspaceURI | None = None,
+        timeout: float | None = None,
     ) -> DataObjectURI:
         """Store one document (URI given, or derived from the XML in ``dataspace``); return
         its URI."""
         if uri is not None:
-            (done,) = self.put_data_objects({as_object_uri(uri): xml}, dataspace=dataspace)
+            (done,) = self.put_data_objects(
+                {as_object_uri(uri): xml}, dataspace=dataspace, timeout=timeout
+            )
         else:
             if not isinstance(xml, str | bytes | bytearray | memoryview):
                 raise ETPInvalidArgument("put_data_object takes one XML document")
-            (done,) = self.put_data_objects([xml], dataspace=dataspace)
+            (done,) = self.put_data_objects([xml], dataspace=dataspace, timeout=timeout)
         return done
 
-    def _put_request(
+    def _write_requests(
         self,
-        body: Any,
-        batch: list[_PutItem],
-        space: DataspaceURI,
-        results: dict[DataObjectURI, PutResult],
-        failures: _Failures,
-    ) -> None:
-        keys = [i.key for i in batch]
-        try:
-            response = self.transaction_manager.write(body, dataspace=space)
-        except ETPRemoteError as exc:
-            failures.add_exception(exc, keys)
-            return
-        by_key = {i.key: i.uri for i in batch}
-        for m in response.messages:
-            for key, put_response in getattr(m, "success", {}).items():
-                if key in by_key:
-                    results[by_key[key]] = PutResult.from_record(by_key[key], put_response)
-        missing = [k for k in keys if by_key[k] not in results]
-        failures.add_response(response, missing)
-        failures.add_unanswered(missing, ErrorCode.EINVALID_STATE)
+        requests: Sequence[tuple[Any, T]],
+        spaces: Sequence[DataspaceURI],
+        collect: Callable[[Response, T, dict[DataObjectURI, R], _Failures], None],
+        *,
+        timeout: float | None,
+        replaces: bool,
+    ) -> tuple[dict[DataObjectURI, R], _Failures]:
+        """Send write requests (``spaces[i]``: the dataspace of ``requests[i]``) and
+        ``collect`` each response into (results, failures).
+
+        One request goes as it is (a refusal as a whole fails all its items). Several run as
+        one write (:meth:`TransactionManager.write_many`: one transaction when the server
+        offers them, sent again as a whole after a drop when ``replaces``), each attempt
+        starting from empty results."""
+        manager = self.transaction_manager
+        if len(requests) == 1:
+            results: dict[DataObjectURI, R] = {}
+            failures = _Failures()
+            (body, batch), space = requests[0], spaces[0]
+            try:
+                response = manager.write(body, dataspace=space, timeout=timeout, replaces=replaces)
+            except ETPRemoteError as exc:
+                failures.add_exception(exc, _keys(body))
+            else:
+                collect(response, batch, results, failures)
+            return results, failures
+
+        def operation(deadline: Deadline) -> tuple[dict[DataObjectURI, R], _Failures]:
+            results: dict[DataObjectURI, R] = {}
+            failures = _Failures()
+            for body, batch in requests:
+                response = self.request(body, timeout=deadline.remaining(), idempotent=False)
+                collect(response, batch, results, failures)
+            return results, failures
+
+        return manager.write_many(
+            operation,
+            dataspace=list(dict.fromkeys(spaces)),
+            deadline=manager.deadline(timeout),
+            retry=replaces,
+        )
 
     # -- delete --------------------------------------------------------------------------------
 
@@ -378,9 +413,12 @@ class StoreCalls(SessionAPI):
         uris: ObjectURI | Iterable[ObjectURI],
         *,
         prune_contained_objects: bool = False,
+        timeout: float | None = None,
     ) -> dict[DataObjectURI, list[DataObjectURI]]:
         """Delete data objects; for each URI, the URIs the store actually deleted.
 
+        Several requests run inside one transaction when the server offers them (not sent
+        again after a drop: a lost commit confirmation would turn into ENOT_FOUND errors).
         Failures raise ETPPartialFailure (errors keyed by URI text, successes = this dict for
         the deletions that worked).
         """
@@ -388,28 +426,70 @@ class StoreCalls(SessionAPI):
         if not wanted:
             return {}
         budget = self._store_budget()
-        deleted: dict[DataObjectURI, list[DataObjectURI]] = {}
-        failures = _Failures()
+        requests: list[tuple[Any, list[DataObjectURI]]] = []
+        spaces: list[DataspaceURI] = []
         for space, group in _by_dataspace(wanted).items():
             for batch in _batches(group, lambda u: 2 * len(str(u)) + 12, budget):
-                keys = {str(u): u for u in batch}
                 body = messages.Store.DeleteDataObjects(
-                    uris={k: k for k in keys}, prune_contained_objects=prune_contained_objects
+                    uris={str(u): str(u) for u in batch},
+                    prune_contained_objects=prune_contained_objects,
                 )
-                try:
-                    response = self.transaction_manager.write(body, dataspace=space)
-                except ETPRemoteError as exc:
-                    failures.add_exception(exc, keys)
-                    continue
-                for m in response.messages:
-                    for key, array in getattr(m, "deleted_uris", {}).items():
-                        if key in keys:
-                            deleted[keys[key]] = [_deleted_uri(v) for v in array.values]
-                missing = [k for k, u in keys.items() if u not in deleted]
-                failures.add_response(response, missing)
-                failures.add_unanswered(missing, ErrorCode.EINVALID_STATE)
+                requests.append((body, batch))
+                spaces.append(space)
+        deleted, failures = self._write_requests(
+            requests, spaces, _collect_deleted, timeout=timeout, replaces=False
+        )
         failures.raise_if_any(deleted)
         return {u: deleted[u] for u in wanted if u in deleted}
+
+
+def _keys(body: Any) -> list[str]:
+    """The request keys of a PutDataObjects (or the first part of a chunked one) or of a
+    DeleteDataObjects."""
+    head = body[0] if isinstance(body, list) else body
+    return list(head.data_objects if hasattr(head, "data_objects") else head.uris)
+
+
+def _collect_put(
+    response: Response,
+    batch: list[_PutItem],
+    results: dict[DataObjectURI, PutResult],
+    failures: _Failures,
+) -> None:
+    """Record the PutResults of a PutDataObjects response, and its failures."""
+    by_key = {i.key: i.uri for i in batch}
+    for m in response.messages:
+        for key, put_response in getattr(m, "success", {}).items():
+            if key in by_key:
+                results[by_key[key]] = PutResult.from_record(by_key[key], put_response)
+    _missing(response, by_key, results, failures)
+
+
+def _collect_deleted(
+    response: Response,
+    batch: list[DataObjectURI],
+    deleted: dict[DataObjectURI, list[DataObjectURI]],
+    failures: _Failures,
+) -> None:
+    """Record what a DeleteDataObjects response says was deleted, and its failures."""
+    keys = {str(u): u for u in batch}
+    for m in response.messages:
+        for key, array in getattr(m, "deleted_uris", {}).items():
+            if key in keys:
+                deleted[keys[key]] = [_deleted_uri(v) for v in array.values]
+    _missing(response, keys, deleted, failures)
+
+
+def _missing(
+    response: Response,
+    keys: Mapping[str, DataObjectURI],
+    done: Mapping[DataObjectURI, Any],
+    failures: _Failures,
+) -> None:
+    """Items of a write request that did not succeed: their errors, or "unanswered"."""
+    missing = [k for k, u in keys.items() if u not in done]
+    failures.add_response(response, missing)
+    failures.add_unanswered(missing, ErrorCode.EINVALID_STATE)
 
 
 def _deleted_uri(text: str) -> DataObjectURI:

@@ -6,8 +6,13 @@ ObjectAccessRevoked, ObjectActiveStatusChanged and SubscriptionEnded messages at
 are matched to the subscription by requestUuid (an ObjectChanged whose object is too big for one
 message is reassembled from its Chunk messages) and delivered as :class:`NotificationEvent`
 values, either to a callback (on the session's dispatch thread) or to a queue read with
-``for event in sub:`` / ``sub.get(timeout)``. After a reconnect every active subscription is
-sent again with the same requestUuid (changes made while disconnected are not replayed).
+``for event in sub:`` / ``sub.get(timeout)``.
+
+Subscriptions survive drops by themselves: when the connection drops, the registry reconnects on
+a thread of its own (``etp_sync-resubscribe``, no other call needed), sends every subscription
+again with the same requestUuid, and then delivers a ``"gap"`` event to each: changes made between
+``gap_start`` and ``gap_end`` were not notified (they are not replayed; read the objects again if
+they matter).
 """
 
 from __future__ import annotations
@@ -22,7 +27,14 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from ..errors import ETPError, ETPInvalidArgument, ETPRemoteError
+from ..errors import (
+    ETPConnectionLost,
+    ETPError,
+    ETPInvalidArgument,
+    ETPRemoteError,
+    ETPSessionClosed,
+)
+from ..protocol.negotiation import now_us
 from ..schema import datatypes, messages
 from ..uri import DataObjectURI, DataspaceURI, as_dataspace_uri
 from ._core import SessionAPI
@@ -32,6 +44,8 @@ log = logging.getLogger("etp_sync.notifications")
 EventCallback = Callable[["NotificationEvent"], None]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _POLL = 0.5  # seconds between checks for a closed session while iterating
+_RESUBSCRIBE_WAIT = (0.1, 5.0)  # first and longest wait between reconnection attempts
+_JOIN_SECONDS = 5.0  # the most close() waits for the resubscribing thread
 
 __all__ = ["NotificationEvent", "Subscription", "SubscriptionRegistry", "context_uri"]
 
@@ -43,8 +57,10 @@ class NotificationEvent:
     ``kind`` is ``"changed"`` (ObjectChanged; ``change_kind`` is ``"insert"``, ``"update"``, ...;
     ``xml`` holds the object when the subscription asked for object data), ``"deleted"``,
     ``"access_revoked"``, ``"active_status"`` (``active_status`` is ``"Active"``/``"Inactive"``)
-    or ``"ended"`` (the store ended the subscription; ``reason`` says why). ``time`` is the
-    change time in microseconds since 1970 UTC (see :attr:`datetime`); ``resource`` the ETP
+    or ``"ended"`` (the store ended the subscription; ``reason`` says why), or ``"gap"``: the
+    connection dropped and the subscription is active again, but changes made from
+    ``gap_start`` to ``gap_end`` (microseconds since 1970 UTC) were not notified. ``time`` is
+    the change time in microseconds since 1970 UTC (see :attr:`datetime`); ``resource`` the ETP
     ``Resource`` record where the message carries one.
     """
 
@@ -57,6 +73,8 @@ class NotificationEvent:
     resource: Any = None
     active_status: str | None = None
     reason: str | None = None
+    gap_start: int | None = None
+    gap_end: int | None = None
 
     @property
     def datetime(self) -> datetime | None:
@@ -72,7 +90,8 @@ class Subscription:
     closed); ``sub.get(timeout)`` returns the next event or None when none arrived in time or
     the subscription is over. With a callback nothing is queued: ``callback(event)`` runs on the
     session's dispatch thread (keep it short; it must not block waiting for other
-    notifications).
+    notifications). Gap events (see :class:`NotificationEvent`) are delivered the same way,
+    from the thread that restored the subscription.
     """
 
     def __init__(
@@ -95,6 +114,8 @@ class Subscription:
         self.include_object_data = include_object_data
         self.callback = callback
         self.active = True
+        self.confirmed = False
+        """The server accepted it (only confirmed subscriptions are restored on reconnect)."""
         self.end_reason: str | None = None
         self._queue: queue.SimpleQueue[NotificationEvent | None] = queue.SimpleQueue()
 
@@ -220,15 +241,20 @@ def context_uri(uri: str | DataspaceURI | DataObjectURI) -> str:
 class SubscriptionRegistry:
     """The notification state of one session: its subscriptions and the chunked changes being
     reassembled. Routes every server-initiated StoreNotification message to its subscription
-    (on the dispatch thread) and subscribes again after each reconnect."""
+    (on the dispatch thread); when the connection drops, reconnects on its own thread, subscribes
+    again and reports the gap."""
 
     def __init__(self, session: SessionAPI) -> None:
         self.session = session
         self._subscriptions: dict[uuid.UUID, Subscription] = {}
         self._blobs: dict[uuid.UUID, _PendingChange] = {}
         self._lock = threading.Lock()
+        self._lost_at: int | None = None  # when the connection was seen dropping (µs)
+        self._resubscriber: threading.Thread | None = None
+        self._stop = threading.Event()
         session.add_handler(self.on_notification, protocol=5)
         session.add_after_connect(self.restore)
+        session.add_on_disconnect(self.on_disconnect)
 
     def __repr__(self) -> str:
         return f"SubscriptionRegistry({len(self._subscriptions)} active)"
@@ -246,7 +272,11 @@ class SubscriptionRegistry:
             return len(self._blobs)
 
     def subscribe(self, sub: Subscription, *, timeout: float | None) -> Subscription:
-        """Register ``sub`` and send SubscribeNotifications for it (forgotten if that fails)."""
+        """Register ``sub`` and send SubscribeNotifications for it (forgotten if that fails).
+
+        Connects first, so that a first connection's restore does not send it too (the server
+        would reject the second request with the same requestUuid)."""
+        self.session.server  # noqa: B018 -- connects now if needed
         with self._lock:  # before sending: events may beat the response
             self._subscriptions[sub.request_uuid] = sub
         try:
@@ -257,6 +287,7 @@ class SubscriptionRegistry:
         except BaseException:
             self._forget(sub)
             raise
+        sub.confirmed = True
         log.debug("subscribed to %s (%s)", sub.uri, sub.request_uuid)
         return sub
 
@@ -283,13 +314,68 @@ class SubscriptionRegistry:
         except ETPError as exc:
             log.info("UnsubscribeNotifications for %s: %s", sub.request_uuid, exc)
 
-    def restore(self) -> None:
-        """After a reconnect: subscribe again, same requestUuids."""
+    # -- surviving drops ---------------------------------------------------------------------
+
+    def on_disconnect(self, error: ETPError) -> None:
+        """The session lost its connection (a drop, or ``close()``): remember when, and
+        reconnect on a thread of ours when subscriptions are waiting for it."""
+        if self.session.closed:
+            self.close()
+            return
         with self._lock:
-            subs = list(self._subscriptions.values())
+            if self._lost_at is None:
+                self._lost_at = now_us()
+            if not any(s.confirmed for s in self._subscriptions.values()):
+                return
+            if self._resubscriber is not None and self._resubscriber.is_alive():
+                return
+            log.info("connection lost (%s): resubscribing in the background", error)
+            self._stop.clear()
+            self._resubscriber = threading.Thread(
+                target=self._resubscribe, name="etp_sync-resubscribe", daemon=True
+            )
+            self._resubscriber.start()
+
+    def _resubscribe(self) -> None:
+        """Reconnect (which restores the subscriptions) unless somebody else did, the session
+        was closed or no subscription is left; wait longer after each failed attempt."""
+        wait, longest = _RESUBSCRIBE_WAIT
+        while not self._stop.is_set():
+            if self.session.closed or not self.active or self.session.is_open:
+                return
+            try:
+                self.session.server  # noqa: B018 -- reconnects; restore() runs after it
+                return
+            except ETPSessionClosed:
+                return
+            except ETPError as exc:
+                log.warning("resubscribing failed (%s); trying again in %.1f s", exc, wait)
+            self._stop.wait(wait)
+            wait = min(2 * wait, longest)
+
+    def close(self) -> None:
+        """The session was closed: stop resubscribing (waits for the thread to end) and end
+        every subscription (their iterators stop)."""
+        self._stop.set()
+        thread = self._resubscriber
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(_JOIN_SECONDS)
+            if thread.is_alive():
+                log.warning("the resubscribing thread is still running after close")
+        for sub in self.active:
+            self._forget(sub)
+            sub.end("the session was closed")
+
+    def restore(self) -> None:
+        """After a reconnect: subscribe again (same requestUuids), then deliver a gap event
+        to each subscription restored."""
+        with self._lock:
+            subs = [s for s in self._subscriptions.values() if s.confirmed]
             self._blobs.clear()
+            gap_start, self._lost_at = self._lost_at, None
         if not subs:
             return
+        gap_start = gap_start or now_us()
         keys = {str(i): sub for i, sub in enumerate(subs)}
         body = messages.StoreNotification.SubscribeNotifications(
             request={key: sub.info() for key, sub in keys.items()}
@@ -301,11 +387,21 @@ class SubscriptionRegistry:
             failed = {key: msg for key, (_code, msg) in exc.errors.items()} or {
                 key: str(exc) for key in keys
             }
+        except ETPConnectionLost as exc:  # dropped again: the next reconnect restores them
+            with self._lock:
+                self._lost_at = min(gap_start, self._lost_at or gap_start)
+            log.info("connection lost again while restoring subscriptions: %s", exc)
+            return
         except ETPError as exc:
             failed = {key: str(exc) for key in keys}
-        for key, reason in failed.items():
-            sub = keys.get(key)
-            if sub is None:
+        gap_end = now_us()
+        for key, sub in keys.items():
+            reason = failed.get(key)
+            if reason is None:
+                gap = NotificationEvent(
+                    kind="gap", request_uuid=sub.request_uuid, gap_start=gap_start, gap_end=gap_end
+                )
+                sub.deliver(gap)
                 continue
             log.warning("could not restore subscription %s after reconnect: %s", sub, reason)
             self._forget(sub)

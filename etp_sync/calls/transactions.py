@@ -1,12 +1,22 @@
 """Transaction protocol (18): ``with session.transaction(dataspace):`` and automatic transactions.
 
-The session's transaction state lives in its :class:`TransactionManager` (the open transaction,
-whether the server demands transactions for writes) along with the write paths that depend on
-it; :class:`TransactionCalls` only adds the flat public methods. ETP allows one open transaction
-per session. open-etp-server accepts writes only inside one and
-lets one write transaction per dataspace exist at a time (another session's gives
-EMAX_TRANSACTIONS_EXCEEDED, 15: retried here with back-off). A write call made outside a
-transaction against a server that demands one opens and commits one by itself.
+ETP allows one open transaction per session, and ETP messages do not name it: every write the
+session sends while it is open belongs to it. So the session's :class:`TransactionManager` holds
+a write gate: the thread that opened the transaction owns the session's writes until it ends;
+other threads' writes wait for it (bounded by their own timeout) while their reads go on, and a
+second ``transaction()`` on the owning thread fails at once (transactions do not nest).
+
+A transaction is bound to its connection and its thread: after a drop every call inside the
+block raises :class:`TransactionError` at once (the server rolled it back), nothing is written
+outside it, and the block's exit raises too.
+
+Writes the library splits into several requests (arrays in blocks, objects in batches) run
+inside one automatic transaction when the server offers protocol 18, so readers see the old
+value or the new one, never a mix; when the connection drops before the commit is confirmed,
+the whole write is sent again in a new transaction within the call's timeout (puts replace, so
+this is safe). Without protocol 18 such writes are not atomic: an interrupted one raises
+:class:`TransactionError` saying the data may be partly written. Another session holding the
+dataspace (EMAX_TRANSACTIONS_EXCEEDED) is waited for with back-off, within the timeout.
 """
 
 from __future__ import annotations
@@ -20,19 +30,27 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ..errors import ErrorCode, ETPConnectionLost, ETPRemoteError, TransactionError
+from ..errors import (
+    ErrorCode,
+    ETPConnectionLost,
+    ETPRemoteError,
+    ETPSessionClosed,
+    ETPTimeout,
+    TransactionError,
+)
 from ..protocol.correlation import Response
 from ..schema import Record, messages
 from ..uri import DataspaceURI, as_dataspace_uri
-from ._core import SessionAPI
+from ._core import Deadline, SessionAPI
 
 log = logging.getLogger("etp_sync.transaction")
 
-BUSY_RETRY_SECONDS = 30.0
 AUTO_MESSAGE = "etp_sync automatic transaction"
+TRANSACTION_PROTOCOL = 18
 
 T = TypeVar("T")
 Dataspaces = str | DataspaceURI | Sequence[str | DataspaceURI]
+Operation = Callable[[Deadline], T]
 
 __all__ = ["Transaction", "TransactionCalls", "TransactionError", "TransactionManager"]
 
@@ -42,8 +60,70 @@ def dataspace_uri_text(value: str | DataspaceURI) -> str:
     return str(as_dataspace_uri(value))
 
 
+class WriteGate:
+    """Who may write on a session now: the one thread holding its transaction (exclusive), or
+    any number of threads writing outside a transaction (shared). Waiting transactions go
+    before new shared writers, so a stream of plain writes cannot starve them."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.owner: int | None = None
+        self._shared = 0
+        self._waiting = 0
+
+    def __repr__(self) -> str:
+        return f"WriteGate(owner={self.owner}, shared={self._shared}, waiting={self._waiting})"
+
+    def hold(self, deadline: Deadline) -> None:
+        """Take the gate for a transaction of this thread (waits for the other writers)."""
+        with self._cond:
+            if self.owner == threading.get_ident():
+                raise TransactionError(
+                    "this thread already has the session's open transaction: transactions do "
+                    "not nest (ETP allows one per session); write inside the open one"
+                )
+            self._waiting += 1
+            try:
+                self._wait(lambda: self.owner is None and self._shared == 0, deadline)
+            finally:
+                self._waiting -= 1
+            self.owner = threading.get_ident()
+
+    def release(self) -> None:
+        with self._cond:
+            if self.owner == threading.get_ident():
+                self.owner = None
+                self._cond.notify_all()
+
+    @contextmanager
+    def shared(self, deadline: Deadline) -> Iterator[None]:
+        """Write outside a transaction: wait while another thread's transaction is open."""
+        with self._cond:
+            self._wait(lambda: self.owner is None and self._waiting == 0, deadline)
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._shared -= 1
+                self._cond.notify_all()
+
+    def _wait(self, ready: Callable[[], bool], deadline: Deadline) -> None:
+        while not ready():
+            left = deadline.at - time.monotonic()
+            if left <= 0:
+                raise ETPTimeout(
+                    "another thread's transaction kept the session's writes busy beyond the "
+                    f"timeout of {deadline.seconds:g} s"
+                )
+            self._cond.wait(left)
+
+
 class Transaction:
-    """An open transaction; a context manager committing on success, rolling back on error."""
+    """An open transaction; a context manager committing on success, rolling back on error.
+
+    It belongs to the connection it was started on and to the thread that started it.
+    """
 
     def __init__(
         self,
@@ -59,14 +139,33 @@ class Transaction:
         self.message = message
         self.read_only = read_only
         self.uuid: uuid.UUID | None = None
+        self.thread: int | None = None
+        self.lost = False
+        """The connection died while the transaction was open: the server rolled it back."""
         self._connect_count = -1
 
     def __repr__(self) -> str:
         return f"Transaction({self.uuid}, dataspaces={self.dataspace_uris})"
 
-    def start(self) -> Transaction:
-        """Send StartTransaction (retrying while another session holds the dataspace)."""
-        deadline = time.monotonic() + BUSY_RETRY_SECONDS
+    def start(self, deadline: Deadline | None = None) -> Transaction:
+        """Send StartTransaction, once this thread holds the session's writes (another
+        thread's transaction is waited for; one of this thread's fails at once). Another
+        session holding the dataspace (EMAX_TRANSACTIONS_EXCEEDED) is retried with back-off."""
+        if self.uuid is not None:
+            raise TransactionError(f"transaction {self.uuid} was already started")
+        deadline = deadline or Deadline(self.session.timeout)
+        self.manager.gate.hold(deadline)
+        try:
+            self._start(deadline)
+        except BaseException:
+            self.manager.gate.release()
+            raise
+        self.thread = threading.get_ident()
+        self.manager.opened(self)
+        log.debug("transaction %s started on %s", self.uuid, self.dataspace_uris)
+        return self
+
+    def _start(self, deadline: Deadline) -> None:
         delay = 0.05
         while True:
             try:
@@ -75,11 +174,18 @@ class Transaction:
                         read_only=self.read_only,
                         message=self.message,
                         dataspace_uris=self.dataspace_uris,
-                    )
+                    ),
+                    timeout=deadline.remaining("StartTransaction"),
                 )
             except ETPRemoteError as exc:
-                if exc.code == ErrorCode.EMAX_TRANSACTIONS_EXCEEDED and time.monotonic() < deadline:
-                    log.info("dataspace busy (%s); retrying StartTransaction", exc.message)
+                busy = exc.code == ErrorCode.EMAX_TRANSACTIONS_EXCEEDED
+                if busy and deadline.at - time.monotonic() > delay:
+                    log.log(
+                        logging.WARNING if delay == 0.05 else logging.DEBUG,
+                        "dataspace busy (%s); retrying StartTransaction for up to %.1f s",
+                        exc.message,
+                        deadline.at - time.monotonic(),
+                    )
                     time.sleep(delay)
                     delay = min(delay * 2, 2.0)
                     continue
@@ -89,16 +195,28 @@ class Transaction:
             raise TransactionError(f"the server refused the transaction: {reply.failure_reason}")
         self.uuid = reply.transaction_uuid
         self._connect_count = self.session.connect_count
-        self.manager.opened(self)
-        log.debug("transaction %s started on %s", self.uuid, self.dataspace_uris)
-        return self
 
-    def _check_alive(self) -> None:
-        if self.session.connect_count != self._connect_count or not self.session.is_open:
+    def check_alive(self) -> None:
+        """Raise :class:`TransactionError` if the connection the transaction lives on died."""
+        if not self.lost and (
+            self.session.connect_count != self._connect_count or not self.session.is_open
+        ):
+            self.lost = True
+        if self.lost:
             raise TransactionError(
-                f"the connection died during transaction {self.uuid}: its writes were lost "
-                "(the server rolls back on disconnect)"
+                f"the connection died during transaction {self.uuid}: the server rolled it "
+                "back, so its writes were lost; nothing is sent outside it"
             )
+
+    def connection_lost(self, exc: ETPConnectionLost) -> TransactionError:
+        """The error for a call of this transaction interrupted by the connection's death."""
+        self.lost = True
+        error = TransactionError(
+            f"the connection died during transaction {self.uuid}: the server rolled it back, "
+            f"so its writes were lost ({exc})"
+        )
+        error.__cause__ = exc
+        return error
 
     def commit(self) -> None:
         """Commit; raises :class:`TransactionError` if the server reports failure."""
@@ -112,11 +230,12 @@ class Transaction:
         if self.uuid is None:
             raise TransactionError(f"cannot {verb}: the transaction was never started")
         try:
-            self._check_alive()
+            self.check_alive()
             (reply,) = self.session.send_and_recv(cls(transaction_uuid=self.uuid))
         except ETPConnectionLost as exc:
+            self.lost = True
             raise TransactionError(
-                f"the connection died before the transaction could {verb}: {exc}"
+                f"the connection died before transaction {self.uuid} could {verb}: {exc}"
             ) from exc
         except ETPRemoteError as exc:
             raise TransactionError(
@@ -140,10 +259,15 @@ class Transaction:
         if exc_type is None:
             self.commit()
             return
+        self.abandon(exc_type.__name__)
+
+    def abandon(self, why: str) -> None:
+        """Roll back after a failure inside the transaction (a failed rollback is logged:
+        the failure that caused it is the one to raise)."""
         try:
             self.rollback()
         except TransactionError as rollback_error:
-            log.warning("rollback after %s failed: %s", exc_type.__name__, rollback_error)
+            log.warning("rollback after %s failed: %s", why, rollback_error)
 
 
 def _demands_transaction(error: ETPRemoteError) -> bool:
@@ -156,14 +280,15 @@ def _demands_transaction(error: ETPRemoteError) -> bool:
 class TransactionManager:
     """The transaction state of one session, and the write paths that depend on it.
 
-    Holds the open transaction and whether the server demands a transaction around writes
-    (learnt from its first refusal). Writes of the calls layer go through :meth:`write` (one
-    request) or :meth:`write_many` (several), which open and commit a transaction by themselves
-    when the server demands one and none is open.
+    Holds the open transaction, the :class:`WriteGate` and whether the server demands a
+    transaction around writes (learnt from a refusal of a write sent while no transaction was
+    open on the session: the gate guarantees that). Writes of the calls layer go through
+    :meth:`write` (one request) or :meth:`write_many` (several, made atomic).
     """
 
     def __init__(self, session: SessionAPI) -> None:
         self.session = session
+        self.gate = WriteGate()
         self._open: Transaction | None = None
         self._lock = threading.Lock()
         self._demands_transactions = False
@@ -173,13 +298,45 @@ class TransactionManager:
 
     @property
     def current(self) -> Transaction | None:
-        """The transaction open in this session, if any."""
+        """The transaction open in this session, if any (whichever thread owns it)."""
         return self._open
+
+    def owned(self) -> Transaction | None:
+        """The open transaction if the calling thread owns it."""
+        tx = self._open
+        return tx if tx is not None and tx.thread == threading.get_ident() else None
+
+    def check_bound(self) -> None:
+        """Raise :class:`TransactionError` when the calling thread's transaction died with its
+        connection: the session calls this before every request (and reconnect), so nothing
+        is sent outside the transaction."""
+        tx = self.owned()
+        if tx is not None:
+            tx.check_alive()
+
+    @contextmanager
+    def bound(self) -> Iterator[Transaction | None]:
+        """Run a call of this thread inside its transaction, if it has one: a dead transaction
+        raises :class:`TransactionError` at once, and so does a drop during the call (nothing is
+        retried outside the transaction). Yields the transaction (None outside one)."""
+        tx = self.owned()
+        if tx is None:
+            yield None
+            return
+        tx.check_alive()
+        try:
+            yield tx
+        except ETPConnectionLost as exc:
+            raise tx.connection_lost(exc) from exc
 
     @property
     def demands_transactions(self) -> bool:
         """The server refused a write made outside a transaction."""
         return self._demands_transactions
+
+    def offers_transactions(self) -> bool:
+        """The server granted the Transaction protocol (18)."""
+        return self.session.server.supports(TRANSACTION_PROTOCOL)
 
     def new(
         self, dataspace: Dataspaces, *, message: str = "", read_only: bool = False
@@ -198,63 +355,139 @@ class TransactionManager:
         with self._lock:
             if self._open is tx:
                 self._open = None
+        self.gate.release()
+
+    def deadline(self, timeout: float | None) -> Deadline:
+        """The deadline of a call given ``timeout`` (None: the session's)."""
+        return Deadline(self.session.timeout if timeout is None else timeout)
 
     def write(
         self,
         body: Record | Sequence[Record],
         *,
-        dataspace: str | DataspaceURI | None,
+        dataspace: Dataspaces | None,
         timeout: float | None = None,
+        replaces: bool = False,
     ) -> Response:
-        """Send a write request; when the server demands a transaction and none is open, run
-        the write inside one that is committed at once."""
-        response = self.session.request(body, timeout=timeout, idempotent=False)
-        if not response.errors or self._open is not None or dataspace is None:
+        """Send a one-request write (ProtocolExceptions returned in the response).
+
+        Inside this thread's transaction it belongs to it (a dead transaction raises
+        :class:`TransactionError`). Otherwise it waits for another thread's transaction to
+        end; when the server demands transactions it runs inside one of its own.
+        ``replaces``: sending it again is harmless (a put), so it is sent again after a drop.
+        """
+        deadline = self.deadline(timeout)
+
+        def send(d: Deadline) -> Response:
+            return self.session.request(body, timeout=d.remaining(), idempotent=False)
+
+        def send_checked(d: Deadline) -> Response:  # refused as a whole: roll back
+            response = send(d)
+            if response.errors:
+                raise response_error(response)
+            return response
+
+        if self.owned() is not None:
+            return self.write_many(send, dataspace=dataspace, deadline=deadline)
+        if self._demands_transactions and dataspace is not None:
+            return self.write_many(send_checked, dataspace=dataspace, deadline=deadline)
+        response = self._outside(send, deadline, replaces)
+        if not response.errors or dataspace is None:
             return response
         try:
             response.raise_for_errors()
         except ETPRemoteError as exc:
             if not _demands_transaction(exc):
                 return response
-        log.info("the server demands a transaction: wrapping the write in one")
+        log.warning("the server demands a transaction around writes: wrapping them in one")
         self._demands_transactions = True
-        with self.new(dataspace, message=AUTO_MESSAGE):
-            response = self.session.request(body, timeout=timeout, idempotent=False)
-            if response.errors:
-                raise response_error(response)
-        return response
+        return self.write_many(send_checked, dataspace=dataspace, deadline=deadline)
 
-    @contextmanager
-    def _automatic(self, dataspace: str | DataspaceURI | None) -> Iterator[None]:
-        """Open (and commit on success) a transaction around a multi-request write when the
-        server is known to demand one and none is open; otherwise do nothing."""
-        if self._open is None and dataspace is not None and self._demands_transactions:
-            with self.new(dataspace, message=AUTO_MESSAGE):
-                yield
-        else:
-            yield
-
-    def write_many(self, operation: Callable[[], T], *, dataspace: str | DataspaceURI | None) -> T:
-        """Run a write made of several requests (e.g. pipelined PutDataSubarrays).
-
-        Inside an open transaction it just runs. Otherwise, when the server demands a
-        transaction, it runs inside one: either known beforehand, or learnt from the refusal of
-        the operation's first write, after which the operation is run again inside a
-        transaction. ``operation`` must therefore wait for its first write's answer before
-        sending more (that write is refused as a whole, so nothing is left half done).
-        """
-        with self._automatic(dataspace):
-            if self._open is not None or dataspace is None:
-                return operation()
-            try:
-                return operation()
-            except ETPRemoteError as exc:
-                if self._open is not None or not _demands_transaction(exc):
+    def _outside(self, send: Operation[Response], deadline: Deadline, replaces: bool) -> Response:
+        """One write outside any transaction (after another thread's has ended)."""
+        with self.gate.shared(deadline):
+            while True:
+                try:
+                    return send(deadline)
+                except ETPSessionClosed:
                     raise
-        log.info("the server demands a transaction: running the write inside one")
-        self._demands_transactions = True
-        with self.new(dataspace, message=AUTO_MESSAGE):
-            return operation()
+                except ETPConnectionLost as exc:
+                    if not replaces or deadline.expired:
+                        raise
+                    log.warning("sending the write again after a connection loss: %s", exc)
+
+    def write_many(
+        self,
+        operation: Operation[T],
+        *,
+        dataspace: Dataspaces | None,
+        deadline: Deadline,
+        retry: bool = True,
+    ) -> T:
+        """Run a write made of several requests as one: ``operation(deadline)`` sends them.
+
+        Inside this thread's transaction it just runs (a drop raises TransactionError).
+        Otherwise, when the server offers transactions, it runs inside one of its own, and when
+        the connection drops before the commit is confirmed, the whole operation runs again in
+        a new transaction (``retry``; puts replace, so this is safe) until ``deadline``.
+        Without transactions it runs as is, and an interruption says the data may be partly
+        written.
+        """
+        if self.owned() is not None:
+            with self.bound():
+                return operation(deadline)
+        if dataspace is None or not self.offers_transactions():
+            return self._not_atomic(operation, deadline)
+        attempt = 1
+        while True:
+            tx = self.new(dataspace, message=AUTO_MESSAGE)
+            try:
+                return self._atomic(tx, operation, deadline)
+            except (ETPConnectionLost, TransactionError) as exc:
+                if isinstance(exc, ETPSessionClosed) or not tx.lost or not retry:
+                    raise
+                if deadline.expired:
+                    raise TransactionError(
+                        f"the connection dropped during the write and its timeout of "
+                        f"{deadline.seconds:g} s passed before it could be sent again: nothing "
+                        "of it was stored"
+                    ) from exc
+                attempt += 1
+                log.warning(
+                    "connection lost during an atomic write (%s): sending it again in a new "
+                    "transaction (attempt %d)",
+                    exc,
+                    attempt,
+                )
+
+    def _atomic(self, tx: Transaction, operation: Operation[T], deadline: Deadline) -> T:
+        """Run ``operation`` inside ``tx`` (started here) and commit it."""
+        try:
+            tx.start(deadline)
+        except ETPConnectionLost:
+            tx.lost = True  # nothing was written: the whole write may be sent again
+            raise
+        try:
+            result = operation(deadline)
+        except ETPConnectionLost:
+            tx.lost = True
+            tx.abandon("a connection loss")
+            raise
+        except BaseException as exc:
+            tx.abandon(type(exc).__name__)
+            raise
+        tx.commit()
+        return result
+
+    def _not_atomic(self, operation: Operation[T], deadline: Deadline) -> T:
+        with self.gate.shared(deadline):
+            try:
+                return operation(deadline)
+            except (ETPConnectionLost, ETPTimeout) as exc:
+                raise TransactionError(
+                    "the write was interrupted and the server offers no Transaction protocol "
+                    f"(18), so it was not atomic: its data may be partly written ({exc})"
+                ) from exc
 
 
 class TransactionCalls(SessionAPI):
@@ -265,8 +498,13 @@ class TransactionCalls(SessionAPI):
     ) -> Transaction:
         """A transaction on one or more dataspaces: ``with session.transaction("p/s"):``.
 
-        Commits when the block succeeds, rolls back on any exception, and raises
-        :class:`TransactionError` if the connection died in between.
+        Commits when the block succeeds, rolls back on any exception. The transaction belongs
+        to this thread and to the current connection: other threads' writes wait for it to end
+        (their reads go on); opening another one on this thread raises
+        :class:`TransactionError` at once; after a drop every call inside the block raises
+        :class:`TransactionError` at once (nothing is written outside the transaction) and so
+        does the block's exit. Starting waits for another thread's transaction, up to the
+        session's ``timeout``.
         """
         return self.transaction_manager.new(dataspace, message=message, read_only=read_only)
 

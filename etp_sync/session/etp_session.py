@@ -330,6 +330,7 @@ class ETPSession(CallsMixin):
 
     def _connection(self, deadline: float | None = None) -> SessionEngine:
         """The open engine, connecting (or reconnecting after a drop) within ``deadline``."""
+        self.transaction_manager.check_bound()  # a dead transaction: nothing sent outside it
         conn = self._conn
         if conn is not None and conn.is_open:
             return conn
