@@ -211,12 +211,10 @@ class Transaction:
     def connection_lost(self, exc: ETPConnectionLost) -> TransactionError:
         """The error for a call of this transaction interrupted by the connection's death."""
         self.lost = True
-        error = TransactionError(
+        return TransactionError(
             f"the connection died during transaction {self.uuid}: the server rolled it back, "
             f"so its writes were lost ({exc})"
         )
-        error.__cause__ = exc
-        return error
 
     def commit(self) -> None:
         """Commit; raises :class:`TransactionError` if the server reports failure."""
