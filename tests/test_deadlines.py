@@ -4,6 +4,8 @@ over faulty peers, these tests pin each mechanism down alone)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import socket
 import threading
 import time
@@ -35,6 +37,7 @@ from etp_sync.server import EmbeddedServer
 from etp_sync.transport._websocket import WebSocketClosed, WebSocketTransport
 
 MARGIN = ETPSession.DEADLINE_MARGIN
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 def header(correlation_id: int, protocol: int, message_type: int, fin: bool = True) -> Any:
@@ -288,6 +291,39 @@ def test_a_silent_server_costs_one_deadline_not_the_retry_policy() -> None:
     finally:
         session.close()
         listener.close()
+
+
+def upgrade_then_ignore(conn: socket.socket) -> None:
+    """Accept the websocket upgrade, then never answer (no OpenSession), until closed."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += conn.recv(4096)
+    key = next(
+        line.split(b":", 1)[1].strip()
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key:")
+    )
+    accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+    conn.sendall(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept + b"\r\n"
+        b"Sec-WebSocket-Protocol: etp12.energistics.org\r\n\r\n"
+    )
+    while conn.recv(65536):
+        pass
+
+
+def test_a_session_never_opened_ends_at_the_deadline_with_connect_timeout() -> None:
+    port, close = serve_once(upgrade_then_ignore)
+    session = ETPSession(f"ws://127.0.0.1:{port}/", timeout=1.0, retry=RetryPolicy(attempts=1))
+    begin = time.monotonic()
+    try:
+        with pytest.raises(ETPConnectTimeout, match="no ETP session"):
+            session.get_dataspaces()
+        assert time.monotonic() - begin <= 1.0 + MARGIN
+    finally:
+        session.close()
+        close()
 
 
 def test_after_close_every_call_raises_and_only_the_iterator_reopens(

@@ -154,7 +154,7 @@ class SessionEngine:
             assert pending is not None
             response = pending.result(deadline=until)
         except (ETPReadTimeout, ETPWriteTimeout) as exc:
-            conn.close(send_close_session=False)
+            conn.close(send_close_session=False, abort=True)
             raise ETPConnectTimeout(
                 f"no ETP session with {safe_url(url)} within {connect_timeout:g} s: {exc}"
             ) from None
@@ -421,10 +421,13 @@ class SessionEngine:
         reason: str = "",
         wait: float = 2.0,
         error: ETPError | None = None,
+        abort: bool = False,
     ) -> None:
-        """End the session: CloseSession (best effort), websocket close, threads joined.
+        """End the session: CloseSession (best effort), websocket close, threads joined (for at
+        most ``wait`` seconds).
 
-        Requests still waiting fail with ``error`` (default: ETPConnectionLost).
+        Requests still waiting fail with ``error`` (default: ETPConnectionLost). ``abort``
+        drops the connection without the closing handshake (for a peer that stopped answering).
         """
         if send_close_session and not self._closed.is_set():
             try:
@@ -436,7 +439,10 @@ class SessionEngine:
             except ETPError as exc:
                 log.debug("CloseSession not sent: %s", exc)
         self._fail(error or ETPConnectionLost("the session was closed"))
-        self.transport.close()
+        if abort:
+            self.transport.abort()
+        else:
+            self.transport.close()
         deadline = time.monotonic() + wait
         for thread in (self._reader, self._dispatcher):
             if thread.is_alive() and thread is not threading.current_thread():

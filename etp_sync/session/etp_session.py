@@ -85,14 +85,17 @@ class ETPSession(CallsMixin):
     only the time left, and no attempt starts that could only begin after the deadline),
     waiting for the send lock, sending, and receiving every part of the reply; a read retried
     after a drop keeps the deadline of the first try, and calls made of several requests
-    (arrays in blocks, batches) give each request only the time left. Past the deadline the
-    call raises :class:`~etp_sync.errors.ETPTimeout`: :class:`~etp_sync.errors.ETPConnectTimeout`
-    while connecting, :class:`~etp_sync.errors.ETPWriteTimeout` while sending (a request cut
-    off mid-message closes the connection), :class:`~etp_sync.errors.ETPReadTimeout` while
-    waiting for the reply. Margin: a call returns within ``timeout`` plus at most about 0.5 s
-    (thread wake-ups, encoding or decoding one message, answering a queued ping for at most
-    0.25 s), whatever the peer does. Not covered: DNS resolution of the host name, and user
-    callbacks (``progress``) that block.
+    (arrays in blocks, batches) give each request only the time left, as do the requests of
+    after-connect hooks (restoring subscriptions) run by a call that reconnects. Past the
+    deadline the call raises :class:`~etp_sync.errors.ETPTimeout`:
+    :class:`~etp_sync.errors.ETPConnectTimeout` while connecting,
+    :class:`~etp_sync.errors.ETPWriteTimeout` while sending (a request cut off mid-message
+    closes the connection), :class:`~etp_sync.errors.ETPReadTimeout` while waiting for the
+    reply. Margin (:attr:`DEADLINE_MARGIN`): a call returns within ``timeout`` plus at most
+    about 0.5 s (thread wake-ups, encoding or decoding one message, answering a queued ping for
+    at most 0.25 s), whatever the peer does. Not covered: DNS resolution of the host name, TLS
+    handshakes that trickle (each of their socket operations is bounded, not their sum), and
+    user callbacks (``progress``, hooks) that block.
 
     Replies are checked against the request: a message type that does not answer it raises
     :class:`~etp_sync.errors.ETPProtocolError`, and so does a reply (all its parts together)
@@ -173,6 +176,7 @@ class ETPSession(CallsMixin):
         self._handlers = HandlerRegistry()
         self._after_connect: list[Callable[[], None]] = []
         self._on_disconnect: list[Callable[[ETPError], None]] = []
+        self._hook_deadline = threading.local()  # .at: the deadline of the call running hooks
         self.connect_count = 0
         self.transaction_manager = TransactionManager(self)
         self.subscription_registry = SubscriptionRegistry(self)
@@ -344,7 +348,8 @@ class ETPSession(CallsMixin):
             if conn is not None:
                 error = conn.close_error
                 self._conn = None
-                conn.close(send_close_session=False)
+                left = 2.0 if deadline is None else deadline - time.monotonic()
+                conn.close(send_close_session=False, wait=min(2.0, max(left, 0.0)))
                 if not self.auto_reconnect:
                     raise fresh_error(error) if error else ETPConnectionLost("connection lost")
                 log.info("connection lost (%s); reconnecting", error)
@@ -352,9 +357,21 @@ class ETPSession(CallsMixin):
             hooks = list(self._after_connect)
         finally:
             self._conn_lock.release()
-        for hook in hooks:
-            hook()
+        outer = getattr(self._hook_deadline, "at", None)
+        self._hook_deadline.at = deadline  # the hooks' requests share the caller's deadline
+        try:
+            for hook in hooks:
+                hook()
+        finally:
+            self._hook_deadline.at = outer
         return conn
+
+    def _deadline(self, timeout: float | None) -> float:
+        """The deadline of a request made now with ``timeout`` (None: the session's), capped
+        by the caller's when an after-connect hook makes it."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        cap = getattr(self._hook_deadline, "at", None)
+        return deadline if cap is None else min(deadline, cap)
 
     def add_after_connect(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` after every (re)connect, e.g. to restore subscriptions."""
@@ -373,7 +390,7 @@ class ETPSession(CallsMixin):
 
         One thread can keep many requests in flight this way.
         """
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        deadline = self._deadline(timeout)
         pending = self._connection(deadline).send(message, deadline=deadline)
         assert pending is not None
         return RequestHandle(pending, deadline)
@@ -404,7 +421,7 @@ class ETPSession(CallsMixin):
         bodies = [message] if isinstance(message, Record) else list(message)
         if idempotent is None:
             idempotent = bodies[0].etp_name.startswith(("Get", "Find")) and len(bodies) == 1
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        deadline = self._deadline(timeout)
         attempts = 2 if idempotent and self.auto_reconnect else 1
         for attempt in range(attempts):
             conn = self._connection(deadline)

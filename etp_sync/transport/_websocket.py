@@ -1117,6 +1117,13 @@ class WebSocketTransport:
         self._shutdown()
         self._try_close_socket(max(deadline - time.monotonic(), 0.2))
 
+    def abort(self) -> None:
+        """Drop the connection at once, without the closing handshake (for a peer that stopped
+        answering, when no time is left to wait for it): the socket is shut down, which wakes a
+        blocked reader, and closed. Idempotent."""
+        self._shutdown()
+        self._try_close_socket(0.0)
+
     def _drain_until_close(self, deadline: float) -> None:
         """Read (and drop) messages until the peer's close frame, EOF or ``deadline``."""
         while True:
