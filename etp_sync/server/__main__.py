@@ -6,7 +6,7 @@ import argparse
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from ._server import (
@@ -26,6 +26,10 @@ from .store import (
     DEFAULT_MAX_STORE_BYTES,
     DEFAULT_TRANSACTION_TIMEOUT,
 )
+
+__all__ = ["DESCRIPTION", "add_server_arguments", "build_parser", "main", "serve"]
+
+DESCRIPTION = "Embedded in-memory ETP 1.2 store server."
 
 
 def _add_store_limits(parser: argparse.ArgumentParser) -> None:
@@ -49,11 +53,15 @@ def _add_store_limits(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the command line, serve, and return the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="python -m etp_sync.server", description="Embedded in-memory ETP 1.2 store server."
-    )
+def build_parser() -> argparse.ArgumentParser:
+    """The server's argument parser (``etp-sync serve`` shares its options)."""
+    parser = argparse.ArgumentParser(prog="python -m etp_sync.server", description=DESCRIPTION)
+    add_server_arguments(parser)
+    return parser
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add every server option to ``parser`` (read back by :func:`serve`)."""
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=9100, help="TCP port (9100; 0 = any)")
     parser.add_argument(
@@ -107,8 +115,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     _add_store_limits(parser)
     parser.add_argument("--log-level", default="INFO", help="logging level (INFO)")
-    args = parser.parse_args(argv)
 
+
+def _announce(url: str) -> None:
+    print(f"ETP 1.2 store listening on {url}", flush=True)
+
+
+def serve(args: argparse.Namespace, on_ready: Callable[[str], None] = _announce) -> int:
+    """Serve with the options of :func:`add_server_arguments` until Ctrl-C or SIGTERM;
+    ``on_ready(url)`` is called once the server listens (default: a line on stdout).
+    Returns the exit status."""
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -139,10 +155,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         change_retention_period=args.change_retention_period or None,
     )
     with server:
-        print(f"ETP 1.2 store listening on {server.url}", flush=True)
+        on_ready(server.url)
         while not stop.wait(0.5):
             pass
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, serve, and return the exit status."""
+    return serve(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
