@@ -173,11 +173,6 @@ def _accepting(port: int) -> bool:
         return False
 
 
-# Set to 1 to run against a server that lacks some expected flags: they are dropped (with a
-# note in the test output) instead of failing the start, to see how today's server behaves.
-LENIENT_ENV = "ETP_HOSTILE_LENIENT"
-
-
 class MissingFlags(RuntimeError):
     """``python -m etp_sync.server`` does not (yet) accept flags a test needs."""
 
@@ -196,24 +191,12 @@ def server_flags() -> frozenset[str]:
 
 
 def checked_flags(flags: Sequence[str]) -> list[str]:
-    """``flags`` if the server knows them all; else MissingFlags (or, lenient, without them)."""
+    """``flags``, after checking that the server knows them all (MissingFlags otherwise)."""
     known = server_flags()
     missing = [f for f in flags if f.startswith("--") and f not in known]
-    if not missing:
-        return list(flags)
-    if not os.environ.get(LENIENT_ENV):
+    if missing:
         raise MissingFlags(f"python -m etp_sync.server lacks {', '.join(missing)}")
-    print(f"[hostile] {LENIENT_ENV}: dropping unknown flags {missing}", file=sys.stderr)
-    kept: list[str] = []
-    skip_value = False
-    for item in flags:
-        if skip_value and not item.startswith("--"):
-            skip_value = False
-            continue
-        skip_value = item in missing
-        if not skip_value:
-            kept.append(item)
-    return kept
+    return list(flags)
 
 
 def start_server(

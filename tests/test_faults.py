@@ -1,9 +1,5 @@
 """Fault matrix of issue 8: what a dropped, hung or hostile peer may do to a caller and its data.
 
-Not collected yet (the name does not match ``test_*.py``): many rows fail until issue 8 is
-implemented; the file then becomes ``tests/test_faults.py``. Run it explicitly with
-``.venv/bin/python -m pytest -q tests/wip_faults_test.py -p no:randomly``.
-
 Every row runs over real sockets on 127.0.0.1 (:mod:`_faults`) and asserts what issue 8's "What
 must hold" says: no call exceeds its deadline (its timeout plus ``DEADLINE_MARGIN`` = 1.0 s), no
 acknowledged write is missing, no reader sees a mixed array (each write has its own fill

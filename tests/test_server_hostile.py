@@ -1,9 +1,5 @@
 """Hostile clients against ``python -m etp_sync.server`` (issue 9's proof).
 
-Not collected yet (the name does not match ``test_*.py``): run it explicitly with
-``python -m pytest -q tests/wip_hostile_test.py``. Once issue 9 is implemented it becomes
-``tests/test_server_hostile.py``.
-
 Each test starts the server in a subprocess, connects a well-behaved probe client, runs one
 attack, and then checks four things:
 
@@ -14,8 +10,8 @@ attack, and then checks four things:
 
 All findings of one test are collected and reported together, so a failing test says every way
 in which the server fell short, not only the first. Time limits the issue asks for are set short
-through flags so the whole file runs in a few minutes. Flags not yet implemented make the start
-fail with MissingFlags; ``ETP_HOSTILE_LENIENT=1`` drops them instead (to observe today's server).
+through flags so the whole file runs in a few minutes. A flag the server does not know makes the
+start fail with MissingFlags.
 """
 
 from __future__ import annotations
