@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -70,3 +71,9 @@ def reset_peak() -> bool:
         return True
     except OSError:
         return False
+
+
+def command_line(script: str, argv: Sequence[str] | None) -> str:
+    """The command that ran ``script`` (a path from the repository root) with ``argv``."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return " ".join([sys.executable, script, *args])
