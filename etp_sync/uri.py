@@ -12,6 +12,8 @@ server. The canonical forms are::
 
 Parsing is strict (no whitespace trimming, no URL decoding, lower-case families); printing always
 gives the canonical form with a lower-case UUID, so ``str(a) == str(b)`` exactly when ``a == b``.
+URI objects also compare and hash equal to their canonical string, so a result keyed by URI
+objects answers ``uri_str in result`` and ``result[uri_str]``.
 Query URIs (type collections, ``?$filter=``) are not modelled here and are refused.
 
 Choices beyond the spec, made to catch accidents:
@@ -278,6 +280,14 @@ class DataspaceURI:
     def __repr__(self) -> str:
         return f"DataspaceURI({_double_quoted(str(self))})"
 
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str | DataspaceURI | DataObjectURI):
+            return str(self) == str(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
 
 DEFAULT_DATASPACE: Final = DataspaceURI()
 """The default dataspace, ``eml:///``."""
@@ -387,6 +397,14 @@ class DataObjectURI:
 
     def __repr__(self) -> str:
         return f"DataObjectURI({_double_quoted(str(self))})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str | DataspaceURI | DataObjectURI):
+            return str(self) == str(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
 
 
 def parse_uri(text: str) -> DataspaceURI | DataObjectURI:

@@ -26,6 +26,15 @@ _NS_FAMILY = {
 # Version digits used when a document has no usable schemaVersion (the attribute is required by
 # every 2.x schema, so this only matters for sloppy documents).
 _DEFAULT_VERSION = {"resqml": "20", "eml": "20", "witsml": "20", "prodml": "21"}
+# Prefixes of element paths in link paths, as open-etp-server writes them (whatever the document's).
+_NS_PREFIX = {
+    "http://www.energistics.org/energyml/data/resqmlv2": "rsq",
+    "http://www.energistics.org/energyml/data/commonv2": "eml",
+    "http://www.energistics.org/energyml/data/witsmlv2": "witsml",
+    "http://www.energistics.org/energyml/data/prodmlv2": "prodml",
+}
+# Families whose 2.0.x types (RESQML 2.0.1, EML 2.0) always carry the obj_ prefix in URIs.
+_OBJ_PREFIXED = ("resqml", "eml")
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -44,9 +53,14 @@ class ObjectInfo:
     """What the store knows about a data object from its XML.
 
     ``references`` holds ``(qualified_type, uuid)`` of every object reference found in the document
-    (``qualified_type`` is ``""`` when the reference does not say); ``hdf_datasets`` holds
-    ``(path_in_file, epc_external_part_reference_uuid)`` (uuid ``""`` when the document does not
-    reference the part by uuid).
+    (``qualified_type`` is ``""`` when the reference does not say); ``links`` holds
+    ``(qualified_type, uuid, path)`` of the references that link objects (Discovery edges), with the
+    element path from the root as open-etp-server spells it (``rsq:Grid2dPatch/rsq:Geometry/
+    rsq:LocalCrs``): every reference except the part reference of an external dataset (the
+    ``HdfProxy`` of an ``Hdf5Dataset``), which names where array values live, not a link.
+    ``hdf_datasets`` holds ``(path_in_file, epc_external_part_reference_uuid)`` (uuid ``""`` when
+    the document does not reference the part by uuid). ``created_us`` is the citation's Creation
+    time (0 if absent or unparseable) and ``originator`` its Originator.
     """
 
     uuid: str
@@ -57,6 +71,9 @@ class ObjectInfo:
     schema_version: str = ""
     references: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     hdf_datasets: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    links: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
+    created_us: int = 0
+    originator: str = ""
 
 
 def _error(message: str) -> ETPError:
@@ -118,6 +135,15 @@ def qualified_type_from_content_type(content_type: str) -> str | None:
     digits = _version_digits(m.group("version")) or ""
     type_name = m.group("type").rpartition(".")[2]
     return f"{m.group('family').lower()}{digits}.{type_name}"
+
+
+def _step(tag: object) -> str:
+    """One step of a link path: ``rsq:LocalCrs`` (unknown namespaces keep no prefix)."""
+    if not isinstance(tag, str):
+        return ""
+    ns, local = _split(tag)
+    prefix = _NS_PREFIX.get(ns)
+    return f"{prefix}:{local}" if prefix else local
 
 
 def _reference_type(elem: ET.Element) -> str:
@@ -183,10 +209,14 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
     if family_type is None:
         raise _error(f"root element {root.tag!r} is not in an Energistics 2.x namespace")
     family, type_name = family_type
-    if type_name.startswith("obj_") and family in ("resqml", "eml"):
+    if type_name.startswith("obj_") and family in _OBJ_PREFIXED:
         digits = "20"
     else:
         digits = _version_digits(schema_version) or _DEFAULT_VERSION[family]
+    if family in _OBJ_PREFIXED and digits == "20" and not type_name.startswith("obj_"):
+        # RESQML 2.0.1 / EML 2.0 types are obj_-prefixed in URIs whatever the root element
+        # (the XSD's own element name, e.g. <resqml2:LocalDepth3dCrs>, has no prefix).
+        type_name = f"obj_{type_name}"
     qualified_type = f"{family}{digits}.{type_name}"
 
     raw_uuid = root.get("uuid")
@@ -198,22 +228,35 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
 
     citation = _child(root, "Citation")
     title = _text(_child(citation, "Title")) if citation is not None else ""
-    last_update_us = 0
+    last_update_us = created_us = 0
+    originator = ""
     if citation is not None:
-        last_update_us = _parse_time_us(_text(_child(citation, "LastUpdate")))
-        if last_update_us == 0:
-            last_update_us = _parse_time_us(_text(_child(citation, "Creation")))
+        created_us = _parse_time_us(_text(_child(citation, "Creation")))
+        last_update_us = _parse_time_us(_text(_child(citation, "LastUpdate"))) or created_us
+        originator = _text(_child(citation, "Originator"))
 
     references: dict[tuple[str, str], None] = {}
+    links: dict[tuple[str, str], str] = {}
     datasets: dict[tuple[str, str], None] = {}
-    for elem in root.iter():
+    # Depth-first with the path of each element and whether its parent describes a dataset.
+    stack: list[tuple[ET.Element, str, bool]] = [(root, "", False)]
+    while stack:
+        elem, path, in_dataset = stack.pop()
         if elem is not root:
             ref_uuid = _reference_uuid(elem)
             if ref_uuid is not None and ref_uuid != obj_uuid:
-                references[(_reference_type(elem), ref_uuid)] = None
+                ref = (_reference_type(elem), ref_uuid)
+                references[ref] = None
+                if not in_dataset:
+                    links.setdefault(ref, path)
+        # An element naming a path in an external file describes a dataset: its reference to
+        # the part (HdfProxy) is no link.
         path_elem = _child(elem, "PathInHdfFile")
         if path_elem is None:
             path_elem = _child(elem, "PathInExternalFile")
+        for c in reversed(list(elem)):
+            step = _step(c.tag)
+            stack.append((c, f"{path}/{step}" if path else step, path_elem is not None))
         if path_elem is None or not _text(path_elem):
             continue
         part_uuid = ""
@@ -233,4 +276,7 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
         schema_version=schema_version,
         references=tuple(references),
         hdf_datasets=tuple(datasets),
+        links=tuple((qt, ref, path) for (qt, ref), path in links.items()),
+        created_us=created_us,
+        originator=originator,
     )

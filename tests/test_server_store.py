@@ -266,8 +266,12 @@ def test_default_dataspace() -> None:
     with raises_code(ErrorCode.EINVALID_URI):
         s.put_dataspace("eml:///")
     assert s.get_dataspaces() == []
+    # eml:/// names the default dataspace; without one, nothing is in it (not ENOT_FOUND).
+    assert s.get_resources("eml:///") == ([], [])
+    assert s.get_resources("eml:///", "targetsOrSelf", 2) == ([], [])
+    assert s.get_supported_types("eml:///") == []
     with raises_code(ErrorCode.ENOT_FOUND):
-        s.get_resources("eml:///")
+        s.get_resources(f"eml:///resqml20.obj_LocalDepth3dCrs({CRS_UUID})")
     _, errs = s.put_objects("eml:///", {"c": CRS_XML})
     assert codes(errs) == {"c": ErrorCode.ENOT_FOUND}
 
@@ -406,17 +410,24 @@ def test_delete_objects_and_deleted_resources(store: Store) -> None:
     store.put_objects(DS, {"crs": CRS_XML, "epc": EPC_XML, "grid": GRID_XML})
     mark = store.get_dataspace(DS).store_last_write_us
     deleted, errs = store.delete_objects({"1": crs_uri(), "2": grid_uri(DS2), "3": "junk"})
-    # Deleting the CRS the grid references is allowed.
-    assert deleted == {"1": [crs_uri()]}
-    assert codes(errs) == {"2": ErrorCode.ENOT_FOUND, "3": ErrorCode.EINVALID_URI}
+    # The grid still links to the CRS: referential integrity refuses deleting it alone.
+    assert deleted == {}
+    assert codes(errs) == {
+        "1": ErrorCode.EINVALID_OPERATION,
+        "2": ErrorCode.ENOT_FOUND,
+        "3": ErrorCode.EINVALID_URI,
+    }
+    assert "still referenced by" in errs["1"].message and grid_uri() in errs["1"].message
+    store.delete_objects([grid_uri()])
+    _, errs = store.delete_objects([crs_uri()])
+    assert not errs
     _, errs = store.delete_objects([crs_uri()])
     assert codes(errs) == {crs_uri(): ErrorCode.ENOT_FOUND}
-    store.delete_objects([grid_uri()])
 
     gone = store.get_deleted_resources(DS)
-    assert [d.uri for d in gone] == [crs_uri(), grid_uri()]
+    assert [d.uri for d in gone] == [grid_uri(), crs_uri()]
     assert gone[0].deleted_time_us > mark and gone[1].deleted_time_us > gone[0].deleted_time_us
-    assert [d.uri for d in store.get_deleted_resources(DS, gone[0].deleted_time_us)] == [grid_uri()]
+    assert [d.uri for d in store.get_deleted_resources(DS, gone[0].deleted_time_us)] == [crs_uri()]
     assert [d.uri for d in store.get_deleted_resources(DS, types=["*Grid2d*"])] == [grid_uri()]
     assert store.get_deleted_resources(DS, types=["eml20.*"]) == []
     # Putting an object again removes it from the deleted list.
@@ -432,12 +443,15 @@ def test_delete_with_prune_removes_orphaned_targets(store: Store) -> None:
     keeper = resqml_obj(
         "obj_PolylineRepresentation", other_uuid, "keeps crs", [("obj_LocalDepth3dCrs", CRS_UUID)]
     )
-    store.put_objects(DS, {"k": keeper})
+    (keeper_uri,) = (r.uri for r in store.put_objects(DS, {"k": keeper})[0].values())
     deleted, errs = store.delete_objects({"g": grid_uri()}, prune_contained_objects=True)
-    # The EPC reference was only referenced by the grid; the CRS is still referenced.
-    assert not errs and deleted == {"g": [grid_uri(), epc_uri()]}
+    # The CRS is still linked to by the keeper; the EPC reference (the grid's HdfProxy) is no
+    # link, so it is not the grid's to prune.
+    assert not errs and deleted == {"g": [grid_uri()]}
     found, _ = store.get_objects([crs_uri(), epc_uri()])
-    assert set(found) == {crs_uri()}
+    assert set(found) == {crs_uri(), epc_uri()}
+    deleted, errs = store.delete_objects({"k": keeper_uri}, prune_contained_objects=True)
+    assert not errs and deleted == {"k": [keeper_uri, crs_uri()]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -527,7 +541,8 @@ def test_discovery_counts_and_fields(chain: Store) -> None:
     assert (res.source_count, res.target_count) == (1, 1)
     assert res.name == "obj B" and res.qualified_type == "resqml20.obj_Grid2dRepresentation"
     assert res.last_changed_us == 1704164645_000000  # CREATED
-    assert res.active and res.custom_data == {}
+    # open-etp-server's custom data: the citation's Creation and Originator.
+    assert res.active and res.custom_data == {"created": 1704164645_000000, "creator": "etp_sync"}
     assert res.store_created_us == res.store_last_write_us > 0
     (res,), _ = chain.get_resources(chain_uri(3), "self", count_objects=True)
     assert (res.source_count, res.target_count) == (1, 0)  # dangling CRS reference not counted
@@ -854,7 +869,7 @@ def test_commit_applies_deletes_and_array_writes(store: Store) -> None:
     store.put_array(epc_uri(), "/z", np.zeros(4))
     created = store.get_array_metadata(epc_uri(), "/z").store_created_us
     tx = store.start_transaction("A", [DS])
-    store.delete_objects([crs_uri()], tx=tx)
+    store.delete_objects([crs_uri(), grid_uri()], tx=tx)
     store.put_subarray(epc_uri(), "/z", [0], [2], np.array([1.0, 2.0]), tx=tx)
     store.put_subarray(epc_uri(), "/z", [2], [2], np.array([3.0, 4.0]), tx=tx)
     store.commit_transaction(tx)
@@ -862,7 +877,7 @@ def test_commit_applies_deletes_and_array_writes(store: Store) -> None:
     np.testing.assert_array_equal(store.get_array(epc_uri(), "/z"), [1, 2, 3, 4])
     meta = store.get_array_metadata(epc_uri(), "/z")
     assert meta.store_created_us == created < meta.store_last_write_us
-    assert [d.uri for d in store.get_deleted_resources(DS)] == [crs_uri()]
+    assert {d.uri for d in store.get_deleted_resources(DS)} == {crs_uri(), grid_uri()}
 
 
 def test_put_then_delete_in_one_transaction(store: Store) -> None:

@@ -199,7 +199,8 @@ def test_equality_distinguishes_fields() -> None:
     other_uuid = DataObjectURI.from_type(base.dataspace, base.qualified_type, UUID(int=1))
     assert base != other_uuid
     as_text: object = GRID
-    assert base != as_text  # no implicit comparison with text
+    assert base == as_text and hash(base) == hash(GRID)  # equal to its canonical text
+    assert base != GRID.upper() and base != 42
     assert base.with_version("1").with_version(None) == base
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ from ..errors import (
     ErrorCode,
     ETPConnectionLost,
     ETPDecodeError,
+    ETPEncodeError,
     ETPError,
     ETPInvalidArgument,
     ETPMessageTooLarge,
@@ -567,6 +569,7 @@ class ArrayCalls(SessionAPI):
         progress: ProgressArg = None,
         max_in_flight: int = 4,
         timeout: float | None = None,
+        dtype: Any = None,
     ) -> np.ndarray:
         """Read a whole array with its original shape and dtype.
 
@@ -574,13 +577,18 @@ class ArrayCalls(SessionAPI):
         otherwise GetDataSubarrays blocks (``max_in_flight`` at a time) copied into one
         preallocated result; after a drop the read resumes with the blocks still missing.
         ``progress(done, total)`` is called in bytes of the result.
+
+        The dtype comes from the array's logical type; ``dtype`` states it instead (it must
+        travel as the array's transport type). When the server's logical type contradicts the
+        transport type (open-etp-server reports ``arrayOfBoolean`` for every array), the
+        transport type wins and a warning says so: state ``dtype`` to get what was written.
         """
         progress = resolve_progress(progress, desc=f"get {path_in_resource}")
         ident = _identifier(uri, path_in_resource, max_in_flight)
         manager = self.transaction_manager
         deadline = manager.deadline(timeout)
         with manager.bound():
-            meta = self._metadata(ident, deadline)
+            meta = _reading_as(self._metadata(ident, deadline), dtype)
             item = wire_item_size(meta.transport_type, meta.dtype)
             budget = self._budget(ident, len(meta.dimensions))
             if meta.size * item <= min(budget, WHOLE_READ_BYTES):
@@ -630,10 +638,11 @@ class ArrayCalls(SessionAPI):
         progress: ProgressArg = None,
         max_in_flight: int = 4,
         timeout: float | None = None,
+        dtype: Any = None,
     ) -> np.ndarray:
         """Read the block of a stored array that starts at ``starts`` with ``counts`` elements
         per axis; split into several requests when too big for one message, resumed after a
-        drop with the blocks still missing."""
+        drop with the blocks still missing. ``dtype`` as for :meth:`get_data_array`."""
         progress = resolve_progress(progress, desc=f"get {path_in_resource}")
         ident = _identifier(uri, path_in_resource, max_in_flight)
         origin = tuple(int(s) for s in starts)
@@ -643,7 +652,7 @@ class ArrayCalls(SessionAPI):
         manager = self.transaction_manager
         deadline = manager.deadline(timeout)
         with manager.bound():
-            meta = self._metadata(ident, deadline)
+            meta = _reading_as(self._metadata(ident, deadline), dtype)
             return self._get_box(
                 ident,
                 meta,
@@ -778,6 +787,63 @@ def _as_array(array: Any) -> np.ndarray:
     return arr
 
 
+def _reading_as(meta: ArrayMetadata, dtype: Any) -> ArrayMetadata:
+    """The metadata a read decodes with: ``dtype`` when the caller states one (ETPInvalidArgument
+    unless it travels as the array's transport type), else the server's, with a warning when its
+    logical type contradicts its transport type (the transport type's dtype is then used)."""
+    if dtype is None:
+        if fitting_logical(meta.transport_type, meta.logical_type) != meta.logical_type:
+            read_as = "str" if meta.dtype.kind == "U" else str(meta.dtype)
+            message = (
+                f"the server reports logical type {meta.logical_type} for values that travel "
+                f"as {meta.transport_type}: the transport type wins and they are read as "
+                f"{read_as}; pass dtype= to read them as the dtype they were written with"
+            )
+            log.debug(message)
+            warnings.warn(message, UserWarning, stacklevel=3)
+        return meta
+    try:
+        stated = np.dtype(dtype)
+        logical = array_types(stated).logical
+    except (TypeError, ETPEncodeError) as exc:
+        raise ETPInvalidArgument(f"dtype {dtype!r} cannot be read from ETP: {exc}") from None
+    if fitting_logical(meta.transport_type, logical) != logical:
+        raise ETPInvalidArgument(
+            f"the array travels as {meta.transport_type}, which cannot carry {stated} values"
+        )
+    return replace(meta, dtype=dtype_for(meta.transport_type, logical))
+
+
+def _decoded_as(meta: ArrayMetadata) -> str:
+    """The logical type values are decoded as: the one ``meta.dtype`` travels with when it fits
+    the transport (a stated dtype), else the server's."""
+    if meta.dtype.kind != "U":
+        own = array_types(meta.dtype).logical
+        if fitting_logical(meta.transport_type, own) == own:
+            return own
+    return fitting_logical(meta.transport_type, meta.logical_type)
+
+
+def _placeable(meta: ArrayMetadata) -> bool:
+    """Whether values of this array arrive with exactly the dtype they are read as (so they can
+    be received straight into the result: raw doubles, floats or bytes)."""
+    transport = meta.transport_type
+    if transport not in ("arrayOfDouble", "arrayOfFloat", "bytes"):
+        return False
+    wire = dtype_for(transport, _decoded_as(meta))
+    return wire == meta.dtype and (transport == "bytes" or wire == TRANSPORT_DTYPES[transport])
+
+
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` is ``b``'s memory seen the same way (values already where they belong)."""
+    return (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.strides == b.strides
+        and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    )
+
+
 # Kinds of values that may arrive for an array of each kind (the codec converts them).
 _COMPATIBLE_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "fiu", "U": "U"}
 
@@ -796,14 +862,14 @@ def _decode(
             f"the reply claims dimensions {list(dims)}, more values than the {list(want)} asked for"
         )
     transport = transport_of(any_array)
-    logical = fitting_logical(meta.transport_type, meta.logical_type)
+    logical = _decoded_as(meta)
     if fitting_logical(transport, logical) != logical and TRANSPORT_DTYPES[
         transport
     ].kind not in _COMPATIBLE_KINDS.get(meta.dtype.kind, meta.dtype.kind):
         raise ETPProtocolError(
             f"the reply carries {transport} values for an array of {meta.dtype} ({logical})"
         )
-    values = from_any_array(any_array, dims, meta.logical_type)
+    values = from_any_array(any_array, dims, logical)
     if dims != want:
         raise ETPProtocolError(f"the reply has dimensions {list(dims)}, not the {list(want)} asked")
     if meta.dtype.kind != "U" and values.dtype != meta.dtype:

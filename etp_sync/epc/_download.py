@@ -158,6 +158,7 @@ def _proxies(
             uri = DataObjectURI.from_type(by_uuid[info.uuid].dataspace, qualified, proxy_uuid)
             try:
                 writer.add(session.get_data_object(uri).xml)
+                objects.append(uri)  # not a Discovery target of its users: listed here
             except ETPRemoteError as exc:
                 if exc.code != ErrorCode.ENOT_FOUND:
                     raise

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
 
+from ._profile import DEFAULT_PROFILE, PROFILES
 from ._server import (
     DEFAULT_MAX_MESSAGE_SIZE,
     HANDSHAKE_TIMEOUT,
@@ -73,6 +74,13 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN'")
     parser.add_argument(
         "--require-transactions", action="store_true", help="refuse writes outside transactions"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=DEFAULT_PROFILE.name,
+        help="behave like ETP 1.2 (etp12) or like open-etp-server with its quirks "
+        f"({DEFAULT_PROFILE.name})",
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds slept per request")
     parser.add_argument(
@@ -153,6 +161,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str], None] = _announce)
         max_array_bytes=args.max_array_bytes or None,
         transaction_timeout=args.transaction_timeout or None,
         change_retention_period=args.change_retention_period or None,
+        profile=args.profile,
     )
     with server:
         on_ready(server.url)

@@ -16,7 +16,15 @@ from etp_sync.errors import ErrorCode, ETPError
 from etp_sync.schema import Record, datatypes, messages
 
 from ._pending import PendingRequests
-from .store import DataspaceRecord, EdgeInfo, ResourceInfo, Store, StoredObject
+from ._profile import ServerProfile
+from .store import (
+    DataspaceRecord,
+    EdgeInfo,
+    ResourceInfo,
+    Store,
+    StoredObject,
+    resource_custom_data,
+)
 
 if TYPE_CHECKING:
     import threading
@@ -52,6 +60,8 @@ class SessionContext(Protocol):
     """What handlers may use of the session that received the request."""
 
     store: Store
+    profile: ServerProfile
+    failed_commit: str | None
     session_id: uuid.UUID
     max_message_size: int
     multipart: PendingRequests
@@ -139,6 +149,14 @@ def errors_reply(errors: Mapping[str, BaseException], limit: int) -> list[Record
     )
 
 
+def custom_data(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``customData`` map: plain values wrapped in ``DataValue`` (records kept as they are)."""
+    return {
+        key: value if isinstance(value, Record) else datatypes.DataValue(item=value)
+        for key, value in values.items()
+    }
+
+
 def active_status(active: bool) -> Any:
     return datatypes.Object.ActiveStatusKind("Active" if active else "Inactive")
 
@@ -155,7 +173,7 @@ def resource_record(info: ResourceInfo) -> Any:
         store_last_write=info.store_last_write_us,
         store_created=info.store_created_us,
         active_status=active_status(info.active),
-        custom_data=dict(info.custom_data),
+        custom_data=custom_data(info.custom_data),
     )
 
 
@@ -171,7 +189,7 @@ def object_resource(obj: StoredObject) -> Any:
         store_last_write=obj.store_last_write_us,
         store_created=obj.store_created_us,
         active_status=active_status(obj.active),
-        custom_data={},
+        custom_data=custom_data(resource_custom_data(obj)),
     )
 
 
@@ -181,19 +199,34 @@ def edge_record(edge: EdgeInfo) -> Any:
         source_uri=edge.source_uri,
         target_uri=edge.target_uri,
         relationship_kind=datatypes.Object.RelationshipKind(edge.relationship),
-        custom_data={},
+        custom_data=custom_data(edge.custom_data),
     )
 
 
-def dataspace_record(rec: DataspaceRecord) -> Any:
-    """ETP ``Dataspace``; customData is returned exactly as it was put."""
+def dataspace_record(rec: DataspaceRecord, status: bool = False) -> Any:
+    """ETP ``Dataspace``; customData is returned exactly as it was put, plus (``status``)
+    ``locked``, ``read-only`` and ``size`` as open-etp-server adds them."""
+    data = dict(rec.custom_data)
+    if status:
+        data.update(
+            custom_data({"locked": False, "read-only": False, "size": _size(rec.size_bytes)})
+        )
     return datatypes.Object.Dataspace(
         uri=rec.uri,
         path=rec.path,
         store_last_write=rec.store_last_write_us,
         store_created=rec.store_created_us,
-        custom_data=dict(rec.custom_data),
+        custom_data=data,
     )
+
+
+def _size(nbytes: int) -> str:
+    """``544 kB``: a size as open-etp-server writes it in a dataspace's customData."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if nbytes < 1000 or unit == "GB":
+            return f"{nbytes:.0f} {unit}"
+        nbytes //= 1000
+    raise AssertionError("unreachable")
 
 
 def data_object(obj: StoredObject, *, with_data: bool = True) -> Any:

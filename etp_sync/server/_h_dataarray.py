@@ -237,7 +237,10 @@ def get_data_array_metadata(session: SessionContext, key: str, uid: Any) -> Any:
         dimensions=list(meta.dimensions),
         preferred_subarray_dimensions=preferred_subarray_dimensions(meta, session.max_message_size),
         transport_array_type=datatypes.AnyArrayType(meta.transport_type),
-        logical_array_type=datatypes.AnyLogicalArrayType(meta.logical_type),
+        # open-etp-server does not keep logical types: it answers arrayOfBoolean for all.
+        logical_array_type=datatypes.AnyLogicalArrayType(
+            meta.logical_type if session.profile.keep_logical_types else "arrayOfBoolean"
+        ),
         store_last_write=meta.store_last_write_us,
         store_created=meta.store_created_us,
         custom_data={},

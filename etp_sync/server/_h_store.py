@@ -5,7 +5,9 @@ response with a ``blobId`` and empty ``data``, followed by Chunk messages with i
 Put: a PutDataObjects without FIN opens a multipart request; its later parts (more
 PutDataObjects, Chunk messages) carry its messageId as correlationId, the last one FIN. The put
 is applied when FIN arrives. Until then its parts are held in the session's
-:class:`~._pending.PendingRequests`, bounded in bytes and in time.
+:class:`~._pending.PendingRequests`, bounded in bytes and in time. An object sent with its whole
+``data`` *and* a ``blobId`` but no Chunk (Geosiris' py-etp-client and etpclient do so) is taken
+as it came.
 """
 
 from __future__ import annotations
@@ -53,11 +55,14 @@ def _objects_reply(
     found: dict[str, Any],
     make: Callable[[dict[str, Any]], Record],
     chunk_class: Any,
+    trailer: list[Record] | None = None,
 ) -> list[Record]:
-    """Response messages for objects by key: small ones packed, big ones chunked.
+    """Response messages for objects by key: small ones packed, big ones chunked (followed by
+    ``trailer`` when there are any).
 
     ``make`` builds one response from some of the objects by key; a response whose objects
     are a list (StoreQuery) takes the map's values in order."""
+    trailer = trailer or []
     limit = session.max_message_size
     small: dict[str, Any] = {}
     big: list[Record] = []
@@ -72,7 +77,7 @@ def _objects_reply(
     out: list[Record] = []
     if small or not big:
         out += map_reply(make, small, {}, limit)
-    return out + big
+    return out + big + (trailer if big else [])
 
 
 def get_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
@@ -86,6 +91,10 @@ def get_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
             found,
             lambda part: messages.Store.GetDataObjectsResponse(data_objects=part),
             messages.Store.Chunk,
+            # open-etp-server ends chunked objects with an extra, empty response.
+            [messages.Store.GetDataObjectsResponse(data_objects={})]
+            if session.profile.trailing_empty_object_response
+            else None,
         )
     return out + errors_reply(errors, session.max_message_size)
 
@@ -146,7 +155,8 @@ def _apply_put(session: SessionContext, pending: PendingPut) -> Reply:
     errors: dict[str, Exception] = {}
     for key, dobj in pending.data_objects.items():
         data: bytes = bytes(dobj.data)
-        if dobj.blob_id is not None:
+        # A blobId with inline data and no Chunk for it: the data is the whole object.
+        if dobj.blob_id is not None and (dobj.blob_id in pending.blobs or not data):
             if dobj.blob_id not in pending.finished:
                 errors[key] = StoreError(
                     ErrorCode.EINVALID_ARGUMENT,

@@ -4,9 +4,11 @@ Reads and writes of a session go through its open transaction (ETP messages do n
 Refusals (another session holds a write transaction on the dataspace: 15; missing dataspace: 11;
 a second transaction: 15) come back as ProtocolException with the code, so clients can retry on 15.
 Commit/rollback of a transaction that is not open gives EINVALID_STATE; a commit that cannot be
-applied answers ``successful=false`` with the reason. A transaction idle longer than the store's
-``transaction_timeout`` (advertised as TransactionTimeoutPeriod) is rolled back: calls through it
-and its commit then give ETIMED_OUT (26), its rollback succeeds.
+applied (a delete that would leave a reference dangling, a dataspace deleted meanwhile) answers
+``successful=false`` with the reason; under the open-etp-server profile the session then answers
+every request with EINVALID_STATE until the client reconnects. A transaction idle longer than
+the store's ``transaction_timeout`` (advertised as TransactionTimeoutPeriod) is rolled back: calls
+through it and its commit then give ETIMED_OUT (26), its rollback succeeds.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def commit_transaction(session: SessionContext, header: Any, body: Any) -> Reply
     except StoreError as exc:
         if exc.code in (ErrorCode.EINVALID_STATE, ErrorCode.ETIMED_OUT):
             raise
+        if session.profile.fail_session_after_failed_commit:
+            session.failed_commit = f"transaction {body.transaction_uuid} failed to commit"
         return [
             messages.Transaction.CommitTransactionResponse(
                 transaction_uuid=body.transaction_uuid, successful=False, failure_reason=exc.message

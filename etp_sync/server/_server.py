@@ -47,6 +47,7 @@ from ._http import (
     parse_request,
     upgrade_response,
 )
+from ._profile import ServerProfile, server_profile
 from ._session import APPLICATION_NAME, OFFERED_PROTOCOLS, ServerSession
 from .store import (
     DEFAULT_CHANGE_RETENTION_PERIOD,
@@ -221,6 +222,10 @@ class EmbeddedServer:
     (seconds a transaction may stay idle before it is rolled back; advertised as
     TransactionTimeoutPeriod) and ``change_retention_period`` (seconds deleted-object records are
     kept; advertised as ChangeRetentionPeriod). See :class:`~.store.Store`.
+
+    ``profile`` picks the server it behaves like: ``"etp12"`` (default: ETP 1.2, and
+    open-etp-server's published behaviour where the spec leaves room) or ``"open-etp-server"``
+    (its quirks too, including ``require_transactions``); see :mod:`._profile`.
     """
 
     def __init__(
@@ -245,7 +250,9 @@ class EmbeddedServer:
         max_array_bytes: int | None = DEFAULT_MAX_ARRAY_BYTES,
         transaction_timeout: float | None = DEFAULT_TRANSACTION_TIMEOUT,
         change_retention_period: float | None = DEFAULT_CHANGE_RETENTION_PERIOD,
+        profile: str | ServerProfile | None = None,
     ) -> None:
+        self.profile = server_profile(profile)
         if max_message_size < 4096:
             raise ETPInvalidArgument("max_message_size must be at least 4096 bytes")
         self.handshake_timeout = _positive("handshake_timeout", handshake_timeout)
@@ -261,7 +268,8 @@ class EmbeddedServer:
         self.latency = float(latency)
         if store is None:
             store = Store(
-                require_transactions=require_transactions,
+                require_transactions=require_transactions or self.profile.require_transactions,
+                import_activities=self.profile.import_activities,
                 max_store_bytes=max_store_bytes,
                 max_object_bytes=max_object_bytes,
                 max_array_bytes=max_array_bytes,

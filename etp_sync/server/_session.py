@@ -52,6 +52,7 @@ from ._common import error_info
 from ._h_notification import notifications_for
 from ._handlers import HANDLERS
 from ._pending import PendingRequests
+from ._profile import ServerProfile
 from .store import ChangeEvent, Store
 
 if TYPE_CHECKING:
@@ -76,6 +77,9 @@ class ServerSession:
         self.transport = transport
         self.peer = peer
         self.store: Store = server.store
+        self.profile: ServerProfile = server.profile
+        # Why the session refuses every request (open-etp-server after a failed commit).
+        self.failed_commit: str | None = None
         self.session_id: uuid.UUID = uuid.uuid4()
         self.max_message_size: int = server.max_message_size
         self.compression = False
@@ -381,6 +385,14 @@ class ServerSession:
             self.send_error(
                 ErrorCode.EUNSUPPORTED_PROTOCOL,
                 f"protocol {header.protocol} was not negotiated for this session",
+                respond_to,
+                header.protocol,
+            )
+            return
+        if self.failed_commit is not None:
+            self.send_error(
+                ErrorCode.EINVALID_STATE,
+                f"{self.failed_commit}: this session accepts no more requests, reconnect",
                 respond_to,
                 header.protocol,
             )

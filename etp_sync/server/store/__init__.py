@@ -55,6 +55,7 @@ from ._records import (
     ResourceInfo,
     Scope,
     StoredObject,
+    resource_custom_data,
 )
 from ._transactions import TransactionStore
 from ._uris import UriParts, parse_context
@@ -81,6 +82,7 @@ __all__ = [
     "UriParts",
     "default_array_types",
     "parse_context",
+    "resource_custom_data",
     "type_matcher",
 ]
 

@@ -1,4 +1,10 @@
-"""Links between objects (references in their XML) and the Discovery walk along them."""
+"""Links between objects (references in their XML) and the Discovery walk along them.
+
+A link is a data object reference in a document, except the part reference of an external
+dataset (the ``HdfProxy`` of an ``Hdf5Dataset``: it says where array values live), as on
+open-etp-server: a Grid2dRepresentation referencing its CRS and, for its z values, an
+EpcExternalPartReference has one target, the CRS. Edges carry the referencing element's path.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from etp_sync.errors import ErrorCode, StoreError
 
 from ._core import StoreCore, type_matcher
-from ._records import SCOPES, EdgeInfo, ResourceInfo, StoredObject
+from ._records import SCOPES, EdgeInfo, ResourceInfo, StoredObject, resource_custom_data
 from ._uris import parse_context
 
-__all__ = ["GraphStore", "links"]
+__all__ = ["GraphStore", "link_path", "links"]
 
 
 def links(
@@ -23,13 +29,18 @@ def links(
     sources: dict[str, list[str]] = {uid: [] for uid in view}
     for uid, obj in sorted(view.items(), key=lambda kv: kv[1].uri):
         outs: list[str] = []
-        for _qt, ref in obj.info.references:
+        for _qt, ref, _path in obj.info.links:
             if ref in view and ref != uid and ref not in outs:
                 outs.append(ref)
         targets[uid] = outs
         for ref in outs:
             sources[ref].append(uid)
     return targets, sources
+
+
+def link_path(source: StoredObject, target_uuid: str) -> str:
+    """The element path of ``source``'s first link to ``target_uuid`` (``""`` if none)."""
+    return next((path for _qt, ref, path in source.info.links if ref == target_uuid), "")
 
 
 def _resource(
@@ -45,6 +56,7 @@ def _resource(
         store_last_write_us=obj.store_last_write_us,
         store_created_us=obj.store_created_us,
         active=obj.active,
+        custom_data=resource_custom_data(obj),
     )
 
 
@@ -86,6 +98,8 @@ class GraphStore(StoreCore):
         )
         with self._lock:
             t = self._reader(tx)
+            if u.space == "" and u.uuid is None and "" not in self._spaces:
+                return [], []
             view = self._objects(self._space(u.space), t)
             targets, sources = links(view)
             edge_keys: dict[tuple[str, str], None] = {}
@@ -131,7 +145,9 @@ class GraphStore(StoreCore):
             if start is not None:
                 linked.add(start)
             edges = [
-                EdgeInfo(view[src].uri, view[dst].uri)
+                EdgeInfo(
+                    view[src].uri, view[dst].uri, custom_data={"path": link_path(view[src], dst)}
+                )
                 for src, dst in edge_keys
                 if src in linked and dst in linked
             ]

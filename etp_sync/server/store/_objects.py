@@ -142,42 +142,88 @@ class ObjectStore(StoreCore):
         *,
         tx: uuid_mod.UUID | None = None,
     ) -> tuple[dict[str, list[str]], dict[str, StoreError]]:
-        """Delete objects (and the arrays they own); returns the URIs deleted per key, and errors.
+        """Delete objects; returns the URIs deleted per key, and errors.
 
-        Deleting an object that others reference is allowed (their references dangle). With
-        ``prune_contained_objects`` the objects it referenced that nothing references any more
-        are deleted too, transitively.
+        An object that objects left in its dataspace still link to cannot be deleted (referential
+        integrity, as open-etp-server): inside a transaction the commit fails; outside one that
+        key fails with EINVALID_OPERATION. An object's arrays go with the last object that needs
+        them (see :meth:`_delete_one`). With ``prune_contained_objects`` the objects it linked to
+        that nothing links to any more are deleted too, transitively.
         """
         deleted: dict[str, list[str]] = {}
         errors: dict[str, StoreError] = {}
         with self._lock:
             stage = self._check_writes_allowed(tx)
+            found: dict[str, StoredObject] = {}
             for key, uri in keyed(uris).items():
                 try:
-                    u = object_parts(uri)
-                    self._check_space_writable(u.space, stage)
-                    obj = self._lookup(uri, stage)
-                    deleted[key] = self._delete_one(self._spaces[u.space], obj, stage)
-                    if prune_contained_objects:
-                        deleted[key] += self._prune(self._spaces[u.space], obj, stage)
+                    self._check_space_writable(object_parts(uri).space, stage)
+                    found[key] = self._lookup(uri, stage)
                 except StoreError as exc:
                     errors[key] = exc
+            if self._is_scratch(stage):
+                errors.update(self._still_linked(found))
+            for key, obj in found.items():
+                if key in errors:
+                    continue
+                sp = self._spaces[object_parts(obj.uri).space]
+                deleted[key] = self._delete_one(sp, obj, stage)
+                if prune_contained_objects:
+                    deleted[key] += self._prune(sp, obj, stage)
             events = self._apply(stage) if self._is_scratch(stage) else []
         self._emit(events)
         return deleted, errors
 
+    def _still_linked(self, found: Mapping[str, StoredObject]) -> dict[str, StoreError]:
+        """Keys of ``found`` (committed objects) whose object an object left behind would still
+        link to; objects deleted by the same request do not count, but a refused one stays and
+        may keep others, so this repeats until nothing more is refused."""
+        refused: dict[str, StoreError] = {}
+        while True:
+            place = {k: (object_parts(o.uri).space, o.info.uuid) for k, o in found.items()}
+            gone = {place[k] for k in found if k not in refused}
+            sources: dict[tuple[str, str], list[str]] = {}
+            for space in {s for s, _uid in gone}:
+                for other in self._spaces[space].objects.values():
+                    if (space, other.info.uuid) in gone:
+                        continue
+                    for _qt, ref, _path in other.info.links:
+                        if (space, ref) in gone:
+                            sources.setdefault((space, ref), []).append(other.uri)
+            blocked = [k for k in found if k not in refused and place[k] in sources]
+            if not blocked:
+                return refused
+            for key in blocked:
+                refused[key] = StoreError(
+                    ErrorCode.EINVALID_OPERATION,
+                    f"cannot delete {found[key].uri}: still referenced by "
+                    + ", ".join(sorted(set(sources[place[key]]))),
+                )
+
     def _delete_one(self, sp: Space, obj: StoredObject, stage: Stage) -> list[str]:
+        """Stage the deletion of ``obj`` and of the arrays no object left needs any more: those
+        its datasets name and those stored under its own URI (an EpcExternalPartReference's),
+        unless an object left still names them, so arrays stay readable after their part
+        reference is deleted, as on open-etp-server."""
         uid = obj.info.uuid
         self._stage_object(stage, sp.path, uid, None)
-        for key in list(sp.arrays) + list(stage.arrays.get(sp.path, {})):
-            if key[0] == uid:
-                self._stage_array(stage, sp.path, key, None)
+        keys = {(part, path) for path, part in obj.info.hdf_datasets if part}
+        keys |= {k for k in list(sp.arrays) + list(stage.arrays.get(sp.path, {})) if k[0] == uid}
+        if keys:
+            needed = {
+                (part, path)
+                for other in self._objects(sp, stage).values()
+                for path, part in other.info.hdf_datasets
+            }
+            for key in keys - needed:
+                if self._array(sp, key, stage) is not None:
+                    self._stage_array(stage, sp.path, key, None)
         return [obj.uri]
 
     def _prune(self, sp: Space, root: StoredObject, stage: Stage) -> list[str]:
-        """Delete the objects ``root`` referenced that are now referenced by nothing."""
+        """Delete the objects ``root`` linked to that are now linked to by nothing."""
         pruned: list[str] = []
-        pending = [ref for _qt, ref in root.info.references]
+        pending = [ref for _qt, ref, _path in root.info.links]
         while pending:
             uid = pending.pop(0)
             view = self._objects(sp, stage)
@@ -188,7 +234,7 @@ class ObjectStore(StoreCore):
             if sources[uid]:
                 continue
             pruned += self._delete_one(sp, obj, stage)
-            pending += [ref for _qt, ref in obj.info.references]
+            pending += [ref for _qt, ref, _path in obj.info.links]
         return pruned
 
     def get_deleted_resources(

@@ -30,6 +30,7 @@ class DataspaceRecord:
     store_created_us: int
     store_last_write_us: int
     custom_data: dict[str, Any] = field(default_factory=dict)
+    size_bytes: int = 0  # XML of its objects and values of its arrays
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,15 @@ class StoredObject:
     store_created_us: int
     store_last_write_us: int
     active: bool = True
+
+
+def resource_custom_data(obj: StoredObject) -> dict[str, Any]:
+    """``created`` (µs: the citation's Creation, else when the store created the object) and
+    ``creator`` (the citation's Originator) of a Resource, as open-etp-server fills them."""
+    return {
+        "created": obj.info.created_us or obj.store_created_us,
+        "creator": obj.info.originator,
+    }
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,11 @@ class DeletedResource:
 
 @dataclass(frozen=True)
 class ResourceInfo:
-    """What Discovery reports of an object (ETP ``Resource``); counts are None unless asked."""
+    """What Discovery reports of an object (ETP ``Resource``); counts are None unless asked.
+
+    ``custom_data`` holds ``created`` (µs, the citation's Creation) and ``creator`` (its
+    Originator), as open-etp-server reports them (see :func:`resource_custom_data`).
+    """
 
     uri: str
     name: str
@@ -89,11 +103,13 @@ class ResourceInfo:
 
 @dataclass(frozen=True)
 class EdgeInfo:
-    """A reference from ``source_uri`` to ``target_uri`` (ETP ``Edge``)."""
+    """A reference from ``source_uri`` to ``target_uri`` (ETP ``Edge``); ``custom_data`` holds
+    the ``path`` of the referencing element, as open-etp-server reports it."""
 
     source_uri: str
     target_uri: str
     relationship: str = "Primary"
+    custom_data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -148,8 +164,10 @@ class Space:
 
     def record(self) -> DataspaceRecord:
         """The public view of this dataspace."""
+        size = sum(len(o.xml) for o in self.objects.values())
+        size += sum(a.data.nbytes for a in self.arrays.values())
         return DataspaceRecord(
-            self.uri, self.path, self.created_us, self.last_write_us, dict(self.custom_data)
+            self.uri, self.path, self.created_us, self.last_write_us, dict(self.custom_data), size
         )
 
 
