@@ -219,7 +219,17 @@ def test_nothing_fetched_before_compute_and_slices_read_their_chunks(
 
 
 def test_tasks_pickle_small_and_never_show_the_token(server: Server, client: Any) -> None:
-    write_array(da.ones((8, 8), chunks=4), server.url, server.uri, "/dask/p", authorization=TOKEN)
+    mark = server.mark()
+    pending = write_array(
+        da.ones((8, 8), chunks=4), server.url, server.uri, "/dask/p", compute=False,
+        authorization=TOKEN,
+    )  # fmt: skip
+    assert server.requests("PutUninitializedDataArrays", mark) == 1
+    assert server.requests("PutDataSubarrays", mark) == 0
+    puts = {k: t for k, t in dict(pending.__dask_graph__()).items() if "etp-write" in str(k)}
+    assert len(puts) == 4 and all(len(cloudpickle.dumps(t)) < 4096 for t in puts.values())
+    assert int(pending.compute()) == 8 * 8 * 8
+    assert server.requests("PutDataSubarrays", mark) == 4
     stored = read_array(server.url, server.uri, "/dask/p", chunks=4, authorization=TOKEN)
     tasks = dict(stored.__dask_graph__())
     assert len(tasks) == 4
