@@ -201,7 +201,10 @@ def start_child(args: list[str], stack: contextlib.ExitStack) -> Child:
     return child
 
 
-def start_etp_server(max_message_size: int, stack: contextlib.ExitStack) -> Child:
+def start_etp_server(
+    max_message_size: int, stack: contextlib.ExitStack, extra: Sequence[str] = ()
+) -> Child:
+    """``python -m etp_sync.server`` on a free 127.0.0.1 port, with ``extra`` flags."""
     return start_child(
         [
             "-m",
@@ -214,6 +217,7 @@ def start_etp_server(max_message_size: int, stack: contextlib.ExitStack) -> Chil
             str(max_message_size),
             "--log-level",
             "WARNING",
+            *extra,
         ],
         stack,
     )

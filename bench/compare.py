@@ -75,7 +75,7 @@ from typing import Any
 
 import numpy as np
 from _results import command_line, machine_note, reset_peak, status_bytes, write_section
-from arrays import ReferenceClient, block_sizes, child_env, start_child
+from arrays import ReferenceClient, block_sizes, child_env, start_child, start_etp_server
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).resolve()
@@ -86,6 +86,7 @@ PACKAGES = ("pyetp", "websockets")
 COLUMNS = 8192
 SEED = 20240614
 THREADS = 16
+STORE_UNLIMITED = ("--max-store-bytes", "0", "--max-array-bytes", "0")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -799,37 +800,18 @@ def spawn_worker(job: Job, quick: bool) -> dict[str, Any]:
     ]
     if quick:
         cmd.append("--quick")
-    out = subprocess.run(
-        cmd, capture_output=True, env=child_env(), cwd=REPO, timeout=2 * TIMEOUT, check=False
-    )
+    try:
+        out = subprocess.run(
+            cmd, capture_output=True, env=child_env(), cwd=REPO, timeout=2 * TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"metrics": {}, "error": f"worker still running after {2 * TIMEOUT:g} s (killed)"}
     lines = out.stdout.decode().strip().splitlines()
     if out.returncode != 0 or not lines:
         tail = out.stderr.decode(errors="replace").strip().splitlines()[-3:]
         return {"metrics": {}, "error": f"worker exited {out.returncode}: {' | '.join(tail)}"}
     report: dict[str, Any] = json.loads(lines[-1])
     return report
-
-
-def start_server(mms: int, stack: contextlib.ExitStack) -> Any:
-    return start_child(
-        [
-            "-m",
-            "etp_sync.server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--max-message-size",
-            str(mms),
-            "--max-store-bytes",
-            "0",
-            "--max-array-bytes",
-            "0",
-            "--log-level",
-            "WARNING",
-        ],
-        stack,
-    )
 
 
 def fmt(value: float | None, unit: str) -> str:
@@ -985,6 +967,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a dev loop")
     parser.add_argument(
+        "--sides",
+        default="",
+        help="comma-separated subset of: etp_sync, " + ", ".join(SIDE_LABELS) + " (all)",
+    )
+    parser.add_argument(
         "--max-message-size", type=int, default=16 * MIB, help="server and clients (16 MiB)"
     )
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
@@ -1008,15 +995,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown := [n for n in wanted if n not in by_name]:
         raise SystemExit(f"unknown rows {unknown}; choose from {list(by_name)}")
     rows = [by_name[n] for n in wanted]
+    if args.sides:
+        keep = {"etp_sync", *(n.strip() for n in args.sides.split(","))}
+        rows = [Row(r.name, tuple(s for s in r.sides if s in keep), r.metrics) for r in rows]
     cells = {(r.name, s): Cell() for r in rows for s in r.sides}
     load_before = os.getloadavg()
+    run_loads: list[float] = []
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        server = start_server(args.max_message_size, stack)
+        server = start_etp_server(args.max_message_size, stack, STORE_UNLIMITED)
         ref_url = ""
         if any("reference" in r.sides for r in rows):
             ref_url = start_child([str(ARRAYS_SCRIPT), "--role", "reference-server"], stack).url
         for run in range(args.runs):
+            run_loads.append(os.getloadavg()[0])
             for row in rows:
                 libs = list(row.sides)
                 if run % 2:  # alternate which library goes first
@@ -1038,7 +1030,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                             if ref and "mibs" in m:
                                 m["vs_reference"] = m["mibs"] / ref
     load_after = os.getloadavg()
-    section = report_section(args, argv, rows, cells, sizes, load_before, load_after, started)
+    loads = (load_before, load_after, run_loads)
+    section = report_section(args, argv, rows, cells, sizes, loads, started)
     print()
     print(section)
     if not args.no_write:
@@ -1052,11 +1045,12 @@ def report_section(
     rows: list[Row],
     cells: dict[tuple[str, str], Cell],
     sizes: Sizes,
-    load_before: tuple[float, float, float],
-    load_after: tuple[float, float, float],
+    loads: tuple[tuple[float, ...], tuple[float, ...], list[float]],
     started: float,
 ) -> str:
-    def load(values: tuple[float, float, float]) -> str:
+    load_before, load_after, run_loads = loads
+
+    def load(values: Sequence[float]) -> str:
         return " / ".join(f"{v:.2f}" for v in values)
 
     lines = [
@@ -1065,8 +1059,9 @@ def report_section(
         f"Command: `{command_line('bench/compare.py', argv)}` (from the repository root)",
         "",
         f"Machine: {machine_note(PACKAGES)}. Load average (1 / 5 / 15 min) before "
-        f"{load(load_before)}, after {load(load_after)}; {os.cpu_count()} cores, shared with "
-        f"other work. Wall time {time.perf_counter() - started:,.0f} s.",
+        f"{load(load_before)}, after {load(load_after)}; 1-min load at the start of each run "
+        f"{load(run_loads)}; {os.cpu_count()} cores, shared with other work. "
+        f"Wall time {time.perf_counter() - started:,.0f} s.",
         "",
         f"One `python -m etp_sync.server` for every client (127.0.0.1, max message "
         f"{args.max_message_size / MIB:g} MiB for the server and both clients, store limits "

@@ -1,0 +1,54 @@
+"""bench/compare.py runs end to end: a server, a fresh worker per library, a table.
+
+Only that it produced numbers is checked: how fast either library is belongs to the benchmark
+(bench/RESULTS.md), never to a test.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pyetp", reason="pyetp is not installed (pip install -e '.[peers]')")
+
+pytestmark = [pytest.mark.peers, pytest.mark.timeout(240)]
+
+REPO = Path(__file__).resolve().parents[1]
+METRICS = ("median_us", "p99_us", "raw_median_us", "raw_p99_us")
+
+
+def test_compare_quick_tiny_row_produces_numbers() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "bench/compare.py",
+            "--quick",
+            "--rows",
+            "tiny",
+            "--runs",
+            "1",
+            "--no-write",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=200,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    for side in ("etp_sync", "pyetp"):
+        line = re.search(rf"^run 1/1 tiny {side}: (.*)$", out.stdout, re.M)
+        assert line is not None, out.stdout
+        values = dict(part.rsplit(" ", 1) for part in line.group(1).split(", "))
+        assert set(values) == set(METRICS), line.group(0)
+        for text in values.values():
+            number = float(text.replace(",", ""))
+            assert math.isfinite(number) and number > 0, line.group(0)
+    row = re.search(r"^\| tiny request \(GetDataspaces\), median \| µs \| (.*)$", out.stdout, re.M)
+    assert row is not None, out.stdout
+    assert re.match(r"[\d.,]+ / [\d.,]+ / [\d.,]+ \| pyetp \| [\d.,]+ / ", row.group(1)), row[0]
