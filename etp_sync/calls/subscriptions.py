@@ -11,8 +11,10 @@ values, either to a callback (on the session's dispatch thread) or to a queue re
 Subscriptions survive drops by themselves: when the connection drops, the registry reconnects on
 a thread of its own (``etp_sync-resubscribe``, no other call needed), sends every subscription
 again with the same requestUuid, and then delivers a ``"gap"`` event to each: changes made between
-``gap_start`` and ``gap_end`` were not notified (they are not replayed; read the objects again if
-they matter).
+``gap_start`` and ``gap_end`` may not have been notified (they are not replayed; read the objects
+again if they matter). ``gap_start`` is the change time of the last notification received before
+the drop (or when the subscription was sent, if none arrived since): notifications the server had
+sent but the drop lost are inside the gap.
 """
 
 from __future__ import annotations
@@ -59,7 +61,9 @@ class NotificationEvent:
     ``"access_revoked"``, ``"active_status"`` (``active_status`` is ``"Active"``/``"Inactive"``)
     or ``"ended"`` (the store ended the subscription; ``reason`` says why), or ``"gap"``: the
     connection dropped and the subscription is active again, but changes made from
-    ``gap_start`` to ``gap_end`` (microseconds since 1970 UTC) were not notified. ``time`` is
+    ``gap_start`` (the change time of the last notification received before the drop, or when
+    the subscription was sent) to ``gap_end`` (microseconds since 1970 UTC) may not have been
+    notified. ``time`` is
     the change time in microseconds since 1970 UTC (see :attr:`datetime`); ``resource`` the ETP
     ``Resource`` record where the message carries one.
     """
@@ -117,6 +121,9 @@ class Subscription:
         self.confirmed = False
         """The server accepted it (only confirmed subscriptions are restored on reconnect)."""
         self.end_reason: str | None = None
+        self.notified_until = now_us()
+        """Changes after this time (µs) may be lost if the connection drops: the change time of
+        the last notification delivered, or when the subscription was last sent."""
         self._queue: queue.SimpleQueue[NotificationEvent | None] = queue.SimpleQueue()
 
     def __repr__(self) -> str:
@@ -141,6 +148,8 @@ class Subscription:
     # -- delivery (dispatch thread; called by the registry) -----------------------------------
 
     def deliver(self, event: NotificationEvent) -> None:
+        if event.time is not None:
+            self.notified_until = max(self.notified_until, event.time)
         if self.callback is None:
             self._queue.put(event)
             return
@@ -381,6 +390,7 @@ class SubscriptionRegistry:
             request={key: sub.info() for key, sub in keys.items()}
         )
         failed: dict[str, str] = {}
+        sent = now_us()
         try:
             self.session.send_and_recv(body)
         except ETPRemoteError as exc:
@@ -398,10 +408,12 @@ class SubscriptionRegistry:
         for key, sub in keys.items():
             reason = failed.get(key)
             if reason is None:
+                start = min(gap_start, sub.notified_until)
                 gap = NotificationEvent(
-                    kind="gap", request_uuid=sub.request_uuid, gap_start=gap_start, gap_end=gap_end
+                    kind="gap", request_uuid=sub.request_uuid, gap_start=start, gap_end=gap_end
                 )
                 sub.deliver(gap)
+                sub.notified_until = max(sub.notified_until, sent)
                 continue
             log.warning("could not restore subscription %s after reconnect: %s", sub, reason)
             self._forget(sub)
