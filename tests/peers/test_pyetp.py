@@ -14,6 +14,7 @@ See ``tests/peers/NOTES.md`` for what pyetp needs from a server.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 import uuid
@@ -37,6 +38,8 @@ from energistics.etp.v12.protocol.store import (
     GetDataObjectsResponse,
 )
 from pyetp import etp_connect as pyetp_connect
+from pyetp.client import ETPError as PyETPError
+from pyetp.errors import ETPTransactionFailure
 from rddms_io import RDDMSClient, RDDMSClientSync, rddms_connect
 from resqml_objects import serialize_resqml_v201_object
 from resqml_objects.v201.common_models import RegularSurfaceModels
@@ -254,9 +257,9 @@ def test_pyetp_rddms_workflow(server: EmbeddedServer, traffic: Traffic, compress
 
             linked = await rc.list_linked_objects(gri_uri)
             assert linked.self_resource.uri == gri_uri
-            assert {r.uri for r in linked.target_resources} == {epc_uri, crs_uri}
+            # As on open-etp-server, the HdfProxy (EPC reference) of the z values is no link.
+            assert {r.uri for r in linked.target_resources} == {crs_uri}
             assert {(e.source_uri, e.target_uri) for e in linked.target_edges} == {
-                (gri_uri, epc_uri),
                 (gri_uri, crs_uri),
             }
             assert linked.source_resources == []
@@ -518,3 +521,86 @@ def test_etp_sync_writes_pyetp_reads(server: EmbeddedServer, session: ETPSession
     (crs,) = grid.linked_models
     assert uuid.UUID(crs.obj.uuid) == model.crs_uri.uuid
     assert crs.obj.projected_crs.epsg_code == 23031
+
+
+# -- pyetp against the open-etp-server profile ------------------------------------------------
+
+
+def test_pyetp_against_the_open_etp_server_profile() -> None:
+    """pyetp's RDDMSClient sees open-etp-server's answers (its recorded tutorial output and its
+    test_partial_deletion): the grid lists one target (the CRS) over a Primary edge whose
+    custom data is the element path, one source (the import obj_Activity); resources carry
+    created/creator; deleting the CRS two grids use fails at commit and breaks the session
+    (EINVALID_STATE); deleting the EpcExternalPartReference is allowed and the arrays under its
+    URI stay readable; the obj_ActivityTemplate is what is left at the end."""
+    ds = dataspace_name("oes")
+    objs, arrays = pyetp_model((30, 40))
+    epc, crs, gri = objs
+    ((path, z),) = arrays.items()
+    gri2 = copy.deepcopy(gri)  # a second grid on the same CRS and z values
+    gri2.uuid = str(uuid.uuid4())
+    gri2.citation.title = "second grid"
+    gri_uri, crs_uri, epc_uri = (o.get_etp_data_object_uri(ds) for o in (gri, crs, epc))
+
+    def client() -> Any:
+        return rddms_connect(server.url, etp_timeout=TIMEOUT, max_message_size=SERVER_MAX)
+
+    async def upload_and_look() -> Any:
+        async with client() as rc:
+            await rc.create_dataspace(ds, **ACL)
+            await rc.upload_model(ds, [epc, crs, gri, gri2], data_arrays=arrays)
+            return await rc.list_linked_objects(gri_uri)
+
+    async def refused_delete() -> int:
+        async with client() as rc:
+            with pytest.raises(ETPTransactionFailure):
+                await rc.delete_model([crs_uri])
+            with pytest.raises(PyETPError) as broken:
+                await rc.list_dataspaces()
+            return int(broken.value.code)
+
+    async def delete_epc_and_read() -> tuple[Any, Any, list[str]]:
+        async with client() as rc:
+            await rc.delete_model([epc_uri])
+            with pytest.raises(PyETPError) as gone:
+                await rc.download_models([epc_uri])
+            assert gone.value.code == 11
+            array = await rc.download_array(epc_uri, path)
+            (model,) = await rc.download_models(
+                [gri_uri], download_arrays=True, download_linked_objects=True
+            )
+            # Delete everything listed, as pyetp's own tests do.
+            listed = await rc.list_objects_under_dataspace(ds)
+            await rc.delete_model([r.uri for r in listed if "ActivityTemplate" not in r.uri])
+            left = [r.uri for r in await rc.list_objects_under_dataspace(ds)]
+            await rc.delete_model(left)
+            await rc.delete_dataspace(ds)
+            return array, model, left
+
+    with EmbeddedServer(
+        "127.0.0.1", 0, max_message_size=SERVER_MAX, profile="open-etp-server"
+    ) as server:
+        linked = run(upload_and_look())
+        assert linked.self_resource.uri == gri_uri
+        assert (linked.self_resource.source_count, linked.self_resource.target_count) == (1, 1)
+        assert set(linked.self_resource.custom_data) == {"created", "creator"}
+        assert [r.uri for r in linked.target_resources] == [crs_uri]
+        (edge,) = linked.target_edges
+        assert (edge.source_uri, edge.target_uri) == (gri_uri, crs_uri)
+        assert edge.relationship_kind.value == "Primary"
+        assert edge.custom_data["path"].item == "rsq:Grid2dPatch/rsq:Geometry/rsq:LocalCrs"
+        (activity,) = linked.source_resources
+        assert "obj_Activity(" in activity.uri
+        assert activity.name.startswith("Scenario_automated_import_")
+        (source_edge,) = linked.source_edges
+        assert source_edge.custom_data["path"].item == "rsq:Parameter/rsq:DataObject"
+
+        assert run(refused_delete()) == 8  # EINVALID_STATE
+        array, model, left = run(delete_epc_and_read())
+        assert_same_array(array, z)
+        assert_same_array(model.arrays[path], z)
+        assert serialize_resqml_v201_object(model.obj) == serialize_resqml_v201_object(gri)
+        assert [serialize_resqml_v201_object(m.obj) for m in model.linked_models] == [
+            serialize_resqml_v201_object(crs)
+        ]
+        assert len(left) == 1 and "obj_ActivityTemplate(" in left[0]
