@@ -67,13 +67,17 @@ def error_line(done: subprocess.CompletedProcess[str]) -> str:
         ["array", "put"],
         ["upload"],
         ["download"],
+        ["serve"],
+        ["shell"],
     ],
 )
 def test_help_everywhere(command: list[str]) -> None:
     out = run(*command, "--help").stdout
-    assert out.startswith("usage: etp-sync")
-    if command and command[-1] not in ("dataspace",):
-        assert "--json" in out or not command
+    assert out.startswith(" ".join(["usage: etp-sync", *command[:2]]))
+    if command and command[-1] not in ("dataspace", "shell"):
+        assert "--json" in out
+    if command[-1:] == ["shell"]:  # connection options like every client command
+        assert {"--token", "--token-command", "--timeout", "--partition"} <= set(out.split())
 
 
 def test_serve_help_shows_every_server_option() -> None:
@@ -81,9 +85,27 @@ def test_serve_help_shows_every_server_option() -> None:
     theirs = subprocess.run(
         [sys.executable, "-m", "etp_sync.server", "--help"], capture_output=True, text=True
     ).stdout
+    assert ours.startswith("usage: etp-sync serve [-h] [--")
+    assert theirs.startswith("usage: python -m etp_sync.server [-h] [--")
     options = {w.rstrip(",") for w in theirs.split() if w.startswith("--")}
-    assert {"--max-message-size", "--token", "--require-transactions", "--latency"} <= options
-    assert options <= {w.rstrip(",") for w in ours.split()}
+    assert {"--max-message-size", "--token", "--require-transactions", "--max-store-bytes"} <= (
+        options
+    )
+    assert options | {"--json"} == {w.rstrip(",") for w in ours.split() if w.startswith("--")}
+
+
+def test_serve_on_a_taken_port_is_a_usage_error(harness: Harness) -> None:
+    port = harness.server().url.rsplit(":", 1)[1].strip("/")
+    done = run("serve", "--port", port, "--log-level", "ERROR", check=EXIT_USAGE)
+    assert error_line(done).startswith(
+        f"etp-sync: ETPInvalidArgument: cannot listen on 127.0.0.1:{port}"
+    )
+
+
+def test_shell_refused_credentials_fail_before_the_prompt(harness: Harness) -> None:
+    url = harness.server(required_token="s3cret-token").url
+    refused = run("shell", url, "--token", "wrong", "--no-ipython", check=EXIT_AUTH)
+    assert ">>>" not in refused.stdout and "wrong" not in error_line(refused)
 
 
 def test_dataspaces_objects_and_arrays(harness: Harness, tmp_path: Path) -> None:
@@ -198,7 +220,7 @@ def test_unreachable_server_is_a_connection_error() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     done = run("ping", f"ws://127.0.0.1:{port}", "--timeout", "2", check=EXIT_CONNECTION)
-    assert "Connection refused" in error_line(done)
+    assert "refused" in error_line(done).lower()
 
 
 def test_tokens_from_option_environment_and_command(harness: Harness) -> None:
@@ -244,6 +266,7 @@ def test_serve_with_json_announces_its_url() -> None:
         [SCRIPT, "serve", "--port", "0", "--json", "--log-level", "WARNING"],
         stdout=subprocess.PIPE,
         text=True,
+        env=dict(os.environ, ETP_URL="ws://127.0.0.1:9/"),  # serve takes no URL: not inserted
     )
     try:
         assert server.stdout is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from argparse import Namespace
 from collections.abc import Callable
 
 import numpy as np
@@ -14,6 +15,7 @@ from conftest import Harness
 
 from etp_sync import ETPSession
 from etp_sync._progress import ProgressBar, resolve_progress
+from etp_sync.cli._common import progress_bar
 from etp_sync.errors import ETPInvalidArgument
 from etp_sync.uri import DataObjectURI
 
@@ -135,3 +137,19 @@ def test_bar_closed_early_draws_no_more(capsys: pytest.CaptureFixture[str]) -> N
     bar(100, 100)
     err = capsys.readouterr().err
     assert "early:  10%" in err and "100%" not in err
+
+
+def test_cli_bar_is_a_progress_bar_closed_on_leaving(capsys: pytest.CaptureFixture[str]) -> None:
+    """The command line draws with the same ProgressBar; leaving (here by an error) closes it."""
+    with (
+        pytest.raises(RuntimeError, match="cut"),
+        progress_bar(Namespace(progress=True), "cli") as bar,
+    ):
+        assert isinstance(bar, ProgressBar)
+        bar(10, 100)
+        raise RuntimeError("cut")
+    assert bar.closed
+    with progress_bar(Namespace(progress=False), "quiet") as nothing:
+        assert nothing is None
+    err = capsys.readouterr().err
+    assert "cli:  10%" in err and "quiet" not in err

@@ -21,6 +21,7 @@ from etp_sync.shell import main
 
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-Za-z]|[=>])")
 DS = "shell/demo"
+TOKEN = "shell-s3cret"
 
 
 class Terminal:
@@ -81,17 +82,24 @@ class Terminal:
 
 @pytest.fixture()
 def server() -> Iterator[EmbeddedServer]:
-    with EmbeddedServer(port=0) as srv:
+    with EmbeddedServer(port=0, required_token=TOKEN) as srv:
         srv.store.put_dataspace(f"eml:///dataspace('{DS}')")
         yield srv
 
 
-def _terminal(url: str, ipython: bool, home: Path) -> Terminal:
+def _environment(home: Path) -> dict[str, str]:
+    """A terminal's environment, IPython's settings and history kept in ``home``."""
     env = dict(os.environ, TERM="xterm", IPYTHONDIR=str(home / "ipython"), HOME=str(home))
     env.pop("PYTHONSTARTUP", None)
+    return env
+
+
+def _terminal(url: str, ipython: bool, home: Path) -> Terminal:
+    env = _environment(home)
     code = (
         "from etp_sync.shell import main\n"
-        f"raise SystemExit(main({url!r}, ipython={ipython!r}, timeout=30))\n"
+        f"raise SystemExit(main({url!r}, ipython={ipython!r}, timeout=30, "
+        f"authorization={TOKEN!r}))\n"
     )
     return Terminal([sys.executable, "-c", code], env)
 
@@ -125,6 +133,26 @@ def test_ipython_shell_binds_session(server: EmbeddedServer, tmp_path: Path) -> 
         table = term.expect(r"\d+ dataspaces\s+In \[2\]: ")
         assert DS in table and "Out[1]:" in table
         term.send("exit()\r")
+        assert term.wait() == 0
+    finally:
+        term.close()
+
+
+@pytest.mark.parametrize("ipython", [False, True])
+def test_cli_shell_command(server: EmbeddedServer, tmp_path: Path, ipython: bool) -> None:
+    """``etp-sync shell URL`` (the console script): the connection options reach the session
+    (the token from $ETP_TOKEN, --timeout), ``session`` is bound and works, exit is clean."""
+    env = dict(_environment(tmp_path), ETP_TOKEN=TOKEN)
+    flag = "--ipython" if ipython else "--no-ipython"
+    script = str(Path(sys.executable).with_name("etp-sync"))
+    prompt, enter = (r"In \[\d+\]: ", "\r") if ipython else (r">>> ", "\n")
+    term = Terminal([script, "shell", server.url, "--timeout", "7", flag], env)
+    try:
+        intro = term.expect(prompt)
+        assert f"`session` is open on {server.url}" in intro
+        term.send(f"session.timeout, sorted(ds.path for ds in session.get_dataspaces()){enter}")
+        term.expect(rf"\(7\.0, \['{DS}'\]\)\s+{prompt}")
+        term.send(f"exit(){enter}")
         assert term.wait() == 0
     finally:
         term.close()

@@ -10,6 +10,7 @@ The server URL comes first after the command (or from ``$ETP_URL``)::
     etp-sync download ws://localhost:9100 "eml:///dataspace('p/m')/resqml20.obj_X(<uuid>)" \\
         -o copy.epc --linked 2
     etp-sync array get ws://localhost:9100 URI /RESQML/<uuid>/points -o points.npy
+    etp-sync shell ws://localhost:9100        # Python prompt with ``session`` open
 
 Every command has ``--help`` and ``--json``; transfers draw a progress bar on a terminal (tqdm:
 ``pip install 'etp_sync[cli]'``). The token comes from ``--token``, ``$ETP_TOKEN`` or
@@ -50,7 +51,8 @@ from ._common import (
     progress_options,
     report_error,
 )
-from ._serve import serve
+from ._serve import add_serve_command
+from ._shell import add_shell_command
 from ._store import add_store_commands
 from ._transfer import add_transfer_commands
 
@@ -70,13 +72,14 @@ __all__ = [
 log = logging.getLogger("etp_sync.cli")
 
 GROUPS = ("dataspace", "objects", "array")  # commands with an ACTION word after them
+NO_URL = ("serve",)  # commands that take no server URL
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
     parser = argparse.ArgumentParser(
         prog="etp-sync",
-        description=__doc__.split("\n\n")[0].split(": ", 1)[1] if __doc__ else None,
+        description="The command line over an etp_sync.ETPSession (ETP 1.2).",
         epilog="exit status: 0 ok, 1 request failed, 2 usage, 3 connection, 4 credentials, "
         "5 local file, 6 missing package, 130 interrupted. The URL may come from $ETP_URL.",
     )
@@ -85,11 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     client = client_options()
     add_store_commands(sub, client)
     add_transfer_commands(sub, client, progress_options())
-    sub.add_parser(
-        "serve",
-        add_help=False,
-        help="run the embedded server (options: etp-sync serve --help)",
-    )
+    add_shell_command(sub)
+    add_serve_command(sub)
     return parser
 
 
@@ -99,7 +99,7 @@ def _with_url(argv: list[str]) -> list[str]:
     if not url or any(a.lower().startswith(("ws://", "wss://")) for a in argv):
         return argv
     words = [i for i, a in enumerate(argv) if not a.startswith("-")]
-    if not words:
+    if not words or argv[words[0]] in NO_URL:
         return argv
     at = words[0] + 1
     if argv[words[0]] in GROUPS and len(words) > 1 and words[1] == at:
@@ -112,13 +112,13 @@ def _with_url(argv: list[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status (see the module docstring)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["serve"]:
-        return serve(args_list[1:])
     args = build_parser().parse_args(_with_url(args_list))
-    level = logging.WARNING if args.verbose else logging.ERROR  # retries are noise by default
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else level, format="%(levelname)s %(name)s: %(message)s"
-    )
+    if args.command not in NO_URL:  # the server sets its own logging (--log-level)
+        level = logging.WARNING if args.verbose else logging.ERROR  # retries: noise by default
+        logging.basicConfig(
+            level=logging.DEBUG if args.debug else level,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
     try:
         return int(args.func(args))
     except BrokenPipeError:

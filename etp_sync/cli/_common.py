@@ -10,10 +10,10 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from .._progress import Progress, ProgressBar
 from ..errors import (
     EPCError,
     ErrorCode,
@@ -35,12 +35,12 @@ EXIT_FILE = 5  # a local file cannot be read or written, or is not what it shoul
 EXIT_DEPENDENCY = 6  # an optional package the command needs is missing
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
-Progress = Callable[[int, int], None]
 _AUTH_CODES = {ErrorCode.EAUTHORIZATION_EXPIRED, ErrorCode.EAUTHORIZATION_REQUIRED}
 
 
-def client_options() -> argparse.ArgumentParser:
-    """The options of every command that talks to a server (a parent parser)."""
+def client_options(json_output: bool = True) -> argparse.ArgumentParser:
+    """The options of every command that talks to a server (a parent parser); ``--json``
+    unless ``json_output`` is False (an interactive command has no output to format)."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("url", metavar="URL", help="ws:// or wss:// address of the server ($ETP_URL)")
     auth = p.add_argument_group("connection")
@@ -57,7 +57,8 @@ def client_options() -> argparse.ArgumentParser:
     )
     auth.add_argument("--ca-file", help="wss://: CA bundle to verify the server with")
     out = p.add_argument_group("output")
-    out.add_argument("--json", action="store_true", help="print JSON (errors too)")
+    if json_output:
+        out.add_argument("--json", action="store_true", help="print JSON (errors too)")
     out.add_argument(
         "-v", "--verbose", action="store_true", help="show warnings (e.g. connection retries)"
     )
@@ -97,21 +98,25 @@ def _token_command(command: str) -> Callable[[], str]:
     return token
 
 
-def open_session(args: argparse.Namespace) -> ETPSession:
-    """An (unconnected) session from the connection options."""
+def session_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`~etp_sync.ETPSession` keywords the connection options give (all but the URL)."""
     authorization: str | Callable[[], str] | None
     if args.token_command:
         authorization = _token_command(args.token_command)
     else:
         authorization = args.token or os.environ.get("ETP_TOKEN") or None
-    return ETPSession(
-        args.url,
-        authorization=authorization,
-        data_partition_id=args.partition,
-        timeout=args.timeout,
-        verify=not args.insecure,
-        ca_file=args.ca_file,
-    )
+    return {
+        "authorization": authorization,
+        "data_partition_id": args.partition,
+        "timeout": args.timeout,
+        "verify": not args.insecure,
+        "ca_file": args.ca_file,
+    }
+
+
+def open_session(args: argparse.Namespace) -> ETPSession:
+    """An (unconnected) session from the connection options."""
+    return ETPSession(args.url, **session_options(args))
 
 
 def emit(args: argparse.Namespace, data: Any, lines: Sequence[str] | None = None) -> None:
@@ -127,32 +132,25 @@ def emit(args: argparse.Namespace, data: Any, lines: Sequence[str] | None = None
 
 @contextlib.contextmanager
 def progress_bar(args: argparse.Namespace, label: str) -> Iterator[Progress | None]:
-    """A ``progress(done, total)`` callback drawing a tqdm bar on stderr, or None when no bar
-    is wanted (or tqdm is missing: then a one-line note says how to get it)."""
+    """A ``progress(done, total)`` callback drawing a bar on stderr (a
+    :class:`~etp_sync._progress.ProgressBar`, closed on leaving), or None when no bar is wanted
+    (``--no-progress``, or stderr is not a terminal) or tqdm is missing: then a one-line note
+    says how to get it."""
     wanted = args.progress if args.progress is not None else sys.stderr.isatty()
     if not wanted:
         yield None
         return
     try:
-        from tqdm import tqdm
-    except ImportError:
+        bar = ProgressBar(label)
+    except ETPMissingDependency:
         print(
             "etp-sync: no progress bar: tqdm is not installed (pip install 'etp_sync[cli]')",
             file=sys.stderr,
         )
         yield None
         return
-    bar = tqdm(total=0, desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr)
-    lock = threading.Lock()
-
-    def update(done: int, total: int) -> None:
-        with lock:
-            if bar.total != total:
-                bar.total = total
-            bar.update(done - bar.n)
-
     try:
-        yield update
+        yield bar
     finally:
         bar.close()
 

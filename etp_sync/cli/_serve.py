@@ -1,43 +1,41 @@
 """``etp-sync serve``: the embedded server, with exactly the options of
-``python -m etp_sync.server`` (the arguments are handed to it as they are)."""
+``python -m etp_sync.server`` (the same parser code adds them) plus ``--json``."""
 
 from __future__ import annotations
 
-import contextlib
-import io
+import argparse
 import json
-import re
-import sys
-from collections.abc import Sequence
-from typing import TextIO
+from typing import Any
 
-__all__ = ["serve"]
+from ..errors import ETPInvalidArgument
 
-_URL = re.compile(r"\b(wss?://\S+)")
+__all__ = ["add_serve_command"]
 
 
-class _JsonAnnouncer(io.TextIOBase):
-    """Stdout for the server with ``--json``: its "listening on URL" line becomes
-    ``{"listening": URL}``; other output passes through unchanged."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-
-    def write(self, text: str) -> int:
-        match = _URL.search(text)  # print() writes the line, then its "\n"
-        self._out.write(json.dumps({"listening": match.group(1)}) if match else text)
-        return len(text)
-
-    def flush(self) -> None:
-        self._out.flush()
+def _print_json_url(url: str) -> None:
+    print(json.dumps({"listening": url}), flush=True)
 
 
-def serve(argv: Sequence[str]) -> int:
-    """Run ``python -m etp_sync.server`` with ``argv`` (``--json`` handled here)."""
-    from ..server.__main__ import main as server_main
+def _serve(args: argparse.Namespace) -> int:
+    from ..server.__main__ import serve
 
-    args = [a for a in argv if a != "--json"]
-    if len(args) == len(argv):
-        return server_main(args)
-    with contextlib.redirect_stdout(_JsonAnnouncer(sys.stdout)):
-        return server_main(args)
+    try:
+        if args.json:
+            return serve(args, on_ready=_print_json_url)
+        return serve(args)
+    except OSError as exc:  # binding the port: a bad --host/--port, not a file (exit 2)
+        raise ETPInvalidArgument(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        ) from exc
+
+
+def add_serve_command(sub: Any) -> None:
+    """Register ``serve`` on the top-level subparsers."""
+    from ..server.__main__ import DESCRIPTION, add_server_arguments
+
+    p = sub.add_parser("serve", help="run the embedded server", description=DESCRIPTION)
+    add_server_arguments(p)
+    p.add_argument(
+        "--json", action="store_true", help='announce the URL as {"listening": URL} on stdout'
+    )
+    p.set_defaults(func=_serve)
