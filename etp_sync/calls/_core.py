@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import ETPError, ETPTimeout
 
 if TYPE_CHECKING:
-    from ..protocol.correlation import Response
+    from ..protocol.correlation import ReplyTarget, Response
     from ..protocol.negotiation import ServerInfo
     from ..schema import Record
     from .subscriptions import SubscriptionRegistry
@@ -100,8 +100,11 @@ class SessionAPI(Protocol):
         """Send a request and collect its response, ProtocolExceptions not raised."""
         ...
 
-    def send(self, message: Record, *, timeout: float | None = None) -> ResponseHandle:
-        """Send a request without waiting for its response."""
+    def send(
+        self, message: Record, *, timeout: float | None = None, target: ReplyTarget | None = None
+    ) -> ResponseHandle:
+        """Send a request without waiting for its response (``target``: memory its reply's
+        array values may be received into)."""
         ...
 
     def send_and_recv(self, message: Record, *, timeout: float | None = None) -> list[Any]:

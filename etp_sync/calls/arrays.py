@@ -25,6 +25,7 @@ import numpy as np
 
 from .._progress import ProgressArg, resolve_progress
 from ..codec._numeric import write_varint
+from ..codec._placement import ArrayReplyTarget
 from ..codec.arrays import (
     IMPLIED_LOGICAL,
     STRING_ITEM_GUESS,
@@ -49,7 +50,7 @@ from ..errors import (
     ETPRemoteError,
     ETPSessionClosed,
 )
-from ..protocol.correlation import Response
+from ..protocol.correlation import ReplyTarget, Response
 from ..schema import Record, datatypes, messages
 from ..uri import DataObjectURI, as_object_uri, dataspace_of
 from ._core import Deadline, ResponseHandle, SessionAPI
@@ -280,6 +281,7 @@ class ArrayCalls(SessionAPI):
         max_in_flight: int,
         deadline: Deadline,
         on_resume: Callable[[], None] | None = None,
+        target_for: Callable[[Block], ReplyTarget | None] | None = None,
     ) -> None:
         """Send one request per block with up to ``max_in_flight`` in flight; hand each response
         to ``on_response`` as it completes (in sending order). ``on_response`` may return blocks
@@ -287,7 +289,8 @@ class ArrayCalls(SessionAPI):
 
         With ``on_resume`` (reads), a dropped connection is not an error while the deadline
         allows: the blocks not answered yet are sent again, and only those, on a new connection;
-        whenever the connection changed, ``on_resume()`` is called first (it may raise)."""
+        whenever the connection changed, ``on_resume()`` is called first (it may raise).
+        ``target_for(block)`` names memory a block's reply values may be received into."""
         source = iter(blocks)
         retry: deque[Block] = deque()
         inflight: deque[tuple[ResponseHandle, Block]] = deque()
@@ -304,8 +307,11 @@ class ArrayCalls(SessionAPI):
                     block = next_block()
                     if block is None:
                         break
+                    target = None if target_for is None else target_for(block)
                     try:
-                        handle = self.send(make_request(block), timeout=deadline.remaining())
+                        handle = self.send(
+                            make_request(block), timeout=deadline.remaining(), target=target
+                        )
                     except ETPConnectionLost:
                         retry.appendleft(block)
                         raise
@@ -750,7 +756,9 @@ class ArrayCalls(SessionAPI):
                 if "0" in message.data_subarrays:
                     data = message.data_subarrays["0"]
                     values = _decode(data.data, data.dimensions, block_counts, meta)
-                    result[_slices(starts, block_counts)] = values
+                    place = result[_slices(starts, block_counts)]
+                    if not _same_memory(values, place):  # not received in place
+                        place[...] = values
                     break
             else:
                 raise ETPRemoteError(
@@ -767,6 +775,9 @@ class ArrayCalls(SessionAPI):
             if not _same_array(now, meta):
                 raise _ArrayChanged(now)
 
+        def target_for(block: Block) -> ReplyTarget | None:
+            return ArrayReplyTarget.for_values(result[_slices(*block)], meta.transport_type)
+
         self._pipeline(
             blocks,
             make_request,
@@ -774,6 +785,7 @@ class ArrayCalls(SessionAPI):
             max_in_flight=max_in_flight,
             deadline=deadline,
             on_resume=None if self.transaction_manager.owned() else on_resume,
+            target_for=target_for if _placeable(meta) else None,
         )
         if result.dtype == object:
             return result.astype(np.str_) if size else np.empty(counts, dtype=np.str_)

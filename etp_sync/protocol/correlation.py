@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import (
     ETPConnectionLost,
@@ -41,6 +41,19 @@ FIN = 0x02
 PART_COST = 512
 """The least number of bytes a reply part counts against its request's budget (a decoded
 message costs memory beyond its wire size)."""
+
+
+class ReplyTarget(Protocol):
+    """Memory a request's reply may be received into (see :mod:`etp_sync.codec._placement`):
+    the reader thread asks :meth:`place` with a frame's first bytes, receives the bytes it
+    names there, and has :meth:`decode` make the message from the rest."""
+
+    @property
+    def nbytes(self) -> int: ...
+
+    def place(self, prefix: memoryview, length: int) -> tuple[int, memoryview] | None: ...
+
+    def decode(self, rest: bytes | bytearray | memoryview) -> tuple[Any, Any]: ...
 
 
 class MessageIds:
@@ -130,6 +143,7 @@ class PendingRequest:
         "received",
         "replies",
         "sent_at",
+        "target",
     )
 
     def __init__(
@@ -141,8 +155,10 @@ class PendingRequest:
         protocol: int | None = None,
         replies: frozenset[int] | None = None,
         max_bytes: int | None = None,
+        target: ReplyTarget | None = None,
     ) -> None:
         self.message_id = message_id
+        self.target = target
         self.name = name
         self.protocol = protocol
         self.replies = replies
@@ -225,16 +241,29 @@ class Correlator:
         protocol: int | None = None,
         replies: frozenset[int] | None = None,
         max_bytes: int | None = None,
+        target: ReplyTarget | None = None,
     ) -> PendingRequest:
-        """Expect a reply to request ``message_id`` (see :class:`PendingRequest`)."""
+        """Expect a reply to request ``message_id`` (see :class:`PendingRequest`); ``target``
+        is where its values may be received (see :meth:`target_for`)."""
         with self._lock:
             if self._closed_error is not None:
                 raise fresh_error(self._closed_error)
             pending = PendingRequest(
-                message_id, name, self, protocol=protocol, replies=replies, max_bytes=max_bytes
+                message_id,
+                name,
+                self,
+                protocol=protocol,
+                replies=replies,
+                max_bytes=max_bytes,
+                target=target,
             )
             self._pending[message_id] = pending
             return pending
+
+    def target_for(self, correlation_id: int) -> ReplyTarget | None:
+        """The reply target of the request ``correlation_id`` answers, if it is waiting."""
+        pending = self._pending.get(correlation_id)  # one dict lookup: atomic under the GIL
+        return None if pending is None else pending.target
 
     def forget(self, message_id: int) -> None:
         with self._lock:
@@ -302,6 +331,7 @@ __all__ = [
     "ETPConnectionLost",
     "MessageIds",
     "PendingRequest",
+    "ReplyTarget",
     "Response",
     "protocol_exception_error",
 ]

@@ -48,7 +48,7 @@ from ..errors import (
     ETPWriteTimeout,
     fresh_error,
 )
-from ..protocol.correlation import Correlator, MessageIds, PendingRequest
+from ..protocol.correlation import Correlator, MessageIds, PendingRequest, ReplyTarget
 from ..protocol.negotiation import ServerInfo, now_us, read_open_session
 from ..protocol.replies import expected_replies
 from ..schema import Record, messages
@@ -98,6 +98,8 @@ class SessionEngine:
         self._closed = threading.Event()
         self._fail_lock = threading.Lock()
         self.close_error: ETPError | None = None
+        self._placed: ReplyTarget | None = None  # the target of the frame being received
+        transport.placer = self._place
         self._reader = threading.Thread(target=self._read_loop, name="etp_sync-reader", daemon=True)
         self._dispatcher = threading.Thread(
             target=self._dispatch_loop, name="etp_sync-dispatch", daemon=True
@@ -261,11 +263,13 @@ class SessionEngine:
         expect_response: bool = True,
         final: bool = True,
         deadline: float | None = None,
+        target: ReplyTarget | None = None,
     ) -> PendingRequest | None:
         """Send one message; with ``expect_response`` return the handle its response arrives on.
 
         ``protocol`` overrides the header protocol (for ProtocolException/Acknowledge, which can
-        belong to any protocol). ``deadline`` (``time.monotonic()``) bounds the send.
+        belong to any protocol). ``deadline`` (``time.monotonic()``) bounds the send. ``target``:
+        memory the reply's values may be received into (see :mod:`etp_sync.codec._placement`).
         """
         self._check_open()
         body_protocol, message_type = self._numbers(body)
@@ -277,7 +281,7 @@ class SessionEngine:
             message_id=message_id,
             message_flags=MessageFlags.FIN if final else 0,
         )
-        pending = self._expect(message_id, body) if expect_response else None
+        pending = self._expect(message_id, body, target) if expect_response else None
         try:
             self._transmit(header, body, deadline)
         except BaseException:
@@ -285,7 +289,9 @@ class SessionEngine:
             raise
         return pending
 
-    def _expect(self, message_id: int, body: Record) -> PendingRequest:
+    def _expect(
+        self, message_id: int, body: Record, target: ReplyTarget | None = None
+    ) -> PendingRequest:
         """Register the request: its reply is checked against ``body``'s expected answers."""
         return self.correlator.register(
             message_id,
@@ -293,6 +299,7 @@ class SessionEngine:
             protocol=body.etp_protocol,
             replies=expected_replies(body),
             max_bytes=self.response_limit,
+            target=target,
         )
 
     def send_multipart(
@@ -343,13 +350,30 @@ class SessionEngine:
             log.exception("reader thread failed")
             self._fail(ETPConnectionLost(f"reader thread failed: {exc!r}"))
 
+    def _place(self, prefix: memoryview, length: int) -> tuple[int, memoryview] | None:
+        """The transport's placer (reader thread): memory for part of an arriving frame, when
+        the request it answers has a reply target that takes it."""
+        peek = peek_header(prefix)
+        target = None if peek is None else self.correlator.target_for(peek[2])
+        spot = None if target is None else target.place(prefix, length)
+        self._placed = target if spot is not None else None
+        return spot
+
     def _handle_frame(self, frame: bytearray) -> None:
+        target, self._placed = self._placed, None
         try:
-            header, body = decode_message(frame, max_size=self.client_max_message_size * 2 + 4096)
+            if target is not None:
+                header, body = target.decode(frame)
+                size = len(frame) + target.nbytes
+            else:
+                header, body = decode_message(
+                    frame, max_size=self.client_max_message_size * 2 + 4096
+                )
+                size = len(frame)
         except ETPDecodeError as exc:
             self._route_decode_error(frame, exc)
             return
-        if self.correlator.route(header, body, len(frame)):
+        if self.correlator.route(header, body, size):
             return
         key = (header.protocol, header.message_type)
         if key == (0, 8):  # Ping

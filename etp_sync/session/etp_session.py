@@ -29,7 +29,7 @@ from ..errors import (
     ETPSessionClosed,
     fresh_error,
 )
-from ..protocol.correlation import PendingRequest, Response
+from ..protocol.correlation import PendingRequest, ReplyTarget, Response
 from ..protocol.negotiation import (
     STORE_PROTOCOLS,
     ServerInfo,
@@ -385,13 +385,16 @@ class ETPSession(CallsMixin):
 
     # -- raw requests --------------------------------------------------------------------------
 
-    def send(self, message: Record, *, timeout: float | None = None) -> RequestHandle:
+    def send(
+        self, message: Record, *, timeout: float | None = None, target: ReplyTarget | None = None
+    ) -> RequestHandle:
         """Send a request without waiting; ``.result()`` on the handle blocks for the response.
 
-        One thread can keep many requests in flight this way.
+        One thread can keep many requests in flight this way. ``target``: memory the reply's
+        array values may be received into (see :mod:`etp_sync.codec._placement`).
         """
         deadline = self._deadline(timeout)
-        pending = self._connection(deadline).send(message, deadline=deadline)
+        pending = self._connection(deadline).send(message, deadline=deadline, target=target)
         assert pending is not None
         return RequestHandle(pending, deadline)
 

@@ -26,7 +26,7 @@ import ssl
 import struct
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, Self, TypeAlias, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import websocket
 
+from etp_sync.codec._placement import PLACE_PEEK
 from etp_sync.errors import (
     ETPConnectionLost,
     ETPConnectTimeout,
@@ -93,6 +94,12 @@ _RECV_BUFFER: Final = 64 << 10
 """Read-ahead buffer for frame headers and small payloads (amortises syscalls)."""
 _DIRECT_RECV: Final = 16 << 10
 """Payload remainders at least this big are received straight into the message buffer."""
+_PLACE_MIN: Final = 64 << 10
+"""Messages at least this big are offered to :attr:`WebSocketTransport.placer`."""
+Placer: TypeAlias = "Callable[[memoryview, int], tuple[int, memoryview] | None]"
+"""``placer(first bytes, message length)``: ``(offset, memory)`` to receive the payload bytes
+``offset .. offset + memory.nbytes`` straight into ``memory`` (the rest goes to the message
+buffer, which then lacks them), or None to receive the message the ordinary way."""
 _FIRST_GROWTH: Final = 64 << 10
 """A message buffer starts at most this big; it then at most doubles as bytes arrive, so memory
 follows what the peer actually sent, not the length its frame header announced."""
@@ -461,6 +468,8 @@ class WebSocketTransport:
         self._rpos = 0
         self._rend = 0
         self._poller: select.poll | None = None
+        self.placer: Placer | None = None
+        """Set by the reader's owner: where parts of incoming messages may go (see Placer)."""
         if hasattr(select, "poll"):
             self._poller = select.poll()
             self._poller.register(sock.fileno(), select.POLLIN)
@@ -898,6 +907,8 @@ class WebSocketTransport:
                 self._check_size(length)
                 message = bytearray()
                 text = opcode == _OP_TEXT
+                if self._placeable(fin, key, length) and self._recv_placed(message, length):
+                    return message, text
             elif opcode == _OP_CONT:
                 if message is None:
                     raise self._fail(CLOSE_PROTOCOL_ERROR, "continuation frame without a message")
@@ -911,6 +922,26 @@ class WebSocketTransport:
                     mask_into(target, 0, target, key)
             if fin:
                 return message, text
+
+    def _placeable(self, fin: bool, key: bytes | None, length: int) -> bool:
+        """Whether a message's first frame may be offered to :attr:`placer` (whole, unmasked,
+        big enough to be worth it)."""
+        return fin and key is None and length >= _PLACE_MIN and self.placer is not None
+
+    def _recv_placed(self, message: bytearray, length: int) -> bool:
+        """Offer an unmasked one-frame message to :attr:`placer`; when it names memory for part
+        of the payload, receive that part straight into it and the rest into ``message``."""
+        assert self.placer is not None
+        self._ensure(min(length, PLACE_PEEK))
+        with self._rview[self._rpos : self._rpos + min(length, PLACE_PEEK)] as prefix:
+            spot = self.placer(prefix, length)
+        if spot is None:
+            return False
+        offset, dest = spot
+        self._append_payload(message, offset)
+        self._read_into(dest)
+        self._append_payload(message, length - offset - dest.nbytes)
+        return True
 
     def _check_size(self, size: int) -> None:
         """Refuse (and close with 1009) a message announcing more than ``max_message_size``."""

@@ -1,0 +1,177 @@
+"""DataArray replies received straight into the caller's array (etp_sync.codec._placement).
+
+The frame is cut the way the transport cuts it (prefix, values into the target's memory, rest),
+and the message rebuilt from the rest must be what ``decode_message`` makes of the whole frame,
+its values a view of the target. Replies that cannot be placed are declined. Through a server:
+gets of float64, float32 and uint8 arrays in blocks are received in place and equal the source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import Harness
+
+from etp_sync import ETPSession
+from etp_sync.codec import MessageFlags, MessageHeader, decode_message, encode_message
+from etp_sync.codec._placement import PLACE_PEEK, ArrayReplyTarget
+from etp_sync.codec.arrays import to_any_array
+from etp_sync.errors import ETPDecodeError
+from etp_sync.schema import datatypes, messages
+from etp_sync.uri import DataObjectURI
+
+RNG = np.random.default_rng(7)
+_DAT = datatypes.DataArrayTypes
+
+
+def _reply(
+    values: np.ndarray, *, subarrays: bool = True, entries: int = 1, flags: int = 2
+) -> bytes:
+    data, _ = to_any_array(values)
+    array = _DAT.DataArray(dimensions=list(values.shape), data=data)
+    items = {str(i): array for i in range(entries)}
+    body: Any = (
+        messages.DataArray.GetDataSubarraysResponse(data_subarrays=items)
+        if subarrays
+        else messages.DataArray.GetDataArraysResponse(data_arrays=items)
+    )
+    header = MessageHeader(
+        protocol=9,
+        message_type=body.etp_message_type,
+        correlation_id=4,
+        message_id=7,
+        message_flags=flags,
+    )
+    return encode_message(header, body, compress=bool(flags & MessageFlags.COMPRESSED))
+
+
+def _receive(target: ArrayReplyTarget, frame: bytes) -> tuple[Any, Any] | None:
+    """What the transport and engine do with ``frame``: offer its start, cut the hole out."""
+    spot = target.place(memoryview(frame)[:PLACE_PEEK], len(frame))
+    if spot is None:
+        return None
+    offset, memory = spot
+    memory[:] = frame[offset : offset + memory.nbytes]
+    return target.decode(frame[:offset] + frame[offset + memory.nbytes :])
+
+
+@pytest.mark.parametrize(
+    ("values", "transport"),
+    [
+        (RNG.random((30, 40)), "arrayOfDouble"),
+        (RNG.random(1000).astype("<f4"), "arrayOfFloat"),
+        (RNG.integers(0, 255, (17, 3), dtype=np.uint8), "bytes"),
+        (RNG.integers(0, 2**63, 100, dtype=np.uint64), "bytes"),
+    ],
+)
+@pytest.mark.parametrize("subarrays", [True, False])
+def test_placed_reply_decodes_like_the_whole_frame(
+    values: np.ndarray, transport: str, subarrays: bool
+) -> None:
+    frame = _reply(values, subarrays=subarrays)
+    dest = np.empty_like(values)
+    target = ArrayReplyTarget.for_values(dest, transport)
+    assert target is not None
+    got = _receive(target, frame)
+    assert got is not None
+    header, body = got
+    want_header, want_body = decode_message(frame)
+    assert header == want_header
+    assert body == want_body
+    np.testing.assert_array_equal(dest, values)
+    entries = body.data_subarrays if subarrays else body.data_arrays
+    item = entries["0"].data.item
+    placed = np.frombuffer(item, dtype=np.uint8) if transport == "bytes" else item.values
+    assert np.shares_memory(placed, dest)
+    assert target.place(memoryview(frame)[:PLACE_PEEK], len(frame)) is None  # one frame only
+
+
+def test_replies_that_cannot_be_placed_are_declined() -> None:
+    values = RNG.random(64)
+    dest = np.empty_like(values)
+
+    def declined(frame: bytes, into: np.ndarray = dest, transport: str = "arrayOfDouble") -> bool:
+        target = ArrayReplyTarget.for_values(into, transport)
+        assert target is not None
+        return _receive(target, frame) is None
+
+    assert not declined(_reply(values))
+    assert declined(_reply(values, entries=2))  # several entries
+    assert declined(_reply(values[:63]))  # another count
+    assert declined(_reply(values.astype("<f4")))  # another branch
+    assert declined(_reply(np.arange(64, dtype=np.int64)))  # varints
+    assert declined(_reply(values, flags=2 | MessageFlags.COMPRESSED))
+    frame = _reply(values)
+    assert declined(frame + b"\x00")  # the frame does not end after the values
+    assert declined(frame[:40])  # cut short
+    ping = encode_message(
+        MessageHeader(protocol=0, message_type=8, correlation_id=0, message_id=9, message_flags=2),
+        messages.Core.Ping(current_date_time=1),
+    )
+    assert declined(ping)
+
+
+def test_targets_are_only_made_for_memory_that_takes_the_values_as_they_are() -> None:
+    assert ArrayReplyTarget.for_values(np.empty(8), "arrayOfDouble") is not None
+    assert ArrayReplyTarget.for_values(np.empty(8, ">f8"), "arrayOfDouble") is None
+    assert ArrayReplyTarget.for_values(np.empty(8, "<f4"), "arrayOfDouble") is None
+    assert ArrayReplyTarget.for_values(np.empty(8, np.int64), "arrayOfLong") is None
+    assert ArrayReplyTarget.for_values(np.empty((4, 4))[:, :2], "arrayOfDouble") is None
+    assert ArrayReplyTarget.for_values(np.empty(0), "arrayOfDouble") is None
+
+
+def test_a_wrong_rest_is_a_decode_error() -> None:
+    values = RNG.random(64)
+    frame = _reply(values)
+    target = ArrayReplyTarget(np.empty_like(values), "arrayOfDouble")
+    spot = target.place(memoryview(frame), len(frame))
+    assert spot is not None
+    offset, _memory = spot
+    with pytest.raises(ETPDecodeError):
+        target.decode(frame[:offset] + b"\x01\x00")
+
+
+DS = "placement/test"
+EPC = DataObjectURI.from_type(
+    DS, "eml20.obj_EpcExternalPartReference", "9f1c3d5e-2b4a-4e6f-8a0b-c1d2e3f4a5b6"
+)
+
+
+@pytest.fixture()
+def session(harness: Harness) -> ETPSession:
+    srv = harness.server(max_message_size=1 << 20)
+    srv.store.put_dataspace(f"eml:///dataspace('{DS}')")
+    result: ETPSession = harness.session(srv, timeout=30)
+    return result
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RNG.random((700, 1000)),
+        lambda: RNG.random((300, 2000)).astype(np.float32),
+        lambda: RNG.integers(0, 255, (2000, 1500), dtype=np.uint8),
+        lambda: RNG.random((3, 2, 300_000)),  # blocks cut along the last axis
+    ],
+)
+def test_gets_in_blocks_are_received_in_place(
+    session: ETPSession, make: Callable[[], np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = make()
+    session.put_data_array(EPC, "/placed", values)
+    placed: list[int] = []
+    decode = ArrayReplyTarget.decode
+
+    def counting(self: ArrayReplyTarget, rest: Any) -> Any:
+        placed.append(self.nbytes)
+        return decode(self, rest)
+
+    monkeypatch.setattr(ArrayReplyTarget, "decode", counting)
+    got = session.get_data_array(EPC, "/placed")
+    np.testing.assert_array_equal(got, values)
+    assert got.dtype == values.dtype
+    assert len(placed) >= 2  # several blocks, each received in place
+    assert sum(placed) == values.nbytes
