@@ -133,7 +133,7 @@ class ChunkedArray:
         for key, inner, outer in self._parts(index):
             block = self._blocks.get(key)
             if block is None:
-                block = np.full(self._block_shape(key), _fill(self.dtype), dtype=self.dtype)
+                block = self._new_block(key, inner)
                 grown += _cost(block)
             elif not self._is_own(key):
                 block = block.copy()  # replaces the shared block: held grows, nbytes does not
@@ -149,14 +149,26 @@ class ChunkedArray:
         self.held += grown + copied
         return grown + copied
 
+    def _new_block(self, key: Key, inner: Index) -> np.ndarray[Any, Any]:
+        """A block to write ``inner`` of: filled only when the write leaves part of it (and
+        never for numbers the write covers whole: no page is zeroed just to be overwritten)."""
+        shape = self._block_shape(key)
+        whole = all(sl.start == 0 and sl.stop == n for sl, n in zip(inner, shape, strict=True))
+        if whole and self.dtype.kind != "O":
+            return np.empty(shape, dtype=self.dtype)
+        return np.full(shape, _fill(self.dtype), dtype=self.dtype)
+
     def read(self, index: Index) -> np.ndarray[Any, Any]:
-        """A C-order copy of the block ``index``; regions never written read as the fill value."""
+        """A C-order copy of the block ``index``; regions never written read as the fill value
+        (only they are filled: the rest is copied once, never zeroed first)."""
         shape = tuple(sl.stop - sl.start for sl in index)
-        out = np.full(shape, _fill(self.dtype), dtype=self.dtype)
+        out = np.empty(shape, dtype=self.dtype)
         for key, inner, outer in self._parts(index):
             block = self._blocks.get(key)
             if block is not None:
                 out[outer] = block[inner]
+            else:
+                out[outer] = _fill(self.dtype)
         return out
 
     def whole(self) -> np.ndarray[Any, Any]:
