@@ -245,8 +245,23 @@ def validate_qualified_type(text: str | QualifiedType, *, allow_wildcard: bool =
     return str(QualifiedType.parse(text, allow_wildcard=allow_wildcard))
 
 
-@dataclass(frozen=True, slots=True, init=False, repr=False)
-class DataspaceURI:
+class _URIText:
+    """Equality and hash of a URI object: those of its canonical text, so that a URI object and
+    its string find each other in sets and dicts."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str | _URIText):
+            return str(self) == str(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+@dataclass(frozen=True, slots=True, init=False, repr=False, eq=False)
+class DataspaceURI(_URIText):
     """A dataspace URI; ``path`` ``None`` is the default dataspace ``eml:///``."""
 
     path: str | None
@@ -280,21 +295,13 @@ class DataspaceURI:
     def __repr__(self) -> str:
         return f"DataspaceURI({_double_quoted(str(self))})"
 
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, str | DataspaceURI | DataObjectURI):
-            return str(self) == str(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(str(self))
-
 
 DEFAULT_DATASPACE: Final = DataspaceURI()
 """The default dataspace, ``eml:///``."""
 
 
-@dataclass(frozen=True, slots=True, init=False, repr=False)
-class DataObjectURI:
+@dataclass(frozen=True, slots=True, init=False, repr=False, eq=False)
+class DataObjectURI(_URIText):
     """A data object URI: dataspace, qualified type, UUID and optional version.
 
     The UUID is stored as :class:`uuid.UUID`, so equality and hashing ignore the case it was
@@ -397,14 +404,6 @@ class DataObjectURI:
 
     def __repr__(self) -> str:
         return f"DataObjectURI({_double_quoted(str(self))})"
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, str | DataspaceURI | DataObjectURI):
-            return str(self) == str(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(str(self))
 
 
 def parse_uri(text: str) -> DataspaceURI | DataObjectURI:
