@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from etp_sync.errors import ErrorCode, ETPError
 
-__all__ = ["ObjectInfo", "parse_data_object", "qualified_type_from_content_type"]
+__all__ = ["ObjectInfo", "identify", "parse_data_object", "qualified_type_from_content_type"]
 
 _NS_FAMILY = {
     "http://www.energistics.org/energyml/data/resqmlv2": "resqml",
@@ -177,33 +177,9 @@ def _root_type(root: ET.Element, root_ns: dict[str, str]) -> tuple[str, str] | N
     return family, local
 
 
-def parse_data_object(xml: bytes) -> ObjectInfo:
-    """Parse an Energistics 2.x data object; ETPError(EINVALID_OBJECT) if it cannot be used.
-
-    Family and version come from the root namespace and ``schemaVersion`` (RESQML 2.0.1 / EML 2.0
-    types keep their ``obj_`` prefix and are always version 20).
-    """
-    root_ns: dict[str, str] = {}
-    root: ET.Element | None = None
-    # The whole document goes to expat in one feed: fed in pieces (as iterparse does), expat
-    # before 2.6 rescans a token that spans pieces from its start on every piece, which makes
-    # one huge comment, text or attribute value cost quadratic time.
-    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start-ns", "start"))
-    try:
-        parser.feed(bytes(xml))
-        parser.close()
-    except ET.ParseError as exc:
-        raise _error(f"data object is not well-formed XML: {exc}") from None
-    for event in parser.read_events():
-        payload = event[-1]
-        if isinstance(payload, ET.Element):
-            root = payload
-            break
-        if event[0] == "start-ns" and isinstance(payload, tuple):
-            root_ns[payload[0]] = payload[1]
-    if root is None:  # pragma: no cover - expat rejects empty documents first
-        raise _error("data object has no root element")
-
+def identify(root: ET.Element, root_ns: dict[str, str]) -> ObjectInfo:
+    """What the root element (tag, attributes, ``Citation`` child) says about a data object:
+    everything but its references. ``root_ns`` maps the prefixes declared on the root."""
     schema_version = (root.get("schemaVersion") or "").strip()
     family_type = _root_type(root, root_ns)
     if family_type is None:
@@ -234,6 +210,46 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
         created_us = _parse_time_us(_text(_child(citation, "Creation")))
         last_update_us = _parse_time_us(_text(_child(citation, "LastUpdate"))) or created_us
         originator = _text(_child(citation, "Originator"))
+    return ObjectInfo(
+        uuid=obj_uuid,
+        qualified_type=qualified_type,
+        title=title,
+        last_update_us=last_update_us,
+        object_version=root.get("objectVersion"),
+        schema_version=schema_version,
+        created_us=created_us,
+        originator=originator,
+    )
+
+
+def parse_data_object(xml: bytes) -> ObjectInfo:
+    """Parse an Energistics 2.x data object; ETPError(EINVALID_OBJECT) if it cannot be used.
+
+    Family and version come from the root namespace and ``schemaVersion`` (RESQML 2.0.1 / EML 2.0
+    types keep their ``obj_`` prefix and are always version 20).
+    """
+    root_ns: dict[str, str] = {}
+    root: ET.Element | None = None
+    # The whole document goes to expat in one feed: fed in pieces (as iterparse does), expat
+    # before 2.6 rescans a token that spans pieces from its start on every piece, which makes
+    # one huge comment, text or attribute value cost quadratic time.
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start-ns", "start"))
+    try:
+        parser.feed(bytes(xml))
+        parser.close()
+    except ET.ParseError as exc:
+        raise _error(f"data object is not well-formed XML: {exc}") from None
+    for event in parser.read_events():
+        payload = event[-1]
+        if isinstance(payload, ET.Element):
+            root = payload
+            break
+        if event[0] == "start-ns" and isinstance(payload, tuple):
+            root_ns[payload[0]] = payload[1]
+    if root is None:  # pragma: no cover - expat rejects empty documents first
+        raise _error("data object has no root element")
+    info = identify(root, root_ns)
+    obj_uuid = info.uuid
 
     references: dict[tuple[str, str], None] = {}
     links: dict[tuple[str, str], str] = {}
@@ -267,16 +283,9 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
                 break
         datasets[(_text(path_elem), part_uuid)] = None
 
-    return ObjectInfo(
-        uuid=obj_uuid,
-        qualified_type=qualified_type,
-        title=title,
-        last_update_us=last_update_us,
-        object_version=root.get("objectVersion"),
-        schema_version=schema_version,
+    return replace(
+        info,
         references=tuple(references),
         hdf_datasets=tuple(datasets),
         links=tuple((qt, ref, path) for (qt, ref), path in links.items()),
-        created_us=created_us,
-        originator=originator,
     )

@@ -25,12 +25,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .._display import ResultDict
+from .._xmlpeek import peek_data_object
 from ..errors import ErrorCode, ETPError, ETPInvalidArgument, ETPProtocolError, ETPRemoteError
 from ..protocol.correlation import Response, protocol_exception_error
 from ..protocol.negotiation import now_us
 from ..schema import datatypes, messages
 from ..uri import DataObjectURI, DataspaceURI, as_dataspace_uri, as_object_uri
-from ..xmlinfo import ObjectInfo, parse_data_object
+from ..xmlinfo import ObjectInfo
 from ._core import Deadline, SessionAPI
 from .results import DataObject, PutResult
 
@@ -223,7 +224,7 @@ def _put_items(
                 )
             data = _document_bytes(doc, str(uri))
             try:
-                info: ObjectInfo | None = parse_data_object(data)
+                info: ObjectInfo | None = peek_data_object(data)
             except ETPError:
                 info = None  # not ours to judge: the store will say if it is invalid
             if info is not None and info.uuid != str(uri.uuid):
@@ -237,7 +238,7 @@ def _put_items(
         for i, doc in enumerate(objects):
             data = _document_bytes(doc, f"object {i}")
             try:
-                info = parse_data_object(data)
+                info = peek_data_object(data)
             except ETPError as exc:
                 raise ETPInvalidArgument(
                     f"object {i}: cannot derive its URI from the XML: {exc.message}"
