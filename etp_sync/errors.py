@@ -132,6 +132,13 @@ class ETPSessionClosed(ETPConnectionLost):
         self.reason = reason
 
 
+class ETPAuthorizationError(ETPTransportError):
+    """The credentials were refused or could not be obtained: HTTP 401/403 on the websocket
+    upgrade, a renewed token refused in-session (``AuthorizeResponse`` with ``success`` false),
+    or a token endpoint's failure (:mod:`etp_sync.auth`). ``status`` is the HTTP status when one
+    applies. The message says what to check; it never contains the token."""
+
+
 class ETPTimeout(ETPError):
     """A call ran out of time: its deadline passed before it completed. ``code`` is ETIMED_OUT.
 

@@ -16,6 +16,16 @@ from __future__ import annotations
 
 from ._profile import PROFILES, ServerProfile
 from ._server import ETP_SUBPROTOCOL, EmbeddedServer
+from ._tokens import TokenValidator, jwt_expiry_validator
 from .store import Store, StoreError
 
-__all__ = ["ETP_SUBPROTOCOL", "PROFILES", "EmbeddedServer", "ServerProfile", "Store", "StoreError"]
+__all__ = [
+    "ETP_SUBPROTOCOL",
+    "PROFILES",
+    "EmbeddedServer",
+    "ServerProfile",
+    "Store",
+    "StoreError",
+    "TokenValidator",
+    "jwt_expiry_validator",
+]

@@ -20,6 +20,7 @@ from ._server import (
     REQUEST_SESSION_TIMEOUT,
     EmbeddedServer,
 )
+from ._tokens import jwt_expiry_validator
 from .store import (
     DEFAULT_CHANGE_RETENTION_PERIOD,
     DEFAULT_MAX_ARRAY_BYTES,
@@ -72,6 +73,17 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         help="MaxWebSocketMessagePayloadSize in bytes (16 MiB)",
     )
     parser.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN'")
+    parser.add_argument(
+        "--jwt-expiry",
+        action="store_true",
+        help="require JWT bearer tokens and refuse expired ones (exp; signature not checked); "
+        "sessions renew them with Core Authorize",
+    )
+    parser.add_argument(
+        "--no-authorize",
+        action="store_true",
+        help="answer Core Authorize with EINVALID_MESSAGETYPE (no in-session token renewal)",
+    )
     parser.add_argument(
         "--require-transactions", action="store_true", help="refuse writes outside transactions"
     )
@@ -148,6 +160,8 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str], None] = _announce)
         args.port,
         max_message_size=args.max_message_size,
         required_token=args.token,
+        token_validator=jwt_expiry_validator if args.jwt_expiry else None,
+        authorize=not args.no_authorize,
         require_transactions=args.require_transactions,
         latency=args.latency,
         handshake_timeout=args.handshake_timeout,

@@ -24,8 +24,8 @@ besides ``max_message_size``.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
+import math
 import selectors
 import socket
 import threading
@@ -49,6 +49,7 @@ from ._http import (
 )
 from ._profile import ServerProfile, server_profile
 from ._session import APPLICATION_NAME, OFFERED_PROTOCOLS, ServerSession
+from ._tokens import TokenCheck, TokenValidator
 from .store import (
     DEFAULT_CHANGE_RETENTION_PERIOD,
     DEFAULT_MAX_ARRAY_BYTES,
@@ -109,7 +110,7 @@ def _read_request_head(sock: socket.socket, deadline: float) -> bytes:
 class _Connection:
     """A client connection: its socket, handler thread and (after the upgrade) ETP session."""
 
-    __slots__ = ("address", "peer", "session", "sock", "thread")
+    __slots__ = ("address", "peer", "session", "sock", "thread", "token_expiry")
 
     def __init__(self, sock: socket.socket, address: tuple[str, int]) -> None:
         self.sock = sock
@@ -118,6 +119,7 @@ class _Connection:
         self.address = f"[{host}]:{port}" if ":" in host else self.peer  # for URLs
         self.thread: threading.Thread | None = None
         self.session: ServerSession | None = None
+        self.token_expiry = math.inf  # when the upgrade's token expires (Unix seconds)
 
     def cut(self) -> None:
         """Shut the socket down at once (no close frame); the handler thread then ends."""
@@ -200,9 +202,14 @@ class EmbeddedServer:
 
     ``max_message_size`` is the server's ``MaxWebSocketMessagePayloadSize`` (the session uses the
     smaller of it and the client's); ``required_token`` demands ``Authorization: Bearer <token>``
-    on the websocket upgrade (HTTP 401 otherwise); ``require_transactions`` refuses writes
-    outside a transaction (EINVALID_STATE); ``latency`` (seconds) is slept before handling each
-    incoming message; ``log_level`` sets the level of the ``etp_sync.server`` logger;
+    on the websocket upgrade (HTTP 401 otherwise); ``token_validator(token)`` accepts expiring
+    tokens instead (or as well): it returns the token's expiry in Unix seconds (``math.inf``:
+    never) or None to refuse it, e.g. :func:`~._tokens.jwt_expiry_validator` (JWTs with
+    ``exp``); a session whose token expired gets EAUTHORIZATION_EXPIRED for each new request
+    until it sends a valid one with Core ``Authorize`` (each renewal is logged at INFO;
+    ``authorize=False`` answers Authorize with EINVALID_MESSAGETYPE, as a server without
+    in-session renewal does); ``require_transactions`` refuses writes outside a transaction
+    (EINVALID_STATE); ``latency`` (seconds) is slept before handling each incoming message; ``log_level`` sets the level of the ``etp_sync.server`` logger;
     ``handshake_timeout`` (seconds) bounds the whole HTTP request head of a new connection (HTTP
     408 after it, however slowly the bytes trickle in).
 
@@ -235,6 +242,8 @@ class EmbeddedServer:
         *,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         required_token: str | None = None,
+        token_validator: TokenValidator | None = None,
+        authorize: bool = True,
         require_transactions: bool = False,
         latency: float = 0.0,
         log_level: int | str | None = None,
@@ -265,6 +274,8 @@ class EmbeddedServer:
         self._requested_port = int(port)
         self.max_message_size = int(max_message_size)
         self.required_token = required_token
+        self.tokens = TokenCheck(required_token, token_validator)
+        self.authorize = authorize
         self.latency = float(latency)
         if store is None:
             store = Store(
@@ -404,6 +415,16 @@ class EmbeddedServer:
     def _sessions_locked(self) -> int:
         return sum(1 for conn in self._connections if conn.session is not None)
 
+    def expire_tokens(self) -> int:
+        """Test hook: the token of every session counts as expired from now on (their next
+        requests get EAUTHORIZATION_EXPIRED until they Authorize); returns the count."""
+        with self._lock:
+            sessions = [conn.session for conn in self._connections if conn.session is not None]
+        for session in sessions:
+            session.token_expiry = 0.0
+        log.info("expired the tokens of %d session(s)", len(sessions))
+        return len(sessions)
+
     def drop_connections(self) -> int:
         """Test hook: cut every client connection abruptly (no close frame); returns the count."""
         with self._lock:
@@ -420,17 +441,14 @@ class EmbeddedServer:
         return advertised(self.store, self.max_message_size)
 
     def check_authorization(self, value: str | None) -> bool:
-        """True when no token is required or ``value`` is ``Bearer <token>`` (or the token)."""
-        if self.required_token is None:
-            return True
-        if not value:
-            return False
-        token = value[7:] if value[:7].lower() == "bearer " else value
-        return hmac.compare_digest(token.strip().encode(), self.required_token.encode())
+        """True when ``value`` (an ``Authorization`` header value: ``Bearer <token>`` or the
+        token) is acceptable now (see ``required_token`` and ``token_validator``)."""
+        return self.tokens.expiry(value) is not None
 
-    def _respond(self, request: Request) -> Response:
-        """The answer to a request head: 101 to upgrade, or a plain HTTP response."""
-        if not self.check_authorization(request.get("Authorization")):
+    def _respond(self, request: Request, token_expiry: float | None) -> Response:
+        """The answer to a request head: 101 to upgrade, or a plain HTTP response
+        (401 when ``token_expiry`` is None: the credentials were refused)."""
+        if token_expiry is None:
             return error_response(
                 401, "Unauthorized", (("WWW-Authenticate", 'Bearer realm="etp_sync"'),)
             )
@@ -498,7 +516,7 @@ class EmbeddedServer:
             transport = self._upgrade(conn)
             if transport is None:
                 return
-            session = ServerSession(self, transport, conn.peer)
+            session = ServerSession(self, transport, conn.peer, token_expiry=conn.token_expiry)
             with self._lock:
                 stopping = self._stopping
                 if not stopping:
@@ -541,7 +559,9 @@ class EmbeddedServer:
                 reply = parsed
             else:
                 request = parsed
-                reply = self._respond(request)
+                expiry = self.tokens.expiry(request.get("Authorization"))
+                conn.token_expiry = math.inf if expiry is None else expiry
+                reply = self._respond(request, expiry)
         what = f"{request.method} {request.path}" if request is not None else "request"
         try:
             sock.settimeout(max(deadline - time.monotonic(), CLOSE_TIMEOUT))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import queue
 import threading
 import time
@@ -72,8 +73,16 @@ _FIN = int(MessageFlags.FIN)
 class ServerSession:
     """The server side of one ETP session over one websocket connection."""
 
-    def __init__(self, server: EmbeddedServer, transport: WebSocketTransport, peer: str) -> None:
+    def __init__(
+        self,
+        server: EmbeddedServer,
+        transport: WebSocketTransport,
+        peer: str,
+        *,
+        token_expiry: float = math.inf,
+    ) -> None:
         self.server = server
+        self.token_expiry = token_expiry  # Unix seconds; renewed by Core Authorize
         self.transport = transport
         self.peer = peer
         self.store: Store = server.store
@@ -381,6 +390,9 @@ class ServerSession:
             return
         if header.message_type == 1001:
             return
+        if header.correlation_id == 0 and time.time() >= self.token_expiry:
+            self._refuse_expired(header, body)
+            return
         if header.protocol not in self.granted:
             self.send_error(
                 ErrorCode.EUNSUPPORTED_PROTOCOL,
@@ -434,16 +446,8 @@ class ServerSession:
         elif mt == 5:  # CloseSession
             log.info("%s: CloseSession (%s)", self.peer, body.reason or "no reason")
             self._close("CloseSession")  # the run loop ends: the session is closed
-        elif mt == 6:  # Authorize
-            ok = self.server.check_authorization(body.authorization)
-            self.send_parts(
-                [
-                    messages.Core.AuthorizeResponse(
-                        success=ok, challenges=[] if ok else ['Bearer realm="etp_sync"']
-                    )
-                ],
-                header.message_id,
-            )
+        elif mt == 6 and self.server.authorize:  # Authorize
+            self._authorize(header, body)
         elif mt == 1000:
             log.warning("%s: ProtocolException from the client: %r", self.peer, body)
         elif mt == 1:
@@ -456,6 +460,42 @@ class ServerSession:
                 f"{body.etp_name} is not a message a server accepts",
                 header.message_id,
             )
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    def _refuse_expired(self, header: Any, body: Any) -> None:
+        """A request made with an expired token: EAUTHORIZATION_EXPIRED (the session stays
+        open for an Authorize with a new token)."""
+        ago = time.time() - self.token_expiry
+        log.info("%s: %s refused: the token expired %.1f s ago", self.peer, body.etp_name, ago)
+        self.send_error(
+            ErrorCode.EAUTHORIZATION_EXPIRED,
+            "the session's token has expired: send Core Authorize with a new one",
+            header.message_id,
+            header.protocol,
+        )
+
+    def _authorize(self, header: Any, body: Any) -> None:
+        """Core Authorize: a new token for this session, checked like the upgrade's."""
+        expiry = self.server.tokens.expiry(body.authorization)
+        if expiry is None:
+            log.info("%s: Authorize refused: invalid or expired token", self.peer)
+        else:
+            self.token_expiry = expiry
+            log.info(
+                "%s: token renewed (Authorize), valid for %.1f s",
+                self.peer,
+                expiry - time.time(),
+            )
+        ok = expiry is not None
+        self.send_parts(
+            [
+                messages.Core.AuthorizeResponse(
+                    success=ok, challenges=[] if ok else ['Bearer realm="etp_sync"']
+                )
+            ],
+            header.message_id,
+        )
 
     # -- notifications ------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from ..codec import (
     MessageFlags,
@@ -53,6 +53,7 @@ from ..protocol.negotiation import ServerInfo, now_us, read_open_session
 from ..protocol.replies import expected_replies
 from ..schema import Record, messages
 from ..transport._websocket import WebSocketTransport, safe_url
+from ._trace import trace_message
 
 log = logging.getLogger("etp_sync.session.engine")
 
@@ -83,8 +84,10 @@ class SessionEngine:
         on_unsolicited: Handler | None = None,
         max_response_size: int | None = None,
         on_close: Callable[[ETPError], None] | None = None,
+        trace: bool = False,
     ) -> None:
         self.transport = transport
+        self.trace = trace
         self.client_max_message_size = int(max_message_size)
         self.max_response_size = max_response_size
         self.compression_wanted = compression
@@ -122,11 +125,15 @@ class SessionEngine:
         max_response_size: int | None = None,
         deadline: float | None = None,
         on_close: Callable[[ETPError], None] | None = None,
+        trace: bool = False,
+        proxy: str | Literal[False] | None = None,
     ) -> SessionEngine:
         """Open the websocket and negotiate the ETP session (raises on refusal).
 
         Takes at most ``connect_timeout`` seconds, and never past ``deadline`` (a
         ``time.monotonic()`` value): then :class:`~etp_sync.errors.ETPConnectTimeout`.
+        ``trace`` logs every message (see :mod:`etp_sync.session._trace`); ``proxy`` is the
+        transport's (an HTTP proxy URL; None: from the environment; False: none).
         """
         left = _left(deadline)
         if left is not None and left <= 0:
@@ -139,6 +146,7 @@ class SessionEngine:
             headers=headers,
             connect_timeout=connect_timeout,
             max_message_size=max_message_size + RECEIVE_HEADROOM,
+            proxy=proxy,
             **dict(tls or {}),
         )
         conn = cls(
@@ -148,6 +156,7 @@ class SessionEngine:
             on_unsolicited=on_unsolicited,
             max_response_size=max_response_size,
             on_close=on_close,
+            trace=trace,
         )
         conn._reader.start()
         conn._dispatcher.start()
@@ -244,6 +253,8 @@ class SessionEngine:
                 f"{body.etp_name} is {size} bytes, more than the negotiated maximum message "
                 f"size of {self.max_message_size} bytes"
             )
+        if self.trace:
+            trace_message("->", parts[0], size, body)
         try:
             self.transport.send_message(parts, deadline=deadline)
         except ETPWriteTimeout as exc:
@@ -371,8 +382,12 @@ class SessionEngine:
                 )
                 size = len(frame)
         except ETPDecodeError as exc:
+            if self.trace:
+                trace_message("<-", bytes(frame[:64]), len(frame), None)
             self._route_decode_error(frame, exc)
             return
+        if self.trace:
+            trace_message("<-", bytes(frame[:64]), len(frame), body)
         if self.correlator.route(header, body, size):
             return
         key = (header.protocol, header.message_type)

@@ -12,14 +12,16 @@ notification subscriptions. Every call has one deadline (see :class:`ETPSession`
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, ParamSpec
 
 from .._version import __version__
+from ..auth import DEFAULT_REFRESH_MARGIN
 from ..calls import CallsMixin, SubscriptionRegistry, TransactionManager
 from ..errors import (
     ETPConnectionLost,
@@ -39,13 +41,39 @@ from ..protocol.negotiation import (
 from ..retry import RetryPolicy
 from ..schema import Record, messages
 from ..transport._websocket import safe_url
+from ._credentials import Authorization, Credentials
+from ._renewal import EXPIRY_CODES, TokenRenewal
+from ._trace import trace_enabled
 from .engine import SessionEngine
 from .handlers import Handler, HandlerRegistry
 
 log = logging.getLogger("etp_sync.session")
 
-Authorization = str | Callable[[], str] | None
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+DEFAULT_TIMEOUT = 60.0
+P = ParamSpec("P")
+
+
+def _alias(name: str, value: Any, alias: str, alias_value: Any) -> Any:
+    """``value``, or the pyetp-style ``alias_value`` when only that one is given."""
+    if alias_value is None:
+        return value
+    if value is not None and value != alias_value:
+        raise ETPInvalidArgument(f"{name}= and {alias}= are the same parameter: give only one")
+    return alias_value
+
+
+def _protocol_numbers(requested: Sequence[Any]) -> tuple[int, ...]:
+    """Protocol numbers from ints or pyetp-style ``SupportedProtocol`` objects (``.protocol``)."""
+    numbers = []
+    for item in requested:
+        number = getattr(item, "protocol", item)
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise ETPInvalidArgument(
+                f"protocols are ETP protocol numbers (or have a .protocol), got {item!r}"
+            )
+        numbers.append(int(number))
+    return tuple(numbers)
 
 
 class RequestHandle:
@@ -105,24 +133,49 @@ class ETPSession(CallsMixin):
     and nothing reconnects; only the iterator form (``for s in etp_connect(url):``) opens a new
     connection after a close.
 
-    Parameters:
+    Tokens: ``authorization`` may be a callable (a token provider, e.g. from
+    :mod:`etp_sync.auth`); the session then calls it again before the current token expires
+    (a JWT's ``exp`` less ``token_refresh_margin``, at most halfway through its life; every
+    ``token_refresh_interval`` seconds for other tokens) and when the server answers
+    EAUTHORIZATION_EXPIRED (the refused request is then sent again), and hands the new token
+    to the server in-session with Core ``Authorize``. A server that does not support
+    ``Authorize`` gets the new token by a reconnection, made between requests only: never while
+    a request (a multipart one included) is in flight or a transaction is open (writes of
+    several requests run in one when the server offers transactions).
+    Renewals happen within the deadline of the call that triggers them.
+
+    Parameters (pyetp's names are accepted too: ``uri`` for ``url``, ``etp_timeout`` for
+    ``timeout``, ``use_compression`` for ``compression``, ``requested_protocols`` for
+    ``protocols``):
         url: ``ws://`` or ``wss://`` address of the ETP server.
-        authorization: bearer token, or a callable returning one (called on every connect so
-            tokens can be refreshed). Sent as ``Authorization: Bearer <token>``.
+        authorization: bearer token (``"Bearer "`` prefix optional), a secret object with
+            ``get_secret_value()`` (pydantic ``SecretStr``), or a callable returning either
+            (called on every connect and renewal, see "Tokens"). Sent as
+            ``Authorization: Bearer <token>``; never logged.
         data_partition_id: OSDU partition, sent as the ``data-partition-id`` header.
-        timeout: default deadline of a call, in seconds (see above).
+        timeout: default deadline of a call, in seconds (see above; default 60).
         connect_timeout: seconds for one connection attempt (websocket upgrade and ETP
-            handshake), within the call's deadline.
+            handshake), within the call's deadline; also how long an ``Authorize`` may go
+            unanswered before the server counts as not supporting it.
         max_message_size: our limit; the effective one is the smaller of ours and the server's.
         max_response_size: the most bytes one reply may amount to, all its parts together
             (each part counted at least 512 bytes); default 4 times the negotiated maximum
             message size. A bigger reply raises ETPProtocolError as soon as it exceeds it.
-        compression: offer gzip and compress bodies where it pays.
+        compression: offer gzip and compress bodies where it pays (default True).
         retry: connection attempts policy (first connect and reconnects).
         verify, ca_file, ssl_context: TLS settings for ``wss://`` (verification is on by default).
+        proxy: HTTP proxy (``http://[user:password@]host:port``) to tunnel through (HTTP
+            ``CONNECT``); None (default) takes ``https_proxy`` (wss://) or ``http_proxy``
+            (ws://) from the environment, honouring ``no_proxy``; False never uses one.
         application_name, application_version: announced in RequestSession.
         protocols: protocol numbers to request (role ``store``).
         auto_reconnect: reconnect on next use after a drop (otherwise raise).
+        token_refresh_interval: seconds between renewals of tokens that are not JWTs (None:
+            only when the server says they expired).
+        token_refresh_margin: renew a JWT this many seconds before its ``exp``.
+        trace: log every message sent and received (protocol, type, ids, flags, size; never
+            bodies or tokens) on the ``etp_sync.trace`` logger; None (default) reads the
+            ``ETP_SYNC_TRACE`` environment variable (``1`` enables it).
     """
 
     DEADLINE_MARGIN = 0.5
@@ -130,50 +183,82 @@ class ETPSession(CallsMixin):
 
     def __init__(
         self,
-        url: str,
+        url: str | None = None,
         *,
         authorization: Authorization = None,
         data_partition_id: str | None = None,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         connect_timeout: float = 15.0,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         max_response_size: int | None = None,
-        compression: bool = True,
+        compression: bool | None = None,
         retry: RetryPolicy | None = None,
         verify: bool = True,
         ca_file: str | None = None,
         ssl_context: Any = None,
+        proxy: str | Literal[False] | None = None,
         application_name: str = "etp_sync",
         application_version: str = __version__,
-        protocols: Sequence[int] = STORE_PROTOCOLS,
+        protocols: Sequence[int] | None = None,
         auto_reconnect: bool = True,
+        token_refresh_interval: float | None = None,
+        token_refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+        trace: bool | None = None,
+        uri: str | None = None,
+        etp_timeout: float | None = None,
+        use_compression: bool | None = None,
+        requested_protocols: Sequence[Any] | None = None,
     ) -> None:
+        url = _alias("url", url, "uri", uri)
+        if not isinstance(url, str):
+            raise ETPInvalidArgument("the ETP server's URL is required (url= or uri=)")
         if not url.lower().startswith(("ws://", "wss://")):
             raise ETPInvalidArgument(
-                f"ETP URL must start with ws:// or wss://, got {safe_url(url)!r}"
+                f"an ETP URL starts with ws:// or wss://, got {safe_url(url)!r} (ETP runs over "
+                "websockets: for http://host use ws://host, for https://host use wss://host)"
             )
-        if max_message_size < 4096:
+        timeout = _alias("timeout", timeout, "etp_timeout", etp_timeout)
+        compression = _alias("compression", compression, "use_compression", use_compression)
+        protocols = _alias("protocols", protocols, "requested_protocols", requested_protocols)
+        timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        for name, seconds in (("timeout", timeout), ("connect_timeout", connect_timeout)):
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+                raise ETPInvalidArgument(f"{name} must be a positive number of seconds")
+        if not isinstance(max_message_size, int) or max_message_size < 4096:
             raise ETPInvalidArgument("max_message_size must be at least 4096 bytes")
-        if max_response_size is not None and max_response_size < 4096:
+        if max_response_size is not None and (
+            not isinstance(max_response_size, int) or max_response_size < 4096
+        ):
             raise ETPInvalidArgument("max_response_size must be at least 4096 bytes")
+        if proxy is not None and proxy is not False and not isinstance(proxy, str):
+            raise ETPInvalidArgument("proxy must be a URL string, None or False")
         self.url = url
-        self._authorization = authorization
+        self._credentials = Credentials(
+            authorization,
+            refresh_interval=token_refresh_interval,
+            refresh_margin=token_refresh_margin,
+        )
+        self._renewal = TokenRenewal(self._credentials, connect_timeout)
+        self._renew_lock = threading.Lock()
         self.data_partition_id = data_partition_id
-        self.timeout = timeout
+        self.timeout = float(timeout)
         self.connect_timeout = connect_timeout
         self.max_message_size = int(max_message_size)
         self.max_response_size = None if max_response_size is None else int(max_response_size)
-        self.compression = compression
+        self.compression = True if compression is None else bool(compression)
         self.retry = retry or RetryPolicy()
         self._tls = {"verify": verify, "ca_file": ca_file, "ssl_context": ssl_context}
+        self.proxy = proxy
+        self.trace = trace_enabled(trace)
         self.application_name = application_name
         self.application_version = application_version
-        self.protocols = tuple(protocols)
+        self.protocols = STORE_PROTOCOLS if protocols is None else _protocol_numbers(protocols)
         self.auto_reconnect = auto_reconnect
         self._conn: SessionEngine | None = None
         self._conn_lock = threading.RLock()
         self._closed = False
         self._handlers = HandlerRegistry()
+        self._handlers.add(self._on_protocol_exception, message_type=1000)
         self._after_connect: list[Callable[[], None]] = []
         self._on_disconnect: list[Callable[[ETPError], None]] = []
         self._hook_deadline = threading.local()  # .at: the deadline of the call running hooks
@@ -234,12 +319,9 @@ class ETPSession(CallsMixin):
 
     def _headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
-        token = self._authorization() if callable(self._authorization) else self._authorization
-        if token:
-            token = token.strip()
-            headers["Authorization"] = (
-                token if token.lower().startswith("bearer ") else (f"Bearer {token}")
-            )
+        authorization = self._credentials.fetch()
+        if authorization:
+            headers["Authorization"] = authorization
         if self.data_partition_id:
             headers["data-partition-id"] = self.data_partition_id
         return headers
@@ -296,6 +378,8 @@ class ETPSession(CallsMixin):
             max_response_size=self.max_response_size,
             deadline=deadline,
             on_close=self._engine_closed,
+            trace=self.trace,
+            proxy=self.proxy,
         )
 
     def _drop_connection(self) -> None:
@@ -394,7 +478,7 @@ class ETPSession(CallsMixin):
         array values may be received into (see :mod:`etp_sync.codec._placement`).
         """
         deadline = self._deadline(timeout)
-        pending = self._connection(deadline).send(message, deadline=deadline, target=target)
+        pending = self._ready(deadline).send(message, deadline=deadline, target=target)
         assert pending is not None
         return RequestHandle(pending, deadline)
 
@@ -425,9 +509,10 @@ class ETPSession(CallsMixin):
         if idempotent is None:
             idempotent = bodies[0].etp_name.startswith(("Get", "Find")) and len(bodies) == 1
         deadline = self._deadline(timeout)
-        attempts = 2 if idempotent and self.auto_reconnect else 1
-        for attempt in range(attempts):
-            conn = self._connection(deadline)
+        resends = 1 if idempotent and self.auto_reconnect else 0
+        renewed = False
+        while True:
+            conn = self._ready(deadline)
             try:
                 if len(bodies) == 1:
                     pending = conn.send(bodies[0], deadline=deadline)
@@ -435,12 +520,68 @@ class ETPSession(CallsMixin):
                 else:
                     pending = conn.send_multipart(bodies, deadline=deadline)
                 del conn  # a dead connection must not outlive its failure in this frame
-                return pending.result(deadline=deadline)
+                response = pending.result(deadline=deadline)
             except ETPConnectionLost as exc:
-                if isinstance(exc, ETPSessionClosed) or attempt + 1 >= attempts:
+                if isinstance(exc, ETPSessionClosed) or resends <= 0:
                     raise
+                resends -= 1
                 log.info("retrying %s after connection loss: %s", bodies[0].etp_name, exc)
-        raise AssertionError("unreachable")
+                continue
+            if renewed or not _token_expired(response) or not self._credentials.expire():
+                return response
+            renewed = True  # refused unprocessed: renew the token, then send it once more
+            log.info("%s refused: the token expired; renewing it", bodies[0].etp_name)
+
+    # -- tokens --------------------------------------------------------------------------------
+
+    def _ready(self, deadline: float | None) -> SessionEngine:
+        """The open engine for a request, the token renewed first when it is due."""
+        conn = self._connection(deadline)
+        if self._credentials.due():
+            conn = self._renew(conn, deadline)
+        return conn
+
+    def _renew(self, conn: SessionEngine, deadline: float | None) -> SessionEngine:
+        """Renew the token: ``Authorize`` on ``conn``, or for a server without it a
+        reconnection, when no request is in flight and no transaction is open (otherwise at a
+        later request). One thread renews; the others wait for it within their deadline."""
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        if not self._renew_lock.acquire(timeout=-1 if left is None else left):
+            raise ETPConnectTimeout("another thread was still renewing the token at the deadline")
+        try:
+            if not self._credentials.due():
+                return self._connection(deadline)
+            if self._renewal.supported is not False and self._renewal.authorize(conn, deadline):
+                return conn
+            if not self._between_requests(conn):
+                log.debug("token renewal by reconnection postponed: a transfer is under way")
+                return conn
+            log.info("renewing the token by reconnecting to %s", safe_url(self.url))
+            with self._conn_lock:
+                if self._conn is conn:
+                    self._conn = None
+            conn.close(reason="renewing the token")
+            return self._connection(deadline)
+        finally:
+            self._renew_lock.release()
+
+    def _between_requests(self, conn: SessionEngine) -> bool:
+        """Nothing would be cut by closing ``conn``: no transaction open (it belongs to the
+        connection) and no request in flight (a multipart one included). A write of several
+        requests outside a transaction goes on over the new connection, each request whole."""
+        return self.transaction_manager.current is None and conn.correlator.in_flight() == 0
+
+    def _on_protocol_exception(self, header: Any, body: Any) -> None:
+        """An unsolicited ProtocolException saying the token expired (or soon will): renew it
+        at the next request."""
+        error = body.error
+        if error is not None and error.code in EXPIRY_CODES and self._credentials.expire():
+            log.info("the server says the token expires (%s): renewing it", error.message)
+
+    @property
+    def token_renewals(self) -> int:
+        """Tokens renewed in-session with Authorize so far."""
+        return self._renewal.count
 
     def ping(self, *, timeout: float | None = None) -> float:
         """Send a Ping and return the round-trip time in seconds."""
@@ -462,16 +603,39 @@ class ETPSession(CallsMixin):
         return self._handlers.add(callback, protocol=protocol, message_type=message_type)
 
 
-def etp_connect(url: str, **kwargs: Any) -> ETPSession:
-    """Open an :class:`ETPSession` (same parameters) and return it, connected.
+def _token_expired(response: Response) -> bool:
+    """The request was refused as a whole because the token expired."""
+    return (
+        any(
+            e.error is not None and e.error.code in EXPIRY_CODES and not e.errors
+            for e in response.errors
+        )
+        and not response.messages
+    )
 
-    Works three ways: ``with etp_connect(url) as s:``; ``s = etp_connect(url)`` ... ``s.close()``;
-    and ``for s in etp_connect(url):`` which yields a fresh session each time the loop comes
-    back (reconnect after a drop in long-running jobs).
-    """
-    session = ETPSession(url, **kwargs)
-    session.connect()
-    return session
+
+def _connecting(factory: Callable[P, ETPSession]) -> Callable[P, ETPSession]:
+    """``etp_connect``: ``factory``'s exact parameters (for help() and completion), connected."""
+
+    def etp_connect(*args: P.args, **kwargs: P.kwargs) -> ETPSession:
+        """Open an :class:`ETPSession` (same parameters) and return it, connected.
+
+        Works three ways: ``with etp_connect(url) as s:``; ``s = etp_connect(url)`` ...
+        ``s.close()``; and ``for s in etp_connect(url):`` which yields a fresh session each time
+        the loop comes back (reconnect after a drop in long-running jobs). pyetp's keyword
+        arguments work unchanged: ``etp_connect(uri=..., data_partition_id=...,
+        authorization=SecretStr("Bearer ..."), etp_timeout=..., max_message_size=...,
+        use_compression=...)`` (use ``with`` where pyetp uses ``async with``).
+        """
+        session = factory(*args, **kwargs)
+        session.connect()
+        return session
+
+    etp_connect.__signature__ = inspect.signature(factory)  # type: ignore[attr-defined]
+    return etp_connect
+
+
+etp_connect = _connecting(ETPSession)
 
 
 __all__ = ["ETPSession", "RequestHandle", "etp_connect"]

@@ -17,25 +17,29 @@ serialised by a lock); exactly one thread (the connection's reader) calls
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import os
+import re
 import select
 import socket
 import ssl
 import struct
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final, Self, TypeAlias, cast
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeAlias, cast
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import numpy as np
 import websocket
 
 from etp_sync.codec._placement import PLACE_PEEK
 from etp_sync.errors import (
+    ETPAuthorizationError,
     ETPConnectionLost,
     ETPConnectTimeout,
     ETPError,
@@ -52,6 +56,8 @@ __all__ = [
     "WebSocketClosed",
     "WebSocketTransport",
     "mask_into",
+    "proxy_for",
+    "refusal_error",
     "safe_url",
 ]
 
@@ -113,6 +119,9 @@ _PONG_WAIT: Final = 0.25
 no bytes: a peer that does not read is not worth a blocked thread."""
 _CLOSE_REASON_MAX: Final = 123
 _MAX_REDIRECTS: Final = 3
+_MAX_PROXY_HEAD: Final = 16 << 10
+_SUMMARY_CHARS: Final = 100
+"""Longest excerpt of a non-websocket answer put in an error message (one line)."""
 _IOV_MAX: Final = 512
 """Buffers per ``sendmsg`` call (POSIX guarantees at least 1024)."""
 
@@ -239,14 +248,21 @@ def _tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
-def _open_socket(url: str, timeout: float, context: ssl.SSLContext) -> socket.socket:
-    """Our TCP socket to the host of ``url``, wrapped in TLS (SNI, verification) for wss://."""
+def _open_socket(
+    url: str, timeout: float, context: ssl.SSLContext, proxy: str | None = None
+) -> socket.socket:
+    """Our TCP socket to the host of ``url`` (through an HTTP ``CONNECT`` tunnel of ``proxy``
+    when given), wrapped in TLS (SNI, verification) for wss://."""
     parts = urlsplit(url)
     secure = parts.scheme.lower() == "wss"
     if parts.scheme.lower() not in ("ws", "wss") or not parts.hostname:
-        raise ValueError(f"not a ws:// or wss:// URL: {safe_url(url)}")
+        raise ETPInvalidArgument(f"not a ws:// or wss:// URL: {safe_url(url)}")
     host = parts.hostname
-    sock = socket.create_connection((host, parts.port or (443 if secure else 80)), timeout)
+    port = parts.port or (443 if secure else 80)
+    if proxy is None:
+        sock = _tcp(host, port, timeout, "")
+    else:
+        sock = _tunnel(proxy, host, port, time.monotonic() + timeout)
     if not secure:
         return sock
     try:
@@ -256,12 +272,108 @@ def _open_socket(url: str, timeout: float, context: ssl.SSLContext) -> socket.so
         raise
 
 
+def _tcp(host: str, port: int, timeout: float, what: str) -> socket.socket:
+    """A TCP connection to ``host:port``; refusals and unknown hosts raise an
+    :class:`~etp_sync.errors.ETPTransportError` that says what to check (``what`` names a
+    proxy, or is empty for the server itself)."""
+    where = f"{what}{host}:{port}"
+    try:
+        return socket.create_connection((host, port), timeout)
+    except ConnectionRefusedError:
+        hint = (
+            "is the proxy running? check proxy= or http_proxy/https_proxy"
+            if what
+            else "is the ETP server running, and is the port right?"
+        )
+        raise ETPTransportError(f"connection to {where} refused: {hint}") from None
+    except socket.gaierror as exc:
+        raise ETPTransportError(
+            f"cannot resolve the host of {where} ({exc.strerror or exc}): check the URL"
+        ) from None
+
+
+def proxy_for(url: str, proxy: str | Literal[False] | None = None) -> str | None:
+    """The HTTP proxy to reach ``url`` through: ``proxy`` when given (False: none), else the
+    standard environment variables (``https_proxy`` for wss://, ``http_proxy`` for ws://,
+    ``all_proxy`` for both, upper case too; hosts in ``no_proxy`` and loopback addresses go
+    direct)."""
+    if proxy is False:
+        return None
+    if proxy:
+        return proxy
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host in ("localhost", "127.0.0.1", "::1") or urllib.request.proxy_bypass(host):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    chosen = proxies.get("https" if parts.scheme.lower() == "wss" else "http") or proxies.get("all")
+    return chosen or None
+
+
+def _tunnel(proxy: str, host: str, port: int, deadline: float) -> socket.socket:
+    """A socket tunnelled to ``host:port`` by the HTTP proxy ``proxy`` (``CONNECT``), within
+    ``deadline``; the proxy's credentials (``http://user:password@proxy:3128``) go as Basic
+    ``Proxy-Authorization`` and never into messages."""
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        raise ETPInvalidArgument(
+            f"only http:// proxies (HTTP CONNECT) are supported, got {safe_url(proxy)!r}"
+        )
+    shown = safe_url(proxy)
+    sock = _tcp(parts.hostname, parts.port or 8080, max(deadline - time.monotonic(), 0.001),
+                "the proxy ")  # fmt: skip
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        lines.append(f"Proxy-Authorization: Basic {base64.b64encode(pair.encode()).decode()}")
+    try:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        status, reason = _read_proxy_reply(sock, deadline)
+    except BaseException:
+        sock.close()
+        raise
+    if status != 200:
+        sock.close()
+        hint = ": check the proxy credentials" if status == 407 else ""
+        raise ETPTransportError(
+            f"the proxy {shown} refused to tunnel to {target}: HTTP {status} {reason}{hint}",
+            status=status,
+        )
+    _log.debug("tunnel to %s open through proxy %s", target, shown)
+    return sock
+
+
+def _read_proxy_reply(sock: socket.socket, deadline: float) -> tuple[int, str]:
+    """Status and reason of the proxy's answer to CONNECT; reads exactly its head (what
+    follows belongs to the tunnel)."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        if len(head) > _MAX_PROXY_HEAD:
+            raise ETPTransportError("the proxy answered CONNECT with an oversized head")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        sock.settimeout(left)
+        byte = sock.recv(1)  # byte by byte: never read past the head into the tunnel
+        if not byte:
+            raise ETPTransportError("the proxy closed the connection instead of tunnelling")
+        head += byte
+    status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    fields = status_line.split(" ", 2)
+    if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
+        raise ETPTransportError(f"the proxy answered CONNECT with {_one_line(status_line)!r}")
+    return int(fields[1]), fields[2].strip() if len(fields) > 2 else ""
+
+
 def _upgrade(
     url: str,
     headers: list[str],
     timeout: float,
     context: ssl.SSLContext,
     follow_redirects: bool,
+    proxy: str | Literal[False] | None = None,
 ) -> tuple[socket.socket, dict[str, str]]:
     """Open our socket and let websocket-client do the HTTP upgrade on it (``socket=`` option).
 
@@ -275,7 +387,7 @@ def _upgrade(
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError
-        sock = _open_socket(target, left, context)
+        sock = _open_socket(target, left, context, proxy_for(target, proxy))
         handshake = websocket.WebSocket(skip_utf8_validation=True)
         try:
             # websocket-client bounds each socket operation; the watchdog bounds them all.
@@ -294,9 +406,17 @@ def _upgrade(
                 raise TimeoutError from exc  # the watchdog cut the handshake
             if not isinstance(exc, websocket.WebSocketException):
                 raise
-            location = _redirect_location(handshake.handshake_response)
-            if not follow_redirects or location is None:
+            response = handshake.handshake_response
+            location = _redirect_location(response)
+            if location is None or response is None:
                 raise
+            if not follow_redirects:
+                raise ETPTransportError(
+                    f"{safe_url(target)} redirects to {safe_url(_resolve(target, location))} "
+                    "(not followed: that would send the credentials elsewhere): connect to the "
+                    "new address",
+                    status=response.status,
+                ) from None
             target = _resolve(target, location)
             continue
         response = handshake.handshake_response
@@ -341,6 +461,63 @@ def _resolve(base: str, location: str) -> str:
     parts = urlsplit(base)
     path, _, query = location.partition("?")
     return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+
+
+def _one_line(text: str, limit: int = _SUMMARY_CHARS) -> str:
+    """``text`` on one line, whitespace collapsed, cut to ``limit`` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _summary(headers: Mapping[str, str] | None, body: bytes | str | None) -> str:
+    """`` (text/html, 'Title')``: one line about the body of a non-websocket answer."""
+    kind = ""
+    for name, value in (headers or {}).items():
+        if name.lower() == "content-type":
+            kind = value.split(";")[0].strip()
+    text = ""
+    if body:
+        raw = body if isinstance(body, bytes) else body.encode("utf-8", "replace")
+        title = _TITLE.search(raw[: 64 << 10])
+        excerpt = title.group(1) if title else raw[:4096]
+        text = _one_line(_TAG.sub(" ", excerpt.decode("utf-8", "replace")))
+    shown = [part for part in (kind, repr(text) if text else "") if part]
+    return f" ({', '.join(shown)})" if shown else ""
+
+
+def refusal_error(
+    safe: str,
+    status: int,
+    reason: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | str | None = None,
+) -> ETPTransportError:
+    """The error for an HTTP answer other than 101 to the upgrade of ``safe`` (a safe URL):
+    one line naming the cause and what to check."""
+    answer = f"HTTP {status}{' ' + reason if reason else ''}{_summary(headers, body)}"
+    if status in (401, 403):
+        return ETPAuthorizationError(
+            f"{safe} refused the credentials with {answer}: check the token (authorization=) "
+            "and data_partition_id",
+            status=status,
+        )
+    if status >= 500 or status in (408, 425, 429):
+        message = f"{safe} could not take the websocket upgrade now: {answer}"
+    elif status == 400:
+        message = (
+            f"{safe} refused the websocket upgrade with {answer}: check the URL path and "
+            "data_partition_id"
+        )
+    else:
+        message = (
+            f"{safe} answered {answer} instead of a websocket upgrade: this URL is not an ETP "
+            "endpoint (check the host, port and path)"
+        )
+    return ETPTransportError(message, status=status)
 
 
 def _check_header(name: str, value: str) -> None:
@@ -491,6 +668,7 @@ class WebSocketTransport:
         max_frame_size: int | None = None,
         stall_timeout: float = 60.0,
         close_timeout: float = 2.0,
+        proxy: str | Literal[False] | None = None,
     ) -> WebSocketTransport:
         """Open a websocket to ``url`` (ws:// or wss://) with subprotocol ``etp12.energistics.org``.
 
@@ -500,8 +678,21 @@ class WebSocketTransport:
         ``ssl_context`` replaces all TLS settings. Redirects are not followed unless asked, since
         that would resend the credentials to another address. ``connect_timeout`` bounds the
         whole opening (TCP, TLS, upgrade): past it :class:`~etp_sync.errors.ETPConnectTimeout`.
+        ``proxy`` (``http://[user:password@]host:port``) tunnels the connection through an HTTP
+        proxy (``CONNECT``); None takes it from the environment (see :func:`proxy_for`), False
+        goes direct.
+
+        A refused upgrade raises an error that says what to check, in one line (never the
+        answer's whole body): HTTP 401/403 :class:`~etp_sync.errors.ETPAuthorizationError`,
+        an ordinary web page "not an ETP endpoint", a refused TCP connection "is the server
+        running?".
         """
         safe = safe_url(url)
+        if urlsplit(url).scheme.lower() not in ("ws", "wss"):
+            raise ETPInvalidArgument(
+                f"an ETP URL starts with ws:// or wss://, got {safe!r} (ETP runs over websockets: "
+                "for http://host use ws://host, for https://host use wss://host)"
+            )
         request_headers = [f"Sec-WebSocket-Protocol: {ETP_SUBPROTOCOL}"]
         items = headers.items() if isinstance(headers, Mapping) else (headers or ())
         for name, value in items:
@@ -515,29 +706,33 @@ class WebSocketTransport:
         _log.debug("opening websocket to %s", safe)
         try:
             sock, resp_headers = _upgrade(
-                url, request_headers, connect_timeout, ssl_context, follow_redirects
+                url, request_headers, connect_timeout, ssl_context, follow_redirects, proxy
             )
         except websocket.WebSocketBadStatusException as exc:
-            body = exc.resp_body
-            detail = ""
-            if body:
-                text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
-                detail = f": {text[:200]}"
-            raise ETPTransportError(
-                f"websocket upgrade to {safe} refused with HTTP {exc.status_code}{detail}",
-                status=int(exc.status_code),
+            raise refusal_error(
+                safe, int(exc.status_code), exc.status_message, exc.resp_headers, exc.resp_body
             ) from None
         except ssl.SSLCertVerificationError as exc:
             raise ETPTransportError(
-                f"TLS certificate verification failed for {safe}: {exc.verify_message}"
+                f"TLS certificate verification failed for {safe}: {exc.verify_message} (pass "
+                "ca_file= with the server's CA, or verify=False for a test server)"
             ) from None
         except (TimeoutError, websocket.WebSocketTimeoutException):
             raise ETPConnectTimeout(
-                f"timed out after {connect_timeout:g} s opening websocket to {safe}"
+                f"timed out after {connect_timeout:g} s opening websocket to {safe}: the host "
+                "did not complete the websocket upgrade (is it an ETP server? a firewall or "
+                "proxy may be holding the connection)"
             ) from None
-        except (websocket.WebSocketException, OSError, ValueError) as exc:
+        except websocket.WebSocketException as exc:
             raise ETPTransportError(
-                f"cannot open websocket to {safe}: {type(exc).__name__}: {exc}"
+                f"{safe} did not answer a websocket upgrade ({_one_line(str(exc))}): is this "
+                "URL an ETP endpoint?"
+            ) from None
+        except ETPError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise ETPTransportError(
+                f"cannot open websocket to {safe}: {type(exc).__name__}: {_one_line(str(exc))}"
             ) from exc
 
         proto = (resp_headers.get("sec-websocket-protocol") or "").strip()
