@@ -17,7 +17,7 @@ EXPECTED = {
     "threads.py": "8 threads wrote and read back their models on one session",
     "transactions.py": "after the rollback: 3 objects",
     "notifications.py": "deleted",
-    "discovery.py": "the grid refers to: ['obj_EpcExternalPartReference', 'obj_LocalDepth3dCrs']",
+    "discovery.py": "the grid refers to: ['obj_LocalDepth3dCrs']",
     "dask_statistic.py": "statistics equal the source's: True",
     "xarray_read.py": "equal to numpy: True",
 }
