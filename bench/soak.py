@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import queue
@@ -99,6 +100,30 @@ def code_of(proc: int, thread: int, seq: int) -> float:
 
 def document(ref: uuid.UUID, seq: int) -> bytes:
     return bytes(padded(witsml_well(ref, f"soak v{seq}"), OBJECT_PAD))
+
+
+def text(uri: DataObjectURI | str) -> str:
+    """The URI as an interned string: the soak's records hold one copy of each."""
+    return sys.intern(str(uri))
+
+
+def deep_size(root: Any) -> int:
+    """Bytes of ``root`` and every container, string and number it holds (each counted once)."""
+    seen: set[int] = set()
+    stack = [root]
+    total = 0
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        total += sys.getsizeof(item)
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set):
+            stack.extend(item)
+    return total
 
 
 def version_of(xml: bytes | str | None) -> int | None:
@@ -206,16 +231,16 @@ class Thread:
     def put(self, uris: Sequence[DataObjectURI]) -> None:
         seq = self.next_seq()
         for uri in uris:
-            self.obj_state.setdefault(str(uri), [None, 0])[1] = seq
-            self.written.append((str(uri), seq))
+            self.obj_state.setdefault(text(uri), [None, 0])[1] = seq
+            self.written.append((text(uri), seq))
         start = now_us()
         docs = {uri: document(uri.uuid, seq) for uri in uris}
         op = "put_object" if len(uris) == 1 else "put_objects"
         self.call(op, self.session.put_data_objects, docs, timeout=TIMEOUT)
         end = now_us()
         for uri in uris:
-            self.obj_state[str(uri)][0] = seq
-            self.acked.append((str(uri), seq, start, end))
+            self.obj_state[text(uri)][0] = seq
+            self.acked.append((text(uri), seq, start, end))
         self.acks["object"] += len(uris)
 
     def put_object(self) -> None:
@@ -338,9 +363,9 @@ class Thread:
             for _ in range(2)
         ]
         code = code_of(self.worker.proc, self.index, seq)
-        record: dict[str, Any] = {"objects": [str(u) for u in new], "version": seq}
+        record: dict[str, Any] = {"objects": [text(u) for u in new], "version": seq}
         self.transactions.append(record)
-        self.written.extend((str(uri), seq) for uri in new)
+        self.written.extend((text(uri), seq) for uri in new)
         self.arr_state.setdefault(self.tx_path, [None, 0.0])[1] = code
         self.last_error = None
         start, step = now_us(), time.monotonic()
@@ -369,7 +394,7 @@ class Thread:
         record["outcome"] = "committed"
         self.acks["transaction"] += 1
         self.arr_state[self.tx_path][0] = code
-        self.acked.extend((str(uri), seq, start, end) for uri in new)
+        self.acked.extend((text(uri), seq, start, end) for uri in new)
 
     def timed_step(self, what: str, since: float) -> None:
         elapsed = time.monotonic() - since
@@ -427,11 +452,11 @@ class Worker:
             self.last_event = time.monotonic()
             if event.kind == "changed":
                 name = getattr(event.resource, "name", "")
-                log.append(["changed", event.uri, version_of(name)])
+                log.append(("changed", sys.intern(event.uri), version_of(name)))
             elif event.kind == "gap":
-                log.append(["gap", event.gap_start, event.gap_end])
+                log.append(("gap", event.gap_start, event.gap_end))
             else:
-                log.append([event.kind, event.uri, event.reason])
+                log.append((event.kind, event.uri, event.reason))
 
     def main(self, processes: int, threads: int, duration: float, max_ops: int) -> dict[str, Any]:
         sampler = threading.Thread(target=self.sample, name="soak-rss", daemon=True)
@@ -477,6 +502,8 @@ class Worker:
             time.sleep(0.2)
         drained = now_us()
         rss_end = rss_bytes()
+        reports = [w.report() for w in workers]
+        bookkeeping = deep_size([[w.__dict__ for w in workers], self.events])
         close_start = time.monotonic()
         self.session.close()
         close_seconds = time.monotonic() - close_start
@@ -486,7 +513,7 @@ class Worker:
         sampler.join(5.0)
         return {
             "proc": self.proc,
-            "threads": [w.report() for w in workers],
+            "threads": reports,
             "stuck": stuck,
             "events": self.events,
             "subscribed": subscribed,
@@ -494,6 +521,7 @@ class Worker:
             "connects": self.session.connect_count,
             "close_seconds": close_seconds,
             "rss": {"start": rss_start, "ops_end": rss_ops_end, "end": rss_end, "series": self.rss},
+            "bookkeeping": bookkeeping,
             "vm_hwm": status_bytes("VmHWM") or 0,
         }
 
@@ -725,7 +753,8 @@ def report(
             f"| {summary_of(merged(r, 'errors')) or '-'} | {len(hangs)} "
             f"| {sum(merged(r, 'acks').values()):,} | {sum(merged(r, 'checks').values()):,} "
             f"| {n['seen']:,} / {n['in a gap']:,} / {n['missed']:,} | {n['gap events']} "
-            f"| {mb(r['rss']['start'])} / {mb(max(samples, default=0))} / {mb(r['rss']['end'])} |"
+            f"| {mb(r['rss']['start'])} / {mb(max(samples, default=0))} / {mb(r['rss']['end'])} "
+            f"| {mb(r['bookkeeping'])} |"
         )
     ops = Counter[str]()
     errors = Counter[str]()
@@ -744,11 +773,12 @@ def report(
         + " ".join(mb(b) for _, b in r["rss"]["series"][:: max(1, int(args.duration // 12))])
         for r in results
     )
+    kinds = Counter(re.sub(r"^process \d+: ", "", v).split(":", 1)[0] for v in verdict.violations)
     verdict_line = (
         "**all checks passed**"
         if not verdict.violations
-        else f"**{len(verdict.violations)} violation(s)**: "
-        + "; ".join(v.replace("\n", " ")[:300] for v in verdict.violations[:10])
+        else f"**{len(verdict.violations)} violation(s)** ({summary_of(kinds)}), e.g. "
+        + "; ".join(v.replace("\n", " ")[:300] for v in verdict.violations[:4])
     )
     command = " ".join(["python", "bench/soak.py", *notes["argv"]])
     examples: dict[str, str] = {}
@@ -775,8 +805,9 @@ Result: {verdict_line}. Drops: {drops["proxy"]} resets by the proxy \
 {" (" + "; ".join(hangs[:5]) + ")" if hangs else ""}.
 
 | process | ops | connects | errors by type | hangs | acknowledged writes | reads checked \
-| acknowledged changes notified / in a gap / missed | gap events | RSS MB start / peak / end |
-|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|
+| acknowledged changes notified / in a gap / missed | gap events | RSS MB start / peak / end \
+| of which the soak's records, MB |
+|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|
 {chr(10).join(rows)}
 
 Totals: {sum(ops.values()):,} operations ({summary_of(ops)}); errors {summary_of(errors) or "none"};
@@ -785,7 +816,8 @@ acknowledged writes {sum(acks.values()):,} ({summary_of(acks)}); checks at the e
 subscribers, {gapped:,} covered by a gap event, {missed:,} missed.
 
 Server + proxy process RSS MB start / peak / end: {mb(notes["server_rss"][0])} / \
-{mb(notes["server_rss"][1])} / {mb(notes["server_rss"][2])}.
+{mb(notes["server_rss"][1])} / {mb(notes["server_rss"][2])} ({mb(notes["server_rss"][3])} after \
+`gc.collect()`; the store holds {mb(notes["store_bytes"])} MB of objects and arrays).
 RSS over time (MB, every {max(1, int(args.duration // 12))} s): {series}.
 
 Notes:
@@ -796,11 +828,19 @@ whole version (one fill value). At the end, the server's store is checked the sa
 object and array, committed transactions are wholly stored and failed ones wholly or not at all. \
 Every subscriber (each process subscribes to every process's dataspace) must have received each \
 acknowledged change made after it subscribed, or a gap event whose span overlaps the write call.
+- A shared-array read that is a mix or all zeros has one of two known causes: another thread \
+of the same session holds a transaction (an explicit one, or the automatic one of a \
+multi-request put), and the server answers the session's reads from that transaction's \
+uncommitted state, since ETP transactions belong to the session; or another session commits a \
+new version between the blocks of a multi-request `get_data_array`. Runs with `--threads 1` \
+show only the second, runs with `--processes 1` only the first.
 - Errors are expected where a drop hits a call that cannot be retried as a whole: an explicit \
 transaction (`TransactionError`), a write inside one, or a reconnect that did not fit the \
 deadline. First message of each error type: {messages}.
 - RSS is measured with glibc's mmap threshold pinned (as in the fault matrix), so freed big \
-blocks return to the system and RSS shows live memory.
+blocks return to the system and RSS shows live memory. It includes the soak's own records (what \
+each thread attempted and had acknowledged, every notification received), which grow with the \
+operations; their size at the end is in the last column.
 """
 
 
@@ -842,6 +882,9 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         verify_store(server, results, verdict)
         notified = verify_notifications(results, verdict)
         server_rss.append(rss_bytes())
+        gc.collect()
+        server_rss.append(rss_bytes())
+        notes["store_bytes"] = server.store.used_bytes
     finally:
         stop.set()
         proxy.stop()
@@ -850,6 +893,8 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     notes["wall"] = time.monotonic() - wall
     section = report(args, results, drops, notes, verdict, notified)
     print(section)
+    for violation in verdict.violations:
+        print("violation:", violation)
     if not args.no_write:
         print(f"written to {write_section('soak', section)}")
     return 1 if verdict.violations else 0
