@@ -50,7 +50,10 @@ and written to the "compare" section of bench/RESULTS.md (unless ``--no-write``)
 Run from the repository root::
 
     .venv/bin/python bench/compare.py [--runs 5] [--rows tiny,connect,...] [--quick]
-        [--max-message-size 16777216] [--no-write]
+        [--sides pyetp,reference] [--max-message-size 16777216] [--no-write]
+
+``--sides`` keeps etp_sync and the sides named (e.g. ``--sides reference`` skips pyetp, whose
+big-array rows take minutes, while optimising etp_sync).
 """
 
 from __future__ import annotations
@@ -185,6 +188,19 @@ class Sizes:
             "i64_small": f"{self.i64 // MIB} MiB int64, 0..1000",
             "objects": f"{self.objects:,} small objects",
         }.get(row, "")
+
+
+NOTES = (
+    "Notes:",
+    "",
+    "- MiB/s = 2 x array bytes / (put + get seconds). The reference share compares each run's "
+    "etp_sync put+get with the loopback reference measured in the same run, next to it.",
+    "- Memory: get = (VmHWM after the get - VmRSS before it, peak reset) / array size; put = "
+    "VmHWM during the put - VmRSS before it (the array already exists).",
+    "- A side that failed shows 'failed n/runs' with its first error; the numbers beside it "
+    "are from the runs that succeeded. On a loaded machine the absolute rates mostly measure "
+    "the load: read the ratios of the same run and the load figures above.",
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1085,6 +1101,7 @@ def report_section(
     missing = [t.text for t in targets(cells, sizes) if t.value is None]
     if missing:
         lines += ["Not measured in this run: " + "; ".join(missing) + ".", ""]
+    lines += [*NOTES, ""]
     return "\n".join(lines)
 
 
