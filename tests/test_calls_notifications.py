@@ -218,3 +218,26 @@ def test_subscriptions_are_restored_after_a_reconnect(pair: Any) -> None:
     event = next_event(sub)
     assert (event.uri, event.request_uuid) == (str(uri), sub.request_uuid)
     sub.unsubscribe()
+
+
+def test_gap_covers_what_an_out_of_order_server_would_send_late(pair: Any) -> None:
+    """A server sending notifications out of change-time order (not ours) widens later gaps by
+    the reordering seen: a change between the late one and the latest, lost in the drop, lies
+    inside the gap (with the latest change time alone as the start it would not)."""
+    watcher, _writer, srv = pair()
+    sub = watcher.subscribe_notifications(DS)
+    base = sub.notified_until
+    for late in (300, 100):  # base + 300 arrives before base + 100, as such a server may send
+        sub.deliver(
+            NotificationEvent(
+                kind="changed", request_uuid=sub.request_uuid, uri="eml:///x", time=base + late
+            )
+        )
+    assert [e.time for e in sub.drain()] == [base + 300, base + 100]
+    assert (sub.notified_until, sub.reordering) == (base + 300, 200)
+    with connection_loss(watcher):
+        srv.drop_connections()
+    gap = next_event(sub)
+    assert gap.kind == "gap" and gap.gap_start is not None and gap.gap_end is not None, gap
+    lost_change = base + 150  # e.g. still on its way when the connection dropped
+    assert gap.gap_start <= lost_change <= gap.gap_end, gap

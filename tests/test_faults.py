@@ -55,6 +55,7 @@ from etp_sync import (
     ETPDecodeError,
     ETPError,
     ETPProtocolError,
+    ETPRemoteError,
     ETPSession,
     ETPSessionClosed,
     ETPTimeout,
@@ -265,6 +266,93 @@ def test_drop_during_big_get(rig: Rig, explicit: bool) -> None:
         assert array_checksum(call.value) == want
         assert proxy.accepted >= 2
     assert stored_checksum(server, EPC, BIG) == want
+
+
+# -- reads of several requests while another session writes -------------------------------------
+
+SMALL_MESSAGE = 64 << 10  # the reader's limit: a 1 MiB array takes ~17 GetDataSubarrays
+SHARED_VALUES = 1 << 17
+
+
+class Replacer:
+    """Another session replaces the shared array (a new fill value each time) from inside the
+    server's answer to one of the reader's GetDataSubarrays, i.e. between two of its blocks:
+    ``once()`` at the reader's next block but one, ``every(n)`` at every n-th block."""
+
+    def __init__(self, server: EmbeddedServer, writer: ETPSession, monkeypatch: Any) -> None:
+        self.writer = writer
+        self.fills: list[float] = [0.0]
+        self._lock = threading.Lock()
+        self._served = 0
+        self._at: int | None = None
+        self._every = 0
+        serve = server.store.get_subarray
+
+        def hooked(*args: Any, **kwargs: Any) -> np.ndarray:
+            values = serve(*args, **kwargs)
+            if self._due():
+                self.replace()
+            return values
+
+        monkeypatch.setattr(server.store, "get_subarray", hooked)
+
+    def replace(self) -> None:
+        value = float(len(self.fills))
+        self.writer.put_data_array(EPC, "shared", filled(value, SHARED_VALUES))
+        self.fills.append(value)
+
+    def _due(self) -> bool:
+        with self._lock:
+            self._served += 1
+            if self._every:
+                return self._served % self._every == 0
+            if self._at is not None and self._served >= self._at:
+                self._at = None
+                return True
+            return False
+
+    def once(self) -> None:
+        with self._lock:
+            self._at, self._every = self._served + 2, 0
+
+    def every(self, n: int) -> None:
+        with self._lock:
+            self._at, self._every = None, n
+
+
+@pytest.mark.timeout(120)
+def test_read_of_several_requests_is_one_version(rig: Rig, monkeypatch: Any) -> None:
+    """A get_data_array / get_data_subarray of many blocks while another session commits new
+    versions between its blocks returns one whole version (the newest, read again), never a
+    mix; when the array keeps changing it fails clearly instead (found by bench/soak.py)."""
+    server = rig.server()
+    reader = rig.session(server.url, timeout=OP_TIMEOUT, max_message_size=SMALL_MESSAGE)
+    writer = rig.session(server.url, timeout=OP_TIMEOUT)
+    replacer = Replacer(server, writer, monkeypatch)
+    replacer.replace()  # fill 0.0 is the unwritten array's: start with fill 1.0
+    reads: list[Callable[[], np.ndarray]] = [
+        lambda: reader.get_data_array(EPC, "shared", timeout=OP_TIMEOUT),
+        lambda: reader.get_data_subarray(
+            EPC, "shared", [100], [SHARED_VALUES - 200], timeout=OP_TIMEOUT
+        ),
+    ]
+    for read in reads * 2:
+        replacer.once()
+        call = rig.call(OP_TIMEOUT, read)
+        assert call.error is None, call
+        assert fill_of(call.value) == replacer.fills[-1], (
+            f"a mix or an old version: fill {fill_of(call.value)}, "
+            f"values {sorted(set(np.unique(call.value).tolist()))[:5]}, "
+            f"versions written {replacer.fills}"
+        )
+    written = len(replacer.fills)
+    assert written == 6, replacer.fills  # each read saw one replacement between its blocks
+    replacer.every(4)  # the array never stays the same for a whole read
+    for read in reads:
+        call = rig.call(OP_TIMEOUT, read)
+        assert isinstance(call.error, ETPRemoteError), call
+        assert "was replaced" in str(call.error) and "several requests" in str(call.error)
+    assert fill_of(stored(server, "shared")) == replacer.fills[-1]
 
 
 KILLED_PUT = """
@@ -871,6 +959,88 @@ def test_notification_lost_in_drop_is_in_gap(rig: Rig) -> None:
     gap = sub.get(timeout=10)
     assert gap is not None and gap.kind == "gap", gap
     assert gap.gap_start <= changed_at <= gap.gap_end, (gap, changed_at)
+
+
+def changes_in_order(sub: Any, want: set[str]) -> list[Any]:
+    """The subscription's events until every URI of ``want`` was notified (10 s at most each),
+    asserting that they arrive in strictly increasing change time."""
+    events: list[Any] = []
+    seen: set[str] = set()
+    while not want <= seen:
+        event = sub.get(timeout=10)
+        assert event is not None, f"{len(want - seen)} acknowledged change(s) never notified"
+        assert event.kind == "changed", event  # no drop here: no gap
+        if events:
+            assert event.time > events[-1].time, (
+                f"notified out of order: {event.uri} at {event.time} after "
+                f"{events[-1].uri} at {events[-1].time}"
+            )
+        events.append(event)
+        seen.add(event.uri)
+    return events
+
+
+@pytest.mark.timeout(120)
+def test_notifications_leave_in_commit_order(rig: Rig) -> None:
+    """Many writers of several sessions commit at once; one subscriber gets every acknowledged
+    change, in the order of the change times (the server used to send each commit's
+    notification after releasing the store lock, so two commits could swap)."""
+    server = rig.server()
+    subscriber = rig.session(server.url, timeout=OP_TIMEOUT)
+    sub = subscriber.subscribe_notifications(DS)
+    writers = [rig.session(server.url, timeout=OP_TIMEOUT) for _ in range(4)]
+    acknowledged: queue.SimpleQueue[str] = queue.SimpleQueue()
+    start = threading.Barrier(2 * len(writers))
+
+    def write(session: ETPSession) -> None:
+        start.wait(OP_TIMEOUT)
+        for _ in range(40):
+            xml, uri = well(DS)
+            session.put_data_object(xml, dataspace=DS)
+            acknowledged.put(uri)
+
+    calls = [rig.start(write, w) for w in writers for _ in range(2)]
+    for call in calls:
+        call.join()
+        assert call.error is None, call
+    want = {acknowledged.get() for _ in range(acknowledged.qsize())}
+    assert len(want) == 2 * len(writers) * 40
+    changes_in_order(sub, want)
+
+
+@pytest.mark.timeout(60)
+def test_commit_notified_first_though_delivered_late(rig: Rig, monkeypatch: Any) -> None:
+    """Commit X, then commit Y while X's batch is still being handed to the store's listeners:
+    the subscriber gets X before Y (deterministic form of the race above)."""
+    server = rig.server()
+    subscriber = rig.session(server.url, timeout=OP_TIMEOUT)
+    sub = subscriber.subscribe_notifications(DS)
+    first_writer = rig.session(server.url, timeout=OP_TIMEOUT)
+    second_writer = rig.session(server.url, timeout=OP_TIMEOUT)
+    (x_xml, x_uri), (y_xml, y_uri) = well(DS), well(DS)
+    committed = {x_uri: threading.Event(), y_uri: threading.Event()}
+    apply = server.store._apply
+
+    def applied(stage: Any) -> Any:
+        events = apply(stage)
+        for event in events:
+            if event.uri in committed:
+                committed[event.uri].set()
+        return events
+
+    def slow_listener(events: list[Any]) -> None:
+        if any(e.uri == x_uri for e in events):  # X's batch waits here until Y is committed
+            committed[y_uri].wait(OP_TIMEOUT)
+
+    monkeypatch.setattr(server.store, "_apply", applied)
+    listeners = server.store._listeners  # the slow one first: before the subscriber's
+    monkeypatch.setattr(server.store, "_listeners", [slow_listener, *listeners])
+    put_x = rig.start(first_writer.put_data_object, x_xml, dataspace=DS)
+    assert committed[x_uri].wait(OP_TIMEOUT)
+    put_y = rig.call(OP_TIMEOUT, second_writer.put_data_object, y_xml, dataspace=DS)
+    put_x.join()
+    assert put_x.error is None and put_y.error is None, (put_x, put_y)
+    assert [e.uri for e in changes_in_order(sub, {x_uri, y_uri})] == [x_uri, y_uri]
 
 
 def test_harness_helpers_are_consistent() -> None:

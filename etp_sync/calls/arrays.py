@@ -76,7 +76,8 @@ _DAT = datatypes.DataArrayTypes
 # and raw ``bytes`` (whose logical type a store may keep from an earlier array), are created with
 # PutUninitializedDataArrays (which carries it) and filled with PutDataSubarrays.
 WHOLE_PUT_TRANSPORTS = frozenset(IMPLIED_LOGICAL) - {"bytes"}
-# Resuming a read after a drop: the most times the array may change under it before giving up.
+# A read of several requests that saw the array replaced (by another session's commit, or while
+# it resumed after a drop) starts again; the most times it does so before giving up.
 MAX_RESTARTS = 3
 
 
@@ -227,7 +228,7 @@ def _is_too_big(response: Response) -> bool:
 
 
 class _ArrayChanged(Exception):
-    """The array was replaced while a read resumed after a drop (internal: restart the read)."""
+    """The array was replaced during a read of several requests (internal: restart the read)."""
 
     def __init__(self, meta: ArrayMetadata) -> None:
         super().__init__("array changed")
@@ -271,6 +272,13 @@ class ArrayCalls(SessionAPI):
             + 32 * ndim
         )
         return self.server.max_message_size - envelope
+
+    def array_block_budget(self, uri: str | DataObjectURI, path_in_resource: str, ndim: int) -> int:
+        """Bytes of values one DataArray message can carry for this array (of ``ndim`` axes):
+        the negotiated maximum message size less the envelope. A block whose element count
+        times :func:`wire_item_size` is at most this travels in one request; callers that plan
+        their own chunks (etp_sync.dask) align them to it and pass it as ``block_bytes``."""
+        return self._budget(_identifier(uri, path_in_resource), ndim)
 
     def _pipeline(
         self,
@@ -611,6 +619,7 @@ class ArrayCalls(SessionAPI):
                 progress=progress,
                 max_in_flight=max_in_flight,
                 deadline=deadline,
+                dtype=dtype,
             )
 
     def _get_whole(self, ident: Any, meta: ArrayMetadata, deadline: Deadline) -> np.ndarray | None:
@@ -645,20 +654,43 @@ class ArrayCalls(SessionAPI):
         max_in_flight: int = 4,
         timeout: float | None = None,
         dtype: Any = None,
+        metadata: ArrayMetadata | None = None,
+        block_bytes: int | None = None,
     ) -> np.ndarray:
         """Read the block of a stored array that starts at ``starts`` with ``counts`` elements
         per axis; split into several requests when too big for one message, resumed after a
-        drop with the blocks still missing. ``dtype`` as for :meth:`get_data_array`."""
+        drop with the blocks still missing. ``dtype`` as for :meth:`get_data_array`.
+
+        For callers that plan their own chunks (etp_sync.dask reads each chunk in one request):
+        ``metadata``, the array's :class:`ArrayMetadata` from an earlier
+        :meth:`get_data_array_metadata`, saves the GetDataArrayMetadata request (each reply is
+        still checked against it: dimensions, transport type); ``block_bytes`` is the largest
+        block of one request in wire bytes, capped by :meth:`array_block_budget` (default:
+        blocks of a fraction of the result, so that several are in flight within bounded
+        memory). A chunk of at most ``array_block_budget`` bytes read with
+        ``block_bytes=array_block_budget(...)`` and ``metadata`` is exactly one GetDataSubarrays.
+        """
         progress = resolve_progress(progress, desc=f"get {path_in_resource}")
         ident = _identifier(uri, path_in_resource, max_in_flight)
         origin = tuple(int(s) for s in starts)
         box = tuple(int(c) for c in counts)
         if len(origin) != len(box):
             raise ETPInvalidArgument("starts and counts must have the same length")
+        if metadata is not None and (
+            not isinstance(metadata, ArrayMetadata) or len(metadata.dimensions) != len(box)
+        ):
+            raise ETPInvalidArgument(
+                f"metadata must be the ArrayMetadata of a {len(box)}-axis array, got {metadata!r}"
+            )
+        if block_bytes is not None and (
+            not isinstance(block_bytes, int) or isinstance(block_bytes, bool) or block_bytes < 1
+        ):
+            raise ETPInvalidArgument(f"block_bytes must be an int >= 1, got {block_bytes!r}")
         manager = self.transaction_manager
         deadline = manager.deadline(timeout)
         with manager.bound():
-            meta = _reading_as(self._metadata(ident, deadline), dtype)
+            known = self._metadata(ident, deadline) if metadata is None else metadata
+            meta = _reading_as(known, dtype)
             return self._get_box(
                 ident,
                 meta,
@@ -667,6 +699,8 @@ class ArrayCalls(SessionAPI):
                 progress=progress,
                 max_in_flight=max_in_flight,
                 deadline=deadline,
+                dtype=dtype,
+                block_bytes=block_bytes,
             )
 
     def _get_box(
@@ -679,10 +713,16 @@ class ArrayCalls(SessionAPI):
         progress: Progress | None,
         max_in_flight: int,
         deadline: Deadline,
+        dtype: Any,
+        block_bytes: int | None = None,
     ) -> np.ndarray:
         """Read the box ``origin``/``counts`` (None: the whole array) into one preallocated
-        array, block by block. After a drop it resumes with the missing blocks, unless the array
-        was replaced meanwhile: then it starts again (at most MAX_RESTARTS times)."""
+        array, block by block: one committed version of the array, never a mix. A read of
+        several requests compares the array's metadata (``store_last_write`` among it) from
+        before its first block with the metadata after its last block (and after a drop, before
+        resuming with the missing blocks); when another session replaced the array meanwhile
+        it starts again with the new version, at most MAX_RESTARTS times, all within the
+        call's deadline. ``dtype`` is the caller's (applied to each new version's metadata)."""
         restarts = 0
         while True:
             try:
@@ -694,17 +734,19 @@ class ArrayCalls(SessionAPI):
                     progress=progress,
                     max_in_flight=max_in_flight,
                     deadline=deadline,
+                    block_bytes=block_bytes,
                 )
             except _ArrayChanged as changed:
                 restarts += 1
                 if restarts > MAX_RESTARTS:
                     raise ETPRemoteError(
                         f"{ident.uri} {ident.path_in_resource} was replaced {restarts} times "
-                        "while it was being read after connection losses",
+                        "while it was being read in several requests (other sessions keep "
+                        "writing it); read it when it is not being written, or in one message",
                         ErrorCode.EINVALID_STATE,
                     ) from None
-                log.info("array replaced during a resumed read: reading it again")
-                meta = changed.meta
+                log.info("array replaced during a read of several requests: reading it again")
+                meta = _reading_as(changed.meta, dtype)
 
     def _read_box(
         self,
@@ -716,13 +758,15 @@ class ArrayCalls(SessionAPI):
         progress: Progress | None,
         max_in_flight: int,
         deadline: Deadline,
+        block_bytes: int | None = None,
     ) -> np.ndarray:
         item = wire_item_size(meta.transport_type, meta.dtype)
         budget = self._budget(ident, len(counts))
         size = math.prod(counts)
         # Responses in flight plus the block being decoded: about a third of the result.
         memory_cap = max(MIN_BLOCK_BYTES, (size * item) // (3 * (max(1, max_in_flight) + 1)))
-        blocks = plan_blocks(counts, item, min(budget, memory_cap))
+        cap = memory_cap if block_bytes is None else max(item, block_bytes)  # the caller's plan
+        blocks = plan_blocks(counts, item, min(budget, cap))
         if meta.transport_type == "arrayOfString":
             result: np.ndarray = np.empty(counts, dtype=object)
         else:
@@ -730,10 +774,13 @@ class ArrayCalls(SessionAPI):
         total = int(result.nbytes) if result.dtype != object else size
         per_item = total // size if size else 0
         done = 0
+        requests = 0
         if progress is not None:
             progress(0, total)
 
         def make_request(block: Block) -> Record:
+            nonlocal requests
+            requests += 1
             at, block_counts = _offset(block, origin)
             return messages.DataArray.GetDataSubarrays(
                 data_subarrays={
@@ -770,7 +817,7 @@ class ArrayCalls(SessionAPI):
                 progress(min(done, total), total)
             return None
 
-        def on_resume() -> None:
+        def unchanged() -> None:
             now = self._metadata(ident, deadline)
             if not _same_array(now, meta):
                 raise _ArrayChanged(now)
@@ -784,9 +831,13 @@ class ArrayCalls(SessionAPI):
             on_response,
             max_in_flight=max_in_flight,
             deadline=deadline,
-            on_resume=None if self.transaction_manager.owned() else on_resume,
+            on_resume=None if self.transaction_manager.owned() else unchanged,
             target_for=target_for if _placeable(meta) else None,
         )
+        if requests > 1:
+            # Blocks answered before and after another session's commit would be a mix: the
+            # metadata read before the first block must still hold after the last one.
+            unchanged()
         if result.dtype == object:
             return result.astype(np.str_) if size else np.empty(counts, dtype=np.str_)
         return result

@@ -12,9 +12,11 @@ Subscriptions survive drops by themselves: when the connection drops, the regist
 a thread of its own (``etp_sync-resubscribe``, no other call needed), sends every subscription
 again with the same requestUuid, and then delivers a ``"gap"`` event to each: changes made between
 ``gap_start`` and ``gap_end`` may not have been notified (they are not replayed; read the objects
-again if they matter). ``gap_start`` is the change time of the last notification received before
-the drop (or when the subscription was sent, if none arrived since): notifications the server had
-sent but the drop lost are inside the gap.
+again if they matter). ``gap_start`` is the latest change time notified before the drop (or when
+the subscription was sent, if none arrived since): notifications the server had sent but the drop
+lost are inside the gap. A server that sends notifications out of change-time order (ours does
+not) widens the gap by the largest reordering seen, so that a change still on its way when the
+connection dropped lies inside it too.
 """
 
 from __future__ import annotations
@@ -122,8 +124,12 @@ class Subscription:
         """The server accepted it (only confirmed subscriptions are restored on reconnect)."""
         self.end_reason: str | None = None
         self.notified_until = now_us()
-        """Changes after this time (µs) may be lost if the connection drops: the change time of
-        the last notification delivered, or when the subscription was last sent."""
+        """Changes after this time (µs) may be lost if the connection drops: the latest change
+        time notified, or when the subscription was last sent."""
+        self.reordering = 0
+        """The most (µs) a notification arrived behind a later change already notified: how far
+        before ``notified_until`` a lost notification may lie (0 for a server sending them in
+        change-time order, as ETP stores should; a server clock behind ours counts too)."""
         self._queue: queue.SimpleQueue[NotificationEvent | None] = queue.SimpleQueue()
 
     def __repr__(self) -> str:
@@ -149,6 +155,9 @@ class Subscription:
 
     def deliver(self, event: NotificationEvent) -> None:
         if event.time is not None:
+            # The max, not the last: an older change arriving late must not move the gap's
+            # start back and forth; how late it was widens later gaps instead.
+            self.reordering = max(self.reordering, self.notified_until - event.time)
             self.notified_until = max(self.notified_until, event.time)
         if self.callback is None:
             self._queue.put(event)
@@ -408,7 +417,7 @@ class SubscriptionRegistry:
         for key, sub in keys.items():
             reason = failed.get(key)
             if reason is None:
-                start = min(gap_start, sub.notified_until)
+                start = min(gap_start, sub.notified_until - sub.reordering)
                 gap = NotificationEvent(
                     kind="gap", request_uuid=sub.request_uuid, gap_start=start, gap_end=gap_end
                 )

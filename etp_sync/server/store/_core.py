@@ -4,7 +4,9 @@ One re-entrant lock guards everything, held only for in-memory updates (document
 values converted before it is taken). Reads see the committed state, overlaid with the staged
 writes of the transaction they pass; writes go into a :class:`Stage` (the transaction's, or a
 scratch stage applied at the end of the call) that :meth:`StoreCore._apply` commits atomically
-with one timestamp, returning the change events listeners then get (outside the lock).
+with one timestamp, returning the change events listeners then get (outside the lock, in commit
+order: each batch is queued under the lock when committed, and :meth:`StoreCore._emit` hands the
+queue out one batch at a time, so two simultaneous commits are never notified out of order).
 
 Limits: the memory of committed objects and arrays plus what open transactions stage is counted
 (:attr:`StoreCore.used_bytes`) and a write past ``max_store_bytes`` is refused with
@@ -20,6 +22,7 @@ import logging
 import threading
 import time
 import uuid as uuid_mod
+from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Literal
@@ -135,6 +138,11 @@ class StoreCore:
         self._session_expired: dict[Hashable, uuid_mod.UUID] = {}
         self._expired: dict[uuid_mod.UUID, tuple[Hashable, str]] = {}
         self._listeners: list[ChangeListener] = []
+        # Committed batches of changes not yet handed to the listeners, in commit order (filled
+        # under the lock); the thread holding _emitting (its id in _emitter) hands them out.
+        self._unsent: deque[list[ChangeEvent]] = deque()
+        self._emitting = threading.Lock()
+        self._emitter: int | None = None
         if allow_default_dataspace:
             now = self._now()
             self._spaces[""] = Space("", dataspace_uri(""), now, now, {})
@@ -152,17 +160,34 @@ class StoreCore:
             if callback in self._listeners:
                 self._listeners.remove(callback)
 
+    def _queue_events(self, events: list[ChangeEvent]) -> None:
+        """Queue a committed batch for the listeners (lock held: the queue is in commit order)."""
+        if events:
+            self._unsent.append(events)
+
     def _emit(self, events: list[ChangeEvent]) -> None:
-        """Call the listeners (outside the lock) with one batch of committed changes."""
-        if not events:
+        """Call the listeners (outside the store lock) with every batch committed up to
+        ``events``, the batch the caller committed and queued: batches leave in commit order,
+        one at a time, and when this returns ``events`` has been handed out (unless a listener
+        wrote to the store: its batch goes out after the one being handed out)."""
+        if not events or self._emitter == threading.get_ident():
             return
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
+        with self._emitting:
+            self._emitter = threading.get_ident()
             try:
-                listener(list(events))
-            except Exception:  # a listener must never break a store write
-                _log.exception("store change listener %r failed", listener)
+                while True:
+                    with self._lock:
+                        if not self._unsent:
+                            return
+                        batch = self._unsent.popleft()
+                        listeners = list(self._listeners)
+                    for listener in listeners:
+                        try:
+                            listener(list(batch))
+                        except Exception:  # a listener must never break a store write
+                            _log.exception("store change listener %r failed", listener)
+            finally:
+                self._emitter = None
 
     # ---- lookups ---------------------------------------------------------------------------
 
@@ -483,6 +508,7 @@ class StoreCore:
         for path in touched:
             self._spaces[path].last_write_us = now
             self._prune_deleted(self._spaces[path])
+        self._queue_events(events)
         return events
 
 

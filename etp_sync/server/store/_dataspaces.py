@@ -90,4 +90,5 @@ class DataspaceStore(StoreCore):
                 ChangeEvent("delete", sp.uri, obj.uri, now)
                 for obj in sorted(sp.objects.values(), key=lambda o: o.uri)
             ]
+            self._queue_events(events)
         self._emit(events)
