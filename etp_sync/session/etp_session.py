@@ -239,7 +239,7 @@ class ETPSession(CallsMixin):
             refresh_margin=token_refresh_margin,
         )
         self._renewal = TokenRenewal(self._credentials, connect_timeout)
-        self._renew_lock = threading.Lock()
+        self._renew_lock = threading.RLock()  # after-connect hooks may renew again
         self.data_partition_id = data_partition_id
         self.timeout = float(timeout)
         self.connect_timeout = connect_timeout
