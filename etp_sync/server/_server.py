@@ -209,7 +209,8 @@ class EmbeddedServer:
     until it sends a valid one with Core ``Authorize`` (each renewal is logged at INFO;
     ``authorize=False`` answers Authorize with EINVALID_MESSAGETYPE, as a server without
     in-session renewal does); ``require_transactions`` refuses writes outside a transaction
-    (EINVALID_STATE); ``latency`` (seconds) is slept before handling each incoming message; ``log_level`` sets the level of the ``etp_sync.server`` logger;
+    (EINVALID_STATE); ``latency`` (seconds) is slept before handling each incoming message;
+    ``log_level`` sets the level of the ``etp_sync.server`` logger;
     ``handshake_timeout`` (seconds) bounds the whole HTTP request head of a new connection (HTTP
     408 after it, however slowly the bytes trickle in).
 
