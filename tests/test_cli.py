@@ -276,3 +276,14 @@ def test_serve_with_json_announces_its_url() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_every_authorization_error_exits_with_the_credentials_status() -> None:
+    """A refused upgrade, a refused in-session renewal and a failing token endpoint all mean
+    "check your credentials" (4), whether or not an HTTP status came with them."""
+    from etp_sync.cli._common import exit_code
+    from etp_sync.errors import ETPAuthorizationError, ETPTransportError
+
+    assert exit_code(ETPAuthorizationError("upgrade refused", status=401)) == EXIT_AUTH
+    assert exit_code(ETPAuthorizationError("the server refused the renewed token")) == EXIT_AUTH
+    assert exit_code(ETPTransportError("connection refused")) == EXIT_CONNECTION

@@ -17,6 +17,7 @@ from .._progress import Progress, ProgressBar
 from ..errors import (
     EPCError,
     ErrorCode,
+    ETPAuthorizationError,
     ETPError,
     ETPInvalidArgument,
     ETPMissingDependency,
@@ -163,7 +164,7 @@ def exit_code(exc: BaseException) -> int:
         return EXIT_FILE
     if isinstance(exc, ETPInvalidArgument):
         return EXIT_USAGE
-    if isinstance(exc, ETPTransportError) and exc.status in (401, 403):
+    if isinstance(exc, ETPAuthorizationError):
         return EXIT_AUTH
     if isinstance(exc, ETPRemoteError) and exc.code in _AUTH_CODES:
         return EXIT_AUTH
