@@ -18,6 +18,7 @@ serialised by a lock); exactly one thread (the connection's reader) calls
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import math
 import os
@@ -238,6 +239,11 @@ def safe_url(url: str) -> str:
         return "<unparsable url>"
 
 
+TLSContext = Callable[[], ssl.SSLContext]
+"""Gives the TLS context when a wss:// socket needs one: building the default context loads the
+system's CA certificates (tens of milliseconds), which a ws:// connection should not pay."""
+
+
 def _tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
     """TLS settings for wss://: verify the server (system CAs or ``ca_file``) unless told not to."""
     if verify:
@@ -249,7 +255,7 @@ def _tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
 
 
 def _open_socket(
-    url: str, timeout: float, context: ssl.SSLContext, proxy: str | None = None
+    url: str, timeout: float, context: TLSContext, proxy: str | None = None
 ) -> socket.socket:
     """Our TCP socket to the host of ``url`` (through an HTTP ``CONNECT`` tunnel of ``proxy``
     when given), wrapped in TLS (SNI, verification) for wss://."""
@@ -266,7 +272,7 @@ def _open_socket(
     if not secure:
         return sock
     try:
-        return context.wrap_socket(sock, server_hostname=host)
+        return context().wrap_socket(sock, server_hostname=host)
     except BaseException:
         sock.close()
         raise
@@ -371,7 +377,7 @@ def _upgrade(
     url: str,
     headers: list[str],
     timeout: float,
-    context: ssl.SSLContext,
+    context: TLSContext,
     follow_redirects: bool,
     proxy: str | Literal[False] | None = None,
 ) -> tuple[socket.socket, dict[str, str]]:
@@ -701,12 +707,14 @@ class WebSocketTransport:
                 raise ETPInvalidArgument(f"header {name!r} is set by the transport")
             request_headers.append(f"{name}: {value}")
 
-        if ssl_context is None:
-            ssl_context = _tls_context(verify, ca_file)
+        tls: TLSContext = functools.partial(_tls_context, verify, ca_file)
+        if ssl_context is not None:
+            given = ssl_context
+            tls = lambda: given  # noqa: E731
         _log.debug("opening websocket to %s", safe)
         try:
             sock, resp_headers = _upgrade(
-                url, request_headers, connect_timeout, ssl_context, follow_redirects, proxy
+                url, request_headers, connect_timeout, tls, follow_redirects, proxy
             )
         except websocket.WebSocketBadStatusException as exc:
             raise refusal_error(
