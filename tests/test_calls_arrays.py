@@ -14,8 +14,8 @@ from conftest import Harness
 
 from etp_sync import ETPSession
 from etp_sync.calls import ArrayMetadata
-from etp_sync.calls.arrays import plan_blocks
-from etp_sync.errors import ErrorCode, ETPEncodeError, ETPRemoteError
+from etp_sync.calls.arrays import MIN_BLOCK_BYTES, plan_blocks
+from etp_sync.errors import ErrorCode, ETPEncodeError, ETPInvalidArgument, ETPRemoteError
 from etp_sync.server import EmbeddedServer
 from etp_sync.uri import DataObjectURI
 
@@ -218,6 +218,47 @@ def test_big_subarrays_are_split(small: ETPSession) -> None:
     assert len(seen) > 3 and seen[-1] == (values.nbytes, values.nbytes)
     part = small.get_data_subarray(EPC, "/bigsub", (50, 10), (300, 990))
     assert_same(part, values[50:350, 10:])
+
+
+def test_a_planned_chunk_of_the_budget_is_one_request_without_metadata(
+    small: ETPSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    budget = small.array_block_budget(EPC, "/chunk", 1)
+    n = budget // 8  # float64: 8 wire bytes each
+    values = RNG.standard_normal(n + 1)
+    small.put_data_array(EPC, "/chunk", values)
+    meta = small.get_data_array_metadata(EPC, "/chunk")
+
+    def received(read: Callable[[], np.ndarray], want: np.ndarray) -> tuple[int, int]:
+        """(GetDataSubarrays, GetDataArrayMetadata) the server received during ``read()``."""
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="etp_sync.server"):
+            assert_same(read(), want)
+        lines = [r.getMessage() for r in caplog.records if r.name == "etp_sync.server"]
+        return (
+            sum("-> GetDataSubarrays id=" in line for line in lines),
+            sum("-> GetDataArrayMetadata id=" in line for line in lines),
+        )
+
+    def planned(count: int) -> Callable[[], np.ndarray]:
+        return lambda: small.get_data_subarray(
+            EPC, "/chunk", [0], [count], metadata=meta, block_bytes=budget
+        )
+
+    assert received(planned(n), values[:n]) == (1, 0)
+    # One element more than a message: two requests.
+    assert received(planned(n + 1), values)[0] == 2
+    # Without a plan: the metadata first, then memory-capped blocks.
+    default = len(list(plan_blocks((n,), 8, MIN_BLOCK_BYTES)))
+    assert default > 1
+    blocks, metadata = received(
+        lambda: small.get_data_subarray(EPC, "/chunk", [0], [n]), values[:n]
+    )
+    assert blocks == default and metadata >= 1
+    with pytest.raises(ETPInvalidArgument, match="2-axis"):
+        small.get_data_subarray(EPC, "/chunk", [0, 0], [1, 1], metadata=meta)
+    with pytest.raises(ETPInvalidArgument, match="block_bytes"):
+        small.get_data_subarray(EPC, "/chunk", [0], [1], block_bytes=0)
 
 
 # -- large arrays through small messages -------------------------------------------------------

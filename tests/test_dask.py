@@ -31,7 +31,6 @@ from etp_sync.dask import (
     SessionSpec,
     aligned_chunks,
     cached_sessions,
-    message_budget,
     read_array,
     write_array,
 )
@@ -149,7 +148,6 @@ def test_aligned_chunks_only_subdivide_and_fit_the_budget() -> None:
     grid = aligned_chunks(((3,), (1000,)), 8, 4000)
     assert grid == ((1, 1, 1), (500, 500))
     assert aligned_chunks(((0,), (5,)), 8, 4000) == ((0,), (5,))
-    assert message_budget(16 << 20) == (16 << 20) - (1 << 20)
 
 
 def test_session_spec_hides_the_token_and_keys_on_the_options() -> None:
@@ -180,11 +178,21 @@ def test_round_trip_mean_and_slice_equal_numpy(server: Server, client: Any) -> N
     # The source's chunks fit a message each: one PutDataSubarrays per chunk.
     assert server.requests("PutDataSubarrays", mark) == len(source.chunks[0])
 
+    mark = server.mark()
     stored = read_array(server.url, server.uri, "/dask/big", authorization=TOKEN)
     assert stored.shape == (rows, COLS) and stored.dtype == np.float64
-    budget = message_budget(16 << 20)
+    assert server.requests("GetDataArrayMetadata", mark) == 1  # at graph build, only there
+    assert server.requests("GetDataSubarrays", mark) == 0
+    with ETPSession(server.url, authorization=TOKEN) as session:
+        budget = session.array_block_budget(server.uri, "/dask/big", 2)
+    # chunks="auto": the fewest row chunks of at most one message each.
     assert all(n * COLS * 8 <= budget for n in stored.chunks[0])
+    assert len(stored.chunks[0]) == -(-rows // (budget // (COLS * 8)))
+    mark = server.mark()
     mean = float(stored.mean().compute())
+    # Each chunk computed is exactly one GetDataSubarrays, and no chunk asks for metadata.
+    assert server.requests("GetDataSubarrays", mark) == stored.npartitions
+    assert server.requests("GetDataArrayMetadata", mark) == 0
     window = (slice(rows // 3, rows // 3 + 500), slice(1000, 1100))
     part = stored[window].compute()
     assert bool((stored == source).all().compute())  # every value, compared on the workers
@@ -213,9 +221,9 @@ def test_nothing_fetched_before_compute_and_slices_read_their_chunks(
     assert float(total.compute()) == pytest.approx(
         float(numpy_pattern(SMALL_ROWS)[100:200, 5:50].sum()), rel=1e-12
     )
-    # Each chunk read is one get_data_subarray call: one metadata request each.
-    assert server.requests("GetDataArrayMetadata", mark) == 3
-    assert server.requests("GetDataSubarrays", mark) >= 3
+    # Each chunk read is one GetDataSubarrays, with the metadata read_array already had.
+    assert server.requests("GetDataSubarrays", mark) == 3
+    assert server.requests("GetDataArrayMetadata", mark) == 0
 
 
 def test_tasks_pickle_small_and_never_show_the_token(server: Server, client: Any) -> None:
@@ -266,7 +274,8 @@ def test_failed_chunk_write_is_reported_with_its_chunk_and_retried(
 
 
 def test_worker_killed_mid_read_is_retried_elsewhere(tmp_path: Path) -> None:
-    # Each request waits 20 ms at the server: the read of 32 chunks takes seconds.
+    # Each request waits 20 ms at the server: the read of 128 chunks (one request each) takes
+    # over a second per worker.
     srv = start(tmp_path, "--latency", "0.02")
     try:
         with cluster() as client:
@@ -274,7 +283,7 @@ def test_worker_killed_mid_read_is_retried_elsewhere(tmp_path: Path) -> None:
                 dask_pattern(SMALL_ROWS, 32), srv.url, srv.uri, "/dask/kill", authorization=TOKEN
             )
             stored = read_array(
-                srv.url, srv.uri, "/dask/kill", chunks=(32, COLS), authorization=TOKEN
+                srv.url, srv.uri, "/dask/kill", chunks=(8, COLS), authorization=TOKEN
             )
             mark = srv.mark()
             futures = client.compute(stored.to_delayed().ravel().tolist())
@@ -288,7 +297,7 @@ def test_worker_killed_mid_read_is_retried_elsewhere(tmp_path: Path) -> None:
             values = np.concatenate(blocks)
         assert np.array_equal(values, numpy_pattern(SMALL_ROWS))
         # The chunk held by the killed worker was read again: more chunk reads than chunks.
-        assert srv.requests("GetDataArrayMetadata", mark) > len(futures)
+        assert srv.requests("GetDataSubarrays", mark) > len(futures)
     finally:
         srv.proc.stop()
 

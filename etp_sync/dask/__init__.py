@@ -32,7 +32,7 @@ except ImportError:
     ) from None
 
 from ._arrays import StoredArray, read_array, write_array
-from ._chunks import aligned_chunks, message_budget
+from ._chunks import aligned_chunks
 from ._sessions import HiddenToken, SessionSpec, cached_sessions, close_sessions
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
     "aligned_chunks",
     "cached_sessions",
     "close_sessions",
-    "message_budget",
     "read_array",
     "write_array",
 ]

@@ -1,9 +1,10 @@
 """``read_array`` and ``write_array``: stored ETP arrays as Dask arrays, chunk by chunk.
 
 Each chunk is one task. A task carries a :class:`StoredArray` (URL, session options, the
-object URI and dataset path: a few hundred bytes pickled) and its place in the array (from
-Dask's ``block_info``); the worker that runs it reads or writes the chunk through the session
-its process keeps for those options (:mod:`._sessions`).
+object URI and dataset path: a few hundred bytes pickled), its place in the array (from
+Dask's ``block_info``) and, for reads, the array's metadata and the message budget (so that a
+chunk is one GetDataSubarrays); the worker that runs it reads or writes the chunk through the
+session its process keeps for those options (:mod:`._sessions`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import dask.array as da
 import numpy as np
 from dask.base import tokenize
 
-from ..calls.arrays import wire_item_size
+from ..calls.arrays import ArrayMetadata, wire_item_size
 from ..codec.arrays import array_types
 from ..errors import ErrorCode, ETPError, ETPInvalidArgument, ETPRemoteError
 from ..uri import DataObjectURI, as_object_uri
-from ._chunks import Chunks, aligned_chunks, message_budget
+from ._chunks import Chunks, aligned_chunks
 from ._sessions import SessionSpec, session_for
 
 
@@ -52,16 +53,23 @@ def _location(block_info: dict[Any, Any], which: Any) -> tuple[list[int], list[i
 
 
 def _read_chunk(
-    target: StoredArray, dtype: np.dtype[Any], block_info: dict[Any, Any] | None = None
+    target: StoredArray,
+    meta: ArrayMetadata,
+    budget: int,
+    block_info: dict[Any, Any] | None = None,
 ) -> np.ndarray:
-    """Task: GetDataSubarrays of one chunk, through this process's session."""
+    """Task: GetDataSubarrays of one chunk, through this process's session: one request for a
+    chunk of at most ``budget`` wire bytes (the metadata read_array got is reused, not asked)."""
     assert block_info is not None  # Dask passes it to functions that name it
+    dtype = meta.dtype
     starts, counts = _location(block_info, None)
     if math.prod(counts) == 0:
         return np.empty(counts, dtype=dtype)
     session = session_for(target.spec)
     if counts:
-        values = session.get_data_subarray(target.uri, target.path, starts, counts)
+        values = session.get_data_subarray(
+            target.uri, target.path, starts, counts, metadata=meta, block_bytes=budget
+        )
     else:
         values = session.get_data_array(target.uri, target.path)
     if values.shape != tuple(counts) or values.dtype != dtype:
@@ -104,20 +112,23 @@ def read_array(
 
     Shape and dtype come from GetDataArrayMetadata, asked once here by a short-lived session.
     Nothing else is fetched until the array is computed: each chunk is then read with
-    GetDataSubarrays by whichever worker computes it, through the session that worker's process
-    keeps for ``url`` and ``session_options`` (any :class:`~etp_sync.ETPSession` argument:
-    ``authorization`` as a picklable callable or a string, ``data_partition_id``,
-    ``timeout``, ``retry``...). A slice or reduction reads only the chunks it touches.
+    GetDataSubarrays (and no metadata request) by whichever worker computes it, through the
+    session that worker's process keeps for ``url`` and ``session_options`` (any
+    :class:`~etp_sync.ETPSession` argument: ``authorization`` as a picklable callable or a
+    string, ``data_partition_id``, ``timeout``, ``retry``...). A slice or reduction reads only
+    the chunks it touches.
 
-    ``chunks="auto"`` cuts the array into chunks of one message's worth of values (the server's
-    negotiated maximum message size, less room for the envelope), split along the slowest axis
-    first; any other value is what :func:`dask.array.core.normalize_chunks` accepts and is used
-    as given (a chunk bigger than a message is read in several requests of one call).
+    ``chunks="auto"`` cuts the array into chunks of at most one message's worth of values
+    (:meth:`~etp_sync.ETPSession.array_block_budget`: the server's negotiated maximum message
+    size less the envelope), split along the slowest axis first: each chunk is then exactly one
+    GetDataSubarrays. Any other value is what :func:`dask.array.core.normalize_chunks` accepts
+    and is used as given (a chunk bigger than a message is read in the fewest requests of one
+    message each, in one call that checks they all saw the same version of the array).
     """
     target = StoredArray.of(url, uri, path, session_options)
     with target.spec.open() as session:
         meta = session.get_data_array_metadata(target.uri, target.path)
-        budget = message_budget(session.server.max_message_size)
+        budget = session.array_block_budget(target.uri, target.path, len(meta.dimensions))
     shape = meta.dimensions
     if chunks == "auto":
         grid: Chunks = aligned_chunks(
@@ -131,7 +142,8 @@ def read_array(
     return da.map_blocks(
         _read_chunk,
         target,
-        meta.dtype,
+        meta,
+        budget,
         name=name,
         chunks=grid,
         dtype=meta.dtype,
@@ -171,7 +183,7 @@ def write_array(
     target = StoredArray.of(url, uri, path, session_options)
     with target.spec.open() as session:
         session.put_uninitialized_data_array(target.uri, target.path, arr.shape, arr.dtype)
-        budget = message_budget(session.server.max_message_size)
+        budget = session.array_block_budget(target.uri, target.path, arr.ndim)
     grid = aligned_chunks(arr.chunks, wire_item_size(types.transport, arr.dtype), budget)
     if grid != arr.chunks:
         arr = arr.rechunk(grid)

@@ -1,4 +1,5 @@
-"""Chunk grids aligned to the server's message size, so that each chunk travels in one request."""
+"""Chunk grids aligned to the server's message size (``ETPSession.array_block_budget``), so that
+each chunk travels in one request."""
 
 from __future__ import annotations
 
@@ -8,12 +9,6 @@ from collections.abc import Sequence
 from ..errors import ETPMessageTooLarge
 
 Chunks = tuple[tuple[int, ...], ...]
-
-
-def message_budget(max_message_size: int) -> int:
-    """Bytes of values one DataArray message may carry: the negotiated maximum message size less
-    a sixteenth (at least 2 KiB) kept for the envelope (header, identifier, starts and counts)."""
-    return max_message_size - max(2048, max_message_size // 16)
 
 
 def _even(length: int, step: int) -> tuple[int, ...]:
@@ -52,4 +47,4 @@ def aligned_chunks(chunks: Sequence[Sequence[int]], item_size: int, budget: int)
     return tuple(out)  # no axes (a 0-d array): one chunk
 
 
-__all__ = ["Chunks", "aligned_chunks", "message_budget"]
+__all__ = ["Chunks", "aligned_chunks"]
