@@ -20,7 +20,7 @@ import fastavro
 from ..errors import ErrorCode, ETPDecodeError, ETPEncodeError, ETPError
 from ..schema import Record, converters, datatypes, fastavro_schemas, message_class
 from ._arraycodec import ARRAY_CODEC, SizeCounter
-from ._numeric import read_varint, write_varint
+from ._numeric import read_header, write_varint
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -204,15 +204,9 @@ def peek_header(frame: bytes | bytearray | memoryview) -> tuple[int, int, int, i
     the request it answers (or refused with the right correlation id).
     """
     try:
-        pos = 0
-        values: list[int] = []
-        for _ in range(5):
-            value, pos = read_varint(frame, pos)
-            values.append(value)
+        return read_header(frame)[0]
     except (ETPDecodeError, IndexError, ValueError):
         return None
-    protocol, message_type, correlation_id, message_id, flags = values
-    return protocol, message_type, correlation_id, message_id, flags
 
 
 def decode_frame(
@@ -231,11 +225,7 @@ def decode_frame(
         )
     if len(buf) == 0:
         raise ETPDecodeError("empty frame")
-    values = []
-    pos = 0
-    for _ in range(5):
-        value, pos = read_varint(buf, pos)
-        values.append(value)
+    values, pos = read_header(buf)
     protocol, message_type, _correlation_id, _message_id, flags = values
     if not (-(2**31) <= protocol < 2**31 and -(2**31) <= message_type < 2**31):
         raise ETPDecodeError("header protocol or messageType out of int range")

@@ -116,6 +116,17 @@ def read_varint(buf: BufferLike, offset: int) -> tuple[int, int]:
     return (z >> 1) ^ -(z & 1), pos
 
 
+def read_header(buf: BufferLike) -> tuple[tuple[int, int, int, int, int], int]:
+    """The five varints every ETP frame starts with, ``(protocol, messageType, correlationId,
+    messageId, messageFlags)``, and the offset just after them (ETPDecodeError if truncated)."""
+    protocol, pos = read_varint(buf, 0)
+    message_type, pos = read_varint(buf, pos)
+    correlation_id, pos = read_varint(buf, pos)
+    message_id, pos = read_varint(buf, pos)
+    flags, pos = read_varint(buf, pos)
+    return (protocol, message_type, correlation_id, message_id, flags), pos
+
+
 def write_varint(n: int) -> bytes:
     """Encode ``n`` as an Avro zig-zag long (1 to 10 bytes).
 

@@ -27,7 +27,7 @@ from ..errors import ETPDecodeError
 from ..schema import model
 from ..schema._parse import UnionType
 from . import MessageFlags, decode_message
-from ._numeric import read_varint
+from ._numeric import read_header, read_varint
 from .arrays import TRANSPORT_DTYPES
 
 __all__ = ["PLACE_PEEK", "ArrayReplyTarget"]
@@ -111,12 +111,7 @@ class ArrayReplyTarget:
 
     def _locate(self, buf: memoryview) -> tuple[int, int] | None:
         """(start of the values' count or length, start of the values) in the frame."""
-        header = []
-        pos = 0
-        for _ in range(5):
-            value, pos = read_varint(buf, pos)
-            header.append(value)
-        protocol, message_type, _correlation, _message_id, flags = header
+        (protocol, message_type, _correlation, _message_id, flags), pos = read_header(buf)
         if protocol != _ARRAY_PROTOCOL or message_type not in _REPLIES or flags & _UNPLACEABLE:
             return None
         count, pos = read_varint(buf, pos)  # map block: exactly one entry
