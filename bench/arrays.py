@@ -151,12 +151,10 @@ def child_env() -> dict[str, str]:
 
 def block_sizes(shape: tuple[int, ...], max_message_size: int) -> list[int]:
     """Bytes of values in each PutDataSubarrays block etp_sync sends for this array."""
-    from etp_sync.calls.arrays import ENVELOPE_MARGIN, plan_blocks
+    from etp_sync.calls._blocks import block_budget, plan_blocks
 
-    envelope = ENVELOPE_MARGIN + 2 * (len(EPC) + len(PATH_IN_RESOURCE)) + 32 * len(shape)
-    return [
-        int(np.prod(counts)) * 8 for _, counts in plan_blocks(shape, 8, max_message_size - envelope)
-    ]
+    budget = block_budget(max_message_size, EPC, PATH_IN_RESOURCE, len(shape))
+    return [int(np.prod(counts)) * 8 for _, counts in plan_blocks(shape, 8, budget)]
 
 
 def fmt_mib(n: float) -> str:

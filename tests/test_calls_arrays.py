@@ -14,7 +14,8 @@ from conftest import Harness
 
 from etp_sync import ETPSession
 from etp_sync.calls import ArrayMetadata
-from etp_sync.calls.arrays import MIN_BLOCK_BYTES, plan_blocks
+from etp_sync.calls._array_read import MIN_BLOCK_BYTES
+from etp_sync.calls._blocks import plan_blocks
 from etp_sync.errors import ErrorCode, ETPEncodeError, ETPInvalidArgument, ETPRemoteError
 from etp_sync.server import EmbeddedServer
 from etp_sync.uri import DataObjectURI

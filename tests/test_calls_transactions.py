@@ -26,7 +26,8 @@ from etp_sync import (
     TransactionError,
     samples,
 )
-from etp_sync.calls.arrays import ArrayMetadata, _decode
+from etp_sync.calls._array_decode import decode
+from etp_sync.calls._array_meta import ArrayMetadata
 from etp_sync.codec.arrays import to_any_array
 from etp_sync.server import EmbeddedServer
 
@@ -280,10 +281,10 @@ def test_array_replies_are_checked_against_the_request(
 ) -> None:
     any_array, _ = to_any_array(values)
     with pytest.raises(error):
-        _decode(any_array, dimensions, (4,), FLOATS)
+        decode(any_array, dimensions, (4,), FLOATS)
 
 
 def test_a_matching_reply_is_decoded_in_the_arrays_dtype() -> None:
     any_array, _ = to_any_array(np.arange(4, dtype=np.int32))  # ints for a float array: fine
-    got = _decode(any_array, [4], (4,), FLOATS)
+    got = decode(any_array, [4], (4,), FLOATS)
     assert got.dtype == np.float64 and got.tolist() == [0.0, 1.0, 2.0, 3.0]

@@ -8,8 +8,9 @@ its :class:`SubscriptionRegistry`. So each can be read, type-checked and tested 
 
 from __future__ import annotations
 
+from ._array_meta import ArrayMetadata
 from ._core import ResponseHandle, SessionAPI
-from .arrays import ArrayCalls, ArrayMetadata
+from .arrays import ArrayCalls
 from .dataspaces import DataspaceCalls
 from .discovery import DiscoveryCalls
 from .notifications import NotificationCalls

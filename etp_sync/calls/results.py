@@ -575,8 +575,8 @@ class DataObject(_ObjectTimes, TableRow):
 
 
 class ArrayMetadataView(TableRow):
-    """Display of :class:`~etp_sync.calls.arrays.ArrayMetadata` (a mixin, so that the record
-    stays where the DataArray calls are): a short repr and its table columns."""
+    """Display of :class:`~etp_sync.calls._array_meta.ArrayMetadata` (a mixin, so that the
+    record stays beside the DataArray calls): a short repr and its table columns."""
 
     dimensions: tuple[int, ...]
     dtype: np.dtype[Any]

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..calls.arrays import ArrayMetadata
+from ..calls._array_meta import ArrayMetadata
 from ..epc import download_dataspace, download_epc, upload_epc
 from ..epc._blocks import ByteMeter, slices, stream_in, stream_out
 from ..errors import EPCError, ETPInvalidArgument

@@ -17,7 +17,8 @@ import dask.array as da
 import numpy as np
 from dask.base import tokenize
 
-from ..calls.arrays import ArrayMetadata, wire_item_size
+from ..calls._array_meta import ArrayMetadata
+from ..calls._blocks import wire_item_size
 from ..codec.arrays import array_types
 from ..errors import ErrorCode, ETPError, ETPInvalidArgument, ETPRemoteError
 from ..uri import DataObjectURI, as_object_uri

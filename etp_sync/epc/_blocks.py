@@ -1,7 +1,7 @@
 """Arrays streamed between a file and the store block by block, whatever holds them on disk
 (an HDF5 dataset, a memory-mapped ``.npy``): at most ``block_bytes`` of values in memory.
 
-Blocks are C-order hyperslabs planned by :func:`etp_sync.calls.arrays.plan_blocks`. Upward, an
+Blocks are C-order hyperslabs planned by :func:`etp_sync.calls._blocks.plan_blocks`. Upward, an
 array that fits one block goes whole (PutDataArrays); a larger one is created with
 PutUninitializedDataArrays and filled with PutDataSubarrays. Downward, GetDataSubarrays per block.
 """
@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..calls.arrays import ArrayMetadata, plan_blocks
+from ..calls._array_meta import ArrayMetadata
+from ..calls._blocks import plan_blocks
 from ..uri import DataObjectURI
 
 if TYPE_CHECKING:

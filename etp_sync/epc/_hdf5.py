@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..calls.arrays import ArrayMetadata
+from ..calls._array_meta import ArrayMetadata
 from ..errors import EPCError, ETPMissingDependency
 from ._blocks import slices
 

@@ -4,14 +4,10 @@ dispatch threads)."""
 
 from __future__ import annotations
 
+from ._etp_connect import etp_connect
+from ._request_handle import RequestHandle
 from .engine import SessionEngine
-from .etp_session import (
-    DEFAULT_MAX_MESSAGE_SIZE,
-    Authorization,
-    ETPSession,
-    RequestHandle,
-    etp_connect,
-)
+from .etp_session import DEFAULT_MAX_MESSAGE_SIZE, Authorization, ETPSession
 from .handlers import Handler, HandlerRegistry
 
 __all__ = [

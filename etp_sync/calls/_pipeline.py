@@ -1,0 +1,99 @@
+"""The in-flight request pipeline of DataArray calls: one request per block, several awaiting
+answers at once, responses handled in sending order, blocks sent again on request, and (for
+reads) resumption after a dropped connection with only the blocks not answered yet."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from ..errors import ETPConnectionLost, ETPError, ETPSessionClosed
+from ..protocol.correlation import ReplyTarget, Response
+from ..schema import Record
+from ._blocks import Block
+from ._core import Deadline, ResponseHandle, SessionAPI
+
+# The logger of the DataArray calls, whose reads these messages are about.
+log = logging.getLogger("etp_sync.arrays")
+
+
+def run_pipeline(
+    session: SessionAPI,
+    blocks: Iterable[Block],
+    make_request: Callable[[Block], Record],
+    on_response: Callable[[Block, Response], list[Block] | None],
+    *,
+    max_in_flight: int,
+    deadline: Deadline,
+    on_resume: Callable[[], None] | None = None,
+    target_for: Callable[[Block], ReplyTarget | None] | None = None,
+) -> None:
+    """Send one request per block with up to ``max_in_flight`` in flight; hand each response
+    to ``on_response`` as it completes (in sending order). ``on_response`` may return blocks
+    to send again (e.g. halves of a block the server found too big).
+
+    With ``on_resume`` (reads), a dropped connection is not an error while the deadline
+    allows: the blocks not answered yet are sent again, and only those, on a new connection;
+    whenever the connection changed, ``on_resume()`` is called first (it may raise).
+    ``target_for(block)`` names memory a block's reply values may be received into."""
+    source = iter(blocks)
+    retry: deque[Block] = deque()
+    inflight: deque[tuple[ResponseHandle, Block]] = deque()
+    connected = session.connect_count
+
+    def next_block() -> Block | None:
+        if retry:
+            return retry.popleft()
+        return next(source, None)
+
+    while True:
+        try:
+            while len(inflight) < max_in_flight:
+                block = next_block()
+                if block is None:
+                    break
+                target = None if target_for is None else target_for(block)
+                try:
+                    handle = session.send(
+                        make_request(block), timeout=deadline.remaining(), target=target
+                    )
+                except ETPConnectionLost:
+                    retry.appendleft(block)
+                    raise
+                inflight.append((handle, block))
+                del handle
+                if on_resume is not None and session.connect_count != connected:
+                    log.warning("connection replaced during a read: resuming it")
+                    on_resume()
+                    connected = session.connect_count
+            if not inflight:
+                return
+            response = inflight[0][0].response(deadline.remaining())
+            _handle, block = inflight.popleft()
+            del _handle
+            again = on_response(block, response)
+            del response
+            if again:
+                retry.extend(again)
+        except ETPConnectionLost as exc:
+            resumable = on_resume is not None and not isinstance(exc, ETPSessionClosed)
+            if not resumable or deadline.expired:
+                raise
+            # The blocks not answered go first, in order; the next send reconnects.
+            retry.extendleft(reversed([b for _h, b in inflight]))
+            inflight.clear()
+            log.warning("connection lost during a read (%s): resuming the missing blocks", exc)
+        except BaseException:
+            # Let the requests still in flight finish so that the server is quiet before
+            # anything else (e.g. a rollback) is sent; their answers are discarded.
+            for handle, _block in inflight:
+                try:
+                    handle.response(max(0.0, deadline.at - time.monotonic()))
+                except ETPError:
+                    pass
+            raise
+
+
+__all__ = ["run_pipeline"]

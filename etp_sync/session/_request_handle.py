@@ -1,0 +1,40 @@
+"""``RequestHandle``: a request in flight, as :meth:`ETPSession.send
+<etp_sync.session.ETPSession.send>` returns it (the session's side of
+:class:`~etp_sync.calls._core.ResponseHandle`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..protocol.correlation import PendingRequest, Response
+
+
+class RequestHandle:
+    """A request in flight; :meth:`result` blocks for its response messages.
+
+    Without a ``timeout`` of its own, the wait ends at the deadline the request was sent with
+    (sending and receiving share one deadline).
+    """
+
+    def __init__(self, pending: PendingRequest, deadline: float | None) -> None:
+        self._pending = pending
+        self._deadline = deadline
+
+    @property
+    def message_id(self) -> int:
+        return self._pending.message_id
+
+    def response(self, timeout: float | None = None) -> Response:
+        """All response parts, ProtocolExceptions included (no error raised for them)."""
+        if timeout is not None:
+            return self._pending.result(timeout)
+        return self._pending.result(deadline=self._deadline)
+
+    def result(self, timeout: float | None = None) -> list[Any]:
+        """The response messages; raises :class:`~etp_sync.errors.ETPRemoteError` on errors."""
+        response = self.response(timeout)
+        response.raise_for_errors()
+        return response.messages
+
+
+__all__ = ["RequestHandle"]
