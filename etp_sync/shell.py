@@ -18,7 +18,7 @@ import numpy as np
 from . import __version__, uri
 from .errors import ETPMissingDependency
 from .session import ETPSession
-from .transport._websocket import safe_url
+from .transport._connect import safe_url
 
 __all__ = ["banner", "main", "namespace"]
 

@@ -17,7 +17,7 @@ from _fakepeer import FakePeer
 from etp_sync import ETPSession, RetryPolicy
 from etp_sync.errors import ETPInvalidArgument, ETPTransportError
 from etp_sync.server import EmbeddedServer
-from etp_sync.transport._websocket import proxy_for
+from etp_sync.transport._connect import proxy_for
 
 NO_RETRY = RetryPolicy(attempts=1)
 

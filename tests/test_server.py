@@ -934,7 +934,8 @@ def _read_response_head(sock: socket.socket) -> bytes:
 
 def test_frames_pipelined_after_the_upgrade_request_are_not_lost(srv: EmbeddedServer) -> None:
     """A client may send its first frames in the same packet as the upgrade request."""
-    from etp_sync.transport._websocket import WebSocketTransport, mask_into
+    from etp_sync.transport._frames import mask_into
+    from etp_sync.transport._websocket import WebSocketTransport
 
     request = build_request_session(
         application_name="pipelined",

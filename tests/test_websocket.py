@@ -36,12 +36,8 @@ from etp_sync.errors import (
     ETPSessionClosed,
     ETPTransportError,
 )
-from etp_sync.transport._websocket import (
-    ETP_SUBPROTOCOL,
-    WebSocketClosed,
-    WebSocketTransport,
-    mask_into,
-)
+from etp_sync.transport._frames import mask_into
+from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketClosed, WebSocketTransport
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -312,7 +308,7 @@ def test_server_side_transport_both_ways() -> None:
                 sender.join()
             client.send_message([raw[:5000], raw[5000:9000]])
             assert server.recv_data(10) == (bytearray(raw[:9000]), False)
-        client._send_frames(0x1, [memoryview(b"caf\xc3\xa9")], 5)  # a text message
+        client._writer.send(0x1, [memoryview(b"caf\xc3\xa9")], 5)  # a text message
         assert server.recv_data(10) == (bytearray(b"caf\xc3\xa9"), True)
     finally:
         client.close()
@@ -356,11 +352,11 @@ def test_pong_queued_while_a_send_holds_the_lock() -> None:
 
     with ws_server(handler) as (url, _), WebSocketTransport.connect(url) as transport:
         ready.wait(5)
-        transport._send_lock.acquire()  # as if a big send were in progress
+        transport._writer._lock.acquire()  # as if a big send were in progress
         assert transport.recv_message(timeout=0.5) is None  # ping handled, pong queued
-        assert transport._pending_pong == b"p"
-        transport._release_send_lock()  # the "sender" finishes and flushes the pong
-        assert transport._pending_pong is None
+        assert transport._writer._pending_pong == b"p"
+        transport._writer._release()  # the "sender" finishes and flushes the pong
+        assert transport._writer._pending_pong is None
         assert transport.recv_message(10) == b"ok"
 
 
@@ -419,13 +415,13 @@ def test_close_wakes_a_blocked_reader() -> None:
         transport = WebSocketTransport.connect(url)
         outcome: list[BaseException | bytearray | None] = []
         blocked = threading.Event()
-        wait_readable = transport._wait_readable
+        wait_readable = transport._reader.wait_readable
 
         def waiting(deadline: float | None) -> bool:
             blocked.set()  # the reader is now waiting for bytes that never come
             return wait_readable(deadline)
 
-        transport._wait_readable = waiting  # type: ignore[method-assign]
+        transport._reader.wait_readable = waiting  # type: ignore[method-assign]
 
         def reader() -> None:
             try:

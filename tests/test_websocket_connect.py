@@ -10,7 +10,8 @@ import pytest
 from test_websocket import RawPeer
 
 from etp_sync.errors import ETPInvalidArgument, ETPTransportError
-from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketTransport, _resolve
+from etp_sync.transport._connect import _resolve
+from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketTransport
 
 
 @pytest.fixture

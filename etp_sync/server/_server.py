@@ -10,7 +10,8 @@ or as a pytest fixture (``yield`` the started server, ``stop()`` afterwards). An
 hands each connection to a thread of its own, which reads the HTTP request head within a total
 deadline (``handshake_timeout``: a client trickling bytes does not extend it), answers it with our
 sans-I/O HTTP code (:mod:`._http`: the websocket upgrade, the well-known capabilities, or an HTTP
-error) and then frames messages itself, like the client, with
+error; connection records, the request head and refusals are in :mod:`._connections`) and then
+frames messages itself, like the client, with
 :class:`~etp_sync.transport._websocket.WebSocketTransport`. The :class:`~.store.Store` behind it
 is shared by all sessions and exposed as :attr:`EmbeddedServer.store`.
 
@@ -31,15 +32,20 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Container
 from types import TracebackType
 
 from etp_sync.errors import ETPInvalidArgument
 from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketTransport
 
 from ._capabilities import Advertised, advertised, capabilities_response
+from ._connections import (
+    CLOSE_TIMEOUT,
+    Connection,
+    Refusals,
+    finish_plain,
+    read_request_head,
+)
 from ._http import (
-    MAX_REQUEST_HEAD,
     Request,
     Response,
     error_response,
@@ -71,124 +77,6 @@ IDLE_TIMEOUT = 1800.0  # seconds a session may send nothing (unless it has subsc
 MAX_CONNECTIONS = 64  # connections served at once (upgrading or in session)
 MAX_PENDING_BYTES = 256 << 20  # bytes of unfinished multipart requests per session
 PENDING_TIMEOUT = 60.0  # seconds an unfinished multipart request may wait for its next part
-MAX_REFUSED = 64  # refused connections whose input is drained at once (the rest: closed)
-CLOSE_TIMEOUT = 1.0  # seconds a closing handshake may take
-DRAIN_LIMIT = 1 << 20  # bytes read and dropped after an HTTP error reply, before closing
-
-
-def _read_request_head(sock: socket.socket, deadline: float) -> bytes:
-    """Read the HTTP request up to and including its blank line, and not one byte further.
-
-    Bytes are peeked, and only those up to the end of the head consumed, so frames a client
-    pipelines right after its request stay in the socket for the websocket transport. Returns
-    what was read (without the blank line only if the peer closed or the head is too long);
-    TimeoutError once ``deadline`` (monotonic) passes, however the bytes trickle in.
-    """
-    head = bytearray()
-    while len(head) <= MAX_REQUEST_HEAD:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("request head not complete within the handshake deadline")
-        sock.settimeout(remaining)
-        peeked = sock.recv(min(4096, MAX_REQUEST_HEAD + 1 - len(head)), socket.MSG_PEEK)
-        if not peeked:
-            break
-        overlap = min(len(head), 3)  # the blank line may straddle what we have and the peek
-        end = (bytes(head[len(head) - overlap :]) + peeked).find(b"\r\n\r\n")
-        take = len(peeked) if end < 0 else end + 4 - overlap
-        while take:  # those bytes are buffered already: recv returns them at once
-            chunk = sock.recv(take)
-            if not chunk:
-                return bytes(head)
-            head += chunk
-            take -= len(chunk)
-        if end >= 0:
-            break
-    return bytes(head)
-
-
-class _Connection:
-    """A client connection: its socket, handler thread and (after the upgrade) ETP session."""
-
-    __slots__ = ("address", "peer", "session", "sock", "thread", "token_expiry")
-
-    def __init__(self, sock: socket.socket, address: tuple[str, int]) -> None:
-        self.sock = sock
-        host, port = address[:2]
-        self.peer = f"{host}:{port}"  # for logs
-        self.address = f"[{host}]:{port}" if ":" in host else self.peer  # for URLs
-        self.thread: threading.Thread | None = None
-        self.session: ServerSession | None = None
-        self.token_expiry = math.inf  # when the upgrade's token expires (Unix seconds)
-
-    def cut(self) -> None:
-        """Shut the socket down at once (no close frame); the handler thread then ends."""
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-
-
-class _Refusals:
-    """Connections over ``max_connections``, refused by the accept thread without a thread each.
-
-    Each gets an HTTP 503 at once (whatever it sent), its write side shut; what it still sends
-    is read and dropped for :data:`CLOSE_TIMEOUT` so that closing does not reset the connection
-    before the client has read the reply. At most :data:`MAX_REFUSED` are drained at once.
-    """
-
-    _REPLY = error_response(
-        503, "Service Unavailable: too many connections, try again later", (("Retry-After", "1"),)
-    ).encode()
-
-    def __init__(self, selector: selectors.BaseSelector) -> None:
-        self._selector = selector
-        self._deadlines: dict[socket.socket, float] = {}
-
-    def add(self, sock: socket.socket) -> None:
-        try:
-            sock.setblocking(False)
-            sock.send(self._REPLY)
-            sock.shutdown(socket.SHUT_WR)
-        except OSError as exc:
-            log.debug("refused connection: reply not sent: %s", exc)
-            sock.close()
-            return
-        if len(self._deadlines) >= MAX_REFUSED:
-            sock.close()
-            return
-        self._deadlines[sock] = time.monotonic() + CLOSE_TIMEOUT
-        self._selector.register(sock, selectors.EVENT_READ)
-
-    def wait(self) -> float | None:
-        """Seconds until the next drain deadline (None: nothing to drain)."""
-        if not self._deadlines:
-            return None
-        return max(min(self._deadlines.values()) - time.monotonic(), 0.0)
-
-    def service(self, ready: Container[object]) -> None:
-        """Drain the ``ready`` refused sockets; close those at EOF or past their deadline."""
-        now = time.monotonic()
-        for sock, deadline in list(self._deadlines.items()):
-            if sock in ready:
-                try:
-                    if not sock.recv(65536):
-                        self._drop(sock)
-                        continue
-                except BlockingIOError:
-                    pass
-                except OSError:
-                    self._drop(sock)
-                    continue
-            if now >= deadline:
-                self._drop(sock)
-
-    def _drop(self, sock: socket.socket) -> None:
-        del self._deadlines[sock]
-        self._selector.unregister(sock)
-        sock.close()
-
-    def close_all(self) -> None:
-        for sock in list(self._deadlines):
-            self._drop(sock)
 
 
 def _positive(name: str, value: float) -> float:
@@ -295,7 +183,7 @@ class EmbeddedServer:
         self._listener: socket.socket | None = None
         self._wake: tuple[socket.socket, socket.socket] | None = None
         self._thread: threading.Thread | None = None
-        self._connections: set[_Connection] = set()
+        self._connections: set[Connection] = set()
         self._stopping = False
         self._lock = threading.Lock()
         self._connection_ended = threading.Condition(self._lock)
@@ -466,7 +354,7 @@ class EmbeddedServer:
         """Accept connections until woken by :meth:`stop`: one handler thread each, up to
         ``max_connections``; the others are refused (HTTP 503) by this thread."""
         with selectors.DefaultSelector() as selector:
-            refusals = _Refusals(selector)
+            refusals = Refusals(selector)
             selector.register(listener, selectors.EVENT_READ)
             selector.register(wake, selectors.EVENT_READ)
             try:
@@ -480,7 +368,7 @@ class EmbeddedServer:
             finally:
                 refusals.close_all()
 
-    def _accept(self, listener: socket.socket, refusals: _Refusals) -> bool:
+    def _accept(self, listener: socket.socket, refusals: Refusals) -> bool:
         """Accept one connection and start its thread (or refuse it); False when stopping."""
         try:
             sock, address = listener.accept()
@@ -490,7 +378,7 @@ class EmbeddedServer:
             log.warning("accept failed: %s", exc)
             time.sleep(0.1)
             return True
-        conn = _Connection(sock, address)
+        conn = Connection(sock, address)
         thread = threading.Thread(
             target=self._serve, args=(conn,), name=f"etp-conn-{conn.peer}", daemon=True
         )
@@ -511,7 +399,7 @@ class EmbeddedServer:
         thread.start()
         return True
 
-    def _serve(self, conn: _Connection) -> None:
+    def _serve(self, conn: Connection) -> None:
         """Handler thread of one connection: upgrade, then run the ETP session."""
         try:
             transport = self._upgrade(conn)
@@ -535,7 +423,7 @@ class EmbeddedServer:
             with contextlib.suppress(OSError):
                 conn.sock.close()
 
-    def _upgrade(self, conn: _Connection) -> WebSocketTransport | None:
+    def _upgrade(self, conn: Connection) -> WebSocketTransport | None:
         """Answer the HTTP request; the websocket transport if it was an accepted upgrade.
 
         Log lines name the peer, the path (no query) and the status, never a header value.
@@ -545,7 +433,7 @@ class EmbeddedServer:
         request: Request | None = None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            head = _read_request_head(sock, deadline)
+            head = read_request_head(sock, deadline)
         except TimeoutError:
             reply: Response = error_response(408, "request head not complete in time")
         except OSError as exc:
@@ -572,7 +460,7 @@ class EmbeddedServer:
             return None
         if request is None or reply.status != 101:
             log.info("%s: %s refused with HTTP %d", conn.peer, what, reply.status)
-            self._finish_plain(sock)
+            finish_plain(sock)
             return None
         headroom = max(1 << 20, self.max_message_size // 4)
         return WebSocketTransport(
@@ -583,20 +471,3 @@ class EmbeddedServer:
             max_message_size=self.max_message_size + headroom,
             close_timeout=CLOSE_TIMEOUT,
         )
-
-    @staticmethod
-    def _finish_plain(sock: socket.socket) -> None:
-        """End a plain HTTP exchange: no more to send, and what the client still sends is read
-        and dropped (up to :data:`DRAIN_LIMIT`, for :data:`CLOSE_TIMEOUT`) so that closing does
-        not reset the connection before the client has read the reply."""
-        try:
-            sock.shutdown(socket.SHUT_WR)
-            sock.settimeout(CLOSE_TIMEOUT)
-            drained = 0
-            while drained < DRAIN_LIMIT:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    return
-                drained += len(chunk)
-        except OSError as exc:  # includes the timeout of a client that keeps the socket open
-            log.debug("closing after an HTTP reply: %s", exc or type(exc).__name__)

@@ -52,7 +52,8 @@ from ..protocol.correlation import Correlator, MessageIds, PendingRequest, Reply
 from ..protocol.negotiation import ServerInfo, now_us, read_open_session
 from ..protocol.replies import expected_replies
 from ..schema import Record, messages
-from ..transport._websocket import WebSocketTransport, safe_url
+from ..transport._connect import safe_url
+from ..transport._websocket import WebSocketTransport
 from ._trace import trace_message
 
 log = logging.getLogger("etp_sync.session.engine")

@@ -102,6 +102,9 @@ class Client:
         self.session = session
         self.io_thread = threading.Thread(target=session.run, name="fetpapi-io", daemon=True)
         self.io_thread.start()
+        # Polled on purpose: fetpapi's Python client tells that the session opened only through
+        # isEtpSessionClosed(); it has no event or callback for it short of replacing its C++
+        # CoreHandlers by a SWIG director subclass, which would change the client under test.
         deadline = time.monotonic() + CONNECT_TIMEOUT
         while session.isEtpSessionClosed() and time.monotonic() < deadline:
             if not self.io_thread.is_alive():

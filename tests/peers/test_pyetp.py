@@ -171,10 +171,7 @@ def assert_same_array(got: np.ndarray, want: np.ndarray) -> None:
 
 def assert_no_sessions_left(server: EmbeddedServer) -> None:
     """CloseSession is answered by closing the websocket: no session lingers on the server."""
-    deadline = time.monotonic() + 5.0
-    while server.session_count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.session_count == 0
+    assert server.wait_for_sessions(0, 5.0), f"{server.session_count} session(s) left"
 
 
 def acl_of(dataspace: Any) -> dict[str, list[str]]:

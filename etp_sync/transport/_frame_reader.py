@@ -1,0 +1,320 @@
+"""The receiving half of a websocket: a read-ahead buffer over the socket, frame headers
+parsed from it, and payloads received straight into their destination.
+
+Incoming payloads go into a bytearray that grows with the bytes that arrive (never to the size a
+header announces); large remainders skip the read-ahead buffer. Only the transport's reader
+thread (receive lock held) calls into this.
+"""
+
+from __future__ import annotations
+
+import math
+import select
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Callable
+from typing import Final, TypeAlias
+
+from etp_sync.codec._placement import PLACE_PEEK
+from etp_sync.errors import ETPProtocolError, ETPTransportError
+
+from ._frames import (
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_TOO_BIG,
+    FIN,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_TEXT,
+    mask_into,
+)
+
+_PLACE_MIN: Final = 64 << 10
+"""Messages at least this big are offered to :attr:`~._websocket.WebSocketTransport.placer`."""
+Placer: TypeAlias = "Callable[[memoryview, int], tuple[int, memoryview] | None]"
+"""``placer(first bytes, message length)``: ``(offset, memory)`` to receive the payload bytes
+``offset .. offset + memory.nbytes`` straight into ``memory`` (the rest goes to the message
+buffer, which then lacks them), or None to receive the message the ordinary way."""
+_RECV_BUFFER: Final = 64 << 10
+"""Read-ahead buffer for frame headers and small payloads (amortises syscalls)."""
+_DIRECT_RECV: Final = 16 << 10
+"""Payload remainders at least this big are received straight into the message buffer."""
+_FIRST_GROWTH: Final = 64 << 10
+"""A message buffer starts at most this big; it then at most doubles as bytes arrive, so memory
+follows what the peer actually sent, not the length its frame header announced."""
+
+
+class FrameReader:
+    """Reads frames from ``sock`` and assembles the data messages they carry.
+
+    ``fail(close_code, message)`` closes the connection after a protocol violation and
+    ``lost(message)`` records a failed one; each returns the error to raise. A frame that has
+    started may stall at most ``stall_timeout`` seconds (the socket's timeout).
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        stall_timeout: float,
+        safe_url: str,
+        fail: Callable[[int, str], ETPProtocolError],
+        lost: Callable[[str], ETPTransportError],
+    ) -> None:
+        self._sock = sock
+        self._stall_timeout = stall_timeout
+        self._safe_url = safe_url
+        self._fail = fail
+        self._lost = lost
+        self.message_deadline: float | None = None
+        """Set by the transport for one ``recv_data`` call: a started message must end by it."""
+        self._rbuf = bytearray(_RECV_BUFFER)
+        self._rview = memoryview(self._rbuf)
+        self._rpos = 0
+        self._rend = 0
+        self._poller: select.poll | None = None
+        if hasattr(select, "poll"):
+            self._poller = select.poll()
+            self._poller.register(sock.fileno(), select.POLLIN)
+
+    @property
+    def buffered(self) -> bool:
+        """Whether read-ahead bytes are waiting to be parsed."""
+        return self._rend > self._rpos
+
+    def read_message(
+        self,
+        deadline: float | None,
+        max_message_size: int,
+        placer: Placer | None,
+        on_control: Callable[[int, bytes], None],
+    ) -> tuple[bytearray, bool] | None:
+        """The next data message as ``(payload, is_text)``, or None if no byte of a new frame
+        arrives by ``deadline``; control frames met on the way go to ``on_control(opcode,
+        payload)`` (unmasked), which may raise."""
+        message: bytearray | None = None
+        text = False
+        while True:
+            if message is None and not self.buffered:
+                if not self.wait_readable(deadline):
+                    return None
+                if not self.recv_some(first=True):
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return None
+                    continue
+            fin, opcode, length, key = self.read_frame_header()
+
+            if opcode >= OP_CLOSE:
+                if not fin or length > 125:
+                    raise self._fail(CLOSE_PROTOCOL_ERROR, "fragmented or oversized control frame")
+                payload = bytearray(length)
+                self.read_into(memoryview(payload))
+                if key is not None:
+                    mask_into(payload, 0, payload, key)
+                on_control(opcode, bytes(payload))
+                continue
+
+            if opcode in (OP_BINARY, OP_TEXT):
+                if message is not None:
+                    raise self._fail(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one")
+                self._check_size(length, max_message_size)
+                message = bytearray()
+                text = opcode == OP_TEXT
+                placeable = fin and key is None and length >= _PLACE_MIN  # whole and unmasked
+                if placeable and placer is not None and self._recv_placed(placer, message, length):
+                    return message, text
+            elif opcode == OP_CONT:
+                if message is None:
+                    raise self._fail(CLOSE_PROTOCOL_ERROR, "continuation frame without a message")
+                self._check_size(len(message) + length, max_message_size)
+            else:
+                raise self._fail(CLOSE_PROTOCOL_ERROR, f"unknown data opcode {opcode:#x}")
+            start = len(message)
+            self.append_payload(message, length)
+            if key is not None:
+                with memoryview(message) as view, view[start:] as target:
+                    mask_into(target, 0, target, key)
+            if fin:
+                return message, text
+
+    def _check_size(self, size: int, max_message_size: int) -> None:
+        """Refuse (and close with 1009) a message announcing more than ``max_message_size``."""
+        if size > max_message_size:
+            raise self._fail(
+                CLOSE_TOO_BIG,
+                f"incoming message of {size} bytes exceeds max_message_size {max_message_size}",
+            )
+
+    def _recv_placed(self, placer: Placer, message: bytearray, length: int) -> bool:
+        """Offer an unmasked one-frame message to ``placer``; when it names memory for part of
+        the payload, receive that part straight into it and the rest into ``message``."""
+        self.ensure(min(length, PLACE_PEEK))
+        with self._rview[self._rpos : self._rpos + min(length, PLACE_PEEK)] as prefix:
+            spot = placer(prefix, length)
+        if spot is None:
+            return False
+        offset, dest = spot
+        self.append_payload(message, offset)
+        self.read_into(dest)
+        self.append_payload(message, length - offset - dest.nbytes)
+        return True
+
+    def wait_readable(self, deadline: float | None) -> bool:
+        """Wait until the socket has bytes (or EOF/error) or ``deadline`` passes."""
+        if self._rend > self._rpos:
+            return True
+        return self._poll(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+
+    def _poll(self, wait: float | None) -> bool:
+        """Wait up to ``wait`` s (None: forever) until the socket has bytes (or EOF/error)."""
+        sock = self._sock
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        try:
+            if self._poller is not None:
+                millis = None if wait is None else math.ceil(wait * 1000)
+                return bool(self._poller.poll(millis))
+            ready, _, _ = select.select([sock], [], [], wait)
+            return bool(ready)
+        except (OSError, ValueError):
+            return True  # let the read report what is wrong
+
+    def recv_some(self, first: bool = False) -> bool:
+        """Read whatever is available into the read-ahead buffer.
+
+        With ``first`` (no byte of a frame read yet), a timeout returns False; otherwise it means
+        the peer stalled mid-frame and the connection is lost.
+        """
+        if self._rpos == self._rend:
+            self._rpos = self._rend = 0
+        elif self._rend > len(self._rbuf) - 1024:
+            avail = self._rend - self._rpos
+            self._rview[:avail] = self._rview[self._rpos : self._rend]
+            self._rpos, self._rend = 0, avail
+        got = self._recv_into(self._rview[self._rend :], first)
+        self._rend += got
+        return got > 0
+
+    def _recv_into(self, target: memoryview, first: bool = False) -> int:
+        """One ``recv_into``, errors mapped to ETP exceptions (0 only on a first-byte timeout).
+
+        Under a message deadline (``recv_data``) the wait ends at the deadline too, and a
+        message not complete by then closes the connection (1008).
+        """
+        deadline = self.message_deadline
+        if deadline is not None and not first:
+            left = deadline - time.monotonic()
+            if left <= 0 or (left < self._stall_timeout and not self._poll(left)):
+                raise self._fail(CLOSE_POLICY_VIOLATION, "message not complete by its deadline")
+        try:
+            got = self._sock.recv_into(target)
+        except TimeoutError:
+            if first:
+                return 0
+            raise self._lost(
+                f"{self._safe_url} stalled mid-frame for more than {self._stall_timeout:g} s"
+            ) from None
+        except OSError as exc:
+            raise self._lost(f"socket error receiving from {self._safe_url}: {exc}") from None
+        if got == 0:
+            raise self._lost(f"{self._safe_url} closed the connection without a close frame")
+        return got
+
+    def ensure(self, count: int) -> None:
+        """Make the read-ahead buffer hold at least ``count`` unread bytes."""
+        while self._rend - self._rpos < count:
+            self.recv_some()
+
+    def read_frame_header(self) -> tuple[bool, int, int, bytes | None]:
+        """Parse the next frame header: (fin, opcode, payload length, mask key or None)."""
+        self.ensure(2)
+        rbuf, pos = self._rbuf, self._rpos
+        b0, b1 = rbuf[pos], rbuf[pos + 1]
+        if b0 & 0x70:
+            raise self._fail(CLOSE_PROTOCOL_ERROR, "reserved bits set without an extension")
+        length = b1 & 0x7F
+        size = 2 + (2 if length == 126 else 8 if length == 127 else 0) + (4 if b1 & 0x80 else 0)
+        self.ensure(size)
+        rbuf, pos = self._rbuf, self._rpos  # ensure may have compacted the buffer
+        cursor = pos + 2
+        if length == 126:
+            (length,) = struct.unpack_from("!H", rbuf, cursor)
+            cursor += 2
+        elif length == 127:
+            (length,) = struct.unpack_from("!Q", rbuf, cursor)
+            cursor += 8
+            if length >> 63:
+                raise self._fail(CLOSE_PROTOCOL_ERROR, "frame length has the top bit set")
+        key = bytes(rbuf[cursor : cursor + 4]) if b1 & 0x80 else None
+        self._rpos = pos + size
+        return bool(b0 & FIN), b0 & 0x0F, length, key
+
+    def append_payload(self, message: bytearray, length: int) -> None:
+        """Append the next ``length`` payload bytes to ``message`` (still masked).
+
+        The buffer grows only as bytes arrive, by at most :data:`_FIRST_GROWTH` or its own size
+        at a time, so a peer announcing a huge frame and sending little costs little. Large
+        remainders are received straight into the grown tail (no copy through the read-ahead).
+        """
+        filled = len(message)
+        end = filled + length
+        while filled < end:
+            buffered = self._rend - self._rpos
+            if buffered or end - filled < _DIRECT_RECV:
+                if not buffered:
+                    self.recv_some()
+                    buffered = self._rend - self._rpos
+                take = min(buffered, end - filled)
+                message[filled : filled + take] = self._rview[self._rpos : self._rpos + take]
+                self._rpos += take
+                filled += take
+                continue
+            if len(message) - filled < _DIRECT_RECV:
+                size = len(message)
+                message.extend(bytes(min(end, size + max(size, _FIRST_GROWTH)) - size))
+            with memoryview(message) as view:
+                filled += self._recv_into(view[filled : min(len(message), end)])
+        del message[end:]
+
+    def read_into(self, dest: memoryview) -> None:
+        """Fill ``dest`` with the next payload bytes: buffered ones first, then from the socket.
+
+        Large remainders go straight from the socket into ``dest``; small ones through the
+        read-ahead buffer so that following frame headers come in the same syscall.
+        """
+        total = dest.nbytes
+        got = min(self._rend - self._rpos, total)
+        if got:
+            dest[:got] = self._rview[self._rpos : self._rpos + got]
+            self._rpos += got
+        while got < total:
+            if total - got >= _DIRECT_RECV:
+                got += self._recv_into(dest[got:])
+            else:
+                self.recv_some()
+                take = min(self._rend - self._rpos, total - got)
+                dest[got : got + take] = self._rview[self._rpos : self._rpos + take]
+                self._rpos += take
+                got += take
+
+    def drop_input(self, deadline: float) -> None:
+        """Drop what is buffered and every byte that arrives until EOF or ``deadline`` (the
+        rest of a dropped message, while our close frame travels); OSError (a timeout too)
+        propagates."""
+        self._rpos = self._rend = 0
+        while (left := deadline - time.monotonic()) > 0 and self.wait_readable(deadline):
+            self._sock.settimeout(left)
+            if not self._sock.recv_into(self._rview):
+                return
+
+    def unregister(self) -> None:
+        """Stop polling the socket (before its file descriptor is released)."""
+        if self._poller is not None:
+            try:
+                self._poller.unregister(self._sock.fileno())
+            except (KeyError, ValueError, OSError):
+                pass
+            self._poller = None

@@ -1,0 +1,325 @@
+"""The sending half of a websocket: sends serialised by one lock, frames built (and, by a
+client, masked) in a reused send buffer and written under a stall timeout and an optional
+deadline, pongs queued by the reader and sent by whoever holds the lock.
+
+Unmasked frames (server side) go out by ``sendmsg`` straight from the parts' own memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Final
+
+import numpy as np
+
+from etp_sync.errors import ETPError, ETPTransportError, ETPWriteTimeout
+
+from ._frames import (
+    FIN,
+    OP_CLOSE,
+    OP_PONG,
+    SMALL_MASK,
+    header_len,
+    mask_into,
+    split_frames,
+    write_header,
+)
+
+_log = logging.getLogger("etp_sync.transport")
+
+_PONG_WAIT: Final = 0.25
+"""The longest a pong (or a close frame, beyond its own timeout) waits for a socket that takes
+no bytes: a peer that does not read is not worth a blocked thread."""
+_PAYLOAD_ALIGN: Final = 16
+"""Offset of the first payload byte in the send buffer, so numpy XORs an aligned destination."""
+_KEEP_SEND_BUFFER: Final = (64 << 20) + (64 << 10)
+"""A send buffer grown beyond this (64 MiB of payload plus slack for headers) is dropped after
+the send instead of being kept for reuse."""
+_SSL_SEND_CHUNK: Final = 1 << 20
+"""TLS ``send`` writes everything under one deadline; chunking makes the stall timeout per MiB."""
+_SSL_DEADLINE_CHUNK: Final = 16 << 10
+"""Under a send deadline, TLS writes one record at a time once the socket is writable, so a
+peer that stops reading holds the sender at most until its deadline."""
+_IOV_MAX: Final = 512
+"""Buffers per ``sendmsg`` call (POSIX guarantees at least 1024)."""
+
+
+def _writable(sock: socket.socket, wait: float) -> bool:
+    """Whether ``sock`` can take more bytes within ``wait`` seconds (errors count as yes: the
+    send that follows reports them)."""
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock.fileno(), select.POLLOUT)
+            return bool(poller.poll(math.ceil(wait * 1000)))
+        _, ready, _ = select.select([], [sock], [], wait)
+        return bool(ready)
+    except (OSError, ValueError):
+        return True
+
+
+class FrameWriter:
+    """Frames messages onto ``sock``: masked when ``masked`` (a client), each part read once.
+
+    The connection's owner gives three callbacks: ``state()`` (``"open"``, ``"closing"`` or
+    ``"closed"``), ``check(opcode)`` (raises unless a frame with ``opcode`` may be sent now) and
+    ``lost(message)`` (records a failed connection and returns the error to raise: a send that
+    stalls past ``stall_timeout``, fails, or is cut off by its deadline).
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        masked: bool,
+        max_frame_size: int | None,
+        stall_timeout: float,
+        safe_url: str,
+        state: Callable[[], str],
+        check: Callable[[int], None],
+        lost: Callable[[str], ETPTransportError],
+    ) -> None:
+        self._sock = sock
+        self._masked = masked
+        self.max_frame_size = max_frame_size
+        self._stall_timeout = stall_timeout
+        self._safe_url = safe_url
+        self._state = state
+        self._check = check
+        self._lost = lost
+        self._send_chunk = _SSL_SEND_CHUNK if isinstance(sock, ssl.SSLSocket) else 1 << 62
+        # Unmasked frames (server side) go out by gathering writes, without copying payloads.
+        self._gather = (
+            not masked and hasattr(sock, "sendmsg") and not isinstance(sock, ssl.SSLSocket)
+        )
+        self._lock = threading.Lock()
+        self._pending_pong: bytes | None = None
+        self.close_sent = False
+        """Whether our close frame went (or is going) out: it is sent once."""
+        self._sbuf: np.ndarray = np.empty(0, dtype=np.uint8)
+        self._key_pool = b""
+        self._key_pos = 0
+
+    def send(
+        self, opcode: int, views: list[memoryview], total: int, deadline: float | None = None
+    ) -> None:
+        """Frame ``views`` as one message and transmit it, holding the send lock."""
+        if deadline is None:
+            self._lock.acquire()
+        elif not self._lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise ETPWriteTimeout(
+                f"could not send to {self._safe_url} within the deadline: another send held "
+                "the connection"
+            )
+        try:
+            self._check(opcode)
+            self._send_locked(opcode, views, total, deadline)
+        finally:
+            self._release()
+
+    def queue_pong(self, payload: bytes) -> None:
+        """Answer a ping without ever blocking the reader on the send lock (see _release)."""
+        self._pending_pong = payload
+        if self._lock.acquire(blocking=False):
+            self._release()  # sends the queued pong
+
+    def send_close(self, payload: bytes, lock_timeout: float) -> bool:
+        """Send our close frame unless one went already; False if it could not be sent."""
+        if not self._lock.acquire(timeout=max(lock_timeout, 0.0)):
+            _log.debug("close frame to %s not sent: a send is stuck", self._safe_url)
+            return False
+        try:
+            if self.close_sent:
+                return False
+            self.close_sent = True
+            deadline = time.monotonic() + max(lock_timeout, _PONG_WAIT)
+            self._send_locked(OP_CLOSE, [memoryview(payload)], len(payload), deadline)
+            return True
+        except ETPError as exc:
+            _log.debug("close frame to %s not sent: %s", self._safe_url, exc)
+            return False
+        finally:
+            self._release()
+
+    def release_buffer_if_idle(self) -> None:
+        """Drop the send buffer now unless a send is using it (that send then drops it, seeing
+        the connection closed)."""
+        if self._lock.acquire(blocking=False):
+            self._sbuf = np.empty(0, dtype=np.uint8)
+            self._lock.release()
+
+    def _release(self) -> None:
+        """Release the send lock, then send any pong the reader queued meanwhile.
+
+        The reader never blocks on the send lock for a pong (that could deadlock with a big send
+        waiting for the peer to read): it queues the pong and tries the lock. Whoever releases
+        the lock looks at the queue afterwards, so a queued pong always finds a sender.
+        """
+        while True:
+            self._lock.release()
+            if self._pending_pong is None or not self._lock.acquire(blocking=False):
+                return
+            pong, self._pending_pong = self._pending_pong, None
+            if pong is not None and self._state() == "open":
+                try:  # a peer that does not read gets no pong: never block the releaser long
+                    deadline = time.monotonic() + _PONG_WAIT
+                    self._send_locked(OP_PONG, [memoryview(pong)], len(pong), deadline)
+                except ETPError as exc:
+                    _log.debug("pong to %s not sent: %s", self._safe_url, exc)
+
+    def _send_locked(
+        self, opcode: int, views: list[memoryview], total: int, deadline: float | None
+    ) -> None:
+        """Send one message (lock held); a buffer grown past the size worth keeping, or that
+        of a connection that closed meanwhile, is dropped after it."""
+        try:
+            self._write(opcode, views, total, deadline)
+        finally:
+            if self._sbuf.nbytes > _KEEP_SEND_BUFFER or self._state() == "closed":
+                self._sbuf = np.empty(0, dtype=np.uint8)
+
+    def _frame_sizes(self, opcode: int, total: int, limit: int | None) -> list[int]:
+        """Payload sizes of the frames for one message (control frames never fragment)."""
+        if opcode >= OP_CLOSE or limit is None or limit <= 0 or total <= limit:
+            return [total]
+        sizes = [limit] * (total // limit)
+        if total % limit:
+            sizes.append(total % limit)
+        return sizes
+
+    def _mask_key(self) -> bytes:
+        """A fresh random 4-byte mask key, cut from a pooled ``os.urandom`` block (lock held).
+
+        One getrandom syscall per 256 keys instead of one per frame; keys are never reused.
+        """
+        pos = self._key_pos
+        if pos >= len(self._key_pool):
+            self._key_pool = os.urandom(1024)
+            pos = 0
+        self._key_pos = pos + 4
+        return self._key_pool[pos : pos + 4]
+
+    def _write(
+        self, opcode: int, views: list[memoryview], total: int, deadline: float | None
+    ) -> None:
+        """Build header(s) and masked payload in the send buffer, then transmit it."""
+        max_frame_size = self.max_frame_size
+        masked = self._masked
+        if total < SMALL_MASK and (max_frame_size is None or total <= max_frame_size):
+            # Small message: a few Python-level operations beat the buffer machinery.
+            key = self._mask_key() if masked else None
+            payload = b"".join(views)
+            header = bytearray(header_len(total, masked))
+            write_header(memoryview(header), 0, FIN | opcode, total, key)
+            if key is not None and total:
+                keys = (key * ((total >> 2) + 1))[:total]
+                value = int.from_bytes(payload, "little") ^ int.from_bytes(keys, "little")
+                payload = value.to_bytes(total, "little")
+            self._transmit(memoryview(header + payload), deadline)
+            return
+        sizes = self._frame_sizes(opcode, total, max_frame_size)
+        if self._gather:
+            self._send_gathered(opcode, views, sizes, deadline)
+            return
+        start = _PAYLOAD_ALIGN - header_len(sizes[0], masked)
+        need = _PAYLOAD_ALIGN + total + sum(header_len(s, masked) for s in sizes[1:])
+        if self._sbuf.nbytes < need:
+            cap = max(need, min(2 * self._sbuf.nbytes, _KEEP_SEND_BUFFER), 64 << 10)
+            self._sbuf = np.empty(cap, dtype=np.uint8)
+        buf = self._sbuf.data
+        pos = start
+        for first, size, chunks in split_frames(opcode, views, sizes):
+            key = self._mask_key() if masked else None
+            pos += write_header(buf, pos, first, size, key)
+            phase = 0
+            for chunk in chunks:
+                if key is not None:
+                    phase = mask_into(buf, pos, chunk, key, phase)
+                else:
+                    buf[pos : pos + chunk.nbytes] = chunk
+                pos += chunk.nbytes
+        try:
+            self._transmit(buf[start:pos], deadline)
+        finally:
+            del buf
+
+    def _send_gathered(
+        self,
+        opcode: int,
+        views: list[memoryview],
+        sizes: list[int],
+        deadline: float | None = None,
+    ) -> None:
+        """Send unmasked frames with ``sendmsg``: headers plus the parts' own memory, no copy."""
+        buffers: list[memoryview] = []
+        for first, size, chunks in split_frames(opcode, views, sizes):
+            header = bytearray(header_len(size, False))
+            write_header(memoryview(header), 0, first, size, None)
+            buffers.append(memoryview(header))
+            buffers.extend(chunks)
+        sock = self._sock
+        index = 0
+        started = False
+        with self._send_errors():
+            while index < len(buffers):
+                if deadline is not None:
+                    self._wait_writable(deadline, started=started)
+                sent = sock.sendmsg(buffers[index : index + _IOV_MAX])
+                started = True
+                while sent and sent >= buffers[index].nbytes:
+                    sent -= buffers[index].nbytes
+                    index += 1
+                if sent:
+                    buffers[index] = buffers[index][sent:]
+
+    def _transmit(self, data: memoryview, deadline: float | None = None) -> None:
+        """Write all of ``data``; every ``send`` call must progress within ``stall_timeout``,
+        and the whole write end by ``deadline`` (None: no deadline)."""
+        sock = self._sock
+        chunk = self._send_chunk
+        if deadline is not None and isinstance(sock, ssl.SSLSocket):
+            chunk = _SSL_DEADLINE_CHUNK
+        sent, n = 0, data.nbytes
+        with self._send_errors():
+            while sent < n:
+                if deadline is not None:
+                    self._wait_writable(deadline, started=sent > 0)
+                sent += sock.send(data[sent : sent + chunk])
+
+    def _wait_writable(self, deadline: float, *, started: bool) -> None:
+        """Wait until the socket can take more bytes; past ``deadline`` raise ETPWriteTimeout
+        (closing the connection when the message has ``started`` going out)."""
+        while True:
+            left = deadline - time.monotonic()
+            if left > 0:
+                wait = min(left, self._stall_timeout)
+                if _writable(self._sock, wait):
+                    return
+                if wait < left:
+                    raise TimeoutError  # no progress for stall_timeout: the connection is lost
+                continue
+            message = f"send to {self._safe_url} did not complete within its deadline"
+            if started:
+                self._lost(f"{message}: the message was cut off")
+            raise ETPWriteTimeout(message)
+
+    @contextmanager
+    def _send_errors(self) -> Iterator[None]:
+        """Turn a send that stalls past ``stall_timeout`` or fails into a lost connection."""
+        try:
+            yield
+        except TimeoutError:
+            raise self._lost(
+                f"send to {self._safe_url} made no progress for {self._stall_timeout:g} s"
+            ) from None
+        except OSError as exc:
+            raise self._lost(f"socket error sending to {self._safe_url}: {exc}") from None
