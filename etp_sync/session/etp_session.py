@@ -12,13 +12,12 @@ notification subscriptions. Every call has one deadline (see :class:`ETPSession`
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, Literal, ParamSpec
+from typing import Any, Literal
 
 from .._version import __version__
 from ..auth import DEFAULT_REFRESH_MARGIN
@@ -31,7 +30,7 @@ from ..errors import (
     ETPSessionClosed,
     fresh_error,
 )
-from ..protocol.correlation import PendingRequest, ReplyTarget, Response
+from ..protocol.correlation import ReplyTarget, Response
 from ..protocol.negotiation import (
     STORE_PROTOCOLS,
     ServerInfo,
@@ -43,6 +42,7 @@ from ..schema import Record, messages
 from ..transport._connect import safe_url
 from ._credentials import Authorization, Credentials
 from ._renewal import EXPIRY_CODES, TokenRenewal
+from ._request_handle import RequestHandle
 from ._trace import trace_enabled
 from .engine import SessionEngine
 from .handlers import Handler, HandlerRegistry
@@ -51,7 +51,6 @@ log = logging.getLogger("etp_sync.session")
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 DEFAULT_TIMEOUT = 60.0
-P = ParamSpec("P")
 
 
 def _alias(name: str, value: Any, alias: str, alias_value: Any) -> Any:
@@ -74,34 +73,6 @@ def _protocol_numbers(requested: Sequence[Any]) -> tuple[int, ...]:
             )
         numbers.append(int(number))
     return tuple(numbers)
-
-
-class RequestHandle:
-    """A request in flight; :meth:`result` blocks for its response messages.
-
-    Without a ``timeout`` of its own, the wait ends at the deadline the request was sent with
-    (sending and receiving share one deadline).
-    """
-
-    def __init__(self, pending: PendingRequest, deadline: float | None) -> None:
-        self._pending = pending
-        self._deadline = deadline
-
-    @property
-    def message_id(self) -> int:
-        return self._pending.message_id
-
-    def response(self, timeout: float | None = None) -> Response:
-        """All response parts, ProtocolExceptions included (no error raised for them)."""
-        if timeout is not None:
-            return self._pending.result(timeout)
-        return self._pending.result(deadline=self._deadline)
-
-    def result(self, timeout: float | None = None) -> list[Any]:
-        """The response messages; raises :class:`~etp_sync.errors.ETPRemoteError` on errors."""
-        response = self.response(timeout)
-        response.raise_for_errors()
-        return response.messages
 
 
 class ETPSession(CallsMixin):
@@ -614,28 +585,4 @@ def _token_expired(response: Response) -> bool:
     )
 
 
-def _connecting(factory: Callable[P, ETPSession]) -> Callable[P, ETPSession]:
-    """``etp_connect``: ``factory``'s exact parameters (for help() and completion), connected."""
-
-    def etp_connect(*args: P.args, **kwargs: P.kwargs) -> ETPSession:
-        """Open an :class:`ETPSession` (same parameters) and return it, connected.
-
-        Works three ways: ``with etp_connect(url) as s:``; ``s = etp_connect(url)`` ...
-        ``s.close()``; and ``for s in etp_connect(url):`` which yields a fresh session each time
-        the loop comes back (reconnect after a drop in long-running jobs). pyetp's keyword
-        arguments work unchanged: ``etp_connect(uri=..., data_partition_id=...,
-        authorization=SecretStr("Bearer ..."), etp_timeout=..., max_message_size=...,
-        use_compression=...)`` (use ``with`` where pyetp uses ``async with``).
-        """
-        session = factory(*args, **kwargs)
-        session.connect()
-        return session
-
-    etp_connect.__signature__ = inspect.signature(factory)  # type: ignore[attr-defined]
-    return etp_connect
-
-
-etp_connect = _connecting(ETPSession)
-
-
-__all__ = ["ETPSession", "RequestHandle", "etp_connect"]
+__all__ = ["ETPSession"]
