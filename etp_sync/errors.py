@@ -139,6 +139,21 @@ class ETPAuthorizationError(ETPTransportError):
     applies. The message says what to check; it never contains the token."""
 
 
+class WebSocketClosed(ETPSessionClosed):
+    """The websocket is closed (raised by the transport); ``close_code`` and ``reason`` come from
+    the close frame.
+
+    ``close_code`` is 1005 when the peer's close frame carried no status. ``by_peer`` is True when
+    the peer started the closing handshake, False when we did (then code/reason are the peer's
+    reply, or ours if it never replied).
+    """
+
+    def __init__(self, message: str, close_code: int, reason: str = "", by_peer: bool = True):
+        super().__init__(message, reason)
+        self.close_code = close_code
+        self.by_peer = by_peer
+
+
 class ETPTimeout(ETPError):
     """A call ran out of time: its deadline passed before it completed. ``code`` is ETIMED_OUT.
 

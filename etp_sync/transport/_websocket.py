@@ -32,8 +32,8 @@ from etp_sync.errors import (
     ETPError,
     ETPInvalidArgument,
     ETPProtocolError,
-    ETPSessionClosed,
     ETPTransportError,
+    WebSocketClosed,
 )
 
 from ._connect import ETP_SUBPROTOCOL, lazy_tls, open_websocket, safe_url
@@ -66,20 +66,6 @@ _log = logging.getLogger("etp_sync.transport")
 DEFAULT_MAX_MESSAGE_SIZE: Final = 1 << 30
 """Default cap on an incoming message (1 GiB); the connection layer lowers it after negotiation."""
 _CLOSE_REASON_MAX: Final = 123
-
-
-class WebSocketClosed(ETPSessionClosed):
-    """The websocket is closed: ``close_code`` and ``reason`` come from the close frame.
-
-    ``close_code`` is 1005 when the peer's close frame carried no status. ``by_peer`` is True when
-    the peer started the closing handshake, False when we did (then code/reason are the peer's
-    reply, or ours if it never replied).
-    """
-
-    def __init__(self, message: str, close_code: int, reason: str = "", by_peer: bool = True):
-        super().__init__(message, reason)
-        self.close_code = close_code
-        self.by_peer = by_peer
 
 
 _OPEN: Final = "open"
