@@ -154,6 +154,17 @@ class WebSocketClosed(ETPSessionClosed):
         self.by_peer = by_peer
 
 
+class ETPArrayReplaced(ETPError):
+    """Another session replaced an array between the requests of one read. Internal: the read
+    starts again with ``metadata`` (the new version's); callers never see it."""
+
+    code = ErrorCode.EINVALID_STATE
+
+    def __init__(self, metadata: Any) -> None:
+        super().__init__("the array was replaced during a read of several requests")
+        self.metadata = metadata
+
+
 class ETPTimeout(ETPError):
     """A call ran out of time: its deadline passed before it completed. ``code`` is ETIMED_OUT.
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .._progress import Progress
 from ..codec._placement import ArrayReplyTarget
-from ..errors import ErrorCode, ETPRemoteError
+from ..errors import ErrorCode, ETPArrayReplaced, ETPRemoteError
 from ..protocol.correlation import ReplyTarget, Response
 from ..schema import Record, datatypes, messages
 from ._array_decode import decode, placeable, reading_as, same_memory
@@ -60,14 +60,6 @@ def is_too_big(response: Response) -> bool:
     return False
 
 
-class _ArrayChanged(Exception):
-    """The array was replaced during a read of several requests (internal: restart the read)."""
-
-    def __init__(self, meta: ArrayMetadata) -> None:
-        super().__init__("array changed")
-        self.meta = meta
-
-
 def read_box(
     session: SessionAPI,
     ident: Any,
@@ -102,7 +94,7 @@ def read_box(
                 deadline=deadline,
                 block_bytes=block_bytes,
             )
-        except _ArrayChanged as changed:
+        except ETPArrayReplaced as changed:
             restarts += 1
             if restarts > MAX_RESTARTS:
                 raise ETPRemoteError(
@@ -112,7 +104,7 @@ def read_box(
                     ErrorCode.EINVALID_STATE,
                 ) from None
             log.info("array replaced during a read of several requests: reading it again")
-            meta = reading_as(changed.meta, dtype)
+            meta = reading_as(changed.metadata, dtype)
 
 
 def _read_version(
@@ -128,7 +120,7 @@ def _read_version(
     block_bytes: int | None = None,
 ) -> np.ndarray:
     """One attempt of :func:`read_box`: the blocks of the version ``meta`` describes (raises
-    _ArrayChanged when the array was replaced meanwhile)."""
+    ETPArrayReplaced when the array was replaced meanwhile)."""
     item = wire_item_size(meta.transport_type, meta.dtype)
     budget = block_budget(
         session.server.max_message_size, ident.uri, ident.path_in_resource, len(counts)
@@ -191,7 +183,7 @@ def _read_version(
     def unchanged() -> None:
         now = request_metadata(session, ident, deadline)
         if not same_array(now, meta):
-            raise _ArrayChanged(now)
+            raise ETPArrayReplaced(now)
 
     def target_for(block: Block) -> ReplyTarget | None:
         return ArrayReplyTarget.for_values(result[slices(*block)], meta.transport_type)
