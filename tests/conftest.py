@@ -7,7 +7,7 @@ import contextlib
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,14 @@ class Harness:
     def __init__(self) -> None:
         self._started: list[Any] = []
 
-    def server(self, **kwargs: Any) -> Any:
-        """An ``EmbeddedServer(port=0, **kwargs)``, started."""
+    def server(self, *, dataspaces: Sequence[str] = (), **kwargs: Any) -> Any:
+        """An ``EmbeddedServer(port=0, **kwargs)``, started, holding the named ``dataspaces``."""
         from etp_sync.server import EmbeddedServer
 
         srv = EmbeddedServer(port=0, **kwargs).start()
         self._started.append(srv)
+        for path in dataspaces:
+            srv.store.put_dataspace(f"eml:///dataspace('{path}')")
         return srv
 
     def session(self, server: Any, **kwargs: Any) -> Any:

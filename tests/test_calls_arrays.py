@@ -32,8 +32,7 @@ def make_session(harness: Harness) -> Callable[..., ETPSession]:
     """Start an embedded server (EmbeddedServer keywords), create DS, return a connected session."""
 
     def make(**server_kwargs: Any) -> ETPSession:
-        srv = harness.server(**server_kwargs)
-        srv.store.put_dataspace(f"eml:///dataspace('{DS}')")
+        srv = harness.server(dataspaces=[DS], **server_kwargs)
         session: ETPSession = harness.session(srv, timeout=30, max_message_size=64 * MIB)
         return session
 

@@ -39,8 +39,7 @@ def pair(harness: Harness) -> Callable[..., tuple[ETPSession, ETPSession, Embedd
     """Factory: an embedded server with dataspace DS and two connected sessions."""
 
     def make(**server_kwargs: Any) -> tuple[ETPSession, ETPSession, EmbeddedServer]:
-        srv = harness.server(**server_kwargs)
-        srv.store.put_dataspace(f"eml:///dataspace('{DS}')")
+        srv = harness.server(dataspaces=[DS], **server_kwargs)
         return harness.session(srv, timeout=20), harness.session(srv, timeout=20), srv
 
     return make

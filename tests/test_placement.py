@@ -142,8 +142,7 @@ EPC = DataObjectURI.from_type(
 
 @pytest.fixture()
 def session(harness: Harness) -> ETPSession:
-    srv = harness.server(max_message_size=1 << 20)
-    srv.store.put_dataspace(f"eml:///dataspace('{DS}')")
+    srv = harness.server(max_message_size=1 << 20, dataspaces=[DS])
     result: ETPSession = harness.session(srv, timeout=30)
     return result
 

@@ -27,8 +27,7 @@ EPC = DataObjectURI.from_type(
 
 @pytest.fixture()
 def session(harness: Harness) -> ETPSession:
-    srv = harness.server(max_message_size=256 << 10)
-    srv.store.put_dataspace(f"eml:///dataspace('{DS}')")
+    srv = harness.server(max_message_size=256 << 10, dataspaces=[DS])
     connected: ETPSession = harness.session(srv, timeout=30)
     return connected
 
