@@ -45,11 +45,12 @@ from etp_sync.errors import (
     ETPTransportError,
 )
 from etp_sync.protocol.correlation import MessageIds
-from etp_sync.protocol.negotiation import ServerOffer, negotiate, now_us
+from etp_sync.protocol.negotiation import ServerOffer, negotiate
 from etp_sync.schema import PROTOCOLS, Record, messages
 from etp_sync.transport._websocket import WebSocketTransport
 
 from ._common import error_info
+from ._h_core import core_message, refuse_expired
 from ._h_notification import notifications_for
 from ._handlers import HANDLERS
 from ._pending import PendingRequests
@@ -383,7 +384,7 @@ class ServerSession:
     def _dispatch(self, header: Any, body: Any) -> None:
         respond_to = header.correlation_id or header.message_id
         if header.protocol == 0:
-            self._core(header, body)
+            core_message(self, header, body)
             return
         if header.message_type == 1000:
             log.warning("%s: ProtocolException from the client: %r", self.peer, body)
@@ -391,7 +392,7 @@ class ServerSession:
         if header.message_type == 1001:
             return
         if header.correlation_id == 0 and time.time() >= self.token_expiry:
-            self._refuse_expired(header, body)
+            refuse_expired(self, header, body)
             return
         if header.protocol not in self.granted:
             self.send_error(
@@ -436,66 +437,6 @@ class ServerSession:
             return
         if reply:
             self.send_parts(reply, respond_to, header.protocol)
-
-    def _core(self, header: Any, body: Any) -> None:
-        mt = header.message_type
-        if mt == 8:  # Ping
-            self.send_parts([messages.Core.Pong(current_date_time=now_us())], header.message_id)
-        elif mt == 9 or mt == 1001:  # Pong, Acknowledge
-            return
-        elif mt == 5:  # CloseSession
-            log.info("%s: CloseSession (%s)", self.peer, body.reason or "no reason")
-            self._close("CloseSession")  # the run loop ends: the session is closed
-        elif mt == 6 and self.server.authorize:  # Authorize
-            self._authorize(header, body)
-        elif mt == 1000:
-            log.warning("%s: ProtocolException from the client: %r", self.peer, body)
-        elif mt == 1:
-            self.send_error(
-                ErrorCode.EINVALID_STATE, "the session is already open", header.message_id
-            )
-        else:
-            self.send_error(
-                ErrorCode.EINVALID_MESSAGETYPE,
-                f"{body.etp_name} is not a message a server accepts",
-                header.message_id,
-            )
-
-    # -- tokens -------------------------------------------------------------------------------
-
-    def _refuse_expired(self, header: Any, body: Any) -> None:
-        """A request made with an expired token: EAUTHORIZATION_EXPIRED (the session stays
-        open for an Authorize with a new token)."""
-        ago = time.time() - self.token_expiry
-        log.info("%s: %s refused: the token expired %.1f s ago", self.peer, body.etp_name, ago)
-        self.send_error(
-            ErrorCode.EAUTHORIZATION_EXPIRED,
-            "the session's token has expired: send Core Authorize with a new one",
-            header.message_id,
-            header.protocol,
-        )
-
-    def _authorize(self, header: Any, body: Any) -> None:
-        """Core Authorize: a new token for this session, checked like the upgrade's."""
-        expiry = self.server.tokens.expiry(body.authorization)
-        if expiry is None:
-            log.info("%s: Authorize refused: invalid or expired token", self.peer)
-        else:
-            self.token_expiry = expiry
-            log.info(
-                "%s: token renewed (Authorize), valid for %.1f s",
-                self.peer,
-                expiry - time.time(),
-            )
-        ok = expiry is not None
-        self.send_parts(
-            [
-                messages.Core.AuthorizeResponse(
-                    success=ok, challenges=[] if ok else ['Bearer realm="etp_sync"']
-                )
-            ],
-            header.message_id,
-        )
 
     # -- notifications ------------------------------------------------------------------------
 

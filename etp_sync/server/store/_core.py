@@ -29,14 +29,7 @@ from typing import Literal
 
 from etp_sync.errors import ErrorCode, ETPInvalidArgument, StoreError
 
-from .._xml import parse_data_object
-from ._provenance import (
-    ACTIVITY_TEMPLATE_TITLE,
-    ACTIVITY_TEMPLATE_TYPE,
-    activity_template_xml,
-    activity_xml,
-    imported_by_activity,
-)
+from ._integrity import add_import_activities, check_references
 from ._records import (
     ChangeEvent,
     ChangeListener,
@@ -46,7 +39,7 @@ from ._records import (
     StoredArray,
     StoredObject,
 )
-from ._uris import dataspace_uri, object_parts, object_uri
+from ._uris import dataspace_uri, object_parts
 
 __all__ = ["StoreCore", "array_bytes", "keyed", "object_bytes", "type_matcher"]  # + DEFAULT_*
 
@@ -384,68 +377,6 @@ class StoreCore:
         sp.deleted.pop(obj.uri, None)  # re-inserted last: the records stay in time order
         sp.deleted[obj.uri] = DeletedResource(obj.uri, now, obj.info.qualified_type)
 
-    def _dangling(self, sp: Space, stage: Stage) -> dict[str, list[str]]:
-        """Objects the stage deletes that objects left in ``sp`` still link to: the URI of each
-        deleted object → the URIs of the objects that link to it."""
-        staged = stage.objects.get(sp.path, {})
-        gone = {uid for uid, obj in staged.items() if obj is None and uid in sp.objects}
-        if not gone:
-            return {}
-        found: dict[str, list[str]] = {}
-        for obj in sorted(self._objects(sp, stage).values(), key=lambda o: o.uri):
-            for _qt, ref, _path in obj.info.links:
-                if ref in gone and obj.uri not in found.setdefault(sp.objects[ref].uri, []):
-                    found[sp.objects[ref].uri].append(obj.uri)
-        return {uri: sources for uri, sources in found.items() if sources}
-
-    def _add_import_activities(self, stage: Stage) -> None:
-        """Stage one import Activity per dataspace the stage puts linking objects into (and the
-        dataspace's ActivityTemplate, when it has none), as open-etp-server does."""
-        for path, objects in list(stage.objects.items()):
-            imported = imported_by_activity(o.info for o in objects.values() if o is not None)
-            if not imported:
-                continue
-            sp = self._spaces[path]
-            now = self._now()
-            template = next(
-                (
-                    o
-                    for o in self._objects(sp, stage).values()
-                    if o.info.qualified_type == ACTIVITY_TEMPLATE_TYPE
-                    and o.info.title == ACTIVITY_TEMPLATE_TITLE
-                ),
-                None,
-            )
-            documents = []
-            if template is None:
-                template_uuid = uuid_mod.uuid4()
-                documents.append(activity_template_xml(template_uuid, self.activity_creator, now))
-            else:
-                template_uuid = uuid_mod.UUID(template.info.uuid)
-            documents.append(
-                activity_xml(uuid_mod.uuid4(), template_uuid, imported, self.activity_creator, now)
-            )
-            for xml in documents:
-                info = parse_data_object(xml)
-                obj = StoredObject(
-                    object_uri(path, info.qualified_type, info.uuid), info, xml, "xml", now, now
-                )
-                self._stage_object(stage, path, info.uuid, obj)
-
-    def _check_references(self, stage: Stage) -> None:
-        """Referential integrity, checked when a stage is applied (at commit, as open-etp-server
-        does): no object may be deleted while an object left in its dataspace links to it."""
-        for path in stage.objects:
-            sp = self._spaces.get(path)
-            dangling = self._dangling(sp, stage) if sp is not None else {}
-            if dangling:
-                uri, sources = next(iter(dangling.items()))
-                more = f" (and {len(dangling) - 1} more)" if len(dangling) > 1 else ""
-                raise StoreError(
-                    ErrorCode.EINVALID_OPERATION,
-                    f"cannot delete {uri}{more}: still referenced by {', '.join(sources)}",
-                )
-
     def _apply(self, stage: Stage) -> list[ChangeEvent]:
         """Apply staged changes atomically with one timestamp; returns the change events.
 
@@ -462,8 +393,8 @@ class StoreCore:
         if not touched:
             return []
         if self.import_activities:
-            self._add_import_activities(stage)
-        self._check_references(stage)
+            add_import_activities(self, stage)
+        check_references(self, stage)
         now = self._now()
         events: list[ChangeEvent] = []
         for path, objects in stage.objects.items():
