@@ -144,7 +144,12 @@ def test_a_dropped_put_is_sent_again_as_a_whole(rig: Any) -> None:
     srv.store.put_array(str(EPC), "big", old)
     recorder = Recorder(session)
     session.put_data_array(EPC, "big", new, progress=dropper(srv, new.nbytes // 3))
-    assert recorder.count("StartTransaction") == 2 and recorder.count("CommitTransaction") == 1
+    # The whole write went again in a second transaction. With blocks in flight, the first
+    # CommitTransaction may already be on the wire when the cut lands (its answer is then lost):
+    # it is sent once or twice, never more, and the stored array is the new one either way.
+    assert recorder.count("StartTransaction") == 2
+    assert recorder.count("CommitTransaction") in (1, 2)
+    assert recorder.sent[-1] == "CommitTransaction"
     assert np.array_equal(srv.store.get_array(str(EPC), "big"), new)
 
 
