@@ -71,7 +71,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -327,6 +327,17 @@ def repeat_median(job: Job, once: Callable[[int], float], count: int = 0) -> flo
     for i in range(1, (count or job.sizes.repeats) + 1):
         with job.meter:
             values.append(once(i))
+    return statistics.median(values)
+
+
+async def repeat_median_async(job: Job, once: Callable[[int], Awaitable[float]]) -> float:
+    """:func:`repeat_median` for pyetp's coroutines: one untimed warm-up, then the median of
+    ``repeats`` timed runs."""
+    await once(0)
+    values = []
+    for i in range(1, job.sizes.repeats + 1):
+        with job.meter:
+            values.append(await once(i))
     return statistics.median(values)
 
 
@@ -599,12 +610,7 @@ def pyetp_workflow(job: Job) -> dict[str, float]:
             await rc.list_dataspaces()  # 20
             return (time.perf_counter() - t0) * 1000
 
-        await once(0)
-        values = []
-        for i in range(1, job.sizes.repeats + 1):
-            with job.meter:
-                values.append(await once(i))
-        return statistics.median(values)
+        return await repeat_median_async(job, once)
 
     return {"ms": pyetp_run(job, flow)}
 
@@ -703,12 +709,7 @@ def pyetp_objects(job: Job) -> dict[str, float]:
             return elapsed
 
         try:
-            await once(0)
-            values = []
-            for i in range(1, job.sizes.repeats + 1):
-                with job.meter:
-                    values.append(await once(i))
-            return statistics.median(values)
+            return await repeat_median_async(job, once)
         finally:
             await rc.delete_dataspace(job.dataspace)
 
