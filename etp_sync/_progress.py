@@ -36,17 +36,19 @@ def _tqdm_class() -> Any:
 
 
 class ProgressBar:
-    """A ``progress(done, total)`` callback drawing a tqdm bar in bytes.
+    """A ``progress(done, total)`` callback drawing a tqdm bar, in bytes unless ``unit`` says
+    otherwise (e.g. ``"obj"`` for calls that count data objects).
 
     The bar appears at the first call (so a call that fails before moving anything draws
     nothing), follows ``total`` if it changes, and closes itself once ``done`` reaches it.
     Safe to call from several threads (e.g. parallel transfers sharing one bar).
     """
 
-    def __init__(self, desc: str = "", total: int | None = None) -> None:
+    def __init__(self, desc: str = "", total: int | None = None, unit: str = "B") -> None:
         self._tqdm = _tqdm_class()
         self.desc = desc
         self.total = total
+        self.unit = unit
         self._bar: Any = None
         self.closed = False
         self._lock = threading.Lock()
@@ -62,8 +64,8 @@ class ProgressBar:
             self._bar = self._tqdm(
                 total=total if total is not None else self.total,
                 desc=self.desc or None,
-                unit="B",
-                unit_scale=True,
+                unit=self.unit,
+                unit_scale=self.unit == "B",
                 unit_divisor=1024,
             )
         bar = self._bar
@@ -85,7 +87,7 @@ class ProgressBar:
 
 
 def resolve_progress(
-    progress: ProgressArg, total: int | None = None, desc: str = ""
+    progress: ProgressArg, total: int | None = None, desc: str = "", unit: str = "B"
 ) -> Progress | None:
     """The callback for a ``progress=`` argument: ``True`` gives a :class:`ProgressBar`
     (``desc`` labels it; ``total`` bytes until the call says otherwise), a callable is used as
@@ -94,7 +96,7 @@ def resolve_progress(
     if progress is None or progress is False:
         return None
     if progress is True:
-        return ProgressBar(desc, total)
+        return ProgressBar(desc, total, unit)
     if callable(progress):
         return progress
     raise ETPInvalidArgument(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import uuid
 from argparse import Namespace
 from collections.abc import Callable
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import Harness
 
-from etp_sync import ETPSession
+from etp_sync import ETPSession, samples
 from etp_sync._progress import ProgressBar, resolve_progress
 from etp_sync.cli._common import progress_bar
 from etp_sync.errors import ETPInvalidArgument
@@ -79,6 +80,30 @@ def test_callback_form_unchanged(session: ETPSession) -> None:
     session.put_data_array(EPC, "/ones", z, progress=record)
     assert calls[-1] == (z.nbytes, z.nbytes) and len(calls) > 2
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_bulk_object_calls_report_progress(
+    session: ETPSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """put_data_objects / get_data_objects count objects as their batches are answered (the
+    puts take several requests here: the server allows 256 KiB messages), as a callback or as
+    a bar."""
+    docs = [samples.padded(samples.witsml_well(uuid.UUID(int=n + 1)), 20_000) for n in range(40)]
+    calls: list[tuple[int, int]] = []
+    stored = session.put_data_objects(
+        docs, dataspace=DS, progress=lambda done, total: calls.append((done, total))
+    )
+    assert len(calls) > 1 and calls[-1] == (40, 40)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    got: list[tuple[int, int]] = []
+    objects = session.get_data_objects(
+        list(stored), progress=lambda done, total: got.append((done, total))
+    )
+    assert len(objects) == 40 and got[-1] == (40, 40)  # 40 URIs fit one GetDataObjects
+    session.put_data_objects(docs, dataspace=DS, progress=True)
+    session.get_data_objects(list(stored), progress=True)
+    err = capsys.readouterr().err
+    assert "put objects: 100%" in err and "get objects: 100%" in err and "40/40" in err
 
 
 def test_progress_true_without_tqdm_fails_before_sending() -> None:

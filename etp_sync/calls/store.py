@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .._display import ResultDict
+from .._progress import Progress, ProgressArg, resolve_progress
 from .._xmlpeek import peek_data_object
 from ..errors import ErrorCode, ETPError, ETPInvalidArgument, ETPProtocolError, ETPRemoteError
 from ..protocol.correlation import Response, protocol_exception_error
@@ -257,15 +258,23 @@ class StoreCalls(SessionAPI):
     # -- get -----------------------------------------------------------------------------------
 
     def get_data_objects(
-        self, uris: ObjectURI | Iterable[ObjectURI], *, format: str = "xml"
+        self,
+        uris: ObjectURI | Iterable[ObjectURI],
+        *,
+        format: str = "xml",
+        progress: ProgressArg = None,
     ) -> dict[DataObjectURI, DataObject]:
         """Fetch data objects with their XML, keyed by the URIs asked for (in that order).
+
+        ``progress``: a callback ``progress(done, total)`` counting objects as their batches are
+        answered, or True for a progress bar (tqdm).
 
         Objects sent in chunks are reassembled. If some URIs fail (not found, invalid), raises
         :class:`~etp_sync.errors.ETPPartialFailure` whose ``errors`` maps the failed URIs (text)
         to ``(code, message)`` and whose ``successes`` is the dict of objects that did arrive
         (:class:`~etp_sync.errors.ETPRemoteError` when none did).
         """
+        report = resolve_progress(progress, desc="get objects", unit="obj")
         wanted = _object_uris(uris)
         if not wanted:
             return {}
@@ -273,12 +282,16 @@ class StoreCalls(SessionAPI):
         budget = self._store_budget()
         found: dict[str, DataObject] = {}
         failures = _Failures()
+        done = 0
         for batch in _batches(wanted, lambda u: 2 * len(str(u)) + 12, budget):
             keys = [str(u) for u in batch]
             response = self.request(
                 messages.Store.GetDataObjects(uris={k: k for k in keys}, format=format)
             )
             found.update(_assemble_objects(response, by_key))
+            done += len(keys)
+            if report is not None:
+                report(done, len(wanted))
             failures.add_response(response, [k for k in keys if k not in found])
             failures.add_unanswered([k for k in keys if k not in found], ErrorCode.ENOT_FOUND)
         result = ResultDict({by_key[k]: found[k] for k in by_key if k in found})
@@ -299,6 +312,7 @@ class StoreCalls(SessionAPI):
         dataspace: str | DataspaceURI | None = None,
         prune_contained_objects: bool = False,
         timeout: float | None = None,
+        progress: ProgressArg = None,
     ) -> dict[DataObjectURI, PutResult]:
         """Store data objects: ``{uri: xml}``, or XML documents whose URIs are derived.
 
@@ -311,8 +325,11 @@ class StoreCalls(SessionAPI):
         ``timeout`` (the deadline of the whole call; default: the session's); without protocol
         18 they are not atomic (see :class:`~etp_sync.calls.transactions.TransactionManager`).
         Returns a :class:`PutResult` per URI. Failures raise ETPPartialFailure (errors keyed by
-        URI text, successes = the PutResults of the objects stored).
+        URI text, successes = the PutResults of the objects stored). ``progress``: a callback
+        ``progress(done, total)`` counting objects as their requests are answered (a write sent
+        again after a drop counts again from 0), or True for a progress bar (tqdm).
         """
+        report = resolve_progress(progress, desc="put objects", unit="obj")
         items = _put_items(objects, dataspace)
         if not items:
             return {}
@@ -338,7 +355,7 @@ class StoreCalls(SessionAPI):
                 requests.append((_chunked_put(item, budget, prune), [item]))
                 spaces.append(space)
         results, failures = self._write_requests(
-            requests, spaces, _collect_put, timeout=timeout, replaces=True
+            requests, spaces, _collect_put, timeout=timeout, replaces=True, progress=report
         )
         failures.raise_if_any(results)
         return ResultDict({i.uri: results[i.uri] for i in items if i.uri in results})
@@ -371,6 +388,7 @@ class StoreCalls(SessionAPI):
         *,
         timeout: float | None,
         replaces: bool,
+        progress: Progress | None = None,
     ) -> tuple[dict[DataObjectURI, R], _Failures]:
         """Send write requests (``spaces[i]``: the dataspace of ``requests[i]``) and
         ``collect`` each response into (results, failures).
@@ -378,8 +396,10 @@ class StoreCalls(SessionAPI):
         One request goes as it is (a refusal as a whole fails all its items). Several run as
         one write (:meth:`TransactionManager.write_many`: one transaction when the server
         offers them, sent again as a whole after a drop when ``replaces``), each attempt
-        starting from empty results."""
+        starting from empty results. ``progress(done, total)`` counts the items of the
+        requests answered."""
         manager = self.transaction_manager
+        total = sum(len(_keys(body)) for body, _ in requests)
         if len(requests) == 1:
             results: dict[DataObjectURI, R] = {}
             failures = _Failures()
@@ -390,14 +410,20 @@ class StoreCalls(SessionAPI):
                 failures.add_exception(exc, _keys(body))
             else:
                 collect(response, batch, results, failures)
+            if progress is not None:
+                progress(total, total)
             return results, failures
 
         def operation(deadline: Deadline) -> tuple[dict[DataObjectURI, R], _Failures]:
             results: dict[DataObjectURI, R] = {}
             failures = _Failures()
+            done = 0
             for body, batch in requests:
                 response = self.request(body, timeout=deadline.remaining(), idempotent=False)
                 collect(response, batch, results, failures)
+                done += len(_keys(body))
+                if progress is not None:
+                    progress(done, total)
             return results, failures
 
         return manager.write_many(
