@@ -12,6 +12,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from etp_sync.errors import ErrorCode, ETPError
 
@@ -80,8 +81,9 @@ def _error(message: str) -> ETPError:
     return ETPError(message, ErrorCode.EINVALID_OBJECT)
 
 
+@lru_cache(maxsize=4096)
 def _split(tag: str) -> tuple[str, str]:
-    """``{ns}local`` → ``(ns, local)``."""
+    """``{ns}local`` → ``(ns, local)`` (memoised: documents repeat a few tags many times)."""
     if tag.startswith("{"):
         ns, _, local = tag[1:].partition("}")
         return ns, local
@@ -97,6 +99,14 @@ def _child(elem: ET.Element, name: str) -> ET.Element | None:
         if _local(c.tag) == name:
             return c
     return None
+
+
+def _children_by_name(elem: ET.Element) -> dict[str, ET.Element]:
+    """The first child of each local name (one pass, instead of one scan per name looked for)."""
+    first: dict[str, ET.Element] = {}
+    for c in elem:
+        first.setdefault(_local(c.tag), c)
+    return first
 
 
 def _text(elem: ET.Element | None) -> str:
@@ -139,27 +149,32 @@ def qualified_type_from_content_type(content_type: str) -> str | None:
 
 def _step(tag: object) -> str:
     """One step of a link path: ``rsq:LocalCrs`` (unknown namespaces keep no prefix)."""
-    if not isinstance(tag, str):
-        return ""
+    return _tag_step(tag) if isinstance(tag, str) else ""
+
+
+@lru_cache(maxsize=4096)
+def _tag_step(tag: str) -> str:
     ns, local = _split(tag)
     prefix = _NS_PREFIX.get(ns)
     return f"{prefix}:{local}" if prefix else local
 
 
-def _reference_type(elem: ET.Element) -> str:
-    qt = _text(_child(elem, "QualifiedType"))
+def _reference_type(children: dict[str, ET.Element]) -> str:
+    """The type a reference names (its children by name), ``""`` when it does not say."""
+    qt = _text(children.get("QualifiedType"))
     if _QUALIFIED_TYPE_RE.match(qt):
         return qt
-    ct = _text(_child(elem, "ContentType"))
+    ct = _text(children.get("ContentType"))
     return (qualified_type_from_content_type(ct) or "") if ct else ""
 
 
-def _reference_uuid(elem: ET.Element) -> str | None:
-    for name in ("UUID", "Uuid"):
-        c = _child(elem, name)
-        if c is not None:
-            return _norm_uuid(_text(c))
-    return None
+def _reference_uuid(children: dict[str, ET.Element]) -> str | None:
+    """The uuid a reference names (its children by name): its first ``UUID`` child, else its
+    first ``Uuid`` child; None when it has neither or the text is no uuid."""
+    c = children.get("UUID")
+    if c is None:
+        c = children.get("Uuid")
+    return None if c is None else _norm_uuid(_text(c))
 
 
 def _root_type(root: ET.Element, root_ns: dict[str, str]) -> tuple[str, str] | None:
@@ -203,22 +218,18 @@ def identify(root: ET.Element, root_ns: dict[str, str]) -> ObjectInfo:
         raise _error(f"{qualified_type} has an invalid uuid {raw_uuid!r}")
 
     citation = _child(root, "Citation")
-    title = _text(_child(citation, "Title")) if citation is not None else ""
-    last_update_us = created_us = 0
-    originator = ""
-    if citation is not None:
-        created_us = _parse_time_us(_text(_child(citation, "Creation")))
-        last_update_us = _parse_time_us(_text(_child(citation, "LastUpdate"))) or created_us
-        originator = _text(_child(citation, "Originator"))
+    fields = _children_by_name(citation) if citation is not None else {}
+    created_us = _parse_time_us(_text(fields.get("Creation")))
+    last_update_us = _parse_time_us(_text(fields.get("LastUpdate"))) or created_us
     return ObjectInfo(
         uuid=obj_uuid,
         qualified_type=qualified_type,
-        title=title,
+        title=_text(fields.get("Title")),
         last_update_us=last_update_us,
         object_version=root.get("objectVersion"),
         schema_version=schema_version,
         created_us=created_us,
-        originator=originator,
+        originator=_text(fields.get("Originator")),
     )
 
 
@@ -254,30 +265,35 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
     references: dict[tuple[str, str], None] = {}
     links: dict[tuple[str, str], str] = {}
     datasets: dict[tuple[str, str], None] = {}
-    # Depth-first with the path of each element and whether its parent describes a dataset.
+    # Depth-first in document order, with the path of each element and whether its parent
+    # describes a dataset. Only elements with children are visited: a reference is an element
+    # with a UUID child and a dataset one with a path child.
     stack: list[tuple[ET.Element, str, bool]] = [(root, "", False)]
     while stack:
         elem, path, in_dataset = stack.pop()
+        children = _children_by_name(elem)
         if elem is not root:
-            ref_uuid = _reference_uuid(elem)
+            ref_uuid = _reference_uuid(children)
             if ref_uuid is not None and ref_uuid != obj_uuid:
-                ref = (_reference_type(elem), ref_uuid)
+                ref = (_reference_type(children), ref_uuid)
                 references[ref] = None
                 if not in_dataset:
                     links.setdefault(ref, path)
         # An element naming a path in an external file describes a dataset: its reference to
         # the part (HdfProxy) is no link.
-        path_elem = _child(elem, "PathInHdfFile")
+        path_elem = children.get("PathInHdfFile")
         if path_elem is None:
-            path_elem = _child(elem, "PathInExternalFile")
-        for c in reversed(list(elem)):
-            step = _step(c.tag)
-            stack.append((c, f"{path}/{step}" if path else step, path_elem is not None))
+            path_elem = children.get("PathInExternalFile")
+        describes = path_elem is not None
+        for c in reversed(elem):
+            if len(c):
+                step = _step(c.tag)
+                stack.append((c, f"{path}/{step}" if path else step, describes))
         if path_elem is None or not _text(path_elem):
             continue
         part_uuid = ""
         for sibling in elem:
-            sib_uuid = _reference_uuid(sibling)
+            sib_uuid = _reference_uuid(_children_by_name(sibling)) if len(sibling) else None
             if sib_uuid is not None:
                 part_uuid = sib_uuid
                 break

@@ -173,6 +173,38 @@ def test_parse_eml23_and_resqml22_versions() -> None:
     assert info.hdf_datasets == ((f"/RESQML/{GRID_UUID}/zvalues", EPC_UUID),)
 
 
+def test_parse_links_paths_and_datasets_in_document_order() -> None:
+    """References in document order; links carry the element path (open-etp-server's prefixes,
+    the first path of a repeated reference); a dataset's part reference is no link; UUID wins
+    over Uuid (an invalid UUID hides Uuid); the part of a dataset is the first sibling that
+    references something; the object's own uuid is no reference."""
+    a, b, c = (str(uuid.UUID(int=i)) for i in (1, 2, 3))
+    EPC_TYPE = "application/x-eml+xml;version=2.0;type=obj_EpcExternalPartReference"
+    xml = f"""<r:obj_Fault xmlns:r="{RESQML}" xmlns:e="{EML}" schemaVersion="2.0" uuid="{c}">
+      <e:Citation><e:Title>f</e:Title></e:Citation>
+      <r:Outer><r:Inner><e:QualifiedType>resqml20.obj_Horizon</e:QualifiedType>
+        <e:UUID>{a}</e:UUID><e:Uuid>{b}</e:Uuid></r:Inner></r:Outer>
+      <r:Hidden><e:UUID>nope</e:UUID><e:Uuid>{b}</e:Uuid></r:Hidden>
+      <r:Self><e:UUID>{c}</e:UUID></r:Self>
+      <r:Values>
+        <e:PathInHdfFile>/v</e:PathInHdfFile>
+        <e:Other><e:UUID>bad</e:UUID></e:Other>
+        <e:HdfProxy><e:UUID>{b}</e:UUID><e:ContentType>{EPC_TYPE}</e:ContentType></e:HdfProxy>
+      </r:Values>
+      <r:Again><e:UUID>{a}</e:UUID><e:QualifiedType>resqml20.obj_Horizon</e:QualifiedType></r:Again>
+      <r:Empty><e:PathInExternalFile> </e:PathInExternalFile><e:Part><e:UUID>{a}</e:UUID></e:Part>
+      </r:Empty>
+    </r:obj_Fault>""".encode()
+    info = parse_data_object(xml)
+    assert info.references == (
+        ("resqml20.obj_Horizon", a),
+        ("eml20.obj_EpcExternalPartReference", b),
+        ("", a),
+    )
+    assert info.links == (("resqml20.obj_Horizon", a, "rsq:Outer/rsq:Inner"),)
+    assert info.hdf_datasets == (("/v", b),)
+
+
 def test_parse_prodml_version_from_schema_version() -> None:
     prodml = "http://www.energistics.org/energyml/data/prodmlv2"
     xml = f'<p:FluidSystem xmlns:p="{prodml}" schemaVersion="2.2" uuid="{WELL_UUID}"/>'
