@@ -26,7 +26,8 @@ Choices beyond the spec, made to catch accidents:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final
 from uuid import UUID
 
@@ -126,6 +127,16 @@ def _check_path(path: object) -> str:
     return path
 
 
+def _check_version(version: object) -> str | None:
+    """An object version: None, or a non-empty str."""
+    if version is None:
+        return None
+    version = _check_str(version, "version")
+    if version == "":
+        raise InvalidURIError("invalid object version '': empty; use None for no version", version)
+    return version
+
+
 def _check_uuid(value: object) -> UUID:
     """Accept a UUID or its strict 8-4-4-4-12 hex text (any case)."""
     if isinstance(value, UUID):
@@ -199,6 +210,12 @@ class QualifiedType:
     def parse(cls, text: str, *, allow_wildcard: bool = True) -> QualifiedType:
         """Parse ``resqml20.obj_X`` (or ``resqml20.*`` when ``allow_wildcard``)."""
         text = _check_str(text, "qualified type")
+        if cls is QualifiedType:
+            return _parse_qualified_type(text, allow_wildcard)
+        return cls._parse(text, allow_wildcard)
+
+    @classmethod
+    def _parse(cls, text: str, allow_wildcard: bool) -> QualifiedType:
         prefix, dot, object_type = text.partition(".")
         if not dot:
             raise InvalidURIError(
@@ -233,6 +250,13 @@ class QualifiedType:
         return f"QualifiedType({_double_quoted(str(self))})"
 
 
+@lru_cache(maxsize=1024)
+def _parse_qualified_type(text: str, allow_wildcard: bool) -> QualifiedType:
+    """:meth:`QualifiedType.parse`, memoised: a store names few types, many times (the values
+    are immutable; refusals raise and are not remembered)."""
+    return QualifiedType._parse(text, allow_wildcard)
+
+
 def validate_qualified_type(text: str | QualifiedType, *, allow_wildcard: bool = True) -> str:
     """Check a qualified type (as sent in ``dataObjectTypes`` lists) and return it as text."""
     if isinstance(text, QualifiedType):
@@ -246,18 +270,25 @@ def validate_qualified_type(text: str | QualifiedType, *, allow_wildcard: bool =
 
 
 class _URIText:
-    """Equality and hash of a URI object: those of its canonical text, so that a URI object and
-    its string find each other in sets and dicts."""
+    """Equality and hash of a URI object: those of its canonical text (worked out once, when
+    the object is made), so that a URI object and its string find each other in sets and
+    dicts."""
 
     __slots__ = ()
+    _text: str
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, str | _URIText):
-            return str(self) == str(other)
+        if isinstance(other, _URIText):
+            return self._text == other._text
+        if isinstance(other, str):
+            return self._text == other
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(str(self))
+        return hash(self._text)
+
+    def __str__(self) -> str:
+        return self._text
 
 
 @dataclass(frozen=True, slots=True, init=False, repr=False, eq=False)
@@ -265,9 +296,14 @@ class DataspaceURI(_URIText):
     """A dataspace URI; ``path`` ``None`` is the default dataspace ``eml:///``."""
 
     path: str | None
+    _text: str = field(init=False, repr=False, compare=False)
 
     def __init__(self, path: str | None = None) -> None:
-        object.__setattr__(self, "path", None if path is None else _check_path(path))
+        path = None if path is None else _check_path(path)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(
+            self, "_text", _ROOT if path is None else f"{_ROOT}{_DATASPACE_OPEN}{_quote(path)})"
+        )
 
     @classmethod
     def from_path(cls, path: str) -> DataspaceURI:
@@ -287,17 +323,21 @@ class DataspaceURI(_URIText):
         """True for the default dataspace ``eml:///``."""
         return self.path is None
 
-    def __str__(self) -> str:
-        if self.path is None:
-            return _ROOT
-        return f"{_ROOT}{_DATASPACE_OPEN}{_quote(self.path)})"
-
     def __repr__(self) -> str:
         return f"DataspaceURI({_double_quoted(str(self))})"
 
 
 DEFAULT_DATASPACE: Final = DataspaceURI()
 """The default dataspace, ``eml:///``."""
+
+
+def _space_of(dataspace: DataspaceURI | str | None) -> DataspaceURI:
+    """A dataspace given as a URI object, a path or URI string, or None (the default)."""
+    if dataspace is None:
+        return DEFAULT_DATASPACE
+    if isinstance(dataspace, DataspaceURI):
+        return dataspace
+    return as_dataspace_uri(dataspace)
 
 
 @dataclass(frozen=True, slots=True, init=False, repr=False, eq=False)
@@ -314,6 +354,7 @@ class DataObjectURI(_URIText):
     object_type: str
     uuid: UUID
     version: str | None
+    _text: str = field(init=False, repr=False, compare=False)
 
     def __init__(
         self,
@@ -326,22 +367,57 @@ class DataObjectURI(_URIText):
     ) -> None:
         """Build from parts; ``dataspace`` may be a path or URI string, ``None`` is the default."""
         source = f"{domain}{domain_version}.{object_type}"
-        if dataspace is None:
-            dataspace = DEFAULT_DATASPACE
-        elif not isinstance(dataspace, DataspaceURI):
-            dataspace = as_dataspace_uri(dataspace)
-        if version is not None:
-            version = _check_str(version, "version")
-            if version == "":
-                raise InvalidURIError(
-                    "invalid object version '': empty; use None for no version", version
-                )
-        object.__setattr__(self, "dataspace", dataspace)
-        object.__setattr__(self, "domain", _check_domain(domain, source))
-        object.__setattr__(self, "domain_version", _check_domain_version(domain_version, source))
-        object.__setattr__(self, "object_type", _check_object_type(object_type, source, False))
-        object.__setattr__(self, "uuid", _check_uuid(uuid))
-        object.__setattr__(self, "version", version)
+        dataspace = _space_of(dataspace)
+        version = _check_version(version)
+        self._set(
+            dataspace,
+            _check_domain(domain, source),
+            _check_domain_version(domain_version, source),
+            _check_object_type(object_type, source, False),
+            _check_uuid(uuid),
+            version,
+        )
+
+    @classmethod
+    def _checked(
+        cls,
+        dataspace: DataspaceURI,
+        qualified_type: QualifiedType,
+        uuid: UUID,
+        version: str | None,
+    ) -> DataObjectURI:
+        """An object URI from parts already checked (the parser's and :meth:`from_type`'s)."""
+        self = object.__new__(cls)
+        self._set(
+            dataspace,
+            qualified_type.domain,
+            qualified_type.domain_version,
+            qualified_type.object_type,
+            uuid,
+            version,
+        )
+        return self
+
+    def _set(
+        self,
+        dataspace: DataspaceURI,
+        domain: str,
+        domain_version: str,
+        object_type: str,
+        uuid: UUID,
+        version: str | None,
+    ) -> None:
+        """Set the fields and the canonical text."""
+        setattr_ = object.__setattr__
+        setattr_(self, "dataspace", dataspace)
+        setattr_(self, "domain", domain)
+        setattr_(self, "domain_version", domain_version)
+        setattr_(self, "object_type", object_type)
+        setattr_(self, "uuid", uuid)
+        setattr_(self, "version", version)
+        space = dataspace._text if dataspace.path is None else f"{dataspace._text}/"
+        ident = str(uuid) if version is None else f"uuid={uuid},version={_quote(version)}"
+        setattr_(self, "_text", f"{space}{domain}{domain_version}.{object_type}({ident})")
 
     @classmethod
     def from_type(
@@ -360,13 +436,8 @@ class DataObjectURI(_URIText):
                 "a concrete type, not a wildcard",
                 str(qualified_type),
             )
-        return cls(
-            dataspace,
-            qualified_type.domain,
-            qualified_type.domain_version,
-            qualified_type.object_type,
-            uuid,
-            version,
+        return cls._checked(
+            _space_of(dataspace), qualified_type, _check_uuid(uuid), _check_version(version)
         )
 
     @classmethod
@@ -393,14 +464,6 @@ class DataObjectURI(_URIText):
         return DataObjectURI(
             dataspace, self.domain, self.domain_version, self.object_type, self.uuid, self.version
         )
-
-    def __str__(self) -> str:
-        prefix = str(self.dataspace) if self.dataspace.is_default else f"{self.dataspace}/"
-        if self.version is None:
-            ident = str(self.uuid)
-        else:
-            ident = f"uuid={self.uuid},version={_quote(self.version)}"
-        return f"{prefix}{self.qualified_type}({ident})"
 
     def __repr__(self) -> str:
         return f"DataObjectURI({_double_quoted(str(self))})"
@@ -487,9 +550,7 @@ def _parse_object(text: str, pos: int, dataspace: DataspaceURI) -> DataObjectURI
     pos += 1
     if pos != len(text):
         raise _fail(text, f"unexpected trailing {text[pos:]!r} after the data object")
-    return DataObjectURI(
-        dataspace, qtype.domain, qtype.domain_version, qtype.object_type, uuid_text, version
-    )
+    return DataObjectURI._checked(dataspace, qtype, UUID(uuid_text), version)
 
 
 def validate_osdu_dataspace(path: str | DataspaceURI | None) -> str:
