@@ -415,13 +415,13 @@ def test_close_wakes_a_blocked_reader() -> None:
         transport = WebSocketTransport.connect(url)
         outcome: list[BaseException | bytearray | None] = []
         blocked = threading.Event()
-        wait_readable = transport._reader.wait_readable
+        recv_some = transport._reader.recv_some
 
-        def waiting(deadline: float | None) -> bool:
+        def waiting(first: bool = False) -> bool:
             blocked.set()  # the reader is now waiting for bytes that never come
-            return wait_readable(deadline)
+            return recv_some(first)
 
-        transport._reader.wait_readable = waiting  # type: ignore[method-assign]
+        transport._reader.recv_some = waiting  # type: ignore[method-assign]
 
         def reader() -> None:
             try:

@@ -16,6 +16,7 @@ bounded whatever the peer sends. Every waiter raises its own copy of a shared fa
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -60,14 +61,11 @@ class MessageIds:
     """Strictly increasing message ids: even from 2 for a client, odd from 1 for a server."""
 
     def __init__(self, *, server: bool = False) -> None:
-        self._next = 1 if server else 2
-        self._lock = threading.Lock()
+        self._counter = itertools.count(1 if server else 2, 2)
 
     def next(self) -> int:
-        with self._lock:
-            value = self._next
-            self._next += 2
-            return value
+        """The next id; thread-safe (``itertools.count`` advances atomically)."""
+        return next(self._counter)
 
 
 @dataclass
@@ -142,7 +140,6 @@ class PendingRequest:
         "protocol",
         "received",
         "replies",
-        "sent_at",
         "target",
     )
 
@@ -166,7 +163,6 @@ class PendingRequest:
         self.received = 0
         self._queue: queue.SimpleQueue[tuple[Any, Any] | BaseException] = queue.SimpleQueue()
         self._correlator = correlator
-        self.sent_at = time.monotonic()
 
     def put(self, item: tuple[Any, Any] | BaseException) -> None:
         self._queue.put(item)
@@ -201,28 +197,35 @@ class PendingRequest:
             deadline = time.monotonic() + timeout
         messages: list[Any] = []
         errors: list[Any] = []
+        get = self._queue.get
         try:
             while True:
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                try:
-                    item = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    raise ETPReadTimeout(
-                        f"no complete response to {self.name} (message {self.message_id}) "
-                        "within its deadline"
-                        + (f" of {timeout:g} s" if timeout is not None else "")
-                    ) from None
-                if isinstance(item, BaseException):
+                if deadline is None:
+                    item = get()
+                else:
+                    left = deadline - time.monotonic()
+                    try:
+                        item = get(timeout=left if left > 0.0 else 0.0)
+                    except queue.Empty:
+                        raise ETPReadTimeout(
+                            f"no complete response to {self.name} (message {self.message_id}) "
+                            "within its deadline"
+                            + (f" of {timeout:g} s" if timeout is not None else "")
+                        ) from None
+                if not isinstance(item, tuple):
                     raise fresh_error(item)
                 header, body = item
-                if header.message_type == PROTOCOL_EXCEPTION:
+                kind = header.message_type
+                if kind == PROTOCOL_EXCEPTION:
                     errors.append(body)
-                elif header.message_type != ACKNOWLEDGE:
+                elif kind != ACKNOWLEDGE:
                     messages.append(body)
-                if header.message_flags & FIN and header.message_type != ACKNOWLEDGE:
+                if header.message_flags & FIN and kind != ACKNOWLEDGE:
+                    # The correlator forgot the request when it routed the final part.
                     return Response(messages, errors)
-        finally:
+        except BaseException:
             self._correlator.forget(self.message_id)
+            raise
 
 
 class Correlator:
@@ -244,21 +247,24 @@ class Correlator:
         target: ReplyTarget | None = None,
     ) -> PendingRequest:
         """Expect a reply to request ``message_id`` (see :class:`PendingRequest`); ``target``
-        is where its values may be received (see :meth:`target_for`)."""
-        with self._lock:
-            if self._closed_error is not None:
-                raise fresh_error(self._closed_error)
-            pending = PendingRequest(
-                message_id,
-                name,
-                self,
-                protocol=protocol,
-                replies=replies,
-                max_bytes=max_bytes,
-                target=target,
-            )
-            self._pending[message_id] = pending
-            return pending
+        is where its values may be received (see :meth:`target_for`).
+
+        Lock-free: :meth:`fail_all` records the closing error before it empties the table, so
+        a request entered while it runs is either failed by it or refused here."""
+        pending = PendingRequest(
+            message_id,
+            name,
+            self,
+            protocol=protocol,
+            replies=replies,
+            max_bytes=max_bytes,
+            target=target,
+        )
+        self._pending[message_id] = pending
+        if self._closed_error is not None:
+            self._pending.pop(message_id, None)
+            raise fresh_error(self._closed_error)
+        return pending
 
     def target_for(self, correlation_id: int) -> ReplyTarget | None:
         """The reply target of the request ``correlation_id`` answers, if it is waiting."""
@@ -266,45 +272,44 @@ class Correlator:
         return None if pending is None else pending.target
 
     def forget(self, message_id: int) -> None:
-        with self._lock:
-            self._pending.pop(message_id, None)
+        self._pending.pop(message_id, None)  # atomic: no lock needed
 
     def route(self, header: Any, body: Any, size: int = 0) -> bool:
         """Hand a message (``size`` bytes on the wire) to the request it answers; False if no
         request is waiting for it. A part that breaks its request (see
-        :meth:`PendingRequest.check`) fails it instead, and the request is forgotten."""
-        if header.correlation_id == 0:
+        :meth:`PendingRequest.check`) fails it instead, and the request is forgotten.
+
+        Called by the connection's one reader thread only; the dictionary operations are
+        atomic, so no lock is needed against :meth:`register`, :meth:`forget` or
+        :meth:`fail_all` (a waiter takes the first item that reaches its queue)."""
+        correlation_id = header.correlation_id
+        if not correlation_id:
             return False
-        error = None
-        with self._lock:
-            pending = self._pending.get(header.correlation_id)
-            final = header.message_flags & FIN and header.message_type != ACKNOWLEDGE
-            if pending is not None:
-                error = pending.check(header, size)
-            if pending is not None and (final or error is not None):
-                # Final part: later duplicates find nobody; result() also forgets it.
-                self._pending.pop(header.correlation_id, None)
-        if error is not None:
-            assert pending is not None
-            log.error("%s", error)
-            pending.put(error)
-            return True
+        pending = self._pending.get(correlation_id)
         if pending is None:
             log.debug(
                 "dropping message (%s, %s) for request %s: nobody is waiting (timed out?)",
                 header.protocol,
                 header.message_type,
-                header.correlation_id,
+                correlation_id,
             )
             return False
-        pending.put((header, body))
+        error = pending.check(header, size)
+        if error is not None:
+            self._pending.pop(correlation_id, None)
+            log.error("%s", error)
+            pending._queue.put(error)
+            return True
+        if header.message_flags & FIN and header.message_type != ACKNOWLEDGE:
+            # Final part: later duplicates find nobody; result() needs no forget.
+            self._pending.pop(correlation_id, None)
+        pending._queue.put((header, body))
         return True
 
     def fail(self, message_id: int, error: ETPError) -> None:
         """Fail one request (e.g. its response could not be decoded)."""
         error.__traceback__ = None  # the waiter raises a copy; keep no frame of ours alive
-        with self._lock:
-            pending = self._pending.pop(message_id, None)
+        pending = self._pending.pop(message_id, None)
         if pending is not None:
             pending.put(error)
 
@@ -314,16 +319,15 @@ class Correlator:
         Each waiter raises its own copy of ``error``: they share no traceback."""
         error.__traceback__ = None
         with self._lock:
-            pending = list(self._pending.values())
-            self._pending.clear()
             if close:
                 self._closed_error = error
+            pending = list(self._pending.values())
+            self._pending.clear()
         for p in pending:
             p.put(error)
 
     def in_flight(self) -> int:
-        with self._lock:
-            return len(self._pending)
+        return len(self._pending)
 
 
 __all__ = [

@@ -65,6 +65,12 @@ RESPONSE_MESSAGES = 4
 messages (see ``max_response_size``)."""
 
 
+_FIN = int(MessageFlags.FIN)
+
+# Per message class: (protocol, message type, name, the message types that may answer it).
+_Kind = tuple[int, int, str, "frozenset[int] | None"]
+
+
 def _left(deadline: float | None) -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
@@ -99,10 +105,13 @@ class SessionEngine:
         self._on_close = on_close
         self._opened = False  # the handshake succeeded: a failure from now on is a disconnect
         self._dispatch_queue: queue.SimpleQueue[tuple[Any, Any] | None] = queue.SimpleQueue()
-        self._closed = threading.Event()
+        self._closed = threading.Event()  # set with close_error (which the hot paths test)
         self._fail_lock = threading.Lock()
         self.close_error: ETPError | None = None
         self._placed: ReplyTarget | None = None  # the target of the frame being received
+        self._kinds: dict[type, _Kind] = {}  # checked once per message class (see _kind)
+        self._compress: bool | None = False  # the codec's choice (see _compress_choice)
+        self._limit = 0  # response_limit, fixed once the session is open
         transport.placer = self._place
         self._reader = threading.Thread(target=self._read_loop, name="etp_sync-reader", daemon=True)
         self._dispatcher = threading.Thread(
@@ -188,6 +197,8 @@ class SessionEngine:
         conn.server = read_open_session(
             open_session, client_max_message_size=conn.client_max_message_size
         )
+        conn._compress = conn._compress_choice()
+        conn._limit = conn.response_limit
         conn._opened = True
         log.info(
             "ETP session %s open with %s %s (protocols %s, compression %r, max message %d B)",
@@ -204,7 +215,7 @@ class SessionEngine:
 
     @property
     def is_open(self) -> bool:
-        return not self._closed.is_set()
+        return self.close_error is None
 
     @property
     def max_message_size(self) -> int:
@@ -219,7 +230,7 @@ class SessionEngine:
         return RESPONSE_MESSAGES * self.max_message_size
 
     def _check_open(self) -> None:
-        if self._closed.is_set():
+        if self.close_error is not None:
             raise self._error_to_raise()
 
     def _error_to_raise(self) -> ETPError:
@@ -241,14 +252,27 @@ class SessionEngine:
             )
         return protocol, message_type
 
+    def _kind(self, body: Record) -> _Kind:
+        """What sending ``body`` needs to know of its class (checked by :meth:`_numbers`),
+        remembered per class once the session is open (the grants are then fixed)."""
+        kind = self._kinds.get(body.__class__)
+        if kind is None:
+            protocol, message_type = self._numbers(body)
+            kind = (protocol, message_type, body.etp_name, expected_replies(body))
+            if self.server is not None:
+                self._kinds[body.__class__] = kind
+        return kind
+
     def _compress_choice(self) -> bool | None:
         if not self.compression_wanted or self.server is None or self.server.compression != "gzip":
             return False
         return None  # compress when it pays
 
     def _transmit(self, header: Any, body: Record, deadline: float | None) -> None:
-        parts = encode_message_parts(header, body, self._compress_choice())
-        size = sum(len(memoryview(p).cast("B")) for p in parts)
+        parts = encode_message_parts(header, body, self._compress)
+        size = 0
+        for part in parts:
+            size += len(part) if part.__class__ is bytes else memoryview(part).nbytes
         if size > self.max_message_size:
             raise ETPMessageTooLarge(
                 f"{body.etp_name} is {size} bytes, more than the negotiated maximum message "
@@ -283,17 +307,21 @@ class SessionEngine:
         belong to any protocol). ``deadline`` (``time.monotonic()``) bounds the send. ``target``:
         memory the reply's values may be received into (see :mod:`etp_sync.codec._placement`).
         """
-        self._check_open()
-        body_protocol, message_type = self._numbers(body)
+        if self.close_error is not None:
+            raise self._error_to_raise()
+        kind = self._kinds.get(body.__class__) or self._kind(body)
         message_id = self.ids.next()
         header = MessageHeader(
-            protocol=body_protocol if protocol is None else protocol,
-            message_type=message_type,
+            protocol=kind[0] if protocol is None else protocol,
+            message_type=kind[1],
             correlation_id=correlation_id,
             message_id=message_id,
-            message_flags=MessageFlags.FIN if final else 0,
+            message_flags=_FIN if final else 0,
         )
-        pending = self._expect(message_id, body, target) if expect_response else None
+        if not expect_response:
+            self._transmit(header, body, deadline)
+            return None
+        pending = self._expect(message_id, kind, target)
         try:
             self._transmit(header, body, deadline)
         except BaseException:
@@ -302,15 +330,16 @@ class SessionEngine:
         return pending
 
     def _expect(
-        self, message_id: int, body: Record, target: ReplyTarget | None = None
+        self, message_id: int, kind: _Kind, target: ReplyTarget | None = None
     ) -> PendingRequest:
-        """Register the request: its reply is checked against ``body``'s expected answers."""
+        """Register the request (of message class ``kind``, see :meth:`_kind`): its reply is
+        checked against the answers expected of it."""
         return self.correlator.register(
             message_id,
-            body.etp_name,
-            protocol=body.etp_protocol,
-            replies=expected_replies(body),
-            max_bytes=self.response_limit,
+            kind[2],
+            protocol=kind[0],
+            replies=kind[3],
+            max_bytes=self._limit or self.response_limit,
             target=target,
         )
 
@@ -324,17 +353,19 @@ class SessionEngine:
         if not bodies:
             raise ETPInvalidArgument("a multipart request needs at least one part")
         self._check_open()
-        numbers = [self._numbers(b) for b in bodies]
+        kinds = [self._kind(b) for b in bodies]
         first_id = self.ids.next()
-        pending = self._expect(first_id, bodies[0])
+        pending = self._expect(first_id, kinds[0])
         try:
-            for i, (body, (protocol, message_type)) in enumerate(zip(bodies, numbers, strict=True)):
+            for i, (body, (protocol, message_type, _, _)) in enumerate(
+                zip(bodies, kinds, strict=True)
+            ):
                 header = MessageHeader(
                     protocol=protocol,
                     message_type=message_type,
                     correlation_id=0 if i == 0 else first_id,
                     message_id=first_id if i == 0 else self.ids.next(),
-                    message_flags=MessageFlags.FIN if i == len(bodies) - 1 else 0,
+                    message_flags=_FIN if i == len(bodies) - 1 else 0,
                 )
                 self._transmit(header, body, deadline)
         except BaseException:
@@ -345,13 +376,14 @@ class SessionEngine:
     # -- receiving -----------------------------------------------------------------------------
 
     def _read_loop(self) -> None:
+        recv = self.transport.recv_data
+        handle = self._handle_frame
         try:
-            while not self._closed.is_set():
-                frame = self.transport.recv_message(timeout=None)
-                if frame is None:
-                    continue
-                self._handle_frame(frame)
-                del frame  # don't keep the last message alive while the next one arrives
+            while self.close_error is None:
+                received = recv(None)
+                if received is not None:
+                    handle(received[0])
+                    del received  # don't keep the last message alive while the next one arrives
         except ETPSessionClosed as exc:
             reason = getattr(exc, "reason", "") or str(exc)
             self._fail(ETPSessionClosed(f"the server closed the connection: {reason}", reason))
@@ -469,7 +501,7 @@ class SessionEngine:
         Requests still waiting fail with ``error`` (default: ETPConnectionLost). ``abort``
         drops the connection without the closing handshake (for a peer that stopped answering).
         """
-        if send_close_session and not self._closed.is_set():
+        if send_close_session and self.close_error is None:
             try:
                 self.send(
                     messages.Core.CloseSession(reason=reason),

@@ -94,17 +94,28 @@ class FrameReader:
     ) -> tuple[bytearray, bool] | None:
         """The next data message as ``(payload, is_text)``, or None if no byte of a new frame
         arrives by ``deadline``; control frames met on the way go to ``on_control(opcode,
-        payload)`` (unmasked), which may raise."""
+        payload)`` (unmasked), which may raise.
+
+        Without a deadline the socket's own wait is the only one (no poll before a recv), and
+        a whole small binary frame already in the read-ahead buffer is taken from it at once
+        (see :meth:`_buffered_small`)."""
         message: bytearray | None = None
         text = False
         while True:
-            if message is None and not self.buffered:
-                if not self.wait_readable(deadline):
-                    return None
-                if not self.recv_some(first=True):
-                    if deadline is not None and time.monotonic() >= deadline:
+            if message is None:
+                if self._rend == self._rpos:
+                    if deadline is None:
+                        if not self.recv_some(first=True):
+                            continue  # nothing for stall_timeout: go on waiting
+                    elif not self.wait_readable(deadline):
                         return None
-                    continue
+                    elif not self.recv_some(first=True):
+                        if time.monotonic() >= deadline:
+                            return None
+                        continue
+                small = self._buffered_small(max_message_size)
+                if small is not None:
+                    return small, False
             fin, opcode, length, key = self.read_frame_header()
 
             if opcode >= OP_CLOSE:
@@ -123,8 +134,8 @@ class FrameReader:
                 self._check_size(length, max_message_size)
                 message = bytearray()
                 text = opcode == OP_TEXT
-                placeable = fin and key is None and length >= _PLACE_MIN  # whole and unmasked
-                if placeable and placer is not None and self._recv_placed(placer, message, length):
+                whole = fin and length >= _PLACE_MIN  # a big message in one frame
+                if whole and placer is not None and self._recv_placed(placer, message, length, key):
                     return message, text
             elif opcode == OP_CONT:
                 if message is None:
@@ -140,6 +151,37 @@ class FrameReader:
             if fin:
                 return message, text
 
+    def _buffered_small(self, max_message_size: int) -> bytearray | None:
+        """The payload of the next frame when it is a whole binary message under 64 KiB that
+        is already in the read-ahead buffer (consumed, unmasked); None otherwise (nothing is
+        consumed: the general path reads it, and refuses it if it breaks a rule)."""
+        rbuf, pos = self._rbuf, self._rpos
+        avail = self._rend - pos
+        if avail < 2 or rbuf[pos] != FIN | OP_BINARY:
+            return None
+        b1 = rbuf[pos + 1]
+        length = b1 & 0x7F
+        start = pos + 2
+        if length == 126:
+            if avail < 4:
+                return None
+            length = (rbuf[start] << 8) | rbuf[start + 1]
+            start += 2
+        elif length == 127:
+            return None
+        key = None
+        if b1 & 0x80:
+            key = bytes(rbuf[start : start + 4])
+            start += 4
+        end = start + length
+        if end > self._rend or length > max_message_size:
+            return None
+        payload = rbuf[start:end]
+        if key is not None and length:
+            mask_into(payload, 0, payload, key)
+        self._rpos = end
+        return payload
+
     def _check_size(self, size: int, max_message_size: int) -> None:
         """Refuse (and close with 1009) a message announcing more than ``max_message_size``."""
         if size > max_message_size:
@@ -148,18 +190,32 @@ class FrameReader:
                 f"incoming message of {size} bytes exceeds max_message_size {max_message_size}",
             )
 
-    def _recv_placed(self, placer: Placer, message: bytearray, length: int) -> bool:
-        """Offer an unmasked one-frame message to ``placer``; when it names memory for part of
-        the payload, receive that part straight into it and the rest into ``message``."""
-        self.ensure(min(length, PLACE_PEEK))
-        with self._rview[self._rpos : self._rpos + min(length, PLACE_PEEK)] as prefix:
-            spot = placer(prefix, length)
+    def _recv_placed(
+        self, placer: Placer, message: bytearray, length: int, key: bytes | None
+    ) -> bool:
+        """Offer a one-frame message to ``placer`` (its start unmasked); when it names memory
+        for part of the payload, receive that part straight into it and the rest into
+        ``message``, each unmasked in place with the key phase of its position."""
+        peek = min(length, PLACE_PEEK)
+        self.ensure(peek)
+        with self._rview[self._rpos : self._rpos + peek] as prefix:
+            if key is None:
+                spot = placer(prefix, length)
+            else:
+                clear = bytearray(prefix)
+                mask_into(clear, 0, clear, key)
+                spot = placer(memoryview(clear), length)
         if spot is None:
             return False
         offset, dest = spot
         self.append_payload(message, offset)
         self.read_into(dest)
         self.append_payload(message, length - offset - dest.nbytes)
+        if key is not None:
+            with memoryview(message) as view, view[:offset] as head, view[offset:] as tail:
+                phase = mask_into(head, 0, head, key)
+                phase = mask_into(dest, 0, dest, key, phase)
+                mask_into(tail, 0, tail, key, phase)
         return True
 
     def wait_readable(self, deadline: float | None) -> bool:

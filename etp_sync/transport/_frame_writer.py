@@ -15,8 +15,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Final
 
 import numpy as np
@@ -30,6 +29,7 @@ from ._frames import (
     SMALL_MASK,
     header_len,
     mask_into,
+    small_frame,
     split_frames,
     write_header,
 )
@@ -53,18 +53,29 @@ _IOV_MAX: Final = 512
 """Buffers per ``sendmsg`` call (POSIX guarantees at least 1024)."""
 
 
-def _writable(sock: socket.socket, wait: float) -> bool:
-    """Whether ``sock`` can take more bytes within ``wait`` seconds (errors count as yes: the
-    send that follows reports them)."""
-    try:
+class _Writability:
+    """Whether a socket can take more bytes, with one ``poll`` object kept for the socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._poller: select.poll | None = None
         if hasattr(select, "poll"):
-            poller = select.poll()
-            poller.register(sock.fileno(), select.POLLOUT)
-            return bool(poller.poll(math.ceil(wait * 1000)))
-        _, ready, _ = select.select([], [sock], [], wait)
-        return bool(ready)
-    except (OSError, ValueError):
-        return True
+            try:
+                self._poller = select.poll()
+                self._poller.register(sock.fileno(), select.POLLOUT)
+            except (OSError, ValueError):
+                self._poller = None
+
+    def __call__(self, wait: float) -> bool:
+        """True when the socket takes bytes within ``wait`` seconds (errors count as yes: the
+        send that follows reports them)."""
+        try:
+            if self._poller is not None:
+                return bool(self._poller.poll(math.ceil(wait * 1000)))
+            _, ready, _ = select.select([], [self._sock], [], wait)
+            return bool(ready)
+        except (OSError, ValueError):
+            return True
 
 
 class FrameWriter:
@@ -101,6 +112,7 @@ class FrameWriter:
         self._gather = (
             not masked and hasattr(sock, "sendmsg") and not isinstance(sock, ssl.SSLSocket)
         )
+        self._writable = _Writability(sock)
         self._lock = threading.Lock()
         self._pending_pong: bytes | None = None
         self.close_sent = False
@@ -112,19 +124,41 @@ class FrameWriter:
     def send(
         self, opcode: int, views: list[memoryview], total: int, deadline: float | None = None
     ) -> None:
-        """Frame ``views`` as one message and transmit it, holding the send lock."""
-        if deadline is None:
-            self._lock.acquire()
-        elif not self._lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
-            raise ETPWriteTimeout(
-                f"could not send to {self._safe_url} within the deadline: another send held "
-                "the connection"
-            )
+        """Frame ``views`` as one message and transmit it, holding the send lock.
+
+        A free lock is taken without a timed wait, and a small message goes out as one
+        ``bytes`` in one ``send`` when the socket takes it at once (see :meth:`_send_small`).
+        """
+        lock = self._lock
+        if not lock.acquire(False):
+            if deadline is None:
+                lock.acquire()
+            elif not lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+                raise ETPWriteTimeout(
+                    f"could not send to {self._safe_url} within the deadline: another send "
+                    "held the connection"
+                )
         try:
             self._check(opcode)
             self._send_locked(opcode, views, total, deadline)
         finally:
             self._release()
+
+    def _send_small(self, opcode: int, views: list[memoryview], deadline: float | None) -> None:
+        """Send a message shorter than :data:`SMALL_MASK` as one frame built in one ``bytes``
+        (lock held): one ``send`` when the socket is writable now, else the bounded writes of
+        :meth:`_transmit`."""
+        payload = views[0] if len(views) == 1 else b"".join(views)
+        data = small_frame(FIN | opcode, payload, self._mask_key() if self._masked else None)
+        if deadline is not None and (deadline <= time.monotonic() or not self._writable(0.0)):
+            self._transmit(memoryview(data), deadline)  # waits, or raises ETPWriteTimeout
+            return
+        try:
+            sent = self._sock.send(data)
+        except OSError as exc:
+            raise self._send_error(exc) from None
+        if sent < len(data):
+            self._transmit(memoryview(data)[sent:], deadline, started=True)
 
     def queue_pong(self, payload: bytes) -> None:
         """Answer a ping without ever blocking the reader on the send lock (see _release)."""
@@ -181,6 +215,12 @@ class FrameWriter:
     ) -> None:
         """Send one message (lock held); a buffer grown past the size worth keeping, or that
         of a connection that closed meanwhile, is dropped after it."""
+        limit = self.max_frame_size
+        if total < SMALL_MASK and (limit is None or total <= limit):
+            self._send_small(opcode, views, deadline)  # the send buffer is not used
+            if self._sbuf.nbytes and self._state() == "closed":
+                self._sbuf = np.empty(0, dtype=np.uint8)
+            return
         try:
             self._write(opcode, views, total, deadline)
         finally:
@@ -211,21 +251,10 @@ class FrameWriter:
     def _write(
         self, opcode: int, views: list[memoryview], total: int, deadline: float | None
     ) -> None:
-        """Build header(s) and masked payload in the send buffer, then transmit it."""
+        """Build header(s) and masked payload in the send buffer, then transmit it (messages
+        of at least :data:`SMALL_MASK` bytes, or split into frames)."""
         max_frame_size = self.max_frame_size
         masked = self._masked
-        if total < SMALL_MASK and (max_frame_size is None or total <= max_frame_size):
-            # Small message: a few Python-level operations beat the buffer machinery.
-            key = self._mask_key() if masked else None
-            payload = b"".join(views)
-            header = bytearray(header_len(total, masked))
-            write_header(memoryview(header), 0, FIN | opcode, total, key)
-            if key is not None and total:
-                keys = (key * ((total >> 2) + 1))[:total]
-                value = int.from_bytes(payload, "little") ^ int.from_bytes(keys, "little")
-                payload = value.to_bytes(total, "little")
-            self._transmit(memoryview(header + payload), deadline)
-            return
         sizes = self._frame_sizes(opcode, total, max_frame_size)
         if self._gather:
             self._send_gathered(opcode, views, sizes, deadline)
@@ -269,7 +298,7 @@ class FrameWriter:
         sock = self._sock
         index = 0
         started = False
-        with self._send_errors():
+        try:
             while index < len(buffers):
                 if deadline is not None:
                     self._wait_writable(deadline, started=started)
@@ -280,20 +309,27 @@ class FrameWriter:
                     index += 1
                 if sent:
                     buffers[index] = buffers[index][sent:]
+        except OSError as exc:
+            raise self._send_error(exc) from None
 
-    def _transmit(self, data: memoryview, deadline: float | None = None) -> None:
+    def _transmit(
+        self, data: memoryview, deadline: float | None = None, *, started: bool = False
+    ) -> None:
         """Write all of ``data``; every ``send`` call must progress within ``stall_timeout``,
-        and the whole write end by ``deadline`` (None: no deadline)."""
+        and the whole write end by ``deadline`` (None: no deadline). ``started``: part of the
+        message went out already."""
         sock = self._sock
         chunk = self._send_chunk
         if deadline is not None and isinstance(sock, ssl.SSLSocket):
             chunk = _SSL_DEADLINE_CHUNK
         sent, n = 0, data.nbytes
-        with self._send_errors():
+        try:
             while sent < n:
                 if deadline is not None:
-                    self._wait_writable(deadline, started=sent > 0)
+                    self._wait_writable(deadline, started=started or sent > 0)
                 sent += sock.send(data[sent : sent + chunk])
+        except OSError as exc:
+            raise self._send_error(exc) from None
 
     def _wait_writable(self, deadline: float, *, started: bool) -> None:
         """Wait until the socket can take more bytes; past ``deadline`` raise ETPWriteTimeout
@@ -302,7 +338,7 @@ class FrameWriter:
             left = deadline - time.monotonic()
             if left > 0:
                 wait = min(left, self._stall_timeout)
-                if _writable(self._sock, wait):
+                if self._writable(wait):
                     return
                 if wait < left:
                     raise TimeoutError  # no progress for stall_timeout: the connection is lost
@@ -312,14 +348,11 @@ class FrameWriter:
                 self._lost(f"{message}: the message was cut off")
             raise ETPWriteTimeout(message)
 
-    @contextmanager
-    def _send_errors(self) -> Iterator[None]:
-        """Turn a send that stalls past ``stall_timeout`` or fails into a lost connection."""
-        try:
-            yield
-        except TimeoutError:
-            raise self._lost(
+    def _send_error(self, exc: OSError) -> ETPTransportError:
+        """The lost connection a send that stalled past ``stall_timeout`` (TimeoutError) or
+        failed means (recorded; the error to raise)."""
+        if isinstance(exc, TimeoutError):
+            return self._lost(
                 f"send to {self._safe_url} made no progress for {self._stall_timeout:g} s"
-            ) from None
-        except OSError as exc:
-            raise self._lost(f"socket error sending to {self._safe_url}: {exc}") from None
+            )
+        return self._lost(f"socket error sending to {self._safe_url}: {exc}")

@@ -60,10 +60,7 @@ def byte_view(obj: BytesLike) -> memoryview:
 
 def _xor_small(dst: memoryview, offset: int, src: memoryview, key: bytes) -> None:
     """Mask a short ``src`` (key phase 0 = ``key[0]``) into ``dst[offset:]`` via one big int."""
-    n = src.nbytes
-    keys = (key * ((n >> 2) + 1))[:n]
-    value = int.from_bytes(src, "little") ^ int.from_bytes(keys, "little")
-    dst[offset : offset + n] = value.to_bytes(n, "little")
+    dst[offset : offset + src.nbytes] = xor_small(src, key)
 
 
 def mask_into(dst: BytesLike, dst_offset: int, src: BytesLike, key: bytes, phase: int = 0) -> int:
@@ -101,6 +98,28 @@ def mask_into(dst: BytesLike, dst_offset: int, src: BytesLike, key: bytes, phase
         if m < n:  # m is a multiple of 4, so the tail starts at key phase 0 again
             _xor_small(d, dst_offset + m, s[m:], k)
     return (p + n) & 3
+
+
+_HEAD2 = struct.Struct("!BB").pack
+_HEAD4 = struct.Struct("!BBH").pack
+
+
+def xor_small(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
+    """``data`` (a few hundred bytes at most; a memoryview of bytes) XORed with the mask
+    ``key`` from phase 0, as one Python int (faster than numpy for short payloads)."""
+    n = len(data)
+    keys = (key * ((n >> 2) + 1))[:n]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(keys, "little")).to_bytes(n, "little")
+
+
+def small_frame(first: int, payload: bytes | memoryview, key: bytes | None) -> bytes:
+    """One whole frame of a payload shorter than 64 KiB (at most :data:`SMALL_MASK` bytes when
+    masked): header, mask key and (masked) payload as one ``bytes``, ready for one send."""
+    n = len(payload)
+    if key is None:
+        return (_HEAD2(first, n) if n < 126 else _HEAD4(first, 126, n)) + payload
+    head = _HEAD2(first, 0x80 | n) if n < 126 else _HEAD4(first, 0xFE, n)
+    return head + key + xor_small(payload, key) if n else head + key
 
 
 def header_len(length: int, masked: bool) -> int:
