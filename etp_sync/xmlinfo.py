@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 from etp_sync.errors import ErrorCode, ETPError
 
@@ -195,6 +196,11 @@ def _root_type(root: ET.Element, root_ns: dict[str, str]) -> tuple[str, str] | N
 def identify(root: ET.Element, root_ns: dict[str, str]) -> ObjectInfo:
     """What the root element (tag, attributes, ``Citation`` child) says about a data object:
     everything but its references. ``root_ns`` maps the prefixes declared on the root."""
+    return ObjectInfo(**_identity(root, root_ns))
+
+
+def _identity(root: ET.Element, root_ns: dict[str, str]) -> dict[str, Any]:
+    """The :class:`ObjectInfo` fields :func:`identify` fills, by name."""
     schema_version = (root.get("schemaVersion") or "").strip()
     family_type = _root_type(root, root_ns)
     if family_type is None:
@@ -221,16 +227,16 @@ def identify(root: ET.Element, root_ns: dict[str, str]) -> ObjectInfo:
     fields = _children_by_name(citation) if citation is not None else {}
     created_us = _parse_time_us(_text(fields.get("Creation")))
     last_update_us = _parse_time_us(_text(fields.get("LastUpdate"))) or created_us
-    return ObjectInfo(
-        uuid=obj_uuid,
-        qualified_type=qualified_type,
-        title=_text(fields.get("Title")),
-        last_update_us=last_update_us,
-        object_version=root.get("objectVersion"),
-        schema_version=schema_version,
-        created_us=created_us,
-        originator=_text(fields.get("Originator")),
-    )
+    return {
+        "uuid": obj_uuid,
+        "qualified_type": qualified_type,
+        "title": _text(fields.get("Title")),
+        "last_update_us": last_update_us,
+        "object_version": root.get("objectVersion"),
+        "schema_version": schema_version,
+        "created_us": created_us,
+        "originator": _text(fields.get("Originator")),
+    }
 
 
 def parse_data_object(xml: bytes) -> ObjectInfo:
@@ -259,8 +265,8 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
             root_ns[payload[0]] = payload[1]
     if root is None:  # pragma: no cover - expat rejects empty documents first
         raise _error("data object has no root element")
-    info = identify(root, root_ns)
-    obj_uuid = info.uuid
+    identity = _identity(root, root_ns)
+    obj_uuid = identity["uuid"]
 
     references: dict[tuple[str, str], None] = {}
     links: dict[tuple[str, str], str] = {}
@@ -299,8 +305,8 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
                 break
         datasets[(_text(path_elem), part_uuid)] = None
 
-    return replace(
-        info,
+    return ObjectInfo(
+        **identity,
         references=tuple(references),
         hdf_datasets=tuple(datasets),
         links=tuple((qt, ref, path) for (qt, ref), path in links.items()),

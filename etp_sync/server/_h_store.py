@@ -64,10 +64,14 @@ def _objects_reply(
     are a list (StoreQuery) takes the map's values in order."""
     trailer = trailer or []
     limit = session.max_message_size
+    records = {key: data_object(obj) for key, obj in found.items()}
+    whole = make(records)
+    if fits(whole, limit):
+        return [whole]  # then each object fits in a message of its own too
     small: dict[str, Any] = {}
     big: list[Record] = []
     for key, obj in found.items():
-        dobj = data_object(obj)
+        dobj = records[key]
         if fits(make({key: dobj}), limit):
             small[key] = dobj
             continue

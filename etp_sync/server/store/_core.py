@@ -24,7 +24,6 @@ import time
 import uuid as uuid_mod
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Literal
 
 from etp_sync.errors import ErrorCode, ETPInvalidArgument, StoreError
@@ -413,11 +412,7 @@ class StoreCore:
                 if old is not None and old.uri != new.uri:
                     self._record_deleted(sp, old, now)
                 self._committed_bytes += object_bytes(new)
-                stamped = replace(
-                    new,
-                    store_created_us=old.store_created_us if old is not None else now,
-                    store_last_write_us=now,
-                )
+                stamped = new.stamped(old.store_created_us if old is not None else now, now)
                 sp.objects[uid] = stamped
                 sp.deleted.pop(stamped.uri, None)
                 kind: Literal["insert", "update"] = "update" if old is not None else "insert"

@@ -45,6 +45,18 @@ class StoredObject:
     store_last_write_us: int
     active: bool = True
 
+    def stamped(self, store_created_us: int, store_last_write_us: int) -> StoredObject:
+        """This object with the store's times set (what a commit keeps)."""
+        return StoredObject(
+            self.uri,
+            self.info,
+            self.xml,
+            self.format,
+            store_created_us,
+            store_last_write_us,
+            self.active,
+        )
+
 
 def resource_custom_data(obj: StoredObject) -> dict[str, Any]:
     """``created`` (µs: the citation's Creation, else when the store created the object) and
