@@ -74,6 +74,7 @@ class ObjectStore(StoreCore):
         self, base: str | None, put: ObjectPut, info: ObjectInfo, stage: Stage
     ) -> PutResult:
         space = base
+        uri = None
         if put.uri:
             given = object_parts(put.uri)
             if (given.qualified_type or "").lower() != info.qualified_type.lower() or (
@@ -95,6 +96,8 @@ class ObjectStore(StoreCore):
                     f"URI {put.uri!r} is not in dataspace {dataspace_uri(base)}",
                 )
             space = given.space
+            if given.qualified_type == info.qualified_type and given.version is None:
+                uri = given.text  # what object_uri would spell
         if space is None:
             raise StoreError(ErrorCode.EINVALID_URI, "no dataspace given for the object")
         sp = self._check_space_writable(space, stage)
@@ -106,7 +109,7 @@ class ObjectStore(StoreCore):
             )
         now = self._now()
         obj = StoredObject(
-            uri=object_uri(space, info.qualified_type, info.uuid),
+            uri=uri or object_uri(space, info.qualified_type, info.uuid),
             info=info,
             xml=put.data,
             format="xml",

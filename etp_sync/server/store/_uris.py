@@ -8,7 +8,7 @@ collection, ``<dataspace URI>/<qualified type>`` (every object of that type in t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from etp_sync.errors import ErrorCode, ETPError, StoreError
 from etp_sync.uri import DataObjectURI, DataspaceURI, QualifiedType, parse_uri
@@ -31,6 +31,7 @@ class UriParts:
     qualified_type: str | None = None
     uuid: str | None = None
     version: str | None = None
+    text: str | None = field(default=None, compare=False)  # the canonical URI of an object
 
 
 def _type_collection(text: object) -> UriParts | None:
@@ -60,7 +61,11 @@ def parse_context(uri: str) -> UriParts:
     if isinstance(parsed, DataspaceURI):
         return UriParts(parsed.path or "")
     return UriParts(
-        parsed.dataspace.path or "", parsed.qualified_type, str(parsed.uuid), parsed.version
+        parsed.dataspace.path or "",
+        parsed.qualified_type,
+        str(parsed.uuid),
+        parsed.version,
+        str(parsed),
     )
 
 
