@@ -46,6 +46,12 @@ _DECODE_CHUNK: Final = 1 << 15
 
 # Zig-zag varints of -64..63 are one byte; cache them for the scalar writer.
 _SMALL_VARINTS: Final = tuple(bytes([(n << 1) ^ (n >> 63)]) for n in range(-64, 64))
+# Larger values met lately (a message's timestamps, sizes and ids recur): at most this many.
+_RECENT_VARINTS: dict[int, bytes] = {}
+_RECENT_WINDOWS: dict[bytes, tuple[int, int]] = {}
+_RECENT_LIMIT: Final = 4096
+# Bit offsets of a varint's third to tenth bytes.
+_VARINT_SHIFTS: Final = (14, 21, 28, 35, 42, 49, 56, 63)
 
 # Avro primitive -> (numpy dtype, fixed item size in bytes or 0 for varint-encoded kinds).
 _KINDS: Final[dict[str, tuple[np.dtype[Any], int]]] = {
@@ -96,16 +102,17 @@ def read_varint(buf: BufferLike, offset: int) -> tuple[int, int]:
         if b < 0x80:  # fast path: one byte
             return (b >> 1) ^ -(b & 1), offset + 1
         z = b & 0x7F
-        shift = 7
-        pos = offset + 1
-        while True:
-            b = buf[pos]
-            pos += 1
-            z |= (b & 0x7F) << shift
-            if b < 0x80:
-                break
-            shift += 7
-            if shift >= 70:
+        b = buf[offset + 1]
+        z |= (b & 0x7F) << 7
+        pos = offset + 2
+        if b >= 0x80:  # three bytes or more (lengths over 8 KiB, times, large ids)
+            for shift in _VARINT_SHIFTS:
+                b = buf[pos]
+                pos += 1
+                z |= (b & 0x7F) << shift
+                if b < 0x80:
+                    break
+            else:
                 raise ETPDecodeError(f"varint at offset {offset} is longer than 10 bytes")
     except IndexError:
         raise ETPDecodeError(
@@ -114,6 +121,25 @@ def read_varint(buf: BufferLike, offset: int) -> tuple[int, int]:
     if z >> 64:
         raise ETPDecodeError(f"varint at offset {offset} overflows 64 bits")
     return (z >> 1) ^ -(z & 1), pos
+
+
+def read_recurring_varint(buf: BufferLike, offset: int) -> tuple[int, int]:
+    """:func:`read_varint` for ``bytes`` holding values that recur, such as the times of a
+    thousand resources: the last few thousand varints of up to 8 bytes are remembered by the 8
+    bytes starting at them (equal windows hold equal varints, whatever follows them). Other
+    buffers than ``bytes`` are read by :func:`read_varint`."""
+    if type(buf) is not bytes:
+        return read_varint(buf, offset)
+    window = buf[offset : offset + 8]
+    found = _RECENT_WINDOWS.get(window)
+    if found is not None:
+        return found[0], offset + found[1]
+    value, end = read_varint(buf, offset)
+    if end - offset <= len(window):
+        if len(_RECENT_WINDOWS) >= _RECENT_LIMIT:
+            _RECENT_WINDOWS.clear()
+        _RECENT_WINDOWS[window] = (value, end - offset)
+    return value, end
 
 
 def read_header(buf: BufferLike) -> tuple[tuple[int, int, int, int, int], int]:
@@ -134,6 +160,10 @@ def write_varint(n: int) -> bytes:
     """
     if -64 <= n < 64:
         return _SMALL_VARINTS[n + 64]
+    if type(n) is int:
+        found = _RECENT_VARINTS.get(n)
+        if found is not None:
+            return found
     n = operator.index(n)  # numpy integers would overflow silently in the shifts below
     if not _INT64_MIN <= n <= _INT64_MAX:
         raise ETPEncodeError(f"value {n} does not fit in an Avro long")
@@ -143,7 +173,10 @@ def write_varint(n: int) -> bytes:
         out.append((z & 0x7F) | 0x80)
         z >>= 7
     out.append(z)
-    return bytes(out)
+    if len(_RECENT_VARINTS) >= _RECENT_LIMIT:
+        _RECENT_VARINTS.clear()
+    found = _RECENT_VARINTS[n] = bytes(out)
+    return found
 
 
 # --------------------------------------------------------------------------------------------

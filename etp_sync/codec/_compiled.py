@@ -1,0 +1,517 @@
+"""Avro binary encoders and decoders generated as Python source, one pair per ETP record type.
+
+Small messages (requests, sessions, lists of resources, a thousand data objects) cost what their
+per-field work costs. Instead of converting records to fastavro's dicts and back, each record
+type gets two plain functions written for its fields: every field's code is inlined (strings,
+longs, nullable unions, arrays and maps of records), varints of -64..63 come from a table, and
+the union branch of a value is cached by its Python type (:func:`~etp_sync.schema._unions.
+branch_picker` gives the same answer for every value of one type). Numeric ``ArrayOf*`` values go
+through the numpy kernels of :mod:`._numeric`. The bytes are those of fastavro and the official
+schema (tests/test_codec_exact.py).
+
+Decoders check what hostile input could abuse: lengths and counts against the bytes left before
+anything is allocated, union and enum indexes, ``int`` range, UTF-8; a read past the end raises
+IndexError or struct.error, which the caller reports as a truncated frame.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import ETPDecodeError, ETPEncodeError, ETPInvalidArgument
+from ..schema import Float32, Int32, model, registry
+from ..schema._model import NUMERIC_ARRAY_DTYPES, Record, define_function
+from ..schema._parse import ArrayType, MapType, NamedType, TypeRef, UnionType
+from ..schema._unions import branch_picker
+from ._numeric import (
+    decode_avro_array_numeric,
+    encode_avro_array_numeric,
+    read_recurring_varint,
+    read_varint,
+)
+from ._numeric import write_varint as _write_varint
+
+Encoder = Callable[[Any, bytearray], None]
+Decoder = Callable[[Any, int], tuple[Any, int]]
+
+# The Avro item type of each numeric ArrayOf* record's values: ArrayOfLong -> long.
+_NUMERIC_KIND = {name: name.removeprefix("ArrayOf").lower() for name in NUMERIC_ARRAY_DTYPES}
+_PRIMITIVE_SIZE = {
+    "null": 0,
+    "boolean": 1,
+    "int": 1,
+    "long": 1,
+    "float": 4,
+    "double": 8,
+    "bytes": 1,
+    "string": 1,
+}
+_INLINE_UNION = 4  # unions with more branches dispatch through a table of per-branch functions
+_PICK_CACHE_LIMIT = 64  # Python types remembered per union
+
+
+def _write_int(n: Any) -> bytes:
+    if not -(2**31) <= n < 2**31:
+        raise ETPEncodeError(f"int value {n} out of 32-bit range")
+    return _write_varint(n)
+
+
+def _fixed_bytes(value: Any, size: int) -> bytes:
+    data = uuid.UUID(value).bytes if isinstance(value, str) else bytes(value)
+    if len(data) != size:
+        raise ETPEncodeError(f"a fixed of {size} bytes cannot hold {len(data)} bytes")
+    return data
+
+
+def _as_record(cls: type[Record], value: Any) -> Record:
+    """A record field's value: an instance of ``cls``, or a mapping of its fields."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        return cls(**value)
+    raise ETPEncodeError(f"expected {cls.etp_name}, got {type(value).__name__}")
+
+
+def _encode_numeric(value: Any, out: bytearray, dtype: np.dtype[Any], kind: str) -> None:
+    for part in encode_avro_array_numeric(np.asarray(value, dtype=dtype).reshape(-1), kind):
+        out += part
+
+
+def _decode_numeric(buf: Any, pos: int, kind: str) -> tuple[Any, int]:
+    """A numeric array, copied when it is a view of the frame (a message's values are its own)."""
+    values, pos = decode_avro_array_numeric(buf, pos, kind)
+    return (values.copy() if values.base is not None else values), pos
+
+
+def _truncated(what: str, pos: int) -> ETPDecodeError:
+    return ETPDecodeError(f"truncated frame: {what} past the end at offset {pos}")
+
+
+def _bad_index(what: str, index: int, pos: int) -> ETPDecodeError:
+    return ETPDecodeError(f"{what} index {index} out of range at offset {pos}")
+
+
+def _bad_int(value: int, pos: int) -> ETPDecodeError:
+    return ETPDecodeError(f"int value {value} out of range at offset {pos}")
+
+
+def _bad_utf8(exc: UnicodeDecodeError, pos: int) -> ETPDecodeError:
+    return ETPDecodeError(f"invalid UTF-8 in string at offset {pos}: {exc}")
+
+
+_SMALL = tuple(_write_varint(n) for n in range(-64, 64))
+_HELPERS: dict[str, Any] = {
+    "SMALL": _SMALL,
+    "ZERO": b"\x00",
+    "ONE": b"\x01",
+    "WV": _write_varint,
+    "WINT": _write_int,
+    "RV": read_varint,
+    "RV_RECURRING": read_recurring_varint,
+    "PACK_F": struct.Struct("<f").pack,
+    "PACK_D": struct.Struct("<d").pack,
+    "UNPACK_F": struct.Struct("<f").unpack_from,
+    "UNPACK_D": struct.Struct("<d").unpack_from,
+    "UUID": uuid.UUID,
+    "FIXED": _fixed_bytes,
+    "AS_RECORD": _as_record,
+    "NEW": object.__new__,
+    "ENC_NUM": _encode_numeric,
+    "DEC_NUM": _decode_numeric,
+    "TRUNC": _truncated,
+    "BAD_INDEX": _bad_index,
+    "BAD_INT": _bad_int,
+    "BAD_UTF8": _bad_utf8,
+    "DecodeError": ETPDecodeError,
+    "Int32": Int32,
+    "Float32": Float32,
+    "INT_MIN": -(2**31),
+    "INT_MAX": 2**31 - 1,
+}
+
+
+class _Source:
+    """Lines of generated Python with indentation and fresh local names."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 1
+        self._n = 0
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+    def fresh(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}{self._n}"
+
+    def block(self, head: str) -> _Block:
+        self.line(head)
+        return _Block(self)
+
+
+class _Block:
+    def __init__(self, src: _Source) -> None:
+        self.src = src
+
+    def __enter__(self) -> None:
+        self.src.depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.src.depth -= 1
+
+
+def _ident(full_name: str) -> str:
+    return full_name.replace(".", "_")
+
+
+def min_size(t: TypeRef) -> int:
+    """The fewest bytes a value of type ``t`` takes on the wire."""
+    if isinstance(t, str):
+        named = model.types.get(t)
+        if named is None:
+            return _PRIMITIVE_SIZE[t]
+        if named.kind == "record":
+            return sum(min_size(f.type) for f in named.fields)
+        return named.size if named.kind == "fixed" else 1
+    return 1  # an array, a map (the count) or a union (the branch index)
+
+
+class CompiledCodec:
+    """Generated encoders and decoders per named ETP type, built on first use of a type."""
+
+    def __init__(self) -> None:
+        self._ns: dict[str, Any] = dict(_HELPERS)
+        self._pending: list[tuple[str, str]] = []  # (kind, full name) still to generate
+        self._generated: set[tuple[str, str]] = set()
+        self._encoders: dict[str, Encoder] = {}
+        self._decoders: dict[str, Decoder] = {}
+        self._consts = 0
+
+    # -- public ---------------------------------------------------------------------------------
+
+    def encoder(self, full_name: str) -> Encoder:
+        """``encode(record, out)``: append the Avro binary of a record to the bytearray ``out``."""
+        found = self._encoders.get(full_name)
+        if found is None:
+            found = self._encoders[full_name] = self._function("E", full_name)
+        return found
+
+    def decoder(self, full_name: str) -> Decoder:
+        """``decode(data, offset) -> (record, new offset)`` for a record type; ``data`` must be
+        ``bytes`` (its slices become the values of ``bytes`` fields)."""
+        found = self._decoders.get(full_name)
+        if found is None:
+            found = self._decoders[full_name] = self._function("D", full_name)
+        return found
+
+    # -- generation -------------------------------------------------------------------------------
+
+    def _function(self, kind: str, full_name: str) -> Any:
+        name = self._need(kind, full_name)
+        while self._pending:
+            k, n = self._pending.pop()
+            src = self._encoder_source(n) if k == "E" else self._decoder_source(n)
+            self._ns[f"{k}_{_ident(n)}"] = define_function(src, self._ns, f"codec {k} {n}")
+        return self._ns[name]
+
+    def _need(self, kind: str, full_name: str) -> str:
+        """The generated function's name; queue its generation on first mention."""
+        if model.types[full_name].kind != "record":
+            raise ETPInvalidArgument(f"{full_name} is not a record type")
+        if (kind, full_name) not in self._generated:
+            self._generated.add((kind, full_name))
+            self._pending.append((kind, full_name))
+        return f"{kind}_{_ident(full_name)}"
+
+    def _const(self, value: Any) -> str:
+        """A name in the generated code's namespace bound to ``value``."""
+        self._consts += 1
+        name = f"K{self._consts}"
+        self._ns[name] = value
+        return name
+
+    def _emit(self, op: str, t: TypeRef, x: str, owner: str, src: _Source) -> None:
+        """Code for ``t`` by ``self._<op>_<kind of t>`` (``owner``: the enclosing record)."""
+        if isinstance(t, ArrayType | MapType):
+            getattr(self, f"_{op}_container")(t, x, owner, src)
+        elif isinstance(t, UnionType):
+            getattr(self, f"_{op}_union")(t, x, src)
+        elif t in model.types:
+            getattr(self, f"_{op}_named")(model.types[t], x, src)
+        else:
+            getattr(self, f"_{op}_primitive")(t, x, src)
+
+    def _record_class(self, t: NamedType) -> str:
+        return self._const(registry.classes[t.full_name])
+
+    # -- encoders ---------------------------------------------------------------------------------
+
+    def _encoder_source(self, full_name: str) -> list[str]:
+        t = model.types[full_name]
+        cls = self._record_class(t)
+        src = _Source()
+        src.lines.append(f"def E_{_ident(full_name)}(v, out):")
+        with src.block(f"if type(v) is not {cls}:"):
+            src.line(f"v = AS_RECORD({cls}, v)")
+        attrs = registry.classes[full_name].etp_attributes
+        for f, attr in zip(t.fields, attrs, strict=True):
+            x = src.fresh("x")
+            src.line(f"{x} = v.{attr}")
+            self._encode(f.type, x, t.name, src)
+        src.line("return None")
+        return src.lines
+
+    def _encode(self, t: TypeRef, x: str, owner: str, src: _Source) -> None:
+        """Append code encoding the value in variable ``x`` to ``out``."""
+        self._emit("encode", t, x, owner, src)
+
+    @staticmethod
+    def _encode_primitive(t: str, x: str, src: _Source) -> None:
+        if t == "null":
+            with src.block(f"if {x} is not None:"):
+                src.line(f"raise TypeError('expected None, got ' + type({x}).__name__)")
+        elif t == "boolean":
+            src.line(f"out += ONE if {x} else ZERO")
+        elif t == "long":
+            src.line(f"out += SMALL[{x} + 64] if -64 <= {x} < 64 else WV({x})")
+        elif t == "int":
+            src.line(f"out += SMALL[{x} + 64] if -64 <= {x} < 64 else WINT({x})")
+        elif t == "float":
+            src.line(f"out += PACK_F({x})")
+        elif t == "double":
+            src.line(f"out += PACK_D({x})")
+        else:
+            data, n = src.fresh("d"), src.fresh("n")
+            if t == "string":
+                src.line(f"{data} = {x}.encode()")
+            else:
+                src.line(f"{data} = {x} if type({x}) is bytes else bytes({x})")
+            src.line(f"{n} = len({data})")
+            src.line(f"out += SMALL[{n} + 64] if {n} < 64 else WV({n})")
+            src.line(f"out += {data}")
+
+    def _encode_named(self, t: NamedType, x: str, src: _Source) -> None:
+        if t.kind == "record":
+            src.line(f"{self._need('E', t.full_name)}({x}, out)")
+        elif t.kind == "enum":
+            members = list(registry.classes[t.full_name])
+            index = {m: _SMALL[64 + i] for i, m in enumerate(members)}
+            index.update({m.value: _SMALL[64 + i] for i, m in enumerate(members)})
+            src.line(f"out += {self._const(index)}[{x}]")
+        else:
+            src.line(f"out += {x}.bytes if type({x}) is UUID else FIXED({x}, {t.size})")
+
+    def _encode_container(self, t: ArrayType | MapType, x: str, owner: str, src: _Source) -> None:
+        if isinstance(t, ArrayType) and owner in _NUMERIC_KIND:
+            dtype = self._const(NUMERIC_ARRAY_DTYPES[owner])
+            src.line(f"ENC_NUM({x}, out, {dtype}, {_NUMERIC_KIND[owner]!r})")
+            return
+        n = src.fresh("n")
+        src.line(f"{n} = len({x})")
+        with src.block(f"if {n}:"):
+            src.line(f"out += SMALL[{n} + 64] if {n} < 64 else WV({n})")
+            y = src.fresh("y")
+            if isinstance(t, ArrayType):
+                with src.block(f"for {y} in {x}:"):
+                    self._encode(t.items, y, "", src)
+            else:
+                k = src.fresh("k")
+                with src.block(f"for {k}, {y} in {x}.items():"):
+                    self._encode_primitive("string", k, src)
+                    self._encode(t.values, y, "", src)
+        src.line("out += ZERO")
+
+    def _encode_union(self, u: UnionType, x: str, src: _Source) -> None:
+        pick = branch_picker(model, u)
+        cache: dict[type, int] = {}
+
+        def slow_pick(value: Any) -> int:
+            i = pick(value)
+            if len(cache) < _PICK_CACHE_LIMIT:
+                cache[type(value)] = i
+            return i
+
+        i = src.fresh("i")
+        nullable = u.branches[0] == "null"
+        if nullable:
+            src.line(f"if {x} is None: out += ZERO")
+            src.line("else:")
+            src.depth += 1
+        src.line(f"{i} = {self._const(cache)}.get(type({x}))")
+        with src.block(f"if {i} is None:"):
+            src.line(f"{i} = {self._const(slow_pick)}({x})")
+        src.line(f"out += SMALL[{i} + 64]")
+        branches = list(enumerate(u.branches))[1 if nullable else 0 :]
+        if len(u.branches) <= _INLINE_UNION:
+            for n, (j, b) in enumerate(branches):
+                with src.block(f"{'if' if n == 0 else 'elif'} {i} == {j}:"):
+                    self._encode(b, x, "", src)
+        else:
+            table = [self._branch_encoder(b) for b in u.branches]
+            src.line(f"{self._const(table)}[{i}]({x}, out)")
+        if nullable:
+            src.depth -= 1
+
+    def _branch_encoder(self, t: TypeRef) -> Encoder:
+        src = _Source()
+        src.lines.append("def branch(x, out):")
+        self._encode(t, "x", "", src)
+        src.line("return None")
+        branch: Encoder = define_function(src.lines, self._ns, "codec union branch")
+        return branch
+
+    # -- decoders ---------------------------------------------------------------------------------
+
+    def _decoder_source(self, full_name: str) -> list[str]:
+        t = model.types[full_name]
+        cls = self._record_class(t)
+        src = _Source()
+        src.lines.append(f"def D_{_ident(full_name)}(buf, pos):")
+        src.line("L = len(buf)")
+        src.line(f"o = NEW({cls})")
+        attrs = registry.classes[full_name].etp_attributes
+        for f, attr in zip(t.fields, attrs, strict=True):
+            x = src.fresh("x")
+            self._decode(f.type, x, t.name, src)
+            src.line(f"o.{attr} = {x}")
+        src.line("return o, pos")
+        return src.lines
+
+    def _decode(self, t: TypeRef, x: str, owner: str, src: _Source) -> None:
+        """Append code decoding a value at ``pos`` into variable ``x`` and moving ``pos`` on."""
+        self._emit("decode", t, x, owner, src)
+
+    @staticmethod
+    def _varint(x: str, src: _Source, *, recurring: bool = False) -> None:
+        """Code reading a varint into ``x``; ``recurring`` for ``long`` fields (times, sizes)."""
+        b = src.fresh("b")
+        src.line(f"{b} = buf[pos]")
+        with src.block(f"if {b} < 128:"):
+            src.line(f"{x} = ({b} >> 1) ^ -({b} & 1)")
+            src.line("pos += 1")
+        with src.block("else:"):
+            src.line(f"{x}, pos = {'RV_RECURRING' if recurring else 'RV'}(buf, pos)")
+
+    def _decode_primitive(self, t: str, x: str, src: _Source) -> None:
+        if t == "null":
+            src.line(f"{x} = None")
+        elif t == "boolean":
+            src.line(f"{x} = buf[pos] != 0")
+            src.line("pos += 1")
+        elif t in ("int", "long"):
+            self._varint(x, src, recurring=t == "long")
+            if t == "int":
+                with src.block(f"if not INT_MIN <= {x} <= INT_MAX:"):
+                    src.line(f"raise BAD_INT({x}, pos)")
+        elif t in ("float", "double"):
+            src.line(f"{x} = UNPACK_{t[0].upper()}(buf, pos)[0]")
+            src.line(f"pos += {_PRIMITIVE_SIZE[t]}")
+        else:
+            n, end = src.fresh("n"), src.fresh("e")
+            self._varint(n, src)
+            src.line(f"{end} = pos + {n}")
+            with src.block(f"if {n} < 0 or {end} > L:"):
+                src.line(f"raise TRUNC({t!r}, pos)")
+            if t == "string":
+                with src.block("try:"):
+                    src.line(f"{x} = buf[pos:{end}].decode()")
+                with src.block("except UnicodeDecodeError as exc:"):
+                    src.line("raise BAD_UTF8(exc, pos) from None")
+            else:
+                src.line(f"{x} = buf[pos:{end}]")
+            src.line(f"pos = {end}")
+
+    def _decode_named(self, t: NamedType, x: str, src: _Source) -> None:
+        if t.kind == "record":
+            src.line(f"{x}, pos = {self._need('D', t.full_name)}(buf, pos)")
+        elif t.kind == "enum":
+            members = tuple(registry.classes[t.full_name])
+            i = src.fresh("i")
+            self._varint(i, src)
+            with src.block(f"if not 0 <= {i} < {len(members)}:"):
+                src.line(f"raise BAD_INDEX({t.name!r}, {i}, pos)")
+            src.line(f"{x} = {self._const(members)}[{i}]")
+        else:
+            end = src.fresh("e")
+            src.line(f"{end} = pos + {t.size}")
+            with src.block(f"if {end} > L:"):
+                src.line(f"raise TRUNC({t.name!r}, pos)")
+            src.line(f"{x} = UUID(bytes=buf[pos:{end}])")
+            src.line(f"pos = {end}")
+
+    def _decode_container(self, t: ArrayType | MapType, x: str, owner: str, src: _Source) -> None:
+        if isinstance(t, ArrayType) and owner in _NUMERIC_KIND:
+            src.line(f"{x}, pos = DEC_NUM(buf, pos, {_NUMERIC_KIND[owner]!r})")
+            return
+        is_map = isinstance(t, MapType)
+        item = t.values if isinstance(t, MapType) else t.items
+        least = 1 + min_size(item) if is_map else min_size(item)
+        if least < 1:  # pragma: no cover - no ETP array holds zero-byte items
+            raise ETPDecodeError(f"cannot bound a count of zero-byte {item} items")
+        count, y = src.fresh("c"), src.fresh("y")
+        src.line(f"{x} = {{}}" if is_map else f"{x} = []")
+        with src.block("if buf[pos] == 0:"):  # empty: the usual case of maps of extras
+            src.line("pos += 1")
+        src.line("else:")
+        src.depth += 1
+        with src.block("while True:"):
+            self._varint(count, src)
+            with src.block(f"if {count} == 0:"):
+                src.line("break")
+            with src.block(f"if {count} < 0:"):
+                src.line(f"{count} = -{count}")
+                self._varint(src.fresh("s"), src)  # the block's size in bytes, not needed
+            with src.block(f"if {count} * {least} > L - pos:"):
+                src.line(f"raise TRUNC('a block of ' + str({count}) + ' items', pos)")
+            with src.block(f"for _ in range({count}):"):
+                if is_map:
+                    k = src.fresh("k")
+                    self._decode_primitive("string", k, src)
+                    self._decode(item, y, "", src)
+                    src.line(f"{x}[{k}] = {y}")
+                else:
+                    self._decode(item, y, "", src)
+                    src.line(f"{x}.append({y})")
+        src.depth -= 1
+
+    def _decode_union(self, u: UnionType, x: str, src: _Source) -> None:
+        wrap = {}
+        if "int" in u.branches and "long" in u.branches:
+            wrap[u.branches.index("int")] = "Int32"
+        if "float" in u.branches and "double" in u.branches:
+            wrap[u.branches.index("float")] = "Float32"
+        i = src.fresh("i")
+        self._varint(i, src)
+        if len(u.branches) <= _INLINE_UNION:
+            for j, b in enumerate(u.branches):
+                with src.block(f"{'if' if j == 0 else 'elif'} {i} == {j}:"):
+                    self._decode(b, x, "", src)
+                    if j in wrap:
+                        src.line(f"{x} = {wrap[j]}({x})")
+            with src.block("else:"):
+                src.line(f"raise BAD_INDEX('union branch', {i}, pos)")
+            return
+        table = [self._branch_decoder(b, wrap.get(j)) for j, b in enumerate(u.branches)]
+        with src.block(f"if not 0 <= {i} < {len(table)}:"):
+            src.line(f"raise BAD_INDEX('union branch', {i}, pos)")
+        src.line(f"{x}, pos = {self._const(table)}[{i}](buf, pos)")
+
+    def _branch_decoder(self, t: TypeRef, wrap: str | None) -> Decoder:
+        src = _Source()
+        src.lines.append("def branch(buf, pos):")
+        src.line("L = len(buf)")
+        self._decode(t, "x", "", src)
+        if wrap:
+            src.line(f"x = {wrap}(x)")
+        src.line("return x, pos")
+        branch: Decoder = define_function(src.lines, self._ns, "codec union branch")
+        return branch
+
+
+COMPILED_CODEC = CompiledCodec()

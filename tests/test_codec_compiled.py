@@ -1,0 +1,176 @@
+"""The generated record codec, record constructors and the memos of the scalar varint helpers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+import pytest
+
+from etp_sync.codec import MessageFlags, MessageHeader, decode_message, encode_message
+from etp_sync.codec._compiled import COMPILED_CODEC
+from etp_sync.codec._numeric import read_recurring_varint, read_varint, write_varint
+from etp_sync.errors import ETPDecodeError, ETPEncodeError, ETPInvalidArgument
+from etp_sync.schema import Float32, Int32
+from etp_sync.schema import datatypes as d
+from etp_sync.schema import messages as m
+
+
+def _frame(body: Any, message_id: int = 2) -> bytes:
+    header = MessageHeader(
+        protocol=body.etp_protocol,
+        message_type=body.etp_message_type,
+        correlation_id=0,
+        message_id=message_id,
+        message_flags=MessageFlags.FIN,
+    )
+    return encode_message(header, body)
+
+
+def _resource(**changes: Any) -> Any:
+    fields = {
+        "uri": "eml:///dataspace('a')/resqml20.obj_X(0e0b6f1c-4b5c-4e7d-9a47-9f1c2d3e4f50)",
+        "name": "n",
+        "last_changed": 1_700_000_000_000_000,
+        "store_last_write": 1_700_000_000_000_001,
+        "store_created": 1_700_000_000_000_000,
+        "active_status": "Active",
+    }
+    return d.Object.Resource(**{**fields, **changes})
+
+
+def test_write_varint_memo_answers_only_for_plain_ints() -> None:
+    big = 1_700_000_000_000_000
+    first = write_varint(big)
+    assert write_varint(big) == first == write_varint(np.int64(big))
+    assert read_varint(first, 0) == (big, len(first))
+    with pytest.raises(TypeError):  # an equal float is still no long, memo or not
+        write_varint(float(big))
+    with pytest.raises(ETPEncodeError):
+        write_varint(2**63)
+
+
+def test_recurring_varints_decode_like_read_varint() -> None:
+    rng = np.random.default_rng(7)
+    values = [int(v) for v in rng.integers(-(2**63), 2**63 - 1, 300, endpoint=True)]
+    values += [1_700_000_000_000_000] * 5 + [200, -200, 70_000, 2**40] * 3
+    data = b"".join(write_varint(v) for v in values)
+    for suffix in (b"", b"\x01\x02\x03"):  # what follows a varint does not change it
+        pos, got = 0, []
+        buf = data + suffix
+        while pos < len(data):
+            value, end = read_recurring_varint(buf, pos)
+            assert (value, end) == read_varint(buf, pos)
+            got.append(value)
+            pos = end
+        assert got == values
+    with pytest.raises(ETPDecodeError):
+        read_recurring_varint(b"\x80\x80", 0)
+    assert read_recurring_varint(bytearray(data), 0) == read_varint(data, 0)
+    assert read_recurring_varint(memoryview(bytearray(data)), 0) == read_varint(data, 0)
+
+
+def test_constructors_check_fields_and_give_fresh_defaults() -> None:
+    a, b = _resource(), _resource()
+    a.alternate_uris.append("eml:///x")
+    a.custom_data["k"] = d.DataValue(item=1)
+    assert b.alternate_uris == [] and b.custom_data == {}
+    assert a.source_count is None and b.active_status is d.Object.ActiveStatusKind.Active
+    with pytest.raises(ETPInvalidArgument, match="missing required field"):
+        d.Object.Resource(uri="eml:///")
+    with pytest.raises(ETPInvalidArgument, match="unexpected field"):
+        _resource(nope=1)
+    with pytest.raises(ETPInvalidArgument, match="unexpected field"):
+        m.Core.Acknowledge(nope=1)
+    with pytest.raises(ETPInvalidArgument, match="active_status"):
+        _resource(active_status="Sleeping")
+    with pytest.raises(ETPInvalidArgument, match="transaction_uuid"):
+        m.Transaction.StartTransactionResponse(transaction_uuid=12)
+    with pytest.raises(TypeError):
+        d.Object.Dataspace("eml:///", "", 1, 2)  # type: ignore[misc]
+    assert d.DataValue(item={"values": [1.5]}).item == {"values": [1.5]}  # no record branch
+
+
+def test_union_branches_follow_the_value_type_after_caching() -> None:
+    items = [5, Int32(5), 0.5, Float32(0.5), True, "s", b"b", None, 5, Int32(5), True]
+    body = m.Core.RequestSession(
+        application_name="a",
+        application_version="1",
+        client_instance_id=uuid.UUID(int=1),
+        requested_protocols=[],
+        supported_data_objects=[],
+        current_date_time=1,
+        earliest_retained_change_time=2,
+        endpoint_capabilities={str(i): d.DataValue(item=v) for i, v in enumerate(items)},
+    )
+    got = decode_message(_frame(body))[1].endpoint_capabilities
+    for i, v in enumerate(items):
+        assert type(got[str(i)].item) is type(v) and got[str(i)].item == v
+    for _ in range(2):  # a refused type is refused every time, never cached as a branch
+        bad = m.Core.Ping(current_date_time=1)
+        bad.current_date_time = "soon"
+        with pytest.raises(ETPEncodeError):
+            _frame(bad)
+        with pytest.raises(ETPEncodeError):
+            _frame(m.Store.GetDataObjects(uris={"a": object()}))  # type: ignore[dict-item]
+
+
+def test_record_fields_set_after_construction_are_checked_when_encoded() -> None:
+    obj = d.Object.DataObject(resource=_resource(), data=b"<x/>")
+    obj.resource = {  # a mapping of the record's fields is built into the record
+        "uri": "eml:///",
+        "name": "n",
+        "last_changed": 1,
+        "store_last_write": 2,
+        "store_created": 3,
+        "active_status": "Inactive",
+    }
+    body = decode_message(_frame(m.Store.PutDataObjects(data_objects={"1": obj})))[1]
+    assert body.data_objects["1"].resource.active_status is d.Object.ActiveStatusKind.Inactive
+    obj.resource = d.Object.Dataspace(uri="eml:///", store_last_write=1, store_created=1)
+    with pytest.raises(ETPEncodeError, match="Resource"):
+        _frame(m.Store.PutDataObjects(data_objects={"1": obj}))
+    obj.resource = _resource(source_count=2**31)  # int fields keep to 32 bits
+    with pytest.raises(ETPEncodeError):
+        _frame(m.Store.PutDataObjects(data_objects={"1": obj}))
+    obj.resource = _resource()
+    obj.blob_id = b"short"  # a Uuid is 16 bytes
+    with pytest.raises(ETPEncodeError):
+        _frame(m.Store.PutDataObjects(data_objects={"1": obj}))
+
+
+def test_decoded_values_own_their_bytes() -> None:
+    body = m.Store.PutDataObjects(
+        data_objects={"1": d.Object.DataObject(resource=_resource(), data=b"<x/>" * 100)}
+    )
+    for message_id in (2, 1 << 40):
+        frame = _frame(body, message_id)
+        assert decode_message(memoryview(frame))[0].message_id == message_id
+        writable = bytearray(frame)
+        header, got = decode_message(writable)
+        writable[:] = bytes(len(frame))  # the connection may reuse its buffer
+        assert header.message_id == message_id and got == body
+        assert type(got.data_objects["1"].data) is bytes
+
+
+def test_out_of_range_ints_and_bad_utf8_are_decode_errors() -> None:
+    frame = _frame(m.Core.ProtocolException(error=d.ErrorInfo(message="é", code=11)))
+    at = frame.index("é".encode())
+    with pytest.raises(ETPDecodeError, match="UTF-8"):
+        decode_message(frame[:at] + b"\xff\xfe" + frame[at + 2 :])
+    big_code = frame[: at + 2] + write_varint(2**40) + frame[at + 3 :]
+    with pytest.raises(ETPDecodeError, match="int value"):
+        decode_message(big_code)
+
+
+def test_generated_functions_are_built_once_per_type() -> None:
+    name = d.Object.Resource.etp_full_name
+    assert COMPILED_CODEC.encoder(name) is COMPILED_CODEC.encoder(name)
+    assert COMPILED_CODEC.decoder(name) is COMPILED_CODEC.decoder(name)
+    with pytest.raises(ETPInvalidArgument, match="not a record"):
+        COMPILED_CODEC.decoder("Energistics.Etp.v12.Datatypes.Object.ActiveStatusKind")
+
+
+def test_message_flags_are_plain_ints() -> None:
+    assert type(MessageFlags.FIN) is int and MessageFlags.FIN | MessageFlags.COMPRESSED == 0x0A
