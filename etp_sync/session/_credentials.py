@@ -58,7 +58,8 @@ class Credentials:
         self.refresh_interval = refresh_interval
         self.refresh_margin = float(refresh_margin)
         self._lock = threading.Lock()
-        self._due_at: float | None = None  # time.monotonic() of the next renewal
+        self.due_at: float | None = None
+        """``time.monotonic()`` of the next renewal (None: never); read-only outside."""
         self.renewals = 0
         """Tokens fetched after the first one (at renewal or reconnection)."""
         self._fetched = 0
@@ -92,7 +93,7 @@ class Credentials:
             elif self.refresh_interval is not None:
                 due_at = now + self.refresh_interval
         with self._lock:
-            self._due_at = due_at
+            self.due_at = due_at
             if self._fetched:
                 self.renewals += 1
             self._fetched += 1
@@ -100,12 +101,12 @@ class Credentials:
 
     def due(self) -> bool:
         """The current token should be renewed now."""
-        due_at = self._due_at
+        due_at = self.due_at
         return due_at is not None and time.monotonic() >= due_at
 
     def due_in(self) -> float | None:
         """Seconds until the current token is due (negative: overdue; None: never)."""
-        due_at = self._due_at
+        due_at = self.due_at
         return None if due_at is None else round(due_at - time.monotonic(), 3)
 
     def expire(self) -> bool:
@@ -114,5 +115,5 @@ class Credentials:
         if not self.renewable:
             return False
         with self._lock:
-            self._due_at = time.monotonic()
+            self.due_at = time.monotonic()
         return True

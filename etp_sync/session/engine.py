@@ -3,9 +3,10 @@ thread, and correlation.
 
 The reader thread is the only one that receives. It decodes every frame and routes responses, by
 correlation id, into the queue of the request waiting for them (kazoo-style); everything else
-(notifications, unsolicited errors) goes to a separate dispatch thread so that a slow user
-callback never stalls the reader. Pings are answered, CloseSession honoured. Any thread may send:
-message ids are allocated under a lock and the transport serialises frames.
+(notifications, unsolicited errors) goes to a separate dispatch thread (started with the first
+one) so that a slow user callback never stalls the reader. Pings are answered, CloseSession
+honoured. Any thread may send: message ids come from an atomic counter and the transport
+serialises frames.
 
 Deadlines: :meth:`SessionEngine.send` takes the caller's deadline (a ``time.monotonic()`` value)
 and hands it to the transport, which bounds the wait for the send lock and the write itself;
@@ -168,8 +169,7 @@ class SessionEngine:
             on_close=on_close,
             trace=trace,
         )
-        conn._reader.start()
-        conn._dispatcher.start()
+        conn._reader.start()  # the dispatch thread starts with the first unsolicited message
         try:
             pending = conn.send(request_session, deadline=until)
             assert pending is not None
@@ -432,6 +432,8 @@ class SessionEngine:
             self._fail(ETPSessionClosed(f"the server closed the session: {reason}", reason))
             self.transport.close()
         else:
+            if self._dispatcher.ident is None:
+                self._dispatcher.start()  # only the reader thread starts it
             self._dispatch_queue.put((header, body))
 
     def _route_decode_error(self, frame: bytearray, exc: ETPDecodeError) -> None:

@@ -478,7 +478,7 @@ class ETPSession(CallsMixin):
         """
         bodies = [message] if isinstance(message, Record) else list(message)
         if idempotent is None:
-            idempotent = bodies[0].etp_name.startswith(("Get", "Find")) and len(bodies) == 1
+            idempotent = len(bodies) == 1 and bodies[0].etp_name.startswith(("Get", "Find"))
         deadline = self._deadline(timeout)
         resends = 1 if idempotent and self.auto_reconnect else 0
         renewed = False
@@ -498,7 +498,12 @@ class ETPSession(CallsMixin):
                 resends -= 1
                 log.info("retrying %s after connection loss: %s", bodies[0].etp_name, exc)
                 continue
-            if renewed or not _token_expired(response) or not self._credentials.expire():
+            if (
+                not response.errors
+                or renewed
+                or not _token_expired(response)
+                or not self._credentials.expire()
+            ):
                 return response
             renewed = True  # refused unprocessed: renew the token, then send it once more
             log.info("%s refused: the token expired; renewing it", bodies[0].etp_name)
@@ -506,9 +511,15 @@ class ETPSession(CallsMixin):
     # -- tokens --------------------------------------------------------------------------------
 
     def _ready(self, deadline: float | None) -> SessionEngine:
-        """The open engine for a request, the token renewed first when it is due."""
-        conn = self._connection(deadline)
-        if self._credentials.due():
+        """The open engine for a request, the token renewed first when it is due.
+
+        The common case (open, no transaction, no renewal due) costs three attribute tests."""
+        conn = self._conn
+        tm_open = self.transaction_manager.current is not None
+        if conn is None or conn.close_error is not None or tm_open:
+            conn = self._connection(deadline)
+        due_at = self._credentials.due_at
+        if due_at is not None and time.monotonic() >= due_at:
             conn = self._renew(conn, deadline)
         return conn
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import functools
+import heapq
+import itertools
 import logging
 import re
 import socket
@@ -224,7 +226,7 @@ def _upgrade(
             with _abort_at(sock, deadline):
                 handshake.connect(
                     target,
-                    socket=sock,
+                    socket=sock if isinstance(sock, ssl.SSLSocket) else _HeadReader(sock),
                     header=headers,
                     timeout=max(deadline - time.monotonic(), 0.001),
                     redirect_limit=0,
@@ -254,19 +256,93 @@ def _upgrade(
     raise websocket.WebSocketException(f"more than {_MAX_REDIRECTS} redirects")
 
 
+class _HeadReader:
+    """A plain socket as websocket-client sees it during the upgrade: it reads the answer's
+    head one byte per ``recv``, so those bytes come from a buffer instead, filled by reads that
+    never take a byte past the head's blank line (found by peeking first): what follows stays in
+    the socket for the transport. Anything else is the socket's own."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buffer = b""
+        self._tail = b""  # the last three bytes taken, for a blank line split between reads
+
+    def recv(self, size: int) -> bytes:
+        if not self._buffer:
+            peeked = self._sock.recv(4096, socket.MSG_PEEK)
+            if not peeked:
+                return b""
+            end = (self._tail + peeked).find(b"\r\n\r\n")
+            take = len(peeked) if end < 0 else end + 4 - len(self._tail)
+            self._buffer = self._sock.recv(take)
+            self._tail = (self._tail + self._buffer)[-3:]
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _Watchdog:
+    """One daemon thread for the whole process that shuts down sockets still upgrading at
+    their deadline (a thread per connection would cost each connect a thread start)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._watched: dict[int, socket.socket] = {}
+        self._heap: list[tuple[float, int]] = []
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, sock: socket.socket, deadline: float) -> int:
+        """Shut ``sock`` down at ``deadline`` unless :meth:`cancel` is called first."""
+        with self._cond:
+            key = next(self._ids)
+            self._watched[key] = sock
+            heapq.heappush(self._heap, (deadline, key))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="etp_sync-connect-deadline", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][1] == key:
+                self._cond.notify()
+        return key
+
+    def cancel(self, key: int) -> None:
+        """Stop watching; once this returns the socket is not shut down by the watchdog."""
+        with self._cond:
+            self._watched.pop(key, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][1] not in self._watched:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                deadline, key = self._heap[0]
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                heapq.heappop(self._heap)
+                _shut(self._watched.pop(key))  # under the lock: cancel() waits for it
+
+
+_WATCHDOG = _Watchdog()
+
+
 @contextmanager
 def _abort_at(sock: socket.socket, deadline: float) -> Iterator[None]:
     """Shut ``sock`` down if the block is still running at ``deadline``, so that a peer that
     trickles its answer cannot stretch a blocking handshake past it."""
-    timer = threading.Timer(max(deadline - time.monotonic(), 0.0), _shut, (sock,))
-    timer.name = "etp_sync-connect-deadline"
-    timer.daemon = True
-    timer.start()
+    key = _WATCHDOG.watch(sock, deadline)
     try:
         yield
     finally:
-        timer.cancel()
-        timer.join()
+        _WATCHDOG.cancel(key)
 
 
 def _shut(sock: socket.socket) -> None:
