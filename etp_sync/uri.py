@@ -471,7 +471,13 @@ class DataObjectURI(_URIText):
 
 def parse_uri(text: str) -> DataspaceURI | DataObjectURI:
     """Parse a dataspace or data object URI; anything else raises :class:`InvalidURIError`."""
-    text = _check_str(text, "URI")
+    return _parse_uri(_check_str(text, "URI"))
+
+
+@lru_cache(maxsize=4096)
+def _parse_uri(text: str) -> DataspaceURI | DataObjectURI:
+    """:func:`parse_uri` of a str, memoised: the same URIs come back again and again (put then
+    get, metadata then values); URI objects are immutable, refusals raise and are not kept."""
     if not text.startswith(_ROOT):
         raise _fail(text, f"must start with {_ROOT!r}")
     pos = len(_ROOT)
@@ -488,7 +494,7 @@ def parse_uri(text: str) -> DataspaceURI | DataObjectURI:
         if path == "":
             raise _fail(text, "empty dataspace path; the default dataspace is 'eml:///'")
         try:
-            dataspace = DataspaceURI(path)
+            dataspace = _dataspace(path)
         except InvalidURIError as exc:
             raise _fail(text, exc.message) from None
         if pos == len(text):
@@ -503,6 +509,12 @@ def parse_uri(text: str) -> DataspaceURI | DataObjectURI:
     elif pos == len(text):
         return dataspace
     return _parse_object(text, pos, dataspace)
+
+
+@lru_cache(maxsize=256)
+def _dataspace(path: str) -> DataspaceURI:
+    """``DataspaceURI(path)``, memoised: a URI's dataspace is one of a few."""
+    return DataspaceURI(path)
 
 
 def _parse_object(text: str, pos: int, dataspace: DataspaceURI) -> DataObjectURI:
@@ -589,6 +601,8 @@ def as_dataspace_uri(value: str | DataspaceURI, *, osdu: bool = False) -> Datasp
         result = value
     elif isinstance(value, str) and value.startswith("eml:"):
         result = DataspaceURI.parse(value)
+    elif isinstance(value, str):
+        result = _dataspace(value)
     else:
         result = DataspaceURI.from_path(value)
     if osdu:
