@@ -3,7 +3,7 @@
 Small messages (requests, sessions, lists of resources, a thousand data objects) cost what their
 per-field work costs. Instead of converting records to fastavro's dicts and back, each record
 type gets two plain functions written for its fields: every field's code is inlined (strings,
-longs, nullable unions, arrays and maps of records), varints of -64..63 come from a table, and
+longs, unions, arrays and maps of records), varints of -64..63 come from a table, and
 the union branch of a value is cached by its Python type (:func:`~etp_sync.schema._unions.
 branch_picker` gives the same answer for every value of one type). Numeric ``ArrayOf*`` values go
 through the numpy kernels of :mod:`._numeric`. The bytes are those of fastavro and the official
@@ -17,6 +17,7 @@ IndexError or struct.error, which the caller reports as a truncated frame.
 from __future__ import annotations
 
 import struct
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..errors import ETPDecodeError, ETPEncodeError, ETPInvalidArgument
 from ..schema import Float32, Int32, model, registry
-from ..schema._model import NUMERIC_ARRAY_DTYPES, Record, define_function
+from ..schema._model import NUMERIC_ARRAY_DTYPES, Record, define_functions
 from ..schema._parse import ArrayType, MapType, NamedType, TypeRef, UnionType
 from ..schema._unions import branch_picker
 from ._numeric import (
@@ -51,7 +52,6 @@ _PRIMITIVE_SIZE = {
     "bytes": 1,
     "string": 1,
 }
-_INLINE_UNION = 4  # unions with more branches dispatch through a table of per-branch functions
 _PICK_CACHE_LIMIT = 64  # Python types remembered per union
 
 
@@ -187,47 +187,54 @@ class CompiledCodec:
 
     def __init__(self) -> None:
         self._ns: dict[str, Any] = dict(_HELPERS)
-        self._pending: list[tuple[str, str]] = []  # (kind, full name) still to generate
-        self._generated: set[tuple[str, str]] = set()
-        self._encoders: dict[str, Encoder] = {}
-        self._decoders: dict[str, Decoder] = {}
+        self._built: dict[str, Any] = {}  # generated functions by name
         self._consts = 0
-
-    # -- public ---------------------------------------------------------------------------------
+        self._lock = threading.Lock()
 
     def encoder(self, full_name: str) -> Encoder:
         """``encode(record, out)``: append the Avro binary of a record to the bytearray ``out``."""
-        found = self._encoders.get(full_name)
-        if found is None:
-            found = self._encoders[full_name] = self._function("E", full_name)
-        return found
+        encode: Encoder = self._function("E", full_name)
+        return encode
 
     def decoder(self, full_name: str) -> Decoder:
         """``decode(data, offset) -> (record, new offset)`` for a record type; ``data`` must be
         ``bytes`` (its slices become the values of ``bytes`` fields)."""
-        found = self._decoders.get(full_name)
-        if found is None:
-            found = self._decoders[full_name] = self._function("D", full_name)
-        return found
+        decode: Decoder = self._function("D", full_name)
+        return decode
 
     # -- generation -------------------------------------------------------------------------------
 
     def _function(self, kind: str, full_name: str) -> Any:
-        name = self._need(kind, full_name)
-        while self._pending:
-            k, n = self._pending.pop()
-            src = self._encoder_source(n) if k == "E" else self._decoder_source(n)
-            self._ns[f"{k}_{_ident(n)}"] = define_function(src, self._ns, f"codec {k} {n}")
-        return self._ns[name]
+        """The encoder (``E``) or decoder (``D``) of a record type, generated on first use.
 
-    def _need(self, kind: str, full_name: str) -> str:
-        """The generated function's name; queue its generation on first mention."""
-        if model.types[full_name].kind != "record":
+        Generated code calls the functions of other record types by name; until one is first
+        called, that name holds a stand-in which generates it, so a message costs only the
+        types it meets. Under a lock: sessions' threads may meet a type together.
+        """
+        name = f"{kind}_{_ident(full_name)}"
+        found = self._built.get(name)
+        if found is not None:
+            return found
+        if model.types.get(full_name) is None or model.types[full_name].kind != "record":
             raise ETPInvalidArgument(f"{full_name} is not a record type")
-        if (kind, full_name) not in self._generated:
-            self._generated.add((kind, full_name))
-            self._pending.append((kind, full_name))
-        return f"{kind}_{_ident(full_name)}"
+        with self._lock:
+            found = self._built.get(name)
+            if found is None:
+                lines = (
+                    self._encoder_source(full_name)
+                    if kind == "E"
+                    else self._decoder_source(full_name)
+                )
+                found = define_functions(lines, self._ns, f"codec {name}")[name]
+                self._ns[name] = self._built[name] = found
+            return found
+
+    def _call(self, kind: str, full_name: str) -> str:
+        """The name generated code calls for the encoder or decoder of a record type."""
+        name = f"{kind}_{_ident(full_name)}"
+        if name not in self._ns:
+            self._ns[name] = lambda *args: self._function(kind, full_name)(*args)
+        return name
 
     def _const(self, value: Any) -> str:
         """A name in the generated code's namespace bound to ``value``."""
@@ -298,7 +305,7 @@ class CompiledCodec:
 
     def _encode_named(self, t: NamedType, x: str, src: _Source) -> None:
         if t.kind == "record":
-            src.line(f"{self._need('E', t.full_name)}({x}, out)")
+            src.line(f"{self._call('E', t.full_name)}({x}, out)")
         elif t.kind == "enum":
             members = list(registry.classes[t.full_name])
             index = {m: _SMALL[64 + i] for i, m in enumerate(members)}
@@ -348,23 +355,11 @@ class CompiledCodec:
             src.line(f"{i} = {self._const(slow_pick)}({x})")
         src.line(f"out += SMALL[{i} + 64]")
         branches = list(enumerate(u.branches))[1 if nullable else 0 :]
-        if len(u.branches) <= _INLINE_UNION:
-            for n, (j, b) in enumerate(branches):
-                with src.block(f"{'if' if n == 0 else 'elif'} {i} == {j}:"):
-                    self._encode(b, x, "", src)
-        else:
-            table = [self._branch_encoder(b) for b in u.branches]
-            src.line(f"{self._const(table)}[{i}]({x}, out)")
+        for n, (j, b) in enumerate(branches):
+            with src.block(f"{'if' if n == 0 else 'elif'} {i} == {j}:"):
+                self._encode(b, x, "", src)
         if nullable:
             src.depth -= 1
-
-    def _branch_encoder(self, t: TypeRef) -> Encoder:
-        src = _Source()
-        src.lines.append("def branch(x, out):")
-        self._encode(t, "x", "", src)
-        src.line("return None")
-        branch: Encoder = define_function(src.lines, self._ns, "codec union branch")
-        return branch
 
     # -- decoders ---------------------------------------------------------------------------------
 
@@ -429,7 +424,7 @@ class CompiledCodec:
 
     def _decode_named(self, t: NamedType, x: str, src: _Source) -> None:
         if t.kind == "record":
-            src.line(f"{x}, pos = {self._need('D', t.full_name)}(buf, pos)")
+            src.line(f"{x}, pos = {self._call('D', t.full_name)}(buf, pos)")
         elif t.kind == "enum":
             members = tuple(registry.classes[t.full_name])
             i = src.fresh("i")
@@ -488,30 +483,13 @@ class CompiledCodec:
             wrap[u.branches.index("float")] = "Float32"
         i = src.fresh("i")
         self._varint(i, src)
-        if len(u.branches) <= _INLINE_UNION:
-            for j, b in enumerate(u.branches):
-                with src.block(f"{'if' if j == 0 else 'elif'} {i} == {j}:"):
-                    self._decode(b, x, "", src)
-                    if j in wrap:
-                        src.line(f"{x} = {wrap[j]}({x})")
-            with src.block("else:"):
-                src.line(f"raise BAD_INDEX('union branch', {i}, pos)")
-            return
-        table = [self._branch_decoder(b, wrap.get(j)) for j, b in enumerate(u.branches)]
-        with src.block(f"if not 0 <= {i} < {len(table)}:"):
+        for j, b in enumerate(u.branches):
+            with src.block(f"{'if' if j == 0 else 'elif'} {i} == {j}:"):
+                self._decode(b, x, "", src)
+                if j in wrap:
+                    src.line(f"{x} = {wrap[j]}({x})")
+        with src.block("else:"):
             src.line(f"raise BAD_INDEX('union branch', {i}, pos)")
-        src.line(f"{x}, pos = {self._const(table)}[{i}](buf, pos)")
-
-    def _branch_decoder(self, t: TypeRef, wrap: str | None) -> Decoder:
-        src = _Source()
-        src.lines.append("def branch(buf, pos):")
-        src.line("L = len(buf)")
-        self._decode(t, "x", "", src)
-        if wrap:
-            src.line(f"x = {wrap}(x)")
-        src.line("return x, pos")
-        branch: Decoder = define_function(src.lines, self._ns, "codec union branch")
-        return branch
 
 
 COMPILED_CODEC = CompiledCodec()

@@ -133,10 +133,20 @@ class Record:
     etp_multipart: ClassVar[bool] = False
     etp_sender: ClassVar[str] = ""
 
+    _coerce: ClassVar[dict[str, Converter]] = {}
+    _defaults: ClassVar[dict[str, Callable[[], Any]]] = {}
+
     def __init__(self, **kwargs: Any) -> None:
-        # Each record class gets its own __init__ (see TypeRegistry.finish); Record has no field.
-        if kwargs:
-            raise _unknown_fields(type(self), kwargs)
+        # The first record of a class writes the class's own __init__ (see _make_init), which
+        # then builds this one and every later one. Writing them all at import would cost ~0.1 s.
+        cls = type(self)
+        if cls is Record:
+            if kwargs:
+                raise _unknown_fields(cls, kwargs)
+            return
+        init = _make_init(cls, cls._coerce, cls._defaults)
+        cls.__init__ = init  # type: ignore[method-assign]
+        init(self, **kwargs)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -158,13 +168,12 @@ class Record:
         return type(self)(**values)
 
 
-def define_function(lines: list[str], namespace: dict[str, Any], where: str) -> Any:
-    """The function whose generated source is ``lines`` (one ``def``), with ``namespace`` as its
-    globals; ``where`` names it in tracebacks."""
+def define_functions(lines: list[str], namespace: dict[str, Any], where: str) -> dict[str, Any]:
+    """The functions defined by the generated source ``lines``, by name, with ``namespace`` as
+    their globals; ``where`` names the source in tracebacks."""
     local: dict[str, Any] = {}
     exec(compile("\n".join(lines) + "\n", f"<generated {where}>", "exec"), namespace, local)
-    (function,) = local.values()
-    return function
+    return local
 
 
 _MISSING: Any = object()  # a field the caller left out
@@ -232,7 +241,9 @@ def _make_init(
             lines.append(f"        _field = {a!r}; _self.{a} = {value}")
     lines.append("    except ETPError: raise")
     lines.append("    except COERCION_ERRORS as exc: raise INVALID(CLS, _field, exc) from exc")
-    init: Callable[..., None] = define_function(lines, ns, f"{cls.etp_full_name}.__init__")
+    init: Callable[..., None] = define_functions(lines, ns, f"{cls.etp_full_name}.__init__")[
+        "__init__"
+    ]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     return init
 
@@ -377,7 +388,8 @@ class TypeRegistry:
                 default = self._default_factory(f, c)
                 if default is not None:
                     defaults[attr] = default
-            cls.__init__ = _make_init(cls, coerce, defaults)
+            cls._coerce = coerce
+            cls._defaults = defaults
 
     @staticmethod
     def _default_factory(f: FieldDef, coerce: Callable[[Any], Any]) -> Callable[[], Any] | None:
