@@ -119,10 +119,16 @@ class RawPeer:
     """A one-connection websocket 'server' on a raw socket that runs a script after the upgrade."""
 
     def __init__(
-        self, script: Callable[[socket.socket], None], subprotocol: str | None = ETP_SUBPROTOCOL
+        self,
+        script: Callable[[socket.socket], None],
+        subprotocol: str | None = ETP_SUBPROTOCOL,
+        after_head: bytes = b"",
     ) -> None:
+        """``after_head``: bytes sent in the same write as the 101 answer (frames that follow
+        it at once)."""
         self.script = script
         self.subprotocol = subprotocol
+        self.after_head = after_head
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"ws://127.0.0.1:{self.listener.getsockname()[1]}/"
         self.error: BaseException | None = None
@@ -155,7 +161,7 @@ class RawPeer:
                 )
                 if self.subprotocol:
                     response += f"Sec-WebSocket-Protocol: {self.subprotocol}\r\n".encode()
-                conn.sendall(response + b"\r\n")
+                conn.sendall(response + b"\r\n" + self.after_head)
                 self.script(conn)
             except BaseException as exc:  # reported through .error
                 self.error = exc

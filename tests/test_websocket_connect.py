@@ -110,3 +110,16 @@ def test_the_connect_timeout_bounds_a_silent_server(serve: Callable[..., int]) -
 def test_a_non_websocket_url_is_refused() -> None:
     with pytest.raises(ETPInvalidArgument, match="ws:// or wss://"):
         WebSocketTransport.connect("http://127.0.0.1:1/")
+
+
+def test_frames_in_the_same_packet_as_the_upgrade_answer_reach_the_transport() -> None:
+    """The upgrade reads the answer's head without taking a byte past its blank line."""
+    done = threading.Event()
+    frames = b"\x82\x05hello" + b"\x82\x04\r\n\r\n"  # the second payload is a blank line
+    with RawPeer(lambda conn: done.wait(10), after_head=frames) as peer:
+        try:
+            with WebSocketTransport.connect(peer.url) as transport:
+                assert transport.recv_message(timeout=5) == b"hello"
+                assert transport.recv_message(timeout=5) == b"\r\n\r\n"
+        finally:
+            done.set()

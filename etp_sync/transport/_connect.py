@@ -13,6 +13,7 @@ import functools
 import heapq
 import itertools
 import logging
+import os
 import re
 import socket
 import ssl
@@ -332,6 +333,8 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):  # a forked child has no watchdog thread (and may hold no lock)
+    os.register_at_fork(after_in_child=_WATCHDOG.__init__)
 
 
 @contextmanager
