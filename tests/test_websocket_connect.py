@@ -116,7 +116,11 @@ def test_frames_in_the_same_packet_as_the_upgrade_answer_reach_the_transport() -
     """The upgrade reads the answer's head without taking a byte past its blank line."""
     done = threading.Event()
     frames = b"\x82\x05hello" + b"\x82\x04\r\n\r\n"  # the second payload is a blank line
-    with RawPeer(lambda conn: done.wait(10), after_head=frames) as peer:
+
+    def linger(conn: socket.socket) -> None:
+        done.wait(10)
+
+    with RawPeer(linger, after_head=frames) as peer:
         try:
             with WebSocketTransport.connect(peer.url) as transport:
                 assert transport.recv_message(timeout=5) == b"hello"

@@ -289,6 +289,10 @@ class _Watchdog:
     their deadline (a thread per connection would cost each connect a thread start)."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Start empty, without a thread (also in a forked child, where the thread is gone)."""
         self._cond = threading.Condition()
         self._watched: dict[int, socket.socket] = {}
         self._heap: list[tuple[float, int]] = []
@@ -334,7 +338,7 @@ class _Watchdog:
 
 _WATCHDOG = _Watchdog()
 if hasattr(os, "register_at_fork"):  # a forked child has no watchdog thread (and may hold no lock)
-    os.register_at_fork(after_in_child=_WATCHDOG.__init__)
+    os.register_at_fork(after_in_child=_WATCHDOG.reset)
 
 
 @contextmanager
