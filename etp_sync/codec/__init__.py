@@ -18,7 +18,7 @@ from ..errors import ErrorCode, ETPDecodeError, ETPEncodeError, ETPError
 from ..schema import Record, datatypes, message_class
 from ._arraycodec import ARRAY_CODEC, SizeCounter
 from ._compiled import COMPILED_CODEC
-from ._numeric import read_header, write_varint
+from ._numeric import _SMALL_VARINTS, read_header, write_varint
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -61,6 +61,9 @@ def is_compressible(protocol: int, message_type: int) -> bool:
     return protocol != 0 and message_type not in (1000, 1001)
 
 
+_BYTE_STRINGS = (bytes, bytearray)
+
+
 def worth_compressing(parts: Sequence[Any], *, sample: int = 1 << 14, ratio: float = 0.75) -> bool:
     """Guess cheaply whether gzip pays: compress a sample of the body and look at the ratio.
 
@@ -70,7 +73,7 @@ def worth_compressing(parts: Sequence[Any], *, sample: int = 1 << 14, ratio: flo
     verdicts as 64 KiB on random, noisy, smooth, integer and XML bodies at a tenth of the cost
     (~0.1 ms), which matters when every 1 MiB message is sampled.
     """
-    total = sum(len(memoryview(p).cast("B")) for p in parts)
+    total = sum(len(p) if type(p) in _BYTE_STRINGS else memoryview(p).nbytes for p in parts)
     if total < 1024:
         return False
     taken = bytearray()
@@ -108,9 +111,18 @@ def _gunzip(data: memoryview, max_size: int) -> bytes:
 
 
 def _encode_header(header: MessageHeader, flags: int) -> bytes:
+    protocol, message_type = header.protocol, header.message_type
+    if -64 <= protocol < 64 and -64 <= message_type < 64 and 0 <= flags < 64:  # the usual case
+        return (
+            _SMALL_VARINTS[protocol + 64]
+            + _SMALL_VARINTS[message_type + 64]
+            + write_varint(header.correlation_id)
+            + write_varint(header.message_id)
+            + _SMALL_VARINTS[flags + 64]
+        )
     return (
-        write_varint(header.protocol)
-        + write_varint(header.message_type)
+        write_varint(protocol)
+        + write_varint(message_type)
         + write_varint(header.correlation_id)
         + write_varint(header.message_id)
         + write_varint(flags)
@@ -260,18 +272,23 @@ def decode_frame(
 def _decode_record(data: bytes, full_name: str, pos: int, *, whole: bool) -> tuple[Any, int]:
     """A record of type ``full_name`` read from ``data`` at ``pos``, and the offset after it
     (which must be the end of ``data`` when ``whole``)."""
-    name = full_name.rsplit(".", 1)[1]
     try:
         value, end = COMPILED_CODEC.decoder(full_name)(data, pos)
     except ETPDecodeError:
         raise
     except (IndexError, struct.error):
-        raise ETPDecodeError(f"truncated {name}") from None
+        raise ETPDecodeError(f"truncated {_short(full_name)}") from None
     except (ValueError, KeyError, TypeError, OverflowError, MemoryError) as exc:
-        raise ETPDecodeError(f"cannot decode {name}: {type(exc).__name__}: {exc}") from None
+        raise ETPDecodeError(
+            f"cannot decode {_short(full_name)}: {type(exc).__name__}: {exc}"
+        ) from None
     if whole and end != len(data):
-        raise ETPDecodeError(f"{len(data) - end} trailing bytes after {name}")
+        raise ETPDecodeError(f"{len(data) - end} trailing bytes after {_short(full_name)}")
     return value, end
+
+
+def _short(full_name: str) -> str:
+    return full_name.rsplit(".", 1)[1]
 
 
 def decode_message(

@@ -30,6 +30,7 @@ from ..schema._model import NUMERIC_ARRAY_DTYPES, Record, define_functions
 from ..schema._parse import ArrayType, MapType, NamedType, TypeRef, UnionType
 from ..schema._unions import branch_picker
 from ._numeric import (
+    _SMALL_VARINTS,
     decode_avro_array_numeric,
     encode_avro_array_numeric,
     read_recurring_varint,
@@ -104,9 +105,8 @@ def _bad_utf8(exc: UnicodeDecodeError, pos: int) -> ETPDecodeError:
     return ETPDecodeError(f"invalid UTF-8 in string at offset {pos}: {exc}")
 
 
-_SMALL = tuple(_write_varint(n) for n in range(-64, 64))
 _HELPERS: dict[str, Any] = {
-    "SMALL": _SMALL,
+    "SMALL": _SMALL_VARINTS,
     "ZERO": b"\x00",
     "ONE": b"\x01",
     "WV": _write_varint,
@@ -188,19 +188,25 @@ class CompiledCodec:
     def __init__(self) -> None:
         self._ns: dict[str, Any] = dict(_HELPERS)
         self._built: dict[str, Any] = {}  # generated functions by name
+        self._encoders: dict[str, Encoder] = {}  # by full name of the record type
+        self._decoders: dict[str, Decoder] = {}
         self._consts = 0
         self._lock = threading.Lock()
 
     def encoder(self, full_name: str) -> Encoder:
         """``encode(record, out)``: append the Avro binary of a record to the bytearray ``out``."""
-        encode: Encoder = self._function("E", full_name)
-        return encode
+        found = self._encoders.get(full_name)
+        if found is None:
+            found = self._encoders[full_name] = self._function("E", full_name)
+        return found
 
     def decoder(self, full_name: str) -> Decoder:
         """``decode(data, offset) -> (record, new offset)`` for a record type; ``data`` must be
         ``bytes`` (its slices become the values of ``bytes`` fields)."""
-        decode: Decoder = self._function("D", full_name)
-        return decode
+        found = self._decoders.get(full_name)
+        if found is None:
+            found = self._decoders[full_name] = self._function("D", full_name)
+        return found
 
     # -- generation -------------------------------------------------------------------------------
 
@@ -308,8 +314,8 @@ class CompiledCodec:
             src.line(f"{self._call('E', t.full_name)}({x}, out)")
         elif t.kind == "enum":
             members = list(registry.classes[t.full_name])
-            index = {m: _SMALL[64 + i] for i, m in enumerate(members)}
-            index.update({m.value: _SMALL[64 + i] for i, m in enumerate(members)})
+            index = {m: _SMALL_VARINTS[64 + i] for i, m in enumerate(members)}
+            index.update({m.value: _SMALL_VARINTS[64 + i] for i, m in enumerate(members)})
             src.line(f"out += {self._const(index)}[{x}]")
         else:
             src.line(f"out += {x}.bytes if type({x}) is UUID else FIXED({x}, {t.size})")
