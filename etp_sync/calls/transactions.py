@@ -85,8 +85,11 @@ class WriteGate:
             self._waiting += 1
             try:
                 self._wait(lambda: self.owner is None and self._shared == 0, deadline)
-            finally:
+            except BaseException:
                 self._waiting -= 1
+                self._cond.notify_all()  # plain writers held back by this transaction may go
+                raise
+            self._waiting -= 1
             self.owner = threading.get_ident()
 
     def release(self) -> None:
@@ -97,16 +100,19 @@ class WriteGate:
 
     @contextmanager
     def shared(self, deadline: Deadline) -> Iterator[None]:
-        """Write outside a transaction: wait while another thread's transaction is open."""
+        """Write outside a transaction: wait while another thread's transaction is open (or
+        waiting). The common case, no transaction at all, takes one test and no wake-ups."""
         with self._cond:
-            self._wait(lambda: self.owner is None and self._waiting == 0, deadline)
+            if self.owner is not None or self._waiting:
+                self._wait(lambda: self.owner is None and self._waiting == 0, deadline)
             self._shared += 1
         try:
             yield
         finally:
             with self._cond:
                 self._shared -= 1
-                self._cond.notify_all()
+                if self._waiting and not self._shared:  # a transaction waits for the last one
+                    self._cond.notify_all()
 
     def _wait(self, ready: Callable[[], bool], deadline: Deadline) -> None:
         while not ready():

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import base64
 import functools
-import heapq
-import itertools
 import logging
-import os
 import re
 import socket
 import ssl
-import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -223,20 +218,18 @@ def _upgrade(
         sock = _open_socket(target, left, context, proxy_for(target, proxy))
         handshake = websocket.WebSocket(skip_utf8_validation=True)
         try:
-            # websocket-client bounds each socket operation; the watchdog bounds them all.
-            with _abort_at(sock, deadline):
-                handshake.connect(
-                    target,
-                    socket=sock if isinstance(sock, ssl.SSLSocket) else _HeadReader(sock),
-                    header=headers,
-                    timeout=max(deadline - time.monotonic(), 0.001),
-                    redirect_limit=0,
-                )
+            handshake.connect(
+                target,
+                socket=_Upgrading(sock, deadline),  # bounds every operation by the deadline
+                header=headers,
+                timeout=max(deadline - time.monotonic(), 0.001),
+                redirect_limit=0,
+            )
         except BaseException as exc:
             sock.close()
             refused = isinstance(exc, websocket.WebSocketBadStatusException)
             if not refused and time.monotonic() >= deadline:
-                raise TimeoutError from exc  # the watchdog cut the handshake
+                raise TimeoutError from exc  # the handshake ran out of time
             if not isinstance(exc, websocket.WebSocketException):
                 raise
             response = handshake.handshake_response
@@ -257,19 +250,43 @@ def _upgrade(
     raise websocket.WebSocketException(f"more than {_MAX_REDIRECTS} redirects")
 
 
-class _HeadReader:
-    """A plain socket as websocket-client sees it during the upgrade: it reads the answer's
-    head one byte per ``recv``, so those bytes come from a buffer instead, filled by reads that
-    never take a byte past the head's blank line (found by peeking first): what follows stays in
-    the socket for the transport. Anything else is the socket's own."""
+class _Upgrading:
+    """Our socket as websocket-client sees it during the upgrade, bounded by ``deadline``.
 
-    def __init__(self, sock: socket.socket) -> None:
+    Every ``recv`` and ``send`` waits at most until the deadline (then TimeoutError), so a peer
+    that trickles its answer cannot stretch the handshake past it. websocket-client reads the
+    answer's head one byte per ``recv``: on a plain socket those bytes come from a buffer,
+    filled by reads that never take a byte past the head's blank line (found by peeking
+    first), so what follows stays in the socket for the transport. Anything else is the
+    socket's own.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
         self._sock = sock
+        self._deadline = deadline
+        self._peek = not isinstance(sock, ssl.SSLSocket)  # TLS reads cannot peek
         self._buffer = b""
         self._tail = b""  # the last three bytes taken, for a blank line split between reads
 
+    def _bound(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the upgrade did not complete by its deadline")
+        self._sock.settimeout(left)
+
+    def settimeout(self, timeout: float | None) -> None:
+        """Ignored: each operation is bounded by the deadline instead."""
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        self._bound()
+        return self._sock.send(data, flags)
+
     def recv(self, size: int) -> bytes:
+        if not self._peek:
+            self._bound()
+            return self._sock.recv(size)
         if not self._buffer:
+            self._bound()
             peeked = self._sock.recv(4096, socket.MSG_PEEK)
             if not peeked:
                 return b""
@@ -282,81 +299,6 @@ class _HeadReader:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
-
-
-class _Watchdog:
-    """One daemon thread for the whole process that shuts down sockets still upgrading at
-    their deadline (a thread per connection would cost each connect a thread start)."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        """Start empty, without a thread (also in a forked child, where the thread is gone)."""
-        self._cond = threading.Condition()
-        self._watched: dict[int, socket.socket] = {}
-        self._heap: list[tuple[float, int]] = []
-        self._ids = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def watch(self, sock: socket.socket, deadline: float) -> int:
-        """Shut ``sock`` down at ``deadline`` unless :meth:`cancel` is called first."""
-        with self._cond:
-            key = next(self._ids)
-            self._watched[key] = sock
-            heapq.heappush(self._heap, (deadline, key))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="etp_sync-connect-deadline", daemon=True
-                )
-                self._thread.start()
-            elif self._heap[0][1] == key:
-                self._cond.notify()
-        return key
-
-    def cancel(self, key: int) -> None:
-        """Stop watching; once this returns the socket is not shut down by the watchdog."""
-        with self._cond:
-            self._watched.pop(key, None)
-
-    def _run(self) -> None:
-        with self._cond:
-            while True:
-                while self._heap and self._heap[0][1] not in self._watched:
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._cond.wait()
-                    continue
-                deadline, key = self._heap[0]
-                left = deadline - time.monotonic()
-                if left > 0:
-                    self._cond.wait(left)
-                    continue
-                heapq.heappop(self._heap)
-                _shut(self._watched.pop(key))  # under the lock: cancel() waits for it
-
-
-_WATCHDOG = _Watchdog()
-if hasattr(os, "register_at_fork"):  # a forked child has no watchdog thread (and may hold no lock)
-    os.register_at_fork(after_in_child=_WATCHDOG.reset)
-
-
-@contextmanager
-def _abort_at(sock: socket.socket, deadline: float) -> Iterator[None]:
-    """Shut ``sock`` down if the block is still running at ``deadline``, so that a peer that
-    trickles its answer cannot stretch a blocking handshake past it."""
-    key = _WATCHDOG.watch(sock, deadline)
-    try:
-        yield
-    finally:
-        _WATCHDOG.cancel(key)
-
-
-def _shut(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError as exc:
-        _log.debug("shutdown at the connect deadline: %s", exc)
 
 
 def _redirect_location(response: Any) -> str | None:
