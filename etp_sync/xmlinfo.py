@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -17,7 +18,14 @@ from typing import Any
 
 from etp_sync.errors import ErrorCode, ETPError
 
-__all__ = ["ObjectInfo", "identify", "parse_data_object", "qualified_type_from_content_type"]
+__all__ = [
+    "CITATION_FIELDS",
+    "ObjectInfo",
+    "identify",
+    "identify_root",
+    "parse_data_object",
+    "qualified_type_from_content_type",
+]
 
 _NS_FAMILY = {
     "http://www.energistics.org/energyml/data/resqmlv2": "resqml",
@@ -38,6 +46,9 @@ _NS_PREFIX = {
 # Families whose 2.0.x types (RESQML 2.0.1, EML 2.0) always carry the obj_ prefix in URIs.
 _OBJ_PREFIXED = ("resqml", "eml")
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
+_XSI_TYPE = f"{{{_XSI}}}type"
+# The citation children the identity reads (the first of each name counts).
+CITATION_FIELDS = frozenset(("Title", "Creation", "LastUpdate", "Originator"))
 _UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
@@ -178,10 +189,12 @@ def _reference_uuid(children: dict[str, ET.Element]) -> str | None:
     return None if c is None else _norm_uuid(_text(c))
 
 
-def _root_type(root: ET.Element, root_ns: dict[str, str]) -> tuple[str, str] | None:
+def _root_type(
+    tag: str, attributes: Mapping[str, str], root_ns: Mapping[str, str]
+) -> tuple[str, str] | None:
     """(family, type name) of the root, from xsi:type when it names a known type, else the tag."""
-    ns, local = _split(root.tag)
-    xsi_type = root.get(f"{{{_XSI}}}type")
+    ns, local = _split(tag)
+    xsi_type = attributes.get(_XSI_TYPE)
     if xsi_type:
         prefix, _, name = xsi_type.rpartition(":")
         xsi_ns = root_ns.get(prefix)
@@ -193,18 +206,45 @@ def _root_type(root: ET.Element, root_ns: dict[str, str]) -> tuple[str, str] | N
     return family, local
 
 
-def identify(root: ET.Element, root_ns: dict[str, str]) -> ObjectInfo:
+def identify(root: ET.Element, root_ns: Mapping[str, str]) -> ObjectInfo:
     """What the root element (tag, attributes, ``Citation`` child) says about a data object:
     everything but its references. ``root_ns`` maps the prefixes declared on the root."""
-    return ObjectInfo(**_identity(root, root_ns))
+    return identify_root(root.tag, root.attrib, root_ns, _citation_texts(root))
 
 
-def _identity(root: ET.Element, root_ns: dict[str, str]) -> dict[str, Any]:
+def identify_root(
+    tag: str,
+    attributes: Mapping[str, str],
+    root_ns: Mapping[str, str],
+    citation: Mapping[str, str],
+) -> ObjectInfo:
+    """:func:`identify` from the root's tag and attributes (ElementTree's ``{ns}local``
+    spelling), the prefixes it declares and ``citation``: the leading text of the first child
+    of each name in :data:`CITATION_FIELDS` of its first ``Citation`` child (for a parser
+    that builds no tree)."""
+    return ObjectInfo(**_identity(tag, attributes, root_ns, citation))
+
+
+def _citation_texts(root: ET.Element) -> dict[str, str]:
+    """What :func:`identify_root` takes as ``citation``, from a tree."""
+    citation = _child(root, "Citation")
+    if citation is None:
+        return {}
+    children = _children_by_name(citation)
+    return {name: c.text or "" for name, c in children.items() if name in CITATION_FIELDS}
+
+
+def _identity(
+    tag: str,
+    attributes: Mapping[str, str],
+    root_ns: Mapping[str, str],
+    citation: Mapping[str, str],
+) -> dict[str, Any]:
     """The :class:`ObjectInfo` fields :func:`identify` fills, by name."""
-    schema_version = (root.get("schemaVersion") or "").strip()
-    family_type = _root_type(root, root_ns)
+    schema_version = (attributes.get("schemaVersion") or "").strip()
+    family_type = _root_type(tag, attributes, root_ns)
     if family_type is None:
-        raise _error(f"root element {root.tag!r} is not in an Energistics 2.x namespace")
+        raise _error(f"root element {tag!r} is not in an Energistics 2.x namespace")
     family, type_name = family_type
     if type_name.startswith("obj_") and family in _OBJ_PREFIXED:
         digits = "20"
@@ -216,26 +256,24 @@ def _identity(root: ET.Element, root_ns: dict[str, str]) -> dict[str, Any]:
         type_name = f"obj_{type_name}"
     qualified_type = f"{family}{digits}.{type_name}"
 
-    raw_uuid = root.get("uuid")
+    raw_uuid = attributes.get("uuid")
     if raw_uuid is None:
         raise _error(f"{qualified_type} has no uuid attribute")
     obj_uuid = _norm_uuid(raw_uuid)
     if obj_uuid is None:
         raise _error(f"{qualified_type} has an invalid uuid {raw_uuid!r}")
 
-    citation = _child(root, "Citation")
-    fields = _children_by_name(citation) if citation is not None else {}
-    created_us = _parse_time_us(_text(fields.get("Creation")))
-    last_update_us = _parse_time_us(_text(fields.get("LastUpdate"))) or created_us
+    created_us = _parse_time_us(citation.get("Creation", "").strip())
+    last_update_us = _parse_time_us(citation.get("LastUpdate", "").strip()) or created_us
     return {
         "uuid": obj_uuid,
         "qualified_type": qualified_type,
-        "title": _text(fields.get("Title")),
+        "title": citation.get("Title", "").strip(),
         "last_update_us": last_update_us,
-        "object_version": root.get("objectVersion"),
+        "object_version": attributes.get("objectVersion"),
         "schema_version": schema_version,
         "created_us": created_us,
-        "originator": _text(fields.get("Originator")),
+        "originator": citation.get("Originator", "").strip(),
     }
 
 
@@ -265,7 +303,7 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
             root_ns[payload[0]] = payload[1]
     if root is None:  # pragma: no cover - expat rejects empty documents first
         raise _error("data object has no root element")
-    identity = _identity(root, root_ns)
+    identity = _identity(root.tag, root.attrib, root_ns, _citation_texts(root))
     obj_uuid = identity["uuid"]
 
     references: dict[tuple[str, str], None] = {}
