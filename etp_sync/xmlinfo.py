@@ -277,17 +277,10 @@ def _identity(
     }
 
 
-def parse_data_object(xml: bytes) -> ObjectInfo:
-    """Parse an Energistics 2.x data object; ETPError(EINVALID_OBJECT) if it cannot be used.
-
-    Family and version come from the root namespace and ``schemaVersion`` (RESQML 2.0.1 / EML 2.0
-    types keep their ``obj_`` prefix and are always version 20).
-    """
+def _root_namespaces(xml: bytes) -> dict[str, str]:
+    """The prefixes declared up to the root element; ETPError(EINVALID_OBJECT) if the document
+    is not well-formed XML."""
     root_ns: dict[str, str] = {}
-    root: ET.Element | None = None
-    # The whole document goes to expat in one feed: fed in pieces (as iterparse does), expat
-    # before 2.6 rescans a token that spans pieces from its start on every piece, which makes
-    # one huge comment, text or attribute value cost quadratic time.
     parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start-ns", "start"))
     try:
         parser.feed(bytes(xml))
@@ -296,13 +289,30 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
         raise _error(f"data object is not well-formed XML: {exc}") from None
     for event in parser.read_events():
         payload = event[-1]
-        if isinstance(payload, ET.Element):
-            root = payload
+        if event[0] != "start-ns" or not isinstance(payload, tuple):
             break
-        if event[0] == "start-ns" and isinstance(payload, tuple):
-            root_ns[payload[0]] = payload[1]
-    if root is None:  # pragma: no cover - expat rejects empty documents first
-        raise _error("data object has no root element")
+        root_ns[payload[0]] = payload[1]
+    return root_ns
+
+
+def parse_data_object(xml: bytes) -> ObjectInfo:
+    """Parse an Energistics 2.x data object; ETPError(EINVALID_OBJECT) if it cannot be used.
+
+    Family and version come from the root namespace and ``schemaVersion`` (RESQML 2.0.1 / EML 2.0
+    types keep their ``obj_`` prefix and are always version 20).
+    """
+    # The whole document goes to expat in one feed: fed in pieces (as iterparse does), expat
+    # before 2.6 rescans a token that spans pieces from its start on every piece, which makes
+    # one huge comment, text or attribute value cost quadratic time.
+    parser = ET.XMLParser()
+    try:
+        parser.feed(bytes(xml))
+        root = parser.close()
+    except ET.ParseError as exc:
+        _root_namespaces(xml)  # raises the error as the event parser words it (positions)
+        raise _error(f"data object is not well-formed XML: {exc}") from None
+    # The root's prefixes matter only to resolve an xsi:type on it: parsed again for those.
+    root_ns = _root_namespaces(xml) if _XSI_TYPE in root.attrib else {}
     identity = _identity(root.tag, root.attrib, root_ns, _citation_texts(root))
     obj_uuid = identity["uuid"]
 
