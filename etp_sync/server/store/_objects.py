@@ -46,9 +46,10 @@ class ObjectStore(StoreCore):
                 errors[key] = exc
         with self._lock:
             stage = self._check_writes_allowed(tx)
+            writable: dict[str, Space] = {}  # dataspaces checked by this call (lock held)
             for key, (put, info) in parsed.items():
                 try:
-                    results[key] = self._put_one(base, put, info, stage)
+                    results[key] = self._put_one(base, put, info, stage, writable)
                 except StoreError as exc:
                     errors[key] = exc
             events = self._apply(stage) if self._is_scratch(stage) else []
@@ -71,8 +72,14 @@ class ObjectStore(StoreCore):
         return put, parse_data_object(put.data)
 
     def _put_one(
-        self, base: str | None, put: ObjectPut, info: ObjectInfo, stage: Stage
+        self,
+        base: str | None,
+        put: ObjectPut,
+        info: ObjectInfo,
+        stage: Stage,
+        writable: dict[str, Space],
     ) -> PutResult:
+        """Stage one put; ``writable`` remembers the dataspaces this call found writable."""
         space = base
         uri = None
         if put.uri:
@@ -100,7 +107,9 @@ class ObjectStore(StoreCore):
                 uri = given.text  # what object_uri would spell
         if space is None:
             raise StoreError(ErrorCode.EINVALID_URI, "no dataspace given for the object")
-        sp = self._check_space_writable(space, stage)
+        sp = writable.get(space)
+        if sp is None:
+            sp = writable[space] = self._check_space_writable(space, stage)
         old = self._obj(sp, info.uuid, stage)
         if old is not None and old.info.qualified_type.lower() != info.qualified_type.lower():
             raise StoreError(

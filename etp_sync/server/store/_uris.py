@@ -9,6 +9,7 @@ collection, ``<dataspace URI>/<qualified type>`` (every object of that type in t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from etp_sync.errors import ErrorCode, ETPError, StoreError
 from etp_sync.uri import DataObjectURI, DataspaceURI, QualifiedType, parse_uri
@@ -51,6 +52,19 @@ def _type_collection(text: object) -> UriParts | None:
 
 def parse_context(uri: str) -> UriParts:
     """Parts of a dataspace, type-collection or object URI (EINVALID_URI otherwise)."""
+    if not isinstance(uri, str):
+        return _parse_context(uri)  # refused below, and not hashable for the memo
+    return _memo_parse_context(uri)
+
+
+@lru_cache(maxsize=4096)
+def _memo_parse_context(uri: str) -> UriParts:
+    """:func:`parse_context` of a str, memoised (bounded): requests name the same objects again
+    and again (the parts are immutable; refusals raise and are not kept)."""
+    return _parse_context(uri)
+
+
+def _parse_context(uri: str) -> UriParts:
     try:
         parsed = parse_uri(uri)
     except ETPError as exc:
