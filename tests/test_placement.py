@@ -17,8 +17,8 @@ from conftest import Harness
 
 from etp_sync import ETPSession
 from etp_sync.codec import MessageFlags, MessageHeader, decode_message, encode_message
-from etp_sync.codec._placement import PLACE_PEEK, ArrayReplyTarget
-from etp_sync.codec.arrays import to_any_array
+from etp_sync.codec._placement import PLACE_PEEK, ArrayReplyTarget, IncomingValues
+from etp_sync.codec.arrays import fresh_empty, populate, to_any_array
 from etp_sync.errors import ETPDecodeError
 from etp_sync.schema import datatypes, messages
 from etp_sync.uri import DataObjectURI
@@ -38,17 +38,22 @@ def _reply(
         if subarrays
         else messages.DataArray.GetDataArraysResponse(data_arrays=items)
     )
+    return _frame(body, flags, correlation_id=4)
+
+
+def _frame(body: Any, flags: int, correlation_id: int) -> bytes:
+    """``body`` encoded as a protocol 9 message with these flags (compressed when they say so)."""
     header = MessageHeader(
         protocol=9,
         message_type=body.etp_message_type,
-        correlation_id=4,
+        correlation_id=correlation_id,
         message_id=7,
         message_flags=flags,
     )
     return encode_message(header, body, compress=bool(flags & MessageFlags.COMPRESSED))
 
 
-def _receive(target: ArrayReplyTarget, frame: bytes) -> tuple[Any, Any] | None:
+def _receive(target: ArrayReplyTarget | IncomingValues, frame: bytes) -> tuple[Any, Any] | None:
     """What the transport and engine do with ``frame``: offer its start, cut the hole out."""
     spot = target.place(memoryview(frame)[:PLACE_PEEK], len(frame))
     if spot is None:
@@ -56,6 +61,18 @@ def _receive(target: ArrayReplyTarget, frame: bytes) -> tuple[Any, Any] | None:
     offset, memory = spot
     memory[:] = frame[offset : offset + memory.nbytes]
     return target.decode(frame[:offset] + frame[offset + memory.nbytes :])
+
+
+def _decoded_like_the_whole_frame(target: Any, frame: bytes) -> Any:
+    """The body ``target`` decodes from ``frame`` received in place, checked to be what
+    ``decode_message`` makes of the whole frame."""
+    got = _receive(target, frame)
+    assert got is not None
+    header, body = got
+    want_header, want_body = decode_message(frame)
+    assert header == want_header
+    assert body == want_body
+    return body
 
 
 @pytest.mark.parametrize(
@@ -75,12 +92,7 @@ def test_placed_reply_decodes_like_the_whole_frame(
     dest = np.empty_like(values)
     target = ArrayReplyTarget.for_values(dest, transport)
     assert target is not None
-    got = _receive(target, frame)
-    assert got is not None
-    header, body = got
-    want_header, want_body = decode_message(frame)
-    assert header == want_header
-    assert body == want_body
+    body = _decoded_like_the_whole_frame(target, frame)
     np.testing.assert_array_equal(dest, values)
     entries = body.data_subarrays if subarrays else body.data_arrays
     item = entries["0"].data.item
@@ -147,6 +159,19 @@ def session(harness: Harness) -> ETPSession:
     return result
 
 
+def _count_placed(kind: type[Any], monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the values each target of ``kind`` receives in place, from now on."""
+    placed: list[int] = []
+    decode = kind.decode
+
+    def counting(self: Any, rest: Any) -> Any:
+        placed.append(self.nbytes)
+        return decode(self, rest)
+
+    monkeypatch.setattr(kind, "decode", counting)
+    return placed
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -161,16 +186,106 @@ def test_gets_in_blocks_are_received_in_place(
 ) -> None:
     values = make()
     session.put_data_array(EPC, "/placed", values)
-    placed: list[int] = []
-    decode = ArrayReplyTarget.decode
-
-    def counting(self: ArrayReplyTarget, rest: Any) -> Any:
-        placed.append(self.nbytes)
-        return decode(self, rest)
-
-    monkeypatch.setattr(ArrayReplyTarget, "decode", counting)
+    placed = _count_placed(ArrayReplyTarget, monkeypatch)
     got = session.get_data_array(EPC, "/placed")
     np.testing.assert_array_equal(got, values)
     assert got.dtype == values.dtype
     assert len(placed) >= 2  # several blocks, each received in place
     assert sum(placed) == values.nbytes
+
+
+def _put(values: np.ndarray, *, subarrays: bool = True, entries: int = 1, flags: int = 2) -> bytes:
+    """A PutDataSubarrays (or PutDataArrays) frame carrying ``values`` (as the client sends)."""
+    data, _ = to_any_array(values)
+    uid = _DAT.DataArrayIdentifier(uri=str(EPC), path_in_resource="/a/b")
+    body: Any
+    if subarrays:
+        sub = _DAT.PutDataSubarraysType(
+            uid=uid, data=data, starts=[3] * values.ndim, counts=list(values.shape)
+        )
+        body = messages.DataArray.PutDataSubarrays(
+            data_subarrays={str(i): sub for i in range(entries)}
+        )
+    else:
+        put = _DAT.PutDataArraysType(
+            uid=uid, array=_DAT.DataArray(dimensions=list(values.shape), data=data)
+        )
+        body = messages.DataArray.PutDataArrays(data_arrays={str(i): put for i in range(entries)})
+    return _frame(body, flags, correlation_id=0)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        RNG.random((30, 40)),
+        RNG.random(1000).astype("<f4"),
+        RNG.integers(0, 255, (17, 3), dtype=np.uint8),
+        RNG.random(1 << 20),  # big: a mapping of its own
+    ],
+)
+@pytest.mark.parametrize("subarrays", [True, False])
+def test_incoming_puts_are_received_into_arrays_of_their_own(
+    values: np.ndarray, subarrays: bool
+) -> None:
+    frame = _put(values, subarrays=subarrays)
+    target = IncomingValues()
+    body = _decoded_like_the_whole_frame(target, frame)
+    entries = body.data_subarrays if subarrays else body.data_arrays
+    entry = entries["0"]
+    item = entry.data.item if subarrays else entry.array.data.item
+    placed = np.frombuffer(item, dtype=np.uint8) if values.dtype == np.uint8 else item.values
+    np.testing.assert_array_equal(placed, values.reshape(-1))
+    assert placed.flags.writeable and placed.flags.c_contiguous
+    assert placed.ctypes.data % 16 == 0  # aligned, unlike a view into the frame
+    assert target.place(memoryview(frame)[:PLACE_PEEK], len(frame)) is None  # one frame only
+
+
+def test_incoming_puts_that_cannot_be_placed_are_declined() -> None:
+    values = RNG.random(64)
+
+    def declined(frame: bytes) -> bool:
+        return _receive(IncomingValues(), frame) is None
+
+    assert not declined(_put(values))
+    assert declined(_put(values, entries=2))
+    assert declined(_put(np.arange(64, dtype=np.int64)))  # varints
+    assert declined(_put(values, flags=2 | MessageFlags.COMPRESSED))
+    assert declined(_reply(values))  # a reply is not a put
+    assert declined(_put(values)[:40])  # cut short
+
+
+def test_a_placed_put_with_a_wrong_rest_is_a_decode_error() -> None:
+    values = RNG.random(64)
+    frame = _put(values)
+    target = IncomingValues()
+    spot = target.place(memoryview(frame), len(frame))
+    assert spot is not None
+    offset, memory = spot
+    rest = bytearray(frame[:offset] + frame[offset + memory.nbytes :])
+    rest[offset] = 2  # another block after the values
+    with pytest.raises(ETPDecodeError):
+        target.decode(rest)
+
+
+def test_puts_in_blocks_are_received_in_place_by_the_server(
+    session: ETPSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Masked client frames: the server unmasks the placed values and the rest in place."""
+    values = RNG.random((700, 1000))
+    placed = _count_placed(IncomingValues, monkeypatch)
+    session.put_data_array(EPC, "/put-placed", values)
+    assert len(placed) >= 2
+    assert sum(placed) == values.nbytes
+    np.testing.assert_array_equal(session.get_data_array(EPC, "/put-placed"), values)
+
+
+@pytest.mark.parametrize("shape", [(10, 10), (1 << 10, 1 << 10)])
+def test_fresh_arrays_take_values_and_populating_leaves_them_alone(shape: tuple[int, int]) -> None:
+    values = RNG.random(shape)
+    fresh = fresh_empty(shape, "<f8")
+    assert fresh.shape == shape and fresh.dtype == np.dtype("<f8")
+    assert fresh.flags.writeable and fresh.flags.c_contiguous
+    fresh[: shape[0] // 2] = values[: shape[0] // 2]
+    populate(fresh[shape[0] // 4 :])  # half written already, from an unaligned start
+    fresh[shape[0] // 2 :] = values[shape[0] // 2 :]
+    np.testing.assert_array_equal(fresh, values)

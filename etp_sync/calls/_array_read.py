@@ -17,6 +17,7 @@ import numpy as np
 
 from .._progress import Progress
 from ..codec._placement import ArrayReplyTarget
+from ..codec.arrays import fresh_empty, populate
 from ..errors import ErrorCode, ETPArrayReplaced, ETPRemoteError
 from ..protocol.correlation import ReplyTarget, Response
 from ..schema import Record, datatypes, messages
@@ -133,7 +134,7 @@ def _read_version(
     if meta.transport_type == "arrayOfString":
         result: np.ndarray = np.empty(counts, dtype=object)
     else:
-        result = np.empty(counts, dtype=meta.dtype)
+        result = fresh_empty(counts, meta.dtype)
     total = int(result.nbytes) if result.dtype != object else size
     per_item = total // size if size else 0
     done = 0
@@ -186,7 +187,9 @@ def _read_version(
             raise ETPArrayReplaced(now)
 
     def target_for(block: Block) -> ReplyTarget | None:
-        return ArrayReplyTarget.for_values(result[slices(*block)], meta.transport_type)
+        place = result[slices(*block)]
+        populate(place)  # its pages, now, while the reader thread receives earlier blocks
+        return ArrayReplyTarget.for_values(place, meta.transport_type)
 
     run_pipeline(
         session,

@@ -51,6 +51,10 @@ differences, all invisible on the wire:
 
 from __future__ import annotations
 
+import logging
+import math
+import mmap
+import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,6 +62,8 @@ import numpy as np
 
 from ..errors import ETPDecodeError, ETPEncodeError
 from ..schema import datatypes
+
+log = logging.getLogger("etp_sync.codec")
 
 # transport branch name (AnyArrayType symbol) -> natural numpy dtype
 TRANSPORT_DTYPES: dict[str, np.dtype[Any]] = {
@@ -291,3 +297,45 @@ def from_any_array(
 def _same_bits(a: np.dtype[Any], b: np.dtype[Any]) -> bool:
     # int64 -> uint64 keeps the bit pattern (values above 2**63 travel as negative longs).
     return a.itemsize == b.itemsize and a.kind in "iu" and b.kind in "iu" and b.byteorder != ">"
+
+
+FRESH_MAP_BYTES = 4 << 20
+"""Arrays at least this big are mapped page by page by :func:`fresh_empty`."""
+_MADV_POPULATE_WRITE = 23 if sys.platform.startswith("linux") else None
+"""Linux 5.14+: fault pages in writable, leaving their bytes alone (older kernels: EINVAL)."""
+
+
+def fresh_empty(shape: int | tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialised array for values about to be received or copied in, in fresh memory
+    of its own. Big ones are an anonymous mapping of small pages, which the kernel provides
+    zeroed as they are first written (nothing is filled twice, and memory grows only as it
+    is written); small ones come from ``np.empty``.
+
+    ``np.empty`` asks for transparent huge pages on big arrays; in a virtual machine whose
+    memory the host takes back when it is freed, first touches of huge pages have been
+    measured at 4-5 times the cost of small ones (about 0.5 s against 0.12 s per 256 MiB)."""
+    dt = np.dtype(dtype)
+    dims = (shape,) if isinstance(shape, int) else tuple(shape)
+    nbytes = math.prod(dims) * dt.itemsize
+    if nbytes < FRESH_MAP_BYTES or dt.hasobject:
+        return np.empty(dims, dtype=dt)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dt).reshape(dims)
+
+
+def populate(part: np.ndarray) -> None:
+    """Fault in the pages under ``part``, a C-contiguous part of a :func:`fresh_empty` mapping,
+    without touching its bytes (Linux 5.14+; elsewhere, and for other arrays, nothing
+    happens): a quarter cheaper (measured) than faulting them in one by one as they are
+    written, and safe while another thread writes them."""
+    owner = part.base if isinstance(part.base, np.ndarray) else part
+    buf = owner.base
+    if _MADV_POPULATE_WRITE is None or not isinstance(buf, mmap.mmap) or not part.size:
+        return
+    if not part.flags.c_contiguous:
+        return
+    start = part.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+    first = start - start % mmap.PAGESIZE
+    try:
+        buf.madvise(_MADV_POPULATE_WRITE, first, start + part.nbytes - first)
+    except OSError as exc:  # an older kernel: the pages are faulted in as they are written
+        log.debug("pages not populated ahead: %s", exc)

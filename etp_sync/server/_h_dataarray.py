@@ -90,7 +90,7 @@ def _array_reply(
         values = session.store.get_array(uid.uri, uid.path_in_resource, tx=tx)
     else:
         values = session.store.get_subarray(
-            uid.uri, uid.path_in_resource, starts or [], counts, tx=tx
+            uid.uri, uid.path_in_resource, starts or [], counts, tx=tx, lend=True
         )
     data, _types = to_any_array(values, ArrayTypes(meta.transport_type, meta.logical_type))
     array = datatypes.DataArrayTypes.DataArray(dimensions=[int(d) for d in values.shape], data=data)
@@ -199,13 +199,17 @@ def put_uninitialized_data_arrays(session: SessionContext, key: str, put: Any) -
     "data_subarrays", response_maker(messages.DataArray.PutDataSubarraysResponse, "success")
 )
 def put_data_subarrays(session: SessionContext, key: str, sub: Any) -> None:
-    """PutDataSubarrays: write blocks of existing arrays (values cast to the array's dtype)."""
+    """PutDataSubarrays: write blocks of existing arrays (values cast to the array's dtype).
+
+    The values decoded from the message belong to nobody else: the store may keep them as a
+    block (``adopt``) when they fill one whole, instead of copying them."""
     tx = session.transaction
     meta = session.store.get_array_metadata(sub.uid.uri, sub.uid.path_in_resource, tx=tx)
     counts = [int(c) for c in sub.counts]
     values = _decode(sub.data, counts, meta.logical_type)
+    starts = [int(s) for s in sub.starts]
     session.store.put_subarray(
-        sub.uid.uri, sub.uid.path_in_resource, [int(s) for s in sub.starts], counts, values, tx=tx
+        sub.uid.uri, sub.uid.path_in_resource, starts, counts, values, tx=tx, adopt=True
     )
 
 

@@ -37,6 +37,7 @@ from etp_sync.codec import (
     encode_message_parts,
     peek_header,
 )
+from etp_sync.codec._placement import IncomingValues
 from etp_sync.errors import (
     ErrorCode,
     ETPDecodeError,
@@ -106,6 +107,9 @@ class ServerSession:
         # A compressed body may inflate to what an uncompressed message may hold, not more.
         self._decode_limit = self.max_message_size + SIZE_TOLERANCE
         self._last_message = time.monotonic()
+        # A put's array values are received straight into an array of their own (no copy).
+        self._placed: IncomingValues | None = None
+        transport.placer = self._place
 
     # -- properties used by handlers ----------------------------------------------------------
 
@@ -334,21 +338,34 @@ class ServerSession:
 
     # -- receiving ----------------------------------------------------------------------------
 
+    def _place(self, prefix: memoryview, length: int) -> tuple[int, memoryview] | None:
+        """The transport's placer: where the values of an arriving frame go, if it is a put
+        whose values can be received in place (see :mod:`etp_sync.codec._placement`)."""
+        target = IncomingValues()
+        spot = target.place(prefix, length)
+        self._placed = target if spot is not None else None
+        return spot
+
     def _handle_frame(self, frame: bytearray, text: bool) -> None:
+        placed, self._placed = self._placed, None
         if text:
             self.send_error(ErrorCode.EINVALID_MESSAGE, "ETP messages are binary", 0)
             return
         peek = peek_header(frame)
-        if len(frame) > self.server.max_message_size + SIZE_TOLERANCE:
+        size = len(frame) + (placed.nbytes if placed is not None else 0)
+        if size > self.server.max_message_size + SIZE_TOLERANCE:
             self._reject_undecodable(
                 peek,
                 ErrorCode.EMAXSIZE_EXCEEDED,
-                f"message of {len(frame)} bytes exceeds MaxWebSocketMessagePayloadSize "
+                f"message of {size} bytes exceeds MaxWebSocketMessagePayloadSize "
                 f"{self.server.max_message_size}",
             )
             return
         try:
-            header, body = decode_message(frame, max_size=self._decode_limit)
+            if placed is not None:
+                header, body = placed.decode(frame)
+            else:
+                header, body = decode_message(frame, max_size=self._decode_limit)
         except ETPDecodeError as exc:
             self._reject_undecodable(peek, exc.code or ErrorCode.EINVALID_MESSAGE, str(exc))
             return

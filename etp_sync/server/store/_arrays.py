@@ -205,12 +205,15 @@ class ArrayStore(StoreCore):
         values: Any,
         *,
         tx: uuid_mod.UUID | None = None,
+        adopt: bool = False,
     ) -> None:
         """Write a block of an existing array; rank, bounds and value shape give EINVALID_ARGUMENT.
 
         ``values`` has shape ``counts`` (a flat array of ``prod(counts)`` values is accepted too)
         and is cast to the array's dtype, before the lock is taken. Only the blocks touched take
-        memory; inside a transaction they are copied, the committed array is left alone.
+        memory; inside a transaction they are copied, the committed array is left alone. With
+        ``adopt`` the caller gives ``values`` up: they may be kept as a block, not copied (see
+        :meth:`ChunkedArray.write`).
         """
         with self._lock:
             rec = self._writable_array(uri, path_in_resource, tx)
@@ -236,9 +239,10 @@ class ArrayStore(StoreCore):
                     rec.last_write_us,
                 )
                 self._stage_array(stage, sp.path, key, rec)
+            rec.data.fit_grid(index)
             cost = rec.data.write_cost(index, block)
             self._charge(stage, cost)  # refused before anything is allocated
-            added = rec.data.write(index, block)
+            added = rec.data.write(index, block, adopt=adopt)
             rec.last_write_us = self._now()
             if scratch:  # the committed array itself was written
                 self._committed_bytes += added
@@ -283,11 +287,16 @@ class ArrayStore(StoreCore):
         counts: Sequence[int],
         *,
         tx: uuid_mod.UUID | None = None,
+        lend: bool = False,
     ) -> np.ndarray[Any, Any]:
-        """A copy of the block ``starts``/``counts`` (shape ``counts``, C order)."""
+        """A copy of the block ``starts``/``counts`` (shape ``counts``, C order); with ``lend``,
+        a read-only view instead when the block is exactly one stored block (see
+        :meth:`ChunkedArray.lend`: its values stay as they are while the view lives)."""
         with self._lock:
             data = self._get_array_rec(uri, path_in_resource, tx).data
-            return data.read(_block(data.shape, starts, counts))
+            index = _block(data.shape, starts, counts)
+            lent = data.lend(index) if lend else None
+            return data.read(index) if lent is None else lent
 
     def get_array_metadata(
         self, uri: str, path_in_resource: str, *, tx: uuid_mod.UUID | None = None

@@ -15,11 +15,20 @@ the sole owner of its blocks.
 Sizes: :attr:`ChunkedArray.nbytes` is what all its blocks take, :attr:`ChunkedArray.held` what
 only this version holds (everything, or the blocks a fork copied or allocated). Strings count
 8 bytes per element plus their length.
+
+Big blocks as they arrive: an array with no block yet takes the block of its first big write
+from the origin as its grid block (:meth:`ChunkedArray.fit_grid`), so the writes of a client's
+plan that follow each fill one block whole. A whole-block write of values the caller gives up
+(``adopt``: e.g. values just received, in memory of their own) keeps them as the block, no
+copy; a read of exactly one block may lend it out as a read-only view
+(:meth:`ChunkedArray.lend`), after which the block is never written in place again (the next
+write replaces or copies it), so the view keeps the values it had.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +37,9 @@ import numpy as np
 __all__ = ["CHUNK_BYTES", "ChunkedArray", "Index"]
 
 CHUNK_BYTES = 1 << 20
+MAX_GRID_BYTES = 64 << 20
+"""The largest grid block a first write sets (:meth:`ChunkedArray.fit_grid`): a later write
+into part of a block copies at most this much."""
 
 Index = tuple[slice, ...]
 Key = tuple[int, ...]
@@ -48,6 +60,25 @@ def _fill(dtype: np.dtype[Any]) -> Any:
     return "" if dtype.kind == "O" else 0
 
 
+def _adoptable(values: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> bool:
+    """Whether ``values`` can be kept as a block: writable, C-contiguous, of ``dtype``, and
+    all of the memory it lies in (an array's own, or the buffer under it: a block never keeps
+    more memory alive than it is counted for)."""
+    if values.dtype != dtype or not values.flags.c_contiguous or not values.flags.writeable:
+        return False
+    owner = values if values.base is None else values.base
+    if not isinstance(owner, np.ndarray):
+        return False
+    under: Any = owner.base
+    if under is None:
+        return owner.nbytes == values.nbytes
+    try:
+        with memoryview(under) as memory:
+            return memory.nbytes == values.nbytes
+    except TypeError:  # not a buffer: nothing says how much memory it holds
+        return False
+
+
 def _cost(values: np.ndarray[Any, Any]) -> int:
     """Bytes a block of values takes (strings: 8 per element plus their length)."""
     if values.dtype.kind != "O":
@@ -58,7 +89,7 @@ def _cost(values: np.ndarray[Any, Any]) -> int:
 class ChunkedArray:
     """An N-d array of one dtype stored as lazily allocated blocks (see the module docstring)."""
 
-    __slots__ = ("_blocks", "_owned", "chunk", "dtype", "held", "nbytes", "shape")
+    __slots__ = ("_blocks", "_lent", "_owned", "chunk", "dtype", "held", "nbytes", "shape")
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
         self.shape = tuple(int(n) for n in shape)
@@ -66,6 +97,9 @@ class ChunkedArray:
         self.chunk = chunk_shape(self.shape, self.dtype.itemsize)
         self._blocks: dict[Key, np.ndarray[Any, Any]] = {}
         self._owned: set[Key] | None = None  # None: every block is this version's own
+        # Blocks lent out as views: never written in place again. One set for all versions
+        # (a block one version lent may become another's own at a commit).
+        self._lent: set[Key] = set()
         self.nbytes = 0
         self.held = 0
 
@@ -82,6 +116,7 @@ class ChunkedArray:
         other.shape, other.dtype, other.chunk = self.shape, self.dtype, self.chunk
         other._blocks = dict(self._blocks)
         other._owned = set()
+        other._lent = self._lent
         other.nbytes = self.nbytes
         other.held = 0
         return other
@@ -107,6 +142,19 @@ class ChunkedArray:
                 outer.append(slice(lo - sl.start, hi - sl.start))
             yield key, tuple(inner), tuple(outer)
 
+    def fit_grid(self, index: Index) -> None:
+        """Before a write to an array with no block yet (a new array, or a version of one):
+        when the write starts at the origin, is of numbers and takes CHUNK_BYTES to
+        MAX_GRID_BYTES, its block becomes the grid's block (the writes of the same plan that
+        follow then each fill one block whole)."""
+        if self._blocks or self.dtype.kind == "O":
+            return
+        counts = tuple(sl.stop - sl.start for sl in index)
+        if len(counts) != len(self.shape) or any(sl.start for sl in index) or 0 in counts:
+            return
+        if CHUNK_BYTES <= math.prod(counts) * self.dtype.itemsize <= MAX_GRID_BYTES:
+            self.chunk = counts
+
     def _block_shape(self, key: Key) -> tuple[int, ...]:
         return tuple(min(c, n - k * c) for k, c, n in zip(key, self.chunk, self.shape, strict=True))
 
@@ -126,28 +174,59 @@ class ChunkedArray:
             cost += sum(len(v) for v in values.flat)
         return cost
 
-    def write(self, index: Index, values: np.ndarray[Any, Any]) -> int:
+    def write(self, index: Index, values: np.ndarray[Any, Any], *, adopt: bool = False) -> int:
         """Write ``values`` (shaped like ``index``, of this dtype); returns how much
-        :attr:`held` grew (blocks allocated or copied, string lengths)."""
+        :attr:`held` grew (blocks allocated or copied, string lengths). With ``adopt`` the
+        caller gives ``values`` up: a part that fills a block whole and is all of the memory
+        it lies in becomes the block itself (see :func:`_adoptable`)."""
         grown = copied = 0
+        numeric = self.dtype.kind != "O"
         for key, inner, outer in self._parts(index):
             block = self._blocks.get(key)
-            if block is None:
-                block = self._new_block(key, inner)
-                grown += _cost(block)
-            elif not self._is_own(key):
-                block = block.copy()  # replaces the shared block: held grows, nbytes does not
-                copied += _cost(block)
+            new = values[outer]
+            if block is None or not self._is_own(key) or key in self._lent:
+                whole = numeric and new.shape == self._block_shape(key)
+                if whole and adopt and _adoptable(new, self.dtype):
+                    fresh = new  # kept as it is: nothing allocated, nothing copied
+                elif whole:
+                    fresh = np.empty(new.shape, dtype=self.dtype)
+                elif block is None:
+                    fresh = self._new_block(key, inner)
+                else:
+                    fresh = block.copy()
+                if block is None:
+                    grown += _cost(fresh)
+                elif not self._is_own(key):  # replaces the shared block: held grows
+                    copied += _cost(fresh)
+                self._lent.discard(key)  # a lent block is replaced, never written
+                block = fresh
             if self._owned is not None:
                 self._owned.add(key)
             self._blocks[key] = block
-            new = values[outer]
-            if self.dtype.kind == "O":
+            if block is new:
+                continue
+            if not numeric:
                 grown += _cost(new) - _cost(block[inner])
             block[inner] = new
         self.nbytes += grown
         self.held += grown + copied
         return grown + copied
+
+    def lend(self, index: Index) -> np.ndarray[Any, Any] | None:
+        """A read-only view of the block ``index`` when it is exactly one written block of
+        numbers (None otherwise). The block is never written in place afterwards (a write
+        replaces or copies it), so the view keeps the values it has now."""
+        parts = list(itertools.islice(self._parts(index), 2))
+        if len(parts) != 1 or self.dtype.kind == "O":
+            return None
+        key, inner, _outer = parts[0]
+        block = self._blocks.get(key)
+        if block is None or tuple(sl.stop - sl.start for sl in inner) != block.shape:
+            return None
+        self._lent.add(key)
+        view = block.view()
+        view.flags.writeable = False
+        return view
 
     def _new_block(self, key: Key, inner: Index) -> np.ndarray[Any, Any]:
         """A block to write ``inner`` of: filled only when the write leaves part of it (and
