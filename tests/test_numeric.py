@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from etp_sync.codec import _numeric
+from etp_sync.codec import _numeric, _varint_arrays
 from etp_sync.codec._numeric import (
     decode_avro_array_numeric,
     decode_zigzag_varints,
@@ -221,8 +221,8 @@ def test_many_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     decoded, end = decode_zigzag_varints(expected, 0, values.size)
     assert end == len(expected) and np.array_equal(decoded, values)
     for chunk in (1, 3, 7, 64):
-        monkeypatch.setattr(_numeric, "_ENCODE_CHUNK", chunk)
-        monkeypatch.setattr(_numeric, "_DECODE_CHUNK", chunk)
+        monkeypatch.setattr(_varint_arrays, "_ENCODE_CHUNK", chunk)
+        monkeypatch.setattr(_varint_arrays, "_DECODE_CHUNK", chunk)
         assert encode_zigzag_varints(values) == expected
         decoded, end = decode_zigzag_varints(expected + b"\x7f" * 30, 0, values.size)
         assert end == len(expected) and np.array_equal(decoded, values)
@@ -277,6 +277,161 @@ def test_decode_garbage_raises_only_decode_errors(data: bytes, count: int, dtype
         return
     assert arr.size == count and 0 <= end <= len(data)
     assert encode_zigzag_varints(arr) == b"".join(avro_long(int(v)) for v in arr)
+
+
+# --------------------------------------------------------------------------------------------
+# Kernel paths: narrow (1-2 bytes) and wide, fast and general length formulas, byte and word
+# terminator scans, chunk boundaries
+# --------------------------------------------------------------------------------------------
+
+# Boundaries of every varint length class and of the zig-zag mapping.
+BOUNDARY_VALUES = sorted(
+    {
+        v
+        for k in range(1, 10)
+        for edge in (1 << (7 * k - 1), -(1 << (7 * k - 1)))  # zig-zag 2**(7k) - 1 / 2**(7k)
+        for v in (edge - 2, edge - 1, edge, edge + 1)
+        if INT64_MIN <= v <= INT64_MAX
+    }
+    | {INT64_MIN, INT64_MIN + 1, INT64_MAX, INT64_MAX - 1, 0, -1, 1, 63, 64, -64, -65}
+    | {8191, 8192, -8192, -8193, 1000, 16383, 16384}
+)
+
+
+def long_bytes(values: Any) -> bytes:
+    return b"".join(avro_long(int(v)) for v in values)
+
+
+def values_of(rng: np.random.Generator, size: int, shape: str) -> np.ndarray:
+    """Random int64 values: every length class mixed, or shaped like bulk data."""
+    if shape == "narrow":  # 1-2 byte varints only
+        return rng.integers(-8192, 8192, size=size, dtype=np.int64)
+    if shape == "one-byte":
+        return rng.integers(-64, 64, size=size, dtype=np.int64)
+    if shape == "full":  # 9-10 bytes, a few shorter
+        return rng.integers(INT64_MIN, INT64_MAX, size=size, dtype=np.int64, endpoint=True)
+    full = rng.integers(INT64_MIN, INT64_MAX, size=size, dtype=np.int64, endpoint=True)
+    if shape == "full+short":  # 9-10 bytes with short ones sprinkled in
+        full[rng.integers(0, size, size=max(1, size // 50))] = rng.integers(-300, 300)
+        return full
+    return full >> rng.integers(0, 64, size=size)  # "mixed": every bit length
+
+
+SHAPES = ("narrow", "one-byte", "full", "full+short", "mixed")
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("chunk", [None, 1, 5, 64, 1000])
+@pytest.mark.parametrize("word_scan", [2, 6, 11])
+def test_kernels_match_fastavro(
+    monkeypatch: pytest.MonkeyPatch, shape: str, chunk: int | None, word_scan: int
+) -> None:
+    """Every path of the kernels gives fastavro's bytes and reads them back, at any chunking.
+
+    ``word_scan`` 2 forces the 8-bytes-at-a-time terminator scan from the start, 11 never uses
+    it; chunk sizes make values straddle chunk and window boundaries.
+    """
+    if chunk is not None:
+        monkeypatch.setattr(_varint_arrays, "_ENCODE_CHUNK", chunk)
+        monkeypatch.setattr(_varint_arrays, "_DECODE_CHUNK", chunk)
+    monkeypatch.setattr(_varint_arrays, "_WORD_SCAN_GUESS", word_scan)
+    rng = np.random.default_rng(sum(map(ord, shape)) + (chunk or 0))
+    values = values_of(rng, 3001, shape)
+    if shape in ("full", "full+short", "mixed"):
+        values[::97] = rng.choice(BOUNDARY_VALUES, size=values[::97].size)
+    expected = long_bytes(values)
+    assert encode_zigzag_varints(values) == expected
+    assert _numeric.avro_array_numeric_size(values, "long") == len(avro_write("long", values))
+    decoded, end = decode_zigzag_varints(b"\x05" + expected + b"\x7f" * 12, 1, values.size)
+    assert end == 1 + len(expected) and np.array_equal(decoded, values)
+    if shape in ("narrow", "one-byte"):
+        decoded32, _ = decode_zigzag_varints(expected, 0, values.size, dtype=np.int32)
+        assert decoded32.dtype == np.int32 and np.array_equal(decoded32, values)
+
+
+@pytest.mark.parametrize("word_scan", [2, 11])
+@given(data=st.data())
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
+def test_kernels_random_lengths(
+    monkeypatch: pytest.MonkeyPatch, word_scan: int, data: st.DataObject
+) -> None:
+    monkeypatch.setattr(_varint_arrays, "_WORD_SCAN_GUESS", word_scan)
+    monkeypatch.setattr(_varint_arrays, "_ENCODE_CHUNK", data.draw(st.sampled_from([3, 16, 4096])))
+    monkeypatch.setattr(_varint_arrays, "_DECODE_CHUNK", data.draw(st.sampled_from([2, 17, 4096])))
+    values = data.draw(
+        st.lists(st.one_of(longs, st.sampled_from(BOUNDARY_VALUES), st.integers(-9000, 9000)))
+    )
+    arr = np.array(values, dtype=np.int64)
+    expected = long_bytes(values)
+    assert encode_zigzag_varints(arr) == expected
+    decoded, end = decode_zigzag_varints(expected, 0, len(values))
+    assert end == len(expected) and decoded.tolist() == values
+
+
+def test_every_boundary_value_alone_and_together() -> None:
+    for v in BOUNDARY_VALUES:
+        one = np.array([v], dtype=np.int64)
+        assert encode_zigzag_varints(one) == avro_long(v), v
+        assert decode_zigzag_varints(avro_long(v), 0, 1)[0].tolist() == [v]
+    arr = np.array(BOUNDARY_VALUES * 3, dtype=np.int64)
+    expected = long_bytes(arr)
+    assert encode_zigzag_varints(arr) == expected
+    assert np.array_equal(decode_zigzag_varints(expected, 0, arr.size)[0], arr)
+
+
+@pytest.mark.parametrize("word_scan", [2, 11])
+def test_non_canonical_varints_decode_like_fastavro(
+    monkeypatch: pytest.MonkeyPatch, word_scan: int
+) -> None:
+    """Over-long but valid varints (padding groups of zeros) are accepted, on every path."""
+    monkeypatch.setattr(_varint_arrays, "_WORD_SCAN_GUESS", word_scan)
+    pieces = [b"\x80\x00", b"\x81\x00", b"\xff\x80\x80\x00", b"\x80" * 9 + b"\x00", b"\x02"]
+    data = b"".join(pieces * 50)
+    expected = avro_read("long", write_varint(len(pieces) * 50) + data + b"\x00")
+    for dtype in (np.int64, np.int32):
+        decoded, end = decode_zigzag_varints(data, 0, len(pieces) * 50, dtype=dtype)
+        assert end == len(data) and decoded.tolist() == expected
+    narrow = b"\x80\x00\x02\xfe\x7f" * 40  # 2-byte, 1-byte, 2-byte
+    decoded, end = decode_zigzag_varints(narrow, 0, 120)
+    assert end == len(narrow)
+    assert decoded.tolist() == avro_read("long", write_varint(120) + narrow + b"\x00")
+
+
+@pytest.mark.parametrize("word_scan", [2, 11])
+@pytest.mark.parametrize("at", [0, 1, 7, 8, 9, 500])
+def test_wide_path_errors(monkeypatch: pytest.MonkeyPatch, word_scan: int, at: int) -> None:
+    """Overflow, over-long and truncated varints among long ones fail at the right offset."""
+    monkeypatch.setattr(_varint_arrays, "_WORD_SCAN_GUESS", word_scan)
+    rng = np.random.default_rng(at)
+    values = rng.integers(INT64_MIN, INT64_MAX, size=600, dtype=np.int64, endpoint=True)
+    before = encode_zigzag_varints(values[:at])
+    after = encode_zigzag_varints(values[at:])
+    overflow = b"\xff" * 9 + b"\x02"
+    with pytest.raises(ETPDecodeError, match=f"offset {len(before)} overflows"):
+        decode_zigzag_varints(before + overflow + after, 0, 601)
+    too_long = b"\x80" * 10 + b"\x00"
+    with pytest.raises(ETPDecodeError, match=f"offset {len(before)} is longer than 10"):
+        decode_zigzag_varints(before + too_long + after, 0, 601)
+    with pytest.raises(ETPDecodeError, match="truncated"):
+        decode_zigzag_varints(before + b"\x80\x80", 0, at + 1)
+    small = encode_zigzag_varints(values[:at] >> 33)  # int32 range, up to 5 bytes
+    big = write_varint(INT32_MAX + 1)
+    with pytest.raises(ETPDecodeError, match=f"offset {len(small)} is out of range"):
+        decode_zigzag_varints(
+            small + big + encode_zigzag_varints(values[at:] >> 33),
+            0,
+            601,
+            dtype=np.int32,
+            max_bytes_per_value=5,
+        )
+
+
+def test_encode_output_is_exactly_the_varints() -> None:
+    """The payload piece holds the varint bytes only (no spare bytes of the work buffer)."""
+    for values in (np.array([5, -3, 100]), np.array([INT64_MIN, 0, INT64_MAX]), np.zeros(7, int)):
+        count, payload, end = encode_avro_array_numeric(values, "long")
+        assert bytes(payload) == long_bytes(values)
+        assert count + bytes(payload) + end == avro_write("long", values.tolist())
 
 
 # --------------------------------------------------------------------------------------------
