@@ -180,7 +180,7 @@ def _derive_uri(info: ObjectInfo, dataspace: DataspaceURI) -> DataObjectURI:
 class _PutItem:
     """One object to put: its URI, bytes and Resource fields."""
 
-    __slots__ = ("data", "key", "last_changed", "title", "uri")
+    __slots__ = ("data", "key", "last_changed", "size", "title", "uri")
 
     def __init__(self, uri: DataObjectURI, data: bytes, info: ObjectInfo | None) -> None:
         self.uri = uri
@@ -188,9 +188,11 @@ class _PutItem:
         self.data = data
         self.title = info.title if info is not None else ""
         self.last_changed = info.last_update_us if info is not None and info.last_update_us else 0
+        self.size = len(data) + 2 * len(self.key) + _utf8_len(self.title) + ENTRY_OVERHEAD
 
     def encoded_size(self) -> int:
-        return len(self.data) + 2 * len(self.key) + _utf8_len(self.title) + ENTRY_OVERHEAD
+        """Bytes of its entry in a PutDataObjects, generously (worked out once)."""
+        return self.size
 
     def record(self, now: int, blob_id: uuid.UUID | None = None) -> Any:
         return datatypes.Object.DataObject(
