@@ -328,7 +328,7 @@ def populate(part: np.ndarray) -> None:
     happens): a quarter cheaper (measured) than faulting them in one by one as they are
     written, and safe while another thread writes them."""
     owner = part.base if isinstance(part.base, np.ndarray) else part
-    buf = owner.base
+    buf = owner.base.obj if isinstance(owner.base, memoryview) else owner.base
     if _MADV_POPULATE_WRITE is None or not isinstance(buf, mmap.mmap) or not part.size:
         return
     if not part.flags.c_contiguous:
