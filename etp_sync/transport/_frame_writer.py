@@ -41,6 +41,8 @@ _PONG_WAIT: Final = 0.25
 no bytes: a peer that does not read is not worth a blocked thread."""
 _PAYLOAD_ALIGN: Final = 16
 """Offset of the first payload byte in the send buffer, so numpy XORs an aligned destination."""
+_ALIGN_MIN: Final = 64 << 10
+"""Payload parts at least this big are masked at an address aligned like their own."""
 _KEEP_SEND_BUFFER: Final = (64 << 20) + (64 << 10)
 """A send buffer grown beyond this (64 MiB of payload plus slack for headers) is dropped after
 the send instead of being kept for reuse."""
@@ -76,6 +78,19 @@ class _Writability:
             return bool(ready)
         except (OSError, ValueError):
             return True
+
+
+def _alignment_skew(views: list[memoryview]) -> int:
+    """Bytes (0-7) to shift a one-frame payload by, after :data:`_PAYLOAD_ALIGN`, so that its
+    biggest part lands in the send buffer at the same address modulo 8 as its own memory:
+    numpy then masks it in aligned 8-byte words, about twice as fast as unaligned ones (an
+    array's values follow a message prefix of any length)."""
+    big = max(range(len(views)), key=lambda i: views[i].nbytes)
+    if views[big].nbytes < _ALIGN_MIN:
+        return 0
+    offset = sum(v.nbytes for v in views[:big])
+    address = np.frombuffer(views[big], dtype=np.uint8).__array_interface__["data"][0]
+    return (address - _PAYLOAD_ALIGN - offset) % 8
 
 
 class FrameWriter:
@@ -259,8 +274,9 @@ class FrameWriter:
         if self._gather:
             self._send_gathered(opcode, views, sizes, deadline)
             return
-        start = _PAYLOAD_ALIGN - header_len(sizes[0], masked)
-        need = _PAYLOAD_ALIGN + total + sum(header_len(s, masked) for s in sizes[1:])
+        skew = _alignment_skew(views) if masked and len(sizes) == 1 else 0
+        start = _PAYLOAD_ALIGN + skew - header_len(sizes[0], masked)
+        need = _PAYLOAD_ALIGN + 8 + total + sum(header_len(s, masked) for s in sizes[1:])
         if self._sbuf.nbytes < need:
             cap = max(need, min(2 * self._sbuf.nbytes, _KEEP_SEND_BUFFER), 64 << 10)
             self._sbuf = np.empty(cap, dtype=np.uint8)
