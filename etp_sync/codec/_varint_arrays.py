@@ -418,13 +418,14 @@ class _DecodeScratch(_Scratch):
         self.b1 = np.empty(size, np.uint8)
         self.u0 = np.empty(size, np.uint16)
         self.u1 = np.empty(size, np.uint16)
-        # Copy of the window at byte 8 of an aligned, zero-initialised buffer (see _decode_wide).
+        # Aligned copy of the window with room for reads past its end (see _decode_wide).
         self.a = np.empty(size, np.uint64)
         self.r = np.empty(size, np.uint64)
         nwords = (wmax + 40) // 8
         self.pw = np.zeros(nwords, np.uint64)
         self.padded = self.pw.view(np.uint8)
-        self.padded[:8] = 0xFF  # never a terminator (see _word_ends)
+        self.r2 = np.empty(size, np.uint64)
+        self.flag = np.empty(size, np.bool_)
         self.tw = np.empty(nwords, np.uint64)
         self.hw = np.empty(nwords, np.bool_)
         self.bits = np.empty(nwords, np.uint64)
@@ -432,17 +433,17 @@ class _DecodeScratch(_Scratch):
         self.ends = np.empty(nwords + 8 * _MAX_MULTI_WORDS, np.intp)
 
     def copy_window(self, win: npt.NDArray[np.uint8]) -> None:
-        """Copy ``win`` to byte 8 of the aligned buffer, followed by 8 non-terminator bytes."""
+        """Copy ``win`` to the aligned buffer, followed by 8 non-terminator bytes."""
         n = win.size
-        self.padded[8 : 8 + n] = win
-        self.padded[8 + n : 16 + n] = 0xFF
+        self.padded[:n] = win
+        self.padded[n : n + 8] = 0xFF
 
 
 _DECODE_POOL: Final = _ScratchPool(_DecodeScratch)
 
-# Multiplying 2**(8k) (a lone terminator bit shifted down to bit 8k) by this puts k in the top
-# byte: the position of the lowest terminator of a word.
-_BYTE_INDEX: Final = np.uint64(0x0001020304050607)
+# Multiplying 2**(8k) (a lone terminator bit shifted down to bit 8k) by this puts k + 1 in the
+# top byte: the bytes of a word up to and including its lowest terminator.
+_BYTE_COUNT: Final = np.uint64(0x0102030405060708)
 
 
 def _word_ends(s: _DecodeScratch, wlen: int) -> npt.NDArray[np.intp] | None:
@@ -454,7 +455,7 @@ def _word_ends(s: _DecodeScratch, wlen: int) -> npt.NDArray[np.intp] | None:
     words holding several terminators (varints shorter than 8 bytes) are rare then, and their
     extra terminators are spliced in afterwards. None if they are not rare.
     """
-    nw = (wlen + 15) // 8  # the words holding window bytes (the last one padded with 0xFF)
+    nw = (wlen + 7) // 8  # the words holding window bytes (the last one padded with 0xFF)
     t, has = s.tw[:nw], s.hw[:nw]
     np.bitwise_and(s.pw[:nw], _HIGH_BITS, out=t)
     t ^= _HIGH_BITS
@@ -467,8 +468,7 @@ def _word_ends(s: _DecodeScratch, wlen: int) -> npt.NDArray[np.intp] | None:
     bits ^= low  # the word's other terminators
     ends = _lowest_byte(low)
     words <<= 3
-    ends += words
-    ends -= 7  # window offsets: the window starts at byte 8; exclusive end
+    ends += words  # exclusive ends, as offsets in the window
     if not np.any(bits):
         return ends
     # Rare: words with several terminators (varints of 1 to 7 bytes). Their other terminators
@@ -482,11 +482,11 @@ def _word_ends(s: _DecodeScratch, wlen: int) -> npt.NDArray[np.intp] | None:
         filled += j + 1 - done
         out[filled - (j + 1 - done) : filled] = ends[done : j + 1]
         done = j + 1
-        base = int(words[j]) - 7
+        base = int(words[j])
         while rest:
             low = rest & -rest
             rest ^= low
-            out[filled] = base + low.bit_length() // 8 - 1
+            out[filled] = base + low.bit_length() // 8
             filled += 1
     tail = ends.size - done
     out[filled : filled + tail] = ends[done:]
@@ -494,9 +494,9 @@ def _word_ends(s: _DecodeScratch, wlen: int) -> npt.NDArray[np.intp] | None:
 
 
 def _lowest_byte(low: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
-    """Byte index (0..7) of the single terminator bit of each word in ``low``."""
+    """Byte index + 1 (1..8) of the single terminator bit of each word in ``low``."""
     low >>= np.uint64(7)
-    low *= _BYTE_INDEX
+    low *= _BYTE_COUNT
     low >>= np.uint64(56)
     return low.view(np.intp)
 
@@ -530,6 +530,30 @@ def _decode_narrow(
     np.copyto(dest, u1.view(np.int16))
 
 
+def _mask_groups(
+    x: npt.NDArray[np.uint64],
+    lens: npt.NDArray[np.intp],
+    longest: int,
+    s: _DecodeScratch,
+    t: npt.NDArray[np.uint64],
+) -> None:
+    """Clear the bytes past the end of the varints shorter than 8 bytes in their words ``x``.
+
+    When most varints are longer (random 64-bit values), only the few short ones are masked.
+    """
+    if longest > 8:
+        short = s.flag[: x.size]
+        np.less(lens, 8, out=short)
+        few = int(np.count_nonzero(short))
+        if few <= x.size // 16:
+            if few:
+                at = np.flatnonzero(short)
+                x[at] &= _GROUP_MASKS[lens[at]]
+            return
+    np.take(_GROUP_MASKS, lens, out=t, mode="clip")
+    x &= t
+
+
 def _decode_wide(
     win: npt.NDArray[np.uint8],
     ends: npt.NDArray[np.intp],
@@ -543,30 +567,27 @@ def _decode_wide(
     """Values of varints of any length ending at ``ends - 1`` into ``dest`` (``base``: offset of
     the window, for error messages).
 
-    Copies the window into an 8-byte aligned, zero-padded buffer, loads the first 8 bytes of
-    every varint from the two aligned words around it (two gathers and a shift of each), masks
-    off bytes past its end and squeezes the eight 7-bit groups together with three
+    Copies the window into an 8-byte aligned buffer (unless ``copied`` already), loads the first
+    8 bytes of every varint from the two aligned words around it (two gathers and a shift of
+    each), masks off bytes past its end and squeezes the eight 7-bit groups together with three
     shift-and-mask steps; bytes 9 and 10 come from the next aligned word the same way.
     """
     m = ends.size
     used = int(ends[-1])
     if not copied:
-        s.padded[8 : 8 + used] = win[:used]
-    q, x, t, a, r = s.idx[:m], s.x[:m], s.t[:m], s.a[:m], s.r[:m]
-    np.subtract(ends, lens, out=q)  # start of each varint ...
-    q += 8  # ... in the padded copy
+        s.padded[:used] = win[:used]
+    q, x, t, a, r, r2 = s.idx[:m], s.x[:m], s.t[:m], s.a[:m], s.r[:m], s.r2[:m]
+    np.subtract(ends, lens, out=q)  # start of each varint
     np.bitwise_and(q, 7, out=r.view(np.intp))
     r <<= np.uint64(3)  # bit offset of the varint in its first aligned word
+    np.subtract(64, r, out=r2)
     q >>= 3
     np.take(s.pw, q, out=x, mode="clip")
     x >>= r
-    q += 1
-    np.take(s.pw, q, out=a, mode="clip")
-    np.subtract(64, r, out=t)
-    np.left_shift(a, t, out=t)  # shifts by 64 give 0
+    np.take(s.pw[1:], q, out=a, mode="clip")
+    np.left_shift(a, r2, out=t)  # shifts by 64 give 0
     x |= t
-    np.take(_GROUP_MASKS, lens, out=t, mode="clip")
-    x &= t
+    _mask_groups(x, lens, longest, s, t)
     for sh, hi_mask, lo_mask in reversed(_STEPS):
         np.right_shift(x, sh, out=t)
         t &= hi_mask
@@ -575,10 +596,8 @@ def _decode_wide(
     if longest > 8:
         # Bytes 8.. of each varint: the rest of the second word, then the third one.
         a >>= r
-        q += 1
-        np.take(s.pw, q, out=t, mode="clip")
-        np.subtract(64, r, out=r)
-        t <<= r
+        np.take(s.pw[2:], q, out=t, mode="clip")
+        t <<= r2
         a |= t
         np.take(_HIGH_GROUP_MASKS, lens, out=t, mode="clip")
         a &= t  # group 8 in bits 0..6, group 9 in bits 8..14
