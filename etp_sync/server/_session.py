@@ -351,11 +351,10 @@ class ServerSession:
         if text:
             self.send_error(ErrorCode.EINVALID_MESSAGE, "ETP messages are binary", 0)
             return
-        peek = peek_header(frame)
         size = len(frame) + (placed.nbytes if placed is not None else 0)
         if size > self.server.max_message_size + SIZE_TOLERANCE:
             self._reject_undecodable(
-                peek,
+                peek_header(frame),
                 ErrorCode.EMAXSIZE_EXCEEDED,
                 f"message of {size} bytes exceeds MaxWebSocketMessagePayloadSize "
                 f"{self.server.max_message_size}",
@@ -367,7 +366,9 @@ class ServerSession:
             else:
                 header, body = decode_message(frame, max_size=self._decode_limit)
         except ETPDecodeError as exc:
-            self._reject_undecodable(peek, exc.code or ErrorCode.EINVALID_MESSAGE, str(exc))
+            self._reject_undecodable(
+                peek_header(frame), exc.code or ErrorCode.EINVALID_MESSAGE, str(exc)
+            )
             return
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -408,7 +409,8 @@ class ServerSession:
             return
         if header.message_type == 1001:
             return
-        if header.correlation_id == 0 and time.time() >= self.token_expiry:
+        expiry = self.token_expiry  # math.inf unless the token expires: no clock read then
+        if header.correlation_id == 0 and expiry != math.inf and time.time() >= expiry:
             refuse_expired(self, header, body)
             return
         if header.protocol not in self.granted:
