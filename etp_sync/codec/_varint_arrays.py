@@ -358,25 +358,25 @@ def varint_array_size(v: npt.NDArray[np.int64]) -> int:
     """Bytes of the varints of a flat int64 array, without producing them.
 
     A value's varint is longer than k bytes iff its zig-zag form is at least 2**(7k), i.e. iff
-    ``v ^ (v >> 63)`` (v for v >= 0, -v - 1 below) is at least 2**(7k - 1): one comparison and
-    one count per length that occurs, per chunk; far cheaper than building the bytes.
+    ``v ^ (v >> 63)`` (v for v >= 0, -v - 1 below) is at least 2**(7k - 1): per chunk, one
+    comparison and one count per length that occurs; far cheaper than building the bytes.
     """
     n = v.size
-    if n == 0:
-        return 0
-    width = _max_width(v)
-    size = min(n, _ENCODE_CHUNK)
+    size = max(1, min(n, _ENCODE_CHUNK))
     a = np.empty(size, np.int64)
     flags = np.empty(size, np.bool_)
     total = n
-    for i in range(0, n if width > 1 else 0, size):
+    for i in range(0, n, size):
         m = min(size, n - i)
         ac, fc = a[:m], flags[:m]
         np.right_shift(v[i : i + m], 63, out=ac)
         ac ^= v[i : i + m]
-        for k in range(1, width):
+        for k in range(1, 10):
             np.greater_equal(ac, 1 << (7 * k - 1), out=fc)
-            total += int(np.count_nonzero(fc))
+            longer = int(np.count_nonzero(fc))
+            if not longer:
+                break
+            total += longer
     return total
 
 
