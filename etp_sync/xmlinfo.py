@@ -113,11 +113,24 @@ def _child(elem: ET.Element, name: str) -> ET.Element | None:
     return None
 
 
+_LOCAL_NAMES: dict[object, str] = {}
+"""Local names of the tags met, by tag (a plain dict is cheaper than a memoised call per
+child); bounded: past 4,096 tags, new ones are split and not kept."""
+
+
 def _children_by_name(elem: ET.Element) -> dict[str, ET.Element]:
     """The first child of each local name (one pass, instead of one scan per name looked for)."""
     first: dict[str, ET.Element] = {}
+    names = _LOCAL_NAMES
     for c in elem:
-        first.setdefault(_local(c.tag), c)
+        tag = c.tag
+        local = names.get(tag)
+        if local is None:
+            local = _local(tag)
+            if len(names) < 4096:
+                names[tag] = local
+        if local not in first:
+            first[local] = c
     return first
 
 
