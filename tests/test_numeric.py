@@ -426,6 +426,27 @@ def test_wide_path_errors(monkeypatch: pytest.MonkeyPatch, word_scan: int, at: i
         )
 
 
+def test_narrow_decoding_respects_max_bytes() -> None:
+    data = encode_zigzag_varints(np.array([1, 300, -2, 8000, 5] * 20))
+    assert (
+        decode_zigzag_varints(data, 0, 100, max_bytes_per_value=2)[0].tolist()
+        == [
+            1,
+            300,
+            -2,
+            8000,
+            5,
+        ]
+        * 20
+    )
+    with pytest.raises(ETPDecodeError, match="offset 1 is longer than 1 bytes"):
+        decode_zigzag_varints(data, 0, 100, max_bytes_per_value=1)
+    three = data[:35] + write_varint(9000) + data[35:]
+    with pytest.raises(ETPDecodeError, match="offset 35 is longer than 2 bytes"):
+        decode_zigzag_varints(three, 0, 101, max_bytes_per_value=2)
+    assert decode_zigzag_varints(three, 0, 101)[0][25] == 9000
+
+
 def test_encode_output_is_exactly_the_varints() -> None:
     """The payload piece holds the varint bytes only (no spare bytes of the work buffer)."""
     for values in (np.array([5, -3, 100]), np.array([INT64_MIN, 0, INT64_MAX]), np.zeros(7, int)):

@@ -414,10 +414,10 @@ class _DecodeScratch(_Scratch):
         self.idx = np.empty(size, np.intp)
         self.x = np.empty(size, np.uint64)
         self.t = np.empty(size, np.uint64)
-        self.b0 = np.empty(size, np.uint8)
-        self.b1 = np.empty(size, np.uint8)
         self.u0 = np.empty(size, np.uint16)
         self.u1 = np.empty(size, np.uint16)
+        self.pairs = np.empty(2 * size, np.bool_)
+        self.p16, self.c16, self.g16 = (np.empty(2 * size, np.uint16) for _ in range(3))
         # Aligned copy of the window with room for reads past its end (see _decode_wide).
         self.a = np.empty(size, np.uint64)
         self.r = np.empty(size, np.uint64)
@@ -504,30 +504,36 @@ def _lowest_byte(low: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
 def _decode_narrow(
     win: npt.NDArray[np.uint8],
     ends: npt.NDArray[np.intp],
-    lens: npt.NDArray[np.intp],
     s: _DecodeScratch,
     dest: npt.NDArray[Any],
 ) -> None:
-    """Values of varints of 1 or 2 bytes ending at ``ends - 1``: two byte gathers and a few
-    16-bit operations (``value = last << 7 | first & 0x7F`` for two bytes, ``last`` for one)."""
+    """Values of varints of 1 or 2 bytes ending at ``ends - 1``.
+
+    Every byte of the window gets, in 16 bits, the value of a varint ending there (``byte << 7
+    | previous & 0x7F`` after a continued byte, the byte alone otherwise); one gather at the
+    terminators then picks the values.
+    """
     m = ends.size
-    idx, b0, b1, u0, u1 = s.idx[:m], s.b0[:m], s.b1[:m], s.u0[:m], s.u1[:m]
+    used = int(ends[-1])
+    w = win[:used]
+    p, c, g = s.p16[:used], s.c16[:used], s.g16[:used]
+    np.copyto(p, w)
+    c[0] = g[0] = 0
+    np.right_shift(w[:-1], 7, out=c[1:])  # 1 after a continued byte
+    np.bitwise_and(w[:-1], 0x7F, out=g[1:])
+    g *= c
+    c *= 7
+    p <<= c
+    p |= g
+    idx, z, t = s.idx[:m], s.u0[:m], s.u1[:m]
     np.subtract(ends, 1, out=idx)
-    np.take(win, idx, out=b1, mode="clip")
-    idx -= 1  # the first byte of a 2-byte varint (garbage, masked below, for 1-byte ones)
-    np.take(win, idx, out=b0, mode="clip")
-    np.subtract(lens, 1, out=u0, casting="unsafe")  # 1 for two-byte varints
-    np.multiply(u0, 7, out=u1)
-    np.left_shift(b1, u1, out=u1, casting="unsafe")
-    np.bitwise_and(b0, 0x7F, out=b0)
-    np.multiply(b0, u0, out=u0, casting="unsafe")
-    u1 |= u0
+    np.take(p, idx, out=z, mode="clip")
     # Un-zig-zag in 16 bits: (z >> 1) ^ -(z & 1).
-    np.bitwise_and(u1, 1, out=u0)
-    np.negative(u0.view(np.int16), out=u0.view(np.int16))
-    u1 >>= 1
-    u1 ^= u0
-    np.copyto(dest, u1.view(np.int16))
+    np.bitwise_and(z, 1, out=t)
+    np.negative(t.view(np.int16), out=t.view(np.int16))
+    z >>= 1
+    z ^= t
+    np.copyto(dest, z.view(np.int16))
 
 
 def _mask_groups(
@@ -680,16 +686,24 @@ def _decode_chunks(
                 raise _varint_error(win, ends, pos, max_bytes, cap == size - pos)
             guess = min(max_bytes, guess * 2)
         ends = ends[:m]
-        lens = s.lens[:m]
-        lens[0] = ends[0]
-        np.subtract(ends[1:], ends[:-1], out=lens[1:])
-        longest = int(lens.max())
-        if longest > max_bytes:
-            raise _varint_error(win, ends, pos, max_bytes, False)
         used = int(ends[-1])
         dest = out[done : done + m]
-        if longest <= 2:
-            _decode_narrow(win, ends, lens, s, dest)
+        narrow = False
+        if found is None and max_bytes >= 2 and used <= 2 * m:
+            # Byte scan: 1-2 byte varints only iff no two bytes in a row are continued.
+            pairs = s.pairs[: used - 1]
+            np.logical_or(term[: used - 1], term[1:used], out=pairs)
+            narrow = bool(pairs.all())
+        if not narrow:
+            lens = s.lens[:m]
+            lens[0] = ends[0]
+            np.subtract(ends[1:], ends[:-1], out=lens[1:])
+            longest = int(lens.max())
+            if longest > max_bytes:
+                raise _varint_error(win, ends, pos, max_bytes, False)
+            narrow = longest <= 2
+        if narrow:
+            _decode_narrow(win, ends, s, dest)
         else:
             _decode_wide(win, ends, lens, longest, s, dest, pos, copied)
         done += m
