@@ -169,10 +169,12 @@ class SessionEngine:
             on_close=on_close,
             trace=trace,
         )
-        conn._reader.start()  # the dispatch thread starts with the first unsolicited message
         try:
             pending = conn.send(request_session, deadline=until)
             assert pending is not None
+            # Started while the server reads RequestSession; the dispatch thread starts with
+            # the first unsolicited message.
+            conn._reader.start()
             response = pending.result(deadline=until)
         except (ETPReadTimeout, ETPWriteTimeout) as exc:
             conn.close(send_close_session=False, abort=True)

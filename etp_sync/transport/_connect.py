@@ -277,6 +277,9 @@ class _Upgrading:
     def settimeout(self, timeout: float | None) -> None:
         """Ignored: each operation is bounded by the deadline instead."""
 
+    def gettimeout(self) -> float | None:
+        return self._sock.gettimeout()  # asked before every one-byte read
+
     def send(self, data: bytes, flags: int = 0) -> int:
         self._bound()
         return self._sock.send(data, flags)
