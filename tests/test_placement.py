@@ -21,7 +21,7 @@ from etp_sync import ETPSession
 from etp_sync.codec import MessageFlags, MessageHeader, decode_message, encode_message
 from etp_sync.codec._placement import PLACE_PEEK, ArrayReplyTarget, IncomingValues
 from etp_sync.codec.arrays import FRESH_MAP_BYTES, fresh_empty, populate, to_any_array
-from etp_sync.errors import ETPDecodeError
+from etp_sync.errors import ErrorCode, ETPDecodeError
 from etp_sync.schema import datatypes, messages
 from etp_sync.uri import DataObjectURI
 
@@ -198,22 +198,27 @@ def test_gets_in_blocks_are_received_in_place(
 
 def _put(values: np.ndarray, *, subarrays: bool = True, entries: int = 1, flags: int = 2) -> bytes:
     """A PutDataSubarrays (or PutDataArrays) frame carrying ``values`` (as the client sends)."""
-    data, _ = to_any_array(values)
-    uid = _DAT.DataArrayIdentifier(uri=str(EPC), path_in_resource="/a/b")
     body: Any
     if subarrays:
-        sub = _DAT.PutDataSubarraysType(
-            uid=uid, data=data, starts=[3] * values.ndim, counts=list(values.shape)
-        )
-        body = messages.DataArray.PutDataSubarrays(
-            data_subarrays={str(i): sub for i in range(entries)}
-        )
+        body = messages.DataArray.PutDataSubarrays(data_subarrays=_put_entries(values, entries))
     else:
+        data, _ = to_any_array(values)
+        uid = _DAT.DataArrayIdentifier(uri=str(EPC), path_in_resource="/a/b")
         put = _DAT.PutDataArraysType(
             uid=uid, array=_DAT.DataArray(dimensions=list(values.shape), data=data)
         )
         body = messages.DataArray.PutDataArrays(data_arrays={str(i): put for i in range(entries)})
     return _frame(body, flags, correlation_id=0)
+
+
+def _put_entries(values: np.ndarray, entries: int = 1) -> dict[str, Any]:
+    """``entries`` PutDataSubarraysType entries writing ``values`` at starts 3, 3, ..."""
+    data, _ = to_any_array(values)
+    uid = _DAT.DataArrayIdentifier(uri=str(EPC), path_in_resource="/a/b")
+    sub = _DAT.PutDataSubarraysType(
+        uid=uid, data=data, starts=[3] * values.ndim, counts=list(values.shape)
+    )
+    return {str(i): sub for i in range(entries)}
 
 
 @pytest.mark.parametrize(
@@ -305,3 +310,18 @@ def _minor_faults() -> int:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def test_a_put_before_the_session_is_open_is_refused_by_name(harness: Harness) -> None:
+    """The server places no values before its handshake: a placeable put as the first message
+    is decoded whole, and refused as not being a RequestSession (not as undecodable)."""
+    from _hostile import RawWebSocket
+
+    srv = harness.server()
+    with RawWebSocket.open(srv.port) as ws:
+        ws.send_etp(
+            messages.DataArray.PutDataSubarrays(data_subarrays=_put_entries(RNG.random(1 << 14)))
+        )
+        error: Any = decode_message(ws.recv_message())[1]
+        assert error.error.code == ErrorCode.EINVALID_STATE
+        assert "PutDataSubarrays" in error.error.message
