@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import tracemalloc
 from typing import Any
 
@@ -445,6 +446,33 @@ def test_narrow_decoding_respects_max_bytes() -> None:
     with pytest.raises(ETPDecodeError, match="offset 35 is longer than 2 bytes"):
         decode_zigzag_varints(three, 0, 101, max_bytes_per_value=2)
     assert decode_zigzag_varints(three, 0, 101)[0][25] == 9000
+
+
+def test_pooled_scratch_is_never_shared_between_threads() -> None:
+    """Threads encoding and decoding at once (scratch sets come from a shared pool) each get
+    their own values back, whatever the kernel path."""
+    rng = np.random.default_rng(11)
+    arrays = [values_of(rng, 40_000, shape) for shape in SHAPES for _ in range(2)]
+    encoded = [encode_zigzag_varints(a) for a in arrays]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(arrays))
+
+    def work(i: int) -> None:
+        try:
+            start.wait()
+            for _ in range(3):
+                assert encode_zigzag_varints(arrays[i]) == encoded[i]
+                decoded, end = decode_zigzag_varints(encoded[i], 0, arrays[i].size)
+                assert end == len(encoded[i]) and np.array_equal(decoded, arrays[i])
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(arrays))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
 
 
 def test_encode_output_is_exactly_the_varints() -> None:

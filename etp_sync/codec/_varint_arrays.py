@@ -101,8 +101,8 @@ class _Scratch:
 
 
 _S = TypeVar("_S", bound=_Scratch)
-# Scratch sets of at least this many bytes of varints per chunk are kept for reuse.
-_POOLED_BYTES: Final = 1 << 16
+# Scratch sets for chunks of at least this many values are kept for reuse.
+_POOLED_VALUES: Final = 1 << 12
 
 
 class _ScratchPool(Generic[_S]):
@@ -121,7 +121,7 @@ class _ScratchPool(Generic[_S]):
 
     def take(self, size: int, width: int) -> _S:
         """A scratch set for chunks of ``size`` values of ``width`` bytes."""
-        if size * width >= _POOLED_BYTES:
+        if size >= _POOLED_VALUES:
             try:
                 scratch = self._free.pop()
             except IndexError:
@@ -133,7 +133,7 @@ class _ScratchPool(Generic[_S]):
 
     def give(self, scratch: _S) -> None:
         """Return a set taken with :meth:`take` (kept if large and the pool is not full)."""
-        if scratch.size * scratch.width >= _POOLED_BYTES and len(self._free) < self._keep:
+        if scratch.size >= _POOLED_VALUES and len(self._free) < self._keep:
             self._free.append(scratch)
 
 
