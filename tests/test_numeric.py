@@ -475,6 +475,35 @@ def test_pooled_scratch_is_never_shared_between_threads() -> None:
     assert not errors, errors[0]
 
 
+@pytest.mark.parametrize("shape", ["narrow", "full+short"])
+def test_decode_into_a_given_array(shape: str) -> None:
+    """Values land in the caller's array (e.g. a block of a result), which is returned."""
+    rng = np.random.default_rng(5)
+    values = values_of(rng, 6000, shape).reshape(100, 60)
+    data = encode_zigzag_varints(values[30:70])
+    result = np.zeros((100, 60), np.int64)
+    place = result[30:70]
+    got, end = decode_zigzag_varints(data, 0, place.size, out=place)
+    assert got is place and end == len(data)
+    assert np.array_equal(result[30:70], values[30:70])
+    assert not result[:30].any() and not result[70:].any()
+    small = np.empty(40, np.int32)
+    ints = encode_zigzag_varints(np.arange(-20, 20))
+    assert decode_zigzag_varints(ints, 0, 40, dtype=np.int32, out=small)[0].tolist() == list(
+        range(-20, 20)
+    )
+    bad_outs = [
+        np.empty(39, np.int64),  # size
+        np.empty(40, np.int32),  # dtype
+        np.empty(80, np.int64)[::2],  # not contiguous
+        np.zeros(40, np.int64).view(np.int64),
+    ]
+    bad_outs[-1].flags.writeable = False
+    for bad in bad_outs:
+        with pytest.raises(ETPInvalidArgument):
+            decode_zigzag_varints(ints, 0, 40, out=bad)
+
+
 def test_encode_output_is_exactly_the_varints() -> None:
     """The payload piece holds the varint bytes only (no spare bytes of the work buffer)."""
     for values in (np.array([5, -3, 100]), np.array([INT64_MIN, 0, INT64_MAX]), np.zeros(7, int)):

@@ -197,22 +197,40 @@ def decode_zigzag_varints(
     *,
     dtype: npt.DTypeLike = np.int64,
     max_bytes_per_value: int = 10,
+    out: npt.NDArray[Any] | None = None,
 ) -> tuple[npt.NDArray[Any], int]:
     """Decode ``count`` consecutive Avro zig-zag varints starting at ``offset``.
 
     Returns ``(values, new_offset)`` with values of ``dtype`` int64 or int32. Vectorised: locates
     the terminator bytes (high bit clear) and assembles all values of a chunk at once (see
-    :mod:`._varint_arrays`).
+    :mod:`._varint_arrays`). ``out``, a writeable C-contiguous array of ``count`` items of
+    ``dtype`` (any shape), receives the values instead of a new array and is returned: a reader
+    can decode straight into its result, without a temporary array to fault in and copy. It may
+    hold part of the values when an error is raised.
 
     Raises ETPDecodeError if the buffer ends before ``count`` values are complete, a varint is
     longer than ``max_bytes_per_value`` (10 for long, 5 for int) or overflows 64 bits, or an int32
     value is out of range. ``count`` is checked against the remaining bytes before any allocation.
+    ETPInvalidArgument for a bad ``dtype``, ``max_bytes_per_value`` or ``out``.
     """
     out_dtype = np.dtype(dtype)
     if out_dtype not in (np.dtype(np.int64), np.dtype(np.int32)):
         raise ETPInvalidArgument(f"dtype must be int64 or int32, not {out_dtype}")
     if not 1 <= max_bytes_per_value <= 10:
         raise ETPInvalidArgument(f"max_bytes_per_value must be in 1..10, not {max_bytes_per_value}")
+    flat = None
+    if out is not None:
+        if not (
+            isinstance(out, np.ndarray)
+            and out.dtype == out_dtype
+            and out.size == count
+            and out.flags.c_contiguous
+            and out.flags.writeable
+        ):
+            raise ETPInvalidArgument(
+                f"out must be a writeable C-contiguous {out_dtype} array of {count} items"
+            )
+        flat = out.reshape(-1)
     data = np.frombuffer(byte_buffer(buf), dtype=np.uint8)
     size = data.size
     if not 0 <= offset <= size:
@@ -223,7 +241,8 @@ def decode_zigzag_varints(
         raise ETPDecodeError(
             f"{count} varints cannot fit in the {size - offset} bytes left at offset {offset}"
         )
-    return decode_varints(data, offset, count, out_dtype, max_bytes_per_value)
+    values, end = decode_varints(data, offset, count, out_dtype, max_bytes_per_value, flat)
+    return (values if out is None else out), end
 
 
 # --------------------------------------------------------------------------------------------

@@ -635,10 +635,17 @@ def _decode_wide(
 
 
 def decode_varints(
-    data: npt.NDArray[np.uint8], offset: int, count: int, out_dtype: np.dtype[Any], max_bytes: int
+    data: npt.NDArray[np.uint8],
+    offset: int,
+    count: int,
+    out_dtype: np.dtype[Any],
+    max_bytes: int,
+    out: npt.NDArray[Any] | None = None,
 ) -> tuple[npt.NDArray[Any], int]:
-    """Decode ``count`` varints of ``data`` from ``offset`` (arguments already checked)."""
-    out = np.empty(count, dtype=out_dtype)
+    """Decode ``count`` varints of ``data`` from ``offset`` (arguments already checked) into
+    ``out`` (a flat contiguous array of ``count`` items of ``out_dtype``) or a new array."""
+    if out is None:
+        out = np.empty(count, dtype=out_dtype)
     if count == 0:
         return out, offset
     s = _DECODE_POOL.take(min(count, _DECODE_CHUNK), max_bytes)
