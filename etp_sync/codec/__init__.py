@@ -4,7 +4,9 @@ A frame is the Avro binary ``MessageHeader``, an optional ``MessageHeaderExtensi
 then the body record named by ``(protocol, messageType)``; everything after the header may be
 gzip-compressed (flag 0x08). Ordinary bodies go through the encoders and decoders generated per
 record type in :mod:`._compiled`; the DataArray protocol's bodies go through :mod:`._arraycodec`,
-which moves numeric arrays as numpy buffers.
+which moves numeric arrays as numpy buffers. A sender that must know a body's size before
+sending it (to split a reply) encodes it once (:func:`encode_body`, :func:`encode_within`) and
+frames those bytes with a header later (:func:`frame_parts`).
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ from ._numeric import _SMALL_VARINTS, read_header, write_varint
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
+    "EncodedBody",
     "MessageFlags",
     "MessageHeader",
     "decode_frame",
     "decode_message",
+    "encode_body",
     "encode_message",
     "encode_message_parts",
+    "encode_within",
     "encoded_body_size",
+    "frame_parts",
     "is_compressible",
     "peek_header",
     "worth_compressing",
@@ -73,8 +79,7 @@ def worth_compressing(parts: Sequence[Any], *, sample: int = 1 << 14, ratio: flo
     verdicts as 64 KiB on random, noisy, smooth, integer and XML bodies at a tenth of the cost
     (~0.1 ms), which matters when every 1 MiB message is sampled.
     """
-    total = sum(len(p) if type(p) in _BYTE_STRINGS else memoryview(p).nbytes for p in parts)
-    if total < 1024:
+    if _size(parts) < 1024:
         return False
     taken = bytearray()
     for p in parts:
@@ -83,6 +88,11 @@ def worth_compressing(parts: Sequence[Any], *, sample: int = 1 << 14, ratio: flo
         if len(taken) >= sample:
             break
     return len(zlib.compress(bytes(taken), 1)) < ratio * len(taken)
+
+
+def _size(parts: Sequence[Any]) -> int:
+    """Total bytes of a list of buffers."""
+    return sum(len(p) if type(p) in _BYTE_STRINGS else memoryview(p).nbytes for p in parts)
 
 
 def _gzip(data: bytes | bytearray | memoryview) -> bytes:
@@ -156,6 +166,73 @@ def _encode_body(body: Record, out: list[Any]) -> None:
     out.append(buf)
 
 
+class EncodedBody:
+    """A message body encoded once: the record, its buffers and their total size in bytes.
+
+    A sender that must know a reply's size (to split it under the negotiated maximum) encodes it
+    with :func:`encode_body` or :func:`encode_within`, then frames the same buffers with a header
+    by :func:`frame_parts`: the body is encoded once. Array payloads stay references to the
+    record's arrays, as with :func:`encode_message_parts`.
+    """
+
+    __slots__ = ("body", "parts", "size")
+
+    def __init__(self, body: Record, parts: list[Any]) -> None:
+        self.body = body
+        self.parts = parts
+        self.size = _size(parts)
+
+    def to_bytes(self) -> bytes:
+        """The encoded body as one ``bytes`` (Avro binary of the record alone, no header)."""
+        return b"".join(self.parts)
+
+
+def encode_body(body: Record) -> EncodedBody:
+    """Encode a record (a message body, or any ETP datatype) once, without a header."""
+    parts: list[Any] = []
+    _encode_body(body, parts)
+    return EncodedBody(body, parts)
+
+
+def encode_within(body: Record, limit: int) -> EncodedBody | None:
+    """``body`` encoded, or None when its encoding takes more than ``limit`` bytes.
+
+    A DataArray body is sized first (without encoding its arrays), so one too big is never
+    encoded; other bodies are encoded and their size looked at.
+    """
+    if isinstance(body, Record) and body.etp_protocol == ARRAY_PROTOCOL:
+        return encode_body(body) if encoded_body_size(body) <= limit else None
+    encoded = encode_body(body)
+    return encoded if encoded.size <= limit else None
+
+
+def _check_message(header: MessageHeader, body: Record) -> None:
+    """Raise ETPEncodeError unless ``header`` can carry ``body`` (and names its type)."""
+    if not isinstance(body, Record) or body.etp_protocol is None:
+        raise ETPEncodeError(f"not an ETP message: {type(body).__name__}")
+    if (header.protocol, header.message_type) != (body.etp_protocol, body.etp_message_type) and (
+        body.etp_message_type not in (1000, 1001) or header.message_type != body.etp_message_type
+    ):
+        raise ETPEncodeError(
+            f"header names ({header.protocol}, {header.message_type}) but the body is "
+            f"{body.etp_name} ({body.etp_protocol}, {body.etp_message_type})"
+        )
+
+
+def _frame(header: MessageHeader, body_parts: list[Any], compress: bool | None) -> list[Any]:
+    """The header's bytes followed by the body's buffers, gzipped when asked and allowed."""
+    flags = int(header.message_flags) & ~_COMPRESSED
+    if flags & _HEADER_EXTENSION:
+        raise ETPEncodeError("sending a MessageHeaderExtension is not supported")
+    if compress is None:
+        compress = worth_compressing(body_parts)
+    if compress and is_compressible(header.protocol, header.message_type):
+        flags |= _COMPRESSED
+        joined = body_parts[0] if len(body_parts) == 1 else b"".join(body_parts)
+        body_parts = [_gzip(joined)]
+    return [_encode_header(header, flags), *body_parts]
+
+
 def encode_message_parts(
     header: MessageHeader, body: Record, compress: bool | None = False
 ) -> list[Any]:
@@ -169,27 +246,19 @@ def encode_message_parts(
     ``header.message_flags`` is used as given, except that the COMPRESSED bit is set only when
     the body is actually compressed and never for messages where ETP forbids it.
     """
-    if not isinstance(body, Record) or body.etp_protocol is None:
-        raise ETPEncodeError(f"not an ETP message: {type(body).__name__}")
-    if (header.protocol, header.message_type) != (body.etp_protocol, body.etp_message_type) and (
-        body.etp_message_type not in (1000, 1001) or header.message_type != body.etp_message_type
-    ):
-        raise ETPEncodeError(
-            f"header names ({header.protocol}, {header.message_type}) but the body is "
-            f"{body.etp_name} ({body.etp_protocol}, {body.etp_message_type})"
-        )
-    flags = int(header.message_flags) & ~_COMPRESSED
-    if flags & _HEADER_EXTENSION:
-        raise ETPEncodeError("sending a MessageHeaderExtension is not supported")
+    _check_message(header, body)
     body_parts: list[Any] = []
     _encode_body(body, body_parts)
-    if compress is None:
-        compress = worth_compressing(body_parts)
-    if compress and is_compressible(header.protocol, header.message_type):
-        flags |= _COMPRESSED
-        joined = body_parts[0] if len(body_parts) == 1 else b"".join(body_parts)
-        body_parts = [_gzip(joined)]
-    return [_encode_header(header, flags), *body_parts]
+    return _frame(header, body_parts, compress)
+
+
+def frame_parts(
+    header: MessageHeader, encoded: EncodedBody, compress: bool | None = False
+) -> list[Any]:
+    """What :func:`encode_message_parts` returns for ``encoded.body``, from its encoded buffers
+    (the same bytes; the body is not encoded again)."""
+    _check_message(header, encoded.body)
+    return _frame(header, encoded.parts, compress)
 
 
 def encoded_body_size(body: Record) -> int:

@@ -21,7 +21,7 @@ from ..errors import ETPDecodeError, ETPInvalidArgument
 from . import datatypes, messages
 from ._model import ETPEnum, Float32, Int32, Record, snake_case
 from ._parse import NamedType, ProtocolDef, SchemaModel
-from ._registry import converters, fastavro_schemas, model, registry
+from ._registry import model, registry
 
 __all__ = [
     "PROTOCOLS",
@@ -31,9 +31,7 @@ __all__ = [
     "NamedType",
     "Record",
     "SchemaModel",
-    "converters",
     "datatypes",
-    "fastavro_schemas",
     "get_type",
     "message_class",
     "messages",

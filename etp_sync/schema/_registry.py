@@ -1,10 +1,9 @@
-"""The one parsed ETP 1.2 model, its Python classes and Avro converters, built once at import."""
+"""The one parsed ETP 1.2 model and its Python classes, built once at import."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ._avro import AvroConverters, FastavroSchemas
 from ._etp12 import DECLARATIONS
 from ._model import TypeRegistry
 from ._parse import SchemaModel, parse_declarations, public_name
@@ -12,17 +11,6 @@ from ._parse import SchemaModel, parse_declarations, public_name
 model: SchemaModel = parse_declarations(DECLARATIONS)
 registry = TypeRegistry(model)
 registry.finish()
-converters = AvroConverters(model, registry)
-
-_fastavro: FastavroSchemas | None = None
-
-
-def fastavro_schemas() -> FastavroSchemas:
-    """The fastavro wire schemas, parsed on first use (keeps ``import etp_sync`` fast)."""
-    global _fastavro
-    if _fastavro is None:
-        _fastavro = FastavroSchemas(model)
-    return _fastavro
 
 
 def public_namespace(module: str) -> dict[str, Any]:

@@ -8,17 +8,15 @@ per protocol), sent in OpenSession and in ``GET /.well-known/etp-server-capabili
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import fastavro
-
 from etp_sync._version import __version__
+from etp_sync.codec import encode_body
 from etp_sync.protocol.negotiation import DEFAULT_DATA_OBJECTS, ETP_VERSION, MAX_MESSAGE_SIZE_KEY
-from etp_sync.schema import converters, datatypes, fastavro_schemas
+from etp_sync.schema import datatypes
 from etp_sync.transport._websocket import ETP_SUBPROTOCOL
 
 from ._http import Response, error_response, response
@@ -140,12 +138,7 @@ def capabilities_response(
     if query.get("GetVersion") != ETP_SUBPROTOCOL:
         return error_response(404, f"only GetVersion={ETP_SUBPROTOCOL} is served")
     if query.get("$format") == "binary":
-        record = _record(application_name, protocols, caps)
-        name = record.etp_full_name
-        buf = io.BytesIO()
-        fastavro.schemaless_writer(
-            buf, fastavro_schemas().parsed(name), converters.to_avro(name)(record)
-        )
-        return response(200, buf.getvalue(), "application/octet-stream")
+        body = encode_body(_record(application_name, protocols, caps)).to_bytes()
+        return response(200, body, "application/octet-stream")
     body = json.dumps(_json(application_name, protocols, caps)).encode()
     return response(200, body, "application/json")

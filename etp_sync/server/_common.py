@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from etp_sync.codec import encoded_body_size
+from etp_sync.codec import EncodedBody, encode_body, encode_within, encoded_body_size
 from etp_sync.errors import ErrorCode, ETPError
 from etp_sync.schema import Record, datatypes, messages
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MESSAGE_MARGIN",
     "Handler",
+    "Outgoing",
     "Reply",
     "SessionContext",
     "chunked_object",
@@ -39,6 +40,7 @@ __all__ = [
     "edge_record",
     "error_info",
     "errors_reply",
+    "fitting",
     "object_resource",
     "per_item_handler",
     "per_item_reply",
@@ -53,7 +55,9 @@ MESSAGE_MARGIN = 512
 # Bytes of a Chunk message around its payload (header, blobId, lengths, final).
 CHUNK_OVERHEAD = 128
 
-Reply = list[Record] | None
+# A reply message: a record, or its body already encoded (sized by the handler, sent as is).
+Outgoing = Record | EncodedBody
+Reply = list[Outgoing] | None
 
 
 class SessionContext(Protocol):
@@ -99,15 +103,16 @@ def _pack(sizes: Sequence[int], budget: int) -> list[list[int]]:
 
 def split_map(
     make: Callable[[dict[str, Any]], Record], entries: Mapping[str, Any], limit: int
-) -> list[Record]:
+) -> list[Outgoing]:
     """One message ``make(entries)``, or several each holding part of the map when too big.
 
     An entry too big on its own still gets a message of its own (callers that can do better,
-    such as chunking objects, handle those before).
+    such as chunking objects, handle those before). A single message comes back encoded.
     """
     whole = make(dict(entries))
-    if len(entries) <= 1 or encoded_body_size(whole) + MESSAGE_MARGIN <= limit:
-        return [whole]
+    encoded = encode_body(whole) if len(entries) <= 1 else fitting(whole, limit)
+    if encoded is not None:
+        return [encoded]
     keys = list(entries)
     base = encoded_body_size(make({}))
     sizes = [encoded_body_size(make({k: entries[k]})) - base + 16 for k in keys]
@@ -117,11 +122,15 @@ def split_map(
 
 def split_list(
     make: Callable[[list[Any]], Record], items: Sequence[Any], limit: int
-) -> list[Record]:
-    """One message ``make(items)``, or several each holding a slice of the list when too big."""
+) -> list[Outgoing]:
+    """One message ``make(items)``, or several each holding a slice of the list when too big.
+
+    A single message comes back encoded.
+    """
     whole = make(list(items))
-    if len(items) <= 1 or encoded_body_size(whole) + MESSAGE_MARGIN <= limit:
-        return [whole]
+    encoded = encode_body(whole) if len(items) <= 1 else fitting(whole, limit)
+    if encoded is not None:
+        return [encoded]
     base = encoded_body_size(make([]))
     sizes = [encoded_body_size(make([item])) - base + 16 for item in items]
     budget = max(1, limit - MESSAGE_MARGIN - base)
@@ -139,7 +148,7 @@ def error_info(error: BaseException | int, message: str = "") -> Any:
     return datatypes.ErrorInfo(message=message or text, code=int(code))
 
 
-def errors_reply(errors: Mapping[str, BaseException], limit: int) -> list[Record]:
+def errors_reply(errors: Mapping[str, BaseException], limit: int) -> list[Outgoing]:
     """ProtocolException message(s) carrying per-key errors (none if ``errors`` is empty)."""
     if not errors:
         return []
@@ -255,8 +264,17 @@ def chunked_object(
 
 
 def fits(body: Record, limit: int) -> bool:
-    """True when ``body`` fits in one message of ``limit`` bytes."""
+    """True when ``body`` fits in one message of ``limit`` bytes (sized, not kept encoded:
+    for a DataArray that goes into a bigger reply)."""
     return encoded_body_size(body) + MESSAGE_MARGIN <= limit
+
+
+def fitting(body: Record, limit: int) -> EncodedBody | None:
+    """``body`` encoded when it fits in one message of ``limit`` bytes, else None.
+
+    The reply then sends these bytes: a body is encoded once to be sized and sent.
+    """
+    return encode_within(body, limit - MESSAGE_MARGIN)
 
 
 def per_item_reply(
@@ -264,7 +282,7 @@ def per_item_reply(
     items: Mapping[str, Any],
     action: Callable[[str, Any], Any],
     make: Callable[[dict[str, Any]], Record],
-) -> list[Record]:
+) -> list[Outgoing]:
     """Run ``action(key, item)`` for every entry of a map-keyed request and build the reply.
 
     A result of ``None`` counts as the empty success string of ``success`` maps; an
@@ -327,13 +345,13 @@ def map_reply(
     entries: Mapping[str, Any],
     errors: Mapping[str, BaseException],
     limit: int,
-) -> list[Record]:
+) -> list[Outgoing]:
     """Successes in ``make`` message(s), then per-key errors in ProtocolException(s).
 
     The response message is left out when every key failed (the ProtocolException then ends
     the exchange alone).
     """
-    out: list[Record] = []
+    out: list[Outgoing] = []
     if entries or not errors:
         out += split_map(make, entries, limit)
     return out + errors_reply(errors, limit)

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from etp_sync.schema import Record, datatypes, messages
+from etp_sync.schema import datatypes, messages
 
-from ._common import Handler, Reply, SessionContext, edge_record, resource_record, split_list
+from ._common import (
+    Handler,
+    Outgoing,
+    Reply,
+    SessionContext,
+    edge_record,
+    resource_record,
+    split_list,
+)
 from ._query import context_resources
 
 
@@ -16,7 +24,7 @@ def get_resources(session: SessionContext, header: Any, body: Any) -> Reply:
         session, body, include_edges=body.include_edges, count_objects=body.count_objects
     )
     limit = session.max_message_size
-    out: list[Record] = split_list(
+    out: list[Outgoing] = split_list(
         lambda part: messages.Discovery.GetResourcesResponse(resources=part),
         [resource_record(r) for r in resources],
         limit,

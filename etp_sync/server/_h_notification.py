@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from etp_sync.errors import ErrorCode, ETPError, StoreError
-from etp_sync.schema import Record, datatypes, messages
+from etp_sync.schema import datatypes, messages
 
 from ._common import (
     Handler,
+    Outgoing,
     Reply,
     SessionContext,
     chunked_object,
     data_object,
-    fits,
+    fitting,
     per_item_handler,
     response_maker,
 )
@@ -125,7 +126,9 @@ def _matches(session: SessionContext, sub: Subscription, event: ChangeEvent) -> 
     return any(r.uri == event.uri for r in resources)
 
 
-def notifications_for(session: SessionContext, events: list[ChangeEvent]) -> Iterator[list[Record]]:
+def notifications_for(
+    session: SessionContext, events: list[ChangeEvent]
+) -> Iterator[list[Outgoing]]:
     """The notification messages (one multipart list each) a batch of changes produces."""
     with session.lock:
         subs = list(session.subscriptions.values())
@@ -152,8 +155,12 @@ def notifications_for(session: SessionContext, events: list[ChangeEvent]) -> Ite
             msg = messages.StoreNotification.ObjectChanged(
                 change=change, request_uuid=sub.request_uuid
             )
-            if not sub.include_object_data or fits(msg, limit):
+            if not sub.include_object_data:
                 yield [msg]
+                continue
+            encoded = fitting(msg, limit)
+            if encoded is not None:
+                yield [encoded]
                 continue
             head, chunks = chunked_object(
                 dobj, event.obj.xml, limit, messages.StoreNotification.Chunk

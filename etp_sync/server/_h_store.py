@@ -23,12 +23,14 @@ from etp_sync.schema import Record, datatypes, messages
 
 from ._common import (
     Handler,
+    Outgoing,
     Reply,
     SessionContext,
     chunked_object,
     data_object,
     errors_reply,
     fits,
+    fitting,
     map_reply,
 )
 from ._query import context_resources
@@ -56,7 +58,7 @@ def _objects_reply(
     make: Callable[[dict[str, Any]], Record],
     chunk_class: Any,
     trailer: list[Record] | None = None,
-) -> list[Record]:
+) -> list[Outgoing]:
     """Response messages for objects by key: small ones packed, big ones chunked (followed by
     ``trailer`` when there are any).
 
@@ -65,9 +67,9 @@ def _objects_reply(
     trailer = trailer or []
     limit = session.max_message_size
     records = {key: data_object(obj) for key, obj in found.items()}
-    whole = make(records)
-    if fits(whole, limit):
-        return [whole]  # then each object fits in a message of its own too
+    encoded = fitting(make(records), limit)
+    if encoded is not None:
+        return [encoded]  # then each object fits in a message of its own too
     small: dict[str, Any] = {}
     big: list[Record] = []
     for key, obj in found.items():
@@ -78,7 +80,7 @@ def _objects_reply(
         head, chunks = chunked_object(dobj, obj.xml, limit, chunk_class)
         big.append(make({key: head}))
         big.extend(chunks)
-    out: list[Record] = []
+    out: list[Outgoing] = []
     if small or not big:
         out += map_reply(make, small, {}, limit)
     return out + big + (trailer if big else [])
@@ -88,7 +90,7 @@ def get_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
     """GetDataObjects → GetDataObjectsResponse part(s), Chunks, ProtocolException for misses."""
     _check_format(body.format)
     found, errors = session.store.get_objects(dict(body.uris), tx=session.transaction)
-    out: list[Record] = []
+    out: list[Outgoing] = []
     if found or not errors:
         out += _objects_reply(
             session,

@@ -31,10 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from etp_sync._version import __version__
 from etp_sync.codec import (
+    EncodedBody,
     MessageFlags,
     MessageHeader,
     decode_message,
     encode_message_parts,
+    frame_parts,
     peek_header,
 )
 from etp_sync.codec._placement import IncomingValues
@@ -47,10 +49,10 @@ from etp_sync.errors import (
 )
 from etp_sync.protocol.correlation import MessageIds
 from etp_sync.protocol.negotiation import ServerOffer, negotiate
-from etp_sync.schema import PROTOCOLS, Record, messages
+from etp_sync.schema import PROTOCOLS, messages
 from etp_sync.transport._websocket import WebSocketTransport
 
-from ._common import error_info
+from ._common import Outgoing, error_info
 from ._h_core import core_message, refuse_expired
 from ._h_notification import notifications_for
 from ._handlers import HANDLERS
@@ -122,7 +124,7 @@ class ServerSession:
 
     def send_parts(
         self,
-        bodies: Sequence[Record],
+        bodies: Sequence[Outgoing],
         correlation_id: int | None,
         protocol: int = 0,
     ) -> None:
@@ -131,12 +133,19 @@ class ServerSession:
         ``correlation_id`` None sends an unsolicited exchange: the first part has correlation 0
         and the later parts correlate to it. ``protocol`` is the header protocol of
         ProtocolException/Acknowledge parts (the protocol of the request they answer).
+        A part already encoded (:class:`~etp_sync.codec.EncodedBody`, when a handler sized
+        it) is framed as it is, not encoded again.
         """
         if not bodies:
             return
+        compress = None if self.compression else False
         with self._send_lock:
             first_id = 0
-            for i, body in enumerate(bodies):
+            for i, outgoing in enumerate(bodies):
+                if isinstance(outgoing, EncodedBody):
+                    encoded, body = outgoing, outgoing.body
+                else:
+                    encoded, body = None, outgoing
                 message_id = self._ids.next()
                 if correlation_id is None:
                     corr = first_id
@@ -153,8 +162,10 @@ class ServerSession:
                     message_id=message_id,
                     message_flags=_FIN if i == len(bodies) - 1 else 0,
                 )
-                parts = encode_message_parts(
-                    header, body, compress=None if self.compression else False
+                parts = (
+                    encode_message_parts(header, body, compress)
+                    if encoded is None
+                    else frame_parts(header, encoded, compress)
                 )
                 self.transport.send_message(parts)
                 if log.isEnabledFor(logging.DEBUG):
