@@ -15,7 +15,13 @@ from __future__ import annotations
 from typing import Any
 from xml.parsers import expat
 
-from .xmlinfo import CITATION_FIELDS, ObjectInfo, identify_root, parse_data_object
+from .xmlinfo import (
+    CITATION_FIELDS,
+    ENCODING_ERRORS,
+    ObjectInfo,
+    identify_root,
+    parse_data_object,
+)
 
 __all__ = ["peek_data_object"]
 
@@ -103,7 +109,7 @@ def peek_data_object(xml: bytes) -> ObjectInfo:
     parser.EndElementHandler = skeleton.end
     try:
         parser.Parse(bytes(xml), True)
-    except expat.ExpatError:
+    except (expat.ExpatError, *ENCODING_ERRORS):
         return parse_data_object(xml)  # raises the error parse_data_object gives
     if skeleton.tag is None:  # pragma: no cover - expat rejects empty documents first
         return parse_data_object(xml)

@@ -20,6 +20,7 @@ from etp_sync.errors import ErrorCode, ETPError
 
 __all__ = [
     "CITATION_FIELDS",
+    "ENCODING_ERRORS",
     "ObjectInfo",
     "identify",
     "identify_root",
@@ -89,8 +90,23 @@ class ObjectInfo:
     originator: str = ""
 
 
+# What expat raises for a document whose XML declaration names an encoding it cannot read:
+# LookupError for unknown names and non-text codecs, ValueError for multi-byte encodings (and
+# UnicodeError, a ValueError, for codecs that refuse to decode).
+ENCODING_ERRORS = (LookupError, ValueError)
+_MAX_DETAIL = 200  # characters of a parser's message quoted in an error (it may hold the name)
+
+
 def _error(message: str) -> ETPError:
     return ETPError(message, ErrorCode.EINVALID_OBJECT)
+
+
+def _encoding_error(exc: BaseException) -> ETPError:
+    """The EINVALID_OBJECT error of a document declaring an encoding the parser cannot read."""
+    detail = str(exc)
+    if len(detail) > _MAX_DETAIL:
+        detail = detail[:_MAX_DETAIL] + "..."
+    return _error(f"data object declares an encoding the XML parser cannot read: {detail}")
 
 
 @lru_cache(maxsize=4096)
@@ -300,6 +316,8 @@ def _root_namespaces(xml: bytes) -> dict[str, str]:
         parser.close()
     except ET.ParseError as exc:
         raise _error(f"data object is not well-formed XML: {exc}") from None
+    except ENCODING_ERRORS as exc:
+        raise _encoding_error(exc) from None
     for event in parser.read_events():
         payload = event[-1]
         if event[0] != "start-ns" or not isinstance(payload, tuple):
@@ -309,7 +327,8 @@ def _root_namespaces(xml: bytes) -> dict[str, str]:
 
 
 def parse_data_object(xml: bytes) -> ObjectInfo:
-    """Parse an Energistics 2.x data object; ETPError(EINVALID_OBJECT) if it cannot be used.
+    """Parse an Energistics 2.x data object; ETPError(EINVALID_OBJECT) if it cannot be used
+    (not well-formed, in an encoding the parser cannot read, not an Energistics object).
 
     Family and version come from the root namespace and ``schemaVersion`` (RESQML 2.0.1 / EML 2.0
     types keep their ``obj_`` prefix and are always version 20).
@@ -324,6 +343,8 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
     except ET.ParseError as exc:
         _root_namespaces(xml)  # raises the error as the event parser words it (positions)
         raise _error(f"data object is not well-formed XML: {exc}") from None
+    except ENCODING_ERRORS as exc:
+        raise _encoding_error(exc) from None
     # The root's prefixes matter only to resolve an xsi:type on it: parsed again for those.
     root_ns = _root_namespaces(xml) if _XSI_TYPE in root.attrib else {}
     identity = _identity(root.tag, root.attrib, root_ns, _citation_texts(root))
