@@ -84,6 +84,9 @@ def _decoded_like_the_whole_frame(target: Any, frame: bytes) -> Any:
         (RNG.random(1000).astype("<f4"), "arrayOfFloat"),
         (RNG.integers(0, 255, (17, 3), dtype=np.uint8), "bytes"),
         (RNG.integers(0, 2**63, 100, dtype=np.uint64), "bytes"),
+        (RNG.integers(-(2**63), 2**63 - 1, (40, 25), dtype=np.int64), "arrayOfLong"),
+        (RNG.integers(0, 1000, 5000, dtype=np.int64), "arrayOfLong"),
+        (RNG.integers(-(2**31), 2**31 - 1, 300, dtype=np.int32), "arrayOfInt"),
     ],
 )
 @pytest.mark.parametrize("subarrays", [True, False])
@@ -116,7 +119,11 @@ def test_replies_that_cannot_be_placed_are_declined() -> None:
     assert declined(_reply(values, entries=2))  # several entries
     assert declined(_reply(values[:63]))  # another count
     assert declined(_reply(values.astype("<f4")))  # another branch
-    assert declined(_reply(np.arange(64, dtype=np.int64)))  # varints
+    assert declined(_reply(np.arange(64, dtype=np.int64)))  # varints for doubles
+    longs = np.arange(64, dtype=np.int64)
+    assert not declined(_reply(longs), np.empty_like(longs), "arrayOfLong")
+    assert declined(_reply(longs[:63]), np.empty_like(longs), "arrayOfLong")  # another count
+    assert declined(_reply(longs.astype(np.int32)), np.empty_like(longs), "arrayOfLong")
     assert declined(_reply(values, flags=2 | MessageFlags.COMPRESSED))
     frame = _reply(values)
     assert declined(frame + b"\x00")  # the frame does not end after the values
@@ -132,7 +139,13 @@ def test_targets_are_only_made_for_memory_that_takes_the_values_as_they_are() ->
     assert ArrayReplyTarget.for_values(np.empty(8), "arrayOfDouble") is not None
     assert ArrayReplyTarget.for_values(np.empty(8, ">f8"), "arrayOfDouble") is None
     assert ArrayReplyTarget.for_values(np.empty(8, "<f4"), "arrayOfDouble") is None
-    assert ArrayReplyTarget.for_values(np.empty(8, np.int64), "arrayOfLong") is None
+    assert ArrayReplyTarget.for_values(np.empty(8, np.int64), "arrayOfLong") is not None
+    assert ArrayReplyTarget.for_values(np.empty(8, np.uint64), "arrayOfLong") is not None
+    assert ArrayReplyTarget.for_values(np.empty(8, np.uint32), "arrayOfInt") is not None
+    assert ArrayReplyTarget.for_values(np.empty(8, ">i8"), "arrayOfLong") is None
+    assert ArrayReplyTarget.for_values(np.empty(8, np.int32), "arrayOfLong") is None
+    assert ArrayReplyTarget.for_values(np.empty(8, np.int16), "arrayOfInt") is None
+    assert ArrayReplyTarget.for_values(np.empty(8, np.float64), "arrayOfLong") is None
     assert ArrayReplyTarget.for_values(np.empty((4, 4))[:, :2], "arrayOfDouble") is None
     assert ArrayReplyTarget.for_values(np.empty(0), "arrayOfDouble") is None
 
@@ -146,6 +159,43 @@ def test_a_wrong_rest_is_a_decode_error() -> None:
     offset, _memory = spot
     with pytest.raises(ETPDecodeError):
         target.decode(frame[:offset] + b"\x01\x00")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda f: f[:-3] + bytes([f[-3] | 0x80]) + f[-2:],  # the last value runs on
+        lambda f: f[:-2] + b"\x02\x04\x00\x00",  # another block after the values
+        lambda f: f[:-1],  # no end of the map
+        lambda f: f[: len(f) // 2] + b"\x00\x00",  # values missing
+    ],
+)
+def test_placed_varints_that_do_not_add_up_are_a_decode_error(
+    damage: Callable[[bytes], bytes],
+) -> None:
+    values = RNG.integers(-(2**40), 2**40, 1000, dtype=np.int64)
+    frame = damage(_reply(values))
+    target = ArrayReplyTarget(np.empty_like(values), "arrayOfLong")
+    with pytest.raises(ETPDecodeError):
+        assert _receive(target, frame) is not None, "declined"
+
+
+def test_varint_scratch_is_reused_from_frame_to_frame() -> None:
+    """The rest of a varint frame goes to a pooled buffer, the same one frame after frame."""
+    values = RNG.integers(0, 1000, 1 << 16, dtype=np.int64)
+    frame = _reply(values)
+    seen = set()
+    for _ in range(3):
+        dest = np.empty_like(values)
+        target = ArrayReplyTarget(dest, "arrayOfLong")
+        spot = target.place(memoryview(frame)[:PLACE_PEEK], len(frame))
+        assert spot is not None
+        offset, memory = spot
+        seen.add(np.frombuffer(memory, np.uint8).ctypes.data)
+        memory[:] = frame[offset:]
+        target.decode(frame[:offset])
+        np.testing.assert_array_equal(dest, values)
+    assert len(seen) == 1
 
 
 DS = "placement/test"
@@ -181,6 +231,9 @@ def _count_placed(kind: type[Any], monkeypatch: pytest.MonkeyPatch) -> list[int]
         lambda: RNG.random((300, 2000)).astype(np.float32),
         lambda: RNG.integers(0, 255, (2000, 1500), dtype=np.uint8),
         lambda: RNG.random((3, 2, 300_000)),  # blocks cut along the last axis
+        lambda: RNG.integers(-(2**63), 2**63 - 1, (300, 1000), dtype=np.int64),
+        lambda: RNG.integers(0, 1000, (3, 2, 200_000), dtype=np.int64),
+        lambda: RNG.integers(-(2**31), 2**31 - 1, (300, 1000), dtype=np.int32),
     ],
 )
 def test_gets_in_blocks_are_received_in_place(
@@ -193,7 +246,10 @@ def test_gets_in_blocks_are_received_in_place(
     np.testing.assert_array_equal(got, values)
     assert got.dtype == values.dtype
     assert len(placed) >= 2  # several blocks, each received in place
-    assert sum(placed) == values.nbytes
+    if values.dtype.kind == "f" or values.dtype == np.uint8:
+        assert sum(placed) == values.nbytes
+    else:  # varints: the bytes of each message after the values' count
+        assert sum(placed) >= values.size
 
 
 def _put(values: np.ndarray, *, subarrays: bool = True, entries: int = 1, flags: int = 2) -> bytes:
@@ -228,6 +284,9 @@ def _put_entries(values: np.ndarray, entries: int = 1) -> dict[str, Any]:
         RNG.random(1000).astype("<f4"),
         RNG.integers(0, 255, (17, 3), dtype=np.uint8),
         RNG.random(1 << 20),  # big: a mapping of its own
+        RNG.integers(-(2**63), 2**63 - 1, (30, 40), dtype=np.int64),
+        RNG.integers(0, 1000, 1 << 20, dtype=np.int64),
+        RNG.integers(-(2**31), 2**31 - 1, 1000, dtype=np.int32),
     ],
 )
 @pytest.mark.parametrize("subarrays", [True, False])
@@ -255,7 +314,7 @@ def test_incoming_puts_that_cannot_be_placed_are_declined() -> None:
 
     assert not declined(_put(values))
     assert declined(_put(values, entries=2))
-    assert declined(_put(np.arange(64, dtype=np.int64)))  # varints
+    assert not declined(_put(np.arange(64, dtype=np.int64)))  # varints
     assert declined(_put(values, flags=2 | MessageFlags.COMPRESSED))
     assert declined(_reply(values))  # a reply is not a put
     assert declined(_put(values)[:40])  # cut short
@@ -284,6 +343,25 @@ def test_puts_in_blocks_are_received_in_place_by_the_server(
     assert len(placed) >= 2
     assert sum(placed) == values.nbytes
     np.testing.assert_array_equal(session.get_data_array(EPC, "/put-placed"), values)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        RNG.integers(-(2**63), 2**63 - 1, (300, 1000), dtype=np.int64),
+        RNG.integers(0, 1000, (300, 1000), dtype=np.int64),
+    ],
+)
+def test_varint_puts_in_blocks_are_decoded_in_place_by_the_server(
+    session: ETPSession, monkeypatch: pytest.MonkeyPatch, values: np.ndarray
+) -> None:
+    placed = _count_placed(IncomingValues, monkeypatch)
+    session.put_data_array(EPC, "/put-varints", values)
+    assert len(placed) >= 2
+    assert sum(placed) >= values.size  # a byte per value at least
+    got = session.get_data_array(EPC, "/put-varints")
+    np.testing.assert_array_equal(got, values)
+    assert got.dtype == values.dtype
 
 
 @pytest.mark.parametrize("shape", [(10, 10), (1 << 10, 1 << 10)])

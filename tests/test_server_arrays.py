@@ -170,3 +170,25 @@ def test_store_refuses_dtypes_the_codec_cannot_carry() -> None:
         store.put_array(uri, "/x", np.zeros(2), transport_type="arrayOfString")
     assert info.value.code == ErrorCode.EINVALID_ARGUMENT
     assert array_types(np.float64).transport == "arrayOfDouble"
+
+
+@pytest.mark.parametrize("ndim", [1, 3])
+@pytest.mark.parametrize("key", ["0", "k" * 300])
+def test_a_reply_is_never_bigger_than_its_values_at_their_longest_and_the_envelope(
+    key: str, ndim: int
+) -> None:
+    """A GetDataSubarrays reply is sent unsized when its values at their longest plus the
+    envelope fit: the envelope must bound everything else the body takes."""
+    from etp_sync.codec import encoded_body_size
+    from etp_sync.server._h_dataarray import _envelope
+
+    count = 1000
+    dims = [count] + [1] * (ndim - 1)
+    values = np.full(dims, np.iinfo(np.int64).min, dtype=np.int64)  # 10-byte varints
+    data, _ = to_any_array(values)
+    array = datatypes.DataArrayTypes.DataArray(dimensions=[2**62] * ndim, data=data)
+    for body in (
+        messages.DataArray.GetDataSubarraysResponse(data_subarrays={key: array}),
+        messages.DataArray.GetDataArraysResponse(data_arrays={key: array}),
+    ):
+        assert encoded_body_size(body) <= count * 10 + _envelope(key, ndim)

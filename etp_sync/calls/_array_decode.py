@@ -67,12 +67,18 @@ def _decoded_as(meta: ArrayMetadata) -> str:
 
 def placeable(meta: ArrayMetadata) -> bool:
     """Whether values of this array arrive with exactly the dtype they are read as (so they can
-    be received straight into the result: raw doubles, floats or bytes)."""
+    be received straight into the result: raw doubles, floats or bytes, or varints decoded
+    into it bit for bit: int64 or uint64 longs, int32 or uint32 ints)."""
     transport = meta.transport_type
-    if transport not in ("arrayOfDouble", "arrayOfFloat", "bytes"):
+    if transport not in ("arrayOfDouble", "arrayOfFloat", "bytes", "arrayOfLong", "arrayOfInt"):
         return False
     wire = dtype_for(transport, _decoded_as(meta))
-    return wire == meta.dtype and (transport == "bytes" or wire == TRANSPORT_DTYPES[transport])
+    if wire != meta.dtype:
+        return False
+    native = TRANSPORT_DTYPES[transport]
+    if transport in ("arrayOfLong", "arrayOfInt"):
+        return wire.kind in "iu" and wire.itemsize == native.itemsize and wire.byteorder in "<="
+    return transport == "bytes" or wire == native
 
 
 def same_memory(a: np.ndarray, b: np.ndarray) -> bool:

@@ -83,9 +83,14 @@ def _array_reply(
     shape = list(meta.dimensions) if counts is None else [int(c) for c in counts]
     count = int(np.prod(shape, dtype=np.int64)) if shape else 1
     what = f"array {uid.path_in_resource!r} of {uid.uri}" + (" block" if counts else "")
-    fewest, _most = wire_item_bounds(meta.transport_type, meta.dtype.itemsize)
+    fewest, most = wire_item_bounds(meta.transport_type, meta.dtype.itemsize)
     if count * fewest + MESSAGE_MARGIN > limit:
         raise _too_big(what, limit)
+    # Sized only when even the longest encoding of the values might not fit (strings always).
+    surely_fits = (
+        meta.transport_type != "arrayOfString"
+        and count * most + _envelope(key, len(shape)) + MESSAGE_MARGIN <= limit
+    )
     if counts is None:
         values = session.store.get_array(uid.uri, uid.path_in_resource, tx=tx)
     else:
@@ -94,9 +99,15 @@ def _array_reply(
         )
     data, _types = to_any_array(values, ArrayTypes(meta.transport_type, meta.logical_type))
     array = datatypes.DataArrayTypes.DataArray(dimensions=[int(d) for d in values.shape], data=data)
-    if not fits(make({key: array}), limit):
+    if not surely_fits and not fits(make({key: array}), limit):
         raise _too_big(what, limit)
     return array
+
+
+def _envelope(key: str, ndim: int) -> int:
+    """The most bytes a one-entry DataArray reply takes besides its values' own: map and array
+    block counts and ends, the key, ``ndim`` dimensions, the branch, each varint at its longest."""
+    return 8 * 10 + len(key.encode("utf-8")) + 10 * ndim
 
 
 _ARRAYS = response_maker(messages.DataArray.GetDataArraysResponse, "data_arrays")

@@ -84,7 +84,7 @@ def _conform(values: Any, counts: tuple[int, ...], dtype: np.dtype[Any]) -> np.n
     integral = dtype.kind in "iu" and v.dtype.kind in "iub"
     if not integral and not np.can_cast(v.dtype, dtype, "same_kind"):
         raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"{v.dtype} values for a {dtype} array")
-    if dtype.kind in "iu" and v.dtype.kind in "iu" and v.size:
+    if dtype.kind in "iu" and v.dtype.kind in "iu" and v.size and not np.can_cast(v.dtype, dtype):
         info = np.iinfo(dtype)
         if int(v.min()) < info.min or int(v.max()) > info.max:
             raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"values out of range for {dtype}")
