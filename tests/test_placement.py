@@ -20,7 +20,13 @@ from conftest import Harness
 from etp_sync import ETPSession
 from etp_sync.codec import MessageFlags, MessageHeader, decode_message, encode_message
 from etp_sync.codec._placement import PLACE_PEEK, ArrayReplyTarget, IncomingValues
-from etp_sync.codec.arrays import FRESH_MAP_BYTES, fresh_empty, populate, to_any_array
+from etp_sync.codec.arrays import (
+    FRESH_MAP_BYTES,
+    ArrayTypes,
+    fresh_empty,
+    populate,
+    to_any_array,
+)
 from etp_sync.errors import ErrorCode, ETPDecodeError
 from etp_sync.schema import datatypes, messages
 from etp_sync.uri import DataObjectURI
@@ -178,6 +184,18 @@ def test_placed_varints_that_do_not_add_up_are_a_decode_error(
     target = ArrayReplyTarget(np.empty_like(values), "arrayOfLong")
     with pytest.raises(ETPDecodeError):
         assert _receive(target, frame) is not None, "declined"
+
+
+def test_unsigned_values_on_a_signed_transport_are_placed_bit_for_bit() -> None:
+    """uint64 values sent as arrayOfLong (above 2**63 as negative longs) land unchanged."""
+    values = RNG.integers(0, 2**64 - 1, 2000, dtype=np.uint64, endpoint=True)
+    data, _ = to_any_array(values, ArrayTypes("arrayOfLong", "arrayOfUInt64LE"))
+    array = _DAT.DataArray(dimensions=[values.size], data=data)
+    frame = _frame(messages.DataArray.GetDataSubarraysResponse(data_subarrays={"0": array}), 2, 4)
+    dest = np.empty_like(values)
+    target = ArrayReplyTarget.for_values(dest, "arrayOfLong")
+    assert target is not None and _receive(target, frame) is not None
+    np.testing.assert_array_equal(dest, values)
 
 
 def test_varint_scratch_is_reused_from_frame_to_frame() -> None:
