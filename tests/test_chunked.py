@@ -84,13 +84,17 @@ def test_values_that_share_bigger_memory_are_copied_not_kept() -> None:
 def test_a_lent_block_keeps_its_values_when_the_array_is_written() -> None:
     arr = ChunkedArray((64, 8192), np.dtype("<f8"))
     arr.write((slice(0, 16), slice(0, 8192)), np.ones((16, 8192)))
-    assert arr.lend((slice(0, 8), slice(0, 8192))) is None  # part of a block: copied instead
+    rows = arr.lend((slice(0, 8), slice(0, 8192)))  # rows of a block: contiguous, lent too
+    assert rows is not None and rows.shape == (8, 8192) and not rows.flags.writeable
+    assert arr.lend((slice(0, 8), slice(0, 100))) is None  # not contiguous in it: copied
+    assert arr.lend((slice(8, 24), slice(0, 8192))) is None  # across blocks: copied
     assert arr.lend((slice(16, 32), slice(0, 8192))) is None  # never written
     lent = arr.lend((slice(0, 16), slice(0, 8192)))
     assert lent is not None and not lent.flags.writeable
     held = arr.held
     arr.write((slice(2, 3), slice(0, 10)), np.full((1, 10), 5.0))  # part of the lent block
-    assert (lent == 1.0).all()  # the view still has the values it was lent with
+    assert (lent == 1.0).all()  # the views still have the values they were lent with
+    assert (rows == 1.0).all()
     assert arr.read((slice(2, 3), slice(0, 10))).tolist() == [[5.0] * 10]
     assert arr.read((slice(3, 4), slice(0, 10))).tolist() == [[1.0] * 10]
     assert arr.held == held  # replaced, not grown

@@ -784,3 +784,41 @@ def test_encode_converts_when_needed() -> None:
     assert joined(encode_avro_array_numeric(np.array([1, 2], np.int8), "double")) == avro_write(
         "double", [1.0, 2.0]
     )
+
+
+def _address(a: np.ndarray) -> int:
+    return int(a.__array_interface__["data"][0])
+
+
+def test_varint_output_buffers_are_reused_only_once_nothing_refers_to_them() -> None:
+    pool = _varint_arrays._OutputPool(keep=2, min_bytes=1 << 10)
+    first = pool.take(4096)
+    second = pool.take(4096)
+    assert _address(first) != _address(second)  # the first is still referred to
+    where = _address(first)
+    view = memoryview(first).cast("B")[10:]  # what a transport may hold while sending
+    del first
+    third = pool.take(4096)
+    assert _address(third) != where  # still referred to through the memoryview
+    del view, third
+    assert _address(pool.take(4096)) == where  # nothing refers to it any more: reused
+    big = pool.take(8192)  # nothing free is big enough: a new buffer, replacing a free one
+    assert len(pool._bufs) == 2 and any(b.size == 8192 for b in pool._bufs)
+    del big, second
+    assert all(pool.take(100 + i).base is None for i in range(3))  # small: never pooled
+    assert len(pool._bufs) <= 2
+
+
+def test_encoding_into_a_reused_buffer_gives_the_same_bytes() -> None:
+    rng = np.random.default_rng(7)
+    for values in (
+        rng.integers(0, 1000, 1 << 18),
+        rng.integers(-(1 << 62), 1 << 62, 1 << 17),
+        rng.integers(0, 1000, 1 << 17),  # shorter than the buffer left by the first
+    ):
+        want = encode_zigzag_varints(values)
+        held = _varint_arrays.encode_varints(values)
+        assert held.tobytes() == want
+        again = _varint_arrays.encode_varints(values)  # the first is still held: another one
+        assert _address(again) != _address(held) and again.tobytes() == want
+        del held, again

@@ -24,6 +24,8 @@ anything is allocated for it.
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any, Final, Generic, TypeAlias, TypeVar
 
@@ -160,7 +162,6 @@ class _EncodeScratch(_Scratch):
         self.offs = np.empty(size, np.intp)
         self.table = np.empty(size * 10, np.uint8)
         self.mask = np.empty((size, 2), np.bool_)
-        self.mask[:, 0] = True  # see _encode_narrow
 
 
 _ENCODE_POOL: Final = _ScratchPool(_EncodeScratch)
@@ -178,6 +179,7 @@ def _encode_narrow(
     n = v.size
     size = min(n, _ENCODE_CHUNK)
     s16, z, t, mask = s.z.view(np.int16), s.x.view(np.uint16), s.t.view(np.uint16), s.mask
+    mask16 = mask.view(np.uint16).reshape(-1)
     pos = 0
     for i in range(0, n, size):
         m = min(size, n - i)
@@ -194,6 +196,12 @@ def _encode_narrow(
         np.add(zc, 0x3F80, out=tc)
         tc >>= 14  # 1 where the value needs a second byte (z < 2**14)
         longs = int(np.count_nonzero(tc))
+        if longs != m:
+            # Bytes to keep, two booleans per value written as one uint16 (little-endian):
+            # byte 0 always, byte 1 where the value is long (contiguous, unlike a strided test).
+            keep = mask16[:m]
+            np.left_shift(tc, 8, out=keep)
+            keep |= 1
         tc <<= 7
         tc |= zc
         zc <<= 1
@@ -205,8 +213,6 @@ def _encode_narrow(
             out[pos : pos + 2 * m] = pair
             pos += 2 * m
             continue
-        # Keep byte 0 of every value, byte 1 where byte 0 has its continuation bit.
-        np.greater_equal(pair[0::2], 0x80, out=mask[:m, 1])
         kept = pair[mask[:m].reshape(-1)]
         out[pos : pos + kept.size] = kept
         pos += kept.size
@@ -342,10 +348,57 @@ def _encode_wide(
     return pos
 
 
+def _refs_when_free() -> int:
+    """References to a pooled buffer nobody else holds, as :meth:`_OutputPool.take` counts."""
+    bufs = [np.empty(1, np.uint8)]
+    return sys.getrefcount(bufs[0])
+
+
+class _OutputPool:
+    """Output buffers of :func:`encode_varints`, reused once nothing refers to them any more.
+
+    An encoded message lives until it is written out; a fresh buffer per message means fresh
+    pages, and faulting those in costs as much as the encoding itself (~100 ms per 64 MiB of
+    random 64-bit values in a new process). A buffer is handed out again only when the pool
+    holds the sole reference to it (every view, memoryview or slice of the bytes handed out
+    refers to it), checked and handed out under a lock. At most ``keep`` buffers of at most
+    ``max_bytes`` each are kept: idle memory stays bounded whatever the message sizes.
+    """
+
+    def __init__(self, keep: int = 4, min_bytes: int = 1 << 20, max_bytes: int = 1 << 25) -> None:
+        self._keep, self._min, self._max = keep, min_bytes, max_bytes
+        self._free_refs = _refs_when_free()
+        self._lock = threading.Lock()
+        self._bufs: list[npt.NDArray[np.uint8]] = []
+
+    def take(self, nbytes: int) -> npt.NDArray[np.uint8]:
+        """A uint8 array of ``nbytes`` (uninitialised)."""
+        if not self._min <= nbytes <= self._max:
+            return np.empty(nbytes, np.uint8)
+        with self._lock:
+            spare = -1
+            bufs = self._bufs
+            for i in range(len(bufs)):
+                if sys.getrefcount(bufs[i]) <= self._free_refs:
+                    if bufs[i].size >= nbytes:
+                        return bufs[i][:nbytes]  # a view made under the lock: now referenced
+                    spare = i
+            new = np.empty(nbytes, np.uint8)
+            if spare >= 0:  # a free buffer too small for this: replaced by the new one
+                self._bufs[spare] = new
+            elif len(self._bufs) < self._keep:
+                self._bufs.append(new)
+            return new[:nbytes]
+
+
+_OUTPUT_POOL: Final = _OutputPool()
+
+
 def encode_varints(v: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
-    """The varint bytes of a flat, non-empty int64 array, as one uint8 array."""
+    """The varint bytes of a flat, non-empty int64 array, as one uint8 array (a view of a
+    pooled buffer for big arrays: its memory is reused once every reference to it is gone)."""
     width = _max_width(v)
-    out = np.empty(v.size * width + 10, np.uint8)
+    out = _OUTPUT_POOL.take(v.size * width + 10)
     s = _ENCODE_POOL.take(min(v.size, _ENCODE_CHUNK), width)
     try:
         used = (_encode_narrow if width <= 2 else _encode_wide)(v, out, width, s)

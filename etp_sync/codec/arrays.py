@@ -51,6 +51,7 @@ differences, all invisible on the wire:
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import mmap
@@ -305,6 +306,24 @@ _MADV_POPULATE_WRITE = 23 if sys.platform.startswith("linux") else None
 """Linux 5.14+: fault pages in writable, leaving their bytes alone (older kernels: EINVAL)."""
 
 
+def _libc_madvise() -> Any:
+    """libc's ``madvise`` through ctypes, which releases the GIL during the call (None when it
+    cannot be had). ``mmap.madvise`` holds the GIL: while it populated a block, the reader
+    thread could not decode the one before (measured: populate on the get's critical path)."""
+    if _MADV_POPULATE_WRITE is None:
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_MADVISE = _libc_madvise()
+
+
 def fresh_empty(shape: int | tuple[int, ...], dtype: Any) -> np.ndarray:
     """An uninitialised array for values about to be received or copied in, in fresh memory
     of its own. Big ones are an anonymous mapping of small pages, which the kernel provides
@@ -333,9 +352,17 @@ def populate(part: np.ndarray) -> None:
         return
     if not part.flags.c_contiguous:
         return
-    start = part.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+    base = owner.__array_interface__["data"][0]
+    start = part.__array_interface__["data"][0] - base
     first = start - start % mmap.PAGESIZE
+    length = start + part.nbytes - first
+    if _MADVISE is not None:
+        # The range lies in ``buf`` (page aligned: ``first`` is a page of it), which ``part``
+        # keeps mapped during the call.
+        if _MADVISE(base + first, length, _MADV_POPULATE_WRITE) != 0:
+            log.debug("pages not populated ahead: errno %d", ctypes.get_errno())
+        return
     try:
-        buf.madvise(_MADV_POPULATE_WRITE, first, start + part.nbytes - first)
+        buf.madvise(_MADV_POPULATE_WRITE, first, length)
     except OSError as exc:  # an older kernel: the pages are faulted in as they are written
         log.debug("pages not populated ahead: %s", exc)

@@ -290,7 +290,7 @@ class ArrayStore(StoreCore):
         lend: bool = False,
     ) -> np.ndarray[Any, Any]:
         """A copy of the block ``starts``/``counts`` (shape ``counts``, C order); with ``lend``,
-        a read-only view instead when the block is exactly one stored block (see
+        a read-only view instead when the block lies in one stored block, contiguous there (see
         :meth:`ChunkedArray.lend`: its values stay as they are while the view lives)."""
         with self._lock:
             data = self._get_array_rec(uri, path_in_resource, tx).data

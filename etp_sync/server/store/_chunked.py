@@ -20,8 +20,8 @@ Big blocks as they arrive: an array with no block yet takes the block of its fir
 from the origin as its grid block (:meth:`ChunkedArray.fit_grid`), so the writes of a client's
 plan that follow each fill one block whole. A whole-block write of values the caller gives up
 (``adopt``: e.g. values just received, in memory of their own) keeps them as the block, no
-copy; a read of exactly one block may lend it out as a read-only view
-(:meth:`ChunkedArray.lend`), after which the block is never written in place again (the next
+copy; a read inside one block (contiguous there) may lend it out as a read-only
+view (:meth:`ChunkedArray.lend`), after which the block is never written in place again (the next
 write replaces or copies it), so the view keeps the values it had.
 """
 
@@ -213,18 +213,23 @@ class ChunkedArray:
         return grown + copied
 
     def lend(self, index: Index) -> np.ndarray[Any, Any] | None:
-        """A read-only view of the block ``index`` when it is exactly one written block of
-        numbers (None otherwise). The block is never written in place afterwards (a write
-        replaces or copies it), so the view keeps the values it has now."""
+        """A read-only view of ``index`` when it lies in one written block of numbers and is
+        contiguous there in C order (the whole block, or rows of it: e.g. the blocks of a
+        client's read plan inside the blocks its put plan wrote), None otherwise. The block
+        is never written in place afterwards (a write replaces or copies it), so the view
+        keeps the values it has now."""
         parts = list(itertools.islice(self._parts(index), 2))
         if len(parts) != 1 or self.dtype.kind == "O":
             return None
         key, inner, _outer = parts[0]
         block = self._blocks.get(key)
-        if block is None or tuple(sl.stop - sl.start for sl in inner) != block.shape:
+        if block is None:
+            return None
+        view = block[inner]
+        if not view.flags.c_contiguous:
             return None
         self._lent.add(key)
-        view = block.view()
+        view = view.view()  # a view of its own: the block's flags are left alone
         view.flags.writeable = False
         return view
 
