@@ -572,8 +572,8 @@ def _decode_narrow(
     p, c, g = s.p16[:used], s.c16[:used], s.g16[:used]
     np.copyto(p, w)
     c[0] = g[0] = 0
-    np.right_shift(w[:-1], 7, out=c[1:])  # 1 after a continued byte
-    np.bitwise_and(w[:-1], 0x7F, out=g[1:])
+    np.right_shift(p[:-1], 7, out=c[1:])  # 1 after a continued byte (16-bit lanes: no casts)
+    np.bitwise_and(p[:-1], 0x7F, out=g[1:])
     g *= c
     c *= 7
     p <<= c
