@@ -18,7 +18,7 @@ import pytest
 from conftest import Harness
 
 from etp_sync import ETPSession
-from etp_sync.codec import MessageFlags, MessageHeader, decode_message, encode_message
+from etp_sync.codec import MessageFlags, MessageHeader, _placement, decode_message, encode_message
 from etp_sync.codec._placement import PLACE_PEEK, ArrayReplyTarget, IncomingValues
 from etp_sync.codec.arrays import (
     FRESH_MAP_BYTES,
@@ -198,8 +198,10 @@ def test_unsigned_values_on_a_signed_transport_are_placed_bit_for_bit() -> None:
     np.testing.assert_array_equal(dest, values)
 
 
-def test_varint_scratch_is_reused_from_frame_to_frame() -> None:
+def test_varint_scratch_is_reused_from_frame_to_frame(monkeypatch: pytest.MonkeyPatch) -> None:
     """The rest of a varint frame goes to a pooled buffer, the same one frame after frame."""
+    # A pool of its own: the process-wide one may hold buffers of earlier tests.
+    monkeypatch.setattr(_placement, "_SCRATCH", _placement._Scratch())
     values = RNG.integers(0, 1000, 1 << 16, dtype=np.int64)
     frame = _reply(values)
     seen = set()
