@@ -114,3 +114,18 @@ def test_a_block_lent_by_one_version_is_not_written_in_place_by_another() -> Non
     fork.adopt()  # the fork replaced its origin at a commit: the block is its own now
     fork.write((slice(0, 1), slice(0, 4)), np.zeros((1, 4)))
     assert (lent == 1.0).all()
+
+
+def test_a_lent_block_stays_read_only_after_a_rolled_back_version_replaced_it() -> None:
+    base = ChunkedArray((64, 8192), np.dtype("<f8"))
+    base.write((slice(0, 16), slice(0, 8192)), np.ones((16, 8192)))
+    lent = base.lend((slice(0, 16), slice(0, 8192)))
+    assert lent is not None and not lent.flags.writeable
+    fork = base.fork()  # a transaction's version: its write replaces its share of the block
+    fork.write((slice(0, 1), slice(0, 4)), np.zeros((1, 4)))
+    del fork  # rolled back; the committed version is written next
+    held = base.held
+    base.write((slice(0, 1), slice(0, 4)), np.full((1, 4), 7.0))
+    assert (lent == 1.0).all()  # the lent view was not written through
+    assert base.read((slice(0, 1), slice(0, 4))).tolist() == [[7.0] * 4]
+    assert base.held == held  # replaced, not grown

@@ -89,7 +89,7 @@ def _cost(values: np.ndarray[Any, Any]) -> int:
 class ChunkedArray:
     """An N-d array of one dtype stored as lazily allocated blocks (see the module docstring)."""
 
-    __slots__ = ("_blocks", "_lent", "_owned", "chunk", "dtype", "held", "nbytes", "shape")
+    __slots__ = ("_blocks", "_owned", "chunk", "dtype", "held", "nbytes", "shape")
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
         self.shape = tuple(int(n) for n in shape)
@@ -97,9 +97,6 @@ class ChunkedArray:
         self.chunk = chunk_shape(self.shape, self.dtype.itemsize)
         self._blocks: dict[Key, np.ndarray[Any, Any]] = {}
         self._owned: set[Key] | None = None  # None: every block is this version's own
-        # Blocks lent out as views: never written in place again. One set for all versions
-        # (a block one version lent may become another's own at a commit).
-        self._lent: set[Key] = set()
         self.nbytes = 0
         self.held = 0
 
@@ -116,7 +113,6 @@ class ChunkedArray:
         other.shape, other.dtype, other.chunk = self.shape, self.dtype, self.chunk
         other._blocks = dict(self._blocks)
         other._owned = set()
-        other._lent = self._lent
         other.nbytes = self.nbytes
         other.held = 0
         return other
@@ -184,7 +180,8 @@ class ChunkedArray:
         for key, inner, outer in self._parts(index):
             block = self._blocks.get(key)
             new = values[outer]
-            if block is None or not self._is_own(key) or key in self._lent:
+            # A block lent out (read-only, see :meth:`lend`) is replaced, never written.
+            if block is None or not self._is_own(key) or not block.flags.writeable:
                 whole = numeric and new.shape == self._block_shape(key)
                 if whole and adopt and _adoptable(new, self.dtype):
                     fresh = new  # kept as it is: nothing allocated, nothing copied
@@ -198,7 +195,6 @@ class ChunkedArray:
                     grown += _cost(fresh)
                 elif not self._is_own(key):  # replaces the shared block: held grows
                     copied += _cost(fresh)
-                self._lent.discard(key)  # a lent block is replaced, never written
                 block = fresh
             if self._owned is not None:
                 self._owned.add(key)
@@ -228,10 +224,10 @@ class ChunkedArray:
         view = block[inner]
         if not view.flags.c_contiguous:
             return None
-        self._lent.add(key)
-        view = view.view()  # a view of its own: the block's flags are left alone
-        view.flags.writeable = False
-        return view
+        # The mark is the block's own flag, not its key: every version sharing this block
+        # sees it, and a version that replaces the block at that key leaves it on the block.
+        block.flags.writeable = False
+        return block[inner]  # read-only like the block
 
     def _new_block(self, key: Key, inner: Index) -> np.ndarray[Any, Any]:
         """A block to write ``inner`` of: filled only when the write leaves part of it (and
