@@ -208,6 +208,10 @@ class ServerSession:
         except Exception:
             log.exception("%s: session failed", self.peer)
         finally:
+            # A frame cut short leaves its placed values here: let go of them (and of the
+            # transport's hold on this session) now, not when the cyclic collector runs.
+            self._placed = None
+            self.transport.placer = None
             self._cleanup()
             with contextlib.suppress(Exception):
                 self.transport.close()

@@ -1,0 +1,82 @@
+"""The server's in-place receipt of a put's values when the put never arrives whole.
+
+A placed frame's values go into memory of their own before the frame has arrived (see
+etp_sync.codec._placement.IncomingValues): a connection dropped midway must not keep that
+memory alive once its session ended, not even until the cyclic garbage collector runs.
+"""
+
+from __future__ import annotations
+
+import gc
+import uuid
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from _hostile import OPCODE_BINARY, RawWebSocket, header_for, wait_until
+
+from etp_sync.codec import encode_message
+from etp_sync.codec._placement import IncomingValues
+from etp_sync.codec.arrays import to_any_array
+from etp_sync.schema import datatypes, messages
+from etp_sync.server import EmbeddedServer, _session
+
+MB = 1 << 20
+
+
+class _Watched(IncomingValues):
+    """IncomingValues whose values' memory is watched by weak reference."""
+
+    __slots__ = ()
+    made: list[weakref.ref[Any]] = []
+
+    def _memory(self, at: Any, length: int) -> memoryview | None:
+        spot = super()._memory(at, length)
+        if self._dest is not None:
+            _Watched.made.append(weakref.ref(self._dest))
+        return spot
+
+
+@pytest.fixture
+def server() -> Iterator[EmbeddedServer]:
+    with EmbeddedServer(port=0) as srv:
+        yield srv
+
+
+def _put_frame(values: np.ndarray) -> bytes:
+    uri = f"eml:///dataspace('held')/resqml20.obj_Grid2dRepresentation({uuid.uuid4()})"
+    data, _types = to_any_array(values)
+    body = messages.DataArray.PutDataArrays(
+        data_arrays={
+            "0": datatypes.DataArrayTypes.PutDataArraysType(
+                uid=datatypes.DataArrayTypes.DataArrayIdentifier(uri=uri, path_in_resource="/v"),
+                array=datatypes.DataArrayTypes.DataArray(dimensions=[values.size], data=data),
+            )
+        }
+    )
+    return encode_message(header_for(body, 2), body, compress=False)
+
+
+@pytest.mark.timeout(60)
+def test_a_put_dropped_midway_holds_no_placed_memory_after_its_session(
+    server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_session, "IncomingValues", _Watched)
+    _Watched.made.clear()
+    frame = _put_frame(np.ones(MB // 8 * 4))  # 4 MiB of doubles
+    gc.disable()  # only reference counts free the memory now
+    try:
+        with RawWebSocket.open(server.port) as ws:
+            ws.request_session()
+            write = ws.start_frame(OPCODE_BINARY, len(frame))
+            write(frame[: len(frame) // 2])  # half the values, then the connection drops
+            assert server.wait_for_sessions(1, 10)
+        assert server.wait_for_sessions(0, 10)
+        assert len(_Watched.made) == 1
+        # (the handler thread may still be returning when the session is counted out)
+        freed = wait_until(lambda: _Watched.made[0]() is None, 10)
+        assert freed, "the placed values outlived their session"
+    finally:
+        gc.enable()
