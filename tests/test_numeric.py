@@ -475,6 +475,28 @@ def test_pooled_scratch_is_never_shared_between_threads() -> None:
     assert not errors, errors[0]
 
 
+def test_scratch_pool_keeps_at_most_its_bound_when_threads_give_at_once() -> None:
+    """Sets given back by many threads at once leave at most ``keep`` in the pool (a check
+    before an append let each thread add one past it), and each set is handed out once."""
+    pool = _varint_arrays._ScratchPool(_varint_arrays._Scratch, keep=2)
+    size = _varint_arrays._POOLED_VALUES
+    start = threading.Barrier(16)
+
+    def give() -> None:
+        start.wait()
+        for _ in range(200):
+            pool.give(pool.take(size, 1))
+
+    threads = [threading.Thread(target=give) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 1 <= len(pool._free) <= 2
+    taken = [pool.take(size, 1) for _ in range(3)]
+    assert len({id(s) for s in taken}) == 3
+
+
 @pytest.mark.parametrize("shape", ["narrow", "full+short"])
 def test_decode_into_a_given_array(shape: str) -> None:
     """Values land in the caller's array (e.g. a block of a result), which is returned."""

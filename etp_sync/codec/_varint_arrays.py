@@ -112,8 +112,9 @@ class _ScratchPool(Generic[_S]):
 
     Scratch of a full chunk is a few MB; allocating it for every message means fresh pages, and
     faulting those in costs about as much as the arithmetic done in them. ``list.pop`` and
-    ``list.append`` are atomic, so threads share the pool without a lock; a thread that finds it
-    empty allocates its own set, and at most ``keep`` sets are kept.
+    ``list.append`` are atomic, so threads share the pool without a lock (a set popped is
+    nobody else's); a thread that finds it empty allocates its own set, and at most ``keep``
+    sets are kept once the threads giving sets back are done (a give trims what others added).
     """
 
     def __init__(self, make: Callable[[int, int], _S], keep: int = 2) -> None:
@@ -135,8 +136,14 @@ class _ScratchPool(Generic[_S]):
 
     def give(self, scratch: _S) -> None:
         """Return a set taken with :meth:`take` (kept if large and the pool is not full)."""
-        if scratch.size >= _POOLED_VALUES and len(self._free) < self._keep:
-            self._free.append(scratch)
+        if scratch.size >= _POOLED_VALUES:
+            free = self._free
+            free.append(scratch)
+            while len(free) > self._keep:  # a test then an append could overfill it
+                try:
+                    free.pop(0)
+                except IndexError:  # another thread trimmed it meanwhile
+                    break
 
 
 # --------------------------------------------------------------------------------------------
