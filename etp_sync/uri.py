@@ -102,6 +102,11 @@ def _double_quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_MEMO_MAX_CHARS: Final = 512
+"""The longest text the parse memos keep: they hold at most so many entries of at most so
+many characters each, so their memory stays bounded whatever URIs a peer sends."""
+
+
 def _check_str(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise InvalidURIError(
@@ -210,7 +215,7 @@ class QualifiedType:
     def parse(cls, text: str, *, allow_wildcard: bool = True) -> QualifiedType:
         """Parse ``resqml20.obj_X`` (or ``resqml20.*`` when ``allow_wildcard``)."""
         text = _check_str(text, "qualified type")
-        if cls is QualifiedType:
+        if cls is QualifiedType and len(text) <= _MEMO_MAX_CHARS:
             return _parse_qualified_type(text, allow_wildcard)
         return cls._parse(text, allow_wildcard)
 
@@ -253,7 +258,8 @@ class QualifiedType:
 @lru_cache(maxsize=1024)
 def _parse_qualified_type(text: str, allow_wildcard: bool) -> QualifiedType:
     """:meth:`QualifiedType.parse`, memoised: a store names few types, many times (the values
-    are immutable; refusals raise and are not remembered)."""
+    are immutable; refusals raise and are not remembered; texts longer than
+    :data:`_MEMO_MAX_CHARS` are not kept)."""
     return QualifiedType._parse(text, allow_wildcard)
 
 
@@ -471,7 +477,10 @@ class DataObjectURI(_URIText):
 
 def parse_uri(text: str) -> DataspaceURI | DataObjectURI:
     """Parse a dataspace or data object URI; anything else raises :class:`InvalidURIError`."""
-    return _parse_uri(_check_str(text, "URI"))
+    text = _check_str(text, "URI")
+    if len(text) > _MEMO_MAX_CHARS:
+        return _parse_uri.__wrapped__(text)  # a long text (a peer's?) is not kept
+    return _parse_uri(text)
 
 
 @lru_cache(maxsize=4096)
@@ -494,7 +503,7 @@ def _parse_uri(text: str) -> DataspaceURI | DataObjectURI:
         if path == "":
             raise _fail(text, "empty dataspace path; the default dataspace is 'eml:///'")
         try:
-            dataspace = _dataspace(path)
+            dataspace = _dataspace(path) if len(path) <= _MEMO_MAX_CHARS else DataspaceURI(path)
         except InvalidURIError as exc:
             raise _fail(text, exc.message) from None
         if pos == len(text):
@@ -601,7 +610,7 @@ def as_dataspace_uri(value: str | DataspaceURI, *, osdu: bool = False) -> Datasp
         result = value
     elif isinstance(value, str) and value.startswith("eml:"):
         result = DataspaceURI.parse(value)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and len(value) <= _MEMO_MAX_CHARS:
         result = _dataspace(value)
     else:
         result = DataspaceURI.from_path(value)

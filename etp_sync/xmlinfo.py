@@ -109,17 +109,27 @@ def _encoding_error(exc: BaseException) -> ETPError:
     return _error(f"data object declares an encoding the XML parser cannot read: {detail}")
 
 
-@lru_cache(maxsize=4096)
+_MEMO_MAX_CHARS = 256
+"""The longest tag the memos below keep: they hold at most 4,096 tags of at most so many
+characters each, so their memory stays bounded whatever documents a peer sends."""
+
+
 def _split(tag: str) -> tuple[str, str]:
-    """``{ns}local`` → ``(ns, local)`` (memoised: documents repeat a few tags many times)."""
+    """``{ns}local`` → ``(ns, local)``."""
     if tag.startswith("{"):
         ns, _, local = tag[1:].partition("}")
         return ns, local
     return "", tag
 
 
+# Memoised: documents repeat a few tags many times.
+_memo_split = lru_cache(maxsize=4096)(_split)
+
+
 def _local(tag: object) -> str:
-    return _split(tag)[1] if isinstance(tag, str) else ""
+    if not isinstance(tag, str):
+        return ""
+    return (_memo_split(tag) if len(tag) <= _MEMO_MAX_CHARS else _split(tag))[1]
 
 
 def _child(elem: ET.Element, name: str) -> ET.Element | None:
@@ -131,7 +141,7 @@ def _child(elem: ET.Element, name: str) -> ET.Element | None:
 
 _LOCAL_NAMES: dict[object, str] = {}
 """Local names of the tags met, by tag (a plain dict is cheaper than a memoised call per
-child); bounded: past 4,096 tags, new ones are split and not kept."""
+child); bounded: past 4,096 tags, new ones (and long ones) are split and not kept."""
 
 
 def _children_by_name(elem: ET.Element) -> dict[str, ET.Element]:
@@ -143,7 +153,7 @@ def _children_by_name(elem: ET.Element) -> dict[str, ET.Element]:
         local = names.get(tag)
         if local is None:
             local = _local(tag)
-            if len(names) < 4096:
+            if len(names) < 4096 and isinstance(tag, str) and len(tag) <= _MEMO_MAX_CHARS:
                 names[tag] = local
         if local not in first:
             first[local] = c
@@ -190,7 +200,9 @@ def qualified_type_from_content_type(content_type: str) -> str | None:
 
 def _step(tag: object) -> str:
     """One step of a link path: ``rsq:LocalCrs`` (unknown namespaces keep no prefix)."""
-    return _tag_step(tag) if isinstance(tag, str) else ""
+    if not isinstance(tag, str):
+        return ""
+    return _tag_step(tag) if len(tag) <= _MEMO_MAX_CHARS else _tag_step.__wrapped__(tag)
 
 
 @lru_cache(maxsize=4096)

@@ -533,3 +533,24 @@ def test_truncated_object_uri_is_rejected(uri: DataObjectURI, cut: int) -> None:
         return
     # The only valid prefix of an object URI is its dataspace URI (or eml:///).
     assert isinstance(parsed, DataspaceURI)
+
+
+def test_parse_memos_keep_no_long_text() -> None:
+    """The parse memos hold short texts only: a peer's long URIs, paths or types are parsed
+    (equal results) but never kept, so the memos' memory stays bounded."""
+    from etp_sync import uri as uri_module
+
+    path = "p" * (uri_module._MEMO_MAX_CHARS + 1)
+    text = f"eml:///dataspace('{path}')/resqml20.obj_Grid2dRepresentation({UUID(int=7)})"
+    qualified = "resqml20." + "X" * uri_module._MEMO_MAX_CHARS
+    memos = (uri_module._parse_uri, uri_module._dataspace, uri_module._parse_qualified_type)
+    for memo in memos:
+        memo.cache_clear()
+    first = parse_uri(text)
+    assert parse_uri(text) == first and str(first) == text
+    assert as_dataspace_uri(path).path == path
+    assert str(QualifiedType.parse(qualified)) == qualified
+    # Only the object's own (short) type is remembered.
+    assert [memo.cache_info().currsize for memo in memos] == [0, 0, 1]
+    short = parse_uri(f"eml:///dataspace('a')/resqml20.obj_Grid2dRepresentation({UUID(int=7)})")
+    assert parse_uri(str(short)) is short  # short ones are still remembered

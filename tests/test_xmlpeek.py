@@ -102,3 +102,32 @@ def test_same_errors_as_parse_data_object(doc: bytes) -> None:
     with pytest.raises(ETPError) as peek:
         peek_data_object(doc)
     assert (peek.value.code, peek.value.message) == (full.value.code, full.value.message)
+
+
+def test_tag_memos_keep_no_long_tag() -> None:
+    """parse_data_object remembers short tags only: documents of long tag names are parsed
+    alike but leave nothing in the memos (their memory stays bounded whatever peers send)."""
+    from etp_sync import xmlinfo
+
+    ref = str(uuid.UUID(int=5))
+    sizes = []
+    for n in range(3):
+        long = chr(ord("L") + n) * (xmlinfo._MEMO_MAX_CHARS + 1)
+        doc = (
+            '<resqml2:obj_Grid2dRepresentation xmlns:resqml2="http://www.energistics.org/'
+            f'energyml/data/resqmlv2" schemaVersion="2.0" uuid="{uuid.UUID(int=4)}">'
+            f"<resqml2:{long}><resqml2:UUID>{ref}</resqml2:UUID><resqml2:{long}x/>"
+            f"<resqml2:Deep><resqml2:{long}y/></resqml2:Deep></resqml2:{long}>"
+            "</resqml2:obj_Grid2dRepresentation>"
+        ).encode()
+        info = parse_data_object(doc)
+        assert [(ref_uuid, path) for _, ref_uuid, path in info.links] == [(ref, f"rsq:{long}")]
+        sizes.append(
+            (
+                xmlinfo._memo_split.cache_info().currsize,
+                xmlinfo._tag_step.cache_info().currsize,
+                len(xmlinfo._LOCAL_NAMES),
+            )
+        )
+    assert sizes[0] == sizes[1] == sizes[2], sizes  # the long tags were not kept
+    assert all(len(str(tag)) <= xmlinfo._MEMO_MAX_CHARS for tag in xmlinfo._LOCAL_NAMES)
