@@ -19,6 +19,7 @@ from conftest import Harness
 
 from etp_sync import ETPSession
 from etp_sync.codec import MessageFlags, MessageHeader, _placement, decode_message, encode_message
+from etp_sync.codec import arrays as arrays_module
 from etp_sync.codec._placement import PLACE_PEEK, ArrayReplyTarget, IncomingValues
 from etp_sync.codec.arrays import (
     FRESH_MAP_BYTES,
@@ -399,6 +400,36 @@ def test_fresh_arrays_take_values_and_populating_leaves_them_alone(shape: tuple[
     if fresh.nbytes >= FRESH_MAP_BYTES and sys.platform.startswith("linux"):
         # the populated pages were mapped already: writing them took (almost) no fault
         assert faulted < fresh.nbytes // 2 // mmap.PAGESIZE // 4
+
+
+@pytest.mark.parametrize("how", ["libc", "mmap.madvise", "not linux"])
+def test_populating_fails_safe_whatever_the_platform_offers(
+    monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Without libc's madvise (mmap.madvise instead), or off Linux (nothing to do), populate
+    still leaves every byte alone and raises nothing; arrays that are no fresh mapping (heap,
+    a bytearray, strided views, a mapping at an unaligned offset) are left alone too."""
+    if how != "libc":
+        monkeypatch.setattr(arrays_module, "_MADVISE", None)
+    if how == "not linux":
+        monkeypatch.setattr(arrays_module, "_MADV_POPULATE_WRITE", None)
+        assert arrays_module._libc_madvise() is None
+    values = RNG.random(1 << 20)
+    fresh = fresh_empty(values.size, "<f8")
+    fresh[:] = values
+    populate(fresh[1000:])
+    np.testing.assert_array_equal(fresh, values)
+    mapped = mmap.mmap(-1, 1 << 22)
+    others = [
+        values,
+        np.frombuffer(bytearray(values.tobytes()), "<f8"),
+        fresh[::2],
+        np.frombuffer(mapped, np.uint8, offset=100),
+    ]
+    for other in others:
+        before = other.copy()
+        populate(other[10:])
+        np.testing.assert_array_equal(other, before)
 
 
 def _minor_faults() -> int:
