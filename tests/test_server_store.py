@@ -1131,3 +1131,22 @@ def test_array_argument_validation(store: Store) -> None:
     unlimited.put_dataspace(DS)
     unlimited.put_array(epc_uri(), "/a", np.zeros(3))
     assert unlimited.get_array_metadata(epc_uri(), "/a").dimensions == (3,)
+
+
+def test_parse_context_memo_keeps_no_long_text() -> None:
+    """A peer's long URIs (objects or type collections) are read the same but never kept by
+    the store's parse memo: its memory stays bounded by its size times a short text."""
+    from etp_sync.server.store import _uris
+    from etp_sync.uri import _MEMO_MAX_CHARS
+
+    path = "p" * (_MEMO_MAX_CHARS + 1)
+    space = f"eml:///dataspace('{path}')"
+    obj = f"{space}/resqml20.obj_Grid2dRepresentation({uuid.UUID(int=7)})"
+    _uris._memo_parse_context.cache_clear()
+    parts = _uris.parse_context(obj)
+    assert (parts.space, parts.uuid, parts.text) == (path, str(uuid.UUID(int=7)), obj)
+    collection = _uris.parse_context(f"{space}/resqml20.obj_Grid2dRepresentation")
+    assert (collection.space, collection.uuid) == (path, None)
+    assert _uris._memo_parse_context.cache_info().currsize == 0
+    short = "eml:///dataspace('a')/resqml20.obj_Grid2dRepresentation"
+    assert _uris.parse_context(short) is _uris.parse_context(short)  # short ones are kept

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from etp_sync.errors import ErrorCode, ETPError, StoreError
-from etp_sync.uri import DataObjectURI, DataspaceURI, QualifiedType, parse_uri
+from etp_sync.uri import _MEMO_MAX_CHARS, DataObjectURI, DataspaceURI, QualifiedType, parse_uri
 
 __all__ = [
     "UriParts",
@@ -52,15 +52,17 @@ def _type_collection(text: object) -> UriParts | None:
 
 def parse_context(uri: str) -> UriParts:
     """Parts of a dataspace, type-collection or object URI (EINVALID_URI otherwise)."""
-    if not isinstance(uri, str):
-        return _parse_context(uri)  # refused below, and not hashable for the memo
+    if not isinstance(uri, str) or len(uri) > _MEMO_MAX_CHARS:
+        # Refused below, or not hashable; or a long text (a peer's?): not kept by the memo,
+        # whose memory stays bounded by its size times the longest text it keeps.
+        return _parse_context(uri)
     return _memo_parse_context(uri)
 
 
 @lru_cache(maxsize=4096)
 def _memo_parse_context(uri: str) -> UriParts:
-    """:func:`parse_context` of a str, memoised (bounded): requests name the same objects again
-    and again (the parts are immutable; refusals raise and are not kept)."""
+    """:func:`parse_context` of a short str, memoised (bounded): requests name the same objects
+    again and again (the parts are immutable; refusals raise and are not kept)."""
     return _parse_context(uri)
 
 
