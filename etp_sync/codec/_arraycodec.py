@@ -1,9 +1,10 @@
 """A schema-driven Avro binary codec in pure Python whose numeric arrays go through numpy.
 
-fastavro builds one Python object per array element; for ``DataArray`` messages that carry
-millions of values that is far too slow. This codec walks the same type model but reads and
-writes ``ArrayOfBoolean/Int/Long/Float/Double`` values as whole numpy arrays (zero-copy views
-for floats where alignment allows) and ``bytes`` payloads as buffer slices, so an array's bytes are
+The codec of the DataArray protocol's bodies (the generated codec of :mod:`._compiled` serves
+every other message). Those carry millions of values, which must not become one Python object
+each: this codec walks the same type model but reads and writes
+``ArrayOfBoolean/Int/Long/Float/Double`` values as whole numpy arrays (zero-copy views for
+floats where alignment allows) and ``bytes`` payloads as buffer slices, so an array's bytes are
 copied at most once on the way in or out.
 """
 

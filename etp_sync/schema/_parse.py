@@ -1,7 +1,8 @@
 """Parse the compact declarations of :mod:`etp_sync.schema._etp12` into a small type model.
 
-The model is plain data (no Avro library involved) so that every other layer (fastavro schemas,
-our own array codec, Python classes) derives from one description of ETP 1.2.
+The model is plain data (no Avro library involved) so that every other layer (Python classes,
+the generated codec, the array codec, the Avro JSON of :mod:`._avro`) derives from one
+description of ETP 1.2.
 """
 
 from __future__ import annotations
