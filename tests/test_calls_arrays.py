@@ -300,6 +300,37 @@ def test_large_int_arrays_budget_the_varint_worst_case(small: ETPSession) -> Non
         assert_same(round_trip(small, array, f"/big/{name}"), array)
 
 
+@pytest.mark.parametrize("dtype", ["int64", "uint64"])
+def test_int64_read_replaced_between_blocks_is_read_again_whole(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, dtype: str
+) -> None:
+    """A get of several requests whose varint blocks are decoded straight into the result,
+    while another session replaces the array between two blocks: it reads the new version
+    again into a result of its own (no block of the old version is left in it)."""
+    srv = harness.server(dataspaces=[DS], max_message_size=MIB)
+    reader: ETPSession = harness.session(srv, timeout=30, max_message_size=MIB)
+    writer: ETPSession = harness.session(srv, timeout=30)
+    info = np.iinfo(dtype)
+    old = RNG.integers(info.min, info.max, 400_000, dtype=dtype, endpoint=True)
+    new = RNG.integers(info.min, info.max, 400_000, dtype=dtype, endpoint=True)
+    writer.put_data_array(EPC, "/replaced", old)
+    serve = srv.store.get_subarray
+    served: list[int] = []
+
+    def hooked(*args: Any, **kwargs: Any) -> np.ndarray:
+        values = serve(*args, **kwargs)
+        served.append(len(values))
+        if len(served) == 2:  # after the first block, before the rest
+            writer.put_data_array(EPC, "/replaced", new)
+        return values
+
+    monkeypatch.setattr(srv.store, "get_subarray", hooked)
+    got = reader.get_data_array(EPC, "/replaced")
+    assert_same(got, new)
+    assert len(served) > 2, served  # several requests
+    assert sum(served) > 400_000, served  # the first attempt's blocks, then the whole again
+
+
 def test_large_string_array(small: ETPSession, caplog: pytest.LogCaptureFixture) -> None:
     words = np.array([f"word {i} é" for i in range(120_000)])  # ~1.7 MB on the wire
     got = round_trip(small, words, "/strings")
