@@ -331,6 +331,29 @@ def test_int64_read_replaced_between_blocks_is_read_again_whole(
     assert sum(served) > 400_000, served  # the first attempt's blocks, then the whole again
 
 
+@pytest.mark.parametrize("dtype", ["int64", "uint64"])
+def test_int64_read_resumes_after_a_drop(harness: Harness, dtype: str) -> None:
+    """A get of several requests whose varint blocks are decoded straight into the result,
+    dropped half way (a reply cut mid-frame): it reconnects, asks again for what was not
+    answered whole and returns the stored array exactly."""
+    from _faults import FaultProxy
+
+    srv = harness.server(dataspaces=[DS])
+    info = np.iinfo(dtype)
+    values = RNG.integers(info.min, info.max, 1_000_000, dtype=dtype, endpoint=True)
+    harness.session(srv, timeout=30).put_data_array(EPC, "/dropped", values)
+    proxy = FaultProxy(srv).start()
+    try:
+        reader: ETPSession = harness.session(proxy, timeout=30, max_message_size=MIB)
+        dropped = proxy.drop_after(values.nbytes // 2, "down")
+        got = reader.get_data_array(EPC, "/dropped")
+        assert dropped.is_set(), "the proxy never dropped the connection"
+        assert proxy.accepted >= 2
+        assert_same(got, values)
+    finally:
+        proxy.stop()
+
+
 def test_large_string_array(small: ETPSession, caplog: pytest.LogCaptureFixture) -> None:
     words = np.array([f"word {i} é" for i in range(120_000)])  # ~1.7 MB on the wire
     got = round_trip(small, words, "/strings")
