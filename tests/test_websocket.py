@@ -123,12 +123,14 @@ class RawPeer:
         script: Callable[[socket.socket], None],
         subprotocol: str | None = ETP_SUBPROTOCOL,
         after_head: bytes = b"",
+        eol: bytes = b"\r\n",
     ) -> None:
         """``after_head``: bytes sent in the same write as the 101 answer (frames that follow
-        it at once)."""
+        it at once); ``eol`` ends the answer's lines (a bare LF is tolerated by clients)."""
         self.script = script
         self.subprotocol = subprotocol
         self.after_head = after_head
+        self.eol = eol
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"ws://127.0.0.1:{self.listener.getsockname()[1]}/"
         self.error: BaseException | None = None
@@ -161,7 +163,8 @@ class RawPeer:
                 )
                 if self.subprotocol:
                     response += f"Sec-WebSocket-Protocol: {self.subprotocol}\r\n".encode()
-                conn.sendall(response + b"\r\n" + self.after_head)
+                head = response + b"\r\n"
+                conn.sendall(head.replace(b"\r\n", self.eol) + self.after_head)
                 self.script(conn)
             except BaseException as exc:  # reported through .error
                 self.error = exc

@@ -127,3 +127,20 @@ def test_frames_in_the_same_packet_as_the_upgrade_answer_reach_the_transport() -
                 assert transport.recv_message(timeout=5) == b"\r\n\r\n"
         finally:
             done.set()
+
+
+@pytest.mark.parametrize("eol", [b"\n", b" \r\n"], ids=["bare-lf", "blank-line-of-spaces"])
+def test_frames_after_an_unusual_blank_line_reach_the_transport(eol: bytes) -> None:
+    """websocket-client ends the head at any line that strips to nothing (a bare LF line, one of
+    spaces): the upgrade takes no byte past that line either."""
+    done = threading.Event()
+
+    def linger(conn: socket.socket) -> None:
+        done.wait(10)
+
+    with RawPeer(linger, after_head=b"\x82\x05hello", eol=eol) as peer:
+        try:
+            with WebSocketTransport.connect(peer.url) as transport:
+                assert transport.recv_message(timeout=5) == b"hello"
+        finally:
+            done.set()

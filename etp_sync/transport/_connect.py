@@ -256,9 +256,9 @@ class _Upgrading:
     Every ``recv`` and ``send`` waits at most until the deadline (then TimeoutError), so a peer
     that trickles its answer cannot stretch the handshake past it. websocket-client reads the
     answer's head one byte per ``recv``: on a plain socket those bytes come from a buffer,
-    filled by reads that never take a byte past the head's blank line (found by peeking
-    first), so what follows stays in the socket for the transport. Anything else is the
-    socket's own.
+    filled by reads that never take a byte past the line that ends the head (found by peeking
+    first, see :meth:`_head_part`), so what follows stays in the socket for the transport.
+    Anything else is the socket's own.
     """
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
@@ -266,7 +266,7 @@ class _Upgrading:
         self._deadline = deadline
         self._peek = not isinstance(sock, ssl.SSLSocket)  # TLS reads cannot peek
         self._buffer = b""
-        self._tail = b""  # the last three bytes taken, for a blank line split between reads
+        self._line = b""  # the start of a line taken without its end ("x": not blank)
 
     def _bound(self) -> None:
         left = self._deadline - time.monotonic()
@@ -293,12 +293,24 @@ class _Upgrading:
             peeked = self._sock.recv(4096, socket.MSG_PEEK)
             if not peeked:
                 return b""
-            end = (self._tail + peeked).find(b"\r\n\r\n")
-            take = len(peeked) if end < 0 else end + 4 - len(self._tail)
-            self._buffer = self._sock.recv(take)
-            self._tail = (self._tail + self._buffer)[-3:]
+            self._buffer = self._sock.recv(self._head_part(peeked))
         data, self._buffer = self._buffer[:size], self._buffer[size:]
         return data
+
+    def _head_part(self, peeked: bytes) -> int:
+        """How many of the ``peeked`` bytes to take: through the first line that ends the
+        head as websocket-client reads it (one that strips to nothing: CRLF, a bare LF, only
+        spaces), else all of them."""
+        start = 0
+        while (end := peeked.find(b"\n", start)) >= 0:
+            line, self._line = self._line + peeked[start:end], b""
+            if not line.decode("utf-8", "replace").strip():
+                return end + 1
+            start = end + 1
+        line = self._line + peeked[start:]
+        # A line that cannot end blank any more is remembered as such, not kept growing.
+        self._line = b"x" if len(line) > 64 and line.decode("utf-8", "ignore").strip() else line
+        return len(peeked)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
