@@ -219,6 +219,38 @@ def test_varint_scratch_is_reused_from_frame_to_frame(monkeypatch: pytest.Monkey
     assert len(seen) == 1
 
 
+def test_varint_scratch_is_held_by_one_frame_and_its_pool_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A scratch buffer taken is nobody else's until given back (also when the frame's decode
+    fails); the pool keeps at most its bound, the biggest buffers, none over the size cap."""
+    pool = _placement._Scratch()
+    monkeypatch.setattr(_placement, "_SCRATCH", pool)
+    monkeypatch.setattr(_placement, "_KEEP_SCRATCH_BYTES", 1 << 16)
+    held = [pool.take(1000) for _ in range(3)]
+    assert len({b.ctypes.data for b in held}) == 3
+    for buf in held:
+        pool.give(buf)
+    pool.give(pool.take(1 << 17))  # over the cap: dropped
+    kept = sorted(b.nbytes for b in pool._free)
+    assert len(kept) == _placement._KEPT_SCRATCH and kept[0] >= 1000 and kept[-1] < 1 << 16
+    pool.give(pool.take(4000))  # bigger than what is kept: replaces the smallest
+    assert max(b.nbytes for b in pool._free) >= 4000
+    assert len(pool._free) == _placement._KEPT_SCRATCH
+
+    values = RNG.integers(0, 1000, 1 << 10, dtype=np.int64)  # its rest fits a kept buffer
+    frame = _reply(values)
+    target = ArrayReplyTarget(np.empty_like(values), "arrayOfLong")
+    spot = target.place(memoryview(frame)[:PLACE_PEEK], len(frame))
+    assert spot is not None
+    offset, memory = spot
+    assert len(pool._free) == _placement._KEPT_SCRATCH - 1  # taken out while the frame arrives
+    memory[:] = b"\xff" * memory.nbytes  # varints that never end
+    with pytest.raises(ETPDecodeError):
+        target.decode(frame[:offset])
+    assert len(pool._free) == _placement._KEPT_SCRATCH  # given back all the same
+
+
 DS = "placement/test"
 EPC = DataObjectURI.from_type(
     DS, "eml20.obj_EpcExternalPartReference", "9f1c3d5e-2b4a-4e6f-8a0b-c1d2e3f4a5b6"
