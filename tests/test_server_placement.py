@@ -20,6 +20,7 @@ from _hostile import OPCODE_BINARY, RawWebSocket, header_for, wait_until
 from etp_sync.codec import encode_message
 from etp_sync.codec._placement import IncomingValues
 from etp_sync.codec.arrays import to_any_array
+from etp_sync.errors import ErrorCode, ETPError
 from etp_sync.schema import datatypes, messages
 from etp_sync.server import EmbeddedServer, _session
 
@@ -80,3 +81,40 @@ def test_a_put_dropped_midway_holds_no_placed_memory_after_its_session(
         assert freed, "the placed values outlived their session"
     finally:
         gc.enable()
+
+
+def test_placed_puts_kept_as_blocks_count_against_max_store_bytes(
+    harness: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values received in place and kept as store blocks are counted like copied ones: the
+    store's use grows by their bytes, and a put past max_store_bytes is refused."""
+    limit = 8 * MB
+    srv = harness.server(max_message_size=4 * MB, max_store_bytes=limit, dataspaces=["held/placed"])
+    session = harness.session(srv, timeout=30)
+    epc = f"eml:///dataspace('held/placed')/eml20.obj_EpcExternalPartReference({uuid.UUID(int=9)})"
+    values = np.random.default_rng(3).random((700, 1000))  # 5.6 MB: blocks of ~1 MiB
+    decode = _Watched.decode
+    placed: list[int] = []
+
+    def counting(self: Any, rest: Any) -> Any:
+        placed.append(self.nbytes)
+        return decode(self, rest)
+
+    monkeypatch.setattr(_session, "IncomingValues", _Watched)
+    monkeypatch.setattr(_Watched, "decode", counting)
+    _Watched.made.clear()
+    before = srv.store.used_bytes
+    session.put_data_array(epc, "/a", values)
+    assert sum(placed) == values.nbytes  # every value was received in place
+    kept = list(_Watched.made)
+    assert kept and all(ref() is not None for ref in kept)  # the store's blocks now
+    used = srv.store.used_bytes - before
+    assert values.nbytes <= used <= values.nbytes + 64 * 1024
+    with pytest.raises(ETPError) as refused:
+        session.put_data_array(epc, "/b", values)
+    assert refused.value.code == ErrorCode.ELIMIT_EXCEEDED
+    assert srv.store.used_bytes <= limit
+    refused_values = _Watched.made[len(kept) :]
+    assert refused_values  # the refused put's values were received in place too ...
+    assert wait_until(lambda: all(ref() is None for ref in refused_values), 10)  # ... and freed
+    np.testing.assert_array_equal(session.get_data_array(epc, "/a"), values)

@@ -294,7 +294,9 @@ def per_item_reply(
         try:
             result = action(key, item)
         except ETPError as exc:
-            errors[key] = exc
+            # Kept without its traceback: that would hold this frame (a cycle through
+            # ``errors``) and the action's, with the item's values, until the cyclic collector ran.
+            errors[key] = exc.with_traceback(None)
             continue
         done[key] = "" if result is None else result
     return map_reply(make, done, errors, session.max_message_size)
