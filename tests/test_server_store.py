@@ -1150,3 +1150,30 @@ def test_parse_context_memo_keeps_no_long_text() -> None:
     assert _uris._memo_parse_context.cache_info().currsize == 0
     short = "eml:///dataspace('a')/resqml20.obj_Grid2dRepresentation"
     assert _uris.parse_context(short) is _uris.parse_context(short)  # short ones are kept
+
+
+def test_adopted_blocks_of_a_rolled_back_transaction_are_freed() -> None:
+    """Values a transaction's put kept as blocks (``adopt``) are dropped with its rollback:
+    nothing stays counted, and (reference counts alone) nothing stays alive."""
+    import gc
+    import weakref
+
+    store = Store()
+    store.put_dataspace("eml:///dataspace('a/b')")
+    uri = f"eml:///dataspace('a/b')/eml20.obj_EpcExternalPartReference({uuid.UUID(int=1)})"
+    store.put_uninitialized_array(uri, "/x", (256, 1024), "<f8")
+    before = store.used_bytes
+    tx = store.start_transaction("s1")
+    values = np.ones(256 * 1024)
+    kept = weakref.ref(values)
+    gc.disable()
+    try:
+        store.put_subarray(uri, "/x", [0, 0], [256, 1024], values, tx=tx, adopt=True)
+        del values
+        assert kept() is not None  # the transaction's block
+        store.rollback_transaction(tx, "s1")
+        assert kept() is None
+    finally:
+        gc.enable()
+    assert store.used_bytes == before
+    assert not store.get_array(uri, "/x").any()
