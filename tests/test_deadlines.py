@@ -117,6 +117,38 @@ def test_each_waiter_raises_its_own_copy_of_a_shared_failure() -> None:
     assert later.value is not cause
 
 
+def _register_until_refused(correlator: Correlator, ids: Iterator[int], entered: list[Any]) -> None:
+    while True:
+        try:
+            entered.append(correlator.register(next(ids), "Ping"))
+        except ETPConnectionLost:
+            return
+
+
+def test_a_request_registered_while_the_connection_fails_is_failed_or_refused() -> None:
+    """register takes no lock against fail_all: every request entered meanwhile is either
+    refused or failed by it, none is left waiting for its deadline."""
+    for _ in range(20):
+        correlator = Correlator()
+        ids = iter(range(2, 1 << 30, 2))
+        entered: list[Any] = []
+        threads = [
+            threading.Thread(target=_register_until_refused, args=(correlator, ids, entered))
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        while len(entered) < 20:  # fail while the clients are registering
+            time.sleep(0)
+        correlator.fail_all(ETPConnectionLost("connection lost: reset"), close=True)
+        for thread in threads:
+            thread.join(10)
+        assert correlator.in_flight() == 0
+        for pending in entered:
+            with pytest.raises(ETPConnectionLost):
+                pending.result(0)  # already failed: no wait
+
+
 def test_fresh_error_keeps_class_and_attributes() -> None:
     closed = WebSocketClosed("websocket closed by peer", 1001, "going away")
     copy = fresh_error(closed)
