@@ -1177,3 +1177,15 @@ def test_adopted_blocks_of_a_rolled_back_transaction_are_freed() -> None:
         gc.enable()
     assert store.used_bytes == before
     assert not store.get_array(uri, "/x").any()
+
+
+def test_per_key_errors_hold_no_traceback(store: Store) -> None:
+    """A per-key error comes back without its traceback, which would keep the call's frame
+    (and every document or value it was given) alive until the cyclic collector ran."""
+    missing = f"{DS}/resqml20.obj_LocalDepth3dCrs({uuid.UUID(int=5)})"
+    _put, put_errors = store.put_objects(DS, {"bad": b"<not xml", "c": CRS_XML})
+    _found, get_errors = store.get_objects([missing])
+    _deleted, delete_errors = store.delete_objects({"m": "eml:///nowhere"})
+    errors = [*put_errors.values(), *get_errors.values(), *delete_errors.values()]
+    assert len(errors) == 3
+    assert all(exc.__traceback__ is None for exc in errors)

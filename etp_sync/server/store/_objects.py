@@ -36,6 +36,9 @@ class ObjectStore(StoreCore):
         """
         base = dataspace_path(dataspace_uri) if dataspace_uri is not None else None
         results: dict[str, PutResult] = {}
+        # Per-key errors are kept without their tracebacks (here and below): a traceback holds
+        # this frame, ``errors`` with it (a cycle), and so every document of the call until the
+        # cyclic collector ran.
         errors: dict[str, StoreError] = {}
         # Documents are parsed before the lock is taken: a big one stalls only its own call.
         parsed: dict[str, tuple[ObjectPut, ObjectInfo]] = {}
@@ -43,7 +46,7 @@ class ObjectStore(StoreCore):
             try:
                 parsed[key] = self._parse_put(item)
             except StoreError as exc:
-                errors[key] = exc
+                errors[key] = exc.with_traceback(None)
         with self._lock:
             stage = self._check_writes_allowed(tx)
             writable: dict[str, Space] = {}  # dataspaces checked by this call (lock held)
@@ -51,7 +54,7 @@ class ObjectStore(StoreCore):
                 try:
                     results[key] = self._put_one(base, put, info, stage, writable)
                 except StoreError as exc:
-                    errors[key] = exc
+                    errors[key] = exc.with_traceback(None)
             events = self._apply(stage) if self._is_scratch(stage) else []
         self._emit(events)
         return results, errors
@@ -144,7 +147,7 @@ class ObjectStore(StoreCore):
                 try:
                     found[key] = self._lookup(uri, t)
                 except StoreError as exc:
-                    errors[key] = exc
+                    errors[key] = exc.with_traceback(None)
         return found, errors
 
     def delete_objects(
@@ -172,7 +175,7 @@ class ObjectStore(StoreCore):
                     self._check_space_writable(object_parts(uri).space, stage)
                     found[key] = self._lookup(uri, stage)
                 except StoreError as exc:
-                    errors[key] = exc
+                    errors[key] = exc.with_traceback(None)
             if self._is_scratch(stage):
                 errors.update(self._still_linked(found))
             for key, obj in found.items():
