@@ -15,6 +15,7 @@ from ._server import (
     HANDSHAKE_TIMEOUT,
     IDLE_TIMEOUT,
     MAX_CONNECTIONS,
+    MAX_NOTIFICATION_BYTES,
     MAX_PENDING_BYTES,
     PENDING_TIMEOUT,
     REQUEST_SESSION_TIMEOUT,
@@ -133,6 +134,14 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         default=PENDING_TIMEOUT,
         help=f"seconds a multipart request may wait for its next part ({PENDING_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--max-notification-bytes",
+        type=int,
+        default=MAX_NOTIFICATION_BYTES,
+        help="bytes of store changes waiting to be notified to one session; a session reading "
+        "more slowly than the store changes has its subscriptions ended (SubscriptionEnded) "
+        f"({MAX_NOTIFICATION_BYTES >> 20} MiB)",
+    )
     _add_store_limits(parser)
     parser.add_argument("--log-level", default="INFO", help="logging level (INFO)")
 
@@ -170,6 +179,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str], None] = _announce)
         max_connections=args.max_connections,
         max_pending_bytes=args.max_pending_bytes,
         pending_timeout=args.pending_timeout,
+        max_notification_bytes=args.max_notification_bytes,
         max_store_bytes=args.max_store_bytes or None,
         max_object_bytes=args.max_object_bytes or None,
         max_array_bytes=args.max_array_bytes or None,

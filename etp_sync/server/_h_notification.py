@@ -4,7 +4,9 @@ A subscription's context is a dataspace (every object in it), a type collection 
 or an object (with scope ``self``, or sources/targets to ``depth`` hops as Discovery walks them,
 evaluated on the committed state when the change happens). ``dataObjectTypes`` filters.
 Changes are delivered after commit, to every matching subscription of every session (the writer's
-own included), by the session's notifier thread.
+own included), by the session's notifier thread. When a session reads too slowly and its queue
+of changes overflows (:mod:`._notify_queue`), every subscription it has is ended with a
+SubscriptionEnded that says what was lost.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ._common import (
     per_item_handler,
     response_maker,
 )
+from ._notify_queue import Overflow
 from ._query import split_query
 from .store import ChangeEvent, UriParts, parse_context, type_matcher
 
@@ -126,10 +129,28 @@ def _matches(session: SessionContext, sub: Subscription, event: ChangeEvent) -> 
     return any(r.uri == event.uri for r in resources)
 
 
+def end_subscriptions(session: SessionContext, reason: str) -> list[Outgoing]:
+    """End every subscription of the session: the SubscriptionEnded to send for each."""
+    with session.lock:
+        ended = list(session.subscriptions)
+        session.subscriptions.clear()
+    return [
+        messages.StoreNotification.SubscriptionEnded(reason=reason, request_uuid=request_uuid)
+        for request_uuid in ended
+    ]
+
+
 def notifications_for(
-    session: SessionContext, events: list[ChangeEvent]
+    session: SessionContext, events: list[ChangeEvent] | Overflow
 ) -> Iterator[list[Outgoing]]:
-    """The notification messages (one multipart list each) a batch of changes produces."""
+    """The notification messages (one multipart list each) a batch of changes produces, or
+    the SubscriptionEnded of each subscription when the changes overflowed the queue."""
+    if isinstance(events, Overflow):
+        ended = end_subscriptions(session, events.reason)
+        if ended:
+            log.warning("%d subscription(s) ended: %s", len(ended), events.reason)
+        yield from ([body] for body in ended)
+        return
     with session.lock:
         subs = list(session.subscriptions.values())
     if not subs:

@@ -18,8 +18,8 @@ is shared by all sessions and exposed as :attr:`EmbeddedServer.store`.
 Every limit that protects the server from its clients is an argument (and a flag of
 ``python -m etp_sync.server``): ``max_connections`` (beyond it, connections get HTTP 503 from the
 accept thread itself, so they cost no thread), ``handshake_timeout``,
-``request_session_timeout``, ``idle_timeout``, ``max_pending_bytes`` and ``pending_timeout``,
-besides ``max_message_size``.
+``request_session_timeout``, ``idle_timeout``, ``max_pending_bytes``, ``pending_timeout`` and
+``max_notification_bytes``, besides ``max_message_size``.
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ IDLE_TIMEOUT = 1800.0  # seconds a session may send nothing (unless it has subsc
 MAX_CONNECTIONS = 64  # connections served at once (upgrading or in session)
 MAX_PENDING_BYTES = 256 << 20  # bytes of unfinished multipart requests per session
 PENDING_TIMEOUT = 60.0  # seconds an unfinished multipart request may wait for its next part
+MAX_NOTIFICATION_BYTES = 64 << 20  # bytes of store changes waiting to be notified, per session
 
 
 def _positive(name: str, value: float) -> float:
@@ -109,7 +110,9 @@ class EmbeddedServer:
     that long and has no subscription, and bounds how long one message may take to arrive;
     ``max_pending_bytes`` bounds the unfinished multipart requests of one session
     (ELIMIT_EXCEEDED) and ``pending_timeout`` how long one may wait for its next part
-    (EMULTIPART_CANCELLED).
+    (EMULTIPART_CANCELLED); ``max_notification_bytes`` bounds the store changes waiting to be
+    sent to one session's subscriptions (a session that reads too slowly has them all ended with
+    SubscriptionEnded, see :mod:`._notify_queue`; writers are never held back).
 
     Limits of the store (used when the server creates it, i.e. without ``store``; None =
     unlimited): ``max_store_bytes`` (objects and written array blocks, staged ones included:
@@ -143,6 +146,7 @@ class EmbeddedServer:
         max_connections: int = MAX_CONNECTIONS,
         max_pending_bytes: int = MAX_PENDING_BYTES,
         pending_timeout: float = PENDING_TIMEOUT,
+        max_notification_bytes: int = MAX_NOTIFICATION_BYTES,
         max_store_bytes: int | None = DEFAULT_MAX_STORE_BYTES,
         max_object_bytes: int | None = DEFAULT_MAX_OBJECT_BYTES,
         max_array_bytes: int | None = DEFAULT_MAX_ARRAY_BYTES,
@@ -159,6 +163,9 @@ class EmbeddedServer:
         self.max_connections = int(_positive("max_connections", max_connections))
         self.max_pending_bytes = int(_positive("max_pending_bytes", max_pending_bytes))
         self.pending_timeout = _positive("pending_timeout", pending_timeout)
+        self.max_notification_bytes = int(
+            _positive("max_notification_bytes", max_notification_bytes)
+        )
         self.host = host
         self._requested_port = int(port)
         self.max_message_size = int(max_message_size)

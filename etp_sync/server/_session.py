@@ -9,7 +9,8 @@ message takes longer than that to arrive. Multipart requests wait in a
 :class:`~._pending.PendingRequests` bounded in bytes and in time.
 Requests of one session are handled one after the other in that thread; store change
 notifications are queued by the store listener and sent by a per-session notifier thread, started
-on the first subscription. Every send goes through one lock that allocates the message ids and
+on the first subscription; the queue is bounded by the server's ``max_notification_bytes`` (see
+:mod:`._notify_queue`). Every send goes through one lock that allocates the message ids and
 writes the parts of a message, so ids reach the client strictly increasing.
 
 Notifications (ObjectChanged, ObjectDeleted) start an exchange, so their correlationId is 0; when
@@ -22,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import queue
 import threading
 import time
 import uuid
@@ -56,6 +56,7 @@ from ._common import Outgoing, error_info
 from ._h_core import core_message, refuse_expired
 from ._h_notification import notifications_for
 from ._handlers import HANDLERS
+from ._notify_queue import NotificationQueue
 from ._pending import PendingRequests
 from ._profile import ServerProfile
 from .store import ChangeEvent, Store
@@ -104,7 +105,7 @@ class ServerSession:
         self._send_lock = threading.Lock()
         self._open = False
         self._closed = threading.Event()
-        self._notify_queue: queue.SimpleQueue[list[ChangeEvent] | None] = queue.SimpleQueue()
+        self._notify_queue = NotificationQueue(server.max_notification_bytes)
         self._notifier: threading.Thread | None = None
         # A compressed body may inflate to what an uncompressed message may hold, not more.
         self._decode_limit = self.max_message_size + SIZE_TOLERANCE
@@ -275,7 +276,7 @@ class ServerSession:
         self.multipart.clear()
         notifier = self._notifier
         if notifier is not None:
-            self._notify_queue.put(None)
+            self._notify_queue.close()
             if notifier is not threading.current_thread():
                 notifier.join(5.0)
 

@@ -1,0 +1,141 @@
+"""The store changes waiting for one session's notifier thread, bounded in bytes.
+
+The store calls a session's listener in the writer's thread, so :meth:`NotificationQueue.put`
+never blocks and never sends: the session's notifier thread takes the batches with
+:meth:`NotificationQueue.get` and sends them. A subscriber that reads more slowly than other
+clients write would otherwise let the queue, and the documents it holds, grow without end. Past
+``max_bytes`` the queue drops every change it holds (and those that come until the notifier has
+noticed) and hands the notifier one :class:`Overflow` instead; the session then ends its
+subscriptions with SubscriptionEnded, whose reason says what was lost, as ETP lets a store end a
+subscription at any time. The customer knows it missed changes and can subscribe again.
+
+A batch that arrives when nothing is waiting is always queued, however big: its changes were
+just committed, and a subscriber that keeps up must not lose its subscriptions to one large
+commit. So the queue holds at most ``max_bytes``, or one batch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from etp_sync.errors import ETPInvalidArgument
+
+from .store import ChangeEvent
+from .store._core import RECORD_BYTES, object_bytes
+
+__all__ = ["NotificationQueue", "Overflow", "change_bytes"]
+
+
+def change_bytes(events: Sequence[ChangeEvent]) -> int:
+    """What a batch of changes counts against the bound: each URI, and each document it keeps
+    alive (counted as the store counts it, though the store may still share it)."""
+    return sum(
+        len(e.uri) + (object_bytes(e.obj) if e.obj is not None else RECORD_BYTES) for e in events
+    )
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """What the notifier gets in place of the changes dropped when the queue overflowed."""
+
+    max_bytes: int
+    dropped_changes: int
+    dropped_bytes: int
+    first_change_us: int  # change time of the earliest dropped change (µs since the epoch)
+
+    @property
+    def reason(self) -> str:
+        """The SubscriptionEnded reason: what was lost, why, and what to do."""
+        return (
+            f"notifications not delivered: {self.dropped_changes} change(s) of "
+            f"{self.dropped_bytes} bytes since changeTime {self.first_change_us} overflowed the "
+            f"server's notification queue of this session ({self.max_bytes} bytes, its "
+            "max_notification_bytes) because the session reads more slowly than the store "
+            "changes; subscribe again and re-read what changed"
+        )
+
+
+class NotificationQueue:
+    """Batches of store changes for one session, at most ``max_bytes`` of them (or one batch).
+
+    :meth:`put` is called by writers (never blocks), :meth:`get` by the one notifier thread,
+    :meth:`close` when the session ends.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        if not max_bytes > 0:
+            raise ETPInvalidArgument(f"max_bytes must be positive (got {max_bytes!r})")
+        self.max_bytes = int(max_bytes)
+        self._batches: deque[tuple[list[ChangeEvent], int]] = deque()
+        self._nbytes = 0
+        self._overflow: Overflow | None = None
+        self._closed = False
+        self._ready = threading.Condition(threading.Lock())
+        self.overflows = 0  # how many times the queue overflowed (for logs and tests)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the changes waiting (see :func:`change_bytes`)."""
+        return self._nbytes
+
+    def put(self, events: list[ChangeEvent]) -> None:
+        """Queue a committed batch; past the bound, drop it with everything waiting."""
+        if not events:
+            return
+        size = change_bytes(events)
+        with self._ready:
+            if self._closed:
+                return
+            if self._overflow is None and (
+                not self._batches or self._nbytes + size <= self.max_bytes
+            ):
+                self._batches.append((events, size))
+                self._nbytes += size
+                self._ready.notify()
+                return
+            dropped = [events, *(batch for batch, _ in self._batches)]
+            first = min(e.time_us for batch in dropped for e in batch)
+            count = sum(len(batch) for batch in dropped)
+            previous = self._overflow
+            if previous is None:
+                self.overflows += 1
+                self._overflow = Overflow(self.max_bytes, count, self._nbytes + size, first)
+            else:  # the notifier has not taken the overflow yet: these changes are lost too
+                self._overflow = Overflow(
+                    self.max_bytes,
+                    previous.dropped_changes + count,
+                    previous.dropped_bytes + size,
+                    min(previous.first_change_us, first),
+                )
+            self._batches.clear()
+            self._nbytes = 0
+            self._ready.notify()
+
+    def get(self) -> list[ChangeEvent] | Overflow | None:
+        """The next batch, or the :class:`Overflow` that replaced the lost ones; None once
+        closed. Blocks until there is one."""
+        with self._ready:
+            while True:
+                if self._closed:
+                    return None
+                overflow = self._overflow
+                if overflow is not None:
+                    self._overflow = None
+                    return overflow
+                if self._batches:
+                    events, size = self._batches.popleft()
+                    self._nbytes -= size
+                    return events
+                self._ready.wait()
+
+    def close(self) -> None:
+        """Drop what waits and wake the notifier (:meth:`get` returns None from now on)."""
+        with self._ready:
+            self._closed = True
+            self._batches.clear()
+            self._nbytes = 0
+            self._overflow = None
+            self._ready.notify_all()
