@@ -315,6 +315,26 @@ def test_a_deleted_record_renewed_moves_to_the_end(clock: Clock) -> None:
     )
 
 
+def test_earliest_retained_change_time_follows_creation_and_retention(clock: Clock) -> None:
+    """The store answers for changes since it was created, and for deletions only within the
+    retention period: the later of the two is its earliestRetainedChangeTime."""
+    s = make_store(change_retention_period=60)
+    assert s.created_us == 1000 * 10**6
+    assert s.earliest_retained_change_us() == s.created_us
+    doc = crs()
+    s.put_objects(DS, {"a": doc})
+    clock.now += 10
+    s.delete_objects([crs_uri(doc)])  # deleted at 1010 s
+    clock.now += 50
+    assert s.earliest_retained_change_us() == s.created_us  # 1060 - 60 = the creation
+    clock.now += 20
+    assert s.earliest_retained_change_us() == 1020 * 10**6
+    assert s.get_deleted_resources(DS) == []  # the 1010 s deletion is before it: pruned
+    forever = make_store(change_retention_period=None)
+    clock.now += 10**6
+    assert forever.earliest_retained_change_us() == forever.created_us == 1080 * 10**6
+
+
 # -- advertised --------------------------------------------------------------------------------
 
 
@@ -347,6 +367,16 @@ def test_advertised_capabilities_follow_the_store() -> None:
     )
     assert unlimited.endpoint == {"MaxWebSocketMessagePayloadSize": 4 * MB}
     assert unlimited.protocols == {}
+
+
+def test_open_session_reports_the_earliest_retained_change_time(clock: Clock) -> None:
+    """OpenSession's earliestRetainedChangeTime was always 0; it is the store's now."""
+    with EmbeddedServer(change_retention_period=60) as srv:
+        with ETPSession(srv.url) as session:
+            assert session.server.earliest_retained_change_time == srv.store.created_us > 0
+        clock.now += 100
+        with ETPSession(srv.url) as session:
+            assert session.server.earliest_retained_change_time == 1040 * 10**6
 
 
 def test_open_session_and_the_well_known_endpoint_advertise_the_limits() -> None:

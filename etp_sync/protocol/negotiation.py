@@ -74,6 +74,8 @@ class ServerInfo:
     formats: tuple[str, ...]
     endpoint_capabilities: dict[str, Any]
     max_message_size: int
+    # Since when (µs since the epoch) the server can answer change queries (0: not said).
+    earliest_retained_change_time: int = 0
 
     def supports(self, protocol: int) -> bool:
         return protocol == 0 or protocol in self.protocols
@@ -142,6 +144,7 @@ def read_open_session(open_session: Any, *, client_max_message_size: int) -> Ser
             for k in open_session.endpoint_capabilities
         },
         max_message_size=effective,
+        earliest_retained_change_time=int(open_session.earliest_retained_change_time),
     )
 
 
@@ -173,6 +176,8 @@ class ServerOffer:
 
     ``endpoint_capabilities`` and ``protocol_capabilities`` (by protocol number) are advertised
     in OpenSession as they are (``DataValue`` records), besides MaxWebSocketMessagePayloadSize.
+    ``earliest_retained_change_time`` (µs since the epoch) is the earliest time from which the
+    server can answer change queries (what its store still knows of deletions and writes).
     """
 
     application_name: str
@@ -185,6 +190,7 @@ class ServerOffer:
     server_instance_id: uuid.UUID = field(default_factory=uuid.uuid4)
     endpoint_capabilities: Mapping[str, Any] = field(default_factory=dict)
     protocol_capabilities: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    earliest_retained_change_time: int = 0
 
 
 def negotiate(request: Any, offer: ServerOffer) -> tuple[Any, int]:
@@ -243,7 +249,7 @@ def negotiate(request: Any, offer: ServerOffer) -> tuple[Any, int]:
         supported_compression=compression,
         supported_formats=formats,
         current_date_time=now_us(),
-        earliest_retained_change_time=0,
+        earliest_retained_change_time=int(offer.earliest_retained_change_time),
         session_id=uuid.uuid4(),
         endpoint_capabilities={
             **offer.endpoint_capabilities,

@@ -326,6 +326,7 @@ class ServerSession:
             server_instance_id=self.server.instance_id,
             endpoint_capabilities=caps.endpoint_values(),
             protocol_capabilities={p: caps.protocol_values(p) for p in caps.protocols},
+            earliest_retained_change_time=self.store.earliest_retained_change_us(),
         )
         try:
             open_session, effective = negotiate(body, offer)

@@ -121,6 +121,7 @@ class StoreCore:
         self.import_activities = import_activities
         self.activity_creator = activity_creator
         self._last_us = 0
+        self.created_us = self._now()  # the store knows no change before it existed
         self._committed_bytes = 0
         self._spaces: dict[str, Space] = {}
         self._txs: dict[uuid_mod.UUID, Stage] = {}
@@ -365,12 +366,21 @@ class StoreCore:
         """Drop deletion records older than ``change_retention_period`` (kept oldest first)."""
         if self.change_retention_period is None:
             return
-        cutoff = time.time_ns() // 1000 - int(self.change_retention_period * 1e6)
+        cutoff = self.earliest_retained_change_us()
         while sp.deleted:
             uri, oldest = next(iter(sp.deleted.items()))
             if oldest.deleted_time_us >= cutoff:
                 return
             del sp.deleted[uri]
+
+    def earliest_retained_change_us(self) -> int:
+        """Since when (µs since the epoch) the store can answer for every change, deletions
+        included: its creation, or the start of the ``change_retention_period`` for which it
+        keeps deletion records, whichever is later (ETP's earliestRetainedChangeTime)."""
+        if self.change_retention_period is None:
+            return self.created_us
+        now = time.time_ns() // 1000
+        return max(self.created_us, now - int(self.change_retention_period * 1e6))
 
     def _record_deleted(self, sp: Space, obj: StoredObject, now: int) -> None:
         sp.deleted.pop(obj.uri, None)  # re-inserted last: the records stay in time order
