@@ -2,11 +2,11 @@
 
 A frame is the Avro binary ``MessageHeader``, an optional ``MessageHeaderExtension`` (flag 0x20),
 then the body record named by ``(protocol, messageType)``; everything after the header may be
-gzip-compressed (flag 0x08). Ordinary bodies go through the encoders and decoders generated per
-record type in :mod:`._compiled`; the DataArray protocol's bodies go through :mod:`._arraycodec`,
-which moves numeric arrays as numpy buffers. A sender that must know a body's size before
-sending it (to split a reply) encodes it once (:func:`encode_body`, :func:`encode_within`) and
-frames those bytes with a header later (:func:`frame_parts`).
+gzip-compressed (flag 0x08). Bodies go through the encoders and decoders generated per record
+type in :mod:`._compiled`: ordinary ones copied in and out of ``bytes``, the DataArray protocol's
+(:mod:`._arraycodec`) with their arrays left in place as numpy buffers. A sender that must know
+a body's size before sending it (to split a reply) encodes it once (:func:`encode_body`,
+:func:`encode_within`) and frames those bytes with a header later (:func:`frame_parts`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any, Final
 
 from ..errors import ErrorCode, ETPDecodeError, ETPEncodeError, ETPError
 from ..schema import Record, datatypes, message_class
-from ._arraycodec import ARRAY_CODEC, SizeCounter
-from ._compiled import COMPILED_CODEC
+from ._arraycodec import ARRAY_CODEC, Pieces
+from ._compiled import COMPILED_CODEC, CompiledCodec
 from ._numeric import _SMALL_VARINTS, read_header, write_varint
 
 __all__ = [
@@ -145,25 +145,35 @@ _COMPRESSED = MessageFlags.COMPRESSED
 _HEADER_EXTENSION = MessageFlags.HEADER_EXTENSION
 
 
-def _encode_body(body: Record, out: list[Any]) -> None:
-    """Append the encoded ``body`` to ``out``; unusable field values raise ETPEncodeError.
+def _encode_into(body: Record, out: bytearray, *, counting: bool = False) -> bytearray:
+    """Encode ``body`` into ``out`` (a fresh :class:`Pieces` for a DataArray body, which is
+    returned); unusable field values raise ETPEncodeError.
 
-    ``out`` may be a :class:`SizeCounter`, which only adds up sizes (DataArray bodies then skip
-    encoding their numeric arrays).
+    ``counting``: a DataArray body's arrays are only sized, not encoded.
     """
     if not isinstance(body, Record):
         raise ETPEncodeError(f"not an ETP record: {type(body).__name__}")
     try:
         if body.etp_protocol == ARRAY_PROTOCOL:
+            out = Pieces(counting=counting)
             ARRAY_CODEC.encoder(body.etp_full_name)(body, out)
-            return
-        buf = bytearray()
-        COMPILED_CODEC.encoder(body.etp_full_name)(body, buf)
+        else:
+            COMPILED_CODEC.encoder(body.etp_full_name)(body, out)
     except ETPError:
         raise
     except _ENCODE_ERRORS as exc:
         raise ETPEncodeError(f"cannot encode {body.etp_name}: {exc}") from exc
-    out.append(buf)
+    return out
+
+
+def _encode_body(body: Record, out: list[Any]) -> None:
+    """Append the encoded ``body`` to ``out`` as buffers whose concatenation is its Avro binary
+    (a DataArray body's big payloads are references to its arrays)."""
+    encoded = _encode_into(body, bytearray())
+    if type(encoded) is Pieces:
+        out += encoded.parts()
+    else:
+        out.append(encoded)
 
 
 class EncodedBody:
@@ -267,9 +277,8 @@ def encoded_body_size(body: Record) -> int:
     DataArray bodies are sized without encoding their numeric arrays, so a sender can check a
     message against a size limit and then encode it once.
     """
-    counter = SizeCounter()
-    _encode_body(body, counter)
-    return counter.total
+    out = _encode_into(body, bytearray(), counting=True)
+    return out.total if type(out) is Pieces else len(out)
 
 
 def encode_message(header: MessageHeader, body: Record, compress: bool = False) -> bytes:
@@ -318,31 +327,26 @@ def decode_frame(
                 code=ErrorCode.ECOMPRESSION_NOTSUPPORTED,
             )
         data, pos = _gunzip(buf[pos:], max_size), 0
+        if array:
+            data = memoryview(data)
     elif not array:  # the generated decoders read bytes (a copy costs less than a view's use)
         data = frame if type(frame) is bytes else bytes(buf)
+    # DataArray bodies are read from a view of the frame: their arrays are not copied.
+    codec = ARRAY_CODEC if array else COMPILED_CODEC
     extension = None
     if flags & _HEADER_EXTENSION:
-        extension, pos = _decode_record(bytes(data), _EXTENSION, pos, whole=False)
-    if array:
-        rest = memoryview(data)[pos:]
-        try:
-            body, end = ARRAY_CODEC.decoder(cls.etp_full_name)(rest, 0)
-        except ETPDecodeError:
-            raise
-        except (ValueError, IndexError, TypeError, OverflowError, MemoryError) as exc:
-            raise ETPDecodeError(f"cannot decode {cls.etp_name}: {exc}") from None
-        if end != len(rest):
-            raise ETPDecodeError(f"{len(rest) - end} trailing bytes after {cls.etp_name}")
-    else:
-        body, _ = _decode_record(data, cls.etp_full_name, pos, whole=True)
+        extension, pos = _decode_record(data, _EXTENSION, pos, whole=False, codec=codec)
+    body, _ = _decode_record(data, cls.etp_full_name, pos, whole=True, codec=codec)
     return header, extension, body
 
 
-def _decode_record(data: bytes, full_name: str, pos: int, *, whole: bool) -> tuple[Any, int]:
-    """A record of type ``full_name`` read from ``data`` at ``pos``, and the offset after it
-    (which must be the end of ``data`` when ``whole``)."""
+def _decode_record(
+    data: Any, full_name: str, pos: int, *, whole: bool, codec: CompiledCodec = COMPILED_CODEC
+) -> tuple[Any, int]:
+    """A record of type ``full_name`` read by ``codec`` from ``data`` at ``pos``, and the offset
+    after it (which must be the end of ``data`` when ``whole``)."""
     try:
-        value, end = COMPILED_CODEC.decoder(full_name)(data, pos)
+        value, end = codec.decoder(full_name)(data, pos)
     except ETPDecodeError:
         raise
     except (IndexError, struct.error):

@@ -5,9 +5,15 @@ per-field work costs. Instead of converting records to fastavro's dicts and back
 type gets two plain functions written for its fields: every field's code is inlined (strings,
 longs, unions, arrays and maps of records), varints of -64..63 come from a table, and
 the union branch of a value is cached by its Python type (:func:`~etp_sync.schema._unions.
-branch_picker` gives the same answer for every value of one type). Numeric ``ArrayOf*`` values go
-through the numpy kernels of :mod:`._numeric`. The bytes are those of fastavro and the official
-schema (tests/test_codec_exact.py).
+branch_picker` gives the same answer for every value of one type). The bytes are those of
+fastavro and the official schema (tests/test_codec_exact.py).
+
+The payloads that can be big, the values of numeric ``ArrayOf*`` records and ``bytes``, go through
+the functions of a :class:`ValuePaths`, and decoders read either ``bytes`` or memoryviews of a
+frame. :data:`COMPILED_CODEC` (every ordinary message) copies values in and out of its
+``bytes`` and ``bytearray`` with the numpy kernels of :mod:`._numeric`; the DataArray protocol's
+codec (:mod:`._arraycodec`) is this same generator with value paths that leave big payloads
+where they are.
 
 Decoders check what hostile input could abuse: lengths and counts against the bytes left before
 anything is allocated, union and enum indexes, ``int`` range, UTF-8; a read past the end raises
@@ -20,6 +26,7 @@ import struct
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -89,6 +96,28 @@ def _decode_numeric(buf: Any, pos: int, kind: str) -> tuple[Any, int]:
     return (values.copy() if values.base is not None else values), pos
 
 
+@dataclass(frozen=True)
+class ValuePaths:
+    """How a generated codec moves numeric ``ArrayOf*`` values and ``bytes``, and what it reads.
+
+    ``encode_numeric(values, out, dtype, kind)`` appends an ``ArrayOf*`` record's values (numpy
+    ``dtype``, Avro item ``kind``) to the encoder's output; ``decode_numeric(buf, pos, kind)``
+    returns ``(values, new pos)``; ``encode_bytes(value, out)``, when given, appends a ``bytes``
+    value (else it is copied into ``out`` inline). With ``views``, decoders read memoryviews
+    (format ``B``) instead of ``bytes``.
+    """
+
+    encode_numeric: Callable[[Any, Any, np.dtype[Any], str], None]
+    decode_numeric: Callable[[Any, int, str], tuple[Any, int]]
+    encode_bytes: Callable[[Any, Any], None] | None = None
+    views: bool = False
+
+
+INLINE_PATHS = ValuePaths(_encode_numeric, _decode_numeric)
+"""Values copied into the ``bytearray`` an encoder writes and out of the ``bytes`` a decoder
+reads: each decoded message owns its values."""
+
+
 def _truncated(what: str, pos: int) -> ETPDecodeError:
     return ETPDecodeError(f"truncated frame: {what} past the end at offset {pos}")
 
@@ -121,8 +150,6 @@ _HELPERS: dict[str, Any] = {
     "FIXED": _fixed_bytes,
     "AS_RECORD": _as_record,
     "NEW": object.__new__,
-    "ENC_NUM": _encode_numeric,
-    "DEC_NUM": _decode_numeric,
     "TRUNC": _truncated,
     "BAD_INDEX": _bad_index,
     "BAD_INT": _bad_int,
@@ -183,10 +210,17 @@ def min_size(t: TypeRef) -> int:
 
 
 class CompiledCodec:
-    """Generated encoders and decoders per named ETP type, built on first use of a type."""
+    """Generated encoders and decoders per named ETP type, built on first use of a type, whose
+    numeric arrays and ``bytes`` take the value ``paths``."""
 
-    def __init__(self) -> None:
+    def __init__(self, paths: ValuePaths = INLINE_PATHS) -> None:
+        self._paths = paths
         self._ns: dict[str, Any] = dict(_HELPERS)
+        self._ns.update(
+            ENC_NUM=paths.encode_numeric,
+            DEC_NUM=paths.decode_numeric,
+            ENC_BYTES=paths.encode_bytes,
+        )
         self._built: dict[str, Any] = {}  # generated functions by name
         self._encoders: dict[str, Encoder] = {}  # by full name of the record type
         self._decoders: dict[str, Decoder] = {}
@@ -202,7 +236,8 @@ class CompiledCodec:
 
     def decoder(self, full_name: str) -> Decoder:
         """``decode(data, offset) -> (record, new offset)`` for a record type; ``data`` must be
-        ``bytes`` (its slices become the values of ``bytes`` fields)."""
+        ``bytes`` (its slices become the values of ``bytes`` fields), or a format ``B``
+        memoryview for a codec of :attr:`ValuePaths.views`."""
         found = self._decoders.get(full_name)
         if found is None:
             found = self._decoders[full_name] = self._function("D", full_name)
@@ -284,8 +319,7 @@ class CompiledCodec:
         """Append code encoding the value in variable ``x`` to ``out``."""
         self._emit("encode", t, x, owner, src)
 
-    @staticmethod
-    def _encode_primitive(t: str, x: str, src: _Source) -> None:
+    def _encode_primitive(self, t: str, x: str, src: _Source) -> None:
         if t == "null":
             with src.block(f"if {x} is not None:"):
                 src.line(f"raise TypeError('expected None, got ' + type({x}).__name__)")
@@ -299,6 +333,8 @@ class CompiledCodec:
             src.line(f"out += PACK_F({x})")
         elif t == "double":
             src.line(f"out += PACK_D({x})")
+        elif t == "bytes" and self._paths.encode_bytes is not None:
+            src.line(f"ENC_BYTES({x}, out)")
         else:
             data, n = src.fresh("d"), src.fresh("n")
             if t == "string":
@@ -388,9 +424,10 @@ class CompiledCodec:
         """Append code decoding a value at ``pos`` into variable ``x`` and moving ``pos`` on."""
         self._emit("decode", t, x, owner, src)
 
-    @staticmethod
-    def _varint(x: str, src: _Source, *, recurring: bool = False) -> None:
-        """Code reading a varint into ``x``; ``recurring`` for ``long`` fields (times, sizes)."""
+    def _varint(self, x: str, src: _Source, *, recurring: bool = False) -> None:
+        """Code reading a varint into ``x``; ``recurring`` for ``long`` fields (times, sizes),
+        which are remembered by their bytes (not from memoryviews: they may change)."""
+        recurring = recurring and not self._paths.views
         b = src.fresh("b")
         src.line(f"{b} = buf[pos]")
         with src.block(f"if {b} < 128:"):
@@ -419,13 +456,15 @@ class CompiledCodec:
             src.line(f"{end} = pos + {n}")
             with src.block(f"if {n} < 0 or {end} > L:"):
                 src.line(f"raise TRUNC({t!r}, pos)")
+            views = self._paths.views  # a decoded value owns its bytes: a view's are copied
             if t == "string":
                 with src.block("try:"):
-                    src.line(f"{x} = buf[pos:{end}].decode()")
+                    text = f"str(buf[pos:{end}], 'utf-8')" if views else f"buf[pos:{end}].decode()"
+                    src.line(f"{x} = {text}")
                 with src.block("except UnicodeDecodeError as exc:"):
                     src.line("raise BAD_UTF8(exc, pos) from None")
             else:
-                src.line(f"{x} = buf[pos:{end}]")
+                src.line(f"{x} = bytes(buf[pos:{end}])" if views else f"{x} = buf[pos:{end}]")
             src.line(f"pos = {end}")
 
     def _decode_named(self, t: NamedType, x: str, src: _Source) -> None:
@@ -443,7 +482,8 @@ class CompiledCodec:
             src.line(f"{end} = pos + {t.size}")
             with src.block(f"if {end} > L:"):
                 src.line(f"raise TRUNC({t.name!r}, pos)")
-            src.line(f"{x} = UUID(bytes=buf[pos:{end}])")
+            raw = f"bytes(buf[pos:{end}])" if self._paths.views else f"buf[pos:{end}]"
+            src.line(f"{x} = UUID(bytes={raw})")
             src.line(f"pos = {end}")
 
     def _decode_container(self, t: ArrayType | MapType, x: str, owner: str, src: _Source) -> None:
