@@ -1,4 +1,5 @@
-"""Opening a client websocket: our own socket, redirects only when asked, the connect timeout."""
+"""Opening a client websocket: our own socket, redirects only when asked, the connect timeout
+(the host name lookup included)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from test_websocket import RawPeer
 
-from etp_sync.errors import ETPInvalidArgument, ETPTransportError
+from etp_sync.errors import ETPConnectTimeout, ETPInvalidArgument, ETPTransportError
 from etp_sync.transport._connect import _resolve
 from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketTransport
 
@@ -144,3 +145,64 @@ def test_frames_after_an_unusual_blank_line_reach_the_transport(eol: bytes) -> N
                 assert transport.recv_message(timeout=5) == b"hello"
         finally:
             done.set()
+
+
+# -- the host name lookup ---------------------------------------------------------------------
+
+
+def test_a_slow_name_lookup_is_bounded_by_the_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A resolver that does not answer (a dead DNS server) no longer holds the connect past its
+    timeout; a second connect to the same host waits for the running lookup, starts no other."""
+    release = threading.Event()
+    looked_up: list[str] = []
+
+    def silent_dns(host: str, port: object, *args: object) -> list[object]:
+        looked_up.append(host)
+        release.wait(10)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", silent_dns)
+    try:
+        with pytest.raises(ETPConnectTimeout, match=r"looking up the host 'etp\.invalid'"):
+            WebSocketTransport.connect("ws://etp.invalid:9100/", connect_timeout=0.2)
+        with pytest.raises(ETPConnectTimeout):
+            WebSocketTransport.connect("ws://etp.invalid:9100/", connect_timeout=0.05)
+        assert looked_up == ["etp.invalid"]
+    finally:
+        release.set()
+
+
+def test_a_name_is_connected_to_at_the_address_the_resolver_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    looked_up: list[tuple[str, object]] = []
+
+    def dns(host: str, port: object, *args: object) -> list[tuple[object, ...]]:
+        looked_up.append((host, port))
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    with RawPeer(lambda conn: conn.recv(1)) as peer:
+        port = int(peer.url.rsplit(":", 1)[1].strip("/"))
+        monkeypatch.setattr(socket, "getaddrinfo", dns)
+        transport = WebSocketTransport.connect(f"ws://etp-server.test:{port}/", close_timeout=0.5)
+        assert transport.is_open and looked_up == [("etp-server.test", port)]
+        transport.close()
+
+
+def test_an_unknown_host_says_so_and_ip_addresses_need_no_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_such_host(host: str, *args: object) -> list[object]:
+        if host != "nowhere.test":
+            raise AssertionError(f"looked up {host!r}: an IP address needs no lookup")
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    with pytest.raises(ETPTransportError, match=r"cannot resolve the host of nowhere\.test:1"):
+        WebSocketTransport.connect("ws://nowhere.test:1/", connect_timeout=5)
+    with RawPeer(lambda conn: conn.recv(1)) as peer:
+        transport = WebSocketTransport.connect(peer.url, close_timeout=0.5)
+        assert transport.is_open
+        transport.close()

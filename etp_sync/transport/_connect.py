@@ -30,6 +30,8 @@ from etp_sync.errors import (
     ETPTransportError,
 )
 
+from ._dial import dial
+
 __all__ = [
     "ETP_SUBPROTOCOL",
     "lazy_tls",
@@ -87,10 +89,8 @@ def _open_socket(
         raise ETPInvalidArgument(f"not a ws:// or wss:// URL: {safe_url(url)}")
     host = parts.hostname
     port = parts.port or (443 if secure else 80)
-    if proxy is None:
-        sock = _tcp(host, port, timeout, "")
-    else:
-        sock = _tunnel(proxy, host, port, time.monotonic() + timeout)
+    deadline = time.monotonic() + timeout
+    sock = _tunnel(proxy, host, port, deadline) if proxy else _tcp(host, port, deadline, "")
     if not secure:
         return sock
     try:
@@ -100,13 +100,14 @@ def _open_socket(
         raise
 
 
-def _tcp(host: str, port: int, timeout: float, what: str) -> socket.socket:
-    """A TCP connection to ``host:port``; refusals and unknown hosts raise an
+def _tcp(host: str, port: int, deadline: float, what: str) -> socket.socket:
+    """A TCP connection to ``host:port`` by ``deadline``, the name lookup included (see
+    :mod:`._dial`); refusals and unknown hosts raise an
     :class:`~etp_sync.errors.ETPTransportError` that says what to check (``what`` names a
     proxy, or is empty for the server itself)."""
     where = f"{what}{host}:{port}"
     try:
-        return socket.create_connection((host, port), timeout)
+        return dial(host, port, deadline)
     except ConnectionRefusedError:
         hint = (
             "is the proxy running? check proxy= or http_proxy/https_proxy"
@@ -148,8 +149,7 @@ def _tunnel(proxy: str, host: str, port: int, deadline: float) -> socket.socket:
             f"only http:// proxies (HTTP CONNECT) are supported, got {safe_url(proxy)!r}"
         )
     shown = safe_url(proxy)
-    sock = _tcp(parts.hostname, parts.port or 8080, max(deadline - time.monotonic(), 0.001),
-                "the proxy ")  # fmt: skip
+    sock = _tcp(parts.hostname, parts.port or 8080, deadline, "the proxy ")
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
     if parts.username is not None:
