@@ -235,6 +235,48 @@ def test_tokens_from_option_environment_and_command(harness: Harness) -> None:
     assert "exit status 3" in error_line(failing)
 
 
+@pytest.mark.parametrize("command", [["ping"], ["shell"], ["array", "get"], ["upload"]])
+def test_every_client_command_documents_proxy_and_trace(command: list[str]) -> None:
+    out = run(*command, "--help").stdout
+    assert {"--proxy", "--no-proxy", "--trace"} <= set(out.split())
+    assert "HTTP CONNECT" in out and "never bodies or tokens" in " ".join(out.split())
+
+
+def test_proxy_option_environment_and_no_proxy(harness: Harness) -> None:
+    from test_proxy import ConnectProxy
+
+    srv = harness.server()
+    proxy = ConnectProxy(credentials="alice:pr0xy-pw", hosts=("etp-server.test",))
+    try:
+        url = f"ws://etp-server.test:{srv.port}"  # a name only the proxy can resolve
+        with_user = proxy.url.replace("http://", "http://alice:pr0xy-pw@")
+        done = run("ping", url, "--proxy", with_user, "--debug")
+        assert "pr0xy-pw" not in done.stdout + done.stderr
+        assert proxy.targets == [f"etp-server.test:{srv.port}"]
+        env = {"http_proxy": with_user, "HTTP_PROXY": "", "all_proxy": "", "ALL_PROXY": ""}
+        env |= {"no_proxy": "", "NO_PROXY": ""}
+        run("ping", url, env=env)  # the environment names the proxy
+        assert len(proxy.targets) == 2
+        direct = run("ping", url, "--no-proxy", "--timeout", "5", env=env, check=EXIT_CONNECTION)
+        assert "cannot resolve" in error_line(direct) and len(proxy.targets) == 2
+        both = run("ping", url, "--proxy", with_user, "--no-proxy", check=EXIT_USAGE)
+        assert "exclude each other" in error_line(both) and "pr0xy-pw" not in both.stderr
+    finally:
+        proxy.close()
+
+
+def test_trace_writes_one_line_per_message_never_a_token(harness: Harness) -> None:
+    url = harness.server(required_token="s3cret-token").url
+    traced = run("ping", url, "--token", "s3cret-token", "--trace")
+    lines = [line for line in traced.stderr.splitlines() if "etp_sync.trace" in line]
+    names = [word for line in lines for word in line.split() if word[:1].isupper()]
+    assert {"RequestSession", "OpenSession", "Ping", "Pong"} <= set(names), traced.stderr
+    assert "s3cret" not in traced.stdout + traced.stderr
+    assert "etp_sync.trace" not in run("ping", url, "--token", "s3cret-token").stderr
+    from_env = run("ping", url, "--token", "s3cret-token", env={"ETP_SYNC_TRACE": "1"})
+    assert "RequestSession" in from_env.stderr
+
+
 def test_url_from_environment(harness: Harness) -> None:
     srv = harness.server()
     env = {"ETP_URL": srv.url}

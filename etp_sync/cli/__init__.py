@@ -14,8 +14,10 @@ The server URL comes first after the command (or from ``$ETP_URL``)::
 
 Every command has ``--help`` and ``--json``; transfers draw a progress bar on a terminal (tqdm:
 ``pip install 'etp_sync[cli]'``). The token comes from ``--token``, ``$ETP_TOKEN`` or
-``--token-command`` and is never printed or logged. Errors are one line on stderr (the
-traceback too with ``--debug``) and set the exit status:
+``--token-command`` and is never printed or logged. ``--proxy URL`` tunnels through an HTTP
+proxy (``--no-proxy``: never; by default ``$https_proxy`` / ``$http_proxy``), and ``--trace``
+writes one line per ETP message to stderr (headers and sizes, never bodies or tokens). Errors
+are one line on stderr (the traceback too with ``--debug``) and set the exit status:
 
 ====  =============================================================================
 0     success

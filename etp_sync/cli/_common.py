@@ -57,6 +57,18 @@ def client_options(json_output: bool = True) -> argparse.ArgumentParser:
         "--insecure", action="store_true", help="wss://: do not verify the server certificate"
     )
     auth.add_argument("--ca-file", help="wss://: CA bundle to verify the server with")
+    auth.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="HTTP proxy to tunnel through (HTTP CONNECT), http://[user:password@]host:port; "
+        "its credentials are never printed (default: $https_proxy for wss://, $http_proxy for "
+        "ws://, honouring $no_proxy)",
+    )
+    auth.add_argument(
+        "--no-proxy",
+        action="store_true",
+        help="connect directly, even when the environment names a proxy",
+    )
     out = p.add_argument_group("output")
     if json_output:
         out.add_argument("--json", action="store_true", help="print JSON (errors too)")
@@ -64,6 +76,12 @@ def client_options(json_output: bool = True) -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="show warnings (e.g. connection retries)"
     )
     out.add_argument("--debug", action="store_true", help="debug logging; tracebacks on errors")
+    out.add_argument(
+        "--trace",
+        action="store_true",
+        help="one line on stderr per ETP message sent or received: protocol, type, ids, flags, "
+        "size; never bodies or tokens (default: on when $ETP_SYNC_TRACE=1)",
+    )
     return p
 
 
@@ -106,12 +124,16 @@ def session_options(args: argparse.Namespace) -> dict[str, Any]:
         authorization = _token_command(args.token_command)
     else:
         authorization = args.token or os.environ.get("ETP_TOKEN") or None
+    if args.proxy and args.no_proxy:
+        raise ETPInvalidArgument("--proxy and --no-proxy exclude each other: give one")
     return {
         "authorization": authorization,
         "data_partition_id": args.partition,
         "timeout": args.timeout,
         "verify": not args.insecure,
         "ca_file": args.ca_file,
+        "proxy": False if args.no_proxy else args.proxy,  # None: from the environment
+        "trace": True if args.trace else None,  # None: from $ETP_SYNC_TRACE
     }
 
 
