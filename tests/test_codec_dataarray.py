@@ -25,7 +25,7 @@ from etp_sync.codec import (
     encode_message_parts,
     encoded_body_size,
 )
-from etp_sync.codec._arraycodec import ARRAY_CODEC, CUT_BYTES, Pieces
+from etp_sync.codec._arraycodec import ARRAY_CODEC, CUT_BYTES, Pieces, locate_values
 from etp_sync.codec._compiled import COMPILED_CODEC
 from etp_sync.codec._numeric import write_varint
 from etp_sync.codec.arrays import to_any_array
@@ -161,3 +161,40 @@ def test_hostile_dataarray_bytes_meet_the_generated_checks() -> None:
     branch_at = good.index(b"/p\x02\x08\x00\x08") + 5
     with pytest.raises(ETPDecodeError, match="union branch"):
         decode_message(good[:branch_at] + write_varint(40) + good[branch_at + 1 :])
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        (np.linspace(0.0, 1.0, 10), "double"),
+        (np.arange(10, dtype="<f4"), "float"),
+        (np.arange(10, dtype=np.int64), "long"),
+        (np.arange(10, dtype=np.int32), "int"),
+        (np.arange(10, dtype=np.uint8), "bytes"),
+        (np.ones(10, dtype=bool), "boolean"),
+    ],
+)
+def test_values_are_located_where_the_codec_reads_them(values: np.ndarray, kind: str) -> None:
+    body = _put(values)
+    frame = encode_message(_header(body), body)
+    found = locate_values(memoryview(frame)[:-2], 5, body.etp_full_name)  # the end not needed
+    assert found is not None and found[0] == kind
+    count = write_varint(values.nbytes if kind == "bytes" else values.size)
+    values_at = found[1] + len(count)
+    assert frame[found[1] : values_at] == count
+    if kind in ("double", "float", "bytes"):  # raw values follow their count
+        assert frame[values_at : values_at + values.nbytes] == values.tobytes()
+    with pytest.raises(ETPDecodeError):  # the frame ends before the values
+        locate_values(memoryview(frame)[: found[1] - 1], 5, body.etp_full_name)
+
+
+def test_locating_reads_with_every_check() -> None:
+    strings = _put(np.array(["a", "b"]))
+    frame = encode_message(_header(strings), strings)
+    assert locate_values(memoryview(frame), 5, strings.etp_full_name) is None  # no such values
+    body = _put(np.linspace(0.0, 1.0, 10))
+    frame = encode_message(_header(body), body)
+    at = frame.index(b"eml:")
+    bad = frame[:at] + b"\xff" + frame[at + 1 :]
+    with pytest.raises(ETPDecodeError, match="UTF-8"):
+        locate_values(memoryview(bad), 5, body.etp_full_name)

@@ -14,16 +14,19 @@ generated code's own (one implementation of each for every message); only the pa
   (:func:`~._numeric.decode_avro_array_numeric`: floats as zero-copy views of the frame,
   varints decoded by the kernels of :mod:`._varint_arrays`).
 
-Values received straight into their place (:mod:`._placement`) are decoded by this codec too,
-from the frame's bytes around them.
+Values received straight into their place (:mod:`._placement`) are found by this generator too
+(:func:`locate_values`: a decoder that stops where the values start, from a frame's first bytes),
+and decoded by this codec from the frame's bytes around them.
 """
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import numpy as np
 
+from ..errors import ETPDecodeError
 from ._compiled import CompiledCodec, ValuePaths
 from ._numeric import (
     avro_array_numeric_size,
@@ -110,3 +113,51 @@ ARRAY_PATHS = ValuePaths(
 ARRAY_CODEC = CompiledCodec(ARRAY_PATHS)
 """Encoders take a :class:`Pieces`; decoders a memoryview (format ``B``) of the frame, of which
 the float values they return may be views."""
+
+
+class _ValuesFound(Exception):
+    """Raised by a locating decoder at the first array values or ``bytes`` it meets."""
+
+    def __init__(self, kind: str, at: int) -> None:
+        super().__init__(kind, at)
+        self.kind = kind
+        self.at = at
+
+
+def _found_numeric(_buf: Any, pos: int, kind: str) -> tuple[Any, int]:
+    raise _ValuesFound(kind, pos)
+
+
+def _found_bytes(_buf: Any, pos: int) -> tuple[Any, int]:
+    raise _ValuesFound("bytes", pos)
+
+
+_LOCATE_CODEC = CompiledCodec(
+    ValuePaths(
+        encode_numeric=_encode_numeric,
+        decode_numeric=_found_numeric,
+        encode_bytes=_encode_bytes,
+        decode_bytes=_found_bytes,
+        views=True,
+    )
+)
+
+
+def locate_values(buf: memoryview, pos: int, full_name: str) -> tuple[str, int] | None:
+    """Where the first numeric ``ArrayOf*`` values or ``bytes`` of a ``full_name`` record
+    starting at ``pos`` lie: their Avro item kind (``"double"``, ``"long"``, ...; ``"bytes"``)
+    and the offset of their count or length. None when the record has none.
+
+    The record is read as by :data:`ARRAY_CODEC`, with every check, up to there: ``buf`` (a
+    format ``B`` memoryview) may end right after that offset. ETPDecodeError when it ends before
+    or its bytes are not such a record.
+    """
+    try:
+        _LOCATE_CODEC.decoder(full_name)(buf, pos)
+    except _ValuesFound as found:
+        return found.kind, found.at
+    except (IndexError, struct.error, ValueError, TypeError, OverflowError) as exc:
+        if isinstance(exc, ETPDecodeError):
+            raise
+        raise ETPDecodeError(f"no {full_name.rsplit('.', 1)[1]} values located: {exc}") from None
+    return None

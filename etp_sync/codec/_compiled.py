@@ -102,14 +102,15 @@ class ValuePaths:
 
     ``encode_numeric(values, out, dtype, kind)`` appends an ``ArrayOf*`` record's values (numpy
     ``dtype``, Avro item ``kind``) to the encoder's output; ``decode_numeric(buf, pos, kind)``
-    returns ``(values, new pos)``; ``encode_bytes(value, out)``, when given, appends a ``bytes``
-    value (else it is copied into ``out`` inline). With ``views``, decoders read memoryviews
-    (format ``B``) instead of ``bytes``.
+    returns ``(values, new pos)``; ``encode_bytes(value, out)`` and ``decode_bytes(buf, pos)``,
+    when given, do the same for ``bytes`` values (else they are copied inline). With ``views``,
+    decoders read memoryviews (format ``B``) instead of ``bytes``.
     """
 
     encode_numeric: Callable[[Any, Any, np.dtype[Any], str], None]
     decode_numeric: Callable[[Any, int, str], tuple[Any, int]]
     encode_bytes: Callable[[Any, Any], None] | None = None
+    decode_bytes: Callable[[Any, int], tuple[Any, int]] | None = None
     views: bool = False
 
 
@@ -220,6 +221,7 @@ class CompiledCodec:
             ENC_NUM=paths.encode_numeric,
             DEC_NUM=paths.decode_numeric,
             ENC_BYTES=paths.encode_bytes,
+            DEC_BYTES=paths.decode_bytes,
         )
         self._built: dict[str, Any] = {}  # generated functions by name
         self._encoders: dict[str, Encoder] = {}  # by full name of the record type
@@ -450,6 +452,8 @@ class CompiledCodec:
         elif t in ("float", "double"):
             src.line(f"{x} = UNPACK_{t[0].upper()}(buf, pos)[0]")
             src.line(f"pos += {_PRIMITIVE_SIZE[t]}")
+        elif t == "bytes" and self._paths.decode_bytes is not None:
+            src.line(f"{x}, pos = DEC_BYTES(buf, pos)")
         else:
             n, end = src.fresh("n"), src.fresh("e")
             self._varint(n, src)

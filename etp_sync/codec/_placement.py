@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ETPDecodeError
-from ..schema import model
-from ..schema._parse import UnionType
+from ..schema import message_class
 from . import MessageFlags, decode_message
+from ._arraycodec import locate_values
 from ._numeric import decode_zigzag_varints, read_header, read_varint
 from .arrays import TRANSPORT_DTYPES, fresh_empty
 
@@ -52,22 +52,21 @@ PLACE_PEEK = 512
 prefix longer than that (over-long key or identifier, absurd dimensions) declines."""
 
 _ARRAY_PROTOCOL = 9
-# message type -> what lies between an entry's key and its AnyArray branch
-_REPLY_LAYOUT: dict[int, tuple[str, ...]] = {
-    1: ("dims",),
-    8: ("dims",),
-}  # GetDataArraysResponse, GetDataSubarraysResponse
-_PUT_LAYOUT: dict[int, tuple[str, ...]] = {
-    4: ("uid", "dims"),
-    5: ("uid",),
-}  # PutDataArrays, PutDataSubarrays
-_ITEM = model.types["Energistics.Etp.v12.Datatypes.AnyArray"].fields[0].type
-assert isinstance(_ITEM, UnionType)
-_BRANCHES = tuple(str(b).rsplit(".", 1)[-1] for b in _ITEM.branches)
-_FIXED = {"ArrayOfFloat": "arrayOfFloat", "ArrayOfDouble": "arrayOfDouble", "bytes": "bytes"}
+# message type -> its body's record type
+_REPLY_LAYOUT = {t: message_class(_ARRAY_PROTOCOL, t).etp_full_name for t in (1, 8)}
+"""GetDataArraysResponse, GetDataSubarraysResponse"""
+_PUT_LAYOUT = {t: message_class(_ARRAY_PROTOCOL, t).etp_full_name for t in (4, 5)}
+"""PutDataArrays, PutDataSubarrays"""
 _VARINT_BYTES = {"arrayOfLong": 10, "arrayOfInt": 5}
 """Transports of zig-zag varints, with the most bytes one takes."""
-_PLACEABLE = {**_FIXED, "ArrayOfLong": "arrayOfLong", "ArrayOfInt": "arrayOfInt"}
+_PLACEABLE = {
+    "double": "arrayOfDouble",
+    "float": "arrayOfFloat",
+    "bytes": "bytes",
+    "long": "arrayOfLong",
+    "int": "arrayOfInt",
+}
+"""The transport of the values of each Avro item kind that can be placed."""
 _UNPLACEABLE = MessageFlags.COMPRESSED | MessageFlags.HEADER_EXTENSION
 _EMPTY_BYTES = b"\x00"  # the length of an empty ``bytes``
 
@@ -86,52 +85,21 @@ class _Located:
         self.size = size
 
 
-def _skip_string(buf: memoryview, pos: int) -> int | None:
-    length, pos = read_varint(buf, pos)
-    return pos + length if 0 <= length <= PLACE_PEEK else None
-
-
-def _locate(buf: memoryview, layouts: dict[int, tuple[str, ...]]) -> _Located | None:
+def _locate(buf: memoryview, layouts: dict[int, str]) -> _Located | None:
     """The values of a one-entry message of ``layouts`` in the frame starting with ``buf``."""
     (protocol, message_type, _correlation, _message_id, flags), pos = read_header(buf)
-    layout = layouts.get(message_type) if protocol == _ARRAY_PROTOCOL else None
-    if layout is None or flags & _UNPLACEABLE:
+    body = layouts.get(message_type) if protocol == _ARRAY_PROTOCOL else None
+    if body is None or flags & _UNPLACEABLE:
         return None
-    count, pos = read_varint(buf, pos)  # map block: exactly one entry
-    if count < 0:
-        count = -count
-        _size, pos = read_varint(buf, pos)
-    if count != 1:
+    count, _after = read_varint(buf, pos)  # map block: exactly one entry
+    if abs(count) != 1:
         return None
-    skipped = _skip_string(buf, pos)  # the key
-    for part in layout:
-        if skipped is None:
-            return None
-        pos = skipped
-        if part == "uid":  # DataArrayIdentifier: uri, pathInResource
-            uri_end = _skip_string(buf, pos)
-            skipped = None if uri_end is None else _skip_string(buf, uri_end)
-            continue
-        while True:  # DataArray.dimensions: array<long>
-            count, pos = read_varint(buf, pos)
-            if count == 0:
-                break
-            if count < 0:
-                count = -count
-                _size, pos = read_varint(buf, pos)
-            if count > PLACE_PEEK:
-                return None
-            for _ in range(count):
-                _dim, pos = read_varint(buf, pos)
-        skipped = pos
-    if skipped is None:
+    found = locate_values(buf, pos, body)  # read by the codec up to the entry's values
+    transport = None if found is None else _PLACEABLE.get(found[0])
+    if found is None or transport is None:
         return None
-    branch, pos = read_varint(buf, skipped)  # AnyArray.item
-    transport = _PLACEABLE.get(_BRANCHES[branch]) if 0 <= branch < len(_BRANCHES) else None
-    if transport is None:
-        return None
-    cut_at = pos
-    size, pos = read_varint(buf, pos)  # values count (one block) or bytes length
+    cut_at = found[1]
+    size, pos = read_varint(buf, cut_at)  # values count (one block) or bytes length
     if size <= 0:
         return None
     return _Located(transport, cut_at, pos, size)
@@ -183,7 +151,7 @@ class _ValuesTarget:
 
     __slots__ = ("_at", "_dest", "_raw", "_received", "_varints", "placed")
 
-    _LAYOUTS: dict[int, tuple[str, ...]] = {}
+    _LAYOUTS: dict[int, str] = {}
 
     def __init__(self) -> None:
         self._at: _Located | None = None
