@@ -13,9 +13,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _hostile import open_session
 
 from etp_sync import ETPSession, samples
-from etp_sync.errors import ErrorCode, StoreError
+from etp_sync.codec.arrays import to_any_array
+from etp_sync.errors import ErrorCode, ETPDecodeError, StoreError
+from etp_sync.schema import datatypes, messages
 from etp_sync.server import EmbeddedServer, _capabilities
 from etp_sync.server.store import Store, _core, _objects
 from etp_sync.server.store._chunked import CHUNK_BYTES, ChunkedArray, chunk_shape
@@ -395,3 +398,75 @@ def test_open_session_and_the_well_known_endpoint_advertise_the_limits() -> None
         "TransactionTimeoutPeriod": {"item": {"long": 30}}
     }
     assert well_known["endpointCapabilities"]["ChangeRetentionPeriod"] == {"item": {"long": 600}}
+
+
+def _spy_block_memory(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Sizes the store's block memory is asked for (every put's values are taken there)."""
+    taken: list[int] = []
+    empty = store.block_memory.empty
+
+    def spy(size: int, dtype: Any) -> Any:
+        taken.append(size)
+        return empty(size, dtype)
+
+    monkeypatch.setattr(store.block_memory, "empty", spy)
+    return taken
+
+
+def test_incoming_values_over_the_limits_are_refused_before_memory_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A put's values are checked against max_array_bytes and max_store_bytes by their count, at
+    the smallest item their transport carries (arrayOfLong: uint32, arrayOfInt: int8), before
+    any memory is taken for them: a varint takes one byte on the wire and 4 or 8 decoded."""
+    s = make_store(max_array_bytes=MB, max_store_bytes=None)
+    taken = _spy_block_memory(s, monkeypatch)
+    assert s.incoming_values(MB // 4, np.dtype("<i8")).shape == (MB // 4,)
+    assert s.incoming_values(MB, np.dtype("<i4")).shape == (MB,)
+    assert s.incoming_values(MB // 8, np.dtype("<f8")).shape == (MB // 8,)
+    assert taken == [MB // 4, MB, MB // 8]
+    for size, dtype in ((MB // 4 + 1, "<i8"), (MB + 1, "<i4"), (MB // 8 + 1, "<f8")):
+        with pytest.raises(ETPDecodeError) as refused:
+            s.incoming_values(size, np.dtype(dtype))
+        assert refused.value.code == ErrorCode.ELIMIT_EXCEEDED
+        assert "max_array_bytes" in refused.value.message
+    s = make_store(max_array_bytes=None, max_store_bytes=MB)
+    taken = _spy_block_memory(s, monkeypatch)
+    with pytest.raises(ETPDecodeError) as refused:
+        s.incoming_values(MB // 4 + 1, np.dtype("<i8"))
+    assert refused.value.code == ErrorCode.ELIMIT_EXCEEDED
+    assert "max_store_bytes" in refused.value.message
+    assert taken == []
+
+
+def _long_put(count: int) -> Any:
+    data, _types = to_any_array(np.zeros(count, dtype=np.int64))  # one byte per varint
+    return messages.DataArray.PutDataArrays(
+        data_arrays={
+            "0": datatypes.DataArrayTypes.PutDataArraysType(
+                uid=datatypes.DataArrayTypes.DataArrayIdentifier(uri=EPC, path_in_resource="/v"),
+                array=datatypes.DataArrayTypes.DataArray(dimensions=[count], data=data),
+            )
+        }
+    )
+
+
+@pytest.mark.timeout(60)
+def test_a_varint_put_over_max_array_bytes_is_refused_before_it_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """300,000 varints of one byte (a frame of ~300 KB, received in place) would decode to 2.4
+    MB, over max_array_bytes: the put is refused with ELIMIT_EXCEEDED and no memory is taken
+    for its values; one under the limit (960 KB) is stored."""
+    with EmbeddedServer(port=0, max_array_bytes=MB) as srv:
+        srv.store.put_dataspace(DS)
+        taken = _spy_block_memory(srv.store, monkeypatch)
+        with open_session(srv.port) as ws:
+            [refused] = ws.request(_long_put(300_000))
+            assert refused.etp_name == "ProtocolException"
+            assert refused.error.code == ErrorCode.ELIMIT_EXCEEDED
+            assert taken == []
+            [stored] = ws.request(_long_put(120_000))
+            assert stored.etp_name == "PutDataArraysResponse" and list(stored.success) == ["0"]
+        assert taken == [120_000]
+        assert srv.store.get_array_metadata(EPC, "/v").dimensions == (120_000,)

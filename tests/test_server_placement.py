@@ -118,3 +118,29 @@ def test_placed_puts_kept_as_blocks_count_against_max_store_bytes(
     assert refused_values  # the refused put's values were received in place too ...
     assert wait_until(lambda: all(ref() is None for ref in refused_values), 10)  # ... and freed
     np.testing.assert_array_equal(session.get_data_array(epc, "/a"), values)
+
+
+def test_a_put_replacing_an_array_is_received_into_the_memory_of_the_one_before(
+    harness: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Puts that replace an array (in a transaction: the old version lives until the commit)
+    are received into the memory of the version before last from the third put on, and every
+    version reads back whole."""
+    from etp_sync.server.store import _blockmem
+
+    made: list[int] = []
+    mapping = _blockmem._mapping
+    monkeypatch.setattr(_blockmem, "_mapping", lambda n: made.append(n) or mapping(n))
+    srv = harness.server(max_message_size=8 * MB, max_store_bytes=None, dataspaces=["held/again"])
+    session = harness.session(srv, timeout=30)
+    epc = f"eml:///dataspace('held/again')/eml20.obj_EpcExternalPartReference({uuid.UUID(int=3)})"
+    rng = np.random.default_rng(8)
+    for put in range(4):
+        values = rng.random((3000, 1000))  # 24 MB: blocks of ~8 MB
+        before = len(made)
+        session.put_data_array(epc, "/a", values)
+        if put >= 2:
+            assert len(made) == before, f"put {put} faulted fresh memory in"
+        np.testing.assert_array_equal(session.get_data_array(epc, "/a"), values)
+    assert len(made) >= 3  # the first two puts did
+    assert srv.store.block_memory.idle_bytes <= srv.store.block_memory.keep_bytes

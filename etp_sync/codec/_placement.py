@@ -34,6 +34,7 @@ and ``decode``; a target serves at most one frame.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,9 @@ _PLACEABLE = {
 """The transport of the values of each Avro item kind that can be placed."""
 _UNPLACEABLE = MessageFlags.COMPRESSED | MessageFlags.HEADER_EXTENSION
 _EMPTY_BYTES = b"\x00"  # the length of an empty ``bytes``
+Empty = Callable[[int, np.dtype[Any]], np.ndarray[Any, Any]]
+"""An allocator of uninitialised arrays, ``empty(size, dtype)`` (like ``np.empty``); it may
+refuse the values with ETPDecodeError (its code is the frame's answer)."""
 
 
 class _Located:
@@ -149,11 +153,12 @@ class _ValuesTarget:
     """Memory for the values of one frame and the decoding of the rest of it (see the module
     docstring); subclasses say which messages they take and where the values go."""
 
-    __slots__ = ("_at", "_dest", "_raw", "_received", "_varints", "placed")
+    __slots__ = ("_at", "_dest", "_empty", "_raw", "_received", "_varints", "placed")
 
     _LAYOUTS: dict[int, str] = {}
 
-    def __init__(self) -> None:
+    def __init__(self, empty: Empty | None = None) -> None:
+        self._empty = empty
         self._at: _Located | None = None
         self._dest: np.ndarray[Any, Any] | None = None
         self._raw: memoryview | None = None
@@ -180,7 +185,10 @@ class _ValuesTarget:
             return None
         if at is None:
             return None
-        raw = self._memory(at, length)
+        try:
+            raw = self._memory(at, length)
+        except ETPDecodeError:  # refused by the allocator: decoded (and refused) the usual way
+            return None
         if raw is None:
             return None
         self._at, self._raw, self._received, self.placed = at, raw, raw.nbytes, True
@@ -208,9 +216,9 @@ class _ValuesTarget:
         (allocated now when it is the target's own); where they end."""
         dest = self._dest
         if dest is None:
-            # np.empty, not fresh_empty: a server that replaces arrays reuses the memory the
-            # replaced blocks freed (measured: ~20-25 ms less server CPU per 64 MiB put).
-            dest = self._dest = np.empty(at.size, TRANSPORT_DTYPES[at.transport])
+            # Without an allocator np.empty, not fresh_empty: a server that replaces arrays
+            # reuses the memory the replaced blocks freed (~20-25 ms less CPU per 64 MiB put).
+            dest = self._dest = (self._empty or np.empty)(at.size, TRANSPORT_DTYPES[at.transport])
         flat = dest.reshape(-1).view(TRANSPORT_DTYPES[at.transport])
         _values, end = decode_zigzag_varints(
             varints.data,
@@ -342,7 +350,12 @@ class IncomingValues(_ValuesTarget):
     """The values of an arriving one-entry PutDataArrays or PutDataSubarrays, received into a
     fresh array of their wire dtype (``<f8``, ``<f4``, ``uint8``, or int64 / int32 decoded from
     varints) and size, which is only allocated once the frame is known to hold them (never more
-    than the frame's length; for varints, once they all arrived, eight bytes per varint)."""
+    than the frame's length; for varints, once they all arrived, eight bytes per varint).
+
+    ``empty(size, dtype)`` allocates that array (e.g. in memory the server recycles: it must
+    return all of the memory the array lies in, uninitialised); :func:`fresh_empty` without.
+    When it refuses (ETPDecodeError), raw values are received and decoded the ordinary way, and
+    varints are refused with its error by :meth:`decode`, before they take 4 or 8 bytes each."""
 
     __slots__ = ()
 
@@ -354,5 +367,5 @@ class IncomingValues(_ValuesTarget):
         dtype = TRANSPORT_DTYPES[at.transport]
         if at.offset + at.size * dtype.itemsize >= length:  # the tail takes a byte at least
             return None
-        self._dest = fresh_empty(at.size, dtype)
+        self._dest = (self._empty or fresh_empty)(at.size, dtype)
         return memoryview(self._dest).cast("B")  # type: ignore[arg-type]

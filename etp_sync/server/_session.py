@@ -359,7 +359,7 @@ class ServerSession:
         """The transport's placer: where the values of an arriving frame go, if it is a put
         whose values can be received in place (see :mod:`etp_sync.codec._placement`). Not
         before the session is open: the handshake decodes its frames whole."""
-        target = IncomingValues()
+        target = IncomingValues(self.store.incoming_values)
         spot = target.place(prefix, length) if self._open else None
         self._placed = target if spot is not None else None
         return spot

@@ -7,21 +7,34 @@ subarray write is never truncated to the width of the first one.
 Values live in :class:`~._chunked.ChunkedArray` blocks: an uninitialised array takes no memory
 until written, a subarray write costs the blocks it touches (copied per block inside a
 transaction), and the values are converted before the store's lock is taken.
+
+A put's values arrive in memory the store gives out (:meth:`ArrayStore.incoming_values`: checked
+against the limits by their count first, recycled from blocks that are gone, see
+:mod:`._blockmem`) and are kept as its blocks.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid as uuid_mod
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from etp_sync.codec.arrays import LOGICAL_ARRAY_TYPES, TRANSPORT_ARRAY_TYPES, array_types
-from etp_sync.errors import ErrorCode, ETPError, StoreError
+from etp_sync.codec.arrays import (
+    LOGICAL_ARRAY_TYPES,
+    TRANSPORT_ARRAY_TYPES,
+    TRANSPORT_DTYPES,
+    array_types,
+    dtype_for,
+    fitting_logical,
+)
+from etp_sync.errors import ErrorCode, ETPDecodeError, ETPError, StoreError
 
+from ._blockmem import BlockMemory
 from ._chunked import ChunkedArray, Index
-from ._core import StoreCore
+from ._core import DEFAULT_MAX_STORE_BYTES, StoreCore
 from ._records import ArrayMeta, Space, StoredArray
 from ._uris import object_parts
 
@@ -36,6 +49,23 @@ def default_array_types(dtype: np.dtype[Any] | type | str) -> tuple[str, str]:
     except ETPError as exc:
         raise StoreError(ErrorCode.EINVALID_ARGUMENT, exc.message) from None
     return types.transport, types.logical
+
+
+def _fewest_item_bytes(transport: str) -> int:
+    """The smallest item of the arrays ``transport`` carries (``arrayOfInt``: int8, 1 byte)."""
+    return min(
+        dtype_for(transport, logical).itemsize
+        for logical in LOGICAL_ARRAY_TYPES
+        if fitting_logical(transport, logical) == logical
+    )
+
+
+_FEWEST_ITEM_BYTES = {
+    TRANSPORT_DTYPES[t]: _fewest_item_bytes(t)
+    for t in TRANSPORT_ARRAY_TYPES
+    if t != "arrayOfString"
+}
+"""By the dtype a put's values arrive as (their transport's): see :func:`_fewest_item_bytes`."""
 
 
 def _as_ints(values: Sequence[int] | np.ndarray[Any, Any], what: str) -> tuple[int, ...]:
@@ -98,6 +128,35 @@ def _store_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
 
 class ArrayStore(StoreCore):
     """The array calls of the store: arrays are keyed by (owning object URI, pathInResource)."""
+
+    @functools.cached_property
+    def block_memory(self) -> BlockMemory:
+        """Memory for the values of arriving puts (``block_memory.empty``), recycled from
+        blocks that are gone: at most a quarter of ``max_store_bytes`` (of its default when
+        unlimited) is kept idle, so the values' memory stays within 1.25 times the limit."""
+        limit = self.max_store_bytes
+        return BlockMemory((DEFAULT_MAX_STORE_BYTES if limit is None else limit) // 4)
+
+    def incoming_values(self, size: int, dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
+        """Memory for the ``size`` values of an arriving put, of their transport's ``dtype``,
+        to receive or decode them into (:class:`~etp_sync.codec._placement.IncomingValues`).
+
+        Refused before anything is allocated (ETPDecodeError, ELIMIT_EXCEEDED) when that many
+        values make an array bigger than ``max_array_bytes`` or ``max_store_bytes`` allow even
+        at the smallest item size their transport carries: varints (1 byte each at best on the
+        wire) would otherwise take 4 or 8 bytes each before any limit was checked."""
+        count = size * _FEWEST_ITEM_BYTES.get(np.dtype(dtype), 1)
+        for name, limit in (
+            ("max_array_bytes", self.max_array_bytes),
+            ("max_store_bytes", self.max_store_bytes),
+        ):
+            if limit is not None and count > limit:
+                raise ETPDecodeError(
+                    f"{size} values make an array of at least {count} bytes, over the store's "
+                    f"limit of {limit} ({name})",
+                    ErrorCode.ELIMIT_EXCEEDED,
+                )
+        return self.block_memory.empty(size, dtype)
 
     def _array_space(self, uri: str, path_in_resource: str) -> tuple[Space, tuple[str, str]]:
         u = object_parts(uri)

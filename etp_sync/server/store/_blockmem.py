@@ -1,0 +1,106 @@
+"""Memory for the values of arriving puts, recycled from store blocks that are gone.
+
+A put's values are received straight into an array that then becomes a store block (see
+:mod:`etp_sync.codec._placement` and :meth:`~._chunked.ChunkedArray.write`). Fresh memory costs
+the kernel a page fault and a zeroed page per 4 KiB as the values land in it, and the unmapping
+when the block goes: for a 256 MiB put, most of the server's CPU. A put that replaces an array
+frees as many blocks as it then needs, so :class:`BlockMemory` keeps the memory of blocks that
+died (nobody holds a view of them any more) and receives the next values of the same size into
+it: pages already mapped and written, no fault.
+
+Bounded: the memory kept idle is at most ``keep_bytes`` (the oldest goes first); memory in use
+is the store's blocks (counted against ``max_store_bytes``) and values in flight. A block is
+recycled only once its array and every view of it are gone (a finalizer on the array that owns
+the memory: numpy views keep that array alive), so values lent to a send, kept by a transaction
+until its rollback or still read by anybody are never overwritten.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import threading
+import weakref
+from typing import Any
+
+import numpy as np
+
+from etp_sync.codec.arrays import FRESH_MAP_BYTES, fresh_empty
+
+__all__ = ["BlockMemory"]
+
+_PRIVATE = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
+
+
+def _mapping(nbytes: int) -> mmap.mmap:
+    """Anonymous private memory of ``nbytes`` (a shared mapping would be shmem: about 40%
+    dearer to fault in and to unmap, measured)."""
+    if _PRIVATE:
+        return mmap.mmap(-1, nbytes, flags=_PRIVATE)
+    return mmap.mmap(-1, nbytes)
+
+
+class BlockMemory:
+    """Uninitialised arrays for received values (:meth:`empty`), in recycled memory when
+    some of that size is idle; at most ``keep_bytes`` idle (see the module docstring).
+    Thread-safe: arrays die, and give their memory back, in any thread."""
+
+    def __init__(self, keep_bytes: int) -> None:
+        self.keep_bytes = max(0, int(keep_bytes))
+        self._idle: list[mmap.mmap] = []  # oldest first
+        self._idle_bytes = 0
+        # Re-entrant: a collection inside a locked section may finalize a block (_back).
+        self._lock = threading.RLock()
+
+    @property
+    def idle_bytes(self) -> int:
+        """Bytes of memory kept for the next values."""
+        return self._idle_bytes
+
+    def empty(self, shape: int | tuple[int, ...], dtype: Any) -> np.ndarray[Any, Any]:
+        """An uninitialised C-contiguous array of ``shape`` and ``dtype``, all of the memory
+        it lies in (so the store may keep it as a block); small ones and ``object`` arrays
+        come from :func:`~etp_sync.codec.arrays.fresh_empty`."""
+        dt = np.dtype(dtype)
+        dims = (shape,) if isinstance(shape, int) else tuple(shape)
+        nbytes = math.prod(dims) * dt.itemsize
+        if nbytes < FRESH_MAP_BYTES or dt.hasobject or not self.keep_bytes:
+            return fresh_empty(dims, dt)
+        memory = self._take(nbytes) or _mapping(nbytes)
+        owner = np.frombuffer(memory, dtype=dt)
+        # The finalizer holds the memory, not the array: when the array (and so every view of
+        # it) is gone, the memory comes back.
+        weakref.finalize(owner, self._back, memory).atexit = False
+        return owner.reshape(dims)
+
+    def _take(self, nbytes: int) -> mmap.mmap | None:
+        """Idle memory of exactly ``nbytes`` (the most recently given back), or None."""
+        with self._lock:
+            idle = self._idle
+            for i in range(len(idle) - 1, -1, -1):
+                if len(idle[i]) == nbytes:
+                    memory = idle.pop(i)
+                    self._idle_bytes -= nbytes
+                    return memory
+        return None
+
+    def _back(self, memory: mmap.mmap) -> None:
+        """Keep the memory of an array that died, dropping the oldest beyond ``keep_bytes``
+        (unmapped outside the lock, when the last reference goes)."""
+        dropped: list[mmap.mmap] = []
+        with self._lock:
+            if len(memory) > self.keep_bytes:
+                return
+            self._idle.append(memory)
+            self._idle_bytes += len(memory)
+            while self._idle_bytes > self.keep_bytes:
+                old = self._idle.pop(0)
+                self._idle_bytes -= len(old)
+                dropped.append(old)
+        del dropped
+
+    def clear(self) -> None:
+        """Unmap all idle memory."""
+        with self._lock:
+            dropped, self._idle, self._idle_bytes = self._idle, [], 0
+        del dropped

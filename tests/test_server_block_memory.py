@@ -1,0 +1,139 @@
+"""The server's recycled memory for arriving puts (etp_sync.server.store._blockmem): memory comes
+back only when its array and every view of it are gone, idle memory stays within its bound, and
+the store's blocks received into it survive transactions, rollbacks and lent views."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from etp_sync.codec.arrays import FRESH_MAP_BYTES
+from etp_sync.server.store import Store
+from etp_sync.server.store import _blockmem as blockmem
+from etp_sync.server.store._blockmem import BlockMemory
+
+MB = 1 << 20
+DS = "eml:///dataspace('recycle/test')"
+EPC = f"{DS}/eml20.obj_EpcExternalPartReference({uuid.UUID(int=11)})"
+
+
+def address(values: np.ndarray) -> int:
+    return int(values.__array_interface__["data"][0])
+
+
+@pytest.fixture
+def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Sizes of the fresh mappings made (memory that was not recycled)."""
+    made: list[int] = []
+    mapping = blockmem._mapping
+
+    def counting(nbytes: int) -> Any:
+        made.append(nbytes)
+        return mapping(nbytes)
+
+    monkeypatch.setattr(blockmem, "_mapping", counting)
+    yield made
+
+
+def test_memory_comes_back_only_when_the_array_and_its_views_are_gone(fresh: list[int]) -> None:
+    memory = BlockMemory(64 * MB)
+    first = memory.empty((1024, 1024), np.float64)  # 8 MiB
+    first[:] = 1.0
+    where = address(first)
+    view = first[10:20]
+    del first
+    assert memory.idle_bytes == 0  # the view still reads it
+    second = memory.empty((1024, 1024), np.float64)
+    assert address(second) != where and len(fresh) == 2
+    np.testing.assert_array_equal(view, 1.0)
+    del view
+    assert memory.idle_bytes == 8 * MB
+    third = memory.empty(MB, np.float64)  # same size, another shape and the same memory
+    assert address(third) == where and memory.idle_bytes == 0 and len(fresh) == 2
+    assert third.shape == (MB,) and third.flags.writeable and third.flags.c_contiguous
+    assert second.base is not None  # (kept alive until here)
+
+
+def test_idle_memory_stays_within_its_bound_oldest_dropped_first(fresh: list[int]) -> None:
+    memory = BlockMemory(16 * MB)
+    arrays = [memory.empty(MB, np.float64) for _ in range(3)]  # 8 MiB each
+    places = [address(a) for a in arrays]
+    while arrays:
+        arrays.pop(0)  # given back in the order they were made
+    assert memory.idle_bytes == 16 * MB  # the first one given back was dropped
+    again = [memory.empty(MB, np.float64) for _ in range(3)]
+    assert sorted(address(a) for a in again[:2]) == sorted(places[1:])
+    assert len(fresh) == 4
+    too_big = memory.empty(3 * MB, np.float64)  # 24 MiB: never kept
+    del too_big, again
+    assert memory.idle_bytes <= 16 * MB
+    memory.clear()
+    assert memory.idle_bytes == 0
+
+
+def test_only_the_same_size_is_recycled_and_small_arrays_never(fresh: list[int]) -> None:
+    memory = BlockMemory(64 * MB)
+    big = memory.empty(MB, np.float64)
+    del big
+    other = memory.empty(MB // 2, np.float64)  # 4 MiB: not the idle 8 MiB
+    assert len(fresh) == 2 and memory.idle_bytes == 8 * MB
+    small = memory.empty(FRESH_MAP_BYTES // 8 - 1, np.float64)
+    del small, other
+    assert memory.idle_bytes == 12 * MB and len(fresh) == 2
+    off = BlockMemory(0)
+    unkept = off.empty(MB, np.float64)
+    del unkept
+    assert off.idle_bytes == 0 and len(fresh) == 2  # without a bound, plain fresh memory
+
+
+def _received(store: Store, values: np.ndarray) -> np.ndarray:
+    """``values`` as the server receives them: in the store's memory for incoming values."""
+    out = store.incoming_values(values.size, values.dtype).reshape(values.shape)
+    out[...] = values
+    return out
+
+
+def test_a_rolled_back_transactions_blocks_come_back_and_the_committed_array_stays(
+    fresh: list[int],
+) -> None:
+    store = Store(max_store_bytes=None)
+    store.put_dataspace(DS)
+    rng = np.random.default_rng(5)
+    committed = rng.random((2048, 1024))  # 16 MiB, two blocks of 8 MiB as the client sends
+    store.put_uninitialized_array(EPC, "/a", committed.shape, np.float64)
+    for row in (0, 1024):
+        block = _received(store, committed[row : row + 1024])
+        store.put_subarray(EPC, "/a", [row, 0], [1024, 1024], block, adopt=True)
+    assert len(fresh) == 2 and store.block_memory.idle_bytes == 0  # kept as blocks
+    tx = store.start_transaction("writer", [DS])
+    staged = rng.random((2048, 1024))
+    store.put_uninitialized_array(EPC, "/a", staged.shape, np.float64, tx=tx)
+    for row in (0, 1024):
+        block = _received(store, staged[row : row + 1024])
+        store.put_subarray(EPC, "/a", [row, 0], [1024, 1024], block, tx=tx, adopt=True)
+    del block
+    np.testing.assert_array_equal(store.get_array(EPC, "/a", tx=tx), staged)
+    assert store.block_memory.idle_bytes == 0 and len(fresh) == 4
+    store.rollback_transaction(tx)
+    assert store.block_memory.idle_bytes == 16 * MB  # the staged blocks, given back
+    np.testing.assert_array_equal(store.get_array(EPC, "/a"), committed)
+    lent = store.get_subarray(EPC, "/a", [0, 0], [1024, 1024], lend=True)
+    # A put that replaces the array at once: its old blocks come back, but the lent one only
+    # when its view is gone; the new blocks take the idle memory first.
+    store.put_uninitialized_array(EPC, "/a", committed.shape, np.float64)
+    assert store.block_memory.idle_bytes == 24 * MB
+    again = rng.random((2048, 1024))
+    made = len(fresh)
+    for row in (0, 1024):
+        block = _received(store, again[row : row + 1024])
+        store.put_subarray(EPC, "/a", [row, 0], [1024, 1024], block, adopt=True)
+    del block
+    assert len(fresh) == made == 4  # nothing mapped anew
+    np.testing.assert_array_equal(lent, committed[:1024])  # never overwritten
+    np.testing.assert_array_equal(store.get_array(EPC, "/a"), again)
+    del lent
+    assert store.block_memory.idle_bytes == 16 * MB
