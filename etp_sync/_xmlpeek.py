@@ -2,78 +2,162 @@
 
 A put needs an object's qualified type and uuid (its URI) and its citation's title and times
 (Resource fields): all in the root element and its ``Citation`` child. :func:`peek_data_object`
-lets expat run over the whole document (so what it accepts is what
-:func:`~etp_sync.xmlinfo.parse_data_object` accepts) but calls Python only for the root, its
-children up to the end of the first ``Citation``, that citation's children, and the text of the
-ones :func:`~etp_sync.xmlinfo.identify_root` reads; the fields are the very ones
+lets expat run once over the whole document (so what it accepts is what
+:func:`~etp_sync.xmlinfo.parse_data_object` accepts, and its errors are worded alike) but calls
+Python only for the root and its children up to the first ``Citation``. A plain citation (see
+:data:`_PLAIN_CITATION`, the usual form) is then read off the document's bytes by a pattern;
+any other is followed through expat's events: its elements, and the text of the ones
+:func:`~etp_sync.xmlinfo.identify_root` reads. The fields are the very ones
 ``parse_data_object`` gives. References are not looked for (``references``, ``links`` and
 ``hdf_datasets`` are empty).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from xml.parsers import expat
 
 from .xmlinfo import (
     CITATION_FIELDS,
     ENCODING_ERRORS,
+    XSI_NS,
     ObjectInfo,
     identify_root,
-    parse_data_object,
+    refused,
+    root_namespaces,
 )
 
 __all__ = ["peek_data_object"]
 
 _CITATION = "Citation"
+_XSI_TYPE = f"{XSI_NS} type"  # expat's spelling of the xsi:type attribute's name
 
-
-def _tag(name: str) -> str:
-    """expat's ``namespace local`` (separator ``" "``) spelt as ElementTree does: ``{ns}local``."""
-    ns, _, local = name.rpartition(" ")
-    return f"{{{ns}}}{local}" if ns else local
+# A plain citation, from its start tag to its end tag: no attributes; children that are empty or
+# hold text only (no elements, comments, processing instructions or CDATA sections, no character
+# references, no carriage return, which XML would normalise; the five predefined entities are
+# fine); ASCII names; nothing but whitespace between them. expat checks the document is
+# well-formed; the pattern only decides whether it may read the citation itself (possessive
+# quantifiers: a citation that is not plain fails fast).
+_NAME = rb"[A-Za-z_][\w.\-]*+"
+_QNAME = rb"(?:" + _NAME + rb":)?+" + _NAME
+_TEXT = rb"[^<&\r]*+(?:&(?:amp|lt|gt|quot|apos);[^<&\r]*+)*+"
+_PLAIN_CITATION = re.compile(
+    rb"<" + _QNAME + rb"\s*+>"
+    rb"((?:\s*+<" + _QNAME + rb"\s*+(?:/>|>" + _TEXT + rb"</" + _QNAME + rb"\s*+>))*+)"
+    rb"\s*+</" + _QNAME + rb"\s*+>"
+)
+# Each child of a plain citation's content: (local name, text).
+_PLAIN_CHILD = re.compile(
+    rb"<(?:" + _NAME + rb":)?+(" + _NAME + rb")\s*+(?:/>|>(" + _TEXT + rb")</)"
+)
+_DECLARATION = re.compile(rb"(?:\xef\xbb\xbf)?+<\?xml[^>]*+>")
+_ENCODING = re.compile(rb"encoding\s*+=\s*+[\"']([^\"']*+)")
+_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))
 
 
 def _local(name: str) -> str:
-    return name.rpartition(" ")[2]
+    """The local part of expat's ``namespace local`` (separator ``" "``)."""
+    return name[name.rfind(" ") + 1 :]
 
 
-class _Skeleton:
-    """expat handlers keeping the root's tag and attributes, the prefixes it declares, and the
-    leading text (what ElementTree calls ``text``) of the first child of each name in
-    CITATION_FIELDS of the root's first Citation child. Character data is asked for only
-    while such a text is being read."""
+def _in_utf8(data: bytes) -> bool:
+    """Whether a document is in UTF-8: it declares UTF-8 or no encoding (UTF-16 documents never
+    match :data:`_PLAIN_CITATION`: their bytes interleave zeros)."""
+    declaration = _DECLARATION.match(data)
+    if declaration is None:
+        return True
+    encoding = _ENCODING.search(declaration.group())
+    return encoding is None or encoding.group(1).lower() == b"utf-8"
 
-    def __init__(self, parser: Any) -> None:
+
+def _plain_citation(data: bytes, start: int) -> dict[str, bytes] | None:
+    """The raw texts of the first child of each name in CITATION_FIELDS of the citation whose
+    start tag is at byte ``start``, when that citation is plain; None otherwise, and when a text
+    is not ASCII in a document not in UTF-8 (its bytes mean what the declared encoding says).
+    Looks at bytes only: called while expat parses, it must raise nothing."""
+    match = _PLAIN_CITATION.match(data, start)
+    if match is None:
+        return None
+    texts: dict[str, bytes] = {}
+    for name, text in _PLAIN_CHILD.findall(match.group(1)):
+        local = name.decode("ascii")
+        if local in CITATION_FIELDS and local not in texts:
+            if not text.isascii() and not _in_utf8(data):
+                return None
+            texts[local] = text
+    return texts
+
+
+def _decoded(text: bytes) -> str:
+    """A plain citation text of a document expat accepted, as expat reports it."""
+    decoded = text.decode("utf-8")
+    if "&" in decoded:
+        for entity, char in _ENTITIES:
+            decoded = decoded.replace(entity, char)
+    return decoded
+
+
+class _Peek:
+    """expat handlers keeping the root's name and attributes, and the leading text (what
+    ElementTree calls ``text``) of the first child of each name in CITATION_FIELDS of the
+    root's first Citation child: raw from the bytes of a plain citation, else from the events
+    of its elements. Element events are asked for up to that citation (or its end),
+    character data only while such a text is being read."""
+
+    __slots__ = (
+        "attributes",
+        "citation",
+        "data",
+        "depth",
+        "field",
+        "name",
+        "parser",
+        "plain",
+        "text",
+    )
+
+    def __init__(self, parser: Any, data: bytes) -> None:
         self.parser = parser
-        self.root_ns: dict[str, str] = {}
-        self.tag: str | None = None
+        self.data = data
+        self.name = ""
         self.attributes: dict[str, str] = {}
-        self.citation: dict[str, str] | None = None  # texts, once the Citation has started
-        self.in_citation = False
-        self.depth = 0
+        self.plain: dict[str, bytes] | None = None  # raw texts of a plain citation
+        self.citation: dict[str, str] = {}
+        self.depth = 1
         self.field = ""  # the citation child whose leading text is being read
         self.text: list[str] | None = None
+        parser.StartElementHandler = self.root
 
-    def start_ns(self, prefix: str | None, uri: str | None) -> None:
-        if self.tag is None:
-            self.root_ns[prefix or ""] = uri or ""
+    def root(self, name: str, attrs: dict[str, str]) -> None:
+        self.name = name
+        self.attributes = attrs
+        self.parser.StartElementHandler = self.seek
+        self.parser.EndElementHandler = self.seek_end
+
+    def seek(self, name: str, attrs: dict[str, str]) -> None:
+        """An element before the citation: the citation when it is the root's child."""
+        self.depth += 1
+        if self.depth == 2 and _local(name) == _CITATION:
+            parser = self.parser
+            self.plain = _plain_citation(self.data, parser.CurrentByteIndex)
+            if self.plain is None:
+                parser.StartElementHandler = self.start
+                parser.EndElementHandler = self.end
+            else:  # read: the rest of the document only needs checking by expat
+                parser.StartElementHandler = None
+                parser.EndElementHandler = None
+
+    def seek_end(self, name: str) -> None:
+        self.depth -= 1
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
+        """An element inside the citation."""
         if self.text is not None:
             self._keep_text()  # a child element ends the leading text
         self.depth += 1
-        depth = self.depth
-        if depth == 1:
-            self.tag = _tag(name)
-            self.attributes = {_tag(k): v for k, v in attrs.items()}
-        elif depth == 2:
-            if self.citation is None and _local(name) == _CITATION:
-                self.citation = {}
-                self.in_citation = True
-        elif depth == 3 and self.in_citation:
+        if self.depth == 3:
             local = _local(name)
-            assert self.citation is not None
             if local in CITATION_FIELDS and local not in self.citation:
                 self.citation[local] = ""
                 self.field = local
@@ -81,7 +165,7 @@ class _Skeleton:
                 self.parser.CharacterDataHandler = self.text.append
 
     def _keep_text(self) -> None:
-        assert self.citation is not None and self.text is not None
+        assert self.text is not None
         self.citation[self.field] = "".join(self.text)
         self.text = None
         self.parser.CharacterDataHandler = None
@@ -89,30 +173,29 @@ class _Skeleton:
     def end(self, name: str) -> None:
         if self.text is not None:
             self._keep_text()
-        if self.depth == 2 and self.in_citation:
+        self.depth -= 1
+        if self.depth == 1:
             # The citation is read: the rest of the document only needs checking by expat.
-            self.in_citation = False
             self.parser.StartElementHandler = None
             self.parser.EndElementHandler = None
-            self.parser.StartNamespaceDeclHandler = None
-        self.depth -= 1
 
 
 def peek_data_object(xml: bytes) -> ObjectInfo:
     """The identity and citation fields of :func:`~etp_sync.xmlinfo.parse_data_object` (same
     values, same errors), without its references, at a fraction of the cost."""
+    data = bytes(xml)
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.buffer_text = True
-    skeleton = _Skeleton(parser)
-    parser.StartNamespaceDeclHandler = skeleton.start_ns
-    parser.StartElementHandler = skeleton.start
-    parser.EndElementHandler = skeleton.end
+    peek = _Peek(parser, data)
     try:
-        parser.Parse(bytes(xml), True)
-    except (expat.ExpatError, *ENCODING_ERRORS):
-        return parse_data_object(xml)  # raises the error parse_data_object gives
-    if skeleton.tag is None:  # pragma: no cover - expat rejects empty documents first
-        return parse_data_object(xml)
-    return identify_root(
-        skeleton.tag, skeleton.attributes, skeleton.root_ns, skeleton.citation or {}
-    )
+        parser.Parse(data, True)
+    except (expat.ExpatError, *ENCODING_ERRORS) as exc:
+        raise refused(exc) from None
+    plain = peek.plain
+    citation = peek.citation if plain is None else {k: _decoded(v) for k, v in plain.items()}
+    ns, _, local = peek.name.rpartition(" ")
+    attributes = peek.attributes
+    xsi_type = attributes.get(_XSI_TYPE)
+    # The root's prefixes matter only to resolve an xsi:type on it (see root_namespaces).
+    root_ns = root_namespaces(data) if xsi_type else {}
+    return identify_root(ns, local, attributes, xsi_type, root_ns, citation)

@@ -391,8 +391,11 @@ class DataObjectURI(_URIText):
         qualified_type: QualifiedType,
         uuid: UUID,
         version: str | None,
+        text: str | None = None,
     ) -> DataObjectURI:
-        """An object URI from parts already checked (the parser's and :meth:`from_type`'s)."""
+        """An object URI from parts already checked (the parser's and :meth:`from_type`'s);
+        ``text``: its canonical text when the caller has it (the parser, given a canonical
+        URI), else worked out here."""
         self = object.__new__(cls)
         self._set(
             dataspace,
@@ -401,6 +404,7 @@ class DataObjectURI(_URIText):
             qualified_type.object_type,
             uuid,
             version,
+            text,
         )
         return self
 
@@ -412,8 +416,9 @@ class DataObjectURI(_URIText):
         object_type: str,
         uuid: UUID,
         version: str | None,
+        text: str | None = None,
     ) -> None:
-        """Set the fields and the canonical text."""
+        """Set the fields and the canonical text (``text`` when given)."""
         setattr_ = object.__setattr__
         setattr_(self, "dataspace", dataspace)
         setattr_(self, "domain", domain)
@@ -421,9 +426,11 @@ class DataObjectURI(_URIText):
         setattr_(self, "object_type", object_type)
         setattr_(self, "uuid", uuid)
         setattr_(self, "version", version)
-        space = dataspace._text if dataspace.path is None else f"{dataspace._text}/"
-        ident = str(uuid) if version is None else f"uuid={uuid},version={_quote(version)}"
-        setattr_(self, "_text", f"{space}{domain}{domain_version}.{object_type}({ident})")
+        if text is None:
+            space = dataspace._text if dataspace.path is None else f"{dataspace._text}/"
+            ident = str(uuid) if version is None else f"uuid={uuid},version={_quote(version)}"
+            text = f"{space}{domain}{domain_version}.{object_type}({ident})"
+        setattr_(self, "_text", text)
 
     @classmethod
     def from_type(
@@ -571,7 +578,10 @@ def _parse_object(text: str, pos: int, dataspace: DataspaceURI) -> DataObjectURI
     pos += 1
     if pos != len(text):
         raise _fail(text, f"unexpected trailing {text[pos:]!r} after the data object")
-    return DataObjectURI._checked(dataspace, qtype, UUID(uuid_text), version)
+    # The parser takes only canonical spellings, but for the case of the uuid's hex digits:
+    # a text with a lower-case uuid is the canonical text itself.
+    canonical = text if uuid_text == uuid_text.lower() else None
+    return DataObjectURI._checked(dataspace, qtype, UUID(uuid_text), version, canonical)
 
 
 def validate_osdu_dataspace(path: str | DataspaceURI | None) -> str:

@@ -15,17 +15,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+from xml.parsers import expat
 
+from etp_sync._frozen import frozen_record
 from etp_sync.errors import ErrorCode, ETPError
 
 __all__ = [
     "CITATION_FIELDS",
     "ENCODING_ERRORS",
+    "XSI_NS",
     "ObjectInfo",
     "identify",
     "identify_root",
     "parse_data_object",
     "qualified_type_from_content_type",
+    "refused",
+    "root_namespaces",
 ]
 
 _NS_FAMILY = {
@@ -46,8 +51,8 @@ _NS_PREFIX = {
 }
 # Families whose 2.0.x types (RESQML 2.0.1, EML 2.0) always carry the obj_ prefix in URIs.
 _OBJ_PREFIXED = ("resqml", "eml")
-_XSI = "http://www.w3.org/2001/XMLSchema-instance"
-_XSI_TYPE = f"{{{_XSI}}}type"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+_XSI_TYPE = f"{{{XSI_NS}}}type"
 # The citation children the identity reads (the first of each name counts).
 CITATION_FIELDS = frozenset(("Title", "Creation", "LastUpdate", "Originator"))
 _UUID_RE = re.compile(
@@ -90,6 +95,15 @@ class ObjectInfo:
     originator: str = ""
 
 
+_NO_REFERENCES: dict[str, tuple[Any, ...]] = {"references": (), "hdf_datasets": (), "links": ()}
+
+
+def _object_info(fields: dict[str, Any]) -> ObjectInfo:
+    """An :class:`ObjectInfo` of the fields :func:`_identity` worked out, and the references
+    when given (a put identifies every object it sends: see :mod:`etp_sync._frozen`)."""
+    return frozen_record(ObjectInfo, fields, _NO_REFERENCES)
+
+
 # What expat raises for a document whose XML declaration names an encoding it cannot read:
 # LookupError for unknown names and non-text codecs, ValueError for multi-byte encodings (and
 # UnicodeError, a ValueError, for codecs that refuse to decode).
@@ -101,12 +115,16 @@ def _error(message: str) -> ETPError:
     return ETPError(message, ErrorCode.EINVALID_OBJECT)
 
 
-def _encoding_error(exc: BaseException) -> ETPError:
-    """The EINVALID_OBJECT error of a document declaring an encoding the parser cannot read."""
-    detail = str(exc)
-    if len(detail) > _MAX_DETAIL:
-        detail = detail[:_MAX_DETAIL] + "..."
-    return _error(f"data object declares an encoding the XML parser cannot read: {detail}")
+def refused(exc: BaseException) -> ETPError:
+    """The EINVALID_OBJECT error of a document the XML parser refused: ``exc`` is what the
+    parser (ElementTree's or expat's, which word errors alike) raised, a syntax error or one of
+    :data:`ENCODING_ERRORS` for an encoding it cannot read."""
+    if isinstance(exc, ENCODING_ERRORS):
+        detail = str(exc)
+        if len(detail) > _MAX_DETAIL:
+            detail = detail[:_MAX_DETAIL] + "..."
+        return _error(f"data object declares an encoding the XML parser cannot read: {detail}")
+    return _error(f"data object is not well-formed XML: {exc}")
 
 
 _MEMO_MAX_CHARS = 256
@@ -169,6 +187,9 @@ def _version_digits(schema_version: str) -> str | None:
     return f"{m.group(1)}{m.group(2)}" if m else None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _parse_time_us(text: str) -> int:
     """xsd:dateTime → microseconds since the epoch (naive times are UTC); 0 if unparseable."""
     if not text:
@@ -179,7 +200,7 @@ def _parse_time_us(text: str) -> int:
         return 0
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = dt - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
@@ -231,11 +252,9 @@ def _reference_uuid(children: dict[str, ET.Element]) -> str | None:
 
 
 def _root_type(
-    tag: str, attributes: Mapping[str, str], root_ns: Mapping[str, str]
+    ns: str, local: str, xsi_type: str | None, root_ns: Mapping[str, str]
 ) -> tuple[str, str] | None:
     """(family, type name) of the root, from xsi:type when it names a known type, else the tag."""
-    ns, local = _split(tag)
-    xsi_type = attributes.get(_XSI_TYPE)
     if xsi_type:
         prefix, _, name = xsi_type.rpartition(":")
         xsi_ns = root_ns.get(prefix)
@@ -250,20 +269,26 @@ def _root_type(
 def identify(root: ET.Element, root_ns: Mapping[str, str]) -> ObjectInfo:
     """What the root element (tag, attributes, ``Citation`` child) says about a data object:
     everything but its references. ``root_ns`` maps the prefixes declared on the root."""
-    return identify_root(root.tag, root.attrib, root_ns, _citation_texts(root))
+    ns, local = _split(root.tag)
+    return identify_root(
+        ns, local, root.attrib, root.attrib.get(_XSI_TYPE), root_ns, _citation_texts(root)
+    )
 
 
 def identify_root(
-    tag: str,
+    ns: str,
+    local: str,
     attributes: Mapping[str, str],
+    xsi_type: str | None,
     root_ns: Mapping[str, str],
     citation: Mapping[str, str],
 ) -> ObjectInfo:
-    """:func:`identify` from the root's tag and attributes (ElementTree's ``{ns}local``
-    spelling), the prefixes it declares and ``citation``: the leading text of the first child
-    of each name in :data:`CITATION_FIELDS` of its first ``Citation`` child (for a parser
-    that builds no tree)."""
-    return ObjectInfo(**_identity(tag, attributes, root_ns, citation))
+    """:func:`identify` from the parts a parser that builds no tree keeps: the root's namespace
+    and local name, its attributes (``schemaVersion``, ``uuid`` and ``objectVersion`` are read
+    by those unprefixed names), its ``xsi:type`` (None without one), the prefixes it declares,
+    and ``citation``: the leading text of the first child of each name in
+    :data:`CITATION_FIELDS` of its first ``Citation`` child."""
+    return _object_info(_identity(ns, local, attributes, xsi_type, root_ns, citation))
 
 
 def _citation_texts(root: ET.Element) -> dict[str, str]:
@@ -276,15 +301,18 @@ def _citation_texts(root: ET.Element) -> dict[str, str]:
 
 
 def _identity(
-    tag: str,
+    ns: str,
+    local: str,
     attributes: Mapping[str, str],
+    xsi_type: str | None,
     root_ns: Mapping[str, str],
     citation: Mapping[str, str],
 ) -> dict[str, Any]:
-    """The :class:`ObjectInfo` fields :func:`identify` fills, by name."""
+    """The :class:`ObjectInfo` fields :func:`identify_root` fills, by name."""
     schema_version = (attributes.get("schemaVersion") or "").strip()
-    family_type = _root_type(tag, attributes, root_ns)
+    family_type = _root_type(ns, local, xsi_type, root_ns)
     if family_type is None:
+        tag = f"{{{ns}}}{local}" if ns else local
         raise _error(f"root element {tag!r} is not in an Energistics 2.x namespace")
     family, type_name = family_type
     if type_name.startswith("obj_") and family in _OBJ_PREFIXED:
@@ -318,24 +346,32 @@ def _identity(
     }
 
 
-def _root_namespaces(xml: bytes) -> dict[str, str]:
-    """The prefixes declared up to the root element; ETPError(EINVALID_OBJECT) if the document
-    is not well-formed XML."""
+class _RootStarted(Exception):
+    """Raised by :func:`root_namespaces`'s handler to stop expat at the root's start tag."""
+
+    __slots__ = ()
+
+
+def _stop_at_root(name: str, attributes: dict[str, str]) -> None:
+    raise _RootStarted
+
+
+def root_namespaces(xml: bytes) -> dict[str, str]:
+    """The prefixes the root element of a document (already parsed whole) declares: expat
+    reads it again up to the root's start tag only (the prolog and that tag).
+
+    Only an ``xsi:type`` on the root needs them, so the parsers ask for them afterwards, for
+    such roots alone: collecting them while parsing would cost every document more (ElementTree
+    would report an event per element; expat a Python call per declaration)."""
     root_ns: dict[str, str] = {}
-    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start-ns", "start"))
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.StartNamespaceDeclHandler = root_ns.__setitem__
+    parser.StartElementHandler = _stop_at_root
     try:
-        parser.feed(bytes(xml))
-        parser.close()
-    except ET.ParseError as exc:
-        raise _error(f"data object is not well-formed XML: {exc}") from None
-    except ENCODING_ERRORS as exc:
-        raise _encoding_error(exc) from None
-    for event in parser.read_events():
-        payload = event[-1]
-        if event[0] != "start-ns" or not isinstance(payload, tuple):
-            break
-        root_ns[payload[0]] = payload[1]
-    return root_ns
+        parser.Parse(xml, True)
+    except _RootStarted:
+        pass  # the root's declarations are all in
+    return {prefix or "": uri or "" for prefix, uri in root_ns.items()}
 
 
 def parse_data_object(xml: bytes) -> ObjectInfo:
@@ -348,18 +384,20 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
     # The whole document goes to expat in one feed: fed in pieces (as iterparse does), expat
     # before 2.6 rescans a token that spans pieces from its start on every piece, which makes
     # one huge comment, text or attribute value cost quadratic time.
+    data = bytes(xml)
     parser = ET.XMLParser()
     try:
-        parser.feed(bytes(xml))
+        parser.feed(data)
         root = parser.close()
-    except ET.ParseError as exc:
-        _root_namespaces(xml)  # raises the error as the event parser words it (positions)
-        raise _error(f"data object is not well-formed XML: {exc}") from None
-    except ENCODING_ERRORS as exc:
-        raise _encoding_error(exc) from None
-    # The root's prefixes matter only to resolve an xsi:type on it: parsed again for those.
-    root_ns = _root_namespaces(xml) if _XSI_TYPE in root.attrib else {}
-    identity = _identity(root.tag, root.attrib, root_ns, _citation_texts(root))
+    except (ET.ParseError, *ENCODING_ERRORS) as exc:
+        raise refused(exc) from None
+    ns, local = _split(root.tag)
+    xsi_type = root.attrib.get(_XSI_TYPE)
+    # The root's prefixes matter only to resolve an xsi:type on it. ElementTree keeps no
+    # prefixes, and asking it for namespace events would cost every document more than
+    # re-reading the start tag of the few with an xsi:type root costs them.
+    root_ns = root_namespaces(data) if xsi_type else {}
+    identity = _identity(ns, local, root.attrib, xsi_type, root_ns, _citation_texts(root))
     obj_uuid = identity["uuid"]
 
     references: dict[tuple[str, str], None] = {}
@@ -399,9 +437,7 @@ def parse_data_object(xml: bytes) -> ObjectInfo:
                 break
         datasets[(_text(path_elem), part_uuid)] = None
 
-    return ObjectInfo(
-        **identity,
-        references=tuple(references),
-        hdf_datasets=tuple(datasets),
-        links=tuple((qt, ref, path) for (qt, ref), path in links.items()),
-    )
+    identity["references"] = tuple(references)
+    identity["hdf_datasets"] = tuple(datasets)
+    identity["links"] = tuple((qt, ref, path) for (qt, ref), path in links.items())
+    return _object_info(identity)

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from etp_sync import uri as uri_module
 from etp_sync.errors import ErrorCode, ETPError
 from etp_sync.uri import (
     DEFAULT_DATASPACE,
@@ -523,6 +524,32 @@ def test_mutated_uri_is_rejected_or_canonical(
     assert str(parsed).lower() == mutated.lower()
 
 
+@given(objects, st.booleans(), st.integers(min_value=0), st.text(max_size=3))
+def test_parsed_text_is_the_canonical_text(
+    uri: DataObjectURI, upper: bool, where: int, insert: str
+) -> None:
+    """A parsed object URI keeps the text it was given when that is canonical (lower-case
+    uuid): it must then be exactly what its parts print as."""
+    text = str(uri)
+    if upper:
+        text = text.replace(str(uri.uuid), str(uri.uuid).upper())
+    at = where % (len(text) + 1)
+    try:
+        parsed = uri_module._parse_uri.__wrapped__(text[:at] + insert + text[at:])  # unmemoised
+    except InvalidURIError:
+        return
+    if isinstance(parsed, DataObjectURI):
+        rebuilt = DataObjectURI(
+            parsed.dataspace,
+            parsed.domain,
+            parsed.domain_version,
+            parsed.object_type,
+            parsed.uuid,
+            parsed.version,
+        )
+        assert str(parsed) == str(rebuilt)
+
+
 @given(objects, st.integers(min_value=1, max_value=200))
 def test_truncated_object_uri_is_rejected(uri: DataObjectURI, cut: int) -> None:
     text = str(uri)
@@ -538,7 +565,6 @@ def test_truncated_object_uri_is_rejected(uri: DataObjectURI, cut: int) -> None:
 def test_parse_memos_keep_no_long_text() -> None:
     """The parse memos hold short texts only: a peer's long URIs, paths or types are parsed
     (equal results) but never kept, so the memos' memory stays bounded."""
-    from etp_sync import uri as uri_module
 
     path = "p" * (uri_module._MEMO_MAX_CHARS + 1)
     text = f"eml:///dataspace('{path}')/resqml20.obj_Grid2dRepresentation({UUID(int=7)})"

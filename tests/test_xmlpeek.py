@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from etp_sync import samples
-from etp_sync._xmlpeek import peek_data_object
+from etp_sync._xmlpeek import _plain_citation, peek_data_object
 from etp_sync.errors import ETPError
-from etp_sync.xmlinfo import parse_data_object
+from etp_sync.xmlinfo import parse_data_object, root_namespaces
 
 RESQML = samples.RESQML_NS
 EML = samples.EML_NS
@@ -131,3 +131,182 @@ def test_tag_memos_keep_no_long_tag() -> None:
         )
     assert sizes[0] == sizes[1] == sizes[2], sizes  # the long tags were not kept
     assert all(len(str(tag)) <= xmlinfo._MEMO_MAX_CHARS for tag in xmlinfo._LOCAL_NAMES)
+
+
+# -- plain citations (read off the bytes) and the others (read through expat's events) ---------
+
+PLAIN_CITATIONS = [
+    "<e:Citation><e:Title>t</e:Title><e:Creation>2020-01-01T00:00:00Z</e:Creation></e:Citation>",
+    "<e:Citation>\n  <e:Title >spaced</e:Title >\n  <e:Originator/>\n  <e:LastUpdate>"
+    "2021-01-01T00:00:00+02:00</e:LastUpdate>\n  <e:Format>f</e:Format>\n</e:Citation >",
+    "<e:Citation><e:Title>a &amp; b &lt;c&gt; &quot;d&quot; &apos;e&apos; &amp;lt;</e:Title>"
+    "</e:Citation>",
+    "<e:Citation><e:Title></e:Title><e:Title>second</e:Title></e:Citation>",
+    "<e:Citation><e:Title>\tcaf\u00e9 \u6f22 </e:Title><Originator>no prefix</Originator>"
+    "</e:Citation>",
+    "<e:Citation></e:Citation>",
+    "<e:Citation>\n</e:Citation>",
+]
+OTHER_CITATIONS = [
+    "<e:Citation/>",
+    "<e:Citation a='1'><e:Title>attribute on the citation</e:Title></e:Citation>",
+    "<e:Citation xmlns:f='urn:f'><f:Title>declaration on the citation</f:Title></e:Citation>",
+    "<e:Citation><e:Title a='1'>attribute on the title</e:Title></e:Citation>",
+    "<e:Citation><!-- c --><e:Title>after a comment</e:Title></e:Citation>",
+    "<e:Citation><e:Title>a<!-- c -->b</e:Title></e:Citation>",
+    "<e:Citation><e:Title><![CDATA[x < y & z]]></e:Title></e:Citation>",
+    "<e:Citation><e:Title>lead <e:b>bold</e:b> tail</e:Title><e:Title>2</e:Title></e:Citation>",
+    "<e:Citation><e:Title>&#65;&#x42;&#233;</e:Title></e:Citation>",
+    "<e:Citation><e:Title>line\r\nbreak\rx</e:Title></e:Citation>",
+    "<e:Citation><?pi x?><e:Title>t</e:Title></e:Citation>",
+    "<e:Citation>text<e:Title>mixed content</e:Title></e:Citation>",
+    "<e:Citation><e:\u00c9t>x</e:\u00c9t><e:Title>non-ASCII name</e:Title></e:Citation>",
+    "<e:Citation><e:Title>t</e:Title><e:Other><e:Title>deeper</e:Title></e:Other></e:Citation>",
+]
+
+
+def _with_citation(
+    citation: str, *, before: str = "", encoding: str = "UTF-8", doctype: str = ""
+) -> bytes:
+    text = (
+        f'<?xml version="1.0" encoding="{encoding}"?>{doctype}'
+        f'<r:obj_Fault xmlns:r="{RESQML}" xmlns:e="{EML}" schemaVersion="2.0" uuid="{U}">'
+        f"{before}{citation}<r:Tail><e:Title>not this</e:Title></r:Tail></r:obj_Fault>"
+    )
+    return text.encode(encoding)
+
+
+def _peek_equals_parse(doc: bytes) -> None:
+    full = parse_data_object(doc)
+    assert peek_data_object(doc) == replace(full, references=(), hdf_datasets=(), links=())
+
+
+def _citation_at(doc: bytes) -> int:
+    return doc.index(b"Citation") - len(b"<e:")
+
+
+@pytest.mark.parametrize("citation", PLAIN_CITATIONS)
+def test_plain_citations_are_read_off_the_bytes(citation: str) -> None:
+    doc = _with_citation(citation)
+    assert _plain_citation(doc, _citation_at(doc)) is not None
+    _peek_equals_parse(doc)
+
+
+@pytest.mark.parametrize("citation", OTHER_CITATIONS)
+def test_other_citations_are_read_through_events(citation: str) -> None:
+    doc = _with_citation(citation)
+    assert _plain_citation(doc, _citation_at(doc)) is None
+    _peek_equals_parse(doc)
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "<r:Other><e:Title>no</e:Title></r:Other>",
+        "<r:Other><e:Citation><e:Title>nested: not the root's</e:Title></e:Citation></r:Other>",
+        "<!-- a comment first -->\n<?pi?>",
+    ],
+)
+@pytest.mark.parametrize("citation", [PLAIN_CITATIONS[1], OTHER_CITATIONS[7]])
+def test_citation_after_other_children(before: str, citation: str) -> None:
+    _peek_equals_parse(_with_citation(citation, before=before))
+
+
+def test_texts_not_in_ascii_are_read_plain_only_in_utf8() -> None:
+    citation = "<e:Citation><e:Title>caf\u00e9</e:Title></e:Citation>"
+    latin = _with_citation(citation, encoding="ISO-8859-1")
+    assert _plain_citation(latin, _citation_at(latin)) is None
+    _peek_equals_parse(latin)
+    assert peek_data_object(latin).title == "caf\u00e9"
+    ascii_latin = _with_citation(
+        "<e:Citation><e:Title>cafe</e:Title></e:Citation>", encoding="latin-1"
+    )
+    assert _plain_citation(ascii_latin, _citation_at(ascii_latin)) is not None
+    _peek_equals_parse(ascii_latin)
+    undeclared = _with_citation(citation).split(b"?>", 1)[1]
+    assert _plain_citation(undeclared, _citation_at(undeclared)) is not None
+    _peek_equals_parse(undeclared)
+    utf16 = _with_citation(citation, encoding="UTF-16")
+    _peek_equals_parse(utf16)
+    assert peek_data_object(utf16).title == "caf\u00e9"
+
+
+def test_internal_entities_in_a_citation() -> None:
+    doc = _with_citation(
+        "<e:Citation><e:Title>&who; &amp; co</e:Title></e:Citation>",
+        doctype='<!DOCTYPE r:obj_Fault [<!ENTITY who "me &amp; you">]>',
+    )
+    _peek_equals_parse(doc)
+    assert peek_data_object(doc).title == "me & you & co"
+
+
+def test_xsi_type_root_resolved_by_its_own_declarations() -> None:
+    """The root's prefixes are read again for an xsi:type root alone, up to its start tag:
+    declarations further down do not count."""
+    doc = (
+        f'<eml:AbstractObject xmlns:eml="{EML}" xmlns:xsi="{XSI}" xsi:type="r:obj_Fault" '
+        f'schemaVersion="2.0" uuid="{U}"><x xmlns:r="{RESQML}"/></eml:AbstractObject>'
+    ).encode()
+    _peek_equals_parse(doc)
+    assert peek_data_object(doc).qualified_type == "eml20.obj_AbstractObject"
+    assert root_namespaces(doc[: doc.index(b"<x")] + b"<<< not read") == {"eml": EML, "xsi": XSI}
+
+
+BAD_AFTER_CITATION = [
+    _with_citation(PLAIN_CITATIONS[0]).replace(b"</r:Tail>", b"</r:Tale>"),
+    _with_citation(
+        "<e:Citation><e:Title>bad \xff byte</e:Title></e:Citation>", encoding="latin-1"
+    ).replace(b"latin-1", b"UTF-8"),
+    _with_citation(OTHER_CITATIONS[6]) + b"<junk/>",
+]
+
+
+@pytest.mark.parametrize("doc", BAD_AFTER_CITATION)
+def test_errors_found_after_a_citation_is_read(doc: bytes) -> None:
+    test_same_errors_as_parse_data_object(doc)
+
+
+def test_errors_name_the_first_position_expat_reports() -> None:
+    for doc, where in (
+        (b"<a>\n  <b></c>", "mismatched tag: line 2, column 7"),
+        (b"<a></a><b/>", "junk after document element: line 1, column 7"),
+        (b"<a", "unclosed token: line 1, column 0"),
+    ):
+        for parse in (peek_data_object, parse_data_object):
+            with pytest.raises(ETPError) as info:
+                parse(doc)
+            assert info.value.message == f"data object is not well-formed XML: {where}"
+
+
+def test_each_parser_reads_a_document_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A malformed document is read once to word its error; an xsi:type root's start tag is
+    read again (only the prolog and that tag) for the prefixes it declares."""
+    import xml.etree.ElementTree as ET
+    from xml.parsers import expat
+
+    created: list[str] = []
+    make_expat, make_tree = expat.ParserCreate, ET.XMLParser
+
+    def counted_expat(*args: object, **kwargs: object) -> object:
+        created.append("expat")
+        return make_expat(*args, **kwargs)  # type: ignore[arg-type]
+
+    def counted_tree(*args: object, **kwargs: object) -> object:
+        created.append("tree")
+        return make_tree(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(expat, "ParserCreate", counted_expat)
+    monkeypatch.setattr(ET, "XMLParser", counted_tree)
+    xsi_root = _odd_documents()[5]
+    for doc, peek_reads, parse_reads in (
+        (BAD[2], ["expat"], ["tree"]),
+        (_sample_documents()[0], ["expat"], ["tree"]),
+        (xsi_root, ["expat", "expat"], ["tree", "expat"]),
+    ):
+        for parse, reads in ((peek_data_object, peek_reads), (parse_data_object, parse_reads)):
+            created.clear()
+            try:
+                parse(doc)
+            except ETPError:
+                pass  # BAD[2]: the error is checked elsewhere
+            assert created == reads, (parse.__name__, doc[:60])

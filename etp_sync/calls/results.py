@@ -33,6 +33,7 @@ from .._display import (
     human_size,
     local_time,
 )
+from .._frozen import frozen_record
 from ..errors import ETPInvalidArgument, ETPProtocolError
 from ..schema import Float32, Int32, datatypes
 from ..uri import DataObjectURI, DataspaceURI, InvalidURIError, parse_uri
@@ -549,17 +550,18 @@ class DataObject(_ObjectTimes, TableRow):
     @classmethod
     def from_record(cls, record: Any, data: bytes, uri: DataObjectURI | None = None) -> DataObject:
         res = record.resource
-        return cls(
-            uri=uri if uri is not None else server_object_uri(res.uri),
-            xml=bytes(data),
-            format=record.format,
-            name=res.name,
-            last_changed_us=int(res.last_changed),
-            store_last_write_us=int(res.store_last_write),
-            store_created_us=int(res.store_created),
-            active=_status_name(res.active_status) == "Active",
-            custom_data=custom_data_dict(res.custom_data),
-        )
+        fields = {
+            "uri": uri if uri is not None else server_object_uri(res.uri),
+            "xml": bytes(data),
+            "format": record.format,
+            "name": res.name,
+            "last_changed_us": int(res.last_changed),
+            "store_last_write_us": int(res.store_last_write),
+            "store_created_us": int(res.store_created),
+            "active": _status_name(res.active_status) == "Active",
+            "custom_data": custom_data_dict(res.custom_data),
+        }
+        return frozen_record(cls, fields)  # a get makes one per object
 
     @property
     def text(self) -> str:
@@ -639,10 +641,11 @@ class PutResult(TableRow):
 
     @classmethod
     def from_record(cls, uri: DataObjectURI, record: Any) -> PutResult:
-        return cls(
-            uri=uri,
-            created_contained=tuple(record.created_contained_object_uris),
-            deleted_contained=tuple(record.deleted_contained_object_uris),
-            joined_contained=tuple(record.joined_contained_object_uris),
-            unjoined_contained=tuple(record.unjoined_contained_object_uris),
-        )
+        fields = {
+            "uri": uri,
+            "created_contained": tuple(record.created_contained_object_uris),
+            "deleted_contained": tuple(record.deleted_contained_object_uris),
+            "joined_contained": tuple(record.joined_contained_object_uris),
+            "unjoined_contained": tuple(record.unjoined_contained_object_uris),
+        }
+        return frozen_record(cls, fields)  # a put makes one per object

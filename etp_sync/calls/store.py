@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from .._display import ResultDict
@@ -77,24 +78,37 @@ def _batches(items: Sequence[Any], size: Any, budget: int) -> Iterator[list[Any]
         yield batch
 
 
-def _object_uris(uris: ObjectURI | Iterable[ObjectURI]) -> list[DataObjectURI]:
-    """Validate and de-duplicate object URIs (a single URI is a list of one)."""
+def _keyed_uris(uris: ObjectURI | Iterable[ObjectURI]) -> dict[str, DataObjectURI]:
+    """Validate and de-duplicate object URIs (a single URI is a list of one), keyed by their
+    canonical text: the request key each goes by (equal URIs have equal texts)."""
     if isinstance(uris, str | DataObjectURI):
         uris = [uris]
-    return list(dict.fromkeys(as_object_uri(u) for u in uris))
-
-
-def _by_dataspace(uris: Iterable[DataObjectURI]) -> dict[DataspaceURI, list[DataObjectURI]]:
-    groups: dict[DataspaceURI, list[DataObjectURI]] = {}
+    keyed: dict[str, DataObjectURI] = {}
     for u in uris:
-        groups.setdefault(u.dataspace, []).append(u)
+        uri = as_object_uri(u)
+        keyed.setdefault(str(uri), uri)
+    return keyed
+
+
+def _key_size(key: str) -> int:
+    """Bytes of a URI's entry in a request map keyed and valued by URIs, generously."""
+    return 2 * len(key) + 12
+
+
+def _by_dataspace(by_key: Mapping[str, DataObjectURI]) -> dict[DataspaceURI, list[str]]:
+    """The keys of URIs (keyed by their text) by the dataspace they are in."""
+    groups: dict[DataspaceURI, list[str]] = {}
+    for key, uri in by_key.items():
+        groups.setdefault(uri.dataspace, []).append(key)
     return groups
 
 
-def _document_bytes(doc: Any, where: str) -> bytes:
+def _document_bytes(doc: Any, where: object) -> bytes:
+    if isinstance(doc, bytes):
+        return doc
     if isinstance(doc, str):
         return doc.encode("utf-8")
-    if isinstance(doc, bytes | bytearray | memoryview):
+    if isinstance(doc, bytearray | memoryview):
         return bytes(doc)
     raise ETPInvalidArgument(f"{where}: a data object must be XML bytes or str, got {type(doc)}")
 
@@ -190,10 +204,6 @@ class _PutItem:
         self.last_changed = info.last_update_us if info is not None and info.last_update_us else 0
         self.size = len(data) + 2 * len(self.key) + _utf8_len(self.title) + ENTRY_OVERHEAD
 
-    def encoded_size(self) -> int:
-        """Bytes of its entry in a PutDataObjects, generously (worked out once)."""
-        return self.size
-
     def record(self, now: int, blob_id: uuid.UUID | None = None) -> Any:
         return datatypes.Object.DataObject(
             resource=datatypes.Object.Resource(
@@ -210,13 +220,17 @@ class _PutItem:
         )
 
 
+_ITEM_SIZE = attrgetter("size")  # an item's bytes in a PutDataObjects, generously
+
+
 def _put_items(
     objects: ObjectMap | Iterable[Document] | Document,
     dataspace: str | DataspaceURI | None,
 ) -> list[_PutItem]:
-    """Validate the objects given to put_data_objects and work out their URIs."""
+    """Validate the objects given to put_data_objects and work out their URIs (one item per
+    URI: the last document given for it, in the place of the first)."""
     space = None if dataspace is None else as_dataspace_uri(dataspace)
-    items: dict[DataObjectURI, _PutItem] = {}
+    items: dict[str, _PutItem] = {}
     if isinstance(objects, Mapping):
         for key, doc in objects.items():
             uri = as_object_uri(key)
@@ -225,7 +239,7 @@ def _put_items(
                     f"{uri} is not in dataspace {space} given as dataspace=; leave it out when "
                     "the objects are keyed by URI"
                 )
-            data = _document_bytes(doc, str(uri))
+            data = _document_bytes(doc, uri)
             try:
                 info: ObjectInfo | None = peek_data_object(data)
             except ETPError:
@@ -234,7 +248,8 @@ def _put_items(
                 raise ETPInvalidArgument(
                     f"the document put as {uri} has uuid {info.uuid} in its XML"
                 )
-            items[uri] = _PutItem(uri, data, info)
+            item = _PutItem(uri, data, info)
+            items[item.key] = item
     else:
         if isinstance(objects, str | bytes | bytearray | memoryview):
             objects = [objects]
@@ -247,7 +262,8 @@ def _put_items(
                     f"object {i}: cannot derive its URI from the XML: {exc.message}"
                 ) from None
             uri = _derive_uri(info, space if space is not None else DataspaceURI())
-            items[uri] = _PutItem(uri, data, info)
+            item = _PutItem(uri, data, info)
+            items[item.key] = item
     return list(items.values())
 
 
@@ -277,26 +293,25 @@ class StoreCalls(SessionAPI):
         (:class:`~etp_sync.errors.ETPRemoteError` when none did).
         """
         report = resolve_progress(progress, desc="get objects", unit="obj")
-        wanted = _object_uris(uris)
-        if not wanted:
+        by_key = _keyed_uris(uris)
+        if not by_key:
             return {}
-        by_key = {str(u): u for u in wanted}
         budget = self._store_budget()
         found: dict[str, DataObject] = {}
         failures = _Failures()
         done = 0
-        for batch in _batches(wanted, lambda u: 2 * len(str(u)) + 12, budget):
-            keys = [str(u) for u in batch]
+        for keys in _batches(list(by_key), _key_size, budget):
             response = self.request(
                 messages.Store.GetDataObjects(uris={k: k for k in keys}, format=format)
             )
             found.update(_assemble_objects(response, by_key))
             done += len(keys)
             if report is not None:
-                report(done, len(wanted))
-            failures.add_response(response, [k for k in keys if k not in found])
-            failures.add_unanswered([k for k in keys if k not in found], ErrorCode.ENOT_FOUND)
-        result = ResultDict({by_key[k]: found[k] for k in by_key if k in found})
+                report(done, len(by_key))
+            missing = [k for k in keys if k not in found]
+            failures.add_response(response, missing)
+            failures.add_unanswered(missing, ErrorCode.ENOT_FOUND)
+        result = ResultDict({uri: found[k] for k, uri in by_key.items() if k in found})
         failures.raise_if_any(result)
         return result
 
@@ -343,9 +358,9 @@ class StoreCalls(SessionAPI):
         requests: list[tuple[Any, list[_PutItem]]] = []
         spaces: list[DataspaceURI] = []
         for space, group in groups.items():
-            small = [i for i in group if MESSAGE_OVERHEAD + i.encoded_size() <= budget]
-            large = [i for i in group if MESSAGE_OVERHEAD + i.encoded_size() > budget]
-            for batch in _batches(small, _PutItem.encoded_size, budget):
+            small = [i for i in group if MESSAGE_OVERHEAD + i.size <= budget]
+            large = [i for i in group if MESSAGE_OVERHEAD + i.size > budget]
+            for batch in _batches(small, _ITEM_SIZE, budget):
                 now = now_us()
                 body = messages.Store.PutDataObjects(
                     data_objects={i.key: i.record(now) for i in batch},
@@ -359,8 +374,9 @@ class StoreCalls(SessionAPI):
         results, failures = self._write_requests(
             requests, spaces, _collect_put, timeout=timeout, replaces=True, progress=report
         )
-        failures.raise_if_any(results)
-        return ResultDict({i.uri: results[i.uri] for i in items if i.uri in results})
+        put = ResultDict({i.uri: results[i.key] for i in items if i.key in results})
+        failures.raise_if_any(put)
+        return put
 
     def put_data_object(
         self,
@@ -386,14 +402,14 @@ class StoreCalls(SessionAPI):
         self,
         requests: Sequence[tuple[Any, T]],
         spaces: Sequence[DataspaceURI],
-        collect: Callable[[Response, T, dict[DataObjectURI, R], _Failures], None],
+        collect: Callable[[Response, T, dict[str, R], _Failures], None],
         *,
         timeout: float | None,
         replaces: bool,
         progress: Progress | None = None,
-    ) -> tuple[dict[DataObjectURI, R], _Failures]:
+    ) -> tuple[dict[str, R], _Failures]:
         """Send write requests (``spaces[i]``: the dataspace of ``requests[i]``) and
-        ``collect`` each response into (results, failures).
+        ``collect`` each response into (results by request key, failures).
 
         One request goes as it is (a refusal as a whole fails all its items). Several run as
         one write (:meth:`TransactionManager.write_many`: one transaction when the server
@@ -403,7 +419,7 @@ class StoreCalls(SessionAPI):
         manager = self.transaction_manager
         total = sum(len(_keys(body)) for body, _ in requests)
         if len(requests) == 1:
-            results: dict[DataObjectURI, R] = {}
+            results: dict[str, R] = {}
             failures = _Failures()
             (body, batch), space = requests[0], spaces[0]
             try:
@@ -416,8 +432,8 @@ class StoreCalls(SessionAPI):
                 progress(total, total)
             return results, failures
 
-        def operation(deadline: Deadline) -> tuple[dict[DataObjectURI, R], _Failures]:
-            results: dict[DataObjectURI, R] = {}
+        def operation(deadline: Deadline) -> tuple[dict[str, R], _Failures]:
+            results: dict[str, R] = {}
             failures = _Failures()
             done = 0
             for body, batch in requests:
@@ -451,25 +467,25 @@ class StoreCalls(SessionAPI):
         Failures raise ETPPartialFailure (errors keyed by URI text, successes = this dict for
         the deletions that worked).
         """
-        wanted = _object_uris(uris)
-        if not wanted:
+        by_key = _keyed_uris(uris)
+        if not by_key:
             return {}
         budget = self._store_budget()
-        requests: list[tuple[Any, list[DataObjectURI]]] = []
+        requests: list[tuple[Any, dict[str, DataObjectURI]]] = []
         spaces: list[DataspaceURI] = []
-        for space, group in _by_dataspace(wanted).items():
-            for batch in _batches(group, lambda u: 2 * len(str(u)) + 12, budget):
+        for space, group in _by_dataspace(by_key).items():
+            for keys in _batches(group, _key_size, budget):
                 body = messages.Store.DeleteDataObjects(
-                    uris={str(u): str(u) for u in batch},
-                    prune_contained_objects=prune_contained_objects,
+                    uris={k: k for k in keys}, prune_contained_objects=prune_contained_objects
                 )
-                requests.append((body, batch))
+                requests.append((body, {k: by_key[k] for k in keys}))
                 spaces.append(space)
         deleted, failures = self._write_requests(
             requests, spaces, _collect_deleted, timeout=timeout, replaces=False
         )
-        failures.raise_if_any(deleted)
-        return {u: deleted[u] for u in wanted if u in deleted}
+        done = {uri: deleted[k] for k, uri in by_key.items() if k in deleted}
+        failures.raise_if_any(done)
+        return done
 
 
 def _keys(body: Any) -> list[str]:
@@ -482,41 +498,41 @@ def _keys(body: Any) -> list[str]:
 def _collect_put(
     response: Response,
     batch: list[_PutItem],
-    results: dict[DataObjectURI, PutResult],
+    results: dict[str, PutResult],
     failures: _Failures,
 ) -> None:
-    """Record the PutResults of a PutDataObjects response, and its failures."""
+    """Record the PutResults of a PutDataObjects response by key, and its failures."""
     by_key = {i.key: i.uri for i in batch}
     for m in response.messages:
         for key, put_response in getattr(m, "success", {}).items():
-            if key in by_key:
-                results[by_key[key]] = PutResult.from_record(by_key[key], put_response)
+            uri = by_key.get(key)
+            if uri is not None:
+                results[key] = PutResult.from_record(uri, put_response)
     _missing(response, by_key, results, failures)
 
 
 def _collect_deleted(
     response: Response,
-    batch: list[DataObjectURI],
-    deleted: dict[DataObjectURI, list[DataObjectURI]],
+    batch: dict[str, DataObjectURI],
+    deleted: dict[str, list[DataObjectURI]],
     failures: _Failures,
 ) -> None:
-    """Record what a DeleteDataObjects response says was deleted, and its failures."""
-    keys = {str(u): u for u in batch}
+    """Record what a DeleteDataObjects response says was deleted, by key, and its failures."""
     for m in response.messages:
         for key, array in getattr(m, "deleted_uris", {}).items():
-            if key in keys:
-                deleted[keys[key]] = [_deleted_uri(v) for v in array.values]
-    _missing(response, keys, deleted, failures)
+            if key in batch:
+                deleted[key] = [_deleted_uri(v) for v in array.values]
+    _missing(response, batch, deleted, failures)
 
 
 def _missing(
     response: Response,
-    keys: Mapping[str, DataObjectURI],
-    done: Mapping[DataObjectURI, Any],
+    keys: Iterable[str],
+    done: Mapping[str, Any],
     failures: _Failures,
 ) -> None:
     """Items of a write request that did not succeed: their errors, or "unanswered"."""
-    missing = [k for k, u in keys.items() if u not in done]
+    missing = [k for k in keys if k not in done]
     failures.add_response(response, missing)
     failures.add_unanswered(missing, ErrorCode.EINVALID_STATE)
 
@@ -555,8 +571,7 @@ def _assemble_objects(
     blobs = _Blobs("GetDataObjects")
 
     def finish(key: str, record: Any, data: bytes) -> None:
-        uri = by_key.get(key)
-        found[str(uri) if uri is not None else key] = DataObject.from_record(record, data, uri)
+        found[key] = DataObject.from_record(record, data, by_key.get(key))
 
     for m in response.messages:
         if m.etp_name == "GetDataObjectsResponse":
