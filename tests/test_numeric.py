@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from etp_sync.codec import _numeric, _varint_arrays
+from etp_sync.codec import _numeric, _varint_arrays, _varint_decode, _varint_encode
 from etp_sync.codec._numeric import (
     decode_avro_array_numeric,
     decode_zigzag_varints,
@@ -222,8 +222,8 @@ def test_many_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     decoded, end = decode_zigzag_varints(expected, 0, values.size)
     assert end == len(expected) and np.array_equal(decoded, values)
     for chunk in (1, 3, 7, 64):
-        monkeypatch.setattr(_varint_arrays, "_ENCODE_CHUNK", chunk)
-        monkeypatch.setattr(_varint_arrays, "_DECODE_CHUNK", chunk)
+        monkeypatch.setattr(_varint_encode, "_ENCODE_CHUNK", chunk)
+        monkeypatch.setattr(_varint_decode, "_DECODE_CHUNK", chunk)
         assert encode_zigzag_varints(values) == expected
         decoded, end = decode_zigzag_varints(expected + b"\x7f" * 30, 0, values.size)
         assert end == len(expected) and np.array_equal(decoded, values)
@@ -333,9 +333,9 @@ def test_kernels_match_fastavro(
     it; chunk sizes make values straddle chunk and window boundaries.
     """
     if chunk is not None:
-        monkeypatch.setattr(_varint_arrays, "_ENCODE_CHUNK", chunk)
-        monkeypatch.setattr(_varint_arrays, "_DECODE_CHUNK", chunk)
-    monkeypatch.setattr(_varint_arrays, "_WORD_SCAN_GUESS", word_scan)
+        monkeypatch.setattr(_varint_encode, "_ENCODE_CHUNK", chunk)
+        monkeypatch.setattr(_varint_decode, "_DECODE_CHUNK", chunk)
+    monkeypatch.setattr(_varint_decode, "_WORD_SCAN_GUESS", word_scan)
     rng = np.random.default_rng(sum(map(ord, shape)) + (chunk or 0))
     values = values_of(rng, 3001, shape)
     if shape in ("full", "full+short", "mixed"):
@@ -356,9 +356,9 @@ def test_kernels_match_fastavro(
 def test_kernels_random_lengths(
     monkeypatch: pytest.MonkeyPatch, word_scan: int, data: st.DataObject
 ) -> None:
-    monkeypatch.setattr(_varint_arrays, "_WORD_SCAN_GUESS", word_scan)
-    monkeypatch.setattr(_varint_arrays, "_ENCODE_CHUNK", data.draw(st.sampled_from([3, 16, 4096])))
-    monkeypatch.setattr(_varint_arrays, "_DECODE_CHUNK", data.draw(st.sampled_from([2, 17, 4096])))
+    monkeypatch.setattr(_varint_decode, "_WORD_SCAN_GUESS", word_scan)
+    monkeypatch.setattr(_varint_encode, "_ENCODE_CHUNK", data.draw(st.sampled_from([3, 16, 4096])))
+    monkeypatch.setattr(_varint_decode, "_DECODE_CHUNK", data.draw(st.sampled_from([2, 17, 4096])))
     values = data.draw(
         st.lists(st.one_of(longs, st.sampled_from(BOUNDARY_VALUES), st.integers(-9000, 9000)))
     )
@@ -385,7 +385,7 @@ def test_non_canonical_varints_decode_like_fastavro(
     monkeypatch: pytest.MonkeyPatch, word_scan: int
 ) -> None:
     """Over-long but valid varints (padding groups of zeros) are accepted, on every path."""
-    monkeypatch.setattr(_varint_arrays, "_WORD_SCAN_GUESS", word_scan)
+    monkeypatch.setattr(_varint_decode, "_WORD_SCAN_GUESS", word_scan)
     pieces = [b"\x80\x00", b"\x81\x00", b"\xff\x80\x80\x00", b"\x80" * 9 + b"\x00", b"\x02"]
     data = b"".join(pieces * 50)
     expected = avro_read("long", write_varint(len(pieces) * 50) + data + b"\x00")
@@ -402,7 +402,7 @@ def test_non_canonical_varints_decode_like_fastavro(
 @pytest.mark.parametrize("at", [0, 1, 7, 8, 9, 500])
 def test_wide_path_errors(monkeypatch: pytest.MonkeyPatch, word_scan: int, at: int) -> None:
     """Overflow, over-long and truncated varints among long ones fail at the right offset."""
-    monkeypatch.setattr(_varint_arrays, "_WORD_SCAN_GUESS", word_scan)
+    monkeypatch.setattr(_varint_decode, "_WORD_SCAN_GUESS", word_scan)
     rng = np.random.default_rng(at)
     values = rng.integers(INT64_MIN, INT64_MAX, size=600, dtype=np.int64, endpoint=True)
     before = encode_zigzag_varints(values[:at])
@@ -473,28 +473,6 @@ def test_pooled_scratch_is_never_shared_between_threads() -> None:
     for t in threads:
         t.join()
     assert not errors, errors[0]
-
-
-def test_scratch_pool_keeps_at_most_its_bound_when_threads_give_at_once() -> None:
-    """Sets given back by many threads at once leave at most ``keep`` in the pool (a check
-    before an append let each thread add one past it), and each set is handed out once."""
-    pool = _varint_arrays._ScratchPool(_varint_arrays._Scratch, keep=2)
-    size = _varint_arrays._POOLED_VALUES
-    start = threading.Barrier(16)
-
-    def give() -> None:
-        start.wait()
-        for _ in range(200):
-            pool.give(pool.take(size, 1))
-
-    threads = [threading.Thread(target=give) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert 1 <= len(pool._free) <= 2
-    taken = [pool.take(size, 1) for _ in range(3)]
-    assert len({id(s) for s in taken}) == 3
 
 
 @pytest.mark.parametrize("shape", ["narrow", "full+short"])
@@ -810,25 +788,6 @@ def test_encode_converts_when_needed() -> None:
 
 def _address(a: np.ndarray) -> int:
     return int(a.__array_interface__["data"][0])
-
-
-def test_varint_output_buffers_are_reused_only_once_nothing_refers_to_them() -> None:
-    pool = _varint_arrays._OutputPool(keep=2, min_bytes=1 << 10)
-    first = pool.take(4096)
-    second = pool.take(4096)
-    assert _address(first) != _address(second)  # the first is still referred to
-    where = _address(first)
-    view = memoryview(first).cast("B")[10:]  # what a transport may hold while sending
-    del first
-    third = pool.take(4096)
-    assert _address(third) != where  # still referred to through the memoryview
-    del view, third
-    assert _address(pool.take(4096)) == where  # nothing refers to it any more: reused
-    big = pool.take(8192)  # nothing free is big enough: a new buffer, replacing a free one
-    assert len(pool._bufs) == 2 and any(b.size == 8192 for b in pool._bufs)
-    del big, second
-    assert all(pool.take(100 + i).base is None for i in range(3))  # small: never pooled
-    assert len(pool._bufs) <= 2
 
 
 def test_encoding_into_a_reused_buffer_gives_the_same_bytes() -> None:

@@ -21,6 +21,7 @@ from etp_sync import ETPSession
 from etp_sync.codec import MessageFlags, MessageHeader, _placement, decode_message, encode_message
 from etp_sync.codec import arrays as arrays_module
 from etp_sync.codec._placement import PLACE_PEEK, ArrayReplyTarget, IncomingValues
+from etp_sync.codec._pool import BufferPool
 from etp_sync.codec.arrays import (
     FRESH_MAP_BYTES,
     ArrayTypes,
@@ -202,7 +203,7 @@ def test_unsigned_values_on_a_signed_transport_are_placed_bit_for_bit() -> None:
 def test_varint_scratch_is_reused_from_frame_to_frame(monkeypatch: pytest.MonkeyPatch) -> None:
     """The rest of a varint frame goes to a pooled buffer, the same one frame after frame."""
     # A pool of its own: the process-wide one may hold buffers of earlier tests.
-    monkeypatch.setattr(_placement, "_SCRATCH", _placement._Scratch())
+    monkeypatch.setattr(_placement, "_SCRATCH", BufferPool(1 << 24, grow=0.25))
     values = RNG.integers(0, 1000, 1 << 16, dtype=np.int64)
     frame = _reply(values)
     seen = set()
@@ -214,6 +215,7 @@ def test_varint_scratch_is_reused_from_frame_to_frame(monkeypatch: pytest.Monkey
         offset, memory = spot
         seen.add(np.frombuffer(memory, np.uint8).ctypes.data)
         memory[:] = frame[offset:]
+        del spot, memory  # as the transport, which holds the memory only while receiving
         target.decode(frame[:offset])
         np.testing.assert_array_equal(dest, values)
     assert len(seen) == 1
@@ -222,33 +224,28 @@ def test_varint_scratch_is_reused_from_frame_to_frame(monkeypatch: pytest.Monkey
 def test_varint_scratch_is_held_by_one_frame_and_its_pool_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A scratch buffer taken is nobody else's until given back (also when the frame's decode
-    fails); the pool keeps at most its bound, the biggest buffers, none over the size cap."""
-    pool = _placement._Scratch()
+    """A scratch buffer is nobody else's while a frame uses it (also when the frame's decode
+    fails, until the decode is over); the pool keeps at most its bound in bytes."""
+    pool = BufferPool(1 << 16, grow=0.25)
     monkeypatch.setattr(_placement, "_SCRATCH", pool)
-    monkeypatch.setattr(_placement, "_KEEP_SCRATCH_BYTES", 1 << 16)
-    held = [pool.take(1000) for _ in range(3)]
-    assert len({b.ctypes.data for b in held}) == 3
-    for buf in held:
-        pool.give(buf)
-    pool.give(pool.take(1 << 17))  # over the cap: dropped
-    kept = sorted(b.nbytes for b in pool._free)
-    assert len(kept) == _placement._KEPT_SCRATCH and kept[0] >= 1000 and kept[-1] < 1 << 16
-    pool.give(pool.take(4000))  # bigger than what is kept: replaces the smallest
-    assert max(b.nbytes for b in pool._free) >= 4000
-    assert len(pool._free) == _placement._KEPT_SCRATCH
-
-    values = RNG.integers(0, 1000, 1 << 10, dtype=np.int64)  # its rest fits a kept buffer
+    values = RNG.integers(0, 1000, 1 << 10, dtype=np.int64)
     frame = _reply(values)
     target = ArrayReplyTarget(np.empty_like(values), "arrayOfLong")
     spot = target.place(memoryview(frame)[:PLACE_PEEK], len(frame))
     assert spot is not None
     offset, memory = spot
-    assert len(pool._free) == _placement._KEPT_SCRATCH - 1  # taken out while the frame arrives
+    held = np.frombuffer(memory, np.uint8).ctypes.data
+    # Taken while the frame arrives: another frame gets other memory.
+    other = pool.take(memory.nbytes)
+    assert other.ctypes.data != held
+    del other
     memory[:] = b"\xff" * memory.nbytes  # varints that never end
+    del spot, memory
     with pytest.raises(ETPDecodeError):
         target.decode(frame[:offset])
-    assert len(pool._free) == _placement._KEPT_SCRATCH  # given back all the same
+    assert pool.take(100).ctypes.data == held  # free again all the same (the smallest that fits)
+    big = pool.take(1 << 17)  # over the bound: its user's alone
+    assert big.base is None and pool.pooled_bytes <= 1 << 16
 
 
 DS = "placement/test"

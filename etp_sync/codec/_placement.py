@@ -33,7 +33,6 @@ and ``decode``; a target serves at most one frame.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +43,7 @@ from ..schema import message_class
 from . import MessageFlags, decode_message
 from ._arraycodec import locate_values
 from ._numeric import decode_zigzag_varints, read_header, read_varint
+from ._pool import BufferPool
 from .arrays import TRANSPORT_DTYPES, fresh_empty
 
 __all__ = ["PLACE_PEEK", "ArrayReplyTarget", "IncomingValues"]
@@ -109,44 +109,11 @@ def _locate(buf: memoryview, layouts: dict[int, str]) -> _Located | None:
     return _Located(transport, cut_at, pos, size)
 
 
-class _Scratch:
-    """Byte buffers that varint payloads are received into, reused from frame to frame (the
-    bytes are dropped once decoded): a frame's rest is neither grown into a buffer nor faulted
-    in anew. At most :data:`_KEPT_SCRATCH` buffers are kept between frames, the biggest ones
-    (so memory kept stays within a few messages' worth); thread-safe."""
-
-    def __init__(self) -> None:
-        self._free: list[np.ndarray[Any, Any]] = []
-        self._lock = threading.Lock()
-
-    def take(self, nbytes: int) -> np.ndarray[Any, Any]:
-        """A uint8 buffer of at least ``nbytes`` (mapped on demand: only what is written
-        takes memory), to :meth:`give` back once its bytes are used."""
-        with self._lock:
-            for i, buf in enumerate(self._free):
-                if buf.nbytes >= nbytes:
-                    return self._free.pop(i)
-        return fresh_empty(nbytes + nbytes // 4, np.uint8)  # room for slightly bigger frames
-
-    def give(self, buf: np.ndarray[Any, Any]) -> None:
-        """Take back a buffer from :meth:`take`, keeping it unless bigger ones fill the pool
-        (or it is bigger than :data:`_KEEP_SCRATCH_BYTES`)."""
-        if buf.nbytes > _KEEP_SCRATCH_BYTES:
-            return
-        with self._lock:
-            free = self._free
-            if len(free) < _KEPT_SCRATCH:
-                free.append(buf)
-                return
-            smallest = min(range(len(free)), key=lambda i: free[i].nbytes)
-            if free[smallest].nbytes < buf.nbytes:
-                free[smallest] = buf
-
-
-_KEPT_SCRATCH = 2
-_KEEP_SCRATCH_BYTES = 80 << 20
-"""Scratch buffers bigger than this (frames of more than 64 MiB) are dropped after use."""
-_SCRATCH = _Scratch()
+_SCRATCH = BufferPool(160 << 20, grow=0.25, allocate=lambda n: fresh_empty(n, np.uint8))
+"""Byte buffers that varint payloads are received into, reused from frame to frame once nothing
+refers to them (their bytes are dropped once decoded): a frame's rest is neither grown into a
+buffer nor faulted in anew. Mapped on demand (only what is written takes memory), a quarter
+bigger than the first frame's (room for slightly bigger frames); at most 160 MiB kept."""
 
 
 class _ValuesTarget:
@@ -257,8 +224,7 @@ class _ValuesTarget:
             header, body = decode_message(bytes(rest[: at.cut_at]) + empty + bytes(after))
         finally:
             if varints is not None:
-                self._raw = None  # the scratch serves other frames from now on
-                _SCRATCH.give(varints)
+                self._raw = None  # the scratch serves other frames once ``varints`` is gone
         entries: Any = next(
             (
                 getattr(body, name)

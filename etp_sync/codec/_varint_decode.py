@@ -1,0 +1,357 @@
+"""Vectorised decoding of Avro zig-zag varints (the items of ``array<long>`` and ``array<int>``)
+into int64 or int32 arrays.
+
+Chunk by chunk: the varints' ends are found (terminator bytes, high bit clear: one byte at a
+time, or eight at a time when varints are long), then every value of the chunk is assembled at
+once, on 16-bit lanes when all varints take 1 or 2 bytes, otherwise from the first 8 bytes of
+each varint loaded as one uint64 word (see :mod:`._varint_encode` for the speed rules followed).
+
+Every decoding failure (truncation, over-long varint, overflow, int32 out of range) is an
+:class:`~etp_sync.errors.ETPDecodeError`; callers check the count against the bytes left before
+anything is allocated for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from etp_sync.errors import ETPDecodeError
+
+from ._varint_bits import (
+    GROUP_MASKS,
+    HIGH_BITS,
+    HIGH_GROUP_MASKS,
+    INT32_MAX,
+    INT32_MIN,
+    U1,
+    scratch_arrays,
+    squeeze,
+)
+
+_DECODE_CHUNK: Final = 1 << 15
+# Average bytes per varint (plus one) from which terminators are searched 8 bytes at a time,
+# and how many words with several terminators a window may have for that scan to go on.
+_WORD_SCAN_GUESS: Final = 6
+_MAX_MULTI_WORDS: Final = 64
+
+
+def _varint_error(
+    win: npt.NDArray[np.uint8], ends: npt.NDArray[np.intp], base: int, max_bytes: int, at_eof: bool
+) -> ETPDecodeError:
+    """Explain why a window did not hold enough complete varints."""
+    lens = np.diff(ends, prepend=0)
+    bad = np.flatnonzero(lens > max_bytes)
+    if bad.size:
+        start = base + int(ends[bad[0]] - lens[bad[0]])
+        return ETPDecodeError(f"varint at offset {start} is longer than {max_bytes} bytes")
+    tail = win.size - (int(ends[-1]) if ends.size else 0)
+    start = base + win.size - tail
+    if tail >= max_bytes:
+        return ETPDecodeError(f"varint at offset {start} is longer than {max_bytes} bytes")
+    if at_eof:
+        return ETPDecodeError(f"buffer truncated inside the varint array at offset {start}")
+    return ETPDecodeError(f"malformed varint at offset {start}")  # not reachable in practice
+
+
+class _DecodeScratch:
+    """Scratch arrays of the decoder, for chunks of ``size`` varints of up to ``max_bytes``."""
+
+    def __init__(self, size: int, max_bytes: int) -> None:
+        wmax = size * max_bytes + 16
+        nwords = (wmax + 40) // 8
+        u64, intp, u16, b = np.uint64, np.intp, np.uint16, np.bool_
+        arrays = scratch_arrays(
+            [(wmax, b), (2 * size, b), (size, b), (nwords, b)]
+            + [(size, intp)] * 2
+            + [(size, u64)] * 5
+            + [(size, u16)] * 2
+            + [(2 * size, u16)] * 3
+            + [(nwords, u64)] * 4
+            + [(nwords + 8 * _MAX_MULTI_WORDS, intp)]
+        )
+        self.term, self.pairs, self.flag, self.hw = arrays[:4]
+        self.lens, self.idx, self.x, self.t, self.a, self.r, self.r2 = arrays[4:11]
+        self.u0, self.u1, self.p16, self.c16, self.g16 = arrays[11:16]
+        self.pw, self.tw, self.bits, self.low, self.ends = arrays[16:]
+        # Aligned copy of the window with room for reads past its end (see _decode_wide).
+        self.padded = self.pw.view(np.uint8)
+
+    def copy_window(self, win: npt.NDArray[np.uint8]) -> None:
+        """Copy ``win`` to the aligned buffer, followed by 8 non-terminator bytes."""
+        n = win.size
+        self.padded[:n] = win
+        self.padded[n : n + 8] = 0xFF
+
+
+# Multiplying 2**(8k) (a lone terminator bit shifted down to bit 8k) by this puts k + 1 in the
+# top byte: the bytes of a word up to and including its lowest terminator.
+_BYTE_COUNT: Final = np.uint64(0x0102030405060708)
+
+
+def _word_ends(s: _DecodeScratch, wlen: int) -> npt.NDArray[np.intp] | None:
+    """End offsets (exclusive) of the varints ending in the window copied by ``copy_window``.
+
+    Tests 8 bytes at a time: the terminator bits (clear high bits) of every aligned word, one
+    index per word that has any, and the byte position of its lowest one from a multiplication.
+    Cheaper than one index per byte when varints are long (at most one terminator per word);
+    words holding several terminators (varints shorter than 8 bytes) are rare then, and their
+    extra terminators are spliced in afterwards. None if they are not rare.
+    """
+    nw = (wlen + 7) // 8  # the words holding window bytes (the last one padded with 0xFF)
+    t, has = s.tw[:nw], s.hw[:nw]
+    np.bitwise_and(s.pw[:nw], HIGH_BITS, out=t)
+    t ^= HIGH_BITS
+    np.not_equal(t, 0, out=has)
+    words = np.flatnonzero(has)
+    bits, low = s.bits[: words.size], s.low[: words.size]
+    np.take(t, words, out=bits, mode="clip")
+    np.negative(bits, out=low)
+    low &= bits
+    bits ^= low  # the word's other terminators
+    ends = _lowest_byte(low)
+    words <<= 3
+    ends += words  # exclusive ends, as offsets in the window
+    if not np.any(bits):
+        return ends
+    # Rare: words with several terminators (varints of 1 to 7 bytes). Their other terminators
+    # are spliced in after the first one, into scratch; too many of them: scan bytes instead.
+    multi = np.flatnonzero(bits)
+    if multi.size > _MAX_MULTI_WORDS:
+        return None
+    out = s.ends
+    done = filled = 0
+    for j, rest in zip(multi.tolist(), bits[multi].tolist(), strict=True):
+        filled += j + 1 - done
+        out[filled - (j + 1 - done) : filled] = ends[done : j + 1]
+        done = j + 1
+        base = int(words[j])
+        while rest:
+            low = rest & -rest
+            rest ^= low
+            out[filled] = base + low.bit_length() // 8
+            filled += 1
+    tail = ends.size - done
+    out[filled : filled + tail] = ends[done:]
+    return out[: filled + tail]
+
+
+def _lowest_byte(low: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
+    """Byte index + 1 (1..8) of the single terminator bit of each word in ``low``."""
+    low >>= np.uint64(7)
+    low *= _BYTE_COUNT
+    low >>= np.uint64(56)
+    return low.view(np.intp)
+
+
+def _decode_narrow(
+    win: npt.NDArray[np.uint8],
+    ends: npt.NDArray[np.intp],
+    s: _DecodeScratch,
+    dest: npt.NDArray[Any],
+) -> None:
+    """Values of varints of 1 or 2 bytes ending at ``ends - 1``.
+
+    Every byte of the window gets, in 16 bits, the value of a varint ending there (``byte << 7
+    | previous & 0x7F`` after a continued byte, the byte alone otherwise); one gather at the
+    terminators then picks the values.
+    """
+    m = ends.size
+    used = int(ends[-1])
+    w = win[:used]
+    p, c, g = s.p16[:used], s.c16[:used], s.g16[:used]
+    np.copyto(p, w)
+    c[0] = g[0] = 0
+    np.right_shift(p[:-1], 7, out=c[1:])  # 1 after a continued byte (16-bit lanes: no casts)
+    np.bitwise_and(p[:-1], 0x7F, out=g[1:])
+    g *= c
+    c *= 7
+    p <<= c
+    p |= g
+    idx, z, t = s.idx[:m], s.u0[:m], s.u1[:m]
+    np.subtract(ends, 1, out=idx)
+    np.take(p, idx, out=z, mode="clip")
+    # Un-zig-zag in 16 bits: (z >> 1) ^ -(z & 1).
+    np.bitwise_and(z, 1, out=t)
+    np.negative(t.view(np.int16), out=t.view(np.int16))
+    z >>= 1
+    z ^= t
+    np.copyto(dest, z.view(np.int16))
+
+
+def _mask_groups(
+    x: npt.NDArray[np.uint64],
+    lens: npt.NDArray[np.intp],
+    longest: int,
+    s: _DecodeScratch,
+    t: npt.NDArray[np.uint64],
+) -> None:
+    """Clear the bytes past the end of the varints shorter than 8 bytes in their words ``x``.
+
+    When most varints are longer (random 64-bit values), only the few short ones are masked.
+    """
+    if longest > 8:
+        short = s.flag[: x.size]
+        np.less(lens, 8, out=short)
+        few = int(np.count_nonzero(short))
+        if few <= x.size // 16:
+            if few:
+                at = np.flatnonzero(short)
+                x[at] &= GROUP_MASKS[lens[at]]
+            return
+    np.take(GROUP_MASKS, lens, out=t, mode="clip")
+    x &= t
+
+
+def _decode_wide(
+    win: npt.NDArray[np.uint8],
+    ends: npt.NDArray[np.intp],
+    lens: npt.NDArray[np.intp],
+    longest: int,
+    s: _DecodeScratch,
+    dest: npt.NDArray[Any],
+    base: int,
+    copied: bool,
+) -> None:
+    """Values of varints of any length ending at ``ends - 1`` into ``dest`` (``base``: offset of
+    the window, for error messages).
+
+    Copies the window into an 8-byte aligned buffer (unless ``copied`` already), loads the first
+    8 bytes of every varint from the two aligned words around it (two gathers and a shift of
+    each), masks off bytes past its end and squeezes the eight 7-bit groups together with three
+    shift-and-mask steps; bytes 9 and 10 come from the next aligned word the same way.
+    """
+    m = ends.size
+    used = int(ends[-1])
+    if not copied:
+        s.padded[:used] = win[:used]
+    q, x, t, a, r, r2 = s.idx[:m], s.x[:m], s.t[:m], s.a[:m], s.r[:m], s.r2[:m]
+    np.subtract(ends, lens, out=q)  # start of each varint
+    np.bitwise_and(q, 7, out=r.view(np.intp))
+    r <<= np.uint64(3)  # bit offset of the varint in its first aligned word
+    np.subtract(64, r, out=r2)
+    q >>= 3
+    np.take(s.pw, q, out=x, mode="clip")
+    x >>= r
+    np.take(s.pw[1:], q, out=a, mode="clip")
+    np.left_shift(a, r2, out=t)  # shifts by 64 give 0
+    x |= t
+    _mask_groups(x, lens, longest, s, t)
+    squeeze(x, t)
+    if longest > 8:
+        # Bytes 8.. of each varint: the rest of the second word, then the third one.
+        a >>= r
+        np.take(s.pw[2:], q, out=t, mode="clip")
+        t <<= r2
+        a |= t
+        np.take(HIGH_GROUP_MASKS, lens, out=t, mode="clip")
+        a &= t  # group 8 in bits 0..6, group 9 in bits 8..14
+        if longest > 9 and int(a.max()) > 0x1FF:
+            ten = np.flatnonzero(a > 0x1FF)
+            start = base + int(ends[ten[0]] - lens[ten[0]])
+            raise ETPDecodeError(f"varint at offset {start} overflows 64 bits")
+        np.left_shift(a, np.uint64(56), out=t)  # group 8 -> bits 56..62 (group 9 falls off)
+        x |= t
+        a >>= np.uint64(8)
+        a <<= np.uint64(63)
+        x |= a
+    # Un-zig-zag: (z >> 1) ^ -(z & 1).
+    np.bitwise_and(x, U1, out=t)
+    np.negative(t.view(np.int64), out=t.view(np.int64))
+    x >>= U1
+    if dest.dtype == np.int64:
+        np.bitwise_xor(x, t, out=dest.view(np.uint64))
+        return
+    x ^= t
+    values = x.view(np.int64)
+    if int(values.min()) < INT32_MIN or int(values.max()) > INT32_MAX:
+        bad = int(np.flatnonzero((values < INT32_MIN) | (values > INT32_MAX))[0])
+        raise ETPDecodeError(
+            f"value {int(values[bad])} at offset {base + int(ends[bad] - lens[bad])} "
+            "is out of range for an Avro int"
+        )
+    np.copyto(dest, values, casting="unsafe")
+
+
+def decode_varints(
+    data: npt.NDArray[np.uint8],
+    offset: int,
+    count: int,
+    out_dtype: np.dtype[Any],
+    max_bytes: int,
+    out: npt.NDArray[Any] | None = None,
+) -> tuple[npt.NDArray[Any], int]:
+    """Decode ``count`` varints of ``data`` from ``offset`` (arguments already checked) into
+    ``out`` (a flat contiguous array of ``count`` items of ``out_dtype``) or a new array."""
+    if out is None:
+        out = np.empty(count, dtype=out_dtype)
+    if count == 0:
+        return out, offset
+    s = _DecodeScratch(min(count, _DECODE_CHUNK), max_bytes)
+    return out, _decode_chunks(data, offset, count, max_bytes, out, s)
+
+
+def _decode_chunks(
+    data: npt.NDArray[np.uint8],
+    offset: int,
+    count: int,
+    max_bytes: int,
+    out: npt.NDArray[Any],
+    s: _DecodeScratch,
+) -> int:
+    """Decode ``count`` varints from ``offset`` into ``out``, chunk by chunk; the end offset."""
+    size = data.size
+    pos = offset
+    done = 0
+    guess = 2  # expected bytes per value; adapted to the data as chunks are decoded
+    while done < count:
+        m = min(count - done, _DECODE_CHUNK)
+        cap = min(size - pos, m * max_bytes)
+        # Scan a window of guessed size for m terminators, widening it if too few were found.
+        while True:
+            wlen = min(cap, m * guess + 16)
+            win = data[pos : pos + wlen]
+            copied = guess >= _WORD_SCAN_GUESS
+            found = None
+            if copied:
+                s.copy_window(win)
+                found = _word_ends(s, wlen)
+            if found is not None:
+                ends = found
+            else:
+                term = s.term[:wlen]
+                np.less(win, 0x80, out=term)
+                ends = np.flatnonzero(term)
+                ends += 1
+            if ends.size >= m:
+                break
+            if wlen == cap:
+                raise _varint_error(win, ends, pos, max_bytes, cap == size - pos)
+            guess = min(max_bytes, guess * 2)
+        ends = ends[:m]
+        used = int(ends[-1])
+        dest = out[done : done + m]
+        narrow = False
+        if found is None and max_bytes >= 2 and used <= 2 * m:
+            # Byte scan: 1-2 byte varints only iff no two bytes in a row are continued.
+            pairs = s.pairs[: used - 1]
+            np.logical_or(term[: used - 1], term[1:used], out=pairs)
+            narrow = bool(pairs.all())
+        if not narrow:
+            lens = s.lens[:m]
+            lens[0] = ends[0]
+            np.subtract(ends[1:], ends[:-1], out=lens[1:])
+            longest = int(lens.max())
+            if longest > max_bytes:
+                raise _varint_error(win, ends, pos, max_bytes, False)
+            narrow = longest <= 2
+        if narrow:
+            _decode_narrow(win, ends, s, dest)
+        else:
+            _decode_wide(win, ends, lens, longest, s, dest, pos, copied)
+        done += m
+        pos += used
+        guess = min(max_bytes, -(-used // m) + 1)
+    return pos
