@@ -29,7 +29,7 @@ from etp_sync.codec._arraycodec import ARRAY_CODEC, CUT_BYTES, Pieces, locate_va
 from etp_sync.codec._compiled import COMPILED_CODEC
 from etp_sync.codec._numeric import write_varint
 from etp_sync.codec.arrays import to_any_array
-from etp_sync.errors import ETPDecodeError
+from etp_sync.errors import ETPDecodeError, ETPEncodeError
 from etp_sync.schema import datatypes as d
 from etp_sync.schema import messages as m
 
@@ -198,3 +198,20 @@ def test_locating_reads_with_every_check() -> None:
     bad = frame[:at] + b"\xff" + frame[at + 1 :]
     with pytest.raises(ETPDecodeError, match="UTF-8"):
         locate_values(memoryview(bad), 5, body.etp_full_name)
+
+
+def test_bytes_values_travel_from_any_contiguous_buffer() -> None:
+    raw = np.arange(CUT_BYTES + 10, dtype=np.uint8)
+    expected = _put(raw)
+    frame = encode_message(_header(expected), expected)
+    for item in (bytearray(raw.tobytes()), memoryview(raw), raw):
+        body = _put(raw)
+        object.__setattr__(body.data_arrays["0"].array.data, "item", item)
+        assert encode_message(_header(body), body) == frame
+        assert encoded_body_size(body) == len(frame) - 5
+    body = _put(raw)
+    object.__setattr__(body.data_arrays["0"].array.data, "item", raw[::2])  # not contiguous
+    with pytest.raises(ETPEncodeError):
+        encode_message(_header(body), body)
+    with pytest.raises(ETPEncodeError):
+        encoded_body_size(body)

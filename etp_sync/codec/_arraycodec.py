@@ -32,7 +32,6 @@ from ._numeric import (
     avro_array_numeric_size,
     decode_avro_array_numeric,
     encode_avro_array_numeric,
-    write_varint,
 )
 
 CUT_BYTES = 4096
@@ -98,17 +97,10 @@ def _encode_numeric(values: Any, out: Pieces, dtype: np.dtype[Any], kind: str) -
         out.add(piece)
 
 
-def _encode_bytes(value: Any, out: Pieces) -> None:
-    data = value if type(value) is bytes else memoryview(value).cast("B")
-    out += write_varint(len(data))
-    out.add(data)
-
-
 ARRAY_PATHS = ValuePaths(
     encode_numeric=_encode_numeric,
     decode_numeric=decode_avro_array_numeric,
-    encode_bytes=_encode_bytes,
-    views=True,
+    in_place=True,
 )
 ARRAY_CODEC = CompiledCodec(ARRAY_PATHS)
 """Encoders take a :class:`Pieces`; decoders a memoryview (format ``B``) of the frame, of which
@@ -136,9 +128,8 @@ _LOCATE_CODEC = CompiledCodec(
     ValuePaths(
         encode_numeric=_encode_numeric,
         decode_numeric=_found_numeric,
-        encode_bytes=_encode_bytes,
         decode_bytes=_found_bytes,
-        views=True,
+        in_place=True,
     )
 )
 

@@ -8,12 +8,11 @@ the union branch of a value is cached by its Python type (:func:`~etp_sync.schem
 branch_picker` gives the same answer for every value of one type). The bytes are those of
 fastavro and the official schema (tests/test_codec_exact.py).
 
-The payloads that can be big, the values of numeric ``ArrayOf*`` records and ``bytes``, go through
-the functions of a :class:`ValuePaths`, and decoders read either ``bytes`` or memoryviews of a
-frame. :data:`COMPILED_CODEC` (every ordinary message) copies values in and out of its
-``bytes`` and ``bytearray`` with the numpy kernels of :mod:`._numeric`; the DataArray protocol's
-codec (:mod:`._arraycodec`) is this same generator with value paths that leave big payloads
-where they are.
+The payloads that can be big, the values of numeric ``ArrayOf*`` records and ``bytes``, take
+the paths of a :class:`ValuePaths`. :data:`COMPILED_CODEC` (every ordinary message) copies them
+in and out of its ``bytes`` and ``bytearray`` (numeric values with the numpy kernels of
+:mod:`._numeric`); the DataArray protocol's codec (:mod:`._arraycodec`) is this same generator
+with paths that leave big payloads where they are (:attr:`ValuePaths.in_place`).
 
 Decoders check what hostile input could abuse: lengths and counts against the bytes left before
 anything is allocated, union and enum indexes, ``int`` range, UTF-8; a read past the end raises
@@ -102,16 +101,19 @@ class ValuePaths:
 
     ``encode_numeric(values, out, dtype, kind)`` appends an ``ArrayOf*`` record's values (numpy
     ``dtype``, Avro item ``kind``) to the encoder's output; ``decode_numeric(buf, pos, kind)``
-    returns ``(values, new pos)``; ``encode_bytes(value, out)`` and ``decode_bytes(buf, pos)``,
-    when given, do the same for ``bytes`` values (else they are copied inline). With ``views``,
-    decoders read memoryviews (format ``B``) instead of ``bytes``.
+    returns ``(values, new pos)``; ``decode_bytes(buf, pos)``, when given, reads ``bytes``
+    values (else they are copied inline).
+
+    ``in_place``: payloads stay where they are. Encoders write into a
+    :class:`~._arraycodec.Pieces`, which takes ``bytes`` values (views of them) by its ``add``;
+    decoders read memoryviews (format ``B``) of the frame instead of ``bytes``, and copy out
+    only strings, ``bytes`` and uuids.
     """
 
     encode_numeric: Callable[[Any, Any, np.dtype[Any], str], None]
     decode_numeric: Callable[[Any, int, str], tuple[Any, int]]
-    encode_bytes: Callable[[Any, Any], None] | None = None
     decode_bytes: Callable[[Any, int], tuple[Any, int]] | None = None
-    views: bool = False
+    in_place: bool = False
 
 
 INLINE_PATHS = ValuePaths(_encode_numeric, _decode_numeric)
@@ -220,7 +222,6 @@ class CompiledCodec:
         self._ns.update(
             ENC_NUM=paths.encode_numeric,
             DEC_NUM=paths.decode_numeric,
-            ENC_BYTES=paths.encode_bytes,
             DEC_BYTES=paths.decode_bytes,
         )
         self._built: dict[str, Any] = {}  # generated functions by name
@@ -239,7 +240,7 @@ class CompiledCodec:
     def decoder(self, full_name: str) -> Decoder:
         """``decode(data, offset) -> (record, new offset)`` for a record type; ``data`` must be
         ``bytes`` (its slices become the values of ``bytes`` fields), or a format ``B``
-        memoryview for a codec of :attr:`ValuePaths.views`."""
+        memoryview for a codec of :attr:`ValuePaths.in_place`."""
         found = self._decoders.get(full_name)
         if found is None:
             found = self._decoders[full_name] = self._function("D", full_name)
@@ -335,17 +336,17 @@ class CompiledCodec:
             src.line(f"out += PACK_F({x})")
         elif t == "double":
             src.line(f"out += PACK_D({x})")
-        elif t == "bytes" and self._paths.encode_bytes is not None:
-            src.line(f"ENC_BYTES({x}, out)")
         else:
             data, n = src.fresh("d"), src.fresh("n")
+            by_reference = t == "bytes" and self._paths.in_place  # a view, added to the Pieces
             if t == "string":
                 src.line(f"{data} = {x}.encode()")
             else:
-                src.line(f"{data} = {x} if type({x}) is bytes else bytes({x})")
+                copy = "memoryview({x}).cast('B')" if by_reference else "bytes({x})"
+                src.line(f"{data} = {x} if type({x}) is bytes else {copy.format(x=x)}")
             src.line(f"{n} = len({data})")
             src.line(f"out += SMALL[{n} + 64] if {n} < 64 else WV({n})")
-            src.line(f"out += {data}")
+            src.line(f"out.add({data})" if by_reference else f"out += {data}")
 
     def _encode_named(self, t: NamedType, x: str, src: _Source) -> None:
         if t.kind == "record":
@@ -429,7 +430,7 @@ class CompiledCodec:
     def _varint(self, x: str, src: _Source, *, recurring: bool = False) -> None:
         """Code reading a varint into ``x``; ``recurring`` for ``long`` fields (times, sizes),
         which are remembered by their bytes (not from memoryviews: they may change)."""
-        recurring = recurring and not self._paths.views
+        recurring = recurring and not self._paths.in_place
         b = src.fresh("b")
         src.line(f"{b} = buf[pos]")
         with src.block(f"if {b} < 128:"):
@@ -460,7 +461,7 @@ class CompiledCodec:
             src.line(f"{end} = pos + {n}")
             with src.block(f"if {n} < 0 or {end} > L:"):
                 src.line(f"raise TRUNC({t!r}, pos)")
-            views = self._paths.views  # a decoded value owns its bytes: a view's are copied
+            views = self._paths.in_place  # a decoded value owns its bytes: a view's are copied
             if t == "string":
                 with src.block("try:"):
                     text = f"str(buf[pos:{end}], 'utf-8')" if views else f"buf[pos:{end}].decode()"
@@ -486,7 +487,7 @@ class CompiledCodec:
             src.line(f"{end} = pos + {t.size}")
             with src.block(f"if {end} > L:"):
                 src.line(f"raise TRUNC({t.name!r}, pos)")
-            raw = f"bytes(buf[pos:{end}])" if self._paths.views else f"buf[pos:{end}]"
+            raw = f"bytes(buf[pos:{end}])" if self._paths.in_place else f"buf[pos:{end}]"
             src.line(f"{x} = UUID(bytes={raw})")
             src.line(f"pos = {end}")
 
