@@ -71,37 +71,33 @@ def _in_utf8(data: bytes) -> bool:
     return encoding is None or encoding.group(1).lower() == b"utf-8"
 
 
-def _plain_citation(data: bytes, start: int) -> dict[str, bytes] | None:
-    """The raw texts of the first child of each name in CITATION_FIELDS of the citation whose
+def _plain_citation(data: bytes, start: int) -> dict[str, str] | None:
+    """The texts of the first child of each name in CITATION_FIELDS of the citation whose
     start tag is at byte ``start``, when that citation is plain; None otherwise, and when a text
     is not ASCII in a document not in UTF-8 (its bytes mean what the declared encoding says).
-    Looks at bytes only: called while expat parses, it must raise nothing."""
+    Called while expat parses, it must raise nothing: bytes that are no UTF-8 are replaced (and
+    expat refuses the document)."""
     match = _PLAIN_CITATION.match(data, start)
     if match is None:
         return None
-    texts: dict[str, bytes] = {}
-    for name, text in _PLAIN_CHILD.findall(match.group(1)):
+    texts: dict[str, str] = {}
+    for name, raw in _PLAIN_CHILD.findall(match.group(1)):
         local = name.decode("ascii")
         if local in CITATION_FIELDS and local not in texts:
-            if not text.isascii() and not _in_utf8(data):
+            if not raw.isascii() and not _in_utf8(data):
                 return None
+            text = raw.decode("utf-8", "replace")
+            if "&" in text:
+                for entity, char in _ENTITIES:
+                    text = text.replace(entity, char)
             texts[local] = text
     return texts
-
-
-def _decoded(text: bytes) -> str:
-    """A plain citation text of a document expat accepted, as expat reports it."""
-    decoded = text.decode("utf-8")
-    if "&" in decoded:
-        for entity, char in _ENTITIES:
-            decoded = decoded.replace(entity, char)
-    return decoded
 
 
 class _Peek:
     """expat handlers keeping the root's name and attributes, and the leading text (what
     ElementTree calls ``text``) of the first child of each name in CITATION_FIELDS of the
-    root's first Citation child: raw from the bytes of a plain citation, else from the events
+    root's first Citation child: off the bytes of a plain citation, else from the events
     of its elements. Element events are asked for up to that citation (or its end),
     character data only while such a text is being read."""
 
@@ -122,7 +118,7 @@ class _Peek:
         self.data = data
         self.name = ""
         self.attributes: dict[str, str] = {}
-        self.plain: dict[str, bytes] | None = None  # raw texts of a plain citation
+        self.plain: dict[str, str] | None = None  # the texts of a plain citation
         self.citation: dict[str, str] = {}
         self.depth = 1
         self.field = ""  # the citation child whose leading text is being read
@@ -191,8 +187,7 @@ def peek_data_object(xml: bytes) -> ObjectInfo:
         parser.Parse(data, True)
     except (expat.ExpatError, *ENCODING_ERRORS) as exc:
         raise refused(exc) from None
-    plain = peek.plain
-    citation = peek.citation if plain is None else {k: _decoded(v) for k, v in plain.items()}
+    citation = peek.citation if peek.plain is None else peek.plain
     ns, _, local = peek.name.rpartition(" ")
     attributes = peek.attributes
     xsi_type = attributes.get(_XSI_TYPE)

@@ -490,10 +490,44 @@ def parse_uri(text: str) -> DataspaceURI | DataObjectURI:
     return _parse_uri(text)
 
 
+_IDENTITY_CHARS: Final = 38
+"""Characters of the identity of an object URI without version: ``(<uuid>)``."""
+_ZERO_IDENTITY: Final = "(00000000-0000-0000-0000-000000000000)"
+
+
 @lru_cache(maxsize=4096)
 def _parse_uri(text: str) -> DataspaceURI | DataObjectURI:
     """:func:`parse_uri` of a str, memoised: the same URIs come back again and again (put then
-    get, metadata then values); URI objects are immutable, refusals raise and are not kept."""
+    get, metadata then values); URI objects are immutable, refusals raise and are not kept.
+
+    A text ``<prefix>(<uuid>)`` whose prefix (dataspace and qualified type) is already known
+    is read by its uuid alone: a store's objects share a few prefixes."""
+    if len(text) > _IDENTITY_CHARS and text[-1] == ")" and text[-_IDENTITY_CHARS] == "(":
+        prefix = text[:-_IDENTITY_CHARS]
+        known = _object_prefix(prefix) if len(prefix) <= _MEMO_MAX_CHARS else None
+        uuid_text = text[1 - _IDENTITY_CHARS : -1]
+        if known is not None and _UUID_RE.fullmatch(uuid_text):
+            canonical = text if uuid_text == uuid_text.lower() else None
+            return DataObjectURI._checked(*known, UUID(uuid_text), None, canonical)
+    return _parse_text(text)
+
+
+@lru_cache(maxsize=256)
+def _object_prefix(prefix: str) -> tuple[DataspaceURI, QualifiedType] | None:
+    """The dataspace and qualified type of the object URIs ``<prefix>(<uuid>)``; None when
+    such texts are no object URIs. Parsed (strictly, as any URI) with a zero uuid: the uuid's
+    characters cannot change how the prefix reads."""
+    try:
+        uri = _parse_text(prefix + _ZERO_IDENTITY)
+    except InvalidURIError:
+        return None
+    assert isinstance(uri, DataObjectURI)  # a text ending in (<uuid>) is one when it parses
+    qualified_type = _parse_qualified_type(uri.qualified_type, False)
+    return uri.dataspace, qualified_type
+
+
+def _parse_text(text: str) -> DataspaceURI | DataObjectURI:
+    """Parse a URI from its first character to its last (see :func:`parse_uri`)."""
     if not text.startswith(_ROOT):
         raise _fail(text, f"must start with {_ROOT!r}")
     pos = len(_ROOT)

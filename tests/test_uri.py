@@ -569,7 +569,12 @@ def test_parse_memos_keep_no_long_text() -> None:
     path = "p" * (uri_module._MEMO_MAX_CHARS + 1)
     text = f"eml:///dataspace('{path}')/resqml20.obj_Grid2dRepresentation({UUID(int=7)})"
     qualified = "resqml20." + "X" * uri_module._MEMO_MAX_CHARS
-    memos = (uri_module._parse_uri, uri_module._dataspace, uri_module._parse_qualified_type)
+    memos = (
+        uri_module._parse_uri,
+        uri_module._dataspace,
+        uri_module._parse_qualified_type,
+        uri_module._object_prefix,
+    )
     for memo in memos:
         memo.cache_clear()
     first = parse_uri(text)
@@ -577,6 +582,29 @@ def test_parse_memos_keep_no_long_text() -> None:
     assert as_dataspace_uri(path).path == path
     assert str(QualifiedType.parse(qualified)) == qualified
     # Only the object's own (short) type is remembered.
-    assert [memo.cache_info().currsize for memo in memos] == [0, 0, 1]
+    assert [memo.cache_info().currsize for memo in memos] == [0, 0, 1, 0]
     short = parse_uri(f"eml:///dataspace('a')/resqml20.obj_Grid2dRepresentation({UUID(int=7)})")
     assert parse_uri(str(short)) is short  # short ones are still remembered
+    assert uri_module._object_prefix.cache_info().currsize == 1  # and their prefix
+
+
+def test_known_prefix_reads_only_the_uuid() -> None:
+    """Object URIs sharing a dataspace and type are read by their uuid once the prefix is
+    known; a prefix that is no object URI's falls back to the full parse and its error."""
+    uri_module._object_prefix.cache_clear()
+    prefix = "eml:///dataspace('p(a)/s')/witsml21.Well"
+    first = parse_uri(f"{prefix}({UUID(int=1)})")
+    second = parse_uri(f"{prefix}({str(UUID(int=2)).upper()})")
+    assert uri_module._object_prefix.cache_info().hits == 1
+    assert isinstance(second, DataObjectURI) and second.dataspace is first.dataspace
+    assert str(second) == f"{prefix}({UUID(int=2)})"  # printed canonically
+    assert second == DataObjectURI("p(a)/s", "witsml", "21", "Well", UUID(int=2))
+    for bad in (
+        f"eml:///dataspace('p/s')/witsml21.*({UUID(int=3)})",
+        f"eml:///dataspace('p/s')/Witsml21.Well({UUID(int=3)})",
+        f"eml:///dataspace('p/s'/witsml21.Well({UUID(int=3)})",
+        f"eml:///dataspace('p/s')/witsml21.Well({'g' * 8}-0000-0000-0000-000000000000)",
+    ):
+        with pytest.raises(InvalidURIError) as info:
+            parse_uri(bad)
+        assert info.value.uri == bad and repr(bad)[:40] in info.value.message
