@@ -29,13 +29,13 @@ def address(values: np.ndarray) -> int:
 def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Sizes of the fresh mappings made (memory that was not recycled)."""
     made: list[int] = []
-    mapping = blockmem._mapping
+    mapping = blockmem.anonymous_mapping
 
     def counting(nbytes: int) -> Any:
         made.append(nbytes)
         return mapping(nbytes)
 
-    monkeypatch.setattr(blockmem, "_mapping", counting)
+    monkeypatch.setattr(blockmem, "anonymous_mapping", counting)
     yield made
 
 

@@ -129,8 +129,8 @@ def test_a_put_replacing_an_array_is_received_into_the_memory_of_the_one_before(
     from etp_sync.server.store import _blockmem
 
     made: list[int] = []
-    mapping = _blockmem._mapping
-    monkeypatch.setattr(_blockmem, "_mapping", lambda n: made.append(n) or mapping(n))
+    mapping = _blockmem.anonymous_mapping
+    monkeypatch.setattr(_blockmem, "anonymous_mapping", lambda n: made.append(n) or mapping(n))
     srv = harness.server(max_message_size=8 * MB, max_store_bytes=None, dataspaces=["held/again"])
     session = harness.session(srv, timeout=30)
     epc = f"eml:///dataspace('held/again')/eml20.obj_EpcExternalPartReference({uuid.UUID(int=3)})"

@@ -25,19 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from etp_sync.codec.arrays import FRESH_MAP_BYTES, fresh_empty
+from etp_sync.codec.arrays import FRESH_MAP_BYTES, anonymous_mapping, fresh_empty
 
 __all__ = ["BlockMemory"]
-
-_PRIVATE = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
-
-
-def _mapping(nbytes: int) -> mmap.mmap:
-    """Anonymous private memory of ``nbytes`` (a shared mapping would be shmem: about 40%
-    dearer to fault in and to unmap, measured)."""
-    if _PRIVATE:
-        return mmap.mmap(-1, nbytes, flags=_PRIVATE)
-    return mmap.mmap(-1, nbytes)
 
 
 class BlockMemory:
@@ -66,7 +56,7 @@ class BlockMemory:
         nbytes = math.prod(dims) * dt.itemsize
         if nbytes < FRESH_MAP_BYTES or dt.hasobject or not self.keep_bytes:
             return fresh_empty(dims, dt)
-        memory = self._take(nbytes) or _mapping(nbytes)
+        memory = self._take(nbytes) or anonymous_mapping(nbytes)
         owner = np.frombuffer(memory, dtype=dt)
         # The finalizer holds the memory, not the array: when the array (and so every view of
         # it) is gone, the memory comes back.
