@@ -25,6 +25,7 @@ from etp_sync import (
     RetryPolicy,
     etp_connect,
 )
+from etp_sync.codec import MessageHeader, encode_message_parts
 from etp_sync.schema import datatypes as d
 from etp_sync.schema import messages as m
 from etp_sync.server import EmbeddedServer
@@ -295,6 +296,31 @@ def test_unsolicited_messages_go_to_handlers_off_the_reader_thread() -> None:
         assert seen == ["etp_sync-dispatch"]
         session.ping()  # ...and keeps arriving while the callback is still blocked
         release.set()
+
+
+def test_unsolicited_message_while_closing_is_logged_not_dropped_silently(
+    server: EmbeddedServer,
+) -> None:
+    """A message arriving once the session is closing can no longer reach the handlers (the
+    dispatch thread ends at the closing mark): it is logged, at WARNING for a
+    ProtocolException, and the dispatch thread is not started for it."""
+    delivered: list[Any] = []
+    with ETPSession(server.url) as session:
+        session.add_handler(lambda header, body: delivered.append(body))
+        engine = session._conn
+        assert engine is not None
+        engine._fail(ETPConnectionLost("closing"))  # what close() does before the socket goes
+        header = MessageHeader(
+            protocol=0, message_type=1000, correlation_id=0, message_id=7, message_flags=2
+        )
+        body = m.Core.ProtocolException(error=d.ErrorInfo(message="late", code=5))
+        frame = bytearray(b"".join(bytes(p) for p in encode_message_parts(header, body)))
+        logger = logging.getLogger("etp_sync.session.engine")
+        with log_seen(logger.name, "ProtocolException (protocol 0) dropped") as seen:
+            engine._handle_frame(frame)
+        assert seen.is_set()
+        assert engine._dispatcher.ident is None
+    assert delivered == []
 
 
 def test_etp_connect_three_ways(server: EmbeddedServer) -> None:

@@ -51,7 +51,7 @@ from ..errors import (
 )
 from ..protocol.correlation import Correlator, MessageIds, PendingRequest, ReplyTarget
 from ..protocol.negotiation import ServerInfo, now_us, read_open_session
-from ..protocol.replies import expected_replies
+from ..protocol.replies import PROTOCOL_EXCEPTION, expected_replies
 from ..schema import Record, messages
 from ..transport._connect import safe_url
 from ..transport._websocket import WebSocketTransport
@@ -434,9 +434,26 @@ class SessionEngine:
             self._fail(ETPSessionClosed(f"the server closed the session: {reason}", reason))
             self.transport.close()
         else:
-            if self._dispatcher.ident is None:
-                self._dispatcher.start()  # only the reader thread starts it
-            self._dispatch_queue.put((header, body))
+            self._dispatch(header, body)
+
+    def _dispatch(self, header: Any, body: Any) -> None:
+        """Queue an unsolicited message for the dispatch thread (reader thread only), or log
+        that it is dropped when the session is closing: the dispatch thread ends at the
+        closing mark (:meth:`_fail` puts it under the same lock), so nothing queued after it
+        would ever be delivered."""
+        with self._fail_lock:
+            closing = self.close_error is not None
+            if not closing:
+                if self._dispatcher.ident is None:
+                    self._dispatcher.start()  # only the reader thread starts it
+                self._dispatch_queue.put((header, body))
+        if closing:
+            log.log(
+                logging.WARNING if header.message_type == PROTOCOL_EXCEPTION else logging.DEBUG,
+                "unsolicited %s (protocol %s) dropped: the session is closing",
+                body.etp_name,
+                header.protocol,
+            )
 
     def _route_decode_error(self, frame: bytearray, exc: ETPDecodeError) -> None:
         """Fail the request an undecodable response belongs to (if its header is readable)."""
@@ -480,15 +497,14 @@ class SessionEngine:
             if first:
                 error.__traceback__ = None
                 self.close_error = error
+                self._dispatch_queue.put(None)  # the dispatch thread's last item (see _dispatch)
             self._closed.set()
         self.correlator.fail_all(self.close_error or error, close=True)
-        if first:
-            self._dispatch_queue.put(None)
-            if self._opened and self._on_close is not None:  # once, whoever noticed first
-                try:
-                    self._on_close(fresh_error(self.close_error or error))
-                except Exception:
-                    log.exception("on_close callback failed")
+        if first and self._opened and self._on_close is not None:  # once, whoever noticed first
+            try:
+                self._on_close(fresh_error(self.close_error or error))
+            except Exception:
+                log.exception("on_close callback failed")
 
     def close(
         self,

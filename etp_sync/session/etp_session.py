@@ -513,13 +513,13 @@ class ETPSession(CallsMixin):
     def _ready(self, deadline: float | None) -> SessionEngine:
         """The open engine for a request, the token renewed first when it is due.
 
-        The common case (open, no transaction, no renewal due) costs three attribute tests."""
+        The common case (open, no transaction, no renewal due) costs three attribute tests
+        and :meth:`Credentials.due`."""
         conn = self._conn
         tm_open = self.transaction_manager.current is not None
         if conn is None or conn.close_error is not None or tm_open:
             conn = self._connection(deadline)
-        due_at = self._credentials.due_at
-        if due_at is not None and time.monotonic() >= due_at:
+        if self._credentials.due():
             conn = self._renew(conn, deadline)
         return conn
 
