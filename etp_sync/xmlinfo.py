@@ -363,7 +363,7 @@ def root_namespaces(xml: bytes) -> dict[str, str]:
     Only an ``xsi:type`` on the root needs them, so the parsers ask for them afterwards, for
     such roots alone: collecting them while parsing would cost every document more (ElementTree
     would report an event per element; expat a Python call per declaration)."""
-    root_ns: dict[str, str] = {}
+    root_ns: dict[str | None, str | None] = {}  # expat: None for the default namespace
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.StartNamespaceDeclHandler = root_ns.__setitem__
     parser.StartElementHandler = _stop_at_root
@@ -371,6 +371,8 @@ def root_namespaces(xml: bytes) -> dict[str, str]:
         parser.Parse(xml, True)
     except _RootStarted:
         pass  # the root's declarations are all in
+    except (expat.ExpatError, *ENCODING_ERRORS) as exc:  # a document that was never parsed
+        raise refused(exc) from None
     return {prefix or "": uri or "" for prefix, uri in root_ns.items()}
 
 

@@ -104,11 +104,11 @@ def _by_dataspace(by_key: Mapping[str, DataObjectURI]) -> dict[DataspaceURI, lis
 
 
 def _document_bytes(doc: Any, where: object) -> bytes:
-    if isinstance(doc, bytes):
+    if type(doc) is bytes:
         return doc
     if isinstance(doc, str):
         return doc.encode("utf-8")
-    if isinstance(doc, bytearray | memoryview):
+    if isinstance(doc, bytes | bytearray | memoryview):
         return bytes(doc)
     raise ETPInvalidArgument(f"{where}: a data object must be XML bytes or str, got {type(doc)}")
 
