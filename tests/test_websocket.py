@@ -685,6 +685,54 @@ def test_mid_frame_stall_is_connection_lost() -> None:
         transport.close()
 
 
+def test_a_send_the_peer_never_reads_without_a_deadline_is_lost_after_the_stall_timeout() -> None:
+    """A plain socket's sends never block (they take what fits): with no deadline, the writer
+    waits for room itself, at most ``stall_timeout`` without progress."""
+    ours, theirs = socket.socketpair()
+    transport = WebSocketTransport(ours, stall_timeout=0.3, close_timeout=0.2)
+    try:
+        with pytest.raises(ETPConnectionLost, match="no progress"):
+            transport.send_message(np.zeros(16 << 20, dtype=np.uint8))
+        assert not transport.is_open
+    finally:
+        transport.close()
+        theirs.close()
+
+
+def test_small_messages_wait_for_room_and_arrive_whole_and_in_order() -> None:
+    """Small frames sent while the socket is full wait for room (no deadline, and within one)
+    and arrive whole, one after the other."""
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # full after a few frames
+    transport = WebSocketTransport(ours, client=False, close_timeout=0.2)
+    started = threading.Event()
+
+    def sender() -> None:
+        started.set()
+        for i in range(2000):
+            deadline = None if i % 2 else time.monotonic() + 30
+            transport.send_message(b"%d;" % i * 20, deadline=deadline)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    try:
+        assert started.wait(5)
+        got = bytearray()
+        want = sum(len(frame(2, b"%d;" % i * 20)) for i in range(2000))
+        theirs.settimeout(10)
+        while len(got) < want:
+            got += theirs.recv(4096)
+        pos = 0
+        for i in range(2000):
+            expected = frame(2, b"%d;" % i * 20)
+            assert bytes(got[pos : pos + len(expected)]) == expected
+            pos += len(expected)
+    finally:
+        thread.join(10)
+        transport.close()
+        theirs.close()
+
+
 def test_masked_server_frames_are_tolerated() -> None:
     def script(conn: socket.socket) -> None:
         conn.sendall(frame(2, b"masked payload " * 100, key=b"\x11\x22\x33\x44"))

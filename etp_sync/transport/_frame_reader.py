@@ -267,7 +267,7 @@ class FrameReader:
                 raise self._fail(CLOSE_POLICY_VIOLATION, "message not complete by its deadline")
         try:
             got = self._sock.recv_into(target)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # BlockingIOError: the kernel's own timeout
             if first:
                 return 0
             raise self._lost(

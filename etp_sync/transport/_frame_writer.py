@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -122,7 +122,11 @@ class FrameWriter:
         self._state = state
         self._check = check
         self._lost = lost
-        self._send_chunk = _SSL_SEND_CHUNK if isinstance(sock, ssl.SSLSocket) else 1 << 62
+        tls = isinstance(sock, ssl.SSLSocket)
+        self._send_chunk = _SSL_SEND_CHUNK if tls else 1 << 62
+        self._flags = 0 if tls else getattr(socket, "MSG_DONTWAIT", 0)
+        """``send`` flags: a plain socket's sends never block (they take what fits; see
+        :meth:`_send_some`), whatever its mode."""
         # Unmasked frames (server side) go out by gathering writes, without copying payloads.
         self._gather = (
             not masked and hasattr(sock, "sendmsg") and not isinstance(sock, ssl.SSLSocket)
@@ -165,15 +169,19 @@ class FrameWriter:
         :meth:`_transmit`."""
         payload = views[0] if len(views) == 1 else b"".join(views)
         data = small_frame(FIN | opcode, payload, self._mask_key() if self._masked else None)
-        if deadline is not None and (deadline <= time.monotonic() or not self._writable(0.0)):
+        if deadline is not None and (
+            deadline <= time.monotonic() or not (self._flags or self._writable(0.0))
+        ):
             self._transmit(memoryview(data), deadline)  # waits, or raises ETPWriteTimeout
             return
         try:
-            sent = self._sock.send(data)
+            sent = self._sock.send(data, self._flags)
+        except BlockingIOError:  # a plain socket without room: wait for it
+            sent = 0
         except OSError as exc:
             raise self._send_error(exc) from None
         if sent < len(data):
-            self._transmit(memoryview(data)[sent:], deadline, started=True)
+            self._transmit(memoryview(data)[sent:], deadline, started=sent > 0)
 
     def queue_pong(self, payload: bytes) -> None:
         """Answer a ping without ever blocking the reader on the send lock (see _release)."""
@@ -311,15 +319,14 @@ class FrameWriter:
             write_header(memoryview(header), 0, first, size, None)
             buffers.append(memoryview(header))
             buffers.extend(chunks)
-        sock = self._sock
+        sendmsg, flags = self._sock.sendmsg, self._flags
         index = 0
         started = False
         try:
             while index < len(buffers):
-                if deadline is not None:
-                    self._wait_writable(deadline, started=started)
-                sent = sock.sendmsg(buffers[index : index + _IOV_MAX])
-                started = True
+                batch = buffers[index : index + _IOV_MAX]
+                sent = self._send_some(sendmsg, (batch, (), flags), deadline, started)
+                started = started or sent > 0
                 while sent and sent >= buffers[index].nbytes:
                     sent -= buffers[index].nbytes
                     index += 1
@@ -334,18 +341,33 @@ class FrameWriter:
         """Write all of ``data``; every ``send`` call must progress within ``stall_timeout``,
         and the whole write end by ``deadline`` (None: no deadline). ``started``: part of the
         message went out already."""
-        sock = self._sock
+        send, flags = self._sock.send, self._flags
         chunk = self._send_chunk
-        if deadline is not None and isinstance(sock, ssl.SSLSocket):
+        if deadline is not None and isinstance(self._sock, ssl.SSLSocket):
             chunk = _SSL_DEADLINE_CHUNK
         sent, n = 0, data.nbytes
         try:
             while sent < n:
-                if deadline is not None:
-                    self._wait_writable(deadline, started=started or sent > 0)
-                sent += sock.send(data[sent : sent + chunk])
+                piece = data[sent : sent + chunk]
+                sent += self._send_some(send, (piece, flags), deadline, started or sent > 0)
         except OSError as exc:
             raise self._send_error(exc) from None
+
+    def _send_some(
+        self, send: Callable[..., int], args: tuple[Any, ...], deadline: float | None, started: bool
+    ) -> int:
+        """The bytes ``send(*args)`` wrote, once the socket takes some (within ``deadline``, see
+        :meth:`_wait_writable`); 0 when a plain socket (``MSG_DONTWAIT``) had no room after
+        all. Without a deadline, a socket that takes nothing for ``stall_timeout`` raises
+        TimeoutError (a TLS socket's own timeout does the same)."""
+        if deadline is not None:
+            self._wait_writable(deadline, started=started)
+        try:
+            return send(*args)
+        except BlockingIOError:
+            if deadline is None and not self._writable(self._stall_timeout):
+                raise TimeoutError from None
+            return 0
 
     def _wait_writable(self, deadline: float, *, started: bool) -> None:
         """Wait until the socket can take more bytes; past ``deadline`` raise ETPWriteTimeout

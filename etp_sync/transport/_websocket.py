@@ -22,6 +22,7 @@ import logging
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -68,6 +69,33 @@ DEFAULT_MAX_MESSAGE_SIZE: Final = 1 << 30
 _CLOSE_REASON_MAX: Final = 123
 
 
+_KERNEL_TIMEOUTS: Final = sys.platform.startswith("linux") and hasattr(socket, "MSG_DONTWAIT")
+"""Whether plain sockets get kernel send/receive timeouts (see :func:`_arm_stall_timeout`)."""
+
+
+def _arm_stall_timeout(sock: socket.socket, seconds: float) -> None:
+    """Bound every blocking socket operation by ``seconds``.
+
+    A plain Linux socket stays in blocking mode with the kernel's own receive and send
+    timeouts: Python then calls ``recv``/``send`` straight away, where a socket with a timeout
+    polls before every call (one more syscall, and one more GIL hand-off, per message; the
+    writer sends with ``MSG_DONTWAIT`` and waits for room itself). A timeout then shows as
+    ``BlockingIOError`` rather than ``TimeoutError``. Other sockets (TLS) get a Python timeout.
+    """
+    if _KERNEL_TIMEOUTS and not isinstance(sock, ssl.SSLSocket):
+        whole = int(seconds)
+        timeval = struct.pack("@ll", whole, int((seconds - whole) * 1_000_000))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+        except OSError:
+            pass
+        else:
+            sock.settimeout(None)
+            return
+    sock.settimeout(seconds)
+
+
 _OPEN: Final = "open"
 _CLOSING: Final = "closing"
 _CLOSED: Final = "closed"
@@ -108,7 +136,7 @@ class WebSocketTransport:
         self.max_message_size = int(max_message_size)
         self.stall_timeout = float(stall_timeout)
         self.close_timeout = float(close_timeout)
-        sock.settimeout(self.stall_timeout)
+        _arm_stall_timeout(sock, self.stall_timeout)
 
         self._state_lock = threading.Lock()
         self._state: str = _OPEN
