@@ -99,9 +99,16 @@ _ARRAYS = (
 )
 
 
+_PLAIN_ITEMS = frozenset((str, int, float, bool, bytes, type(None)))
+"""Types of DataValue items that are plain Python values already (Int32, Float32 and the
+ArrayOf records are not)."""
+
+
 def from_data_value(value: Any) -> Any:
     """A ``DataValue`` (or its ``item``) as a plain Python value; arrays become lists."""
     item = value.item if isinstance(value, datatypes.DataValue) else value
+    if type(item) in _PLAIN_ITEMS:
+        return item
     if isinstance(item, Int32):
         return int(item)
     if isinstance(item, Float32):
@@ -370,7 +377,7 @@ class Resource(_ObjectTimes, TableRow):
             last_changed_us=int(record.last_changed),
             store_last_write_us=int(record.store_last_write),
             store_created_us=int(record.store_created),
-            active=_status_name(record.active_status) == "Active",
+            active=_is_active(record.active_status),
             source_count=record.source_count,
             target_count=record.target_count,
             alternate_uris=tuple(record.alternate_uris),
@@ -380,6 +387,14 @@ class Resource(_ObjectTimes, TableRow):
 
 def _status_name(status: Any) -> str:
     return str(getattr(status, "value", status))
+
+
+_ACTIVE = datatypes.Object.ActiveStatusKind.Active
+
+
+def _is_active(status: Any) -> bool:
+    """Whether an ``activeStatus`` (the decoded enum, or its name) is Active."""
+    return status is _ACTIVE or _status_name(status) == "Active"
 
 
 @dataclass(frozen=True, repr=False)
@@ -558,7 +573,7 @@ class DataObject(_ObjectTimes, TableRow):
             "last_changed_us": int(res.last_changed),
             "store_last_write_us": int(res.store_last_write),
             "store_created_us": int(res.store_created),
-            "active": _status_name(res.active_status) == "Active",
+            "active": _is_active(res.active_status),
             "custom_data": custom_data_dict(res.custom_data),
         }
         return frozen_record(cls, fields)  # a get makes one per object
