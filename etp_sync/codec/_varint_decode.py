@@ -22,7 +22,6 @@ from etp_sync.errors import ETPDecodeError
 
 from ._varint_bits import (
     GROUP_MASKS,
-    HIGH_BITS,
     HIGH_GROUP_MASKS,
     INT32_MAX,
     INT32_MIN,
@@ -30,12 +29,11 @@ from ._varint_bits import (
     scratch_arrays,
     squeeze,
 )
+from ._varint_words import Decoder, WordScratch, decode_long, word_ends
 
 _DECODE_CHUNK: Final = 1 << 15
-# Average bytes per varint (plus one) from which terminators are searched 8 bytes at a time,
-# and how many words with several terminators a window may have for that scan to go on.
+# Average bytes per varint (plus one) from which terminators are searched 8 bytes at a time.
 _WORD_SCAN_GUESS: Final = 6
-_MAX_MULTI_WORDS: Final = 64
 
 
 def _varint_error(
@@ -61,89 +59,20 @@ class _DecodeScratch:
 
     def __init__(self, size: int, max_bytes: int) -> None:
         wmax = size * max_bytes + 16
-        nwords = (wmax + 40) // 8
         u64, intp, u16, b = np.uint64, np.intp, np.uint16, np.bool_
         arrays = scratch_arrays(
-            [(wmax, b), (2 * size, b), (size, b), (nwords, b)]
+            [(wmax, b), (2 * size, b), (size, b)]
             + [(size, intp)] * 2
             + [(size, u64)] * 5
             + [(size, u16)] * 2
             + [(2 * size, u16)] * 3
-            + [(nwords, u64)] * 4
-            + [(nwords + 8 * _MAX_MULTI_WORDS, intp)]
         )
-        self.term, self.pairs, self.flag, self.hw = arrays[:4]
-        self.lens, self.idx, self.x, self.t, self.a, self.r, self.r2 = arrays[4:11]
-        self.u0, self.u1, self.p16, self.c16, self.g16 = arrays[11:16]
-        self.pw, self.tw, self.bits, self.low, self.ends = arrays[16:]
-        # Aligned copy of the window with room for reads past its end (see _decode_wide).
-        self.padded = self.pw.view(np.uint8)
-
-    def copy_window(self, win: npt.NDArray[np.uint8]) -> None:
-        """Copy ``win`` to the aligned buffer, followed by 8 non-terminator bytes."""
-        n = win.size
-        self.padded[:n] = win
-        self.padded[n : n + 8] = 0xFF
-
-
-# Multiplying 2**(8k) (a lone terminator bit shifted down to bit 8k) by this puts k + 1 in the
-# top byte: the bytes of a word up to and including its lowest terminator.
-_BYTE_COUNT: Final = np.uint64(0x0102030405060708)
-
-
-def _word_ends(s: _DecodeScratch, wlen: int) -> npt.NDArray[np.intp] | None:
-    """End offsets (exclusive) of the varints ending in the window copied by ``copy_window``.
-
-    Tests 8 bytes at a time: the terminator bits (clear high bits) of every aligned word, one
-    index per word that has any, and the byte position of its lowest one from a multiplication.
-    Cheaper than one index per byte when varints are long (at most one terminator per word);
-    words holding several terminators (varints shorter than 8 bytes) are rare then, and their
-    extra terminators are spliced in afterwards. None if they are not rare.
-    """
-    nw = (wlen + 7) // 8  # the words holding window bytes (the last one padded with 0xFF)
-    t, has = s.tw[:nw], s.hw[:nw]
-    np.bitwise_and(s.pw[:nw], HIGH_BITS, out=t)
-    t ^= HIGH_BITS
-    np.not_equal(t, 0, out=has)
-    words = np.flatnonzero(has)
-    bits, low = s.bits[: words.size], s.low[: words.size]
-    np.take(t, words, out=bits, mode="clip")
-    np.negative(bits, out=low)
-    low &= bits
-    bits ^= low  # the word's other terminators
-    ends = _lowest_byte(low)
-    words <<= 3
-    ends += words  # exclusive ends, as offsets in the window
-    if not np.any(bits):
-        return ends
-    # Rare: words with several terminators (varints of 1 to 7 bytes). Their other terminators
-    # are spliced in after the first one, into scratch; too many of them: scan bytes instead.
-    multi = np.flatnonzero(bits)
-    if multi.size > _MAX_MULTI_WORDS:
-        return None
-    out = s.ends
-    done = filled = 0
-    for j, rest in zip(multi.tolist(), bits[multi].tolist(), strict=True):
-        filled += j + 1 - done
-        out[filled - (j + 1 - done) : filled] = ends[done : j + 1]
-        done = j + 1
-        base = int(words[j])
-        while rest:
-            low = rest & -rest
-            rest ^= low
-            out[filled] = base + low.bit_length() // 8
-            filled += 1
-    tail = ends.size - done
-    out[filled : filled + tail] = ends[done:]
-    return out[: filled + tail]
-
-
-def _lowest_byte(low: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
-    """Byte index + 1 (1..8) of the single terminator bit of each word in ``low``."""
-    low >>= np.uint64(7)
-    low *= _BYTE_COUNT
-    low >>= np.uint64(56)
-    return low.view(np.intp)
+        self.term, self.pairs, self.flag = arrays[:3]
+        self.lens, self.idx, self.x, self.t, self.a, self.r, self.r2 = arrays[3:10]
+        self.u0, self.u1, self.p16, self.c16, self.g16 = arrays[10:]
+        self.words = WordScratch(size, max_bytes)
+        # The window, copied aligned with room for reads past its end (see _decode_wide).
+        self.pw, self.padded = self.words.pw, self.words.padded
 
 
 def _decode_narrow(
@@ -306,8 +235,10 @@ def _decode_chunks(
     pos = offset
     done = 0
     guess = 2  # expected bytes per value; adapted to the data as chunks are decoded
+    long_ok = max_bytes == 10 and out.dtype == np.int64
     while done < count:
         m = min(count - done, _DECODE_CHUNK)
+        dest = out[done : done + m]
         cap = min(size - pos, m * max_bytes)
         # Scan a window of guessed size for m terminators, widening it if too few were found.
         while True:
@@ -316,8 +247,13 @@ def _decode_chunks(
             copied = guess >= _WORD_SCAN_GUESS
             found = None
             if copied:
-                s.copy_window(win)
-                found = _word_ends(s, wlen)
+                s.words.copy_window(win)
+                if long_ok:
+                    used = decode_long(s.words, wlen, m, dest, _shorts(win, s, pos))
+                    if used is not None:
+                        break
+                found = word_ends(s.words, wlen)
+            used = None
             if found is not None:
                 ends = found
             else:
@@ -330,28 +266,54 @@ def _decode_chunks(
             if wlen == cap:
                 raise _varint_error(win, ends, pos, max_bytes, cap == size - pos)
             guess = min(max_bytes, guess * 2)
-        ends = ends[:m]
-        used = int(ends[-1])
-        dest = out[done : done + m]
-        narrow = False
-        if found is None and max_bytes >= 2 and used <= 2 * m:
-            # Byte scan: 1-2 byte varints only iff no two bytes in a row are continued.
-            pairs = s.pairs[: used - 1]
-            np.logical_or(term[: used - 1], term[1:used], out=pairs)
-            narrow = bool(pairs.all())
-        if not narrow:
-            lens = s.lens[:m]
-            lens[0] = ends[0]
-            np.subtract(ends[1:], ends[:-1], out=lens[1:])
-            longest = int(lens.max())
-            if longest > max_bytes:
-                raise _varint_error(win, ends, pos, max_bytes, False)
-            narrow = longest <= 2
-        if narrow:
-            _decode_narrow(win, ends, s, dest)
-        else:
-            _decode_wide(win, ends, lens, longest, s, dest, pos, copied)
+        if used is None:
+            used = _decode_ends(win, ends[:m], found is None, max_bytes, s, dest, pos, copied)
         done += m
         pos += used
         guess = min(max_bytes, -(-used // m) + 1)
     return pos
+
+
+def _shorts(win: npt.NDArray[np.uint8], s: _DecodeScratch, base: int) -> Decoder:
+    """What decodes the few short varints :func:`decode_long` finds."""
+
+    def decode(ends: npt.NDArray[np.intp], lens: npt.NDArray[np.intp], dest: Any) -> None:
+        _decode_wide(win, ends, lens, int(lens.max()), s, dest, base, True)
+
+    return decode
+
+
+def _decode_ends(
+    win: npt.NDArray[np.uint8],
+    ends: npt.NDArray[np.intp],
+    scanned: bool,
+    max_bytes: int,
+    s: _DecodeScratch,
+    dest: npt.NDArray[Any],
+    base: int,
+    copied: bool,
+) -> int:
+    """Decode the varints of ``win`` ending at ``ends`` into ``dest``; the bytes they take.
+    ``scanned``: the ends come from a byte scan (``s.term``)."""
+    m = ends.size
+    used = int(ends[-1])
+    narrow = False
+    if scanned and max_bytes >= 2 and used <= 2 * m:
+        # Byte scan: 1-2 byte varints only iff no two bytes in a row are continued.
+        term = s.term
+        pairs = s.pairs[: used - 1]
+        np.logical_or(term[: used - 1], term[1:used], out=pairs)
+        narrow = bool(pairs.all())
+    if not narrow:
+        lens = s.lens[:m]
+        lens[0] = ends[0]
+        np.subtract(ends[1:], ends[:-1], out=lens[1:])
+        longest = int(lens.max())
+        if longest > max_bytes:
+            raise _varint_error(win, ends, base, max_bytes, False)
+        narrow = longest <= 2
+    if narrow:
+        _decode_narrow(win, ends, s, dest)
+    else:
+        _decode_wide(win, ends, lens, longest, s, dest, base, copied)
+    return used
