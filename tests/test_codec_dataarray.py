@@ -215,3 +215,36 @@ def test_bytes_values_travel_from_any_contiguous_buffer() -> None:
         encode_message(_header(body), body)
     with pytest.raises(ETPEncodeError):
         encoded_body_size(body)
+
+
+def _double_blocks(*blocks: tuple[np.ndarray, bool]) -> bytes:
+    """An Avro array<double> written in the given blocks (sized: negative count + byte size)."""
+    out = b""
+    for values, sized in blocks:
+        count = write_varint(-values.size if sized else values.size)
+        out += count + (write_varint(values.nbytes) if sized else b"") + values.tobytes()
+    return out + b"\x00"
+
+
+def test_numeric_blocks_are_read_by_the_generated_loop_in_both_codecs() -> None:
+    a, b, c = np.arange(3.0), np.arange(5.0) + 10, np.array([-1.5])
+    encoded = _double_blocks((a, False), (b, True), (c, False))
+    expected = np.concatenate([a, b, c])
+    name = d.DataValue.etp_full_name
+    one = bytearray()  # a DataValue holding doubles: its first byte is the union index
+    COMPILED_CODEC.encoder(name)(d.DataValue(item=d.ArrayOfDouble(values=a)), one)
+    union_index = bytes(one[:1])
+    frame = union_index + encoded
+    for codec, data in ((COMPILED_CODEC, bytes(frame)), (ARRAY_CODEC, memoryview(frame))):
+        value, end = codec.decoder(name)(data, 0)
+        assert end == len(frame)
+        assert value.item.values.tolist() == expected.tolist()
+    single = union_index + _double_blocks((a, True))
+    owned, _ = COMPILED_CODEC.decoder(name)(single, 0)
+    viewed, _ = ARRAY_CODEC.decoder(name)(memoryview(single), 0)
+    assert not np.shares_memory(owned.item.values, np.frombuffer(single, np.uint8))
+    assert np.shares_memory(viewed.item.values, np.frombuffer(single, np.uint8))
+    bad = union_index + write_varint(-3) + write_varint(25) + a.tobytes() + b"\x00"
+    for codec, data in ((COMPILED_CODEC, bytes(bad)), (ARRAY_CODEC, memoryview(bad))):
+        with pytest.raises(ETPDecodeError, match="byte size"):
+            codec.decoder(name)(data, 0)

@@ -11,8 +11,8 @@ generated code's own (one implementation of each for every message); only the pa
   that only counts sizes a body without encoding its arrays
   (:func:`~._numeric.avro_array_numeric_size`);
 * decoders read a memoryview of the frame, and numeric values come out as numpy arrays
-  (:func:`~._numeric.decode_avro_array_numeric`: floats as zero-copy views of the frame,
-  varints decoded by the kernels of :mod:`._varint_arrays`).
+  (:func:`~._numeric.decode_numeric_block`: floats as zero-copy views of the frame, varints
+  decoded by the kernels of :mod:`._varint_arrays`).
 
 Values received straight into their place (:mod:`._placement`) are found by this generator too
 (:func:`locate_values`: a decoder that stops where the values start, from a frame's first bytes),
@@ -30,7 +30,7 @@ from ..errors import ETPDecodeError
 from ._compiled import CompiledCodec, ValuePaths
 from ._numeric import (
     avro_array_numeric_size,
-    decode_avro_array_numeric,
+    decode_numeric_block,
     encode_avro_array_numeric,
 )
 
@@ -99,7 +99,7 @@ def _encode_numeric(values: Any, out: Pieces, dtype: np.dtype[Any], kind: str) -
 
 ARRAY_PATHS = ValuePaths(
     encode_numeric=_encode_numeric,
-    decode_numeric=decode_avro_array_numeric,
+    decode_numeric=decode_numeric_block,
     in_place=True,
 )
 ARRAY_CODEC = CompiledCodec(ARRAY_PATHS)
@@ -116,8 +116,10 @@ class _ValuesFound(Exception):
         self.at = at
 
 
-def _found_numeric(_buf: Any, pos: int, kind: str) -> tuple[Any, int]:
-    raise _ValuesFound(kind, pos)
+def _found_numeric(
+    _buf: Any, block_at: int, _pos: int, _count: int, _size: int | None, kind: str
+) -> tuple[Any, int]:
+    raise _ValuesFound(kind, block_at)
 
 
 def _found_bytes(_buf: Any, pos: int) -> tuple[Any, int]:
@@ -152,3 +154,20 @@ def locate_values(buf: memoryview, pos: int, full_name: str) -> tuple[str, int] 
             raise
         raise ETPDecodeError(f"no {full_name.rsplit('.', 1)[1]} values located: {exc}") from None
     return None
+
+
+_ARRAY_OF = {
+    kind: f"Energistics.Etp.v12.Datatypes.ArrayOf{kind.title()}"
+    for kind in ("boolean", "int", "long", "float", "double")
+}
+
+
+def decode_numeric_array(buf: memoryview, pos: int, kind: str) -> tuple[np.ndarray, int]:
+    """The values of an Avro ``array<kind>`` at ``pos`` of ``buf`` (a format ``B`` memoryview),
+    read as :data:`ARRAY_CODEC` reads an ``ArrayOf*`` record's, and the offset after them
+    (ETPDecodeError when they are truncated or garbled)."""
+    try:
+        record, end = ARRAY_CODEC.decoder(_ARRAY_OF[kind])(buf, pos)
+    except (IndexError, struct.error):
+        raise ETPDecodeError(f"truncated array<{kind}> at offset {pos}") from None
+    return record.values, end

@@ -37,7 +37,7 @@ from ..schema._parse import ArrayType, MapType, NamedType, TypeRef, UnionType
 from ..schema._unions import branch_picker
 from ._numeric import (
     _SMALL_VARINTS,
-    decode_avro_array_numeric,
+    decode_numeric_block,
     encode_avro_array_numeric,
     read_recurring_varint,
     read_varint,
@@ -89,9 +89,12 @@ def _encode_numeric(value: Any, out: bytearray, dtype: np.dtype[Any], kind: str)
         out += part
 
 
-def _decode_numeric(buf: Any, pos: int, kind: str) -> tuple[Any, int]:
-    """A numeric array, copied when it is a view of the frame (a message's values are its own)."""
-    values, pos = decode_avro_array_numeric(buf, pos, kind)
+def _decode_numeric(
+    buf: Any, block_at: int, pos: int, count: int, size: int | None, kind: str
+) -> tuple[Any, int]:
+    """A block of numeric values, copied when it is a view of the frame (a message's values are
+    its own)."""
+    values, pos = decode_numeric_block(buf, block_at, pos, count, size, kind)
     return (values.copy() if values.base is not None else values), pos
 
 
@@ -100,9 +103,11 @@ class ValuePaths:
     """How a generated codec moves numeric ``ArrayOf*`` values and ``bytes``, and what it reads.
 
     ``encode_numeric(values, out, dtype, kind)`` appends an ``ArrayOf*`` record's values (numpy
-    ``dtype``, Avro item ``kind``) to the encoder's output; ``decode_numeric(buf, pos, kind)``
-    returns ``(values, new pos)``; ``decode_bytes(buf, pos)``, when given, reads ``bytes``
-    values (else they are copied inline).
+    ``dtype``, Avro item ``kind``) to the encoder's output; ``decode_numeric(buf, block_at, pos,
+    count, size, kind)`` returns the ``count`` values of one block of them (the generated code
+    reads the blocks' counts and sizes: see :func:`~._numeric.decode_numeric_block`) and where
+    they end; ``decode_bytes(buf, pos)``, when given, reads ``bytes`` values (else they are
+    copied inline).
 
     ``in_place``: payloads stay where they are. Encoders write into a
     :class:`~._arraycodec.Pieces`, which takes ``bytes`` values (views of them) by its ``add``;
@@ -111,7 +116,7 @@ class ValuePaths:
     """
 
     encode_numeric: Callable[[Any, Any, np.dtype[Any], str], None]
-    decode_numeric: Callable[[Any, int, str], tuple[Any, int]]
+    decode_numeric: Callable[[Any, int, int, int, int | None, str], tuple[Any, int]]
     decode_bytes: Callable[[Any, int], tuple[Any, int]] | None = None
     in_place: bool = False
 
@@ -150,6 +155,8 @@ _HELPERS: dict[str, Any] = {
     "UNPACK_F": struct.Struct("<f").unpack_from,
     "UNPACK_D": struct.Struct("<d").unpack_from,
     "UUID": uuid.UUID,
+    "CONCAT": np.concatenate,
+    "EMPTY": np.empty,
     "FIXED": _fixed_bytes,
     "AS_RECORD": _as_record,
     "NEW": object.__new__,
@@ -491,40 +498,73 @@ class CompiledCodec:
             src.line(f"{x} = UUID(bytes={raw})")
             src.line(f"pos = {end}")
 
+    def _blocks(self, src: _Source, at: str = "") -> tuple[str, str]:
+        """Open the loop over the blocks of an array or map: each pass has read a block's count
+        (made positive) and its byte size (None unless the count was negative), and stored the
+        offset of the block's start in ``at`` when given. Returns the names of count and size;
+        the caller emits the pass's body and closes the loop (``src.depth -= 1``)."""
+        count, size = src.fresh("c"), src.fresh("s")
+        src.line("while True:")
+        src.depth += 1
+        if at:
+            src.line(f"{at} = pos")
+        self._varint(count, src)
+        with src.block(f"if {count} == 0:"):
+            src.line("break")
+        src.line(f"{size} = None")
+        with src.block(f"if {count} < 0:"):
+            src.line(f"{count} = -{count}")
+            self._varint(size, src)
+        return count, size
+
     def _decode_container(self, t: ArrayType | MapType, x: str, owner: str, src: _Source) -> None:
         if isinstance(t, ArrayType) and owner in _NUMERIC_KIND:
-            src.line(f"{x}, pos = DEC_NUM(buf, pos, {_NUMERIC_KIND[owner]!r})")
+            self._decode_numeric_array(owner, x, src)
             return
         is_map = isinstance(t, MapType)
         item = t.values if isinstance(t, MapType) else t.items
         least = 1 + min_size(item) if is_map else min_size(item)
         if least < 1:  # pragma: no cover - no ETP array holds zero-byte items
             raise ETPDecodeError(f"cannot bound a count of zero-byte {item} items")
-        count, y = src.fresh("c"), src.fresh("y")
+        y = src.fresh("y")
         src.line(f"{x} = {{}}" if is_map else f"{x} = []")
         with src.block("if buf[pos] == 0:"):  # empty: the usual case of maps of extras
             src.line("pos += 1")
         src.line("else:")
         src.depth += 1
-        with src.block("while True:"):
-            self._varint(count, src)
-            with src.block(f"if {count} == 0:"):
-                src.line("break")
-            with src.block(f"if {count} < 0:"):
-                src.line(f"{count} = -{count}")
-                self._varint(src.fresh("s"), src)  # the block's size in bytes, not needed
-            with src.block(f"if {count} * {least} > L - pos:"):
-                src.line(f"raise TRUNC('a block of ' + str({count}) + ' items', pos)")
-            with src.block(f"for _ in range({count}):"):
-                if is_map:
-                    k = src.fresh("k")
-                    self._decode_primitive("string", k, src)
-                    self._decode(item, y, "", src)
-                    src.line(f"{x}[{k}] = {y}")
-                else:
-                    self._decode(item, y, "", src)
-                    src.line(f"{x}.append({y})")
+        count, _size = self._blocks(src)  # the size in bytes is not needed
+        with src.block(f"if {count} * {least} > L - pos:"):
+            src.line(f"raise TRUNC('a block of ' + str({count}) + ' items', pos)")
+        with src.block(f"for _ in range({count}):"):
+            if is_map:
+                k = src.fresh("k")
+                self._decode_primitive("string", k, src)
+                self._decode(item, y, "", src)
+                src.line(f"{x}[{k}] = {y}")
+            else:
+                self._decode(item, y, "", src)
+                src.line(f"{x}.append({y})")
+        src.depth -= 2
+
+    def _decode_numeric_array(self, owner: str, x: str, src: _Source) -> None:
+        """An ``ArrayOf*`` record's values: each block by the value paths' ``decode_numeric``,
+        several joined into one array, none an empty array of the record's dtype."""
+        at, y, more = src.fresh("a"), src.fresh("y"), src.fresh("m")
+        src.line(f"{x} = {more} = None")
+        count, size = self._blocks(src, at)
+        kind = _NUMERIC_KIND[owner]
+        src.line(f"{y}, pos = DEC_NUM(buf, {at}, pos, {count}, {size}, {kind!r})")
+        with src.block(f"if {x} is None:"):
+            src.line(f"{x} = {y}")
+        with src.block(f"elif {more} is None:"):
+            src.line(f"{more} = [{x}, {y}]")
+        with src.block("else:"):
+            src.line(f"{more}.append({y})")
         src.depth -= 1
+        with src.block(f"if {more} is not None:"):
+            src.line(f"{x} = CONCAT({more})")
+        with src.block(f"elif {x} is None:"):
+            src.line(f"{x} = EMPTY(0, {self._const(NUMERIC_ARRAY_DTYPES[owner])})")
 
     def _decode_union(self, u: UnionType, x: str, src: _Source) -> None:
         wrap = {}

@@ -35,6 +35,7 @@ from ._varint_arrays import (
 __all__ = [
     "BufferLike",
     "decode_avro_array_numeric",
+    "decode_numeric_block",
     "decode_zigzag_varints",
     "encode_avro_array_numeric",
     "encode_zigzag_varints",
@@ -259,81 +260,76 @@ def decode_avro_array_numeric(
     '<f4' or '<f8'. All Avro block forms are accepted (several blocks; negative counts followed by
     a block byte size, which must match the items). Non-zero boolean bytes are read as True.
 
-    For float/double arrays held in a single block, the result is a zero-copy ``np.frombuffer``
-    view of ``buf`` (read-only if ``buf`` is; it keeps ``buf`` alive and sees later changes to
-    it). Where the payload does not start on an item boundary in memory the view is unaligned:
-    numpy reads it correctly, and ``np.require(a, requirements="A")`` gives an aligned copy when a
-    consumer needs one. Copying instead would cost a fresh allocation per message (measured:
-    put+get through the embedded server 0.54-0.56x of the loopback reference with the copy,
-    0.61-0.62x without). Multi-block
-    arrays are concatenated into a new array. Raises ETPDecodeError on truncation, bogus counts or
-    sizes, or more than ``max_items`` items in total.
+    Read by the generated reader of the ``ArrayOf*`` record of ``kind`` (the one reader of
+    array blocks, :mod:`._compiled`), whose blocks are :func:`decode_numeric_block`'s: float
+    values held in a single block are a zero-copy view of ``buf``. Multi-block arrays are
+    concatenated into a new array. Raises ETPDecodeError on truncation, bogus counts or sizes,
+    or more than ``max_items`` items in total.
+    """
+    _check_kind(kind)
+    data = byte_buffer(buf)
+    if not 0 <= offset <= len(data):
+        raise ETPDecodeError(f"offset {offset} outside buffer of length {len(data)}")
+    # Imported here: the generated codec is built on this module.
+    from ._arraycodec import decode_numeric_array
+
+    values, end = decode_numeric_array(memoryview(data), offset, kind)
+    if max_items is not None and values.size > max_items:
+        raise ETPDecodeError(
+            f"array at offset {offset} has more than the allowed {max_items} items"
+        )
+    return values, end
+
+
+def decode_numeric_block(
+    data: BufferLike, block_at: int, pos: int, count: int, block_size: int | None, kind: str
+) -> tuple[npt.NDArray[Any], int]:
+    """The ``count`` (> 0) items at ``pos`` of the block of an Avro ``array<kind>`` that starts at
+    ``block_at``, and where they end; ``block_size`` is the byte size a negative count announced
+    (None without), which must match them. ``data`` holds bytes (bytes, bytearray or a format
+    ``B`` memoryview).
+
+    For float/double items the result is a zero-copy ``np.frombuffer`` view of ``data`` (read-only
+    if ``data`` is; it keeps ``data`` alive and sees later changes to it). Where the payload does
+    not start on an item boundary in memory the view is unaligned: numpy reads it correctly, and
+    ``np.require(a, requirements="A")`` gives an aligned copy when a consumer needs one. Copying
+    instead would cost a fresh allocation per message (measured: put+get through the embedded
+    server 0.54-0.56x of the loopback reference with the copy, 0.61-0.62x without). Varints are
+    decoded into a new array (:func:`decode_zigzag_varints`). ``count`` is checked against the
+    bytes left before anything is allocated; ETPDecodeError when the items do not fit them or do
+    not match ``block_size``.
     """
     dtype, itemsize = _check_kind(kind)
-    data = byte_buffer(buf)
-    size = len(data)
-    if not 0 <= offset <= size:
-        raise ETPDecodeError(f"offset {offset} outside buffer of length {size}")
-    parts: list[npt.NDArray[Any]] = []
-    total = 0
-    pos = offset
-    while True:
-        block_at = pos
-        count, pos = read_varint(data, pos)
-        if count == 0:
-            break
-        block_size: int | None = None
-        if count < 0:
-            count = -count
-            block_size, pos = read_varint(data, pos)
-            if not 0 <= block_size <= size - pos:
-                raise ETPDecodeError(
-                    f"array block at offset {block_at}: byte size {block_size} is negative or "
-                    f"exceeds the {size - pos} bytes left"
-                )
-        total += count
-        if max_items is not None and total > max_items:
+    remaining = len(data) - pos
+    if block_size is not None and not 0 <= block_size <= remaining:
+        raise ETPDecodeError(
+            f"array block at offset {block_at}: byte size {block_size} is negative or "
+            f"exceeds the {remaining} bytes left"
+        )
+    if itemsize:
+        nbytes = count * itemsize
+        if nbytes > remaining:
             raise ETPDecodeError(
-                f"array at offset {offset} has more than the allowed {max_items} items"
+                f"array block at offset {block_at}: {count} {kind} items need {nbytes} bytes, "
+                f"only {remaining} left"
             )
-        remaining = size - pos
-        if itemsize:
-            nbytes = count * itemsize
-            if nbytes > remaining:
-                raise ETPDecodeError(
-                    f"array block at offset {block_at}: {count} {kind} items need {nbytes} bytes, "
-                    f"only {remaining} left"
-                )
-            if block_size is not None and block_size != nbytes:
-                raise ETPDecodeError(
-                    f"array block at offset {block_at}: byte size {block_size} does not match "
-                    f"{count} {kind} items ({nbytes} bytes)"
-                )
-            if kind == "boolean":
-                part: npt.NDArray[Any] = np.frombuffer(data, np.uint8, count, pos) != 0
-            else:
-                part = np.frombuffer(data, dtype, count, pos)
-            pos += nbytes
-        else:
-            part, end = decode_zigzag_varints(
-                data,
-                pos,
-                count,
-                dtype=dtype,
-                max_bytes_per_value=5 if kind == "int" else 10,
+        if block_size is not None and block_size != nbytes:
+            raise ETPDecodeError(
+                f"array block at offset {block_at}: byte size {block_size} does not match "
+                f"{count} {kind} items ({nbytes} bytes)"
             )
-            if block_size is not None and block_size != end - pos:
-                raise ETPDecodeError(
-                    f"array block at offset {block_at}: byte size {block_size} does not match "
-                    f"the {end - pos} bytes of its {count} {kind} items"
-                )
-            pos = end
-        parts.append(part)
-    if not parts:
-        return np.empty(0, dtype=dtype), pos
-    if len(parts) == 1:
-        return parts[0], pos
-    return np.concatenate(parts), pos
+        if kind == "boolean":
+            return np.frombuffer(data, np.uint8, count, pos) != 0, pos + nbytes
+        return np.frombuffer(data, dtype, count, pos), pos + nbytes
+    part, end = decode_zigzag_varints(
+        data, pos, count, dtype=dtype, max_bytes_per_value=5 if kind == "int" else 10
+    )
+    if block_size is not None and block_size != end - pos:
+        raise ETPDecodeError(
+            f"array block at offset {block_at}: byte size {block_size} does not match "
+            f"the {end - pos} bytes of its {count} {kind} items"
+        )
+    return part, end
 
 
 def encode_avro_array_numeric(values: npt.ArrayLike, kind: str) -> list[bytes | memoryview]:
