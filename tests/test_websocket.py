@@ -16,6 +16,7 @@ import os
 import random
 import socket
 import struct
+import sys
 import threading
 import time
 import tracemalloc
@@ -37,6 +38,7 @@ from etp_sync.errors import (
     ETPTransportError,
 )
 from etp_sync.transport._frames import mask_into
+from etp_sync.transport._quick_send import quick_send
 from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketClosed, WebSocketTransport
 
 pytestmark = pytest.mark.timeout(120)
@@ -731,6 +733,26 @@ def test_small_messages_wait_for_room_and_arrive_whole_and_in_order() -> None:
         thread.join(10)
         transport.close()
         theirs.close()
+
+
+def test_quick_send_takes_what_fits_and_reports_a_full_or_failed_socket() -> None:
+    """The GIL-holding send of small frames (Linux): what fits goes, a full socket raises
+    BlockingIOError (the writer then waits for room), a dead or closed one OSError."""
+    assert (quick_send is not None) == sys.platform.startswith("linux")
+    send = quick_send or (lambda sock, data: sock.send(data, socket.MSG_DONTWAIT))
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    assert send(ours, b"hello") == 5
+    assert theirs.recv(16) == b"hello"
+    with pytest.raises(BlockingIOError):  # the loop fills the socket
+        while True:
+            assert send(ours, b"x" * 500) > 0
+    theirs.close()
+    with pytest.raises(BrokenPipeError):
+        send(ours, b"x")
+    ours.close()
+    with pytest.raises(OSError):
+        send(ours, b"x")
 
 
 def test_masked_server_frames_are_tolerated() -> None:

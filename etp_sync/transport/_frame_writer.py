@@ -33,6 +33,7 @@ from ._frames import (
     split_frames,
     write_header,
 )
+from ._quick_send import quick_send
 
 _log = logging.getLogger("etp_sync.transport")
 
@@ -127,6 +128,8 @@ class FrameWriter:
         self._flags = 0 if tls else getattr(socket, "MSG_DONTWAIT", 0)
         """``send`` flags: a plain socket's sends never block (they take what fits; see
         :meth:`_send_some`), whatever its mode."""
+        self._quick_send = None if tls else quick_send
+        """How a small frame goes out on a plain socket: keeping the GIL (see ._quick_send)."""
         # Unmasked frames (server side) go out by gathering writes, without copying payloads.
         self._gather = (
             not masked and hasattr(sock, "sendmsg") and not isinstance(sock, ssl.SSLSocket)
@@ -174,8 +177,9 @@ class FrameWriter:
         ):
             self._transmit(memoryview(data), deadline)  # waits, or raises ETPWriteTimeout
             return
+        quick = self._quick_send
         try:
-            sent = self._sock.send(data, self._flags)
+            sent = quick(self._sock, data) if quick else self._sock.send(data, self._flags)
         except BlockingIOError:  # a plain socket without room: wait for it
             sent = 0
         except OSError as exc:
