@@ -42,8 +42,8 @@ GROUP_MASKS: Final = np.array(
 # Per varint length L: its groups 8 and 9 in bytes 8 and 9 (as bits 0..6 and 8..15).
 HIGH_GROUP_MASKS: Final = np.array([0] * 9 + [0x7F, 0xFF7F], dtype=np.uint64)
 
-SCRATCH_POOL: Final = BufferPool(48 << 20, min_bytes=1 << 16)
-"""Scratch memory of the kernels (a few MB per call in flight; reused from call to call)."""
+SCRATCH_POOL: Final = BufferPool(16 << 20, min_bytes=1 << 16)
+"""Scratch memory of the kernels (2-4 MB per call in flight; reused from call to call)."""
 
 
 def scratch_arrays(layout: list[tuple[int, Any]]) -> list[npt.NDArray[Any]]:
