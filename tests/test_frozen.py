@@ -10,7 +10,7 @@ import pytest
 from test_calls_store import _data_object
 
 from etp_sync._frozen import frozen_record
-from etp_sync.calls.results import DataObject, PutResult
+from etp_sync.calls.results import DataObject, PutResult, Resource
 from etp_sync.schema import datatypes
 from etp_sync.uri import DataObjectURI
 from etp_sync.xmlinfo import ObjectInfo
@@ -19,8 +19,13 @@ URI = DataObjectURI.from_type("eml:///dataspace('a/b')", "resqml20.obj_Fault", u
 
 
 def test_result_records_equal_those_of_init() -> None:
-    made = DataObject.from_record(_data_object(URI, b"x"), b"<x/>", URI)
+    record = _data_object(URI, b"x")
+    made = DataObject.from_record(record, b"<x/>", URI)
     assert made == DataObject(URI, b"<x/>", "xml", "x", 1, 2, 3, True, {})
+    listed = Resource.from_record(record.resource)
+    assert listed == Resource(URI, "x", 1, 2, 3) and repr(listed) == repr(
+        Resource(URI, "x", 1, 2, 3)
+    )
     reply = datatypes.Object.PutResponse(
         created_contained_object_uris=["c"],
         deleted_contained_object_uris=[],

@@ -371,18 +371,19 @@ class Resource(_ObjectTimes, TableRow):
 
     @classmethod
     def from_record(cls, record: Any) -> Resource:
-        return cls(
-            uri=server_object_uri(record.uri),
-            name=record.name,
-            last_changed_us=int(record.last_changed),
-            store_last_write_us=int(record.store_last_write),
-            store_created_us=int(record.store_created),
-            active=_is_active(record.active_status),
-            source_count=record.source_count,
-            target_count=record.target_count,
-            alternate_uris=tuple(record.alternate_uris),
-            custom_data=custom_data_dict(record.custom_data),
-        )
+        fields = {
+            "uri": server_object_uri(record.uri),
+            "name": record.name,
+            "last_changed_us": int(record.last_changed),
+            "store_last_write_us": int(record.store_last_write),
+            "store_created_us": int(record.store_created),
+            "active": _is_active(record.active_status),
+            "source_count": record.source_count,
+            "target_count": record.target_count,
+            "alternate_uris": tuple(record.alternate_uris),
+            "custom_data": custom_data_dict(record.custom_data),
+        }
+        return frozen_record(cls, fields)  # a listing makes one per object
 
 
 def _status_name(status: Any) -> str:
