@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ETPDecodeError
-from ._compiled import CompiledCodec, ValuePaths
+from ._compiled import NUMERIC_KIND, CompiledCodec, ValuePaths
 from ._numeric import (
     avro_array_numeric_size,
     decode_numeric_block,
@@ -149,17 +149,14 @@ def locate_values(buf: memoryview, pos: int, full_name: str) -> tuple[str, int] 
         _LOCATE_CODEC.decoder(full_name)(buf, pos)
     except _ValuesFound as found:
         return found.kind, found.at
+    except ETPDecodeError:
+        raise
     except (IndexError, struct.error, ValueError, TypeError, OverflowError) as exc:
-        if isinstance(exc, ETPDecodeError):
-            raise
         raise ETPDecodeError(f"no {full_name.rsplit('.', 1)[1]} values located: {exc}") from None
     return None
 
 
-_ARRAY_OF = {
-    kind: f"Energistics.Etp.v12.Datatypes.ArrayOf{kind.title()}"
-    for kind in ("boolean", "int", "long", "float", "double")
-}
+_ARRAY_OF = {kind: f"Energistics.Etp.v12.Datatypes.{name}" for name, kind in NUMERIC_KIND.items()}
 
 
 def decode_numeric_array(buf: memoryview, pos: int, kind: str) -> tuple[np.ndarray, int]:

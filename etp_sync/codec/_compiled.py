@@ -47,8 +47,8 @@ from ._numeric import write_varint as _write_varint
 Encoder = Callable[[Any, bytearray], None]
 Decoder = Callable[[Any, int], tuple[Any, int]]
 
-# The Avro item type of each numeric ArrayOf* record's values: ArrayOfLong -> long.
-_NUMERIC_KIND = {name: name.removeprefix("ArrayOf").lower() for name in NUMERIC_ARRAY_DTYPES}
+NUMERIC_KIND = {name: name.removeprefix("ArrayOf").lower() for name in NUMERIC_ARRAY_DTYPES}
+"""The Avro item type of each numeric ``ArrayOf*`` record's values: ArrayOfLong -> long."""
 _PRIMITIVE_SIZE = {
     "null": 0,
     "boolean": 1,
@@ -367,9 +367,9 @@ class CompiledCodec:
             src.line(f"out += {x}.bytes if type({x}) is UUID else FIXED({x}, {t.size})")
 
     def _encode_container(self, t: ArrayType | MapType, x: str, owner: str, src: _Source) -> None:
-        if isinstance(t, ArrayType) and owner in _NUMERIC_KIND:
+        if isinstance(t, ArrayType) and owner in NUMERIC_KIND:
             dtype = self._const(NUMERIC_ARRAY_DTYPES[owner])
-            src.line(f"ENC_NUM({x}, out, {dtype}, {_NUMERIC_KIND[owner]!r})")
+            src.line(f"ENC_NUM({x}, out, {dtype}, {NUMERIC_KIND[owner]!r})")
             return
         n = src.fresh("n")
         src.line(f"{n} = len({x})")
@@ -518,7 +518,7 @@ class CompiledCodec:
         return count, size
 
     def _decode_container(self, t: ArrayType | MapType, x: str, owner: str, src: _Source) -> None:
-        if isinstance(t, ArrayType) and owner in _NUMERIC_KIND:
+        if isinstance(t, ArrayType) and owner in NUMERIC_KIND:
             self._decode_numeric_array(owner, x, src)
             return
         is_map = isinstance(t, MapType)
@@ -552,7 +552,7 @@ class CompiledCodec:
         at, y, more = src.fresh("a"), src.fresh("y"), src.fresh("m")
         src.line(f"{x} = {more} = None")
         count, size = self._blocks(src, at)
-        kind = _NUMERIC_KIND[owner]
+        kind = NUMERIC_KIND[owner]
         src.line(f"{y}, pos = DEC_NUM(buf, {at}, pos, {count}, {size}, {kind!r})")
         with src.block(f"if {x} is None:"):
             src.line(f"{x} = {y}")
