@@ -21,6 +21,7 @@ from xml.parsers import expat
 from .xmlinfo import (
     CITATION_FIELDS,
     ENCODING_ERRORS,
+    NS_SEPARATOR,
     XSI_NS,
     ObjectInfo,
     identify_root,
@@ -31,7 +32,7 @@ from .xmlinfo import (
 __all__ = ["peek_data_object"]
 
 _CITATION = "Citation"
-_XSI_TYPE = f"{XSI_NS} type"  # expat's spelling of the xsi:type attribute's name
+_XSI_TYPE = f"{XSI_NS}{NS_SEPARATOR}type"  # expat's spelling of the xsi:type attribute's name
 
 # A plain citation, from its start tag to its end tag: no attributes; children that are empty or
 # hold text only (no elements, comments, processing instructions or CDATA sections, no character
@@ -57,8 +58,8 @@ _ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&
 
 
 def _local(name: str) -> str:
-    """The local part of expat's ``namespace local`` (separator ``" "``)."""
-    return name[name.rfind(" ") + 1 :]
+    """The local part of expat's ``namespace}local``."""
+    return name[name.rfind(NS_SEPARATOR) + 1 :]
 
 
 def _in_utf8(data: bytes) -> bool:
@@ -180,7 +181,7 @@ def peek_data_object(xml: bytes) -> ObjectInfo:
     """The identity and citation fields of :func:`~etp_sync.xmlinfo.parse_data_object` (same
     values, same errors), without its references, at a fraction of the cost."""
     data = bytes(xml)
-    parser = expat.ParserCreate(namespace_separator=" ")
+    parser = expat.ParserCreate(namespace_separator=NS_SEPARATOR)
     parser.buffer_text = True
     peek = _Peek(parser, data)
     try:
@@ -188,7 +189,7 @@ def peek_data_object(xml: bytes) -> ObjectInfo:
     except (expat.ExpatError, *ENCODING_ERRORS) as exc:
         raise refused(exc) from None
     citation = peek.citation if peek.plain is None else peek.plain
-    ns, _, local = peek.name.rpartition(" ")
+    ns, _, local = peek.name.rpartition(NS_SEPARATOR)
     attributes = peek.attributes
     xsi_type = attributes.get(_XSI_TYPE)
     # The root's prefixes matter only to resolve an xsi:type on it (see root_namespaces).

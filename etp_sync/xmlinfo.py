@@ -23,6 +23,7 @@ from etp_sync.errors import ErrorCode, ETPError
 __all__ = [
     "CITATION_FIELDS",
     "ENCODING_ERRORS",
+    "NS_SEPARATOR",
     "XSI_NS",
     "ObjectInfo",
     "identify",
@@ -103,6 +104,11 @@ def _object_info(fields: dict[str, Any]) -> ObjectInfo:
     when given (a put identifies every object it sends: see :mod:`etp_sync._frozen`)."""
     return frozen_record(ObjectInfo, fields, _NO_REFERENCES)
 
+
+NS_SEPARATOR = "}"
+"""The namespace separator expat is created with here, ElementTree's: expat refuses a namespace
+URI holding the separator, so parsers with another one would accept other documents (a URI
+may hold a space, once its attribute value is normalised, but no ``}``)."""
 
 # What expat raises for a document whose XML declaration names an encoding it cannot read:
 # LookupError for unknown names and non-text codecs, ValueError for multi-byte encodings (and
@@ -364,7 +370,7 @@ def root_namespaces(xml: bytes) -> dict[str, str]:
     such roots alone: collecting them while parsing would cost every document more (ElementTree
     would report an event per element; expat a Python call per declaration)."""
     root_ns: dict[str | None, str | None] = {}  # expat: None for the default namespace
-    parser = expat.ParserCreate(namespace_separator=" ")
+    parser = expat.ParserCreate(namespace_separator=NS_SEPARATOR)
     parser.StartNamespaceDeclHandler = root_ns.__setitem__
     parser.StartElementHandler = _stop_at_root
     try:

@@ -266,6 +266,24 @@ def test_errors_found_after_a_citation_is_read(doc: bytes) -> None:
     test_same_errors_as_parse_data_object(doc)
 
 
+@pytest.mark.parametrize("space", [" ", "\n", "\t", "\r\n"])
+def test_namespace_uri_with_white_space(space: str) -> None:
+    """An attribute value's white space becomes spaces: a namespace URI may hold one (expat
+    refuses a URI holding its namespace separator; both parsers use ElementTree's ``}``)."""
+    for uri in (RESQML.replace("/data/", f"/data{space}/"), "urn:a b"):
+        doc = (
+            f'<r:obj_Fault xmlns:r="{uri}" xmlns:e="{EML}" xmlns:xsi="{XSI}" uuid="{U}" '
+            'xsi:type="r:obj_Fault"><e:Citation><e:Title>t</e:Title></e:Citation></r:obj_Fault>'
+        ).encode()
+        test_same_errors_as_parse_data_object(doc)  # not an Energistics namespace, alike
+    doc = (
+        f'<r:obj_Fault xmlns:r="{RESQML}" xmlns:o="urn:a{space}b" uuid="{U}"><o:Citation>'
+        "<o:Title>t</o:Title></o:Citation></r:obj_Fault>"
+    ).encode()
+    _peek_equals_parse(doc)
+    assert peek_data_object(doc).title == "t"
+
+
 def test_errors_name_the_first_position_expat_reports() -> None:
     for doc, where in (
         (b"<a>\n  <b></c>", "mismatched tag: line 2, column 7"),
