@@ -755,6 +755,22 @@ def test_quick_send_takes_what_fits_and_reports_a_full_or_failed_socket() -> Non
         send(ours, b"x")
 
 
+def test_counted_parts_go_as_they_are_short_or_long() -> None:
+    """send_counted (bytes and bytearray parts, their size counted by the caller) sends the
+    same message as send_message: one frame of the parts joined, short (one small frame) or
+    long (through the send buffer)."""
+    ours, theirs = socket.socketpair()
+    client = WebSocketTransport(ours, close_timeout=0.2)
+    server = WebSocketTransport(theirs, client=False, close_timeout=0.2)
+    try:
+        for parts in ([b"\x02\x03", bytearray(b"body")], [b"h" * 3, bytearray(20_000)]):
+            client.send_counted(parts, sum(len(p) for p in parts))
+            assert server.recv_message(5) == b"".join(parts)
+    finally:
+        client.abort()
+        server.abort()
+
+
 def test_masked_server_frames_are_tolerated() -> None:
     def script(conn: socket.socket) -> None:
         conn.sendall(frame(2, b"masked payload " * 100, key=b"\x11\x22\x33\x44"))

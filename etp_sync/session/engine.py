@@ -273,8 +273,13 @@ class SessionEngine:
     def _transmit(self, header: Any, body: Record, deadline: float | None) -> None:
         parts = encode_message_parts(header, body, self._compress)
         size = 0
+        counted = True  # every part is bytes or bytearray (see WebSocketTransport.send_counted)
         for part in parts:
-            size += len(part) if part.__class__ is bytes else memoryview(part).nbytes
+            if part.__class__ is bytes or part.__class__ is bytearray:
+                size += len(part)
+            else:
+                size += memoryview(part).nbytes
+                counted = False
         if size > self.max_message_size:
             raise ETPMessageTooLarge(
                 f"{body.etp_name} is {size} bytes, more than the negotiated maximum message "
@@ -283,7 +288,10 @@ class SessionEngine:
         if self.trace:
             trace_message("->", parts[0], size, body)
         try:
-            self.transport.send_message(parts, deadline=deadline)
+            if counted:
+                self.transport.send_counted(parts, size, deadline=deadline)
+            else:
+                self.transport.send_message(parts, deadline=deadline)
         except ETPWriteTimeout as exc:
             if not self.transport.is_open:  # cut off mid-message: the connection is gone
                 self._fail(ETPConnectionLost(f"connection lost: {exc} (message cut off)"))

@@ -15,8 +15,8 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeAlias
 
 import numpy as np
 
@@ -54,6 +54,10 @@ _SSL_DEADLINE_CHUNK: Final = 16 << 10
 peer that stops reading holds the sender at most until its deadline."""
 _IOV_MAX: Final = 512
 """Buffers per ``sendmsg`` call (POSIX guarantees at least 1024)."""
+
+Parts: TypeAlias = "Sequence[bytes | bytearray | memoryview]"
+"""A message's payload in parts, as the writer takes it: flat byte buffers (memoryviews of
+unsigned bytes, see :func:`~._frames.byte_view`)."""
 
 
 class _Writability:
@@ -143,10 +147,9 @@ class FrameWriter:
         self._key_pool = b""
         self._key_pos = 0
 
-    def send(
-        self, opcode: int, views: list[memoryview], total: int, deadline: float | None = None
-    ) -> None:
-        """Frame ``views`` as one message and transmit it, holding the send lock.
+    def send(self, opcode: int, parts: Parts, total: int, deadline: float | None = None) -> None:
+        """Frame ``parts`` (``total`` bytes) as one message and transmit it, holding the send
+        lock.
 
         A free lock is taken without a timed wait, and a small message goes out as one
         ``bytes`` in one ``send`` when the socket takes it at once (see :meth:`_send_small`).
@@ -162,15 +165,15 @@ class FrameWriter:
                 )
         try:
             self._check(opcode)
-            self._send_locked(opcode, views, total, deadline)
+            self._send_locked(opcode, parts, total, deadline)
         finally:
             self._release()
 
-    def _send_small(self, opcode: int, views: list[memoryview], deadline: float | None) -> None:
+    def _send_small(self, opcode: int, parts: Parts, deadline: float | None) -> None:
         """Send a message shorter than :data:`SMALL_MASK` as one frame built in one ``bytes``
         (lock held): one ``send`` when the socket is writable now, else the bounded writes of
         :meth:`_transmit`."""
-        payload = views[0] if len(views) == 1 else b"".join(views)
+        payload = parts[0] if len(parts) == 1 else b"".join(parts)
         data = small_frame(FIN | opcode, payload, self._mask_key() if self._masked else None)
         if deadline is not None and (
             deadline <= time.monotonic() or not (self._flags or self._writable(0.0))
@@ -237,17 +240,16 @@ class FrameWriter:
                 except ETPError as exc:
                     _log.debug("pong to %s not sent: %s", self._safe_url, exc)
 
-    def _send_locked(
-        self, opcode: int, views: list[memoryview], total: int, deadline: float | None
-    ) -> None:
+    def _send_locked(self, opcode: int, parts: Parts, total: int, deadline: float | None) -> None:
         """Send one message (lock held); a buffer grown past the size worth keeping, or that
         of a connection that closed meanwhile, is dropped after it."""
         limit = self.max_frame_size
         if total < SMALL_MASK and (limit is None or total <= limit):
-            self._send_small(opcode, views, deadline)  # the send buffer is not used
+            self._send_small(opcode, parts, deadline)  # the send buffer is not used
             if self._sbuf.nbytes and self._state() == "closed":
                 self._sbuf = np.empty(0, dtype=np.uint8)
             return
+        views = [p if p.__class__ is memoryview else memoryview(p) for p in parts]
         try:
             self._write(opcode, views, total, deadline)
         finally:

@@ -112,7 +112,7 @@ def xor_small(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
     return (int.from_bytes(data, "little") ^ int.from_bytes(keys, "little")).to_bytes(n, "little")
 
 
-def small_frame(first: int, payload: bytes | memoryview, key: bytes | None) -> bytes:
+def small_frame(first: int, payload: bytes | bytearray | memoryview, key: bytes | None) -> bytes:
     """One whole frame of a payload shorter than 64 KiB (at most :data:`SMALL_MASK` bytes when
     masked): header, mask key and (masked) payload as one ``bytes``, ready for one send."""
     n = len(payload)

@@ -279,6 +279,14 @@ class WebSocketTransport:
         views = [byte_view(p) for p in seq]
         self._writer.send(OP_BINARY, views, sum(v.nbytes for v in views), deadline)
 
+    def send_counted(
+        self, parts: Sequence[bytes | bytearray], size: int, *, deadline: float | None = None
+    ) -> None:
+        """:meth:`send_message` for parts that are all ``bytes`` or ``bytearray``, ``size``
+        bytes together (the caller counted them): they go as they are, without a view of each
+        (a request's header and body: the common, short case)."""
+        self._writer.send(OP_BINARY, parts, size, deadline)
+
     def ping(self, payload: bytes = b"") -> None:
         """Send a websocket ping; the pong's arrival time shows in :attr:`last_pong`."""
         if len(payload) > 125:
