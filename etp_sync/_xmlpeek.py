@@ -37,21 +37,23 @@ _XSI_TYPE = f"{XSI_NS}{NS_SEPARATOR}type"  # expat's spelling of the xsi:type at
 # A plain citation, from its start tag to its end tag: no attributes; children that are empty or
 # hold text only (no elements, comments, processing instructions or CDATA sections, no character
 # references, no carriage return, which XML would normalise; the five predefined entities are
-# fine); ASCII names; nothing but whitespace between them. expat checks the document is
-# well-formed; the pattern only decides whether it may read the citation itself (possessive
-# quantifiers: a citation that is not plain fails fast).
-_NAME = rb"[A-Za-z_][\w.\-]*+"
-_QNAME = rb"(?:" + _NAME + rb":)?+" + _NAME
+# fine); nothing but whitespace between them. expat checks that the document is well-formed (so
+# a name is whatever runs up to white space, '/' or '>', and an end tag up to its '>'); the
+# pattern only decides whether the citation may be read off the bytes (possessive quantifiers:
+# a citation that is not plain fails fast).
+_NAME = rb"[^\s/>:!?<]++"  # '!' and '?' start comments, CDATA sections and instructions
 _TEXT = rb"[^<&\r]*+(?:&(?:amp|lt|gt|quot|apos);[^<&\r]*+)*+"
 _PLAIN_CITATION = re.compile(
-    rb"<" + _QNAME + rb"\s*+>"
-    rb"((?:\s*+<" + _QNAME + rb"\s*+(?:/>|>" + _TEXT + rb"</" + _QNAME + rb"\s*+>))*+)"
-    rb"\s*+</" + _QNAME + rb"\s*+>"
+    rb"<" + _NAME + rb"(?::" + _NAME + rb")?+\s*+>"
+    rb"((?:\s*+<" + _NAME + rb"(?::" + _NAME + rb")?+\s*+(?:/>|>" + _TEXT + rb"</[^>]++>))*+)"
+    rb"\s*+</[^>]++>"
 )
-# Each child of a plain citation's content: (local name, text).
-_PLAIN_CHILD = re.compile(
-    rb"<(?:" + _NAME + rb":)?+(" + _NAME + rb")\s*+(?:/>|>(" + _TEXT + rb")</)"
+# The children of a plain citation's content that CITATION_FIELDS names: (local name, text).
+_FIELD_CHILD = re.compile(
+    rb"<(?:" + _NAME + rb":)?+(" + b"|".join(f.encode() for f in sorted(CITATION_FIELDS)) + rb")"
+    rb"\s*+(?:/>|>(" + _TEXT + rb")</)"
 )
+_FIELDS = {field.encode(): field for field in CITATION_FIELDS}
 _DECLARATION = re.compile(rb"(?:\xef\xbb\xbf)?+<\?xml[^>]*+>")
 _ENCODING = re.compile(rb"encoding\s*+=\s*+[\"']([^\"']*+)")
 _ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))
@@ -82,16 +84,16 @@ def _plain_citation(data: bytes, start: int) -> dict[str, str] | None:
     if match is None:
         return None
     texts: dict[str, str] = {}
-    for name, raw in _PLAIN_CHILD.findall(match.group(1)):
-        local = name.decode("ascii")
-        if local in CITATION_FIELDS and local not in texts:
+    for name, raw in _FIELD_CHILD.findall(match.group(1)):
+        field = _FIELDS[name]
+        if field not in texts:
             if not raw.isascii() and not _in_utf8(data):
                 return None
             text = raw.decode("utf-8", "replace")
             if "&" in text:
                 for entity, char in _ENTITIES:
                     text = text.replace(entity, char)
-            texts[local] = text
+            texts[field] = text
     return texts
 
 

@@ -146,6 +146,7 @@ PLAIN_CITATIONS = [
     "</e:Citation>",
     "<e:Citation></e:Citation>",
     "<e:Citation>\n</e:Citation>",
+    "<e:Citation><e:\u00c9t>x</e:\u00c9t><e:Title>non-ASCII name</e:Title><e:TitleX/></e:Citation>",
 ]
 OTHER_CITATIONS = [
     "<e:Citation/>",
@@ -160,7 +161,6 @@ OTHER_CITATIONS = [
     "<e:Citation><e:Title>line\r\nbreak\rx</e:Title></e:Citation>",
     "<e:Citation><?pi x?><e:Title>t</e:Title></e:Citation>",
     "<e:Citation>text<e:Title>mixed content</e:Title></e:Citation>",
-    "<e:Citation><e:\u00c9t>x</e:\u00c9t><e:Title>non-ASCII name</e:Title></e:Citation>",
     "<e:Citation><e:Title>t</e:Title><e:Other><e:Title>deeper</e:Title></e:Other></e:Citation>",
 ]
 
