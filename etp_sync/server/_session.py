@@ -72,6 +72,10 @@ OFFERED_PROTOCOLS: tuple[int, ...] = (3, 4, 5, 9, 13, 14, 18, 24, 25, 2424)
 # Incoming messages may exceed the server's own limit by this much before EMAXSIZE_EXCEEDED.
 SIZE_TOLERANCE = 64 * 1024
 POLL_INTERVAL = 0.5  # seconds between checks of the session's clocks (idle, pending requests)
+# Replies to pipelined requests are held and written together (see ServerSession._emit): a reply
+# under BATCH_MESSAGE bytes is held, and the held ones go out once they reach BATCH_BYTES.
+BATCH_MESSAGE = 16 * 1024
+BATCH_BYTES = 64 * 1024
 _FIN = int(MessageFlags.FIN)
 
 
@@ -103,6 +107,11 @@ class ServerSession:
         self.lock = threading.Lock()  # guards subscriptions (notifier thread reads them)
         self._ids = MessageIds(server=True)
         self._send_lock = threading.Lock()
+        # Replies held while more requests wait whole in the transport's buffer (send lock).
+        self._batch: list[list[Any]] = []
+        self._batch_bytes = 0
+        self._holding = False  # set by the session's thread only, for its own replies
+        self._thread_id: int | None = None
         self._open = False
         self._closed = threading.Event()
         self._notify_queue = NotificationQueue(server.max_notification_bytes)
@@ -168,7 +177,7 @@ class ServerSession:
                     if encoded is None
                     else frame_parts(header, encoded, compress)
                 )
-                self.transport.send_message(parts)
+                self._emit(parts)
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug(
                         "%s <- %s id=%s corr=%s flags=%s (%d B)",
@@ -179,6 +188,45 @@ class ServerSession:
                         header.message_flags,
                         sum(memoryview(p).nbytes for p in parts),
                     )
+
+    def _emit(self, parts: list[Any]) -> None:
+        """Send one message, or hold it (send lock held).
+
+        While the session's thread answers requests that arrived together (more of them are
+        whole in the transport's buffer), its short replies are held and then written with one
+        ``send`` (:meth:`flush`) instead of one each. Everything else (a long reply, a send from
+        another thread, the reply to the last request that is in) first sends what is held,
+        so ids still reach the client in order and no reply waits for a request to come in.
+        """
+        if self._holding and threading.get_ident() == self._thread_id:
+            size = 0
+            for part in parts:
+                if type(part) is not bytes and type(part) is not bytearray:
+                    size = BATCH_MESSAGE  # an array's memory: never copied into a batch
+                    break
+                size += len(part)
+            if size < BATCH_MESSAGE:
+                self._batch.append(parts)
+                self._batch_bytes += size
+                if self._batch_bytes >= BATCH_BYTES:
+                    self._flush_locked()
+                return
+        if self._batch:
+            self._flush_locked()
+        self.transport.send_message(parts)
+
+    def flush(self) -> None:
+        """Send the replies held for a batch, if any."""
+        with self._send_lock:
+            if self._batch:
+                self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        if len(batch) == 1:
+            self.transport.send_message(batch[0])
+        else:
+            self.transport.send_batch(batch)
 
     def send_error(self, code: int, message: str, correlation_id: int, protocol: int = 0) -> None:
         """A ProtocolException for a whole request (or the session when correlation is 0)."""
@@ -191,6 +239,7 @@ class ServerSession:
         """Serve the connection until it closes; never raises."""
         log.info("%s connected", self.peer)
         idle_timeout = self.server.idle_timeout
+        self._thread_id = threading.get_ident()
         try:
             opened = self._handshake()
             while opened and not self._closed.is_set():
@@ -203,7 +252,11 @@ class ServerSession:
                 self._last_message = time.monotonic()
                 if self.server.latency > 0:
                     time.sleep(self.server.latency)
+                # Another request already in whole: hold the replies, send them together.
+                self._holding = self.transport.message_ready
                 self._handle_frame(*received)
+                if not self._holding and self._batch:
+                    self.flush()
         except ETPTransportError:
             pass  # the connection is gone
         except Exception:
@@ -234,6 +287,8 @@ class ServerSession:
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the websocket (closing handshake, bounded); the session then ends."""
+        with contextlib.suppress(ETPTransportError):
+            self.flush()  # replies held for a batch go before the close frame
         self._closed.set()
         with contextlib.suppress(Exception):
             self.transport.close(code, reason[:100])

@@ -151,10 +151,16 @@ class FrameReader:
             if fin:
                 return message, text
 
-    def _buffered_small(self, max_message_size: int) -> bytearray | None:
-        """The payload of the next frame when it is a whole binary message under 64 KiB that
-        is already in the read-ahead buffer (consumed, unmasked); None otherwise (nothing is
-        consumed: the general path reads it, and refuses it if it breaks a rule)."""
+    @property
+    def message_ready(self) -> bool:
+        """Whether the next frame is a whole binary message under 64 KiB already in the
+        read-ahead buffer: the next :meth:`read_message` returns it without a ``recv`` (a
+        peer's pipelined requests)."""
+        return self._small_frame() is not None
+
+    def _small_frame(self) -> tuple[int, int, bytes | None] | None:
+        """``(start, end, mask key)`` of the next frame's payload in the read-ahead buffer when
+        that frame is a whole binary message under 64 KiB; None otherwise."""
         rbuf, pos = self._rbuf, self._rpos
         avail = self._rend - pos
         if avail < 2 or rbuf[pos] != FIN | OP_BINARY:
@@ -174,10 +180,20 @@ class FrameReader:
             key = bytes(rbuf[start : start + 4])
             start += 4
         end = start + length
-        if end > self._rend or length > max_message_size:
+        return None if end > self._rend else (start, end, key)
+
+    def _buffered_small(self, max_message_size: int) -> bytearray | None:
+        """The payload of the next frame when it is a whole binary message under 64 KiB that
+        is already in the read-ahead buffer (consumed, unmasked); None otherwise (nothing is
+        consumed: the general path reads it, and refuses it if it breaks a rule)."""
+        span = self._small_frame()
+        if span is None:
             return None
-        payload = rbuf[start:end]
-        if key is not None and length:
+        start, end, key = span
+        if end - start > max_message_size:
+            return None
+        payload = self._rbuf[start:end]
+        if key is not None and end > start:
             mask_into(payload, 0, payload, key)
         self._rpos = end
         return payload

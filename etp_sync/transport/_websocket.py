@@ -287,6 +287,22 @@ class WebSocketTransport:
         (a request's header and body: the common, short case)."""
         self._writer.send(OP_BINARY, parts, size, deadline)
 
+    def send_batch(
+        self, messages: Sequence[Sequence[bytes | bytearray]], *, deadline: float | None = None
+    ) -> None:
+        """Send several binary messages, each given by its parts (``bytes`` or ``bytearray``)
+        and shorter than 64 KiB, written together: one ``send`` when the socket takes them.
+        ``deadline`` as for :meth:`send_message`."""
+        if any(sum(len(p) for p in parts) >= 1 << 16 for parts in messages):
+            raise ETPInvalidArgument("send_batch takes messages shorter than 64 KiB")
+        self._writer.send_batch(OP_BINARY, messages, deadline)
+
+    @property
+    def message_ready(self) -> bool:
+        """Whether the next message is already whole in the read-ahead buffer, so that the next
+        :meth:`recv_data` returns it at once (a peer's pipelined requests). Reader thread only."""
+        return self._reader.message_ready
+
     def ping(self, payload: bytes = b"") -> None:
         """Send a websocket ping; the pong's arrival time shows in :attr:`last_pong`."""
         if len(payload) > 125:

@@ -1,0 +1,127 @@
+"""The server writes its replies to pipelined requests together, never holding one back.
+
+Requests that arrive in one packet are answered in order, with strictly increasing message ids,
+and their short replies go out in one write (``WebSocketTransport.send_batch``); a reply is never
+held for a request that is not whole yet, and replies held go out before the server's close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from _hostile import (
+    OPCODE_BINARY,
+    RawWebSocket,
+    WsClosed,
+    frame_header,
+    header_for,
+    mask,
+)
+
+from etp_sync.codec import encode_message
+from etp_sync.errors import ETPInvalidArgument
+from etp_sync.schema import Record, messages
+from etp_sync.server import EmbeddedServer
+from etp_sync.server._session import BATCH_BYTES, BATCH_MESSAGE
+from etp_sync.transport._websocket import WebSocketTransport
+
+
+@pytest.fixture()
+def batches(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """The sizes (bytes of each message) of every batch the server writes."""
+    seen: list[list[int]] = []
+    original = WebSocketTransport.send_batch
+
+    def spy(self: WebSocketTransport, msgs: Any, **kwargs: Any) -> None:
+        seen.append([sum(len(p) for p in parts) for parts in msgs])
+        original(self, msgs, **kwargs)
+
+    monkeypatch.setattr(WebSocketTransport, "send_batch", spy)
+    return seen
+
+
+@pytest.fixture()
+def ws() -> Iterator[RawWebSocket]:
+    with EmbeddedServer() as srv, RawWebSocket.open(srv.port) as sock:
+        sock.request_session()
+        yield sock
+
+
+def frame(sock: RawWebSocket, body: Record) -> tuple[int, bytes]:
+    """A request's message id and its whole masked frame (not sent)."""
+    message_id = next(sock.ids)
+    payload = encode_message(header_for(body, message_id), body)
+    head, key = frame_header(OPCODE_BINARY, len(payload))
+    return message_id, head + mask(payload, key)
+
+
+def replies(sock: RawWebSocket, count: int) -> list[tuple[Any, Any]]:
+    return [sock.recv_etp() for _ in range(count)]
+
+
+def ping() -> Record:
+    return messages.Core.Ping(current_date_time=1)
+
+
+def test_pipelined_requests_are_answered_in_order_in_one_write(
+    ws: RawWebSocket, batches: list[list[int]]
+) -> None:
+    bodies = [ping() if i % 2 else messages.Dataspace.GetDataspaces() for i in range(20)]
+    framed = [frame(ws, body) for body in bodies]
+    ws.send_raw(b"".join(data for _id, data in framed))
+    got = replies(ws, len(framed))
+    assert [h.correlation_id for h, _b in got] == [mid for mid, _data in framed]
+    assert [b.etp_name for _h, b in got] == [
+        "Pong" if i % 2 else "GetDataspacesResponse" for i in range(20)
+    ]
+    ids = [h.message_id for h, _b in got]
+    assert ids == sorted(set(ids))
+    # One packet held every request: their replies went out together (in one or more batches).
+    assert sum(len(b) for b in batches) >= 2
+    assert all(len(b) >= 2 for b in batches)
+
+
+def test_a_reply_is_not_held_for_a_request_not_whole_yet(
+    ws: RawWebSocket, batches: list[list[int]]
+) -> None:
+    framed = [frame(ws, ping()) for _ in range(4)]
+    last_id, last = framed[-1]
+    cut = len(last) // 2
+    ws.send_raw(b"".join(data for _id, data in framed[:-1]) + last[:cut])
+    # The first three are answered although the fourth has only begun to arrive.
+    got = replies(ws, 3)
+    assert [h.correlation_id for h, _b in got] == [mid for mid, _data in framed[:-1]]
+    ws.send_raw(last[cut:])
+    [(header, body)] = replies(ws, 1)
+    assert (header.correlation_id, body.etp_name) == (last_id, "Pong")
+    assert header.message_id > got[-1][0].message_id
+
+
+def test_batches_stay_within_their_bound(ws: RawWebSocket, batches: list[list[int]]) -> None:
+    framed = [frame(ws, messages.Dataspace.GetDataspaces()) for _ in range(600)]
+    ws.send_raw(b"".join(data for _id, data in framed))
+    got = replies(ws, len(framed))
+    assert [h.correlation_id for h, _b in got] == [mid for mid, _data in framed]
+    assert batches
+    for sizes in batches:
+        assert all(size < BATCH_MESSAGE for size in sizes)
+        assert sum(sizes) < BATCH_BYTES + BATCH_MESSAGE
+
+
+def test_replies_held_go_out_before_the_close(ws: RawWebSocket) -> None:
+    framed = [frame(ws, ping()) for _ in range(3)]
+    _id, close = frame(ws, messages.Core.CloseSession(reason="done"))
+    ws.send_raw(b"".join(data for _id, data in framed) + close)
+    got = replies(ws, 3)
+    assert [h.correlation_id for h, _b in got] == [mid for mid, _data in framed]
+    with pytest.raises(WsClosed) as closed:
+        ws.recv_etp()
+    assert closed.value.code == 1000
+
+
+def test_send_batch_refuses_a_long_message() -> None:
+    transport = WebSocketTransport.__new__(WebSocketTransport)
+    with pytest.raises(ETPInvalidArgument):
+        transport.send_batch([[b"x" * (1 << 16)]])
