@@ -24,7 +24,7 @@ from etp_sync.codec import encode_message
 from etp_sync.errors import ETPInvalidArgument
 from etp_sync.schema import Record, messages
 from etp_sync.server import EmbeddedServer
-from etp_sync.server._session import BATCH_BYTES, BATCH_MESSAGE
+from etp_sync.server._session import BATCH_BYTES, BATCH_DELAY, BATCH_MESSAGE
 from etp_sync.transport._websocket import WebSocketTransport
 
 
@@ -108,6 +108,21 @@ def test_batches_stay_within_their_bound(ws: RawWebSocket, batches: list[list[in
     for sizes in batches:
         assert all(size < BATCH_MESSAGE for size in sizes)
         assert sum(sizes) < BATCH_BYTES + BATCH_MESSAGE
+
+
+def test_a_reply_is_held_at_most_batch_delay_and_one_more_request(
+    batches: list[list[int]],
+) -> None:
+    # Each message takes the server 10 ms (its simulated latency), far beyond BATCH_DELAY:
+    # a held reply goes out with the next one at the latest.
+    assert BATCH_DELAY < 0.01
+    with EmbeddedServer(latency=0.01) as srv, RawWebSocket.open(srv.port) as sock:
+        sock.request_session()
+        framed = [frame(sock, ping()) for _ in range(6)]
+        sock.send_raw(b"".join(data for _id, data in framed))
+        got = replies(sock, len(framed))
+    assert [h.correlation_id for h, _b in got] == [mid for mid, _data in framed]
+    assert all(len(sizes) <= 2 for sizes in batches)
 
 
 def test_replies_held_go_out_before_the_close(ws: RawWebSocket) -> None:

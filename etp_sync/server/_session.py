@@ -73,9 +73,11 @@ OFFERED_PROTOCOLS: tuple[int, ...] = (3, 4, 5, 9, 13, 14, 18, 24, 25, 2424)
 SIZE_TOLERANCE = 64 * 1024
 POLL_INTERVAL = 0.5  # seconds between checks of the session's clocks (idle, pending requests)
 # Replies to pipelined requests are held and written together (see ServerSession._emit): a reply
-# under BATCH_MESSAGE bytes is held, and the held ones go out once they reach BATCH_BYTES.
+# under BATCH_MESSAGE bytes is held, and the held ones go out once they reach BATCH_BYTES or the
+# first of them has waited BATCH_DELAY seconds.
 BATCH_MESSAGE = 16 * 1024
 BATCH_BYTES = 64 * 1024
+BATCH_DELAY = 0.001
 _FIN = int(MessageFlags.FIN)
 
 
@@ -110,6 +112,7 @@ class ServerSession:
         # Replies held while more requests wait whole in the transport's buffer (send lock).
         self._batch: list[list[Any]] = []
         self._batch_bytes = 0
+        self._batch_since = 0.0  # time.monotonic() when the first held reply was held
         self._holding = False  # set by the session's thread only, for its own replies
         self._thread_id: int | None = None
         self._open = False
@@ -197,6 +200,8 @@ class ServerSession:
         ``send`` (:meth:`flush`) instead of one each. Everything else (a long reply, a send from
         another thread, the reply to the last request that is in) first sends what is held,
         so ids still reach the client in order and no reply waits for a request to come in.
+        A reply waits at most :data:`BATCH_DELAY` and the handling of one more request (the
+        run loop sends what is held after each request).
         """
         if self._holding and threading.get_ident() == self._thread_id:
             size = 0
@@ -206,6 +211,8 @@ class ServerSession:
                     break
                 size += len(part)
             if size < BATCH_MESSAGE:
+                if not self._batch:
+                    self._batch_since = time.monotonic()
                 self._batch.append(parts)
                 self._batch_bytes += size
                 if self._batch_bytes >= BATCH_BYTES:
@@ -255,7 +262,9 @@ class ServerSession:
                 # Another request already in whole: hold the replies, send them together.
                 self._holding = self.transport.message_ready
                 self._handle_frame(*received)
-                if not self._holding and self._batch:
+                if self._batch and (
+                    not self._holding or time.monotonic() - self._batch_since >= BATCH_DELAY
+                ):
                     self.flush()
         except ETPTransportError:
             pass  # the connection is gone
