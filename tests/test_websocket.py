@@ -771,6 +771,23 @@ def test_counted_parts_go_as_they_are_short_or_long() -> None:
         server.abort()
 
 
+def test_a_tiny_stall_timeout_still_bounds_the_socket() -> None:
+    """On a plain socket the stall timeout becomes the kernel's receive and send timeouts: one
+    under a microsecond must not round to 0 s 0 us, which means "wait forever"."""
+    ours, theirs = socket.socketpair()
+    transport = WebSocketTransport(ours, stall_timeout=1e-9, close_timeout=0.2)
+    try:
+        if ours.gettimeout() is None:  # kernel timeouts (Linux)
+            for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
+                timeval = ours.getsockopt(socket.SOL_SOCKET, option, 16)
+                assert struct.unpack("@ll", timeval) != (0, 0)
+        else:
+            assert ours.gettimeout() == 1e-9
+    finally:
+        transport.abort()
+        theirs.close()
+
+
 def test_masked_server_frames_are_tolerated() -> None:
     def script(conn: socket.socket) -> None:
         conn.sendall(frame(2, b"masked payload " * 100, key=b"\x11\x22\x33\x44"))

@@ -84,7 +84,8 @@ def _arm_stall_timeout(sock: socket.socket, seconds: float) -> None:
     """
     if _KERNEL_TIMEOUTS and not isinstance(sock, ssl.SSLSocket):
         whole = int(seconds)
-        timeval = struct.pack("@ll", whole, int((seconds - whole) * 1_000_000))
+        micros = max(int((seconds - whole) * 1_000_000), 0 if whole else 1)  # 0, 0: no timeout
+        timeval = struct.pack("@ll", whole, micros)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
