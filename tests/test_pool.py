@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 
-from etp_sync.codec._pool import BufferPool, carve, carved_bytes
+from etp_sync.codec._pool import BufferPool, Carving
 
 
 def _address(a: np.ndarray) -> int:
@@ -21,7 +21,7 @@ def test_buffers_are_reused_only_once_nothing_refers_to_them() -> None:
     second = pool.take(4096)
     assert _address(first) != _address(second)  # the first is still referred to
     where = _address(first)
-    view = memoryview(first).cast("B")[10:]  # what a transport may hold while sending
+    view = first.data.cast("B")[10:]  # what a transport may hold while sending
     typed = first[:64].view(np.uint64)  # a dtype view of a slice: refers to it as well
     del first
     third = pool.take(4096)
@@ -96,12 +96,12 @@ def test_threads_never_share_a_buffer_and_the_bound_holds() -> None:
 
 
 def test_carved_arrays_keep_their_buffer_in_use() -> None:
-    layout = [(3, np.uint64), (5, np.bool_), (4, np.uint16)]
-    n = carved_bytes(layout)
+    layout = Carving([(3, np.uint64), (5, np.bool_), (4, np.uint16)])
+    n = layout.nbytes
     pool = BufferPool(n, min_bytes=n)  # room for this one buffer only
     buf = pool.take(n)
     where = _address(buf)
-    a, b, c = carve(buf, layout)
+    a, b, c = layout.carve(buf)
     del buf
     assert (a.dtype, b.dtype, c.dtype, a.size, b.size, c.size) == (
         np.dtype(np.uint64),

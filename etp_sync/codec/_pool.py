@@ -116,19 +116,46 @@ class BufferPool:
         bufs.append(new)
 
 
-def carve(buf: npt.NDArray[np.uint8], layout: list[tuple[int, Any]]) -> list[npt.NDArray[Any]]:
-    """Arrays of ``(size, dtype)`` laid out one after the other in ``buf`` (each aligned to 8
-    bytes), as views: they keep ``buf`` in use for as long as they live."""
-    out: list[npt.NDArray[Any]] = []
-    at = 0
-    for size, dtype in layout:
-        dt = np.dtype(dtype)
-        end = at + size * dt.itemsize
-        out.append(buf[at:end].view(dt))
-        at = (end + 7) & ~7
-    return out
+class Carving:
+    """Arrays of ``(size, dtype)`` laid out one after the other in one buffer, each aligned to
+    8 bytes: worked out once (callers keep the carvings they use again), carved per buffer
+    (runs of arrays of the same size and dtype as the rows of one 2-d view: fewer numpy calls).
+    """
 
+    __slots__ = ("_parts", "nbytes")
 
-def carved_bytes(layout: list[tuple[int, Any]]) -> int:
-    """Bytes :func:`carve` needs for ``layout``."""
-    return sum((size * np.dtype(dtype).itemsize + 7) & ~7 for size, dtype in layout)
+    def __init__(self, layout: list[tuple[int, Any]]) -> None:
+        at = 0
+        parts: list[list[Any]] = []  # [size, dtype, offset, rows] per run
+        for size, dtype in layout:
+            dt = np.dtype(dtype)
+            step = (size * dt.itemsize + 7) & ~7
+            last = parts[-1] if parts else None
+            if (
+                last is not None
+                and last[0] == size
+                and last[1] == dt
+                and size * dt.itemsize == step
+            ):
+                last[3] += 1
+            else:
+                parts.append([size, dt, at, 1])
+            at += step
+        self._parts = tuple((size, dt, at, rows) for size, dt, at, rows in parts)
+        self.nbytes = at
+        """Bytes the arrays take in all."""
+
+    def carve(self, buf: npt.NDArray[np.uint8]) -> list[npt.NDArray[Any]]:
+        """The arrays in ``buf``, as views: they keep ``buf`` in use for as long as they live."""
+        out: list[npt.NDArray[Any]] = []
+        for size, dt, at, rows in self._parts:
+            run = np.frombuffer(buf, dt, size * rows, at)  # its base is ``buf`` itself
+            out.extend(run.reshape(rows, size) if rows > 1 else (run,))
+        return out
+
+    def empty(self) -> list[npt.NDArray[Any]]:
+        """The arrays, each in memory of its own."""
+        out: list[npt.NDArray[Any]] = []
+        for size, dt, _, rows in self._parts:
+            out.extend(np.empty((rows, size), dt) if rows > 1 else (np.empty(size, dt),))
+        return out

@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from etp_sync.errors import ETPDecodeError, ETPEncodeError
 
-from ._pool import BufferPool, carve, carved_bytes
+from ._pool import BufferPool, Carving
 
 BufferLike: TypeAlias = "bytes | bytearray | memoryview"
 
@@ -42,14 +42,17 @@ GROUP_MASKS: Final = np.array(
 # Per varint length L: its groups 8 and 9 in bytes 8 and 9 (as bits 0..6 and 8..15).
 HIGH_GROUP_MASKS: Final = np.array([0] * 9 + [0x7F, 0xFF7F], dtype=np.uint64)
 
-SCRATCH_POOL: Final = BufferPool(16 << 20, min_bytes=1 << 16)
+_POOLED_SCRATCH: Final = 1 << 16
+SCRATCH_POOL: Final = BufferPool(16 << 20, min_bytes=_POOLED_SCRATCH)
 """Scratch memory of the kernels (2-4 MB per call in flight; reused from call to call)."""
 
 
-def scratch_arrays(layout: list[tuple[int, Any]]) -> list[npt.NDArray[Any]]:
-    """Uninitialised arrays of ``(size, dtype)``, carved from one pooled buffer: it returns
-    to the pool when the last of them is gone."""
-    return carve(SCRATCH_POOL.take(carved_bytes(layout)), layout)
+def scratch_arrays(layout: Carving) -> list[npt.NDArray[Any]]:
+    """Uninitialised arrays of ``layout``, carved from one pooled buffer (it returns to the
+    pool when the last of them is gone), or, for small ones, of their own."""
+    if layout.nbytes < _POOLED_SCRATCH:
+        return layout.empty()
+    return layout.carve(SCRATCH_POOL.take(layout.nbytes))
 
 
 def squeeze(x: npt.NDArray[np.uint64], t: npt.NDArray[np.uint64]) -> None:

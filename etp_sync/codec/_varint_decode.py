@@ -13,6 +13,7 @@ anything is allocated for it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final
 
 import numpy as np
@@ -20,6 +21,7 @@ import numpy.typing as npt
 
 from etp_sync.errors import ETPDecodeError
 
+from ._pool import Carving
 from ._varint_bits import (
     GROUP_MASKS,
     HIGH_GROUP_MASKS,
@@ -29,7 +31,14 @@ from ._varint_bits import (
     scratch_arrays,
     squeeze,
 )
-from ._varint_words import Decoder, WordScratch, decode_long, word_ends
+from ._varint_words import (
+    MIN_LONG,
+    TOO_FEW,
+    Decoder,
+    WordScratch,
+    decode_long,
+    word_ends,
+)
 
 _DECODE_CHUNK: Final = 1 << 15
 # Average bytes per varint (plus one) from which terminators are searched 8 bytes at a time.
@@ -54,25 +63,47 @@ def _varint_error(
     return ETPDecodeError(f"malformed varint at offset {start}")  # not reachable in practice
 
 
+@functools.lru_cache(maxsize=32)
+def _layout(size: int, max_bytes: int) -> Carving:
+    """The arrays of :class:`_DecodeScratch`."""
+    wmax = size * max_bytes + 16
+    u64, intp, u16, b = np.uint64, np.intp, np.uint16, np.bool_
+    return Carving(
+        [(wmax, b), (2 * size, b), (size, b)]
+        + [(size, intp)] * 2
+        + [(size, u64)] * 5
+        + [(size, u16)] * 2
+        + [(2 * size, u16)] * 3
+    )
+
+
 class _DecodeScratch:
     """Scratch arrays of the decoder, for chunks of ``size`` varints of up to ``max_bytes``."""
 
     def __init__(self, size: int, max_bytes: int) -> None:
-        wmax = size * max_bytes + 16
-        u64, intp, u16, b = np.uint64, np.intp, np.uint16, np.bool_
-        arrays = scratch_arrays(
-            [(wmax, b), (2 * size, b), (size, b)]
-            + [(size, intp)] * 2
-            + [(size, u64)] * 5
-            + [(size, u16)] * 2
-            + [(2 * size, u16)] * 3
-        )
+        arrays = scratch_arrays(_layout(size, max_bytes))
         self.term, self.pairs, self.flag = arrays[:3]
         self.lens, self.idx, self.x, self.t, self.a, self.r, self.r2 = arrays[3:10]
         self.u0, self.u1, self.p16, self.c16, self.g16 = arrays[10:]
-        self.words = WordScratch(size, max_bytes)
-        # The window, copied aligned with room for reads past its end (see _decode_wide).
-        self.pw, self.padded = self.words.pw, self.words.padded
+        self._size, self._max_bytes = size, max_bytes
+        self._words: WordScratch | None = None
+
+    @property
+    def words(self) -> WordScratch:
+        """The word scans' scratch, made when first needed (never for 1-2 byte varints)."""
+        if self._words is None:
+            self._words = WordScratch(self._size, self._max_bytes)
+        return self._words
+
+    @property
+    def pw(self) -> npt.NDArray[np.uint64]:
+        """The window, copied aligned with room for reads past its end (see _decode_wide)."""
+        return self.words.pw
+
+    @property
+    def padded(self) -> npt.NDArray[np.uint8]:
+        """``pw`` as bytes."""
+        return self.words.padded
 
 
 def _decode_narrow(
@@ -248,10 +279,13 @@ def _decode_chunks(
             found = None
             if copied:
                 s.words.copy_window(win)
-                if long_ok:
+                if long_ok and m >= MIN_LONG:
                     used = decode_long(s.words, wlen, m, dest, _shorts(win, s, pos))
-                    if used is not None:
+                    if used is not None and used >= 0:
                         break
+                    if used == TOO_FEW and wlen < cap:
+                        guess = min(max_bytes, guess * 2)
+                        continue
                 found = word_ends(s.words, wlen)
             used = None
             if found is not None:

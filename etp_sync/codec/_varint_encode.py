@@ -17,12 +17,13 @@ Speed rules followed throughout (measured on numpy 2.x, 2-core VM):
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from ._pool import BufferPool
+from ._pool import BufferPool, Carving
 from ._varint_bits import BYTE_ONES, HIGH_BITS, LOW7, STEPS, U1, max_width, scratch_arrays
 
 # Values per chunk: the scratch arrays (a few dozen bytes per value) stay in the L2 cache, and
@@ -42,16 +43,21 @@ def _zigzag(v: npt.NDArray[np.int64], z: npt.NDArray[np.uint64], t: npt.NDArray[
     z ^= t
 
 
+@functools.lru_cache(maxsize=32)
+def _layout(size: int) -> Carving:
+    """The arrays of :class:`_EncodeScratch`."""
+    return Carving(
+        [(size, np.uint64)] * 5
+        + [(size, np.int64), (size, np.intp), (size, np.bool_), (size * 10, np.uint8)]
+        + [(2 * size, np.bool_)]
+    )
+
+
 class _EncodeScratch:
     """Scratch arrays of the encoders (the narrow one uses 16-bit views of the same memory)."""
 
     def __init__(self, size: int) -> None:
-        u64 = np.uint64
-        arrays = scratch_arrays(
-            [(size, u64)] * 5
-            + [(size, np.int64), (size, np.intp), (size, np.bool_), (size * 10, np.uint8)]
-            + [(2 * size, np.bool_)]
-        )
+        arrays = scratch_arrays(_layout(size))
         self.z, self.x, self.t, self.y, self.top = arrays[:5]
         self.lens, self.offs, self.short, self.table, mask = arrays[5:]
         self.mask = mask.reshape(size, 2)

@@ -13,16 +13,26 @@ already loaded by the scan.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from ._pool import Carving
 from ._varint_bits import GROUP_MASKS, HIGH_BITS, U1, scratch_arrays, squeeze
 
 MAX_MULTI_WORDS: Final = 64
-"""Most words with several terminators a window may have for the word scans to go on."""
+"""Most words with several terminators a window may have for the word scans to go on ..."""
+TOO_FEW: Final = -1
+"""What :func:`decode_long` returns when the window holds fewer varints than asked for."""
+MIN_LONG: Final = 16384
+"""Fewest varints :func:`decode_long` takes on (its fixed cost is higher than the general
+decoder's)."""
+MAX_SPLICED: Final = 16
+"""... and for :func:`decode_long` (each costs it a few numpy calls; over that many, the general
+decoder is quicker)."""
 
 # Multiplying 2**(8k) (a lone terminator bit shifted down to bit 8k) by this puts k + 1 in the
 # top byte: the bytes of a word up to and including its lowest terminator ...
@@ -38,42 +48,76 @@ Decoder = Callable[[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.i
 """``decode(ends, lens, dest)``: the varints of the window ending at ``ends`` into ``dest``."""
 
 
+@functools.lru_cache(maxsize=32)
+def _layout(size: int, max_bytes: int) -> Carving:
+    """The arrays of :class:`WordScratch`."""
+    nwords = (size * max_bytes + 56) // 8
+    return Carving(
+        [(nwords, np.uint64)] * 4 + [(nwords + 8 * MAX_MULTI_WORDS, np.intp), (nwords, np.bool_)]
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _long_layout(size: int) -> Carving:
+    """The arrays of :class:`_LongScratch`."""
+    u64, intp, n1 = np.uint64, np.intp, size + 1
+    return Carving(
+        [(n1, u64)] * 2
+        + [(n1, intp)]
+        + [(size, u64)] * 5
+        + [(size, np.int64), (size, intp), (size, np.bool_)]
+        + [(size, np.uint16)] * 2
+    )
+
+
+class _LongScratch:
+    """Scratch arrays of :func:`decode_long`, for chunks of ``size`` varints."""
+
+    def __init__(self, size: int) -> None:
+        arrays = scratch_arrays(_long_layout(size))
+        self.d, self.ra, self.e = arrays[:3]
+        self.g, self.x, self.a, self.rb, self.t = arrays[3:8]
+        self.vals, self.lens, self.short, self.h16, self.c16 = arrays[8:]
+
+
 class WordScratch:
     """Scratch arrays of the word scans, for chunks of ``size`` varints of up to ``max_bytes``:
     the window is copied to ``pw`` (aligned, with room for reads past its end)."""
 
     def __init__(self, size: int, max_bytes: int) -> None:
-        nwords = (size * max_bytes + 56) // 8
-        u64, intp, n1 = np.uint64, np.intp, size + 1
-        arrays = scratch_arrays(
-            [(nwords, u64)] * 4
-            + [(nwords + 8 * MAX_MULTI_WORDS, intp), (nwords, np.bool_)]
-            + [(n1, u64)] * 2
-            + [(n1, intp)]
-            + [(size, u64)] * 5
-            + [(size, np.int64), (size, intp), (size, np.bool_)]
-            + [(size, np.uint16)] * 2
-        )
-        self.pw, self.tw, self.bits, self.low, self.ends, self.hw = arrays[:6]
-        self.d, self.ra, self.e = arrays[6:9]
-        self.g, self.x, self.a, self.rb, self.t = arrays[9:14]
-        self.vals, self.wlens, self.short, self.h16, self.c16 = arrays[14:]
+        arrays = scratch_arrays(_layout(size, max_bytes))
+        self.pw, self.tw, self.bits, self.low, self.ends, self.hw = arrays
         self.padded = self.pw.view(np.uint8)
+        self.found: npt.NDArray[np.intp] | None = None  # see _terminator_words
+        self._size = size
+        self._long: _LongScratch | None = None
+
+    @property
+    def long(self) -> _LongScratch:
+        """:func:`decode_long`'s arrays, made when first needed."""
+        if self._long is None:
+            self._long = _LongScratch(self._size)
+        return self._long
 
     def copy_window(self, win: npt.NDArray[np.uint8]) -> None:
         """Copy ``win`` to the aligned buffer, followed by 8 non-terminator bytes."""
         n = win.size
         self.padded[:n] = win
         self.padded[n : n + 8] = 0xFF
+        self.found = None
 
 
 def _terminator_words(s: WordScratch, wlen: int) -> npt.NDArray[np.intp]:
-    """Indices of the words of the copied window of ``wlen`` bytes holding a terminator."""
+    """Indices of the words of the copied window of ``wlen`` bytes holding a terminator (found
+    once per window: :func:`word_ends` takes over what :func:`decode_long` found)."""
+    if s.found is not None:
+        return s.found
     nw = (wlen + 7) // 8  # the words holding window bytes (the last one padded with 0xFF)
     t, has = s.tw[:nw], s.hw[:nw]
     np.bitwise_and(s.pw[:nw], HIGH_BITS, out=t)
     np.not_equal(t, HIGH_BITS, out=has)
-    return np.flatnonzero(has)
+    s.found = np.flatnonzero(has)
+    return s.found
 
 
 def word_ends(s: WordScratch, wlen: int) -> npt.NDArray[np.intp] | None:
@@ -135,9 +179,9 @@ def decode_long(
     s: WordScratch, wlen: int, m: int, dest: npt.NDArray[np.int64], decode: Decoder
 ) -> int | None:
     """Decode ``m`` varints from the window of ``wlen`` bytes copied by ``copy_window`` into
-    ``dest`` (int64) and return where they end, or None to leave the window to the general
-    decoder (fewer than ``m`` varints in it, too many short ones, any of over 10 bytes or
-    overflowing: its error messages say which).
+    ``dest`` (int64) and return where they end; :data:`TOO_FEW` when the window holds fewer;
+    None to leave the window to the general decoder (too many short varints, any of over 10
+    bytes or overflowing: its error messages say which).
 
     Per varint i, with ``w`` the word of the lowest terminator of varint i - 1 and ``k`` its
     byte (the window's start: w = -1, k = 7): x = pw[w] >> 8 (k + 1) | pw[w + 1] << 8 (7 - k)
@@ -150,12 +194,13 @@ def decode_long(
     words = _terminator_words(s, wlen)
     n = min(words.size, m)
     if n == 0:
-        return None
+        return TOO_FEW
     words = words[:n]
-    d = s.d[: n + 1]  # d[i + 1]: the terminator word of varint i; d[0]: before the window
+    w = s.long
+    d = w.d[: n + 1]  # d[i + 1]: the terminator word of varint i; d[0]: before the window
     d[0] = 0
     np.take(s.pw, words, out=d[1:], mode="clip")
-    t, rest = s.t[:n], s.a[:n]
+    t, rest = w.t[:n], w.a[:n]
     np.bitwise_and(d[1:], HIGH_BITS, out=t)
     t ^= HIGH_BITS
     np.subtract(t, U1, out=rest)
@@ -163,23 +208,27 @@ def decode_long(
     extras = None
     if rest.any():
         multi = np.flatnonzero(rest)
-        if multi.size > MAX_MULTI_WORDS:
+        if multi.size > MAX_SPLICED:
             return None
         t ^= rest
-        np.left_shift(words, 3, out=s.e[:n])
-        extras = _extra_ends(multi, rest, s.e[:n])
-    ra = s.ra[: n + 1]  # ra[i]: 8 (k + 1) of the terminator word before varint i
+        np.left_shift(words, 3, out=w.e[:n])
+        extras = _extra_ends(multi, rest, w.e[:n])
+        if n + sum(len(extra) for _, extra in extras) < m:
+            return TOO_FEW
+    elif n < m:
+        return TOO_FEW
+    ra = w.ra[: n + 1]  # ra[i]: 8 (k + 1) of the terminator word before varint i
     ra[0] = 64
     np.right_shift(t, _U7, out=ra[1:])
     ra[1:] *= _BIT_COUNT
     ra[1:] >>= _U56
-    e = s.e[: n + 1]  # e[i + 1]: the end of varint i
+    e = w.e[: n + 1]  # e[i + 1]: the end of varint i
     e[0] = 0
     ends = e[1:]
     np.left_shift(words, 3, out=ends)
     np.right_shift(ra[1:], _U3, out=t)
     ends += t.view(np.intp)
-    lens = s.wlens[:n]
+    lens = w.lens[:n]
     np.subtract(ends, e[:n], out=lens)
     if extras is not None:
         for j, extra in extras:  # the varint after the short ones starts after the last
@@ -189,7 +238,7 @@ def decode_long(
                 lens[j + 1] = int(ends[j + 1]) - last
     if int(lens.max()) > 10:
         return None
-    g, rb, x, a = s.g[:n], s.rb[:n], s.x[:n], s.a[:n]
+    g, rb, x, a = w.g[:n], w.rb[:n], w.x[:n], w.a[:n]
     g[0] = s.pw[0]
     np.take(s.pw[1:], words[:-1], out=g[1:], mode="clip")
     np.subtract(_U64, ra[:n], out=rb)
@@ -199,14 +248,12 @@ def decode_long(
     np.right_shift(g, ra[:n], out=a)
     np.left_shift(d[1:], rb, out=t)
     a |= t
-    if not _assemble(x, a, lens, s):
+    if not _assemble(x, a, lens, w):
         return None
     if extras is None:
-        if n < m:
-            return None
         np.bitwise_xor(x, t, out=dest.view(np.uint64))
         return int(ends[-1])
-    vals = s.vals[:n]
+    vals = w.vals[:n]
     np.bitwise_xor(x, t, out=vals.view(np.uint64))
     return _splice(vals, ends, extras, dest, decode)
 
@@ -215,7 +262,7 @@ def _assemble(
     x: npt.NDArray[np.uint64],
     a: npt.NDArray[np.uint64],
     lens: npt.NDArray[np.intp],
-    s: WordScratch,
+    s: _LongScratch,
 ) -> bool:
     """Turn the bytes 0..7 ``x`` and 8.. ``a`` of varints of ``lens`` bytes into their zig-zag
     value shifted down one (in ``x``) and its sign mask (in ``s.t``); False on overflow."""
@@ -263,10 +310,21 @@ def _splice(
     decode: Decoder,
 ) -> int | None:
     """Fill ``dest`` with the values ``vals`` (ending at ``ends``), each word's short varints
-    (``extras``) decoded and put after the value ending at its lowest terminator; where the
-    last value put ends, or None if there are fewer than ``dest.size``."""
+    (``extras``, all decoded by one call) put after the value ending at its lowest terminator;
+    where the last value put ends, or None if there are fewer than ``dest.size``."""
     m, n = dest.size, vals.size
-    o = v = end = 0
+    short_ends: list[int] = []
+    short_lens: list[int] = []
+    for j, extra in extras:
+        start = int(ends[j])
+        for end in extra:
+            short_ends.append(end)
+            short_lens.append(end - start)
+            start = end
+    del short_ends[m:], short_lens[m:]  # never more values than asked for
+    shorts = np.empty(len(short_ends), np.int64)
+    decode(np.array(short_ends, np.intp), np.array(short_lens, np.intp), shorts)
+    o = v = end = done = 0
     for j, extra in extras:
         k = min(j + 1 - v, m - o)
         dest[o : o + k] = vals[v : v + k]
@@ -275,10 +333,8 @@ def _splice(
             end = int(ends[v - 1])
         k = min(len(extra), m - o)
         if k:
-            at = np.array(extra[:k], np.intp)
-            lens = np.diff(at, prepend=end)
-            decode(at, lens, dest[o : o + k])
-            o, end = o + k, extra[k - 1]
+            dest[o : o + k] = shorts[done : done + k]
+            o, end, done = o + k, extra[k - 1], done + len(extra)
     k = min(n - v, m - o)
     dest[o : o + k] = vals[v : v + k]
     if k:
