@@ -166,8 +166,15 @@ def custom_data(values: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+_ACTIVE_STATUS = {
+    True: datatypes.Object.ActiveStatusKind("Active"),
+    False: datatypes.Object.ActiveStatusKind("Inactive"),
+}
+
+
 def active_status(active: bool) -> Any:
-    return datatypes.Object.ActiveStatusKind("Active" if active else "Inactive")
+    """``ActiveStatusKind`` of a resource (the enum's members looked up once)."""
+    return _ACTIVE_STATUS[bool(active)]
 
 
 def resource_record(info: ResourceInfo) -> Any:

@@ -173,7 +173,8 @@ def _apply_put(session: SessionContext, pending: PendingPut) -> Reply:
         puts[key] = ObjectPut(data=data, uri=dobj.resource.uri or None, format=dobj.format)
     results, put_errors = session.store.put_objects(None, puts, tx=session.transaction)
     errors.update(put_errors)
-    success = {key: datatypes.Object.PutResponse() for key in results}
+    # PutResponse has no fields: one record serves every key.
+    success = dict.fromkeys(results, datatypes.Object.PutResponse())
     return map_reply(
         lambda part: messages.Store.PutDataObjectsResponse(success=part),
         success,

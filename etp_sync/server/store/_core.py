@@ -325,13 +325,18 @@ class StoreCore:
     def used_bytes(self) -> int:
         """Memory counted against ``max_store_bytes``: committed plus staged objects and arrays."""
         with self._lock:
-            return self._committed_bytes + sum(t.held_bytes for t in self._txs.values())
+            return self._used_bytes()
+
+    def _used_bytes(self) -> int:
+        """:attr:`used_bytes` (lock held)."""
+        txs = self._txs
+        return self._committed_bytes + (sum(t.held_bytes for t in txs.values()) if txs else 0)
 
     def _charge(self, stage: Stage, nbytes: int) -> None:
         """Count ``nbytes`` more for ``stage``; ELIMIT_EXCEEDED if the store would overflow."""
         limit = self.max_store_bytes
         if limit is not None and nbytes > 0:
-            used = self.used_bytes + (stage.held_bytes if self._is_scratch(stage) else 0)
+            used = self._used_bytes() + (stage.held_bytes if self._is_scratch(stage) else 0)
             if used + nbytes > limit:
                 raise StoreError(
                     ErrorCode.ELIMIT_EXCEEDED,
