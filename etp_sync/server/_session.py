@@ -197,30 +197,37 @@ class ServerSession:
 
         While the session's thread answers requests that arrived together (more of them are
         whole in the transport's buffer), its short replies are held and then written with one
-        ``send`` (:meth:`flush`) instead of one each. Everything else (a long reply, a send from
-        another thread, the reply to the last request that is in) first sends what is held,
-        so ids still reach the client in order and no reply waits for a request to come in.
-        A reply waits at most :data:`BATCH_DELAY` and the handling of one more request (the
-        run loop sends what is held after each request).
+        ``send`` (:meth:`flush`) instead of one each; the reply to the last request that is in
+        goes out with them. Everything else (a long reply, a send from another thread) first
+        sends what is held, so ids still reach the client in order and no reply waits for a
+        request to come in. A reply waits at most :data:`BATCH_DELAY` and the handling of one
+        more request (the run loop sends what is held after each request).
         """
-        if self._holding and threading.get_ident() == self._thread_id:
-            size = 0
-            for part in parts:
-                if type(part) is not bytes and type(part) is not bytearray:
-                    size = BATCH_MESSAGE  # an array's memory: never copied into a batch
-                    break
-                size += len(part)
-            if size < BATCH_MESSAGE:
-                if not self._batch:
-                    self._batch_since = time.monotonic()
-                self._batch.append(parts)
-                self._batch_bytes += size
-                if self._batch_bytes >= BATCH_BYTES:
-                    self._flush_locked()
-                return
-        if self._batch:
+        size = 0
+        for part in parts:
+            if type(part) is not bytes and type(part) is not bytearray:
+                size = -1  # an array's memory: never copied into a batch
+                break
+            size += len(part)
+        batch = self._batch
+        if (
+            0 <= size < BATCH_MESSAGE
+            and (self._holding or batch)
+            and threading.get_ident() == self._thread_id
+        ):
+            if not batch:
+                self._batch_since = time.monotonic()
+            batch.append(parts)
+            self._batch_bytes += size
+            if not self._holding or self._batch_bytes >= BATCH_BYTES:
+                self._flush_locked()
+            return
+        if batch:
             self._flush_locked()
-        self.transport.send_message(parts)
+        if size < 0:
+            self.transport.send_message(parts)
+        else:  # bytes and bytearrays, counted: the transport takes them as they are
+            self.transport.send_counted(parts, size)
 
     def flush(self) -> None:
         """Send the replies held for a batch, if any."""
@@ -229,9 +236,10 @@ class ServerSession:
                 self._flush_locked()
 
     def _flush_locked(self) -> None:
-        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        batch, size = self._batch, self._batch_bytes
+        self._batch, self._batch_bytes = [], 0
         if len(batch) == 1:
-            self.transport.send_message(batch[0])
+            self.transport.send_counted(batch[0], size)
         else:
             self.transport.send_batch(batch)
 
