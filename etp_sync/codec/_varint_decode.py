@@ -265,7 +265,7 @@ def _decode_chunks(
     size = data.size
     pos = offset
     done = 0
-    guess = 2  # expected bytes per value; adapted to the data as chunks are decoded
+    guess = _first_guess(data[pos : pos + 256], max_bytes)  # then adapted chunk by chunk
     long_ok = max_bytes == 10 and out.dtype == np.int64
     while done < count:
         m = min(count - done, _DECODE_CHUNK)
@@ -306,6 +306,13 @@ def _decode_chunks(
         pos += used
         guess = min(max_bytes, -(-used // m) + 1)
     return pos
+
+
+def _first_guess(sample: npt.NDArray[np.uint8], max_bytes: int) -> int:
+    """Expected bytes per varint (at least 2), from the terminators of the first bytes: a
+    first window too small is scanned for nothing."""
+    ends = int(np.count_nonzero(sample < 0x80))
+    return min(max_bytes, max(2, -(-sample.size * 11 // (10 * max(ends, 1)))))
 
 
 def _shorts(win: npt.NDArray[np.uint8], s: _DecodeScratch, base: int) -> Decoder:
