@@ -96,28 +96,31 @@ def test_threads_never_share_a_buffer_and_the_bound_holds() -> None:
 
 
 def test_carved_arrays_keep_their_buffer_in_use() -> None:
-    layout = Carving([(3, np.uint64), (5, np.bool_), (4, np.uint16)])
+    # Two arrays of one size and dtype are carved as rows of one view: each still its own.
+    layout = Carving([(3, np.uint64), (3, np.uint64), (5, np.bool_), (4, np.uint16)])
     n = layout.nbytes
     pool = BufferPool(n, min_bytes=n)  # room for this one buffer only
     buf = pool.take(n)
     where = _address(buf)
-    a, b, c = layout.carve(buf)
+    a, a2, b, c = layout.carve(buf)
     del buf
-    assert (a.dtype, b.dtype, c.dtype, a.size, b.size, c.size) == (
-        np.dtype(np.uint64),
-        np.dtype(np.bool_),
-        np.dtype(np.uint16),
-        3,
-        5,
-        4,
-    )
-    assert all(_address(x) % 8 == 0 for x in (a, b, c))
+    assert [(x.dtype, x.shape) for x in (a, a2, b, c)] == [
+        (np.dtype(np.uint64), (3,)),
+        (np.dtype(np.uint64), (3,)),
+        (np.dtype(np.bool_), (5,)),
+        (np.dtype(np.uint16), (4,)),
+    ]
+    assert all(_address(x) % 8 == 0 for x in (a, a2, b, c))
     a[:] = 1
+    a2[:] = 2
     b[:] = True
     c[:] = 7
-    assert a.sum() == 3 and c.sum() == 28  # no overlap
+    assert a.sum() == 3 and a2.sum() == 6 and b.sum() == 5 and c.sum() == 28  # no overlap
+    assert [x.shape for x in layout.empty()] == [(3,), (3,), (5,), (4,)]
     assert _address(pool.take(n)) != where
     del a, b
+    assert _address(pool.take(n)) != where  # ``a2`` and ``c`` still use it
+    del a2
     assert _address(pool.take(n)) != where  # ``c`` still uses it
     del c
     assert _address(pool.take(n)) == where

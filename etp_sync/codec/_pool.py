@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BufferPool"]
+__all__ = ["BufferPool", "Carving"]
 
 Allocate = Callable[[int], npt.NDArray[np.uint8]]
 """Allocator of a fresh, uninitialised uint8 array of ``nbytes``."""
