@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 import uuid
@@ -326,6 +327,18 @@ def test_get_dataspaces_last_write_filter(store: Store) -> None:
     assert [r.uri for r in after] == [DS]
     assert after[0].store_last_write_us > before[DS]
     assert after[0].store_created_us == store.get_dataspace(DS).store_created_us
+
+
+def test_dataspace_sizes_are_summed_only_when_asked(store: Store) -> None:
+    store.put_objects(DS, {"c": CRS_XML})
+    store.put_array(epc_uri(), "/a", np.arange(3, dtype=np.int64))
+    # GetDataspaces of the default profile does not walk every object and array of the store.
+    [listed] = store.get_dataspaces(sizes=False)
+    assert listed.size_bytes is None and store.get_dataspace(DS, size=False).size_bytes is None
+    size = len(CRS_XML) + 3 * 8  # the object's XML and the array's values
+    assert [r.size_bytes for r in store.get_dataspaces()] == [size]
+    assert store.get_dataspace(DS).size_bytes == size
+    assert listed == dataclasses.replace(store.get_dataspace(DS), size_bytes=None)
 
 
 def test_delete_dataspace_removes_content(store: Store) -> None:

@@ -225,7 +225,7 @@ def dataspace_record(rec: DataspaceRecord, status: bool = False) -> Any:
     data = dict(rec.custom_data)
     if status:
         data.update(
-            custom_data({"locked": False, "read-only": False, "size": _size(rec.size_bytes)})
+            custom_data({"locked": False, "read-only": False, "size": _size(rec.size_bytes or 0)})
         )
     return datatypes.Object.Dataspace(
         uri=rec.uri,

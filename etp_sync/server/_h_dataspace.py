@@ -20,9 +20,10 @@ from ._common import (
 
 def get_dataspaces(session: SessionContext, header: Any, body: Any) -> Reply:
     """GetDataspaces → GetDataspacesResponse (multipart when long)."""
+    status = session.profile.dataspace_status
     records = [
-        dataspace_record(r, session.profile.dataspace_status)
-        for r in session.store.get_dataspaces(body.store_last_write_filter)
+        dataspace_record(r, status)
+        for r in session.store.get_dataspaces(body.store_last_write_filter, sizes=status)
     ]
     return split_list(
         lambda part: messages.Dataspace.GetDataspacesResponse(dataspaces=part),
@@ -48,7 +49,8 @@ def delete_dataspaces(session: SessionContext, key: str, uri: str) -> None:
 )
 def get_dataspace_info(session: SessionContext, key: str, uri: str) -> Any:
     """DataspaceOSDU GetDataspaceInfo → GetDataspaceInfoResponse keyed like the request."""
-    return dataspace_record(session.store.get_dataspace(uri), session.profile.dataspace_status)
+    status = session.profile.dataspace_status
+    return dataspace_record(session.store.get_dataspace(uri, size=status), status)
 
 
 def not_supported(session: SessionContext, header: Any, body: Any) -> Reply:

@@ -55,20 +55,23 @@ class DataspaceStore(StoreCore):
             self._spaces[space] = sp
             return sp.record()
 
-    def get_dataspaces(self, store_last_write_filter: int | None = None) -> list[DataspaceRecord]:
-        """All dataspaces (by path), or those written after ``store_last_write_filter``."""
+    def get_dataspaces(
+        self, store_last_write_filter: int | None = None, *, sizes: bool = True
+    ) -> list[DataspaceRecord]:
+        """All dataspaces (by path), or those written after ``store_last_write_filter``;
+        ``sizes=False`` leaves their ``size_bytes`` None (it costs a pass over their content)."""
         with self._lock:
             return [
-                sp.record()
+                sp.record(size=sizes)
                 for _, sp in sorted(self._spaces.items())
                 if store_last_write_filter is None or sp.last_write_us > store_last_write_filter
             ]
 
-    def get_dataspace(self, uri: str) -> DataspaceRecord:
-        """One dataspace; ENOT_FOUND if missing."""
+    def get_dataspace(self, uri: str, *, size: bool = True) -> DataspaceRecord:
+        """One dataspace; ENOT_FOUND if missing (``size``: as for :meth:`get_dataspaces`)."""
         space = dataspace_path(uri)
         with self._lock:
-            return self._space(space).record()
+            return self._space(space).record(size=size)
 
     def delete_dataspace(self, uri: str) -> None:
         """Delete a dataspace with its objects and arrays (listeners get one delete per object).

@@ -30,7 +30,8 @@ class DataspaceRecord:
     store_created_us: int
     store_last_write_us: int
     custom_data: dict[str, Any] = field(default_factory=dict)
-    size_bytes: int = 0  # XML of its objects and values of its arrays
+    # XML of its objects and values of its arrays; None when the caller did not ask for it.
+    size_bytes: int | None = 0
 
 
 @dataclass(frozen=True)
@@ -174,12 +175,15 @@ class Space:
     arrays: dict[tuple[str, str], StoredArray] = field(default_factory=dict)  # (uuid, path) →
     deleted: dict[str, DeletedResource] = field(default_factory=dict)  # uri → record
 
-    def record(self) -> DataspaceRecord:
-        """The public view of this dataspace."""
-        size = sum(len(o.xml) for o in self.objects.values())
-        size += sum(a.data.nbytes for a in self.arrays.values())
+    def record(self, *, size: bool = True) -> DataspaceRecord:
+        """The public view of this dataspace; its ``size_bytes`` (a sum over every object and
+        array in it) only if ``size`` is asked, None otherwise."""
+        nbytes = None
+        if size:
+            nbytes = sum(len(o.xml) for o in self.objects.values())
+            nbytes += sum(a.data.nbytes for a in self.arrays.values())
         return DataspaceRecord(
-            self.uri, self.path, self.created_us, self.last_write_us, dict(self.custom_data), size
+            self.uri, self.path, self.created_us, self.last_write_us, dict(self.custom_data), nbytes
         )
 
 
