@@ -172,6 +172,9 @@ class RawPeer:
                 self.error = exc
 
     def stop(self) -> None:
+        # close() alone does not wake a thread blocked in accept() on Linux; shutdown() does.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         self.thread.join(10)
 

@@ -123,7 +123,7 @@ def test_frames_in_the_same_packet_as_the_upgrade_answer_reach_the_transport() -
 
     with RawPeer(linger, after_head=frames) as peer:
         try:
-            with WebSocketTransport.connect(peer.url) as transport:
+            with WebSocketTransport.connect(peer.url, close_timeout=0.2) as transport:
                 assert transport.recv_message(timeout=5) == b"hello"
                 assert transport.recv_message(timeout=5) == b"\r\n\r\n"
         finally:
@@ -141,7 +141,7 @@ def test_frames_after_an_unusual_blank_line_reach_the_transport(eol: bytes) -> N
 
     with RawPeer(linger, after_head=b"\x82\x05hello", eol=eol) as peer:
         try:
-            with WebSocketTransport.connect(peer.url) as transport:
+            with WebSocketTransport.connect(peer.url, close_timeout=0.2) as transport:
                 assert transport.recv_message(timeout=5) == b"hello"
         finally:
             done.set()
