@@ -26,6 +26,7 @@ from etp_sync import (
     etp_connect,
 )
 from etp_sync.codec import MessageHeader, encode_message_parts
+from etp_sync.protocol.correlation import MessageIds
 from etp_sync.schema import datatypes as d
 from etp_sync.schema import messages as m
 from etp_sync.server import EmbeddedServer
@@ -321,6 +322,31 @@ def test_unsolicited_message_while_closing_is_logged_not_dropped_silently(
         assert seen.is_set()
         assert engine._dispatcher.ident is None
     assert delivered == []
+
+
+def test_message_ids_are_unique_and_increasing_across_threads() -> None:
+    """Client ids are even from 2, server ids odd from 1; threads drawing at once never get
+    the same id, and each thread's ids increase."""
+    assert [MessageIds().next() for _ in range(2)] == [2, 2]
+    server_ids = MessageIds(server=True)
+    assert [server_ids.next() for _ in range(3)] == [1, 3, 5]
+    ids = MessageIds()
+    drawn: list[list[int]] = [[] for _ in range(8)]
+    start = threading.Barrier(8)
+
+    def draw(mine: list[int]) -> None:
+        start.wait(5)
+        mine.extend(ids.next() for _ in range(2000))
+
+    threads = [threading.Thread(target=draw, args=(mine,)) for mine in drawn]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    every = [i for mine in drawn for i in mine]
+    assert len(set(every)) == len(every) == 16000
+    assert all(i % 2 == 0 for i in every) and set(every) == set(range(2, 32002, 2))
+    assert all(mine == sorted(mine) for mine in drawn)
 
 
 def test_etp_connect_three_ways(server: EmbeddedServer) -> None:

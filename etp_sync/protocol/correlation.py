@@ -61,11 +61,9 @@ class MessageIds:
     """Strictly increasing message ids: even from 2 for a client, odd from 1 for a server."""
 
     def __init__(self, *, server: bool = False) -> None:
-        self._counter = itertools.count(1 if server else 2, 2)
-
-    def next(self) -> int:
-        """The next id; thread-safe (``itertools.count`` advances atomically)."""
-        return next(self._counter)
+        self.next: Callable[[], int] = itertools.count(1 if server else 2, 2).__next__
+        """The next id; thread-safe (``itertools.count`` advances atomically, in C: no
+        Python frame per message)."""
 
 
 @dataclass
