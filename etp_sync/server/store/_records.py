@@ -34,7 +34,7 @@ class DataspaceRecord:
     size_bytes: int | None = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredObject:
     """A committed (or staged) data object: its parsed identity plus the XML exactly as put."""
 
@@ -68,7 +68,7 @@ def resource_custom_data(obj: StoredObject) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectPut:
     """One object to put: the document, and optionally the URI the customer gave it."""
 
@@ -77,7 +77,7 @@ class ObjectPut:
     format: str = "xml"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PutResult:
     """Outcome of one put: the canonical object URI and whether it was new (else replaced)."""
 
@@ -85,7 +85,7 @@ class PutResult:
     created: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeletedResource:
     """An object deleted from a dataspace (for GetDeletedResources)."""
 
@@ -137,7 +137,7 @@ class ArrayMeta:
     store_last_write_us: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChangeEvent:
     """A committed object change; ``obj`` is the new state for inserts and updates."""
 

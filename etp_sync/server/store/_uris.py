@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UriParts:
     """What a URI names: a dataspace, a type collection in it, or an object (uuid lower-case)."""
 
