@@ -7,6 +7,8 @@ held for a request that is not whole yet, and replies held go out before the ser
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,15 +17,19 @@ from _hostile import (
     OPCODE_BINARY,
     RawWebSocket,
     WsClosed,
+    crs_uri,
+    crs_xml,
     frame_header,
     header_for,
     mask,
+    wait_until,
 )
 
 from etp_sync.codec import encode_message
 from etp_sync.errors import ETPInvalidArgument
 from etp_sync.schema import Record, messages
 from etp_sync.server import EmbeddedServer
+from etp_sync.server._connections import CLOSE_TIMEOUT
 from etp_sync.server._session import BATCH_BYTES, BATCH_DELAY, BATCH_MESSAGE
 from etp_sync.transport._websocket import WebSocketTransport
 
@@ -134,6 +140,26 @@ def test_replies_held_go_out_before_the_close(ws: RawWebSocket) -> None:
     with pytest.raises(WsClosed) as closed:
         ws.recv_etp()
     assert closed.value.code == 1000
+
+
+def test_close_from_another_thread_does_not_wait_for_a_stalled_send() -> None:
+    # The session thread is stuck sending big replies to a client that reads nothing: closing
+    # the session from another thread (the server stopping) must not wait for that send.
+    ds = "eml:///dataspace('batch/close')"
+    ref = uuid.uuid4()
+    with EmbeddedServer(max_message_size=16 << 20) as srv, RawWebSocket.open(srv.port) as sock:
+        srv.store.put_dataspace(ds)
+        srv.store.put_objects(ds, {"big": crs_xml(ref, filler=12 << 20)})
+        sock.request_session(compression=False)
+        uri = crs_uri(ds, ref)
+        for _ in range(4):
+            sock.send_etp(messages.Store.GetDataObjects(uris={"a": uri}))
+        [session] = [c.session for c in srv._connections if c.session is not None]
+        assert wait_until(session._send_lock.locked, 10.0)
+        closer = threading.Thread(target=session.close, args=(1001, "stopping"))
+        closer.start()
+        closer.join(CLOSE_TIMEOUT + 5.0)
+        assert not closer.is_alive()
 
 
 def test_send_batch_refuses_a_long_message() -> None:

@@ -304,8 +304,9 @@ class ServerSession:
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the websocket (closing handshake, bounded); the session then ends."""
-        with contextlib.suppress(ETPTransportError):
-            self.flush()  # replies held for a batch go before the close frame
+        if threading.get_ident() == self._thread_id:  # its replies held go before the close
+            with contextlib.suppress(ETPTransportError):
+                self.flush()
         self._closed.set()
         with contextlib.suppress(Exception):
             self.transport.close(code, reason[:100])
