@@ -110,7 +110,8 @@ def test_carved_arrays_keep_their_buffer_in_use() -> None:
         (np.dtype(np.bool_), (5,)),
         (np.dtype(np.uint16), (4,)),
     ]
-    assert all(_address(x) % 8 == 0 for x in (a, a2, b, c))
+    assert all(_address(x) % 64 == 0 for x in (a, a2, b, c))  # and never 4 KiB apart:
+    assert len({(_address(x) - _address(a)) % 4096 for x in (a, a2, b, c)}) == 4
     a[:] = 1
     a2[:] = 2
     b[:] = True
