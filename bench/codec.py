@@ -84,11 +84,13 @@ NOTES = (
     "the payload sits at an odd offset; numpy reads it correctly, `np.require(a, "
     "requirements='A')` makes an aligned copy when a consumer needs one), so its time does not "
     "grow with the array.",
-    "- int64: the kernels are in `codec/_varint_arrays.py`. The encoder builds one 8-byte word "
+    "- int64: the kernels are in `codec/_varint_encode.py`, `_varint_decode.py` and "
+    "`_varint_words.py`. The encoder builds one 8-byte word "
     "per value with shifts and masks (bytes 9-10 from the top byte) and writes the fixed-size "
     "records at their running offsets into a pooled buffer; the decoder finds varint ends 8 "
     "bytes at a time and writes the values into their destination (a get's result, a store "
-    "block). Values that all fit in 1-2 bytes (0..1000 after zig-zag) take a 16-bit path. "
+    "block); long varints (9-10 bytes) are decoded from the words that scan loads. "
+    "Values that all fit in 1-2 bytes (0..1000 after zig-zag) take a 16-bit path. "
     "`encode_message` adds the join into a fresh frame to `parts`. Full-range values take "
     "9-10 bytes each, 0..1000 take 1-2.",
     "- fastavro and pyetp spend their time creating and reading one Python object per value "
