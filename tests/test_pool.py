@@ -125,3 +125,19 @@ def test_carved_arrays_keep_their_buffer_in_use() -> None:
     assert _address(pool.take(n)) != where  # ``c`` still uses it
     del c
     assert _address(pool.take(n)) == where
+
+
+def test_buffers_of_an_allocator_returning_views_are_not_handed_out_twice() -> None:
+    # The placement scratch's allocator returns np.frombuffer(mmap).reshape(n) for big sizes: a
+    # view whose own views refer to the frombuffer array, not to it. The pool must count
+    # references where numpy puts them, or it hands out memory still in use.
+    from etp_sync.codec.arrays import FRESH_MAP_BYTES, fresh_empty
+
+    pool = BufferPool(4 * FRESH_MAP_BYTES, allocate=lambda n: fresh_empty(n, np.uint8))
+    first = pool.take(FRESH_MAP_BYTES)
+    second = pool.take(FRESH_MAP_BYTES)
+    assert not np.shares_memory(first, second)
+    where = _address(first)
+    del first
+    assert _address(pool.take(FRESH_MAP_BYTES)) == where  # free again: reused
+    assert pool.pooled_bytes <= 4 * FRESH_MAP_BYTES

@@ -39,6 +39,18 @@ def _refs_when_free() -> int:
 _FREE_REFS = _refs_when_free()
 
 
+def _viewed_array(new: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
+    """The array that views of ``new`` refer to (numpy makes a view of a view refer to the
+    first array of the chain whose base is not an array: for ``np.frombuffer(...).reshape(n)``
+    the ``frombuffer`` array, not ``new``), so that its reference count tells whether the
+    memory is in use; None when that array is not a flat uint8 array of the same bytes."""
+    while isinstance(new.base, np.ndarray) and not new.flags.owndata:
+        new = new.base
+    if new.dtype != np.uint8 or new.ndim != 1:
+        return None
+    return new
+
+
 class BufferPool:
     """Reusable uint8 buffers, at most ``max_bytes`` of them in all; thread-safe.
 
@@ -90,7 +102,9 @@ class BufferPool:
             if best >= 0:
                 return bufs[best][:nbytes]
             size = min(self.max_bytes, nbytes + int(nbytes * self._grow))
-            new = self._allocate(size)
+            new = _viewed_array(self._allocate(size))
+            if new is None:
+                return self._allocate(nbytes)
             self._keep(new)
             return new[:nbytes]
 
