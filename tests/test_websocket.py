@@ -21,6 +21,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -902,3 +903,30 @@ def test_deadline_leaves_a_message_that_arrives_in_time_alone() -> None:
         received = transport.recv_data(timeout=5, deadline=time.monotonic() + 30)
         assert received is not None and received[0] == payload
         transport.close()
+
+
+class _NoKernelTimeouts(socket.socket):
+    """A socket that refuses the kernel's send timeout (as some socket types do)."""
+
+    def setsockopt(self, level: int, option: int, value: Any, *rest: Any) -> None:
+        if option == socket.SO_SNDTIMEO:
+            raise OSError(22, "Invalid argument")
+        super().setsockopt(level, option, value, *rest)
+
+
+def test_a_socket_refusing_kernel_timeouts_gets_a_python_timeout_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Where the kernel timeouts cannot be set, the stall timeout is the socket's Python timeout
+    (still bounding every call), and the fallback is logged, not passed over silently."""
+    ours, theirs = socket.socketpair()
+    sock = _NoKernelTimeouts(fileno=ours.detach())
+    with caplog.at_level(logging.DEBUG, logger="etp_sync.transport"):
+        transport = WebSocketTransport(sock, stall_timeout=7.5, close_timeout=0.2)
+    try:
+        assert sock.gettimeout() == 7.5
+        if sys.platform.startswith("linux"):
+            assert any("kernel socket timeouts not set" in r.getMessage() for r in caplog.records)
+    finally:
+        transport.abort()
+        theirs.close()

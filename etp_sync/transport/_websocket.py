@@ -89,8 +89,8 @@ def _arm_stall_timeout(sock: socket.socket, seconds: float) -> None:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-        except OSError:
-            pass
+        except OSError as exc:  # the Python timeout below bounds the socket instead
+            _log.debug("kernel socket timeouts not set (%s): using a Python timeout", exc)
         else:
             sock.settimeout(None)
             return
