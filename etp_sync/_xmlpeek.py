@@ -15,6 +15,7 @@ any other is followed through expat's events: its elements, and the text of the 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 from xml.parsers import expat
 
@@ -25,6 +26,7 @@ from .xmlinfo import (
     XSI_NS,
     ObjectInfo,
     identify_root,
+    parse_data_object,
     refused,
     root_namespaces,
 )
@@ -95,6 +97,23 @@ def _plain_citation(data: bytes, start: int) -> dict[str, str] | None:
                     text = text.replace(entity, char)
             texts[field] = text
     return texts
+
+
+class _EntityNotRead(Exception):
+    """Raised by the handlers of :func:`peek_data_object` at a reference to an entity expat
+    does not expand (an external one, or one undeclared in a document with an external DTD
+    subset): expat would skip it, ElementTree refuses the document."""
+
+    __slots__ = ()
+
+
+def _external_entity(context: Any, base: Any, system_id: Any, public_id: Any) -> int:
+    raise _EntityNotRead
+
+
+def _skipped_entity(name: str, is_parameter_entity: bool) -> None:
+    if not is_parameter_entity:  # a skipped parameter entity is no reference in content
+        raise _EntityNotRead
 
 
 class _Peek:
@@ -186,10 +205,14 @@ def peek_data_object(xml: bytes) -> ObjectInfo:
     parser = expat.ParserCreate(namespace_separator=NS_SEPARATOR)
     parser.buffer_text = True
     peek = _Peek(parser, data)
+    parser.ExternalEntityRefHandler = _external_entity
+    parser.SkippedEntityHandler = _skipped_entity
     try:
         parser.Parse(data, True)
     except (expat.ExpatError, *ENCODING_ERRORS) as exc:
         raise refused(exc) from None
+    except _EntityNotRead:  # rare (a DTD naming entities): ElementTree's verdict and wording
+        return replace(parse_data_object(data), references=(), hdf_datasets=(), links=())
     citation = peek.citation if peek.plain is None else peek.plain
     ns, _, local = peek.name.rpartition(NS_SEPARATOR)
     attributes = peek.attributes

@@ -240,6 +240,30 @@ def test_internal_entities_in_a_citation() -> None:
     assert peek_data_object(doc).title == "me & you & co"
 
 
+_EXTERNAL = '<!DOCTYPE r:obj_Fault [<!ENTITY x SYSTEM "file:///etc/hostname">]>'
+_EXTERNAL_SUBSET = '<!DOCTYPE r:obj_Fault SYSTEM "objects.dtd">'
+_PARAMETER = '<!DOCTYPE r:obj_Fault [<!ENTITY % p SYSTEM "more.ent"> %p;]>'
+ENTITIES_NOT_READ = [
+    # expat skips these references (it reads no external entity, and an undeclared one may be
+    # declared in an external subset); ElementTree refuses the document: both parsers do
+    _with_citation("<e:Citation><e:Title>&x;</e:Title></e:Citation>", doctype=_EXTERNAL),
+    _with_citation(PLAIN_CITATIONS[0], doctype=_EXTERNAL).replace(b"not this", b"&x;"),
+    _with_citation("<e:Citation><e:Title>&u;</e:Title></e:Citation>", doctype=_EXTERNAL_SUBSET),
+    _with_citation(PLAIN_CITATIONS[0], doctype=_EXTERNAL_SUBSET).replace(b"not this", b"&u;"),
+    _with_citation("<e:Citation><e:Title>&u;</e:Title></e:Citation>", doctype=_PARAMETER),
+]
+
+
+@pytest.mark.parametrize("doc", ENTITIES_NOT_READ)
+def test_entities_expat_would_skip_are_refused_alike(doc: bytes) -> None:
+    test_same_errors_as_parse_data_object(doc)
+
+
+def test_a_skipped_parameter_entity_alone_is_no_refusal() -> None:
+    doc = _with_citation(PLAIN_CITATIONS[0], doctype=_PARAMETER)
+    _peek_equals_parse(doc)
+
+
 def test_xsi_type_root_resolved_by_its_own_declarations() -> None:
     """The root's prefixes are read again for an xsi:type root alone, up to its start tag:
     declarations further down do not count."""
