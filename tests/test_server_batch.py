@@ -25,12 +25,13 @@ from _hostile import (
     wait_until,
 )
 
-from etp_sync.codec import encode_message
+from etp_sync.codec import encode_message, peek_header
 from etp_sync.errors import ETPInvalidArgument
+from etp_sync.protocol.correlation import MessageIds
 from etp_sync.schema import Record, messages
 from etp_sync.server import EmbeddedServer
 from etp_sync.server._connections import CLOSE_TIMEOUT
-from etp_sync.server._session import BATCH_BYTES, BATCH_DELAY, BATCH_MESSAGE
+from etp_sync.server._session import BATCH_BYTES, BATCH_DELAY, BATCH_MESSAGE, ServerSession
 from etp_sync.transport._websocket import WebSocketTransport
 
 
@@ -166,3 +167,48 @@ def test_send_batch_refuses_a_long_message() -> None:
     transport = WebSocketTransport.__new__(WebSocketTransport)
     with pytest.raises(ETPInvalidArgument):
         transport.send_batch([[b"x" * (1 << 16)]])
+
+
+class _Wire:
+    """A transport stand-in that records, per write, the message ids it carried."""
+
+    def __init__(self) -> None:
+        self.writes: list[list[int]] = []
+
+    def _ids(self, parts: Any) -> int:
+        peek = peek_header(b"".join(bytes(p) for p in parts))
+        assert peek is not None
+        return peek[3]
+
+    def send_counted(self, parts: Any, size: int) -> None:
+        self.writes.append([self._ids(parts)])
+
+    def send_message(self, parts: Any) -> None:
+        self.writes.append([self._ids(parts)])
+
+    def send_batch(self, msgs: Any) -> None:
+        self.writes.append([self._ids(parts) for parts in msgs])
+
+
+def test_a_send_from_another_thread_first_sends_the_replies_held() -> None:
+    # The notifier thread sends while the session thread holds replies for a batch: the held
+    # replies go first (their ids are lower), so ids reach the client strictly increasing.
+    session = ServerSession.__new__(ServerSession)
+    wire = _Wire()
+    session.transport = wire  # type: ignore[assignment]
+    session.compression = False
+    session._ids = MessageIds(server=True)
+    session._send_lock = threading.Lock()
+    session._batch, session._batch_bytes, session._batch_since = [], 0, 0.0
+    session._thread_id = threading.get_ident()
+    session._holding = True
+    session.send_parts([ping()], 1)
+    session.send_parts([ping()], 3)
+    assert wire.writes == []  # held while more requests wait
+    notifier = threading.Thread(target=session.send_parts, args=([ping()], None))
+    notifier.start()
+    notifier.join(5.0)
+    ids = [i for write in wire.writes for i in write]
+    assert wire.writes[0] == ids[:2] and len(wire.writes) == 2
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert session._batch == [] and session._batch_bytes == 0
