@@ -370,6 +370,26 @@ def test_incoming_puts_that_cannot_be_placed_are_declined() -> None:
     assert declined(_put(values)[:40])  # cut short
 
 
+@pytest.mark.parametrize("kind", ["double", "long"])
+def test_a_put_whose_values_come_in_two_blocks_decodes_like_the_whole_frame(kind: str) -> None:
+    # Valid Avro (any encoder may split an array into blocks): the placed first block is
+    # followed by another, and the frame is decoded whole, not refused.
+    from etp_sync.codec._numeric import encode_avro_array_numeric
+
+    values = np.arange(1000, dtype=np.float64 if kind == "double" else np.int64) * 1000
+
+    def blocks(v: np.ndarray) -> bytes:
+        return b"".join(bytes(p) for p in encode_avro_array_numeric(v, kind)[:-1])
+
+    one = _put(values, subarrays=False)
+    single = blocks(values)
+    at = one.index(single)
+    two = one[:at] + blocks(values[:400]) + blocks(values[400:]) + one[at + len(single) :]
+    target = IncomingValues()
+    body = _decoded_like_the_whole_frame(target, two)
+    np.testing.assert_array_equal(body.data_arrays["0"].array.data.item.values, values)
+
+
 def test_a_placed_put_with_a_wrong_rest_is_a_decode_error() -> None:
     values = RNG.random(64)
     frame = _put(values)

@@ -219,8 +219,13 @@ class _ValuesTarget:
                 empty = _EMPTY_BYTES
             elif after[0] == 0:
                 empty = b""  # the block's end follows the values: the array reads as empty
-            else:
-                raise ETPDecodeError("placed DataArray values are not followed by the block's end")
+            else:  # another block of values (valid Avro, unusual): the whole frame, decoded
+                if varints is not None:
+                    whole = bytes(rest[:offset]) + bytes(varints[: raw.nbytes])
+                else:
+                    whole = bytes(rest[:offset]) + bytes(raw) + bytes(after)
+                self._dest = None
+                return decode_message(whole)
             header, body = decode_message(bytes(rest[: at.cut_at]) + empty + bytes(after))
         finally:
             if varints is not None:
