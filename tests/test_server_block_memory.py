@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from etp_sync.codec.arrays import FRESH_MAP_BYTES
+from etp_sync.server import EmbeddedServer
 from etp_sync.server.store import Store
 from etp_sync.server.store import _blockmem as blockmem
 from etp_sync.server.store._blockmem import BlockMemory
@@ -137,3 +138,21 @@ def test_a_rolled_back_transactions_blocks_come_back_and_the_committed_array_sta
     np.testing.assert_array_equal(store.get_array(EPC, "/a"), again)
     del lent
     assert store.block_memory.idle_bytes == 16 * MB
+
+
+def test_a_stopped_server_keeps_no_idle_memory(fresh: list[int]) -> None:
+    store = Store(max_store_bytes=None)
+    unused = Store(max_store_bytes=None)
+    with EmbeddedServer(store=unused):
+        pass
+    assert "block_memory" not in vars(unused)  # none made just to be emptied
+    with EmbeddedServer(store=store):
+        store.put_dataspace(DS)
+        store.put_uninitialized_array(EPC, "/a", (1024, 1024), np.float64)
+        block = _received(store, np.ones((1024, 1024)))
+        store.put_subarray(EPC, "/a", [0, 0], [1024, 1024], block, adopt=True)
+        del block
+        store.put_uninitialized_array(EPC, "/a", (1024, 1024), np.float64)  # replaced
+        assert store.block_memory.idle_bytes == 8 * MB
+    assert store.block_memory.idle_bytes == 0  # the store outlives its server, idle memory not
+    np.testing.assert_array_equal(store.get_array(EPC, "/a"), 0.0)

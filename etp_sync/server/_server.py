@@ -261,6 +261,8 @@ class EmbeddedServer:
         self._listener = None
         self._wake = None
         self._thread = None
+        # The memory kept for the next puts is of no use to a server that stopped.
+        self.store.release_idle_memory()
         log.info("ETP server stopped")
 
     def __enter__(self) -> EmbeddedServer:

@@ -137,6 +137,13 @@ class ArrayStore(StoreCore):
         limit = self.max_store_bytes
         return BlockMemory((DEFAULT_MAX_STORE_BYTES if limit is None else limit) // 4)
 
+    def release_idle_memory(self) -> None:
+        """Unmap the memory :attr:`block_memory` keeps idle for the next puts (the server's
+        stop: a store that outlives its server keeps none); memory in use stays as it is."""
+        memory = self.__dict__.get("block_memory")  # not created just to be emptied
+        if memory is not None:
+            memory.clear()
+
     def incoming_values(self, size: int, dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
         """Memory for the ``size`` values of an arriving put, of their transport's ``dtype``,
         to receive or decode them into (:class:`~etp_sync.codec._placement.IncomingValues`).
