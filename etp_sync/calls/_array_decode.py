@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..codec._placement import takes_varints
 from ..codec.arrays import (
     TRANSPORT_DTYPES,
     array_types,
@@ -75,10 +76,9 @@ def placeable(meta: ArrayMetadata) -> bool:
     wire = dtype_for(transport, _decoded_as(meta))
     if wire != meta.dtype:
         return False
-    native = TRANSPORT_DTYPES[transport]
     if transport in ("arrayOfLong", "arrayOfInt"):
-        return wire.kind in "iu" and wire.itemsize == native.itemsize and wire.byteorder in "<="
-    return transport == "bytes" or wire == native
+        return takes_varints(wire, transport)
+    return transport == "bytes" or wire == TRANSPORT_DTYPES[transport]
 
 
 def same_memory(a: np.ndarray, b: np.ndarray) -> bool:

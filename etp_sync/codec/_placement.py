@@ -46,7 +46,7 @@ from ._numeric import decode_zigzag_varints, read_header, read_varint
 from ._pool import BufferPool
 from .arrays import TRANSPORT_DTYPES, fresh_empty
 
-__all__ = ["PLACE_PEEK", "ArrayReplyTarget", "IncomingValues"]
+__all__ = ["PLACE_PEEK", "ArrayReplyTarget", "IncomingValues", "takes_varints"]
 
 PLACE_PEEK = 512
 """Bytes of a frame's start that ``place`` needs to see (or the whole frame when shorter); a
@@ -250,7 +250,7 @@ class _ValuesTarget:
         return header, body
 
 
-def _takes_varints(dtype: np.dtype[Any], transport: str) -> bool:
+def takes_varints(dtype: np.dtype[Any], transport: str) -> bool:
     """Whether an array of ``dtype`` takes the decoded ``transport`` varints bit for bit (the
     transport's own dtype, or its unsigned twin: values above the signed range travel as
     negative numbers)."""
@@ -275,7 +275,7 @@ class ArrayReplyTarget(_ValuesTarget):
         if transport not in _PLACEABLE.values() or not dest.flags.c_contiguous:
             raise ValueError(f"cannot place {transport} values into this array")
         if transport in _VARINT_BYTES:
-            if not _takes_varints(dest.dtype, transport):
+            if not takes_varints(dest.dtype, transport):
                 raise ValueError(f"{transport} values are not {dest.dtype}")
         elif transport != "bytes" and dest.dtype != TRANSPORT_DTYPES[transport]:
             raise ValueError(f"{transport} values are not {dest.dtype}")
