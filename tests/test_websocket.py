@@ -930,3 +930,26 @@ def test_a_socket_refusing_kernel_timeouts_gets_a_python_timeout_and_says_so(
     finally:
         transport.abort()
         theirs.close()
+
+
+@pytest.mark.parametrize("client", [True, False])
+def test_send_batch_keeps_to_the_max_frame_size(client: bool) -> None:
+    """A batch with a message longer than ``max_frame_size`` is sent as ``send_message`` sends
+    it: fragmented into frames no longer than the limit, the messages whole and in order."""
+    ours, theirs = socket.socketpair()
+    transport = WebSocketTransport(ours, client=client, close_timeout=0.2)
+    try:
+        transport.max_frame_size = 100
+        batch = [[b"a" * 250], [b"b" * 50, bytearray(b"c" * 60)], [b"d" * 30]]
+        transport.send_batch(batch)
+        theirs.settimeout(10)  # a frame too few fails the test instead of hanging it
+        frames = [read_frame(theirs) for _ in range(6)]
+        assert all(len(payload) <= 100 for _, payload in frames)
+        assert [opcode for opcode, _ in frames] == [2, 0, 0, 2, 0, 2]
+        received: list[bytes] = []
+        for opcode, payload in frames:
+            received.append(payload) if opcode == 2 else received.append(received.pop() + payload)
+        assert received == [b"".join(parts) for parts in batch]
+    finally:
+        transport.abort()
+        theirs.close()

@@ -168,10 +168,19 @@ class FrameWriter:
         the frames together, holding the send lock: one ``send`` when the socket takes them.
 
         A server answers a peer's pipelined requests so, instead of one ``send`` per reply.
+        Under a :attr:`max_frame_size` that one of them exceeds, each goes out as :meth:`send`
+        sends it (fragmented), still under the one lock and in order.
         """
         self._acquire(deadline)
         try:
             self._check(opcode)
+            limit = self.max_frame_size
+            if limit is not None:
+                sizes = [sum(len(p) for p in parts) for parts in messages]
+                if max(sizes, default=0) > limit:
+                    for parts, size in zip(messages, sizes, strict=True):
+                        self._send_locked(opcode, parts, size, deadline)
+                    return
             masked = self._masked
             data = b"".join(
                 [
