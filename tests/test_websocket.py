@@ -33,6 +33,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 
 from etp_sync.errors import (
     ETPConnectionLost,
+    ETPError,
     ETPInvalidArgument,
     ETPProtocolError,
     ETPSessionClosed,
@@ -952,4 +953,36 @@ def test_send_batch_keeps_to_the_max_frame_size(client: bool) -> None:
         assert received == [b"".join(parts) for parts in batch]
     finally:
         transport.abort()
+        theirs.close()
+
+
+@pytest.mark.parametrize("how", ["close", "abort"])
+def test_closing_from_another_thread_ends_a_send_waiting_for_room(how: str) -> None:
+    """A send blocked on a peer that stopped reading (no deadline, a long stall timeout: the
+    writer waits for room itself, the socket taking nothing) ends as soon as another thread
+    closes the transport, with an ETPError, not after the stall timeout."""
+    ours, theirs = socket.socketpair()
+    transport = WebSocketTransport(ours, stall_timeout=60, close_timeout=0.2)
+    outcome: list[BaseException | None] = []
+
+    def sender() -> None:
+        try:
+            transport.send_message(np.zeros(16 << 20, dtype=np.uint8))
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    try:
+        theirs.settimeout(10)
+        assert theirs.recv(1, socket.MSG_PEEK)  # the message started going out
+        getattr(transport, how)()
+        thread.join(10)  # far below the 60 s stall timeout
+        assert not thread.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], ETPError)
+        assert not transport.is_open
+    finally:
+        transport.abort()
+        thread.join(10)
         theirs.close()
