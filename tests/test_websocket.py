@@ -986,3 +986,14 @@ def test_closing_from_another_thread_ends_a_send_waiting_for_room(how: str) -> N
         transport.abort()
         thread.join(10)
         theirs.close()
+
+
+def test_quick_send_is_not_used_without_a_gil(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GIL-holding send relies on the GIL to keep the fd from being closed and reused between
+    fileno() and the call: a free-threaded Python gets the plain socket send instead."""
+    from etp_sync.transport import _quick_send
+
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
+    assert _quick_send._libc_send() is None
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
+    assert (_quick_send._libc_send() is not None) == sys.platform.startswith("linux")

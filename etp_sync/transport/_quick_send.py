@@ -8,8 +8,8 @@ was about half of the client's futex calls and context switches per request. cty
 calls libc's ``send`` with the GIL held, so no Python thread can close (and reuse) the socket's
 file descriptor between :meth:`socket.socket.fileno` and the call.
 
-Elsewhere (no libc through ctypes, other platforms) :data:`quick_send` is None and the writer
-sends through the socket object.
+Elsewhere (no libc through ctypes, other platforms, a free-threaded Python without a GIL to
+hold) :data:`quick_send` is None and the writer sends through the socket object.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ def _libc_send() -> Any:
     """libc's ``send`` called with the GIL held, or None where it is not available."""
     if not sys.platform.startswith("linux") or not _FLAGS:
         return None
+    if not getattr(sys, "_is_gil_enabled", lambda: True)():
+        return None  # free-threaded: nothing would keep a close from reusing the fd meanwhile
     try:
         send = ctypes.PyDLL(None, use_errno=True).send
     except (OSError, AttributeError):
