@@ -206,3 +206,23 @@ def test_an_unknown_host_says_so_and_ip_addresses_need_no_lookup(
         transport = WebSocketTransport.connect(peer.url, close_timeout=0.5)
         assert transport.is_open
         transport.close()
+
+
+def test_a_lookup_failing_otherwise_is_a_transport_error_without_the_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lookup that fails with something other than gaierror (an IDNA label too long raises
+    UnicodeError) reaches the caller as an ETPTransportError naming the host; the URL's user
+    and password appear neither in the error nor in the lookup thread's name."""
+    threads: list[str] = []
+
+    def bad_name(host: str, *args: object) -> list[object]:
+        threads.append(threading.current_thread().name)
+        raise UnicodeError("label too long")
+
+    monkeypatch.setattr(socket, "getaddrinfo", bad_name)
+    with pytest.raises(ETPTransportError, match=r"cannot look up the host 'bad\.test'") as info:
+        WebSocketTransport.connect("ws://alice:s3cret@bad.test:9100/", connect_timeout=5)
+    assert not isinstance(info.value, ETPConnectTimeout)
+    shown = str(info.value) + repr(info.value) + str(info.value.__cause__) + " ".join(threads)
+    assert threads and "s3cret" not in shown and "alice" not in shown
