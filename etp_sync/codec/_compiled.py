@@ -60,6 +60,7 @@ _PRIMITIVE_SIZE = {
     "string": 1,
 }
 _PICK_CACHE_LIMIT = 64  # Python types remembered per union
+_MERGE_AFTER = 16  # blocks of one numeric array kept apart before they are joined as they come
 
 
 def _write_int(n: Any) -> bytes:
@@ -560,6 +561,14 @@ class CompiledCodec:
             src.line(f"{more} = [{x}, {y}]")
         with src.block("else:"):
             src.line(f"{more}.append({y})")
+            # Many small blocks: join the newest parts as a binary counter does (a part as long
+            # as the one before it merges into it), so a frame of one-item blocks holds a few
+            # arrays, not one per item; the few blocks of an ordinary array are joined once.
+            with (
+                src.block(f"if len({more}) > {_MERGE_AFTER}:"),
+                src.block(f"while len({more}) > 1 and len({more}[-1]) >= len({more}[-2]):"),
+            ):
+                src.line(f"{more}[-2:] = [CONCAT({more}[-2:])]")
         src.depth -= 1
         with src.block(f"if {more} is not None:"):
             src.line(f"{x} = CONCAT({more})")

@@ -321,15 +321,45 @@ def decode_numeric_block(
         if kind == "boolean":
             return np.frombuffer(data, np.uint8, count, pos) != 0, pos + nbytes
         return np.frombuffer(data, dtype, count, pos), pos + nbytes
-    part, end = decode_zigzag_varints(
-        data, pos, count, dtype=dtype, max_bytes_per_value=5 if kind == "int" else 10
-    )
+    max_bytes = 5 if kind == "int" else 10
+    few = _few_varints(data, pos, count, max_bytes) if count <= _FEW else None
+    if few is not None:
+        part, end = np.array(few[0], dtype=dtype), few[1]
+    else:
+        part, end = decode_zigzag_varints(
+            data, pos, count, dtype=dtype, max_bytes_per_value=max_bytes
+        )
     if block_size is not None and block_size != end - pos:
         raise ETPDecodeError(
             f"array block at offset {block_at}: byte size {block_size} does not match "
             f"the {end - pos} bytes of its {count} {kind} items"
         )
     return part, end
+
+
+# Blocks of at most this many varints are read one value at a time: the vectorised kernels cost
+# ~30-40 us per call, so an array sent as many one-item blocks (valid Avro; a hostile peer's
+# cheapest way to make a frame expensive) would cost that per item.
+_FEW: Final = 8
+
+
+def _few_varints(
+    data: BufferLike, pos: int, count: int, max_bytes: int
+) -> tuple[list[int], int] | None:
+    """The ``count`` zig-zag varints at ``pos`` and where they end, read one by one; None when
+    any is truncated, longer than ``max_bytes``, overflows or (``max_bytes`` 5) is out of int32
+    range: the vectorised decoder then reads them and words the error."""
+    values = []
+    try:
+        for _ in range(count):
+            value, end = read_varint(data, pos)
+            if end - pos > max_bytes or (max_bytes == 5 and not _INT32_MIN <= value <= _INT32_MAX):
+                return None
+            values.append(value)
+            pos = end
+    except ETPDecodeError:
+        return None
+    return values, pos
 
 
 def encode_avro_array_numeric(values: npt.ArrayLike, kind: str) -> list[bytes | memoryview]:
