@@ -31,6 +31,7 @@ from etp_sync.protocol.correlation import MessageIds
 from etp_sync.schema import Record, messages
 from etp_sync.server import EmbeddedServer
 from etp_sync.server._connections import CLOSE_TIMEOUT
+from etp_sync.server._handlers import HANDLERS
 from etp_sync.server._session import BATCH_BYTES, BATCH_DELAY, BATCH_MESSAGE, ServerSession
 from etp_sync.transport._websocket import WebSocketTransport
 
@@ -212,3 +213,35 @@ def test_a_send_from_another_thread_first_sends_the_replies_held() -> None:
     assert wire.writes[0] == ids[:2] and len(wire.writes) == 2
     assert ids == sorted(ids) and len(set(ids)) == 3
     assert session._batch == [] and session._batch_bytes == 0
+
+
+def test_a_held_reply_does_not_wait_for_a_slow_request(
+    ws: RawWebSocket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Ping and then a request the server takes long over (blocked here until released),
+    # pipelined: the Pong is not held while that request is handled, as its kind (protocol,
+    # messageType) was not handled quickly before.
+    slow = messages.Dataspace.GetDataspaces()
+    kind = (int(slow.etp_protocol or 0), int(slow.etp_message_type or 0))
+    original = HANDLERS[kind]
+    release = threading.Event()
+
+    def blocked(session: Any, header: Any, body: Any) -> Any:
+        release.wait(10.0)
+        return original(session, header, body)
+
+    monkeypatch.setitem(HANDLERS, kind, blocked)
+    ping_id, ping_frame = frame(ws, ping())
+    slow_id, slow_frame = frame(ws, slow)
+    timer = threading.Timer(2.0, release.set)
+    timer.start()
+    try:
+        ws.send_raw(ping_frame + slow_frame)
+        header, body = ws.recv_etp()
+        assert (header.correlation_id, body.etp_name) == (ping_id, "Pong")
+        assert not release.is_set()  # arrived while the slow request was still being handled
+    finally:
+        release.set()
+        timer.cancel()
+    [(header, body)] = replies(ws, 1)
+    assert (header.correlation_id, body.etp_name) == (slow_id, "GetDataspacesResponse")

@@ -39,6 +39,7 @@ from etp_sync.codec import (
     frame_parts,
     peek_header,
 )
+from etp_sync.codec._numeric import read_varint
 from etp_sync.codec._placement import IncomingValues
 from etp_sync.errors import (
     ErrorCode,
@@ -78,7 +79,17 @@ POLL_INTERVAL = 0.5  # seconds between checks of the session's clocks (idle, pen
 BATCH_MESSAGE = 16 * 1024
 BATCH_BYTES = 64 * 1024
 BATCH_DELAY = 0.001
+_KINDS = 64  # (protocol, messageType) pairs whose handling time a session remembers, at most
 _FIN = int(MessageFlags.FIN)
+
+
+def _kind(frame: bytearray) -> tuple[int, int] | None:
+    """``(protocol, messageType)`` of a frame's header; None if unreadable."""
+    try:
+        protocol, pos = read_varint(frame, 0)
+        return protocol, read_varint(frame, pos)[0]
+    except (ETPDecodeError, IndexError):
+        return None
 
 
 class ServerSession:
@@ -201,7 +212,8 @@ class ServerSession:
         goes out with them. Everything else (a long reply, a send from another thread) first
         sends what is held, so ids still reach the client in order and no reply waits for a
         request to come in. A reply waits at most :data:`BATCH_DELAY` and the handling of one
-        more request (the run loop sends what is held after each request).
+        more request, of a kind (protocol, messageType) last handled in under BATCH_DELAY: the
+        run loop sends what is held before any other request, and after each one once due.
         """
         size = 0
         for part in parts:
@@ -255,6 +267,8 @@ class ServerSession:
         log.info("%s connected", self.peer)
         idle_timeout = self.server.idle_timeout
         self._thread_id = threading.get_ident()
+        # How long the last request of each (protocol, messageType) took to handle (pipelined).
+        handled: dict[tuple[int, int] | None, float] = {}
         try:
             opened = self._handshake()
             while opened and not self._closed.is_set():
@@ -268,11 +282,26 @@ class ServerSession:
                 if self.server.latency > 0:
                     time.sleep(self.server.latency)
                 # Another request already in whole: hold the replies, send them together.
-                self._holding = self.transport.message_ready
-                self._handle_frame(*received)
+                holding = self.transport.message_ready
+                if not holding and not self._batch:
+                    self._holding = False
+                    self._handle_frame(*received)
+                    continue
+                # Pipelined: held replies wait only for a request of a type handled quickly
+                # last time (under BATCH_DELAY), and only while the batch is that young.
+                kind = _kind(received[0])
                 if self._batch and (
-                    not self._holding or time.monotonic() - self._batch_since >= BATCH_DELAY
+                    time.monotonic() - self._batch_since >= BATCH_DELAY
+                    or handled.get(kind, BATCH_DELAY) >= BATCH_DELAY
                 ):
+                    self.flush()
+                self._holding = holding
+                start = time.monotonic()
+                self._handle_frame(*received)
+                now = time.monotonic()
+                if kind is not None and (kind in handled or len(handled) < _KINDS):
+                    handled[kind] = now - start
+                if self._batch and (not holding or now - self._batch_since >= BATCH_DELAY):
                     self.flush()
         except ETPTransportError:
             pass  # the connection is gone
