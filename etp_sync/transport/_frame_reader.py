@@ -47,12 +47,32 @@ _FIRST_GROWTH: Final = 64 << 10
 follows what the peer actually sent, not the length its frame header announced."""
 
 
+MAX_WAIT: Final = 2_147_483.0
+"""The longest timeout the socket layer takes, in seconds (``poll``'s limit of 2**31 - 1 ms,
+about 24.8 days): a longer stall timeout (infinity too) is this long, i.e. none in practice."""
+
+
+def kernel_timeval(seconds: float) -> bytes:
+    """``SO_RCVTIMEO``/``SO_SNDTIMEO`` value for ``seconds`` (0 < seconds <= MAX_WAIT): at
+    least a microsecond, since a zero timeval means no timeout."""
+    whole = int(seconds)
+    micros = max(int((seconds - whole) * 1_000_000), 0 if whole else 1)
+    return struct.pack("@ll", whole, micros)
+
+
 class FrameReader:
     """Reads frames from ``sock`` and assembles the data messages they carry.
 
     ``fail(close_code, message)`` closes the connection after a protocol violation and
     ``lost(message)`` records a failed one; each returns the error to raise. A frame that has
-    started may stall at most ``stall_timeout`` seconds (the socket's timeout).
+    started may stall at most ``stall_timeout`` seconds.
+
+    ``kernel_timeouts``: the socket is blocking, its receives bounded by the kernel's
+    ``SO_RCVTIMEO`` (armed to ``stall_timeout`` by the transport). A wait for a new frame with a
+    timeout then re-arms it to that timeout, once for a run of equal waits (the server's
+    session loop), so that the ``recv`` itself waits: no ``poll`` before it. A frame that has
+    started then counts a stall over several such receives. Otherwise the socket's Python
+    timeout is ``stall_timeout`` and timed waits poll first.
     """
 
     def __init__(
@@ -63,9 +83,13 @@ class FrameReader:
         safe_url: str,
         fail: Callable[[int, str], ETPProtocolError],
         lost: Callable[[str], ETPTransportError],
+        kernel_timeouts: bool = False,
     ) -> None:
         self._sock = sock
         self._stall_timeout = stall_timeout
+        self._kernel_timeouts = kernel_timeouts
+        self._recv_wait = stall_timeout
+        """The longest one ``recv`` blocks: the kernel's receive timeout, or the socket's own."""
         self._safe_url = safe_url
         self._fail = fail
         self._lost = lost
@@ -87,32 +111,28 @@ class FrameReader:
 
     def read_message(
         self,
-        deadline: float | None,
+        timeout: float | None,
         max_message_size: int,
         placer: Placer | None,
         on_control: Callable[[int, bytes], None],
     ) -> tuple[bytearray, bool] | None:
         """The next data message as ``(payload, is_text)``, or None if no byte of a new frame
-        arrives by ``deadline``; control frames met on the way go to ``on_control(opcode,
-        payload)`` (unmasked), which may raise.
+        arrives within ``timeout`` seconds (None: wait for ever); control frames met on the
+        way go to ``on_control(opcode, payload)`` (unmasked), which may raise.
 
-        Without a deadline the socket's own wait is the only one (no poll before a recv), and
-        a whole small binary frame already in the read-ahead buffer is taken from it at once
-        (see :meth:`_buffered_small`)."""
+        The socket's own wait is the only one where it can be (no poll before a recv: see the
+        class's ``kernel_timeouts``), and a whole small binary frame already in the read-ahead
+        buffer is taken from it at once (see :meth:`_buffered_small`)."""
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        wait = timeout  # the whole wait: the first receive may leave it to the kernel
         message: bytearray | None = None
         text = False
         while True:
             if message is None:
                 if self._rend == self._rpos:
-                    if deadline is None:
-                        if not self.recv_some(first=True):
-                            continue  # nothing for stall_timeout: go on waiting
-                    elif not self.wait_readable(deadline):
+                    if not self._frame_start(deadline, wait):
                         return None
-                    elif not self.recv_some(first=True):
-                        if time.monotonic() >= deadline:
-                            return None
-                        continue
+                    wait = None  # any later wait is for what is left of the timeout
                 small = self._buffered_small(max_message_size)
                 if small is not None:
                     return small, False
@@ -150,6 +170,45 @@ class FrameReader:
                     mask_into(target, 0, target, key)
             if fin:
                 return message, text
+
+    def _frame_start(self, deadline: float | None, wait: float | None) -> bool:
+        """Receive the first bytes of a frame into the empty read-ahead buffer; False when
+        none came by ``deadline`` (None: keep waiting).
+
+        ``wait`` (the call's whole timeout, on its first receive) lets a kernel receive
+        timeout bound the ``recv`` itself: armed to it unless it already is, no poll. The
+        kernel may end that wait a clock tick early; a poll then waits for the rest.
+        """
+        if deadline is None:
+            if self._kernel_timeouts:
+                self._arm_wait(self._stall_timeout)
+            while not self.recv_some(first=True):
+                pass  # nothing for stall_timeout: go on waiting
+            return True
+        if self._kernel_timeouts and wait is not None and wait > 0:
+            self._arm_wait(min(wait, self._stall_timeout))
+            if self.recv_some(first=True):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+        while self.wait_readable(deadline):
+            if self.recv_some(first=True):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+        return False
+
+    def _arm_wait(self, seconds: float) -> None:
+        """Make the kernel's receive timeout ``seconds`` (one ``setsockopt``, only when it is
+        not already); should that fail, the old one stays and timed waits poll first again."""
+        if seconds == self._recv_wait:
+            return
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, kernel_timeval(seconds))
+        except OSError:
+            self._kernel_timeouts = False  # the old timeout stays: timed waits poll first
+            return
+        self._recv_wait = seconds
 
     @property
     def message_ready(self) -> bool:
@@ -247,9 +306,11 @@ class FrameReader:
             return True
         try:
             if self._poller is not None:
-                millis = None if wait is None else math.ceil(wait * 1000)
+                millis = None if wait is None else math.ceil(min(wait, MAX_WAIT) * 1000)
                 return bool(self._poller.poll(millis))
-            ready, _, _ = select.select([sock], [], [], wait)
+            ready, _, _ = select.select(
+                [sock], [], [], None if wait is None else min(wait, MAX_WAIT)
+            )
             return bool(ready)
         except (OSError, ValueError):
             return True  # let the read report what is wrong
@@ -271,29 +332,40 @@ class FrameReader:
         return got > 0
 
     def _recv_into(self, target: memoryview, first: bool = False) -> int:
-        """One ``recv_into``, errors mapped to ETP exceptions (0 only on a first-byte timeout).
+        """One ``recv_into`` that got bytes, errors mapped to ETP exceptions (0 only on a
+        first-byte timeout).
 
-        Under a message deadline (``recv_data``) the wait ends at the deadline too, and a
-        message not complete by then closes the connection (1008).
+        Mid-frame, no byte for ``stall_timeout`` loses the connection; under a message deadline
+        (``recv_data``) the wait ends at the deadline too, and a message not complete by then
+        closes the connection (1008). A receive bounded by less than ``stall_timeout`` (the
+        kernel's timeout armed for a shorter wait) is repeated until the stall is that long.
         """
         deadline = self.message_deadline
-        if deadline is not None and not first:
-            left = deadline - time.monotonic()
-            if left <= 0 or (left < self._stall_timeout and not self._poll(left)):
-                raise self._fail(CLOSE_POLICY_VIOLATION, "message not complete by its deadline")
-        try:
-            got = self._sock.recv_into(target)
-        except (TimeoutError, BlockingIOError):  # BlockingIOError: the kernel's own timeout
-            if first:
-                return 0
-            raise self._lost(
-                f"{self._safe_url} stalled mid-frame for more than {self._stall_timeout:g} s"
-            ) from None
-        except OSError as exc:
-            raise self._lost(f"socket error receiving from {self._safe_url}: {exc}") from None
-        if got == 0:
-            raise self._lost(f"{self._safe_url} closed the connection without a close frame")
-        return got
+        stalled_since: float | None = None
+        while True:
+            if deadline is not None and not first:
+                left = deadline - time.monotonic()
+                if left <= 0 or (left < self._recv_wait and not self._poll(left)):
+                    raise self._fail(CLOSE_POLICY_VIOLATION, "message not complete by its deadline")
+            try:
+                got = self._sock.recv_into(target)
+            except (TimeoutError, BlockingIOError):  # BlockingIOError: the kernel's own timeout
+                if first:
+                    return 0
+                now = time.monotonic()
+                if stalled_since is None:
+                    stalled_since = now - self._recv_wait
+                left = stalled_since + self._stall_timeout - now
+                if left > 0 and (left >= self._recv_wait or self._poll(left)):
+                    continue
+                raise self._lost(
+                    f"{self._safe_url} stalled mid-frame for more than {self._stall_timeout:g} s"
+                ) from None
+            except OSError as exc:
+                raise self._lost(f"socket error receiving from {self._safe_url}: {exc}") from None
+            if got == 0:
+                raise self._lost(f"{self._safe_url} closed the connection without a close frame")
+            return got
 
     def ensure(self, count: int) -> None:
         """Make the read-ahead buffer hold at least ``count`` unread bytes."""

@@ -38,7 +38,7 @@ from etp_sync.errors import (
 )
 
 from ._connect import ETP_SUBPROTOCOL, lazy_tls, open_websocket, safe_url
-from ._frame_reader import FrameReader, Placer
+from ._frame_reader import MAX_WAIT, FrameReader, Placer, kernel_timeval
 from ._frame_writer import FrameWriter
 from ._frames import (
     CLOSE_NO_STATUS,
@@ -73,19 +73,18 @@ _KERNEL_TIMEOUTS: Final = sys.platform.startswith("linux") and hasattr(socket, "
 """Whether plain sockets get kernel send/receive timeouts (see :func:`_arm_stall_timeout`)."""
 
 
-def _arm_stall_timeout(sock: socket.socket, seconds: float) -> None:
-    """Bound every blocking socket operation by ``seconds``.
+def _arm_stall_timeout(sock: socket.socket, seconds: float) -> bool:
+    """Bound every blocking socket operation by ``seconds``; True when the kernel does it.
 
     A plain Linux socket stays in blocking mode with the kernel's own receive and send
     timeouts: Python then calls ``recv``/``send`` straight away, where a socket with a timeout
     polls before every call (one more syscall, and one more GIL hand-off, per message; the
-    writer sends with ``MSG_DONTWAIT`` and waits for room itself). A timeout then shows as
-    ``BlockingIOError`` rather than ``TimeoutError``. Other sockets (TLS) get a Python timeout.
+    writer sends with ``MSG_DONTWAIT`` and waits for room itself, the reader re-arms the
+    receive timeout for its own timed waits). A timeout then shows as ``BlockingIOError``
+    rather than ``TimeoutError``. Other sockets (TLS) get a Python timeout.
     """
     if _KERNEL_TIMEOUTS and not isinstance(sock, ssl.SSLSocket):
-        whole = int(seconds)
-        micros = max(int((seconds - whole) * 1_000_000), 0 if whole else 1)  # 0, 0: no timeout
-        timeval = struct.pack("@ll", whole, micros)
+        timeval = kernel_timeval(seconds)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
@@ -93,8 +92,20 @@ def _arm_stall_timeout(sock: socket.socket, seconds: float) -> None:
             _log.debug("kernel socket timeouts not set (%s): using a Python timeout", exc)
         else:
             sock.settimeout(None)
-            return
+            return True
     sock.settimeout(seconds)
+    return False
+
+
+def _stall_seconds(value: object) -> float:
+    """``stall_timeout`` checked: a positive number of seconds. Infinity, or anything longer
+    than :data:`~._frame_reader.MAX_WAIT` (about 24.8 days), means no stall timeout in
+    practice and is taken as that longest wait the socket layer supports."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ETPInvalidArgument(
+            f"stall_timeout must be a positive number of seconds, got {value!r}"
+        )
+    return min(float(value), MAX_WAIT)
 
 
 _OPEN: Final = "open"
@@ -126,18 +137,20 @@ class WebSocketTransport:
 
         ``client`` masks outgoing frames (RFC 6455 requires it of clients). ``stall_timeout``
         bounds how long a frame that has started may stall, and how long a send may make no
-        progress, before the connection counts as lost. ``close_timeout`` bounds the closing
+        progress, before the connection counts as lost: a positive number of seconds, where
+        ``math.inf`` (or anything over about 24.8 days, the longest wait the socket layer
+        takes) means no stall timeout in practice and is stored as that longest wait;
+        anything else raises ETPInvalidArgument. ``close_timeout`` bounds the closing
         handshake.
         """
-        if not stall_timeout > 0:
-            raise ETPInvalidArgument("stall_timeout must be positive")
+        stall = _stall_seconds(stall_timeout)
         self._sock = sock
         self._safe_url = safe_url(url) if url else "<socket>"
         self.subprotocol = subprotocol
         self.max_message_size = int(max_message_size)
-        self.stall_timeout = float(stall_timeout)
+        self.stall_timeout = stall
         self.close_timeout = float(close_timeout)
-        _arm_stall_timeout(sock, self.stall_timeout)
+        kernel_timeouts = _arm_stall_timeout(sock, stall)
 
         self._state_lock = threading.Lock()
         self._state: str = _OPEN
@@ -164,6 +177,7 @@ class WebSocketTransport:
             safe_url=self._safe_url,
             fail=self._fail,
             lost=self._lost,
+            kernel_timeouts=kernel_timeouts,
         )
         self.placer: Placer | None = None
         """Set by the reader's owner: where parts of incoming messages may go (see Placer)."""
@@ -204,6 +218,7 @@ class WebSocketTransport:
         an ordinary web page "not an ETP endpoint", a refused TCP connection "is the server
         running?".
         """
+        _stall_seconds(stall_timeout)  # a bad value is refused before dialling
         tls = lazy_tls(verify, ca_file, ssl_context)
         sock = open_websocket(url, headers, connect_timeout, tls, follow_redirects, proxy)
         return cls(
@@ -361,9 +376,8 @@ class WebSocketTransport:
         """Body of :meth:`recv_data` (receive lock held)."""
         if self._state == _CLOSED:
             raise self._closed_error()
-        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         return self._reader.read_message(
-            deadline, self.max_message_size, self.placer, self._on_control_frame
+            timeout, self.max_message_size, self.placer, self._on_control_frame
         )
 
     def _on_control_frame(self, opcode: int, payload: bytes) -> None:
