@@ -14,7 +14,7 @@ from _hostile import open_session
 from etp_sync import samples
 from etp_sync.errors import ETPInvalidArgument
 from etp_sync.schema import datatypes, messages
-from etp_sync.server import EmbeddedServer
+from etp_sync.server import EmbeddedServer, _notify_queue
 from etp_sync.server.__main__ import build_parser
 from etp_sync.server._notify_queue import NotificationQueue, Overflow, change_bytes
 from etp_sync.server._server import MAX_NOTIFICATION_BYTES
@@ -99,6 +99,16 @@ def test_writers_are_never_held_back_and_memory_stays_bounded() -> None:
     threading.Thread(target=writer, daemon=True).start()
     assert done.wait(WAIT), "a writer was held back by the notification queue"
     assert worst <= 50 * one and queue.overflows == 1
+
+
+def test_a_batch_measured_by_the_caller_counts_that_size() -> None:
+    one = change_bytes(deletes(1))
+    queue = NotificationQueue(3 * one)
+    queue.put(deletes(1), one)
+    queue.put(deletes(1, 2000), 2 * one)
+    assert queue.nbytes == 3 * one and queue.overflows == 0
+    queue.put(deletes(1, 3000), one)  # the bound counts the sizes given
+    assert queue.overflows == 1 and queue.nbytes == 0
 
 
 def test_close_wakes_the_notifier_and_drops_what_waits() -> None:
@@ -203,3 +213,35 @@ def test_a_subscriber_that_stops_reading_has_its_subscription_ended() -> None:
             _put(srv, samples.local_depth_crs(uid, "again"))
             _header, body = ws.recv_etp(WAIT)
             assert body.etp_name == "ObjectChanged" and b"again" in body.change.data_object.data
+
+
+def test_a_change_is_measured_once_for_all_its_subscribers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's one store listener measures a committed batch once and queues it to each
+    subscribed session (each session's listener measured it again before); every subscriber
+    still gets the change, and without subscribers the store has no listener left."""
+    calls: list[int] = []
+
+    def counting(events: list[ChangeEvent]) -> int:
+        calls.append(len(events))
+        return change_bytes(events)
+
+    monkeypatch.setattr(_notify_queue, "change_bytes", counting)
+    uid = uuid.uuid4()
+    with EmbeddedServer() as srv:
+        srv.store.put_dataspace(DS)
+        sessions = [open_session(srv.port, compression=False) for _ in range(3)]
+        try:
+            for ws in sessions:
+                _subscribe(ws, uuid.uuid4())
+            _put(srv, samples.local_depth_crs(uid, "once"))
+            for ws in sessions:
+                _header, body = ws.recv_etp(WAIT)
+                assert body.etp_name == "ObjectChanged" and b"once" in body.change.data_object.data
+            assert calls == [1]
+        finally:
+            for ws in sessions:
+                ws.close()
+        assert srv.wait_for_sessions(0, WAIT)
+        assert srv.store._listeners == []
+        _put(srv, samples.local_depth_crs(uid, "unwatched"))
+        assert calls == [1]

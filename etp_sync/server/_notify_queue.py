@@ -12,6 +12,9 @@ subscription at any time. The customer knows it missed changes and can subscribe
 A batch that arrives when nothing is waiting is always queued, however big: its changes were
 just committed, and a subscriber that keeps up must not lose its subscriptions to one large
 commit. So the queue holds at most ``max_bytes``, or one batch.
+
+The server listens to its store once for all its sessions (:class:`ChangeFanOut`): each batch is
+measured once and queued to every session that watches the store, not measured again by each.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from dataclasses import dataclass
 
 from etp_sync.errors import ETPInvalidArgument
 
-from .store import ChangeEvent
+from .store import ChangeEvent, Store
 from .store._core import RECORD_BYTES, object_bytes
 
-__all__ = ["NotificationQueue", "Overflow", "change_bytes"]
+__all__ = ["ChangeFanOut", "NotificationQueue", "Overflow", "change_bytes"]
 
 
 def change_bytes(events: Sequence[ChangeEvent]) -> int:
@@ -81,11 +84,13 @@ class NotificationQueue:
         """Bytes of the changes waiting (see :func:`change_bytes`)."""
         return self._nbytes
 
-    def put(self, events: list[ChangeEvent]) -> None:
-        """Queue a committed batch; past the bound, drop it with everything waiting."""
+    def put(self, events: list[ChangeEvent], size: int | None = None) -> None:
+        """Queue a committed batch of ``size`` bytes (None: :func:`change_bytes` of it); past
+        the bound, drop it with everything waiting."""
         if not events:
             return
-        size = change_bytes(events)
+        if size is None:
+            size = change_bytes(events)
         with self._ready:
             if self._closed:
                 return
@@ -139,3 +144,44 @@ class NotificationQueue:
             self._nbytes = 0
             self._overflow = None
             self._ready.notify_all()
+
+
+class ChangeFanOut:
+    """The one store listener of a server for all its sessions' queues: each committed batch
+    is measured once (:func:`change_bytes`) and put in every queue added here.
+
+    Listens to ``store`` only while it has a queue, so a server without subscribers costs a
+    commit nothing. :meth:`add` and :meth:`remove` may be called from any thread.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._queues: tuple[NotificationQueue, ...] = ()  # replaced whole, read without lock
+
+    def add(self, queue: NotificationQueue) -> None:
+        """Queue every batch committed from now on to ``queue`` too (idempotent)."""
+        with self._lock:
+            if queue in self._queues:
+                return
+            if not self._queues:
+                self._store.add_listener(self._on_changes)
+            self._queues = (*self._queues, queue)
+
+    def remove(self, queue: NotificationQueue) -> None:
+        """Stop queueing to ``queue`` (unknown queues are ignored)."""
+        with self._lock:
+            if queue not in self._queues:
+                return
+            self._queues = tuple(q for q in self._queues if q is not queue)
+            if not self._queues:
+                self._store.remove_listener(self._on_changes)
+
+    def _on_changes(self, events: list[ChangeEvent]) -> None:
+        """The store's listener (in the writer's thread): measure once, queue to each."""
+        queues = self._queues
+        if not queues or not events:
+            return
+        size = change_bytes(events)
+        for queue in queues:
+            queue.put(events, size)

@@ -53,6 +53,7 @@ from ._http import (
     parse_request,
     upgrade_response,
 )
+from ._notify_queue import ChangeFanOut
 from ._profile import ServerProfile, server_profile
 from ._session import APPLICATION_NAME, OFFERED_PROTOCOLS, ServerSession
 from ._tokens import TokenCheck, TokenValidator
@@ -184,6 +185,8 @@ class EmbeddedServer:
                 change_retention_period=change_retention_period,
             )
         self.store = store
+        # The one store listener of all the sessions' notification queues.
+        self.notifications = ChangeFanOut(store)
         self.instance_id = uuid.uuid4()
         if log_level is not None:
             log.setLevel(log_level)

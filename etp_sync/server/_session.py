@@ -8,9 +8,9 @@ upgrade, however slowly its bytes trickle in; after that, a session that sends n
 message takes longer than that to arrive. Multipart requests wait in a
 :class:`~._pending.PendingRequests` bounded in bytes and in time.
 Requests of one session are handled one after the other in that thread; store change
-notifications are queued by the store listener and sent by a per-session notifier thread, started
-on the first subscription; the queue is bounded by the server's ``max_notification_bytes`` (see
-:mod:`._notify_queue`). Every send goes through one lock that allocates the message ids and
+notifications are queued by the server's store listener and sent by a per-session notifier thread,
+started on the first subscription; the queue is bounded by the server's ``max_notification_bytes``
+(see :mod:`._notify_queue`). Every send goes through one lock that allocates the message ids and
 writes the parts of a message, so ids reach the client strictly increasing.
 
 Notifications (ObjectChanged, ObjectDeleted) start an exchange, so their correlationId is 0; when
@@ -60,7 +60,7 @@ from ._handlers import HANDLERS
 from ._notify_queue import NotificationQueue
 from ._pending import PendingRequests
 from ._profile import ServerProfile
-from .store import ChangeEvent, Store
+from .store import Store
 
 if TYPE_CHECKING:
     from ._server import EmbeddedServer
@@ -372,7 +372,7 @@ class ServerSession:
 
     def _cleanup(self) -> None:
         self._closed.set()
-        self.store.remove_listener(self._on_store_changes)
+        self.server.notifications.remove(self._notify_queue)
         if self.store.abort_session(self.session_id):
             log.info("%s: open transaction rolled back on disconnect", self.peer)
         self.multipart.clear()
@@ -588,11 +588,7 @@ class ServerSession:
                 target=self._notify_loop, name=f"etp-notify-{self.peer}", daemon=True
             )
             self._notifier.start()
-        self.store.add_listener(self._on_store_changes)
-
-    def _on_store_changes(self, events: list[ChangeEvent]) -> None:
-        if not self._closed.is_set():
-            self._notify_queue.put(events)
+        self.server.notifications.add(self._notify_queue)
 
     def _notify_loop(self) -> None:
         while True:
