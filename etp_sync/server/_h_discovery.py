@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from etp_sync.errors import ErrorCode, ETPError
 from etp_sync.schema import datatypes, messages
 
 from ._common import (
@@ -16,6 +17,7 @@ from ._common import (
     split_list,
 )
 from ._query import context_resources
+from .store import Store
 
 
 def get_resources(session: SessionContext, header: Any, body: Any) -> Reply:
@@ -39,10 +41,15 @@ def get_resources(session: SessionContext, header: Any, body: Any) -> Reply:
 
 
 def get_deleted_resources(session: SessionContext, header: Any, body: Any) -> Reply:
-    """GetDeletedResources → GetDeletedResourcesResponse part(s)."""
-    deleted = session.store.get_deleted_resources(
+    """GetDeletedResources → GetDeletedResourcesResponse part(s), or ERETENTION_PERIOD_EXCEEDED
+    (5001) for a ``deleteTimeFilter`` before the store's earliestRetainedChangeTime when
+    deletion records after the filter may be gone (see :func:`_check_retention`)."""
+    store = session.store
+    deleted = store.get_deleted_resources(
         body.dataspace_uri, body.delete_time_filter, list(body.data_object_types)
     )
+    if body.delete_time_filter is not None:
+        _check_retention(store, body.delete_time_filter)
     return split_list(
         lambda part: messages.Discovery.GetDeletedResourcesResponse(deleted_resources=part),
         [
@@ -50,6 +57,29 @@ def get_deleted_resources(session: SessionContext, header: Any, body: Any) -> Re
             for d in deleted
         ],
         session.max_message_size,
+    )
+
+
+def _check_retention(store: Store, delete_time_filter: int) -> None:
+    """Refuse a ``deleteTimeFilter`` (µs) older than the store's earliestRetainedChangeTime
+    once the change retention period has dropped records: ETP 1.2 answers such a request with
+    ERETENTION_PERIOD_EXCEEDED, so that the customer knows its list would be incomplete and
+    reads the dataspace again in full instead.
+
+    A filter before the store's creation, while the retention period has dropped nothing yet
+    (earliestRetainedChangeTime is still the creation), is answered: the store knows every
+    deletion after it. Called after the lookup, so the time checked is no earlier than the
+    pruning that lookup did: a filter that passes had all its records still there.
+    """
+    earliest = store.earliest_retained_change_us()
+    if delete_time_filter >= earliest or earliest <= store.created_us:
+        return
+    raise ETPError(
+        f"deleteTimeFilter {delete_time_filter} is before the store's "
+        f"earliestRetainedChangeTime {earliest}: deletions older than its "
+        f"ChangeRetentionPeriod ({store.change_retention_period:g} s) are no longer recorded; "
+        "read the dataspace again in full (GetResources)",
+        ErrorCode.ERETENTION_PERIOD_EXCEEDED,
     )
 
 
