@@ -86,7 +86,7 @@ def _plain_citation(data: bytes, start: int) -> dict[str, str] | None:
     if match is None:
         return None
     texts: dict[str, str] = {}
-    for name, raw in _FIELD_CHILD.findall(match.group(1)):
+    for name, raw in _FIELD_CHILD.findall(data, match.start(1), match.end(1)):
         field = _FIELDS[name]
         if field not in texts:
             if not raw.isascii() and not _in_utf8(data):

@@ -316,20 +316,10 @@ def _identity(
 ) -> dict[str, Any]:
     """The :class:`ObjectInfo` fields :func:`identify_root` fills, by name."""
     schema_version = (attributes.get("schemaVersion") or "").strip()
-    family_type = _root_type(ns, local, xsi_type, root_ns)
-    if family_type is None:
-        tag = f"{{{ns}}}{local}" if ns else local
-        raise _error(f"root element {tag!r} is not in an Energistics 2.x namespace")
-    family, type_name = family_type
-    if type_name.startswith("obj_") and family in _OBJ_PREFIXED:
-        digits = "20"
-    else:
-        digits = _version_digits(schema_version) or _DEFAULT_VERSION[family]
-    if family in _OBJ_PREFIXED and digits == "20" and not type_name.startswith("obj_"):
-        # RESQML 2.0.1 / EML 2.0 types are obj_-prefixed in URIs whatever the root element
-        # (the XSD's own element name, e.g. <resqml2:LocalDepth3dCrs>, has no prefix).
-        type_name = f"obj_{type_name}"
-    qualified_type = f"{family}{digits}.{type_name}"
+    if xsi_type or len(ns) + len(local) + len(schema_version) > _MEMO_MAX_CHARS:
+        qualified_type = _qualified_type(ns, local, xsi_type, root_ns, schema_version)
+    else:  # the usual root: its type is one of a few, worked out once
+        qualified_type = _root_qualified_type(ns, local, schema_version)
 
     raw_uuid = attributes.get("uuid")
     if raw_uuid is None:
@@ -350,6 +340,34 @@ def _identity(
         "created_us": created_us,
         "originator": citation.get("Originator", "").strip(),
     }
+
+
+def _qualified_type(
+    ns: str, local: str, xsi_type: str | None, root_ns: Mapping[str, str], schema_version: str
+) -> str:
+    """The qualified type :func:`_identity` gives a root (``schema_version`` stripped)."""
+    family_type = _root_type(ns, local, xsi_type, root_ns)
+    if family_type is None:
+        tag = f"{{{ns}}}{local}" if ns else local
+        raise _error(f"root element {tag!r} is not in an Energistics 2.x namespace")
+    family, type_name = family_type
+    if type_name.startswith("obj_") and family in _OBJ_PREFIXED:
+        digits = "20"
+    else:
+        digits = _version_digits(schema_version) or _DEFAULT_VERSION[family]
+    if family in _OBJ_PREFIXED and digits == "20" and not type_name.startswith("obj_"):
+        # RESQML 2.0.1 / EML 2.0 types are obj_-prefixed in URIs whatever the root element
+        # (the XSD's own element name, e.g. <resqml2:LocalDepth3dCrs>, has no prefix).
+        type_name = f"obj_{type_name}"
+    return f"{family}{digits}.{type_name}"
+
+
+@lru_cache(maxsize=256)
+def _root_qualified_type(ns: str, local: str, schema_version: str) -> str:
+    """:func:`_qualified_type` of a root without ``xsi:type``, memoised: a put or a store's
+    documents have a few types, many times (a refusal raises and is not kept; the caller
+    keeps no root whose names are longer than :data:`_MEMO_MAX_CHARS` together)."""
+    return _qualified_type(ns, local, None, {}, schema_version)
 
 
 class _RootStarted(Exception):
