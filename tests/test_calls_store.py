@@ -508,3 +508,54 @@ def test_connection_death_inside_a_transaction_is_reported(harness: Harness) -> 
         with connection_loss(session):
             srv.drop_connections()
     assert len(session.get_resources(ds)) == 0  # the server rolled the writes back
+
+
+def test_put_record_equals_the_constructors_record() -> None:
+    """A put's DataObject records are built field by field, without the records' keyword
+    constructors: they must hold what those would (a field added to the schema and not set
+    would fail here), and encode alike."""
+    from etp_sync.calls.store import _PutItem
+    from etp_sync.codec import encode_body
+    from etp_sync.schema import datatypes
+    from etp_sync.xmlinfo import parse_data_object
+
+    xml = crs_xml()
+    item = _PutItem(CRS, xml, parse_data_object(xml))
+    blob = uuid.uuid4()
+    for blob_id, last_changed in ((None, item.last_changed), (blob, item.last_changed)):
+        expected = datatypes.Object.DataObject(
+            resource=datatypes.Object.Resource(
+                uri=str(CRS),
+                name="Local depth CRS",
+                last_changed=last_changed,
+                store_last_write=7,
+                store_created=7,
+                active_status="Active",
+            ),
+            format="xml",
+            blob_id=blob_id,
+            data=b"" if blob_id else xml,
+        )
+        made = item.record(7, blob_id)
+        assert made == expected
+        assert encode_body(made).to_bytes() == encode_body(expected).to_bytes()
+    untimed = _PutItem(CRS, b"<x/>", None)  # no citation time: the store's
+    assert untimed.record(9).resource.last_changed == 9
+
+
+def test_put_refuses_a_document_whose_uuid_is_not_its_uri() -> None:
+    """The uuid in a document put under a URI must be the URI's, whatever the case the URI
+    was written in and whether it has a version."""
+    from etp_sync.calls.store import _put_items
+
+    xml = crs_xml()
+    upper = str(CRS).replace(CRS_UUID, CRS_UUID.upper())
+    assert [i.uri for i in _put_items({upper: xml}, None)] == [CRS]
+    versioned = CRS.with_version("3")
+    assert [i.key for i in _put_items({versioned: xml}, None)] == [str(versioned)]
+    wrong = DataObjectURI.from_type(DS, "resqml20.obj_LocalDepth3dCrs", uuid.UUID(int=0xABC))
+    for uri in (wrong, wrong.with_version("1"), str(wrong).replace("abc", "ABC")):
+        with pytest.raises(ETPInvalidArgument) as info:
+            _put_items({uri: xml}, None)
+        shown = uri if isinstance(uri, DataObjectURI) else DataObjectURI.parse(uri)
+        assert info.value.message == f"the document put as {shown} has uuid {CRS_UUID} in its XML"

@@ -51,6 +51,28 @@ def test_write_varint_memo_answers_only_for_plain_ints() -> None:
         write_varint(2**63)
 
 
+def test_encoders_take_remembered_longs_only_for_plain_ints() -> None:
+    """Generated encoders read the varint memo inline: a long met lately (a message's times,
+    a length) is written from it, numpy ints alike; an equal float is still refused."""
+    name = "Energistics.Etp.v12.Datatypes.Object.Resource"
+    encode, decode = COMPILED_CODEC.encoder(name), COMPILED_CODEC.decoder(name)
+
+    def encoded(**changes: Any) -> bytes:
+        out = bytearray()
+        encode(_resource(**changes), out)
+        return bytes(out)
+
+    big = 1_700_000_000_000_007
+    first = encoded(last_changed=big)
+    assert encoded(last_changed=big) == encoded(last_changed=np.int64(big)) == first
+    assert decode(first, 0)[0].last_changed == big
+    for value in (float(big), float(big + 1)):
+        with pytest.raises(TypeError):  # what the message encoder reports as ETPEncodeError
+            encoded(last_changed=value)
+    text = "x" * 300  # a length over 63, met twice
+    assert decode(encoded(name=text), 0)[0].name == decode(encoded(name=text), 0)[0].name == text
+
+
 def test_recurring_varints_decode_like_read_varint() -> None:
     rng = np.random.default_rng(7)
     values = [int(v) for v in rng.integers(-(2**63), 2**63 - 1, 300, endpoint=True)]

@@ -449,6 +449,31 @@ def test_as_object_uri() -> None:
         as_object_uri("eml:///")
     with pytest.raises(InvalidURIError, match="must start with"):
         as_object_uri("resqml20.obj_X")
+    long_path = f"eml:///dataspace('{'p' * 600}')"  # too long to be memoised: parsed as is
+    assert as_object_uri(f"{long_path}/resqml20.obj_X({UID})").uuid == UUID(UID)
+    with pytest.raises(InvalidURIError, match="not a data object URI"):
+        as_object_uri(long_path)
+    with pytest.raises(InvalidURIError, match="must be a str"):
+        as_object_uri(7)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", [UID, UID.upper(), "00000000-0000-0000-0000-000000000000"])
+def test_parsed_uuids_are_those_of_the_uuid_constructor(text: str) -> None:
+    """A parsed URI's uuid is built without ``UUID()``: it must be what ``UUID(text)`` is."""
+    for made in (
+        DataObjectURI.parse(f"eml:///resqml20.obj_X({text})").uuid,
+        DataObjectURI.parse(f"eml:///resqml20.obj_X(uuid={text},version='1')").uuid,
+        DataObjectURI("eml:///", "resqml", "20", "obj_X", text).uuid,
+    ):
+        expected = UUID(text)
+        assert type(made) is UUID and made == expected and hash(made) == hash(expected)
+        assert (str(made), made.int, made.is_safe, made.version) == (
+            str(expected),
+            expected.int,
+            expected.is_safe,
+            expected.version,
+        )
+        assert pickle.loads(pickle.dumps(made)) == expected
 
 
 def test_dataspace_of() -> None:

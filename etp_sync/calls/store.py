@@ -205,19 +205,43 @@ class _PutItem:
         self.size = len(data) + 2 * len(self.key) + _utf8_len(self.title) + ENTRY_OVERHEAD
 
     def record(self, now: int, blob_id: uuid.UUID | None = None) -> Any:
-        return datatypes.Object.DataObject(
-            resource=datatypes.Object.Resource(
-                uri=self.key,
-                name=self.title,
-                last_changed=self.last_changed or now,
-                store_last_write=now,
-                store_created=now,
-                active_status="Active",
-            ),
-            format="xml",
-            blob_id=blob_id,
-            data=b"" if blob_id is not None else self.data,
-        )
+        """The DataObject record of a PutDataObjects (``now``: the store times; with
+        ``blob_id``, that of a chunked put, whose data goes in Chunks)."""
+        # As DataObject(resource=Resource(uri=..., name=..., last_changed=...,
+        # store_last_write=now, store_created=now, active_status="Active"), format="xml",
+        # blob_id=..., data=...) builds it, field by field: every value is of its field's
+        # type already, and the constructors' checks and coercions cost more than the rest of
+        # the record (a put makes one per object; tests/test_calls_store.py compares them).
+        resource = _new_record(_RESOURCE)
+        resource.uri = self.key
+        resource.alternate_uris = []
+        resource.name = self.title
+        resource.source_count = None
+        resource.target_count = None
+        resource.last_changed = self.last_changed or now
+        resource.store_last_write = now
+        resource.store_created = now
+        resource.active_status = _ACTIVE
+        resource.custom_data = {}
+        record = _new_record(_DATA_OBJECT)
+        record.resource = resource
+        record.format = "xml"
+        record.blob_id = blob_id
+        record.data = b"" if blob_id is not None else self.data
+        return record
+
+
+_new_record = object.__new__
+_RESOURCE = datatypes.Object.Resource
+_DATA_OBJECT = datatypes.Object.DataObject
+_ACTIVE = datatypes.Object.ActiveStatusKind.Active
+
+
+def _uuid_text(uri: DataObjectURI, text: str) -> str:
+    """The uuid of an object URI as ``str(uri.uuid)`` gives it, from ``text``, the URI's
+    canonical text, which ends with ``(<uuid>)`` when the URI has no version (cheaper than
+    formatting the UUID: a put checks an object's uuid against its document's)."""
+    return text[-37:-1] if uri.version is None else str(uri.uuid)
 
 
 _ITEM_SIZE = attrgetter("size")  # an item's bytes in a PutDataObjects, generously
@@ -244,11 +268,11 @@ def _put_items(
                 info: ObjectInfo | None = peek_data_object(data)
             except ETPError:
                 info = None  # not ours to judge: the store will say if it is invalid
-            if info is not None and info.uuid != str(uri.uuid):
+            item = _PutItem(uri, data, info)
+            if info is not None and info.uuid != _uuid_text(uri, item.key):
                 raise ETPInvalidArgument(
                     f"the document put as {uri} has uuid {info.uuid} in its XML"
                 )
-            item = _PutItem(uri, data, info)
             items[item.key] = item
     else:
         if isinstance(objects, str | bytes | bytearray | memoryview):

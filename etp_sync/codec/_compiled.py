@@ -3,9 +3,10 @@
 Small messages (requests, sessions, lists of resources, a thousand data objects) cost what their
 per-field work costs. Instead of converting records to fastavro's dicts and back, each record
 type gets two plain functions written for its fields: every field's code is inlined (strings,
-longs, unions, arrays and maps of records), varints of -64..63 come from a table, and
-the union branch of a value is cached by its Python type (:func:`~etp_sync.schema._unions.
-branch_picker` gives the same answer for every value of one type). The bytes are those of
+longs, unions, arrays and maps of records), varints of -64..63 come from a table and larger
+ones met lately from the writer's memo (without a call), and the union branch of a value is
+cached by its Python type (:func:`~etp_sync.schema._unions.branch_picker` gives the same answer
+for every value of one type). The bytes are those of
 fastavro and the official schema (tests/test_codec_exact.py).
 
 The payloads that can be big, the values of numeric ``ArrayOf*`` records and ``bytes``, take
@@ -36,6 +37,7 @@ from ..schema._model import NUMERIC_ARRAY_DTYPES, Record, define_functions
 from ..schema._parse import ArrayType, MapType, NamedType, TypeRef, UnionType
 from ..schema._unions import branch_picker
 from ._numeric import (
+    _RECENT_VARINTS,
     _SMALL_VARINTS,
     decode_numeric_block,
     encode_avro_array_numeric,
@@ -148,6 +150,7 @@ _HELPERS: dict[str, Any] = {
     "ZERO": b"\x00",
     "ONE": b"\x01",
     "WV": _write_varint,
+    "RECENT": _RECENT_VARINTS,
     "WINT": _write_int,
     "RV": read_varint,
     "RV_RECURRING": read_recurring_varint,
@@ -336,8 +339,9 @@ class CompiledCodec:
                 src.line(f"raise TypeError('expected None, got ' + type({x}).__name__)")
         elif t == "boolean":
             src.line(f"out += ONE if {x} else ZERO")
-        elif t == "long":
-            src.line(f"out += SMALL[{x} + 64] if -64 <= {x} < 64 else WV({x})")
+        elif t == "long":  # WV remembers the last values it wrote (not floats equal to them)
+            src.line(f"if -64 <= {x} < 64: out += SMALL[{x} + 64]")
+            src.line(f"else: out += (RECENT.get({x}) if type({x}) is int else None) or WV({x})")
         elif t == "int":
             src.line(f"out += SMALL[{x} + 64] if -64 <= {x} < 64 else WINT({x})")
         elif t == "float":
@@ -353,7 +357,7 @@ class CompiledCodec:
                 copy = "memoryview({x}).cast('B')" if by_reference else "bytes({x})"
                 src.line(f"{data} = {x} if type({x}) is bytes else {copy.format(x=x)}")
             src.line(f"{n} = len({data})")
-            src.line(f"out += SMALL[{n} + 64] if {n} < 64 else WV({n})")
+            src.line(f"out += SMALL[{n} + 64] if {n} < 64 else RECENT.get({n}) or WV({n})")
             src.line(f"out.add({data})" if by_reference else f"out += {data}")
 
     def _encode_named(self, t: NamedType, x: str, src: _Source) -> None:
