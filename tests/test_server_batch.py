@@ -32,7 +32,8 @@ from etp_sync.schema import Record, messages
 from etp_sync.server import EmbeddedServer
 from etp_sync.server._connections import CLOSE_TIMEOUT
 from etp_sync.server._handlers import HANDLERS
-from etp_sync.server._session import BATCH_BYTES, BATCH_DELAY, BATCH_MESSAGE, ServerSession
+from etp_sync.server._sending import BATCH_BYTES, BATCH_DELAY, BATCH_MESSAGE
+from etp_sync.server._session import ServerSession
 from etp_sync.transport._websocket import WebSocketTransport
 
 

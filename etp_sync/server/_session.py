@@ -1,4 +1,5 @@
-"""One ETP session of the embedded server: handshake, Core protocol, dispatch and sending.
+"""One ETP session of the embedded server: handshake, Core protocol and dispatch (sending is its
+base class :class:`~._sending.ReplySender`).
 
 Each websocket connection runs :meth:`ServerSession.run` in its own handler thread, over a
 :class:`~etp_sync.transport._websocket.WebSocketTransport` (our framing, as on the client side).
@@ -10,8 +11,7 @@ message takes longer than that to arrive. Multipart requests wait in a
 Requests of one session are handled one after the other in that thread; store change
 notifications are queued by the server's store listener and sent by a per-session notifier thread,
 started on the first subscription; the queue is bounded by the server's ``max_notification_bytes``
-(see :mod:`._notify_queue`). Every send goes through one lock that allocates the message ids and
-writes the parts of a message, so ids reach the client strictly increasing.
+(see :mod:`._notify_queue`).
 
 Notifications (ObjectChanged, ObjectDeleted) start an exchange, so their correlationId is 0; when
 an ObjectChanged is followed by Chunk messages, those carry the ObjectChanged's messageId as their
@@ -26,17 +26,12 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from etp_sync._version import __version__
 from etp_sync.codec import (
-    EncodedBody,
     MessageFlags,
-    MessageHeader,
     decode_message,
-    encode_message_parts,
-    frame_parts,
     peek_header,
 )
 from etp_sync.codec._numeric import read_varint
@@ -48,18 +43,17 @@ from etp_sync.errors import (
     ETPProtocolError,
     ETPTransportError,
 )
-from etp_sync.protocol.correlation import MessageIds
 from etp_sync.protocol.negotiation import ServerOffer, negotiate
 from etp_sync.schema import PROTOCOLS, messages
 from etp_sync.transport._websocket import WebSocketTransport
 
-from ._common import Outgoing, error_info
 from ._h_core import core_message, refuse_expired
 from ._h_notification import notifications_for
 from ._handlers import HANDLERS
 from ._notify_queue import NotificationQueue
 from ._pending import PendingRequests
 from ._profile import ServerProfile
+from ._sending import BATCH_DELAY, ReplySender
 from .store import Store
 
 if TYPE_CHECKING:
@@ -73,14 +67,7 @@ OFFERED_PROTOCOLS: tuple[int, ...] = (3, 4, 5, 9, 13, 14, 18, 24, 25, 2424)
 # Incoming messages may exceed the server's own limit by this much before EMAXSIZE_EXCEEDED.
 SIZE_TOLERANCE = 64 * 1024
 POLL_INTERVAL = 0.5  # seconds between checks of the session's clocks (idle, pending requests)
-# Replies to pipelined requests are held and written together (see ServerSession._emit): a reply
-# under BATCH_MESSAGE bytes is held, and the held ones go out once they reach BATCH_BYTES or the
-# first of them has waited BATCH_DELAY seconds.
-BATCH_MESSAGE = 16 * 1024
-BATCH_BYTES = 64 * 1024
-BATCH_DELAY = 0.001
 _KINDS = 64  # (protocol, messageType) pairs whose handling time a session remembers, at most
-_FIN = int(MessageFlags.FIN)
 
 
 def _kind(frame: bytearray) -> tuple[int, int] | None:
@@ -92,7 +79,7 @@ def _kind(frame: bytearray) -> tuple[int, int] | None:
         return None
 
 
-class ServerSession:
+class ServerSession(ReplySender):
     """The server side of one ETP session over one websocket connection."""
 
     def __init__(
@@ -118,14 +105,7 @@ class ServerSession:
         self.multipart = PendingRequests(server.max_pending_bytes, server.pending_timeout)
         self.subscriptions: dict[uuid.UUID, Any] = {}
         self.lock = threading.Lock()  # guards subscriptions (notifier thread reads them)
-        self._ids = MessageIds(server=True)
-        self._send_lock = threading.Lock()
-        # Replies held while more requests wait whole in the transport's buffer (send lock).
-        self._batch: list[list[Any]] = []
-        self._batch_bytes = 0
-        self._batch_since = 0.0  # time.monotonic() when the first held reply was held
-        self._holding = False  # set by the session's thread only, for its own replies
-        self._thread_id: int | None = None
+        self._init_sending()
         self._open = False
         self._closed = threading.Event()
         self._notify_queue = NotificationQueue(server.max_notification_bytes)
@@ -143,122 +123,6 @@ class ServerSession:
     def transaction(self) -> uuid.UUID | None:
         """The session's open transaction, if any."""
         return self.store.transaction_of(self.session_id)
-
-    # -- sending ------------------------------------------------------------------------------
-
-    def send_parts(
-        self,
-        bodies: Sequence[Outgoing],
-        correlation_id: int | None,
-        protocol: int = 0,
-    ) -> None:
-        """Send a (multipart) message: FIN on the last part.
-
-        ``correlation_id`` None sends an unsolicited exchange: the first part has correlation 0
-        and the later parts correlate to it. ``protocol`` is the header protocol of
-        ProtocolException/Acknowledge parts (the protocol of the request they answer).
-        A part already encoded (:class:`~etp_sync.codec.EncodedBody`, when a handler sized
-        it) is framed as it is, not encoded again.
-        """
-        if not bodies:
-            return
-        compress = None if self.compression else False
-        with self._send_lock:
-            first_id = 0
-            for i, outgoing in enumerate(bodies):
-                if isinstance(outgoing, EncodedBody):
-                    encoded, body = outgoing, outgoing.body
-                else:
-                    encoded, body = None, outgoing
-                message_id = self._ids.next()
-                if correlation_id is None:
-                    corr = first_id
-                    if i == 0:
-                        first_id = message_id
-                else:
-                    corr = correlation_id
-                mt = int(body.etp_message_type or 0)
-                proto = protocol if mt in (1000, 1001) else int(body.etp_protocol or 0)
-                header = MessageHeader(
-                    protocol=proto,
-                    message_type=mt,
-                    correlation_id=corr,
-                    message_id=message_id,
-                    message_flags=_FIN if i == len(bodies) - 1 else 0,
-                )
-                parts = (
-                    encode_message_parts(header, body, compress)
-                    if encoded is None
-                    else frame_parts(header, encoded, compress)
-                )
-                self._emit(parts)
-                if log.isEnabledFor(logging.DEBUG):
-                    log.debug(
-                        "%s <- %s id=%s corr=%s flags=%s (%d B)",
-                        self.peer,
-                        body.etp_name,
-                        message_id,
-                        corr,
-                        header.message_flags,
-                        sum(memoryview(p).nbytes for p in parts),
-                    )
-
-    def _emit(self, parts: list[Any]) -> None:
-        """Send one message, or hold it (send lock held).
-
-        While the session's thread answers requests that arrived together (more of them are
-        whole in the transport's buffer), its short replies are held and then written with one
-        ``send`` (:meth:`flush`) instead of one each; the reply to the last request that is in
-        goes out with them. Everything else (a long reply, a send from another thread) first
-        sends what is held, so ids still reach the client in order and no reply waits for a
-        request to come in. A reply waits at most :data:`BATCH_DELAY` and the handling of one
-        more request, of a kind (protocol, messageType) last handled in under BATCH_DELAY: the
-        run loop sends what is held before any other request, and after each one once due.
-        """
-        size = 0
-        for part in parts:
-            if type(part) is not bytes and type(part) is not bytearray:
-                size = -1  # an array's memory: never copied into a batch
-                break
-            size += len(part)
-        batch = self._batch
-        if (
-            0 <= size < BATCH_MESSAGE
-            and (self._holding or batch)
-            and threading.get_ident() == self._thread_id
-        ):
-            if not batch:
-                self._batch_since = time.monotonic()
-            batch.append(parts)
-            self._batch_bytes += size
-            if not self._holding or self._batch_bytes >= BATCH_BYTES:
-                self._flush_locked()
-            return
-        if batch:
-            self._flush_locked()
-        if size < 0:
-            self.transport.send_message(parts)
-        else:  # bytes and bytearrays, counted: the transport takes them as they are
-            self.transport.send_counted(parts, size)
-
-    def flush(self) -> None:
-        """Send the replies held for a batch, if any."""
-        with self._send_lock:
-            if self._batch:
-                self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        batch, size = self._batch, self._batch_bytes
-        self._batch, self._batch_bytes = [], 0
-        if len(batch) == 1:
-            self.transport.send_counted(batch[0], size)
-        else:
-            self.transport.send_batch(batch)
-
-    def send_error(self, code: int, message: str, correlation_id: int, protocol: int = 0) -> None:
-        """A ProtocolException for a whole request (or the session when correlation is 0)."""
-        body = messages.Core.ProtocolException(error=error_info(code, message), errors={})
-        self.send_parts([body], correlation_id, protocol)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
