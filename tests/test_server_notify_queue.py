@@ -14,7 +14,7 @@ from _hostile import open_session
 from etp_sync import samples
 from etp_sync.errors import ETPInvalidArgument
 from etp_sync.schema import datatypes, messages
-from etp_sync.server import EmbeddedServer, _notify_queue
+from etp_sync.server import EmbeddedServer, _notify_queue, _session
 from etp_sync.server.__main__ import build_parser
 from etp_sync.server._notify_queue import NotificationQueue, Overflow, change_bytes
 from etp_sync.server._server import MAX_NOTIFICATION_BYTES
@@ -245,3 +245,41 @@ def test_a_change_is_measured_once_for_all_its_subscribers(monkeypatch: pytest.M
         assert srv.store._listeners == []
         _put(srv, samples.local_depth_crs(uid, "unwatched"))
         assert calls == [1]
+
+
+def test_a_new_subscription_gets_no_change_handed_out_before_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A change committed (and queued) before a subscription was made is not notified to it,
+    however late the session's notifier gets to it; the older subscription gets it, and both
+    get the changes after."""
+    release = threading.Event()
+    waiting = threading.Event()
+    real = _session.notifications_for
+
+    def lagging(session: Any, events: Any) -> Any:
+        waiting.set()
+        assert release.wait(WAIT)  # the notifier lags: it reads the subscriptions late
+        return real(session, events)
+
+    uid = uuid.uuid4()
+    with EmbeddedServer() as srv, open_session(srv.port, compression=False) as ws:
+        srv.store.put_dataspace(DS)
+        first, second = uuid.uuid4(), uuid.uuid4()
+        _subscribe(ws, first)
+        monkeypatch.setattr(_session, "notifications_for", lagging)
+        _put(srv, samples.local_depth_crs(uid, "before"))  # handed out: in the queue now
+        assert waiting.wait(WAIT)
+        _subscribe(ws, second)
+        monkeypatch.setattr(_session, "notifications_for", real)
+        release.set()
+        _put(srv, samples.local_depth_crs(uid, "after"))
+        got = []
+        while len(got) < 3:
+            _header, body = ws.recv_etp(WAIT)
+            assert body.etp_name == "ObjectChanged"
+            title = b"before" if b"before" in body.change.data_object.data else b"after"
+            got.append((body.request_uuid, title))
+        assert sorted(got) == sorted([(first, b"before"), (first, b"after"), (second, b"after")])
+        [pong] = ws.request(messages.Core.Ping(current_date_time=1))  # and nothing else came
+        assert pong.etp_name == "Pong" and not ws.pending

@@ -77,8 +77,9 @@ class SessionContext(Protocol):
         """The session's open transaction (reads and writes go through it)."""
         ...
 
-    def watch_store(self) -> None:
-        """Start delivering store change notifications to this session."""
+    def watch_store(self) -> int:
+        """Start delivering store change notifications to this session; the changeTime (µs)
+        of the last change already handed out (a new subscription's changes come after it)."""
         ...
 
 

@@ -50,6 +50,7 @@ class Subscription:
     include_object_data: bool
     context: UriParts
     type_ok: Callable[[str], bool]
+    after_us: int = 0  # changes up to this changeTime were handed out before the subscription
 
 
 @per_item_handler(
@@ -57,8 +58,12 @@ class Subscription:
     response_maker(messages.StoreNotification.SubscribeNotificationsResponse, "success"),
 )
 def subscribe_notifications(session: SessionContext, key: str, info: Any) -> None:
-    """SubscribeNotifications → SubscribeNotificationsResponse + per-key errors."""
+    """SubscribeNotifications → SubscribeNotificationsResponse + per-key errors.
+
+    The subscription gets the changes handed out after it was made: not those committed before
+    and still waiting in the session's queue (its notifier may lag behind)."""
     sub = _subscription(session, info)
+    sub.after_us = session.watch_store()
     with session.lock:
         if sub.request_uuid in session.subscriptions:
             raise ETPError(
@@ -66,7 +71,6 @@ def subscribe_notifications(session: SessionContext, key: str, info: Any) -> Non
                 ErrorCode.EREQUESTUUID_REJECTED,
             )
         session.subscriptions[sub.request_uuid] = sub
-    session.watch_store()
 
 
 def _subscription(session: SessionContext, info: Any) -> Subscription:
@@ -158,7 +162,7 @@ def notifications_for(
     limit = session.max_message_size
     for event in events:
         for sub in subs:
-            if not _matches(session, sub, event):
+            if event.time_us <= sub.after_us or not _matches(session, sub, event):
                 continue
             if event.kind == "delete" or event.obj is None:
                 yield [

@@ -158,6 +158,10 @@ class ChangeFanOut:
         self._store = store
         self._lock = threading.Lock()
         self._queues: tuple[NotificationQueue, ...] = ()  # replaced whole, read without lock
+        self.last_change_us = 0
+        """changeTime of the last batch handed out while listening (batches go out in commit
+        order, their times increasing): a subscription made after reading it wants only later
+        changes, not those still waiting in its session's queue."""
 
     def add(self, queue: NotificationQueue) -> None:
         """Queue every batch committed from now on to ``queue`` too (idempotent)."""
@@ -182,6 +186,7 @@ class ChangeFanOut:
         queues = self._queues
         if not queues or not events:
             return
+        self.last_change_us = max(e.time_us for e in events)
         size = change_bytes(events)
         for queue in queues:
             queue.put(events, size)

@@ -443,16 +443,18 @@ class ServerSession(ReplySender):
 
     # -- notifications ------------------------------------------------------------------------
 
-    def watch_store(self) -> None:
-        """Start delivering store changes to this session's subscriptions (idempotent)."""
+    def watch_store(self) -> int:
+        """Start delivering store changes to this session's subscriptions (idempotent); the
+        changeTime of the last change handed out so far (see ChangeFanOut.last_change_us)."""
         with self.lock:
-            if self._notifier is not None:
-                return
-            self._notifier = threading.Thread(
-                target=self._notify_loop, name=f"etp-notify-{self.peer}", daemon=True
-            )
-            self._notifier.start()
-        self.server.notifications.add(self._notify_queue)
+            if self._notifier is None:
+                self._notifier = threading.Thread(
+                    target=self._notify_loop, name=f"etp-notify-{self.peer}", daemon=True
+                )
+                self._notifier.start()
+        notifications = self.server.notifications
+        notifications.add(self._notify_queue)  # idempotent
+        return notifications.last_change_us
 
     def _notify_loop(self) -> None:
         while True:
