@@ -274,7 +274,7 @@ def test_a_new_subscription_gets_no_change_handed_out_before_it(
         monkeypatch.setattr(_session, "notifications_for", real)
         release.set()
         _put(srv, samples.local_depth_crs(uid, "after"))
-        got = []
+        got: list[tuple[uuid.UUID, bytes]] = []
         while len(got) < 3:
             _header, body = ws.recv_etp(WAIT)
             assert body.etp_name == "ObjectChanged"
