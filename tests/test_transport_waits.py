@@ -11,8 +11,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import pytest
 
 from etp_sync.errors import (
@@ -226,7 +229,18 @@ def test_an_infinite_or_huge_stall_timeout_means_none_in_practice(
         server.close()
 
 
-@pytest.mark.parametrize("value", [0, -1.0, math.nan, -math.inf, "5", None, True])
+@pytest.mark.parametrize("value", [Decimal("2.5"), Fraction(1, 2), np.int64(4), np.float32(3)])
+def test_any_real_number_type_is_taken(value: Any) -> None:
+    ours, theirs = socket.socketpair()
+    transport = WebSocketTransport(ours, stall_timeout=value, close_timeout=0.2)
+    try:
+        assert transport.stall_timeout == float(value)
+    finally:
+        transport.close()
+        theirs.close()
+
+
+@pytest.mark.parametrize("value", [0, -1.0, math.nan, -math.inf, "5", None, True, object()])
 def test_a_stall_timeout_that_is_not_a_positive_number_is_refused(value: Any) -> None:
     ours, theirs = socket.socketpair()
     try:

@@ -18,7 +18,9 @@ serialised by a lock); exactly one thread (the connection's reader) calls
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import socket
 import ssl
 import struct
@@ -98,14 +100,18 @@ def _arm_stall_timeout(sock: socket.socket, seconds: float) -> bool:
 
 
 def _stall_seconds(value: object) -> float:
-    """``stall_timeout`` checked: a positive number of seconds. Infinity, or anything longer
-    than :data:`~._frame_reader.MAX_WAIT` (about 24.8 days), means no stall timeout in
-    practice and is taken as that longest wait the socket layer supports."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    """``stall_timeout`` checked: a positive number of seconds (any real number type). Infinity,
+    or anything longer than :data:`~._frame_reader.MAX_WAIT` (about 24.8 days), means no stall
+    timeout in practice and is taken as that longest wait the socket layer supports."""
+    seconds = math.nan
+    if not isinstance(value, bool | str | bytes):
+        with contextlib.suppress(TypeError, ValueError):
+            seconds = float(value)  # type: ignore[arg-type]
+    if not seconds > 0:
         raise ETPInvalidArgument(
             f"stall_timeout must be a positive number of seconds, got {value!r}"
         )
-    return min(float(value), MAX_WAIT)
+    return min(seconds, MAX_WAIT)
 
 
 _OPEN: Final = "open"
