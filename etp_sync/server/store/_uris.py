@@ -8,6 +8,7 @@ collection, ``<dataspace URI>/<qualified type>`` (every object of that type in t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -66,7 +67,44 @@ def _memo_parse_context(uri: str) -> UriParts:
     return _parse_context(uri)
 
 
+_ZERO_IDENTITY = "(00000000-0000-0000-0000-000000000000)"
+_IDENTITY_CHARS = len(_ZERO_IDENTITY)  # ``(<uuid>)``
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@lru_cache(maxsize=256)
+def _canonical_prefix(prefix: str) -> tuple[str, str] | None:
+    """(dataspace path, qualified type) of the object URIs ``<prefix>(<uuid>)`` when they are
+    canonical for a lower-case uuid (the prefix is its object URIs' canonical dataspace and
+    type); None otherwise. Read with a zero uuid: a uuid's characters cannot change how the
+    prefix reads (:func:`etp_sync.uri.parse_uri` reads object URIs so too)."""
+    text = prefix + _ZERO_IDENTITY
+    try:
+        parsed = parse_uri(text)
+    except ETPError:
+        return None
+    if not isinstance(parsed, DataObjectURI) or parsed.version is not None or str(parsed) != text:
+        return None
+    return parsed.dataspace.path or "", parsed.qualified_type
+
+
 def _parse_context(uri: str) -> UriParts:
+    # A canonical object URI of a known prefix (a store's objects share a few) is read by its
+    # uuid alone, with no URI object built: the parts parse_uri's would give.
+    if (
+        isinstance(uri, str)
+        and _IDENTITY_CHARS < len(uri) <= _MEMO_MAX_CHARS
+        and uri[-1] == ")"
+        and uri[-_IDENTITY_CHARS] == "("
+    ):
+        known = _canonical_prefix(uri[:-_IDENTITY_CHARS])
+        if known is not None and _CANONICAL_UUID.fullmatch(uri, len(uri) - 37, len(uri) - 1):
+            return UriParts(known[0], known[1], uri[1 - _IDENTITY_CHARS : -1], None, uri)
+    return _read_parts(uri)
+
+
+def _read_parts(uri: str) -> UriParts:
+    """:func:`parse_context` by way of the URI objects (any URI)."""
     try:
         parsed = parse_uri(uri)
     except ETPError as exc:
