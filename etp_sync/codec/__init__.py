@@ -20,12 +20,13 @@ from ..errors import ErrorCode, ETPDecodeError, ETPEncodeError, ETPError
 from ..schema import Record, datatypes, message_class
 from ._arraycodec import ARRAY_CODEC, Pieces
 from ._compiled import COMPILED_CODEC, CompiledCodec
-from ._numeric import _SMALL_VARINTS, read_header, write_varint
+from ._numeric import _SMALL_VARINTS, read_header, read_varint, write_varint
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
     "EncodedBody",
     "MessageFlags",
+    "MessageFramer",
     "MessageHeader",
     "decode_frame",
     "decode_message",
@@ -262,6 +263,99 @@ def encode_message_parts(
     return _frame(header, body_parts, compress)
 
 
+def _id_varint(n: int) -> bytes:
+    """:func:`write_varint` of a message or correlation id: ids are all different, so the
+    common ones (under 2**20) are built directly instead of through the recent-values cache."""
+    if 0 <= n < 0x100000:
+        z = n << 1
+        if z < 0x80:
+            return _SMALL_VARINTS[n + 64]
+        if z < 0x4000:
+            return bytes((z & 0x7F | 0x80, z >> 7))
+        return bytes((z & 0x7F | 0x80, (z >> 7) & 0x7F | 0x80, z >> 14))
+    return write_varint(n)
+
+
+class MessageFramer:
+    """Frames messages of one message class: what :func:`encode_message_parts` does, with the
+    per-class work done once (the header's first two varints, the body's encoder, whether the
+    body may be compressed) and no ``MessageHeader`` record built per message.
+
+    A session sends many small requests of a few classes; for each it keeps one framer. The
+    header it writes names ``protocol`` (the class's own unless given: ProtocolException and
+    Acknowledge belong to any protocol) and the class's message type, so it always matches the
+    body (which :func:`encode_message_parts` checks per message).
+    """
+
+    __slots__ = ("_array", "_compressible", "_encode", "_name", "_prefix", "message_class")
+
+    def __init__(self, cls: type[Record], protocol: int | None = None) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, Record)) or cls.etp_protocol is None:
+            raise ETPEncodeError(f"not an ETP message class: {cls!r}")
+        message_type = cls.etp_message_type
+        assert message_type is not None
+        if protocol is None:
+            protocol = cls.etp_protocol
+        elif protocol != cls.etp_protocol and message_type not in (1000, 1001):
+            raise ETPEncodeError(
+                f"{cls.etp_name} ({cls.etp_protocol}, {message_type}) cannot be sent under "
+                f"protocol {protocol}"
+            )
+        self.message_class = cls
+        self._name = cls.etp_name
+        self._prefix = write_varint(protocol) + write_varint(message_type)
+        self._compressible = is_compressible(protocol, message_type)
+        self._array = cls.etp_protocol == ARRAY_PROTOCOL
+        self._encode = None if self._array else COMPILED_CODEC.encoder(cls.etp_full_name)
+
+    def parts(
+        self,
+        body: Record,
+        correlation_id: int,
+        message_id: int,
+        flags: int,
+        compress: bool | None = False,
+    ) -> tuple[list[Any], int]:
+        """The frame of ``body`` (an instance of :attr:`message_class`) as a list of buffers,
+        and their total size: the same bytes as :func:`encode_message_parts` with a header of
+        these values (``compress`` and ``flags`` as there)."""
+        if body.__class__ is not self.message_class:
+            raise ETPEncodeError(
+                f"a {self._name} framer was given {type(body).__name__}, not {self._name}"
+            )
+        if flags & _HEADER_EXTENSION:
+            raise ETPEncodeError("sending a MessageHeaderExtension is not supported")
+        flags &= ~_COMPRESSED
+        encode = self._encode
+        if encode is None:
+            body_parts: list[Any] = []
+            _encode_body(body, body_parts)
+            size = _size(body_parts)
+        else:
+            out = bytearray()
+            try:
+                encode(body, out)
+            except ETPError:
+                raise
+            except _ENCODE_ERRORS as exc:
+                raise ETPEncodeError(f"cannot encode {self._name}: {exc}") from exc
+            body_parts = [out]
+            size = len(out)
+        if compress is None:
+            compress = size >= 1024 and worth_compressing(body_parts)
+        if compress and self._compressible:
+            flags |= _COMPRESSED
+            body_parts = [_gzip(body_parts[0] if len(body_parts) == 1 else b"".join(body_parts))]
+            size = len(body_parts[0])
+        header = (
+            self._prefix
+            + _id_varint(correlation_id)
+            + _id_varint(message_id)
+            + (_SMALL_VARINTS[flags + 64] if 0 <= flags < 64 else write_varint(flags))
+        )
+        return [header, *body_parts], len(header) + size
+
+
 def frame_parts(
     header: MessageHeader, encoded: EncodedBody, compress: bool | None = False
 ) -> list[Any]:
@@ -306,6 +400,74 @@ def decode_frame(
     Numeric arrays of DataArray messages may be zero-copy views into ``frame``; keep ``frame``
     unchanged while they are in use (the connection hands over a fresh buffer per message).
     """
+    if (frame.__class__ is bytearray or frame.__class__ is bytes) and 0 < len(frame) <= max_size:
+        found = _plain_header(frame)
+        if found is not None:  # the usual frame: short header varints, no flag but FIN/ACK
+            header, pos = found
+            incoming = _INCOMING.get((header.protocol, header.message_type))
+            if incoming is None:
+                incoming = _incoming(header.protocol, header.message_type)
+            decode, full_name = incoming
+            if decode is not None:
+                data = frame if frame.__class__ is bytes else bytes(frame)
+                return header, None, _decode_body(decode, full_name, data, pos)
+    return _decode_frame(frame, max_size)
+
+
+_INCOMING: dict[tuple[int, int], tuple[Any, str]] = {}
+_NEW = object.__new__
+_PLAIN_FLAGS = MessageFlags.FIN | MessageFlags.ACKNOWLEDGE
+
+
+def _incoming(protocol: int, message_type: int) -> tuple[Any, str]:
+    """``(decoder or None, full name)`` of the body class of a header's numbers, remembered;
+    None for DataArray bodies (decoded in place by :func:`_decode_frame`). Raises like
+    :func:`~etp_sync.schema.message_class` for unknown numbers."""
+    cls = message_class(protocol, message_type)
+    array = protocol == ARRAY_PROTOCOL and cls.etp_protocol == ARRAY_PROTOCOL
+    found = (None if array else COMPILED_CODEC.decoder(cls.etp_full_name), cls.etp_full_name)
+    _INCOMING[(protocol, message_type)] = found
+    return found
+
+
+def _plain_header(buf: bytes | bytearray) -> tuple[MessageHeader, int] | None:
+    """The header of a usual frame (protocol, message type and flags one byte each, flags
+    without compression or extension) and the offset after it; None for any other frame
+    (:func:`_decode_frame` decodes those, and words the errors)."""
+    try:
+        p, t = buf[0], buf[1]
+        if p >= 0x80 or t >= 0x80:
+            return None
+        b = buf[2]
+        if b < 0x80:
+            correlation_id, pos = (b >> 1) ^ -(b & 1), 3
+        else:
+            correlation_id, pos = read_varint(buf, 2)
+        b = buf[pos]
+        if b < 0x80:
+            message_id, pos = (b >> 1) ^ -(b & 1), pos + 1
+        else:
+            message_id, pos = read_varint(buf, pos)
+        f = buf[pos]
+    except (IndexError, ETPDecodeError):
+        return None
+    flags = (f >> 1) ^ -(f & 1)
+    if f >= 0x80 or flags & ~_PLAIN_FLAGS:
+        return None
+    header = _NEW(MessageHeader)
+    header.protocol = (p >> 1) ^ -(p & 1)
+    header.message_type = (t >> 1) ^ -(t & 1)
+    header.correlation_id = correlation_id
+    header.message_id = message_id
+    header.message_flags = flags
+    return header, pos + 1
+
+
+def _decode_frame(
+    frame: bytes | bytearray | memoryview, max_size: int
+) -> tuple[MessageHeader, MessageHeaderExtension | None, Record]:
+    """:func:`decode_frame` for any frame (compressed, with a header extension, DataArray
+    bodies, any header values), with the checks that word what is wrong with a bad one."""
     buf = memoryview(frame).cast("B")
     if len(buf) > max_size:
         raise ETPDecodeError(
@@ -338,6 +500,24 @@ def decode_frame(
         extension, pos = _decode_record(data, _EXTENSION, pos, whole=False, codec=codec)
     body, _ = _decode_record(data, cls.etp_full_name, pos, whole=True, codec=codec)
     return header, extension, body
+
+
+def _decode_body(decode: Any, full_name: str, data: bytes, pos: int) -> Record:
+    """The body ``decode`` reads from ``data`` at ``pos`` to its end (errors as
+    :func:`_decode_record` words them)."""
+    try:
+        body, end = decode(data, pos)
+    except ETPDecodeError:
+        raise
+    except (IndexError, struct.error):
+        raise ETPDecodeError(f"truncated {_short(full_name)}") from None
+    except (ValueError, KeyError, TypeError, OverflowError, MemoryError) as exc:
+        raise ETPDecodeError(
+            f"cannot decode {_short(full_name)}: {type(exc).__name__}: {exc}"
+        ) from None
+    if end != len(data):
+        raise ETPDecodeError(f"{len(data) - end} trailing bytes after {_short(full_name)}")
+    return body
 
 
 def _decode_record(

@@ -146,7 +146,6 @@ class PendingRequest:
         message_id: int,
         name: str,
         correlator: Correlator,
-        *,
         protocol: int | None = None,
         replies: frozenset[int] | None = None,
         max_bytes: int | None = None,
@@ -249,15 +248,7 @@ class Correlator:
 
         Lock-free: :meth:`fail_all` records the closing error before it empties the table, so
         a request entered while it runs is either failed by it or refused here."""
-        pending = PendingRequest(
-            message_id,
-            name,
-            self,
-            protocol=protocol,
-            replies=replies,
-            max_bytes=max_bytes,
-            target=target,
-        )
+        pending = PendingRequest(message_id, name, self, protocol, replies, max_bytes, target)
         self._pending[message_id] = pending
         if self._closed_error is not None:
             self._pending.pop(message_id, None)

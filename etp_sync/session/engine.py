@@ -29,9 +29,8 @@ from typing import Any, Literal
 
 from ..codec import (
     MessageFlags,
-    MessageHeader,
+    MessageFramer,
     decode_message,
-    encode_message_parts,
     peek_header,
 )
 from ..errors import (
@@ -68,8 +67,9 @@ messages (see ``max_response_size``)."""
 
 _FIN = int(MessageFlags.FIN)
 
-# Per message class: (protocol, message type, name, the message types that may answer it).
-_Kind = tuple[int, int, str, "frozenset[int] | None"]
+# Per message class: (protocol, message type, name, the message types that may answer it, the
+# framer that encodes it).
+_Kind = tuple[int, int, str, "frozenset[int] | None", MessageFramer]
 
 
 def _left(deadline: float | None) -> float | None:
@@ -113,6 +113,7 @@ class SessionEngine:
         self._kinds: dict[type, _Kind] = {}  # checked once per message class (see _kind)
         self._compress: bool | None = False  # the codec's choice (see _compress_choice)
         self._limit = 0  # response_limit, fixed once the session is open
+        self._send_limit = self.client_max_message_size  # max_message_size, fixed once open
         transport.placer = self._place
         self._reader = threading.Thread(target=self._read_loop, name="etp_sync-reader", daemon=True)
         self._dispatcher = threading.Thread(
@@ -201,6 +202,7 @@ class SessionEngine:
         )
         conn._compress = conn._compress_choice()
         conn._limit = conn.response_limit
+        conn._send_limit = conn.max_message_size
         conn._opened = True
         log.info(
             "ETP session %s open with %s %s (protocols %s, compression %r, max message %d B)",
@@ -260,7 +262,13 @@ class SessionEngine:
         kind = self._kinds.get(body.__class__)
         if kind is None:
             protocol, message_type = self._numbers(body)
-            kind = (protocol, message_type, body.etp_name, expected_replies(body))
+            kind = (
+                protocol,
+                message_type,
+                body.etp_name,
+                expected_replies(body),
+                MessageFramer(body.__class__),
+            )
             if self.server is not None:
                 self._kinds[body.__class__] = kind
         return kind
@@ -270,28 +278,29 @@ class SessionEngine:
             return False
         return None  # compress when it pays
 
-    def _transmit(self, header: Any, body: Record, deadline: float | None) -> None:
-        parts = encode_message_parts(header, body, self._compress)
-        size = 0
-        counted = True  # every part is bytes or bytearray (see WebSocketTransport.send_counted)
-        for part in parts:
-            if part.__class__ is bytes or part.__class__ is bytearray:
-                size += len(part)
-            else:
-                size += memoryview(part).nbytes
-                counted = False
-        if size > self.max_message_size:
+    def _framer(self, body: Record, kind: _Kind, protocol: int | None) -> MessageFramer:
+        """The framer of ``body`` (of message class ``kind``) under ``protocol`` (None: its
+        own; ProtocolException and Acknowledge may be sent under any)."""
+        if protocol is None or protocol == kind[0]:
+            return kind[4]
+        return MessageFramer(body.__class__, protocol)
+
+    def _transmit(self, parts: list[Any], size: int, body: Record, deadline: float | None) -> None:
+        """Send one encoded message (``parts``, ``size`` bytes together) within ``deadline``."""
+        if size > self._send_limit:
             raise ETPMessageTooLarge(
                 f"{body.etp_name} is {size} bytes, more than the negotiated maximum message "
-                f"size of {self.max_message_size} bytes"
+                f"size of {self._send_limit} bytes"
             )
         if self.trace:
             trace_message("->", parts[0], size, body)
         try:
-            if counted:
+            for part in parts:
+                if part.__class__ is not bytes and part.__class__ is not bytearray:
+                    self.transport.send_message(parts, deadline=deadline)
+                    break
+            else:  # every part is bytes or bytearray (see WebSocketTransport.send_counted)
                 self.transport.send_counted(parts, size, deadline=deadline)
-            else:
-                self.transport.send_message(parts, deadline=deadline)
         except ETPWriteTimeout as exc:
             if not self.transport.is_open:  # cut off mid-message: the connection is gone
                 self._fail(ETPConnectionLost(f"connection lost: {exc} (message cut off)"))
@@ -321,19 +330,23 @@ class SessionEngine:
             raise self._error_to_raise()
         kind = self._kinds.get(body.__class__) or self._kind(body)
         message_id = self.ids.next()
-        header = MessageHeader(
-            protocol=kind[0] if protocol is None else protocol,
-            message_type=kind[1],
-            correlation_id=correlation_id,
-            message_id=message_id,
-            message_flags=_FIN if final else 0,
+        framer = kind[4] if protocol is None else self._framer(body, kind, protocol)
+        parts, size = framer.parts(
+            body, correlation_id, message_id, _FIN if final else 0, self._compress
         )
         if not expect_response:
-            self._transmit(header, body, deadline)
+            self._transmit(parts, size, body, deadline)
             return None
-        pending = self._expect(message_id, kind, target)
+        pending = self.correlator.register(  # as _expect does, one call less
+            message_id,
+            kind[2],
+            protocol=kind[0],
+            replies=kind[3],
+            max_bytes=self._limit or self.response_limit,
+            target=target,
+        )
         try:
-            self._transmit(header, body, deadline)
+            self._transmit(parts, size, body, deadline)
         except BaseException:
             self.correlator.forget(message_id)
             raise
@@ -367,17 +380,15 @@ class SessionEngine:
         first_id = self.ids.next()
         pending = self._expect(first_id, kinds[0])
         try:
-            for i, (body, (protocol, message_type, _, _)) in enumerate(
-                zip(bodies, kinds, strict=True)
-            ):
-                header = MessageHeader(
-                    protocol=protocol,
-                    message_type=message_type,
-                    correlation_id=0 if i == 0 else first_id,
-                    message_id=first_id if i == 0 else self.ids.next(),
-                    message_flags=_FIN if i == len(bodies) - 1 else 0,
+            for i, (body, kind) in enumerate(zip(bodies, kinds, strict=True)):
+                parts, size = kind[4].parts(
+                    body,
+                    0 if i == 0 else first_id,
+                    first_id if i == 0 else self.ids.next(),
+                    _FIN if i == len(bodies) - 1 else 0,
+                    self._compress,
                 )
-                self._transmit(header, body, deadline)
+                self._transmit(parts, size, body, deadline)
         except BaseException:
             self.correlator.forget(first_id)
             raise

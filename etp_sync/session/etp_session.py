@@ -479,7 +479,11 @@ class ETPSession(CallsMixin):
         bodies = [message] if isinstance(message, Record) else list(message)
         if idempotent is None:
             idempotent = len(bodies) == 1 and bodies[0].etp_name.startswith(("Get", "Find"))
-        deadline = self._deadline(timeout)
+        # _deadline(timeout), inline (every request comes this way)
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        cap = getattr(self._hook_deadline, "at", None)
+        if cap is not None and cap < deadline:
+            deadline = cap
         resends = 1 if idempotent and self.auto_reconnect else 0
         renewed = False
         while True:

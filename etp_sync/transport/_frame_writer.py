@@ -154,12 +154,22 @@ class FrameWriter:
         A free lock is taken without a timed wait, and a small message goes out as one
         ``bytes`` in one ``send`` when the socket takes it at once (see :meth:`_send_small`).
         """
-        self._acquire(deadline)
+        lock = self._lock
+        if not lock.acquire(False):
+            self._acquire(deadline)
         try:
             self._check(opcode)
-            self._send_locked(opcode, parts, total, deadline)
+            limit = self.max_frame_size
+            if total < SMALL_MASK and (limit is None or total <= limit):
+                self._send_small(opcode, parts, deadline)  # as _send_locked would, one call less
+                if self._sbuf.nbytes and self._state() == "closed":
+                    self._sbuf = np.empty(0, dtype=np.uint8)
+            else:
+                self._send_locked(opcode, parts, total, deadline)
         finally:
-            self._release()
+            lock.release()
+            if self._pending_pong is not None:
+                self._send_pongs()
 
     def send_batch(
         self, opcode: int, messages: Sequence[Parts], deadline: float | None = None
@@ -214,7 +224,15 @@ class FrameWriter:
         (lock held): one ``send`` when the socket is writable now, else the bounded writes of
         :meth:`_transmit`."""
         payload = parts[0] if len(parts) == 1 else b"".join(parts)
-        data = small_frame(FIN | opcode, payload, self._mask_key() if self._masked else None)
+        if self._masked:  # _mask_key, inline
+            pos = self._key_pos
+            if pos >= len(self._key_pool):
+                self._key_pool = os.urandom(1024)
+                pos = 0
+            self._key_pos = pos + 4
+            data = small_frame(FIN | opcode, payload, self._key_pool[pos : pos + 4])
+        else:
+            data = small_frame(FIN | opcode, payload, None)
         if deadline is not None and (
             deadline <= time.monotonic() or not (self._flags or self._writable(0.0))
         ):
@@ -268,17 +286,26 @@ class FrameWriter:
         waiting for the peer to read): it queues the pong and tries the lock. Whoever releases
         the lock looks at the queue afterwards, so a queued pong always finds a sender.
         """
+        self._lock.release()
+        if self._pending_pong is not None:
+            self._send_pongs()
+
+    def _send_pongs(self) -> None:
+        """Send the queued pong unless another thread holds the send lock (it will), and any
+        queued while this one was being sent (lock released)."""
         while True:
-            self._lock.release()
             if self._pending_pong is None or not self._lock.acquire(blocking=False):
                 return
-            pong, self._pending_pong = self._pending_pong, None
-            if pong is not None and self._state() == "open":
-                try:  # a peer that does not read gets no pong: never block the releaser long
-                    deadline = time.monotonic() + _PONG_WAIT
-                    self._send_locked(OP_PONG, [memoryview(pong)], len(pong), deadline)
-                except ETPError as exc:
-                    _log.debug("pong to %s not sent: %s", self._safe_url, exc)
+            try:
+                pong, self._pending_pong = self._pending_pong, None
+                if pong is not None and self._state() == "open":
+                    try:  # a peer that does not read gets no pong: never block the releaser
+                        deadline = time.monotonic() + _PONG_WAIT
+                        self._send_locked(OP_PONG, [memoryview(pong)], len(pong), deadline)
+                    except ETPError as exc:
+                        _log.debug("pong to %s not sent: %s", self._safe_url, exc)
+            finally:
+                self._lock.release()
 
     def _send_locked(self, opcode: int, parts: Parts, total: int, deadline: float | None) -> None:
         """Send one message (lock held); a buffer grown past the size worth keeping, or that

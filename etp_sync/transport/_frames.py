@@ -119,7 +119,11 @@ def small_frame(first: int, payload: bytes | bytearray | memoryview, key: bytes 
     if key is None:
         return (_HEAD2(first, n) if n < 126 else _HEAD4(first, 126, n)) + payload
     head = _HEAD2(first, 0x80 | n) if n < 126 else _HEAD4(first, 0xFE, n)
-    return head + key + xor_small(payload, key) if n else head + key
+    if not n:
+        return head + key
+    keys = (key * ((n >> 2) + 1))[:n]  # xor_small, inline
+    masked = int.from_bytes(payload, "little") ^ int.from_bytes(keys, "little")
+    return head + key + masked.to_bytes(n, "little")
 
 
 def header_len(length: int, masked: bool) -> int:
