@@ -145,6 +145,7 @@ def _check_version(version: object) -> str | None:
 
 _new_object = object.__new__
 _set_attribute = object.__setattr__
+_UNKNOWN_SAFETY: Final = SafeUUID.unknown  # an enum member read once: reading it costs
 
 
 def _built_uuid(text: str) -> UUID:
@@ -153,7 +154,7 @@ def _built_uuid(text: str) -> UUID:
     of the cost, and a put or get parses a URI (so a uuid) per object."""
     value = _new_object(UUID)
     _set_attribute(value, "int", int(text.replace("-", ""), 16))
-    _set_attribute(value, "is_safe", SafeUUID.unknown)
+    _set_attribute(value, "is_safe", _UNKNOWN_SAFETY)
     return value
 
 

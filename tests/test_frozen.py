@@ -39,6 +39,11 @@ def test_result_records_equal_those_of_init() -> None:
     assert put == expected and hash(put) == hash(expected) and repr(put) == repr(expected)
     with pytest.raises(dataclasses.FrozenInstanceError):
         put.uri = URI  # type: ignore[misc]
+    nothing = PutResult.from_record(URI, datatypes.Object.PutResponse())
+    assert nothing == PutResult(URI) and hash(nothing) == hash(PutResult(URI))
+    assert nothing.__dict__ == PutResult(URI).__dict__
+    record.resource.custom_data = {"k": datatypes.DataValue(item=3)}
+    assert DataObject.from_record(record, b"<x/>", URI).custom_data == {"k": 3}
 
 
 def test_defaults_and_fields() -> None:

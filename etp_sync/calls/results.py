@@ -575,7 +575,7 @@ class DataObject(_ObjectTimes, TableRow):
             "store_last_write_us": int(res.store_last_write),
             "store_created_us": int(res.store_created),
             "active": _is_active(res.active_status),
-            "custom_data": custom_data_dict(res.custom_data),
+            "custom_data": custom_data_dict(res.custom_data) if res.custom_data else {},
         }
         return frozen_record(cls, fields)  # a get makes one per object
 
@@ -657,6 +657,13 @@ class PutResult(TableRow):
 
     @classmethod
     def from_record(cls, uri: DataObjectURI, record: Any) -> PutResult:
+        if not (
+            record.created_contained_object_uris
+            or record.deleted_contained_object_uris
+            or record.joined_contained_object_uris
+            or record.unjoined_contained_object_uris
+        ):  # the usual answer
+            return frozen_record(cls, {"uri": uri}, _NOTHING_CONTAINED)
         fields = {
             "uri": uri,
             "created_contained": tuple(record.created_contained_object_uris),
@@ -665,3 +672,11 @@ class PutResult(TableRow):
             "unjoined_contained": tuple(record.unjoined_contained_object_uris),
         }
         return frozen_record(cls, fields)  # a put makes one per object
+
+
+_NOTHING_CONTAINED: dict[str, tuple[str, ...]] = {
+    "created_contained": (),
+    "deleted_contained": (),
+    "joined_contained": (),
+    "unjoined_contained": (),
+}

@@ -38,6 +38,7 @@ from ..schema._parse import ArrayType, MapType, NamedType, TypeRef, UnionType
 from ..schema._unions import branch_picker
 from ._numeric import (
     _RECENT_VARINTS,
+    _RECENT_WINDOWS,
     _SMALL_VARINTS,
     decode_numeric_block,
     encode_avro_array_numeric,
@@ -154,6 +155,7 @@ _HELPERS: dict[str, Any] = {
     "WINT": _write_int,
     "RV": read_varint,
     "RV_RECURRING": read_recurring_varint,
+    "WINDOWS": _RECENT_WINDOWS,
     "PACK_F": struct.Struct("<f").pack,
     "PACK_D": struct.Struct("<d").pack,
     "UNPACK_F": struct.Struct("<f").unpack_from,
@@ -449,7 +451,17 @@ class CompiledCodec:
             src.line(f"{x} = ({b} >> 1) ^ -({b} & 1)")
             src.line("pos += 1")
         with src.block("else:"):
-            src.line(f"{x}, pos = {'RV_RECURRING' if recurring else 'RV'}(buf, pos)")
+            if not recurring:
+                src.line(f"{x}, pos = RV(buf, pos)")
+                return
+            # read_recurring_varint's memo, read without a call when ``buf`` is bytes
+            found = src.fresh("f")
+            src.line(f"{found} = WINDOWS.get(buf[pos : pos + 8]) if type(buf) is bytes else None")
+            with src.block(f"if {found} is None:"):
+                src.line(f"{x}, pos = RV_RECURRING(buf, pos)")
+            with src.block("else:"):
+                src.line(f"{x} = {found}[0]")
+                src.line(f"pos += {found}[1]")
 
     def _decode_primitive(self, t: str, x: str, src: _Source) -> None:
         if t == "null":
