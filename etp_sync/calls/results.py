@@ -13,13 +13,16 @@ lists, tuples and dicts they hold. Single records have a short repr.
 URIs returned by the server are parsed into :class:`~etp_sync.uri.DataObjectURI` /
 :class:`~etp_sync.uri.DataspaceURI`; a server URI that does not parse raises
 :class:`~etp_sync.errors.ETPProtocolError` rather than being passed on half-understood.
+
+The conversions of values (times, ``DataValue``, server URIs) are in :mod:`._values`, the table
+columns the result types share in :mod:`._result_columns`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import numpy as np
@@ -34,9 +37,29 @@ from .._display import (
     local_time,
 )
 from .._frozen import frozen_record
-from ..errors import ETPInvalidArgument, ETPProtocolError
-from ..schema import Float32, Int32, datatypes
-from ..uri import DataObjectURI, DataspaceURI, InvalidURIError, parse_uri
+from ..schema import datatypes
+from ..uri import DataObjectURI, DataspaceURI
+from ._result_columns import (
+    ObjectTimes,
+    StoreTimes,
+    count_column,
+    dataspace_text,
+    object_columns,
+    shape_text,
+    short_uri,
+    time_column,
+    when,
+)
+from ._values import (
+    custom_data_dict,
+    datetime_from_us,
+    server_dataspace_uri,
+    server_object_uri,
+)
+from ._values import custom_data_map as custom_data_map
+from ._values import from_data_value as from_data_value
+from ._values import to_data_value as to_data_value
+from ._values import to_us as to_us
 
 __all__ = [
     "ArrayMetadataView",
@@ -54,234 +77,11 @@ __all__ = [
     "to_us",
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-# -- times -------------------------------------------------------------------------------------
-
-
-def datetime_from_us(us: int) -> datetime:
-    """ETP time (µs since the Unix epoch) as an aware UTC datetime."""
-    return _EPOCH + timedelta(microseconds=int(us))
-
-
-def to_us(value: datetime | int | None, what: str = "time") -> int | None:
-    """A time argument as ETP microseconds: a datetime (naive means UTC) or an int (µs)."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        delta = value - _EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        return int(value)
-    raise ETPInvalidArgument(
-        f"{what} must be a datetime or an int of microseconds since the epoch, "
-        f"got {type(value).__name__}"
-    )
-
-
-# -- DataValue ---------------------------------------------------------------------------------
-
-
-_ARRAYS = (
-    datatypes.ArrayOfBoolean,
-    datatypes.ArrayOfNullableBoolean,
-    datatypes.ArrayOfInt,
-    datatypes.ArrayOfNullableInt,
-    datatypes.ArrayOfLong,
-    datatypes.ArrayOfNullableLong,
-    datatypes.ArrayOfFloat,
-    datatypes.ArrayOfDouble,
-    datatypes.ArrayOfString,
-    datatypes.ArrayOfBytes,
-)
-
-
-_PLAIN_ITEMS = frozenset((str, int, float, bool, bytes, type(None)))
-"""Types of DataValue items that are plain Python values already (Int32, Float32 and the
-ArrayOf records are not)."""
-
-
-def from_data_value(value: Any) -> Any:
-    """A ``DataValue`` (or its ``item``) as a plain Python value; arrays become lists."""
-    item = value.item if isinstance(value, datatypes.DataValue) else value
-    if type(item) in _PLAIN_ITEMS:
-        return item
-    if isinstance(item, Int32):
-        return int(item)
-    if isinstance(item, Float32):
-        return float(item)
-    if isinstance(item, _ARRAYS):
-        values = item.values
-        if isinstance(values, np.ndarray):
-            return values.tolist()
-        return list(values)
-    return item
-
-
-def _array_of(values: Sequence[Any]) -> Any:
-    items = list(values)
-    if all(isinstance(v, str) for v in items):
-        return datatypes.ArrayOfString(values=items)
-    if all(isinstance(v, bool | np.bool_) for v in items):
-        return datatypes.ArrayOfBoolean(values=items)
-    if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in items):
-        return datatypes.ArrayOfLong(values=items)
-    if all(isinstance(v, float | int | np.floating) and not isinstance(v, bool) for v in items):
-        return datatypes.ArrayOfDouble(values=items)
-    if all(isinstance(v, bytes) for v in items):
-        return datatypes.ArrayOfBytes(values=items)
-    raise ETPInvalidArgument(
-        "a custom data list must hold only str, bool, int, float or bytes values of one kind"
-    )
-
-
-def to_data_value(value: Any) -> Any:
-    """Wrap a Python value as a ``DataValue``: None, str, bool, int (long), float (double),
-    bytes, or a list/tuple of str/bool/int/float/bytes (``ArrayOf*``); a DataValue passes as is."""
-    if isinstance(value, datatypes.DataValue):
-        return value
-    if value is None or isinstance(value, str | bool | bytes):
-        return datatypes.DataValue(item=value)
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, int | float):
-        return datatypes.DataValue(item=value)
-    if isinstance(value, bytearray | memoryview):
-        return datatypes.DataValue(item=bytes(value))
-    if isinstance(value, list | tuple | np.ndarray):
-        return datatypes.DataValue(item=_array_of(list(value)))
-    raise ETPInvalidArgument(
-        f"cannot send a {type(value).__name__} as custom data: use str, int, float, bool, bytes "
-        "or a list of them"
-    )
-
-
-def custom_data_dict(custom_data: Mapping[str, Any]) -> dict[str, Any]:
-    """A record's ``customData`` map as a plain dict (DataValues unwrapped)."""
-    return {str(k): from_data_value(v) for k, v in custom_data.items()}
-
-
-def custom_data_map(custom_data: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A user's custom data dict as a ``map<DataValue>``."""
-    if custom_data is None:
-        return {}
-    if not isinstance(custom_data, Mapping):
-        raise ETPInvalidArgument(
-            f"custom_data must be a mapping of str keys, got {type(custom_data).__name__}"
-        )
-    out: dict[str, Any] = {}
-    for key, value in custom_data.items():
-        if not isinstance(key, str):
-            raise ETPInvalidArgument(f"custom data keys must be str, got {key!r}")
-        out[key] = to_data_value(value)
-    return out
-
-
-# -- URIs from the server ----------------------------------------------------------------------
-
-
-def server_object_uri(text: str) -> DataObjectURI:
-    """A data object URI sent by the server (ETPProtocolError if it is not one)."""
-    try:
-        uri = parse_uri(text)
-    except InvalidURIError as exc:
-        raise ETPProtocolError(f"the server sent an invalid data object URI: {exc}") from None
-    if not isinstance(uri, DataObjectURI):
-        raise ETPProtocolError(f"the server sent {text!r} where a data object URI belongs")
-    return uri
-
-
-def server_dataspace_uri(text: str, path: str = "") -> DataspaceURI:
-    """A dataspace URI sent by the server (falls back to its ``path`` when the URI is empty)."""
-    if not text and path:
-        return DataspaceURI(path)
-    try:
-        uri = parse_uri(text)
-    except InvalidURIError as exc:
-        raise ETPProtocolError(f"the server sent an invalid dataspace URI: {exc}") from None
-    if not isinstance(uri, DataspaceURI):
-        raise ETPProtocolError(f"the server sent {text!r} where a dataspace URI belongs")
-    return uri
-
-
-# -- table columns -----------------------------------------------------------------------------
-
-
-def _when(us: int) -> datetime | None:
-    """A store time for tables: None when the store did not give one (0)."""
-    return datetime_from_us(us) if us else None
-
-
-def _time_column(title: str, attribute: str) -> Column:
-    return Column(title, lambda r: _when(getattr(r, attribute)), local_time)
-
-
-def _count_column(title: str, get: Any) -> Column:
-    return Column(title, get, align=">")
-
-
-def _dataspace_text(uri: DataspaceURI) -> str:
-    return "eml:///" if uri.path is None else uri.path
-
-
-def _object_columns(get_uri: Any = lambda r: r.uri) -> tuple[Column, ...]:
-    """Type and UUID of an object URI shown; its dataspace shown once when common to all rows;
-    the whole URI in frames only."""
-    return (
-        Column("type", lambda r: get_uri(r).qualified_type, trim="end"),
-        Column("uuid", lambda r: str(get_uri(r).uuid), trim="middle", first=True),
-        Column("dataspace", lambda r: _dataspace_text(get_uri(r).dataspace), common=True),
-        Column("uri", lambda r: str(get_uri(r)), shown=False),
-    )
-
-
-def _shape_text(dimensions: Sequence[int]) -> str:
-    return " x ".join(str(n) for n in dimensions) or "scalar"
-
-
-def _short(uri: DataObjectURI) -> str:
-    """An object URI without its dataspace: ``type(uuid)``."""
-    return f"{uri.qualified_type}({uri.uuid})"
-
-
 # -- result types ------------------------------------------------------------------------------
 
 
-class _StoreTimes:
-    """``datetime`` views of the microsecond store times every stored thing carries."""
-
-    store_last_write_us: int
-    store_created_us: int
-
-    @property
-    def store_last_write(self) -> datetime:
-        return datetime_from_us(self.store_last_write_us)
-
-    @property
-    def store_created(self) -> datetime:
-        return datetime_from_us(self.store_created_us)
-
-
-class _ObjectTimes(_StoreTimes):
-    """Store times plus the object's own last change and its qualified type."""
-
-    uri: DataObjectURI
-    last_changed_us: int
-
-    @property
-    def qualified_type(self) -> str:
-        return self.uri.qualified_type
-
-    @property
-    def last_changed(self) -> datetime:
-        return datetime_from_us(self.last_changed_us)
-
-
 @dataclass(frozen=True, repr=False)
-class Dataspace(_StoreTimes, TableRow):
+class Dataspace(StoreTimes, TableRow):
     """A dataspace (protocol 24). ``path`` is None for the default dataspace ``eml:///``.
 
     open-etp-server keeps access control in ``custom_data`` (``legaltags``, ``owners``,
@@ -296,16 +96,16 @@ class Dataspace(_StoreTimes, TableRow):
 
     table_noun: ClassVar[str] = "dataspaces"
     table_columns: ClassVar[tuple[Column, ...]] = (
-        Column("path", lambda r: _dataspace_text(r.uri), trim="end"),
-        _time_column("last write", "store_last_write_us"),
-        _time_column("created", "store_created_us"),
+        Column("path", lambda r: dataspace_text(r.uri), trim="end"),
+        time_column("last write", "store_last_write_us"),
+        time_column("created", "store_created_us"),
         Column("custom data", lambda r: ", ".join(sorted(r.custom_data)), trim="end"),
         Column("uri", lambda r: str(r.uri), shown=False),
     )
 
     def __repr__(self) -> str:
-        written = local_time(_when(self.store_last_write_us))
-        return f"Dataspace({_dataspace_text(self.uri)!r}, last write {written or 'unknown'})"
+        written = local_time(when(self.store_last_write_us))
+        return f"Dataspace({dataspace_text(self.uri)!r}, last write {written or 'unknown'})"
 
     @classmethod
     def from_record(cls, record: Any) -> Dataspace:
@@ -342,7 +142,7 @@ class Dataspace(_StoreTimes, TableRow):
 
 
 @dataclass(frozen=True, repr=False)
-class Resource(_ObjectTimes, TableRow):
+class Resource(ObjectTimes, TableRow):
     """A data object as Discovery describes it (no XML). ``name`` is the citation title."""
 
     uri: DataObjectURI
@@ -359,10 +159,10 @@ class Resource(_ObjectTimes, TableRow):
     table_noun: ClassVar[str] = "resources"
     table_columns: ClassVar[tuple[Column, ...]] = (
         Column("name", lambda r: r.name, trim="end"),
-        *_object_columns(),
-        _time_column("last changed", "last_changed_us"),
-        _count_column("sources", lambda r: r.source_count),
-        _count_column("targets", lambda r: r.target_count),
+        *object_columns(),
+        time_column("last changed", "last_changed_us"),
+        count_column("sources", lambda r: r.source_count),
+        count_column("targets", lambda r: r.target_count),
         Column("active", lambda r: r.active, lambda v: "" if v else "inactive"),
     )
 
@@ -409,10 +209,10 @@ class Edge(TableRow):
 
     table_noun: ClassVar[str] = "edges"
     table_columns: ClassVar[tuple[Column, ...]] = (
-        Column("source", lambda r: _short(r.source), trim="middle"),
-        Column("target", lambda r: _short(r.target), trim="middle"),
+        Column("source", lambda r: short_uri(r.source), trim="middle"),
+        Column("target", lambda r: short_uri(r.target), trim="middle"),
         Column("kind", lambda r: r.relationship_kind),
-        Column("dataspace", lambda r: _dataspace_text(r.source.dataspace), common=True),
+        Column("dataspace", lambda r: dataspace_text(r.source.dataspace), common=True),
         Column("source uri", lambda r: str(r.source), shown=False),
         Column("target uri", lambda r: str(r.target), shown=False),
     )
@@ -493,12 +293,12 @@ class DeletedResource(TableRow):
 
     table_noun: ClassVar[str] = "deleted resources"
     table_columns: ClassVar[tuple[Column, ...]] = (
-        *_object_columns(),
-        _time_column("deleted", "deleted_time_us"),
+        *object_columns(),
+        time_column("deleted", "deleted_time_us"),
     )
 
     def __repr__(self) -> str:
-        deleted = local_time(_when(self.deleted_time_us))
+        deleted = local_time(when(self.deleted_time_us))
         return f"DeletedResource({str(self.uri)!r}, deleted {deleted or 'unknown'})"
 
     @classmethod
@@ -525,7 +325,7 @@ class SupportedType(TableRow):
     table_noun: ClassVar[str] = "types"
     table_columns: ClassVar[tuple[Column, ...]] = (
         Column("type", lambda r: r.data_object_type, trim="end"),
-        _count_column("objects", lambda r: r.object_count),
+        count_column("objects", lambda r: r.object_count),
         Column("relationship", lambda r: r.relationship_kind),
     )
 
@@ -539,7 +339,7 @@ class SupportedType(TableRow):
 
 
 @dataclass(frozen=True)
-class DataObject(_ObjectTimes, TableRow):
+class DataObject(ObjectTimes, TableRow):
     """A data object with its document: ``xml`` holds the bytes exactly as stored.
 
     ``name`` is the citation title the store reports (also as ``title``).
@@ -558,9 +358,9 @@ class DataObject(_ObjectTimes, TableRow):
     table_noun: ClassVar[str] = "objects"
     table_columns: ClassVar[tuple[Column, ...]] = (
         Column("name", lambda r: r.name, trim="end"),
-        *_object_columns(),
+        *object_columns(),
         Column("size", lambda r: len(r.xml), human_size, align=">"),
-        _time_column("last changed", "last_changed_us"),
+        time_column("last changed", "last_changed_us"),
     )
 
     @classmethod
@@ -610,17 +410,17 @@ class ArrayMetadataView(TableRow):
 
     table_noun: ClassVar[str] = "arrays"
     table_columns: ClassVar[tuple[Column, ...]] = (
-        Column("shape", lambda r: r.dimensions, _shape_text),
+        Column("shape", lambda r: r.dimensions, shape_text),
         Column("dtype", lambda r: str(r.dtype)),
         Column("size", lambda r: r.nbytes or None, human_size, align=">"),
         Column("transport", lambda r: r.transport_type),
         Column("logical", lambda r: r.logical_type),
-        _time_column("last write", "store_last_write"),
+        time_column("last write", "store_last_write"),
     )
 
     def __repr__(self) -> str:
         size = f", {human_size(self.nbytes)}" if self.nbytes else ""
-        return f"ArrayMetadata({_shape_text(self.dimensions)} {self.dtype}{size})"
+        return f"ArrayMetadata({shape_text(self.dimensions)} {self.dtype}{size})"
 
 
 @dataclass(frozen=True, repr=False)
@@ -635,11 +435,11 @@ class PutResult(TableRow):
 
     table_noun: ClassVar[str] = "objects put"
     table_columns: ClassVar[tuple[Column, ...]] = (
-        *_object_columns(),
-        _count_column("created", lambda r: len(r.created_contained)),
-        _count_column("deleted", lambda r: len(r.deleted_contained)),
-        _count_column("joined", lambda r: len(r.joined_contained)),
-        _count_column("unjoined", lambda r: len(r.unjoined_contained)),
+        *object_columns(),
+        count_column("created", lambda r: len(r.created_contained)),
+        count_column("deleted", lambda r: len(r.deleted_contained)),
+        count_column("joined", lambda r: len(r.joined_contained)),
+        count_column("unjoined", lambda r: len(r.unjoined_contained)),
     )
 
     def __repr__(self) -> str:
