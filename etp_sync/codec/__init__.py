@@ -276,6 +276,9 @@ def _id_varint(n: int) -> bytes:
     return write_varint(n)
 
 
+_ZERO = _SMALL_VARINTS[64]
+
+
 class MessageFramer:
     """Frames messages of one message class: what :func:`encode_message_parts` does, with the
     per-class work done once (the header's first two varints, the body's encoder, whether the
@@ -349,7 +352,7 @@ class MessageFramer:
             size = len(body_parts[0])
         header = (
             self._prefix
-            + _id_varint(correlation_id)
+            + (_id_varint(correlation_id) if correlation_id else _ZERO)  # requests: 0
             + _id_varint(message_id)
             + (_SMALL_VARINTS[flags + 64] if 0 <= flags < 64 else write_varint(flags))
         )
@@ -399,68 +402,67 @@ def decode_frame(
 
     Numeric arrays of DataArray messages may be zero-copy views into ``frame``; keep ``frame``
     unchanged while they are in use (the connection hands over a fresh buffer per message).
+
+    The usual frame (``bytes`` or ``bytearray``; protocol, message type and flags one byte
+    each, flags FIN or Acknowledge only; not a DataArray body) is read here, without the
+    general path's header copy and per-frame lookups; :func:`_decode_frame` reads every
+    other frame and words the errors of bad ones.
     """
     if (frame.__class__ is bytearray or frame.__class__ is bytes) and 0 < len(frame) <= max_size:
-        found = _plain_header(frame)
-        if found is not None:  # the usual frame: short header varints, no flag but FIN/ACK
-            header, pos = found
-            incoming = _INCOMING.get((header.protocol, header.message_type))
-            if incoming is None:
-                incoming = _incoming(header.protocol, header.message_type)
-            decode, full_name = incoming
-            if decode is not None:
+        p = t = f = 0x80
+        try:
+            p, t = frame[0], frame[1]
+            b = frame[2]
+            if b < 0x80:
+                correlation_id, pos = (b >> 1) ^ -(b & 1), 3
+            else:
+                correlation_id, pos = read_varint(frame, 2)
+            b = frame[pos]
+            if b < 0x80:
+                message_id, pos = (b >> 1) ^ -(b & 1), pos + 1
+            else:
+                message_id, pos = read_varint(frame, pos)
+            f = frame[pos]
+        except (IndexError, ETPDecodeError):
+            f = 0x80  # not a usual frame
+        if f < 0x80 and p < 0x80 and t < 0x80 and not f & 1 and not (f >> 1) & ~_PLAIN_FLAGS:
+            protocol, message_type = (p >> 1) ^ -(p & 1), (t >> 1) ^ -(t & 1)
+            decode = _INCOMING.get((protocol, message_type))
+            if decode is None:
+                decode = _incoming(protocol, message_type)
+            if decode:
+                header = _NEW(MessageHeader)
+                header.protocol = protocol
+                header.message_type = message_type
+                header.correlation_id = correlation_id
+                header.message_id = message_id
+                header.message_flags = f >> 1
                 data = frame if frame.__class__ is bytes else bytes(frame)
-                return header, None, _decode_body(decode, full_name, data, pos)
+                try:
+                    body, end = decode(data, pos + 1)
+                except (*_DECODE_ERRORS, MemoryError):
+                    end = -1  # the general path words the error
+                if end == len(data):
+                    return header, None, body
     return _decode_frame(frame, max_size)
 
 
-_INCOMING: dict[tuple[int, int], tuple[Any, str]] = {}
+_INCOMING: dict[tuple[int, int], Any] = {}
 _NEW = object.__new__
 _PLAIN_FLAGS = MessageFlags.FIN | MessageFlags.ACKNOWLEDGE
+# What the generated decoders raise for bad bytes besides ETPDecodeError (see _decode_record).
+_DECODE_ERRORS = (IndexError, struct.error, ValueError, KeyError, TypeError, OverflowError)
 
 
-def _incoming(protocol: int, message_type: int) -> tuple[Any, str]:
-    """``(decoder or None, full name)`` of the body class of a header's numbers, remembered;
-    None for DataArray bodies (decoded in place by :func:`_decode_frame`). Raises like
+def _incoming(protocol: int, message_type: int) -> Any:
+    """The decoder of the body class of a header's numbers, remembered; False for DataArray
+    bodies (decoded in place by :func:`_decode_frame`). Raises like
     :func:`~etp_sync.schema.message_class` for unknown numbers."""
     cls = message_class(protocol, message_type)
     array = protocol == ARRAY_PROTOCOL and cls.etp_protocol == ARRAY_PROTOCOL
-    found = (None if array else COMPILED_CODEC.decoder(cls.etp_full_name), cls.etp_full_name)
+    found = False if array else COMPILED_CODEC.decoder(cls.etp_full_name)
     _INCOMING[(protocol, message_type)] = found
     return found
-
-
-def _plain_header(buf: bytes | bytearray) -> tuple[MessageHeader, int] | None:
-    """The header of a usual frame (protocol, message type and flags one byte each, flags
-    without compression or extension) and the offset after it; None for any other frame
-    (:func:`_decode_frame` decodes those, and words the errors)."""
-    try:
-        p, t = buf[0], buf[1]
-        if p >= 0x80 or t >= 0x80:
-            return None
-        b = buf[2]
-        if b < 0x80:
-            correlation_id, pos = (b >> 1) ^ -(b & 1), 3
-        else:
-            correlation_id, pos = read_varint(buf, 2)
-        b = buf[pos]
-        if b < 0x80:
-            message_id, pos = (b >> 1) ^ -(b & 1), pos + 1
-        else:
-            message_id, pos = read_varint(buf, pos)
-        f = buf[pos]
-    except (IndexError, ETPDecodeError):
-        return None
-    flags = (f >> 1) ^ -(f & 1)
-    if f >= 0x80 or flags & ~_PLAIN_FLAGS:
-        return None
-    header = _NEW(MessageHeader)
-    header.protocol = (p >> 1) ^ -(p & 1)
-    header.message_type = (t >> 1) ^ -(t & 1)
-    header.correlation_id = correlation_id
-    header.message_id = message_id
-    header.message_flags = flags
-    return header, pos + 1
 
 
 def _decode_frame(
@@ -502,24 +504,6 @@ def _decode_frame(
     return header, extension, body
 
 
-def _decode_body(decode: Any, full_name: str, data: bytes, pos: int) -> Record:
-    """The body ``decode`` reads from ``data`` at ``pos`` to its end (errors as
-    :func:`_decode_record` words them)."""
-    try:
-        body, end = decode(data, pos)
-    except ETPDecodeError:
-        raise
-    except (IndexError, struct.error):
-        raise ETPDecodeError(f"truncated {_short(full_name)}") from None
-    except (ValueError, KeyError, TypeError, OverflowError, MemoryError) as exc:
-        raise ETPDecodeError(
-            f"cannot decode {_short(full_name)}: {type(exc).__name__}: {exc}"
-        ) from None
-    if end != len(data):
-        raise ETPDecodeError(f"{len(data) - end} trailing bytes after {_short(full_name)}")
-    return body
-
-
 def _decode_record(
     data: Any, full_name: str, pos: int, *, whole: bool, codec: CompiledCodec = COMPILED_CODEC
 ) -> tuple[Any, int]:
@@ -531,7 +515,7 @@ def _decode_record(
         raise
     except (IndexError, struct.error):
         raise ETPDecodeError(f"truncated {_short(full_name)}") from None
-    except (ValueError, KeyError, TypeError, OverflowError, MemoryError) as exc:
+    except (*_DECODE_ERRORS, MemoryError) as exc:
         raise ETPDecodeError(
             f"cannot decode {_short(full_name)}: {type(exc).__name__}: {exc}"
         ) from None

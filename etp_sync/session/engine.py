@@ -30,7 +30,7 @@ from typing import Any, Literal
 from ..codec import (
     MessageFlags,
     MessageFramer,
-    decode_message,
+    decode_frame,
     peek_header,
 )
 from ..errors import (
@@ -114,6 +114,7 @@ class SessionEngine:
         self._compress: bool | None = False  # the codec's choice (see _compress_choice)
         self._limit = 0  # response_limit, fixed once the session is open
         self._send_limit = self.client_max_message_size  # max_message_size, fixed once open
+        self._decode_limit = self.client_max_message_size * 2 + 4096  # a decoded reply's size
         transport.placer = self._place
         self._reader = threading.Thread(target=self._read_loop, name="etp_sync-reader", daemon=True)
         self._dispatcher = threading.Thread(
@@ -431,9 +432,7 @@ class SessionEngine:
                 header, body = target.decode(frame)
                 size = len(frame) + target.nbytes
             else:
-                header, body = decode_message(
-                    frame, max_size=self.client_max_message_size * 2 + 4096
-                )
+                header, _, body = decode_frame(frame, max_size=self._decode_limit)
                 size = len(frame)
         except ETPDecodeError as exc:
             if self.trace:

@@ -487,7 +487,12 @@ class ETPSession(CallsMixin):
         resends = 1 if idempotent and self.auto_reconnect else 0
         renewed = False
         while True:
-            conn = self._ready(deadline)
+            conn = self._conn  # _ready(deadline), inline
+            tm_open = self.transaction_manager.current is not None
+            if conn is None or conn.close_error is not None or tm_open:
+                conn = self._connection(deadline)
+            if self._credentials.due():
+                conn = self._renew(conn, deadline)
             try:
                 if len(bodies) == 1:
                     pending = conn.send(bodies[0], deadline=deadline)
