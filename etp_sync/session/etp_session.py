@@ -25,10 +25,8 @@ from ..calls import CallsMixin, SubscriptionRegistry, TransactionManager
 from ..errors import (
     ETPConnectionLost,
     ETPConnectTimeout,
-    ETPError,
     ETPInvalidArgument,
     ETPSessionClosed,
-    fresh_error,
 )
 from ..protocol.correlation import ReplyTarget, Response
 from ..protocol.negotiation import (
@@ -40,6 +38,7 @@ from ..protocol.negotiation import (
 from ..retry import RetryPolicy
 from ..schema import Record, messages
 from ..transport._connect import safe_url
+from ._connection import ConnectionKeeper
 from ._credentials import Authorization, Credentials
 from ._renewal import EXPIRY_CODES, TokenRenewal
 from ._request_handle import RequestHandle
@@ -75,7 +74,7 @@ def _protocol_numbers(requested: Sequence[Any]) -> tuple[int, ...]:
     return tuple(numbers)
 
 
-class ETPSession(CallsMixin):
+class ETPSession(ConnectionKeeper, CallsMixin):
     """A blocking ETP 1.2 session, usable from many threads; a context manager.
 
     Deadlines: every call has one deadline, ``timeout`` seconds (the call's own, else the
@@ -225,15 +224,9 @@ class ETPSession(CallsMixin):
         self.application_version = application_version
         self.protocols = STORE_PROTOCOLS if protocols is None else _protocol_numbers(protocols)
         self.auto_reconnect = auto_reconnect
-        self._conn: SessionEngine | None = None
-        self._conn_lock = threading.RLock()
-        self._closed = False
+        ConnectionKeeper.__init__(self)
         self._handlers = HandlerRegistry()
         self._handlers.add(self._on_protocol_exception, message_type=1000)
-        self._after_connect: list[Callable[[], None]] = []
-        self._on_disconnect: list[Callable[[ETPError], None]] = []
-        self._hook_deadline = threading.local()  # .at: the deadline of the call running hooks
-        self.connect_count = 0
         self.transaction_manager = TransactionManager(self)
         self.subscription_registry = SubscriptionRegistry(self)
 
@@ -272,16 +265,6 @@ class ETPSession(CallsMixin):
             self._drop_connection()
 
     @property
-    def is_open(self) -> bool:
-        conn = self._conn
-        return conn is not None and conn.is_open
-
-    @property
-    def closed(self) -> bool:
-        """``close()`` was called (and no ``connect()`` since)."""
-        return self._closed
-
-    @property
     def server(self) -> ServerInfo:
         """What the server granted in OpenSession (connects first if needed)."""
         server = self._connection().server
@@ -296,38 +279,6 @@ class ETPSession(CallsMixin):
         if self.data_partition_id:
             headers["data-partition-id"] = self.data_partition_id
         return headers
-
-    def connect(self, *, timeout: float | None = None) -> ETPSession:
-        """Open the websocket and the ETP session (retrying per ``retry``); idempotent.
-
-        ``timeout`` bounds the whole (default: only the retry policy does). Raises
-        :class:`~etp_sync.errors.ETPSessionClosed` after :meth:`close`.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        self._connection(deadline)
-        return self
-
-    def _lock_connection(self, deadline: float | None) -> None:
-        """Take the connection lock (held by a thread connecting), within ``deadline``."""
-        if deadline is None:
-            self._conn_lock.acquire()
-        elif not self._conn_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
-            raise ETPConnectTimeout(
-                f"another thread was still connecting to {safe_url(self.url)} at the deadline"
-            )
-
-    def _open(self, deadline: float | None) -> SessionEngine:
-        """Connect (lock held): the retry policy's attempts, within ``deadline``."""
-        if self._closed:
-            raise ETPSessionClosed("the session is closed", "closed by the client")
-        conn = self.retry.run(
-            lambda: self._open_connection(deadline),
-            f"connecting to {safe_url(self.url)}",
-            deadline=deadline,
-        )
-        self._conn = conn
-        self.connect_count += 1
-        return conn
 
     def _open_connection(self, deadline: float | None = None) -> SessionEngine:
         request = build_request_session(
@@ -352,91 +303,6 @@ class ETPSession(CallsMixin):
             trace=self.trace,
             proxy=self.proxy,
         )
-
-    def _drop_connection(self) -> None:
-        with self._conn_lock:
-            conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-
-    def close(self, reason: str = "") -> None:
-        """Send CloseSession, close the websocket and stop the threads; idempotent.
-
-        Requests still waiting, and every later call, raise
-        :class:`~etp_sync.errors.ETPSessionClosed`.
-        """
-        with self._conn_lock:
-            self._closed = True
-            conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close(
-                reason=reason,
-                error=ETPSessionClosed("the session was closed", "closed by the client"),
-            )
-        self._disconnected(ETPSessionClosed("the session was closed", "closed by the client"))
-
-    def _engine_closed(self, error: ETPError) -> None:
-        """An engine of ours closed (its reader noticed a drop, or it was closed)."""
-        if not self._closed:
-            self._disconnected(error)
-
-    def _disconnected(self, error: ETPError) -> None:
-        for hook in list(self._on_disconnect):
-            try:
-                hook(error)
-            except Exception:
-                log.exception("disconnect hook %r failed", hook)
-
-    def _connection(self, deadline: float | None = None) -> SessionEngine:
-        """The open engine, connecting (or reconnecting after a drop) within ``deadline``."""
-        self.transaction_manager.check_bound()  # a dead transaction: nothing sent outside it
-        conn = self._conn
-        if conn is not None and conn.is_open:
-            return conn
-        if self._closed:
-            raise ETPSessionClosed("the session is closed", "closed by the client")
-        self._lock_connection(deadline)
-        try:
-            conn = self._conn
-            if conn is not None and conn.is_open:
-                return conn
-            if conn is not None:
-                error = conn.close_error
-                self._conn = None
-                left = 2.0 if deadline is None else deadline - time.monotonic()
-                conn.close(send_close_session=False, wait=min(2.0, max(left, 0.0)))
-                if not self.auto_reconnect:
-                    raise fresh_error(error) if error else ETPConnectionLost("connection lost")
-                log.info("connection lost (%s); reconnecting", error)
-            conn = self._open(deadline)
-            hooks = list(self._after_connect)
-        finally:
-            self._conn_lock.release()
-        outer = getattr(self._hook_deadline, "at", None)
-        self._hook_deadline.at = deadline  # the hooks' requests share the caller's deadline
-        try:
-            for hook in hooks:
-                hook()
-        finally:
-            self._hook_deadline.at = outer
-        return conn
-
-    def _deadline(self, timeout: float | None) -> float:
-        """The deadline of a request made now with ``timeout`` (None: the session's), capped
-        by the caller's when an after-connect hook makes it."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        cap = getattr(self._hook_deadline, "at", None)
-        return deadline if cap is None else min(deadline, cap)
-
-    def add_after_connect(self, hook: Callable[[], None]) -> None:
-        """Run ``hook`` after every (re)connect, e.g. to restore subscriptions."""
-        self._after_connect.append(hook)
-
-    def add_on_disconnect(self, hook: Callable[[ETPError], None]) -> None:
-        """Call ``hook(error)`` when the connection is lost: as soon as a drop is noticed (on
-        the engine's thread: keep it short) or when ``close()`` is called (``closed`` is then
-        True), e.g. to resubscribe in the background."""
-        self._on_disconnect.append(hook)
 
     # -- raw requests --------------------------------------------------------------------------
 

@@ -1,0 +1,183 @@
+"""The connection an :class:`~etp_sync.session.ETPSession` keeps: one open engine at a time.
+
+:class:`ConnectionKeeper` (a base of ``ETPSession``) connects with the retry policy within a
+call's deadline, reconnects on next use after a drop (or raises when ``auto_reconnect`` is off),
+runs the after-connect hooks with the deadline of the call that reconnected, tells the
+disconnect hooks of a drop or a close, and closes. How one connection is opened (the
+handshake's settings, the headers) is the session's :meth:`_open_connection`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Self
+
+from ..errors import (
+    ETPConnectionLost,
+    ETPConnectTimeout,
+    ETPError,
+    ETPSessionClosed,
+    fresh_error,
+)
+from ..retry import RetryPolicy
+from ..transport._connect import safe_url
+
+if TYPE_CHECKING:
+    from ..calls import TransactionManager
+    from .engine import SessionEngine
+
+log = logging.getLogger("etp_sync.session")
+
+
+class ConnectionKeeper:
+    """One open :class:`~etp_sync.session.engine.SessionEngine` at a time, (re)connected on
+    demand; thread-safe (one thread connects, the others wait for it within their deadline)."""
+
+    url: str
+    timeout: float
+    retry: RetryPolicy
+    auto_reconnect: bool
+    transaction_manager: TransactionManager
+
+    def __init__(self) -> None:
+        self._conn: SessionEngine | None = None
+        self._conn_lock = threading.RLock()
+        self._closed = False
+        self._after_connect: list[Callable[[], None]] = []
+        self._on_disconnect: list[Callable[[ETPError], None]] = []
+        self._hook_deadline = threading.local()  # .at: the deadline of the call running hooks
+        self.connect_count = 0
+
+    def _open_connection(self, deadline: float | None = None) -> SessionEngine:
+        """Open one connection (websocket and ETP handshake) within ``deadline``."""
+        raise NotImplementedError
+
+    @property
+    def is_open(self) -> bool:
+        conn = self._conn
+        return conn is not None and conn.is_open
+
+    @property
+    def closed(self) -> bool:
+        """``close()`` was called (and no ``connect()`` since)."""
+        return self._closed
+
+    def connect(self, *, timeout: float | None = None) -> Self:
+        """Open the websocket and the ETP session (retrying per ``retry``); idempotent.
+
+        ``timeout`` bounds the whole (default: only the retry policy does). Raises
+        :class:`~etp_sync.errors.ETPSessionClosed` after :meth:`close`.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._connection(deadline)
+        return self
+
+    def _lock_connection(self, deadline: float | None) -> None:
+        """Take the connection lock (held by a thread connecting), within ``deadline``."""
+        if deadline is None:
+            self._conn_lock.acquire()
+        elif not self._conn_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise ETPConnectTimeout(
+                f"another thread was still connecting to {safe_url(self.url)} at the deadline"
+            )
+
+    def _open(self, deadline: float | None) -> SessionEngine:
+        """Connect (lock held): the retry policy's attempts, within ``deadline``."""
+        if self._closed:
+            raise ETPSessionClosed("the session is closed", "closed by the client")
+        conn = self.retry.run(
+            lambda: self._open_connection(deadline),
+            f"connecting to {safe_url(self.url)}",
+            deadline=deadline,
+        )
+        self._conn = conn
+        self.connect_count += 1
+        return conn
+
+    def _drop_connection(self) -> None:
+        with self._conn_lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def close(self, reason: str = "") -> None:
+        """Send CloseSession, close the websocket and stop the threads; idempotent.
+
+        Requests still waiting, and every later call, raise
+        :class:`~etp_sync.errors.ETPSessionClosed`.
+        """
+        with self._conn_lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close(
+                reason=reason,
+                error=ETPSessionClosed("the session was closed", "closed by the client"),
+            )
+        self._disconnected(ETPSessionClosed("the session was closed", "closed by the client"))
+
+    def _engine_closed(self, error: ETPError) -> None:
+        """An engine of ours closed (its reader noticed a drop, or it was closed)."""
+        if not self._closed:
+            self._disconnected(error)
+
+    def _disconnected(self, error: ETPError) -> None:
+        for hook in list(self._on_disconnect):
+            try:
+                hook(error)
+            except Exception:
+                log.exception("disconnect hook %r failed", hook)
+
+    def _connection(self, deadline: float | None = None) -> SessionEngine:
+        """The open engine, connecting (or reconnecting after a drop) within ``deadline``."""
+        self.transaction_manager.check_bound()  # a dead transaction: nothing sent outside it
+        conn = self._conn
+        if conn is not None and conn.is_open:
+            return conn
+        if self._closed:
+            raise ETPSessionClosed("the session is closed", "closed by the client")
+        self._lock_connection(deadline)
+        try:
+            conn = self._conn
+            if conn is not None and conn.is_open:
+                return conn
+            if conn is not None:
+                error = conn.close_error
+                self._conn = None
+                left = 2.0 if deadline is None else deadline - time.monotonic()
+                conn.close(send_close_session=False, wait=min(2.0, max(left, 0.0)))
+                if not self.auto_reconnect:
+                    raise fresh_error(error) if error else ETPConnectionLost("connection lost")
+                log.info("connection lost (%s); reconnecting", error)
+            conn = self._open(deadline)
+            hooks = list(self._after_connect)
+        finally:
+            self._conn_lock.release()
+        outer = getattr(self._hook_deadline, "at", None)
+        self._hook_deadline.at = deadline  # the hooks' requests share the caller's deadline
+        try:
+            for hook in hooks:
+                hook()
+        finally:
+            self._hook_deadline.at = outer
+        return conn
+
+    def _deadline(self, timeout: float | None) -> float:
+        """The deadline of a request made now with ``timeout`` (None: the session's), capped
+        by the caller's when an after-connect hook makes it."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        cap = getattr(self._hook_deadline, "at", None)
+        return deadline if cap is None else min(deadline, cap)
+
+    def add_after_connect(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` after every (re)connect, e.g. to restore subscriptions."""
+        self._after_connect.append(hook)
+
+    def add_on_disconnect(self, hook: Callable[[ETPError], None]) -> None:
+        """Call ``hook(error)`` when the connection is lost: as soon as a drop is noticed (on
+        the engine's thread: keep it short) or when ``close()`` is called (``closed`` is then
+        True), e.g. to resubscribe in the background."""
+        self._on_disconnect.append(hook)
