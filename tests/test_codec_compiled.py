@@ -196,3 +196,23 @@ def test_generated_functions_are_built_once_per_type() -> None:
 
 def test_message_flags_are_plain_ints() -> None:
     assert type(MessageFlags.FIN) is int and MessageFlags.FIN | MessageFlags.COMPRESSED == 0x0A
+
+
+def test_optional_fields_decode_alike_whatever_the_index_spelling() -> None:
+    """A null branch index is read without the varint when it is the one byte 0; a longer
+    spelling of 0, a branch 1 and a truncated index decode as before."""
+    name = "Energistics.Etp.v12.Datatypes.Object.Resource"
+    encode, decode = COMPILED_CODEC.encoder(name), COMPILED_CODEC.decoder(name)
+    out = bytearray()
+    encode(_resource(), out)
+    plain = bytes(out)
+    at = plain.index(b"\x00\x02n") + 3  # after the name: the source count's branch index
+    assert plain[at : at + 2] == b"\x00\x00"
+    assert decode(plain, 0)[0].source_count is None
+    longer = plain[:at] + b"\x80\x00" + plain[at + 1 :]  # 0 spelt in two bytes
+    record, end = decode(longer, 0)
+    assert record.source_count is None and record.target_count is None and end == len(longer)
+    counted = plain[:at] + b"\x02\x0e" + plain[at + 1 :]  # branch 1, int 7
+    assert decode(counted, 0)[0].source_count == 7
+    with pytest.raises(IndexError):
+        decode(plain[:at], 0)

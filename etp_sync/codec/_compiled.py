@@ -598,6 +598,13 @@ class CompiledCodec:
         if "float" in u.branches and "double" in u.branches:
             wrap[u.branches.index("float")] = "Float32"
         i = src.fresh("i")
+        nullable = u.branches[0] == "null"
+        if nullable:  # the usual value of an optional field, one byte: read without the varint
+            with src.block("if buf[pos] == 0:"):
+                src.line(f"{x} = None")
+                src.line("pos += 1")
+            src.line("else:")
+            src.depth += 1
         self._varint(i, src)
         for j, b in enumerate(u.branches):
             with src.block(f"{'if' if j == 0 else 'elif'} {i} == {j}:"):
@@ -606,6 +613,8 @@ class CompiledCodec:
                     src.line(f"{x} = {wrap[j]}({x})")
         with src.block("else:"):
             src.line(f"raise BAD_INDEX('union branch', {i}, pos)")
+        if nullable:
+            src.depth -= 1
 
 
 COMPILED_CODEC = CompiledCodec()
