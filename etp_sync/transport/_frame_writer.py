@@ -52,6 +52,9 @@ _SSL_SEND_CHUNK: Final = 1 << 20
 _SSL_DEADLINE_CHUNK: Final = 16 << 10
 """Under a send deadline, TLS writes one record at a time once the socket is writable, so a
 peer that stops reading holds the sender at most until its deadline."""
+_ALONE: Final = 2
+"""Threads in a process that sends from one thread over one connection: the sender and the
+connection's reader (see :meth:`FrameWriter._send_small`)."""
 _IOV_MAX: Final = 512
 """Buffers per ``sendmsg`` call (POSIX guarantees at least 1024)."""
 
@@ -133,7 +136,8 @@ class FrameWriter:
         """``send`` flags: a plain socket's sends never block (they take what fits; see
         :meth:`_send_some`), whatever its mode."""
         self._quick_send = None if tls else quick_send
-        """How a small frame goes out on a plain socket: keeping the GIL (see ._quick_send)."""
+        """How a small frame goes out on a plain socket while other threads run: keeping the
+        GIL (see ._quick_send)."""
         # Unmasked frames (server side) go out by gathering writes, without copying payloads.
         self._gather = (
             not masked and hasattr(sock, "sendmsg") and not isinstance(sock, ssl.SSLSocket)
@@ -238,7 +242,10 @@ class FrameWriter:
         ):
             self._transmit(memoryview(data), deadline)  # waits, or raises ETPWriteTimeout
             return
-        quick = self._quick_send
+        # Keeping the GIL pays only when another thread may want it: not when this one and the
+        # connection's reader are all there is (one thread's requests), where the ctypes call
+        # costs more than the socket's own send.
+        quick = self._quick_send if threading.active_count() > _ALONE else None
         try:
             sent = quick(self._sock, data) if quick else self._sock.send(data, self._flags)
         except BlockingIOError:  # a plain socket without room: wait for it
