@@ -249,6 +249,11 @@ class QualifiedType:
         return f"QualifiedType({_double_quoted(str(self))})"
 
 
+# Defined here since uri.py was split, still public as etp_sync.uri.QualifiedType: pickles and
+# help name that module, as they did before the split (and older versions can read them).
+QualifiedType.__module__ = "etp_sync.uri"
+
+
 @lru_cache(maxsize=1024)
 def _parse_qualified_type(text: str, allow_wildcard: bool) -> QualifiedType:
     """:meth:`QualifiedType.parse`, memoised: a store names few types, many times (the values

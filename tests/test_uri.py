@@ -621,7 +621,8 @@ def test_known_prefix_reads_only_the_uuid() -> None:
     first = parse_uri(f"{prefix}({UUID(int=1)})")
     second = parse_uri(f"{prefix}({str(UUID(int=2)).upper()})")
     assert uri_module._object_prefix.cache_info().hits == 1
-    assert isinstance(second, DataObjectURI) and second.dataspace is first.dataspace
+    assert isinstance(first, DataObjectURI) and isinstance(second, DataObjectURI)
+    assert second.dataspace is first.dataspace
     assert str(second) == f"{prefix}({UUID(int=2)})"  # printed canonically
     assert second == DataObjectURI("p(a)/s", "witsml", "21", "Well", UUID(int=2))
     for bad in (
@@ -633,3 +634,15 @@ def test_known_prefix_reads_only_the_uuid() -> None:
         with pytest.raises(InvalidURIError) as info:
             parse_uri(bad)
         assert info.value.uri == bad and repr(bad)[:40] in info.value.message
+
+
+def test_qualified_type_keeps_its_public_module() -> None:
+    """QualifiedType moved to etp_sync._uri_fields when uri.py was split; it is still
+    etp_sync.uri's: its pickles name that module (readable by versions before the split) and
+    so do its class's ``__module__`` and help."""
+    qualified = QualifiedType.parse("resqml20.obj_X")
+    data = pickle.dumps(qualified)
+    assert QualifiedType.__module__ == "etp_sync.uri"
+    assert b"_uri_fields" not in data and b"etp_sync.uri" in data
+    assert pickle.loads(data) == qualified
+    assert copy.deepcopy(qualified) == qualified
