@@ -57,6 +57,7 @@ class ConnectionKeeper:
 
     @property
     def is_open(self) -> bool:
+        """A connection is open now."""
         conn = self._conn
         return conn is not None and conn.is_open
 
