@@ -41,6 +41,12 @@ from ._varint_words import (
 )
 
 _DECODE_CHUNK: Final = 1 << 15
+# Bytes per window of the 1-2 byte path (:func:`_narrow_window`), and the fewest varints it
+# takes on (below that, its fixed cost is not worth it).
+_NARROW_BYTES: Final = 1 << 16
+_NARROW_MIN: Final = 256
+# Windows the general path takes after the 1-2 byte path found a longer varint.
+_NARROW_BACKOFF: Final = 8
 # Average bytes per varint (plus one) from which terminators are searched 8 bytes at a time.
 _WORD_SCAN_GUESS: Final = 6
 
@@ -165,6 +171,72 @@ def _mask_groups(
     x &= t
 
 
+@functools.lru_cache(maxsize=4)
+def _narrow_layout(size: int) -> Carving:
+    """The arrays of :class:`_NarrowScratch`."""
+    return Carving([(size, np.bool_)] + [(size, np.uint16)] * 4)
+
+
+class _NarrowScratch:
+    """Scratch arrays of :func:`_narrow_window`, for windows of ``size`` bytes."""
+
+    def __init__(self, size: int) -> None:
+        arrays = scratch_arrays(_narrow_layout(size))
+        self.term, self.p, self.c, self.u, self.t = arrays
+
+
+def _narrow_window(
+    data: npt.NDArray[np.uint8], pos: int, dest: npt.NDArray[Any], s: _NarrowScratch
+) -> tuple[int, int] | None:
+    """Decode the varints of 1 or 2 bytes that end in the next window of ``data`` from ``pos``
+    (at most ``dest.size``) into ``dest``; how many, and the bytes they take. None (nothing
+    written) when the window holds no terminator or a varint longer than 2 bytes: the general
+    path then decodes (and explains any error) from ``pos``.
+
+    Works on the terminators only: each one's 16-bit lane (the byte before it, itself) is
+    gathered and turned into a value; that the varints are 1 or 2 bytes long is checked from
+    a count (the bytes up to the last terminator equal the varints plus those continued
+    once), not byte by byte.
+    """
+    left = dest.size
+    wlen = min(data.size - pos, s.term.size, 2 * left)
+    win = data[pos : pos + wlen]
+    term = s.term[:wlen]
+    np.less(win, 0x80, out=term)
+    ends = np.flatnonzero(term)
+    k = min(ends.size, left)
+    if k == 0:
+        return None
+    ends = ends[:k]
+    used = int(ends[-1]) + 1
+    # c[i]: byte i - 1 in the low half, byte i in the high half (the window's start: 0).
+    p, c = s.p[:used], s.c[:used]
+    np.copyto(p, win[:used])
+    np.left_shift(p, 8, out=c)
+    c[1:] |= p[:-1]
+    u, t, h = s.u[:k], s.t[:k], s.p[:k]
+    np.take(c, ends, out=u, mode="clip")
+    # mask: -1 where the byte before the terminator is continued (a 2-byte varint), else 0.
+    m16 = s.c[:k].view(np.int16)
+    np.left_shift(u, 8, out=m16.view(np.uint16))
+    m16 >>= 15
+    if used != k + int(np.count_nonzero(m16)):
+        return None  # a varint of 3 bytes or more
+    np.right_shift(u, 8, out=h)  # the terminator's group: the value of a 1-byte varint
+    u &= 0xFF7F
+    np.left_shift(h, 7, out=t)
+    u -= t  # the value of a 2-byte varint
+    u ^= h
+    u &= m16.view(np.uint16)
+    u ^= h  # z: the one or the other
+    # Un-zig-zag in 16 bits: (z >> 1) ^ -(z & 1).
+    np.bitwise_and(u, 1, out=t)
+    np.negative(t.view(np.int16), out=t.view(np.int16))
+    u >>= 1
+    np.bitwise_xor(u.view(np.int16), t.view(np.int16), out=dest[:k], casting="unsafe")
+    return k, used
+
+
 def _decode_wide(
     win: npt.NDArray[np.uint8],
     ends: npt.NDArray[np.intp],
@@ -267,7 +339,19 @@ def _decode_chunks(
     done = 0
     guess = _first_guess(data[pos : pos + 256], max_bytes)  # then adapted chunk by chunk
     long_ok = max_bytes == 10 and out.dtype == np.int64
+    narrow: _NarrowScratch | None = None
+    skip = 0 if max_bytes >= 2 and count >= _NARROW_MIN else count
     while done < count:
+        if guess <= 3 and skip <= 0:
+            if narrow is None:
+                narrow = _NarrowScratch(min(_NARROW_BYTES, 2 * count))
+            got = _narrow_window(data, pos, out[done:], narrow)
+            if got is not None:
+                done += got[0]
+                pos += got[1]
+                continue
+            skip = _NARROW_BACKOFF
+        skip -= 1
         m = min(count - done, _DECODE_CHUNK)
         dest = out[done : done + m]
         cap = min(size - pos, m * max_bytes)
