@@ -4,12 +4,14 @@ either way."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
+import time
 
 import pytest
 
-from etp_sync.errors import ETPTransportError
+from etp_sync.errors import ETPTransportError, ETPWriteTimeout
 from etp_sync.transport._frame_writer import FrameWriter
 from etp_sync.transport._frames import OP_BINARY, mask_into
 from etp_sync.transport._quick_send import quick_send
@@ -58,3 +60,25 @@ def test_small_frames_keep_the_gil_only_when_other_threads_run(
         frame = b.recv(100)
         assert _payload(frame) == b"headbody"
         assert calls == ([len(frame)] if quick else [])
+
+
+def test_a_small_frame_keeps_its_deadline_on_a_socket_with_a_python_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A socket in Python timeout mode (no kernel timeouts: other platforms, or setsockopt
+    refused) waits up to its timeout inside ``send`` even with MSG_DONTWAIT: a small frame sent
+    by the socket's own send to a full socket must still end at its deadline (before: it
+    waited the socket's whole timeout, then called the connection lost)."""
+    a, b = socket.socketpair()
+    with a, b:
+        a.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                a.send(b"x" * 65536)  # the peer reads nothing: no room left
+        a.settimeout(5.0)
+        writer = _writer(a, [])
+        monkeypatch.setattr(threading, "active_count", lambda: 2)  # the socket's own send
+        started = time.monotonic()
+        with pytest.raises(ETPWriteTimeout):
+            writer.send(OP_BINARY, [b"ping"], 4, deadline=started + 0.2)
+        assert time.monotonic() - started < 3.0

@@ -237,15 +237,18 @@ class FrameWriter:
             data = small_frame(FIN | opcode, payload, self._key_pool[pos : pos + 4])
         else:
             data = small_frame(FIN | opcode, payload, None)
-        if deadline is not None and (
-            deadline <= time.monotonic() or not (self._flags or self._writable(0.0))
-        ):
-            self._transmit(memoryview(data), deadline)  # waits, or raises ETPWriteTimeout
-            return
         # Keeping the GIL pays only when another thread may want it: not when this one and the
         # connection's reader are all there is (one thread's requests), where the ctypes call
         # costs more than the socket's own send.
         quick = self._quick_send if threading.active_count() > _ALONE else None
+        # A send that cannot wait: quick_send, or MSG_DONTWAIT on a socket without a Python
+        # timeout (with one, socket.send first waits up to it for room, past any deadline).
+        if deadline is not None and (
+            deadline <= time.monotonic()
+            or not (quick or (self._flags and not self._sock.gettimeout()) or self._writable(0.0))
+        ):
+            self._transmit(memoryview(data), deadline)  # waits, or raises ETPWriteTimeout
+            return
         try:
             sent = quick(self._sock, data) if quick else self._sock.send(data, self._flags)
         except BlockingIOError:  # a plain socket without room: wait for it
