@@ -101,6 +101,9 @@ class SessionEngine:
         self.compression_wanted = compression
         self.server: ServerInfo | None = None
         self.ids = MessageIds()
+        # Held from taking a message's id until the message is written, so ids reach the wire
+        # strictly increasing (ETP requires it of each sender) whichever thread sends.
+        self._order = threading.Lock()
         self.correlator = Correlator()
         self._on_unsolicited = on_unsolicited
         self._on_close = on_close
@@ -330,28 +333,44 @@ class SessionEngine:
         if self.close_error is not None:
             raise self._error_to_raise()
         kind = self._kinds.get(body.__class__) or self._kind(body)
-        message_id = self.ids.next()
         framer = kind[4] if protocol is None else self._framer(body, kind, protocol)
-        parts, size = framer.parts(
-            body, correlation_id, message_id, _FIN if final else 0, self._compress
-        )
-        if not expect_response:
-            self._transmit(parts, size, body, deadline)
-            return None
-        pending = self.correlator.register(  # as _expect does, one call less
-            message_id,
-            kind[2],
-            protocol=kind[0],
-            replies=kind[3],
-            max_bytes=self._limit or self.response_limit,
-            target=target,
-        )
+        order = self._order
+        if not order.acquire(False):
+            self._wait_for_order(body, deadline)
         try:
-            self._transmit(parts, size, body, deadline)
-        except BaseException:
-            self.correlator.forget(message_id)
-            raise
-        return pending
+            message_id = self.ids.next()
+            parts, size = framer.parts(
+                body, correlation_id, message_id, _FIN if final else 0, self._compress
+            )
+            if not expect_response:
+                self._transmit(parts, size, body, deadline)
+                return None
+            pending = self.correlator.register(  # as _expect does, one call less
+                message_id,
+                kind[2],
+                protocol=kind[0],
+                replies=kind[3],
+                max_bytes=self._limit or self.response_limit,
+                target=target,
+            )
+            try:
+                self._transmit(parts, size, body, deadline)
+            except BaseException:
+                self.correlator.forget(message_id)
+                raise
+            return pending
+        finally:
+            order.release()
+
+    def _wait_for_order(self, body: Record, deadline: float | None) -> None:
+        """Take :attr:`_order` held by another send, within ``deadline`` (ETPWriteTimeout)."""
+        if deadline is None:
+            self._order.acquire()
+        elif not self._order.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise ETPWriteTimeout(
+                f"could not send {body.etp_name} within the deadline: another send held the "
+                "connection"
+            )
 
     def _expect(
         self, message_id: int, kind: _Kind, target: ReplyTarget | None = None
@@ -378,21 +397,32 @@ class SessionEngine:
             raise ETPInvalidArgument("a multipart request needs at least one part")
         self._check_open()
         kinds = [self._kind(b) for b in bodies]
-        first_id = self.ids.next()
-        pending = self._expect(first_id, kinds[0])
+        first_id = 0
+        pending: PendingRequest | None = None
         try:
             for i, (body, kind) in enumerate(zip(bodies, kinds, strict=True)):
-                parts, size = kind[4].parts(
-                    body,
-                    0 if i == 0 else first_id,
-                    first_id if i == 0 else self.ids.next(),
-                    _FIN if i == len(bodies) - 1 else 0,
-                    self._compress,
-                )
-                self._transmit(parts, size, body, deadline)
+                if not self._order.acquire(False):
+                    self._wait_for_order(body, deadline)
+                try:  # each part's id is taken when it can be written (see _order)
+                    message_id = self.ids.next()
+                    if pending is None:
+                        first_id = message_id
+                        pending = self._expect(first_id, kind)
+                    parts, size = kind[4].parts(
+                        body,
+                        0 if i == 0 else first_id,
+                        message_id,
+                        _FIN if i == len(bodies) - 1 else 0,
+                        self._compress,
+                    )
+                    self._transmit(parts, size, body, deadline)
+                finally:
+                    self._order.release()
         except BaseException:
-            self.correlator.forget(first_id)
+            if pending is not None:
+                self.correlator.forget(first_id)
             raise
+        assert pending is not None
         return pending
 
     # -- receiving -----------------------------------------------------------------------------
