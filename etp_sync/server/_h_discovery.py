@@ -62,12 +62,13 @@ def get_deleted_resources(session: SessionContext, header: Any, body: Any) -> Re
 
 def _check_retention(store: Store, delete_time_filter: int) -> None:
     """Refuse a ``deleteTimeFilter`` (µs) older than the store's earliestRetainedChangeTime
-    once the change retention period has dropped records: ETP 1.2 answers such a request with
+    once the store is older than its change retention period (whether or not a deletion has
+    been dropped yet: what the store announces is the bound): ETP 1.2 answers such a request with
     ERETENTION_PERIOD_EXCEEDED, so that the customer knows its list would be incomplete and
     reads the dataspace again in full instead.
 
-    A filter before the store's creation, while the retention period has dropped nothing yet
-    (earliestRetainedChangeTime is still the creation), is answered: the store knows every
+    A filter before the creation of a store younger than the period (earliestRetainedChangeTime
+    is still the creation) is answered: the store knows every
     deletion after it. Called after the lookup, so the time checked is no earlier than the
     pruning that lookup did: a filter that passes had all its records still there.
     """
