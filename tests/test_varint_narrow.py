@@ -97,6 +97,9 @@ def test_count_stops_inside_a_window(windows: list[tuple[int, int] | None]) -> N
     for count in (256, 257, 300, len(values) - 1):
         expect = ref_encode(values[:count])
         assert decode(data, 0, count) == (values[:count], len(expect))
+    ones = [(i % 128) - 64 for i in range(1000)]  # all 1-byte: no terminator search
+    for count in (256, 999, 1000):
+        assert decode(ref_encode(ones), 0, count) == (ones[:count], count)
     assert windows and None not in windows
 
 

@@ -203,6 +203,9 @@ def _narrow_window(
     win = data[pos : pos + wlen]
     term = s.term[:wlen]
     np.less(win, 0x80, out=term)
+    if wlen and np.count_nonzero(term) == wlen:
+        _one_byte(win[: min(wlen, left)], s, dest)
+        return min(wlen, left), min(wlen, left)
     ends = np.flatnonzero(term)
     k = min(ends.size, left)
     if k == 0:
@@ -235,6 +238,17 @@ def _narrow_window(
     u >>= 1
     np.bitwise_xor(u.view(np.int16), t.view(np.int16), out=dest[:k], casting="unsafe")
     return k, used
+
+
+def _one_byte(win: npt.NDArray[np.uint8], s: _NarrowScratch, dest: npt.NDArray[Any]) -> None:
+    """Values of varints of 1 byte each (``win``, all terminators) into ``dest``, in 8 bits."""
+    k = win.size
+    z, t = s.u.view(np.uint8)[:k], s.t.view(np.int8)[:k]
+    np.bitwise_and(win, 1, out=t.view(np.uint8))
+    np.negative(t, out=t)
+    np.right_shift(win, 1, out=z)
+    t ^= z.view(np.int8)
+    np.copyto(dest[:k], t)
 
 
 def _decode_wide(
