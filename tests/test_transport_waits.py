@@ -171,17 +171,17 @@ def test_close_wakes_a_reader_in_a_long_timed_wait(
     transport, _peer = server_side
     reader = transport._reader
     blocked = threading.Event()
-    recv_some, poll = reader.recv_some, reader._poll
+    recv_first, poll = reader._recv_first, reader._poll
 
-    def waiting(first: bool = False) -> bool:
+    def waiting() -> bool:
         blocked.set()  # the reader now waits for bytes that never come
-        return recv_some(first)
+        return recv_first()
 
     def polling(wait: float | None) -> bool:
         blocked.set()  # or polls for them
         return poll(wait)
 
-    reader.recv_some = waiting  # type: ignore[method-assign]
+    reader._recv_first = waiting  # type: ignore[method-assign]
     reader._poll = polling  # type: ignore[method-assign]
     outcome: list[Any] = []
 

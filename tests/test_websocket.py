@@ -431,13 +431,13 @@ def test_close_wakes_a_blocked_reader() -> None:
         transport = WebSocketTransport.connect(url)
         outcome: list[BaseException | bytearray | None] = []
         blocked = threading.Event()
-        recv_some = transport._reader.recv_some
+        recv_first = transport._reader._recv_first
 
-        def waiting(first: bool = False) -> bool:
+        def waiting() -> bool:
             blocked.set()  # the reader is now waiting for bytes that never come
-            return recv_some(first)
+            return recv_first()
 
-        transport._reader.recv_some = waiting  # type: ignore[method-assign]
+        transport._reader._recv_first = waiting  # type: ignore[method-assign]
 
         def reader() -> None:
             try:

@@ -30,6 +30,7 @@ from ._frames import (
     OP_CONT,
     OP_TEXT,
     mask_into,
+    unmask,
 )
 
 _PLACE_MIN: Final = 64 << 10
@@ -121,21 +122,40 @@ class FrameReader:
         way go to ``on_control(opcode, payload)`` (unmasked), which may raise.
 
         The socket's own wait is the only one where it can be (no poll before a recv: see the
-        class's ``kernel_timeouts``), and a whole small binary frame already in the read-ahead
-        buffer is taken from it at once (see :meth:`_buffered_small`)."""
+        class's ``kernel_timeouts``). The short path: a whole small binary frame in the
+        read-ahead buffer (already there, or come in the first receive) is taken from it at
+        once; any other frame goes to :meth:`_read_frames`."""
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         wait = timeout  # the whole wait: the first receive may leave it to the kernel
+        while True:
+            if self._rend == self._rpos:
+                if not self._frame_start(deadline, wait):
+                    return None
+                wait = None  # any later wait is for what is left of the timeout
+            span = self._small_frame()
+            if span is not None:
+                start, end, key = span
+                if end - start <= max_message_size:  # else _read_frames refuses it
+                    self._rpos = end
+                    if key is None:
+                        return self._rbuf[start:end], False
+                    return unmask(self._rview[start:end], key), False
+            received = self._read_frames(max_message_size, placer, on_control)
+            if received is not None:
+                return received
+
+    def _read_frames(
+        self,
+        max_message_size: int,
+        placer: Placer | None,
+        on_control: Callable[[int, bytes], None],
+    ) -> tuple[bytearray, bool] | None:
+        """The general path of :meth:`read_message`: read frames (at least the next one's first
+        bytes are buffered) until a data message is whole; None after a control frame met
+        before any data frame (the caller looks for a new frame again)."""
         message: bytearray | None = None
         text = False
         while True:
-            if message is None:
-                if self._rend == self._rpos:
-                    if not self._frame_start(deadline, wait):
-                        return None
-                    wait = None  # any later wait is for what is left of the timeout
-                small = self._buffered_small(max_message_size)
-                if small is not None:
-                    return small, False
             fin, opcode, length, key = self.read_frame_header()
 
             if opcode >= OP_CLOSE:
@@ -146,6 +166,8 @@ class FrameReader:
                 if key is not None:
                     mask_into(payload, 0, payload, key)
                 on_control(opcode, bytes(payload))
+                if message is None:
+                    return None
                 continue
 
             if opcode in (OP_BINARY, OP_TEXT):
@@ -179,24 +201,41 @@ class FrameReader:
         timeout bound the ``recv`` itself: armed to it unless it already is, no poll. The
         kernel may end that wait a clock tick early; a poll then waits for the rest.
         """
+        self._rpos = self._rend = 0
         if deadline is None:
-            if self._kernel_timeouts:
+            if self._kernel_timeouts and self._recv_wait != self._stall_timeout:
                 self._arm_wait(self._stall_timeout)
-            while not self.recv_some(first=True):
+            while not self._recv_first():
                 pass  # nothing for stall_timeout: go on waiting
             return True
         if self._kernel_timeouts and wait is not None and wait > 0:
-            self._arm_wait(min(wait, self._stall_timeout))
-            if self.recv_some(first=True):
+            if self._recv_wait != wait:
+                self._arm_wait(min(wait, self._stall_timeout))
+            if self._recv_first():
                 return True
             if time.monotonic() >= deadline:
                 return False
         while self.wait_readable(deadline):
-            if self.recv_some(first=True):
+            if self._recv_first():
                 return True
             if time.monotonic() >= deadline:
                 return False
         return False
+
+    def _recv_first(self) -> bool:
+        """One receive into the empty read-ahead buffer: whether bytes came (False on a
+        timeout, which before a frame's first byte is no stall); errors and EOF lose the
+        connection."""
+        try:
+            got = self._sock.recv_into(self._rview)
+        except (TimeoutError, BlockingIOError):  # BlockingIOError: the kernel's own timeout
+            return False
+        except OSError as exc:
+            raise self._lost(f"socket error receiving from {self._safe_url}: {exc}") from None
+        if got == 0:
+            raise self._lost(f"{self._safe_url} closed the connection without a close frame")
+        self._rend = got
+        return True
 
     def _arm_wait(self, seconds: float) -> None:
         """Make the kernel's receive timeout ``seconds`` (one ``setsockopt``, only when it is
@@ -215,7 +254,7 @@ class FrameReader:
         """Whether the next frame is a whole binary message under 64 KiB already in the
         read-ahead buffer: the next :meth:`read_message` returns it without a ``recv`` (a
         peer's pipelined requests)."""
-        return self._small_frame() is not None
+        return self._rend - self._rpos > 1 and self._small_frame() is not None
 
     def _small_frame(self) -> tuple[int, int, bytes | None] | None:
         """``(start, end, mask key)`` of the next frame's payload in the read-ahead buffer when
@@ -240,22 +279,6 @@ class FrameReader:
             start += 4
         end = start + length
         return None if end > self._rend else (start, end, key)
-
-    def _buffered_small(self, max_message_size: int) -> bytearray | None:
-        """The payload of the next frame when it is a whole binary message under 64 KiB that
-        is already in the read-ahead buffer (consumed, unmasked); None otherwise (nothing is
-        consumed: the general path reads it, and refuses it if it breaks a rule)."""
-        span = self._small_frame()
-        if span is None:
-            return None
-        start, end, key = span
-        if end - start > max_message_size:
-            return None
-        payload = self._rbuf[start:end]
-        if key is not None and end > start:
-            mask_into(payload, 0, payload, key)
-        self._rpos = end
-        return payload
 
     def _check_size(self, size: int, max_message_size: int) -> None:
         """Refuse (and close with 1009) a message announcing more than ``max_message_size``."""
@@ -315,27 +338,21 @@ class FrameReader:
         except (OSError, ValueError):
             return True  # let the read report what is wrong
 
-    def recv_some(self, first: bool = False) -> bool:
-        """Read whatever is available into the read-ahead buffer.
-
-        With ``first`` (no byte of a frame read yet), a timeout returns False; otherwise it means
-        the peer stalled mid-frame and the connection is lost.
-        """
+    def recv_some(self) -> None:
+        """Read whatever is available into the read-ahead buffer (mid-frame: see
+        :meth:`_recv_into` for stalls)."""
         if self._rpos == self._rend:
             self._rpos = self._rend = 0
         elif self._rend > len(self._rbuf) - 1024:
             avail = self._rend - self._rpos
             self._rview[:avail] = self._rview[self._rpos : self._rend]
             self._rpos, self._rend = 0, avail
-        got = self._recv_into(self._rview[self._rend :], first)
-        self._rend += got
-        return got > 0
+        self._rend += self._recv_into(self._rview[self._rend :])
 
-    def _recv_into(self, target: memoryview, first: bool = False) -> int:
-        """One ``recv_into`` that got bytes, errors mapped to ETP exceptions (0 only on a
-        first-byte timeout).
+    def _recv_into(self, target: memoryview) -> int:
+        """One ``recv_into`` mid-frame that got bytes, errors mapped to ETP exceptions.
 
-        Mid-frame, no byte for ``stall_timeout`` loses the connection; under a message deadline
+        No byte for ``stall_timeout`` loses the connection; under a message deadline
         (``recv_data``) the wait ends at the deadline too, and a message not complete by then
         closes the connection (1008). A receive bounded by less than ``stall_timeout`` (the
         kernel's timeout armed for a shorter wait) is repeated until the stall is that long.
@@ -343,15 +360,13 @@ class FrameReader:
         deadline = self.message_deadline
         stalled_since: float | None = None
         while True:
-            if deadline is not None and not first:
+            if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0 or (left < self._recv_wait and not self._poll(left)):
                     raise self._fail(CLOSE_POLICY_VIOLATION, "message not complete by its deadline")
             try:
                 got = self._sock.recv_into(target)
             except (TimeoutError, BlockingIOError):  # BlockingIOError: the kernel's own timeout
-                if first:
-                    return 0
                 now = time.monotonic()
                 if stalled_since is None:
                     stalled_since = now - self._recv_wait

@@ -112,6 +112,16 @@ def xor_small(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
     return (int.from_bytes(data, "little") ^ int.from_bytes(keys, "little")).to_bytes(n, "little")
 
 
+def unmask(data: memoryview, key: bytes) -> bytearray:
+    """A received payload ``data`` XORed with its mask ``key``, as a new bytearray (short ones
+    with one Python int, longer ones by numpy in place)."""
+    if data.nbytes < SMALL_MASK:
+        return bytearray(xor_small(data, key))
+    payload = bytearray(data)
+    mask_into(payload, 0, payload, key)
+    return payload
+
+
 def small_frame(first: int, payload: bytes | bytearray | memoryview, key: bytes | None) -> bytes:
     """One whole frame of a payload shorter than 64 KiB (at most :data:`SMALL_MASK` bytes when
     masked): header, mask key and (masked) payload as one ``bytes``, ready for one send."""
