@@ -155,3 +155,16 @@ def test_big_array_round_trip(windows: list[tuple[int, int] | None]) -> None:
     out, end = decode_varints(data, 0, v.size, np.dtype(np.int64), 10)
     assert end == data.size and np.array_equal(out, v)
     assert len(windows) >= data.size // _varint_decode._NARROW_BYTES
+
+
+def test_narrow_encoding_of_every_1_2_byte_value() -> None:
+    """Every value with a 1- or 2-byte varint, over more than one encoder chunk, in order and
+    shuffled (runs of 1-byte values, lone ones, none), against the reference bytes."""
+    every = np.arange(-8192, 8192, dtype=np.int64)
+    rng = np.random.default_rng(11)
+    two = every[(every >= 64) | (every < -64)]  # every 2-byte one
+    for v in (np.concatenate([every, every[::-1], rng.permutation(every)]), two):
+        data = encode_varints(v)
+        assert data.tobytes() == ref_encode(v.tolist())
+        out, end = decode_varints(data, 0, v.size, np.dtype(np.int64), 10)
+        assert end == data.size and np.array_equal(out, v)

@@ -75,11 +75,12 @@ def _encode_narrow(
     n = v.size
     size = min(n, _ENCODE_CHUNK)
     s16, z, t, mask = s.z.view(np.int16), s.x.view(np.uint16), s.t.view(np.uint16), s.mask
+    y = s.y.view(np.uint16)
     mask16 = mask.view(np.uint16).reshape(-1)
     pos = 0
     for i in range(0, n, size):
         m = min(size, n - i)
-        v16, zc, tc = s16[:m], z[:m], t[:m]
+        v16, zc, tc, yc = s16[:m], z[:m], t[:m], y[:m]
         np.copyto(v16, v[i : i + m], casting="unsafe")  # |v| < 2**13: exact
         np.left_shift(v16, 1, out=zc.view(np.int16))
         np.right_shift(v16, 15, out=tc.view(np.int16))
@@ -88,22 +89,22 @@ def _encode_narrow(
             np.copyto(out[pos : pos + m], zc, casting="unsafe")
             pos += m
             continue
-        # Two-byte form: (z & 0x7F) | 0x80 if z >= 128, then z >> 7.
+        # Two-byte form, little-endian: (z & 0x7F) | 0x80 if z >= 128, then z >> 7; as one
+        # uint16 that is z + (z & 0x3F80) + 0x80 if z >= 128. (z >> 7) + 127 has its bit 7 set
+        # iff z >= 128 (z < 2**14), so bit 7 of (z + 0x3F80) >> 7 is that 0x80.
         np.add(zc, 0x3F80, out=tc)
-        tc >>= 14  # 1 where the value needs a second byte (z < 2**14)
+        tc >>= 7
+        tc &= 0x80
         longs = int(np.count_nonzero(tc))
         if longs != m:
             # Bytes to keep, two booleans per value written as one uint16 (little-endian):
             # byte 0 always, byte 1 where the value is long (contiguous, unlike a strided test).
             keep = mask16[:m]
-            np.left_shift(tc, 8, out=keep)
+            np.left_shift(tc, 1, out=keep)
             keep |= 1
-        tc <<= 7
-        tc |= zc
-        zc <<= 1
-        zc &= 0x7F00
-        np.bitwise_and(tc, 0x00FF, out=tc)
-        zc |= tc  # little-endian: first byte, second byte
+        np.bitwise_and(zc, 0x3F80, out=yc)
+        zc += yc
+        zc += tc
         pair = zc.view(np.uint8)
         if longs == m:
             out[pos : pos + 2 * m] = pair
