@@ -163,6 +163,25 @@ def test_a_message_deadline_still_ends_a_trickle_under_short_waits(
         thread.join(5)
 
 
+@kernel_only
+def test_a_message_deadline_inside_the_last_stretch_of_a_stall_ends_the_message_on_time() -> None:
+    """A frame that stops mid-way: once the kernel's wait ran out, the rest of the stall is
+    waited for with the message deadline still in force (it overshot the deadline and reported
+    a stall instead, reviewer R2)."""
+    ours, peer = socket.socketpair()
+    transport = WebSocketTransport(ours, client=False, stall_timeout=0.8, close_timeout=0.05)
+    try:
+        assert transport.recv_data(0.5, deadline=time.monotonic() + 10) is None  # arms 0.5 s
+        peer.sendall(masked(b"q" * 10)[:2])  # the header's first bytes, then nothing
+        begin = time.monotonic()
+        with pytest.raises(ETPProtocolError, match="message not complete by its deadline"):
+            transport.recv_data(0.5, deadline=begin + 0.6)
+        assert 0.6 <= time.monotonic() - begin < 0.75  # the stall would end at 0.8 s
+    finally:
+        transport.close()
+        peer.close()
+
+
 def test_close_wakes_a_reader_in_a_long_timed_wait(
     server_side: tuple[WebSocketTransport, socket.socket],
 ) -> None:
@@ -206,7 +225,7 @@ def test_close_wakes_a_reader_in_a_long_timed_wait(
 
 
 @pytest.mark.parametrize("kernel", [True, False], ids=["kernel-timeouts", "python-timeout"])
-@pytest.mark.parametrize("value", [math.inf, 1e300, 10**30])
+@pytest.mark.parametrize("value", [math.inf, 1e300, 10**30, pytest.param(10**400, id="10**400")])
 def test_an_infinite_or_huge_stall_timeout_means_none_in_practice(
     value: float, kernel: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:

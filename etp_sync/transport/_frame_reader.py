@@ -371,8 +371,14 @@ class FrameReader:
                 if stalled_since is None:
                     stalled_since = now - self._recv_wait
                 left = stalled_since + self._stall_timeout - now
-                if left > 0 and (left >= self._recv_wait or self._poll(left)):
-                    continue
+                if left > 0:
+                    if left >= self._recv_wait:
+                        continue
+                    # The rest of the stall, but no longer than the message deadline: when that
+                    # comes first, the check above ends the message (1008), not a stall.
+                    wait = left if deadline is None else min(left, max(deadline - now, 0.0))
+                    if self._poll(wait) or wait < left:
+                        continue
                 raise self._lost(
                     f"{self._safe_url} stalled mid-frame for more than {self._stall_timeout:g} s"
                 ) from None

@@ -106,7 +106,10 @@ def _stall_seconds(value: object) -> float:
     seconds = math.nan
     if not isinstance(value, bool | str | bytes):
         with contextlib.suppress(TypeError, ValueError):
-            seconds = float(value)  # type: ignore[arg-type]
+            try:
+                seconds = float(value)  # type: ignore[arg-type]
+            except OverflowError:  # an integer beyond any float: longer than any wait
+                seconds = math.inf if value > 0 else -math.inf  # type: ignore[operator]
     if not seconds > 0:
         raise ETPInvalidArgument(
             f"stall_timeout must be a positive number of seconds, got {value!r}"
