@@ -366,7 +366,9 @@ def _decode_chunks(
                 continue
             skip = _NARROW_BACKOFF
         skip -= 1
-        m = min(count - done, _DECODE_CHUNK)
+        # Chunks stay on multiples of _DECODE_CHUNK varints after the 1-2 byte path: which
+        # error a chunk reports (a varint too long before a value out of range) depends on them.
+        m = min(count - done, _DECODE_CHUNK - done % _DECODE_CHUNK)
         dest = out[done : done + m]
         cap = min(size - pos, m * max_bytes)
         # Scan a window of guessed size for m terminators, widening it if too few were found.
