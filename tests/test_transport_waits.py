@@ -273,3 +273,28 @@ def test_a_stall_timeout_that_is_not_a_positive_number_is_refused(value: Any) ->
 def test_connect_refuses_a_bad_stall_timeout_before_dialling() -> None:
     with pytest.raises(ETPInvalidArgument, match="stall_timeout"):
         WebSocketTransport.connect("ws://127.0.0.1:9/", stall_timeout=-5)
+
+
+@kernel_only
+def test_a_timed_wait_that_first_finishes_a_buffered_control_frame_keeps_its_timeout(
+    server_side: tuple[WebSocketTransport, socket.socket],
+) -> None:
+    """A ping begun in the read-ahead buffer when a timed wait starts, its rest arriving later:
+    the wait for the next frame is what is left of the timeout, not the whole timeout again
+    (the kernel's receive timeout was re-armed to it, so the call overran by the ping's time)."""
+    transport, peer = server_side
+    ping = small_frame(FIN | 0x9, b"are you there", os.urandom(4))
+    peer.sendall(masked(b"a") + ping[:3])
+    assert transport.recv_data(None) == (bytearray(b"a"), False)
+    assert transport._reader.buffered  # the ping's first bytes
+    rest = threading.Timer(0.3, peer.sendall, (ping[3:],))
+    rest.start()
+    try:
+        begin = time.monotonic()
+        assert transport.recv_data(0.5, deadline=begin + 10) is None
+        elapsed = time.monotonic() - begin
+    finally:
+        rest.join()
+    assert 0.45 <= elapsed < 0.7, elapsed
+    peer.settimeout(5)
+    assert peer.recv(64)[0] == FIN | 0xA  # the ping was answered

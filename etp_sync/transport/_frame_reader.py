@@ -128,10 +128,10 @@ class FrameReader:
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         wait = timeout  # the whole wait: the first receive may leave it to the kernel
         while True:
-            if self._rend == self._rpos:
-                if not self._frame_start(deadline, wait):
-                    return None
-                wait = None  # any later wait is for what is left of the timeout
+            if self._rend == self._rpos and not self._frame_start(deadline, wait):
+                return None
+            wait = None  # any later wait is for what is left of the timeout (also after a
+            # control frame that was in the buffer already: not the whole timeout again)
             span = self._small_frame()
             if span is not None:
                 start, end, key = span
