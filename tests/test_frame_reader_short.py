@@ -263,3 +263,27 @@ def test_a_stall_inside_a_small_frame_is_still_a_lost_connection(timeout: float 
         assert made.general == 1
     finally:
         made.close()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        frame(FIN | OP_BINARY, b"whole", False),  # the short path's kind of frame
+        frame(FIN | OP_BINARY, b"x" * 70_000, False),  # the general path's
+        frame(FIN | OP_PING, b"ping", False),
+    ],
+    ids=["small", "big", "ping"],
+)
+def test_an_unmasked_frame_from_a_client_is_refused(data: bytes) -> None:
+    """RFC 6455 5.1: a server closes the connection (1002) on a frame that is not masked (it
+    was taken as if masked)."""
+    made = Pair(client=False)
+    try:
+        threading.Thread(target=made.send, args=(data,), daemon=True).start()
+        with pytest.raises(ETPProtocolError, match="unmasked frame from a client"):
+            made.transport.recv_data(5)
+        made.peer.settimeout(5)
+        close = made.peer.recv(64)
+        assert close[0] == FIN | OP_CLOSE and _payload(close)[:2] == (1002).to_bytes(2, "big")
+    finally:
+        made.close()

@@ -85,8 +85,11 @@ class FrameReader:
         fail: Callable[[int, str], ETPProtocolError],
         lost: Callable[[str], ETPTransportError],
         kernel_timeouts: bool = False,
+        masked_peer: bool = False,
     ) -> None:
         self._sock = sock
+        self._masked_peer = masked_peer
+        """The peer is a client: its frames must be masked (RFC 6455 5.1), else 1002."""
         self._stall_timeout = stall_timeout
         self._kernel_timeouts = kernel_timeouts
         self._recv_wait = stall_timeout
@@ -277,6 +280,8 @@ class FrameReader:
         if b1 & 0x80:
             key = bytes(rbuf[start : start + 4])
             start += 4
+        elif self._masked_peer:
+            return None  # the general path refuses it
         end = start + length
         return None if end > self._rend else (start, end, key)
 
@@ -400,6 +405,8 @@ class FrameReader:
         b0, b1 = rbuf[pos], rbuf[pos + 1]
         if b0 & 0x70:
             raise self._fail(CLOSE_PROTOCOL_ERROR, "reserved bits set without an extension")
+        if self._masked_peer and not b1 & 0x80:
+            raise self._fail(CLOSE_PROTOCOL_ERROR, "unmasked frame from a client")
         length = b1 & 0x7F
         size = 2 + (2 if length == 126 else 8 if length == 127 else 0) + (4 if b1 & 0x80 else 0)
         self.ensure(size)

@@ -187,6 +187,7 @@ class WebSocketTransport:
             fail=self._fail,
             lost=self._lost,
             kernel_timeouts=kernel_timeouts,
+            masked_peer=not client,
         )
         self.placer: Placer | None = None
         """Set by the reader's owner: where parts of incoming messages may go (see Placer)."""
