@@ -148,20 +148,27 @@ def test_int32_out_of_range_reads_as_without_the_narrow_path(
     assert _error(data, 0, 301, np.int32) == with_path
 
 
+@pytest.mark.parametrize(
+    "dtype, first, second, expected",
+    [
+        (np.int32, ref_encode([1 << 31]), b"\x80" * 5 + b"\x00", "out of range for an Avro int"),
+        (np.int64, b"\xff" * 9 + b"\x03", b"\x80" * 10 + b"\x00", "overflows 64 bits"),
+    ],
+)
 def test_error_precedence_keeps_the_chunks_after_the_narrow_path(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, dtype: Any, first: bytes, second: bytes, expected: str
 ) -> None:
     # 40,000 narrow varints fill the first 64 KiB window, so the general path starts off the
-    # 32,768-varint chunk grid; a value out of int32 range at 60,000 (chunk 1) and an over-long
-    # varint at 70,000 (chunk 2) must still be told apart chunk by chunk: the value first.
+    # 32,768-varint chunk grid; a bad value at 60,000 (chunk 1) and an over-long varint at
+    # 70,000 (chunk 2) must still be told apart chunk by chunk: the value first.
     toks = [ref_encode([100])] * 25_536 + [ref_encode([1])] * 74_464
-    toks[60_000] = ref_encode([1 << 31])
-    toks[70_000] = b"\x80" * 5 + b"\x00"
+    toks[60_000] = first
+    toks[70_000] = second
     data = b"".join(toks)
-    with_path = _error(data, 0, len(toks), np.int32)
-    assert "out of range for an Avro int" in with_path
+    with_path = _error(data, 0, len(toks), dtype)
+    assert expected in with_path
     monkeypatch.setattr(_varint_decode, "_NARROW_MIN", 1 << 62)
-    assert _error(data, 0, len(toks), np.int32) == with_path
+    assert _error(data, 0, len(toks), dtype) == with_path
 
 
 def test_big_array_round_trip(windows: list[tuple[int, int] | None]) -> None:
