@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..errors import ETPInvalidArgument, ETPProtocolError
 from ..schema import Float32, Int32, datatypes
 from ..uri import DataObjectURI, DataspaceURI, InvalidURIError, parse_uri
+
+T = TypeVar("T", DataObjectURI, DataspaceURI)
 
 __all__ = [
     "custom_data_dict",
@@ -159,25 +161,24 @@ def custom_data_map(custom_data: Mapping[str, Any] | None) -> dict[str, Any]:
 # -- URIs from the server ----------------------------------------------------------------------
 
 
-def server_object_uri(text: str) -> DataObjectURI:
-    """A data object URI sent by the server (ETPProtocolError if it is not one)."""
+def _server_uri(text: str, cls: type[T], what: str) -> T:
+    """``text``, sent by the server, parsed as a URI of class ``cls`` (ETPProtocolError if not)."""
     try:
         uri = parse_uri(text)
     except InvalidURIError as exc:
-        raise ETPProtocolError(f"the server sent an invalid data object URI: {exc}") from None
-    if not isinstance(uri, DataObjectURI):
-        raise ETPProtocolError(f"the server sent {text!r} where a data object URI belongs")
+        raise ETPProtocolError(f"the server sent an invalid {what}: {exc}") from None
+    if not isinstance(uri, cls):
+        raise ETPProtocolError(f"the server sent {text!r} where a {what} belongs")
     return uri
+
+
+def server_object_uri(text: str) -> DataObjectURI:
+    """A data object URI sent by the server (ETPProtocolError if it is not one)."""
+    return _server_uri(text, DataObjectURI, "data object URI")
 
 
 def server_dataspace_uri(text: str, path: str = "") -> DataspaceURI:
     """A dataspace URI sent by the server (falls back to its ``path`` when the URI is empty)."""
     if not text and path:
         return DataspaceURI(path)
-    try:
-        uri = parse_uri(text)
-    except InvalidURIError as exc:
-        raise ETPProtocolError(f"the server sent an invalid dataspace URI: {exc}") from None
-    if not isinstance(uri, DataspaceURI):
-        raise ETPProtocolError(f"the server sent {text!r} where a dataspace URI belongs")
-    return uri
+    return _server_uri(text, DataspaceURI, "dataspace URI")

@@ -334,9 +334,7 @@ class SessionEngine:
             raise self._error_to_raise()
         kind = self._kinds.get(body.__class__) or self._kind(body)
         framer = kind[4] if protocol is None else self._framer(body, kind, protocol)
-        order = self._order
-        if not order.acquire(False):
-            self._wait_for_order(body, deadline)
+        self._take_order(body, deadline)
         try:
             message_id = self.ids.next()
             parts, size = framer.parts(
@@ -345,14 +343,7 @@ class SessionEngine:
             if not expect_response:
                 self._transmit(parts, size, body, deadline)
                 return None
-            pending = self.correlator.register(  # as _expect does, one call less
-                message_id,
-                kind[2],
-                protocol=kind[0],
-                replies=kind[3],
-                max_bytes=self._limit or self.response_limit,
-                target=target,
-            )
+            pending = self._expect(message_id, kind, target)
             try:
                 self._transmit(parts, size, body, deadline)
             except BaseException:
@@ -360,10 +351,12 @@ class SessionEngine:
                 raise
             return pending
         finally:
-            order.release()
+            self._order.release()
 
-    def _wait_for_order(self, body: Record, deadline: float | None) -> None:
-        """Take :attr:`_order` held by another send, within ``deadline`` (ETPWriteTimeout)."""
+    def _take_order(self, body: Record, deadline: float | None) -> None:
+        """Take :attr:`_order` (at once when free), within ``deadline`` (ETPWriteTimeout)."""
+        if self._order.acquire(False):
+            return
         if deadline is None:
             self._order.acquire()
         elif not self._order.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
@@ -401,8 +394,7 @@ class SessionEngine:
         pending: PendingRequest | None = None
         try:
             for i, (body, kind) in enumerate(zip(bodies, kinds, strict=True)):
-                if not self._order.acquire(False):
-                    self._wait_for_order(body, deadline)
+                self._take_order(body, deadline)
                 try:  # each part's id is taken when it can be written (see _order)
                     message_id = self.ids.next()
                     if pending is None:
