@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from etp_sync import ETPSession
+from etp_sync import ETPSession, ETPWriteTimeout
 from etp_sync.codec import MessageFramer, peek_header
 from etp_sync.schema import messages as m
 from etp_sync.server import EmbeddedServer
@@ -60,3 +60,21 @@ def test_ids_reach_the_wire_in_order_under_contention(monkeypatch: pytest.Monkey
     assert len(sent) >= THREADS * CALLS
     backwards = [(a, b) for a, b in itertools.pairwise(sent) if b <= a]
     assert backwards == []
+
+
+def test_a_send_waiting_for_the_send_order_keeps_its_deadline() -> None:
+    """Another send holding the connection (here: its send-order lock, held by the test) makes a
+    request fail with ETPWriteTimeout at its deadline, not wait for it."""
+    with EmbeddedServer(port=0) as server, ETPSession(server.url, timeout=60) as session:
+        session.get_dataspaces()
+        engine = session._conn
+        assert engine is not None
+        assert engine._order.acquire(timeout=5)
+        try:
+            begin = time.monotonic()
+            with pytest.raises(ETPWriteTimeout, match="another send held the connection"):
+                session.request(m.Dataspace.GetDataspaces(), timeout=0.3)
+            assert 0.25 <= time.monotonic() - begin < 3
+        finally:
+            engine._order.release()
+        assert session.get_dataspaces() is not None  # the session goes on
