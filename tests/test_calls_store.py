@@ -94,7 +94,8 @@ def model(session: ETPSession) -> ETPSession:
 
 
 class Recorder:
-    """Wraps ``session.request`` to record what was sent and what came back."""
+    """Wraps ``session.request`` to record what was sent and what came back, and
+    ``session.send`` (pipelined requests) to record what was sent."""
 
     def __init__(self, session: ETPSession) -> None:
         self.sent: list[list[str]] = []
@@ -109,6 +110,13 @@ class Recorder:
             return response
 
         session.request = request  # type: ignore[method-assign]
+        original_send = session.send
+
+        def send(message: Any, **kwargs: Any) -> Any:
+            self.sent.append([message.etp_name])
+            return original_send(message, **kwargs)
+
+        session.send = send  # type: ignore[method-assign]
 
     def requests_named(self, name: str) -> list[list[str]]:
         return [parts for parts in self.sent if parts[0] == name]

@@ -1,6 +1,7 @@
-"""The in-flight request pipeline of DataArray calls: one request per block, several awaiting
-answers at once, responses handled in sending order, blocks sent again on request, and (for
-reads) resumption after a dropped connection with only the blocks not answered yet."""
+"""The in-flight request pipeline of DataArray and Store calls: one request per block (a hyperslab
+of an array, a batch of objects or URIs), several awaiting answers at once, responses handled in
+sending order, blocks sent again on request, and (for reads) resumption after a dropped
+connection with only the blocks not answered yet."""
 
 from __future__ import annotations
 
@@ -8,42 +9,46 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from ..errors import ETPConnectionLost, ETPError, ETPSessionClosed
 from ..protocol.correlation import ReplyTarget, Response
 from ..schema import Record
-from ._blocks import Block
 from ._core import Deadline, ResponseHandle, SessionAPI
 
 # The logger of the DataArray calls, whose reads these messages are about.
 log = logging.getLogger("etp_sync.arrays")
 
+B = TypeVar("B")  # a block: what one request carries
+
 
 def run_pipeline(
     session: SessionAPI,
-    blocks: Iterable[Block],
-    make_request: Callable[[Block], Record],
-    on_response: Callable[[Block, Response], list[Block] | None],
+    blocks: Iterable[B],
+    make_request: Callable[[B], Record],
+    on_response: Callable[[B, Response], Iterable[B] | None],
     *,
     max_in_flight: int,
     deadline: Deadline,
     on_resume: Callable[[], None] | None = None,
-    target_for: Callable[[Block], ReplyTarget | None] | None = None,
+    target_for: Callable[[B], ReplyTarget | None] | None = None,
 ) -> None:
     """Send one request per block with up to ``max_in_flight`` in flight; hand each response
     to ``on_response`` as it completes (in sending order). ``on_response`` may return blocks
-    to send again (e.g. halves of a block the server found too big).
+    to send again (e.g. halves of a block the server found too big). Blocks are taken from
+    ``blocks`` only when there is room in flight, so a lazy iterable builds each just before
+    its request is sent (an exception it raises ends the pipeline like a failed send).
 
     With ``on_resume`` (reads), a dropped connection is not an error while the deadline
     allows: the blocks not answered yet are sent again, and only those, on a new connection;
     whenever the connection changed, ``on_resume()`` is called first (it may raise).
     ``target_for(block)`` names memory a block's reply values may be received into."""
     source = iter(blocks)
-    retry: deque[Block] = deque()
-    inflight: deque[tuple[ResponseHandle, Block]] = deque()
+    retry: deque[B] = deque()
+    inflight: deque[tuple[ResponseHandle, B]] = deque()
     connected = session.connect_count
 
-    def next_block() -> Block | None:
+    def next_block() -> B | None:
         if retry:
             return retry.popleft()
         return next(source, None)

@@ -13,13 +13,25 @@ Size rules. No message may exceed the negotiated ``session.server.max_message_si
 
 Writes go through the session's :class:`~etp_sync.calls.transactions.TransactionManager`: a
 write that takes several requests (batches, chunked objects, several dataspaces) runs inside one
-transaction when the server offers the Transaction protocol, so it is all-or-nothing. Map keys
+transaction when the server offers the Transaction protocol, so it is all-or-nothing.
+
+Pipelining. Requests are serial on both sides (the client builds and encodes a request, then the
+server decodes and stores it), so a put of many objects in one request keeps one side idle while
+the other works. When the server offers transactions, a put of many objects is sent as
+PutDataObjects batches inside its one transaction, several in flight, each batch built (its
+documents read, its records made) just before it is sent: the client works on batch k+1 while
+the server stores batch k. The first batches are small so that the server starts early. A get
+of many URIs likewise goes as several GetDataObjects in flight (reads need no transaction).
+Without the Transaction protocol a put keeps to as few requests as fit (one request is
+atomic; several batches outside a transaction would not be). Map keys
 of every request are the canonical URI strings, so ``ETPPartialFailure.errors`` is keyed by URI
 text while ``successes`` holds the typed results of the items that worked.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
@@ -28,16 +40,27 @@ from typing import Any, TypeVar
 from .._display import ResultDict
 from .._progress import Progress, ProgressArg, resolve_progress
 from .._xmlpeek import peek_data_object
-from ..errors import ErrorCode, ETPError, ETPInvalidArgument, ETPProtocolError, ETPRemoteError
+from ..errors import (
+    ErrorCode,
+    ETPConnectionLost,
+    ETPError,
+    ETPInvalidArgument,
+    ETPProtocolError,
+    ETPRemoteError,
+    ETPSessionClosed,
+)
 from ..protocol.correlation import Response, protocol_exception_error
 from ..protocol.negotiation import now_us
 from ..schema import datatypes, messages
 from ..uri import DataObjectURI, DataspaceURI, as_dataspace_uri, as_object_uri
 from ..xmlinfo import ObjectInfo
 from ._core import Deadline, SessionAPI
+from ._pipeline import run_pipeline
 from .results import DataObject, PutResult
 
 __all__ = ["StoreCalls", "message_budget"]
+
+log = logging.getLogger("etp_sync.store")
 
 ObjectURI = str | DataObjectURI
 T = TypeVar("T")
@@ -53,6 +76,21 @@ ENTRY_OVERHEAD = 128
 # Bytes of a Chunk message around its payload (header, blob id, length, final flag).
 CHUNK_OVERHEAD = 64
 
+# Pipelined puts (see the module docstring): taken for more than PIPELINE_MIN_OBJECTS objects or
+# more than PIPELINE_MIN_BYTES of documents (objects too large for a message of their own not
+# counted); batch n holds up to min(PUT_FIRST_BATCH_BYTES << n, PUT_BATCH_BYTES) bytes, and up to
+# PUT_IN_FLIGHT batches await their answers at once.
+PIPELINE_MIN_OBJECTS = 128
+PIPELINE_MIN_BYTES = 256 * 1024
+PUT_FIRST_BATCH_BYTES = 32 * 1024
+PUT_BATCH_BYTES = 128 * 1024
+PUT_IN_FLIGHT = 4
+# Pipelined gets: batch n asks for up to min(GET_FIRST_BATCH << n, GET_BATCH) URIs (and fits
+# the message budget); up to GET_IN_FLIGHT requests await their answers at once.
+GET_FIRST_BATCH = 32
+GET_BATCH = 128
+GET_IN_FLIGHT = 4
+
 
 def message_budget(limit: int) -> int:
     """The most bytes a request built here may take: the limit minus a safety margin."""
@@ -63,19 +101,33 @@ def _utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def _batches(items: Sequence[Any], size: Any, budget: int) -> Iterator[list[Any]]:
-    """Split ``items`` into runs whose summed ``size(item)`` stays within ``budget``."""
+def _batches(
+    items: Sequence[Any], size: Any, budget: int, counts: Iterator[int] | None = None
+) -> Iterator[list[Any]]:
+    """Split ``items`` into runs whose summed ``size(item)`` stays within ``budget``; with
+    ``counts``, each run also holds at most ``next(counts)`` items."""
     batch: list[Any] = []
     used = MESSAGE_OVERHEAD
+    most = next(counts) if counts is not None else len(items)
     for item in items:
         cost = size(item)
-        if batch and used + cost > budget:
+        if batch and (used + cost > budget or len(batch) >= most):
             yield batch
             batch, used = [], MESSAGE_OVERHEAD
+            most = next(counts) if counts is not None else most
         batch.append(item)
         used += cost
     if batch:
         yield batch
+
+
+def _ramp(first: int, most: int) -> Iterator[int]:
+    """``first``, doubling up to ``most``, then ``most`` for ever: batch limits that start the
+    other side early and then keep the per-request costs small."""
+    n = max(1, first)
+    while True:
+        yield min(n, most)
+        n *= 2
 
 
 def _keyed_uris(uris: ObjectURI | Iterable[ObjectURI]) -> dict[str, DataObjectURI]:
@@ -253,42 +305,137 @@ def _put_items(
 ) -> list[_PutItem]:
     """Validate the objects given to put_data_objects and work out their URIs (one item per
     URI: the last document given for it, in the place of the first)."""
+    if isinstance(objects, Mapping):
+        return [_mapped_item(uri, doc) for uri, doc in _mapped_entries(objects, dataspace)]
     space = None if dataspace is None else as_dataspace_uri(dataspace)
     items: dict[str, _PutItem] = {}
-    if isinstance(objects, Mapping):
-        for key, doc in objects.items():
-            uri = as_object_uri(key)
-            if space is not None and uri.dataspace != space:
-                raise ETPInvalidArgument(
-                    f"{uri} is not in dataspace {space} given as dataspace=; leave it out when "
-                    "the objects are keyed by URI"
-                )
-            data = _document_bytes(doc, uri)
-            try:
-                info: ObjectInfo | None = peek_data_object(data)
-            except ETPError:
-                info = None  # not ours to judge: the store will say if it is invalid
-            item = _PutItem(uri, data, info)
-            if info is not None and info.uuid != _uuid_text(uri, item.key):
-                raise ETPInvalidArgument(
-                    f"the document put as {uri} has uuid {info.uuid} in its XML"
-                )
-            items[item.key] = item
-    else:
-        if isinstance(objects, str | bytes | bytearray | memoryview):
-            objects = [objects]
-        for i, doc in enumerate(objects):
-            data = _document_bytes(doc, f"object {i}")
-            try:
-                info = peek_data_object(data)
-            except ETPError as exc:
-                raise ETPInvalidArgument(
-                    f"object {i}: cannot derive its URI from the XML: {exc.message}"
-                ) from None
-            uri = _derive_uri(info, space if space is not None else DataspaceURI())
-            item = _PutItem(uri, data, info)
-            items[item.key] = item
+    if isinstance(objects, str | bytes | bytearray | memoryview):
+        objects = [objects]
+    for i, doc in enumerate(objects):
+        data = _document_bytes(doc, f"object {i}")
+        try:
+            info = peek_data_object(data)
+        except ETPError as exc:
+            raise ETPInvalidArgument(
+                f"object {i}: cannot derive its URI from the XML: {exc.message}"
+            ) from None
+        uri = _derive_uri(info, space if space is not None else DataspaceURI())
+        item = _PutItem(uri, data, info)
+        items[item.key] = item
     return list(items.values())
+
+
+def _mapped_entries(
+    objects: ObjectMap, dataspace: str | DataspaceURI | None
+) -> list[tuple[DataObjectURI, Any]]:
+    """The URIs and documents of a ``{uri: xml}`` put, URIs checked (one entry per URI: the
+    last document given for it, in the place of the first); documents are read later
+    (:func:`_mapped_item`)."""
+    space = None if dataspace is None else as_dataspace_uri(dataspace)
+    entries: dict[str, tuple[DataObjectURI, Any]] = {}
+    for key, doc in objects.items():
+        uri = as_object_uri(key)
+        if space is not None and uri.dataspace != space:
+            raise ETPInvalidArgument(
+                f"{uri} is not in dataspace {space} given as dataspace=; leave it out when "
+                "the objects are keyed by URI"
+            )
+        entries[str(uri)] = (uri, doc)
+    return list(entries.values())
+
+
+def _mapped_item(uri: DataObjectURI, doc: Any) -> _PutItem:
+    """The item of a document put as ``uri``: its bytes, Resource fields and a uuid check."""
+    data = _document_bytes(doc, uri)
+    try:
+        info: ObjectInfo | None = peek_data_object(data)
+    except ETPError:
+        info = None  # not ours to judge: the store will say if it is invalid
+    item = _PutItem(uri, data, info)
+    if info is not None and info.uuid != _uuid_text(uri, item.key):
+        raise ETPInvalidArgument(f"the document put as {uri} has uuid {info.uuid} in its XML")
+    return item
+
+
+def _doc_size(doc: Any) -> int:
+    """A document's bytes, about (a str counted by characters; anything else: 0, refused
+    later)."""
+    return len(doc) if isinstance(doc, str | bytes | bytearray | memoryview) else 0
+
+
+class _PutPlan:
+    """The batches of a pipelined put, built on demand and kept: the documents of each batch
+    are read (:func:`_mapped_item`) just before its request is built, so the server stores
+    one batch while the next is prepared, and a write sent again after a drop goes over the
+    same batches. A batch holds objects of one dataspace and at most the byte limit of its
+    place (:func:`_ramp`) and ``budget``; objects too large for a message of their own are set
+    aside in :attr:`large`, to be sent in chunks once the batches are done."""
+
+    def __init__(
+        self,
+        entries: Sequence[tuple[DataObjectURI, Any] | _PutItem],
+        budget: int,
+        prune: bool,
+    ) -> None:
+        self.budget = budget
+        self.prune = prune
+        groups: dict[DataspaceURI, list[tuple[DataObjectURI, Any] | _PutItem]] = {}
+        for entry in entries:
+            uri = entry.uri if isinstance(entry, _PutItem) else entry[0]
+            groups.setdefault(uri.dataspace, []).append(entry)
+        self.dataspaces = list(groups)
+        self._items = (
+            entry if isinstance(entry, _PutItem) else _mapped_item(*entry)
+            for group in groups.values()
+            for entry in group
+        )
+        self._ahead: _PutItem | None = None
+        self._limits = _ramp(PUT_FIRST_BATCH_BYTES, PUT_BATCH_BYTES)
+        self._built: list[list[_PutItem]] = []
+        self._complete = False
+        self.large: list[_PutItem] = []
+
+    def __iter__(self) -> Iterator[list[_PutItem]]:
+        """The batches: those built already, then the rest, each built when asked for."""
+        n = 0
+        while True:
+            if n == len(self._built):
+                if self._complete:
+                    return
+                batch = self._build()
+                if batch is None:
+                    return
+                self._built.append(batch)
+            yield self._built[n]
+            n += 1
+
+    def _build(self) -> list[_PutItem] | None:
+        limit = min(next(self._limits), self.budget)
+        batch: list[_PutItem] = []
+        used = MESSAGE_OVERHEAD
+        while True:
+            item = self._ahead if self._ahead is not None else next(self._items, None)
+            self._ahead = None
+            if item is None:
+                self._complete = True
+                break
+            if MESSAGE_OVERHEAD + item.size > self.budget:
+                self.large.append(item)
+                continue
+            if batch and (used + item.size > limit or item.uri.dataspace != batch[0].uri.dataspace):
+                self._ahead = item
+                break
+            batch.append(item)
+            used += item.size
+        return batch or None
+
+    def request(self, batch: list[_PutItem]) -> Any:
+        """The PutDataObjects of a batch."""
+        now = now_us()
+        return messages.Store.PutDataObjects(
+            data_objects={i.key: i.record(now) for i in batch},
+            prune_contained_objects=self.prune,
+        )
 
 
 class StoreCalls(SessionAPI):
@@ -320,24 +467,71 @@ class StoreCalls(SessionAPI):
         by_key = _keyed_uris(uris)
         if not by_key:
             return {}
-        budget = self._store_budget()
+        keys = list(by_key)
+        counts = _ramp(GET_FIRST_BATCH, GET_BATCH) if len(keys) > GET_BATCH else None
+        batches = list(_batches(keys, _key_size, self._store_budget(), counts))
         found: dict[str, DataObject] = {}
         failures = _Failures()
         done = 0
-        for keys in _batches(list(by_key), _key_size, budget):
-            response = self.request(
-                messages.Store.GetDataObjects(uris={k: k for k in keys}, format=format)
-            )
+
+        def request(batch: list[str]) -> Any:
+            return messages.Store.GetDataObjects(uris={k: k for k in batch}, format=format)
+
+        def collect(batch: list[str], response: Response) -> None:
+            nonlocal done
             found.update(_assemble_objects(response, by_key))
-            done += len(keys)
+            done += len(batch)
             if report is not None:
                 report(done, len(by_key))
-            missing = [k for k in keys if k not in found]
+            missing = [k for k in batch if k not in found]
             failures.add_response(response, missing)
             failures.add_unanswered(missing, ErrorCode.ENOT_FOUND)
+
+        if len(batches) == 1:
+            collect(batches[0], self.request(request(batches[0])))
+        else:
+            self._get_pipelined(batches, request, collect)
         result = ResultDict({uri: found[k] for k, uri in by_key.items() if k in found})
         failures.raise_if_any(result)
         return result
+
+    def _get_pipelined(
+        self,
+        batches: list[list[str]],
+        request: Callable[[list[str]], Any],
+        collect: Callable[[list[str], Response], None],
+    ) -> None:
+        """GetDataObjects of ``batches``, GET_IN_FLIGHT at a time, each answer collected in
+        order. As for one request, each batch waits up to the session's timeout (counted from
+        the answer before it) and, when the connection drops, the batches not answered yet are
+        sent again on a new one, once per batch (not when the session does not reconnect)."""
+        deadline = Deadline(self.timeout)
+        answered = 0
+        resent_at = -1
+
+        def on_response(batch: list[str], response: Response) -> None:
+            nonlocal answered
+            collect(batch, response)
+            answered += 1
+            deadline.at = time.monotonic() + deadline.seconds
+
+        while True:
+            try:
+                run_pipeline(
+                    self,
+                    batches[answered:],
+                    request,
+                    on_response,
+                    max_in_flight=GET_IN_FLIGHT,
+                    deadline=deadline,
+                )
+                return
+            except ETPConnectionLost as exc:
+                reconnects = getattr(self, "auto_reconnect", True)
+                if isinstance(exc, ETPSessionClosed) or not reconnects or resent_at == answered:
+                    raise
+                resent_at = answered
+                log.info("sending GetDataObjects again after a connection loss: %s", exc)
 
     def get_data_object(self, uri: ObjectURI, *, format: str = "xml") -> DataObject:
         """Fetch one data object (raises ETPRemoteError, e.g. ENOT_FOUND, if it fails)."""
@@ -371,14 +565,26 @@ class StoreCalls(SessionAPI):
         again after a drop counts again from 0), or True for a progress bar (tqdm).
         """
         report = resolve_progress(progress, desc="put objects", unit="obj")
-        items = _put_items(objects, dataspace)
+        prune = bool(prune_contained_objects)
+        if isinstance(objects, Mapping) and self.transaction_manager.owned() is None:
+            # Documents are read batch by batch when pipelined (inside this thread's own
+            # transaction all are read first: nothing may be sent before a refusal).
+            entries = _mapped_entries(objects, dataspace)
+            if self._pipelines(entries):
+                plan = _PutPlan(entries, self._store_budget(), prune)
+                return self._put_pipelined(plan, [uri for uri, _ in entries], timeout, report)
+            items = [_mapped_item(uri, doc) for uri, doc in entries]
+        else:
+            items = _put_items(objects, dataspace)
         if not items:
             return {}
+        if self._pipelines(items):
+            plan = _PutPlan(items, self._store_budget(), prune)
+            return self._put_pipelined(plan, [i.uri for i in items], timeout, report)
         budget = self._store_budget()
         groups: dict[DataspaceURI, list[_PutItem]] = {}
         for item in items:
             groups.setdefault(item.uri.dataspace, []).append(item)
-        prune = bool(prune_contained_objects)
         requests: list[tuple[Any, list[_PutItem]]] = []
         spaces: list[DataspaceURI] = []
         for space, group in groups.items():
@@ -399,6 +605,75 @@ class StoreCalls(SessionAPI):
             requests, spaces, _collect_put, timeout=timeout, replaces=True, progress=report
         )
         put = ResultDict({i.uri: results[i.key] for i in items if i.key in results})
+        failures.raise_if_any(put)
+        return put
+
+    def _pipelines(self, entries: Sequence[tuple[DataObjectURI, Any] | _PutItem]) -> bool:
+        """Whether a put of ``entries`` goes pipelined: many objects, or many bytes of objects
+        that fit a message each, and a server offering transactions (asked last: it
+        connects)."""
+        sizes = [e.size if isinstance(e, _PutItem) else _doc_size(e[1]) for e in entries]
+        if len(sizes) <= PIPELINE_MIN_OBJECTS and sum(sizes) <= PIPELINE_MIN_BYTES:
+            return False
+        if not self.transaction_manager.offers_transactions():
+            return False
+        if len(sizes) > PIPELINE_MIN_OBJECTS:
+            return True
+        most = self._store_budget() - MESSAGE_OVERHEAD
+        return sum(size for size in sizes if size <= most) > PIPELINE_MIN_BYTES
+
+    def _put_pipelined(
+        self,
+        plan: _PutPlan,
+        uris: list[DataObjectURI],
+        timeout: float | None,
+        progress: Progress | None,
+    ) -> dict[DataObjectURI, PutResult]:
+        """Put the batches of ``plan`` (then its objects sent in chunks) inside one automatic
+        transaction (or this thread's own), PUT_IN_FLIGHT batches at a time; sent again as a
+        whole after a drop, within ``timeout``. ``uris``: the objects, in the caller's order.
+
+        A document found invalid in a later batch (its uuid not its URI's) raises
+        ETPInvalidArgument once the batches in flight are answered, and the transaction is
+        rolled back: nothing is stored, as when it is found before anything is sent."""
+        total = len(uris)
+
+        def operation(deadline: Deadline) -> tuple[dict[str, PutResult], _Failures]:
+            results: dict[str, PutResult] = {}
+            failures = _Failures()
+            done = 0
+
+            def on_response(batch: list[_PutItem], response: Response) -> None:
+                nonlocal done
+                _collect_put(response, batch, results, failures)
+                done += len(batch)
+                if progress is not None:
+                    progress(done, total)
+
+            run_pipeline(
+                self,
+                plan,
+                plan.request,
+                on_response,
+                max_in_flight=PUT_IN_FLIGHT,
+                deadline=deadline,
+            )
+            for item in plan.large:
+                on_response(
+                    [item],
+                    self.request(
+                        _chunked_put(item, plan.budget, plan.prune),
+                        timeout=deadline.remaining(),
+                        idempotent=False,
+                    ),
+                )
+            return results, failures
+
+        manager = self.transaction_manager
+        results, failures = manager.write_many(
+            operation, dataspace=plan.dataspaces, deadline=manager.deadline(timeout), retry=True
+        )
+        put = ResultDict({uri: results[str(uri)] for uri in uris if str(uri) in results})
         failures.raise_if_any(put)
         return put
 
