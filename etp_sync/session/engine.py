@@ -4,9 +4,9 @@ thread, and correlation.
 The reader thread is the only one that receives. It decodes every frame and routes responses, by
 correlation id, into the queue of the request waiting for them (kazoo-style); everything else
 (notifications, unsolicited errors) goes to a separate dispatch thread (started with the first
-one) so that a slow user callback never stalls the reader. Pings are answered, CloseSession
-honoured. Any thread may send: message ids come from an atomic counter and the transport
-serialises frames.
+one) so that a slow user callback never stalls the reader. Pings are answered (queued, never
+waiting for another thread's send: :meth:`SessionEngine._reply`), CloseSession honoured. Any
+thread may send: a message's id is taken under the send-order lock held until it is written.
 
 Deadlines: :meth:`SessionEngine.send` takes the caller's deadline (a ``time.monotonic()`` value)
 and hands it to the transport, which bounds the wait for the send lock and the write itself;
@@ -20,6 +20,7 @@ has delivered what arrived before, and the transport drops its buffers.
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -60,6 +61,9 @@ log = logging.getLogger("etp_sync.session.engine")
 
 Handler = Callable[[Any, Any], None]
 RECEIVE_HEADROOM = 1 << 20  # replies may slightly exceed the advertised limit
+REPLY_WAIT = 0.25
+"""Seconds a reply of the reader thread's own (ETP Pong) may wait for the socket to take it
+(:meth:`SessionEngine._send_replies`); like the websocket's pongs."""
 RESPONSE_MESSAGES = 4
 """Default bound of one reply, all its parts together: this many negotiated maximum-size
 messages (see ``max_response_size``)."""
@@ -104,6 +108,8 @@ class SessionEngine:
         # Held from taking a message's id until the message is written, so ids reach the wire
         # strictly increasing (ETP requires it of each sender) whichever thread sends.
         self._order = threading.Lock()
+        # Replies of the reader thread (ETP Pong), sent by whoever holds _order next.
+        self._replies: collections.deque[tuple[Record, int]] = collections.deque()
         self.correlator = Correlator()
         self._on_unsolicited = on_unsolicited
         self._on_close = on_close
@@ -352,6 +358,8 @@ class SessionEngine:
             return pending
         finally:
             self._order.release()
+            if self._replies:
+                self._send_replies()
 
     def _take_order(self, body: Record, deadline: float | None) -> None:
         """Take :attr:`_order` (at once when free), within ``deadline`` (ETPWriteTimeout)."""
@@ -410,6 +418,8 @@ class SessionEngine:
                     self._transmit(parts, size, body, deadline)
                 finally:
                     self._order.release()
+                    if self._replies:
+                        self._send_replies()
         except BaseException:
             if pending is not None:
                 self.correlator.forget(first_id)
@@ -504,14 +514,40 @@ class SessionEngine:
             self.correlator.fail(correlation_id, exc)
 
     def _reply_pong(self, ping_header: Any) -> None:
-        try:
-            self.send(
-                messages.Core.Pong(current_date_time=now_us()),
-                correlation_id=ping_header.message_id,
-                expect_response=False,
-            )
-        except ETPError as exc:
-            log.warning("could not answer the server's Ping: %s", exc)
+        """Answer the server's Ping (reader thread): queued for :meth:`_send_replies`."""
+        self._reply(messages.Core.Pong(current_date_time=now_us()), ping_header.message_id)
+
+    def _reply(self, body: Record, correlation_id: int) -> None:
+        """Send a reply of the reader thread's own (ETP Pong) without ever waiting for the
+        send-order lock: a caller may hold it for as long as its deadline allows, blocked on a
+        socket that the peer does not empty, perhaps because it waits for us to read, which the
+        reader would never do again. The reply is queued, and sent by whoever releases the lock
+        (or at once by this thread when the lock is free), within :data:`REPLY_WAIT`."""
+        self._replies.append((body, correlation_id))
+        self._send_replies()
+
+    def _send_replies(self) -> None:
+        """Send the queued replies unless another thread holds the send-order lock (it sends
+        them when it releases it); each may wait :data:`REPLY_WAIT` for the socket, and one
+        that cannot go then is dropped (logged): a peer that does not read our bytes is not
+        worth a blocked thread, least of all the reader."""
+        replies = self._replies
+        while replies and self._order.acquire(False):
+            try:
+                while replies:
+                    body, correlation_id = replies.popleft()
+                    if self.close_error is not None:
+                        continue
+                    kind = self._kinds.get(body.__class__) or self._kind(body)
+                    parts, size = kind[4].parts(
+                        body, correlation_id, self.ids.next(), _FIN, self._compress
+                    )
+                    try:
+                        self._transmit(parts, size, body, time.monotonic() + REPLY_WAIT)
+                    except ETPError as exc:
+                        log.warning("could not send %s: %s", body.etp_name, exc)
+            finally:
+                self._order.release()
 
     def _dispatch_loop(self) -> None:
         while True:
