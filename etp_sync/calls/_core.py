@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._timeouts import seconds as checked_seconds
 from ..errors import ETPError, ETPTimeout
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class Deadline:
     each request gets the time still left, never a fresh ``timeout`` of its own."""
 
     def __init__(self, seconds: float) -> None:
-        self.seconds = float(seconds)
+        self.seconds = checked_seconds(seconds)  # the one check of a call's timeout
         self.at = time.monotonic() + self.seconds
 
     def __repr__(self) -> str:

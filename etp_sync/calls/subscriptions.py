@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+from .._timeouts import optional_seconds
 from ..errors import (
     ETPConnectionLost,
     ETPError,
@@ -183,7 +184,7 @@ class Subscription:
         """The next event; None if none arrives within ``timeout`` seconds (None = wait
         forever) or when the subscription is over and every queued event was read."""
         try:
-            item = self._queue.get(timeout=timeout)
+            item = self._queue.get(timeout=optional_seconds(timeout, zero=True))
         except queue.Empty:
             return None
         if item is None:

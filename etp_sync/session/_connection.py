@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Self
 
+from .._timeouts import seconds
 from ..errors import (
     ETPConnectionLost,
     ETPConnectTimeout,
@@ -72,7 +73,7 @@ class ConnectionKeeper:
         ``timeout`` bounds the whole (default: only the retry policy does). Raises
         :class:`~etp_sync.errors.ETPSessionClosed` after :meth:`close`.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else time.monotonic() + seconds(timeout)
         self._connection(deadline)
         return self
 
@@ -169,7 +170,7 @@ class ConnectionKeeper:
     def _deadline(self, timeout: float | None) -> float:
         """The deadline of a request made now with ``timeout`` (None: the session's), capped
         by the caller's when an after-connect hook makes it."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        deadline = time.monotonic() + (self.timeout if timeout is None else seconds(timeout))
         cap = getattr(self._hook_deadline, "at", None)
         return deadline if cap is None else min(deadline, cap)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._timeouts import seconds
 from ..protocol.correlation import PendingRequest, Response
 
 
@@ -27,7 +28,7 @@ class RequestHandle:
     def response(self, timeout: float | None = None) -> Response:
         """All response parts, ProtocolExceptions included (no error raised for them)."""
         if timeout is not None:
-            return self._pending.result(timeout)
+            return self._pending.result(seconds(timeout))
         return self._pending.result(deadline=self._deadline)
 
     def result(self, timeout: float | None = None) -> list[Any]:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
+from .._timeouts import MAX_WAIT, seconds
 from .._version import __version__
 from ..auth import DEFAULT_REFRESH_MARGIN
 from ..calls import CallsMixin, SubscriptionRegistry, TransactionManager
@@ -123,7 +124,10 @@ class ETPSession(ConnectionKeeper, CallsMixin):
             (called on every connect and renewal, see "Tokens"). Sent as
             ``Authorization: Bearer <token>``; never logged.
         data_partition_id: OSDU partition, sent as the ``data-partition-id`` header.
-        timeout: default deadline of a call, in seconds (see above; default 60).
+        timeout: default deadline of a call, in seconds (see above; default 60). Every
+            ``timeout`` (this one, a call's, ``connect_timeout``) is a positive number of any
+            real type; ``math.inf`` means no deadline in practice (about 24.8 days, as for a
+            transport's ``stall_timeout``); anything else raises ETPInvalidArgument.
         connect_timeout: seconds for one connection attempt (websocket upgrade and ETP
             handshake), within the call's deadline; also how long an ``Authorize`` may go
             unanswered before the server counts as not supporting it.
@@ -190,10 +194,8 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         timeout = _alias("timeout", timeout, "etp_timeout", etp_timeout)
         compression = _alias("compression", compression, "use_compression", use_compression)
         protocols = _alias("protocols", protocols, "requested_protocols", requested_protocols)
-        timeout = DEFAULT_TIMEOUT if timeout is None else timeout
-        for name, seconds in (("timeout", timeout), ("connect_timeout", connect_timeout)):
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
-                raise ETPInvalidArgument(f"{name} must be a positive number of seconds")
+        timeout = seconds(DEFAULT_TIMEOUT if timeout is None else timeout, "timeout")
+        connect_timeout = seconds(connect_timeout, "connect_timeout")
         if not isinstance(max_message_size, int) or max_message_size < 4096:
             raise ETPInvalidArgument("max_message_size must be at least 4096 bytes")
         if max_response_size is not None and (
@@ -211,7 +213,7 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         self._renewal = TokenRenewal(self._credentials, connect_timeout)
         self._renew_lock = threading.RLock()  # after-connect hooks may renew again
         self.data_partition_id = data_partition_id
-        self.timeout = float(timeout)
+        self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.max_message_size = int(max_message_size)
         self.max_response_size = None if max_response_size is None else int(max_response_size)
@@ -346,7 +348,11 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         if idempotent is None:
             idempotent = len(bodies) == 1 and bodies[0].etp_name.startswith(("Get", "Find"))
         # _deadline(timeout), inline (every request comes this way)
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        if timeout is None:
+            timeout = self.timeout
+        elif timeout.__class__ is not float or not 0.0 < timeout < MAX_WAIT:
+            timeout = seconds(timeout)
+        deadline = time.monotonic() + timeout
         cap = getattr(self._hook_deadline, "at", None)
         if cap is not None and cap < deadline:
             deadline = cap

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Final, TypeAlias
 
+from etp_sync._timeouts import MAX_WAIT as MAX_WAIT  # re-exported: the one limit of every wait
 from etp_sync.codec._placement import PLACE_PEEK
 from etp_sync.errors import ETPProtocolError, ETPTransportError
 
@@ -46,11 +47,6 @@ _DIRECT_RECV: Final = 16 << 10
 _FIRST_GROWTH: Final = 64 << 10
 """A message buffer starts at most this big; it then at most doubles as bytes arrive, so memory
 follows what the peer actually sent, not the length its frame header announced."""
-
-
-MAX_WAIT: Final = 2_147_483.0
-"""The longest timeout the socket layer takes, in seconds (``poll``'s limit of 2**31 - 1 ms,
-about 24.8 days): a longer stall timeout (infinity too) is this long, i.e. none in practice."""
 
 
 def kernel_timeval(seconds: float) -> bytes:

@@ -18,9 +18,7 @@ serialised by a lock); exactly one thread (the connection's reader) calls
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
 import socket
 import ssl
 import struct
@@ -39,8 +37,9 @@ from etp_sync.errors import (
     WebSocketClosed,
 )
 
+from .._timeouts import seconds
 from ._connect import ETP_SUBPROTOCOL, lazy_tls, open_websocket, safe_url
-from ._frame_reader import MAX_WAIT, FrameReader, Placer, kernel_timeval
+from ._frame_reader import FrameReader, Placer, kernel_timeval
 from ._frame_writer import FrameWriter
 from ._frames import (
     CLOSE_NO_STATUS,
@@ -101,20 +100,10 @@ def _arm_stall_timeout(sock: socket.socket, seconds: float) -> bool:
 
 def _stall_seconds(value: object) -> float:
     """``stall_timeout`` checked: a positive number of seconds (any real number type). Infinity,
-    or anything longer than :data:`~._frame_reader.MAX_WAIT` (about 24.8 days), means no stall
-    timeout in practice and is taken as that longest wait the socket layer supports."""
-    seconds = math.nan
-    if not isinstance(value, bool | str | bytes):
-        with contextlib.suppress(TypeError, ValueError):
-            try:
-                seconds = float(value)  # type: ignore[arg-type]
-            except OverflowError:  # an integer beyond any float: longer than any wait
-                seconds = math.inf if value > 0 else -math.inf  # type: ignore[operator]
-    if not seconds > 0:
-        raise ETPInvalidArgument(
-            f"stall_timeout must be a positive number of seconds, got {value!r}"
-        )
-    return min(seconds, MAX_WAIT)
+    or anything longer than :data:`~etp_sync._timeouts.MAX_WAIT` (about 24.8 days), means no
+    stall timeout in practice and is taken as that longest wait the socket layer supports (the
+    rule of every timeout, :mod:`etp_sync._timeouts`)."""
+    return seconds(value, "stall_timeout")
 
 
 _OPEN: Final = "open"
