@@ -1042,6 +1042,42 @@ def test_listeners_run_outside_the_lock(store: Store) -> None:
     assert seen == [1]
 
 
+def test_objects_carry_the_time_of_the_write_that_committed_them(store: Store) -> None:
+    """The objects of one put share its commit time (that of its change events and of the
+    dataspace's last write), a replaced one keeps its creation time, and a transaction's
+    objects, read inside it with the time they were staged, get the commit's time."""
+    batches: list[list[ChangeEvent]] = []
+    store.add_listener(batches.append)
+    store.put_objects(DS, {"c": CRS_XML, "e": EPC_XML})
+    found = store.get_objects([crs_uri(), epc_uri()])[0]
+    crs, epc = found[crs_uri()], found[epc_uri()]
+    t1 = batches[0][0].time_us
+    assert {e.time_us for e in batches[0]} == {t1}
+    assert {crs.store_created_us, crs.store_last_write_us} == {t1}
+    assert {epc.store_created_us, epc.store_last_write_us} == {t1}
+    assert [e.obj for e in batches[0]] == [crs, epc]
+    assert store.get_dataspace(DS).store_last_write_us == t1
+
+    store.put_objects(DS, {"c": CRS_XML.replace(b"Local depth CRS", b"Renamed")})
+    crs2 = store.get_objects([crs_uri()])[0][crs_uri()]
+    t2 = batches[1][0].time_us
+    assert t2 > t1 and crs2.store_created_us == t1 and crs2.store_last_write_us == t2
+    assert batches[1][0].obj == crs2 and crs2.info.title == "Renamed"
+
+    tx = store.start_transaction("A", [DS])
+    store.put_objects(DS, {"g": GRID_XML, "c": CRS_XML}, tx=tx)
+    staged = store.get_objects([grid_uri(), crs_uri()], tx=tx)[0]
+    store.commit_transaction(tx)
+    committed = store.get_objects([grid_uri(), crs_uri()])[0]
+    t3 = batches[2][0].time_us
+    assert t3 > staged[grid_uri()].store_last_write_us > t2
+    grid, crs3 = committed[grid_uri()], committed[crs_uri()]
+    assert {grid.store_created_us, grid.store_last_write_us, crs3.store_last_write_us} == {t3}
+    assert crs3.store_created_us == t1
+    assert grid.xml == staged[grid_uri()].xml and grid.info == staged[grid_uri()].info
+    assert [e.obj for e in batches[2]] == [grid, crs3]
+
+
 def test_write_times_strictly_increase(store: Store) -> None:
     stamps = []
     for _ in range(50):

@@ -234,3 +234,18 @@ def test_references_the_bytes_do_not_spell_are_found(doc: bytes) -> None:
 def test_other_or_unclear_encodings_take_the_full_parse(declaration: bytes) -> None:
     assert not _xml._ascii_based(declaration)
     assert _xml._ascii_based(b'<?xml version="1.0" encoding="UTF-8"?><r/>')
+
+
+def test_usual_declarations_shortcut_agrees_with_the_general_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """_ascii_based answers for the usual declarations without reading them: the same answer
+    as its general reading, on them and on generated documents."""
+    rng = random.Random(14)
+    docs = [_document(rng) for _ in range(2000)]
+    tails = [b"", b"\n<r/>", b"<?xml version='1.0' encoding='cp1252'?>", b"\xff\xfe\x00"]
+    docs += [d + tail for d in _xml._USUAL_DECLARATIONS for tail in tails]
+    shortcut = [_xml._ascii_based(d) for d in docs]
+    monkeypatch.setattr(_xml, "_USUAL_DECLARATIONS", ())
+    assert [_xml._ascii_based(d) for d in docs] == shortcut
+    assert shortcut[-8:] == [True] * 8

@@ -194,20 +194,39 @@ def resource_record(info: ResourceInfo) -> Any:
     )
 
 
+# Records of every object a get, a notification or a query answers with are made field by field
+# (below): each value is of its field's type already (the store's own str, int and bool; the
+# enum members looked up once), and the constructors' checks and coercions cost more than the
+# rest of the records (tests/test_server_records.py compares them with the constructors').
+_new_record = object.__new__
+_RESOURCE = datatypes.Object.Resource
+_DATA_OBJECT = datatypes.Object.DataObject
+_DATA_VALUE = datatypes.DataValue
+
+
+def _data_value(item: Any) -> Any:
+    """``DataValue(item=item)`` of a plain value (an int or a str: no coercion)."""
+    value = _new_record(_DATA_VALUE)
+    value.item = item
+    return value
+
+
 def object_resource(obj: StoredObject) -> Any:
-    """ETP ``Resource`` describing a stored object (counts left null)."""
-    return datatypes.Object.Resource(
-        uri=obj.uri,
-        alternate_uris=[],
-        name=obj.info.title,
-        source_count=None,
-        target_count=None,
-        last_changed=obj.info.last_update_us or obj.store_last_write_us,
-        store_last_write=obj.store_last_write_us,
-        store_created=obj.store_created_us,
-        active_status=active_status(obj.active),
-        custom_data=custom_data(resource_custom_data(obj)),
-    )
+    """ETP ``Resource`` describing a stored object (counts left null); its custom data are
+    :func:`~.store.resource_custom_data`'s."""
+    info = obj.info
+    resource = _new_record(_RESOURCE)
+    resource.uri = obj.uri
+    resource.alternate_uris = []
+    resource.name = info.title
+    resource.source_count = None
+    resource.target_count = None
+    resource.last_changed = info.last_update_us or obj.store_last_write_us
+    resource.store_last_write = obj.store_last_write_us
+    resource.store_created = obj.store_created_us
+    resource.active_status = _ACTIVE_STATUS[obj.active]
+    resource.custom_data = {k: _data_value(v) for k, v in resource_custom_data(obj).items()}
+    return resource
 
 
 def edge_record(edge: EdgeInfo) -> Any:
@@ -247,13 +266,13 @@ def _size(nbytes: int) -> str:
 
 
 def data_object(obj: StoredObject, *, with_data: bool = True) -> Any:
-    """ETP ``DataObject`` carrying the object's XML inline."""
-    return datatypes.Object.DataObject(
-        resource=object_resource(obj),
-        format=obj.format,
-        blob_id=None,
-        data=obj.xml if with_data else b"",
-    )
+    """ETP ``DataObject`` carrying the object's XML inline (or no data: ``with_data`` False)."""
+    record = _new_record(_DATA_OBJECT)
+    record.resource = object_resource(obj)
+    record.format = obj.format
+    record.blob_id = None
+    record.data = obj.xml if with_data else b""
+    return record
 
 
 def chunked_object(

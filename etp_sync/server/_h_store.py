@@ -170,7 +170,7 @@ def _apply_put(session: SessionContext, pending: PendingPut) -> Reply:
                 )
                 continue
             data = bytes(pending.blobs[dobj.blob_id])
-        puts[key] = ObjectPut(data=data, uri=dobj.resource.uri or None, format=dobj.format)
+        puts[key] = ObjectPut(data, dobj.resource.uri or None, dobj.format)  # data, uri, format
     results, put_errors = session.store.put_objects(None, puts, tx=session.transaction)
     errors.update(put_errors)
     # PutResponse has no fields: one record serves every key.

@@ -394,8 +394,10 @@ class StoreCore:
     def _apply(self, stage: Stage) -> list[ChangeEvent]:
         """Apply staged changes atomically with one timestamp; returns the change events.
 
-        Nothing is applied when a dataspace was deleted meanwhile or a deletion would leave a
-        reference dangling (StoreError)."""
+        The timestamp is the stage's ``stamp`` when it has one (a scratch stage's objects
+        staged with it then need no new stamp: they are kept as they are, not copied), else
+        a new one. Nothing is applied when a dataspace was deleted meanwhile or a deletion
+        would leave a reference dangling (StoreError)."""
         touched = {p for p, objs in stage.objects.items() if objs}
         touched |= {p for p, arrs in stage.arrays.items() if arrs}
         for path in touched:
@@ -409,7 +411,9 @@ class StoreCore:
         if self.import_activities:
             add_import_activities(self, stage)
         check_references(self, stage)
-        now = self._now()
+        now = stage.stamp
+        if now is None or self.import_activities:  # the activities were stamped after it
+            now = self._now()
         events: list[ChangeEvent] = []
         for path, objects in stage.objects.items():
             sp = self._spaces[path]
@@ -427,7 +431,11 @@ class StoreCore:
                 if old is not None and old.uri != new.uri:
                     self._record_deleted(sp, old, now)
                 self._committed_bytes += object_bytes(new)
-                stamped = new.stamped(old.store_created_us if old is not None else now, now)
+                created = old.store_created_us if old is not None else now
+                if new.store_last_write_us == now and new.store_created_us == created:
+                    stamped = new  # staged with the times the commit gives it
+                else:
+                    stamped = new.stamped(created, now)
                 sp.objects[uid] = stamped
                 sp.deleted.pop(stamped.uri, None)
                 kind: Literal["insert", "update"] = "update" if old is not None else "insert"

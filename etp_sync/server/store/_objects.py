@@ -49,10 +49,15 @@ class ObjectStore(StoreCore):
                 errors[key] = exc.with_traceback(None)
         with self._lock:
             stage = self._check_writes_allowed(tx)
+            # One time for the call's objects: a scratch stage is applied with it (below), so
+            # they are kept as staged; a transaction's are stamped again when it commits.
+            now = self._now()
+            if self._is_scratch(stage):
+                stage.stamp = now
             writable: dict[str, Space] = {}  # dataspaces checked by this call (lock held)
             for key, (put, info) in parsed.items():
                 try:
-                    results[key] = self._put_one(base, put, info, stage, writable)
+                    results[key] = self._put_one(base, put, info, stage, writable, now)
                 except StoreError as exc:
                     errors[key] = exc.with_traceback(None)
             events = self._apply(stage) if self._is_scratch(stage) else []
@@ -81,8 +86,10 @@ class ObjectStore(StoreCore):
         info: ObjectInfo,
         stage: Stage,
         writable: dict[str, Space],
+        now: int,
     ) -> PutResult:
-        """Stage one put; ``writable`` remembers the dataspaces this call found writable."""
+        """Stage one put with the store times of ``now``; ``writable`` remembers the
+        dataspaces this call found writable."""
         space = base
         uri = None
         if put.uri:
@@ -119,15 +126,14 @@ class ObjectStore(StoreCore):
                 ErrorCode.EINVALID_OBJECT,
                 f"uuid {info.uuid} is already used by {old.uri} in this dataspace",
             )
-        now = self._now()
-        obj = StoredObject(
-            uri=uri or object_uri(space, info.qualified_type, info.uuid),
-            info=info,
-            xml=put.data,
-            format="xml",
-            store_created_us=old.store_created_us if old is not None else now,
-            store_last_write_us=now,
-            active=old.active if old is not None else True,
+        obj = StoredObject(  # by position: keywords cost 0.6 µs more an object
+            uri or object_uri(space, info.qualified_type, info.uuid),  # uri
+            info,
+            put.data,  # xml
+            "xml",  # format
+            old.store_created_us if old is not None else now,  # store_created_us
+            now,  # store_last_write_us
+            old.active if old is not None else True,  # active
         )
         self._stage_object(stage, space, info.uuid, obj)
         return PutResult(obj.uri, old is None)

@@ -201,6 +201,9 @@ class Stage:
     # Per dataspace path: staged objects by uuid (None = deleted) and arrays (None = deleted).
     objects: dict[str, dict[str, StoredObject | None]] = field(default_factory=dict)
     arrays: dict[str, dict[tuple[str, str], StoredArray | None]] = field(default_factory=dict)
+    # A scratch stage's objects are staged with the store time it is applied with (in the same
+    # locked section): StoreCore._apply then keeps them as they are.
+    stamp: int | None = None
 
     def covers(self, space: str) -> bool:
         """Whether this stage may write in the dataspace with path ``space``."""

@@ -1,0 +1,109 @@
+"""The records the server answers with for stored objects (etp_sync.server._common), made field
+by field without the records' constructors, equal the ones the constructors make and encode to
+the same bytes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from etp_sync import samples
+from etp_sync.codec import encode_body
+from etp_sync.schema import datatypes, messages
+from etp_sync.server import _common
+from etp_sync.server._xml import parse_data_object
+from etp_sync.server.store import StoredObject, resource_custom_data
+
+URI = "eml:///dataspace('demo/records')/resqml20.obj_LocalDepth3dCrs({})"
+
+
+def _by_constructors(obj: StoredObject, with_data: bool = True) -> Any:
+    """What data_object made before: the records' constructors, customData wrapped by
+    ``custom_data``."""
+    resource = datatypes.Object.Resource(
+        uri=obj.uri,
+        alternate_uris=[],
+        name=obj.info.title,
+        source_count=None,
+        target_count=None,
+        last_changed=obj.info.last_update_us or obj.store_last_write_us,
+        store_last_write=obj.store_last_write_us,
+        store_created=obj.store_created_us,
+        active_status=_common.active_status(obj.active),
+        custom_data=_common.custom_data(resource_custom_data(obj)),
+    )
+    return datatypes.Object.DataObject(
+        resource=resource, format=obj.format, blob_id=None, data=obj.xml if with_data else b""
+    )
+
+
+def _objects() -> list[StoredObject]:
+    """Stored objects whose Resource fields take each of their forms: citation times given or
+    not (the store's times then), an empty or non-ASCII title and originator, inactive."""
+    found = []
+    for n, (title, created, last_update, originator, active) in enumerate(
+        [
+            ("crs", datetime(2024, 1, 2, tzinfo=UTC), None, "me", True),
+            ("", None, None, "", True),
+            (
+                "caf\u00e9 \u00e0 la cr\u00e8me",
+                None,
+                datetime(2025, 3, 4, tzinfo=UTC),
+                "\u00e9",
+                False,
+            ),
+            ("x" * 300, datetime(1969, 12, 31, tzinfo=UTC), None, "o" * 200, True),
+        ]
+    ):
+        uid = uuid.UUID(int=n + 1)
+        xml = samples.local_depth_crs(uid, title, created=created)
+        if last_update is not None:
+            xml = xml.replace(
+                b"</eml:Originator>",
+                b"</eml:Originator><eml:LastUpdate>"
+                + last_update.isoformat().encode()
+                + b"</eml:LastUpdate>",
+            )
+        xml = xml.replace(b">etp_sync</eml:Originator>", f">{originator}</eml:Originator>".encode())
+        info = parse_data_object(xml)
+        assert info.title == title and info.originator == originator
+        found.append(
+            StoredObject(
+                URI.format(uid),
+                info,
+                xml,
+                "xml",
+                1_700_000_000_000_000 + n,
+                1_800_000_000_000_000 + n,
+                active,
+            )
+        )
+    return found
+
+
+@pytest.mark.parametrize("obj", _objects(), ids=lambda o: o.info.title[:10] or "empty")
+@pytest.mark.parametrize("with_data", [True, False])
+def test_data_object_is_what_the_constructors_make(obj: StoredObject, with_data: bool) -> None:
+    made = _common.data_object(obj, with_data=with_data)
+    expected = _by_constructors(obj, with_data)
+    assert made == expected
+    assert made.resource == _common.object_resource(obj) == expected.resource
+    assert encode_body(made).to_bytes() == encode_body(expected).to_bytes()
+    # Each record is a fresh one: a caller changing its own leaves the next untouched.
+    made.resource.custom_data["created"].item = 0
+    made.resource.alternate_uris.append("x")
+    assert _common.data_object(obj, with_data=with_data) == expected
+
+
+def test_get_response_encodes_as_with_the_constructors() -> None:
+    objects = _objects()
+    made = messages.Store.GetDataObjectsResponse(
+        data_objects={o.uri: _common.data_object(o) for o in objects}
+    )
+    expected = messages.Store.GetDataObjectsResponse(
+        data_objects={o.uri: _by_constructors(o) for o in objects}
+    )
+    assert encode_body(made).to_bytes() == encode_body(expected).to_bytes()
