@@ -18,7 +18,7 @@ Speed rules followed throughout (measured on numpy 2.x, 2-core VM):
 from __future__ import annotations
 
 import functools
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -48,7 +48,7 @@ def _layout(size: int) -> Carving:
     """The arrays of :class:`_EncodeScratch`."""
     return Carving(
         [(size, np.uint64)] * 5
-        + [(size, np.int64), (size, np.intp), (size, np.bool_), (size * 10, np.uint8)]
+        + [(size, np.int64), (size, np.intp), (size, np.bool_), (size * 12, np.uint8)]
         + [(2 * size, np.bool_)]
     )
 
@@ -116,20 +116,25 @@ def _encode_narrow(
     return pos
 
 
+# The low 56 bits of a value, and the bits each spreading step moves up (by 4, 2 and 1 bits).
+_LOW56: Final = np.uint64((1 << 56) - 1)
+_SPREAD: Final = tuple((hi_mask, np.uint64((1 << int(sh)) - 1)) for sh, hi_mask, _ in STEPS)
+
+
 def _spread(
     z: npt.NDArray[np.uint64], x: npt.NDArray[np.uint64], t: npt.NDArray[np.uint64]
 ) -> None:
-    """``x`` = the low 56 bits of ``z`` as eight 7-bit groups, one per byte (``t``: scratch)."""
-    (sh, hi_mask, lo_mask), *rest = STEPS
-    np.bitwise_and(z, hi_mask, out=t)
-    t <<= sh
-    np.bitwise_and(z, lo_mask, out=x)
-    x |= t
-    for sh, hi_mask, lo_mask in rest:
+    """``x`` = the low 56 bits of ``z`` as eight 7-bit groups, one per byte (``t``: scratch).
+
+    A step moving the bits ``t = x & hi`` up by ``sh`` adds ``(t << sh) - t``, that is
+    ``t * (2**sh - 1)`` (a plain ``x += t`` for the last, one-bit step): nine numpy calls in
+    all, against twelve for separate masks, shift and or."""
+    np.bitwise_and(z, _LOW56, out=x)
+    for hi_mask, factor in _SPREAD:
         np.bitwise_and(x, hi_mask, out=t)
-        t <<= sh
-        x &= lo_mask
-        x |= t
+        if factor != 1:
+            t *= factor
+        x += t
 
 
 def _continue_any(
@@ -184,6 +189,103 @@ def _continue_long(
 
 # Values below this take at most 7 bytes (the general length computation is needed for them).
 _SEVEN_BYTES: Final = np.uint64(1 << 49)
+# Values below this take at most 8 bytes (:func:`_put_pairs` builds them the general way).
+_NINE_BYTES: Final = np.uint64(1 << 56)
+_PAIR: Final = 24
+"""Bytes of a record of :func:`_put_pairs`: two varints of up to 10 bytes, as three words."""
+
+
+def _put_pairs(
+    z: npt.NDArray[np.uint64],
+    short: npt.NDArray[np.bool_],
+    few: int,
+    slots: npt.NDArray[Any],
+    pos: int,
+    s: _EncodeScratch,
+) -> int:
+    """Write the varints of the zig-zag values ``z`` (an even number, all but ``few`` of them,
+    flagged in ``short``, taking 9 or 10 bytes) at ``pos`` of the output, whose 24-byte slots
+    at every offset are ``slots``; where they end.
+
+    Random 64-bit values take 9 or 10 bytes: bytes 0..7 are the spread groups with every
+    continuation bit set, byte 8 is the top byte of the value as it is (its bit 7, bit 63 of
+    the value, is the continuation bit of a 10-byte varint) and byte 9, when there is one, is 1.
+    Two consecutive varints are joined into one record of three words (the second one shifted
+    by the length of the first, 9 or 10 bytes: by 8 or 16 bits past the first word) with a few
+    whole-array operations, so the records written at their offsets (a running sum of their
+    lengths) are half as many as the varints: the scattered write of a record costs several
+    times the operations that build it. Pairs holding a shorter varint are built apart.
+    """
+    m = z.size
+    k = m // 2
+    x, t, h, c = s.x[:m], s.t[:m], s.y[:m], s.top[:m]
+    _spread(z, x, t)
+    x |= HIGH_BITS
+    np.right_shift(z, np.uint64(63), out=c)  # 1 where the varint takes 10 bytes
+    np.right_shift(z, np.uint64(56), out=h)
+    np.left_shift(c, np.uint64(8), out=t)
+    h |= t  # bytes 8 and 9
+    pairs = s.table[: k * _PAIR].view(np.uint64).reshape(k, 3)
+    sa, ra, tmp = t[:k], t[k:m], s.lens[k:m].view(np.uint64)
+    xb, ca, cb = x[1::2], c[0::2], c[1::2]
+    np.left_shift(ca, np.uint64(3), out=sa)
+    sa += np.uint64(8)  # where the second varint starts in word 1, in bits
+    np.subtract(np.uint64(64), sa, out=ra)
+    np.copyto(pairs[:, 0], x[0::2])
+    np.left_shift(xb, sa, out=pairs[:, 1])
+    pairs[:, 1] |= h[0::2]
+    np.right_shift(xb, ra, out=pairs[:, 2])
+    np.left_shift(h[1::2], sa, out=tmp)
+    pairs[:, 2] |= tmp
+    plen = s.lens[:k]
+    np.add(ca, cb, out=plen, casting="unsafe")
+    plen += 18
+    if few:
+        _short_pairs(z, short, pairs, plen)
+    offs = s.offs[:k]
+    np.cumsum(plen, out=offs)
+    end = pos + int(offs[-1])
+    offs -= plen
+    offs += pos
+    slots[offs] = pairs.view(f"V{_PAIR}").reshape(k)
+    return end
+
+
+# A varint is longer than k bytes iff its zig-zag value is at least 2**(7k).
+_LONGER: Final = np.array([1 << 7 * k for k in range(1, 10)], dtype=np.uint64)
+# Per varint length L: the continuation bits of its bytes 0..7 (bytes 0..L-2).
+_CONTINUED: Final = np.array(
+    [0] + [0x8080808080808080 & ((1 << 8 * (n - 1)) - 1) for n in range(1, 11)], dtype=np.uint64
+)
+
+
+def _short_pairs(
+    z: npt.NDArray[np.uint64],
+    short: npt.NDArray[np.bool_],
+    pairs: npt.NDArray[np.uint64],
+    plen: npt.NDArray[np.intp],
+) -> None:
+    """Rebuild the records ``pairs`` (and their lengths ``plen``) of the pairs of values ``z``
+    holding a value ``short`` (of 8 bytes or fewer), for any lengths: the second varint
+    shifted by ``sa`` = 8 to 80 bits, as 192 bits over three words. Shifts by 64 bits or more
+    (also the negative ones, wrapped around as uint64) give 0, so each word is the or of every
+    part that may land in it."""
+    j = np.flatnonzero(short.view(np.uint16) != 0)  # the two flags of a pair as one number
+    zs = z.reshape(-1, 2)[j]
+    lens = np.searchsorted(_LONGER, zs, side="right")
+    lens += 1
+    x, t = np.empty_like(zs), np.empty_like(zs)
+    _spread(zs, x, t)
+    x |= _CONTINUED[lens]
+    top = zs >> np.uint64(56)
+    h = top | (top >> np.uint64(7)) << np.uint64(8)  # bytes 8 and 9
+    xa, xb, ha, hb = x[:, 0], x[:, 1], h[:, 0], h[:, 1]
+    sa = lens[:, 0].astype(np.uint64) << np.uint64(3)
+    down, up = np.uint64(64) - sa, sa - np.uint64(64)
+    pairs[j, 0] = xa | xb << sa
+    pairs[j, 1] = ha | xb >> down | xb << up | hb << sa
+    pairs[j, 2] = xb >> (np.uint64(128) - sa) | hb >> down | hb << up
+    plen[j] = lens.sum(axis=1)
 
 
 def _encode_wide(
@@ -197,7 +299,8 @@ def _encode_wide(
     and 10 come straight from the top byte. Each value's bytes then form one fixed-size record of
     a table, and one fancy assignment writes the records at their offsets (a running sum of the
     lengths) in index order, so the tail bytes of a record past its length are overwritten by
-    the next record. ``out`` needs 10 spare bytes.
+    the next record. Chunks of values nearly all of 9 or 10 bytes are written two varints per
+    record instead (:func:`_put_pairs`). ``out`` needs 24 spare bytes.
     """
     n = v.size
     size = min(n, _ENCODE_CHUNK)
@@ -207,11 +310,20 @@ def _encode_wide(
     words = np.ndarray((size,), "<u8", buffer=table, strides=(rec,))
     records = table.view(f"V{rec}").reshape(size)
     slots = np.ndarray((out.size - rec + 1,), f"V{rec}", buffer=out, strides=(1,))
+    pairs = None
+    if width >= 9:
+        pairs = np.ndarray((out.size - _PAIR + 1,), f"V{_PAIR}", buffer=out, strides=(1,))
     pos = 0
     for i in range(0, n, size):
         m = min(size, n - i)
         zc, xc, tc, yc, hc, lc = z[:m], x[:m], t[:m], y[:m], top[:m], lens[:m].view(np.uint64)
         _zigzag(v[i : i + m], zc, tc)
+        if pairs is not None and not m & 1:
+            np.less(zc, _NINE_BYTES, out=short[:m])
+            few = int(np.count_nonzero(short[:m]))
+            if few <= m // 16:
+                pos = _put_pairs(zc, short[:m], few, pairs, pos, s)
+                continue
         _spread(zc, xc, tc)
         np.right_shift(zc, np.uint64(56), out=hc)
         few = 0
@@ -275,7 +387,7 @@ def encode_varints(v: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
     """The varint bytes of a flat, non-empty int64 array, as one uint8 array (a view of a
     pooled buffer for big arrays: its memory is reused once every reference to it is gone)."""
     width = max_width(v)
-    out = OUTPUT_POOL.take(v.size * width + 10)
+    out = OUTPUT_POOL.take(v.size * width + _PAIR)
     s = _EncodeScratch(min(v.size, _ENCODE_CHUNK))
     used = (_encode_narrow if width <= 2 else _encode_wide)(v, out, width, s)
     return out[:used]
