@@ -13,6 +13,7 @@ import os
 import pickle
 import re
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ import distributed
 import numpy as np
 import pytest
 from _hostile import ServerProcess, start_server, wait_until
+from _stack_dumps import FAULTHANDLER_ENV, DumpStacksOnSignal, Watchdog, dump_everything
 
 from etp_sync import ETPError, ETPRemoteError, ETPSession
 from etp_sync.dask import (
@@ -43,6 +45,19 @@ COLS = 8192
 ROUND_TRIP_MB = int(os.environ.get("ETP_DASK_TEST_MB", "1024"))
 SMALL_ROWS = 1024  # 64 MiB arrays for the other tests
 DATASPACE = "dask/tests"
+DUMP_BEFORE_TIMEOUT = 30.0  # seconds before pytest-timeout fires that every process dumps
+
+
+class Processes:
+    """Where the worker processes write their stacks, and the servers alive: what the
+    watchdog (see ``dump_stacks_before_timeout``) dumps when a test hangs."""
+
+    def __init__(self) -> None:
+        self.dumps: Path | None = None
+        self.servers: dict[int, ServerProcess] = {}
+
+
+PROCESSES = Processes()
 
 
 def pattern(xp: Any, i: Any, j: Any) -> Any:
@@ -86,21 +101,31 @@ class Server:
 
 
 def start(tmp: Path, *flags: str) -> Server:
-    proc = start_server(
-        tmp,
-        "--max-store-bytes",
-        "0",
-        "--max-array-bytes",
-        "0",
-        *flags,
-        token=TOKEN,
-        log_level="DEBUG",
-    )
+    """A server process (its fatal signals dump its threads: see dump_stacks_before_timeout)."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in FAULTHANDLER_ENV.items():
+            env.setenv(name, value)
+        proc = start_server(
+            tmp,
+            "--max-store-bytes",
+            "0",
+            "--max-array-bytes",
+            "0",
+            *flags,
+            token=TOKEN,
+            log_level="DEBUG",
+        )
+    PROCESSES.servers[proc.pid] = proc
     try:
         return Server(proc)
     except BaseException:
-        proc.stop()
+        stop(proc)
         raise
+
+
+def stop(proc: ServerProcess) -> None:
+    PROCESSES.servers.pop(proc.pid, None)
+    proc.stop()
 
 
 @contextlib.contextmanager
@@ -116,14 +141,41 @@ def cluster() -> Iterator[Any]:
         ) as local,
         distributed.Client(local) as client,
     ):
+        if PROCESSES.dumps is not None:
+            client.register_plugin(DumpStacksOnSignal(str(PROCESSES.dumps)))
         yield client
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stack_dumps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The directory the workers' stack dumps go to (see DumpStacksOnSignal)."""
+    PROCESSES.dumps = tmp_path_factory.mktemp("dask-stacks")
+    yield
+    PROCESSES.dumps = None
+
+
+@pytest.fixture(autouse=True)
+def dump_stacks_before_timeout(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that hangs shows where every process stopped: shortly before pytest-timeout ends
+    it (and dumps this process's threads), the workers' and the servers' threads are written to
+    stderr (one CI hang waited on dask with no sign of where the workers were)."""
+    timeout = float(request.config.getoption("timeout", None) or 0)
+    if timeout <= 2 * DUMP_BEFORE_TIMEOUT or PROCESSES.dumps is None:
+        yield
+        return
+    dumps = PROCESSES.dumps
+    with Watchdog(
+        timeout - DUMP_BEFORE_TIMEOUT,
+        lambda: dump_everything(dumps, PROCESSES.servers.values(), sys.stderr),
+    ):
+        yield
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start(tmp_path_factory.mktemp("dask-server"))
     yield srv
-    srv.proc.stop()
+    stop(srv.proc)
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +322,7 @@ def test_failed_chunk_write_is_reported_with_its_chunk_and_retried(
         back = read_array(srv.url, srv.uri, "/dask/second", authorization=TOKEN).compute()
         assert np.array_equal(back, numpy_pattern(512))
     finally:
-        srv.proc.stop()
+        stop(srv.proc)
 
 
 def test_worker_killed_mid_read_is_retried_elsewhere(tmp_path: Path) -> None:
@@ -299,7 +351,7 @@ def test_worker_killed_mid_read_is_retried_elsewhere(tmp_path: Path) -> None:
         # The chunk held by the killed worker was read again: more chunk reads than chunks.
         assert srv.requests("GetDataSubarrays", mark) > len(futures)
     finally:
-        srv.proc.stop()
+        stop(srv.proc)
 
 
 def test_one_session_per_worker_and_none_left_after_the_cluster_closes(tmp_path: Path) -> None:
@@ -327,4 +379,4 @@ def test_one_session_per_worker_and_none_left_after_the_cluster_closes(tmp_path:
         assert all(f"{peer}: CloseSession" in closed for peer in connected), closed[-3000:]
         assert etp_threads() == threads_before and cached_sessions() == []
     finally:
-        srv.proc.stop()
+        stop(srv.proc)
