@@ -145,6 +145,8 @@ class FrameWriter:
         self._writable = _Writability(sock)
         self._lock = threading.Lock()
         self._pending_pong: bytes | None = None
+        self._pending_close: Callable[[], None] | None = None
+        """The socket's release, left by :meth:`close_when_idle` to the send holding the lock."""
         self.close_sent = False
         """Whether our close frame went (or is going) out: it is sent once."""
         self._sbuf: np.ndarray = np.empty(0, dtype=np.uint8)
@@ -174,6 +176,8 @@ class FrameWriter:
             lock.release()
             if self._pending_pong is not None:
                 self._send_pongs()
+            if self._pending_close is not None:
+                self._close_if_idle()
 
     def send_batch(
         self, opcode: int, messages: Sequence[Parts], deadline: float | None = None
@@ -287,7 +291,7 @@ class FrameWriter:
         the connection closed)."""
         if self._lock.acquire(blocking=False):
             self._sbuf = np.empty(0, dtype=np.uint8)
-            self._lock.release()
+            self._release()
 
     def _release(self) -> None:
         """Release the send lock, then send any pong the reader queued meanwhile.
@@ -299,6 +303,30 @@ class FrameWriter:
         self._lock.release()
         if self._pending_pong is not None:
             self._send_pongs()
+        if self._pending_close is not None:
+            self._close_if_idle()
+
+    def close_when_idle(self, close: Callable[[], None]) -> None:
+        """Run ``close`` (the release of the socket's descriptor) when no send is using the
+        socket: now when the send lock is free, else by the send holding it, as it releases it.
+
+        A send in ``socket.send`` (GIL released) reads the descriptor's number right before the
+        system call: closed by another thread meanwhile, the number may already name a file or
+        socket opened since, which the send would then write into. The caller has shut the
+        socket down first, so a send in progress fails at once and releases the lock."""
+        self._pending_close = close
+        self._close_if_idle()
+
+    def _close_if_idle(self) -> None:
+        """Run the pending close unless a send holds the lock (it runs it when it releases)."""
+        if self._pending_close is None or not self._lock.acquire(blocking=False):
+            return
+        try:
+            close, self._pending_close = self._pending_close, None
+            if close is not None:
+                close()
+        finally:
+            self._lock.release()
 
     def _send_pongs(self) -> None:
         """Send the queued pong unless another thread holds the send lock (it will), and any

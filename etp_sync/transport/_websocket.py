@@ -480,8 +480,13 @@ class WebSocketTransport:
             _log.debug("shutdown of socket to %s: %s", self._safe_url, exc)
 
     def _close_socket(self) -> None:
-        """Release the file descriptor (receive lock held, or no reader running)."""
+        """Release the file descriptor (receive lock held, or no reader running) once no send
+        uses it: now, or when the send in progress ends (the socket is shut down already, so
+        it ends at once; see :meth:`FrameWriter.close_when_idle`)."""
         self._reader.unregister()
+        self._writer.close_when_idle(self._release_socket)
+
+    def _release_socket(self) -> None:
         try:
             self._sock.close()
         except OSError as exc:
