@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from etp_sync.codec import _varint_encode
+from etp_sync.codec import _varint_decode, _varint_encode
 from etp_sync.codec._varint_arrays import decode_varints, encode_varints
 
 I64 = np.iinfo(np.int64)
@@ -147,3 +147,30 @@ def test_short_pair_records_for_any_lengths() -> None:
         assert plen[i] == len(want)
         assert raw[i, : plen[i]].tobytes() == want
         assert not raw[i, plen[i] :].any()
+
+
+@pytest.mark.parametrize("share", [0.0, 1 / 128, 1 / 10, 0.5, 1.0])
+def test_long_decoder_with_eight_byte_varints(
+    monkeypatch: pytest.MonkeyPatch, share: float
+) -> None:
+    """The long decoder's assembly masks the bytes past the end of varints of 8 bytes or
+    fewer (a few of them, or so many that every varint is masked), each share of 8-byte
+    varints among 9 and 10 byte ones, a few shorter ones too."""
+    calls = []
+    decode_long = _varint_decode.decode_long
+
+    def counted(*args: Any) -> int | None:
+        calls.append(1)
+        return decode_long(*args)
+
+    monkeypatch.setattr(_varint_decode, "decode_long", counted)
+    rng = np.random.default_rng(14)
+    n = 40000
+    v = np.where(rng.random(n) < share, of_length(rng, 8, n), _full(rng, n))
+    v[rng.integers(0, n, 20)] = of_length(rng, 3, 20)
+    buf = encode_varints(v)
+    assert buf.tobytes() == ref_encode(v)
+    back, end = decode_varints(buf, 0, n, np.dtype(np.int64), 10)
+    assert end == buf.size
+    assert np.array_equal(back, v)
+    assert calls

@@ -206,7 +206,7 @@ def decode_long(
     np.subtract(t, U1, out=rest)
     rest &= t  # the word's other terminators
     extras = None
-    if rest.any():
+    if rest.max():  # (a reduction of its own: any() casts the words to booleans first)
         multi = np.flatnonzero(rest)
         if multi.size > MAX_SPLICED:
             return None
@@ -269,14 +269,16 @@ def _assemble(
     n = x.size
     t = s.t[:n]
     short = s.short[:n]
-    np.less(lens, 8, out=short)
+    np.less(lens, 9, out=short)  # varints without a byte 8: their bytes 8.. are the next one's
     few = int(np.count_nonzero(short))
+    at = None
     if few > n // 16:
         np.take(GROUP_MASKS, lens, out=t, mode="clip")
         x &= t
     elif few:
         at = np.flatnonzero(short)
-        x[at] &= GROUP_MASKS[lens[at]]
+        below = at[lens[at] < 8]
+        x[below] &= GROUP_MASKS[lens[below]]
     squeeze(x, t)  # masks the continuation bits off too
     # Bytes 8 and 9 on 16 bits: group 8, and byte 9 (group 9) where byte 8 is continued.
     h, c = s.h16[:n], s.c16[:n]
@@ -285,8 +287,9 @@ def _assemble(
     c *= _BYTE9
     c |= 0x7F
     h &= c
-    np.less(lens, 9, out=short)
-    if np.any(short):
+    if at is not None:
+        h[at] = 0
+    elif few:
         h[short] = 0
     if int(h.max()) > 0x1FF:  # group 9 over 1: more than 64 bits
         return False
