@@ -1,0 +1,53 @@
+"""Calls that read what the server granted (the message size, the protocols) before sending
+anything connect within the session's ``timeout``: ``ETPSession.server`` connected with no
+deadline, so a first call to a silent server took the retry policy's attempts, each a whole
+``connect_timeout``, whatever the session's timeout."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from etp_sync import ETPConnectTimeout, ETPSession, RetryPolicy
+
+TIMEOUT = 1.0
+SLACK = 1.5  # DEADLINE_MARGIN (0.5 s) and a loaded machine
+URI = "eml:///dataspace('a/b')/resqml20.obj_Grid2dRepresentation(4b2a1a0e-8d6a-4f9e-9c3a-1d2e3f405162)"
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts TCP (backlog), never answers
+    try:
+        yield f"ws://127.0.0.1:{listener.getsockname()[1]}/"
+    finally:
+        listener.close()
+
+
+CALLS: list[Callable[[ETPSession], Any]] = [
+    lambda s: s.server,
+    lambda s: s.array_block_budget(URI, "/a", 2),
+    lambda s: s.put_data_subarray(URI, "/a", [0], np.zeros(4)),
+    lambda s: s.get_data_objects([URI]),
+]
+
+
+@pytest.mark.parametrize("call", CALLS, ids=["server", "budget", "put_subarray", "get_objects"])
+def test_a_first_call_to_a_silent_server_ends_at_the_session_timeout(
+    silent_url: str, call: Callable[[ETPSession], Any]
+) -> None:
+    session = ETPSession(
+        silent_url, timeout=TIMEOUT, connect_timeout=5, retry=RetryPolicy(attempts=1)
+    )
+    begin = time.monotonic()
+    try:
+        with pytest.raises(ETPConnectTimeout):
+            call(session)
+        assert time.monotonic() - begin < TIMEOUT + SLACK  # before: connect_timeout (5 s)
+    finally:
+        session.close()
