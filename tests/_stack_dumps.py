@@ -67,8 +67,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def dump_everything(directory: Path, servers: Iterable[ServerProcess], out: IO[str]) -> None:
-    """Dump the workers' stacks (SIGUSR1), then the servers' (SIGABRT), and write them all."""
+def scheduler_summary(scheduler: Any) -> str:
+    """What a LocalCluster's scheduler (in this process) holds: each worker's state and the
+    tasks it is running, and how many tasks are in each state (read without its event loop,
+    which may be the thing that is stuck; a diagnostic, so a torn read is acceptable)."""
+    lines = []
+    for ws in list(scheduler.workers.values()):
+        running = sorted(str(ts.key) for ts in list(ws.processing))
+        lines.append(f"worker {ws.address} pid {ws.pid} {ws.status}: processing {running}")
+    states: dict[str, int] = {}
+    for ts in list(scheduler.tasks.values()):
+        states[ts.state] = states.get(ts.state, 0) + 1
+    lines.append(f"tasks by state: {states}")
+    return "\n".join(lines)
+
+
+def dump_everything(
+    directory: Path, servers: Iterable[ServerProcess], out: IO[str], scheduler: Any = None
+) -> None:
+    """Dump the scheduler's view, the workers' stacks (SIGUSR1), then the servers' (SIGABRT),
+    and write them all."""
+    if scheduler is not None:
+        try:
+            out.write(f"\n===== dask scheduler =====\n{scheduler_summary(scheduler)}\n")
+        except Exception as exc:  # a diagnostic aid: go on with the stacks
+            out.write(f"\n===== dask scheduler: not readable ({exc!r}) =====\n")
     pids = [pid for pid in _worker_pids(directory) if _alive(pid)]
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):

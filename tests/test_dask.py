@@ -55,6 +55,7 @@ class Processes:
     def __init__(self) -> None:
         self.dumps: Path | None = None
         self.servers: dict[int, ServerProcess] = {}
+        self.scheduler: Any = None  # the newest LocalCluster's (it runs in this process)
 
 
 PROCESSES = Processes()
@@ -143,6 +144,7 @@ def cluster() -> Iterator[Any]:
     ):
         if PROCESSES.dumps is not None:
             client.register_plugin(DumpStacksOnSignal(str(PROCESSES.dumps)))
+        PROCESSES.scheduler = local.scheduler
         yield client
 
 
@@ -166,7 +168,7 @@ def dump_stacks_before_timeout(request: pytest.FixtureRequest) -> Iterator[None]
     dumps = PROCESSES.dumps
     with Watchdog(
         timeout - DUMP_BEFORE_TIMEOUT,
-        lambda: dump_everything(dumps, PROCESSES.servers.values(), sys.stderr),
+        lambda: dump_everything(dumps, PROCESSES.servers.values(), sys.stderr, PROCESSES.scheduler),
     ):
         yield
 
