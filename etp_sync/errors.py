@@ -86,6 +86,14 @@ class ETPError(Exception):
             return self.message
         return f"{self.message} [{self.code_name} ({self.code})]"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as class, arguments and attributes, rebuilt without calling ``__init__``
+        (as :func:`fresh_error` copies): the default calls ``cls(*args)``, which fails for
+        classes whose ``__init__`` takes other arguments than ``args`` holds (WebSocketClosed,
+        StoreError, ETPMissingDependency), so such an error raised in a worker process (Dask,
+        multiprocessing) could not reach the parent, where a pool may then wait for ever."""
+        return (_rebuild_error, (self.__class__, self.args, self.__dict__))
+
 
 class ETPProtocolError(ETPError):
     """The peer broke the ETP protocol (unexpected message, bad correlation, bad negotiation)."""
@@ -279,6 +287,15 @@ class EPCError(ETPError):
 
 
 E = TypeVar("E", bound=BaseException)
+
+
+def _rebuild_error(cls: type[E], args: tuple[Any, ...], state: dict[str, Any]) -> E:
+    """An unpickled error (see :meth:`ETPError.__reduce__`): same class, args and attributes
+    (notes included)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 def fresh_error(error: E) -> E:
