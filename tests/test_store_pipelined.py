@@ -10,6 +10,7 @@ made with ``server.drop_connections()`` from the client's thread halfway through
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from conftest import Harness
 
-from etp_sync import DataObjectURI, ETPSession, samples
+from etp_sync import DataObjectURI, ETPSession, ETPTimeout, samples
 from etp_sync.calls import store as store_calls
 from etp_sync.errors import ErrorCode, ETPConnectionLost, ETPInvalidArgument, ETPPartialFailure
 from etp_sync.server import EmbeddedServer
@@ -230,6 +231,38 @@ def test_a_dropped_pipelined_put_is_sent_again_as_a_whole(rig: Any) -> None:
     # The second attempt counted again from its first batch, up to all objects.
     restart = max((i for i in range(1, len(progress)) if progress[i] < progress[i - 1]), default=0)
     assert progress[restart:] == sorted(progress[restart:]) and progress[-1] == COUNT
+
+
+def test_a_pipelined_put_ends_at_its_timeout_and_stores_nothing(rig: Any) -> None:
+    session, srv = rig()
+    docs = crs_docs(COUNT)
+    release = threading.Event()  # the server's store is held until the client rolls back
+    original = srv.store.put_objects
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        release.wait(WAIT)
+        return original(*args, **kwargs)
+
+    srv.store.put_objects = held
+    requests = Requests(session)
+    recording = session.request
+
+    def request(message: Any, **kwargs: Any) -> Any:
+        if getattr(message, "etp_name", "") == "RollbackTransaction":
+            release.set()
+        return recording(message, **kwargs)
+
+    session.request = request  # type: ignore[method-assign]
+    started = time.monotonic()
+    with pytest.raises(ETPTimeout):
+        session.put_data_objects(docs, timeout=0.5)
+    assert time.monotonic() - started < WAIT / 2  # the held store did not hold the call
+    assert release.is_set() and requests.sent[-1] == "RollbackTransaction"
+    assert requests.count("PutDataObjects") >= 2
+    assert session.transaction_manager.current is None
+    assert stored(srv, list(docs)) == set()
+    session.put_data_objects(docs)  # the session goes on
+    assert stored(srv, list(docs)) == set(docs)
 
 
 def test_without_transactions_a_put_of_many_objects_stays_one_request(rig: Any) -> None:
