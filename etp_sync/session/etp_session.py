@@ -271,10 +271,7 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         """What the server granted in OpenSession (connects first if needed, within the
         session's ``timeout``: calls read it, e.g. for the message size, before their
         requests, and a connection made for them must not take the whole retry policy)."""
-        conn = self._conn
-        if conn is None or conn.close_error is not None:
-            conn = self._connection(self._deadline(None))
-        server = conn.server
+        server = self._connection(self._deadline(None)).server
         assert server is not None  # an open engine has negotiated
         return server
 
