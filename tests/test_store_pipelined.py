@@ -252,7 +252,7 @@ def test_a_pipelined_put_ends_at_its_timeout_and_stores_nothing(rig: Any) -> Non
             release.set()
         return recording(message, **kwargs)
 
-    session.request = request  # type: ignore[method-assign]
+    session.request = request
     started = time.monotonic()
     with pytest.raises(ETPTimeout):
         session.put_data_objects(docs, timeout=0.5)
