@@ -51,3 +51,27 @@ def test_a_first_call_to_a_silent_server_ends_at_the_session_timeout(
         assert time.monotonic() - begin < TIMEOUT + SLACK  # before: connect_timeout (5 s)
     finally:
         session.close()
+
+
+PUTS: list[Callable[[ETPSession, float], Any]] = [
+    lambda s, t: s.put_data_subarray(URI, "/a", [0], np.zeros(4), timeout=t),
+    lambda s, t: s.put_data_array(URI, "/a", np.zeros(4), timeout=t),
+    lambda s, t: s.get_data_array(URI, "/a", timeout=t),
+    lambda s, t: s.get_data_subarray(URI, "/a", [0], [2], timeout=t),
+]
+
+
+@pytest.mark.parametrize("call", PUTS, ids=["put_subarray", "put_array", "get", "get_subarray"])
+def test_an_array_call_connects_within_its_own_timeout(
+    silent_url: str, call: Callable[[ETPSession, float], Any]
+) -> None:
+    """Puts read the message size before sending anything: that connect now counts against
+    the call's own deadline (the session's timeout is far longer here)."""
+    session = ETPSession(silent_url, timeout=60, connect_timeout=5, retry=RetryPolicy(attempts=1))
+    begin = time.monotonic()
+    try:
+        with pytest.raises(ETPConnectTimeout):
+            call(session, TIMEOUT)
+        assert time.monotonic() - begin < TIMEOUT + SLACK  # before: connect_timeout (5 s)
+    finally:
+        session.close()

@@ -81,6 +81,10 @@ class SessionAPI(Protocol):
         """What the server granted in OpenSession (connects first if needed)."""
         ...
 
+    def _granted(self, deadline: float) -> ServerInfo:
+        """:attr:`server`, connecting (if needed) within ``deadline`` (``time.monotonic()``)."""
+        ...
+
     @property
     def is_open(self) -> bool:
         """A connection is open now."""

@@ -78,9 +78,11 @@ class ArrayCalls(SessionAPI):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _budget(self, ident: Any, ndim: int) -> int:
-        """Bytes of values a DataArray message may carry for this identifier."""
-        return block_budget(self.server.max_message_size, ident.uri, ident.path_in_resource, ndim)
+    def _budget(self, ident: Any, ndim: int, deadline: Deadline | None = None) -> int:
+        """Bytes of values a DataArray message may carry for this identifier; a call that has
+        sent nothing yet gives its ``deadline``, which then bounds connecting for the grant."""
+        server = self.server if deadline is None else self._granted(deadline.at)
+        return block_budget(server.max_message_size, ident.uri, ident.path_in_resource, ndim)
 
     def array_block_budget(self, uri: str | DataObjectURI, path_in_resource: str, ndim: int) -> int:
         """Bytes of values one DataArray message can carry for this array (of ``ndim`` axes):
@@ -129,10 +131,11 @@ class ArrayCalls(SessionAPI):
         ident = _identifier(uri, path_in_resource, max_in_flight)
         types = array_types(arr.dtype)
         item = wire_item_size(types.transport, arr.dtype, arr)
-        budget = self._budget(ident, arr.ndim)
+        manager = self.transaction_manager
+        deadline = manager.deadline(timeout)  # the one deadline of the call, connecting included
+        budget = self._budget(ident, arr.ndim, deadline)
         total = int(arr.nbytes)
         dataspace = dataspace_of(ident.uri)
-        manager = self.transaction_manager
         if (
             arr.size * item <= budget
             and types.transport in WHOLE_PUT_TRANSPORTS
@@ -148,7 +151,7 @@ class ArrayCalls(SessionAPI):
                 }
             )
             manager.write(
-                body, dataspace=dataspace, timeout=timeout, replaces=True
+                body, dataspace=dataspace, timeout=deadline.remaining(), replaces=True
             ).raise_for_errors()
             if progress is not None:
                 progress(total, total)
@@ -170,7 +173,7 @@ class ArrayCalls(SessionAPI):
                 deadline=deadline,
             )
 
-        manager.write_many(operation, dataspace=dataspace, deadline=manager.deadline(timeout))
+        manager.write_many(operation, dataspace=dataspace, deadline=deadline)
 
     def put_uninitialized_data_array(
         self,
@@ -217,9 +220,10 @@ class ArrayCalls(SessionAPI):
             )
         types = array_types(arr.dtype)
         item = wire_item_size(types.transport, arr.dtype, arr)
-        budget = self._budget(ident, arr.ndim)
-        blocks = list(plan_blocks(arr.shape, item, budget))
         manager = self.transaction_manager
+        deadline = manager.deadline(timeout)  # the one deadline of the call, connecting included
+        budget = self._budget(ident, arr.ndim, deadline)
+        blocks = list(plan_blocks(arr.shape, item, budget))
 
         def operation(deadline: Deadline) -> None:
             self._put_blocks(
@@ -237,14 +241,15 @@ class ArrayCalls(SessionAPI):
             # after a drop writes the same values.
             body = self._subarray_put(ident, arr, origin, blocks[0])
             manager.write(
-                body, dataspace=dataspace_of(ident.uri), timeout=timeout, replaces=True
+                body,
+                dataspace=dataspace_of(ident.uri),
+                timeout=deadline.remaining(),
+                replaces=True,
             ).raise_for_errors()
             if progress is not None:
                 progress(int(arr.nbytes), int(arr.nbytes))
             return
-        manager.write_many(
-            operation, dataspace=dataspace_of(ident.uri), deadline=manager.deadline(timeout)
-        )
+        manager.write_many(operation, dataspace=dataspace_of(ident.uri), deadline=deadline)
 
     @staticmethod
     def _subarray_put(ident: Any, arr: np.ndarray, origin: tuple[int, ...], block: Block) -> Record:

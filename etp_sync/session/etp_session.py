@@ -271,7 +271,12 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         """What the server granted in OpenSession (connects first if needed, within the
         session's ``timeout``: calls read it, e.g. for the message size, before their
         requests, and a connection made for them must not take the whole retry policy)."""
-        server = self._connection(self._deadline(None)).server
+        return self._granted(self._deadline(None))
+
+    def _granted(self, deadline: float) -> ServerInfo:
+        """:attr:`server`, connecting (if needed) within ``deadline`` (a call's, a
+        ``time.monotonic()`` value): for calls that need the grant before their requests."""
+        server = self._connection(deadline).server
         assert server is not None  # an open engine has negotiated
         return server
 
