@@ -4,6 +4,7 @@ the same bytes."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from etp_sync.codec import encode_body
 from etp_sync.schema import datatypes, messages
 from etp_sync.server import _common
 from etp_sync.server._xml import parse_data_object
-from etp_sync.server.store import StoredObject, resource_custom_data
+from etp_sync.server.store import ChangeEvent, StoredObject, _records, resource_custom_data
 
 URI = "eml:///dataspace('demo/records')/resqml20.obj_LocalDepth3dCrs({})"
 
@@ -107,3 +108,26 @@ def test_get_response_encodes_as_with_the_constructors() -> None:
         data_objects={o.uri: _by_constructors(o) for o in objects}
     )
     assert encode_body(made).to_bytes() == encode_body(expected).to_bytes()
+
+
+def test_store_records_made_field_by_field_equal_the_constructors() -> None:
+    """The store's StoredObject and ChangeEvent factories (and StoredObject.stamped) make what
+    the dataclasses' constructors make: equal, same hash, frozen."""
+    for obj in _objects():
+        values = [getattr(obj, f.name) for f in dataclasses.fields(StoredObject)]
+        made = _records.stored_object(*values)
+        assert made == StoredObject(*values) and hash(made) == hash(StoredObject(*values))
+        assert _records.stored_object(*values[:-1]) == StoredObject(*values[:-1])
+        stamped = obj.stamped(5, 6)
+        assert stamped == dataclasses.replace(obj, store_created_us=5, store_last_write_us=6)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            stamped.store_created_us = 0  # type: ignore[misc]
+        for kind, arg in (("insert", obj), ("update", obj), ("delete", None)):
+            event = _records.change_event(kind, "eml:///", obj.uri, 7, arg)  # type: ignore[arg-type]
+            expected = ChangeEvent(kind, "eml:///", obj.uri, 7, arg)  # type: ignore[arg-type]
+            assert event == expected and hash(event) == hash(expected)
+        assert _records.change_event("delete", "d", obj.uri, 8) == ChangeEvent(
+            "delete", "d", obj.uri, 8
+        )
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            event.uri = ""  # type: ignore[misc]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import random
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from etp_sync.server.store import (
     StoreError,
     default_array_types,
 )
+from etp_sync.server.store._records import Space, Stage, StoredObject
 
 RESQML = samples.RESQML_NS
 EML = samples.EML_NS
@@ -1076,6 +1078,26 @@ def test_objects_carry_the_time_of_the_write_that_committed_them(store: Store) -
     assert crs3.store_created_us == t1
     assert grid.xml == staged[grid_uri()].xml and grid.info == staged[grid_uri()].info
     assert [e.obj for e in batches[2]] == [grid, crs3]
+
+
+def test_iter_objects_reads_the_view_objects_gives_in_its_order() -> None:
+    """StoreCore._iter_objects (a search through a transaction's view without copying the
+    dataspace) yields what _objects(...).values() holds, in the same order, whatever the stage
+    replaces, deletes or adds."""
+    rng = random.Random(7)
+    info = parse_data_object(CRS_XML)
+    for _ in range(300):
+        sp = Space("demo/test", DS, 1, 1, {})
+        for n in rng.sample(range(12), rng.randrange(8)):
+            sp.objects[str(n)] = StoredObject(f"c{n}", info, CRS_XML, "xml", 1, 1)
+        stage = Stage(uuid.uuid4(), None, False, None)
+        if rng.random() < 0.8:
+            staged = stage.objects.setdefault(sp.path, {})
+            for n in rng.sample(range(12), rng.randrange(8)):
+                new = StoredObject(f"s{n}", info, CRS_XML, "xml", 2, 2)
+                staged[str(n)] = None if rng.random() < 0.4 else new
+        for t in (stage, None):
+            assert list(Store._iter_objects(sp, t)) == list(Store._objects(sp, t).values())
 
 
 def test_write_times_strictly_increase(store: Store) -> None:

@@ -4,6 +4,7 @@ text, or error, is read as before. A differential test over many generated URIs.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 
@@ -119,3 +120,14 @@ def test_canonical_object_uri_is_read_by_its_uuid_alone(monkeypatch: pytest.Monk
     parts = _uris._parse_context(f"{prefix}({other})")
     assert parts == _uris.UriParts("demo/read", "resqml20.obj_Fault", other)
     assert parts.text == f"{prefix}({other})"
+
+
+def test_canonical_parts_are_what_the_constructor_makes() -> None:
+    made = _uris._canonical_parts("demo/read", "resqml20.obj_Fault", U, "text")
+    expected = _uris.UriParts("demo/read", "resqml20.obj_Fault", U, None, "text")
+    assert made == expected and hash(made) == hash(expected) and made.text == "text"
+    assert [getattr(made, f) for f in made.__slots__] == [
+        getattr(expected, f) for f in expected.__slots__
+    ]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.uuid = ""  # type: ignore[misc]

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid as uuid_mod
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Literal
 
 from etp_sync.errors import ErrorCode, ETPInvalidArgument, StoreError
@@ -37,6 +37,7 @@ from ._records import (
     Stage,
     StoredArray,
     StoredObject,
+    change_event,
 )
 from ._uris import dataspace_uri, object_parts
 
@@ -249,6 +250,25 @@ class StoreCore:
         return sp.objects.get(uid)
 
     @staticmethod
+    def _iter_objects(sp: Space, t: Stage | None) -> Iterator[StoredObject]:
+        """The values of :meth:`_objects` in the same order, without copying the dataspace's
+        objects: a search that stops at its first match costs what it reads."""
+        staged = t.objects.get(sp.path) if t is not None else None
+        if not staged:
+            yield from sp.objects.values()
+            return
+        for uid, obj in sp.objects.items():
+            if uid in staged:
+                replaced = staged[uid]
+                if replaced is not None:
+                    yield replaced
+            else:
+                yield obj
+        for uid, new in staged.items():
+            if new is not None and uid not in sp.objects:
+                yield new
+
+    @staticmethod
     def _objects(sp: Space, t: Stage | None) -> dict[str, StoredObject]:
         view = dict(sp.objects)
         if t is not None:
@@ -274,7 +294,10 @@ class StoreCore:
         obj = self._obj(self._space(u.space), u.uuid, t)
         if (
             obj is None
-            or obj.info.qualified_type.lower() != u.qualified_type.lower()
+            or (
+                obj.info.qualified_type != u.qualified_type  # the usual URI spells it alike
+                and obj.info.qualified_type.lower() != u.qualified_type.lower()
+            )
             or (u.version is not None and u.version != (obj.info.object_version or ""))
         ):
             raise StoreError(ErrorCode.ENOT_FOUND, f"data object {uri} not found")
@@ -426,7 +449,7 @@ class StoreCore:
                         continue
                     del sp.objects[uid]
                     self._record_deleted(sp, old, now)
-                    events.append(ChangeEvent("delete", sp.uri, old.uri, now))
+                    events.append(change_event("delete", sp.uri, old.uri, now))
                     continue
                 if old is not None and old.uri != new.uri:
                     self._record_deleted(sp, old, now)
@@ -439,7 +462,7 @@ class StoreCore:
                 sp.objects[uid] = stamped
                 sp.deleted.pop(stamped.uri, None)
                 kind: Literal["insert", "update"] = "update" if old is not None else "insert"
-                events.append(ChangeEvent(kind, sp.uri, stamped.uri, now, stamped))
+                events.append(change_event(kind, sp.uri, stamped.uri, now, stamped))
         for path, arrays in stage.arrays.items():
             sp = self._spaces[path]
             for key, arr in arrays.items():

@@ -56,7 +56,7 @@ def add_import_activities(core: StoreCore, stage: Stage) -> None:
         template = next(
             (
                 o
-                for o in core._objects(sp, stage).values()
+                for o in core._iter_objects(sp, stage)  # no copy of the dataspace's objects
                 if o.info.qualified_type == ACTIVITY_TEMPLATE_TYPE
                 and o.info.title == ACTIVITY_TEMPLATE_TITLE
             ),

@@ -11,7 +11,15 @@ from etp_sync.errors import ErrorCode, StoreError
 from .._xml import ObjectInfo, parse_data_object
 from ._core import StoreCore, keyed, type_matcher
 from ._graph import links
-from ._records import DeletedResource, ObjectPut, PutResult, Space, Stage, StoredObject
+from ._records import (
+    DeletedResource,
+    ObjectPut,
+    PutResult,
+    Space,
+    Stage,
+    StoredObject,
+    stored_object,
+)
 from ._uris import dataspace_path, dataspace_uri, object_parts, object_uri
 
 __all__ = ["ObjectStore"]
@@ -94,9 +102,11 @@ class ObjectStore(StoreCore):
         uri = None
         if put.uri:
             given = object_parts(put.uri)
-            if (given.qualified_type or "").lower() != info.qualified_type.lower() or (
-                given.uuid != info.uuid
-            ):
+            given_type = given.qualified_type
+            if (
+                given_type != info.qualified_type  # the usual URI spells it as the XML does
+                and (given_type or "").lower() != info.qualified_type.lower()
+            ) or given.uuid != info.uuid:
                 raise StoreError(
                     ErrorCode.EINVALID_OBJECT,
                     f"URI {put.uri!r} does not name the XML's object "
@@ -113,7 +123,7 @@ class ObjectStore(StoreCore):
                     f"URI {put.uri!r} is not in dataspace {dataspace_uri(base)}",
                 )
             space = given.space
-            if given.qualified_type == info.qualified_type and given.version is None:
+            if given_type == info.qualified_type and given.version is None:
                 uri = given.text  # what object_uri would spell
         if space is None:
             raise StoreError(ErrorCode.EINVALID_URI, "no dataspace given for the object")
@@ -126,7 +136,7 @@ class ObjectStore(StoreCore):
                 ErrorCode.EINVALID_OBJECT,
                 f"uuid {info.uuid} is already used by {old.uri} in this dataspace",
             )
-        obj = StoredObject(  # by position: keywords cost 0.6 µs more an object
+        obj = stored_object(
             uri or object_uri(space, info.qualified_type, info.uuid),  # uri
             info,
             put.data,  # xml
