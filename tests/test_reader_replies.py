@@ -13,6 +13,7 @@ from _fakepeer import FakePeer, PeerConnection
 
 from etp_sync import ETPSession
 from etp_sync.schema import messages as m
+from etp_sync.session.engine import MAX_QUEUED_REPLIES
 
 
 def test_a_server_ping_while_a_send_holds_the_connection_does_not_stop_the_reader() -> None:
@@ -54,3 +55,41 @@ def test_a_server_ping_while_a_send_holds_the_connection_does_not_stop_the_reade
         assert ponged.wait(5)
         header, at = pongs[0]
         assert header.correlation_id == sent["ping"] and at >= released
+
+
+def test_pings_while_a_send_holds_the_connection_queue_a_bounded_number_of_pongs() -> None:
+    """A peer that pings faster than the Pongs can go (here: all the while the lock is held)
+    gets answers to its latest pings only; the queue does not grow with the pings."""
+    go = threading.Event()
+    pings: list[int] = []
+    pongs: list[int] = []
+    all_ponged = threading.Event()
+
+    def handler(peer: PeerConnection, header: Any, body: Any) -> None:
+        if body.etp_name == "Ping":
+            peer.send(m.Core.Pong(current_date_time=2), correlation_id=header.message_id)
+        elif body.etp_name == "GetDataspaces":
+            assert go.wait(10)
+            for _ in range(MAX_QUEUED_REPLIES * 3):
+                pings.append(peer.send(m.Core.Ping(current_date_time=1)))
+            reply = m.Dataspace.GetDataspacesResponse(dataspaces=[])
+            peer.send(reply, correlation_id=header.message_id)
+        elif body.etp_name == "Pong":
+            pongs.append(header.correlation_id)
+            if len(pongs) == MAX_QUEUED_REPLIES:
+                all_ponged.set()
+
+    with FakePeer(handler, auto_pong=False) as peer, ETPSession(peer.url, timeout=30) as session:
+        engine = session._conn
+        assert engine is not None
+        handle = session.send(m.Dataspace.GetDataspaces())
+        assert engine._order.acquire(timeout=5)
+        try:
+            go.set()
+            assert handle.result(timeout=5)  # every Ping read before the reply
+            assert len(engine._replies) == MAX_QUEUED_REPLIES
+        finally:
+            engine._order.release()
+        session.ping()  # sends the queued Pongs
+        assert all_ponged.wait(5)
+        assert pongs == pings[-MAX_QUEUED_REPLIES:]  # the latest, in order

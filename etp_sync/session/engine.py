@@ -64,6 +64,8 @@ RECEIVE_HEADROOM = 1 << 20  # replies may slightly exceed the advertised limit
 REPLY_WAIT = 0.25
 """Seconds a reply of the reader thread's own (ETP Pong) may wait for the socket to take it
 (:meth:`SessionEngine._send_replies`); like the websocket's pongs."""
+MAX_QUEUED_REPLIES = 32
+"""Replies of the reader thread waiting for the send-order lock at most (the oldest go)."""
 RESPONSE_MESSAGES = 4
 """Default bound of one reply, all its parts together: this many negotiated maximum-size
 messages (see ``max_response_size``)."""
@@ -108,8 +110,11 @@ class SessionEngine:
         # Held from taking a message's id until the message is written, so ids reach the wire
         # strictly increasing (ETP requires it of each sender) whichever thread sends.
         self._order = threading.Lock()
-        # Replies of the reader thread (ETP Pong), sent by whoever holds _order next.
-        self._replies: collections.deque[tuple[Record, int]] = collections.deque()
+        # Replies of the reader thread (ETP Pong), sent by whoever holds _order next; a peer
+        # pinging faster than they can go gets answers to its latest pings only.
+        self._replies: collections.deque[tuple[Record, int]] = collections.deque(
+            maxlen=MAX_QUEUED_REPLIES
+        )
         self.correlator = Correlator()
         self._on_unsolicited = on_unsolicited
         self._on_close = on_close
