@@ -16,7 +16,14 @@ from etp_sync.codec import encode_body
 from etp_sync.schema import datatypes, messages
 from etp_sync.server import _common
 from etp_sync.server._xml import parse_data_object
-from etp_sync.server.store import ChangeEvent, StoredObject, _records, resource_custom_data
+from etp_sync.server.store import (
+    ChangeEvent,
+    ObjectPut,
+    PutResult,
+    StoredObject,
+    _records,
+    resource_custom_data,
+)
 
 URI = "eml:///dataspace('demo/records')/resqml20.obj_LocalDepth3dCrs({})"
 
@@ -131,3 +138,14 @@ def test_store_records_made_field_by_field_equal_the_constructors() -> None:
         )
         with pytest.raises(dataclasses.FrozenInstanceError):
             event.uri = ""  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("uri", [None, "eml:///dataspace('a/b')/resqml20.obj_X(u)"])
+def test_put_records_made_field_by_field_equal_the_constructors(uri: str | None) -> None:
+    put = _records.object_put(b"<x/>", uri, "xml")
+    assert put == ObjectPut(b"<x/>", uri, "xml") and hash(put) == hash(ObjectPut(b"<x/>", uri))
+    result = _records.put_result("u", True)
+    assert result == PutResult("u", True) and result != PutResult("u", False)
+    for made in (put, result):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.uri = ""  # type: ignore[misc]

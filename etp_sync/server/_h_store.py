@@ -34,7 +34,7 @@ from ._common import (
     map_reply,
 )
 from ._query import context_resources
-from .store import ObjectPut, StoreError
+from .store import ObjectPut, StoreError, object_put
 
 
 @dataclass
@@ -170,7 +170,7 @@ def _apply_put(session: SessionContext, pending: PendingPut) -> Reply:
                 )
                 continue
             data = bytes(pending.blobs[dobj.blob_id])
-        puts[key] = ObjectPut(data, dobj.resource.uri or None, dobj.format)  # data, uri, format
+        puts[key] = object_put(data, dobj.resource.uri or None, dobj.format)
     results, put_errors = session.store.put_objects(None, puts, tx=session.transaction)
     errors.update(put_errors)
     # PutResponse has no fields: one record serves every key.

@@ -55,6 +55,7 @@ from ._records import (
     ResourceInfo,
     Scope,
     StoredObject,
+    object_put,
     resource_custom_data,
 )
 from ._transactions import TransactionStore
@@ -81,6 +82,7 @@ __all__ = [
     "StoredObject",
     "UriParts",
     "default_array_types",
+    "object_put",
     "parse_context",
     "resource_custom_data",
     "type_matcher",

@@ -18,6 +18,7 @@ from ._records import (
     Space,
     Stage,
     StoredObject,
+    put_result,
     stored_object,
 )
 from ._uris import dataspace_path, dataspace_uri, object_parts, object_uri
@@ -146,7 +147,7 @@ class ObjectStore(StoreCore):
             old.active if old is not None else True,  # active
         )
         self._stage_object(stage, space, info.uuid, obj)
-        return PutResult(obj.uri, old is None)
+        return put_result(obj.uri, old is None)
 
     def get_objects(
         self,

@@ -131,6 +131,28 @@ class PutResult:
     created: bool
 
 
+_set_put_data, _set_put_uri, _set_put_format = _slot_setters(ObjectPut)
+_set_result_uri, _set_result_created = _slot_setters(PutResult)
+
+
+def object_put(data: bytes, uri: str | None, format: str) -> ObjectPut:
+    """``ObjectPut(data, uri, format)``, made field by field (one per object of a
+    PutDataObjects: see :func:`_slot_setters`)."""
+    put = _new(ObjectPut)
+    _set_put_data(put, data)
+    _set_put_uri(put, uri)
+    _set_put_format(put, format)
+    return put
+
+
+def put_result(uri: str, created: bool) -> PutResult:
+    """``PutResult(uri, created)``, made field by field (one per object put)."""
+    result = _new(PutResult)
+    _set_result_uri(result, uri)
+    _set_result_created(result, created)
+    return result
+
+
 @dataclass(frozen=True, slots=True)
 class DeletedResource:
     """An object deleted from a dataspace (for GetDeletedResources)."""
