@@ -92,7 +92,7 @@ class ETPError(Exception):
         classes whose ``__init__`` takes other arguments than ``args`` holds (WebSocketClosed,
         StoreError, ETPMissingDependency), so such an error raised in a worker process (Dask,
         multiprocessing) could not reach the parent, where a pool may then wait for ever."""
-        return (_rebuild_error, (self.__class__, self.args, self.__dict__))
+        return (_rebuild_error, (self.__class__, self.args, self.__dict__, _members(self)))
 
 
 class ETPProtocolError(ETPError):
@@ -289,12 +289,24 @@ class EPCError(ETPError):
 E = TypeVar("E", bound=BaseException)
 
 
-def _rebuild_error(cls: type[E], args: tuple[Any, ...], state: dict[str, Any]) -> E:
+def _members(error: BaseException) -> dict[str, Any]:
+    """Attributes a built-in base keeps outside ``__dict__``, which copies must carry over too:
+    ImportError's ``name``, ``path`` and ``msg`` (ETPMissingDependency's ``name``)."""
+    if isinstance(error, ImportError):
+        return {"name": error.name, "path": error.path, "msg": error.msg}
+    return {}
+
+
+def _rebuild_error(
+    cls: type[E], args: tuple[Any, ...], state: dict[str, Any], members: dict[str, Any]
+) -> E:
     """An unpickled error (see :meth:`ETPError.__reduce__`): same class, args and attributes
     (notes included)."""
     error = cls.__new__(cls, *args)
     error.args = args
     error.__dict__.update(state)
+    for name, value in members.items():
+        setattr(error, name, value)
     return error
 
 
@@ -311,5 +323,7 @@ def fresh_error(error: E) -> E:
     cls = type(error)
     copy = cls.__new__(cls, *error.args)
     copy.__dict__.update(error.__dict__)
+    for name, value in _members(error).items():
+        setattr(copy, name, value)
     copy.__cause__ = error
     return copy
