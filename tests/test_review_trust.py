@@ -13,6 +13,6 @@ def test_a_missing_dependency_keeps_its_import_error_name_through_pickle_and_fre
     said ``name is None`` (code catching ImportError reads it to tell which package)."""
     error = errors.ETPMissingDependency("needs tqdm", "tqdm")
     for copy in (pickle.loads(pickle.dumps(error)), errors.fresh_error(error)):
-        assert isinstance(copy, ImportError)
+        assert isinstance(copy, errors.ETPMissingDependency) and isinstance(copy, ImportError)
         assert copy.name == "tqdm" and copy.package == "tqdm"
         assert copy.msg == error.msg and copy.path == error.path
