@@ -4,8 +4,14 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
-from etp_sync import errors
+from _fakepeer import FakePeer
+
+from etp_sync import ETPSession, errors
+from etp_sync.errors import ETPWriteTimeout
+from etp_sync.schema import messages as m
+from etp_sync.session.engine import MAX_QUEUED_REPLIES
 
 
 def test_a_missing_dependency_keeps_its_import_error_name_through_pickle_and_fresh_error() -> None:
@@ -16,3 +22,35 @@ def test_a_missing_dependency_keeps_its_import_error_name_through_pickle_and_fre
         assert isinstance(copy, errors.ETPMissingDependency) and isinstance(copy, ImportError)
         assert copy.name == "tqdm" and copy.package == "tqdm"
         assert copy.msg == error.msg and copy.path == error.path
+
+
+def test_queued_pongs_the_socket_does_not_take_hold_their_sender_for_one_wait_only() -> None:
+    """The queued Pongs (up to 32) are sent by the reader or by a caller releasing the
+    send-order lock, each given REPLY_WAIT (0.25 s) for the socket. A socket that took nothing
+    in that time (a peer not reading) takes no later Pong either: trying each held that thread
+    32 x 0.25 s = 8 s (a caller whose own send just timed out, past its deadline by that)."""
+    with FakePeer(lambda peer, header, body: None) as peer, ETPSession(peer.url) as session:
+        engine = session._conn
+        assert engine is not None
+        tries: list[float] = []
+
+        def full_socket(parts: Any, size: int, body: Any, deadline: float | None) -> None:
+            assert deadline is not None
+            tries.append(deadline)
+            raise ETPWriteTimeout("send did not complete within its deadline")
+
+        assert engine._order.acquire(timeout=5)  # a send in progress while the pings come
+        try:
+            for ping_id in range(2, 2 + MAX_QUEUED_REPLIES * 2, 2):
+                engine._reply(m.Core.Pong(current_date_time=1), ping_id)
+            assert len(engine._replies) == MAX_QUEUED_REPLIES
+            engine._transmit = full_socket  # type: ignore[method-assign]
+        finally:
+            engine._order.release()
+        try:
+            engine._send_replies()  # what that send does as it releases the lock
+        finally:
+            del engine._transmit
+        assert len(tries) == 1  # before: 32 tries of 0.25 s each
+        assert not engine._replies
+        assert engine.is_open

@@ -534,8 +534,9 @@ class SessionEngine:
     def _send_replies(self) -> None:
         """Send the queued replies unless another thread holds the send-order lock (it sends
         them when it releases it); each may wait :data:`REPLY_WAIT` for the socket, and one
-        that cannot go then is dropped (logged): a peer that does not read our bytes is not
-        worth a blocked thread, least of all the reader."""
+        that cannot go then is dropped (logged) with every one queued after it, which a socket
+        that took nothing for that long would not take either: a peer that does not read our
+        bytes is not worth a blocked thread, least of all the reader (nor 32 waits of it)."""
         replies = self._replies
         while replies and self._order.acquire(False):
             try:
@@ -550,7 +551,14 @@ class SessionEngine:
                     try:
                         self._transmit(parts, size, body, time.monotonic() + REPLY_WAIT)
                     except ETPError as exc:
-                        log.warning("could not send %s: %s", body.etp_name, exc)
+                        dropped = len(replies)
+                        replies.clear()
+                        log.warning(
+                            "could not send %s: %s (%d queued replies dropped with it)",
+                            body.etp_name,
+                            exc,
+                            dropped,
+                        )
             finally:
                 self._order.release()
 
