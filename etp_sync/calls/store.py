@@ -57,6 +57,7 @@ from ..xmlinfo import ObjectInfo
 from ._core import Deadline, SessionAPI
 from ._pipeline import run_pipeline
 from .results import DataObject, PutResult
+from .transactions import response_error
 
 __all__ = ["StoreCalls", "message_budget"]
 
@@ -635,8 +636,14 @@ class StoreCalls(SessionAPI):
 
         A document found invalid in a later batch (its uuid not its URI's) raises
         ETPInvalidArgument once the batches in flight are answered, and the transaction is
-        rolled back: nothing is stored, as when it is found before anything is sent."""
+        rolled back: nothing is stored, as when it is found before anything is sent. So is a
+        batch the server refuses as a whole (in the automatic transaction; in the caller's own
+        the refusal is reported per URI, the caller's ``with`` decides): raised as one request
+        refused would be, every URI failed."""
         total = len(uris)
+        manager = self.transaction_manager
+        refused: list[ETPRemoteError] = []  # the refusal that ended an automatic transaction
+        automatic = manager.owned() is None  # not inside the caller's own transaction
 
         def operation(deadline: Deadline) -> tuple[dict[str, PutResult], _Failures]:
             results: dict[str, PutResult] = {}
@@ -645,6 +652,9 @@ class StoreCalls(SessionAPI):
 
             def on_response(batch: list[_PutItem], response: Response) -> None:
                 nonlocal done
+                if automatic and any(body.error is not None for body in response.errors):
+                    refused.append(response_error(response))
+                    raise refused[-1]  # rolled back by write_many
                 _collect_put(response, batch, results, failures)
                 done += len(batch)
                 if progress is not None:
@@ -669,10 +679,17 @@ class StoreCalls(SessionAPI):
                 )
             return results, failures
 
-        manager = self.transaction_manager
-        results, failures = manager.write_many(
-            operation, dataspace=plan.dataspaces, deadline=manager.deadline(timeout), retry=True
-        )
+        try:
+            results, failures = manager.write_many(
+                operation, dataspace=plan.dataspaces, deadline=manager.deadline(timeout), retry=True
+            )
+        except ETPRemoteError as exc:
+            if not refused or exc is not refused[-1]:
+                raise
+            failures = _Failures()
+            failures.add_exception(exc, [str(uri) for uri in uris])
+            failures.raise_if_any(ResultDict())
+            raise
         put = ResultDict({uri: results[str(uri)] for uri in uris if str(uri) in results})
         failures.raise_if_any(put)
         return put

@@ -1,0 +1,55 @@
+"""Review of the pipelined Store calls (tests/test_store_pipelined.py has the main ones): what a
+put of many objects does when the server refuses one of its batches as a whole.
+
+A put of one request refused as a whole stores nothing; the same objects put in pipelined
+batches inside an automatic transaction must not store the other batches either (the caller
+cannot see, nor choose, how the objects were split)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_store_pipelined import COUNT, Requests, crs_docs, rig, stored
+
+from etp_sync.errors import ErrorCode, ETPPartialFailure, ETPRemoteError, StoreError
+
+__all__ = ["rig"]  # the fixture, shared
+
+
+def refuse_call(srv: Any, number: int) -> list[int]:
+    """Make the server's ``number``-th store put refuse its whole request (EREQUEST_DENIED);
+    returns the list of calls made, counted."""
+    original = srv.store.put_objects
+    calls: list[int] = []
+
+    def put_objects(*args: Any, **kwargs: Any) -> Any:
+        calls.append(len(calls) + 1)
+        if len(calls) == number:
+            raise StoreError(ErrorCode.EREQUEST_DENIED, "refused as a whole (review test)")
+        return original(*args, **kwargs)
+
+    srv.store.put_objects = put_objects
+    return calls
+
+
+def test_a_batch_refused_as_a_whole_rolls_the_whole_put_back(rig: Any) -> None:
+    session, srv = rig()
+    docs = crs_docs(COUNT)
+    uris = list(docs)
+    calls = refuse_call(srv, 2)
+    requests = Requests(session)
+    with pytest.raises(ETPRemoteError) as info:
+        session.put_data_objects(docs)
+    error = info.value
+    assert len(calls) >= 3  # the refused batch was not the last one
+    assert not isinstance(error, ETPPartialFailure) and not error.successes
+    assert stored(srv, uris) == set()
+    assert requests.sent[-1] == "RollbackTransaction"
+    assert session.transaction_manager.current is None
+    # Every object is reported, the refused batch's with the server's error.
+    assert set(error.errors) == set(uris)
+    codes = {code for code, _message in error.errors.values()}
+    assert ErrorCode.EREQUEST_DENIED in codes
+    session.put_data_objects(docs)  # the session goes on
+    assert stored(srv, uris) == set(uris)
