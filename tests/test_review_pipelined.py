@@ -7,11 +7,14 @@ cannot see, nor choose, how the objects were split)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
 from test_store_pipelined import COUNT, Requests, crs_docs, rig, stored
 
+from etp_sync import ETPTimeout
 from etp_sync.errors import ErrorCode, ETPPartialFailure, ETPRemoteError, StoreError
 
 __all__ = ["rig"]  # the fixture, shared
@@ -53,3 +56,32 @@ def test_a_batch_refused_as_a_whole_rolls_the_whole_put_back(rig: Any) -> None:
     assert ErrorCode.EREQUEST_DENIED in codes
     session.put_data_objects(docs)  # the session goes on
     assert stored(srv, uris) == set(uris)
+
+
+def test_a_get_of_many_uris_has_one_deadline_for_the_whole_call(rig: Any) -> None:
+    # Every call has one deadline, the session's timeout (ETPSession's "Deadlines"): a get of
+    # several batches must not give each batch a fresh timeout from the answer before it. The
+    # server takes 0.6 timeout per batch (a slow store, not a synchronisation): the batches
+    # together take well over the timeout, each well under it.
+    timeout = 1.0
+    session, srv = rig()
+    session.timeout = timeout
+    docs = crs_docs(COUNT)
+    srv.store.put_objects("eml:///dataspace('pipe/main')", docs)
+    original = srv.store.get_objects
+    calls: list[int] = []
+    slow = threading.Event()  # never set: each get_objects takes 0.6 timeout
+
+    def get_objects(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        slow.wait(0.6 * timeout)
+        return original(*args, **kwargs)
+
+    session.connect()
+    srv.store.get_objects = get_objects
+    started = time.monotonic()
+    with pytest.raises(ETPTimeout):
+        session.get_data_objects(list(docs))
+    elapsed = time.monotonic() - started
+    assert len(calls) < 4  # four batches of 32, 64, 128 and 76 URIs: not all were answered
+    assert elapsed < 2 * timeout

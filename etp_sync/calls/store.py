@@ -31,7 +31,6 @@ text while ``successes`` holds the typed results of the items that worked.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
@@ -468,9 +467,11 @@ class StoreCalls(SessionAPI):
         by_key = _keyed_uris(uris)
         if not by_key:
             return {}
+        deadline = Deadline(self.timeout)  # the whole call's, connecting included
         keys = list(by_key)
         counts = _ramp(GET_FIRST_BATCH, GET_BATCH) if len(keys) > GET_BATCH else None
-        batches = list(_batches(keys, _key_size, self._store_budget(), counts))
+        budget = message_budget(self._granted(deadline.at).max_message_size)
+        batches = list(_batches(keys, _key_size, budget, counts))
         found: dict[str, DataObject] = {}
         failures = _Failures()
         done = 0
@@ -489,9 +490,9 @@ class StoreCalls(SessionAPI):
             failures.add_unanswered(missing, ErrorCode.ENOT_FOUND)
 
         if len(batches) == 1:
-            collect(batches[0], self.request(request(batches[0])))
+            collect(batches[0], self.request(request(batches[0]), timeout=deadline.remaining()))
         else:
-            self._get_pipelined(batches, request, collect)
+            self._get_pipelined(batches, request, collect, deadline)
         result = ResultDict({uri: found[k] for k, uri in by_key.items() if k in found})
         failures.raise_if_any(result)
         return result
@@ -501,12 +502,12 @@ class StoreCalls(SessionAPI):
         batches: list[list[str]],
         request: Callable[[list[str]], Any],
         collect: Callable[[list[str], Response], None],
+        deadline: Deadline,
     ) -> None:
         """GetDataObjects of ``batches``, GET_IN_FLIGHT at a time, each answer collected in
-        order. As for one request, each batch waits up to the session's timeout (counted from
-        the answer before it) and, when the connection drops, the batches not answered yet are
-        sent again on a new one, once per batch (not when the session does not reconnect)."""
-        deadline = Deadline(self.timeout)
+        order, all within ``deadline`` (the call's). When the connection drops, the batches not
+        answered yet are sent again on a new one, once per batch (not when the session does not
+        reconnect)."""
         answered = 0
         resent_at = -1
 
@@ -514,7 +515,6 @@ class StoreCalls(SessionAPI):
             nonlocal answered
             collect(batch, response)
             answered += 1
-            deadline.at = time.monotonic() + deadline.seconds
 
         while True:
             try:
