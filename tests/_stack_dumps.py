@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import distributed
+import psutil
 from _hostile import ServerProcess, wait_until
 
 FAULTHANDLER_ENV = {"PYTHONFAULTHANDLER": "1"}
@@ -59,12 +60,12 @@ def _worker_pids(directory: Path) -> list[int]:
     return [int(p.stem.split("-")[1]) for p in directory.glob("worker-*.txt")]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def _ours(pids: Iterable[int]) -> list[int]:
+    """Those of ``pids`` that are processes this one started (directly or not): the file of a
+    worker gone since (killed by a test, restarted by its nanny) names a number the system may
+    have given to an unrelated process, which SIGUSR1 would kill (its default action)."""
+    descendants = {child.pid for child in psutil.Process().children(recursive=True)}
+    return [pid for pid in pids if pid in descendants]
 
 
 def scheduler_summary(scheduler: Any) -> str:
@@ -92,7 +93,7 @@ def dump_everything(
             out.write(f"\n===== dask scheduler =====\n{scheduler_summary(scheduler)}\n")
         except Exception as exc:  # a diagnostic aid: go on with the stacks
             out.write(f"\n===== dask scheduler: not readable ({exc!r}) =====\n")
-    pids = [pid for pid in _worker_pids(directory) if _alive(pid)]
+    pids = _ours(_worker_pids(directory))
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGUSR1)

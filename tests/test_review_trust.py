@@ -3,9 +3,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import pickle
+import signal
+import subprocess
+from pathlib import Path
 from typing import Any
 
+import _stack_dumps
+import pytest
 from _fakepeer import FakePeer
 
 from etp_sync import ETPSession, errors
@@ -54,3 +62,34 @@ def test_queued_pongs_the_socket_does_not_take_hold_their_sender_for_one_wait_on
         assert len(tries) == 1  # before: 32 tries of 0.25 s each
         assert not engine._replies
         assert engine.is_open
+
+
+def test_the_dask_watchdog_signals_only_processes_of_this_test_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's dump file outlives the worker (one a test killed), and its number may since
+    name an unrelated process: SIGUSR1, whose default action is to end a process, must go only
+    to processes this one started."""
+    orphan = subprocess.run(  # a process alive but not ours: its parent shell has exited
+        ["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"], capture_output=True, check=True
+    )
+    stranger = int(orphan.stdout)
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        for pid in (stranger, child.pid):
+            (tmp_path / f"worker-{pid}.txt").write_text("stacks\n")
+        signalled: list[int] = []
+
+        def kill(pid: int, sig: int) -> None:
+            if sig != 0:
+                signalled.append(pid)
+
+        with monkeypatch.context() as patch:  # os.kill itself: undone before the cleanup
+            patch.setattr(_stack_dumps.os, "kill", kill)
+            _stack_dumps.dump_everything(tmp_path, [], io.StringIO())
+        assert signalled == [child.pid]  # before: the stranger too
+    finally:
+        child.kill()
+        child.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stranger, signal.SIGKILL)
