@@ -14,6 +14,8 @@ import contextlib
 import math
 from typing import Final
 
+import numpy as np
+
 from .errors import ETPInvalidArgument
 
 MAX_WAIT: Final = 2_147_483.0
@@ -23,7 +25,7 @@ timeout, infinity too, is this long: no deadline in practice."""
 
 def _as_seconds(value: object) -> float:
     """``float(value)`` for a real number (an integer beyond any float is +-inf), else NaN."""
-    if isinstance(value, bool | str | bytes | bytearray):
+    if isinstance(value, bool | np.bool_ | str | bytes | bytearray):  # numpy's True is no 1 s
         return math.nan
     with contextlib.suppress(TypeError, ValueError):
         try:

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import _stack_dumps
+import numpy as np
 import pytest
 from _fakepeer import FakePeer
 
 from etp_sync import ETPSession, errors
+from etp_sync._timeouts import seconds
 from etp_sync.errors import ETPWriteTimeout
 from etp_sync.schema import messages as m
 from etp_sync.session.engine import MAX_QUEUED_REPLIES
@@ -93,3 +95,12 @@ def test_the_dask_watchdog_signals_only_processes_of_this_test_run(
         child.wait()
         with contextlib.suppress(ProcessLookupError):
             os.kill(stranger, signal.SIGKILL)
+
+
+def test_numpy_bools_are_refused_as_timeouts_like_python_bools() -> None:
+    """Python's True is refused; numpy's (a mask element, ``arr.any()``) was taken as 1 s."""
+    value = np.True_
+    with pytest.raises(errors.ETPInvalidArgument, match="timeout must be a positive number"):
+        seconds(value)
+    with pytest.raises(errors.ETPInvalidArgument, match="timeout must be"):
+        ETPSession("ws://127.0.0.1:9/", timeout=value)
