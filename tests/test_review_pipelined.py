@@ -7,6 +7,7 @@ cannot see, nor choose, how the objects were split)."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from typing import Any
@@ -14,8 +15,8 @@ from typing import Any
 import pytest
 from test_store_pipelined import COUNT, Requests, crs_docs, rig, stored
 
-from etp_sync import ETPTimeout
-from etp_sync.errors import ErrorCode, ETPPartialFailure, ETPRemoteError, StoreError
+from etp_sync import ETPSession, ETPTimeout
+from etp_sync.errors import ErrorCode, ETPError, ETPPartialFailure, ETPRemoteError, StoreError
 
 __all__ = ["rig"]  # the fixture, shared
 
@@ -85,3 +86,22 @@ def test_a_get_of_many_uris_has_one_deadline_for_the_whole_call(rig: Any) -> Non
     elapsed = time.monotonic() - started
     assert len(calls) < 4  # four batches of 32, 64, 128 and 76 URIs: not all were answered
     assert elapsed < 2 * timeout
+
+
+def test_a_put_connects_within_its_own_timeout() -> None:
+    # The session's timeout is 8 s, the put's 0.5 s: connecting for the message size (and
+    # to ask whether the server offers transactions) is part of the put, as for array calls.
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there: every connection attempt is refused
+    session = ETPSession(f"ws://127.0.0.1:{port}", timeout=8.0)
+    docs = crs_docs(COUNT)
+    try:
+        started = time.monotonic()
+        with pytest.raises(ETPError):
+            session.put_data_objects(docs, timeout=0.5)
+        elapsed = time.monotonic() - started
+    finally:
+        session.close()
+    assert elapsed < 0.5 + ETPSession.DEADLINE_MARGIN + 1.0  # not the session's 8 s

@@ -441,8 +441,11 @@ class _PutPlan:
 class StoreCalls(SessionAPI):
     """Store calls of :class:`~etp_sync.ETPSession`."""
 
-    def _store_budget(self) -> int:
-        return message_budget(self.server.max_message_size)
+    def _store_budget(self, deadline: Deadline | None = None) -> int:
+        """The request budget (:func:`message_budget`); with ``deadline`` (a call's), a
+        connection it needs is made within it."""
+        server = self.server if deadline is None else self._granted(deadline.at)
+        return message_budget(server.max_message_size)
 
     # -- get -----------------------------------------------------------------------------------
 
@@ -470,8 +473,7 @@ class StoreCalls(SessionAPI):
         deadline = Deadline(self.timeout)  # the whole call's, connecting included
         keys = list(by_key)
         counts = _ramp(GET_FIRST_BATCH, GET_BATCH) if len(keys) > GET_BATCH else None
-        budget = message_budget(self._granted(deadline.at).max_message_size)
-        batches = list(_batches(keys, _key_size, budget, counts))
+        batches = list(_batches(keys, _key_size, self._store_budget(deadline), counts))
         found: dict[str, DataObject] = {}
         failures = _Failures()
         done = 0
@@ -567,22 +569,23 @@ class StoreCalls(SessionAPI):
         """
         report = resolve_progress(progress, desc="put objects", unit="obj")
         prune = bool(prune_contained_objects)
+        deadline = self.transaction_manager.deadline(timeout)  # connecting included
         if isinstance(objects, Mapping) and self.transaction_manager.owned() is None:
             # Documents are read batch by batch when pipelined (inside this thread's own
             # transaction all are read first: nothing may be sent before a refusal).
             entries = _mapped_entries(objects, dataspace)
-            if self._pipelines(entries):
-                plan = _PutPlan(entries, self._store_budget(), prune)
-                return self._put_pipelined(plan, [uri for uri, _ in entries], timeout, report)
+            if self._pipelines(entries, deadline):
+                plan = _PutPlan(entries, self._store_budget(deadline), prune)
+                return self._put_pipelined(plan, [uri for uri, _ in entries], deadline, report)
             items = [_mapped_item(uri, doc) for uri, doc in entries]
         else:
             items = _put_items(objects, dataspace)
         if not items:
             return {}
-        if self._pipelines(items):
-            plan = _PutPlan(items, self._store_budget(), prune)
-            return self._put_pipelined(plan, [i.uri for i in items], timeout, report)
-        budget = self._store_budget()
+        if self._pipelines(items, deadline):
+            plan = _PutPlan(items, self._store_budget(deadline), prune)
+            return self._put_pipelined(plan, [i.uri for i in items], deadline, report)
+        budget = self._store_budget(deadline)
         groups: dict[DataspaceURI, list[_PutItem]] = {}
         for item in items:
             groups.setdefault(item.uri.dataspace, []).append(item)
@@ -603,36 +606,44 @@ class StoreCalls(SessionAPI):
                 requests.append((_chunked_put(item, budget, prune), [item]))
                 spaces.append(space)
         results, failures = self._write_requests(
-            requests, spaces, _collect_put, timeout=timeout, replaces=True, progress=report
+            requests,
+            spaces,
+            _collect_put,
+            timeout=deadline.remaining(),
+            replaces=True,
+            progress=report,
         )
         put = ResultDict({i.uri: results[i.key] for i in items if i.key in results})
         failures.raise_if_any(put)
         return put
 
-    def _pipelines(self, entries: Sequence[tuple[DataObjectURI, Any] | _PutItem]) -> bool:
+    def _pipelines(
+        self, entries: Sequence[tuple[DataObjectURI, Any] | _PutItem], deadline: Deadline
+    ) -> bool:
         """Whether a put of ``entries`` goes pipelined: many objects, or many bytes of objects
         that fit a message each, and a server offering transactions (asked last: it
-        connects)."""
+        connects, within ``deadline``)."""
         sizes = [e.size if isinstance(e, _PutItem) else _doc_size(e[1]) for e in entries]
         if len(sizes) <= PIPELINE_MIN_OBJECTS and sum(sizes) <= PIPELINE_MIN_BYTES:
             return False
+        most = self._store_budget(deadline) - MESSAGE_OVERHEAD  # connected from here on
         if not self.transaction_manager.offers_transactions():
             return False
         if len(sizes) > PIPELINE_MIN_OBJECTS:
             return True
-        most = self._store_budget() - MESSAGE_OVERHEAD
         return sum(size for size in sizes if size <= most) > PIPELINE_MIN_BYTES
 
     def _put_pipelined(
         self,
         plan: _PutPlan,
         uris: list[DataObjectURI],
-        timeout: float | None,
+        deadline: Deadline,
         progress: Progress | None,
     ) -> dict[DataObjectURI, PutResult]:
         """Put the batches of ``plan`` (then its objects sent in chunks) inside one automatic
         transaction (or this thread's own), PUT_IN_FLIGHT batches at a time; sent again as a
-        whole after a drop, within ``timeout``. ``uris``: the objects, in the caller's order.
+        whole after a drop, within ``deadline`` (the call's). ``uris``: the objects, in the
+        caller's order.
 
         A document found invalid in a later batch (its uuid not its URI's) raises
         ETPInvalidArgument once the batches in flight are answered, and the transaction is
@@ -681,7 +692,7 @@ class StoreCalls(SessionAPI):
 
         try:
             results, failures = manager.write_many(
-                operation, dataspace=plan.dataspaces, deadline=manager.deadline(timeout), retry=True
+                operation, dataspace=plan.dataspaces, deadline=deadline, retry=True
             )
         except ETPRemoteError as exc:
             if not refused or exc is not refused[-1]:
