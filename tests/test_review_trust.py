@@ -99,7 +99,7 @@ def test_the_dask_watchdog_signals_only_processes_of_this_test_run(
 
 def test_numpy_bools_are_refused_as_timeouts_like_python_bools() -> None:
     """Python's True is refused; numpy's (a mask element, ``arr.any()``) was taken as 1 s."""
-    value = np.True_
+    value: Any = np.True_
     with pytest.raises(errors.ETPInvalidArgument, match="timeout must be a positive number"):
         seconds(value)
     with pytest.raises(errors.ETPInvalidArgument, match="timeout must be"):
