@@ -73,6 +73,10 @@ class SessionAPI(Protocol):
     """Our own message size limit (``server.max_message_size`` is the negotiated one)."""
     connect_count: int
     """How many times the session connected: a transaction belongs to one connection."""
+    auto_reconnect: bool
+    """Reconnect on next use after a drop (otherwise raise)."""
+    DEADLINE_MARGIN: float
+    """Seconds a call may run past its ``timeout``."""
     transaction_manager: TransactionManager
     subscription_registry: SubscriptionRegistry
 
@@ -83,6 +87,11 @@ class SessionAPI(Protocol):
 
     def _granted(self, deadline: float) -> ServerInfo:
         """:attr:`server`, connecting (if needed) within ``deadline`` (``time.monotonic()``)."""
+        ...
+
+    def _abort_connection(self, reason: str) -> None:
+        """Drop the connection at once (requests in flight fail with ETPConnectionLost); the
+        next call reconnects."""
         ...
 
     @property

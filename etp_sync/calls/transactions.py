@@ -148,6 +148,9 @@ class Transaction:
         self.thread: int | None = None
         self.lost = False
         """The connection died while the transaction was open: the server rolled it back."""
+        self.dropped = False
+        """The server did not confirm the commit or rollback in time, so the connection was
+        dropped (the server rolls back a transaction still open on disconnect)."""
         self._connect_count = -1
 
     def __repr__(self) -> str:
@@ -222,20 +225,33 @@ class Transaction:
             f"so its writes were lost ({exc})"
         )
 
-    def commit(self) -> None:
-        """Commit; raises :class:`TransactionError` if the server reports failure."""
-        self._finish(messages.Transaction.CommitTransaction, "commit")
+    def commit(self, deadline: Deadline | None = None) -> None:
+        """Commit; raises :class:`TransactionError` if the server reports failure, or does not
+        confirm in time (the session's timeout, or ``deadline`` plus a grace: see
+        :meth:`_finish`; the outcome is then unknown)."""
+        self._finish(messages.Transaction.CommitTransaction, "commit", deadline)
 
-    def rollback(self) -> None:
-        """Roll back everything written inside the transaction."""
-        self._finish(messages.Transaction.RollbackTransaction, "roll back")
+    def rollback(self, deadline: Deadline | None = None) -> None:
+        """Roll back everything written inside the transaction (waits as :meth:`commit`)."""
+        self._finish(messages.Transaction.RollbackTransaction, "roll back", deadline)
 
-    def _finish(self, cls: Any, verb: str) -> None:
+    def _finish(self, cls: Any, verb: str, deadline: Deadline | None) -> None:
+        """Send Commit/RollbackTransaction and wait for the reply: the session's timeout, or
+        with ``deadline`` (an automatic transaction's call) until it plus half the session's
+        DEADLINE_MARGIN (the rest is for dropping the connection). Not confirmed in time, the
+        connection is dropped before the write gate is released, so no transaction stays open
+        on the server (it rolls back on disconnect) while this session writes on."""
         if self.uuid is None:
             raise TransactionError(f"cannot {verb}: the transaction was never started")
+        timeout = None
+        if deadline is not None:
+            grace = self.session.DEADLINE_MARGIN / 2
+            timeout = max(deadline.at - time.monotonic(), 0.0) + grace
         try:
             self.check_alive()
-            (reply,) = self.session.send_and_recv(cls(transaction_uuid=self.uuid))
+            (reply,) = self.session.send_and_recv(cls(transaction_uuid=self.uuid), timeout=timeout)
+        except ETPTimeout as exc:
+            raise self._unconfirmed(verb, exc) from exc
         except ETPConnectionLost as exc:
             self.lost = True
             raise TransactionError(
@@ -251,6 +267,34 @@ class Transaction:
             raise TransactionError(f"could not {verb} transaction: {reply.failure_reason}")
         log.debug("transaction %s: %s done", self.uuid, verb)
 
+    def _unconfirmed(self, verb: str, exc: ETPTimeout) -> TransactionError:
+        """Drop the connection after a commit or rollback the server did not confirm in time;
+        the error to raise (a commit's outcome is unknown: it may have been applied)."""
+        self.lost = self.dropped = True
+        log.warning(
+            "transaction %s: the server did not confirm the %s in time (%s): dropping the "
+            "connection, so the server rolls back a transaction still open",
+            self.uuid,
+            verb,
+            exc,
+        )
+        self.session._abort_connection(
+            f"connection dropped: transaction {self.uuid} {verb} not confirmed in time"
+        )
+        if verb == "commit":
+            return TransactionError(
+                f"the commit of transaction {self.uuid} was not confirmed in time ({exc}); the "
+                "connection was dropped: the outcome is unknown (the server may have committed "
+                "all of the transaction's writes, or rolled them all back on the disconnect)",
+                ErrorCode.ETIMED_OUT,
+            )
+        return TransactionError(
+            f"the rollback of transaction {self.uuid} was not confirmed in time ({exc}); the "
+            "connection was dropped, so the server rolls the transaction back (nothing of it "
+            "is stored)",
+            ErrorCode.ETIMED_OUT,
+        )
+
     def __enter__(self) -> Transaction:
         return self.start() if self.uuid is None else self
 
@@ -265,11 +309,12 @@ class Transaction:
             return
         self.abandon(exc_type.__name__)
 
-    def abandon(self, why: str) -> None:
+    def abandon(self, why: str, deadline: Deadline | None = None) -> None:
         """Roll back after a failure inside the transaction (a failed rollback is logged:
-        the failure that caused it is the one to raise)."""
+        the failure that caused it is the one to raise; one not confirmed in time dropped the
+        connection, see :meth:`_finish`)."""
         try:
-            self.rollback()
+            self.rollback(deadline)
         except TransactionError as rollback_error:
             log.warning("rollback after %s failed: %s", why, rollback_error)
 
@@ -448,8 +493,8 @@ class TransactionManager:
             try:
                 return self._atomic(tx, operation, deadline)
             except (ETPConnectionLost, TransactionError) as exc:
-                if isinstance(exc, ETPSessionClosed) or not tx.lost or not retry:
-                    raise
+                if isinstance(exc, ETPSessionClosed) or not tx.lost or not retry or tx.dropped:
+                    raise  # a commit dropped unconfirmed: its outcome is unknown, not retried
                 if deadline.expired:
                     raise TransactionError(
                         f"the connection dropped during the write and its timeout of "
@@ -475,12 +520,12 @@ class TransactionManager:
             result = operation(deadline)
         except ETPConnectionLost:
             tx.lost = True
-            tx.abandon("a connection loss")
+            tx.abandon("a connection loss", deadline)
             raise
         except BaseException as exc:
-            tx.abandon(type(exc).__name__)
+            tx.abandon(type(exc).__name__, deadline)
             raise
-        tx.commit()
+        tx.commit(deadline)
         return result
 
     def _not_atomic(self, operation: Operation[T], deadline: Deadline) -> T:

@@ -25,6 +25,7 @@ from ..errors import (
 )
 from ..retry import RetryPolicy
 from ..transport._connect import safe_url
+from .engine import REPLY_WAIT
 
 if TYPE_CHECKING:
     from ..calls import TransactionManager
@@ -104,6 +105,21 @@ class ConnectionKeeper:
             conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+    def _abort_connection(self, reason: str) -> None:
+        """Drop the connection at once (no CloseSession, no closing handshake): for a peer that
+        did not confirm a commit or rollback in time, so that it rolls back the transaction
+        still open on it. Requests in flight fail with ETPConnectionLost(``reason``); the next
+        call reconnects (when ``auto_reconnect``)."""
+        with self._conn_lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close(
+                send_close_session=False,
+                abort=True,
+                wait=REPLY_WAIT,
+                error=ETPConnectionLost(reason),
+            )
 
     def close(self, reason: str = "") -> None:
         """Send CloseSession, close the websocket and stop the threads; idempotent.
