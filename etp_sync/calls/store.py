@@ -34,7 +34,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from .._display import ResultDict
 from .._progress import Progress, ProgressArg, resolve_progress
@@ -205,6 +205,32 @@ class _Failures:
             },
         )
         raise protocol_exception_error([body], successes)
+
+
+class _WholeRefusal:
+    """A request the server refuses as a whole inside an automatic transaction ends the whole
+    write: it is raised (so :meth:`TransactionManager.write_many` rolls everything back) and
+    reported as one request refused would be, every item failed (the refused request's with
+    the server's code). Inside the caller's own transaction (``automatic`` False) refusals
+    stay reported per item: the caller's ``with`` decides."""
+
+    def __init__(self, automatic: bool) -> None:
+        self.automatic = automatic
+        self.error: ETPRemoteError | None = None
+
+    def check(self, response: Response) -> None:
+        """Raise (to roll back) when ``response`` refuses its request as a whole."""
+        if self.automatic and any(body.error is not None for body in response.errors):
+            self.error = response_error(response)
+            raise self.error
+
+    def reraise(self, exc: ETPRemoteError, keys: Iterable[str]) -> NoReturn:
+        """Raise ``exc``; when it is this refusal, as the failure of every item of ``keys``."""
+        if exc is self.error:
+            failures = _Failures()
+            failures.add_exception(exc, keys)
+            failures.raise_if_any(ResultDict())
+        raise exc
 
 
 class _Blobs:
@@ -653,8 +679,7 @@ class StoreCalls(SessionAPI):
         refused would be, every URI failed."""
         total = len(uris)
         manager = self.transaction_manager
-        refused: list[ETPRemoteError] = []  # the refusal that ended an automatic transaction
-        automatic = manager.owned() is None  # not inside the caller's own transaction
+        refusal = _WholeRefusal(manager.owned() is None)  # not inside the caller's own
 
         def operation(deadline: Deadline) -> tuple[dict[str, PutResult], _Failures]:
             results: dict[str, PutResult] = {}
@@ -663,9 +688,7 @@ class StoreCalls(SessionAPI):
 
             def on_response(batch: list[_PutItem], response: Response) -> None:
                 nonlocal done
-                if automatic and any(body.error is not None for body in response.errors):
-                    refused.append(response_error(response))
-                    raise refused[-1]  # rolled back by write_many
+                refusal.check(response)  # rolled back by write_many
                 _collect_put(response, batch, results, failures)
                 done += len(batch)
                 if progress is not None:
@@ -695,12 +718,7 @@ class StoreCalls(SessionAPI):
                 operation, dataspace=plan.dataspaces, deadline=deadline, retry=True
             )
         except ETPRemoteError as exc:
-            if not refused or exc is not refused[-1]:
-                raise
-            failures = _Failures()
-            failures.add_exception(exc, [str(uri) for uri in uris])
-            failures.raise_if_any(ResultDict())
-            raise
+            refusal.reraise(exc, [str(uri) for uri in uris])
         put = ResultDict({uri: results[str(uri)] for uri in uris if str(uri) in results})
         failures.raise_if_any(put)
         return put
@@ -741,8 +759,10 @@ class StoreCalls(SessionAPI):
         One request goes as it is (a refusal as a whole fails all its items). Several run as
         one write (:meth:`TransactionManager.write_many`: one transaction when the server
         offers them, sent again as a whole after a drop when ``replaces``), each attempt
-        starting from empty results. ``progress(done, total)`` counts the items of the
-        requests answered."""
+        starting from empty results; in an automatic transaction a request refused as a whole
+        rolls all of them back and raises ETPRemoteError with every item (:class:`_WholeRefusal`,
+        as a pipelined put). ``progress(done, total)`` counts the items of the requests
+        answered."""
         manager = self.transaction_manager
         total = sum(len(_keys(body)) for body, _ in requests)
         if len(requests) == 1:
@@ -759,24 +779,32 @@ class StoreCalls(SessionAPI):
                 progress(total, total)
             return results, failures
 
+        # In an automatic transaction a request refused as a whole rolls back the others.
+        atomic = manager.owned() is None and manager.offers_transactions()
+        refusal = _WholeRefusal(atomic)
+
         def operation(deadline: Deadline) -> tuple[dict[str, R], _Failures]:
             results: dict[str, R] = {}
             failures = _Failures()
             done = 0
             for body, batch in requests:
                 response = self.request(body, timeout=deadline.remaining(), idempotent=False)
+                refusal.check(response)
                 collect(response, batch, results, failures)
                 done += len(_keys(body))
                 if progress is not None:
                     progress(done, total)
             return results, failures
 
-        return manager.write_many(
-            operation,
-            dataspace=list(dict.fromkeys(spaces)),
-            deadline=manager.deadline(timeout),
-            retry=replaces,
-        )
+        try:
+            return manager.write_many(
+                operation,
+                dataspace=list(dict.fromkeys(spaces)),
+                deadline=manager.deadline(timeout),
+                retry=replaces,
+            )
+        except ETPRemoteError as exc:
+            refusal.reraise(exc, [key for body, _ in requests for key in _keys(body)])
 
     # -- delete --------------------------------------------------------------------------------
 
