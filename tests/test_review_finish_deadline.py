@@ -111,6 +111,24 @@ def test_a_commit_not_confirmed_by_the_deadline_says_its_outcome_is_unknown(rig:
     assert stored(srv, list(docs)) == set(docs)
 
 
+def test_a_start_not_answered_by_the_deadline_leaves_no_transaction_open(rig: Any) -> None:
+    session, srv = rig()
+    release, entered = hold(srv, "start_transaction")
+    started = time.monotonic()
+    try:
+        with pytest.raises(ETPTimeout):
+            session.put_data_objects(crs_docs(COUNT), timeout=TIMEOUT)
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+    assert entered.is_set()
+    assert elapsed < TIMEOUT + session.DEADLINE_MARGIN
+    assert session.transaction_manager.current is None and not session.is_open
+    # Before: the server opened the transaction once released, on the same connection, and
+    # the session's next transaction was refused (a second one) until its timeout.
+    no_transaction_left(session, srv)
+
+
 def test_inside_the_callers_transaction_an_unconfirmed_rollback_drops_too(rig: Any) -> None:
     session, srv = rig(TIMEOUT * 2)
     docs = crs_docs(COUNT)

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from ..errors import (
     ErrorCode,
     ETPConnectionLost,
+    ETPReadTimeout,
     ETPRemoteError,
     ETPSessionClosed,
     ETPTimeout,
@@ -186,6 +187,18 @@ class Transaction:
                     ),
                     timeout=deadline.remaining("StartTransaction"),
                 )
+            except ETPReadTimeout as exc:
+                # Sent but not answered: the server may open it later; drop the connection so
+                # that no transaction of ours stays open there while the gate is released.
+                log.warning(
+                    "StartTransaction on %s not answered in time (%s): dropping the connection",
+                    self.dataspace_uris,
+                    exc,
+                )
+                self.session._abort_connection(
+                    "connection dropped: StartTransaction not answered in time"
+                )
+                raise
             except ETPRemoteError as exc:
                 busy = exc.code == ErrorCode.EMAX_TRANSACTIONS_EXCEEDED
                 if busy and deadline.at - time.monotonic() > delay:
