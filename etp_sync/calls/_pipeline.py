@@ -16,8 +16,7 @@ from ..protocol.correlation import ReplyTarget, Response
 from ..schema import Record
 from ._core import Deadline, ResponseHandle, SessionAPI
 
-# The logger of the DataArray calls, whose reads these messages are about.
-log = logging.getLogger("etp_sync.arrays")
+log = logging.getLogger("etp_sync.pipeline")  # the pipelines of array and object calls
 
 B = TypeVar("B")  # a block: what one request carries
 
@@ -40,8 +39,9 @@ def run_pipeline(
     its request is sent (an exception it raises ends the pipeline like a failed send).
 
     With ``on_resume`` (reads), a dropped connection is not an error while the deadline
-    allows: the blocks not answered yet are sent again, and only those, on a new connection;
-    whenever the connection changed, ``on_resume()`` is called first (it may raise).
+    allows and the session reconnects (``auto_reconnect``): the blocks not answered yet are
+    sent again, and only those, on a new connection; whenever the connection changed,
+    ``on_resume()`` is called first (it may raise).
     ``target_for(block)`` names memory a block's reply values may be received into."""
     source = iter(blocks)
     retry: deque[B] = deque()
@@ -70,7 +70,7 @@ def run_pipeline(
                 inflight.append((handle, block))
                 del handle
                 if on_resume is not None and session.connect_count != connected:
-                    log.warning("connection replaced during a read: resuming it")
+                    log.warning("connection replaced during a pipelined read: resuming it")
                     on_resume()
                     connected = session.connect_count
             if not inflight:
@@ -83,13 +83,21 @@ def run_pipeline(
             if again:
                 retry.extend(again)
         except ETPConnectionLost as exc:
-            resumable = on_resume is not None and not isinstance(exc, ETPSessionClosed)
+            resumable = (
+                on_resume is not None
+                and session.auto_reconnect
+                and not isinstance(exc, ETPSessionClosed)
+            )
             if not resumable or deadline.expired:
                 raise
             # The blocks not answered go first, in order; the next send reconnects.
             retry.extendleft(reversed([b for _h, b in inflight]))
             inflight.clear()
-            log.warning("connection lost during a read (%s): resuming the missing blocks", exc)
+            log.warning(
+                "connection lost during a pipelined read (%s): resending the blocks not "
+                "answered yet",
+                exc,
+            )
         except BaseException:
             # Let the requests still in flight finish so that the server is quiet before
             # anything else (e.g. a rollback) is sent; their answers are discarded.

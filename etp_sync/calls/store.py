@@ -41,12 +41,10 @@ from .._progress import Progress, ProgressArg, resolve_progress
 from .._xmlpeek import peek_data_object
 from ..errors import (
     ErrorCode,
-    ETPConnectionLost,
     ETPError,
     ETPInvalidArgument,
     ETPProtocolError,
     ETPRemoteError,
-    ETPSessionClosed,
 )
 from ..protocol.correlation import Response, protocol_exception_error
 from ..protocol.negotiation import now_us
@@ -534,33 +532,18 @@ class StoreCalls(SessionAPI):
     ) -> None:
         """GetDataObjects of ``batches``, GET_IN_FLIGHT at a time, each answer collected in
         order, all within ``deadline`` (the call's). When the connection drops, the batches not
-        answered yet are sent again on a new one, once per batch (not when the session does not
-        reconnect)."""
-        answered = 0
-        resent_at = -1
-
-        def on_response(batch: list[str], response: Response) -> None:
-            nonlocal answered
-            collect(batch, response)
-            answered += 1
-
-        while True:
-            try:
-                run_pipeline(
-                    self,
-                    batches[answered:],
-                    request,
-                    on_response,
-                    max_in_flight=GET_IN_FLIGHT,
-                    deadline=deadline,
-                )
-                return
-            except ETPConnectionLost as exc:
-                reconnects = getattr(self, "auto_reconnect", True)
-                if isinstance(exc, ETPSessionClosed) or not reconnects or resent_at == answered:
-                    raise
-                resent_at = answered
-                log.info("sending GetDataObjects again after a connection loss: %s", exc)
+        answered yet are sent again on a new one within the deadline (run_pipeline's
+        resumption; not when the session does not reconnect): objects, unlike arrays, have
+        nothing to check on the new connection."""
+        run_pipeline(
+            self,
+            batches,
+            request,
+            collect,
+            max_in_flight=GET_IN_FLIGHT,
+            deadline=deadline,
+            on_resume=_nothing_to_check,
+        )
 
     def get_data_object(self, uri: ObjectURI, *, format: str = "xml") -> DataObject:
         """Fetch one data object (raises ETPRemoteError, e.g. ENOT_FOUND, if it fails)."""
@@ -841,6 +824,10 @@ class StoreCalls(SessionAPI):
         done = {uri: deleted[k] for k, uri in by_key.items() if k in deleted}
         failures.raise_if_any(done)
         return done
+
+
+def _nothing_to_check() -> None:
+    """The ``on_resume`` of object reads: a new connection needs no check."""
 
 
 def _keys(body: Any) -> list[str]:
