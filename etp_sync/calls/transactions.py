@@ -17,6 +17,13 @@ the whole write is sent again in a new transaction within the call's timeout (pu
 this is safe). Without protocol 18 such writes are not atomic: an interrupted one raises
 :class:`TransactionError` saying the data may be partly written. Another session holding the
 dataspace (EMAX_TRANSACTIONS_EXCEEDED) is waited for with back-off, within the timeout.
+
+An automatic transaction's commit or rollback is waited for until the call's deadline plus half
+the session's DEADLINE_MARGIN (a caller's own, the session's timeout). A StartTransaction,
+commit or rollback not answered in time drops the connection before the write gate is released:
+the server rolls back a transaction still open on disconnect, so none stays open on it, and the
+next call reconnects. A commit dropped that way raises :class:`TransactionError` saying its
+outcome is unknown (it is not sent again).
 """
 
 from __future__ import annotations
