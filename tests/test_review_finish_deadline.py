@@ -144,3 +144,27 @@ def test_inside_the_callers_transaction_an_unconfirmed_rollback_drops_too(rig: A
     assert session.transaction_manager.current is None and not session.is_open
     no_transaction_left(session, srv)
     assert stored(srv, list(docs)) == set()
+
+
+def test_a_drop_after_the_commit_was_sent_past_the_deadline_says_the_outcome_is_unknown(
+    rig: Any,
+) -> None:
+    session, srv = rig()
+    docs = crs_docs(COUNT)
+    timeout = 2.0
+    deadline = time.monotonic() + timeout
+    never = threading.Event()
+    original = srv.store.commit_transaction
+
+    def commit_then_drop(*args: Any, **kwargs: Any) -> Any:
+        never.wait(max(deadline - time.monotonic(), 0.0) + 0.05)  # bounded: past the deadline
+        result = original(*args, **kwargs)  # committed ...
+        srv.drop_connections()  # ... but the client never gets the answer
+        return result
+
+    srv.store.commit_transaction = commit_then_drop
+    with pytest.raises(TransactionError) as caught:
+        session.put_data_objects(docs, timeout=timeout)
+    # Before: "nothing of it was stored", while all of it was.
+    assert "outcome is unknown" in str(caught.value)
+    assert stored(srv, list(docs)) == set(docs)

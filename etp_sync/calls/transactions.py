@@ -159,6 +159,8 @@ class Transaction:
         self.dropped = False
         """The server did not confirm the commit or rollback in time, so the connection was
         dropped (the server rolls back a transaction still open on disconnect)."""
+        self.commit_sent = False
+        """CommitTransaction was sent: after a drop, whether it was applied is unknown."""
         self._connect_count = -1
 
     def __repr__(self) -> str:
@@ -269,6 +271,7 @@ class Transaction:
             timeout = max(deadline.at - time.monotonic(), 0.0) + grace
         try:
             self.check_alive()
+            self.commit_sent = verb == "commit"
             (reply,) = self.session.send_and_recv(cls(transaction_uuid=self.uuid), timeout=timeout)
         except ETPTimeout as exc:
             raise self._unconfirmed(verb, exc) from exc
@@ -515,6 +518,13 @@ class TransactionManager:
             except (ETPConnectionLost, TransactionError) as exc:
                 if isinstance(exc, ETPSessionClosed) or not tx.lost or not retry or tx.dropped:
                     raise  # a commit dropped unconfirmed: its outcome is unknown, not retried
+                if deadline.expired and tx.commit_sent:
+                    raise TransactionError(
+                        f"the connection dropped before the commit of transaction {tx.uuid} was "
+                        f"confirmed, and the write's timeout of {deadline.seconds:g} s passed: "
+                        "the outcome is unknown (the server may have committed all of it, or "
+                        "rolled it all back on the disconnect)"
+                    ) from exc
                 if deadline.expired:
                     raise TransactionError(
                         f"the connection dropped during the write and its timeout of "
