@@ -101,6 +101,27 @@ def _gzip(data: bytes | bytearray | memoryview) -> bytes:
     return comp.compress(data) + comp.flush()
 
 
+# worth_compressing's defaults; and what gzip's container (10-byte header, 8-byte trailer) adds
+# over zlib's (2 + 4): the deflate stream of the same bytes at the same level is the same in both.
+_SAMPLE = 1 << 14
+_RATIO = 0.75
+_GZIP_OVER_ZLIB = 12
+
+
+def _gzip_if_worth(parts: Sequence[Any], size: int) -> bytes | None:
+    """The body (``size`` bytes in ``parts``) gzipped when :func:`worth_compressing` says it
+    pays, else None. A body no bigger than the sample is its own sample: it is compressed once,
+    and the verdict read off that gzip (the same as the sample's), not compressed twice."""
+    if size < 1024:
+        return None
+    if size > _SAMPLE:
+        if not worth_compressing(parts):
+            return None
+        return _gzip(parts[0] if len(parts) == 1 else b"".join(parts))
+    gzipped = _gzip(parts[0] if len(parts) == 1 else b"".join(parts))
+    return gzipped if len(gzipped) - _GZIP_OVER_ZLIB < _RATIO * size else None
+
+
 def _gunzip(data: memoryview, max_size: int) -> bytes:
     """Inflate a gzip body, streamed: never more than ``max_size`` + 1 bytes are produced, so a
     small bomb costs at most the limit (EMAXSIZE_EXCEEDED), not what it would expand to."""
@@ -235,12 +256,16 @@ def _frame(header: MessageHeader, body_parts: list[Any], compress: bool | None) 
     flags = int(header.message_flags) & ~_COMPRESSED
     if flags & _HEADER_EXTENSION:
         raise ETPEncodeError("sending a MessageHeaderExtension is not supported")
-    if compress is None:
-        compress = worth_compressing(body_parts)
-    if compress and is_compressible(header.protocol, header.message_type):
+    if not is_compressible(header.protocol, header.message_type):
+        pass
+    elif compress is None:
+        gzipped = _gzip_if_worth(body_parts, _size(body_parts))
+        if gzipped is not None:
+            flags |= _COMPRESSED
+            body_parts = [gzipped]
+    elif compress:
         flags |= _COMPRESSED
-        joined = body_parts[0] if len(body_parts) == 1 else b"".join(body_parts)
-        body_parts = [_gzip(joined)]
+        body_parts = [_gzip(body_parts[0] if len(body_parts) == 1 else b"".join(body_parts))]
     return [_encode_header(header, flags), *body_parts]
 
 
@@ -344,9 +369,14 @@ class MessageFramer:
                 raise ETPEncodeError(f"cannot encode {self._name}: {exc}") from exc
             body_parts = [out]
             size = len(out)
-        if compress is None:
-            compress = size >= 1024 and worth_compressing(body_parts)
-        if compress and self._compressible:
+        if not self._compressible:
+            pass
+        elif compress is None:
+            gzipped = _gzip_if_worth(body_parts, size)
+            if gzipped is not None:
+                flags |= _COMPRESSED
+                body_parts, size = [gzipped], len(gzipped)
+        elif compress:
             flags |= _COMPRESSED
             body_parts = [_gzip(body_parts[0] if len(body_parts) == 1 else b"".join(body_parts))]
             size = len(body_parts[0])
