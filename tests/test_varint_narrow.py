@@ -9,23 +9,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _varint_ref import ref_encode
 
 from etp_sync.codec import _varint_decode
 from etp_sync.codec._varint_arrays import decode_varints, encode_varints
 from etp_sync.errors import ETPDecodeError
-
-MASK64 = (1 << 64) - 1
-
-
-def ref_encode(values: list[int]) -> bytes:
-    out = bytearray()
-    for x in values:
-        z = ((x << 1) ^ (x >> 63)) & MASK64
-        while z >= 0x80:
-            out.append(z & 0x7F | 0x80)
-            z >>= 7
-        out.append(z)
-    return bytes(out)
 
 
 def decode(data: bytes, offset: int, count: int, dtype: Any = np.int64) -> tuple[list[int], int]:

@@ -10,23 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _varint_ref import ref_encode
 
 from etp_sync.codec import _varint_decode, _varint_encode
 from etp_sync.codec._varint_arrays import decode_varints, encode_varints
 
 I64 = np.iinfo(np.int64)
-MASK64 = (1 << 64) - 1
-
-
-def ref_encode(values: np.ndarray) -> bytes:
-    out = bytearray()
-    for x in values.tolist():
-        z = ((x << 1) ^ (x >> 63)) & MASK64
-        while z >= 0x80:
-            out.append(z & 0x7F | 0x80)
-            z >>= 7
-        out.append(z)
-    return bytes(out)
 
 
 def of_length(rng: np.random.Generator, length: int, n: int) -> np.ndarray:
