@@ -49,6 +49,7 @@ from ..errors import (
 from ..protocol.correlation import Response, protocol_exception_error
 from ..protocol.negotiation import now_us
 from ..schema import datatypes, messages
+from ..schema._object_records import new_data_object, new_resource
 from ..uri import DataObjectURI, DataspaceURI, as_dataspace_uri, as_object_uri
 from ..xmlinfo import ObjectInfo
 from ._core import Deadline, SessionAPI
@@ -283,33 +284,14 @@ class _PutItem:
     def record(self, now: int, blob_id: uuid.UUID | None = None) -> Any:
         """The DataObject record of a PutDataObjects (``now``: the store times; with
         ``blob_id``, that of a chunked put, whose data goes in Chunks)."""
-        # As DataObject(resource=Resource(uri=..., name=..., last_changed=...,
-        # store_last_write=now, store_created=now, active_status="Active"), format="xml",
-        # blob_id=..., data=...) builds it, field by field: every value is of its field's
-        # type already, and the constructors' checks and coercions cost more than the rest of
-        # the record (a put makes one per object; tests/test_calls_store.py compares them).
-        resource = _new_record(_RESOURCE)
-        resource.uri = self.key
-        resource.alternate_uris = []
-        resource.name = self.title
-        resource.source_count = None
-        resource.target_count = None
-        resource.last_changed = self.last_changed or now
-        resource.store_last_write = now
-        resource.store_created = now
-        resource.active_status = _ACTIVE
-        resource.custom_data = {}
-        record = _new_record(_DATA_OBJECT)
-        record.resource = resource
-        record.format = "xml"
-        record.blob_id = blob_id
-        record.data = b"" if blob_id is not None else self.data
-        return record
+        # Field by field (schema/_object_records.py): a put makes one per object.
+        resource = new_resource(
+            self.key, self.title, self.last_changed or now, now, now, _ACTIVE, {}
+        )
+        data = b"" if blob_id is not None else self.data
+        return new_data_object(resource, data, "xml", blob_id)
 
 
-_new_record = object.__new__
-_RESOURCE = datatypes.Object.Resource
-_DATA_OBJECT = datatypes.Object.DataObject
 _ACTIVE = datatypes.Object.ActiveStatusKind.Active
 
 

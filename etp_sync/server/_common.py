@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from etp_sync.codec import EncodedBody, encode_body, encode_within, encoded_body_size
 from etp_sync.errors import ErrorCode, ETPError
 from etp_sync.schema import Record, datatypes, messages
+from etp_sync.schema._object_records import new_data_object, new_resource
 
 from ._pending import PendingRequests
 from ._profile import ServerProfile
@@ -199,8 +200,6 @@ def resource_record(info: ResourceInfo) -> Any:
 # enum members looked up once), and the constructors' checks and coercions cost more than the
 # rest of the records (tests/test_server_records.py compares them with the constructors').
 _new_record = object.__new__
-_RESOURCE = datatypes.Object.Resource
-_DATA_OBJECT = datatypes.Object.DataObject
 _DATA_VALUE = datatypes.DataValue
 
 
@@ -215,18 +214,15 @@ def object_resource(obj: StoredObject) -> Any:
     """ETP ``Resource`` describing a stored object (counts left null); its custom data are
     :func:`~.store.resource_custom_data`'s."""
     info = obj.info
-    resource = _new_record(_RESOURCE)
-    resource.uri = obj.uri
-    resource.alternate_uris = []
-    resource.name = info.title
-    resource.source_count = None
-    resource.target_count = None
-    resource.last_changed = info.last_update_us or obj.store_last_write_us
-    resource.store_last_write = obj.store_last_write_us
-    resource.store_created = obj.store_created_us
-    resource.active_status = _ACTIVE_STATUS[obj.active]
-    resource.custom_data = {k: _data_value(v) for k, v in resource_custom_data(obj).items()}
-    return resource
+    return new_resource(
+        obj.uri,
+        info.title,
+        info.last_update_us or obj.store_last_write_us,
+        obj.store_last_write_us,
+        obj.store_created_us,
+        _ACTIVE_STATUS[obj.active],
+        {k: _data_value(v) for k, v in resource_custom_data(obj).items()},
+    )
 
 
 def edge_record(edge: EdgeInfo) -> Any:
@@ -267,12 +263,7 @@ def _size(nbytes: int) -> str:
 
 def data_object(obj: StoredObject, *, with_data: bool = True) -> Any:
     """ETP ``DataObject`` carrying the object's XML inline (or no data: ``with_data`` False)."""
-    record = _new_record(_DATA_OBJECT)
-    record.resource = object_resource(obj)
-    record.format = obj.format
-    record.blob_id = None
-    record.data = obj.xml if with_data else b""
-    return record
+    return new_data_object(object_resource(obj), obj.xml if with_data else b"", obj.format)
 
 
 def chunked_object(
