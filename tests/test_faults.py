@@ -368,13 +368,17 @@ with ETPSession(url, timeout=300) as session:
 @pytest.mark.timeout(240)
 def test_client_killed_mid_put(rig: Rig) -> None:
     """SIGKILL of a client process halfway through a big put leaves the old array intact
-    (its new array is the one of big(2))."""
+    (its new array is the one of big(2)).
+
+    The proxy stops forwarding the client's bytes at half the array until the client is dead:
+    otherwise a fast client could finish and commit the put between the "half" event and the
+    kill (the new array would then be stored, rightly, and the test would fail)."""
     server = rig.server()
     proxy = rig.proxy(server)
     old = big(1)
     server.store.put_array(str(EPC), BIG, old)
     quarter = proxy.when_forwarded(ARRAY_BYTES // 4, "up")
-    half = proxy.when_forwarded(ARRAY_BYTES // 2, "up")
+    half = proxy.pause_after(ARRAY_BYTES // 2, "up")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     args = [sys.executable, "-c", KILLED_PUT, proxy.url, str(EPC), BIG, str(ARRAY_VALUES)]
     proc = subprocess.Popen(args, cwd=REPO, env=env, stderr=subprocess.PIPE)
@@ -385,6 +389,7 @@ def test_client_killed_mid_put(rig: Rig) -> None:
             assert half.wait(120), "the client never sent half of the array"
             proc.send_signal(signal.SIGKILL)
             assert proc.wait(30) == -signal.SIGKILL
+            proxy.resume("up")  # what the dead client had left in its socket, then its end
             assert proxy.wait_links(lambda n: n == 0, 30), "the proxy kept the dead client's link"
             reader.check_now()
         assert not reader.bad, reader.bad
