@@ -522,7 +522,7 @@ def test_put_record_equals_the_constructors_record() -> None:
     """A put's DataObject records are built field by field, without the records' keyword
     constructors: they must hold what those would (a field added to the schema and not set
     would fail here), and encode alike."""
-    from etp_sync.calls.store import _PutItem
+    from etp_sync.calls._put_plan import _PutItem
     from etp_sync.codec import encode_body
     from etp_sync.schema import datatypes
     from etp_sync.xmlinfo import parse_data_object
@@ -554,7 +554,7 @@ def test_put_record_equals_the_constructors_record() -> None:
 def test_put_refuses_a_document_whose_uuid_is_not_its_uri() -> None:
     """The uuid in a document put under a URI must be the URI's, whatever the case the URI
     was written in and whether it has a version."""
-    from etp_sync.calls.store import _put_items
+    from etp_sync.calls._put_plan import _put_items
 
     xml = crs_xml()
     upper = str(CRS).replace(CRS_UUID, CRS_UUID.upper())

@@ -19,7 +19,7 @@ import pytest
 from conftest import Harness
 
 from etp_sync import DataObjectURI, ETPSession, ETPTimeout, samples
-from etp_sync.calls import store as store_calls
+from etp_sync.calls import _put_plan
 from etp_sync.errors import ErrorCode, ETPConnectionLost, ETPInvalidArgument, ETPPartialFailure
 from etp_sync.server import EmbeddedServer
 
@@ -169,7 +169,7 @@ def test_the_first_batches_are_small_and_grow(rig: Any) -> None:
     session.put_data_objects(crs_docs(COUNT))
     assert sum(sizes) == COUNT and len(sizes) >= 3
     assert sizes[0] < sizes[1] < sizes[2]
-    assert sizes[0] * 1.2 * 1024 <= 2 * store_calls.PUT_FIRST_BATCH_BYTES
+    assert sizes[0] * 1.2 * 1024 <= 2 * _put_plan.PUT_FIRST_BATCH_BYTES
 
 
 def test_an_invalid_document_in_a_later_batch_leaves_nothing_written(rig: Any) -> None:
