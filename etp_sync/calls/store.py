@@ -354,21 +354,20 @@ class StoreCalls(SessionAPI):
         report = resolve_progress(progress, desc="put objects", unit="obj")
         prune = bool(prune_contained_objects)
         deadline = self.transaction_manager.deadline(timeout)  # connecting included
-        if isinstance(objects, Mapping) and self.transaction_manager.owned() is None:
-            # Documents are read batch by batch when pipelined (inside this thread's own
-            # transaction all are read first: nothing may be sent before a refusal).
-            entries = _mapped_entries(objects, dataspace)
-            if self._pipelines(entries, deadline):
-                plan = _PutPlan(entries, self._store_budget(deadline), prune)
-                return self._put_pipelined(plan, [uri for uri, _ in entries], deadline, report)
-            items = [_mapped_item(uri, doc) for uri, doc in entries]
-        else:
-            items = _put_items(objects, dataspace)
-        if not items:
+        # Documents of a mapping are read batch by batch when pipelined (inside this thread's
+        # own transaction all are read first: nothing may be sent before a refusal).
+        lazy = isinstance(objects, Mapping) and self.transaction_manager.owned() is None
+        pairs = _mapped_entries(objects, dataspace) if lazy else []  # type: ignore[arg-type]
+        items = [] if lazy else _put_items(objects, dataspace)
+        entries: Sequence[tuple[DataObjectURI, Any] | _PutItem] = pairs if lazy else items
+        if not entries:
             return {}
-        if self._pipelines(items, deadline):
-            plan = _PutPlan(items, self._store_budget(deadline), prune)
-            return self._put_pipelined(plan, [i.uri for i in items], deadline, report)
+        if self._pipelines(entries, deadline):
+            plan = _PutPlan(entries, self._store_budget(deadline), prune)
+            uris = [uri for uri, _ in pairs] if lazy else [i.uri for i in items]
+            return self._put_pipelined(plan, uris, deadline, report)
+        if lazy:
+            items = [_mapped_item(uri, doc) for uri, doc in pairs]
         budget = self._store_budget(deadline)
         groups: dict[DataspaceURI, list[_PutItem]] = {}
         for item in items:
