@@ -82,7 +82,9 @@ def _dataspace(session: ETPSession, path: str) -> None:
 
 
 def test_negotiation_exposes_what_the_server_granted(server: EmbeddedServer) -> None:
-    with ETPSession(server.url, max_message_size=1 << 20) as session:
+    # compression=True: by default a server on this host is offered no gzip
+    # (tests/test_session_compression.py).
+    with ETPSession(server.url, max_message_size=1 << 20, compression=True) as session:
         info = session.server
         assert {3, 4, 9, 18, 24}.issubset(info.protocols)
         assert all(g.role == "store" for g in info.protocols.values())

@@ -82,6 +82,18 @@ def _left(deadline: float | None) -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
+def offers_gzip(compression: bool | None, direct_loopback: bool) -> bool:
+    """Whether a session offers gzip: as asked (True, False), or with ``compression`` None
+    unless the server runs on this host and is reached without a proxy (``direct_loopback``).
+    Over loopback bytes cost no network: gzip would only spend CPU on both sides (about a
+    quarter of a server's work storing and reading small XML objects), and a remote server
+    still gets gzip. A tunnel to a remote server through a local port (ssh -L, kubectl
+    port-forward) looks like loopback: pass ``compression=True`` there."""
+    if compression is not None:
+        return bool(compression)
+    return not direct_loopback
+
+
 class SessionEngine:
     """An open ETP session: send requests, receive their responses, dispatch the rest.
 
@@ -141,12 +153,12 @@ class SessionEngine:
     def open(
         cls,
         url: str,
-        request_session: Any,
+        request_session: Callable[[bool], Any],
         *,
         headers: Mapping[str, str],
         connect_timeout: float,
         max_message_size: int,
-        compression: bool,
+        compression: bool | None,
         on_unsolicited: Handler | None = None,
         tls: Mapping[str, Any] | None = None,
         max_response_size: int | None = None,
@@ -161,6 +173,9 @@ class SessionEngine:
         ``time.monotonic()`` value): then :class:`~etp_sync.errors.ETPConnectTimeout`.
         ``trace`` logs every message (see :mod:`etp_sync.session._trace`); ``proxy`` is the
         transport's (an HTTP proxy URL; None: from the environment; False: none).
+        ``request_session(offer_gzip)`` builds the RequestSession once the socket is open:
+        ``compression`` None offers gzip unless the server is on this host, reached without a
+        proxy (see :func:`offers_gzip`).
         """
         left = _left(deadline)
         if left is not None and left <= 0:
@@ -176,17 +191,18 @@ class SessionEngine:
             proxy=proxy,
             **dict(tls or {}),
         )
+        gzip = offers_gzip(compression, transport.direct_loopback)
         conn = cls(
             transport,
             max_message_size=max_message_size,
-            compression=compression,
+            compression=gzip,
             on_unsolicited=on_unsolicited,
             max_response_size=max_response_size,
             on_close=on_close,
             trace=trace,
         )
         try:
-            pending = conn.send(request_session, deadline=until)
+            pending = conn.send(request_session(gzip), deadline=until)
             assert pending is not None
             # Started while the server reads RequestSession; the dispatch thread starts with
             # the first unsolicited message.

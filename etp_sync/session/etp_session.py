@@ -135,7 +135,10 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         max_response_size: the most bytes one reply may amount to, all its parts together
             (each part counted at least 512 bytes); default 4 times the negotiated maximum
             message size. A bigger reply raises ETPProtocolError as soon as it exceeds it.
-        compression: offer gzip and compress bodies where it pays (default True).
+        compression: offer gzip and compress bodies where it pays. None (default): offer it
+            unless the server runs on this host (a loopback address, no proxy), where gzip
+            only spends CPU; True: always (e.g. through a local tunnel such as ssh -L or
+            kubectl port-forward to a remote server); False: never.
         retry: connection attempts policy (first connect and reconnects).
         verify, ca_file, ssl_context: TLS settings for ``wss://`` (verification is on by default).
         proxy: HTTP proxy (``http://[user:password@]host:port``) to tunnel through (HTTP
@@ -217,7 +220,7 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         self.connect_timeout = connect_timeout
         self.max_message_size = int(max_message_size)
         self.max_response_size = None if max_response_size is None else int(max_response_size)
-        self.compression = True if compression is None else bool(compression)
+        self.compression = None if compression is None else bool(compression)
         self.retry = retry or RetryPolicy()
         self._tls = {"verify": verify, "ca_file": ca_file, "ssl_context": ssl_context}
         self.proxy = proxy
@@ -290,13 +293,15 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         return headers
 
     def _open_connection(self, deadline: float | None = None) -> SessionEngine:
-        request = build_request_session(
-            application_name=self.application_name,
-            application_version=self.application_version,
-            protocols=self.protocols,
-            compression=self.compression,
-            max_message_size=self.max_message_size,
-        )
+        def request(offer_gzip: bool) -> Any:
+            return build_request_session(
+                application_name=self.application_name,
+                application_version=self.application_version,
+                protocols=self.protocols,
+                compression=offer_gzip,
+                max_message_size=self.max_message_size,
+            )
+
         return SessionEngine.open(
             self.url,
             request,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import ipaddress
 import logging
 import re
 import socket
@@ -137,6 +138,19 @@ def proxy_for(url: str, proxy: str | Literal[False] | None = None) -> str | None
     proxies = urllib.request.getproxies_environment()
     chosen = proxies.get("https" if parts.scheme.lower() == "wss" else "http") or proxies.get("all")
     return chosen or None
+
+
+def peer_is_loopback(sock: socket.socket) -> bool:
+    """Whether the socket is connected to a loopback address (127.0.0.0/8, ::1, or an IPv4
+    loopback address mapped into IPv6): the peer runs on this host. False when it cannot
+    tell."""
+    try:
+        address = ipaddress.ip_address(sock.getpeername()[0].partition("%")[0])
+    except (OSError, ValueError, IndexError, TypeError, AttributeError):
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def _tunnel(proxy: str, host: str, port: int, deadline: float) -> socket.socket:

@@ -38,7 +38,14 @@ from etp_sync.errors import (
 )
 
 from .._timeouts import seconds
-from ._connect import ETP_SUBPROTOCOL, lazy_tls, open_websocket, safe_url
+from ._connect import (
+    ETP_SUBPROTOCOL,
+    lazy_tls,
+    open_websocket,
+    peer_is_loopback,
+    proxy_for,
+    safe_url,
+)
 from ._frame_reader import FrameReader, Placer, kernel_timeval
 from ._frame_writer import FrameWriter
 from ._frames import (
@@ -167,6 +174,9 @@ class WebSocketTransport:
             lost=self._lost,
         )
         self._last_pong: float | None = None
+        self.direct_loopback = False
+        """Set by :meth:`connect`: the server was reached on a loopback address (this host)
+        without a proxy, so bytes cost no network (a session then offers no gzip by default)."""
 
         self._recv_lock = threading.Lock()
         self._reader = FrameReader(
@@ -220,7 +230,7 @@ class WebSocketTransport:
         _stall_seconds(stall_timeout)  # a bad value is refused before dialling
         tls = lazy_tls(verify, ca_file, ssl_context)
         sock = open_websocket(url, headers, connect_timeout, tls, follow_redirects, proxy)
-        return cls(
+        transport = cls(
             sock,
             url=url,
             subprotocol=ETP_SUBPROTOCOL,
@@ -229,6 +239,8 @@ class WebSocketTransport:
             stall_timeout=stall_timeout,
             close_timeout=close_timeout,
         )
+        transport.direct_loopback = proxy_for(url, proxy) is None and peer_is_loopback(sock)
+        return transport
 
     # ---------------------------------------------------------------- info
 
