@@ -20,6 +20,7 @@ from typing import Any, Final, TypeAlias
 
 import numpy as np
 
+from etp_sync.codec.arrays import fresh_empty
 from etp_sync.errors import ETPError, ETPTransportError, ETPWriteTimeout
 
 from ._frames import (
@@ -397,8 +398,12 @@ class FrameWriter:
         start = _PAYLOAD_ALIGN + skew - header_len(sizes[0], masked)
         need = _PAYLOAD_ALIGN + 8 + total + sum(header_len(s, masked) for s in sizes[1:])
         if self._sbuf.nbytes < need:
-            cap = max(need, min(2 * self._sbuf.nbytes, _KEEP_SEND_BUFFER), 64 << 10)
-            self._sbuf = np.empty(cap, dtype=np.uint8)
+            # A quarter of room over this message, so that the next ones, slightly bigger as
+            # often as not (blocks of varints), fit without faulting in a new buffer; big ones
+            # mapped page by page (fresh_empty: no huge pages, only what is written is backed).
+            grown = max(need + need // 4, 2 * self._sbuf.nbytes)
+            cap = max(need, min(grown, _KEEP_SEND_BUFFER), 64 << 10)
+            self._sbuf = fresh_empty(cap, np.uint8)
         buf = self._sbuf.data
         pos = start
         for first, size, chunks in split_frames(opcode, views, sizes):
