@@ -64,13 +64,17 @@ class _EncodeScratch:
 
 
 def _encode_narrow(
-    v: npt.NDArray[np.int64], out: npt.NDArray[np.uint8], width: int, s: _EncodeScratch
-) -> int:
-    """Encode values whose varints all fit in ``width`` <= 2 bytes into ``out``; bytes written.
+    v: npt.NDArray[np.int64], out: npt.NDArray[np.uint8], s: _EncodeScratch
+) -> tuple[int, int]:
+    """Encode the values of ``v`` chunk by chunk into ``out`` as long as each chunk's varints
+    all fit in 2 bytes; ``(bytes written, values encoded)``: fewer values than ``v`` holds when
+    a chunk has a longer varint (it and the rest are left to the caller).
 
-    Works on int16: two bytes per value are built as one uint16 (low group | continuation bit,
-    high group), and only values that fit in one byte need their second byte dropped (a boolean
-    compaction of long runs, or none at all when every value takes two bytes).
+    Each chunk's width comes from its extremes, read while the chunk is in the cache anyway
+    (one pass over the values from memory, not three). Works on int16: two bytes per value are
+    built as one uint16 (low group | continuation bit, high group), and only values that fit in
+    one byte need their second byte dropped (a boolean compaction of long runs, or none at all
+    when every value takes two bytes).
     """
     n = v.size
     size = min(n, _ENCODE_CHUNK)
@@ -80,8 +84,12 @@ def _encode_narrow(
     pos = 0
     for i in range(0, n, size):
         m = min(size, n - i)
+        chunk = v[i : i + m]
+        width = max_width(chunk)
+        if width > 2:
+            return pos, i
         v16, zc, tc, yc = s16[:m], z[:m], t[:m], y[:m]
-        np.copyto(v16, v[i : i + m], casting="unsafe")  # |v| < 2**13: exact
+        np.copyto(v16, chunk, casting="unsafe")  # |v| < 2**13: exact
         np.left_shift(v16, 1, out=zc.view(np.int16))
         np.right_shift(v16, 15, out=tc.view(np.int16))
         zc ^= tc
@@ -113,7 +121,7 @@ def _encode_narrow(
         kept = pair[mask[:m].reshape(-1)]
         out[pos : pos + kept.size] = kept
         pos += kept.size
-    return pos
+    return pos, n
 
 
 # The low 56 bits of a value, and the bits each spreading step moves up (by 4, 2 and 1 bits).
@@ -386,8 +394,22 @@ def varint_array_size(v: npt.NDArray[np.int64]) -> int:
 def encode_varints(v: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
     """The varint bytes of a flat, non-empty int64 array, as one uint8 array (a view of a
     pooled buffer for big arrays: its memory is reused once every reference to it is gone)."""
+    n = v.size
+    s = _EncodeScratch(min(n, _ENCODE_CHUNK))
+    if max_width(v[:_ENCODE_CHUNK]) <= 2:
+        # Values of 1-2 byte varints as far as the first chunk tells: chunk by chunk, each
+        # checked as it is encoded (no pass over the whole array for its extremes first).
+        out = OUTPUT_POOL.take(2 * n + _PAIR)
+        used, done = _encode_narrow(v, out, s)
+        if done == n:
+            return out[:used]
+        # A longer varint further on: the rest the general way, after the bytes done.
+        rest = v[done:]
+        width = max_width(rest)
+        wide = OUTPUT_POOL.take(used + rest.size * width + _PAIR)
+        wide[:used] = out[:used]
+        del out
+        return wide[: used + _encode_wide(rest, wide[used:], width, s)]
     width = max_width(v)
-    out = OUTPUT_POOL.take(v.size * width + _PAIR)
-    s = _EncodeScratch(min(v.size, _ENCODE_CHUNK))
-    used = (_encode_narrow if width <= 2 else _encode_wide)(v, out, width, s)
-    return out[:used]
+    out = OUTPUT_POOL.take(n * width + _PAIR)
+    return out[: _encode_wide(v, out, width, s)]
