@@ -99,6 +99,12 @@ class ETPProtocolError(ETPError):
     """The peer broke the ETP protocol (unexpected message, bad correlation, bad negotiation)."""
 
 
+class ETPResponseTooLarge(ETPProtocolError):
+    """A reply grew past the session's ``max_response_size`` (all its parts together) before
+    it ended: the parts received are dropped. A get of several objects asks again for fewer
+    at a time; a single object too large for the bound raises this."""
+
+
 class ETPDecodeError(ETPProtocolError):
     """A frame could not be decoded: truncated, garbled, unknown type, oversize."""
 

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from ..errors import ETPConnectionLost, ETPError, ETPSessionClosed
+from ..errors import ETPConnectionLost, ETPError, ETPResponseTooLarge, ETPSessionClosed
 from ..protocol.correlation import ReplyTarget, Response
 from ..schema import Record
 from ._core import Deadline, ResponseHandle, SessionAPI
@@ -31,6 +31,7 @@ def run_pipeline(
     deadline: Deadline,
     on_resume: Callable[[], None] | None = None,
     target_for: Callable[[B], ReplyTarget | None] | None = None,
+    split: Callable[[B], list[B] | None] | None = None,
 ) -> None:
     """Send one request per block with up to ``max_in_flight`` in flight; hand each response
     to ``on_response`` as it completes (in sending order). ``on_response`` may return blocks
@@ -42,7 +43,9 @@ def run_pipeline(
     allows and the session reconnects (``auto_reconnect``): the blocks not answered yet are
     sent again, and only those, on a new connection; whenever the connection changed,
     ``on_resume()`` is called first (it may raise).
-    ``target_for(block)`` names memory a block's reply values may be received into."""
+    ``target_for(block)`` names memory a block's reply values may be received into.
+    ``split(block)``: the blocks to ask for instead of one whose reply grew past the
+    session's ``max_response_size`` (ETPResponseTooLarge, raised when it returns None)."""
     source = iter(blocks)
     retry: deque[B] = deque()
     inflight: deque[tuple[ResponseHandle, B]] = deque()
@@ -75,7 +78,21 @@ def run_pipeline(
                     connected = session.connect_count
             if not inflight:
                 return
-            response = inflight[0][0].response(deadline.remaining())
+            try:
+                response = inflight[0][0].response(deadline.remaining())
+            except ETPConnectionLost:
+                raise  # the block stays in flight: sent again if the read resumes
+            except BaseException as exc:
+                # Answered (by an error): not to be waited for again below.
+                _handle, block = inflight.popleft()
+                del _handle
+                parts = None
+                if isinstance(exc, ETPResponseTooLarge) and split is not None:
+                    parts = split(block)
+                if not parts:
+                    raise
+                retry.extendleft(reversed(parts))  # next, in order
+                continue
             _handle, block = inflight.popleft()
             del _handle
             again = on_response(block, response)

@@ -31,22 +31,20 @@ text while ``successes`` holds the typed results of the items that worked.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 from .._display import ResultDict
 from .._progress import Progress, ProgressArg, resolve_progress
 from ..errors import (
     ErrorCode,
-    ETPError,
     ETPInvalidArgument,
-    ETPProtocolError,
     ETPRemoteError,
+    ETPResponseTooLarge,
 )
-from ..protocol.correlation import Response, protocol_exception_error
+from ..protocol.correlation import Response
 from ..protocol.negotiation import now_us
-from ..schema import datatypes, messages
+from ..schema import messages
 from ..uri import DataObjectURI, DataspaceURI, as_object_uri
 from ._core import Deadline, SessionAPI
 from ._pipeline import run_pipeline
@@ -64,8 +62,15 @@ from ._put_plan import (
     _PutPlan,
     _ramp,
 )
+from ._store_replies import (
+    _assemble_objects,
+    _collect_deleted,
+    _collect_put,
+    _Failures,
+    _keys,
+    _WholeRefusal,
+)
 from .results import DataObject, PutResult
-from .transactions import response_error
 
 __all__ = ["StoreCalls", "message_budget"]
 
@@ -140,103 +145,6 @@ def _by_dataspace(by_key: Mapping[str, DataObjectURI]) -> dict[DataspaceURI, lis
     return groups
 
 
-class _Failures:
-    """Per-item failures gathered over several requests, raised at the end with the successes."""
-
-    def __init__(self) -> None:
-        self.errors: dict[str, tuple[int, str]] = {}
-
-    def add_response(self, response: Response, keys: Iterable[str]) -> None:
-        """Record a response's ProtocolExceptions; a whole-request error fails all ``keys``."""
-        for body in response.errors:
-            for key, info in body.errors.items():
-                self.errors[key] = (info.code, info.message)
-            if body.error is not None:
-                for key in keys:
-                    self.errors.setdefault(key, (body.error.code, body.error.message))
-
-    def add_exception(self, exc: ETPRemoteError, keys: Iterable[str]) -> None:
-        """A request failed as a whole (e.g. its automatic transaction was rolled back)."""
-        self.errors.update(exc.errors)
-        for key in keys:
-            self.errors.setdefault(
-                key, (exc.code or ErrorCode.EINVALID_STATE, f"not written: {exc.message}")
-            )
-
-    def add_unanswered(self, keys: Iterable[str], code: int) -> None:
-        """Items the server answered neither with a success nor with an error."""
-        for key in keys:
-            self.errors.setdefault(
-                key, (code, "the server answered neither success nor error for this item")
-            )
-
-    def raise_if_any(self, successes: Any) -> None:
-        if not self.errors:
-            return
-        body = messages.Core.ProtocolException(
-            error=None,
-            errors={
-                k: datatypes.ErrorInfo(code=int(c), message=m) for k, (c, m) in self.errors.items()
-            },
-        )
-        raise protocol_exception_error([body], successes)
-
-
-class _WholeRefusal:
-    """A request the server refuses as a whole inside an automatic transaction ends the whole
-    write: it is raised (so :meth:`TransactionManager.write_many` rolls everything back) and
-    reported as one request refused would be, every item failed (the refused request's with
-    the server's code). Inside the caller's own transaction (``automatic`` False) refusals
-    stay reported per item: the caller's ``with`` decides."""
-
-    def __init__(self, automatic: bool) -> None:
-        self.automatic = automatic
-        self.error: ETPRemoteError | None = None
-
-    def check(self, response: Response) -> None:
-        """Raise (to roll back) when ``response`` refuses its request as a whole."""
-        if self.automatic and any(body.error is not None for body in response.errors):
-            self.error = response_error(response)
-            raise self.error
-
-    def reraise(self, exc: ETPRemoteError, keys: Iterable[str]) -> NoReturn:
-        """Raise ``exc``; when it is this refusal, as the failure of every item of ``keys``."""
-        if exc is self.error:
-            failures = _Failures()
-            failures.add_exception(exc, keys)
-            failures.raise_if_any(ResultDict())
-        raise exc
-
-
-class _Blobs:
-    """Reassembly of chunked objects: blob id → (request key, record, bytes so far)."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.pending: dict[uuid.UUID, tuple[str, Any, bytearray]] = {}
-
-    def start(self, blob_id: uuid.UUID, key: str, record: Any) -> None:
-        self.pending[blob_id] = (key, record, bytearray())
-
-    def add(self, chunk: Any) -> tuple[str, Any, bytes] | None:
-        """Append a Chunk; return ``(key, record, data)`` when it was the blob's final one."""
-        entry = self.pending.get(chunk.blob_id)
-        if entry is None:
-            raise ETPProtocolError(f"{self.what}: Chunk for unknown blob {chunk.blob_id}")
-        entry[2].extend(chunk.data)
-        if not chunk.final:
-            return None
-        del self.pending[chunk.blob_id]
-        return entry[0], entry[1], bytes(entry[2])
-
-    def check_done(self) -> None:
-        if self.pending:
-            raise ETPProtocolError(
-                f"{self.what}: the response ended before the final chunk of "
-                f"{len(self.pending)} object(s)"
-            )
-
-
 class StoreCalls(SessionAPI):
     """Store calls of :class:`~etp_sync.ETPSession`."""
 
@@ -291,16 +199,23 @@ class StoreCalls(SessionAPI):
             failures.add_unanswered(missing, ErrorCode.ENOT_FOUND)
 
         if len(batches) == 1:
-            collect(batches[0], self.request(request(batches[0]), timeout=deadline.remaining()))
+            try:
+                response = self.request(request(batches[0]), timeout=deadline.remaining())
+            except ETPResponseTooLarge:
+                if len(batches[0]) == 1:
+                    raise
+                self._get_pipelined(_ReplyBudget(batches[0]), request, collect, deadline)
+            else:
+                collect(batches[0], response)
         else:
-            self._get_pipelined(batches, request, collect, deadline)
+            self._get_pipelined(_ReplyBudget(*batches), request, collect, deadline)
         result = ResultDict({uri: found[k] for k, uri in by_key.items() if k in found})
         failures.raise_if_any(result)
         return result
 
     def _get_pipelined(
         self,
-        batches: list[list[str]],
+        batches: _ReplyBudget,
         request: Callable[[list[str]], Any],
         collect: Callable[[list[str], Response], None],
         deadline: Deadline,
@@ -309,7 +224,9 @@ class StoreCalls(SessionAPI):
         order, all within ``deadline`` (the call's). When the connection drops, the batches not
         answered yet are sent again on a new one within the deadline (run_pipeline's
         resumption; not when the session does not reconnect): objects, unlike arrays, have
-        nothing to check on the new connection."""
+        nothing to check on the new connection. A batch whose reply grows past
+        ``max_response_size`` is asked for again in halves, and later batches are no larger
+        than those halves (:class:`_ReplyBudget`)."""
         run_pipeline(
             self,
             batches,
@@ -318,6 +235,7 @@ class StoreCalls(SessionAPI):
             max_in_flight=GET_IN_FLIGHT,
             deadline=deadline,
             on_resume=_nothing_to_check,
+            split=batches.split,
         )
 
     def get_data_object(self, uri: ObjectURI, *, format: str = "xml") -> DataObject:
@@ -600,86 +518,37 @@ class StoreCalls(SessionAPI):
         return done
 
 
+class _ReplyBudget:
+    """The batches of URIs of a pipelined get, cut smaller once a reply has outgrown the
+    session's ``max_response_size`` (objects larger than the message size allows for): a
+    batch so refused is asked for again in halves, and every later batch is at most as large
+    as those halves."""
+
+    def __init__(self, *batches: list[str]) -> None:
+        self.batches = batches
+        self.most = max(len(b) for b in batches)
+
+    def __iter__(self) -> Iterator[list[str]]:
+        for batch in self.batches:
+            while len(batch) > self.most:
+                yield batch[: self.most]
+                batch = batch[self.most :]
+            yield batch
+
+    def split(self, batch: list[str]) -> list[list[str]] | None:
+        """The halves of a batch whose reply was too large; None for a single URI."""
+        if len(batch) < 2:
+            return None
+        half = len(batch) // 2
+        self.most = min(self.most, len(batch) - half)
+        log.info(
+            "a reply to GetDataObjects of %d URIs outgrew max_response_size: asking for %d at "
+            "a time",
+            len(batch),
+            self.most,
+        )
+        return [batch[:half], batch[half:]]
+
+
 def _nothing_to_check() -> None:
     """The ``on_resume`` of object reads: a new connection needs no check."""
-
-
-def _keys(body: Any) -> list[str]:
-    """The request keys of a PutDataObjects (or the first part of a chunked one) or of a
-    DeleteDataObjects."""
-    head = body[0] if isinstance(body, list) else body
-    return list(head.data_objects if hasattr(head, "data_objects") else head.uris)
-
-
-def _collect_put(
-    response: Response,
-    batch: list[_PutItem],
-    results: dict[str, PutResult],
-    failures: _Failures,
-) -> None:
-    """Record the PutResults of a PutDataObjects response by key, and its failures."""
-    by_key = {i.key: i.uri for i in batch}
-    for m in response.messages:
-        for key, put_response in getattr(m, "success", {}).items():
-            uri = by_key.get(key)
-            if uri is not None:
-                results[key] = PutResult.from_record(uri, put_response)
-    _missing(response, by_key, results, failures)
-
-
-def _collect_deleted(
-    response: Response,
-    batch: dict[str, DataObjectURI],
-    deleted: dict[str, list[DataObjectURI]],
-    failures: _Failures,
-) -> None:
-    """Record what a DeleteDataObjects response says was deleted, by key, and its failures."""
-    for m in response.messages:
-        for key, array in getattr(m, "deleted_uris", {}).items():
-            if key in batch:
-                deleted[key] = [_deleted_uri(v) for v in array.values]
-    _missing(response, batch, deleted, failures)
-
-
-def _missing(
-    response: Response,
-    keys: Iterable[str],
-    done: Mapping[str, Any],
-    failures: _Failures,
-) -> None:
-    """Items of a write request that did not succeed: their errors, or "unanswered"."""
-    missing = [k for k in keys if k not in done]
-    failures.add_response(response, missing)
-    failures.add_unanswered(missing, ErrorCode.EINVALID_STATE)
-
-
-def _deleted_uri(text: str) -> DataObjectURI:
-    try:
-        return as_object_uri(text)
-    except ETPError:
-        raise ETPProtocolError(f"the server reported deleting an invalid URI {text!r}") from None
-
-
-def _assemble_objects(
-    response: Response, by_key: Mapping[str, DataObjectURI]
-) -> dict[str, DataObject]:
-    """GetDataObjectsResponse parts plus Chunks → data objects by request key."""
-    found: dict[str, DataObject] = {}
-    blobs = _Blobs("GetDataObjects")
-
-    def finish(key: str, record: Any, data: bytes) -> None:
-        found[key] = DataObject.from_record(record, data, by_key.get(key))
-
-    for m in response.messages:
-        if m.etp_name == "GetDataObjectsResponse":
-            for key, record in m.data_objects.items():
-                if record.blob_id is not None and not record.data:
-                    blobs.start(record.blob_id, key, record)
-                else:
-                    finish(key, record, record.data)
-        elif m.etp_name == "Chunk":
-            done = blobs.add(m)
-            if done is not None:
-                finish(*done)
-    blobs.check_done()
-    return found

@@ -31,6 +31,7 @@ from ..errors import (
     ETPProtocolError,
     ETPReadTimeout,
     ETPRemoteError,
+    ETPResponseTooLarge,
     error_name,
     fresh_error,
 )
@@ -178,7 +179,7 @@ class PendingRequest:
             )
         self.received += max(size, PART_COST)
         if self.max_bytes is not None and self.received > self.max_bytes:
-            return ETPProtocolError(
+            return ETPResponseTooLarge(
                 f"the reply to {self.name} (message {self.message_id}) exceeded "
                 f"{self.max_bytes} bytes (max_response_size) without ending"
             )

@@ -1,0 +1,113 @@
+"""A get of many objects whose replies outgrow ``max_response_size`` (objects larger than the
+message size allows for, uncompressed) asks again for fewer URIs at a time instead of failing;
+one object too large for the bound still raises ETPResponseTooLarge."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from etp_sync import ETPProtocolError, ETPResponseTooLarge, ETPSession
+from etp_sync.samples import local_depth_crs
+from etp_sync.server import EmbeddedServer
+from etp_sync.uri import DataObjectURI
+
+MESSAGE = 16 * 1024  # the server's message size: replies may take 4 x 16 KiB by default
+SPACE = "reply/budget"
+
+
+@pytest.fixture()
+def server() -> Iterator[EmbeddedServer]:
+    with EmbeddedServer(host="127.0.0.1", port=0, max_message_size=MESSAGE) as srv:
+        yield srv
+
+
+def _docs(count: int, padding: int = 0) -> dict[str, bytes]:
+    docs = {}
+    for k in range(count):
+        ref = uuid.uuid4()
+        uri = DataObjectURI.from_type(SPACE, "resqml20.obj_LocalDepth3dCrs", ref)
+        doc = local_depth_crs(ref, f"CRS {k}")
+        end = doc.rindex(b"</")  # a comment of ``padding`` bytes before the root's end tag
+        docs[str(uri)] = doc[:end] + b"<!--" + b"x" * padding + b"-->" + doc[end:]
+    return docs
+
+
+def _counting_gets(session: ETPSession) -> list[int]:
+    """The number of URIs of every GetDataObjects the session sends (pipelined or not)."""
+    counts: list[int] = []
+    send, request = session.send, session.request
+
+    def counted(message: Any) -> None:
+        if getattr(message, "etp_name", "") == "GetDataObjects":
+            counts.append(len(message.uris))
+
+    def send_counted(message: Any, **kwargs: Any) -> Any:
+        counted(message)
+        return send(message, **kwargs)
+
+    def request_counted(message: Any, **kwargs: Any) -> Any:
+        counted(message)
+        return request(message, **kwargs)
+
+    session.send = send_counted  # type: ignore[method-assign]
+    session.request = request_counted  # type: ignore[method-assign]
+    return counts
+
+
+@pytest.mark.parametrize("count", [100, 400], ids=["one-request", "pipelined"])
+def test_a_get_outgrowing_the_reply_bound_asks_for_fewer_at_a_time(
+    server: EmbeddedServer, count: int
+) -> None:
+    with ETPSession(server.url, compression=False) as session:
+        assert session.server.max_message_size == MESSAGE
+        session.put_dataspace(SPACE)
+        docs = _docs(count, padding=600)  # ~1.8 KB each: 64 KiB hold ~36 of them
+        session.put_data_objects(docs)
+        counts = _counting_gets(session)
+        got = session.get_data_objects(list(docs))
+    assert {str(uri): obj.xml for uri, obj in got.items()} == docs
+    assert max(counts) > 36  # a first request asked for more than a reply may carry ...
+    assert min(counts) <= 36  # ... and later ones for few enough
+    assert sum(counts) > count  # the refused batches were asked for again
+
+
+def test_one_object_larger_than_the_reply_bound_raises(server: EmbeddedServer) -> None:
+    with ETPSession(server.url, compression=False, max_response_size=32 * 1024) as session:
+        session.put_dataspace(SPACE)
+        (uri, doc), *_ = _docs(1, padding=40_000).items()  # over 32 KiB in its parts
+        session.put_data_objects({uri: doc})
+        with pytest.raises(ETPResponseTooLarge, match="max_response_size") as info:
+            session.get_data_objects([uri])
+        assert isinstance(info.value, ETPProtocolError)
+        small = _docs(3)
+        session.put_data_objects(small)
+        got = session.get_data_objects(list(small))  # the session goes on
+        assert [obj.xml for obj in got.values()] == list(small.values())
+
+
+def test_a_pipelined_get_fails_at_once_on_an_object_too_large_for_the_bound(
+    server: EmbeddedServer,
+) -> None:
+    """Split down to the one object that does not fit, the get raises without waiting again for
+    the reply it gave up on (it used to wait out the whole timeout for it)."""
+    timeout = 30.0
+    with ETPSession(
+        server.url, compression=False, max_response_size=64 * 1024, timeout=timeout
+    ) as session:
+        session.put_dataspace(SPACE)
+        small = _docs(300)
+        (big_uri, big_doc), *_ = _docs(1, padding=80_000).items()
+        session.put_data_objects(small)
+        session.put_data_objects({big_uri: big_doc})
+        uris = list(small)
+        uris.insert(150, big_uri)  # inside a batch of many
+        started = time.monotonic()
+        with pytest.raises(ETPResponseTooLarge):
+            session.get_data_objects(uris)
+        assert time.monotonic() - started < timeout / 3
+        assert session.get_data_object(uris[0]).xml == small[uris[0]]  # the session goes on
