@@ -49,7 +49,7 @@ def test_a_big_send_buffer_is_mapped_page_by_page() -> None:
         _roundtrip(client, server, np.random.default_rng(2).bytes(5 << 20))
         buf = client._writer._sbuf
         assert buf.nbytes >= 5 << 20
-        owner = buf
+        owner: object = buf
         while isinstance(owner, np.ndarray):
             owner = owner.base
         assert isinstance(owner, memoryview) and isinstance(owner.obj, mmap.mmap)  # not np.empty
