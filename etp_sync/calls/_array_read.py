@@ -23,7 +23,17 @@ from ..protocol.correlation import ReplyTarget, Response
 from ..schema import Record, datatypes, messages
 from ._array_decode import decode, placeable, reading_as, same_memory
 from ._array_meta import ArrayMetadata, metadata_from_record, same_array
-from ._blocks import Block, block_budget, offset, plan_blocks, slices, split_block, wire_item_size
+from ._blocks import (
+    MIN_READ_BLOCK,
+    Block,
+    block_budget,
+    offset,
+    plan_blocks,
+    read_block_bytes,
+    slices,
+    split_block,
+    wire_item_size,
+)
 from ._core import Deadline, SessionAPI
 from ._pipeline import run_pipeline
 
@@ -32,7 +42,7 @@ log = logging.getLogger("etp_sync.arrays")
 _DAT = datatypes.DataArrayTypes
 
 # Blocks of a read are not made smaller than this (a third of a small result would be tiny).
-MIN_BLOCK_BYTES = 256 << 10
+MIN_BLOCK_BYTES = MIN_READ_BLOCK
 # A read of several requests that saw the array replaced (by another session's commit, or while
 # it resumed after a drop) starts again; the most times it does so before giving up.
 MAX_RESTARTS = 3
@@ -128,7 +138,7 @@ def _read_version(
     )
     size = math.prod(counts)
     # Responses in flight plus the block being decoded: about a third of the result.
-    memory_cap = max(MIN_BLOCK_BYTES, (size * item) // (3 * (max(1, max_in_flight) + 1)))
+    memory_cap = read_block_bytes(size, item, max_in_flight)
     cap = memory_cap if block_bytes is None else max(item, block_bytes)  # the caller's plan
     blocks = plan_blocks(counts, item, min(budget, cap))
     if meta.transport_type == "arrayOfString":

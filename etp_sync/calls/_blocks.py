@@ -88,6 +88,47 @@ def plan_blocks(shape: Sequence[int], item_size: int, budget: int) -> Iterator[B
     yield from walk(())
 
 
+def read_block_bytes(size: int, item_size: int, max_in_flight: int) -> int:
+    """Wire bytes per block of a read of ``size`` elements of ``item_size`` (at most, before
+    the message budget): the responses in flight plus the one being decoded stay about a third
+    of the result (never below :data:`MIN_READ_BLOCK`)."""
+    return max(MIN_READ_BLOCK, (size * item_size) // (3 * (max(1, max_in_flight) + 1)))
+
+
+MIN_READ_BLOCK = 256 << 10
+"""Blocks of a read are not made smaller than this (a third of a small result would be tiny)."""
+READ_IN_FLIGHT = 4
+"""The default ``max_in_flight`` of reads, whose plan a put's blocks are aligned with."""
+
+
+def plan_put_blocks(shape: Sequence[int], item_size: int, budget: int) -> Iterator[Block]:
+    """The blocks of a put of an array of ``shape`` (see :func:`plan_blocks`), cut along the
+    slowest axis at multiples of the blocks a default read of the same array asks for, when
+    they are that axis's cut too (so that every block read lies inside one block written: a
+    server keeping the put's blocks, as etp_sync's does, lends them to the read instead of
+    copying the ones that straddle two). Otherwise, or when a read block is as big as a put
+    block may be, the plan of :func:`plan_blocks`."""
+    shape = tuple(int(n) for n in shape)
+    if len(shape) == 0 or math.prod(shape) == 0 or item_size > budget:
+        return plan_blocks(shape, item_size, budget)
+    per_index = item_size * math.prod(shape[1:])
+    size = math.prod(shape)
+    cap = min(budget, read_block_bytes(size, item_size, READ_IN_FLIGHT))
+    if per_index > cap:
+        return plan_blocks(shape, item_size, budget)
+    _starts, read_counts = next(plan_blocks(shape, item_size, cap))
+    step = read_counts[0]
+    put_step = (budget // per_index) // step * step
+    if put_step <= step or put_step >= shape[0]:
+        return plan_blocks(shape, item_size, budget)
+    tail = shape[1:]
+    zeros = (0,) * len(tail)
+    return (
+        ((start, *zeros), (min(put_step, shape[0] - start), *tail))
+        for start in range(0, shape[0], put_step)
+    )
+
+
 def split_block(block: Block) -> list[Block]:
     """Halve a block along its first axis with a count above 1 (for adaptive retries)."""
     starts, counts = block
@@ -114,10 +155,14 @@ def slices(starts: Sequence[int], counts: Sequence[int]) -> tuple[slice, ...]:
 
 __all__ = [
     "ENVELOPE_MARGIN",
+    "MIN_READ_BLOCK",
+    "READ_IN_FLIGHT",
     "Block",
     "block_budget",
     "offset",
     "plan_blocks",
+    "plan_put_blocks",
+    "read_block_bytes",
     "slices",
     "split_block",
     "wire_item_size",

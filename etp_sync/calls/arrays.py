@@ -32,7 +32,15 @@ from ..uri import DataObjectURI, as_object_uri, dataspace_of
 from ._array_decode import decode, reading_as
 from ._array_meta import ArrayMetadata
 from ._array_read import is_too_big, read_box, request_metadata
-from ._blocks import Block, block_budget, offset, plan_blocks, slices, wire_item_size
+from ._blocks import (
+    Block,
+    block_budget,
+    offset,
+    plan_blocks,
+    plan_put_blocks,
+    slices,
+    wire_item_size,
+)
 from ._core import Deadline, SessionAPI
 from ._pipeline import run_pipeline
 
@@ -167,7 +175,11 @@ class ArrayCalls(SessionAPI):
                 ident,
                 arr,
                 (0,) * arr.ndim,
-                plan_blocks(arr.shape, item, budget),
+                (
+                    plan_put_blocks(arr.shape, item, budget)
+                    if types.transport in VARINT_TRANSPORTS
+                    else plan_blocks(arr.shape, item, budget)
+                ),
                 progress=progress,
                 max_in_flight=max_in_flight,
                 deadline=deadline,
@@ -431,6 +443,12 @@ class ArrayCalls(SessionAPI):
                 dtype=dtype,
                 block_bytes=block_bytes,
             )
+
+
+# Transports of varints: their puts are cut where a default read of the array cuts too
+# (plan_put_blocks), so that each block read lies in one block written, lent by etp_sync's
+# server instead of copied when it straddles two.
+VARINT_TRANSPORTS = frozenset({"arrayOfLong", "arrayOfInt"})
 
 
 def _as_array(array: Any) -> np.ndarray:
