@@ -302,14 +302,39 @@ def _parse_uri(text: str) -> DataspaceURI | DataObjectURI:
 
     A text ``<prefix>(<uuid>)`` whose prefix (dataspace and qualified type) is already known
     is read by its uuid alone: a store's objects share a few prefixes."""
+    parts = _known_object_parts(text)
+    if parts is not None:
+        known, uuid_text = parts
+        canonical = text if uuid_text == uuid_text.lower() else None
+        return DataObjectURI._checked(*known, _uuid_from_checked(uuid_text), None, canonical)
+    return _parse_text(text)
+
+
+def _known_object_parts(text: str) -> tuple[tuple[DataspaceURI, QualifiedType], str] | None:
+    """``((dataspace, qualified type), uuid text)`` of a text ``<prefix>(<uuid>)`` whose prefix
+    reads as an object URI's (:func:`_object_prefix`, memoised) and whose uuid is valid; None
+    when only the full parse can tell."""
     if len(text) > _IDENTITY_CHARS and text[-1] == ")" and text[-_IDENTITY_CHARS] == "(":
         prefix = text[:-_IDENTITY_CHARS]
         known = _object_prefix(prefix) if len(prefix) <= _MEMO_MAX_CHARS else None
         uuid_text = text[1 - _IDENTITY_CHARS : -1]
         if known is not None and _UUID_RE.fullmatch(uuid_text):
-            canonical = text if uuid_text == uuid_text.lower() else None
-            return DataObjectURI._checked(*known, _uuid_from_checked(uuid_text), None, canonical)
-    return _parse_text(text)
+            return known, uuid_text
+    return None
+
+
+def canonical_object_dataspace(text: object) -> DataspaceURI | None:
+    """The dataspace of the data object URI whose canonical text (no version, uuid in lower
+    case) ``text`` is, read without building the URI (a put names thousands: the URIs are
+    built later, while the server stores what went before); None when ``text`` is not such a
+    text or only :func:`parse_uri` can tell. The parser reads canonical texts only, so such a
+    text is the ``str()`` of the URI it names."""
+    if type(text) is not str:
+        return None
+    parts = _known_object_parts(text)
+    if parts is None or parts[1] != parts[1].lower():
+        return None
+    return parts[0][0]
 
 
 @lru_cache(maxsize=256)

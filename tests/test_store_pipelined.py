@@ -389,3 +389,30 @@ def test_a_get_without_reconnection_fails_on_a_drop(rig: Any) -> None:
     with pytest.raises(ETPConnectionLost):
         session.get_data_objects(list(docs))
     assert session.connect_count == 1
+
+
+def test_a_pipelined_put_keyed_every_way_has_one_result_per_uri(rig: Any) -> None:
+    """Canonical URI texts (whose URIs are built batch by batch), a text with its uuid in
+    upper case (parsed at once) naming one of them again, and DataObjectURI keys: one object
+    per URI (the last document given, in the place of the first), results keyed by the URIs
+    in the caller's order, and a key outside ``dataspace=`` refused before anything is sent."""
+    session, srv = rig()
+    docs: dict[Any, Any] = dict(crs_docs(200))
+    texts = list(docs)
+    again = texts[10].replace(texts[10][-37:-1], texts[10][-37:-1].upper())
+    docs[again] = docs[texts[10]].replace(b"crs 10", b"crs 10 again")
+    objects = crs_docs(3, tag="object")
+    docs.update({DataObjectURI.parse(text): xml for text, xml in objects.items()})
+    requests = Requests(session)
+    results = session.put_data_objects(docs)
+    assert [str(uri) for uri in results] == texts + list(objects)
+    assert all(isinstance(uri, DataObjectURI) for uri in results)
+    assert [r.uri for r in results.values()] == list(results)
+    assert requests.count("PutDataObjects") > 1
+    assert session.get_data_object(texts[10]).xml == docs[again]
+    assert stored(srv, texts + list(objects)) == set(texts) | set(objects)
+    other = crs_docs(200, DS2)
+    sent = len(requests.sent)
+    with pytest.raises(ETPInvalidArgument, match="given as dataspace="):
+        session.put_data_objects({**crs_docs(200), **other}, dataspace=DS)
+    assert len(requests.sent) == sent

@@ -7,14 +7,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._xmlpeek import peek_data_object
 from ..errors import ETPError, ETPInvalidArgument
 from ..protocol.negotiation import now_us
 from ..schema import datatypes, messages
 from ..schema._object_records import new_data_object, new_resource
-from ..uri import DataObjectURI, DataspaceURI, as_dataspace_uri, as_object_uri
+from ..uri import (
+    DataObjectURI,
+    DataspaceURI,
+    as_dataspace_uri,
+    as_object_uri,
+    canonical_object_dataspace,
+)
 from ..xmlinfo import ObjectInfo
 
 ObjectURI = str | DataObjectURI
@@ -126,27 +132,56 @@ def _put_items(
     return list(items.values())
 
 
-def _mapped_entries(
-    objects: ObjectMap, dataspace: str | DataspaceURI | None
-) -> list[tuple[DataObjectURI, Any]]:
+class _Named(NamedTuple):
+    """An object URI checked but not built yet: its canonical text and its dataspace (see
+    :func:`~etp_sync.uri.canonical_object_dataspace`). A put keyed by such texts builds each
+    URI with its batch, while the server stores the batches before it, not all of them
+    before anything is sent."""
+
+    text: str
+    dataspace: DataspaceURI
+
+    def uri(self) -> DataObjectURI:
+        return as_object_uri(self.text)
+
+
+Entry = tuple[DataObjectURI | _Named, Any]
+"""A URI (built or not) and the document given for it."""
+
+
+def _mapped_entries(objects: ObjectMap, dataspace: str | DataspaceURI | None) -> list[Entry]:
     """The URIs and documents of a ``{uri: xml}`` put, URIs checked (one entry per URI: the
     last document given for it, in the place of the first); documents are read later
-    (:func:`_mapped_item`)."""
+    (:func:`_mapped_item`), and so are the URIs of keys that are canonical URI texts."""
     space = None if dataspace is None else as_dataspace_uri(dataspace)
-    entries: dict[str, tuple[DataObjectURI, Any]] = {}
+    entries: dict[str, Entry] = {}
     for key, doc in objects.items():
-        uri = as_object_uri(key)
+        named = canonical_object_dataspace(key)
+        if named is not None:  # the key is the URI's own text
+            uri: DataObjectURI | _Named = _Named(key, named)  # type: ignore[arg-type]
+        else:
+            uri = as_object_uri(key)
         if space is not None and uri.dataspace != space:
             raise ETPInvalidArgument(
-                f"{uri} is not in dataspace {space} given as dataspace=; leave it out when "
-                "the objects are keyed by URI"
+                f"{_text(uri)} is not in dataspace {space} given as dataspace=; leave it out "
+                "when the objects are keyed by URI"
             )
-        entries[str(uri)] = (uri, doc)
+        entries[_text(uri)] = (uri, doc)
     return list(entries.values())
 
 
-def _mapped_item(uri: DataObjectURI, doc: Any) -> _PutItem:
+def _text(uri: DataObjectURI | _Named) -> str:
+    return uri.text if type(uri) is _Named else str(uri)
+
+
+def _built(uri: DataObjectURI | _Named) -> DataObjectURI:
+    """The URI of an entry, built if need be."""
+    return uri.uri() if type(uri) is _Named else uri  # type: ignore[return-value]
+
+
+def _mapped_item(uri: DataObjectURI | _Named, doc: Any) -> _PutItem:
     """The item of a document put as ``uri``: its bytes, Resource fields and a uuid check."""
+    uri = _built(uri)
     data = _document_bytes(doc, uri)
     try:
         info: ObjectInfo | None = peek_data_object(data)
@@ -174,13 +209,13 @@ class _PutPlan:
 
     def __init__(
         self,
-        entries: Sequence[tuple[DataObjectURI, Any] | _PutItem],
+        entries: Sequence[Entry | _PutItem],
         budget: int,
         prune: bool,
     ) -> None:
         self.budget = budget
         self.prune = prune
-        groups: dict[DataspaceURI, list[tuple[DataObjectURI, Any] | _PutItem]] = {}
+        groups: dict[DataspaceURI, list[Entry | _PutItem]] = {}
         for entry in entries:
             uri = entry.uri if isinstance(entry, _PutItem) else entry[0]
             groups.setdefault(uri.dataspace, []).append(entry)

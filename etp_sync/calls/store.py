@@ -52,15 +52,18 @@ from ._put_plan import (
     _ITEM_SIZE,
     MESSAGE_OVERHEAD,
     Document,
+    Entry,
     ObjectMap,
     _chunked_put,
     _doc_size,
     _mapped_entries,
     _mapped_item,
+    _Named,
     _put_items,
     _PutItem,
     _PutPlan,
     _ramp,
+    _text,
 )
 from ._store_replies import (
     _assemble_objects,
@@ -277,7 +280,7 @@ class StoreCalls(SessionAPI):
         lazy = isinstance(objects, Mapping) and self.transaction_manager.owned() is None
         pairs = _mapped_entries(objects, dataspace) if lazy else []  # type: ignore[arg-type]
         items = [] if lazy else _put_items(objects, dataspace)
-        entries: Sequence[tuple[DataObjectURI, Any] | _PutItem] = pairs if lazy else items
+        entries: Sequence[Entry | _PutItem] = pairs if lazy else items
         if not entries:
             return {}
         if self._pipelines(entries, deadline):
@@ -318,9 +321,7 @@ class StoreCalls(SessionAPI):
         failures.raise_if_any(put)
         return put
 
-    def _pipelines(
-        self, entries: Sequence[tuple[DataObjectURI, Any] | _PutItem], deadline: Deadline
-    ) -> bool:
+    def _pipelines(self, entries: Sequence[Entry | _PutItem], deadline: Deadline) -> bool:
         """Whether a put of ``entries`` goes pipelined: many objects, or many bytes of objects
         that fit a message each, and a server offering transactions (asked last: it
         connects, within ``deadline``)."""
@@ -337,7 +338,7 @@ class StoreCalls(SessionAPI):
     def _put_pipelined(
         self,
         plan: _PutPlan,
-        uris: list[DataObjectURI],
+        uris: Sequence[DataObjectURI | _Named],
         deadline: Deadline,
         progress: Progress | None,
     ) -> dict[DataObjectURI, PutResult]:
@@ -393,8 +394,10 @@ class StoreCalls(SessionAPI):
                 operation, dataspace=plan.dataspaces, deadline=deadline, retry=True
             )
         except ETPRemoteError as exc:
-            refusal.reraise(exc, [str(uri) for uri in uris])
-        put = ResultDict({uri: results[str(uri)] for uri in uris if str(uri) in results})
+            refusal.reraise(exc, [_text(uri) for uri in uris])
+        # Keyed by the URIs the batches built (a result holds its item's URI).
+        texts = [_text(uri) for uri in uris]
+        put = ResultDict({results[t].uri: results[t] for t in texts if t in results})
         failures.raise_if_any(put)
         return put
 
