@@ -4,6 +4,7 @@ one object too large for the bound still raises ETPResponseTooLarge."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from etp_sync import ETPProtocolError, ETPResponseTooLarge, ETPSession
+from etp_sync import ETPPartialFailure, ETPProtocolError, ETPResponseTooLarge, ETPSession
 from etp_sync.samples import local_depth_crs
 from etp_sync.server import EmbeddedServer
 from etp_sync.uri import DataObjectURI
@@ -111,3 +112,63 @@ def test_a_pipelined_get_fails_at_once_on_an_object_too_large_for_the_bound(
             session.get_data_objects(uris)
         assert time.monotonic() - started < timeout / 3
         assert session.get_data_object(uris[0]).xml == small[uris[0]]  # the session goes on
+
+
+def test_the_single_request_refused_is_asked_for_again_in_halves(server: EmbeddedServer) -> None:
+    """One request refused as too large goes on in halves, not whole once more (review)."""
+    with ETPSession(server.url, compression=False) as session:
+        session.put_dataspace(SPACE)
+        docs = _docs(60, padding=600)  # ~1.8 KB each: 64 KiB hold ~36 of them
+        session.put_data_objects(docs)
+        counts = _counting_gets(session)
+        got = session.get_data_objects(list(docs))
+    assert len(got) == 60
+    assert counts[0] == 60  # the one request
+    assert counts[1:3] == [30, 30]
+
+
+def test_a_few_large_objects_leave_the_rest_of_the_get_in_large_batches(
+    server: EmbeddedServer,
+) -> None:
+    """Two objects that fit the bound one at a time but not together do not cut every later
+    batch to one URI, and no URI is lost while batches are cut (review)."""
+    with ETPSession(server.url, compression=False) as session:
+        session.put_dataspace(SPACE)
+        medium = _docs(2, padding=40_000)  # ~42 KB each: one fits 64 KiB, two do not
+        small = _docs(400)
+        session.put_data_objects(medium)
+        session.put_data_objects(small)
+        counts = _counting_gets(session)
+        got = session.get_data_objects([*medium, *small])
+    assert {str(uri): obj.xml for uri, obj in got.items()} == {**medium, **small}
+    assert len(counts) < 60, counts
+    assert counts.count(1) <= 4, counts
+
+
+def test_the_rest_of_a_reply_given_up_is_dropped_not_dispatched(
+    server: EmbeddedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Once a reply is given up as too large, the parts the server still sends are dropped:
+    none reaches the handlers of unsolicited messages, and nothing is logged as an error or
+    as an unsolicited ProtocolException (review)."""
+    with ETPSession(server.url, compression=False) as session:
+        session.put_dataspace(SPACE)
+        docs = _docs(100, padding=600)
+        session.put_data_objects(docs)
+        engine = session._conn
+        assert engine is not None
+        dispatched: list[tuple[int, int]] = []
+        queue_unsolicited = engine._dispatch
+
+        def recording(header: Any, body: Any) -> None:  # the reader thread's hand-off
+            dispatched.append((header.message_type, header.correlation_id))
+            queue_unsolicited(header, body)
+
+        engine._dispatch = recording  # type: ignore[method-assign]
+        missing = str(DataObjectURI.from_type(SPACE, "resqml20.obj_LocalDepth3dCrs", uuid.uuid4()))
+        with pytest.raises(ETPPartialFailure) as info:
+            session.get_data_objects([*docs, missing])
+        assert len(info.value.successes) == 100 and list(info.value.errors) == [missing]
+        session.ping()  # answered after every late part: the reader has handled them all
+    assert dispatched == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import uuid
 
 import pytest
@@ -15,6 +16,7 @@ from etp_sync.samples import local_depth_crs
 from etp_sync.server import EmbeddedServer
 from etp_sync.session.engine import offers_gzip
 from etp_sync.transport._connect import peer_is_loopback
+from etp_sync.transport._websocket import WebSocketTransport
 from etp_sync.uri import DataObjectURI
 
 # More objects than a put sends in one request: the put is pipelined in several batches.
@@ -101,3 +103,36 @@ def test_a_server_reached_through_a_proxy_is_offered_gzip(server: EmbeddedServer
     finally:
         proxy.close()
     assert proxy.targets == [f"127.0.0.1:{server.port}"]
+
+
+def test_a_server_reached_by_a_followed_redirect_is_not_known_local(
+    server: EmbeddedServer,
+) -> None:
+    """After a redirect the peer may be another host's (through a proxy on this host): the
+    transport does not call it local, so a session would offer gzip (review)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def redirect() -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rb") as request:
+            for line in request:
+                if line in (b"\r\n", b""):
+                    break
+            conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {server.url}\r\n\r\n".encode())
+
+    thread = threading.Thread(target=redirect, daemon=True)
+    thread.start()
+    try:
+        url = f"ws://127.0.0.1:{listener.getsockname()[1]}/"
+        transport = WebSocketTransport.connect(url, follow_redirects=True, proxy=False)
+        try:
+            assert peer_is_loopback(transport._sock)  # loopback indeed, but reached by a redirect
+            assert transport.direct_loopback is False
+        finally:
+            transport.close()
+        direct = WebSocketTransport.connect(server.url, proxy=False)
+        assert direct.direct_loopback is True
+        direct.close()
+    finally:
+        listener.close()
+        thread.join(5)

@@ -89,6 +89,11 @@ class SessionAPI(Protocol):
         """:attr:`server`, connecting (if needed) within ``deadline`` (``time.monotonic()``)."""
         ...
 
+    def _reply_limit(self, deadline: float) -> int:
+        """The most bytes one reply may amount to on the connection (``max_response_size``,
+        or its default), connecting (if needed) within ``deadline`` (``time.monotonic()``)."""
+        ...
+
     def _abort_connection(self, reason: str) -> None:
         """Drop the connection at once (requests in flight fail with ETPConnectionLost); the
         next call reconnects."""

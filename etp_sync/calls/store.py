@@ -96,6 +96,8 @@ PUT_IN_FLIGHT = 4
 GET_FIRST_BATCH = 32
 GET_BATCH = 128
 GET_IN_FLIGHT = 4
+# Bytes of a GetDataObjectsResponse entry around its data (URI key, Resource), generously.
+_OBJECT_RECORD_BYTES = 1024
 
 
 def message_budget(limit: int) -> int:
@@ -171,7 +173,10 @@ class StoreCalls(SessionAPI):
         ``progress``: a callback ``progress(done, total)`` counting objects as their batches are
         answered, or True for a progress bar (tqdm).
 
-        Objects sent in chunks are reassembled. If some URIs fail (not found, invalid), raises
+        Objects sent in chunks are reassembled. A reply larger than the session's
+        ``max_response_size`` is asked for again in halves, down to one object; an object
+        too large for that bound by itself raises ETPResponseTooLarge. If some URIs fail
+        (not found, invalid), raises
         :class:`~etp_sync.errors.ETPPartialFailure` whose ``errors`` maps the failed URIs (text)
         to ``(code, message)`` and whose ``successes`` is the dict of objects that did arrive
         (:class:`~etp_sync.errors.ETPRemoteError` when none did).
@@ -187,13 +192,16 @@ class StoreCalls(SessionAPI):
         found: dict[str, DataObject] = {}
         failures = _Failures()
         done = 0
+        budget = _ReplyBudget(batches, self._reply_limit(deadline.at))
 
         def request(batch: list[str]) -> Any:
             return messages.Store.GetDataObjects(uris={k: k for k in batch}, format=format)
 
         def collect(batch: list[str], response: Response) -> None:
             nonlocal done
-            found.update(_assemble_objects(response, by_key))
+            got = _assemble_objects(response, by_key)
+            found.update(got)
+            budget.fitted(got.values())
             done += len(batch)
             if report is not None:
                 report(done, len(by_key))
@@ -205,13 +213,18 @@ class StoreCalls(SessionAPI):
             try:
                 response = self.request(request(batches[0]), timeout=deadline.remaining())
             except ETPResponseTooLarge:
-                if len(batches[0]) == 1:
+                halves = budget.split(batches[0])
+                if halves is None:
                     raise
-                self._get_pipelined(_ReplyBudget(batches[0]), request, collect, deadline)
+                budget.batches = halves  # asked for again in halves, not whole
+                self._get_pipelined(budget, request, collect, deadline)
             else:
                 collect(batches[0], response)
         else:
-            self._get_pipelined(_ReplyBudget(*batches), request, collect, deadline)
+            self._get_pipelined(budget, request, collect, deadline)
+        # Every URI asked for is found or failed: none may go missing silently.
+        unanswered = [k for k in by_key if k not in found and k not in failures.errors]
+        failures.add_unanswered(unanswered, ErrorCode.ENOT_FOUND)
         result = ResultDict({uri: found[k] for k, uri in by_key.items() if k in found})
         failures.raise_if_any(result)
         return result
@@ -523,20 +536,27 @@ class StoreCalls(SessionAPI):
 
 class _ReplyBudget:
     """The batches of URIs of a pipelined get, cut smaller once a reply has outgrown the
-    session's ``max_response_size`` (objects larger than the message size allows for): a
-    batch so refused is asked for again in halves, and every later batch is at most as large
-    as those halves."""
+    session's reply bound (``limit`` bytes: objects larger than the message size allows
+    for). A batch so refused is asked for again in halves, and later batches are at most as
+    large; each reply that fits sets that most again, from the largest object it held, so
+    that a few large objects do not slow the rest of the get."""
 
-    def __init__(self, *batches: list[str]) -> None:
+    def __init__(self, batches: Sequence[list[str]], limit: int) -> None:
         self.batches = batches
-        self.most = max(len(b) for b in batches)
+        self.limit = limit
+        self.ceiling = max(len(b) for b in batches)
+        self.most = self.ceiling
+        self.split_once = False
 
     def __iter__(self) -> Iterator[list[str]]:
         for batch in self.batches:
-            while len(batch) > self.most:
-                yield batch[: self.most]
-                batch = batch[self.most :]
-            yield batch
+            while True:
+                most = self.most  # once per piece: a split may change it while suspended
+                if len(batch) <= most:
+                    yield batch
+                    break
+                yield batch[:most]
+                batch = batch[most:]
 
     def split(self, batch: list[str]) -> list[list[str]] | None:
         """The halves of a batch whose reply was too large; None for a single URI."""
@@ -544,6 +564,7 @@ class _ReplyBudget:
             return None
         half = len(batch) // 2
         self.most = min(self.most, len(batch) - half)
+        self.split_once = True
         log.info(
             "a reply to GetDataObjects of %d URIs outgrew max_response_size: asking for %d at "
             "a time",
@@ -551,6 +572,14 @@ class _ReplyBudget:
             self.most,
         )
         return [batch[:half], batch[half:]]
+
+    def fitted(self, objects: Iterable[DataObject]) -> None:
+        """A reply that fitted: after a split, as many URIs as objects of its largest size
+        (with room for the records around them) fit the bound."""
+        if not self.split_once:
+            return
+        largest = max((len(o.xml) for o in objects), default=0) + _OBJECT_RECORD_BYTES
+        self.most = max(1, min(self.ceiling, self.limit * 3 // (4 * largest)))
 
 
 def _nothing_to_check() -> None:

@@ -181,7 +181,8 @@ class PendingRequest:
         if self.max_bytes is not None and self.received > self.max_bytes:
             return ETPResponseTooLarge(
                 f"the reply to {self.name} (message {self.message_id}) exceeded "
-                f"{self.max_bytes} bytes (max_response_size) without ending"
+                f"{self.max_bytes} bytes (max_response_size) without ending; a session "
+                "with a larger max_response_size accepts it"
             )
         return None
 
@@ -226,6 +227,10 @@ class PendingRequest:
             raise
 
 
+_GIVEN_UP_KEPT = 64
+"""Requests given up in the middle of their reply whose later parts are still recognised."""
+
+
 class Correlator:
     """Requests in flight, by message id; thread-safe."""
 
@@ -233,6 +238,9 @@ class Correlator:
         self._pending: dict[int, PendingRequest] = {}
         self._lock = threading.Lock()
         self._closed_error: ETPError | None = None
+        # Requests whose reply broke them before its final part (see route): the rest of
+        # that reply is dropped, not handed on as unsolicited. Reader thread only; bounded.
+        self._given_up: dict[int, None] = {}
 
     def register(
         self,
@@ -277,6 +285,10 @@ class Correlator:
             return False
         pending = self._pending.get(correlation_id)
         if pending is None:
+            if correlation_id in self._given_up:
+                if header.message_flags & FIN:
+                    del self._given_up[correlation_id]
+                return True  # the rest of a reply given up: dropped
             log.debug(
                 "dropping message (%s, %s) for request %s: nobody is waiting (timed out?)",
                 header.protocol,
@@ -287,7 +299,13 @@ class Correlator:
         error = pending.check(header, size)
         if error is not None:
             self._pending.pop(correlation_id, None)
-            log.error("%s", error)
+            if not header.message_flags & FIN:
+                self._given_up[correlation_id] = None
+                if len(self._given_up) > _GIVEN_UP_KEPT:
+                    del self._given_up[next(iter(self._given_up))]
+            # The waiter raises it; a reply too large is the caller's to handle (a get asks
+            # again for fewer objects), a reply of the wrong kind is the server's fault.
+            (log.info if isinstance(error, ETPResponseTooLarge) else log.error)("%s", error)
             pending._queue.put(error)
             return True
         if header.message_flags & FIN and header.message_type != ACKNOWLEDGE:

@@ -276,6 +276,11 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         requests, and a connection made for them must not take the whole retry policy)."""
         return self._granted(self._deadline(None))
 
+    def _reply_limit(self, deadline: float) -> int:
+        """The most bytes one reply may amount to (``max_response_size`` or its default),
+        connecting (if needed) within ``deadline``."""
+        return self._connection(deadline).response_limit
+
     def _granted(self, deadline: float) -> ServerInfo:
         """:attr:`server`, connecting (if needed) within ``deadline`` (a call's, a
         ``time.monotonic()`` value): for calls that need the grant before their requests."""

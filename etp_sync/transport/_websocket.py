@@ -239,7 +239,10 @@ class WebSocketTransport:
             stall_timeout=stall_timeout,
             close_timeout=close_timeout,
         )
-        transport.direct_loopback = proxy_for(url, proxy) is None and peer_is_loopback(sock)
+        # After a redirect the peer may be another host's, through a proxy: not known local.
+        transport.direct_loopback = (
+            not follow_redirects and proxy_for(url, proxy) is None and peer_is_loopback(sock)
+        )
         return transport
 
     # ---------------------------------------------------------------- info
