@@ -7,6 +7,7 @@ bytes, longs up to 10), so they always fit the negotiated message size. A block 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -120,6 +121,14 @@ def plan_put_blocks(shape: Sequence[int], item_size: int, budget: int) -> Iterat
     step = read_counts[0]
     put_step = (budget // per_index) // step * step
     if put_step <= step or put_step >= shape[0]:
+        return plan_blocks(shape, item_size, budget)
+    # Aligned blocks may be up to a read block smaller than a message allows: not at the
+    # price of more than one message more than the plain plan (each costs the server more
+    # than the copies alignment saves).
+    aligned = -(-shape[0] // put_step)
+    if sum(1 for _ in itertools.islice(plan_blocks(shape, item_size, budget), aligned - 1)) < (
+        aligned - 1
+    ):
         return plan_blocks(shape, item_size, budget)
     tail = shape[1:]
     zeros = (0,) * len(tail)
