@@ -101,8 +101,9 @@ class ETPProtocolError(ETPError):
 
 class ETPResponseTooLarge(ETPProtocolError):
     """A reply grew past the session's ``max_response_size`` (all its parts together) before
-    it ended: the parts received are dropped. A get of several objects asks again for fewer
-    at a time; a single object too large for the bound raises this."""
+    it ended: the parts received are dropped. A get of objects asks again for fewer at a
+    time, and reports an object too large for the bound by itself as failed
+    (EMAXSIZE_EXCEEDED) instead of raising this."""
 
 
 class ETPDecodeError(ETPProtocolError):

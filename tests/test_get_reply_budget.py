@@ -9,10 +9,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
-from etp_sync import ETPPartialFailure, ETPProtocolError, ETPResponseTooLarge, ETPSession
+from etp_sync import ETPPartialFailure, ETPRemoteError, ETPSession
+from etp_sync.calls._core import Deadline
+from etp_sync.calls._pipeline import run_pipeline
+from etp_sync.errors import ErrorCode, ETPDecodeError
+from etp_sync.protocol.correlation import Response
 from etp_sync.samples import local_depth_crs
 from etp_sync.server import EmbeddedServer
 from etp_sync.uri import DataObjectURI
@@ -77,25 +82,31 @@ def test_a_get_outgrowing_the_reply_bound_asks_for_fewer_at_a_time(
     assert sum(counts) > count  # the refused batches were asked for again
 
 
-def test_one_object_larger_than_the_reply_bound_raises(server: EmbeddedServer) -> None:
+def test_one_object_larger_than_the_reply_bound_fails_alone(server: EmbeddedServer) -> None:
+    """An object whose reply alone outgrows max_response_size fails with EMAXSIZE_EXCEEDED;
+    the other objects of the get come back (nothing fetched is lost)."""
     with ETPSession(server.url, compression=False, max_response_size=32 * 1024) as session:
         session.put_dataspace(SPACE)
         (uri, doc), *_ = _docs(1, padding=40_000).items()  # over 32 KiB in its parts
-        session.put_data_objects({uri: doc})
-        with pytest.raises(ETPResponseTooLarge, match="max_response_size") as info:
-            session.get_data_objects([uri])
-        assert isinstance(info.value, ETPProtocolError)
         small = _docs(3)
-        session.put_data_objects(small)
+        session.put_data_objects({uri: doc, **small})
+        with pytest.raises(ETPRemoteError, match="max_response_size") as alone:
+            session.get_data_object(uri)
+        assert alone.value.errors == {uri: (ErrorCode.EMAXSIZE_EXCEEDED, ANY)}
+        with pytest.raises(ETPPartialFailure) as info:
+            session.get_data_objects([*small, uri])
+        assert list(info.value.errors) == [uri]
+        assert info.value.errors[uri][0] == ErrorCode.EMAXSIZE_EXCEEDED
+        assert [obj.xml for obj in info.value.successes.values()] == list(small.values())
         got = session.get_data_objects(list(small))  # the session goes on
         assert [obj.xml for obj in got.values()] == list(small.values())
 
 
-def test_a_pipelined_get_fails_at_once_on_an_object_too_large_for_the_bound(
+def test_a_pipelined_get_reports_an_object_too_large_for_the_bound_at_once(
     server: EmbeddedServer,
 ) -> None:
-    """Split down to the one object that does not fit, the get raises without waiting again for
-    the reply it gave up on (it used to wait out the whole timeout for it)."""
+    """Split down to the one object that does not fit, the get reports it failed and returns
+    the others, without waiting for anything it gave up."""
     timeout = 30.0
     with ETPSession(
         server.url, compression=False, max_response_size=64 * 1024, timeout=timeout
@@ -108,10 +119,49 @@ def test_a_pipelined_get_fails_at_once_on_an_object_too_large_for_the_bound(
         uris = list(small)
         uris.insert(150, big_uri)  # inside a batch of many
         started = time.monotonic()
-        with pytest.raises(ETPResponseTooLarge):
+        with pytest.raises(ETPPartialFailure) as info:
             session.get_data_objects(uris)
         assert time.monotonic() - started < timeout / 3
-        assert session.get_data_object(uris[0]).xml == small[uris[0]]  # the session goes on
+        assert list(info.value.errors) == [big_uri]
+        assert {str(u): o.xml for u, o in info.value.successes.items()} == small
+
+
+def test_a_pipeline_does_not_wait_again_for_a_response_that_failed() -> None:
+    """When the first response in flight raises (here a decode error), the clean-up waits
+    for the others only: waiting on the failed one again took the whole deadline."""
+
+    class Handle:
+        def __init__(self, fail: bool) -> None:
+            self.fail = fail
+            self.waits = 0
+
+        def response(self, timeout: float | None = None) -> Any:
+            self.waits += 1
+            if self.fail:
+                assert self.waits == 1, "waited again for a response that failed"
+                raise ETPDecodeError("garbled reply")
+            return Response([], [])
+
+    handles: list[Handle] = []
+
+    class Session:
+        connect_count = 0
+        auto_reconnect = True
+
+        def send(self, message: Any, **kwargs: Any) -> Handle:
+            handles.append(Handle(fail=not handles))
+            return handles[-1]
+
+    with pytest.raises(ETPDecodeError):
+        run_pipeline(
+            Session(),  # type: ignore[arg-type]
+            [1, 2, 3],
+            lambda block: None,  # type: ignore[arg-type,return-value]
+            lambda block, response: None,
+            max_in_flight=3,
+            deadline=Deadline(30.0),
+        )
+    assert [h.waits for h in handles] == [1, 1, 1]
 
 
 def test_the_single_request_refused_is_asked_for_again_in_halves(server: EmbeddedServer) -> None:

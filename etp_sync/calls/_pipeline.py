@@ -45,7 +45,8 @@ def run_pipeline(
     ``on_resume()`` is called first (it may raise).
     ``target_for(block)`` names memory a block's reply values may be received into.
     ``split(block)``: the blocks to ask for instead of one whose reply grew past the
-    session's ``max_response_size`` (ETPResponseTooLarge, raised when it returns None)."""
+    session's ``max_response_size`` (ETPResponseTooLarge, raised when it returns None; an
+    empty list when it settled the block otherwise, e.g. reported it failed)."""
     source = iter(blocks)
     retry: deque[B] = deque()
     inflight: deque[tuple[ResponseHandle, B]] = deque()
@@ -89,7 +90,7 @@ def run_pipeline(
                 parts = None
                 if isinstance(exc, ETPResponseTooLarge) and split is not None:
                     parts = split(block)
-                if not parts:
+                if parts is None:
                     raise
                 retry.extendleft(reversed(parts))  # next, in order
                 continue

@@ -175,8 +175,8 @@ class StoreCalls(SessionAPI):
 
         Objects sent in chunks are reassembled. A reply larger than the session's
         ``max_response_size`` is asked for again in halves, down to one object; an object
-        too large for that bound by itself raises ETPResponseTooLarge. If some URIs fail
-        (not found, invalid), raises
+        too large for that bound by itself fails (EMAXSIZE_EXCEEDED), the others are
+        returned. If some URIs fail (not found, invalid, too large), raises
         :class:`~etp_sync.errors.ETPPartialFailure` whose ``errors`` maps the failed URIs (text)
         to ``(code, message)`` and whose ``successes`` is the dict of objects that did arrive
         (:class:`~etp_sync.errors.ETPRemoteError` when none did).
@@ -192,7 +192,7 @@ class StoreCalls(SessionAPI):
         found: dict[str, DataObject] = {}
         failures = _Failures()
         done = 0
-        budget = _ReplyBudget(batches, self._reply_limit(deadline.at))
+        budget = _ReplyBudget(batches, self._reply_limit(deadline.at), failures)
 
         def request(batch: list[str]) -> Any:
             return messages.Store.GetDataObjects(uris={k: k for k in batch}, format=format)
@@ -213,10 +213,7 @@ class StoreCalls(SessionAPI):
             try:
                 response = self.request(request(batches[0]), timeout=deadline.remaining())
             except ETPResponseTooLarge:
-                halves = budget.split(batches[0])
-                if halves is None:
-                    raise
-                budget.batches = halves  # asked for again in halves, not whole
+                budget.batches = budget.split(batches[0])  # in halves, not whole again
                 self._get_pipelined(budget, request, collect, deadline)
             else:
                 collect(batches[0], response)
@@ -541,9 +538,10 @@ class _ReplyBudget:
     large; each reply that fits sets that most again, from the largest object it held, so
     that a few large objects do not slow the rest of the get."""
 
-    def __init__(self, batches: Sequence[list[str]], limit: int) -> None:
+    def __init__(self, batches: Sequence[list[str]], limit: int, failures: _Failures) -> None:
         self.batches = batches
         self.limit = limit
+        self.failures = failures
         self.ceiling = max(len(b) for b in batches)
         self.most = self.ceiling
         self.split_once = False
@@ -558,10 +556,17 @@ class _ReplyBudget:
                 yield batch[:most]
                 batch = batch[most:]
 
-    def split(self, batch: list[str]) -> list[list[str]] | None:
-        """The halves of a batch whose reply was too large; None for a single URI."""
+    def split(self, batch: list[str]) -> list[list[str]]:
+        """The halves of a batch whose reply was too large; for a single URI, none: that
+        object fails (EMAXSIZE_EXCEEDED) and the others of the get go on."""
         if len(batch) < 2:
-            return None
+            for key in batch:
+                self.failures.errors[key] = (
+                    ErrorCode.EMAXSIZE_EXCEEDED,
+                    f"its reply is larger than max_response_size ({self.limit} bytes); a "
+                    "session with a larger max_response_size accepts it",
+                )
+            return []
         half = len(batch) // 2
         self.most = min(self.most, len(batch) - half)
         self.split_once = True
