@@ -148,14 +148,23 @@ def test_timeout_cleans_up_and_late_reply_is_dropped() -> None:
     with (
         EmbeddedServer(port=0, latency=0.5) as slow,
         ETPSession(slow.url, timeout=5) as session,
-        log_seen("etp_sync.protocol", "nobody is waiting") as dropped,
+        log_seen("etp_sync.protocol", "dropping a late part") as dropped,
     ):
+        conn = session._connection()
+        dispatched: list[Any] = []
+        queue_unsolicited = conn._dispatch
+
+        def recording(header: Any, body: Any) -> None:  # the reader thread's hand-off
+            dispatched.append(body)
+            queue_unsolicited(header, body)
+
+        conn._dispatch = recording  # type: ignore[method-assign]
         with pytest.raises(ETPTimeout) as info:
             session.send_and_recv(m.Dataspace.GetDataspaces(), timeout=0.1)
         assert info.value.code == ErrorCode.ETIMED_OUT
-        conn = session._connection()
         assert conn.correlator.in_flight() == 0
-        assert dropped.wait(10)  # the late reply arrives and is dropped
+        assert dropped.wait(10)  # the late reply arrives and is dropped ...
+        assert dispatched == []  # ... not handed on as an unsolicited message
         assert session.send_and_recv(m.Dataspace.GetDataspaces())  # still usable
 
 

@@ -238,9 +238,11 @@ class Correlator:
         self._pending: dict[int, PendingRequest] = {}
         self._lock = threading.Lock()
         self._closed_error: ETPError | None = None
-        # Requests whose reply broke them before its final part (see route): the rest of
-        # that reply is dropped, not handed on as unsolicited. Reader thread only; bounded.
+        # Requests given up before the final part of their reply (a part broke them, see
+        # route, or their waiter stopped waiting, see forget): the rest of that reply is
+        # dropped, not handed on as unsolicited. Bounded; under _given_up_lock.
         self._given_up: dict[int, None] = {}
+        self._given_up_lock = threading.Lock()
 
     def register(
         self,
@@ -270,7 +272,16 @@ class Correlator:
         return None if pending is None else pending.target
 
     def forget(self, message_id: int) -> None:
-        self._pending.pop(message_id, None)  # atomic: no lock needed
+        """Stop waiting for a reply to ``message_id`` (timed out, or its send failed): parts
+        of it that still arrive are dropped (see :meth:`route`)."""
+        if self._pending.pop(message_id, None) is not None:  # atomic
+            self._give_up(message_id)
+
+    def _give_up(self, message_id: int) -> None:
+        with self._given_up_lock:
+            self._given_up[message_id] = None
+            if len(self._given_up) > _GIVEN_UP_KEPT:
+                del self._given_up[next(iter(self._given_up))]
 
     def route(self, header: Any, body: Any, size: int = 0) -> bool:
         """Hand a message (``size`` bytes on the wire) to the request it answers; False if no
@@ -285,10 +296,14 @@ class Correlator:
             return False
         pending = self._pending.get(correlation_id)
         if pending is None:
-            if correlation_id in self._given_up:
-                if header.message_flags & FIN:
-                    del self._given_up[correlation_id]
-                return True  # the rest of a reply given up: dropped
+            if self._given_up:
+                with self._given_up_lock:
+                    given_up = correlation_id in self._given_up
+                    if given_up and header.message_flags & FIN:
+                        del self._given_up[correlation_id]
+                if given_up:
+                    log.debug("dropping a late part of the reply to request %s", correlation_id)
+                    return True  # the rest of a reply given up: dropped
             log.debug(
                 "dropping message (%s, %s) for request %s: nobody is waiting (timed out?)",
                 header.protocol,
@@ -300,9 +315,7 @@ class Correlator:
         if error is not None:
             self._pending.pop(correlation_id, None)
             if not header.message_flags & FIN:
-                self._given_up[correlation_id] = None
-                if len(self._given_up) > _GIVEN_UP_KEPT:
-                    del self._given_up[next(iter(self._given_up))]
+                self._give_up(correlation_id)
             # The waiter raises it; a reply too large is the caller's to handle (a get asks
             # again for fewer objects), a reply of the wrong kind is the server's fault.
             (log.info if isinstance(error, ETPResponseTooLarge) else log.error)("%s", error)
