@@ -21,6 +21,7 @@ from etp_sync.codec import MessageHeader
 from etp_sync.errors import (
     ETPConnectionLost,
     ETPConnectTimeout,
+    ETPDecodeError,
     ETPProtocolError,
     ETPReadTimeout,
     ETPResponseTooLarge,
@@ -396,3 +397,37 @@ def test_close_fails_a_waiting_request_with_session_closed(server: EmbeddedServe
     assert isinstance(outcome, ETPSessionClosed) or [p.etp_name for p in outcome] == ["Pong"]
     with pytest.raises(ETPSessionClosed):
         session.send(m.Core.Ping(current_date_time=1))
+
+
+def test_a_final_part_routed_as_its_waiter_gives_up_leaves_no_id_behind() -> None:
+    """The waiter times out (forget) after route() found its request and before the final
+    part was handed over: the reply has ended, so its id is not kept as given up (review)."""
+    correlator = Correlator()
+    correlator.register(4, "GetDataspaces", protocol=24)
+
+    class RacingDict(dict[int, Any]):
+        def get(self, key: Any, default: Any = None) -> Any:
+            found = super().get(key, default)
+            if found is not None:
+                correlator.forget(key)  # the waiter's timeout lands right here
+            return found
+
+    correlator._pending = RacingDict(correlator._pending)
+    part = m.Dataspace.GetDataspacesResponse(dataspaces=[])
+    assert correlator.route(header(4, 24, 2, fin=True), part, 10)
+    assert correlator._given_up == {}
+
+
+def test_the_rest_of_a_reply_after_an_undecodable_part_is_dropped() -> None:
+    """A non-final part that cannot be decoded fails its request; the later parts are
+    dropped, not handed on as unsolicited (review)."""
+    correlator = Correlator()
+    pending = correlator.register(4, "GetDataspaces", protocol=24)
+    part = m.Dataspace.GetDataspacesResponse(dataspaces=[])
+    assert correlator.route(header(4, 24, 2, fin=False), part, 10)
+    correlator.fail(4, ETPDecodeError("garbled second part"), final=False)
+    assert correlator.route(header(4, 24, 2, fin=False), part, 10)
+    assert correlator.route(header(4, 24, 2, fin=True), part, 10)
+    assert not correlator.route(header(4, 24, 2, fin=True), part, 10)  # over: unknown again
+    with pytest.raises(ETPDecodeError):
+        pending.result(1)

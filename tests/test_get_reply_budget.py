@@ -1,6 +1,6 @@
 """A get of many objects whose replies outgrow ``max_response_size`` (objects larger than the
 message size allows for, uncompressed) asks again for fewer URIs at a time instead of failing;
-one object too large for the bound still raises ETPResponseTooLarge."""
+one object too large for the bound by itself fails alone (EMAXSIZE_EXCEEDED)"""
 
 from __future__ import annotations
 
@@ -222,3 +222,22 @@ def test_the_rest_of_a_reply_given_up_is_dropped_not_dispatched(
         session.ping()  # answered after every late part: the reader has handled them all
     assert dispatched == []
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_progress_counts_an_object_too_large_as_done(server: EmbeddedServer) -> None:
+    """The progress of a get reaches its total when an object fails as too large (review)."""
+    with ETPSession(server.url, compression=False, max_response_size=32 * 1024) as session:
+        session.put_dataspace(SPACE)
+        (uri, doc), *_ = _docs(1, padding=40_000).items()
+        small = _docs(3)
+        session.put_data_objects({uri: doc, **small})
+        calls: list[tuple[int, int]] = []
+        with pytest.raises(ETPPartialFailure):
+            session.get_data_objects(
+                [*small, uri], progress=lambda done, total: calls.append((done, total))
+            )
+        assert calls[-1] == (4, 4)
+        alone: list[tuple[int, int]] = []
+        with pytest.raises(ETPRemoteError):
+            session.get_data_objects([uri], progress=lambda d, t: alone.append((d, t)))
+        assert alone == [(1, 1)]

@@ -194,6 +194,15 @@ class StoreCalls(SessionAPI):
         done = 0
         budget = _ReplyBudget(batches, self._reply_limit(deadline.at), failures)
 
+        def split(batch: list[str]) -> list[list[str]]:
+            nonlocal done
+            parts = budget.split(batch)
+            if not parts:  # the one object failed: it counts as done
+                done += len(batch)
+                if report is not None:
+                    report(done, len(by_key))
+            return parts
+
         def request(batch: list[str]) -> Any:
             return messages.Store.GetDataObjects(uris={k: k for k in batch}, format=format)
 
@@ -213,12 +222,12 @@ class StoreCalls(SessionAPI):
             try:
                 response = self.request(request(batches[0]), timeout=deadline.remaining())
             except ETPResponseTooLarge:
-                budget.batches = budget.split(batches[0])  # in halves, not whole again
-                self._get_pipelined(budget, request, collect, deadline)
+                budget.batches = split(batches[0])  # in halves, not whole again
+                self._get_pipelined(budget, split, request, collect, deadline)
             else:
                 collect(batches[0], response)
         else:
-            self._get_pipelined(budget, request, collect, deadline)
+            self._get_pipelined(budget, split, request, collect, deadline)
         # Every URI asked for is found or failed: none may go missing silently.
         unanswered = [k for k in by_key if k not in found and k not in failures.errors]
         failures.add_unanswered(unanswered, ErrorCode.ENOT_FOUND)
@@ -229,6 +238,7 @@ class StoreCalls(SessionAPI):
     def _get_pipelined(
         self,
         batches: _ReplyBudget,
+        split: Callable[[list[str]], list[list[str]]],
         request: Callable[[list[str]], Any],
         collect: Callable[[list[str], Response], None],
         deadline: Deadline,
@@ -248,7 +258,7 @@ class StoreCalls(SessionAPI):
             max_in_flight=GET_IN_FLIGHT,
             deadline=deadline,
             on_resume=_nothing_to_check,
-            split=batches.split,
+            split=split,
         )
 
     def get_data_object(self, uri: ObjectURI, *, format: str = "xml") -> DataObject:

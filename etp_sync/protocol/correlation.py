@@ -324,14 +324,20 @@ class Correlator:
         if header.message_flags & FIN and header.message_type != ACKNOWLEDGE:
             # Final part: later duplicates find nobody; result() needs no forget.
             self._pending.pop(correlation_id, None)
+            if self._given_up:  # its waiter may have given up just now (forget)
+                with self._given_up_lock:
+                    self._given_up.pop(correlation_id, None)
         pending._queue.put((header, body))
         return True
 
-    def fail(self, message_id: int, error: ETPError) -> None:
-        """Fail one request (e.g. its response could not be decoded)."""
+    def fail(self, message_id: int, error: ETPError, *, final: bool = True) -> None:
+        """Fail one request (e.g. its response could not be decoded); unless that part was
+        ``final``, the rest of the reply is dropped as it arrives (see :meth:`route`)."""
         error.__traceback__ = None  # the waiter raises a copy; keep no frame of ours alive
         pending = self._pending.pop(message_id, None)
         if pending is not None:
+            if not final:
+                self._give_up(message_id)
             pending.put(error)
 
     def fail_all(self, error: ETPError, *, close: bool = False) -> None:

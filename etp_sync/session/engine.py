@@ -532,7 +532,8 @@ class SessionEngine:
         correlation_id = peek[2] if peek is not None else 0
         log.error("undecodable message from the server (request %s): %s", correlation_id, exc)
         if correlation_id:
-            self.correlator.fail(correlation_id, exc)
+            final = peek is not None and bool(peek[4] & MessageFlags.FIN)
+            self.correlator.fail(correlation_id, exc, final=final)
 
     def _reply_pong(self, ping_header: Any) -> None:
         """Answer the server's Ping (reader thread): queued for :meth:`_send_replies`."""

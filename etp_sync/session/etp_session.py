@@ -134,7 +134,9 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         max_message_size: our limit; the effective one is the smaller of ours and the server's.
         max_response_size: the most bytes one reply may amount to, all its parts together
             (each part counted at least 512 bytes); default 4 times the negotiated maximum
-            message size. A bigger reply raises ETPProtocolError as soon as it exceeds it.
+            message size. A bigger reply raises ETPResponseTooLarge (an ETPProtocolError)
+            as soon as it exceeds it; a get of objects asks again for fewer at a time
+            instead, and reports an object too large by itself as failed.
         compression: offer gzip and compress bodies where it pays. None (default): offer it
             unless the server runs on this host (a loopback address, no proxy), where gzip
             only spends CPU; True: always (e.g. through a local tunnel such as ssh -L or
