@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 from xml.parsers import expat
 
+from .errors import ETPError
 from .xmlinfo import (
     CITATION_FIELDS,
     ENCODING_ERRORS,
@@ -31,7 +32,7 @@ from .xmlinfo import (
     root_namespaces,
 )
 
-__all__ = ["peek_data_object"]
+__all__ = ["peek_data_object", "peek_head"]
 
 _CITATION = "Citation"
 _XSI_TYPE = f"{XSI_NS}{NS_SEPARATOR}type"  # expat's spelling of the xsi:type attribute's name
@@ -196,6 +197,79 @@ class _Peek:
             # The citation is read: the rest of the document only needs checking by expat.
             self.parser.StartElementHandler = None
             self.parser.EndElementHandler = None
+
+
+# The head of a document in the form :func:`peek_head` reads: an optional byte order mark and
+# XML declaration, white space, the root's start tag, white space, and the start of its first
+# child. Attribute values hold no '<' or '&' (references, which expat would expand) and no tab,
+# CR or LF (which XML normalises to spaces), so their bytes are their values.
+_ATTR_NAME = rb"[^\s/>:!?<=\"']++"
+_QNAME = _ATTR_NAME + rb"(?::" + _ATTR_NAME + rb")?+"
+_ATTR_VALUE = rb"(?:\"[^\"<&\t\r\n]*+\"|'[^'<&\t\r\n]*+')"
+_HEAD = re.compile(
+    rb"(?:\xef\xbb\xbf)?+(<\?xml\s[^>]*+>)?+\s*+<(" + _QNAME + rb")"
+    rb"((?:\s++" + _QNAME + rb"\s*+=\s*+" + _ATTR_VALUE + rb")*+)\s*+>\s*+"
+    rb"(?=<(?:" + _ATTR_NAME + rb":)?+" + _CITATION.encode() + rb"[\s/>])"
+)
+# An attribute of a start tag _HEAD matched: (name, value in double quotes, in single quotes).
+_ATTRIBUTE = re.compile("(" + _QNAME.decode() + r")\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)')")
+
+
+def _head_names(tag: bytes, attribute_text: bytes) -> tuple[str, str, dict[str, str]] | None:
+    """The root's namespace, local name and attributes (its unprefixed ones as expat gives
+    them, and its declarations) from the bytes of its start tag; None when they cannot be
+    read off those alone: a name or value that is no UTF-8, a repeated attribute, a prefix not
+    declared on the root, or an attribute named ``type`` with a prefix (an ``xsi:type`` needs
+    the full parse)."""
+    if b":type" in attribute_text:
+        return None
+    try:
+        name = tag.decode("utf-8")
+        text = attribute_text.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    pairs = _ATTRIBUTE.findall(text)
+    attributes = {attr: dq or sq for attr, dq, sq in pairs}
+    if len(attributes) != len(pairs):
+        return None
+    prefix, colon, local = name.partition(":")
+    if colon:
+        ns = attributes.get(f"xmlns:{prefix}")
+        if ns is None:
+            return None
+    else:
+        local = name
+        ns = attributes.get("xmlns", "")
+    return ns, local, attributes
+
+
+def peek_head(xml: bytes) -> ObjectInfo | None:
+    """:func:`peek_data_object`'s fields read off the first bytes of a document in the usual
+    form, without running a parser over the rest: a UTF-8 document whose root's start tag
+    declares the root's namespace and whose first child is a plain citation (see
+    :data:`_PLAIN_CITATION`). None for any other document: ask :func:`peek_data_object`.
+
+    For a well-formed document the fields are the very ones :func:`peek_data_object` gives;
+    the rest of the document is not checked, so a document that is not well-formed may be
+    given fields too (a put sends it, and the store refuses it). A client needs no more: the
+    store checks every document it is sent, and a pipelined put is one transaction."""
+    head = _HEAD.match(xml)
+    if head is None or b"\x00" in xml[: head.end()]:
+        return None
+    declaration, tag, attribute_text = head.groups()
+    if declaration is not None and b"encoding" in declaration and not _in_utf8(xml):
+        return None
+    names = _head_names(tag, attribute_text)
+    if names is None:
+        return None
+    citation = _plain_citation(xml, head.end())
+    if citation is None:
+        return None
+    ns, local, attributes = names
+    try:
+        return identify_root(ns, local, attributes, None, {}, citation)
+    except ETPError:
+        return None
 
 
 def peek_data_object(xml: bytes) -> ObjectInfo:

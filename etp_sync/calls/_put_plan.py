@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from .._xmlpeek import peek_data_object
+from .._xmlpeek import peek_data_object, peek_head
 from ..errors import ETPError, ETPInvalidArgument
 from ..protocol.negotiation import now_us
 from ..schema import datatypes, messages
@@ -183,10 +183,12 @@ def _mapped_item(uri: DataObjectURI | _Named, doc: Any) -> _PutItem:
     """The item of a document put as ``uri``: its bytes, Resource fields and a uuid check."""
     uri = _built(uri)
     data = _document_bytes(doc, uri)
-    try:
-        info: ObjectInfo | None = peek_data_object(data)
-    except ETPError:
-        info = None  # not ours to judge: the store will say if it is invalid
+    info = peek_head(data)
+    if info is None:
+        try:
+            info = peek_data_object(data)
+        except ETPError:
+            info = None  # not ours to judge: the store will say if it is invalid
     item = _PutItem(uri, data, info)
     if info is not None and info.uuid != _uuid_text(uri, item.key):
         raise ETPInvalidArgument(f"the document put as {uri} has uuid {info.uuid} in its XML")
