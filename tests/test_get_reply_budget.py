@@ -12,6 +12,7 @@ from typing import Any
 from unittest.mock import ANY
 
 import pytest
+from _faults import FaultProxy
 
 from etp_sync import ETPPartialFailure, ETPRemoteError, ETPSession
 from etp_sync.calls._core import Deadline
@@ -241,3 +242,26 @@ def test_progress_counts_an_object_too_large_as_done(server: EmbeddedServer) -> 
         with pytest.raises(ETPRemoteError):
             session.get_data_objects([uri], progress=lambda d, t: alone.append((d, t)))
         assert alone == [(1, 1)]
+
+
+def test_a_get_being_split_resumes_after_a_drop(server: EmbeddedServer) -> None:
+    """The connection drops in the middle of a get whose replies are being asked for in
+    smaller batches: the session reconnects, the get goes on, and every object comes back
+    once (none lost, none twice), still in batches a reply can carry."""
+    with ETPSession(server.url, compression=False) as writer:
+        writer.put_dataspace(SPACE)
+        docs = _docs(400, padding=600)
+        writer.put_data_objects(docs)
+    proxy = FaultProxy(server).start()
+    try:
+        with ETPSession(proxy.url, compression=False, timeout=30) as reader:
+            reader.server  # noqa: B018  (connected before the bytes are counted)
+            counts = _counting_gets(reader)
+            dropped = proxy.drop_after(300_000, "down")
+            got = reader.get_data_objects(list(docs))
+            assert dropped.is_set()
+            assert proxy.accepted >= 2  # it did reconnect
+        assert {str(uri): obj.xml for uri, obj in got.items()} == docs
+        assert min(counts) <= 36
+    finally:
+        proxy.stop()
