@@ -29,7 +29,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 
@@ -86,7 +86,7 @@ class TcpService:
         """``ws://127.0.0.1:<port>/``."""
         return f"ws://{LOOPBACK}:{self.port}/"
 
-    def start(self) -> TcpService:
+    def start(self) -> Self:
         self._accept_thread.start()
         return self
 
