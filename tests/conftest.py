@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,14 @@ import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 AVPR = SHARED / "reference" / "etp12.avpr"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compiled generated code goes to a throwaway cache folder (etp_sync/schema/_code_cache.py),
+    for the processes tests start too, never to the user's ~/.cache."""
+    folder = tempfile.mkdtemp(prefix="etp_sync-test-code-")
+    os.environ["ETP_SYNC_CACHE_DIR"] = folder
+    config.add_cleanup(lambda: shutil.rmtree(folder))
 
 
 @pytest.fixture(scope="session")

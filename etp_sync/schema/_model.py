@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from ..errors import ETPError, ETPInvalidArgument
+from ._code_cache import compile_cached
 from ._parse import (
     ArrayType,
     FieldDef,
@@ -170,9 +171,10 @@ class Record:
 
 def define_functions(lines: list[str], namespace: dict[str, Any], where: str) -> dict[str, Any]:
     """The functions defined by the generated source ``lines``, by name, with ``namespace`` as
-    their globals; ``where`` names the source in tracebacks."""
+    their globals; ``where`` names the source in tracebacks. The compiled code comes from the
+    on-disk cache of :mod:`._code_cache` when an earlier process compiled the same source."""
     local: dict[str, Any] = {}
-    exec(compile("\n".join(lines) + "\n", f"<generated {where}>", "exec"), namespace, local)
+    exec(compile_cached("\n".join(lines) + "\n", f"<generated {where}>"), namespace, local)
     return local
 
 
