@@ -26,7 +26,8 @@ def run(
     *args: str, env: dict[str, str] | None = None, check: int | None = 0
 ) -> subprocess.CompletedProcess[str]:
     """Run ``etp-sync args...``; assert its exit status is ``check`` (unless None)."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ETP_")}
+    keep = ("ETP_SYNC_CACHE_DIR",)  # the test session's code cache (conftest), not ~/.cache
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ETP_") or k in keep}
     environment.update(env or {})
     done = subprocess.run(
         [SCRIPT, *args], capture_output=True, text=True, timeout=120, env=environment
