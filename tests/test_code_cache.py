@@ -349,6 +349,7 @@ def test_define_functions_goes_through_the_cache(
     monkeypatch.setattr(cc, "_default", cc.CodeCache(tmp_path))
     lines = ["def f(x):", "    return K + x"]
     assert define_functions(lines, {"K": 1}, "test f")["f"](1) == 2
+    assert len(_entries(tmp_path)) == 1
     _forbid_compile(monkeypatch)
     monkeypatch.setattr(cc, "_default", cc.CodeCache(tmp_path))
     f = define_functions(lines, {"K": 10}, "test f")["f"]  # constants stay in the namespace
