@@ -10,6 +10,11 @@ any other is followed through expat's events: its elements, and the text of the 
 :func:`~etp_sync.xmlinfo.identify_root` reads. The fields are the very ones
 ``parse_data_object`` gives. References are not looked for (``references``, ``links`` and
 ``hdf_datasets`` are empty).
+
+:func:`peek_head` is cheaper still for the usual document (the root's start tag, then a plain
+citation as its first child): it reads those fields off the first bytes by patterns and leaves
+the rest of the document unread. A client's put uses it (the store checks every document it is
+sent); the store itself uses :func:`peek_data_object`, which checks the whole document.
 """
 
 from __future__ import annotations
@@ -212,15 +217,17 @@ _HEAD = re.compile(
     rb"(?=<(?:" + _ATTR_NAME + rb":)?+" + _CITATION.encode() + rb"[\s/>])"
 )
 # An attribute of a start tag _HEAD matched: (name, value in double quotes, in single quotes).
-_ATTRIBUTE = re.compile("(" + _QNAME.decode() + r")\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)')")
+# ASCII white space only, as in _HEAD (a bytes pattern): with Unicode's, a name _HEAD read whole
+# would be split, and findall would start again at each of its characters (quadratic time).
+_ATTRIBUTE = re.compile("(" + _QNAME.decode() + r")\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)')", re.ASCII)
 
 
 def _head_names(tag: bytes, attribute_text: bytes) -> tuple[str, str, dict[str, str]] | None:
     """The root's namespace, local name and attributes (its unprefixed ones as expat gives
     them, and its declarations) from the bytes of its start tag; None when they cannot be
-    read off those alone: a name or value that is no UTF-8, a repeated attribute, a prefix not
-    declared on the root, or an attribute named ``type`` with a prefix (an ``xsi:type`` needs
-    the full parse)."""
+    read off those alone: a name or value that is no UTF-8, a repeated attribute, a root whose
+    own prefix the tag does not declare, or ``:type`` anywhere in the attributes (an
+    ``xsi:type`` needs the full parse; the test is cautious, values included)."""
     if b":type" in attribute_text:
         return None
     try:

@@ -27,7 +27,8 @@ from test_xmlpeek import (
 
 from etp_sync import samples
 from etp_sync._xmlpeek import peek_data_object, peek_head
-from etp_sync.errors import ErrorCode, ETPError, ETPRemoteError
+from etp_sync.calls._put_plan import _put_items
+from etp_sync.errors import ErrorCode, ETPError, ETPInvalidArgument, ETPRemoteError
 from etp_sync.uri import DataObjectURI
 
 ALL_DOCUMENTS = (
@@ -171,3 +172,54 @@ def test_put_of_a_document_broken_after_its_head_is_refused_by_the_store(
         session.put_data_objects({uri: broken})
     assert info.value.errors[uri][0] == ErrorCode.EINVALID_OBJECT
     assert len(session.get_resources(ds)) == 0
+
+
+OTHER_UUID = "11111111-2222-4333-8444-555555555555"
+GOOD_CRS = samples.local_depth_crs(uuid.UUID(U), "t")
+MALFORMED_WITH_ANOTHER_UUID = {
+    "broken after the head": GOOD_CRS.replace(
+        b"</resqml2:ProjectedUom>", b"</resqml2:ProjectedUomX>"
+    ),
+    "broken in the head": GOOD_CRS.replace(b' uuid="', b' zz:bad="1" uuid="', 1),
+}
+
+
+@pytest.mark.parametrize(
+    "doc", list(MALFORMED_WITH_ANOTHER_UUID.values()), ids=list(MALFORMED_WITH_ANOTHER_UUID)
+)
+def test_a_malformed_document_naming_another_uuid_is_left_to_the_store(
+    harness: Harness, doc: bytes
+) -> None:
+    """Only a document the parser reads whole is refused by the client for a uuid that is not
+    its URI's: a malformed one is sent, the store refuses it alone, the others are stored."""
+    session = harness.session(harness.server(), timeout=20)
+    ds = "head/uuid"
+    session.put_dataspace(ds)
+    other = uuid.UUID(int=7)
+    good_uri = str(DataObjectURI.from_type(ds, "resqml20.obj_LocalDepth3dCrs", other))
+    bad_uri = str(DataObjectURI.from_type(ds, "resqml20.obj_LocalDepth3dCrs", OTHER_UUID))
+    with pytest.raises(ETPRemoteError) as info:
+        session.put_data_objects({good_uri: samples.local_depth_crs(other, "ok"), bad_uri: doc})
+    assert info.value.errors[bad_uri][0] == ErrorCode.EINVALID_OBJECT
+    assert [str(r.uri) for r in session.get_resources(ds)] == [good_uri]
+
+
+def test_a_well_formed_document_naming_another_uuid_is_refused_before_sending() -> None:
+    uri = str(DataObjectURI.from_type("head/uuid", "resqml20.obj_LocalDepth3dCrs", OTHER_UUID))
+    with pytest.raises(ETPInvalidArgument, match=f"has uuid {U} in its XML"):
+        _put_items({uri: GOOD_CRS}, None)
+
+
+@pytest.mark.parametrize("space", ["\x1c", "\xa0", "\u3000"])
+def test_names_are_split_at_xml_white_space_only(space: str) -> None:
+    """A name holding a character Unicode counts as white space but XML does not (such a
+    document is not well-formed) is one name to both patterns: no attribute is read out of it,
+    and the reading stays linear (the attribute pattern once split such names and started
+    again at each of their characters)."""
+    attribute = f'a{space}uuid="00000000-0000-0000-0000-000000000000" '
+    data = ROOT.replace(" uuid=", f" {attribute}uuid=").encode() + b">" + CITATION.encode()
+    info = peek_head(data + b"</r:obj_Fault>")
+    assert info is not None and info.uuid == U
+    long_name = ROOT.replace(" uuid=", f' {"a" * 50_000}{space}b="1" uuid=')
+    info = peek_head(long_name.encode() + b">" + CITATION.encode() + b"</r:obj_Fault>")
+    assert info is not None and info.uuid == U

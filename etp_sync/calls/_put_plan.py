@@ -183,14 +183,17 @@ def _mapped_item(uri: DataObjectURI | _Named, doc: Any) -> _PutItem:
     """The item of a document put as ``uri``: its bytes, Resource fields and a uuid check."""
     uri = _built(uri)
     data = _document_bytes(doc, uri)
+    key = str(uri)
     info = peek_head(data)
-    if info is None:
+    if info is None or info.uuid != _uuid_text(uri, key):
+        # Only a document the parser reads whole is refused here: one that is not well-formed
+        # is not ours to judge (the store says it is invalid), whatever its head says.
         try:
             info = peek_data_object(data)
         except ETPError:
-            info = None  # not ours to judge: the store will say if it is invalid
+            info = None
     item = _PutItem(uri, data, info)
-    if info is not None and info.uuid != _uuid_text(uri, item.key):
+    if info is not None and info.uuid != _uuid_text(uri, key):
         raise ETPInvalidArgument(f"the document put as {uri} has uuid {info.uuid} in its XML")
     return item
 
