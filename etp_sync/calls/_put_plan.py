@@ -22,14 +22,13 @@ from ..uri import (
     canonical_object_dataspace,
 )
 from ..xmlinfo import ObjectInfo
+from ._batching import MESSAGE_OVERHEAD, ramp
 
 ObjectURI = str | DataObjectURI
 Document = bytes | bytearray | memoryview | str
 # Mapping is invariant in its key type: spell out the key types a caller's dict may have.
 ObjectMap = Mapping[str, Document] | Mapping[DataObjectURI, Document] | Mapping[ObjectURI, Document]
 
-# Bytes of a message around its map entries (header, map block counts, flags), generously.
-MESSAGE_OVERHEAD = 64
 # Bytes of one DataObject entry around its strings and data (varints, longs, enums, blob id).
 ENTRY_OVERHEAD = 128
 # Bytes of a Chunk message around its payload (header, blob id, length, final flag).
@@ -41,15 +40,6 @@ PUT_BATCH_BYTES = 128 * 1024
 
 def _utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
-
-
-def _ramp(first: int, most: int) -> Iterator[int]:
-    """``first``, doubling up to ``most``, then ``most`` for ever: batch limits that start the
-    other side early and then keep the per-request costs small."""
-    n = max(1, first)
-    while True:
-        yield min(n, most)
-        n *= 2
 
 
 def _document_bytes(doc: Any, where: object) -> bytes:
@@ -209,8 +199,8 @@ class _PutPlan:
     are read (:func:`_mapped_item`) just before its request is built, so the server stores
     one batch while the next is prepared, and a write sent again after a drop goes over the
     same batches. A batch holds objects of one dataspace and at most the byte limit of its
-    place (:func:`_ramp`) and ``budget``; objects too large for a message of their own are set
-    aside in :attr:`large`, to be sent in chunks once the batches are done."""
+    place (:func:`~._batching.ramp`) and ``budget``; objects too large for a message of their
+    own are set aside in :attr:`large`, to be sent in chunks once the batches are done."""
 
     def __init__(
         self,
@@ -231,7 +221,7 @@ class _PutPlan:
             for entry in group
         )
         self._ahead: _PutItem | None = None
-        self._limits = _ramp(PUT_FIRST_BATCH_BYTES, PUT_BATCH_BYTES)
+        self._limits = ramp(PUT_FIRST_BATCH_BYTES, PUT_BATCH_BYTES)
         self._built: list[list[_PutItem]] = []
         self._complete = False
         self.large: list[_PutItem] = []

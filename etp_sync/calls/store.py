@@ -31,13 +31,12 @@ text while ``successes`` holds the typed results of the items that worked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .._display import ResultDict
 from .._progress import Progress, ProgressArg, resolve_progress
 from ..errors import (
-    ErrorCode,
     ETPInvalidArgument,
     ETPRemoteError,
     ETPResponseTooLarge,
@@ -46,11 +45,12 @@ from ..protocol.correlation import Response
 from ..protocol.negotiation import now_us
 from ..schema import messages
 from ..uri import DataObjectURI, DataspaceURI, as_object_uri
+from ._batching import MESSAGE_OVERHEAD, batches, key_size, message_budget
 from ._core import Deadline, SessionAPI
+from ._object_get import GET_IN_FLIGHT, ObjectGet
 from ._pipeline import run_pipeline
 from ._put_plan import (
     _ITEM_SIZE,
-    MESSAGE_OVERHEAD,
     Document,
     Entry,
     ObjectMap,
@@ -62,11 +62,9 @@ from ._put_plan import (
     _put_items,
     _PutItem,
     _PutPlan,
-    _ramp,
     _text,
 )
 from ._store_replies import (
-    _assemble_objects,
     _collect_deleted,
     _collect_put,
     _Failures,
@@ -91,38 +89,6 @@ R = TypeVar("R")
 PIPELINE_MIN_OBJECTS = 128
 PIPELINE_MIN_BYTES = 256 * 1024
 PUT_IN_FLIGHT = 4
-# Pipelined gets: batch n asks for up to min(GET_FIRST_BATCH << n, GET_BATCH) URIs (and fits
-# the message budget); up to GET_IN_FLIGHT requests await their answers at once.
-GET_FIRST_BATCH = 32
-GET_BATCH = 128
-GET_IN_FLIGHT = 4
-# Bytes of a GetDataObjectsResponse entry around its data (URI key, Resource), generously.
-_OBJECT_RECORD_BYTES = 1024
-
-
-def message_budget(limit: int) -> int:
-    """The most bytes a request built here may take: the limit minus a safety margin."""
-    return int(limit) - min(4096, int(limit) // 8)
-
-
-def _batches(
-    items: Sequence[Any], size: Any, budget: int, counts: Iterator[int] | None = None
-) -> Iterator[list[Any]]:
-    """Split ``items`` into runs whose summed ``size(item)`` stays within ``budget``; with
-    ``counts``, each run also holds at most ``next(counts)`` items."""
-    batch: list[Any] = []
-    used = MESSAGE_OVERHEAD
-    most = next(counts) if counts is not None else len(items)
-    for item in items:
-        cost = size(item)
-        if batch and (used + cost > budget or len(batch) >= most):
-            yield batch
-            batch, used = [], MESSAGE_OVERHEAD
-            most = next(counts) if counts is not None else most
-        batch.append(item)
-        used += cost
-    if batch:
-        yield batch
 
 
 def _keyed_uris(uris: ObjectURI | Iterable[ObjectURI]) -> dict[str, DataObjectURI]:
@@ -135,11 +101,6 @@ def _keyed_uris(uris: ObjectURI | Iterable[ObjectURI]) -> dict[str, DataObjectUR
         uri = as_object_uri(u)
         keyed.setdefault(str(uri), uri)
     return keyed
-
-
-def _key_size(key: str) -> int:
-    """Bytes of a URI's entry in a request map keyed and valued by URIs, generously."""
-    return 2 * len(key) + 12
 
 
 def _by_dataspace(by_key: Mapping[str, DataObjectURI]) -> dict[DataspaceURI, list[str]]:
@@ -186,79 +147,39 @@ class StoreCalls(SessionAPI):
         if not by_key:
             return {}
         deadline = Deadline(self.timeout)  # the whole call's, connecting included
-        keys = list(by_key)
-        counts = _ramp(GET_FIRST_BATCH, GET_BATCH) if len(keys) > GET_BATCH else None
-        batches = list(_batches(keys, _key_size, self._store_budget(deadline), counts))
-        found: dict[str, DataObject] = {}
-        failures = _Failures()
-        done = 0
-        budget = _ReplyBudget(batches, self._reply_limit(deadline.at), failures)
-
-        def split(batch: list[str]) -> list[list[str]]:
-            nonlocal done
-            parts = budget.split(batch)
-            if not parts:  # the one object failed: it counts as done
-                done += len(batch)
-                if report is not None:
-                    report(done, len(by_key))
-            return parts
-
-        def request(batch: list[str]) -> Any:
-            return messages.Store.GetDataObjects(uris={k: k for k in batch}, format=format)
-
-        def collect(batch: list[str], response: Response) -> None:
-            nonlocal done
-            got = _assemble_objects(response, by_key)
-            found.update(got)
-            budget.fitted(got.values())
-            done += len(batch)
-            if report is not None:
-                report(done, len(by_key))
-            missing = [k for k in batch if k not in found]
-            failures.add_response(response, missing)
-            failures.add_unanswered(missing, ErrorCode.ENOT_FOUND)
-
-        if len(batches) == 1:
+        get = ObjectGet(
+            by_key, format, self._store_budget(deadline), self._reply_limit(deadline.at), report
+        )
+        if len(get.batches.batches) == 1:
+            (batch,) = get.batches.batches
             try:
-                response = self.request(request(batches[0]), timeout=deadline.remaining())
+                response = self.request(get.request(batch), timeout=deadline.remaining())
             except ETPResponseTooLarge:
-                budget.batches = split(batches[0])  # in halves, not whole again
-                self._get_pipelined(budget, split, request, collect, deadline)
+                get.batches.batches = get.split(batch)  # in halves, not whole again
+                self._get_pipelined(get, deadline)
             else:
-                collect(batches[0], response)
+                get.collect(batch, response)
         else:
-            self._get_pipelined(budget, split, request, collect, deadline)
-        # Every URI asked for is found or failed: none may go missing silently.
-        unanswered = [k for k in by_key if k not in found and k not in failures.errors]
-        failures.add_unanswered(unanswered, ErrorCode.ENOT_FOUND)
-        result = ResultDict({uri: found[k] for k, uri in by_key.items() if k in found})
-        failures.raise_if_any(result)
-        return result
+            self._get_pipelined(get, deadline)
+        return get.result()
 
-    def _get_pipelined(
-        self,
-        batches: _ReplyBudget,
-        split: Callable[[list[str]], list[list[str]]],
-        request: Callable[[list[str]], Any],
-        collect: Callable[[list[str], Response], None],
-        deadline: Deadline,
-    ) -> None:
-        """GetDataObjects of ``batches``, GET_IN_FLIGHT at a time, each answer collected in
-        order, all within ``deadline`` (the call's). When the connection drops, the batches not
-        answered yet are sent again on a new one within the deadline (run_pipeline's
+    def _get_pipelined(self, get: ObjectGet, deadline: Deadline) -> None:
+        """GetDataObjects of ``get``'s batches, GET_IN_FLIGHT at a time, each answer collected
+        in order, all within ``deadline`` (the call's). When the connection drops, the batches
+        not answered yet are sent again on a new one within the deadline (run_pipeline's
         resumption; not when the session does not reconnect): objects, unlike arrays, have
         nothing to check on the new connection. A batch whose reply grows past
         ``max_response_size`` is asked for again in halves, and later batches are no larger
-        than those halves (:class:`_ReplyBudget`)."""
+        than those halves (:class:`~._object_get.ReplyBudget`)."""
         run_pipeline(
             self,
-            batches,
-            request,
-            collect,
+            get.batches,
+            get.request,
+            get.collect,
             max_in_flight=GET_IN_FLIGHT,
             deadline=deadline,
             on_resume=_nothing_to_check,
-            split=split,
+            split=get.split,
         )
 
     def get_data_object(self, uri: ObjectURI, *, format: str = "xml") -> DataObject:
@@ -318,7 +239,7 @@ class StoreCalls(SessionAPI):
         for space, group in groups.items():
             small = [i for i in group if MESSAGE_OVERHEAD + i.size <= budget]
             large = [i for i in group if MESSAGE_OVERHEAD + i.size > budget]
-            for batch in _batches(small, _ITEM_SIZE, budget):
+            for batch in batches(small, _ITEM_SIZE, budget):
                 now = now_us()
                 body = messages.Store.PutDataObjects(
                     data_objects={i.key: i.record(now) for i in batch},
@@ -527,7 +448,7 @@ class StoreCalls(SessionAPI):
         requests: list[tuple[Any, dict[str, DataObjectURI]]] = []
         spaces: list[DataspaceURI] = []
         for space, group in _by_dataspace(by_key).items():
-            for keys in _batches(group, _key_size, budget):
+            for keys in batches(group, key_size, budget):
                 body = messages.Store.DeleteDataObjects(
                     uris={k: k for k in keys}, prune_contained_objects=prune_contained_objects
                 )
@@ -539,62 +460,6 @@ class StoreCalls(SessionAPI):
         done = {uri: deleted[k] for k, uri in by_key.items() if k in deleted}
         failures.raise_if_any(done)
         return done
-
-
-class _ReplyBudget:
-    """The batches of URIs of a pipelined get, cut smaller once a reply has outgrown the
-    session's reply bound (``limit`` bytes: objects larger than the message size allows
-    for). A batch so refused is asked for again in halves, and later batches are at most as
-    large; each reply that fits sets that most again, from the largest object it held, so
-    that a few large objects do not slow the rest of the get."""
-
-    def __init__(self, batches: Sequence[list[str]], limit: int, failures: _Failures) -> None:
-        self.batches = batches
-        self.limit = limit
-        self.failures = failures
-        self.ceiling = max(len(b) for b in batches)
-        self.most = self.ceiling
-        self.split_once = False
-
-    def __iter__(self) -> Iterator[list[str]]:
-        for batch in self.batches:
-            while True:
-                most = self.most  # once per piece: a split may change it while suspended
-                if len(batch) <= most:
-                    yield batch
-                    break
-                yield batch[:most]
-                batch = batch[most:]
-
-    def split(self, batch: list[str]) -> list[list[str]]:
-        """The halves of a batch whose reply was too large; for a single URI, none: that
-        object fails (EMAXSIZE_EXCEEDED) and the others of the get go on."""
-        if len(batch) < 2:
-            for key in batch:
-                self.failures.errors[key] = (
-                    ErrorCode.EMAXSIZE_EXCEEDED,
-                    f"its reply is larger than max_response_size ({self.limit} bytes); a "
-                    "session with a larger max_response_size accepts it",
-                )
-            return []
-        half = len(batch) // 2
-        self.most = min(self.most, len(batch) - half)
-        self.split_once = True
-        log.info(
-            "a reply to GetDataObjects of %d URIs outgrew max_response_size: asking for %d at "
-            "a time",
-            len(batch),
-            self.most,
-        )
-        return [batch[:half], batch[half:]]
-
-    def fitted(self, objects: Iterable[DataObject]) -> None:
-        """A reply that fitted: after a split, as many URIs as objects of its largest size
-        (with room for the records around them) fit the bound."""
-        if not self.split_once:
-            return
-        largest = max((len(o.xml) for o in objects), default=0) + _OBJECT_RECORD_BYTES
-        self.most = max(1, min(self.ceiling, self.limit * 3 // (4 * largest)))
 
 
 def _nothing_to_check() -> None:
