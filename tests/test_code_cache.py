@@ -4,6 +4,7 @@ loaded code behaves as compiled code, bad files are replaced, and the cache neve
 from __future__ import annotations
 
 import logging
+import marshal
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import textwrap
 import threading
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -232,20 +234,46 @@ def test_an_unwritable_folder_compiles_logs_once_and_stops_writing(
     assert len(attempts) == 1
 
 
-def test_an_unreadable_entry_is_compiled_and_reading_stops(
+def test_an_unreadable_entry_is_a_miss_and_reading_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    other = SOURCE.replace("2 *", "3 *")
-    cc.CodeCache(tmp_path).compile(other, FILENAME)  # a valid entry
-    (tmp_path / cc.cache_key(SOURCE, FILENAME).hex()).mkdir()  # open() fails, even for root
+    """An entry that cannot be opened is compiled; the next valid entry is still loaded, and
+    the failures are logged once."""
+    sources = [SOURCE.replace("2 *", f"{n} *") for n in range(4)]
+    cc.CodeCache(tmp_path).compile(sources[3], FILENAME)  # a valid entry
+    for source in sources[:2]:  # open() fails, even for root
+        (tmp_path / cc.cache_key(source, FILENAME).hex()).mkdir()
     cache = cc.CodeCache(tmp_path)
     with caplog.at_level(logging.DEBUG, logger="etp_sync.code_cache"):
-        assert _twice(cache.compile(SOURCE, FILENAME))(6) == 12
+        assert _twice(cache.compile(sources[0], FILENAME))(6) == 0
+        assert _twice(cache.compile(sources[1], FILENAME))(6) == 6
         _forbid_compile(monkeypatch)
-        with pytest.raises(AssertionError, match="instead of loading"):  # not read any more
-            cache.compile(other, FILENAME)
+        assert _twice(cache.compile(sources[3], FILENAME))(6) == 18  # loaded: reading goes on
     assert caplog.text.count("cannot read") == 1
-    assert _twice(cc.CodeCache(tmp_path).compile(other, FILENAME))(6) == 18  # still there
+
+
+def test_a_transient_read_error_is_a_miss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows: open() of an entry being replaced (delete pending) or held by a virus scanner
+    fails with PermissionError once; the entries after it are loaded."""
+    other = SOURCE.replace("2 *", "3 *")
+    cc.CodeCache(tmp_path).compile(SOURCE, FILENAME)
+    cc.CodeCache(tmp_path).compile(other, FILENAME)
+    cache = cc.CodeCache(tmp_path)
+    real_open = open
+    failed: list[str] = []
+
+    def flaky(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if not failed:
+            failed.append(str(path))
+            raise PermissionError(13, "Access is denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", flaky)
+    compiled = _count_compiles(monkeypatch)
+    assert _twice(cache.compile(SOURCE, FILENAME))(1) == 2
+    assert compiled == [FILENAME] and failed
+    assert _twice(cache.compile(other, FILENAME))(1) == 3
+    assert compiled == [FILENAME]  # loaded
 
 
 def test_a_full_disk_while_writing_leaves_no_file(
@@ -354,3 +382,184 @@ def test_define_functions_goes_through_the_cache(
     monkeypatch.setattr(cc, "_default", cc.CodeCache(tmp_path))
     f = define_functions(lines, {"K": 10}, "test f")["f"]  # constants stay in the namespace
     assert f(1) == 11 and f.__code__.co_filename == "<generated test f>"
+
+
+# -- a folder that cannot be decided, or that others could write to --------------------------------
+
+
+def _no_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """HOME unset and no passwd entry for the uid (a container run with an arbitrary uid)."""
+    for name in ("ETP_SYNC_CACHE_DIR", "XDG_CACHE_HOME", "LOCALAPPDATA"):
+        monkeypatch.delenv(name, raising=False)
+
+    def home(cls: Any) -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", classmethod(home))
+
+
+def _unknown_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ETP_SYNC_CACHE_DIR", "~no_such_user_etp_sync_test/code")
+
+
+def _deleted_working_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    monkeypatch.setenv("ETP_SYNC_CACHE_DIR", "relative")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX home folders and working folders")
+@pytest.mark.parametrize("where", [_no_home, _unknown_user, _deleted_working_folder])
+def test_a_folder_that_cannot_be_decided_is_not_used(
+    where: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from etp_sync.schema._model import define_functions
+
+    where(monkeypatch, tmp_path)
+    monkeypatch.setattr(cc, "_default", None)
+    compiled = _count_compiles(monkeypatch)
+    with caplog.at_level(logging.DEBUG, logger="etp_sync.code_cache"):
+        for n in range(2):
+            assert (
+                define_functions(["def f(x):", "    return x + 1"], {}, "test f")["f"](n) == n + 1
+            )
+    assert cc.default_cache().directory is None and len(compiled) == 2
+    assert caplog.text.count("no folder") == 1
+
+
+def test_no_home_folder_in_a_real_process(tmp_path: Path) -> None:
+    """HOME unset and pwd.getpwuid refusing the uid: the first record is built all the same."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CACHE_HOME", cc.ENV_VAR)}
+    script = """
+        import pwd
+        def no_entry(uid):
+            raise KeyError(uid)
+        pwd.getpwuid = no_entry
+        from etp_sync.schema import _code_cache as cc, datatypes as d
+        r = d.Object.Resource(uri="eml:///", name="n", last_changed=1, store_last_write=2,
+                              store_created=3, active_status="Active")
+        print(r.name, cc.default_cache().directory)
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["n", "None"]
+
+
+def _plant(folder: Path) -> None:
+    """An entry for SOURCE whose code returns 'planted' (what another user could write)."""
+    key = cc.cache_key(SOURCE, FILENAME)
+    code = compile("def twice(x):\n    return 'planted'\n", FILENAME, "exec")
+    payload = marshal.dumps(code)
+    (folder / key.hex()).write_bytes(cc._FILE_MAGIC + key + cc._checksum(key, payload) + payload)
+
+
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="owners and modes are POSIX")
+
+
+@posix_only
+@pytest.mark.parametrize("how", ["group-writable", "world-writable", "someone else's"])
+def test_a_folder_others_could_write_to_is_not_used(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ETP_SYNC_CACHE_DIR=/tmp/x: another user may have made the folder first and planted an
+    entry. Neither read (the planted code never runs) nor written."""
+    folder = tmp_path / "shared"
+    folder.mkdir(mode=0o700)
+    _plant(folder)
+    if how == "someone else's":
+        uid = os.getuid()
+        monkeypatch.setattr(cc.os, "getuid", lambda: uid + 1)
+    else:
+        folder.chmod(0o770 if how == "group-writable" else 0o777)
+    cache = cc.CodeCache(folder)
+    with caplog.at_level(logging.DEBUG, logger="etp_sync.code_cache"):
+        for n in range(2):
+            assert _twice(cache.compile(SOURCE, FILENAME))(n) == 2 * n
+            assert _twice(cache.compile(SOURCE + "\n", FILENAME))(n) == 2 * n
+    assert len(_entries(folder)) == 1  # the planted one, nothing written
+    assert caplog.text.count("not using") == 1
+
+
+@posix_only
+def test_folders_and_entries_are_made_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every folder the cache makes is 0700 and every entry 0600, whatever the umask."""
+    folder = tmp_path / "a" / "b" / "code"
+    old_umask = os.umask(0o002)
+    try:
+        cache = cc.CodeCache(folder)
+        for n in range(2):
+            cache.compile(SOURCE.replace("2 *", f"{n} *"), FILENAME)
+    finally:
+        os.umask(old_umask)
+    made = [tmp_path / "a", tmp_path / "a" / "b", folder]
+    entries = _entries(folder)
+    assert len(entries) == 2
+    assert [oct(p.stat().st_mode & 0o077) for p in made + entries] == ["0o0"] * 5
+    assert [p.stat().st_mode & 0o700 for p in entries] == [0o600] * 2
+    _forbid_compile(monkeypatch)  # a private folder of ours is read
+    assert _twice(cc.CodeCache(folder).compile(SOURCE.replace("2 *", "1 *"), FILENAME))(4) == 4
+
+
+def test_the_key_covers_bytecode_magic_and_optimize_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another Python's bytecode or another -O level (asserts and docstrings compiled away)
+    never loads this one's entries."""
+    key = cc.cache_key(SOURCE, FILENAME)
+    util = SimpleNamespace(MAGIC_NUMBER=b"\x00\x00\r\n")
+    monkeypatch.setattr(cc, "importlib", SimpleNamespace(util=util))
+    assert cc.cache_key(SOURCE, FILENAME) != key
+    monkeypatch.undo()
+    assert cc.cache_key(SOURCE, FILENAME) == key
+    for level in (sys.flags.optimize + 1, sys.flags.optimize + 2):
+        fake_sys = SimpleNamespace(flags=SimpleNamespace(optimize=level))
+        monkeypatch.setattr(cc, "sys", fake_sys)
+        assert cc.cache_key(SOURCE, FILENAME) != key
+
+
+def test_an_entry_another_process_holds_open_is_left_and_storing_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Windows refuses to replace a file another process has open: when the entry exists, that
+    is no reason to stop storing; the temporary file is removed."""
+    cc.CodeCache(tmp_path).compile(SOURCE, FILENAME)
+    [entry] = _entries(tmp_path)
+    entry.write_bytes(b"bad")  # compiled again, then not replaced
+    real_replace = os.replace
+
+    def replace(src: str, dst: Any) -> None:
+        if os.path.exists(dst):
+            raise PermissionError(13, "Access is denied", str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(cc.os, "replace", replace)
+    cache = cc.CodeCache(tmp_path)
+    with caplog.at_level(logging.DEBUG, logger="etp_sync.code_cache"):
+        assert _twice(cache.compile(SOURCE, FILENAME))(1) == 2
+        for n in range(3, 5):
+            assert _twice(cache.compile(SOURCE.replace("2 *", f"{n} *"), FILENAME))(1) == n
+    assert entry.read_bytes() == b"bad"
+    assert len(_entries(tmp_path)) == 3  # the later keys were stored
+    assert not [p for p in _entries(tmp_path) if p.name.startswith(".tmp")]
+    assert "not replaced" in caplog.text and "cannot write" not in caplog.text
+
+
+def test_a_cli_run_writes_nothing_under_the_home_folder(harness: Any, tmp_path: Path) -> None:
+    """tests/test_cli.py's run() keeps the session's ETP_SYNC_CACHE_DIR (conftest) when it drops
+    the caller's ETP_* variables, so CLI processes never fill the user's ~/.cache."""
+    from test_cli import run
+
+    home = tmp_path / "home"
+    home.mkdir()
+    server = harness.server()
+    run("ping", server.url, env={"HOME": str(home), "XDG_CACHE_HOME": ""})  # "": ~/.cache
+    assert list(home.rglob("*")) == []

@@ -3,20 +3,29 @@
 etp_sync writes Python source for its Avro codecs and record ``__init__`` methods on first use;
 ``compile()`` is most of that cost (about 1.5 ms of 1.7 ms for a decoder), paid again by every
 process. :func:`compile_cached` keeps each code object (``marshal``) in one file named by a
-blake2b hash of the interpreter's bytecode magic number, the compiler flags, the file name and
-the source: any change to a generator or to Python changes the name, so an entry never goes
-stale, and any file may be deleted at any time. Each file also carries its key and a checksum
-of its payload, checked before ``marshal.loads``; a bad, truncated or foreign file is ignored,
-compiled again and replaced. Files are written to a temporary name and renamed into place, so
-concurrent processes never read half a file.
+blake2b hash of the interpreter's bytecode magic number, the compiler flags and ``-O`` level,
+the file name and the source: any change to a generator or to Python changes the name, so an
+entry never goes stale. Each file also carries its key and a checksum of its payload, checked
+before ``marshal.loads``; a bad, truncated or foreign file is ignored, compiled again and
+replaced. Files are written to a temporary name and renamed into place, so concurrent processes
+never read half a file.
 
-Where: ``$ETP_SYNC_CACHE_DIR`` when set (empty: no caching), else
-``$XDG_CACHE_HOME/etp_sync/code`` or ``~/.cache/etp_sync/code`` (Windows:
-``%LOCALAPPDATA%\\etp_sync\\cache\\code``), in a folder per ``sys.implementation.cache_tag``,
-decided once per process on first use (no I/O at import). The cache never fails a caller: when
-it cannot write (missing or read-only folder, full disk) or read (permissions) it logs once at
-DEBUG and, for the rest of the process, compiles without storing (or without looking). Like
-``__pycache__``, the folder must be writable only by its user: code found there runs.
+Where: ``$ETP_SYNC_CACHE_DIR`` when set (empty: no caching; a relative path is taken from the
+working folder at first use), else ``$XDG_CACHE_HOME/etp_sync/code`` or
+``~/.cache/etp_sync/code`` (macOS too), on Windows ``%LOCALAPPDATA%\\etp_sync\\cache\\code``, in
+a folder per ``sys.implementation.cache_tag``, decided once per process on first use (no I/O at
+import). This is a cache of its own, switched off only by ``ETP_SYNC_CACHE_DIR=``: it does not
+follow ``PYTHONDONTWRITEBYTECODE`` or ``python -B``. Nothing prunes it: it holds one set of
+entries per etp_sync version and Python, and the folder (or any file in it) may be deleted at
+any time; a writer killed mid-write may leave a ``.tmp-*`` file there.
+
+The cache never fails a caller. When the folder cannot be decided (no home folder, an unknown
+``~user``, a deleted working folder) it is not used. Like ``__pycache__``, the folder must be
+writable only by its user, since code found there runs: on POSIX it is used only when it is
+owned by the current user and not writable by group or others (folders are made 0700, files
+0600); on Windows that check is skipped. When it cannot be made or written (read-only, full
+disk) the process compiles without storing from then on; an entry that cannot be read is a
+miss. Each of these is logged once per process, at DEBUG.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import importlib.util
 import logging
 import marshal
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -43,13 +53,25 @@ _FILE_MAGIC = b"etp_sync code 1\n"
 _KEY_SIZE = 32
 _SUM_SIZE = 16
 _HEADER_SIZE = len(_FILE_MAGIC) + _KEY_SIZE + _SUM_SIZE
+# What may go wrong deciding the folder: Path.home() without HOME or a passwd entry and
+# expanduser of an unknown ~user (RuntimeError), absolute() in a deleted working folder (OSError).
+_WHERE_ERRORS = (RuntimeError, OSError, KeyError, ValueError)
 
 
 def cache_directory() -> Path | None:
-    """The folder of this interpreter's entries, or None when ``$ETP_SYNC_CACHE_DIR`` is empty.
+    """The folder of this interpreter's entries, or None when ``$ETP_SYNC_CACHE_DIR`` is empty
+    or the folder cannot be decided (logged at DEBUG).
 
-    Reads only the environment (no file I/O); the folder is made on the first write.
+    Reads only the environment and the working folder (no file I/O); never raises.
     """
+    try:
+        return _configured_directory()
+    except _WHERE_ERRORS as exc:
+        log.debug("code cache: no folder for it (%r); compiling without it", exc)
+        return None
+
+
+def _configured_directory() -> Path | None:
     configured = os.environ.get(ENV_VAR)
     if configured is not None:
         if not configured:
@@ -86,23 +108,50 @@ class CodeCache:
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
+        self._ready = directory is None  # the folder was made and checked (on first use)
         self._writable = self._readable = directory is not None
-        self._made = False
+        self._read_failed = False
         self._lock = threading.Lock()
 
     def compile(self, source: str, filename: str) -> types.CodeType:
         """The code object of ``source`` (``exec`` mode) named ``filename`` in tracebacks:
         loaded when stored, else compiled (and stored)."""
-        if self.directory is None:
+        if not self._ready:
+            self._open()
+        directory = self.directory
+        if directory is None or not (self._readable or self._writable):
             return _compile(source, filename)
         key = cache_key(source, filename)
-        path = self.directory / key.hex()
+        path = directory / key.hex()
         code = self._load(path, key) if self._readable else None
         if code is None:
             code = _compile(source, filename)
             if self._writable:
                 self._store(path, key, code)
         return code
+
+    def _open(self) -> None:
+        """Make the folder (0700, parents too) and decide whether it may be used at all."""
+        with self._lock:
+            if self._ready:
+                return
+            assert self.directory is not None
+            try:
+                _make_private_folder(self.directory)
+                refused = _not_private(self.directory)
+            except OSError as exc:
+                # Not made (read-only, a file in the way): nothing there to read either.
+                self._readable = self._writable = False
+                log.debug(
+                    "code cache: cannot write to %s (%s); compiling without storing",
+                    self.directory,
+                    exc,
+                )
+            else:
+                if refused:
+                    self._readable = self._writable = False
+                    log.debug("code cache: not using %s: %s", self.directory, refused)
+            self._ready = True
 
     def _load(self, path: Path, key: bytes) -> types.CodeType | None:
         """The code stored at ``path`` for ``key``, or None (missing, unreadable or not valid)."""
@@ -112,11 +161,11 @@ class CodeCache:
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
+            # Often passing (Windows: a file being replaced, a virus scanner): a miss, this time.
             with self._lock:
-                if not self._readable:
-                    return None
-                self._readable = False
-            log.debug("code cache: cannot read %s (%s); not reading from it again", path, exc)
+                logged, self._read_failed = self._read_failed, True
+            if not logged:
+                log.debug("code cache: cannot read %s (%s); compiling it", path, exc)
             return None
         payload = data[_HEADER_SIZE:]
         header = _FILE_MAGIC + key + _checksum(key, payload)
@@ -139,10 +188,7 @@ class CodeCache:
         data = _FILE_MAGIC + key + _checksum(key, payload) + payload
         tmp = None
         try:
-            if not self._made:
-                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                self._made = True
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)  # mode 0600
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
         except OSError as exc:
@@ -171,6 +217,34 @@ class CodeCache:
             self.directory,
             exc,
         )
+
+
+def _make_private_folder(path: Path) -> None:
+    """``mkdir -p`` making every missing folder 0700 (``Path.mkdir`` makes parents 0777 & ~umask).
+    An existing folder is left as it is."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileNotFoundError:
+        if path.parent == path:
+            raise
+        _make_private_folder(path.parent)
+        path.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        if not path.is_dir():
+            raise
+
+
+def _not_private(path: Path) -> str:
+    """Why others could plant code in the folder ``path`` ('' when they cannot). POSIX only:
+    Windows has no owner id or mode bits here (its ACLs are not checked)."""
+    if sys.platform == "win32":
+        return ""
+    st = os.stat(path)
+    if st.st_uid != os.getuid():
+        return f"owned by uid {st.st_uid}, not by this user ({os.getuid()})"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by group or others (mode {stat.filemode(st.st_mode)})"
+    return ""
 
 
 def _compile(source: str, filename: str) -> types.CodeType:
