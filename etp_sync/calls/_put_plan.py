@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from .._xmlpeek import peek_data_object, peek_head
 from ..errors import ETPError, ETPInvalidArgument
@@ -122,21 +122,33 @@ def _put_items(
     return list(items.values())
 
 
-class _Named(NamedTuple):
-    """An object URI checked but not built yet: its canonical text and its dataspace (see
-    :func:`~etp_sync.uri.canonical_object_dataspace`). A put keyed by such texts builds each
-    URI with its batch, while the server stores the batches before it, not all of them
-    before anything is sent."""
+class _Key:
+    """The URI of an entry of a ``{uri: document}`` put, checked: its canonical text and its
+    dataspace, and the URI itself, built when first asked for. A put keyed by canonical URI
+    texts (see :func:`~etp_sync.uri.canonical_object_dataspace`) builds each URI with its
+    batch, while the server stores the batches before it, not all of them before anything
+    is sent; other keys are parsed at once, so every refusal comes before anything is sent."""
 
-    text: str
-    dataspace: DataspaceURI
+    __slots__ = ("_uri", "dataspace", "text")
+
+    def __init__(self, key: Any) -> None:
+        named = canonical_object_dataspace(key)
+        if named is not None:  # the key is the URI's own text
+            self.text: str = key
+            self.dataspace = named
+            self._uri: DataObjectURI | None = None
+        else:
+            uri = as_object_uri(key)
+            self.text, self.dataspace, self._uri = str(uri), uri.dataspace, uri
 
     def uri(self) -> DataObjectURI:
-        return as_object_uri(self.text)
+        if self._uri is None:
+            self._uri = as_object_uri(self.text)
+        return self._uri
 
 
-Entry = tuple[DataObjectURI | _Named, Any]
-"""A URI (built or not) and the document given for it."""
+Entry = tuple[_Key, Any]
+"""A checked URI and the document given for it."""
 
 
 def _mapped_entries(objects: ObjectMap, dataspace: str | DataspaceURI | None) -> list[Entry]:
@@ -146,32 +158,20 @@ def _mapped_entries(objects: ObjectMap, dataspace: str | DataspaceURI | None) ->
     space = None if dataspace is None else as_dataspace_uri(dataspace)
     entries: dict[str, Entry] = {}
     for key, doc in objects.items():
-        named = canonical_object_dataspace(key)
-        if named is not None:  # the key is the URI's own text
-            uri: DataObjectURI | _Named = _Named(key, named)  # type: ignore[arg-type]
-        else:
-            uri = as_object_uri(key)
-        if space is not None and uri.dataspace != space:
+        checked = _Key(key)
+        if space is not None and checked.dataspace != space:
             raise ETPInvalidArgument(
-                f"{_text(uri)} is not in dataspace {space} given as dataspace=; leave it out "
+                f"{checked.text} is not in dataspace {space} given as dataspace=; leave it out "
                 "when the objects are keyed by URI"
             )
-        entries[_text(uri)] = (uri, doc)
+        entries[checked.text] = (checked, doc)
     return list(entries.values())
 
 
-def _text(uri: DataObjectURI | _Named) -> str:
-    return uri.text if type(uri) is _Named else str(uri)
-
-
-def _built(uri: DataObjectURI | _Named) -> DataObjectURI:
-    """The URI of an entry, built if need be."""
-    return uri.uri() if type(uri) is _Named else uri  # type: ignore[return-value]
-
-
-def _mapped_item(uri: DataObjectURI | _Named, doc: Any) -> _PutItem:
-    """The item of a document put as ``uri``: its bytes, Resource fields and a uuid check."""
-    uri = _built(uri)
+def _mapped_item(checked: _Key, doc: Any) -> _PutItem:
+    """The item of a document put as ``checked``: its bytes, Resource fields and a uuid
+    check."""
+    uri = checked.uri()
     data = _document_bytes(doc, uri)
     key = str(uri)
     info = peek_head(data)
@@ -212,8 +212,8 @@ class _PutPlan:
         self.prune = prune
         groups: dict[DataspaceURI, list[Entry | _PutItem]] = {}
         for entry in entries:
-            uri = entry.uri if isinstance(entry, _PutItem) else entry[0]
-            groups.setdefault(uri.dataspace, []).append(entry)
+            space = entry.uri.dataspace if isinstance(entry, _PutItem) else entry[0].dataspace
+            groups.setdefault(space, []).append(entry)
         self.dataspaces = list(groups)
         self._items = (
             entry if isinstance(entry, _PutItem) else _mapped_item(*entry)

@@ -58,11 +58,9 @@ from ._put_plan import (
     _doc_size,
     _mapped_entries,
     _mapped_item,
-    _Named,
     _put_items,
     _PutItem,
     _PutPlan,
-    _text,
 )
 from ._store_replies import (
     _collect_deleted,
@@ -226,8 +224,8 @@ class StoreCalls(SessionAPI):
             return {}
         if self._pipelines(entries, deadline):
             plan = _PutPlan(entries, self._store_budget(deadline), prune)
-            uris = [uri for uri, _ in pairs] if lazy else [i.uri for i in items]
-            return self._put_pipelined(plan, uris, deadline, report)
+            texts = [key.text for key, _ in pairs] if lazy else [i.key for i in items]
+            return self._put_pipelined(plan, texts, deadline, report)
         if lazy:
             items = [_mapped_item(uri, doc) for uri, doc in pairs]
         budget = self._store_budget(deadline)
@@ -279,14 +277,14 @@ class StoreCalls(SessionAPI):
     def _put_pipelined(
         self,
         plan: _PutPlan,
-        uris: Sequence[DataObjectURI | _Named],
+        texts: Sequence[str],
         deadline: Deadline,
         progress: Progress | None,
     ) -> dict[DataObjectURI, PutResult]:
         """Put the batches of ``plan`` (then its objects sent in chunks) inside one automatic
         transaction (or this thread's own), PUT_IN_FLIGHT batches at a time; sent again as a
-        whole after a drop, within ``deadline`` (the call's). ``uris``: the objects, in the
-        caller's order.
+        whole after a drop, within ``deadline`` (the call's). ``texts``: the objects' URIs, in
+        the caller's order.
 
         A document found invalid in a later batch (its uuid not its URI's) raises
         ETPInvalidArgument once the batches in flight are answered, and the transaction is
@@ -294,7 +292,7 @@ class StoreCalls(SessionAPI):
         batch the server refuses as a whole (in the automatic transaction; in the caller's own
         the refusal is reported per URI, the caller's ``with`` decides): raised as one request
         refused would be, every URI failed."""
-        total = len(uris)
+        total = len(texts)
         manager = self.transaction_manager
         refusal = _WholeRefusal(manager.owned() is None)  # not inside the caller's own
 
@@ -335,9 +333,8 @@ class StoreCalls(SessionAPI):
                 operation, dataspace=plan.dataspaces, deadline=deadline, retry=True
             )
         except ETPRemoteError as exc:
-            refusal.reraise(exc, [_text(uri) for uri in uris])
+            refusal.reraise(exc, list(texts))
         # Keyed by the URIs the batches built (a result holds its item's URI).
-        texts = [_text(uri) for uri in uris]
         put = ResultDict({results[t].uri: results[t] for t in texts if t in results})
         failures.raise_if_any(put)
         return put
