@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from etp_sync.codec import MessageFlags, MessageHeader, decode_message, encode_message
-from etp_sync.codec._compiled import COMPILED_CODEC
+from etp_sync.codec._compiled import COMPILED_CODEC, CompiledCodec
 from etp_sync.codec._numeric import read_recurring_varint, read_varint, write_varint
 from etp_sync.errors import ETPDecodeError, ETPEncodeError, ETPInvalidArgument
 from etp_sync.schema import Float32, Int32
@@ -216,3 +217,40 @@ def test_optional_fields_decode_alike_whatever_the_index_spelling() -> None:
     assert decode(counted, 0)[0].source_count == 7
     with pytest.raises(IndexError):
         decode(plain[:at], 0)
+
+
+def test_a_function_is_generated_alike_whatever_was_generated_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code cache (schema/_code_cache.py) is keyed by a function's source: a process that
+    meets the same types in another order compiles nothing and stores nothing more."""
+    from etp_sync.schema import _code_cache as cc
+
+    names = [
+        "Energistics.Etp.v12.Protocol.Store.PutDataObjects",
+        "Energistics.Etp.v12.Protocol.DataArray.GetDataArrayMetadata",
+        "Energistics.Etp.v12.Protocol.Core.RequestSession",
+        "Energistics.Etp.v12.Datatypes.Object.Resource",
+    ]
+    monkeypatch.setattr(cc, "_default", cc.CodeCache(tmp_path))
+    first = CompiledCodec()
+    for name in names:
+        first.decoder(name)
+        first.encoder(name)
+    assert len(list(tmp_path.iterdir())) == 2 * len(names)
+    compiled: list[str] = []
+    real = cc._compile
+    monkeypatch.setattr(cc, "_compile", lambda s, f: compiled.append(f) or real(s, f))
+    monkeypatch.setattr(cc, "_default", cc.CodeCache(tmp_path))  # another process
+    second = CompiledCodec()
+    for name in reversed(names):
+        second.encoder(name)
+        second.decoder(name)
+    assert compiled == []
+    assert len(list(tmp_path.iterdir())) == 2 * len(names)
+    body = m.Store.PutDataObjects(
+        data_objects={"0": d.Object.DataObject(resource=_resource(), data=b"<x/>")}
+    )
+    out = bytearray()
+    second.encoder(body.etp_full_name)(body, out)
+    assert second.decoder(body.etp_full_name)(bytes(out), 0) == (body, len(out))

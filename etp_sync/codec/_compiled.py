@@ -240,6 +240,7 @@ class CompiledCodec:
         self._built: dict[str, Any] = {}  # generated functions by name
         self._encoders: dict[str, Encoder] = {}  # by full name of the record type
         self._decoders: dict[str, Decoder] = {}
+        self._const_prefix = ""  # of the function being generated (see _const)
         self._consts = 0
         self._lock = threading.Lock()
 
@@ -277,6 +278,7 @@ class CompiledCodec:
         with self._lock:
             found = self._built.get(name)
             if found is None:
+                self._const_prefix, self._consts = f"K_{name}_", 0
                 lines = (
                     self._encoder_source(full_name)
                     if kind == "E"
@@ -294,9 +296,11 @@ class CompiledCodec:
         return name
 
     def _const(self, value: Any) -> str:
-        """A name in the generated code's namespace bound to ``value``."""
+        """A name in the generated code's namespace bound to ``value``, made of the name of the
+        function being generated and a count: a function's source (the code cache's key) does not
+        depend on which functions were generated before it."""
         self._consts += 1
-        name = f"K{self._consts}"
+        name = f"{self._const_prefix}{self._consts}"
         self._ns[name] = value
         return name
 
