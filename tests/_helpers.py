@@ -1,12 +1,14 @@
-"""Record builders shared by the raw-wire server tests (test_server.py) and the hostile-client
-harness (_hostile.py): messages the package's own session would build, written out by hand."""
+"""Record builders shared by several test modules: messages the package's own session would
+build, written out by hand (test_server.py, _hostile.py), and a message holding many union
+values (test_codec_compiled.py, test_code_cache.py)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from etp_sync.schema import datatypes
+from etp_sync.schema import datatypes, messages
 
 
 def data_object(xml: bytes, uri: str, blob_id: uuid.UUID | None = None) -> Any:
@@ -21,3 +23,18 @@ def data_object(xml: bytes, uri: str, blob_id: uuid.UUID | None = None) -> Any:
         active_status="Active",
     )
     return datatypes.Object.DataObject(resource=resource, format="xml", blob_id=blob_id, data=xml)
+
+
+def request_session_with_values(items: Sequence[Any]) -> Any:
+    """A RequestSession whose ``endpoint_capabilities`` hold one DataValue per item, under the
+    keys "0", "1", ...: one message carrying every union branch a test names."""
+    return messages.Core.RequestSession(
+        application_name="a",
+        application_version="1",
+        client_instance_id=uuid.UUID(int=1),
+        requested_protocols=[],
+        supported_data_objects=[],
+        current_date_time=1,
+        earliest_retained_change_time=2,
+        endpoint_capabilities={str(i): datatypes.DataValue(item=v) for i, v in enumerate(items)},
+    )

@@ -10,13 +10,13 @@ import subprocess
 import sys
 import textwrap
 import threading
-import uuid
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
+from _helpers import request_session_with_values
 
 from etp_sync.codec._compiled import CompiledCodec
 from etp_sync.codec.arrays import to_any_array
@@ -99,17 +99,7 @@ def _messages() -> list[Any]:
         None,
         d.ArrayOfDouble(values=np.arange(3.0)),
     ]
-    hello = m.Core.RequestSession(
-        application_name="a",
-        application_version="1",
-        client_instance_id=uuid.UUID(int=1),
-        requested_protocols=[],
-        supported_data_objects=[],
-        current_date_time=1,
-        earliest_retained_change_time=2,
-        endpoint_capabilities={str(i): d.DataValue(item=v) for i, v in enumerate(items)},
-    )
-    return [put, hello]
+    return [put, request_session_with_values(items)]
 
 
 def _round_trip(codec: CompiledCodec, body: Any) -> tuple[bytes, Any]:

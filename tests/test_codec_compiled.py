@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from _helpers import request_session_with_values
 
 from etp_sync.codec import MessageFlags, MessageHeader, decode_message, encode_message
 from etp_sync.codec._compiled import COMPILED_CODEC, CompiledCodec
@@ -117,16 +117,7 @@ def test_constructors_check_fields_and_give_fresh_defaults() -> None:
 
 def test_union_branches_follow_the_value_type_after_caching() -> None:
     items = [5, Int32(5), 0.5, Float32(0.5), True, "s", b"b", None, 5, Int32(5), True]
-    body = m.Core.RequestSession(
-        application_name="a",
-        application_version="1",
-        client_instance_id=uuid.UUID(int=1),
-        requested_protocols=[],
-        supported_data_objects=[],
-        current_date_time=1,
-        earliest_retained_change_time=2,
-        endpoint_capabilities={str(i): d.DataValue(item=v) for i, v in enumerate(items)},
-    )
+    body = request_session_with_values(items)
     got = decode_message(_frame(body))[1].endpoint_capabilities
     for i, v in enumerate(items):
         assert type(got[str(i)].item) is type(v) and got[str(i)].item == v
