@@ -55,7 +55,7 @@ _SUM_SIZE = 16
 _HEADER_SIZE = len(_FILE_MAGIC) + _KEY_SIZE + _SUM_SIZE
 # What may go wrong deciding the folder: Path.home() without HOME or a passwd entry and
 # expanduser of an unknown ~user (RuntimeError), absolute() in a deleted working folder (OSError).
-_WHERE_ERRORS = (RuntimeError, OSError, KeyError, ValueError)
+_WHERE_ERRORS = (RuntimeError, OSError)
 
 
 def cache_directory() -> Path | None:
