@@ -31,10 +31,10 @@ _OBJECT_RECORD_BYTES = 1024
 
 
 class ObjectGet:
-    """One get_data_objects call's state: ``batches`` (a :class:`ReplyBudget`) to send, each
-    built by :meth:`request`, answered into :meth:`collect`, refused ones cut by
-    :meth:`split`; :meth:`result` at the end. Every URI is counted once, found or failed, for
-    ``progress``."""
+    """One get_data_objects call's state: ``plan`` (a :class:`ReplyBudget`, the batches to
+    send), each batch built by :meth:`request`, answered into :meth:`collect`, refused ones
+    cut by :meth:`split`; :meth:`result` at the end. Every URI is counted once, found or
+    failed, for ``progress``."""
 
     def __init__(
         self,
@@ -50,7 +50,7 @@ class ObjectGet:
         counts = ramp(GET_FIRST_BATCH, GET_BATCH) if len(keys) > GET_BATCH else None
         self.found: dict[str, DataObject] = {}
         self.failures = _Failures()
-        self.batches = ReplyBudget(
+        self.plan = ReplyBudget(
             list(batches(keys, key_size, budget, counts)), reply_limit, self.failures
         )
         self._progress = progress
@@ -68,7 +68,7 @@ class ObjectGet:
     def split(self, batch: list[str]) -> list[list[str]]:
         """The pieces to ask for instead of a batch whose reply was too large (none when it
         was one URI: that object fails, and counts as done)."""
-        parts = self.batches.split(batch)
+        parts = self.plan.split(batch)
         if not parts:
             self._count(len(batch))
         return parts
@@ -77,7 +77,7 @@ class ObjectGet:
         """The answer to a batch: its objects, and a failure for each URI not among them."""
         got = _assemble_objects(response, self.by_key)
         self.found.update(got)
-        self.batches.fitted(got.values())
+        self.plan.fitted(got.values())
         self._count(len(batch))
         missing = [k for k in batch if k not in self.found]
         self.failures.add_response(response, missing)

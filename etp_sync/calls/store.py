@@ -148,12 +148,12 @@ class StoreCalls(SessionAPI):
         get = ObjectGet(
             by_key, format, self._store_budget(deadline), self._reply_limit(deadline.at), report
         )
-        if len(get.batches.batches) == 1:
-            (batch,) = get.batches.batches
+        if len(get.plan.batches) == 1:
+            (batch,) = get.plan.batches
             try:
                 response = self.request(get.request(batch), timeout=deadline.remaining())
             except ETPResponseTooLarge:
-                get.batches.batches = get.split(batch)  # in halves, not whole again
+                get.plan.batches = get.split(batch)  # in halves, not whole again
                 self._get_pipelined(get, deadline)
             else:
                 get.collect(batch, response)
@@ -171,7 +171,7 @@ class StoreCalls(SessionAPI):
         than those halves (:class:`~._object_get.ReplyBudget`)."""
         run_pipeline(
             self,
-            get.batches,
+            get.plan,
             get.request,
             get.collect,
             max_in_flight=GET_IN_FLIGHT,
