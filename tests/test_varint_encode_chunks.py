@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _varint_ref import check_round_trip
+from _varint_ref import check_round_trip, ref_encode
 
 from etp_sync.codec import _varint_encode
 
@@ -80,3 +80,16 @@ def test_narrow_bytes_survive_the_general_path(monkeypatch: pytest.MonkeyPatch) 
     v = _narrow(rng, 4 * CHUNK)
     v[3 * CHUNK + 3] = 1 << 30
     _check(v)
+
+
+@pytest.mark.parametrize("dtype", [">i8", ">i4", "<i2", "u1", ">u8"])
+def test_any_integer_dtype_is_encoded_by_value(dtype: str) -> None:
+    """The encoder and its size count take an array of any integer dtype by its values: a
+    big-endian int64 array was once encoded from its raw bytes."""
+    info = np.iinfo(np.dtype(dtype))
+    low, high = max(int(info.min), -(2**62)), min(int(info.max), 2**62)
+    values = np.array([0, 1, low, high, low // 3, high // 7], dtype=dtype)
+    native = values.astype(np.int64)
+    expected = ref_encode(native)
+    assert _varint_encode.encode_varints(values).tobytes() == expected
+    assert _varint_encode.varint_array_size(values) == len(expected)

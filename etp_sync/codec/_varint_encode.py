@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._pool import BufferPool, Carving
-from ._varint_bits import BYTE_ONES, HIGH_BITS, LOW7, STEPS, U1, max_width, scratch_arrays
+from ._varint_bits import BYTE_ONES, HIGH_BITS, LOW7, STEPS, U1, as_int64, max_width, scratch_arrays
 
 # Values per chunk: the scratch arrays (a few dozen bytes per value) stay in the L2 cache, and
 # chunks are still large enough to amortise the ~1 µs fixed cost of each numpy call.
@@ -371,7 +371,9 @@ def varint_array_size(v: npt.NDArray[np.int64]) -> int:
     A value's varint is longer than k bytes iff its zig-zag form is at least 2**(7k), i.e. iff
     ``v ^ (v >> 63)`` (v for v >= 0, -v - 1 below) is at least 2**(7k - 1): per chunk, one
     comparison and one count per length that occurs; far cheaper than building the bytes.
+    Any integer array is taken (as :func:`as_int64` reads it).
     """
+    v = as_int64(v)
     n = v.size
     size = max(1, min(n, _ENCODE_CHUNK))
     a = np.empty(size, np.int64)
@@ -393,7 +395,10 @@ def varint_array_size(v: npt.NDArray[np.int64]) -> int:
 
 def encode_varints(v: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
     """The varint bytes of a flat, non-empty int64 array, as one uint8 array (a view of a
-    pooled buffer for big arrays: its memory is reused once every reference to it is gone)."""
+    pooled buffer for big arrays: its memory is reused once every reference to it is gone).
+    Any integer array is taken (as :func:`as_int64` reads it: a big-endian one was once
+    encoded from its raw bytes)."""
+    v = as_int64(v)
     n = v.size
     s = _EncodeScratch(min(n, _ENCODE_CHUNK))
     if max_width(v[:_ENCODE_CHUNK]) <= 2:
