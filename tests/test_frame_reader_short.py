@@ -265,22 +265,25 @@ def test_a_stall_inside_a_small_frame_is_still_a_lost_connection(timeout: float 
         made.close()
 
 
+@pytest.mark.parametrize("client", [False, True], ids=["server", "client"])
 @pytest.mark.parametrize(
-    "data",
+    ("first", "payload"),
     [
-        frame(FIN | OP_BINARY, b"whole", False),  # the short path's kind of frame
-        frame(FIN | OP_BINARY, b"x" * 70_000, False),  # the general path's
-        frame(FIN | OP_PING, b"ping", False),
+        (FIN | OP_BINARY, b"whole"),  # the short path's kind of frame
+        (FIN | OP_BINARY, b"x" * 70_000),  # the general path's
+        (FIN | OP_PING, b"ping"),
     ],
     ids=["small", "big", "ping"],
 )
-def test_an_unmasked_frame_from_a_client_is_refused(data: bytes) -> None:
-    """RFC 6455 5.1: a server closes the connection (1002) on a frame that is not masked (it
-    was taken as if masked)."""
-    made = Pair(client=False)
+def test_a_frame_masked_the_wrong_way_is_refused(client: bool, first: int, payload: bytes) -> None:
+    """RFC 6455 5.1: a server closes the connection (1002) on a frame that is not masked, a
+    client on a frame that is (each was once taken as if masked the right way)."""
+    made = Pair(client=client)
+    data = frame(first, payload, masked=client)  # the wrong way for the reader
+    wrong = "masked frame from a server" if client else "unmasked frame from a client"
     try:
         threading.Thread(target=made.send, args=(data,), daemon=True).start()
-        with pytest.raises(ETPProtocolError, match="unmasked frame from a client"):
+        with pytest.raises(ETPProtocolError, match=wrong):
             made.transport.recv_data(5)
         made.peer.settimeout(5)
         close = made.peer.recv(64)

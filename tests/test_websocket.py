@@ -793,21 +793,23 @@ def test_a_tiny_stall_timeout_still_bounds_the_socket() -> None:
         theirs.close()
 
 
-def test_masked_server_frames_are_tolerated() -> None:
+def test_a_masked_server_frame_ends_the_connection() -> None:
+    """RFC 6455 5.1: a client must close the connection on a masked frame from the server
+    (they were once unmasked and taken): the call fails as a protocol error and the server
+    gets a close with 1002."""
+    closes: list[tuple[int, bytes]] = []
+
     def script(conn: socket.socket) -> None:
         conn.sendall(frame(2, b"masked payload " * 100, key=b"\x11\x22\x33\x44"))
-        conn.sendall(frame(9, b"pi", key=b"\x01\x02\x03\x04"))
-        assert read_frame(conn) == (10, b"pi")
-        conn.sendall(frame(1, b"text ok"))
-        read_frame(conn)  # our close
-        conn.sendall(frame(8, struct.pack("!H", 1000)))
+        closes.append(read_frame(conn))
 
     with RawPeer(script) as peer:
         transport = WebSocketTransport.connect(peer.url)
-        assert transport.recv_message(5) == b"masked payload " * 100
-        assert transport.recv_message(5) == b"text ok"
-        transport.close()
+        with pytest.raises(ETPProtocolError, match="masked frame from a server"):
+            transport.recv_message(5)
+        transport.abort()
     assert peer.error is None
+    assert len(closes) == 1 and closes[0][0] == 8 and closes[0][1][:2] == struct.pack("!H", 1002)
 
 
 def test_fragmented_message_with_interleaved_ping() -> None:

@@ -85,7 +85,8 @@ class FrameReader:
     ) -> None:
         self._sock = sock
         self._masked_peer = masked_peer
-        """The peer is a client: its frames must be masked (RFC 6455 5.1), else 1002."""
+        """The peer is a client, whose frames must all be masked; a server's must all be
+        unmasked (RFC 6455 5.1). Either way a frame of the other kind closes with 1002."""
         self._stall_timeout = stall_timeout
         self._kernel_timeouts = kernel_timeouts
         self._recv_wait = stall_timeout
@@ -272,12 +273,12 @@ class FrameReader:
             start += 2
         elif length == 127:
             return None
+        if bool(b1 & 0x80) != self._masked_peer:
+            return None  # the general path refuses it
         key = None
         if b1 & 0x80:
             key = bytes(rbuf[start : start + 4])
             start += 4
-        elif self._masked_peer:
-            return None  # the general path refuses it
         end = start + length
         return None if end > self._rend else (start, end, key)
 
@@ -401,8 +402,13 @@ class FrameReader:
         b0, b1 = rbuf[pos], rbuf[pos + 1]
         if b0 & 0x70:
             raise self._fail(CLOSE_PROTOCOL_ERROR, "reserved bits set without an extension")
-        if self._masked_peer and not b1 & 0x80:
-            raise self._fail(CLOSE_PROTOCOL_ERROR, "unmasked frame from a client")
+        if bool(b1 & 0x80) != self._masked_peer:
+            wrong = (
+                "unmasked frame from a client"
+                if self._masked_peer
+                else "masked frame from a server"
+            )
+            raise self._fail(CLOSE_PROTOCOL_ERROR, wrong)
         length = b1 & 0x7F
         size = 2 + (2 if length == 126 else 8 if length == 127 else 0) + (4 if b1 & 0x80 else 0)
         self.ensure(size)
