@@ -27,6 +27,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.add_cleanup(lambda: shutil.rmtree(folder))
 
 
+@pytest.fixture()
+def numpy_varints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Integer arrays go through the numpy varint kernels, not the compiled loops (the tests
+    of those kernels; codec/_varint_arrays.py)."""
+    from etp_sync.codec import _varint_arrays
+
+    monkeypatch.setattr(_varint_arrays, "KERNEL", None)
+
+
 @pytest.fixture(scope="session")
 def avpr() -> dict[str, Any]:
     """The official ETP 1.2 Avro protocol file from ../shared (tests skip without it)."""

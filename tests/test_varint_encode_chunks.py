@@ -13,6 +13,9 @@ from _varint_ref import check_round_trip, ref_encode
 
 from etp_sync.codec import _varint_encode
 
+# These are the numpy kernels' tests (the compiled loops: test_varint_compiled.py).
+pytestmark = pytest.mark.usefixtures("numpy_varints")
+
 CHUNK = _varint_encode._ENCODE_CHUNK
 
 

@@ -13,6 +13,9 @@ from etp_sync.codec import _varint_decode, _varint_words
 from etp_sync.codec._varint_arrays import decode_varints
 from etp_sync.errors import ETPDecodeError
 
+# These are the numpy kernels' tests (the compiled loops: test_varint_compiled.py).
+pytestmark = pytest.mark.usefixtures("numpy_varints")
+
 I64 = np.iinfo(np.int64)
 
 

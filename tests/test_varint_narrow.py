@@ -15,6 +15,9 @@ from etp_sync.codec import _varint_decode
 from etp_sync.codec._varint_arrays import decode_varints, encode_varints
 from etp_sync.errors import ETPDecodeError
 
+# These are the numpy kernels' tests (the compiled loops: test_varint_compiled.py).
+pytestmark = pytest.mark.usefixtures("numpy_varints")
+
 
 def decode(data: bytes, offset: int, count: int, dtype: Any = np.int64) -> tuple[list[int], int]:
     max_bytes = 10 if dtype == np.int64 else 5

@@ -15,6 +15,9 @@ from _varint_ref import check_round_trip, ref_encode
 from etp_sync.codec import _varint_decode, _varint_encode
 from etp_sync.codec._varint_arrays import decode_varints, encode_varints
 
+# These are the numpy kernels' tests (the compiled loops: test_varint_compiled.py).
+pytestmark = pytest.mark.usefixtures("numpy_varints")
+
 I64 = np.iinfo(np.int64)
 
 
