@@ -7,6 +7,8 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import subprocess
+import sys
 import sysconfig
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +19,7 @@ import numpy as np
 import pytest
 from _varint_ref import ref_encode
 
-from etp_sync.codec import _varint_arrays
+from etp_sync.codec import _varint_arrays, compiled_varints
 from etp_sync.errors import ETPDecodeError
 
 I64 = np.iinfo(np.int64)
@@ -38,7 +40,14 @@ def test_the_compiled_loops_are_built_where_they_can_be() -> None:
         pytest.skip("ETP_SYNC_NO_COMPILED is set")
     if not _can_build():
         pytest.skip("no C compiler or Python headers: the numpy kernels serve alone")
-    assert _varint_arrays.compiled(), "etp_sync.codec._varint_c is not importable"
+    assert compiled_varints(), "etp_sync.codec._varint_c is not importable"
+
+
+def test_the_environment_can_keep_the_loops_off() -> None:
+    code = "import etp_sync.codec as c; print(c.compiled_varints())"
+    env = {**os.environ, "ETP_SYNC_NO_COMPILED": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
 
 
 @pytest.fixture()

@@ -21,6 +21,7 @@ from ..schema import Record, datatypes, message_class
 from ._arraycodec import ARRAY_CODEC, Pieces
 from ._compiled import COMPILED_CODEC, CompiledCodec
 from ._numeric import _SMALL_VARINTS, read_header, read_varint, write_varint
+from ._varint_arrays import compiled as compiled_varints
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -28,6 +29,7 @@ __all__ = [
     "MessageFlags",
     "MessageFramer",
     "MessageHeader",
+    "compiled_varints",
     "decode_frame",
     "decode_message",
     "encode_body",
