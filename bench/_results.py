@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from etp_sync.codec import compiled_varints
+
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 RESULTS_HEADER = (
     "# etp_sync benchmark results\n\n"
@@ -22,7 +24,8 @@ RESULTS_HEADER = (
 
 
 def machine_note(packages: Sequence[str]) -> str:
-    """Cores, CPU model, OS, and the versions of Python, numpy and ``packages`` installed."""
+    """Cores, CPU model, OS, the versions of Python, numpy and ``packages`` installed, and
+    which varint kernels etp_sync uses (compiled loops or numpy)."""
     cpu = platform.processor() or "unknown CPU"
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
         for line in f:
@@ -33,6 +36,7 @@ def machine_note(packages: Sequence[str]) -> str:
     for dist in packages:
         with contextlib.suppress(PackageNotFoundError):
             versions.append(f"{dist} {version(dist)}")
+    versions.append(f"etp_sync varint kernels: {'compiled' if compiled_varints() else 'numpy'}")
     return f"{os.cpu_count()} cores ({cpu}), {platform.system()}; " + ", ".join(versions)
 
 
