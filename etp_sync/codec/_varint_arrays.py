@@ -64,7 +64,7 @@ def compiled() -> bool:
 
 def varint_array_size(v: npt.ArrayLike) -> int:
     """Bytes of the varints of the values of an integer array, without producing them."""
-    v = as_int64(v)
+    v = as_int64(v)  # flat and native; strided when a 1-D view was
     kernel = KERNEL
     if kernel is None or not v.flags.c_contiguous:
         return _varint_encode.varint_array_size(v)
@@ -75,13 +75,14 @@ def varint_array_size(v: npt.ArrayLike) -> int:
 def encode_varints(v: npt.ArrayLike) -> npt.NDArray[np.uint8]:
     """The varint bytes of the values of a non-empty integer array, as one uint8 array (a view
     of a pooled buffer for big arrays: its memory is reused once nothing refers to it)."""
-    v = as_int64(v)
+    v = as_int64(v)  # flat and native; strided when a 1-D view was
     kernel = KERNEL
-    if kernel is None or not v.flags.c_contiguous:
+    if kernel is None or not v.flags.c_contiguous:  # the numpy kernels read it chunk by chunk
         return _varint_encode.encode_varints(v)
     out = OUTPUT_POOL.take(kernel.size(v))
-    kernel.encode(v, out)
-    return out
+    # Only the bytes written: should another thread change the values meanwhile, no byte of
+    # the pooled buffer's earlier use is handed out (values grown longer raise ValueError).
+    return out[: kernel.encode(v, out)]
 
 
 def decode_varints(

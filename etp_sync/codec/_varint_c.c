@@ -140,24 +140,66 @@ put_varint(uint8_t *p, uint64_t z)
     return n;
 }
 
-/* A read-only C-contiguous buffer of whole int64 items; 0 on success. */
+/* Whether a buffer's items are native signed integers of ``itemsize`` bytes (struct module
+ * format codes, as numpy gives them: 'q' or 'l' for int64, 'i' or 'l' for int32). */
 static int
-get_int64s(PyObject *obj, Py_buffer *view)
+native_signed(const char *format, Py_ssize_t itemsize)
 {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) < 0) {
+    if (format == NULL) {
+        return 0;
+    }
+    if (*format == '@' || *format == '=') {
+        format++;
+    }
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+    else if (*format == '<') {
+        format++;
+    }
+#endif
+    if (format[0] == '\0' || format[1] != '\0') {
+        return 0;
+    }
+    switch (format[0]) {
+    case 'q':
+        return itemsize == 8;
+    case 'l':
+        return itemsize == (Py_ssize_t)sizeof(long);
+    case 'i':
+        return itemsize == 4;
+    default:
+        return 0;
+    }
+}
+
+/* A C-contiguous buffer of native int64 items (``flags`` may add PyBUF_WRITABLE); 0 on
+ * success, else -1 with TypeError set. */
+static int
+get_ints(PyObject *obj, Py_buffer *view, int flags, int allow_int32)
+{
+    if (PyObject_GetBuffer(obj, view, flags | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
         return -1;
     }
-    if (view->itemsize != 8 || view->len % 8 != 0) {
+    if (!(native_signed(view->format, 8) && view->itemsize == 8) &&
+        !(allow_int32 && native_signed(view->format, 4) && view->itemsize == 4)) {
         PyBuffer_Release(view);
-        PyErr_SetString(PyExc_TypeError, "expected a contiguous buffer of 8-byte integers");
+        PyErr_SetString(PyExc_TypeError,
+                        allow_int32 ? "expected a contiguous buffer of native int64 or int32"
+                                    : "expected a contiguous buffer of native int64");
         return -1;
     }
     return 0;
 }
 
+static int
+get_int64s(PyObject *obj, Py_buffer *view)
+{
+    return get_ints(obj, view, 0, 0);
+}
+
 PyDoc_STRVAR(size_doc,
              "size(values) -> int\n\n"
-             "Bytes of the zig-zag varints of ``values`` (a C-contiguous native int64 buffer).");
+             "Bytes of the zig-zag varints of ``values`` (a C-contiguous native int64 buffer).\n"
+             "TypeError for any other buffer.");
 
 static PyObject *
 varint_size(PyObject *self, PyObject *arg)
@@ -319,12 +361,12 @@ varint_decode(PyObject *self, PyObject *args)
     if (PyObject_GetBuffer(source, &d, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    if (PyObject_GetBuffer(target, &o, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+    if (get_ints(target, &o, PyBUF_WRITABLE, 1) < 0) {
         PyBuffer_Release(&d);
         return NULL;
     }
     int wide = o.itemsize == 8;
-    if ((o.itemsize != 8 && o.itemsize != 4) || count < 0 || o.len / o.itemsize < count ||
+    if (count < 0 || o.len / o.itemsize < count ||
         offset < 0 || offset > d.len) {
         PyBuffer_Release(&o);
         PyBuffer_Release(&d);
