@@ -9,7 +9,7 @@ import time
 import pytest
 
 from etp_sync.calls._core import Deadline
-from etp_sync.calls.transactions import WriteGate
+from etp_sync.calls._write_gate import WriteGate
 from etp_sync.errors import ETPTimeout
 
 
