@@ -30,6 +30,7 @@ from test_server import RawClient
 from etp_sync import codec
 from etp_sync.codec import (
     MessageHeader,
+    _encode,
     encode_body,
     encode_message_parts,
     encode_within,
@@ -109,7 +110,7 @@ def test_a_dataarray_body_too_big_is_sized_but_never_encoded(
     def refuse(_body: Any) -> Any:
         raise AssertionError("encoded although too big")
 
-    monkeypatch.setattr(codec, "encode_body", refuse)
+    monkeypatch.setattr(_encode, "encode_body", refuse)  # where encode_within looks it up
     assert encode_within(body, size - 1) is None
     monkeypatch.undo()
     within = encode_within(body, size)
@@ -141,13 +142,13 @@ def test_the_server_encodes_each_reply_once(
         client.request(m.Store.PutDataObjects(data_objects=objects))
 
         counts: collections.Counter[str] = collections.Counter()
-        encode = codec._encode_body
+        encode = _encode._encode_body
 
         def counting(body: Record, out: list[Any]) -> None:
             counts[body.etp_name] += 1
             encode(body, out)
 
-        monkeypatch.setattr(codec, "_encode_body", counting)
+        monkeypatch.setattr(_encode, "_encode_body", counting)
         [(_h, spaces)] = client.request(m.Dataspace.GetDataspaces())
         [(_h, got)] = client.request(
             m.Store.GetDataObjects(uris={str(k): uri for k, uri in enumerate(docs)})

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from etp_sync import codec
 from etp_sync.codec import (
     MessageFlags,
     MessageFramer,
     MessageHeader,
+    _decode,
     decode_frame,
     encode_message,
     encode_message_parts,
@@ -113,7 +113,7 @@ def test_framer_refuses_what_encode_message_parts_refuses() -> None:
 
 
 def _general(frame: bytes | bytearray) -> tuple[Any, Any, Any]:
-    return codec._decode_frame(frame, codec.DEFAULT_MAX_SIZE)
+    return _decode._decode_frame(frame, _decode.DEFAULT_MAX_SIZE)
 
 
 def _frames() -> list[bytes]:
@@ -184,7 +184,7 @@ def test_usual_frames_take_the_short_path(monkeypatch: pytest.MonkeyPatch) -> No
     def general(*args: Any) -> Any:
         raise AssertionError("decoded by the general path")
 
-    monkeypatch.setattr(codec, "_decode_frame", general)
+    monkeypatch.setattr(_decode, "_decode_frame", general)  # where decode_frame looks it up
     for frame in frames:
         header, _ext, decoded = decode_frame(bytearray(frame))
         assert (header.correlation_id, decoded) == (70_000, body)
