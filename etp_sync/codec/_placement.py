@@ -40,8 +40,9 @@ import numpy as np
 
 from ..errors import ETPDecodeError
 from ..schema import message_class
-from . import MessageFlags, decode_message
 from ._arraycodec import locate_values
+from ._decode import decode_message
+from ._header import ARRAY_PROTOCOL, MessageFlags
 from ._numeric import decode_zigzag_varints, read_header, read_varint
 from ._pool import BufferPool
 from .arrays import TRANSPORT_DTYPES, fresh_empty
@@ -52,11 +53,10 @@ PLACE_PEEK = 512
 """Bytes of a frame's start that ``place`` needs to see (or the whole frame when shorter); a
 prefix longer than that (over-long key or identifier, absurd dimensions) declines."""
 
-_ARRAY_PROTOCOL = 9
 # message type -> its body's record type
-_REPLY_LAYOUT = {t: message_class(_ARRAY_PROTOCOL, t).etp_full_name for t in (1, 8)}
+_REPLY_LAYOUT = {t: message_class(ARRAY_PROTOCOL, t).etp_full_name for t in (1, 8)}
 """GetDataArraysResponse, GetDataSubarraysResponse"""
-_PUT_LAYOUT = {t: message_class(_ARRAY_PROTOCOL, t).etp_full_name for t in (4, 5)}
+_PUT_LAYOUT = {t: message_class(ARRAY_PROTOCOL, t).etp_full_name for t in (4, 5)}
 """PutDataArrays, PutDataSubarrays"""
 _VARINT_BYTES = {"arrayOfLong": 10, "arrayOfInt": 5}
 """Transports of zig-zag varints, with the most bytes one takes."""
@@ -92,7 +92,7 @@ class _Located:
 def _locate(buf: memoryview, layouts: dict[int, str]) -> _Located | None:
     """The values of a one-entry message of ``layouts`` in the frame starting with ``buf``."""
     (protocol, message_type, _correlation, _message_id, flags), pos = read_header(buf)
-    body = layouts.get(message_type) if protocol == _ARRAY_PROTOCOL else None
+    body = layouts.get(message_type) if protocol == ARRAY_PROTOCOL else None
     if body is None or flags & _UNPLACEABLE:
         return None
     count, _after = read_varint(buf, pos)  # map block: exactly one entry

@@ -39,6 +39,7 @@ __all__ = [
 _log = logging.getLogger("etp_sync.codec")
 
 _NATIVE = (np.dtype(np.int64), np.dtype(np.int32))
+_MAX_VARINT = 10  # bytes of the longest varint of a 64-bit value
 
 
 def _load_kernel() -> ModuleType | None:
@@ -79,9 +80,9 @@ def encode_varints(v: npt.ArrayLike) -> npt.NDArray[np.uint8]:
     kernel = KERNEL
     if kernel is None or not v.flags.c_contiguous:  # the numpy kernels read it chunk by chunk
         return _varint_encode.encode_varints(v)
-    out = OUTPUT_POOL.take(kernel.size(v))
-    # Only the bytes written: should another thread change the values meanwhile, no byte of
-    # the pooled buffer's earlier use is handed out (values grown longer raise ValueError).
+    # Room for the longest varints, not a pass over the values for their size: the pages
+    # past the bytes written are never touched (memory comes as it is written).
+    out = OUTPUT_POOL.take(_MAX_VARINT * v.size)
     return out[: kernel.encode(v, out)]
 
 
