@@ -18,34 +18,26 @@ with paths that leave big payloads where they are (:attr:`ValuePaths.in_place`).
 Decoders check what hostile input could abuse: lengths and counts against the bytes left before
 anything is allocated, union and enum indexes, ``int`` range, UTF-8; a read past the end raises
 IndexError or struct.error, which the caller reports as a truncated frame.
+
+This module is the generator; the functions it writes run with the names of
+:mod:`._generated_runtime` as their globals (its helpers and :class:`ValuePaths`), and are written
+with the source builder of :mod:`._source`.
 """
 
 from __future__ import annotations
 
-import struct
 import threading
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from ..errors import ETPDecodeError, ETPEncodeError, ETPInvalidArgument
-from ..schema import Float32, Int32, model, registry
-from ..schema._model import NUMERIC_ARRAY_DTYPES, Record, define_functions
+from ..errors import ETPDecodeError, ETPInvalidArgument
+from ..schema import model, registry
+from ..schema._model import NUMERIC_ARRAY_DTYPES, define_functions
 from ..schema._parse import ArrayType, MapType, NamedType, TypeRef, UnionType
 from ..schema._unions import branch_picker
-from ._numeric import (
-    _RECENT_VARINTS,
-    _RECENT_WINDOWS,
-    _SMALL_VARINTS,
-    decode_numeric_block,
-    encode_avro_array_numeric,
-    read_recurring_varint,
-    read_varint,
-)
-from ._numeric import write_varint as _write_varint
+from ._generated_runtime import _HELPERS, INLINE_PATHS, ValuePaths
+from ._numeric import _SMALL_VARINTS
+from ._source import _ident, _Source
 
 Encoder = Callable[[Any, bytearray], None]
 Decoder = Callable[[Any, int], tuple[Any, int]]
@@ -64,153 +56,6 @@ _PRIMITIVE_SIZE = {
 }
 _PICK_CACHE_LIMIT = 64  # Python types remembered per union
 _MERGE_AFTER = 16  # blocks of one numeric array kept apart before they are joined as they come
-
-
-def _write_int(n: Any) -> bytes:
-    if not -(2**31) <= n < 2**31:
-        raise ETPEncodeError(f"int value {n} out of 32-bit range")
-    return _write_varint(n)
-
-
-def _fixed_bytes(value: Any, size: int) -> bytes:
-    data = uuid.UUID(value).bytes if isinstance(value, str) else bytes(value)
-    if len(data) != size:
-        raise ETPEncodeError(f"a fixed of {size} bytes cannot hold {len(data)} bytes")
-    return data
-
-
-def _as_record(cls: type[Record], value: Any) -> Record:
-    """A record field's value: an instance of ``cls``, or a mapping of its fields."""
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, Mapping):
-        return cls(**value)
-    raise ETPEncodeError(f"expected {cls.etp_name}, got {type(value).__name__}")
-
-
-def _encode_numeric(value: Any, out: bytearray, dtype: np.dtype[Any], kind: str) -> None:
-    for part in encode_avro_array_numeric(np.asarray(value, dtype=dtype).reshape(-1), kind):
-        out += part
-
-
-def _decode_numeric(
-    buf: Any, block_at: int, pos: int, count: int, size: int | None, kind: str
-) -> tuple[Any, int]:
-    """A block of numeric values, copied when it is a view of the frame (a message's values are
-    its own)."""
-    values, pos = decode_numeric_block(buf, block_at, pos, count, size, kind)
-    return (values.copy() if values.base is not None else values), pos
-
-
-@dataclass(frozen=True)
-class ValuePaths:
-    """How a generated codec moves numeric ``ArrayOf*`` values and ``bytes``, and what it reads.
-
-    ``encode_numeric(values, out, dtype, kind)`` appends an ``ArrayOf*`` record's values (numpy
-    ``dtype``, Avro item ``kind``) to the encoder's output; ``decode_numeric(buf, block_at, pos,
-    count, size, kind)`` returns the ``count`` values of one block of them (the generated code
-    reads the blocks' counts and sizes: see :func:`~._numeric.decode_numeric_block`) and where
-    they end; ``decode_bytes(buf, pos)``, when given, reads ``bytes`` values (else they are
-    copied inline).
-
-    ``in_place``: payloads stay where they are. Encoders write into a
-    :class:`~._arraycodec.Pieces`, which takes ``bytes`` values (views of them) by its ``add``;
-    decoders read memoryviews (format ``B``) of the frame instead of ``bytes``, and copy out
-    only strings, ``bytes`` and uuids.
-    """
-
-    encode_numeric: Callable[[Any, Any, np.dtype[Any], str], None]
-    decode_numeric: Callable[[Any, int, int, int, int | None, str], tuple[Any, int]]
-    decode_bytes: Callable[[Any, int], tuple[Any, int]] | None = None
-    in_place: bool = False
-
-
-INLINE_PATHS = ValuePaths(_encode_numeric, _decode_numeric)
-"""Values copied into the ``bytearray`` an encoder writes and out of the ``bytes`` a decoder
-reads: each decoded message owns its values."""
-
-
-def _truncated(what: str, pos: int) -> ETPDecodeError:
-    return ETPDecodeError(f"truncated frame: {what} past the end at offset {pos}")
-
-
-def _bad_index(what: str, index: int, pos: int) -> ETPDecodeError:
-    return ETPDecodeError(f"{what} index {index} out of range at offset {pos}")
-
-
-def _bad_int(value: int, pos: int) -> ETPDecodeError:
-    return ETPDecodeError(f"int value {value} out of range at offset {pos}")
-
-
-def _bad_utf8(exc: UnicodeDecodeError, pos: int) -> ETPDecodeError:
-    return ETPDecodeError(f"invalid UTF-8 in string at offset {pos}: {exc}")
-
-
-_HELPERS: dict[str, Any] = {
-    "SMALL": _SMALL_VARINTS,
-    "ZERO": b"\x00",
-    "ONE": b"\x01",
-    "WV": _write_varint,
-    "RECENT": _RECENT_VARINTS,
-    "WINT": _write_int,
-    "RV": read_varint,
-    "RV_RECURRING": read_recurring_varint,
-    "WINDOWS": _RECENT_WINDOWS,
-    "PACK_F": struct.Struct("<f").pack,
-    "PACK_D": struct.Struct("<d").pack,
-    "UNPACK_F": struct.Struct("<f").unpack_from,
-    "UNPACK_D": struct.Struct("<d").unpack_from,
-    "UUID": uuid.UUID,
-    "CONCAT": np.concatenate,
-    "EMPTY": np.empty,
-    "FIXED": _fixed_bytes,
-    "AS_RECORD": _as_record,
-    "NEW": object.__new__,
-    "TRUNC": _truncated,
-    "BAD_INDEX": _bad_index,
-    "BAD_INT": _bad_int,
-    "BAD_UTF8": _bad_utf8,
-    "DecodeError": ETPDecodeError,
-    "Int32": Int32,
-    "Float32": Float32,
-    "INT_MIN": -(2**31),
-    "INT_MAX": 2**31 - 1,
-}
-
-
-class _Source:
-    """Lines of generated Python with indentation and fresh local names."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.depth = 1
-        self._n = 0
-
-    def line(self, text: str) -> None:
-        self.lines.append("    " * self.depth + text)
-
-    def fresh(self, prefix: str) -> str:
-        self._n += 1
-        return f"{prefix}{self._n}"
-
-    def block(self, head: str) -> _Block:
-        self.line(head)
-        return _Block(self)
-
-
-class _Block:
-    def __init__(self, src: _Source) -> None:
-        self.src = src
-
-    def __enter__(self) -> None:
-        self.src.depth += 1
-
-    def __exit__(self, *exc: object) -> None:
-        self.src.depth -= 1
-
-
-def _ident(full_name: str) -> str:
-    return full_name.replace(".", "_")
 
 
 def min_size(t: TypeRef) -> int:
