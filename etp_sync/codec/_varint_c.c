@@ -10,7 +10,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
-
 #include <string.h>
 
 #if defined(_MSC_VER)
@@ -101,7 +100,8 @@ squeeze56(uint64_t x)
 }
 
 /* Write the varint of z at p, which has room for 10 bytes (the bytes past the varint's end
- * are scratch); its length. Branch-free but for 9 and 10 byte varints. */
+ * are scratch); its length. Small values (1 or 2 bytes) take a short path; longer ones are
+ * spread by bit tricks, whatever their length. */
 static inline Py_ssize_t
 put_varint10(uint8_t *p, uint64_t z)
 {
