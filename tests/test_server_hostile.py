@@ -58,6 +58,7 @@ from _hostile import (
     wait_until,
 )
 
+from etp_sync.codec import compiled_varints
 from etp_sync.codec._numeric import write_varint
 from etp_sync.errors import ErrorCode
 from etp_sync.schema import datatypes, messages
@@ -422,10 +423,6 @@ def test_counts_claiming_2_31_are_refused_cheaply(launch: Callable[..., ServerPr
     server = launch()
     claim = 1 << 31
 
-    def avro_string(text: str) -> bytes:
-        data = text.encode()
-        return write_varint(len(data)) + data
-
     def claim_frame(body: Any, message_id: int, first: int, tail: bytes = b"") -> tuple[int, bytes]:
         return message_id, count_claim(body, message_id, first, tail)
 
@@ -436,9 +433,9 @@ def test_counts_claiming_2_31_are_refused_cheaply(launch: Callable[..., ServerPr
     arrays = messages.DataArray.PutDataArrays(data_arrays={})
     # One PutDataArraysType under key "k": its DataArrayIdentifier, then DataArray.dimensions.
     item = (
-        avro_string("k")
-        + avro_string("eml:///dataspace('x')/eml20.obj_EpcExternalPartReference(1)")
-        + avro_string("/p")
+        _avro_string("k")
+        + _avro_string("eml:///dataspace('x')/eml20.obj_EpcExternalPartReference(1)")
+        + _avro_string("/p")
     )
     dims_4 = write_varint(1) + write_varint(4) + write_varint(0)  # dimensions [4]
     frames = {
@@ -868,3 +865,71 @@ def test_deleted_object_records_are_pruned(launch: Callable[..., ServerProcess])
         pruned = wait_until(lambda: deleted() == 0, CHANGE_RETENTION + SLACK, 0.25)
         siege.expect(pruned, f"{deleted()} deleted records kept past ChangeRetentionPeriod")
         siege.verify()
+
+
+# -- malformed integer array values: the same refusal from both varint kernels ------------------
+# The server decodes integer arrays with the compiled varint loops when they are built and with
+# the numpy kernels otherwise; an over-long varint, one beyond 64 bits and a truncated run are
+# refused alike (same code, same message) and the session goes on.
+
+
+def _avro_string(text: str) -> bytes:
+    data = text.encode()
+    return write_varint(len(data)) + data
+
+
+_VARINT_EPC = (
+    "eml:///dataspace('x')/eml20.obj_EpcExternalPartReference(00000000-0000-0000-0000-000000000001)"
+)
+
+
+def _put_longs(message_id: int, values: bytes, count: int = 4) -> bytes:
+    """A PutDataArrays frame of one array of ``count`` longs whose varint bytes are
+    ``values`` (AnyArray branch 2, ArrayOfLong: one block of ``count`` items, then 0)."""
+    body = messages.DataArray.PutDataArrays(data_arrays={})
+    item = _avro_string("k") + _avro_string(_VARINT_EPC) + _avro_string("/p")
+    dims = write_varint(1) + write_varint(count) + write_varint(0)
+    data = write_varint(2) + write_varint(count) + values + write_varint(0)
+    return header_bytes(body, message_id) + write_varint(1) + item + dims + data + write_varint(0)
+
+
+_BAD_LONGS = {
+    "over-long": b"\x02" + b"\xff" * 11 + b"\x00" + b"\x04\x06",
+    "beyond 64 bits": b"\x02" + b"\xff" * 9 + b"\x7f" + b"\x04\x06",
+    "truncated": b"\x02\x04",
+}
+
+
+def _long_put_answers(server: ServerProcess) -> dict[str, list[tuple[int, str]]]:
+    """(code, message) of every error answering each bad put; a Ping after them all."""
+    answers: dict[str, list[tuple[int, str]]] = {}
+    with open_session(server.port) as ws:
+        for n, (what, values) in enumerate(_BAD_LONGS.items()):
+            message_id = 100 + 2 * n
+            ws.send_frame(OPCODE_BINARY, _put_longs(message_id, values))
+            errors: list[tuple[int, str]] = []
+            for body in ws.collect(message_id, OP_TIMEOUT):
+                found: list[Any] = []
+                if body.etp_message_type == 1000:
+                    found = [body.error] if body.error is not None else []
+                    found += list((body.errors or {}).values())
+                errors += [(int(e.code), e.message) for e in found]
+            answers[what] = errors
+        [pong] = ws.request(messages.Core.Ping(current_date_time=1))
+        assert pong.etp_name == "Pong"
+    return answers
+
+
+@pytest.mark.timeout(120)
+def test_bad_varints_are_refused_alike_by_both_kernels(
+    launch: Callable[..., ServerProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not compiled_varints():
+        pytest.skip("the compiled loops are not built here: one kernel only")
+    compiled = _long_put_answers(launch())
+    monkeypatch.setenv("ETP_SYNC_NO_COMPILED", "1")
+    numpy_only = _long_put_answers(launch())
+    for what, errors in compiled.items():
+        assert errors, f"{what}: the put was not refused"
+        assert all("varint" in message or "truncat" in message for _, message in errors), errors
+    assert compiled == numpy_only
