@@ -1,58 +1,54 @@
 """The client's send buffer (masked frames are built in it) grows with a quarter of room over
 the message that outgrew it, so the next messages, a little bigger as often as not (blocks of
-varints), reuse it instead of faulting in a new buffer each; big ones are mapped page by page
-(no huge pages). The peer receives exactly the bytes sent."""
+varints), reuse it; a message bigger than one send piece (1 MiB) is built and sent piece by
+piece in it, so it never grows past one piece. A server's unmasked frames go out by
+``sendmsg`` offered at most one piece at a time. The peer receives exactly the bytes sent."""
 
 from __future__ import annotations
 
-import mmap
-import socket
-import threading
-
 import numpy as np
+from _ws_pair import send_and_receive, ws_pair
 
-from etp_sync.transport._websocket import WebSocketTransport
+from etp_sync.transport._frame_writer import _IOV_MAX, _PAYLOAD_ALIGN, _SEND_PIECE, _first_bytes
 
-
-def _roundtrip(client: WebSocketTransport, server: WebSocketTransport, payload: bytes) -> None:
-    sender = threading.Thread(target=client.send_message, args=([payload],))
-    sender.start()
-    got = server.recv_message(timeout=10)
-    sender.join()
-    assert got == payload
+_MOST = _PAYLOAD_ALIGN + 8 + _SEND_PIECE
+"""The biggest the send buffer gets: one piece, a frame header and alignment slack."""
 
 
 def test_slightly_bigger_messages_reuse_the_send_buffer() -> None:
-    a, b = socket.socketpair()
-    client = WebSocketTransport(a)
-    server = WebSocketTransport(b, client=False)
     rng = np.random.default_rng(1)
-    try:
-        _roundtrip(client, server, rng.bytes(300_000))
-        first = client._writer._sbuf
-        assert first.nbytes >= 300_000 + 300_000 // 4
-        for size in (301_000, 330_000, 370_000):  # within the quarter of room
-            _roundtrip(client, server, rng.bytes(size))
-            assert client._writer._sbuf is first
-        _roundtrip(client, server, rng.bytes(1_000_000))  # beyond it: a bigger buffer
-        assert client._writer._sbuf.nbytes >= 1_250_000
-    finally:
-        client.close()
-        server.close()
+    with ws_pair() as (client, server):
+        for size in (300_000, 301_000, 330_000, 370_000, 1_000_000):
+            payload = rng.bytes(size)
+            assert send_and_receive(client, server, [payload]) == payload
+            if size == 300_000:
+                first = client._writer._sbuf
+                assert first.nbytes >= 300_000 + 300_000 // 4
+            elif size < 1_000_000:  # within the quarter of room
+                assert client._writer._sbuf is first
+            else:  # beyond it: a bigger buffer, but never past one piece
+                assert 1_000_000 < client._writer._sbuf.nbytes <= _MOST
 
 
-def test_a_big_send_buffer_is_mapped_page_by_page() -> None:
-    a, b = socket.socketpair()
-    client = WebSocketTransport(a)
-    server = WebSocketTransport(b, client=False)
-    try:
-        _roundtrip(client, server, np.random.default_rng(2).bytes(5 << 20))
-        buf = client._writer._sbuf
-        assert buf.nbytes >= 5 << 20
-        owner: object = buf
-        while isinstance(owner, np.ndarray):
-            owner = owner.base
-        assert isinstance(owner, memoryview) and isinstance(owner.obj, mmap.mmap)  # not np.empty
-    finally:
-        client.close()
-        server.close()
+def test_a_big_message_goes_out_through_one_piece_of_buffer() -> None:
+    payload = np.random.default_rng(2).bytes(40 << 20)
+    with ws_pair(server_options={"max_message_size": 64 << 20}) as (client, server):
+        assert send_and_receive(client, server, [payload]) == payload
+        assert client._writer._sbuf.nbytes <= _MOST
+
+
+def test_a_server_offers_sendmsg_one_piece_at_a_time() -> None:
+    views = [memoryview(b"h" * 10), memoryview(bytes(3 << 20)), memoryview(b"t" * 5)]
+    batch = _first_bytes(views, 0, _SEND_PIECE)
+    assert [v.nbytes for v in batch] == [10, _SEND_PIECE - 10]
+    assert batch[1].obj is views[1].obj  # a view of the part's own memory, not a copy
+    assert [v.nbytes for v in _first_bytes(views, 2, _SEND_PIECE)] == [5]
+    many = [memoryview(b"x")] * (2 * _IOV_MAX)
+    assert len(_first_bytes(many, 0, _SEND_PIECE)) == _IOV_MAX
+
+
+def test_a_server_message_bigger_than_a_piece_arrives_intact() -> None:
+    payload = np.random.default_rng(3).bytes((5 << 20) + 3)
+    with ws_pair(client_options={"max_message_size": 64 << 20}) as (client, server):
+        assert server._writer._gather  # sendmsg, offered piece by piece
+        assert send_and_receive(server, client, [payload[:7], payload[7:]]) == payload

@@ -293,10 +293,10 @@ class WebSocketTransport:
         """Send one binary message whose payload is the concatenation of ``parts``.
 
         The message goes as a single FIN frame (or as frames of at most ``max_frame_size``),
-        masked with a fresh random key straight into the reused send buffer: each part is read
-        exactly once. Thread-safe; a send buffer grown beyond 64 MiB is released after the send
-        so one huge message does not pin its memory for the life of the connection, and so is
-        the buffer of a connection that failed.
+        masked with a fresh random key straight into the reused send buffer, at most 1 MiB at
+        a time, each piece sent before the next is masked: each part is read exactly once, and
+        the buffer stays small whatever the message. Thread-safe; the buffer of a connection
+        that failed is released.
 
         ``deadline`` (a ``time.monotonic()`` value) bounds the whole send, the wait for another
         thread's send included: past it :class:`~etp_sync.errors.ETPWriteTimeout` is raised.
