@@ -25,8 +25,10 @@ def ws_pair(
     finally:
         closer = threading.Thread(target=server.close)
         closer.start()
-        client.close()
-        closer.join()
+        try:
+            client.close()
+        finally:
+            closer.join()
 
 
 def send_and_receive(
@@ -35,7 +37,9 @@ def send_and_receive(
     """Send ``parts`` as one message from a thread while ``receiver`` reads it; its payload."""
     thread = threading.Thread(target=sender.send_message, args=(parts,))
     thread.start()
-    got = receiver.recv_message(timeout=30)
-    thread.join()
+    try:
+        got = receiver.recv_message(timeout=30)
+    finally:
+        thread.join()
     assert got is not None
     return bytes(got)

@@ -9,10 +9,7 @@ import numpy as np
 from _ws_pair import send_and_receive, ws_pair
 
 from etp_sync.transport._frame_writer import _PAYLOAD_ALIGN, _region_skew
-
-
-def _address(view: memoryview) -> int:
-    return int(np.frombuffer(view, dtype=np.uint8).__array_interface__["data"][0])
+from etp_sync.transport._frames import address_of
 
 
 def test_the_first_big_part_is_shifted_to_its_own_alignment() -> None:
@@ -24,10 +21,10 @@ def test_the_first_big_part_is_shifted_to_its_own_alignment() -> None:
                 skew = _region_skew(buffer_address, lead, views, 0)
                 assert 0 <= skew < 8
                 lands = buffer_address + _PAYLOAD_ALIGN + skew + lead + prefix
-                assert (lands - _address(values)) % 8 == 0
+                assert (lands - address_of(values)) % 8 == 0
     for offset in (1, 3, 8, 70_000):  # a part already partly sent: its rest is aligned
         skew = _region_skew(4096, 0, [values], offset)
-        assert (4096 + _PAYLOAD_ALIGN + skew - _address(values) - offset) % 8 == 0
+        assert (4096 + _PAYLOAD_ALIGN + skew - address_of(values) - offset) % 8 == 0
     assert _region_skew(4096, 14, [memoryview(b"small"), memoryview(b"x" * 100)], 0) == 0
 
 

@@ -1,6 +1,6 @@
-"""A big one-frame message whose middle a placer claims is received straight into that memory,
-unmasked piece by piece as it arrives (see ``FrameReader.read_into``), with the mask phase of
-each byte's position; the rest of the payload comes back as the message."""
+"""A big one-frame message whose middle a placer claims is received straight into that memory
+(aligned or not), unmasked piece by piece as it arrives (see ``FrameReader.read_into``), with
+the mask phase of each byte's position; the rest of the payload comes back as the message."""
 
 from __future__ import annotations
 
@@ -24,9 +24,15 @@ def _placer(
 def test_placed_bytes_are_unmasked_with_the_phase_of_their_position() -> None:
     rng = np.random.default_rng(5)
     with ws_pair(server_options={"max_message_size": 64 << 20}) as (client, server):
-        for offset, placed, after in ((0, 3 << 20, 0), (1, (2 << 20) + 5, 7), (6, 70_001, 2)):
+        cases = (
+            (0, 3 << 20, 0, 0),
+            (1, (2 << 20) + 5, 7, 3),
+            (6, 70_001, 2, 0),
+            (3, 3 << 20, 1, 5),
+        )
+        for offset, placed, after, shift in cases:
             payload = rng.bytes(offset + placed + after)
-            dest = np.zeros(placed, np.uint8)
+            dest = np.zeros(placed + 8, np.uint8)[shift : shift + placed]  # shift: unaligned
             seen: list[int] = []
             server.placer = _placer(payload, offset, dest, seen)
             got = send_and_receive(client, server, [payload])

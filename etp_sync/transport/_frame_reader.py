@@ -30,6 +30,7 @@ from ._frames import (
     OP_CLOSE,
     OP_CONT,
     OP_TEXT,
+    address_of,
     mask_into,
     unmask,
 )
@@ -470,6 +471,7 @@ class FrameReader:
             dest[:got] = self._rview[self._rpos : self._rpos + got]
             self._rpos += got
         clear = 0  # dest[:clear] is unmasked
+        skew = address_of(dest) & 7 if key is not None and total >= _UNMASK_PIECE else 0
         while got < total:
             if total - got >= _DIRECT_RECV:
                 got += self._recv_into(dest[got:])
@@ -480,9 +482,9 @@ class FrameReader:
                 self._rpos += take
                 got += take
             if key is not None and got - clear >= _UNMASK_PIECE:
-                # Pieces end at multiples of 8 bytes into ``dest``: numpy XORs an aligned
-                # ``dest`` in place in 8-byte words, an unaligned piece through copies.
-                upto = got & ~7
+                # Pieces end at 8-aligned addresses: numpy XORs aligned memory in place in
+                # 8-byte words, unaligned memory through copies.
+                upto = ((got + skew) & ~7) - skew
                 with dest[clear:upto] as piece:
                     mask_into(piece, 0, piece, key, phase + clear)
                 clear = upto

@@ -27,6 +27,7 @@ from ._frames import (
     OP_CLOSE,
     OP_PONG,
     SMALL_MASK,
+    address_of,
     header_len,
     mask_into,
     small_frame,
@@ -92,11 +93,6 @@ class _Writability:
             return True
 
 
-def _address(view: memoryview) -> int:
-    """Where ``view``'s first byte is in memory."""
-    return int(np.frombuffer(view, dtype=np.uint8).__array_interface__["data"][0])
-
-
 def _region_skew(address: int, lead: int, parts: Sequence[memoryview], offset: int) -> int:
     """Bytes (0-7) to start a send-buffer region at, after :data:`_PAYLOAD_ALIGN` (``address``:
     the buffer's), so that the first payload part of at least :data:`_ALIGN_MIN` bytes it
@@ -108,7 +104,7 @@ def _region_skew(address: int, lead: int, parts: Sequence[memoryview], offset: i
     for part in parts:
         left = part.nbytes - offset
         if left >= _ALIGN_MIN:
-            return (_address(part) + offset - address - _PAYLOAD_ALIGN - ahead) % 8
+            return (address_of(part) + offset - address - _PAYLOAD_ALIGN - ahead) % 8
         ahead += left
         offset = 0
         if ahead >= _SEND_PIECE:
@@ -458,7 +454,7 @@ class FrameWriter:
                         # The region ends inside the part: where its next byte is 8-aligned in
                         # memory, so that the next region (its start skewed alike) masks in
                         # aligned 8-byte words, not through numpy's copies of unaligned ones.
-                        take -= (_address(chunk) + offset + take) % 8
+                        take -= (address_of(chunk) + offset + take) % 8
                     piece = chunk[offset : offset + take]
                     if key is not None:
                         phase = mask_into(buf, pos, piece, key, phase)

@@ -58,6 +58,11 @@ def byte_view(obj: BytesLike) -> memoryview:
     return mv
 
 
+def address_of(view: memoryview) -> int:
+    """Where ``view``'s first byte is in memory (numpy masks 8-aligned memory fastest)."""
+    return int(np.frombuffer(view, dtype=np.uint8).__array_interface__["data"][0])
+
+
 def _xor_small(dst: memoryview, offset: int, src: memoryview, key: bytes) -> None:
     """Mask a short ``src`` (key phase 0 = ``key[0]``) into ``dst[offset:]`` via one big int."""
     dst[offset : offset + src.nbytes] = xor_small(src, key)
