@@ -17,7 +17,7 @@ import numpy as np
 
 from .._progress import Progress
 from ..codec._placement import ArrayReplyTarget
-from ..codec.arrays import fresh_empty, populate
+from ..codec.arrays import FRESH_MAP_BYTES, fresh_empty, populate
 from ..errors import ErrorCode, ETPArrayReplaced, ETPRemoteError
 from ..protocol.correlation import ReplyTarget, Response
 from ..schema import Record, datatypes, messages
@@ -36,6 +36,7 @@ from ._blocks import (
 )
 from ._core import Deadline, SessionAPI
 from ._pipeline import run_pipeline
+from ._populate import Populator
 
 log = logging.getLogger("etp_sync.arrays")
 
@@ -140,7 +141,7 @@ def _read_version(
     # Responses in flight plus the block being decoded: about a third of the result.
     memory_cap = read_block_bytes(size, item, max_in_flight)
     cap = memory_cap if block_bytes is None else max(item, block_bytes)  # the caller's plan
-    blocks = plan_blocks(counts, item, min(budget, cap))
+    blocks = list(plan_blocks(counts, item, min(budget, cap)))
     if meta.transport_type == "arrayOfString":
         result: np.ndarray = np.empty(counts, dtype=object)
     else:
@@ -196,21 +197,31 @@ def _read_version(
         if not same_array(now, meta):
             raise ETPArrayReplaced(now)
 
+    ahead: Populator | None = None
+    if placeable(meta) and len(blocks) > 1 and result.nbytes >= FRESH_MAP_BYTES:
+        ahead = Populator([result[slices(*block)] for block in blocks])
+        ahead.start()
+
     def target_for(block: Block) -> ReplyTarget | None:
         place = result[slices(*block)]
-        populate(place)  # its pages, now, while the reader thread receives earlier blocks
+        if ahead is None:
+            populate(place)  # its pages, now, while the server reads the block
         return ArrayReplyTarget.for_values(place, meta.transport_type)
 
-    run_pipeline(
-        session,
-        blocks,
-        make_request,
-        on_response,
-        max_in_flight=max_in_flight,
-        deadline=deadline,
-        on_resume=None if session.transaction_manager.owned() else unchanged,
-        target_for=target_for if placeable(meta) else None,
-    )
+    try:
+        run_pipeline(
+            session,
+            blocks,
+            make_request,
+            on_response,
+            max_in_flight=max_in_flight,
+            deadline=deadline,
+            on_resume=None if session.transaction_manager.owned() else unchanged,
+            target_for=target_for if placeable(meta) else None,
+        )
+    finally:
+        if ahead is not None:
+            ahead.stop()
     if requests > 1:
         # Blocks answered before and after another session's commit would be a mix: the
         # metadata read before the first block must still hold after the last one.
