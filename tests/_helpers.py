@@ -1,9 +1,11 @@
 """Record builders shared by several test modules: messages the package's own session would
 build, written out by hand (test_server.py, _hostile.py), and a message holding many union
-values (test_codec_compiled.py, test_code_cache.py)."""
+values (test_codec_compiled.py, test_code_cache.py); the process's page-fault count
+(test_placement.py, test_populate.py)."""
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -38,3 +40,12 @@ def request_session_with_values(items: Sequence[Any]) -> Any:
         earliest_retained_change_time=2,
         endpoint_capabilities={str(i): datatypes.DataValue(item=v) for i, v in enumerate(items)},
     )
+
+
+def minor_faults() -> int:
+    """This process's minor page faults so far (0 where the count is not available)."""
+    if sys.platform == "win32":
+        return 0
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

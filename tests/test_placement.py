@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _helpers import minor_faults
 from conftest import Harness
 
 from etp_sync import ETPSession
@@ -442,9 +443,9 @@ def test_fresh_arrays_take_values_and_populating_leaves_them_alone(shape: tuple[
     assert fresh.flags.writeable and fresh.flags.c_contiguous
     fresh[: shape[0] // 2] = values[: shape[0] // 2]
     populate(fresh[shape[0] // 4 :])  # half written already, from an unaligned start
-    faults = _minor_faults()
+    faults = minor_faults()
     fresh[shape[0] // 2 :] = values[shape[0] // 2 :]
-    faulted = _minor_faults() - faults
+    faulted = minor_faults() - faults
     np.testing.assert_array_equal(fresh, values)
     if fresh.nbytes >= FRESH_MAP_BYTES and sys.platform.startswith("linux"):
         # the populated pages were mapped already: writing them took (almost) no fault
@@ -479,15 +480,6 @@ def test_populating_fails_safe_whatever_the_platform_offers(
         before = other.copy()
         populate(other[10:])
         np.testing.assert_array_equal(other, before)
-
-
-def _minor_faults() -> int:
-    """This process's minor page faults so far (0 where the count is not available)."""
-    if sys.platform == "win32":
-        return 0
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def test_a_put_before_the_session_is_open_is_refused_by_name(harness: Harness) -> None:

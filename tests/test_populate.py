@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 import pytest
+from _helpers import minor_faults
 from conftest import Harness
 
 from etp_sync import ETPSession
@@ -27,18 +28,10 @@ EPC = DataObjectURI.from_type(
 )
 
 
-def _minor_faults() -> int:
-    if sys.platform == "win32":
-        return 0
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
 def _faults_writing(fresh: np.ndarray) -> int:
-    before = _minor_faults()
+    before = minor_faults()
     fresh[...] = 1.5
-    return _minor_faults() - before
+    return minor_faults() - before
 
 
 def _halves(fresh: np.ndarray) -> list[np.ndarray]:

@@ -52,6 +52,8 @@ masks ahead of sending. 256 MiB one way over loopback, offered per 1 MiB against
 also go out while still in cache."""
 _HEADER_ROOM: Final = 14
 """The biggest frame header (masked, 64-bit length): a region ends when less room is left."""
+_REGION_BUFFER: Final = _PAYLOAD_ALIGN + 8 + _SEND_PIECE
+"""The biggest send buffer: alignment room and one region (headers included)."""
 _SSL_SEND_CHUNK: Final = 1 << 20
 """TLS ``send`` writes everything under one deadline; chunking makes the stall timeout per MiB."""
 _SSL_DEADLINE_CHUNK: Final = 16 << 10
@@ -174,6 +176,8 @@ class FrameWriter:
         self.close_sent = False
         """Whether our close frame went (or is going) out: it is sent once."""
         self._sbuf: np.ndarray = np.empty(0, dtype=np.uint8)
+        self._partial = False
+        """Whether some bytes of the big message being sent went out (see :meth:`_send_locked`)."""
         self._key_pool = b""
         self._key_pos = 0
 
@@ -379,9 +383,19 @@ class FrameWriter:
                 self._sbuf = np.empty(0, dtype=np.uint8)
             return
         views = [p if p.__class__ is memoryview else memoryview(p) for p in parts]
+        self._partial = False
         try:
             self._write(opcode, views, total, deadline)
+        except BaseException:
+            # Stopped after part of the message went out (an interrupt between two regions,
+            # say): the peer would read the next message as the rest of this one. Errors of
+            # the socket and deadlines have recorded the loss already (a second call is a
+            # no-op then).
+            if self._partial:
+                self._lost(f"send to {self._safe_url} stopped in the middle of a message")
+            raise
         finally:
+            self._partial = False
             if self._state() == "closed":
                 self._sbuf = np.empty(0, dtype=np.uint8)
 
@@ -427,7 +441,7 @@ class FrameWriter:
             # A quarter of room over this message, so that the next ones, slightly bigger as
             # often as not (blocks of varints), fit without a new buffer.
             grown = max(need + need // 4, 2 * self._sbuf.nbytes, 64 << 10)
-            self._sbuf = np.empty(min(grown, _PAYLOAD_ALIGN + 8 + _SEND_PIECE), np.uint8)
+            self._sbuf = np.empty(min(grown, _REGION_BUFFER), np.uint8)
         buf = self._sbuf.data
         address = self._sbuf.__array_interface__["data"][0]
         start = pos = limit = 0  # the region being built: buf[start:pos], up to limit
@@ -531,11 +545,14 @@ class FrameWriter:
         if deadline is not None:
             self._wait_writable(deadline, started=started)
         try:
-            return send(*args)
+            sent: int = send(*args)
         except BlockingIOError:
             if deadline is None and not self._writable(self._stall_timeout):
                 raise TimeoutError from None
             return 0
+        if sent:
+            self._partial = True
+        return sent
 
     def _wait_writable(self, deadline: float, *, started: bool) -> None:
         """Wait until the socket can take more bytes; past ``deadline`` raise ETPWriteTimeout
