@@ -106,3 +106,31 @@ def test_a_read_of_several_blocks_populates_ahead_and_stops_it(
     assert stopped == [made[0][0]]
     made[0][0]._thread.join(30)  # it ends: nothing holds the result after the read
     assert not [t for t in threading.enumerate() if t.name == "etp_sync-populate" and t.is_alive()]
+
+
+def test_a_failing_read_stops_its_populator(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that fails (here: the connection lost after the first block was asked for) stops
+    its populator too, which then lets go of the result."""
+    from etp_sync.calls import _array_read
+    from etp_sync.errors import ETPConnectionLost
+
+    made: list[Populator] = []
+    stopped: list[Populator] = []
+    start, stop = Populator.start, Populator.stop
+    monkeypatch.setattr(Populator, "start", lambda self: (made.append(self), start(self))[1])
+    monkeypatch.setattr(Populator, "stop", lambda self: (stopped.append(self), stop(self))[1])
+    srv = harness.server(max_message_size=1 << 20, dataspaces=[DS])
+    session: ETPSession = harness.session(srv, timeout=30)
+    session.put_data_array(EPC, "/v", np.zeros((1024, 1024)))
+
+    def lost_midway(*args: object, **kwargs: object) -> None:
+        raise ETPConnectionLost("dropped mid-read")
+
+    monkeypatch.setattr(_array_read, "run_pipeline", lost_midway)
+    with pytest.raises(ETPConnectionLost):
+        session.get_data_array(EPC, "/v")
+    assert len(made) == 1 and stopped == made
+    made[0]._thread.join(30)
+    assert not made[0]._thread.is_alive() and made[0]._parts == []
