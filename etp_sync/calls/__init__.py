@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._array_meta import ArrayMetadata
 from ._core import ResponseHandle, SessionAPI
+from ._subscription_registry import SubscriptionRegistry
 from .arrays import ArrayCalls
 from .dataspaces import DataspaceCalls
 from .discovery import DiscoveryCalls
@@ -25,7 +26,7 @@ from .results import (
     SupportedType,
 )
 from .store import StoreCalls
-from .subscriptions import NotificationEvent, Subscription, SubscriptionRegistry
+from .subscriptions import NotificationEvent, Subscription
 from .transactions import Transaction, TransactionCalls, TransactionError, TransactionManager
 
 __all__ = [

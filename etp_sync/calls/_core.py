@@ -4,7 +4,8 @@ Every mixin in :mod:`etp_sync.calls` derives from :class:`SessionAPI`, so mypy c
 against exactly these members and :class:`~etp_sync.session.ETPSession`, which provides them,
 is checked against the same list. The mixins hold no state: the open transaction lives in the
 :class:`~etp_sync.calls.transactions.TransactionManager`, subscriptions in the
-:class:`~etp_sync.calls.subscriptions.SubscriptionRegistry`, both composed into the session.
+:class:`~etp_sync.calls._subscription_registry.SubscriptionRegistry`, both composed into the
+session.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from ..protocol.correlation import ReplyTarget, Response
     from ..protocol.negotiation import ServerInfo
     from ..schema import Record
-    from .subscriptions import SubscriptionRegistry
+    from ._subscription_registry import SubscriptionRegistry
     from .transactions import TransactionManager
 
 Handler = Callable[[Any, Any], None]

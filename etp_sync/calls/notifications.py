@@ -2,7 +2,7 @@
 
 The flat public calls only; the subscriptions themselves, their routing and their restoration
 after a reconnect live in the session's
-:class:`~etp_sync.calls.subscriptions.SubscriptionRegistry`.
+:class:`~etp_sync.calls._subscription_registry.SubscriptionRegistry`.
 """
 
 from __future__ import annotations
