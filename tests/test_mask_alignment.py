@@ -1,5 +1,5 @@
 """A region of the client's send buffer starts where the first big payload part it holds lands
-aligned like its own memory (see ``_frame_writer._region_skew``), after a frame header and a
+aligned like its own memory (see ``_send_regions.region_skew``), after a frame header and a
 prefix of any length: whatever the shift, the peer receives exactly the bytes sent, over
 messages of several regions and frames."""
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 from _ws_pair import send_and_receive, ws_pair
 
-from etp_sync.transport._frame_writer import _PAYLOAD_ALIGN, _region_skew
 from etp_sync.transport._frames import address_of
+from etp_sync.transport._send_regions import PAYLOAD_ALIGN, region_skew
 
 
 def test_the_first_big_part_is_shifted_to_its_own_alignment() -> None:
@@ -18,14 +18,14 @@ def test_the_first_big_part_is_shifted_to_its_own_alignment() -> None:
         for lead in (0, 2, 14):
             for prefix in range(9):
                 views = [memoryview(b"p" * prefix), values, memoryview(b"\x00")]
-                skew = _region_skew(buffer_address, lead, views, 0)
+                skew = region_skew(buffer_address, lead, views, 0)
                 assert 0 <= skew < 8
-                lands = buffer_address + _PAYLOAD_ALIGN + skew + lead + prefix
+                lands = buffer_address + PAYLOAD_ALIGN + skew + lead + prefix
                 assert (lands - address_of(values)) % 8 == 0
     for offset in (1, 3, 8, 70_000):  # a part already partly sent: its rest is aligned
-        skew = _region_skew(4096, 0, [values], offset)
-        assert (4096 + _PAYLOAD_ALIGN + skew - address_of(values) - offset) % 8 == 0
-    assert _region_skew(4096, 14, [memoryview(b"small"), memoryview(b"x" * 100)], 0) == 0
+        skew = region_skew(4096, 0, [values], offset)
+        assert (4096 + PAYLOAD_ALIGN + skew - address_of(values) - offset) % 8 == 0
+    assert region_skew(4096, 14, [memoryview(b"small"), memoryview(b"x" * 100)], 0) == 0
 
 
 def test_shifted_messages_arrive_intact() -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 from _ws_pair import send_and_receive, ws_pair
 
-from etp_sync.transport._frame_writer import _IOV_MAX, _PAYLOAD_ALIGN, _SEND_PIECE, _first_bytes
+from etp_sync.transport._send_regions import IOV_MAX, PAYLOAD_ALIGN, SEND_PIECE, first_bytes
 
-_MOST = _PAYLOAD_ALIGN + 8 + _SEND_PIECE
+_MOST = PAYLOAD_ALIGN + 8 + SEND_PIECE
 """The biggest the send buffer gets: one piece, a frame header and alignment slack."""
 
 
@@ -39,12 +39,12 @@ def test_a_big_message_goes_out_through_one_piece_of_buffer() -> None:
 
 def test_a_server_offers_sendmsg_one_piece_at_a_time() -> None:
     views = [memoryview(b"h" * 10), memoryview(bytes(3 << 20)), memoryview(b"t" * 5)]
-    batch = _first_bytes(views, 0, _SEND_PIECE)
-    assert [v.nbytes for v in batch] == [10, _SEND_PIECE - 10]
+    batch = first_bytes(views, 0, SEND_PIECE)
+    assert [v.nbytes for v in batch] == [10, SEND_PIECE - 10]
     assert batch[1].obj is views[1].obj  # a view of the part's own memory, not a copy
-    assert [v.nbytes for v in _first_bytes(views, 2, _SEND_PIECE)] == [5]
-    many = [memoryview(b"x")] * (2 * _IOV_MAX)
-    assert len(_first_bytes(many, 0, _SEND_PIECE)) == _IOV_MAX
+    assert [v.nbytes for v in first_bytes(views, 2, SEND_PIECE)] == [5]
+    many = [memoryview(b"x")] * (2 * IOV_MAX)
+    assert len(first_bytes(many, 0, SEND_PIECE)) == IOV_MAX
 
 
 def test_a_server_message_bigger_than_a_piece_arrives_intact() -> None:

@@ -13,7 +13,7 @@ import pytest
 from _ws_pair import send_and_receive, ws_pair
 
 from etp_sync.errors import ETPTransportError
-from etp_sync.transport import _frame_writer
+from etp_sync.transport import _send_regions
 
 
 class _Stop(Exception):
@@ -21,7 +21,7 @@ class _Stop(Exception):
 
 
 def _mask_failing_at(monkeypatch: pytest.MonkeyPatch, call: int) -> None:
-    real = _frame_writer.mask_into
+    real = _send_regions.mask_into
     calls = [0]
 
     def mask_into(*args: Any, **kwargs: Any) -> int:
@@ -30,7 +30,7 @@ def _mask_failing_at(monkeypatch: pytest.MonkeyPatch, call: int) -> None:
             raise _Stop
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_frame_writer, "mask_into", mask_into)
+    monkeypatch.setattr(_send_regions, "mask_into", mask_into)
 
 
 def test_a_send_stopped_mid_message_loses_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:

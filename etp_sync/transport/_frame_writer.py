@@ -27,33 +27,19 @@ from ._frames import (
     OP_CLOSE,
     OP_PONG,
     SMALL_MASK,
-    address_of,
     header_len,
-    mask_into,
     small_frame,
     split_frames,
     write_header,
 )
 from ._quick_send import quick_send
+from ._send_regions import PAYLOAD_ALIGN, REGION_BUFFER, SEND_PIECE, first_bytes, regions
 
 _log = logging.getLogger("etp_sync.transport")
 
 _PONG_WAIT: Final = 0.25
 """The longest a pong (or a close frame, beyond its own timeout) waits for a socket that takes
 no bytes: a peer that does not read is not worth a blocked thread."""
-_PAYLOAD_ALIGN: Final = 16
-"""Offset of the first payload byte in the send buffer, so numpy XORs an aligned destination."""
-_ALIGN_MIN: Final = 64 << 10
-"""Payload parts at least this big are masked at an address aligned like their own."""
-_SEND_PIECE: Final = 1 << 20
-"""The most bytes one ``send`` (or ``sendmsg``) of a big message is offered, and a client
-masks ahead of sending. 256 MiB one way over loopback, offered per 1 MiB against per 16 MiB:
-2,300-3,500 against 1,400-1,900 MiB/s (measured, 2-core VM); built per 1 MiB, masked bytes
-also go out while still in cache."""
-_HEADER_ROOM: Final = 14
-"""The biggest frame header (masked, 64-bit length): a region ends when less room is left."""
-_REGION_BUFFER: Final = _PAYLOAD_ALIGN + 8 + _SEND_PIECE
-"""The biggest send buffer: alignment room and one region (headers included)."""
 _SSL_SEND_CHUNK: Final = 1 << 20
 """TLS ``send`` writes everything under one deadline; chunking makes the stall timeout per MiB."""
 _SSL_DEADLINE_CHUNK: Final = 16 << 10
@@ -62,9 +48,6 @@ peer that stops reading holds the sender at most until its deadline."""
 _ALONE: Final = 2
 """Threads in a process that sends from one thread over one connection: the sender and the
 connection's reader (see :meth:`FrameWriter._send_small`)."""
-_IOV_MAX: Final = 512
-"""Buffers per ``sendmsg`` call (POSIX guarantees at least 1024)."""
-
 Parts: TypeAlias = "Sequence[bytes | bytearray | memoryview]"
 """A message's payload in parts, as the writer takes it: flat byte buffers (memoryviews of
 unsigned bytes, see :func:`~._frames.byte_view`)."""
@@ -93,38 +76,6 @@ class _Writability:
             return bool(ready)
         except (OSError, ValueError):
             return True
-
-
-def _region_skew(address: int, lead: int, parts: Sequence[memoryview], offset: int) -> int:
-    """Bytes (0-7) to start a send-buffer region at, after :data:`_PAYLOAD_ALIGN` (``address``:
-    the buffer's), so that the first payload part of at least :data:`_ALIGN_MIN` bytes it
-    will hold lands at the same address modulo 8 as its own memory: numpy then masks it in
-    aligned 8-byte words (measured 1.4-2x faster than unaligned; an array's values follow a
-    message prefix of any length). ``lead``: bytes placed before ``parts[0][offset:]`` (a
-    frame header)."""
-    ahead = lead
-    for part in parts:
-        left = part.nbytes - offset
-        if left >= _ALIGN_MIN:
-            return (address_of(part) + offset - address - _PAYLOAD_ALIGN - ahead) % 8
-        ahead += left
-        offset = 0
-        if ahead >= _SEND_PIECE:
-            break
-    return 0
-
-
-def _first_bytes(buffers: list[memoryview], index: int, count: int) -> list[memoryview]:
-    """``buffers[index:]`` cut after their first ``count`` bytes (and :data:`_IOV_MAX`
-    buffers): what one ``sendmsg`` is offered."""
-    batch: list[memoryview] = []
-    for buffer in buffers[index : index + _IOV_MAX]:
-        if buffer.nbytes >= count:
-            batch.append(buffer[:count])
-            break
-        batch.append(buffer)
-        count -= buffer.nbytes
-    return batch
 
 
 class FrameWriter:
@@ -426,8 +377,8 @@ class FrameWriter:
         """Frame and send a message of at least :data:`SMALL_MASK` bytes (or split into frames).
 
         Unmasked frames go out by ``sendmsg`` when the socket has it. Otherwise headers and
-        (masked) payload are built in the send buffer one region of at most
-        :data:`_SEND_PIECE` bytes at a time, each region sent before the next is built: the
+        (masked) payload are built in the send buffer one region at a time
+        (:func:`~._send_regions.regions`), each region sent before the next is built: the
         bytes go out while still in cache, and the buffer stays small whatever the message.
         """
         sizes = self._frame_sizes(opcode, total, self.max_frame_size)
@@ -435,56 +386,24 @@ class FrameWriter:
             self._send_gathered(opcode, views, sizes, deadline)
             return
         masked = self._masked
-        fill = min(total + sum(header_len(s, masked) for s in sizes), _SEND_PIECE)
-        need = _PAYLOAD_ALIGN + 8 + fill
+        fill = min(total + sum(header_len(s, masked) for s in sizes), SEND_PIECE)
+        need = PAYLOAD_ALIGN + 8 + fill
         if self._sbuf.nbytes < need:
             # A quarter of room over this message, so that the next ones, slightly bigger as
             # often as not (blocks of varints), fit without a new buffer.
             grown = max(need + need // 4, 2 * self._sbuf.nbytes, 64 << 10)
-            self._sbuf = np.empty(min(grown, _REGION_BUFFER), np.uint8)
-        buf = self._sbuf.data
+            self._sbuf = np.empty(min(grown, REGION_BUFFER), np.uint8)
         address = self._sbuf.__array_interface__["data"][0]
-        start = pos = limit = 0  # the region being built: buf[start:pos], up to limit
+        built = regions(
+            self._sbuf.data, address, opcode, views, sizes, self._mask_key if masked else None
+        )
         started = False
         try:
-            for first, size, chunks in split_frames(opcode, views, sizes):
-                key = self._mask_key() if masked else None
-                head = header_len(size, masked)
-                phase = 0
-                index, offset = 0, 0  # the next payload byte: chunks[index][offset]
-                while head or index < len(chunks):
-                    if pos == start:  # a new region
-                        start = pos = _PAYLOAD_ALIGN + _region_skew(
-                            address, head, chunks[index:], offset
-                        )
-                        limit = start + _SEND_PIECE
-                    if head:
-                        pos += write_header(buf, pos, first, size, key)
-                        head = 0
-                        continue
-                    chunk = chunks[index]
-                    take = min(chunk.nbytes - offset, limit - pos)
-                    if take < chunk.nbytes - offset and take > 8:
-                        # The region ends inside the part: where its next byte is 8-aligned in
-                        # memory, so that the next region (its start skewed alike) masks in
-                        # aligned 8-byte words, not through numpy's copies of unaligned ones.
-                        take -= (address_of(chunk) + offset + take) % 8
-                    piece = chunk[offset : offset + take]
-                    if key is not None:
-                        phase = mask_into(buf, pos, piece, key, phase)
-                    else:
-                        buf[pos : pos + take] = piece
-                    pos += take
-                    offset += take
-                    if offset == chunk.nbytes:
-                        index, offset = index + 1, 0
-                    if pos >= limit - _HEADER_ROOM:
-                        self._transmit(buf[start:pos], deadline, started=started)
-                        started, pos = True, start
-            if pos > start:
-                self._transmit(buf[start:pos], deadline, started=started)
+            for region in built:
+                self._transmit(region, deadline, started=started)
+                started = True
         finally:
-            del buf
+            built.close()  # lets go of its view of the send buffer
 
     def _send_gathered(
         self,
@@ -494,7 +413,7 @@ class FrameWriter:
         deadline: float | None = None,
     ) -> None:
         """Send unmasked frames with ``sendmsg``: headers plus the parts' own memory, no copy,
-        at most :data:`_SEND_PIECE` bytes offered per call."""
+        at most :data:`~._send_regions.SEND_PIECE` bytes offered per call."""
         buffers: list[memoryview] = []
         for first, size, chunks in split_frames(opcode, views, sizes):
             header = bytearray(header_len(size, False))
@@ -506,7 +425,7 @@ class FrameWriter:
         started = False
         try:
             while index < len(buffers):
-                batch = _first_bytes(buffers, index, _SEND_PIECE)
+                batch = first_bytes(buffers, index, SEND_PIECE)
                 sent = self._send_some(sendmsg, (batch, (), flags), deadline, started)
                 started = started or sent > 0
                 while sent and sent >= buffers[index].nbytes:
