@@ -1,4 +1,5 @@
-"""bench/compare.py runs end to end: a server, a fresh worker per library, a table.
+"""bench/compare.py and bench/objects_cost.py run end to end: a server, a fresh worker per
+library, a table.
 
 Only that it produced numbers is checked: how fast either library is belongs to the benchmark
 (bench/RESULTS.md), never to a test.
@@ -52,3 +53,22 @@ def test_compare_quick_tiny_row_produces_numbers() -> None:
     row = re.search(r"^\| tiny request \(GetDataspaces\), median \| µs \| (.*)$", out.stdout, re.M)
     assert row is not None, out.stdout
     assert re.match(r"[\d.,]+ / [\d.,]+ / [\d.,]+ \| pyetp \| [\d.,]+ / ", row.group(1)), row[0]
+
+
+def test_objects_cost_produces_a_row_per_library() -> None:
+    """bench/objects_cost.py: each library's row holds seven positive numbers, and a server
+    that did the work (its CPU is read from /proc) is never reported as idle."""
+    out = subprocess.run(
+        [sys.executable, "bench/objects_cost.py", "--runs", "1", "--rounds", "1", "--no-write"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=200,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    for side in ("etp_sync", "pyetp"):
+        row = re.search(rf"^\| {side} \| (.*) \|$", out.stdout, re.M)
+        assert row is not None, out.stdout
+        numbers = [float(cell) for cell in row.group(1).split(" | ")]
+        assert len(numbers) == 7 and all(math.isfinite(n) and n > 0 for n in numbers), row[0]
