@@ -71,10 +71,12 @@ class ConnectionKeeper:
     def connect(self, *, timeout: float | None = None) -> Self:
         """Open the websocket and the ETP session (retrying per ``retry``); idempotent.
 
-        ``timeout`` bounds the whole (default: only the retry policy does). Raises
-        :class:`~etp_sync.errors.ETPSessionClosed` after :meth:`close`.
+        ``timeout`` (default: the session's ``timeout``, as for any call) bounds the whole,
+        every attempt and the waits between them: then
+        :class:`~etp_sync.errors.ETPConnectTimeout` (``math.inf``: only the retry policy
+        bounds it). Raises :class:`~etp_sync.errors.ETPSessionClosed` after :meth:`close`.
         """
-        deadline = None if timeout is None else time.monotonic() + seconds(timeout)
+        deadline = time.monotonic() + seconds(self.timeout if timeout is None else timeout)
         self._connection(deadline)
         return self
 

@@ -262,13 +262,18 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         ETPConnectionLost: continue``. Each new iteration closes the previous connection and
         opens a new one (with the retry policy), even after :meth:`close`: this is the one way
         to reopen a closed session. ``break`` ends the loop.
+        The connection is dropped when the loop ends (``break``, or an exception out of its
+        body), as pyetp's ``async for`` closes its own.
         """
-        while True:
-            if not self.is_open:
-                with self._conn_lock:
-                    self._closed = False
-                self.connect()
-            yield self
+        try:
+            while True:
+                if not self.is_open:
+                    with self._conn_lock:
+                        self._closed = False
+                    self.connect()
+                yield self
+                self._drop_connection()
+        finally:
             self._drop_connection()
 
     @property
