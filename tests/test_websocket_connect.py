@@ -226,3 +226,68 @@ def test_a_lookup_failing_otherwise_is_a_transport_error_without_the_credentials
     assert not isinstance(info.value, ETPConnectTimeout)
     shown = str(info.value) + repr(info.value) + str(info.value.__cause__) + " ".join(threads)
     assert threads and "s3cret" not in shown and "alice" not in shown
+
+
+def _echo_404(conn: socket.socket, titled: bool = True) -> None:
+    """An HTTP server answering 404 with a page that quotes the request line and headers (as
+    Express's "Cannot GET /path?query" and many debug pages do), in its title or not."""
+    head = b""
+    with conn.makefile("rb") as request:
+        for line in request:
+            if line in (b"\r\n", b""):
+                break
+            head += line
+    tag = b"title" if titled else b"p"
+    page = b"<html><head><" + tag + b">Cannot GET " + head.split(b" ")[1] + b"</" + tag + b">"
+    page += b"</head><body>" + head.replace(b"\r\n", b"<br>") + b"</body></html>"
+    conn.sendall(
+        b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\n"
+        b"Content-Length: " + str(len(page)).encode() + b"\r\n\r\n" + page
+    )
+
+
+@pytest.mark.parametrize("titled", [True, False], ids=["title", "page"])
+def test_a_refusal_quoting_the_request_shows_no_secret(
+    serve: Callable[..., int], titled: bool
+) -> None:
+    """The query's token, the password and the bearer token of the request never reach the
+    error, even when the server's answer quotes them; the answer is still described."""
+    port = serve(lambda conn: _echo_404(conn, titled))
+    url = f"ws://alice:Pa55word@127.0.0.1:{port}/etp?access_token=Q-SECRET-1&x=a%2Bb%3Dc"
+    with pytest.raises(ETPTransportError, match="HTTP 404") as info:
+        WebSocketTransport.connect(
+            url, headers={"Authorization": "Bearer TOKEN-SECRET-2"}, connect_timeout=5
+        )
+    shown = str(info.value) + repr(info.value)
+    for secret in ("Q-SECRET-1", "Pa55word", "TOKEN-SECRET-2", "a%2Bb%3Dc", "a+b=c"):
+        assert secret not in shown, shown
+    assert "***" in shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["user:S3CRET@etp.example.com:443/api", "user:S3/CRET@etp.example.com/x?t=1", "a:S3CRET@:::"],
+)
+def test_a_url_without_a_scheme_is_shown_without_its_credentials(url: str) -> None:
+    """A URL given without ``scheme://`` is refused without echoing its userinfo."""
+    with pytest.raises(ETPInvalidArgument) as info:
+        WebSocketTransport.connect(url, connect_timeout=5)
+    assert "S3" not in str(info.value) and "CRET" not in str(info.value), info.value
+
+
+@pytest.mark.parametrize(
+    ("url", "proxy"),
+    [
+        ("ws://127.0.0.1:9/", "user:S3/CRET@127.0.0.1:9"),
+        ("ws://127.0.0.1:9/", "http://user:S3CRET@127.0.0.1:bad"),
+        ("ws://user:S3/CRET@127.0.0.1:9/", None),
+    ],
+)
+def test_a_port_that_is_no_number_is_refused_without_quoting_it(
+    url: str, proxy: str | None
+) -> None:
+    """``http://user:pa/ss@host`` splits its netloc at the ``/``: the "port" is then part of
+    the password. A port that is no number is an ETPInvalidArgument that does not quote it."""
+    with pytest.raises(ETPInvalidArgument, match="port") as info:
+        WebSocketTransport.connect(url, proxy=proxy or False, connect_timeout=5)
+    assert "S3" not in str(info.value) and "CRET" not in str(info.value), info.value

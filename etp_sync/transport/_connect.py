@@ -9,6 +9,7 @@ and frames messages itself on the socket it returns.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import ipaddress
 import logging
@@ -19,7 +20,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 import websocket
 
@@ -39,6 +40,7 @@ __all__ = [
     "open_websocket",
     "proxy_for",
     "refusal_error",
+    "request_secrets",
     "safe_url",
 ]
 
@@ -52,9 +54,16 @@ _SUMMARY_CHARS: Final = 100
 
 
 def safe_url(url: str) -> str:
-    """``url`` without userinfo, query or fragment: fit for logs, reprs and error messages."""
+    """``url`` without userinfo, query or fragment: fit for logs, reprs and error messages.
+
+    A text without ``//`` (a host given without its scheme, ``user:password@host/path``) keeps
+    only what follows its last ``@``: a password may hold ``/``, so nothing before it is
+    shown."""
     try:
         parts = urlsplit(url)
+        if not parts.netloc:
+            shown = url.split("#", 1)[0].split("?", 1)[0]
+            return shown.rpartition("@")[2]
         host = parts.hostname or ""
         if ":" in host:
             host = f"[{host}]"
@@ -89,7 +98,7 @@ def _open_socket(
     if parts.scheme.lower() not in ("ws", "wss") or not parts.hostname:
         raise ETPInvalidArgument(f"not a ws:// or wss:// URL: {safe_url(url)}")
     host = parts.hostname
-    port = parts.port or (443 if secure else 80)
+    port = _port_of(parts, 443 if secure else 80, "the URL")
     deadline = time.monotonic() + timeout
     sock = _tunnel(proxy, host, port, deadline) if proxy else _tcp(host, port, deadline, "")
     if not secure:
@@ -153,6 +162,16 @@ def peer_is_loopback(sock: socket.socket) -> bool:
     return address.is_loopback
 
 
+def _port_of(parts: SplitResult, default: int, what: str) -> int:
+    """The port of a split URL (``default`` when it names none); ETPInvalidArgument when it is
+    no number (the text is not quoted: with a password holding ``/``, it is part of it)."""
+    try:
+        port = parts.port
+    except ValueError:
+        raise ETPInvalidArgument(f"the port of {what} is not a number from 0 to 65535") from None
+    return default if port is None else port
+
+
 def _tunnel(proxy: str, host: str, port: int, deadline: float) -> socket.socket:
     """A socket tunnelled to ``host:port`` by the HTTP proxy ``proxy`` (``CONNECT``), within
     ``deadline``; the proxy's credentials (``http://user:password@proxy:3128``) go as Basic
@@ -163,7 +182,7 @@ def _tunnel(proxy: str, host: str, port: int, deadline: float) -> socket.socket:
             f"only http:// proxies (HTTP CONNECT) are supported, got {safe_url(proxy)!r}"
         )
     shown = safe_url(proxy)
-    sock = _tcp(parts.hostname, parts.port or 8080, deadline, "the proxy ")
+    sock = _tcp(parts.hostname, _port_of(parts, 8080, "the proxy"), deadline, "the proxy ")
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
     if parts.username is not None:
@@ -373,16 +392,47 @@ def _summary(headers: Mapping[str, str] | None, body: bytes | str | None) -> str
     return f" ({', '.join(shown)})" if shown else ""
 
 
+_MIN_SECRET: Final = 4
+"""Shorter values are not searched for in a server's answer (``a=1`` would blank every 1)."""
+
+
+def request_secrets(url: str, headers: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """What a request to ``url`` with ``headers`` says that must not reach an error message
+    when the server echoes it back (a 404 page showing the path and query, a page echoing
+    the headers): the password, the query and fragment and each query value (as sent and
+    decoded), and the values of credential headers (a bearer token alone too)."""
+    found: list[str] = []
+    with contextlib.suppress(ValueError):
+        parts = urlsplit(url)
+        found += [parts.password or "", parts.query, parts.fragment]
+        for _, value in parse_qsl(parts.query, keep_blank_values=True):
+            found += [value, quote(value, safe="")]
+        found += [v for part in parts.query.split("&") for v in part.split("=", 1)[1:]]
+    for name, value in headers:
+        if name.lower() in ("authorization", "proxy-authorization", "cookie"):
+            found += [value, value.partition(" ")[2]]
+    return sorted({f for f in found if len(f) >= _MIN_SECRET}, key=len, reverse=True)
+
+
+def _redacted(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:  # the longest first: a secret may hold a shorter one
+        text = text.replace(secret, "***")
+    return text
+
+
 def refusal_error(
     safe: str,
     status: int,
     reason: str | None = None,
     headers: Mapping[str, str] | None = None,
     body: bytes | str | None = None,
+    secrets: Sequence[str] = (),
 ) -> ETPTransportError:
     """The error for an HTTP answer other than 101 to the upgrade of ``safe`` (a safe URL):
-    one line naming the cause and what to check."""
+    one line naming the cause and what to check. What the answer quotes of the request's
+    ``secrets`` (:func:`request_secrets`) is shown as ``***``."""
     answer = f"HTTP {status}{' ' + reason if reason else ''}{_summary(headers, body)}"
+    answer = _redacted(answer, secrets)
     if status in (401, 403):
         return ETPAuthorizationError(
             f"{safe} refused the credentials with {answer}: check the token (authorization=) "
@@ -438,8 +488,8 @@ def open_websocket(
             "for http://host use ws://host, for https://host use wss://host)"
         )
     request_headers = [f"Sec-WebSocket-Protocol: {ETP_SUBPROTOCOL}"]
-    items = headers.items() if isinstance(headers, Mapping) else (headers or ())
-    for name, value in items:
+    given = list(headers.items() if isinstance(headers, Mapping) else (headers or ()))
+    for name, value in given:
         _check_header(name, value)
         if name.lower() in ("sec-websocket-protocol", "sec-websocket-extensions"):
             raise ETPInvalidArgument(f"header {name!r} is set by the transport")
@@ -450,7 +500,12 @@ def open_websocket(
         sock, resp_headers = _upgrade(url, request_headers, timeout, tls, follow_redirects, proxy)
     except websocket.WebSocketBadStatusException as exc:
         raise refusal_error(
-            safe, int(exc.status_code), exc.status_message, exc.resp_headers, exc.resp_body
+            safe,
+            int(exc.status_code),
+            exc.status_message,
+            exc.resp_headers,
+            exc.resp_body,
+            request_secrets(url, given),
         ) from None
     except ssl.SSLCertVerificationError as exc:
         raise ETPTransportError(
