@@ -24,7 +24,7 @@ from etp_sync.codec.arrays import (
     from_any_array,
     to_any_array,
 )
-from etp_sync.errors import ErrorCode, StoreError
+from etp_sync.errors import ErrorCode, ETPDecodeError, ETPRemoteError, StoreError
 from etp_sync.schema import datatypes, messages
 from etp_sync.server import EmbeddedServer, Store
 from etp_sync.server.store import default_array_types
@@ -113,6 +113,43 @@ def test_uint64_travels_exact_both_ways(harness: Any, server: EmbeddedServer) ->
     assert got.dtype == np.uint64 and got.tolist() == values.tolist()
     session.put_data_array(EPC, "/u64b", values[::-1])
     assert server.store.get_array(EPC, "/u64b").tolist() == values[::-1].tolist()
+
+
+@pytest.mark.parametrize(
+    ("stored", "values"),
+    [
+        ("int8", np.array([1, 300], dtype=np.uint16)),
+        ("uint16", np.array([-1, 70000], dtype=np.int32)),
+        ("uint32", np.array([-1, 2**33], dtype=np.int64)),
+        ("int16", np.array([7, 40000], dtype=np.int32)),
+    ],
+)
+def test_a_block_of_values_its_array_cannot_hold_is_refused(
+    harness: Any, server: EmbeddedServer, stored: str, values: np.ndarray
+) -> None:
+    """PutDataSubarrays carries no logical type: its values were read as the stored array's
+    dtype and wrapped (300 stored in an int8 array as 44). They are refused now
+    (EINVALID_ARGUMENT) and the array keeps its values; values that fit are stored."""
+    session = harness.session(server)
+    session.put_data_array(EPC, "/narrow", np.zeros(4, dtype=stored))
+    with pytest.raises(ETPRemoteError) as info:
+        session.put_data_subarray(EPC, "/narrow", [1], values)
+    assert info.value.code == ErrorCode.EINVALID_ARGUMENT
+    assert "do not fit" in str(info.value)
+    assert server.store.get_array(EPC, "/narrow").tolist() == [0, 0, 0, 0]
+    session.put_data_subarray(EPC, "/narrow", [1], np.array([1, 2], dtype=values.dtype))
+    got = session.get_data_array(EPC, "/narrow")
+    assert got.dtype == np.dtype(stored) and got.tolist() == [0, 1, 2, 0]
+
+
+def test_reading_int32_values_as_a_narrower_dtype_refuses_values_it_cannot_hold() -> None:
+    """from_any_array narrows integers only when every value fits (server and client alike)."""
+    any_array, _ = to_any_array(np.array([7, 40000], dtype=np.int32))
+    assert from_any_array(any_array, [2], "arrayOfInt32LE").tolist() == [7, 40000]
+    with pytest.raises(ETPDecodeError, match="do not fit int16"):
+        from_any_array(any_array, [2], "arrayOfInt16LE")
+    fits, _ = to_any_array(np.array([7, -8], dtype=np.int32))
+    assert from_any_array(fits, [2], "arrayOfInt16LE").dtype == np.int16
 
 
 def _put_whole(client: RawClient, path: str, item: Any, dims: list[int]) -> Any:

@@ -286,13 +286,32 @@ def from_any_array(
     else:
         values = item.values
         if values.dtype != dtype:
-            values = values.view(dtype) if _same_bits(values.dtype, dtype) else values.astype(dtype)
+            values = (
+                values.view(dtype) if _same_bits(values.dtype, dtype) else _narrowed(values, dtype)
+            )
     if values.size != count:
         raise ETPDecodeError(
             f"array has {values.size} values but its dimensions {list(shape)} need {count}"
         )
     result = values.reshape(shape)
     return result.copy() if copy else result
+
+
+def _narrowed(values: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    """``values`` cast to ``dtype``; integers only when every one fits (ETPDecodeError
+    otherwise): int32 values read as int8 would wrap (300 becomes 44) without a word."""
+    if (
+        dtype.kind in "iu"
+        and values.dtype.kind in "iu"
+        and values.size
+        and not np.can_cast(values.dtype, dtype)
+    ):
+        low, high, fits = int(values.min()), int(values.max()), np.iinfo(dtype)
+        if low < fits.min or high > fits.max:
+            raise ETPDecodeError(
+                f"values from {low} to {high} do not fit {dtype} (from {fits.min} to {fits.max})"
+            )
+    return values.astype(dtype)
 
 
 def _same_bits(a: np.dtype[Any], b: np.dtype[Any]) -> bool:
