@@ -95,6 +95,11 @@ class SessionAPI(Protocol):
         or its default), connecting (if needed) within ``deadline`` (``time.monotonic()``)."""
         ...
 
+    def _note_refused_commit(self) -> None:
+        """The server refused a commit: if it then refuses the next request with
+        EINVALID_STATE (open-etp-server ends such a session), reconnect and send it again."""
+        ...
+
     def _abort_connection(self, reason: str) -> None:
         """Drop the connection at once (requests in flight fail with ETPConnectionLost); the
         next call reconnects."""

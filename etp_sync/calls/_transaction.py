@@ -190,12 +190,16 @@ class Transaction:
                 f"the connection died before transaction {self.uuid} could {verb}: {exc}"
             ) from exc
         except ETPRemoteError as exc:
+            if verb == "commit":
+                self.session._note_refused_commit()
             raise TransactionError(
                 f"cannot {verb} transaction {self.uuid}: {exc}", exc.code
             ) from exc
         finally:
             self.manager.ended(self)
         if not reply.successful:
+            if verb == "commit":
+                self.session._note_refused_commit()
             raise TransactionError(f"could not {verb} transaction: {reply.failure_reason}")
         log.debug("transaction %s: %s done", self.uuid, verb)
 

@@ -24,6 +24,7 @@ from .._version import __version__
 from ..auth import DEFAULT_REFRESH_MARGIN
 from ..calls import CallsMixin, SubscriptionRegistry, TransactionManager
 from ..errors import (
+    ErrorCode,
     ETPConnectionLost,
     ETPConnectTimeout,
     ETPInvalidArgument,
@@ -217,6 +218,7 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         )
         self._renewal = TokenRenewal(self._credentials, connect_timeout)
         self._renew_lock = threading.RLock()  # after-connect hooks may renew again
+        self._commit_refused = False  # see send_and_recv and _note_refused_commit
         self.data_partition_id = data_partition_id
         self.timeout = timeout
         self.connect_timeout = connect_timeout
@@ -403,6 +405,18 @@ class ETPSession(ConnectionKeeper, CallsMixin):
                 resends -= 1
                 log.info("retrying %s after connection loss: %s", bodies[0].etp_name, exc)
                 continue
+            if self._commit_refused:
+                # open-etp-server ends a session whose commit it refused: every request after
+                # it gets EINVALID_STATE. The first such refusal reconnects and resends.
+                self._commit_refused = False
+                if _session_refused(response):
+                    log.warning(
+                        "%s refused (EINVALID_STATE) after a refused commit: the server ended "
+                        "the session; reconnecting and sending it again",
+                        bodies[0].etp_name,
+                    )
+                    self._abort_connection("the server ended the session after a refused commit")
+                    continue
             if (
                 not response.errors
                 or renewed
@@ -412,6 +426,13 @@ class ETPSession(ConnectionKeeper, CallsMixin):
                 return response
             renewed = True  # refused unprocessed: renew the token, then send it once more
             log.info("%s refused: the token expired; renewing it", bodies[0].etp_name)
+
+    def _note_refused_commit(self) -> None:
+        """Called when the server refused a commit: open-etp-server then refuses every later
+        request of the session with EINVALID_STATE until the client reconnects. The next
+        response decides: refused so, the session reconnects and sends the request again (a
+        server that goes on serving costs nothing)."""
+        self._commit_refused = True
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -488,6 +509,17 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         function that removes the handler.
         """
         return self._handlers.add(callback, protocol=protocol, message_type=message_type)
+
+
+def _session_refused(response: Response) -> bool:
+    """The request was refused as a whole with EINVALID_STATE (the session takes no more)."""
+    return (
+        any(
+            e.error is not None and e.error.code == ErrorCode.EINVALID_STATE and not e.errors
+            for e in response.errors
+        )
+        and not response.messages
+    )
 
 
 def _token_expired(response: Response) -> bool:
