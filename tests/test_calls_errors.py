@@ -43,6 +43,13 @@ ARGUMENT_ERRORS: dict[str, Callable[[], Any]] = {
     "subscription uri type": lambda: _offline().subscribe_notifications(42),  # type: ignore[arg-type]
     "bad uri": lambda: _offline().get_data_object("eml:///nonsense"),
     "transaction dataspace": lambda: _offline().transaction("eml:///dataspace('')"),
+    "negative count": lambda: _offline().get_data_subarray(OBJ, "/a", [0, 0], [-1, 2]),
+    "negative start": lambda: _offline().get_data_subarray(OBJ, "/a", [0, -1], [1, 2]),
+    "fractional start": lambda: _offline().get_data_subarray(OBJ, "/a", [0.5], [1]),
+    "negative start of a put": lambda: _offline().put_data_subarray(OBJ, "/a", [-1], np.ones(2)),
+    "a str sent raw": lambda: _offline().send_and_recv("hello"),  # type: ignore[arg-type]
+    "nothing sent raw": lambda: _offline().send_and_recv([]),
+    "data_partition_id": lambda: ETPSession(OFFLINE, data_partition_id=5),  # type: ignore[arg-type]
 }
 
 

@@ -152,6 +152,16 @@ def test_reading_int32_values_as_a_narrower_dtype_refuses_values_it_cannot_hold(
     assert from_any_array(fits, [2], "arrayOfInt16LE").dtype == np.int16
 
 
+def test_a_0d_string_array_round_trips(harness: Any, server: EmbeddedServer) -> None:
+    """A 0-d string array is stored (its one element counted as any string) and read back,
+    whole or as its one block; it was an internal server error (EREQUEST_DENIED)."""
+    session = harness.session(server)
+    session.put_data_array(EPC, "/s0", np.array("héllo"))
+    got = session.get_data_array(EPC, "/s0")
+    assert got.shape == () and got[()] == "héllo"
+    assert session.get_data_subarray(EPC, "/s0", (), ())[()] == "héllo"
+
+
 def _put_whole(client: RawClient, path: str, item: Any, dims: list[int]) -> Any:
     uid = datatypes.DataArrayTypes.DataArrayIdentifier(uri=EPC, path_in_resource=path)
     put = datatypes.DataArrayTypes.PutDataArraysType(

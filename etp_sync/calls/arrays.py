@@ -18,6 +18,7 @@ This module holds the public calls (:class:`ArrayCalls`); beside it: the result 
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -225,7 +226,7 @@ class ArrayCalls(SessionAPI):
         progress = resolve_progress(progress, desc=f"put {path_in_resource}")
         arr = _as_array(array)
         ident = _identifier(uri, path_in_resource, max_in_flight)
-        origin = tuple(int(s) for s in starts)
+        origin = _indexes("starts", starts)
         if len(origin) != arr.ndim:
             raise ETPInvalidArgument(
                 f"starts has {len(origin)} values but the array has {arr.ndim} axes"
@@ -412,10 +413,14 @@ class ArrayCalls(SessionAPI):
         """
         progress = resolve_progress(progress, desc=f"get {path_in_resource}")
         ident = _identifier(uri, path_in_resource, max_in_flight)
-        origin = tuple(int(s) for s in starts)
-        box = tuple(int(c) for c in counts)
+        origin = _indexes("starts", starts)
+        box = _indexes("counts", counts)
         if len(origin) != len(box):
             raise ETPInvalidArgument("starts and counts must have the same length")
+        if not box:  # a 0-d array's one block is the array
+            return self.get_data_array(
+                uri, path_in_resource, max_in_flight=max_in_flight, timeout=timeout, dtype=dtype
+            )
         if metadata is not None and (
             not isinstance(metadata, ArrayMetadata) or len(metadata.dimensions) != len(box)
         ):
@@ -449,6 +454,17 @@ class ArrayCalls(SessionAPI):
 # (plan_put_blocks), so that each block read lies in one block written, lent by etp_sync's
 # server instead of copied when it straddles two.
 VARINT_TRANSPORTS = frozenset({"arrayOfLong", "arrayOfInt"})
+
+
+def _indexes(name: str, values: Sequence[int]) -> tuple[int, ...]:
+    """``starts`` or ``counts`` as ints, each >= 0 (ETPInvalidArgument otherwise)."""
+    try:
+        out = tuple(operator.index(v) for v in values)
+    except TypeError:
+        raise ETPInvalidArgument(f"{name} must be a sequence of ints, got {values!r}") from None
+    if any(v < 0 for v in out):
+        raise ETPInvalidArgument(f"{name} must be >= 0, got {list(out)}")
+    return out
 
 
 def _as_array(array: Any) -> np.ndarray:

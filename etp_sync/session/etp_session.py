@@ -219,6 +219,10 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         self._renewal = TokenRenewal(self._credentials, connect_timeout)
         self._renew_lock = threading.RLock()  # after-connect hooks may renew again
         self._commit_refused = False  # see send_and_recv and _note_refused_commit
+        if data_partition_id is not None and not isinstance(data_partition_id, str):
+            raise ETPInvalidArgument(
+                f"data_partition_id must be a str, got {type(data_partition_id).__name__}"
+            )
         self.data_partition_id = data_partition_id
         self.timeout = timeout
         self.connect_timeout = connect_timeout
@@ -370,7 +374,7 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         (``Get*``/``Find*`` messages unless told otherwise) are resent once on a fresh connection
         when the connection drops while they are in flight, within the same deadline.
         """
-        bodies = [message] if isinstance(message, Record) else list(message)
+        bodies = [message] if isinstance(message, Record) else _records(message)
         if idempotent is None:
             idempotent = len(bodies) == 1 and bodies[0].etp_name.startswith(("Get", "Find"))
         # _deadline(timeout), inline (every request comes this way)
@@ -509,6 +513,19 @@ class ETPSession(ConnectionKeeper, CallsMixin):
         function that removes the handler.
         """
         return self._handlers.add(callback, protocol=protocol, message_type=message_type)
+
+
+def _records(message: Any) -> list[Record]:
+    """The bodies of a multipart request: a non-empty sequence of message records."""
+    try:
+        bodies = [] if isinstance(message, str | bytes) else list(message)
+    except TypeError:  # not iterable
+        bodies = []
+    if not bodies or not all(isinstance(b, Record) for b in bodies):
+        raise ETPInvalidArgument(
+            f"send_and_recv takes a message record or a list of them, got {type(message).__name__}"
+        )
+    return bodies
 
 
 def _session_refused(response: Response) -> bool:

@@ -79,8 +79,11 @@ def _adoptable(values: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> bool:
         return False
 
 
-def _cost(values: np.ndarray[Any, Any]) -> int:
-    """Bytes a block of values takes (strings: 8 per element plus their length)."""
+def _cost(values: np.ndarray[Any, Any] | str) -> int:
+    """Bytes a block of values takes (strings: 8 per element plus their length); a 0-d index
+    of a string array gives its one element."""
+    if isinstance(values, str):
+        return 8 + len(values)
     if values.dtype.kind != "O":
         return int(values.nbytes)
     return 8 * values.size + sum(len(v) for v in values.flat)
