@@ -160,6 +160,10 @@ def test_dataspaces_objects_and_arrays(harness: Harness, tmp_path: Path) -> None
     back = tmp_path / "back.npy"
     run("array", "get", url, str(model.epc_uri), model.array_path, "-o", str(back))
     np.testing.assert_array_equal(np.load(back), model.z_values)
+    np.save(npy, np.array(3.5))  # a 0-d array keeps its shape (it became shape (1,))
+    assert run_json("array", "put", url, str(model.epc_uri), "/zd", str(npy))["shape"] == []
+    run("array", "get", url, str(model.epc_uri), "/zd", "-o", str(back))
+    assert np.load(back).shape == () and np.load(back)[()] == 3.5
 
     deleted = run_json("objects", "delete", url, str(model.grid_uri))
     assert list(deleted) == [str(model.grid_uri)]

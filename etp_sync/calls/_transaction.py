@@ -129,7 +129,9 @@ class Transaction:
                     time.sleep(delay)
                     delay = min(delay * 2, 2.0)
                     continue
-                raise TransactionError(f"cannot start a transaction: {exc}", exc.code) from exc
+                raise TransactionError(
+                    f"cannot start a transaction: {exc.message}", exc.code
+                ) from exc
             break
         if not reply.successful:
             raise TransactionError(f"the server refused the transaction: {reply.failure_reason}")
@@ -193,7 +195,7 @@ class Transaction:
             if verb == "commit":
                 self.session._note_refused_commit()
             raise TransactionError(
-                f"cannot {verb} transaction {self.uuid}: {exc}", exc.code
+                f"cannot {verb} transaction {self.uuid}: {exc.message}", exc.code
             ) from exc
         finally:
             self.manager.ended(self)

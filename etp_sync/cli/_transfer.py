@@ -77,7 +77,7 @@ def _array_put(args: argparse.Namespace) -> int:
     shape = tuple(int(n) for n in values.shape)
 
     def read(starts: tuple[int, ...], counts: tuple[int, ...]) -> np.ndarray:
-        return np.ascontiguousarray(values[slices(starts, counts)])
+        return np.asarray(values[slices(starts, counts)], order="C")  # a 0-d array stays 0-d
 
     with open_session(args) as session, progress_bar(args, "array put") as progress:
         meter = ByteMeter(int(values.nbytes), progress)

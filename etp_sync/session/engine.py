@@ -211,7 +211,7 @@ class SessionEngine:
         except (ETPReadTimeout, ETPWriteTimeout) as exc:
             conn.close(send_close_session=False, abort=True)
             raise ETPConnectTimeout(
-                f"no ETP session with {safe_url(url)} within {connect_timeout:g} s: {exc}"
+                f"no ETP session with {safe_url(url)} within {connect_timeout:g} s: {exc.message}"
             ) from None
         except BaseException:
             conn.close(send_close_session=False)
