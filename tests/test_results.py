@@ -30,3 +30,25 @@ def test_active_status_from_enum_or_name() -> None:
     kind = datatypes.Object.ActiveStatusKind
     assert _is_active(kind.Active) and _is_active("Active")
     assert not _is_active(kind.Inactive) and not _is_active("Inactive")
+
+
+def test_a_naive_datetime_filter_is_local_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``store_last_write_filter=datetime.now() - timedelta(minutes=5)`` means five minutes
+    ago, as ``datetime.timestamp()`` reads a naive datetime: it was read as UTC (in Oslo,
+    an hour or two off). Aware datetimes and ints are taken as they are."""
+    import time
+    from datetime import UTC, datetime
+
+    from etp_sync.calls.results import to_us
+
+    monkeypatch.setenv("TZ", "Europe/Oslo")
+    time.tzset()
+    try:
+        naive = datetime(2024, 7, 1, 12, 0, 0)  # 10:00 UTC (summer time, UTC+2)
+        assert to_us(naive) == int(naive.timestamp()) * 1_000_000
+        assert to_us(naive) == to_us(datetime(2024, 7, 1, 10, 0, 0, tzinfo=UTC))
+        assert to_us(datetime(2024, 7, 1, 12, 0, 0, tzinfo=UTC)) == 1_719_835_200_000_000
+        assert to_us(1_719_835_200_000_000) == 1_719_835_200_000_000
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -44,12 +44,14 @@ def datetime_from_us(us: int) -> datetime:
 
 
 def to_us(value: datetime | int | None, what: str = "time") -> int | None:
-    """A time argument as ETP microseconds: a datetime (naive means UTC) or an int (µs)."""
+    """A time argument as ETP microseconds: a datetime or an int (µs since the epoch, UTC).
+    A naive datetime is local time, as ``datetime.timestamp()`` reads it (``datetime.now() -
+    timedelta(minutes=5)`` means five minutes ago): it was read as UTC, off by the zone."""
     if value is None:
         return None
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
+            value = value.astimezone(UTC)  # a naive datetime is local time
         delta = value - _EPOCH
         return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     if isinstance(value, int | np.integer) and not isinstance(value, bool):

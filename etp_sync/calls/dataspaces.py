@@ -72,7 +72,8 @@ class DataspaceCalls(SessionAPI):
     def get_dataspaces(
         self, *, store_last_write_filter: datetime | int | None = None
     ) -> list[Dataspace]:
-        """All dataspaces (written after ``store_last_write_filter`` if given: datetime or µs)."""
+        """All dataspaces (written after ``store_last_write_filter`` if given: a datetime,
+        naive = local time, or µs)."""
         response = self.request(
             messages.Dataspace.GetDataspaces(
                 store_last_write_filter=to_us(store_last_write_filter, "store_last_write_filter")

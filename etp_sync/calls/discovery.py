@@ -149,7 +149,8 @@ class DiscoveryCalls(SessionAPI):
         ``len(...)`` work) whose ``edges`` hold the references between objects when
         ``include_edges`` is set (empty otherwise). ``types`` filters by qualified type
         (``resqml20.*`` wildcards allowed); ``count_objects`` fills source/target counts;
-        ``store_last_write_filter`` (datetime or µs) keeps objects written after it.
+        ``store_last_write_filter`` (a datetime, naive = local time, or µs) keeps objects written
+        after it.
         """
         body = messages.Discovery.GetResources(
             context=context_info(
@@ -185,7 +186,8 @@ class DiscoveryCalls(SessionAPI):
         delete_time_filter: TimeFilter = None,
         types: TypeFilter = (),
     ) -> list[DeletedResource]:
-        """Objects deleted from a dataspace (after ``delete_time_filter``, datetime or µs)."""
+        """Objects deleted from a dataspace (after ``delete_time_filter``: a datetime, naive =
+        local time, or µs)."""
         body = messages.Discovery.GetDeletedResources(
             dataspace_uri=str(as_dataspace_uri(dataspace)),
             delete_time_filter=to_us(delete_time_filter, "delete_time_filter"),
