@@ -556,6 +556,31 @@ def test_hung_server(rig: Rig, when: str) -> None:
     assert isinstance(call.error, ETPTimeout), call
 
 
+@pytest.mark.timeout(60)
+def test_a_connection_gone_silent_is_replaced_after_a_timed_out_call(rig: Rig) -> None:
+    """The path dies without a reset (a load balancer or NAT forgot the connection): a call
+    that times out with no message from the server for SILENT_DROP_AFTER drops the
+    connection, so the next call reconnects instead of timing out for as long as TCP keeps
+    the dead connection."""
+    server = rig.server()
+    proxy = rig.proxy(server)
+    session = rig.session(proxy.url, timeout=1)
+    session.SILENT_DROP_AFTER = 1.5  # type: ignore[misc]  # 10 s by default
+    session.connect()
+    connects = session.connect_count
+    proxy.pause("down")
+    call = rig.call(1, session.get_dataspaces)
+    assert isinstance(call.error, ETPTimeout), call
+    assert session.is_open  # silent for 1 s: a short timeout on a slow server, maybe
+    call = rig.call(1, session.get_dataspaces)
+    assert isinstance(call.error, ETPTimeout), call
+    assert not session.is_open  # silent for 2 s: dropped at the timeout
+    proxy.resume("down")
+    again = rig.call(5, session.get_dataspaces)
+    assert again.error is None, again
+    assert session.connect_count == connects + 1
+
+
 @pytest.mark.timeout(120)
 def test_byte_by_byte_peer(rig: Rig) -> None:
     """Every answer arrives one byte per TCP segment: the calls work and return the right data."""

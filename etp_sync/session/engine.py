@@ -136,6 +136,8 @@ class SessionEngine:
         self._fail_lock = threading.Lock()
         self.close_error: ETPError | None = None
         self._placed: ReplyTarget | None = None  # the target of the frame being received
+        self.last_frame = time.monotonic()
+        """When the reader last received a whole message (``time.monotonic()``)."""
         self._kinds: dict[type, _Kind] = {}  # checked once per message class (see _kind)
         self._compress: bool | None = False  # the codec's choice (see _compress_choice)
         self._limit = 0  # response_limit, fixed once the session is open
@@ -453,10 +455,12 @@ class SessionEngine:
     def _read_loop(self) -> None:
         recv = self.transport.recv_data
         handle = self._handle_frame
+        clock = time.monotonic
         try:
             while self.close_error is None:
                 received = recv(None)
                 if received is not None:
+                    self.last_frame = clock()
                     handle(received[0])
                     del received  # don't keep the last message alive while the next one arrives
         except ETPSessionClosed as exc:

@@ -28,6 +28,7 @@ from ..errors import (
     ETPConnectionLost,
     ETPConnectTimeout,
     ETPInvalidArgument,
+    ETPReadTimeout,
     ETPSessionClosed,
 )
 from ..protocol.correlation import ReplyTarget, Response
@@ -160,6 +161,9 @@ class ETPSession(ConnectionKeeper, CallsMixin):
 
     DEADLINE_MARGIN = 0.5
     """Seconds a call may run past its ``timeout`` (see "Deadlines" above)."""
+    SILENT_DROP_AFTER = 10.0
+    """Seconds without any message from the server after which a call that timed out drops the
+    connection, so that the next one reconnects (see :meth:`_drop_if_silent`)."""
 
     def __init__(
         self,
@@ -395,6 +399,7 @@ class ETPSession(ConnectionKeeper, CallsMixin):
                 conn = self._connection(deadline)
             if self._credentials.due():
                 conn = self._renew(conn, deadline)
+            sent = time.monotonic()
             try:
                 if len(bodies) == 1:
                     pending = conn.send(bodies[0], deadline=deadline)
@@ -403,6 +408,9 @@ class ETPSession(ConnectionKeeper, CallsMixin):
                     pending = conn.send_multipart(bodies, deadline=deadline)
                 del conn  # a dead connection must not outlive its failure in this frame
                 response = pending.result(deadline=deadline)
+            except ETPReadTimeout:
+                self._drop_if_silent(sent)
+                raise
             except ETPConnectionLost as exc:
                 if isinstance(exc, ETPSessionClosed) or resends <= 0:
                     raise
@@ -430,6 +438,28 @@ class ETPSession(ConnectionKeeper, CallsMixin):
                 return response
             renewed = True  # refused unprocessed: renew the token, then send it once more
             log.info("%s refused: the token expired; renewing it", bodies[0].etp_name)
+
+    def _drop_if_silent(self, since: float) -> None:
+        """After a call timed out: drop the connection when not one message came from the
+        server since its request went out (``since``, ``time.monotonic()``) nor for
+        :attr:`SILENT_DROP_AFTER` seconds. A path that went dead (a load balancer or NAT that
+        forgot the connection, a frame cut off midway) would otherwise fail every later call
+        until TCP gives up, many minutes on; the next call reconnects. A short timeout on a
+        server that answers keeps the connection (it gets messages); a server silent for that
+        long on every request in flight is not told apart from a dead path."""
+        conn = self._conn
+        if (
+            conn is not None
+            and conn.last_frame < since
+            and time.monotonic() - conn.last_frame >= self.SILENT_DROP_AFTER
+        ):
+            log.warning(
+                "no message from %s in the %.1f s the call waited: dropping the connection "
+                "(the next call reconnects)",
+                safe_url(self.url),
+                time.monotonic() - since,
+            )
+            self._abort_connection("connection dropped: the server sent nothing for a whole call")
 
     def _note_refused_commit(self) -> None:
         """Called when the server refused a commit: open-etp-server then refuses every later
