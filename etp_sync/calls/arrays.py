@@ -419,7 +419,12 @@ class ArrayCalls(SessionAPI):
             raise ETPInvalidArgument("starts and counts must have the same length")
         if not box:  # a 0-d array's one block is the array
             return self.get_data_array(
-                uri, path_in_resource, max_in_flight=max_in_flight, timeout=timeout, dtype=dtype
+                uri,
+                path_in_resource,
+                progress=progress,
+                max_in_flight=max_in_flight,
+                timeout=timeout,
+                dtype=dtype,
             )
         if metadata is not None and (
             not isinstance(metadata, ArrayMetadata) or len(metadata.dimensions) != len(box)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 from .._timeouts import MAX_WAIT, seconds
@@ -133,7 +133,7 @@ class RequestSender(ConnectionKeeper):
                 # open-etp-server ends a session whose commit it refused: every request after
                 # it gets EINVALID_STATE. The first such refusal reconnects and resends.
                 self._commit_refused = False
-                if _session_refused(response):
+                if _refused_whole(response, _SESSION_ENDED):
                     log.warning(
                         "%s refused (EINVALID_STATE) after a refused commit: the server ended "
                         "the session; reconnecting and sending it again",
@@ -144,7 +144,7 @@ class RequestSender(ConnectionKeeper):
             if (
                 not response.errors
                 or renewed
-                or not _token_expired(response)
+                or not _refused_whole(response, EXPIRY_CODES)
                 or not self._credentials.expire()
             ):
                 return response
@@ -257,23 +257,12 @@ def _records(message: Any) -> list[Record]:
     return bodies
 
 
-def _session_refused(response: Response) -> bool:
-    """The request was refused as a whole with EINVALID_STATE (the session takes no more)."""
-    return (
-        any(
-            e.error is not None and e.error.code == ErrorCode.EINVALID_STATE and not e.errors
-            for e in response.errors
-        )
-        and not response.messages
+def _refused_whole(response: Response, codes: Container[int]) -> bool:
+    """The request was refused as a whole (no message, no per-item errors) with one of
+    ``codes``: EINVALID_STATE (the server ended the session), an expired token."""
+    return not response.messages and any(
+        e.error is not None and e.error.code in codes and not e.errors for e in response.errors
     )
 
 
-def _token_expired(response: Response) -> bool:
-    """The request was refused as a whole because the token expired."""
-    return (
-        any(
-            e.error is not None and e.error.code in EXPIRY_CODES and not e.errors
-            for e in response.errors
-        )
-        and not response.messages
-    )
+_SESSION_ENDED = frozenset({ErrorCode.EINVALID_STATE})
