@@ -29,7 +29,11 @@ SPACE = "reply/budget"
 
 @pytest.fixture()
 def server() -> Iterator[EmbeddedServer]:
-    with EmbeddedServer(host="127.0.0.1", port=0, max_message_size=MESSAGE) as srv:
+    """A server with small messages and no object size limit: it advertises no
+    MaxDataObjectSize, so a session's default reply bound is 4 messages."""
+    with EmbeddedServer(
+        host="127.0.0.1", port=0, max_message_size=MESSAGE, max_object_bytes=None
+    ) as srv:
         yield srv
 
 
@@ -265,3 +269,41 @@ def test_a_get_being_split_resumes_after_a_drop(server: EmbeddedServer) -> None:
         assert min(counts) <= 36
     finally:
         proxy.stop()
+
+
+def test_the_default_reply_bound_reads_back_the_largest_object_the_server_takes() -> None:
+    """A server with 16 KiB messages takes objects up to its MaxDataObjectSize (here 1 MiB):
+    with the default max_response_size a session reads back an object of almost that size
+    (about 64 Chunk messages), which 4 messages' worth would refuse (review)."""
+    limit = 1 << 20
+    with (
+        EmbeddedServer(
+            host="127.0.0.1", port=0, max_message_size=MESSAGE, max_object_bytes=limit
+        ) as server,
+        ETPSession(server.url, compression=False) as session,
+    ):
+        assert session.server.endpoint_capabilities["MaxDataObjectSize"] == limit
+        session.put_dataspace(SPACE)
+        (uri, doc), *_ = _docs(1, padding=limit - 2_000).items()
+        assert limit - 1_000 < len(doc) <= limit
+        small = _docs(3)
+        session.put_data_objects({uri: doc, **small})
+        assert session.get_data_object(uri).xml == doc
+        got = session.get_data_objects([*small, uri])
+        assert {str(u): o.xml for u, o in got.items()} == {**small, uri: doc}
+
+
+def test_the_default_reply_bound_makes_room_for_at_most_one_gib() -> None:
+    """A server claiming objects of any size does not raise the default bound past 1 GiB
+    (and its Chunks' framing); one naming no size leaves 4 messages."""
+    from etp_sync.protocol.negotiation import OBJECT_SIZE_CEILING, ServerInfo, object_room
+
+    def info(**endpoint: Any) -> ServerInfo:
+        return ServerInfo("peer", "1", uuid.uuid4(), uuid.uuid4(), {}, (), "", ("xml",),
+                          endpoint, MESSAGE)  # fmt: skip
+
+    assert object_room(info()) == 0
+    assert object_room(info(MaxDataObjectSize=True)) == 0
+    assert object_room(info(MaxDataObjectSize=1 << 20)) == (1 << 20) + (1 << 14) + 2 * MESSAGE
+    huge = object_room(info(MaxDataObjectSize=1 << 40))
+    assert OBJECT_SIZE_CEILING < huge < OBJECT_SIZE_CEILING * 1.02

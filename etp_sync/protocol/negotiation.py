@@ -148,6 +148,32 @@ def read_open_session(open_session: Any, *, client_max_message_size: int) -> Ser
     )
 
 
+OBJECT_SIZE_CEILING = 1 << 30
+"""The most of a server's ``MaxDataObjectSize`` that :func:`object_room` makes room for: the
+default reply bound is what a client may hold of one reply, and a server may claim any size."""
+_MAX_OBJECT_KEY = "MaxDataObjectSize"
+STORE_PROTOCOL = 4
+
+
+def object_room(server: ServerInfo) -> int:
+    """Bytes a reply carrying the largest data object ``server`` takes amounts to at most: its
+    ``MaxDataObjectSize`` (endpoint capability, else the Store protocol's; up to
+    :data:`OBJECT_SIZE_CEILING`), plus its Chunk messages' framing and two messages more; 0 when
+    the server names no such size. A default reply bound of at least this reads back every
+    object the server accepts, whatever its message size (a server with 16 KiB messages and
+    64 MiB objects: a get of one object is 4,000 Chunks)."""
+    largest = server.endpoint_capabilities.get(_MAX_OBJECT_KEY)
+    store = server.protocols.get(STORE_PROTOCOL)
+    if largest is None and store is not None:
+        largest = capability_value(store.capabilities, _MAX_OBJECT_KEY)
+    if not isinstance(largest, int) or isinstance(largest, bool) or largest <= 0:
+        return 0
+    largest = min(largest, OBJECT_SIZE_CEILING)
+    # A Chunk's framing (header, blob id, lengths) is a few dozen bytes, and a part counts at
+    # least 512 (see Correlator): 1/64 covers chunks of 4 KiB and more.
+    return largest + largest // 64 + 2 * server.max_message_size
+
+
 def _type_matches(pattern: str, qualified_type: str) -> bool:
     if pattern == qualified_type or pattern == "*":
         return True

@@ -50,7 +50,7 @@ from ..errors import (
     fresh_error,
 )
 from ..protocol.correlation import Correlator, MessageIds, PendingRequest, ReplyTarget
-from ..protocol.negotiation import ServerInfo, now_us, read_open_session
+from ..protocol.negotiation import ServerInfo, now_us, object_room, read_open_session
 from ..protocol.replies import PROTOCOL_EXCEPTION, expected_replies
 from ..schema import Record, messages
 from ..transport._connect import safe_url
@@ -68,7 +68,8 @@ MAX_QUEUED_REPLIES = 32
 """Replies of the reader thread waiting for the send-order lock at most (the oldest go)."""
 RESPONSE_MESSAGES = 4
 """Default bound of one reply, all its parts together: this many negotiated maximum-size
-messages (see ``max_response_size``)."""
+messages, or room for the largest data object the server takes (see :func:`object_room`),
+whichever is larger (see ``max_response_size``)."""
 
 
 _FIN = int(MessageFlags.FIN)
@@ -264,7 +265,10 @@ class SessionEngine:
         """The most bytes one reply may amount to, all its parts together."""
         if self.max_response_size is not None:
             return self.max_response_size
-        return RESPONSE_MESSAGES * self.max_message_size
+        limit = RESPONSE_MESSAGES * self.max_message_size
+        if self.server is not None:
+            limit = max(limit, object_room(self.server))
+        return limit
 
     def _check_open(self) -> None:
         if self.close_error is not None:
