@@ -37,6 +37,34 @@ if TYPE_CHECKING:
 log = logging.getLogger("etp_sync.transaction")
 
 
+class BusyWait:
+    """Back-off while another session's write transaction holds a dataspace (the server says
+    EMAX_TRANSACTIONS_EXCEEDED; open-etp-server allows one per dataspace): 50 ms, doubling up
+    to 2 s, within the call's deadline. A StartTransaction and a write refused whole for that
+    reason are sent again this way (nothing of them was applied)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.delay = 0.05
+
+    def again(self, deadline: Deadline, reason: str) -> bool:
+        """Sleep before the next attempt and return True; False when the deadline leaves no
+        room for it (the caller reports the refusal)."""
+        left = deadline.at - time.monotonic()
+        if left <= self.delay:
+            return False
+        log.log(
+            logging.WARNING if self.delay == 0.05 else logging.DEBUG,
+            "dataspace busy (%s); retrying %s for up to %.1f s",
+            reason,
+            self.what,
+            left,
+        )
+        time.sleep(self.delay)
+        self.delay = min(self.delay * 2, 2.0)
+        return True
+
+
 def dataspace_uri_text(value: str | DataspaceURI) -> str:
     """Canonical URI text of a dataspace given as a path, URI string or DataspaceURI."""
     return str(as_dataspace_uri(value))
@@ -94,7 +122,7 @@ class Transaction:
         return self
 
     def _start(self, deadline: Deadline) -> None:
-        delay = 0.05
+        busy = BusyWait("StartTransaction")
         while True:
             try:
                 (reply,) = self.session.send_and_recv(
@@ -118,16 +146,9 @@ class Transaction:
                 )
                 raise
             except ETPRemoteError as exc:
-                busy = exc.code == ErrorCode.EMAX_TRANSACTIONS_EXCEEDED
-                if busy and deadline.at - time.monotonic() > delay:
-                    log.log(
-                        logging.WARNING if delay == 0.05 else logging.DEBUG,
-                        "dataspace busy (%s); retrying StartTransaction for up to %.1f s",
-                        exc.message,
-                        deadline.at - time.monotonic(),
-                    )
-                    time.sleep(delay)
-                    delay = min(delay * 2, 2.0)
+                if exc.code == ErrorCode.EMAX_TRANSACTIONS_EXCEEDED and busy.again(
+                    deadline, exc.message
+                ):
                     continue
                 raise TransactionError(
                     f"cannot start a transaction: {exc.message}", exc.code

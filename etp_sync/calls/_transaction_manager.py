@@ -28,7 +28,7 @@ from ..protocol.correlation import Response
 from ..schema import Record
 from ..uri import DataspaceURI
 from ._core import Deadline, SessionAPI
-from ._transaction import Transaction
+from ._transaction import BusyWait, Transaction
 from ._write_gate import WriteGate
 
 log = logging.getLogger("etp_sync.transaction")
@@ -175,17 +175,26 @@ class TransactionManager:
         return self.write_many(send_checked, dataspace=dataspace, deadline=deadline)
 
     def _outside(self, send: Operation[Response], deadline: Deadline, replaces: bool) -> Response:
-        """One write outside any transaction (after another thread's has ended)."""
+        """One write outside any transaction (after another thread's has ended). Refused whole
+        because another session's transaction holds its dataspace, it is sent again with
+        back-off within the deadline, as a write of several requests waits to start its own
+        transaction."""
+        busy = BusyWait("the write")
         with self.gate.shared(deadline):
             while True:
                 try:
-                    return send(deadline)
+                    response = send(deadline)
                 except ETPSessionClosed:
                     raise
                 except ETPConnectionLost as exc:
                     if not replaces or deadline.expired:
                         raise
                     log.warning("sending the write again after a connection loss: %s", exc)
+                    continue
+                if not response.errors or not _dataspace_busy(response):
+                    return response
+                if not busy.again(deadline, response_error(response).message):
+                    return response
 
     def write_many(
         self,
@@ -275,3 +284,17 @@ def response_error(response: Response) -> ETPRemoteError:
     except ETPRemoteError as exc:
         return exc
     raise AssertionError("response has no errors")
+
+
+def _dataspace_busy(response: Response) -> bool:
+    """The write was refused whole because another session's transaction holds its dataspace:
+    no response message, and every error (of the request or of any item) is
+    EMAX_TRANSACTIONS_EXCEEDED; nothing of it was applied."""
+    if response.messages:
+        return False
+    codes = []
+    for exception in response.errors:
+        if exception.error is not None:
+            codes.append(exception.error.code)
+        codes.extend(info.code for info in exception.errors.values())
+    return bool(codes) and all(c == ErrorCode.EMAX_TRANSACTIONS_EXCEEDED for c in codes)
