@@ -556,12 +556,28 @@ def test_hung_server(rig: Rig, when: str) -> None:
     assert isinstance(call.error, ETPTimeout), call
 
 
+def _crs_uris(count: int) -> list[DataObjectURI]:
+    return [
+        DataObjectURI.from_type(DS, "resqml20.obj_LocalDepth3dCrs", uuid.uuid4())
+        for _ in range(count)
+    ]
+
+
+SILENT_CALLS: dict[str, Callable[[ETPSession], Any]] = {
+    "request": lambda s: s.get_dataspaces(),
+    # 300 URIs: several GetDataObjects in flight (calls/_pipeline.py), waited on by handle
+    "pipelined": lambda s: s.get_data_objects(_crs_uris(300)),
+    "handle": lambda s: s.send(messages.Dataspace.GetDataspaces()).result(),
+}
+
+
 @pytest.mark.timeout(60)
-def test_a_connection_gone_silent_is_replaced_after_a_timed_out_call(rig: Rig) -> None:
+@pytest.mark.parametrize("kind", list(SILENT_CALLS))
+def test_a_connection_gone_silent_is_replaced_after_a_timed_out_call(rig: Rig, kind: str) -> None:
     """The path dies without a reset (a load balancer or NAT forgot the connection): a call
     that times out with no message from the server for SILENT_DROP_AFTER drops the
     connection, so the next call reconnects instead of timing out for as long as TCP keeps
-    the dead connection."""
+    the dead connection. Whether it waited for one request or for several in flight."""
     server = rig.server()
     proxy = rig.proxy(server)
     session = rig.session(proxy.url, timeout=1)
@@ -569,10 +585,11 @@ def test_a_connection_gone_silent_is_replaced_after_a_timed_out_call(rig: Rig) -
     session.connect()
     connects = session.connect_count
     proxy.pause("down")
-    call = rig.call(1, session.get_dataspaces)
+    silent_call = SILENT_CALLS[kind]
+    call = rig.call(1, silent_call, session)
     assert isinstance(call.error, ETPTimeout), call
     assert session.is_open  # silent for 1 s: a short timeout on a slow server, maybe
-    call = rig.call(1, session.get_dataspaces)
+    call = rig.call(1, silent_call, session)
     assert isinstance(call.error, ETPTimeout), call
     assert not session.is_open  # silent for 2 s: dropped at the timeout
     proxy.resume("down")

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .._timeouts import seconds
+from ..errors import ETPReadTimeout
 from ..protocol.correlation import PendingRequest, Response
 
 
@@ -14,12 +16,22 @@ class RequestHandle:
     """A request in flight; :meth:`result` blocks for its response messages.
 
     Without a ``timeout`` of its own, the wait ends at the deadline the request was sent with
-    (sending and receiving share one deadline).
+    (sending and receiving share one deadline). A wait that times out calls ``on_timeout`` with
+    the time the request was sent (``time.monotonic()``): the session then drops a connection
+    that went silent, as after a request's own timeout.
     """
 
-    def __init__(self, pending: PendingRequest, deadline: float | None) -> None:
+    def __init__(
+        self,
+        pending: PendingRequest,
+        deadline: float | None,
+        on_timeout: Callable[[float], None] | None = None,
+        sent: float = 0.0,
+    ) -> None:
         self._pending = pending
         self._deadline = deadline
+        self._on_timeout = on_timeout
+        self._sent = sent
 
     @property
     def message_id(self) -> int:
@@ -27,9 +39,14 @@ class RequestHandle:
 
     def response(self, timeout: float | None = None) -> Response:
         """All response parts, ProtocolExceptions included (no error raised for them)."""
-        if timeout is not None:
-            return self._pending.result(seconds(timeout))
-        return self._pending.result(deadline=self._deadline)
+        try:
+            if timeout is not None:
+                return self._pending.result(seconds(timeout))
+            return self._pending.result(deadline=self._deadline)
+        except ETPReadTimeout:
+            if self._on_timeout is not None:
+                self._on_timeout(self._sent)
+            raise
 
     def result(self, timeout: float | None = None) -> list[Any]:
         """The response messages; raises :class:`~etp_sync.errors.ETPRemoteError` on errors."""

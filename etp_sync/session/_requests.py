@@ -60,12 +60,16 @@ class RequestSender(ConnectionKeeper):
         """Send a request without waiting; ``.result()`` on the handle blocks for the response.
 
         One thread can keep many requests in flight this way. ``target``: memory the reply's
-        array values may be received into (see :mod:`etp_sync.codec._placement`).
+        array values may be received into (see :mod:`etp_sync.codec._placement`). A wait on
+        the handle that times out drops a silent connection as :meth:`request` does.
         """
         deadline = self._deadline(timeout)
-        pending = self._ready(deadline).send(message, deadline=deadline, target=target)
+        conn = self._ready(deadline)
+        sent = time.monotonic()
+        pending = conn.send(message, deadline=deadline, target=target)
+        del conn
         assert pending is not None
-        return RequestHandle(pending, deadline)
+        return RequestHandle(pending, deadline, self._drop_if_silent, sent)
 
     def send_and_recv(self, message: Record, *, timeout: float | None = None) -> list[Any]:
         """Send a request and return every response message (multipart assembled).
