@@ -127,12 +127,22 @@ class ETPTransportError(ETPError):
     """The websocket transport failed (cannot connect, TLS, socket error).
 
     ``status`` is the HTTP status when the server refused the websocket upgrade (e.g. 401),
-    otherwise None: retry decisions read it instead of the message text.
+    otherwise None: retry decisions read it instead of the message text. ``permanent``: asking
+    again cannot succeed (a certificate refused, TLS to a port that does not speak it), so the
+    reconnection policy does not retry it.
     """
 
-    def __init__(self, message: str, code: int | None = None, *, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        code: int | None = None,
+        *,
+        status: int | None = None,
+        permanent: bool = False,
+    ) -> None:
         super().__init__(message, code)
         self.status = status
+        self.permanent = permanent
 
 
 class ETPConnectionLost(ETPTransportError):

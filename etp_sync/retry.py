@@ -23,7 +23,8 @@ class RetryPolicy:
     ``attempts=1`` disables retrying. Only transport failures (refused connections, dropped
     sockets, timeouts while connecting, HTTP statuses that may change: 408, 425, 429, 5xx) are
     retried; a server that refuses the session or the credentials, or that is no websocket
-    server at all, is not asked again.
+    server at all, and TLS that cannot work (a certificate refused, a port without TLS), are
+    not asked again.
 
     A call's deadline bounds the policy too: :meth:`run` makes no attempt that could only start
     after it, and each attempt gets only the time left (the caller's ``func`` reads it).
@@ -89,7 +90,7 @@ TRANSIENT_HTTP_STATUSES = frozenset({408, 425, 429})
 
 def _retryable(exc: BaseException) -> bool:
     """Transport failures are retried, except refusals that asking again will not change."""
-    if not isinstance(exc, ETPTransportError):
+    if not isinstance(exc, ETPTransportError) or getattr(exc, "permanent", False):
         return False
     status = exc.status
     return status is None or status in TRANSIENT_HTTP_STATUSES or status >= 500

@@ -7,6 +7,7 @@ import inspect
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -400,7 +401,7 @@ def test_bad_urls_and_sizes_fail_clearly() -> None:
 
 
 def test_tls_verifies_by_default_and_accepts_a_ca_bundle(
-    self_signed_cert: tuple[str, str],
+    self_signed_cert: tuple[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     cert, key = self_signed_cert
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -408,11 +409,39 @@ def test_tls_verifies_by_default_and_accepts_a_ca_bundle(
     no_retry = RetryPolicy(attempts=1)
     with FakePeer(lambda *a: None, ssl_context=context) as peer:
         assert peer.url.startswith("wss://")
-        with pytest.raises(ETPTransportError, match="certificate"):
-            ETPSession(peer.url, retry=no_retry).connect()
+        with (
+            caplog.at_level(logging.WARNING, logger="etp_sync.retry"),
+            pytest.raises(ETPTransportError, match="certificate") as refused,
+        ):
+            ETPSession(peer.url).connect()  # the default policy: not asked again
+        assert refused.value.permanent
+        assert not [r for r in caplog.records if r.name == "etp_sync.retry"]
         with ETPSession(peer.url, ca_file=cert, retry=no_retry) as session:
             assert session.ping() > 0
         with ETPSession(peer.url, verify=False, retry=no_retry) as session:
+            assert session.ping() > 0
+
+
+def test_tls_to_a_plain_port_fails_at_once_and_is_not_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """wss:// to a server without TLS: the server answers the ClientHello at once (not after
+    its handshake_timeout, waiting for an HTTP request head) and the client says to use ws://
+    without asking again (it took 5 attempts of handshake_timeout each: about a minute)."""
+    handshake_timeout = 30.0
+    with EmbeddedServer(port=0, handshake_timeout=handshake_timeout) as server:
+        url = server.url.replace("ws://", "wss://", 1)
+        started = time.monotonic()
+        with (
+            caplog.at_level(logging.WARNING, logger="etp_sync.retry"),
+            pytest.raises(ETPTransportError, match="ws://") as refused,
+        ):
+            ETPSession(url, timeout=60).connect()
+        waited = time.monotonic() - started
+        assert refused.value.permanent
+        assert not [r for r in caplog.records if r.name == "etp_sync.retry"]
+        assert waited < handshake_timeout / 3  # answered at once, not at the server's timeout
+        with ETPSession(server.url) as session:  # the server goes on serving
             assert session.ping() > 0
 
 

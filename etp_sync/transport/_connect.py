@@ -76,6 +76,11 @@ def safe_url(url: str) -> str:
 TLSContext = Callable[[], ssl.SSLContext]
 """Gives the TLS context when a wss:// socket needs one: building the default context loads the
 system's CA certificates (tens of milliseconds), which a ws:// connection should not pay."""
+NOT_TLS_REASONS = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL"}
+)
+"""OpenSSL's reasons for a reply that is no TLS record at all (versions word it differently):
+the port speaks plain text, most likely HTTP, and asking again will not change that."""
 
 
 def _tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
@@ -510,7 +515,8 @@ def open_websocket(
     except ssl.SSLCertVerificationError as exc:
         raise ETPTransportError(
             f"TLS certificate verification failed for {safe}: {exc.verify_message} (pass "
-            "ca_file= with the server's CA, or verify=False for a test server)"
+            "ca_file= with the server's CA, or verify=False for a test server)",
+            permanent=True,
         ) from None
     except (TimeoutError, websocket.WebSocketTimeoutException):
         raise ETPConnectTimeout(
@@ -526,6 +532,11 @@ def open_websocket(
     except ETPError:
         raise
     except (OSError, ValueError) as exc:
+        if isinstance(exc, ssl.SSLError) and exc.reason in NOT_TLS_REASONS:
+            raise ETPTransportError(
+                f"{safe} does not answer in TLS ({exc.reason}): is it a plain ws:// endpoint?",
+                permanent=True,
+            ) from None
         raise ETPTransportError(
             f"cannot open websocket to {safe}: {type(exc).__name__}: {_one_line(str(exc))}"
         ) from exc
