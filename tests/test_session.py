@@ -18,6 +18,7 @@ from conftest import connection_loss
 from etp_sync import (
     ErrorCode,
     ETPConnectionLost,
+    ETPInvalidArgument,
     ETPNotNegotiated,
     ETPRemoteError,
     ETPSession,
@@ -476,3 +477,22 @@ def test_every_public_member_of_the_session_is_documented() -> None:
         if not name.startswith("_") and not inspect.getdoc(getattr(ETPSession, name))
     ]
     assert undocumented == []
+
+
+@pytest.mark.parametrize(
+    ("protocols", "words"),
+    [([], "names no protocol"), ([4, -1], "no ETP protocol number"), ([0], "no ETP protocol")],
+)
+def test_protocols_that_cannot_open_a_session_are_refused_at_once(
+    protocols: list[int], words: str
+) -> None:
+    """Before: the session went to the server and reported its refusal
+    (ENOSUPPORTEDPROTOCOLS, as an ETPProtocolError) for the caller's own mistake."""
+    with pytest.raises(ETPInvalidArgument, match=words):
+        ETPSession("ws://127.0.0.1:1", protocols=protocols)
+
+
+def test_a_protocol_named_twice_is_requested_once(server: EmbeddedServer) -> None:
+    with ETPSession(server.url, protocols=[4, 3, 4]) as session:
+        assert session.protocols == (4, 3)
+        assert set(session.server.protocols) == {3, 4}

@@ -56,16 +56,25 @@ def _alias(name: str, value: Any, alias: str, alias_value: Any) -> Any:
 
 
 def _protocol_numbers(requested: Sequence[Any]) -> tuple[int, ...]:
-    """Protocol numbers from ints or pyetp-style ``SupportedProtocol`` objects (``.protocol``)."""
-    numbers = []
+    """Protocol numbers from ints or pyetp-style ``SupportedProtocol`` objects (``.protocol``),
+    each once, in order; at least one, each a positive Avro int (a session of no protocol, or
+    of a number no protocol has, is the caller's mistake, not the server's refusal)."""
+    numbers: dict[int, None] = {}
     for item in requested:
         number = getattr(item, "protocol", item)
         if isinstance(number, bool) or not isinstance(number, int):
             raise ETPInvalidArgument(
                 f"protocols are ETP protocol numbers (or have a .protocol), got {item!r}"
             )
-        numbers.append(int(number))
+        if not 0 < number <= _INT_MAX:
+            raise ETPInvalidArgument(f"{number} is no ETP protocol number (1 to {_INT_MAX})")
+        numbers[int(number)] = None
+    if not numbers:
+        raise ETPInvalidArgument("protocols= names no protocol: leave it out for the defaults")
     return tuple(numbers)
+
+
+_INT_MAX = 2**31 - 1  # protocol numbers travel as Avro ints
 
 
 class ETPSession(RequestSender, CallsMixin):
