@@ -15,16 +15,25 @@ import numpy as np
 import pytest
 from test_server import RawClient
 
+from etp_sync.calls._array_decode import decode
+from etp_sync.calls._array_meta import ArrayMetadata
 from etp_sync.codec.arrays import (
     IMPLIED_LOGICAL,
     LOGICAL_ARRAY_TYPES,
     TRANSPORT_ARRAY_TYPES,
     array_types,
+    cast_within_range,
     dtype_for,
     from_any_array,
     to_any_array,
 )
-from etp_sync.errors import ErrorCode, ETPDecodeError, ETPRemoteError, StoreError
+from etp_sync.errors import (
+    ErrorCode,
+    ETPDecodeError,
+    ETPProtocolError,
+    ETPRemoteError,
+    StoreError,
+)
 from etp_sync.schema import datatypes, messages
 from etp_sync.server import EmbeddedServer, Store
 from etp_sync.server.store import default_array_types
@@ -122,6 +131,8 @@ def test_uint64_travels_exact_both_ways(harness: Any, server: EmbeddedServer) ->
         ("uint16", np.array([-1, 70000], dtype=np.int32)),
         ("uint32", np.array([-1, 2**33], dtype=np.int64)),
         ("int16", np.array([7, 40000], dtype=np.int32)),
+        ("float32", np.array([1e300, 2.0])),  # was stored as inf (review)
+        ("float32", np.array([2.0, -1e39])),
     ],
 )
 def test_a_block_of_values_its_array_cannot_hold_is_refused(
@@ -140,6 +151,46 @@ def test_a_block_of_values_its_array_cannot_hold_is_refused(
     session.put_data_subarray(EPC, "/narrow", [1], np.array([1, 2], dtype=values.dtype))
     got = session.get_data_array(EPC, "/narrow")
     assert got.dtype == np.dtype(stored) and got.tolist() == [0, 1, 2, 0]
+
+
+def test_floats_a_narrower_float_array_can_hold_are_stored(
+    harness: Any, server: EmbeddedServer
+) -> None:
+    """Only finite values beyond float32's range are refused: infinities and NaN have a
+    float32 of their own, and float64 precision is lost as any such cast loses it."""
+    session = harness.session(server)
+    session.put_data_array(EPC, "/f32", np.zeros(4, dtype=np.float32))
+    session.put_data_subarray(EPC, "/f32", [0], np.array([np.inf, -np.inf, np.nan, 0.1]))
+    got = session.get_data_array(EPC, "/f32")
+    assert got.dtype == np.float32
+    assert got[0] == np.inf and got[1] == -np.inf and np.isnan(got[2])
+    assert got[3] == np.float32(0.1)
+
+
+def test_a_cast_to_a_narrower_type_refuses_values_it_cannot_hold() -> None:
+    """What the server's writes and the client's reads cast with (codec/arrays.py)."""
+    f32 = np.dtype(np.float32)
+    assert "do not fit float32" in str(cast_within_range(np.array([1.5, 1e300]), f32))
+    fits = cast_within_range(np.array([1.5, -np.inf, np.nan]), f32)
+    assert isinstance(fits, np.ndarray) and fits.dtype == f32 and fits[1] == -np.inf
+    assert "do not fit int8" in str(cast_within_range(np.array([1, 300]), np.dtype(np.int8)))
+    assert cast_within_range(np.array([1, -128]), np.dtype(np.int8)).tolist() == [1, -128]
+
+
+def test_a_read_refuses_reply_values_its_array_cannot_hold() -> None:
+    """Doubles for a float32 array (or longs for an int8 one) beyond its range: the client
+    made them inf (or wrapped them) without a word; now the reply is refused."""
+    meta = ArrayMetadata(
+        dimensions=(2,),
+        dtype=np.dtype(np.float32),
+        transport_type="arrayOfDouble",
+        logical_type="arrayOfFloat32LE",
+    )
+    any_array, _ = to_any_array(np.array([1.5, 1e300]))
+    with pytest.raises(ETPProtocolError, match="do not fit float32"):
+        decode(any_array, [2], [2], meta)
+    fits, _ = to_any_array(np.array([1.5, 2.5]))
+    assert decode(fits, [2], [2], meta).tolist() == [1.5, 2.5]
 
 
 def test_reading_int32_values_as_a_narrower_dtype_refuses_values_it_cannot_hold() -> None:

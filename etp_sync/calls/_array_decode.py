@@ -15,6 +15,7 @@ import numpy as np
 
 from ..codec._placement import takes_varints
 from ..codec.arrays import (
+    cast_within_range,
     TRANSPORT_DTYPES,
     array_types,
     dtype_for,
@@ -101,7 +102,8 @@ def decode(
     """The values of a received DataArray, checked against what was asked: decoded with the
     reply's own ``dimensions`` (ETPDecodeError before allocating when they claim more values
     than the ``expected`` counts), which must equal ``expected``, and a transport type that can
-    carry the array's dtype (ETPProtocolError otherwise). Returned in the array's dtype."""
+    carry the array's dtype (ETPProtocolError otherwise). Returned in the array's dtype
+    (ETPProtocolError for values it cannot hold, which a cast would wrap or make infinite)."""
     dims = tuple(int(n) for n in dimensions)
     want = tuple(int(n) for n in expected)
     if any(n < 0 for n in dims) or len(dims) > len(want) + 32 or math.prod(dims) > math.prod(want):
@@ -120,7 +122,10 @@ def decode(
     if dims != want:
         raise ETPProtocolError(f"the reply has dimensions {list(dims)}, not the {list(want)} asked")
     if meta.dtype.kind != "U" and values.dtype != meta.dtype:
-        values = values.astype(meta.dtype)
+        cast = cast_within_range(values, meta.dtype)
+        if isinstance(cast, str):  # the server's values are not its array's
+            raise ETPProtocolError(f"the reply's {cast}, the array's type")
+        values = cast
     return values
 
 

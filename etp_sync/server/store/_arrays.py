@@ -27,6 +27,7 @@ from etp_sync.codec.arrays import (
     TRANSPORT_ARRAY_TYPES,
     TRANSPORT_DTYPES,
     array_types,
+    cast_within_range,
     dtype_for,
     fitting_logical,
 )
@@ -114,11 +115,12 @@ def _conform(values: Any, counts: tuple[int, ...], dtype: np.dtype[Any]) -> np.n
     integral = dtype.kind in "iu" and v.dtype.kind in "iub"
     if not integral and not np.can_cast(v.dtype, dtype, "same_kind"):
         raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"{v.dtype} values for a {dtype} array")
-    if dtype.kind in "iu" and v.dtype.kind in "iu" and v.size and not np.can_cast(v.dtype, dtype):
-        info = np.iinfo(dtype)
-        if int(v.min()) < info.min or int(v.max()) > info.max:
-            raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"values out of range for {dtype}")
-    return v.astype(dtype, copy=False)
+    if v.dtype == dtype:
+        return v
+    cast = cast_within_range(v, dtype)
+    if isinstance(cast, str):
+        raise StoreError(ErrorCode.EINVALID_ARGUMENT, cast)
+    return cast
 
 
 def _store_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
