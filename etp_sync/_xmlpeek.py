@@ -21,23 +21,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 from xml.parsers import expat
 
-from .errors import ETPError
 from .xmlinfo import (
     CITATION_FIELDS,
     ENCODING_ERRORS,
     NS_SEPARATOR,
     XSI_NS,
     ObjectInfo,
+    citation_times,
     identify_root,
+    norm_uuid,
     parse_data_object,
     refused,
     root_namespaces,
 )
 
-__all__ = ["peek_data_object", "peek_head"]
+__all__ = ["HeadFields", "head_fields", "peek_data_object", "peek_head"]
 
 _CITATION = "Citation"
 _XSI_TYPE = f"{XSI_NS}{NS_SEPARATOR}type"  # expat's spelling of the xsi:type attribute's name
@@ -216,67 +217,77 @@ _HEAD = re.compile(
     rb"((?:\s++" + _QNAME + rb"\s*+=\s*+" + _ATTR_VALUE + rb")*+)\s*+>\s*+"
     rb"(?=<(?:" + _ATTR_NAME + rb":)?+" + _CITATION.encode() + rb"[\s/>])"
 )
-# An attribute of a start tag _HEAD matched: (name, value in double quotes, in single quotes).
-# ASCII white space only, as in _HEAD (a bytes pattern): with Unicode's, a name _HEAD read whole
-# would be split, and findall would start again at each of its characters (quadratic time).
-_ATTRIBUTE = re.compile("(" + _QNAME.decode() + r")\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)')", re.ASCII)
+# An attribute of a start tag _HEAD matched: (name, value in double quotes, in single quotes),
+# taken in order and whole (a value holding ``uuid="..."`` is no attribute). Bytes, so ASCII
+# white space only, as in _HEAD: with Unicode's, a name _HEAD read whole would be split, and
+# findall would start again at each of its characters (quadratic time).
+_ATTRIBUTE = re.compile(b"(" + _QNAME + rb")\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)')")
+# Declarations most documents open with: UTF-8, so no need to read the encoding's name.
+_USUAL_DECLARATIONS = frozenset(
+    (b'<?xml version="1.0" encoding="UTF-8"?>', b'<?xml version="1.0" encoding="utf-8"?>')
+)
 
 
-def _head_names(tag: bytes, attribute_text: bytes) -> tuple[str, str, dict[str, str]] | None:
-    """The root's namespace, local name and attributes (its unprefixed ones as expat gives
-    them, and its declarations) from the bytes of its start tag; None when they cannot be
-    read off those alone: a name or value that is no UTF-8, a repeated attribute, a root whose
-    own prefix the tag does not declare, or ``:type`` anywhere in the attributes (an
-    ``xsi:type`` needs the full parse; the test is cautious, values included)."""
-    if b":type" in attribute_text:
-        return None
-    try:
-        name = tag.decode("utf-8")
-        text = attribute_text.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    pairs = _ATTRIBUTE.findall(text)
-    attributes = {attr: dq or sq for attr, dq, sq in pairs}
-    if len(attributes) != len(pairs):
-        return None
-    prefix, colon, local = name.partition(":")
-    if colon:
-        ns = attributes.get(f"xmlns:{prefix}")
-        if ns is None:
-            return None
-    else:
-        local = name
-        ns = attributes.get("xmlns", "")
-    return ns, local, attributes
+class HeadFields(NamedTuple):
+    """What a put sends of a document besides its bytes: its uuid (lower case, to check the
+    URI's), its citation's title (Resource ``name``) and last update (µs; the creation when it
+    has no LastUpdate, 0 without either: Resource ``lastChanged``). The values of
+    :class:`~etp_sync.xmlinfo.ObjectInfo`'s fields of those names."""
+
+    uuid: str
+    title: str
+    last_update_us: int
 
 
-def peek_head(xml: bytes) -> ObjectInfo | None:
-    """:func:`peek_data_object`'s fields read off the first bytes of a document in the usual
-    form, without running a parser over the rest: a UTF-8 document whose root's start tag
-    declares the root's namespace and whose first child is a plain citation (see
+def head_fields(info: ObjectInfo) -> HeadFields:
+    """:class:`HeadFields` of a document :func:`peek_data_object` read."""
+    return HeadFields(info.uuid, info.title, info.last_update_us)
+
+
+def _root_uuid(attribute_text: bytes) -> str | None:
+    """The root's ``uuid`` attribute (unprefixed; lower case) from the bytes of the attributes
+    of a start tag :data:`_HEAD` matched; None when it has none, names it twice, or it is no
+    uuid (the parser then says why)."""
+    raw = None
+    for name, double, single in _ATTRIBUTE.findall(attribute_text):
+        if name == b"uuid":
+            if raw is not None:
+                return None
+            raw = double or single
+    return None if raw is None else norm_uuid(raw.decode("ascii", "replace"))
+
+
+def peek_head(xml: bytes) -> HeadFields | None:
+    """The :class:`HeadFields` of a document in the usual form, read off its first bytes
+    without running a parser over the rest: a UTF-8 document whose root's start tag has a
+    ``uuid`` attribute and whose first child is a plain citation (see
     :data:`_PLAIN_CITATION`). None for any other document: ask :func:`peek_data_object`.
 
     For a well-formed document the fields are the very ones :func:`peek_data_object` gives;
     the rest of the document is not checked, so a document that is not well-formed may be
     given fields too (a put sends it, and the store refuses it). A client needs no more: the
-    store checks every document it is sent, and a pipelined put is one transaction."""
+    store checks every document it is sent, and a pipelined put is one transaction. The
+    root's name and namespace are not read: a put keyed by URI needs the document's uuid, not
+    its type (the store checks both against the URI)."""
     head = _HEAD.match(xml)
     if head is None or b"\x00" in xml[: head.end()]:
         return None
-    declaration, tag, attribute_text = head.groups()
-    if declaration is not None and b"encoding" in declaration and not _in_utf8(xml):
+    declaration, _tag, attribute_text = head.groups()
+    if (
+        declaration is not None
+        and declaration not in _USUAL_DECLARATIONS
+        and b"encoding" in declaration
+        and not _in_utf8(xml)
+    ):
         return None
-    names = _head_names(tag, attribute_text)
-    if names is None:
+    obj_uuid = _root_uuid(attribute_text)
+    if obj_uuid is None:
         return None
     citation = _plain_citation(xml, head.end())
     if citation is None:
         return None
-    ns, local, attributes = names
-    try:
-        return identify_root(ns, local, attributes, None, {}, citation)
-    except ETPError:
-        return None
+    _created_us, last_update_us = citation_times(citation)
+    return HeadFields(obj_uuid, citation.get("Title", "").strip(), last_update_us)
 
 
 def peek_data_object(xml: bytes) -> ObjectInfo:

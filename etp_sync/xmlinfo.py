@@ -26,8 +26,10 @@ __all__ = [
     "NS_SEPARATOR",
     "XSI_NS",
     "ObjectInfo",
+    "citation_times",
     "identify",
     "identify_root",
+    "norm_uuid",
     "parse_data_object",
     "qualified_type_from_content_type",
     "refused",
@@ -210,7 +212,15 @@ def _parse_time_us(text: str) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _norm_uuid(text: str) -> str | None:
+def citation_times(citation: Mapping[str, str]) -> tuple[int, int]:
+    """``(created_us, last_update_us)`` of a citation's texts by field name: its Creation, and
+    its LastUpdate or else its Creation (µs; 0 when absent or unreadable)."""
+    created_us = _parse_time_us(citation.get("Creation", "").strip())
+    return created_us, _parse_time_us(citation.get("LastUpdate", "").strip()) or created_us
+
+
+def norm_uuid(text: str) -> str | None:
+    """A uuid's text in lower case (white space around it dropped); None if it is none."""
     text = text.strip()
     return text.lower() if _UUID_RE.match(text) else None
 
@@ -254,7 +264,7 @@ def _reference_uuid(children: dict[str, ET.Element]) -> str | None:
     c = children.get("UUID")
     if c is None:
         c = children.get("Uuid")
-    return None if c is None else _norm_uuid(_text(c))
+    return None if c is None else norm_uuid(_text(c))
 
 
 def _root_type(
@@ -324,12 +334,11 @@ def _identity(
     raw_uuid = attributes.get("uuid")
     if raw_uuid is None:
         raise _error(f"{qualified_type} has no uuid attribute")
-    obj_uuid = _norm_uuid(raw_uuid)
+    obj_uuid = norm_uuid(raw_uuid)
     if obj_uuid is None:
         raise _error(f"{qualified_type} has an invalid uuid {raw_uuid!r}")
 
-    created_us = _parse_time_us(citation.get("Creation", "").strip())
-    last_update_us = _parse_time_us(citation.get("LastUpdate", "").strip()) or created_us
+    created_us, last_update_us = citation_times(citation)
     return {
         "uuid": obj_uuid,
         "qualified_type": qualified_type,

@@ -15,9 +15,9 @@ import numpy as np
 
 from ..codec._placement import takes_varints
 from ..codec.arrays import (
-    cast_within_range,
     TRANSPORT_DTYPES,
     array_types,
+    cast_within_range,
     dtype_for,
     fitting_logical,
     from_any_array,

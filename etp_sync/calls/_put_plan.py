@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
-from .._xmlpeek import peek_data_object, peek_head
+from .._xmlpeek import HeadFields, head_fields, peek_data_object, peek_head
 from ..errors import ETPError, ETPInvalidArgument
 from ..protocol.negotiation import now_us
 from ..schema import datatypes, messages
@@ -64,7 +64,7 @@ class _PutItem:
 
     __slots__ = ("data", "key", "last_changed", "size", "title", "uri")
 
-    def __init__(self, uri: DataObjectURI, data: bytes, info: ObjectInfo | None) -> None:
+    def __init__(self, uri: DataObjectURI, data: bytes, info: HeadFields | None) -> None:
         self.uri = uri
         self.key = str(uri)
         self.data = data
@@ -117,7 +117,7 @@ def _put_items(
                 f"object {i}: cannot derive its URI from the XML: {exc.message}"
             ) from None
         uri = _derive_uri(info, space if space is not None else DataspaceURI())
-        item = _PutItem(uri, data, info)
+        item = _PutItem(uri, data, head_fields(info))
         items[item.key] = item
     return list(items.values())
 
@@ -179,7 +179,7 @@ def _mapped_item(checked: _Key, doc: Any) -> _PutItem:
         # Only a document the parser reads whole is refused here: one that is not well-formed
         # is not ours to judge (the store says it is invalid), whatever its head says.
         try:
-            info = peek_data_object(data)
+            info = head_fields(peek_data_object(data))
         except ETPError:
             info = None
     item = _PutItem(uri, data, info)
