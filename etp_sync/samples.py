@@ -88,6 +88,21 @@ def local_depth_crs(
     ).encode()
 
 
+def crs_documents(
+    dataspace: str | DataspaceURI, count: int, title: str = "CRS", *, size: int = 0
+) -> dict[str, bytes]:
+    """``count`` small :func:`local_depth_crs` documents of fresh uuids, keyed by their URI
+    text in ``dataspace`` (titles ``"<title> 0"``, ``"<title> 1"``, ...): what a put of many
+    objects takes. ``size`` > 0 pads each with :func:`padded`."""
+    space = as_dataspace_uri(dataspace)
+    docs = {}
+    for k in range(count):
+        ref = uuid.uuid4()
+        uri = DataObjectURI.from_type(space, "resqml20.obj_LocalDepth3dCrs", ref)
+        docs[str(uri)] = padded(local_depth_crs(ref, f"{title} {k}"), size)
+    return docs
+
+
 def epc_external_part_reference(
     ref: uuid.UUID, title: str = "Hdf Proxy", *, created: datetime | None = None
 ) -> bytes:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,19 +15,13 @@ import pytest
 
 from etp_sync import ETPRemoteError, ETPSession
 from etp_sync.errors import ErrorCode
-from etp_sync.samples import local_depth_crs
-from etp_sync.uri import DataObjectURI
+from etp_sync.samples import crs_documents
 
 SPACE = "busy/space"
 
 
 def _docs(count: int) -> dict[str, bytes]:
-    docs = {}
-    for k in range(count):
-        ref = uuid.uuid4()
-        uri = DataObjectURI.from_type(SPACE, "resqml20.obj_LocalDepth3dCrs", ref)
-        docs[str(uri)] = local_depth_crs(ref, f"CRS {k}")
-    return docs
+    return crs_documents(SPACE, count)
 
 
 class _Refusals(logging.Handler):

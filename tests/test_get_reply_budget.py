@@ -19,7 +19,7 @@ from etp_sync.calls._core import Deadline
 from etp_sync.calls._pipeline import run_pipeline
 from etp_sync.errors import ErrorCode, ETPDecodeError
 from etp_sync.protocol.correlation import Response
-from etp_sync.samples import local_depth_crs
+from etp_sync.samples import crs_documents
 from etp_sync.server import EmbeddedServer
 from etp_sync.uri import DataObjectURI
 
@@ -38,14 +38,7 @@ def server() -> Iterator[EmbeddedServer]:
 
 
 def _docs(count: int, padding: int = 0) -> dict[str, bytes]:
-    docs = {}
-    for k in range(count):
-        ref = uuid.uuid4()
-        uri = DataObjectURI.from_type(SPACE, "resqml20.obj_LocalDepth3dCrs", ref)
-        doc = local_depth_crs(ref, f"CRS {k}")
-        end = doc.rindex(b"</")  # a comment of ``padding`` bytes before the root's end tag
-        docs[str(uri)] = doc[:end] + b"<!--" + b"x" * padding + b"-->" + doc[end:]
-    return docs
+    return crs_documents(SPACE, count, size=padding)
 
 
 def _counting_gets(session: ETPSession) -> list[int]:

@@ -14,6 +14,7 @@ from etp_sync.samples import (
     EML_NS,
     RESQML_NS,
     XSI_NS,
+    crs_documents,
     epc_external_part_reference,
     grid2d_representation,
     padded,
@@ -108,3 +109,12 @@ def test_grid_last_update_keeps_its_offset_and_object_version() -> None:
     assert info.last_update_us == int(updated.timestamp() * 1_000_000)  # LastUpdate wins
     assert info.object_version == "3"
     assert info.hdf_datasets == (("/z", str(uuid.UUID(int=5))),)
+
+
+def test_crs_documents_are_keyed_by_their_own_uri() -> None:
+    docs = crs_documents("a/b", 3, "T", size=500)
+    assert len(docs) == 3
+    for k, (uri, xml) in enumerate(docs.items()):
+        info = parse_data_object(xml)
+        assert uri == f"eml:///dataspace('a/b')/resqml20.obj_LocalDepth3dCrs({info.uuid})"
+        assert info.title == f"T {k}" and len(xml) > 1500

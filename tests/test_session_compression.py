@@ -25,12 +25,7 @@ OBJECTS = 300
 
 
 def _docs(space: str) -> dict[str, bytes]:
-    docs = {}
-    for k in range(OBJECTS):
-        ref = uuid.uuid4()
-        uri = DataObjectURI.from_type(space, "resqml20.obj_LocalDepth3dCrs", ref)
-        docs[str(uri)] = local_depth_crs(ref, f"CRS {k}")
-    return docs
+    return samples.crs_documents(space, OBJECTS)
 
 
 def _round_trip(session: ETPSession, space: str) -> None:

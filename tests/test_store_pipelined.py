@@ -32,12 +32,7 @@ WAIT = 20.0  # a guard only: every wait below ends on an event long before
 
 def crs_docs(count: int, space: str = DS, tag: str = "crs") -> dict[str, bytes]:
     """``count`` small CRS documents keyed by their URI text in ``space``."""
-    docs = {}
-    for k in range(count):
-        ref = uuid.uuid4()
-        uri = DataObjectURI.from_type(space, "resqml20.obj_LocalDepth3dCrs", ref)
-        docs[str(uri)] = samples.local_depth_crs(ref, f"{tag} {k}")
-    return docs
+    return samples.crs_documents(space, count, tag)
 
 
 def stored(srv: EmbeddedServer, uris: list[str]) -> set[str]:
