@@ -205,6 +205,10 @@ def test_error_lines_and_exit_codes(harness: Harness, tmp_path: Path) -> None:
     assert "InvalidURIError" in error_line(bad_uri)
     no_file = run("objects", "put", url, "cli/t", str(tmp_path / "absent.xml"), check=EXIT_FILE)
     assert "No such file or directory" in error_line(no_file)
+    not_xml = tmp_path / "notes.txt"
+    not_xml.write_text("plain text")
+    bad_doc = run("objects", "put", url, "cli/t", str(not_xml), check=EXIT_FILE)
+    assert f"{not_xml} is not a data object" in error_line(bad_doc)  # was "object 0", exit 2
     not_epc = tmp_path / "x.epc"
     not_epc.write_text("plain text")
     assert "cannot open EPC" in error_line(run("upload", url, str(not_epc), "a/b", check=EXIT_FILE))

@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .._xmlpeek import peek_data_object
 from ..calls.results import Dataspace, Resource
 from ..epc import part_name
-from ..errors import ETPInvalidArgument
+from ..errors import EPCError, ETPError, ETPInvalidArgument
 from ..uri import as_dataspace_uri
 from ._common import emit, open_session
 
@@ -132,12 +133,24 @@ def _objects_get(args: argparse.Namespace) -> int:
 
 
 def _objects_put(args: argparse.Namespace) -> int:
-    documents = [Path(f).read_bytes() for f in args.files]
+    documents = [_document(Path(f)) for f in args.files]
     with open_session(args) as session:
         results = session.put_data_objects(documents, dataspace=args.dataspace)
     uris = [str(u) for u in results]
     emit(args, uris, uris)
     return 0
+
+
+def _document(path: Path) -> bytes:
+    """A file's bytes, read as a data object before anything is sent: a file that is no
+    Energistics document is a local file error naming it (exit status 5), not a usage error
+    about "object 3" of the call."""
+    data = path.read_bytes()
+    try:
+        peek_data_object(data)
+    except ETPError as exc:
+        raise EPCError(f"{path} is not a data object: {exc.message}", exc.code) from None
+    return data
 
 
 def _objects_delete(args: argparse.Namespace) -> int:
