@@ -4,12 +4,15 @@ the store's blocks received into it survive transactions, rollbacks and lent vie
 
 from __future__ import annotations
 
+import mmap
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+from _helpers import minor_faults
 
 from etp_sync.codec.arrays import FRESH_MAP_BYTES
 from etp_sync.server import EmbeddedServer
@@ -156,3 +159,21 @@ def test_a_stopped_server_keeps_no_idle_memory(fresh: list[int]) -> None:
         assert store.block_memory.idle_bytes == 8 * MB
     assert store.block_memory.idle_bytes == 0  # the store outlives its server, idle memory not
     np.testing.assert_array_equal(store.get_array(EPC, "/a"), 0.0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="populated on Linux only")
+def test_fresh_memory_comes_populated_and_recycled_memory_needs_no_fault() -> None:
+    """Values land in memory whose pages are in already: fresh memory is populated in one call
+    (cheaper than a fault per page as the values arrive: a cold 256 MiB put 0.27 -> 0.21 s
+    measured), recycled memory was written before."""
+    memory = BlockMemory(64 * MB)
+    pages = 16 * MB // mmap.PAGESIZE
+    fresh = memory.empty(2 * MB, np.float64)  # 16 MiB, a fresh mapping
+    before = minor_faults()
+    fresh[:] = 2.0
+    assert minor_faults() - before < pages // 4  # populated when it was made
+    del fresh
+    again = memory.empty(2 * MB, np.float64)
+    before = minor_faults()
+    again[:] = 3.0
+    assert minor_faults() - before < pages // 4

@@ -6,7 +6,11 @@ the kernel a page fault and a zeroed page per 4 KiB as the values land in it, an
 when the block goes: for a 256 MiB put, most of the server's CPU. A put that replaces an array
 frees as many blocks as it then needs, so :class:`BlockMemory` keeps the memory of blocks that
 died (nobody holds a view of them any more) and receives the next values of the same size into
-it: pages already mapped and written, no fault.
+it: pages already mapped and written, no fault. Fresh memory (nothing idle of that size) is
+populated in one call as it is made (:func:`~etp_sync.codec.arrays.populate`), which costs less
+than a fault per page as the values land: a 256 MiB put into a server whose memory is cold took
+0.27 s and takes 0.21 s (medians of 10 fresh servers each, a 2-core VM). What is populated is
+the memory of one message's values, which the receive writes whole anyway.
 
 Bounded: the memory kept idle is at most ``keep_bytes`` (the oldest goes first); memory in use
 is the store's blocks (counted against ``max_store_bytes``) and values in flight. A block is
@@ -25,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from etp_sync.codec.arrays import FRESH_MAP_BYTES, anonymous_mapping, fresh_empty
+from etp_sync.codec.arrays import FRESH_MAP_BYTES, anonymous_mapping, fresh_empty, populate
 
 __all__ = ["BlockMemory"]
 
@@ -56,8 +60,13 @@ class BlockMemory:
         nbytes = math.prod(dims) * dt.itemsize
         if nbytes < FRESH_MAP_BYTES or dt.hasobject or not self.keep_bytes:
             return fresh_empty(dims, dt)
-        memory = self._take(nbytes) or anonymous_mapping(nbytes)
+        memory = self._take(nbytes)
+        fresh = memory is None
+        if memory is None:
+            memory = anonymous_mapping(nbytes)
         owner = np.frombuffer(memory, dtype=dt)
+        if fresh:
+            populate(owner)
         # The finalizer holds the memory, not the array: when the array (and so every view of
         # it) is gone, the memory comes back.
         weakref.finalize(owner, self._back, memory).atexit = False
