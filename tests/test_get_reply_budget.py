@@ -286,9 +286,10 @@ def test_the_default_reply_bound_reads_back_the_largest_object_the_server_takes(
         assert {str(u): o.xml for u, o in got.items()} == {**small, uri: doc}
 
 
-def test_the_default_reply_bound_makes_room_for_at_most_one_gib() -> None:
-    """A server claiming objects of any size does not raise the default bound past 1 GiB
-    (and its Chunks' framing); one naming no size leaves 4 messages."""
+def test_the_default_reply_bound_makes_room_for_no_more_than_its_ceiling() -> None:
+    """A server claiming objects of any size (a hostile one: 1 TiB) does not raise the default
+    bound past OBJECT_SIZE_CEILING (64 MiB, and its Chunks' framing): a pipelined get holds
+    several replies; one naming no size leaves 4 messages."""
     from etp_sync.protocol.negotiation import OBJECT_SIZE_CEILING, ServerInfo, object_room
 
     def info(**endpoint: Any) -> ServerInfo:
@@ -300,3 +301,18 @@ def test_the_default_reply_bound_makes_room_for_at_most_one_gib() -> None:
     assert object_room(info(MaxDataObjectSize=1 << 20)) == (1 << 20) + (1 << 14) + 2 * MESSAGE
     huge = object_room(info(MaxDataObjectSize=1 << 40))
     assert OBJECT_SIZE_CEILING < huge < OBJECT_SIZE_CEILING * 1.02
+
+
+def test_a_server_claiming_huge_objects_leaves_the_session_bounded() -> None:
+    """The same over a real socket: an embedded server advertising 1 TiB objects."""
+    from etp_sync.protocol.negotiation import OBJECT_SIZE_CEILING
+
+    with (
+        EmbeddedServer(
+            host="127.0.0.1", port=0, max_message_size=MESSAGE, max_object_bytes=1 << 40
+        ) as server,
+        ETPSession(server.url, compression=False) as session,
+    ):
+        assert session.server.endpoint_capabilities["MaxDataObjectSize"] == 1 << 40
+        assert session._conn is not None
+        assert OBJECT_SIZE_CEILING < session._conn.response_limit < OBJECT_SIZE_CEILING * 1.02

@@ -148,9 +148,12 @@ def read_open_session(open_session: Any, *, client_max_message_size: int) -> Ser
     )
 
 
-OBJECT_SIZE_CEILING = 1 << 30
+OBJECT_SIZE_CEILING = 64 << 20
 """The most of a server's ``MaxDataObjectSize`` that :func:`object_room` makes room for: the
-default reply bound is what a client may hold of one reply, and a server may claim any size."""
+default reply bound is what a client may hold of one reply (a pipelined get has several in
+flight), and a server may claim any size. 64 MiB: the embedded server's default object size,
+and what the default bound held before with 16 MiB messages; a larger object is read with a
+``max_response_size`` of its own."""
 _MAX_OBJECT_KEY = "MaxDataObjectSize"
 STORE_PROTOCOL = 4
 

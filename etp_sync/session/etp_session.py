@@ -137,7 +137,7 @@ class ETPSession(RequestSender, CallsMixin):
         max_response_size: the most bytes one reply may amount to, all its parts together
             (each part counted at least 512 bytes); default 4 times the negotiated maximum
             message size, or room for the largest object the server takes (its
-            ``MaxDataObjectSize``, up to 1 GiB) if larger, so that what the server accepts
+            ``MaxDataObjectSize``, up to 64 MiB) if larger, so that what the server accepts
             can be read back. A bigger reply raises ETPResponseTooLarge (an ETPProtocolError)
             as soon as it exceeds it; a get of objects asks again for fewer at a time
             instead, and reports an object too large by itself as failed.
