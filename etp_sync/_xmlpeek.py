@@ -28,6 +28,7 @@ from .xmlinfo import (
     CITATION_FIELDS,
     ENCODING_ERRORS,
     NS_SEPARATOR,
+    USUAL_DECLARATIONS,
     XSI_NS,
     ObjectInfo,
     citation_times,
@@ -222,10 +223,6 @@ _HEAD = re.compile(
 # white space only, as in _HEAD: with Unicode's, a name _HEAD read whole would be split, and
 # findall would start again at each of its characters (quadratic time).
 _ATTRIBUTE = re.compile(b"(" + _QNAME + rb")\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)')")
-# Declarations most documents open with: UTF-8, so no need to read the encoding's name.
-_USUAL_DECLARATIONS = frozenset(
-    (b'<?xml version="1.0" encoding="UTF-8"?>', b'<?xml version="1.0" encoding="utf-8"?>')
-)
 
 
 class HeadFields(NamedTuple):
@@ -275,7 +272,7 @@ def peek_head(xml: bytes) -> HeadFields | None:
     declaration, _tag, attribute_text = head.groups()
     if (
         declaration is not None
-        and declaration not in _USUAL_DECLARATIONS
+        and declaration not in USUAL_DECLARATIONS
         and b"encoding" in declaration
         and not _in_utf8(xml)
     ):

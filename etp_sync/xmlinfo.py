@@ -24,6 +24,7 @@ __all__ = [
     "CITATION_FIELDS",
     "ENCODING_ERRORS",
     "NS_SEPARATOR",
+    "USUAL_DECLARATIONS",
     "XSI_NS",
     "ObjectInfo",
     "citation_times",
@@ -106,6 +107,13 @@ def _object_info(fields: dict[str, Any]) -> ObjectInfo:
     when given (a put identifies every object it sends: see :mod:`etp_sync._frozen`)."""
     return frozen_record(ObjectInfo, fields, _NO_REFERENCES)
 
+
+USUAL_DECLARATIONS = (
+    b'<?xml version="1.0" encoding="UTF-8"?>',
+    b'<?xml version="1.0" encoding="utf-8"?>',
+)
+"""The XML declarations most documents open with: UTF-8, read without looking for the
+encoding's name (by the store's reference scan and the put's head reader)."""
 
 NS_SEPARATOR = "}"
 """The namespace separator expat is created with here, ElementTree's: expat refuses a namespace

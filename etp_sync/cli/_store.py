@@ -10,7 +10,7 @@ from .._xmlpeek import peek_data_object
 from ..calls.results import Dataspace, Resource
 from ..epc import part_name
 from ..errors import EPCError, ETPError, ETPInvalidArgument
-from ..uri import as_dataspace_uri
+from ..uri import DataObjectURI, DataspaceURI, as_dataspace_uri
 from ._common import emit, open_session
 
 __all__ = ["add_store_commands"]
@@ -133,24 +133,28 @@ def _objects_get(args: argparse.Namespace) -> int:
 
 
 def _objects_put(args: argparse.Namespace) -> int:
-    documents = [_document(Path(f)) for f in args.files]
+    space = as_dataspace_uri(args.dataspace)
+    documents: dict[DataObjectURI, bytes] = {}
+    for name in args.files:
+        uri, data = _document(Path(name), space)
+        documents[uri] = data
     with open_session(args) as session:
-        results = session.put_data_objects(documents, dataspace=args.dataspace)
+        results = session.put_data_objects(documents)
     uris = [str(u) for u in results]
     emit(args, uris, uris)
     return 0
 
 
-def _document(path: Path) -> bytes:
-    """A file's bytes, read as a data object before anything is sent: a file that is no
-    Energistics document is a local file error naming it (exit status 5), not a usage error
-    about "object 3" of the call."""
+def _document(path: Path, space: DataspaceURI) -> tuple[DataObjectURI, bytes]:
+    """A file's URI in ``space`` and its bytes, read before anything is sent: a file that is
+    no Energistics document is a local file error naming it (exit status 5), not a usage error
+    about "object 3" of the call. Keyed by URI, the put reads only each document's head."""
     data = path.read_bytes()
     try:
-        peek_data_object(data)
+        info = peek_data_object(data)
+        return DataObjectURI.from_type(space, info.qualified_type, info.uuid), data
     except ETPError as exc:
         raise EPCError(f"{path} is not a data object: {exc.message}", exc.code) from None
-    return data
 
 
 def _objects_delete(args: argparse.Namespace) -> int:

@@ -16,29 +16,18 @@ import time
 from collections.abc import Container
 from typing import TYPE_CHECKING
 
-from ._http import MAX_REQUEST_HEAD, error_response
+from ._http import MAX_REQUEST_HEAD, TLS_HANDSHAKE, error_response
 
 if TYPE_CHECKING:
     from ._session import ServerSession
 
-__all__ = [
-    "CLOSE_TIMEOUT",
-    "TLS_HANDSHAKE",
-    "Connection",
-    "Refusals",
-    "finish_plain",
-    "read_request_head",
-]
+__all__ = ["CLOSE_TIMEOUT", "Connection", "Refusals", "finish_plain", "read_request_head"]
 
 log = logging.getLogger("etp_sync.server")
 
 MAX_REFUSED = 64  # refused connections whose input is drained at once (the rest: closed)
 CLOSE_TIMEOUT = 1.0  # seconds a closing handshake may take
 DRAIN_LIMIT = 1 << 20  # bytes read and dropped after an HTTP error reply, before closing
-TLS_HANDSHAKE = b"\x16"
-"""The first byte of a TLS ClientHello (a handshake record), which no HTTP request starts with:
-a client speaking TLS to a plain port gets its error reply at once, not after
-``handshake_timeout`` waiting for a request head that never comes."""
 
 
 def read_request_head(sock: socket.socket, deadline: float) -> bytes:
@@ -58,7 +47,7 @@ def read_request_head(sock: socket.socket, deadline: float) -> bytes:
         peeked = sock.recv(min(4096, MAX_REQUEST_HEAD + 1 - len(head)), socket.MSG_PEEK)
         if not peeked:
             break
-        if not head and peeked[:1] == TLS_HANDSHAKE:  # no HTTP: answered at once
+        if not head and peeked[:1] == TLS_HANDSHAKE:  # no HTTP: parse_request refuses it
             return sock.recv(len(peeked))
         overlap = min(len(head), 3)  # the blank line may straddle what we have and the peek
         end = (bytes(head[len(head) - overlap :]) + peeked).find(b"\r\n\r\n")

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_HEADERS",
     "MAX_LINE",
     "MAX_REQUEST_HEAD",
+    "TLS_HANDSHAKE",
     "Request",
     "Response",
     "accept_key",
@@ -135,8 +136,16 @@ def _header_line(line: bytes) -> tuple[str, str] | Response:
     return text_name, text_value
 
 
+TLS_HANDSHAKE = b"\x16"
+"""The first byte of a TLS ClientHello (a handshake record), which no HTTP request starts with:
+the request head is read up to it only, and refused at once (a client speaking TLS to a plain
+port would otherwise wait for the handshake timeout, for a blank line that never comes)."""
+
+
 def parse_request(head: bytes) -> Request | Response:
     """Parse a request head (up to and including its blank line); an error reply if malformed."""
+    if head.startswith(TLS_HANDSHAKE):
+        return error_response(400, "a TLS handshake on a port without TLS: use ws://")
     if len(head) > MAX_REQUEST_HEAD:
         return error_response(431, f"request head larger than {MAX_REQUEST_HEAD} bytes")
     if not head.endswith(b"\r\n\r\n"):

@@ -40,7 +40,6 @@ from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketTransport
 from ._capabilities import Advertised, advertised, capabilities_response
 from ._connections import (
     CLOSE_TIMEOUT,
-    TLS_HANDSHAKE,
     Connection,
     Refusals,
     finish_plain,
@@ -456,11 +455,7 @@ class EmbeddedServer:
             if not head:
                 log.info("%s: closed without a request", conn.peer)
                 return None
-            parsed = (
-                parse_request(head)
-                if head[:1] != TLS_HANDSHAKE
-                else error_response(400, "a TLS handshake on a port without TLS: use ws://")
-            )
+            parsed = parse_request(head)
             if isinstance(parsed, Response):
                 reply = parsed
             else:

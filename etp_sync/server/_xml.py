@@ -19,7 +19,7 @@ import re
 from etp_sync import xmlinfo
 from etp_sync._xmlpeek import peek_data_object
 from etp_sync.errors import ErrorCode, ETPError, StoreError
-from etp_sync.xmlinfo import ObjectInfo, qualified_type_from_content_type
+from etp_sync.xmlinfo import USUAL_DECLARATIONS, ObjectInfo, qualified_type_from_content_type
 
 __all__ = ["ObjectInfo", "parse_data_object", "qualified_type_from_content_type"]
 
@@ -34,18 +34,13 @@ _MARKS = (b"UUID", b"Uuid", b"PathIn", b"<!DOCTYPE", b"\x00")
 _ASCII_BASED = frozenset((b"utf-8", b"us-ascii", b"iso-8859-1"))
 _BOM = b"\xef\xbb\xbf"
 _ENCODING = re.compile(rb"\sencoding\s*=\s*([\"'])([^\"'>]*)\1")
-# Declarations most documents open with, and that declare an encoding of _ASCII_BASED.
-_USUAL_DECLARATIONS = (
-    b'<?xml version="1.0" encoding="UTF-8"?>',
-    b'<?xml version="1.0" encoding="utf-8"?>',
-)
 
 
 def _ascii_based(data: bytes) -> bool:
     """Whether expat reads the document (holding no NUL byte) in an encoding of
     :data:`_ASCII_BASED`: no XML declaration, or one declaring no encoding (UTF-8, or UTF-16
     by its byte order mark, which holds NULs) or such an encoding."""
-    if data.startswith(_USUAL_DECLARATIONS):
+    if data.startswith(USUAL_DECLARATIONS):
         return True  # what the lines below conclude for them, read without a search
     head = data[3:] if data.startswith(_BOM) else data
     if not head.startswith(b"<?xml"):
