@@ -244,8 +244,8 @@ def test_usual_declarations_shortcut_agrees_with_the_general_reading(
     rng = random.Random(14)
     docs = [_document(rng) for _ in range(2000)]
     tails = [b"", b"\n<r/>", b"<?xml version='1.0' encoding='cp1252'?>", b"\xff\xfe\x00"]
-    docs += [d + tail for d in _xml._USUAL_DECLARATIONS for tail in tails]
+    docs += [d + tail for d in _xml.USUAL_DECLARATIONS for tail in tails]
     shortcut = [_xml._ascii_based(d) for d in docs]
-    monkeypatch.setattr(_xml, "_USUAL_DECLARATIONS", ())
+    monkeypatch.setattr(_xml, "USUAL_DECLARATIONS", ())
     assert [_xml._ascii_based(d) for d in docs] == shortcut
     assert shortcut[-8:] == [True] * 8
