@@ -142,6 +142,8 @@ ROWS = (
         ("etp_sync", "pyetp", "reference"),
         (
             *PUT_GET,
+            Metric("put_seconds", "put alone", "s"),
+            Metric("get_seconds", "get alone", "s"),
             Metric("vs_reference", "put+get / loopback reference of the same run", "x", True),
             Metric("get_peak_x", "get peak RSS growth / array size", "x"),
             Metric("put_growth_mib", "put peak RSS growth", "MiB"),
@@ -313,6 +315,8 @@ def put_get_metrics(job: Job, put: Callable[[], Any], get: Callable[[], Any]) ->
     seconds = (t1 - t0) + (t3 - t2)
     return {
         "seconds": seconds,
+        "put_seconds": t1 - t0,
+        "get_seconds": t3 - t2,
         "mibs": 2 * array.nbytes / MIB / seconds,
         "get_peak_x": (get_peak - base_get) / array.nbytes,
         "put_growth_mib": (put_peak - base_put) / MIB,
@@ -731,13 +735,20 @@ def reference_put_get(job: Job) -> dict[str, float]:
         with job.meter:
             t0 = time.perf_counter()
             ref.upload()
+            t1 = time.perf_counter()
             got = ref.download()
-            seconds = time.perf_counter() - t0
+            t2 = time.perf_counter()
         job.meter.note_peak()
         ref.check(got)
     finally:
         transport.close()
-    return {"seconds": seconds, "mibs": 2 * array.nbytes / MIB / seconds}
+    seconds = t2 - t0
+    return {
+        "seconds": seconds,
+        "put_seconds": t1 - t0,
+        "get_seconds": t2 - t1,
+        "mibs": 2 * array.nbytes / MIB / seconds,
+    }
 
 
 WORKERS: dict[str, dict[str, Callable[[Job], dict[str, float]]]] = {
@@ -878,7 +889,7 @@ def table(rows: list[Row], cells: dict[tuple[str, str], Cell], runs: int, sizes:
             for side in row.sides[1:]:
                 other = cells[(row.name, side)]
                 if metric.key == "vs_reference" or (
-                    side == "reference" and metric.key not in ("seconds", "mibs")
+                    side == "reference" and metric.key in ("get_peak_x", "put_growth_mib")
                 ):
                     continue
                 if metric.key in ("get_peak_x", "put_growth_mib") and side != "pyetp":
