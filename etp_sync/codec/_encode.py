@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ETPEncodeError, ETPError
 from ..schema import Record
+from ..schema._fit import first_unfit
 from ._arraycodec import ARRAY_CODEC, Pieces
 from ._compiled import COMPILED_CODEC
 from ._compression import _gzip, _gzip_if_worth, _size, is_compressible
@@ -71,11 +72,25 @@ def _encode_into(body: Record, out: bytearray, *, counting: bool = False) -> byt
             ARRAY_CODEC.encoder(body.etp_full_name)(body, out)
         else:
             COMPILED_CODEC.encoder(body.etp_full_name)(body, out)
+    except ETPEncodeError as exc:
+        raise encode_error(body, exc) from exc.__cause__
     except ETPError:
         raise
     except _ENCODE_ERRORS as exc:
-        raise ETPEncodeError(f"cannot encode {body.etp_name}: {exc}") from exc
+        raise encode_error(body, exc) from exc
     return out
+
+
+def encode_error(body: Record, exc: Exception) -> ETPEncodeError:
+    """The ETPEncodeError for an encoder's failure on ``body``: naming the field whose value
+    does not fit its type when one can be found (:func:`~etp_sync.schema._fit.first_unfit`),
+    else in the encoder's own words (an ETPEncodeError of the encoder's is kept as it is)."""
+    unfit = first_unfit(body)
+    if unfit is not None:
+        return ETPEncodeError(f"cannot encode {body.etp_name}: {unfit}")
+    if isinstance(exc, ETPEncodeError):
+        return exc
+    return ETPEncodeError(f"cannot encode {body.etp_name}: {exc}")
 
 
 def _encode_body(body: Record, out: list[Any]) -> None:
@@ -253,10 +268,12 @@ class MessageFramer:
             out = bytearray()
             try:
                 encode(body, out)
+            except ETPEncodeError as exc:
+                raise encode_error(body, exc) from exc.__cause__
             except ETPError:
                 raise
             except _ENCODE_ERRORS as exc:
-                raise ETPEncodeError(f"cannot encode {self._name}: {exc}") from exc
+                raise encode_error(body, exc) from exc
             body_parts = [out]
             size = len(out)
         if not self._compressible:
