@@ -222,3 +222,32 @@ def test_fresh_memory_comes_populated_and_recycled_memory_needs_no_fault() -> No
     before = minor_faults()
     again[:] = 3.0
     assert minor_faults() - before < pages // 4
+
+
+def test_puts_of_other_block_sizes_over_a_socket_reuse_each_others_memory(
+    fresh: list[int],
+) -> None:
+    """Two clients whose message sizes cut a 48 MiB array into blocks of different sizes: the
+    second one's put is received into the memory the first one's array left (resized), and
+    every value reads back."""
+    from etp_sync import ETPSession
+
+    store = Store(max_store_bytes=None)
+    rng = np.random.default_rng(7)
+    first, second = rng.random((768, 8192)), rng.random((768, 8192))  # 48 MiB each
+    with EmbeddedServer(store=store, max_message_size=32 * MB) as server:
+        for mms, values in ((8 * MB, first), (12 * MB, second)):
+            with ETPSession(server.url, max_message_size=mms) as session:
+                session.put_dataspace(DS)
+                made = len(fresh)
+                session.put_data_array(EPC, "/v", values)
+                np.testing.assert_array_equal(session.get_data_array(EPC, "/v"), values)
+                session.delete_dataspace(DS)
+            blocks = [n for n in fresh[made:] if n >= FRESH_MAP_BYTES]
+            if values is first:
+                assert len(blocks) >= 6  # 8 MiB messages: blocks of a little under 8 MiB
+                after_first = store.block_memory.idle_bytes
+                assert after_first >= 40 * MB  # the deleted array's blocks, kept idle
+            else:
+                assert blocks == []  # blocks of about 10 MiB, received into the others, grown
+                assert store.block_memory.idle_bytes >= 40 * MB
