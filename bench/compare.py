@@ -27,8 +27,9 @@ Rows (``--rows`` picks some; ``--quick`` makes the sizes small for a development
   process, no warm-up, checked after the timing. The 64 MiB row also runs pyetp without gzip;
   the 256 MiB row also runs the loopback reference of ``bench/arrays.py`` (the same bytes, in
   messages of etp_sync's block sizes, up and down through a bare websocket with no ETP) in its
-  own fresh process, and reports etp_sync's MiB/s as a share of the reference of the same run.
-  It also measures memory: peak RSS growth of the get (VmHWM reset before it) / array size,
+  own fresh process, and reports etp_sync's MiB/s as a share of the reference of the same run,
+  and the seconds of the put alone and of the get alone (the reference's too). It also
+  measures memory: peak RSS growth of the get (VmHWM reset before it) / array size,
   and peak growth of the put (the array exists before the baseline).
 - ``i64_full`` / ``i64_small``: 64 MiB of int64, full range and 0..1000, put + get MiB/s.
   pyetp sizes its blocks by ``itemsize`` with 4 KiB of slack, too small for 10-byte varints;
