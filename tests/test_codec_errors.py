@@ -63,14 +63,8 @@ def test_unencodable_fields_raise_encode_errors_naming_the_field(body: Any, says
 
 
 def test_values_set_past_the_constructor_are_named_by_their_path() -> None:
-    resource = datatypes.Object.Resource(
-        uri="eml:///",
-        name="n",
-        last_changed=1,
-        store_last_write=1,
-        store_created=1,
-        active_status="Active",
-    )
+    times = dict.fromkeys(("last_changed", "store_last_write", "store_created"), 1)
+    resource = datatypes.Object.Resource(uri="eml:///", name="n", active_status="Active", **times)
     body = messages.Store.PutDataObjects(
         data_objects={"k": datatypes.Object.DataObject(resource=resource, data=b"<x/>")}
     )
