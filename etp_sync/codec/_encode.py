@@ -14,10 +14,10 @@ from typing import Any
 
 from ..errors import ETPEncodeError, ETPError
 from ..schema import Record
-from ..schema._fit import first_unfit
 from ._arraycodec import ARRAY_CODEC, Pieces
 from ._compiled import COMPILED_CODEC
 from ._compression import _gzip, _gzip_if_worth, _size, is_compressible
+from ._fit import first_unfit
 from ._header import ARRAY_PROTOCOL, MessageFlags, MessageHeader
 from ._numeric import _SMALL_VARINTS, write_varint
 

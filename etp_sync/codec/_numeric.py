@@ -31,6 +31,7 @@ from ._varint_arrays import (
     encode_varints,
     varint_array_size,
 )
+from ._varint_bits import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
 
 __all__ = [
     "BufferLike",
@@ -42,11 +43,6 @@ __all__ = [
     "read_varint",
     "write_varint",
 ]
-
-_INT64_MIN: Final = -(1 << 63)
-_INT64_MAX: Final = (1 << 63) - 1
-_INT32_MIN: Final = -(1 << 31)
-_INT32_MAX: Final = (1 << 31) - 1
 
 # Zig-zag varints of -64..63 are one byte; cache them for the scalar writer.
 _SMALL_VARINTS: Final = tuple(bytes([(n << 1) ^ (n >> 63)]) for n in range(-64, 64))
@@ -159,7 +155,7 @@ def write_varint(n: int) -> bytes:
         if found is not None:
             return found
     n = operator.index(n)  # numpy integers would overflow silently in the shifts below
-    if not _INT64_MIN <= n <= _INT64_MAX:
+    if not INT64_MIN <= n <= INT64_MAX:
         raise ETPEncodeError(f"value {n} does not fit in an Avro long")
     z = (n << 1) ^ (n >> 63)
     out = bytearray()
@@ -353,7 +349,7 @@ def _few_varints(
     try:
         for _ in range(count):
             value, end = read_varint(data, pos)
-            if end - pos > max_bytes or (max_bytes == 5 and not _INT32_MIN <= value <= _INT32_MAX):
+            if end - pos > max_bytes or (max_bytes == 5 and not INT32_MIN <= value <= INT32_MAX):
                 return None
             values.append(value)
             pos = end
@@ -389,7 +385,7 @@ def encode_avro_array_numeric(values: npt.ArrayLike, kind: str) -> list[bytes | 
         payload = flat.data.cast("B")
     else:
         ints = as_int64(arr)
-        if kind == "int" and (int(ints.min()) < _INT32_MIN or int(ints.max()) > _INT32_MAX):
+        if kind == "int" and (int(ints.min()) < INT32_MIN or int(ints.max()) > INT32_MAX):
             raise ETPEncodeError("value out of range for an Avro int")
         payload = encode_varints(ints).data
     return [write_varint(n), payload, b"\x00"]

@@ -20,6 +20,7 @@ from ._pool import BufferPool, Carving
 
 BufferLike: TypeAlias = "bytes | bytearray | memoryview"
 
+INT64_MIN: Final = -(1 << 63)
 INT64_MAX: Final = (1 << 63) - 1
 INT32_MIN: Final = -(1 << 31)
 INT32_MAX: Final = (1 << 31) - 1

@@ -22,6 +22,7 @@ from .._timeouts import seconds
 from .._version import __version__
 from ..auth import DEFAULT_REFRESH_MARGIN
 from ..calls import CallsMixin, SubscriptionRegistry, TransactionManager
+from ..codec._varint_bits import INT32_MAX  # protocol numbers travel as Avro ints
 from ..errors import (
     ETPInvalidArgument,
 )
@@ -66,15 +67,12 @@ def _protocol_numbers(requested: Sequence[Any]) -> tuple[int, ...]:
             raise ETPInvalidArgument(
                 f"protocols are ETP protocol numbers (or have a .protocol), got {item!r}"
             )
-        if not 0 < number <= _INT_MAX:
-            raise ETPInvalidArgument(f"{number} is no ETP protocol number (1 to {_INT_MAX})")
+        if not 0 < number <= INT32_MAX:
+            raise ETPInvalidArgument(f"{number} is no ETP protocol number (1 to {INT32_MAX})")
         numbers[int(number)] = None
     if not numbers:
         raise ETPInvalidArgument("protocols= names no protocol: leave it out for the defaults")
     return tuple(numbers)
-
-
-_INT_MAX = 2**31 - 1  # protocol numbers travel as Avro ints
 
 
 class ETPSession(RequestSender, CallsMixin):

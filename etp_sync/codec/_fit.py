@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from ._model import ETPEnum, Record, _short_repr
-from ._parse import ArrayType, MapType, TypeRef, UnionType
-from ._registry import model, registry
+from ..schema._model import ETPEnum, Record, _short_repr
+from ..schema._parse import ArrayType, MapType, TypeRef, UnionType
+from ..schema._registry import model, registry
+from ._varint_bits import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
 
 __all__ = ["first_unfit"]
 
-_INT_RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+_INT_RANGES = {"int": (INT32_MIN, INT32_MAX), "long": (INT64_MIN, INT64_MAX)}
 _BYTES_LIKE = (bytes, bytearray, memoryview, np.ndarray)
 
 
