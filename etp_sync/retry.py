@@ -90,7 +90,7 @@ TRANSIENT_HTTP_STATUSES = frozenset({408, 425, 429})
 
 def _retryable(exc: BaseException) -> bool:
     """Transport failures are retried, except refusals that asking again will not change."""
-    if not isinstance(exc, ETPTransportError) or getattr(exc, "permanent", False):
+    if not isinstance(exc, ETPTransportError) or exc.permanent:
         return False
     status = exc.status
     return status is None or status in TRANSIENT_HTTP_STATUSES or status >= 500

@@ -310,8 +310,10 @@ def cast_within_range(values: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray | 
     """``values`` cast to ``dtype``, or why not: integers only when every one fits (int32
     values read as int8 would wrap, 300 becoming 44), floats only when no finite value is
     beyond a narrower type's range (1e300 as float32 would become inf); without a word either
-    way. Precision is lost as any such cast loses it. The client's reads and the embedded
-    server's writes alike."""
+    way. Precision is lost as any such cast loses it. Values of ``dtype`` already come back
+    as they are. The client's reads and the embedded server's writes alike."""
+    if values.dtype == dtype:
+        return values
     if (
         dtype.kind in "iu"
         and values.dtype.kind in "iu"

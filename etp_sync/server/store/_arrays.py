@@ -115,8 +115,6 @@ def _conform(values: Any, counts: tuple[int, ...], dtype: np.dtype[Any]) -> np.n
     integral = dtype.kind in "iu" and v.dtype.kind in "iub"
     if not integral and not np.can_cast(v.dtype, dtype, "same_kind"):
         raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"{v.dtype} values for a {dtype} array")
-    if v.dtype == dtype:
-        return v
     cast = cast_within_range(v, dtype)
     if isinstance(cast, str):
         raise StoreError(ErrorCode.EINVALID_ARGUMENT, cast)
