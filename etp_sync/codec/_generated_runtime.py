@@ -36,10 +36,11 @@ from ._numeric import (
     read_varint,
 )
 from ._numeric import write_varint as _write_varint
+from ._varint_bits import INT32_MAX, INT32_MIN
 
 
 def _write_int(n: Any) -> bytes:
-    if not -(2**31) <= n < 2**31:
+    if not INT32_MIN <= n <= INT32_MAX:
         raise ETPEncodeError(f"int value {n} out of 32-bit range")
     return _write_varint(n)
 
@@ -145,6 +146,6 @@ _HELPERS: dict[str, Any] = {
     "DecodeError": ETPDecodeError,
     "Int32": Int32,
     "Float32": Float32,
-    "INT_MIN": -(2**31),
-    "INT_MAX": 2**31 - 1,
+    "INT_MIN": INT32_MIN,
+    "INT_MAX": INT32_MAX,
 }
