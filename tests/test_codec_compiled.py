@@ -245,3 +245,44 @@ def test_a_function_is_generated_alike_whatever_was_generated_before(
     out = bytearray()
     second.encoder(body.etp_full_name)(body, out)
     assert second.decoder(body.etp_full_name)(bytes(out), 0) == (body, len(out))
+
+
+def test_a_slow_code_cache_holds_up_no_other_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code cache may read or write a file: a thread whose compile is stuck there (a slow
+    disk) must not keep the codec's lock, so another thread builds another type meanwhile;
+    and a third thread meeting the stuck type compiles it too, the first installed serving
+    both."""
+    import threading
+
+    from etp_sync.codec import _compiled
+
+    codec = CompiledCodec()
+    stuck_name = "D_" + _compiled._ident(d.Object.Resource.etp_full_name)
+    entered, release = threading.Event(), threading.Event()
+    real = _compiled.compile_definitions
+
+    def slow(lines: list[str], where: str) -> Any:
+        if where.endswith(stuck_name) and not entered.is_set():
+            entered.set()
+            assert release.wait(10), "the test never released the stuck compile"
+        return real(lines, where)
+
+    monkeypatch.setattr(_compiled, "compile_definitions", slow)
+    results: dict[str, Any] = {}
+    stuck = threading.Thread(
+        target=lambda: results.setdefault("stuck", codec.decoder(d.Object.Resource.etp_full_name))
+    )
+    stuck.start()
+    try:
+        assert entered.wait(10)
+        other = codec.decoder(m.Core.RequestSession.etp_full_name)  # not held up
+        assert callable(other)
+        same = codec.decoder(d.Object.Resource.etp_full_name)  # compiled again, installed
+    finally:
+        release.set()
+        stuck.join(10)
+    assert not stuck.is_alive()
+    assert results["stuck"] is same is codec.decoder(d.Object.Resource.etp_full_name)
+    out = bytearray()
+    codec.encoder(d.Object.Resource.etp_full_name)(_resource(), out)
+    assert same(bytes(out), 0) == (_resource(), len(out))

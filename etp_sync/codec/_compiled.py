@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import ETPDecodeError, ETPInvalidArgument
 from ..schema import model, registry
-from ..schema._model import NUMERIC_ARRAY_DTYPES, define_functions
+from ..schema._model import NUMERIC_ARRAY_DTYPES, compile_definitions, run_definitions
 from ..schema._parse import ArrayType, MapType, NamedType, TypeRef, UnionType
 from ..schema._unions import branch_picker
 from ._generated_runtime import _HELPERS, INLINE_PATHS, ValuePaths
@@ -112,7 +112,10 @@ class CompiledCodec:
 
         Generated code calls the functions of other record types by name; until one is first
         called, that name holds a stand-in which generates it, so a message costs only the
-        types it meets. Under a lock: sessions' threads may meet a type together.
+        types it meets. The source is written under a lock (sessions' threads may meet a type
+        together) and compiled outside it: the code cache may read or write a file, and a slow
+        disk must not hold up the threads that meet other types. Two threads meeting the same
+        new type both compile it; the first to finish installs it, and both use that one.
         """
         name = f"{kind}_{_ident(full_name)}"
         found = self._built.get(name)
@@ -122,14 +125,17 @@ class CompiledCodec:
             raise ETPInvalidArgument(f"{full_name} is not a record type")
         with self._lock:
             found = self._built.get(name)
+            if found is not None:
+                return found
+            self._const_prefix, self._consts = f"K_{name}_", 0
+            lines = (
+                self._encoder_source(full_name) if kind == "E" else self._decoder_source(full_name)
+            )
+        code = compile_definitions(lines, f"codec {name}")
+        with self._lock:
+            found = self._built.get(name)
             if found is None:
-                self._const_prefix, self._consts = f"K_{name}_", 0
-                lines = (
-                    self._encoder_source(full_name)
-                    if kind == "E"
-                    else self._decoder_source(full_name)
-                )
-                found = define_functions(lines, self._ns, f"codec {name}")[name]
+                found = run_definitions(code, self._ns)[name]
                 self._ns[name] = self._built[name] = found
             return found
 

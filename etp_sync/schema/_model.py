@@ -13,6 +13,7 @@ import copy
 import enum
 import keyword
 import re
+import types
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self
@@ -169,13 +170,25 @@ class Record:
         return type(self)(**values)
 
 
+def compile_definitions(lines: list[str], where: str) -> types.CodeType:
+    """The code of the generated source ``lines``; ``where`` names it in tracebacks. It comes
+    from the on-disk cache of :mod:`._code_cache` when an earlier process compiled the same
+    source (so this may read or write a file)."""
+    return compile_cached("\n".join(lines) + "\n", f"<generated {where}>")
+
+
+def run_definitions(code: types.CodeType, namespace: dict[str, Any]) -> dict[str, Any]:
+    """The functions ``code`` (of :func:`compile_definitions`) defines, by name, with
+    ``namespace`` as their globals (no I/O)."""
+    local: dict[str, Any] = {}
+    exec(code, namespace, local)
+    return local
+
+
 def define_functions(lines: list[str], namespace: dict[str, Any], where: str) -> dict[str, Any]:
     """The functions defined by the generated source ``lines``, by name, with ``namespace`` as
-    their globals; ``where`` names the source in tracebacks. The compiled code comes from the
-    on-disk cache of :mod:`._code_cache` when an earlier process compiled the same source."""
-    local: dict[str, Any] = {}
-    exec(compile_cached("\n".join(lines) + "\n", f"<generated {where}>"), namespace, local)
-    return local
+    their globals; ``where`` names the source in tracebacks (see :func:`compile_definitions`)."""
+    return run_definitions(compile_definitions(lines, where), namespace)
 
 
 _MISSING: Any = object()  # a field the caller left out
