@@ -40,6 +40,11 @@ def machine_note(packages: Sequence[str]) -> str:
     return f"{os.cpu_count()} cores ({cpu}), {platform.system()}; " + ", ".join(versions)
 
 
+def load_average() -> str:
+    """The machine's load average now, ``"1-min / 5-min / 15-min"``."""
+    return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def write_section(name: str, section: str) -> Path:
     """Replace the ``name`` section of RESULTS.md (between its markers); keep the others."""
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from _results import command_line, machine_note, write_section
+from _results import command_line, load_average, machine_note, write_section
 from arrays import REPO, child_env, start_etp_server
 from compare import (
     STORE_UNLIMITED,
@@ -176,7 +176,7 @@ def _section(argv: Sequence[str] | None, runs: dict[str, list[dict[str, float]]]
         f"Command: `{command_line('bench/objects_cost.py', argv)}` (from the repository root)",
         "",
         f"Machine: {machine_note(['pyetp'])}. Load average (1 / 5 / 15 min) at the end "
-        f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())}.",
+        f"{load_average()}.",
         "",
         f"One `python -m etp_sync.server` for both clients; {args.runs} runs per library, each a "
         f"fresh client process (the libraries alternating which goes first) putting then "

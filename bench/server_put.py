@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from xml.parsers import expat
 
-from _results import command_line, machine_note, write_section
+from _results import command_line, load_average, machine_note, write_section
 
 from etp_sync.codec import MessageHeader, decode_message, encode_message
 from etp_sync.samples import local_depth_crs
@@ -157,7 +157,8 @@ def section(argv: Sequence[str] | None, times: dict[str, list[float]], objects: 
             "",
             f"Command: `{command_line('bench/server_put.py', argv)}` (from the repository root)",
             "",
-            f"Machine: {machine_note([])}.",
+            f"Machine: {machine_note([])}. Load average (1 / 5 / 15 min) at the end "
+            f"{load_average()}.",
             "",
             f"{objects:,} fresh `samples.local_depth_crs` documents per round, in etp_sync's "
             "PutDataObjects messages; one process, no socket, nothing else running in it. "
