@@ -128,13 +128,17 @@ class RawPeer:
         subprotocol: str | None = ETP_SUBPROTOCOL,
         after_head: bytes = b"",
         eol: bytes = b"\r\n",
+        between: Callable[[], None] | None = None,
     ) -> None:
         """``after_head``: bytes sent in the same write as the 101 answer (frames that follow
-        it at once); ``eol`` ends the answer's lines (a bare LF is tolerated by clients)."""
+        it at once); ``eol`` ends the answer's lines (a bare LF is tolerated by clients);
+        ``between``: the answer goes in two writes, its first half, then (once ``between()``
+        returns) the rest with ``after_head``."""
         self.script = script
         self.subprotocol = subprotocol
         self.after_head = after_head
         self.eol = eol
+        self.between = between
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"ws://127.0.0.1:{self.listener.getsockname()[1]}/"
         self.error: BaseException | None = None
@@ -167,8 +171,12 @@ class RawPeer:
                 )
                 if self.subprotocol:
                     response += f"Sec-WebSocket-Protocol: {self.subprotocol}\r\n".encode()
-                head = response + b"\r\n"
-                conn.sendall(head.replace(b"\r\n", self.eol) + self.after_head)
+                head = (response + b"\r\n").replace(b"\r\n", self.eol)
+                if self.between is not None:
+                    conn.sendall(head[: len(head) // 2])
+                    self.between()
+                    head = head[len(head) // 2 :]
+                conn.sendall(head + self.after_head)
                 self.script(conn)
             except BaseException as exc:  # reported through .error
                 self.error = exc

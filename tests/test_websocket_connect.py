@@ -147,6 +147,36 @@ def test_frames_after_an_unusual_blank_line_reach_the_transport(eol: bytes) -> N
             done.set()
 
 
+def test_an_answer_head_in_two_pieces_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first half of the 101 answer is read byte by byte from what has come; once the rest
+    is in, it is read whole (websocket-client's one-byte reads then served in C), and the frame
+    that came with it is left to the transport."""
+    from etp_sync.transport import _connect
+
+    peeked, done = threading.Event(), threading.Event()
+    real_head_part = _connect._Upgrading._head_part
+    halves: list[int] = []
+
+    def head_part(self: Any, data: bytes) -> int:
+        taken = real_head_part(self, data)
+        halves.append(taken)
+        peeked.set()
+        return taken
+
+    monkeypatch.setattr(_connect._Upgrading, "_head_part", head_part)
+
+    def linger(conn: socket.socket) -> None:
+        done.wait(10)
+
+    with RawPeer(linger, after_head=b"\x82\x05hello", between=lambda: peeked.wait(10)) as peer:
+        try:
+            with WebSocketTransport.connect(peer.url, close_timeout=0.2) as transport:
+                assert transport.recv_message(timeout=5) == b"hello"
+        finally:
+            done.set()
+    assert len(halves) == 2  # the half that came first, then the rest of the head
+
+
 # -- the host name lookup ---------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import io
 import ipaddress
 import logging
 import re
@@ -288,6 +289,11 @@ def _upgrade(
     raise websocket.WebSocketException(f"more than {_MAX_REDIRECTS} redirects")
 
 
+def _switching(head: bytes) -> bool:
+    """Whether an answer's head is a 101 (Switching Protocols) one: a websocket's upgrade."""
+    return head.split(None, 2)[1:2] == [b"101"]
+
+
 class _Upgrading:
     """Our socket as websocket-client sees it during the upgrade, bounded by ``deadline``.
 
@@ -296,7 +302,8 @@ class _Upgrading:
     answer's head one byte per ``recv``: on a plain socket those bytes come from a buffer,
     filled by reads that never take a byte past the line that ends the head (found by peeking
     first, see :meth:`_head_part`), so what follows stays in the socket for the transport.
-    Anything else is the socket's own.
+    Once the whole head is in that buffer, ``recv`` and ``gettimeout`` become C callables (see
+    :meth:`recv`). Anything else is the socket's own.
     """
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
@@ -305,6 +312,7 @@ class _Upgrading:
         self._peek = not isinstance(sock, ssl.SSLSocket)  # TLS reads cannot peek
         self._buffer = b""
         self._line = b""  # the start of a line taken without its end ("x": not blank)
+        self._whole = False  # the line ending the head has been found
 
     def _bound(self) -> None:
         left = self._deadline - time.monotonic()
@@ -331,7 +339,19 @@ class _Upgrading:
             peeked = self._sock.recv(4096, socket.MSG_PEEK)
             if not peeked:
                 return b""
-            self._buffer = self._sock.recv(self._head_part(peeked))
+            take = self._head_part(peeked)
+            self._buffer = self._sock.recv(take)
+            if self._whole and len(self._buffer) == take and _switching(self._buffer):
+                # The rest of a 101 answer's head is here, and nothing follows it for
+                # websocket-client to read: its one-byte reads go straight to a C reader, and
+                # gettimeout() answering 0.0 (float() is 0.0, a C call too) takes them down its
+                # path with no retry wrapper. That was about a tenth of a connect's time:
+                # 200 bytes read one Python call chain at a time. (Any other answer may have a
+                # body, read from the socket after the head: the plain path serves it.)
+                self.recv = io.BytesIO(self._buffer).read  # type: ignore[method-assign,assignment]
+                self.gettimeout = float  # type: ignore[method-assign]
+                self._buffer = b""
+                return self.recv(size)
         data, self._buffer = self._buffer[:size], self._buffer[size:]
         return data
 
@@ -343,6 +363,7 @@ class _Upgrading:
         while (end := peeked.find(b"\n", start)) >= 0:
             line, self._line = self._line + peeked[start:end], b""
             if not line.decode("utf-8", "replace").strip():
+                self._whole = True
                 return end + 1
             start = end + 1
         line = self._line + peeked[start:]
