@@ -313,6 +313,7 @@ class _Upgrading:
         self._buffer = b""
         self._line = b""  # the start of a line taken without its end ("x": not blank)
         self._whole = False  # the line ending the head has been found
+        self._upgraded: bool | None = None  # a 101 answer (known from its first bytes)
 
     def _bound(self) -> None:
         left = self._deadline - time.monotonic()
@@ -341,7 +342,9 @@ class _Upgrading:
                 return b""
             take = self._head_part(peeked)
             self._buffer = self._sock.recv(take)
-            if self._whole and len(self._buffer) == take and _switching(self._buffer):
+            if self._upgraded is None:
+                self._upgraded = _switching(self._buffer)
+            if self._whole and self._upgraded and len(self._buffer) == take:
                 # The rest of a 101 answer's head is here, and nothing follows it for
                 # websocket-client to read: its one-byte reads go straight to a C reader, and
                 # gettimeout() answering 0.0 (float() is 0.0, a C call too) takes them down its
