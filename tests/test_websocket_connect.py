@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from test_websocket import RawPeer
@@ -174,7 +175,7 @@ def test_an_answer_head_in_two_pieces_is_read_whole(monkeypatch: pytest.MonkeyPa
                 assert transport.recv_message(timeout=5) == b"hello"
         finally:
             done.set()
-    assert len(halves) == 2  # the half that came first, then the rest of the head
+    assert len(halves) >= 2  # what came first, then the rest of the head with the frame
 
 
 # -- the host name lookup ---------------------------------------------------------------------
