@@ -45,6 +45,14 @@ def load_average() -> str:
     return " / ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+def publish(name: str, section: str, write: bool) -> None:
+    """Print ``section``, then (``write``) make it the ``name`` section of RESULTS.md."""
+    print()
+    print(section)
+    if write:
+        print(f"wrote the {name} section of {write_section(name, section)}")
+
+
 def write_section(name: str, section: str) -> Path:
     """Replace the ``name`` section of RESULTS.md (between its markers); keep the others."""
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"

@@ -78,7 +78,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import command_line, machine_note, reset_peak, status_bytes, write_section
+from _results import command_line, machine_note, publish, reset_peak, status_bytes
 from arrays import ReferenceClient, block_sizes, child_env, start_child, start_etp_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -1060,11 +1060,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 m["vs_reference"] = m["mibs"] / ref
     load_after = os.getloadavg()
     loads = (load_before, load_after, run_loads)
-    section = report_section(args, argv, rows, cells, sizes, loads, started)
-    print()
-    print(section)
-    if not args.no_write:
-        print(f"wrote the compare section of {write_section('compare', section)}")
+    publish(
+        "compare", report_section(args, argv, rows, cells, sizes, loads, started), not args.no_write
+    )
     return 0
 
 

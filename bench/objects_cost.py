@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from _results import command_line, load_average, machine_note, write_section
+from _results import command_line, load_average, machine_note, publish
 from arrays import REPO, child_env, start_etp_server
 from compare import (
     STORE_UNLIMITED,
@@ -218,11 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 runs[side].append(report)
                 shown = ", ".join(f"{k} {v:.1f}" for k, v in report.items())
                 print(f"run {run + 1}/{args.runs} {side}: {shown}", flush=True)
-    section = _section(argv, runs, args)
-    print()
-    print(section)
-    if not args.no_write:
-        print(f"wrote the objects-cost section of {write_section('objects-cost', section)}")
+    publish("objects-cost", _section(argv, runs, args), not args.no_write)
     return 0
 
 

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from xml.parsers import expat
 
-from _results import command_line, load_average, machine_note, write_section
+from _results import command_line, load_average, machine_note, publish
 
 from etp_sync.codec import MessageHeader, decode_message, encode_message
 from etp_sync.samples import local_depth_crs
@@ -181,11 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.objects < 1 or args.rounds < 1 or args.batch < 1:
         parser.error("--objects, --rounds and --batch must be positive")
     times = measure(args.objects, args.rounds, args.batch)
-    text = section(argv, times, args.objects)
-    print()
-    print(text)
-    if not args.no_write:
-        print(f"wrote the server-put section of {write_section('server-put', text)}")
+    publish("server-put", section(argv, times, args.objects), not args.no_write)
     return 0
 
 
