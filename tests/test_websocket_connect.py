@@ -152,10 +152,10 @@ def test_an_answer_head_in_two_pieces_is_read_whole(monkeypatch: pytest.MonkeyPa
     """The first half of the 101 answer is read byte by byte from what has come; once the rest
     is in, it is read whole (websocket-client's one-byte reads then served in C), and the frame
     that came with it is left to the transport."""
-    from etp_sync.transport import _connect
+    from etp_sync.transport._upgrading import UpgradingSocket
 
     peeked, done = threading.Event(), threading.Event()
-    real_head_part = _connect._Upgrading._head_part
+    real_head_part = UpgradingSocket._head_part
     halves: list[int] = []
 
     def head_part(self: Any, data: bytes) -> int:
@@ -164,7 +164,7 @@ def test_an_answer_head_in_two_pieces_is_read_whole(monkeypatch: pytest.MonkeyPa
         peeked.set()
         return taken
 
-    monkeypatch.setattr(_connect._Upgrading, "_head_part", head_part)
+    monkeypatch.setattr(UpgradingSocket, "_head_part", head_part)
 
     def linger(conn: socket.socket) -> None:
         done.wait(10)
