@@ -1,13 +1,15 @@
 """Record builders shared by several test modules: messages the package's own session would
 build, written out by hand (test_server.py, _hostile.py), and a message holding many union
 values (test_codec_compiled.py, test_code_cache.py); the process's page-fault count
-(test_placement.py, test_populate.py)."""
+(test_placement.py, test_populate.py); running a benchmark script (test_bench_*.py)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from etp_sync.schema import datatypes, messages
@@ -49,3 +51,20 @@ def minor_faults() -> int:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_bench(script: str, *args: str, timeout: float = 200) -> subprocess.CompletedProcess[str]:
+    """Run ``bench/<script> args...`` from the repository root; it must exit 0."""
+    out = subprocess.run(
+        [sys.executable, f"bench/{script}", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out

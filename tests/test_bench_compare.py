@@ -9,36 +9,19 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from _helpers import run_bench
 
 pytest.importorskip("pyetp", reason="pyetp is not installed (pip install -e '.[peers]')")
 
 pytestmark = [pytest.mark.peers, pytest.mark.timeout(240)]
 
-REPO = Path(__file__).resolve().parents[1]
 METRICS = ("median_us", "p99_us", "raw_median_us", "raw_p99_us")
 
 
-def _bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``bench/<script> args...`` from the repository root; it must exit 0."""
-    out = subprocess.run(
-        [sys.executable, f"bench/{script}", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=200,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    return out
-
-
 def test_compare_quick_tiny_row_produces_numbers() -> None:
-    out = _bench("compare.py", "--quick", "--rows", "tiny", "--runs", "1", "--no-write")
+    out = run_bench("compare.py", "--quick", "--rows", "tiny", "--runs", "1", "--no-write")
     for side in ("etp_sync", "pyetp"):
         line = re.search(rf"^run 1/1 tiny {side}: (.*)$", out.stdout, re.M)
         assert line is not None, out.stdout
@@ -55,7 +38,7 @@ def test_compare_quick_tiny_row_produces_numbers() -> None:
 def test_objects_cost_produces_a_row_per_library() -> None:
     """bench/objects_cost.py: each library's row holds seven positive numbers, and a server
     that did the work (its CPU is read from /proc) is never reported as idle."""
-    out = _bench("objects_cost.py", "--runs", "1", "--rounds", "1", "--no-write")
+    out = run_bench("objects_cost.py", "--runs", "1", "--rounds", "1", "--no-write")
     for side in ("etp_sync", "pyetp"):
         row = re.search(rf"^\| {side} \| (.*) \|$", out.stdout, re.M)
         assert row is not None, out.stdout

@@ -9,24 +9,14 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from _helpers import run_bench
 
 
 def test_server_put_produces_a_row_per_phase() -> None:
-    args = ["--objects", "40", "--rounds", "2", "--batch", "16", "--no-write"]
-    out = subprocess.run(
-        [sys.executable, "bench/server_put.py", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    out = run_bench(
+        "server_put.py", "--objects", "40", "--rounds", "2", "--batch", "16", "--no-write"
     )
-    assert out.returncode == 0, out.stderr[-2000:]
     for phase in ("put", "decode", "parse", "expat"):
         row = re.search(rf"^\| {phase} \| ([\d.]+) / ([\d.]+) \| ([\d.]+) \|$", out.stdout, re.M)
         assert row is not None, out.stdout
