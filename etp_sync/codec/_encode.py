@@ -83,7 +83,7 @@ def _encode_into(body: Record, out: bytearray, *, counting: bool = False) -> byt
 
 def encode_error(body: Record, exc: Exception) -> ETPEncodeError:
     """The ETPEncodeError for an encoder's failure on ``body``: naming the field whose value
-    does not fit its type when one can be found (:func:`~etp_sync.schema._fit.first_unfit`),
+    does not fit its type when one can be found (:func:`~etp_sync.codec._fit.first_unfit`),
     else in the encoder's own words (an ETPEncodeError of the encoder's is kept as it is)."""
     unfit = first_unfit(body)
     if unfit is not None:
