@@ -141,14 +141,22 @@ def test_the_server_encodes_each_reply_once(
         objects = {str(k): data_object(xml, uri) for k, (uri, xml) in enumerate(docs.items())}
         client.request(m.Store.PutDataObjects(data_objects=objects))
 
+        # Every way a body gets encoded: by _encode_into (encode_body and the sizing of
+        # bodies), and by a framer given a body that is not encoded yet.
         counts: collections.Counter[str] = collections.Counter()
-        encode = _encode._encode_body
+        encode_into = _encode._encode_into
+        framer_parts = _encode.MessageFramer.parts
 
-        def counting(body: Record, out: list[Any]) -> None:
+        def counting(body: Record, out: bytearray, *, counting: bool = False) -> bytearray:
             counts[body.etp_name] += 1
-            encode(body, out)
+            return encode_into(body, out, counting=counting)
 
-        monkeypatch.setattr(_encode, "_encode_body", counting)
+        def framing(framer: _encode.MessageFramer, body: Record, *args: Any) -> Any:
+            counts[body.etp_name] += 1
+            return framer_parts(framer, body, *args)
+
+        monkeypatch.setattr(_encode, "_encode_into", counting)
+        monkeypatch.setattr(_encode.MessageFramer, "parts", framing)
         [(_h, spaces)] = client.request(m.Dataspace.GetDataspaces())
         [(_h, got)] = client.request(
             m.Store.GetDataObjects(uris={str(k): uri for k, uri in enumerate(docs)})

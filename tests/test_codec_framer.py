@@ -2,7 +2,8 @@
 
 - :class:`etp_sync.codec.MessageFramer` frames exactly what :func:`encode_message_parts` does
   for the same header values (ids of every varint length, flags, compression, DataArray bodies,
-  ProtocolException under another protocol), and refuses what it refuses.
+  ProtocolException under another protocol), and refuses what it refuses; so does its
+  ``frame`` of a body encoded already (an EncodedBody, as the server frames its replies).
 - :func:`etp_sync.codec.decode_frame` reads usual frames by a short path and every other frame
   by the general one: both give equal headers and bodies, and bad frames the same errors.
 """
@@ -20,6 +21,7 @@ from etp_sync.codec import (
     MessageHeader,
     _decode,
     decode_frame,
+    encode_body,
     encode_message,
     encode_message_parts,
 )
@@ -80,6 +82,27 @@ def test_framer_frames_like_encode_message_parts(body: Record, compress: bool | 
             assert _joined(parts) == expected
             assert size == len(expected)
             assert all(type(p) in (bytes, bytearray) for p in parts) or body.etp_protocol == 9
+
+
+@pytest.mark.parametrize("body", BODIES, ids=lambda b: b.etp_name)
+@pytest.mark.parametrize("compress", [False, True, None])
+def test_framer_frames_an_encoded_body_like_encode_message_parts(
+    body: Record, compress: bool | None
+) -> None:
+    framer = MessageFramer(type(body))
+    encoded = encode_body(body)
+    for correlation_id, message_id in zip(IDS, reversed(IDS), strict=True):
+        for flags in (0, MessageFlags.FIN, MessageFlags.FIN | MessageFlags.COMPRESSED, 0x41):
+            parts, size = framer.frame(
+                encoded.parts, encoded.size, correlation_id, message_id, flags, compress
+            )
+            header = _header(body, correlation_id, message_id, flags)
+            expected = _joined(encode_message_parts(header, body, compress))
+            assert _joined(parts) == expected
+            assert size == len(expected)
+    assert encoded.size == len(encoded.to_bytes())
+    with pytest.raises(ETPEncodeError, match="MessageHeaderExtension"):
+        framer.frame(encoded.parts, encoded.size, 0, 2, MessageFlags.HEADER_EXTENSION)
 
 
 def test_framer_sends_protocol_exception_under_any_protocol() -> None:

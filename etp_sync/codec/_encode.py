@@ -114,10 +114,10 @@ class EncodedBody:
 
     __slots__ = ("body", "parts", "size")
 
-    def __init__(self, body: Record, parts: list[Any]) -> None:
+    def __init__(self, body: Record, parts: list[Any], size: int | None = None) -> None:
         self.body = body
         self.parts = parts
-        self.size = _size(parts)
+        self.size = _size(parts) if size is None else size
 
     def to_bytes(self) -> bytes:
         """The encoded body as one ``bytes`` (Avro binary of the record alone, no header)."""
@@ -126,9 +126,10 @@ class EncodedBody:
 
 def encode_body(body: Record) -> EncodedBody:
     """Encode a record (a message body, or any ETP datatype) once, without a header."""
-    parts: list[Any] = []
-    _encode_body(body, parts)
-    return EncodedBody(body, parts)
+    encoded = _encode_into(body, bytearray())
+    if type(encoded) is Pieces:
+        return EncodedBody(body, encoded.parts())
+    return EncodedBody(body, [encoded], len(encoded))
 
 
 def encode_within(body: Record, limit: int) -> EncodedBody | None:
@@ -256,9 +257,6 @@ class MessageFramer:
             raise ETPEncodeError(
                 f"a {self._name} framer was given {type(body).__name__}, not {self._name}"
             )
-        if flags & _HEADER_EXTENSION:
-            raise ETPEncodeError("sending a MessageHeaderExtension is not supported")
-        flags &= ~_COMPRESSED
         encode = self._encode
         if encode is None:
             body_parts: list[Any] = []
@@ -276,6 +274,22 @@ class MessageFramer:
                 raise encode_error(body, exc) from exc
             body_parts = [out]
             size = len(out)
+        return self.frame(body_parts, size, correlation_id, message_id, flags, compress)
+
+    def frame(
+        self,
+        body_parts: list[Any],
+        size: int,
+        correlation_id: int,
+        message_id: int,
+        flags: int,
+        compress: bool | None = False,
+    ) -> tuple[list[Any], int]:
+        """:meth:`parts` for a body encoded already: ``body_parts`` and ``size`` are an
+        :class:`EncodedBody`'s (of an instance of :attr:`message_class`), framed as they are."""
+        if flags & _HEADER_EXTENSION:
+            raise ETPEncodeError("sending a MessageHeaderExtension is not supported")
+        flags &= ~_COMPRESSED
         if not self._compressible:
             pass
         elif compress is None:

@@ -16,13 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from etp_sync.codec import (
-    EncodedBody,
-    MessageFlags,
-    MessageHeader,
-    encode_message_parts,
-    frame_parts,
-)
+from etp_sync.codec import EncodedBody, MessageFlags, MessageFramer
 from etp_sync.protocol.correlation import MessageIds
 from etp_sync.schema import messages
 from etp_sync.transport._websocket import WebSocketTransport
@@ -37,6 +31,15 @@ BATCH_MESSAGE = 16 * 1024
 BATCH_BYTES = 64 * 1024
 BATCH_DELAY = 0.001
 _FIN = int(MessageFlags.FIN)
+# The framer of each (message class, header protocol) a server has sent: framers hold no state
+# of a message, so every session shares them (a few dozen classes, a few protocols each).
+_FRAMERS: dict[tuple[type, int], MessageFramer] = {}
+
+
+def _framer(cls: type, protocol: int) -> MessageFramer:
+    """A new framer for ``cls`` under ``protocol``, kept in :data:`_FRAMERS`."""
+    framer = _FRAMERS[cls, protocol] = MessageFramer(cls, protocol)
+    return framer
 
 
 class ReplySender:
@@ -89,20 +92,16 @@ class ReplySender:
                         first_id = message_id
                 else:
                     corr = correlation_id
-                mt = int(body.etp_message_type or 0)
-                proto = protocol if mt in (1000, 1001) else int(body.etp_protocol or 0)
-                header = MessageHeader(
-                    protocol=proto,
-                    message_type=mt,
-                    correlation_id=corr,
-                    message_id=message_id,
-                    message_flags=_FIN if i == len(bodies) - 1 else 0,
-                )
-                parts = (
-                    encode_message_parts(header, body, compress)
-                    if encoded is None
-                    else frame_parts(header, encoded, compress)
-                )
+                mt = body.etp_message_type
+                proto = protocol if mt in (1000, 1001) else body.etp_protocol or 0
+                framer = _FRAMERS.get((body.__class__, proto)) or _framer(body.__class__, proto)
+                flags = _FIN if i == len(bodies) - 1 else 0
+                if encoded is None:
+                    parts, size = framer.parts(body, corr, message_id, flags, compress)
+                else:
+                    parts, size = framer.frame(
+                        encoded.parts, encoded.size, corr, message_id, flags, compress
+                    )
                 self._emit(parts)
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug(
@@ -111,8 +110,8 @@ class ReplySender:
                         body.etp_name,
                         message_id,
                         corr,
-                        header.message_flags,
-                        sum(memoryview(p).nbytes for p in parts),
+                        flags,
+                        size,
                     )
 
     def _emit(self, parts: list[Any]) -> None:
