@@ -25,7 +25,7 @@ from ..errors import (
 )
 from ..retry import RetryPolicy
 from ..transport._connect import safe_url
-from .engine import REPLY_WAIT
+from ._engine_sending import REPLY_WAIT
 
 if TYPE_CHECKING:
     from ..calls import TransactionManager

@@ -8,6 +8,10 @@ one) so that a slow user callback never stalls the reader. Pings are answered (q
 waiting for another thread's send: :meth:`SessionEngine._reply`), CloseSession honoured. Any
 thread may send: a message's id is taken under the send-order lock held until it is written.
 
+The engine is built in layers, one module each: :mod:`._engine_state` (its attributes, limits
+and failure), :mod:`._engine_sending` (the send half), :mod:`._engine_receiving` (the reader and
+dispatch threads), and this module (opening with the handshake, and closing).
+
 Deadlines: :meth:`SessionEngine.send` takes the caller's deadline (a ``time.monotonic()`` value)
 and hands it to the transport, which bounds the wait for the send lock and the write itself;
 :meth:`SessionEngine.open` bounds connecting and the handshake by it too. Replies are checked
@@ -25,58 +29,29 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from ..codec import (
-    MessageFlags,
-    MessageFramer,
-    decode_frame,
-    peek_header,
-)
 from ..errors import (
     ETPConnectionLost,
     ETPConnectTimeout,
-    ETPDecodeError,
     ETPError,
-    ETPInvalidArgument,
-    ETPMessageTooLarge,
-    ETPNotNegotiated,
     ETPProtocolError,
     ETPReadTimeout,
-    ETPSessionClosed,
-    ETPTransportError,
     ETPWriteTimeout,
-    fresh_error,
 )
-from ..protocol.correlation import Correlator, MessageIds, PendingRequest, ReplyTarget
-from ..protocol.negotiation import ServerInfo, now_us, object_room, read_open_session
-from ..protocol.replies import PROTOCOL_EXCEPTION, expected_replies
+from ..protocol.correlation import Correlator, MessageIds, ReplyTarget
+from ..protocol.negotiation import ServerInfo, read_open_session
 from ..schema import Record, messages
 from ..transport._connect import safe_url
 from ..transport._websocket import WebSocketTransport
-from ._trace import trace_message
+from ._engine_receiving import EngineReceiver
+from ._engine_sending import MAX_QUEUED_REPLIES
+from ._engine_state import Handler, _Kind
 
 log = logging.getLogger("etp_sync.session.engine")
 
-Handler = Callable[[Any, Any], None]
 RECEIVE_HEADROOM = 1 << 20  # replies may slightly exceed the advertised limit
-REPLY_WAIT = 0.25
-"""Seconds a reply of the reader thread's own (ETP Pong) may wait for the socket to take it
-(:meth:`SessionEngine._send_replies`); like the websocket's pongs."""
-MAX_QUEUED_REPLIES = 32
-"""Replies of the reader thread waiting for the send-order lock at most (the oldest go)."""
-RESPONSE_MESSAGES = 4
-"""Default bound of one reply, all its parts together: this many negotiated maximum-size
-messages, or room for the largest data object the server takes (see :func:`object_room`),
-whichever is larger (see ``max_response_size``)."""
-
-
-_FIN = int(MessageFlags.FIN)
-
-# Per message class: (protocol, message type, name, the message types that may answer it, the
-# framer that encodes it).
-_Kind = tuple[int, int, str, "frozenset[int] | None", MessageFramer]
 
 
 def _left(deadline: float | None) -> float | None:
@@ -95,7 +70,7 @@ def offers_gzip(compression: bool | None, direct_loopback: bool) -> bool:
     return not direct_loopback
 
 
-class SessionEngine:
+class SessionEngine(EngineReceiver):
     """An open ETP session: send requests, receive their responses, dispatch the rest.
 
     Create with :meth:`open`, which performs the websocket upgrade and the RequestSession /
@@ -250,376 +225,6 @@ class SessionEngine:
         return conn
 
     # -- sending -------------------------------------------------------------------------------
-
-    @property
-    def is_open(self) -> bool:
-        return self.close_error is None
-
-    @property
-    def max_message_size(self) -> int:
-        """The effective message size limit (the smaller of both endpoints' limits)."""
-        return self.server.max_message_size if self.server else self.client_max_message_size
-
-    @property
-    def response_limit(self) -> int:
-        """The most bytes one reply may amount to, all its parts together."""
-        if self.max_response_size is not None:
-            return self.max_response_size
-        limit = RESPONSE_MESSAGES * self.max_message_size
-        if self.server is not None:
-            limit = max(limit, object_room(self.server))
-        return limit
-
-    def _check_open(self) -> None:
-        if self.close_error is not None:
-            raise self._error_to_raise()
-
-    def _error_to_raise(self) -> ETPError:
-        """This thread's own copy of the error that ended the connection."""
-        if self.close_error is None:
-            return ETPConnectionLost("the connection is closed")
-        return fresh_error(self.close_error)
-
-    def _numbers(self, body: Record) -> tuple[int, int]:
-        """``(protocol, message type)`` of a message this session may send: refuses records
-        that are not messages and messages of protocols the server did not grant."""
-        protocol, message_type = body.etp_protocol, body.etp_message_type
-        if protocol is None or message_type is None:
-            raise ETPInvalidArgument(f"{body.etp_name} is a datatype record, not an ETP message")
-        if self.server is not None and protocol != 0 and not self.server.supports(protocol):
-            raise ETPNotNegotiated(
-                f"{body.etp_name} belongs to protocol {protocol}, which the server did not grant "
-                f"(granted: {sorted(self.server.protocols)})"
-            )
-        return protocol, message_type
-
-    def _kind(self, body: Record) -> _Kind:
-        """What sending ``body`` needs to know of its class (checked by :meth:`_numbers`),
-        remembered per class once the session is open (the grants are then fixed)."""
-        kind = self._kinds.get(body.__class__)
-        if kind is None:
-            protocol, message_type = self._numbers(body)
-            kind = (
-                protocol,
-                message_type,
-                body.etp_name,
-                expected_replies(body),
-                MessageFramer(body.__class__),
-            )
-            if self.server is not None:
-                self._kinds[body.__class__] = kind
-        return kind
-
-    def _compress_choice(self) -> bool | None:
-        if not self.compression_wanted or self.server is None or self.server.compression != "gzip":
-            return False
-        return None  # compress when it pays
-
-    def _framer(self, body: Record, kind: _Kind, protocol: int | None) -> MessageFramer:
-        """The framer of ``body`` (of message class ``kind``) under ``protocol`` (None: its
-        own; ProtocolException and Acknowledge may be sent under any)."""
-        if protocol is None or protocol == kind[0]:
-            return kind[4]
-        return MessageFramer(body.__class__, protocol)
-
-    def _transmit(self, parts: list[Any], size: int, body: Record, deadline: float | None) -> None:
-        """Send one encoded message (``parts``, ``size`` bytes together) within ``deadline``."""
-        if size > self._send_limit:
-            raise ETPMessageTooLarge(
-                f"{body.etp_name} is {size} bytes, more than the negotiated maximum message "
-                f"size of {self._send_limit} bytes"
-            )
-        if self.trace:
-            trace_message("->", parts[0], size, body)
-        try:
-            for part in parts:
-                if part.__class__ is not bytes and part.__class__ is not bytearray:
-                    self.transport.send_message(parts, deadline=deadline)
-                    break
-            else:  # every part is bytes or bytearray (see WebSocketTransport.send_counted)
-                self.transport.send_counted(parts, size, deadline=deadline)
-        except ETPWriteTimeout as exc:
-            if not self.transport.is_open:  # cut off mid-message: the connection is gone
-                self._fail(ETPConnectionLost(f"connection lost: {exc} (message cut off)"))
-            raise
-        except ETPTransportError as exc:
-            self._fail(exc)
-            raise self._error_to_raise() from None
-
-    def send(
-        self,
-        body: Record,
-        *,
-        correlation_id: int = 0,
-        protocol: int | None = None,
-        expect_response: bool = True,
-        final: bool = True,
-        deadline: float | None = None,
-        target: ReplyTarget | None = None,
-    ) -> PendingRequest | None:
-        """Send one message; with ``expect_response`` return the handle its response arrives on.
-
-        ``protocol`` overrides the header protocol (for ProtocolException/Acknowledge, which can
-        belong to any protocol). ``deadline`` (``time.monotonic()``) bounds the send. ``target``:
-        memory the reply's values may be received into (see :mod:`etp_sync.codec._placement`).
-        """
-        if self.close_error is not None:
-            raise self._error_to_raise()
-        kind = self._kinds.get(body.__class__) or self._kind(body)
-        framer = kind[4] if protocol is None else self._framer(body, kind, protocol)
-        self._take_order(body, deadline)
-        try:
-            message_id = self.ids.next()
-            parts, size = framer.parts(
-                body, correlation_id, message_id, _FIN if final else 0, self._compress
-            )
-            if not expect_response:
-                self._transmit(parts, size, body, deadline)
-                return None
-            pending = self._expect(message_id, kind, target)
-            try:
-                self._transmit(parts, size, body, deadline)
-            except BaseException:
-                self.correlator.forget(message_id)
-                raise
-            return pending
-        finally:
-            self._order.release()
-            if self._replies:
-                self._send_replies()
-
-    def _take_order(self, body: Record, deadline: float | None) -> None:
-        """Take :attr:`_order` (at once when free), within ``deadline`` (ETPWriteTimeout)."""
-        if self._order.acquire(False):
-            return
-        if deadline is None:
-            self._order.acquire()
-        elif not self._order.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
-            raise ETPWriteTimeout(
-                f"could not send {body.etp_name} within the deadline: another send held the "
-                "connection"
-            )
-
-    def _expect(
-        self, message_id: int, kind: _Kind, target: ReplyTarget | None = None
-    ) -> PendingRequest:
-        """Register the request (of message class ``kind``, see :meth:`_kind`): its reply is
-        checked against the answers expected of it."""
-        return self.correlator.register(
-            message_id,
-            kind[2],
-            protocol=kind[0],
-            replies=kind[3],
-            max_bytes=self._limit or self.response_limit,
-            target=target,
-        )
-
-    def send_multipart(
-        self, bodies: Sequence[Record], *, deadline: float | None = None
-    ) -> PendingRequest:
-        """Send a multipart request (e.g. PutDataObjects followed by Chunk messages).
-
-        The first part has correlation id 0, the others correlate to it; FIN is on the last.
-        """
-        if not bodies:
-            raise ETPInvalidArgument("a multipart request needs at least one part")
-        self._check_open()
-        kinds = [self._kind(b) for b in bodies]
-        first_id = 0
-        pending: PendingRequest | None = None
-        try:
-            for i, (body, kind) in enumerate(zip(bodies, kinds, strict=True)):
-                self._take_order(body, deadline)
-                try:  # each part's id is taken when it can be written (see _order)
-                    message_id = self.ids.next()
-                    if pending is None:
-                        first_id = message_id
-                        pending = self._expect(first_id, kind)
-                    parts, size = kind[4].parts(
-                        body,
-                        0 if i == 0 else first_id,
-                        message_id,
-                        _FIN if i == len(bodies) - 1 else 0,
-                        self._compress,
-                    )
-                    self._transmit(parts, size, body, deadline)
-                finally:
-                    self._order.release()
-                    if self._replies:
-                        self._send_replies()
-        except BaseException:
-            if pending is not None:
-                self.correlator.forget(first_id)
-            raise
-        assert pending is not None
-        return pending
-
-    # -- receiving -----------------------------------------------------------------------------
-
-    def _read_loop(self) -> None:
-        recv = self.transport.recv_data
-        handle = self._handle_frame
-        clock = time.monotonic
-        try:
-            while self.close_error is None:
-                received = recv(None)
-                if received is not None:
-                    self.last_frame = clock()
-                    handle(received[0])
-                    del received  # don't keep the last message alive while the next one arrives
-        except ETPSessionClosed as exc:
-            reason = getattr(exc, "reason", "") or str(exc)
-            self._fail(ETPSessionClosed(f"the server closed the connection: {reason}", reason))
-        except ETPError as exc:  # transport failure or a protocol violation at websocket level
-            self._fail(ETPConnectionLost(f"connection lost: {exc}"))
-            self.transport.close()
-        except Exception as exc:  # a bug must not leave callers hanging
-            log.exception("reader thread failed")
-            self._fail(ETPConnectionLost(f"reader thread failed: {exc!r}"))
-
-    def _place(self, prefix: memoryview, length: int) -> tuple[int, memoryview] | None:
-        """The transport's placer (reader thread): memory for part of an arriving frame, when
-        the request it answers has a reply target that takes it."""
-        peek = peek_header(prefix)
-        target = None if peek is None else self.correlator.target_for(peek[2])
-        spot = None if target is None else target.place(prefix, length)
-        self._placed = target if spot is not None else None
-        return spot
-
-    def _handle_frame(self, frame: bytearray) -> None:
-        target, self._placed = self._placed, None
-        try:
-            if target is not None:
-                header, body = target.decode(frame)
-                size = len(frame) + target.nbytes
-            else:
-                header, _, body = decode_frame(frame, max_size=self._decode_limit)
-                size = len(frame)
-        except ETPDecodeError as exc:
-            if self.trace:
-                trace_message("<-", bytes(frame[:64]), len(frame), None)
-            self._route_decode_error(frame, exc)
-            return
-        if self.trace:
-            trace_message("<-", bytes(frame[:64]), len(frame), body)
-        if self.correlator.route(header, body, size):
-            return
-        key = (header.protocol, header.message_type)
-        if key == (0, 8):  # Ping
-            self._reply_pong(header)
-        elif isinstance(body, messages.Core.CloseSession):
-            reason = body.reason or "no reason given"
-            log.info("server closed the ETP session: %s", reason)
-            self._fail(ETPSessionClosed(f"the server closed the session: {reason}", reason))
-            self.transport.close()
-        else:
-            self._dispatch(header, body)
-
-    def _dispatch(self, header: Any, body: Any) -> None:
-        """Queue an unsolicited message for the dispatch thread (reader thread only), or log
-        that it is dropped when the session is closing: the dispatch thread ends at the
-        closing mark (:meth:`_fail` puts it under the same lock), so nothing queued after it
-        would ever be delivered."""
-        with self._fail_lock:
-            closing = self.close_error is not None
-            if not closing:
-                if self._dispatcher.ident is None:
-                    self._dispatcher.start()  # only the reader thread starts it
-                self._dispatch_queue.put((header, body))
-        if closing:
-            log.log(
-                logging.WARNING if header.message_type == PROTOCOL_EXCEPTION else logging.DEBUG,
-                "unsolicited %s (protocol %s) dropped: the session is closing",
-                body.etp_name,
-                header.protocol,
-            )
-
-    def _route_decode_error(self, frame: bytearray, exc: ETPDecodeError) -> None:
-        """Fail the request an undecodable response belongs to (if its header is readable)."""
-        peek = peek_header(frame)
-        correlation_id = peek[2] if peek is not None else 0
-        log.error("undecodable message from the server (request %s): %s", correlation_id, exc)
-        if correlation_id:
-            final = peek is not None and bool(peek[4] & MessageFlags.FIN)
-            self.correlator.fail(correlation_id, exc, final=final)
-
-    def _reply_pong(self, ping_header: Any) -> None:
-        """Answer the server's Ping (reader thread): queued for :meth:`_send_replies`."""
-        self._reply(messages.Core.Pong(current_date_time=now_us()), ping_header.message_id)
-
-    def _reply(self, body: Record, correlation_id: int) -> None:
-        """Send a reply of the reader thread's own (ETP Pong) without ever waiting for the
-        send-order lock: a caller may hold it for as long as its deadline allows, blocked on a
-        socket that the peer does not empty, perhaps because it waits for us to read, which the
-        reader would never do again. The reply is queued, and sent by whoever releases the lock
-        (or at once by this thread when the lock is free), within :data:`REPLY_WAIT`."""
-        self._replies.append((body, correlation_id))
-        self._send_replies()
-
-    def _send_replies(self) -> None:
-        """Send the queued replies unless another thread holds the send-order lock (it sends
-        them when it releases it); each may wait :data:`REPLY_WAIT` for the socket, and one
-        that cannot go then is dropped (logged) with every one queued after it, which a socket
-        that took nothing for that long would not take either: a peer that does not read our
-        bytes is not worth a blocked thread, least of all the reader (nor 32 waits of it)."""
-        replies = self._replies
-        while replies and self._order.acquire(False):
-            try:
-                while replies:
-                    body, correlation_id = replies.popleft()
-                    if self.close_error is not None:
-                        continue
-                    kind = self._kinds.get(body.__class__) or self._kind(body)
-                    parts, size = kind[4].parts(
-                        body, correlation_id, self.ids.next(), _FIN, self._compress
-                    )
-                    try:
-                        self._transmit(parts, size, body, time.monotonic() + REPLY_WAIT)
-                    except ETPError as exc:
-                        dropped = len(replies)
-                        replies.clear()
-                        log.warning(
-                            "could not send %s: %s (%d queued replies dropped with it)",
-                            body.etp_name,
-                            exc,
-                            dropped,
-                        )
-            finally:
-                self._order.release()
-
-    def _dispatch_loop(self) -> None:
-        while True:
-            item = self._dispatch_queue.get()
-            if item is None:
-                return
-            header, body = item
-            if self._on_unsolicited is None:
-                log.debug("unsolicited %s dropped (no handler)", body.etp_name)
-                continue
-            try:
-                self._on_unsolicited(header, body)
-            except Exception:
-                log.exception("handler for %s raised", body.etp_name)
-
-    # -- closing -------------------------------------------------------------------------------
-
-    def _fail(self, error: ETPError) -> None:
-        """The connection is unusable: fail every waiter, refuse new requests, let the
-        dispatch thread end after delivering what arrived before."""
-        with self._fail_lock:
-            first = self.close_error is None
-            if first:
-                error.__traceback__ = None
-                self.close_error = error
-                self._dispatch_queue.put(None)  # the dispatch thread's last item (see _dispatch)
-            self._closed.set()
-        self.correlator.fail_all(self.close_error or error, close=True)
-        if first and self._opened and self._on_close is not None:  # once, whoever noticed first
-            try:
-                self._on_close(fresh_error(self.close_error or error))
-            except Exception:
-                log.exception("on_close callback failed")
-
     def close(
         self,
         *,
