@@ -137,7 +137,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def digest(array: np.ndarray) -> str:
-    return hashlib.blake2b(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
+    return hashlib.blake2b(np.ascontiguousarray(array).data.cast("B")).hexdigest()
 
 
 def make_array(size_mb: int) -> np.ndarray:
@@ -400,7 +400,7 @@ class ReferenceClient:
             raise SystemExit("reference messages are limited to 64 MiB")
         self.transport = transport
         self.sizes = sizes
-        self.raw = memoryview(data).cast("B")
+        self.raw = data.data.cast("B")
 
     def upload(self) -> None:
         """Send the plan and the data; return when the peer has it all."""
@@ -760,8 +760,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
 
-        for rep in range(args.reps):
-            print(f"round {rep + 1}/{args.reps}", flush=True)
+        for round_index in range(args.reps):
+            print(f"round {round_index + 1}/{args.reps}", flush=True)
             for config in configs:
                 for warm in range(args.warmup + 1):
                     r = measure(config)

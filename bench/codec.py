@@ -224,16 +224,12 @@ def etp_sync_rows(case: Case, reps: int) -> tuple[list[Row], bytes]:
     enc, frame = run_stages(
         [("encode_message", lambda b: codec.encode_message(header, b))], body, reps
     )
-    dec, values = run_stages(
-        [
-            (
-                "decode_message",
-                lambda f: codec.decode_message(f)[1].data_arrays["0"].array.data.item.values,
-            )
-        ],
-        frame,
-        reps,
-    )
+
+    def decode(f: bytes) -> Any:
+        message: Any = codec.decode_message(f)[1]
+        return message.data_arrays["0"].array.data.item.values
+
+    dec, values = run_stages([("decode_message", decode)], frame, reps)
     check_equal(values, case, "etp_sync")
     parts_enc, parts = run_stages(
         [("encode_message_parts", lambda b: codec.encode_message_parts(header, b))], body, reps
@@ -295,7 +291,9 @@ def fastavro_row(case: Case, reps: int, schema: Any) -> tuple[Row, bytes]:
         return buf.getvalue()
 
     def read(data: bytes) -> list[Any]:
-        rec = fastavro.schemaless_reader(io.BytesIO(data), schema, None, return_record_name=True)
+        rec: Any = fastavro.schemaless_reader(
+            io.BytesIO(data), schema, None, return_record_name=True
+        )
         name, item = rec["dataArrays"]["0"]["array"]["data"]["item"]
         assert name == branch
         return item["values"]
@@ -326,11 +324,18 @@ def pyetp_row(case: Case, reps: int) -> tuple[Row, bytes]:
     from energistics.etp.v12.datatypes import any_array, array_of_double, array_of_long
     from energistics.etp.v12.datatypes.data_array_types import (
         DataArray,
-        DataArrayIdentifier,
         PutDataArraysType,
     )
+    from energistics.etp.v12.datatypes.data_array_types import (
+        DataArrayIdentifier as _DataArrayIdentifier,
+    )
     from energistics.etp.v12.datatypes.message_header import MessageHeader, MessageHeaderFlags
-    from energistics.etp.v12.protocol.data_array import PutDataArrays
+    from energistics.etp.v12.protocol.data_array import PutDataArrays as _PutDataArrays
+
+    # pydantic models built with snake_case field names (accepted at runtime, populate_by_name);
+    # their stubs know only the camelCase aliases, hence Any for mypy.
+    DataArrayIdentifier: Any = _DataArrayIdentifier
+    PutDataArrays: Any = _PutDataArrays
 
     array_cls = {
         "ArrayOfDouble": array_of_double.ArrayOfDouble,
@@ -351,16 +356,12 @@ def pyetp_row(case: Case, reps: int) -> tuple[Row, bytes]:
         body, message_id=2, message_flags=MessageHeaderFlags.FIN
     )
     enc, frame = run_stages([("encode_message", lambda b: encode_message(header, b))], body, reps)
-    dec, values = run_stages(
-        [
-            (
-                "decode_message",
-                lambda f: decode_message(f)[1].data_arrays["0"].array.data.item.values,
-            )
-        ],
-        frame,
-        reps,
-    )
+
+    def decode(f: bytes) -> Any:
+        message: Any = decode_message(f)[1]
+        return message.data_arrays["0"].array.data.item.values
+
+    dec, values = run_stages([("decode_message", decode)], frame, reps)
     check_equal(values, case, "pyetp")
     return Row(case.label, "pyetp", enc, dec), frame
 

@@ -292,7 +292,9 @@ def latency_stats(samples_ns: list[int]) -> tuple[float, float]:
     return float(np.median(us)), float(np.percentile(us, 99))
 
 
-def put_get_metrics(job: Job, put: Callable[[], Any], get: Callable[[], Any]) -> dict[str, float]:
+def put_get_metrics(
+    job: Job, put: Callable[[np.ndarray], Any], get: Callable[[], Any]
+) -> dict[str, float]:
     """Time put then get of the row's array; memory growth of each (peak reset before each)."""
     array = array_of(job)
     gc.collect()
@@ -572,12 +574,21 @@ def pyetp_connect_ms(job: Job) -> dict[str, float]:
 
 
 def pyetp_workflow(job: Job) -> dict[str, float]:
-    from energistics.etp.v12.datatypes.data_array_types import DataArrayIdentifier
-    from energistics.etp.v12.protocol.data_array import GetDataArrayMetadata
+    from energistics.etp.v12.datatypes.data_array_types import (
+        DataArrayIdentifier as _DataArrayIdentifier,
+    )
+    from energistics.etp.v12.protocol.data_array import (
+        GetDataArrayMetadata as _GetDataArrayMetadata,
+    )
     from energistics.etp.v12.protocol.store import GetDataObjects
     from rddms_io.client import RDDMSClient
 
     from etp_sync.samples import surface_model
+
+    # pydantic models built with snake_case field names (accepted at runtime, populate_by_name);
+    # their stubs know only the camelCase aliases, hence Any for mypy.
+    DataArrayIdentifier: Any = _DataArrayIdentifier
+    GetDataArrayMetadata: Any = _GetDataArrayMetadata
 
     async def flow(client: Any) -> float:
         rc = RDDMSClient(client)
@@ -599,7 +610,7 @@ def pyetp_workflow(job: Job) -> dict[str, float]:
             await rc.list_objects_under_dataspace(ds)  # 5
             await client.send_and_recv(GetDataObjects(uris={u: u for u in uris}))  # 6
             await client.send_and_recv(GetDataArrayMetadata(data_arrays={path: dai}))  # 7
-            z = await rc.download_array(epc, path)  # 8
+            z: np.ndarray = await rc.download_array(epc, path)  # 8
             (got,) = await client.send_and_recv(GetDataObjects(uris={grid: grid}))  # 9
             xml = got.data_objects[grid].data
             await client.send_and_recv(pyetp_put_objects({grid: xml}, titles))  # 10
@@ -622,8 +633,14 @@ def pyetp_workflow(job: Job) -> dict[str, float]:
 
 def pyetp_put_objects(docs: dict[str, bytes], titles: dict[str, str]) -> Any:
     """One PutDataObjects message of pyetp's records (what its upload_model builds)."""
-    from energistics.etp.v12.datatypes.object import DataObject, Resource
-    from energistics.etp.v12.protocol.store import PutDataObjects
+    from energistics.etp.v12.datatypes.object import DataObject
+    from energistics.etp.v12.datatypes.object import Resource as _Resource
+    from energistics.etp.v12.protocol.store import PutDataObjects as _PutDataObjects
+
+    # pydantic models built with snake_case field names (accepted at runtime, populate_by_name);
+    # their stubs know only the camelCase aliases, hence Any for mypy.
+    PutDataObjects: Any = _PutDataObjects
+    Resource: Any = _Resource
 
     now = int(time.time() * 1e6)
     return PutDataObjects(

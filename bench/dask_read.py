@@ -34,7 +34,7 @@ import numpy as np
 from _results import machine_note, reset_peak, status_bytes, write_section
 from distributed import Client, LocalCluster
 
-from etp_sync import ETPSession
+from etp_sync import DataObjectURI, ETPSession
 from etp_sync.dask import read_array, write_array
 from etp_sync.samples import surface_model
 
@@ -52,7 +52,7 @@ def worker_rss() -> int:
     return status_bytes("VmRSS") or 0
 
 
-def read_with(workers: int, url: str, uri: str) -> tuple[float, float, int, int]:
+def read_with(workers: int, url: str, uri: str | DataObjectURI) -> tuple[float, float, int, int]:
     """(seconds, sum, largest worker RSS before, largest worker peak RSS) of a full read with
     ``workers`` processes (etp_sync imported in each beforehand)."""
     with (

@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from _results import machine_note, write_section
@@ -154,7 +155,7 @@ def huge_count_time() -> float:
     """Slowest failing decode over the huge-count frames."""
     from etp_sync.codec import decode_message
 
-    return max(failing_decode_time(lambda f=f: decode_message(f)) for f in huge_count_frames())
+    return max(failing_decode_time(partial(decode_message, f)) for f in huge_count_frames())
 
 
 def numeric_bogus_count_time() -> float:
@@ -168,7 +169,7 @@ def numeric_bogus_count_time() -> float:
             data = write_varint(count) + size + b"\x02" * 16 + b"\x00"
             worst = max(
                 worst,
-                failing_decode_time(lambda d=data, k=kind: decode_avro_array_numeric(d, 0, k)),
+                failing_decode_time(partial(decode_avro_array_numeric, data, 0, kind)),
             )
     return worst
 
