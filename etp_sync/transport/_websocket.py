@@ -8,8 +8,8 @@ Why: stock websocket-client masks outgoing frames in pure Python (~64 MB/s) and 
 several times, while ETP moves large arrays. So after the handshake we take the raw (plain or TLS)
 socket and frame messages ourselves (RFC 6455; frames in :mod:`._frames`): outgoing payloads are
 written by :class:`._frame_writer.FrameWriter`, incoming ones read by
-:class:`._frame_reader.FrameReader`; this module holds the connection's state, its locks, control
-frames and the closing handshake.
+:class:`._frame_reader.FrameReader`; this module holds the connection's state, its locks and
+control frames, its base :class:`._closing.ConnectionEnd` the closing handshake and failures.
 
 Threading: any number of threads may call :meth:`WebSocketTransport.send_message` (sends are
 serialised by a lock); exactly one thread (the connection's reader) calls
@@ -29,15 +29,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Final, Literal, Self
 
 from etp_sync.errors import (
-    ETPConnectionLost,
-    ETPError,
     ETPInvalidArgument,
-    ETPProtocolError,
     ETPTransportError,
     WebSocketClosed,
 )
 
 from .._timeouts import seconds
+from ._closing import _CLOSED, _CLOSING, _OPEN, ConnectionEnd
 from ._connect import (
     ETP_SUBPROTOCOL,
     lazy_tls,
@@ -50,14 +48,12 @@ from ._frame_reader import FrameReader, Placer, kernel_timeval
 from ._frame_writer import FrameWriter
 from ._frames import (
     CLOSE_NO_STATUS,
-    CLOSE_NORMAL,
     CLOSE_PROTOCOL_ERROR,
     OP_BINARY,
     OP_CLOSE,
     OP_PING,
     OP_PONG,
     byte_view,
-    sendable_close_code,
 )
 
 if TYPE_CHECKING:
@@ -74,7 +70,6 @@ _log = logging.getLogger("etp_sync.transport")
 
 DEFAULT_MAX_MESSAGE_SIZE: Final = 1 << 30
 """Default cap on an incoming message (1 GiB); the connection layer lowers it after negotiation."""
-_CLOSE_REASON_MAX: Final = 123
 
 
 _KERNEL_TIMEOUTS: Final = sys.platform.startswith("linux") and hasattr(socket, "MSG_DONTWAIT")
@@ -113,12 +108,7 @@ def _stall_seconds(value: object) -> float:
     return seconds(value, "stall_timeout")
 
 
-_OPEN: Final = "open"
-_CLOSING: Final = "closing"
-_CLOSED: Final = "closed"
-
-
-class WebSocketTransport:
+class WebSocketTransport(ConnectionEnd):
     """One websocket connection carrying binary messages, framed by us on the raw socket.
 
     Create it with :meth:`connect` (client), or directly on a socket whose upgrade is done.
@@ -424,137 +414,3 @@ class WebSocketTransport:
             self._writer.send_close(payload[:2], self.close_timeout)
             self._shutdown()
         return self._closed_error()
-
-    # ---------------------------------------------------------------- closing and failure
-
-    def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
-        """Close the websocket: send a close frame, wait briefly for the peer's, close the socket.
-
-        Idempotent and safe from any thread; never raises because the connection is already
-        dead (such trouble is logged at debug level). Waits at most about ``close_timeout``.
-        """
-        if not sendable_close_code(code):
-            raise ETPInvalidArgument(f"close code {code} cannot be sent")
-        with self._state_lock:
-            if self._state != _OPEN:
-                if self._state == _CLOSED:
-                    self._try_close_socket(0.0)
-                return
-            self._state = _CLOSING
-        deadline = time.monotonic() + self.close_timeout
-        raw_reason = reason.encode("utf-8")[:_CLOSE_REASON_MAX]
-        raw_reason = raw_reason.decode("utf-8", "ignore").encode("utf-8")
-        if self._close_info is None:
-            self._close_info = (code, reason, False)
-        _log.debug("closing websocket to %s (code %d)", self._safe_url, code)
-        if self._writer.send_close(struct.pack("!H", code) + raw_reason, self.close_timeout):
-            if self._recv_lock.acquire(blocking=False):
-                try:
-                    self._drain_until_close(deadline)
-                finally:
-                    self._recv_lock.release()
-            else:  # the reader thread will see the peer's close frame
-                self._peer_closed.wait(max(deadline - time.monotonic(), 0.0))
-        self._shutdown()
-        self._try_close_socket(max(deadline - time.monotonic(), 0.2))
-
-    def abort(self) -> None:
-        """Drop the connection at once, without the closing handshake (for a peer that stopped
-        answering, when no time is left to wait for it): the socket is shut down, which wakes a
-        blocked reader, and closed. Idempotent."""
-        self._shutdown()
-        self._try_close_socket(0.0)
-
-    def _drain_until_close(self, deadline: float) -> None:
-        """Read (and drop) messages until the peer's close frame, EOF or ``deadline``."""
-        while True:
-            try:
-                received = self._recv_locked(max(deadline - time.monotonic(), 0.0))
-            except ETPError:
-                return
-            if received is None:
-                return
-
-    def _try_close_socket(self, wait: float) -> None:
-        """Close the socket now unless the reader is inside recv (it then closes it on exit)."""
-        if self._recv_lock.acquire(timeout=wait):
-            try:
-                self._close_socket()
-            finally:
-                self._recv_lock.release()
-
-    def _shutdown(self) -> None:
-        """Mark closed and shut the socket down, waking any thread blocked on it; the send
-        buffer is released at once unless a send is using it (which then releases it)."""
-        with self._state_lock:
-            self._state = _CLOSED
-        self._writer.release_buffer_if_idle()
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError as exc:
-            _log.debug("shutdown of socket to %s: %s", self._safe_url, exc)
-
-    def _close_socket(self) -> None:
-        """Release the file descriptor (receive lock held, or no reader running) once no send
-        uses it: now, or when the send in progress ends (the socket is shut down already, so
-        it ends at once; see :meth:`FrameWriter.close_when_idle`)."""
-        self._reader.unregister()
-        self._writer.close_when_idle(self._release_socket)
-
-    def _release_socket(self) -> None:
-        try:
-            self._sock.close()
-        except OSError as exc:
-            _log.debug("close of socket to %s: %s", self._safe_url, exc)
-
-    def _lost(self, message: str) -> ETPTransportError:
-        """Record a socket failure; return the exception to raise (closed if we were closing)."""
-        with self._state_lock:
-            was_open = self._state == _OPEN
-            if was_open:
-                self._broken = message
-        if not was_open:
-            return self._closed_error()
-        _log.debug("connection lost: %s", message)
-        self._shutdown()
-        return ETPConnectionLost(message)
-
-    def _fail(self, close_code: int, message: str) -> ETPProtocolError:
-        """Close the connection after a protocol violation; return the error to raise."""
-        with self._state_lock:
-            was_open = self._state == _OPEN
-            if was_open:
-                self._state = _CLOSING
-        if was_open:
-            _log.debug("protocol error from %s: %s", self._safe_url, message)
-            if self._writer.send_close(struct.pack("!H", close_code), min(self.close_timeout, 1.0)):
-                self._linger(self.close_timeout)
-            self._broken = f"connection closed after a protocol error: {message}"
-            self._shutdown()
-        return ETPProtocolError(message)
-
-    def _linger(self, timeout: float) -> None:
-        """Half-close after our close frame, then drop incoming bytes until EOF or ``timeout``.
-
-        The peer may still be sending (e.g. the rest of a message too big for us): closing with
-        unread bytes would reset the connection, failing its send and possibly destroying our
-        close frame before it reads it. Called by the reader, with the receive lock held.
-        """
-        deadline = time.monotonic() + timeout
-        try:
-            self._sock.shutdown(socket.SHUT_WR)
-            self._reader.drop_input(deadline)
-        except OSError as exc:  # includes the timeout
-            _log.debug("lingering close of %s: %s", self._safe_url, exc)
-
-    def _closed_error(self) -> ETPTransportError:
-        """The exception for using a connection that is closing or closed."""
-        if self._broken is not None:
-            return ETPConnectionLost(self._broken)
-        info = self._close_info
-        if info is None:
-            return WebSocketClosed("websocket is closed", CLOSE_NO_STATUS, "", False)
-        code, reason, by_peer = info
-        who = "by peer" if by_peer else "locally"
-        text = f"websocket closed {who} (code {code}{': ' + reason if reason else ''})"
-        return WebSocketClosed(text, code, reason, by_peer)
