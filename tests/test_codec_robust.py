@@ -205,6 +205,17 @@ def test_gzip_bomb_inflates_no_further_than_the_limit() -> None:
     assert peak < len(bomb) + (4 << 20)
 
 
+@pytest.mark.parametrize("after", [b"JUNK", gzip.compress(b"\x00")], ids=["junk", "member"])
+def test_bytes_after_the_gzip_stream_are_a_decode_error(after: bytes) -> None:
+    """As trailing bytes after an uncompressed body are: junk, or a second gzip member (which
+    ETP peers never write) would otherwise be dropped unread."""
+    body = m.Store.GetDataObjects(uris={str(i): "eml:///" + "z" * 60 for i in range(100)})
+    frame = _frame(body, compress=True)
+    assert decode_message(frame)[1] == body
+    with pytest.raises(ETPDecodeError, match=f"{len(after)} trailing bytes after the gzip"):
+        decode_message(frame + after)
+
+
 def test_core_messages_are_never_compressed() -> None:
     frame = _frame(m.Core.Ping(current_date_time=1), compress=True)
     header, _ = decode_message(frame)

@@ -92,4 +92,6 @@ def _gunzip(data: memoryview, max_size: int) -> bytes:
         )
     if not dec.eof:
         raise ETPDecodeError("truncated gzip body")
+    if dec.unused_data:  # refused as trailing bytes after an uncompressed body are
+        raise ETPDecodeError(f"{len(dec.unused_data)} trailing bytes after the gzip stream")
     return out
