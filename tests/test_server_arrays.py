@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from test_server import RawClient
 
+from etp_sync._value_casts import cast_within_range
 from etp_sync.calls._array_decode import decode
 from etp_sync.calls._array_meta import ArrayMetadata
 from etp_sync.codec.arrays import (
@@ -22,7 +23,6 @@ from etp_sync.codec.arrays import (
     LOGICAL_ARRAY_TYPES,
     TRANSPORT_ARRAY_TYPES,
     array_types,
-    cast_within_range,
     dtype_for,
     from_any_array,
     to_any_array,

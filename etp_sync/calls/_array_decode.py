@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from .._value_casts import cast_within_range
 from ..codec._placement import takes_varints
 from ..codec.arrays import (
     TRANSPORT_DTYPES,
     array_types,
-    cast_within_range,
     dtype_for,
     fitting_logical,
     from_any_array,

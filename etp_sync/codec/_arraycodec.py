@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ETPDecodeError
+from .._value_casts import fitted_values
+from ..errors import ETPDecodeError, ETPEncodeError
 from ._compiled import NUMERIC_KIND, CompiledCodec, ValuePaths
 from ._numeric import (
     avro_array_numeric_size,
@@ -89,7 +90,7 @@ class Pieces(bytearray):
 
 
 def _encode_numeric(values: Any, out: Pieces, dtype: np.dtype[Any], kind: str) -> None:
-    arr = np.asarray(values, dtype=dtype)
+    arr = fitted_values(values, dtype, ETPEncodeError)
     if out.counting:
         out.size_payload(avro_array_numeric_size(arr, kind))
         return

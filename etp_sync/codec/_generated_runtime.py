@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .._value_casts import fitted_values
 from ..errors import ETPDecodeError, ETPEncodeError
 from ..schema import Float32, Int32
 from ..schema._model import Record
@@ -62,7 +63,7 @@ def _as_record(cls: type[Record], value: Any) -> Record:
 
 
 def _encode_numeric(value: Any, out: bytearray, dtype: np.dtype[Any], kind: str) -> None:
-    for part in encode_avro_array_numeric(np.asarray(value, dtype=dtype).reshape(-1), kind):
+    for part in encode_avro_array_numeric(fitted_values(value, dtype, ETPEncodeError), kind):
         out += part
 
 

@@ -61,6 +61,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._value_casts import cast_within_range
 from ..errors import ETPDecodeError, ETPEncodeError
 from ..schema import datatypes
 
@@ -304,34 +305,6 @@ def _narrowed(values: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
     if isinstance(cast, str):
         raise ETPDecodeError(cast)
     return cast
-
-
-def cast_within_range(values: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray | str:
-    """``values`` cast to ``dtype``, or why not: integers only when every one fits (int32
-    values read as int8 would wrap, 300 becoming 44), floats only when no finite value is
-    beyond a narrower type's range (1e300 as float32 would become inf); without a word either
-    way. Precision is lost as any such cast loses it. Values of ``dtype`` already come back
-    as they are. The client's reads and the embedded server's writes alike."""
-    if values.dtype == dtype:
-        return values
-    if (
-        dtype.kind in "iu"
-        and values.dtype.kind in "iu"
-        and values.size
-        and not np.can_cast(values.dtype, dtype)
-    ):
-        low, high, fits = int(values.min()), int(values.max()), np.iinfo(dtype)
-        if low < fits.min or high > fits.max:
-            return f"values from {low} to {high} do not fit {dtype} (from {fits.min} to {fits.max})"
-    if dtype.kind == "f" and values.dtype.kind == "f" and values.dtype.itemsize > dtype.itemsize:
-        with np.errstate(over="ignore"):
-            cast = values.astype(dtype)
-        overflowed = np.isinf(cast)
-        if overflowed.any() and np.isfinite(values[overflowed]).any():
-            limit = np.finfo(dtype).max
-            return f"values beyond {limit:.6g} in magnitude do not fit {dtype}"
-        return cast
-    return values.astype(dtype)
 
 
 def _same_bits(a: np.dtype[Any], b: np.dtype[Any]) -> bool:

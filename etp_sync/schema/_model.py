@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from .._value_casts import fitted_values
 from ..errors import ETPError, ETPInvalidArgument
 from ._code_cache import compile_cached
 from ._parse import (
@@ -451,7 +452,7 @@ def container_converter(
 
 
 def _flat_array(dtype: np.dtype[Any]) -> Converter:
-    return lambda v: np.asarray(v, dtype=dtype).reshape(-1)
+    return lambda v: fitted_values(v, dtype, ValueError)
 
 
 def _type_text(t: TypeRef) -> str:

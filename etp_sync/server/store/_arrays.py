@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from etp_sync._value_casts import cast_within_range
 from etp_sync.codec.arrays import (
     LOGICAL_ARRAY_TYPES,
     TRANSPORT_ARRAY_TYPES,
     TRANSPORT_DTYPES,
     array_types,
-    cast_within_range,
     dtype_for,
     fitting_logical,
 )
