@@ -30,6 +30,7 @@ from etp_sync.calls._array_decode import decode
 from etp_sync.calls._array_meta import ArrayMetadata
 from etp_sync.codec.arrays import to_any_array
 from etp_sync.server import EmbeddedServer
+from etp_sync.server._handlers import HANDLERS
 
 DS, DS2 = "tx/main", "tx/other"
 EPC = DataObjectURI.from_type(
@@ -151,6 +152,34 @@ def test_a_dropped_put_is_sent_again_as_a_whole(rig: Any) -> None:
     assert recorder.count("CommitTransaction") in (1, 2)
     assert recorder.sent[-1] == "CommitTransaction"
     assert np.array_equal(srv.store.get_array(str(EPC), "big"), new)
+
+
+def test_a_delete_whose_commit_went_unconfirmed_is_not_sent_again(
+    rig: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-request delete on a server that demands transactions runs in a transaction of its
+    own. When the commit is applied but its answer lost, the delete must not run again (it
+    would fail on the objects it deleted): the outcome is unknown, and the error says so."""
+    session, _srv = rig(require_transactions=True)
+    (uri,) = session.put_data_objects([samples.local_depth_crs(uuid.uuid4())], dataspace=DS)
+    commit, cut = HANDLERS[(18, 3)], threading.Event()
+
+    def commit_then_drop(server_session: Any, header: Any, body: Any) -> Any:
+        reply = commit(server_session, header, body)  # applied...
+        if cut.is_set():
+            cut.clear()
+            server_session.transport.abort()  # ...and its answer never arrives
+            return None
+        return reply
+
+    monkeypatch.setitem(HANDLERS, (18, 3), commit_then_drop)
+    recorder = Recorder(session)
+    cut.set()
+    with pytest.raises(TransactionError, match="outcome is unknown"):
+        session.delete_data_objects([uri])
+    assert recorder.count("DeleteDataObjects") == 1
+    assert uri not in session.get_resources(DS).uris  # the commit was applied
+    session.put_data_objects([samples.local_depth_crs(uuid.uuid4())], dataspace=DS)  # goes on
 
 
 def test_without_transactions_an_interrupted_write_says_it_is_not_atomic(proxied: Any) -> None:

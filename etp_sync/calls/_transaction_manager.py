@@ -159,9 +159,11 @@ class TransactionManager:
             return response
 
         if self.owned() is not None:
-            return self.write_many(send, dataspace=dataspace, deadline=deadline)
+            return self.write_many(send, dataspace=dataspace, deadline=deadline, retry=replaces)
         if self._demands_transactions and dataspace is not None:
-            return self.write_many(send_checked, dataspace=dataspace, deadline=deadline)
+            return self.write_many(
+                send_checked, dataspace=dataspace, deadline=deadline, retry=replaces
+            )
         response = self._outside(send, deadline, replaces)
         if not response.errors or dataspace is None:
             return response
@@ -172,7 +174,7 @@ class TransactionManager:
                 return response
         log.warning("the server demands a transaction around writes: wrapping them in one")
         self._demands_transactions = True
-        return self.write_many(send_checked, dataspace=dataspace, deadline=deadline)
+        return self.write_many(send_checked, dataspace=dataspace, deadline=deadline, retry=replaces)
 
     def _outside(self, send: Operation[Response], deadline: Deadline, replaces: bool) -> Response:
         """One write outside any transaction (after another thread's has ended). Refused whole
@@ -209,7 +211,9 @@ class TransactionManager:
         Inside this thread's transaction it just runs (a drop raises TransactionError).
         Otherwise, when the server offers transactions, it runs inside one of its own, and when
         the connection drops before the commit is confirmed, the whole operation runs again in
-        a new transaction (``retry``; puts replace, so this is safe) until ``deadline``.
+        a new transaction (``retry``; puts replace, so this is safe) until ``deadline``. Without
+        ``retry`` (a delete: run twice, it would fail on what its first run deleted) a drop is
+        raised, as a TransactionError saying the outcome is unknown once the commit was sent.
         Without transactions it runs as is, and an interruption says the data may be partly
         written.
         """
@@ -224,15 +228,21 @@ class TransactionManager:
             try:
                 return self._atomic(tx, operation, deadline)
             except (ETPConnectionLost, TransactionError) as exc:
-                if isinstance(exc, ETPSessionClosed) or not tx.lost or not retry or tx.dropped:
+                if isinstance(exc, ETPSessionClosed) or not tx.lost or tx.dropped:
                     raise  # a commit dropped unconfirmed: its outcome is unknown, not retried
-                if deadline.expired and tx.commit_sent:
+                if tx.commit_sent and (deadline.expired or not retry):
+                    why = (
+                        f"the write's timeout of {deadline.seconds:g} s passed"
+                        if retry
+                        else "this write is not sent again (it does not replace what it wrote)"
+                    )
                     raise TransactionError(
                         f"the connection dropped before the commit of transaction {tx.uuid} was "
-                        f"confirmed, and the write's timeout of {deadline.seconds:g} s passed: "
-                        "the outcome is unknown (the server may have committed all of it, or "
-                        "rolled it all back on the disconnect)"
+                        f"confirmed, and {why}: the outcome is unknown (the server may have "
+                        "committed all of it, or rolled it all back on the disconnect)"
                     ) from exc
+                if not retry:
+                    raise
                 if deadline.expired:
                     raise TransactionError(
                         f"the connection dropped during the write and its timeout of "
