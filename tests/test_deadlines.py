@@ -431,3 +431,23 @@ def test_the_rest_of_a_reply_after_an_undecodable_part_is_dropped() -> None:
     assert not correlator.route(header(4, 24, 2, fin=True), part, 10)  # over: unknown again
     with pytest.raises(ETPDecodeError):
         pending.result(1)
+
+
+def test_a_pipelined_read_past_its_deadline_forgets_every_request_in_flight(
+    harness: Any,
+) -> None:
+    """The requests still in flight when a pipelined read times out are given up with it (their
+    late parts dropped), not left registered for good: a wait of 0 s on a handle is allowed."""
+    srv = harness.server(max_message_size=1 << 20, dataspaces=["test/deadline"])
+    epc = (
+        "eml:///dataspace('test/deadline')/eml20.obj_EpcExternalPartReference("
+        "9f1c3d5e-2b4a-4e6f-8a0b-c1d2e3f4a5b6)"
+    )
+    session = harness.session(srv, timeout=30)
+    session.put_data_array(epc, "/big", np.arange(1_000_000, dtype=np.float64))
+    srv.latency = 0.3  # every message waits this long on the server
+    with pytest.raises(ETPReadTimeout):
+        session.get_data_array(epc, "/big", timeout=1.0)
+    assert session._conn.correlator.in_flight() == 0
+    srv.latency = 0.0
+    assert session.get_data_array(epc, "/big")[-1] == 999_999.0

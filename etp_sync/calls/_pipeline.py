@@ -122,8 +122,8 @@ def run_pipeline(
             for handle, _block in inflight:
                 try:
                     handle.response(max(0.0, deadline.at - time.monotonic()))
-                except ETPError:
-                    pass
+                except ETPError as exc:  # the error being raised says what went wrong
+                    log.debug("a request in flight of a failed pipeline: %s", exc)
             raise
 
 

@@ -38,10 +38,12 @@ class RequestHandle:
         return self._pending.message_id
 
     def response(self, timeout: float | None = None) -> Response:
-        """All response parts, ProtocolExceptions included (no error raised for them)."""
+        """All response parts, ProtocolExceptions included (no error raised for them).
+        ``timeout`` 0 takes only a response already in whole (else ETPReadTimeout at once, and
+        the request is forgotten: its late parts are dropped)."""
         try:
             if timeout is not None:
-                return self._pending.result(seconds(timeout))
+                return self._pending.result(seconds(timeout, zero=True))
             return self._pending.result(deadline=self._deadline)
         except ETPReadTimeout:
             if self._on_timeout is not None:
