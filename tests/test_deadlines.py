@@ -10,13 +10,14 @@ import queue
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
-from etp_sync import ETPSession, RetryPolicy
+from etp_sync import DataObjectURI, ETPSession, RetryPolicy
 from etp_sync.codec import MessageHeader
 from etp_sync.errors import (
     ETPConnectionLost,
@@ -451,3 +452,32 @@ def test_a_pipelined_read_past_its_deadline_forgets_every_request_in_flight(
     assert session._conn.correlator.in_flight() == 0
     srv.latency = 0.0
     assert session.get_data_array(epc, "/big")[-1] == 999_999.0
+
+
+@pytest.mark.parametrize("call", ["delete", "subarray"])
+def test_a_call_that_must_connect_first_does_so_within_its_own_timeout(call: str) -> None:
+    """A call whose request size depends on the grant (a delete's batches, a read's blocks)
+    connects within the call's timeout, not the session's."""
+    from _faults import SilentPeer
+
+    from etp_sync.calls import ArrayMetadata
+
+    uri = DataObjectURI.from_type("test/x", "resqml20.obj_LocalDepth3dCrs", uuid.uuid4())
+    meta = ArrayMetadata(
+        dimensions=(100,),
+        dtype=np.dtype("float64"),
+        transport_type="arrayOfDouble",
+        logical_type="arrayOfDouble64LE",
+    )
+    with SilentPeer() as peer:
+        session = ETPSession(peer.url, timeout=20, connect_timeout=20)
+        begin = time.monotonic()
+        try:
+            with pytest.raises(ETPConnectTimeout):
+                if call == "delete":
+                    session.delete_data_objects([uri], timeout=0.5)
+                else:
+                    session.get_data_subarray(uri, "/a", [0], [10], metadata=meta, timeout=0.5)
+            assert time.monotonic() - begin <= 0.5 + MARGIN
+        finally:
+            session.close()

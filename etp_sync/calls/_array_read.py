@@ -134,8 +134,11 @@ def _read_version(
     """One attempt of :func:`read_box`: the blocks of the version ``meta`` describes (raises
     ETPArrayReplaced when the array was replaced meanwhile)."""
     item = wire_item_size(meta.transport_type, meta.dtype)
-    budget = block_budget(
-        session.server.max_message_size, ident.uri, ident.path_in_resource, len(counts)
+    budget = block_budget(  # the grant of a connection made within the call's deadline
+        session._granted(deadline.at).max_message_size,
+        ident.uri,
+        ident.path_in_resource,
+        len(counts),
     )
     size = math.prod(counts)
     # Responses in flight plus the block being decoded: about a third of the result.

@@ -441,7 +441,8 @@ class StoreCalls(SessionAPI):
         by_key = _keyed_uris(uris)
         if not by_key:
             return {}
-        budget = self._store_budget()
+        deadline = self.transaction_manager.deadline(timeout)  # connecting included
+        budget = self._store_budget(deadline)
         requests: list[tuple[Any, dict[str, DataObjectURI]]] = []
         spaces: list[DataspaceURI] = []
         for space, group in _by_dataspace(by_key).items():
@@ -452,7 +453,7 @@ class StoreCalls(SessionAPI):
                 requests.append((body, {k: by_key[k] for k in keys}))
                 spaces.append(space)
         deleted, failures = self._write_requests(
-            requests, spaces, _collect_deleted, timeout=timeout, replaces=False
+            requests, spaces, _collect_deleted, timeout=deadline.remaining(), replaces=False
         )
         done = {uri: deleted[k] for k, uri in by_key.items() if k in deleted}
         failures.raise_if_any(done)
