@@ -182,6 +182,18 @@ def test_a_delete_whose_commit_went_unconfirmed_is_not_sent_again(
     session.put_data_objects([samples.local_depth_crs(uuid.uuid4())], dataspace=DS)  # goes on
 
 
+def test_a_commit_into_a_dataspace_deleted_and_created_again_applies_nothing(
+    rig: Any, harness: Harness
+) -> None:
+    session, srv = rig()
+    other = harness.session(srv)
+    with pytest.raises(TransactionError, match="deleted meanwhile"), session.transaction(DS):
+        session.put_data_objects([samples.local_depth_crs(uuid.uuid4())], dataspace=DS)
+        other.delete_dataspace(DS)
+        other.put_dataspace(DS)
+    assert not other.get_resources(DS).uris
+
+
 def test_without_transactions_an_interrupted_write_says_it_is_not_atomic(proxied: Any) -> None:
     session, proxy = proxied(protocols=(3, 4, 9, 24))  # no Transaction protocol (18)
     recorder = Recorder(session)

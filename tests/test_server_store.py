@@ -968,6 +968,21 @@ def test_commit_fails_when_dataspace_was_deleted(store: Store) -> None:
     assert store.transaction_of("A") is None
 
 
+def test_commit_fails_when_dataspace_was_deleted_and_created_again(store: Store) -> None:
+    """The writes were made in the deleted dataspace: none goes into the new one of that path."""
+    tx = store.start_transaction("A", [DS])
+    store.put_objects(DS, {"c": CRS_XML}, tx=tx)
+    store.put_array(epc_uri(), "/a", np.zeros(3), tx=tx)
+    store.delete_dataspace(DS)
+    store.put_dataspace(DS)
+    with raises_code(ErrorCode.ENOT_FOUND):
+        store.commit_transaction(tx)
+    assert store.transaction_of("A") is None
+    assert store.get_resources(DS) == ([], [])
+    with raises_code(ErrorCode.ENOT_FOUND):
+        store.get_array(epc_uri(), "/a")
+
+
 def test_require_transactions() -> None:
     s = Store(require_transactions=True)
     s.put_dataspace(DS)  # dataspaces are not transactional

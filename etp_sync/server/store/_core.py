@@ -370,6 +370,7 @@ class StoreCore:
 
     def _stage_object(self, stage: Stage, path: str, uid: str, obj: StoredObject | None) -> None:
         """Stage a put (charged) or a delete; a replaced staged object is no longer counted."""
+        self._note_written(stage, path)
         staged = stage.objects.setdefault(path, {})
         prev = staged.get(uid)
         if obj is not None:
@@ -382,6 +383,7 @@ class StoreCore:
         self, stage: Stage, path: str, key: tuple[str, str], rec: StoredArray | None
     ) -> None:
         """Stage an array (charged) or its deletion; a replaced staged one is no longer counted."""
+        self._note_written(stage, path)
         staged = stage.arrays.setdefault(path, {})
         prev = staged.get(key)
         if rec is not None:
@@ -389,6 +391,13 @@ class StoreCore:
         if prev is not None:
             stage.held_bytes -= array_bytes(prev, held=True)
         staged[key] = rec
+
+    def _note_written(self, stage: Stage, path: str) -> None:
+        """Remember the dataspace of ``path`` that ``stage`` first writes in (see _apply)."""
+        if path not in stage.written:
+            space = self._spaces.get(path)
+            if space is not None:
+                stage.written[path] = space
 
     def _prune_deleted(self, sp: Space) -> None:
         """Drop deletion records older than ``change_retention_period`` (kept oldest first)."""
@@ -419,12 +428,14 @@ class StoreCore:
 
         The timestamp is the stage's ``stamp`` when it has one (a scratch stage's objects
         staged with it then need no new stamp: they are kept as they are, not copied), else
-        a new one. Nothing is applied when a dataspace was deleted meanwhile or a deletion
+        a new one. Nothing is applied when a dataspace was deleted meanwhile (even if one of
+        the same path was created since: the writes were made in the old one) or a deletion
         would leave a reference dangling (StoreError)."""
         touched = {p for p, objs in stage.objects.items() if objs}
         touched |= {p for p, arrs in stage.arrays.items() if arrs}
         for path in touched:
-            if path not in self._spaces:
+            space = self._spaces.get(path)
+            if space is None or stage.written.get(path, space) is not space:
                 raise StoreError(
                     ErrorCode.ENOT_FOUND,
                     f"dataspace {dataspace_uri(path)} was deleted meanwhile",

@@ -290,6 +290,9 @@ class Stage:
     # Per dataspace path: staged objects by uuid (None = deleted) and arrays (None = deleted).
     objects: dict[str, dict[str, StoredObject | None]] = field(default_factory=dict)
     arrays: dict[str, dict[tuple[str, str], StoredArray | None]] = field(default_factory=dict)
+    # Per dataspace path: the dataspace its first staged write went to. A commit into another
+    # one of that path (deleted and created again meanwhile) applies nothing.
+    written: dict[str, Space] = field(default_factory=dict)
     # A scratch stage's objects are staged with the store time it is applied with (in the same
     # locked section): StoreCore._apply then keeps them as they are.
     stamp: int | None = None
