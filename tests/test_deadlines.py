@@ -88,10 +88,10 @@ def test_a_reply_beyond_its_budget_fails_and_later_parts_are_dropped() -> None:
         assert correlator.route(header(4, 24, 2, fin=False), part, 10)
     assert correlator.route(header(4, 24, 2, fin=False), part, 10)  # the eleventh fails it
     # The rest of that reply is taken and dropped (not handed on as unsolicited) up to its
-    # final part; after that the request's id is unknown.
+    # final part, and so is a reply repeated after it.
     assert correlator.route(header(4, 24, 2, fin=False), part, 10)
     assert correlator.route(header(4, 24, 2, fin=True), part, 10)
-    assert not correlator.route(header(4, 24, 2, fin=False), part, 10)
+    assert correlator.route(header(4, 24, 2, fin=False), part, 10)
     with pytest.raises(ETPResponseTooLarge, match="max_response_size"):
         pending.result(1)
     with pytest.raises(queue.Empty):  # nothing more reached the request given up
@@ -429,9 +429,40 @@ def test_the_rest_of_a_reply_after_an_undecodable_part_is_dropped() -> None:
     correlator.fail(4, ETPDecodeError("garbled second part"), final=False)
     assert correlator.route(header(4, 24, 2, fin=False), part, 10)
     assert correlator.route(header(4, 24, 2, fin=True), part, 10)
-    assert not correlator.route(header(4, 24, 2, fin=True), part, 10)  # over: unknown again
+    assert correlator.route(header(4, 24, 2, fin=True), part, 10)  # repeated: dropped too
     with pytest.raises(ETPDecodeError):
         pending.result(1)
+
+
+def test_late_and_repeated_replies_are_dropped_and_notifications_handed_on() -> None:
+    """A reply to one of our requests (an even id) that nobody waits for is dropped however
+    many requests were given up before it, and a reply repeated after its final part too;
+    notifications go on to the handlers whatever id they correlate to (implementations
+    differ: some correlate them to the subscription's request)."""
+    correlator = Correlator()
+    reply = m.Dataspace.GetDataspacesResponse(dataspaces=[])
+    late = []
+    for message_id in range(2, 2 + 2 * 100, 2):  # 100 requests, each given up while waiting
+        pending = correlator.register(message_id, "GetDataspaces", protocol=24)
+        late.append(message_id)
+        with pytest.raises(ETPReadTimeout):
+            pending.result(0)
+    assert all(correlator.route(header(i, 24, 2), reply, 10) for i in late)
+    pending = correlator.register(400, "GetDataspaces", protocol=24)
+    assert correlator.route(header(400, 24, 2), reply, 10)
+    assert correlator.route(header(400, 24, 2), reply, 10)  # repeated after its final part
+    assert pending.result(1).messages == [reply]
+    with pytest.raises(queue.Empty):
+        pending._queue.get_nowait()
+    changed = m.StoreNotification.ObjectChanged(
+        change={"change_kind": "insert", "change_time": 1, "data_object": {
+            "resource": {"uri": "eml:///", "name": "x", "last_changed": 1,
+                         "store_last_write": 1, "store_created": 1, "active_status": "Active"},
+        }},
+        request_uuid="00000000-0000-0000-0000-000000000001",
+    )  # fmt: skip
+    assert not correlator.route(header(2, 5, 2), changed, 10)  # correlated to a subscribe
+    assert not correlator.route(header(3, 4, 3), reply, 10)  # an odd id is not ours
 
 
 def test_a_pipelined_read_past_its_deadline_forgets_every_request_in_flight(
