@@ -868,6 +868,55 @@ def test_protocol_violations_close_with_1002(bad: bytes) -> None:
     assert codes == [struct.pack("!H", 1002)]
 
 
+@pytest.mark.parametrize(
+    ("payload", "answer"),
+    [
+        (b"\x03", 1002),  # one byte: no room for a code
+        (struct.pack("!H", 1005), 1002),  # codes that must never be on the wire
+        (struct.pack("!H", 1006), 1002),
+        (struct.pack("!H", 1015), 1002),
+        (struct.pack("!H", 999), 1002),  # below the range
+        (struct.pack("!H", 2000), 1002),  # reserved
+        (struct.pack("!H", 1000) + b"\xff\xfe", 1007),  # a reason that is not UTF-8
+    ],
+)
+def test_a_malformed_close_frame_fails_the_connection_and_is_not_echoed(
+    payload: bytes, answer: int
+) -> None:
+    """RFC 6455 5.5.1, 7.4 and 8.1: our close answers with 1002 (1007 for the reason), never
+    with the peer's bytes."""
+    codes: list[bytes] = []
+
+    def script(conn: socket.socket) -> None:
+        conn.sendall(frame(8, payload))
+        opcode, reply = read_frame(conn)
+        assert opcode == 8
+        codes.append(reply)
+
+    with RawPeer(script) as peer:
+        transport = WebSocketTransport.connect(peer.url)
+        with pytest.raises(ETPProtocolError):
+            transport.recv_message(5)
+        transport.close()
+    assert codes == [struct.pack("!H", answer)]
+    assert peer.error is None
+
+
+def test_a_valid_close_frame_is_echoed_with_its_code() -> None:
+    codes: list[bytes] = []
+
+    def script(conn: socket.socket) -> None:
+        conn.sendall(frame(8, struct.pack("!H", 4001) + "fin é".encode()))
+        codes.append(read_frame(conn)[1])
+
+    with RawPeer(script) as peer:
+        transport = WebSocketTransport.connect(peer.url)
+        with pytest.raises(WebSocketClosed) as info:
+            transport.recv_message(5)
+        assert (info.value.close_code, info.value.reason) == (4001, "fin é")
+    assert codes == [struct.pack("!H", 4001)]
+
+
 def test_announced_frame_takes_memory_only_as_bytes_arrive_and_a_deadline_cuts_it() -> None:
     """A header announcing 1 GiB, then 100 KB and a trickle: the buffer follows what arrived,
     and a message not complete by its deadline closes the connection with 1008."""

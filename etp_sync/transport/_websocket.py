@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Final, Literal, Self
 
 from etp_sync.errors import (
     ETPInvalidArgument,
+    ETPProtocolError,
     ETPTransportError,
     WebSocketClosed,
 )
@@ -47,6 +48,7 @@ from ._connect import (
 from ._frame_reader import FrameReader, Placer, kernel_timeval
 from ._frame_writer import FrameWriter
 from ._frames import (
+    CLOSE_INVALID_PAYLOAD,
     CLOSE_NO_STATUS,
     CLOSE_PROTOCOL_ERROR,
     OP_BINARY,
@@ -54,6 +56,7 @@ from ._frames import (
     OP_PING,
     OP_PONG,
     byte_view,
+    sendable_close_code,
 )
 
 if TYPE_CHECKING:
@@ -396,13 +399,22 @@ class WebSocketTransport(ConnectionEnd):
         else:
             raise self._fail(CLOSE_PROTOCOL_ERROR, f"unknown control opcode {opcode:#x}")
 
-    def _on_close_frame(self, payload: bytes) -> ETPTransportError:
-        """Handle the peer's close frame: reply if it started the handshake; return the error."""
-        if len(payload) >= 2:
-            (code,) = struct.unpack_from("!H", payload)
-            reason = payload[2:].decode("utf-8", "replace")
-        else:
-            code, reason = CLOSE_NO_STATUS, ""
+    def _on_close_frame(self, payload: bytes) -> ETPTransportError | ETPProtocolError:
+        """Handle the peer's close frame: reply if it started the handshake; return the error.
+        A malformed one (one byte, a code not allowed on the wire, a reason that is not
+        UTF-8) fails the connection as RFC 6455 says (1002, 1007): it is never echoed."""
+        code, reason = CLOSE_NO_STATUS, ""
+        if payload:
+            code = struct.unpack_from("!H", payload)[0] if len(payload) >= 2 else 0
+            if not sendable_close_code(code):  # one byte reads as code 0
+                self._peer_closed.set()
+                what = f"code {code}" if code else "a payload of one byte"
+                return self._fail(CLOSE_PROTOCOL_ERROR, f"a close frame with {what} (RFC 6455)")
+            try:
+                reason = payload[2:].decode("utf-8")
+            except UnicodeDecodeError:
+                self._peer_closed.set()
+                return self._fail(CLOSE_INVALID_PAYLOAD, "the close frame's reason is not UTF-8")
         with self._state_lock:
             by_peer = self._state == _OPEN
             if by_peer:
