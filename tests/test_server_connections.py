@@ -152,6 +152,29 @@ def test_multipart_put_past_max_pending_bytes_is_cancelled(serve: Any) -> None:
         assert pong.etp_name == "Pong" and not ws.pending
 
 
+@pytest.mark.parametrize("compress", [False, True])
+def test_multipart_parts_are_charged_whole_not_only_their_data(serve: Any, compress: bool) -> None:
+    """Parts with empty data and big names: their names count against max_pending_bytes (a
+    compressed part is charged as it decodes, not as it arrived)."""
+    server = serve(max_pending_bytes=MB)
+    with open_session(server.port) as ws:
+        ds = put_dataspace(ws, "limits/names")
+        first = 0
+        for i in range(6):  # 300 KB each: the fourth passes the bound
+            ref = uuid.uuid4()
+            dobj = data_object(b"", crs_uri(ds, ref), blob_id=uuid.uuid4())
+            dobj = dobj.replace(resource=dobj.resource.replace(name="x" * 300_000 + str(i)))
+            body = messages.Store.PutDataObjects(data_objects={f"k{i}": dobj})
+            sent = ws.send_etp(body, correlation_id=first, flags=0, compress=compress)
+            first = first or sent
+        ws.send_etp(messages.Store.PutDataObjects(data_objects={}), correlation_id=first)
+        [refusal] = ws.collect(first)
+        assert error_codes([refusal]) == [ErrorCode.ELIMIT_EXCEEDED]
+        assert "max_pending_bytes" in refusal.error.message
+        [pong] = ws.request(messages.Core.Ping(current_date_time=1))
+        assert pong.etp_name == "Pong" and not ws.pending
+
+
 def test_stalled_multipart_put_is_cancelled_after_pending_timeout(serve: Any) -> None:
     server = serve(pending_timeout=0.3)
     with open_session(server.port) as ws:
