@@ -35,6 +35,7 @@ import uuid
 from types import TracebackType
 
 from etp_sync.errors import ETPInvalidArgument
+from etp_sync.protocol.negotiation import MIN_MESSAGE_SIZE
 from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketTransport
 
 from ._capabilities import Advertised, advertised, capabilities_response
@@ -156,8 +157,8 @@ class EmbeddedServer:
         profile: str | ServerProfile | None = None,
     ) -> None:
         self.profile = server_profile(profile)
-        if max_message_size < 4096:
-            raise ETPInvalidArgument("max_message_size must be at least 4096 bytes")
+        if max_message_size < MIN_MESSAGE_SIZE:
+            raise ETPInvalidArgument(f"max_message_size must be at least {MIN_MESSAGE_SIZE} bytes")
         self.handshake_timeout = _positive("handshake_timeout", handshake_timeout)
         self.request_session_timeout = _positive("request_session_timeout", request_session_timeout)
         self.idle_timeout = _positive("idle_timeout", idle_timeout)
