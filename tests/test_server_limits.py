@@ -398,6 +398,10 @@ def test_open_session_and_the_well_known_endpoint_advertise_the_limits() -> None
         "TransactionTimeoutPeriod": {"item": {"long": 30}}
     }
     assert well_known["endpointCapabilities"]["ChangeRetentionPeriod"] == {"item": {"long": 600}}
+    assert info.protocols[5].capabilities["MaxSubscriptionSessionCount"].item == 1000
+    assert protocols[5]["protocolCapabilities"] == {
+        "MaxSubscriptionSessionCount": {"item": {"long": srv.max_subscriptions}}
+    }
 
 
 def _spy_block_memory(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:

@@ -73,6 +73,7 @@ class SessionContext(Protocol):
     frame_bytes: int
     multipart: PendingRequests
     subscriptions: dict[uuid.UUID, Any]
+    max_subscriptions: int
     lock: threading.Lock
 
     @property

@@ -18,8 +18,8 @@ is shared by all sessions and exposed as :attr:`EmbeddedServer.store`.
 Every limit that protects the server from its clients is an argument (and a flag of
 ``python -m etp_sync.server``): ``max_connections`` (beyond it, connections get HTTP 503 from the
 accept thread itself, so they cost no thread), ``handshake_timeout``,
-``request_session_timeout``, ``idle_timeout``, ``max_pending_bytes``, ``pending_timeout`` and
-``max_notification_bytes``, besides ``max_message_size``.
+``request_session_timeout``, ``idle_timeout``, ``max_pending_bytes``, ``pending_timeout``,
+``max_notification_bytes`` and ``max_subscriptions``, besides ``max_message_size``.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ MAX_CONNECTIONS = 64  # connections served at once (upgrading or in session)
 MAX_PENDING_BYTES = 256 << 20  # bytes of unfinished multipart requests per session
 PENDING_TIMEOUT = 60.0  # seconds an unfinished multipart request may wait for its next part
 MAX_NOTIFICATION_BYTES = 64 << 20  # bytes of store changes waiting to be notified, per session
+MAX_SUBSCRIPTIONS = 1000  # subscriptions one session may hold (MaxSubscriptionSessionCount)
 
 
 def _positive(name: str, value: float) -> float:
@@ -114,7 +115,10 @@ class EmbeddedServer:
     (ELIMIT_EXCEEDED) and ``pending_timeout`` how long one may wait for its next part
     (EMULTIPART_CANCELLED); ``max_notification_bytes`` bounds the store changes waiting to be
     sent to one session's subscriptions (a session that reads too slowly has them all ended with
-    SubscriptionEnded, see :mod:`._notify_queue`; writers are never held back).
+    SubscriptionEnded, see :mod:`._notify_queue`; writers are never held back);
+    ``max_subscriptions`` bounds the subscriptions of one session (advertised as the
+    StoreNotification capability MaxSubscriptionSessionCount; the keys past it get
+    ELIMIT_EXCEEDED).
 
     Limits of the store (used when the server creates it, i.e. without ``store``; None =
     unlimited): ``max_store_bytes`` (objects and written array blocks, staged ones included:
@@ -149,6 +153,7 @@ class EmbeddedServer:
         max_pending_bytes: int = MAX_PENDING_BYTES,
         pending_timeout: float = PENDING_TIMEOUT,
         max_notification_bytes: int = MAX_NOTIFICATION_BYTES,
+        max_subscriptions: int = MAX_SUBSCRIPTIONS,
         max_store_bytes: int | None = DEFAULT_MAX_STORE_BYTES,
         max_object_bytes: int | None = DEFAULT_MAX_OBJECT_BYTES,
         max_array_bytes: int | None = DEFAULT_MAX_ARRAY_BYTES,
@@ -168,6 +173,7 @@ class EmbeddedServer:
         self.max_notification_bytes = int(
             _positive("max_notification_bytes", max_notification_bytes)
         )
+        self.max_subscriptions = int(_positive("max_subscriptions", max_subscriptions))
         self.host = host
         self._requested_port = int(port)
         self.max_message_size = int(max_message_size)
@@ -340,7 +346,9 @@ class EmbeddedServer:
 
     def advertised(self) -> Advertised:
         """The capabilities advertised in OpenSession and the well-known endpoint."""
-        return advertised(self.store, self.max_message_size)
+        return advertised(
+            self.store, self.max_message_size, max_subscriptions=self.max_subscriptions
+        )
 
     def check_authorization(self, value: str | None) -> bool:
         """True when ``value`` (an ``Authorization`` header value: ``Bearer <token>`` or the

@@ -105,6 +105,7 @@ class ServerSession(ReplySender):
         self.granted: set[int] = set()
         self.multipart = PendingRequests(server.max_pending_bytes, server.pending_timeout)
         self.subscriptions: dict[uuid.UUID, Any] = {}
+        self.max_subscriptions: int = server.max_subscriptions
         self.lock = threading.Lock()  # guards subscriptions (notifier thread reads them)
         self._init_sending()
         self._open = False
