@@ -67,7 +67,11 @@ _GC_EPILOG = (
 def _add_store_limits(parser: argparse.ArgumentParser) -> None:
     """Flags of the store's limits; 0 means no limit."""
     sizes = (
-        ("--max-store-bytes", DEFAULT_MAX_STORE_BYTES, "bytes of objects and written array blocks"),
+        (
+            "--max-store-bytes",
+            DEFAULT_MAX_STORE_BYTES,
+            "bytes of dataspaces, objects, written array blocks and deletion records",
+        ),
         ("--max-object-bytes", DEFAULT_MAX_OBJECT_BYTES, "bytes of one data object's XML"),
         ("--max-array-bytes", DEFAULT_MAX_ARRAY_BYTES, "declared bytes of one array"),
     )

@@ -121,12 +121,13 @@ class EmbeddedServer:
     ELIMIT_EXCEEDED).
 
     Limits of the store (used when the server creates it, i.e. without ``store``; None =
-    unlimited): ``max_store_bytes`` (objects and written array blocks, staged ones included:
-    ELIMIT_EXCEEDED past it), ``max_object_bytes`` (one object's XML: EMAXSIZE_EXCEEDED),
-    ``max_array_bytes`` (one array's declared size: ELIMIT_EXCEEDED), ``transaction_timeout``
-    (seconds a transaction may stay idle before it is rolled back; advertised as
-    TransactionTimeoutPeriod) and ``change_retention_period`` (seconds deleted-object records are
-    kept; advertised as ChangeRetentionPeriod). See :class:`~.store.Store`.
+    unlimited): ``max_store_bytes`` (dataspaces, objects with their URIs, written array blocks
+    and retained deletion records, staged ones included: ELIMIT_EXCEEDED past it),
+    ``max_object_bytes`` (one object's XML: EMAXSIZE_EXCEEDED), ``max_array_bytes``
+    (one array's declared size: ELIMIT_EXCEEDED), ``transaction_timeout`` (seconds a
+    transaction may stay idle before it is rolled back; advertised as TransactionTimeoutPeriod)
+    and ``change_retention_period`` (seconds deleted-object records are kept; advertised as
+    ChangeRetentionPeriod). See :class:`~.store.Store`.
 
     ``profile`` picks the server it behaves like: ``"etp12"`` (default: ETP 1.2, and
     open-etp-server's published behaviour where the spec leaves room) or ``"open-etp-server"``
