@@ -26,7 +26,8 @@ from _helpers import data_object
 from etp_sync import samples
 from etp_sync.codec import MessageFlags, MessageHeader, decode_message, encode_message
 from etp_sync.codec._numeric import write_varint
-from etp_sync.protocol.negotiation import build_request_session
+from etp_sync.errors import ErrorCode
+from etp_sync.protocol.negotiation import MIN_MESSAGE_SIZE, build_request_session
 from etp_sync.schema import Record, datatypes, messages
 from etp_sync.server import EmbeddedServer
 
@@ -239,6 +240,29 @@ def test_negotiation_failure_closes(srv: EmbeddedServer) -> None:
     [(_h, b)] = c.request(request)
     assert b.error.code in (1, 2)
     assert_closed(c)
+
+
+@pytest.mark.parametrize("size", [1, MIN_MESSAGE_SIZE - 1])
+def test_request_session_with_a_tiny_message_size_fails(srv: EmbeddedServer, size: int) -> None:
+    """A client's MaxWebSocketMessagePayloadSize below the server's floor opens no session (the
+    server may not send more than it, and would otherwise cut replies into countless Chunks)."""
+    c = RawClient(srv.url, open_session=False)
+    request = build_request_session(
+        application_name="x", application_version="0", max_message_size=size
+    )
+    [(_h, b)] = c.request(request)
+    assert b.etp_name == "ProtocolException" and b.error.code == ErrorCode.EINVALID_ARGUMENT
+    assert "MaxWebSocketMessagePayloadSize" in b.error.message and str(size) in b.error.message
+    assert_closed(c)
+
+
+def test_request_session_with_the_smallest_message_size_opens() -> None:
+    with EmbeddedServer() as server:
+        c = RawClient(server.url, max_message_size=MIN_MESSAGE_SIZE)
+        assert c.open_session.etp_name == "OpenSession"
+        [(_h, pong)] = c.request(messages.Core.Ping(current_date_time=1))
+        assert pong.etp_name == "Pong"
+        c.close()
 
 
 def test_message_before_request_session_is_refused(srv: EmbeddedServer) -> None:

@@ -101,34 +101,59 @@ def test_idle_session_is_closed_with_close_session(serve: Any) -> None:
         assert ws.wait_closed(10) == 1000
 
 
+def _subscribe(ds: str, keys: list[str]) -> Any:
+    """A SubscribeNotifications to ``ds`` with one new subscription per key."""
+    info = {
+        "context": {"uri": ds, "depth": 1, "data_object_types": [], "navigable_edges": "Primary"},
+        "scope": "self",
+        "include_object_data": False,
+        "format": "xml",
+    }
+    return messages.StoreNotification.SubscribeNotifications(
+        request={key: {**info, "request_uuid": uuid.uuid4().bytes} for key in keys}
+    )
+
+
 def test_a_session_with_subscriptions_is_not_idle(serve: Any) -> None:
     server = serve(idle_timeout=0.3)
     with open_session(server.port) as ws:
         ds = put_dataspace(ws, "limits/sub")
-        request = messages.StoreNotification.SubscribeNotifications(
-            request={
-                "s": {
-                    "context": {
-                        "uri": ds,
-                        "depth": 1,
-                        "data_object_types": [],
-                        "navigable_edges": "Primary",
-                    },
-                    "scope": "self",
-                    "request_uuid": uuid.uuid4().bytes,
-                    "include_object_data": False,
-                    "format": "xml",
-                }
-            }
-        )
-        [reply] = ws.request(request)
+        [reply] = ws.request(_subscribe(ds, ["s"]))
         assert reply.etp_name == "SubscribeNotificationsResponse", reply
         with pytest.raises(TimeoutError):  # nothing arrives: no CloseSession, no close frame
             ws.recv_etp(1.0)
 
 
+def test_subscriptions_past_max_subscriptions_are_refused_per_key(serve: Any) -> None:
+    server = serve(max_subscriptions=3)
+    with RawWebSocket.open(server.port) as ws:
+        opened = ws.request_session()
+        [notification] = [p for p in opened.supported_protocols if p.protocol == 5]
+        assert notification.protocol_capabilities["MaxSubscriptionSessionCount"].item == 3
+        ds = put_dataspace(ws, "limits/subscriptions")
+        reply = ws.request(_subscribe(ds, ["a", "b"]))
+        assert sorted(reply[0].success) == ["a", "b"]
+        request = _subscribe(ds, ["c", "d", "e"])
+        reply = ws.request(request)
+        [ok, refused] = reply
+        assert len(ok.success) == 1 and len(refused.errors) == 2
+        assert error_codes(reply) == [ErrorCode.ELIMIT_EXCEEDED] * 2
+        assert "max_subscriptions" in next(iter(refused.errors.values())).message
+        # An ended subscription makes room for another.
+        [accepted] = ok.success
+        [ended] = ws.request(
+            messages.StoreNotification.UnsubscribeNotifications(
+                request_uuid=request.request[accepted].request_uuid
+            )
+        )
+        assert ended.etp_name == "SubscriptionEnded"
+        [reply_f] = ws.request(_subscribe(ds, ["f"]))
+        assert list(reply_f.success) == ["f"]
+
+
 def test_bad_limits_are_refused() -> None:
-    for limit in ("request_session_timeout", "idle_timeout", "max_connections", "pending_timeout"):
+    limits = ("request_session_timeout", "idle_timeout", "max_connections", "pending_timeout")
+    for limit in (*limits, "max_subscriptions"):
         with pytest.raises(ETPInvalidArgument, match=limit):
             EmbeddedServer(**{limit: 0})
 
@@ -148,6 +173,29 @@ def test_multipart_put_past_max_pending_bytes_is_cancelled(serve: Any) -> None:
         assert error_codes([refusal]) == [ErrorCode.ELIMIT_EXCEEDED]
         assert "max_pending_bytes" in refusal.error.message
         # The session goes on, and nothing else answered the dropped parts.
+        [pong] = ws.request(messages.Core.Ping(current_date_time=1))
+        assert pong.etp_name == "Pong" and not ws.pending
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_multipart_parts_are_charged_whole_not_only_their_data(serve: Any, compress: bool) -> None:
+    """Parts with empty data and big names: their names count against max_pending_bytes (a
+    compressed part is charged as it decodes, not as it arrived)."""
+    server = serve(max_pending_bytes=MB)
+    with open_session(server.port) as ws:
+        ds = put_dataspace(ws, "limits/names")
+        first = 0
+        for i in range(6):  # 300 KB each: the fourth passes the bound
+            ref = uuid.uuid4()
+            dobj = data_object(b"", crs_uri(ds, ref), blob_id=uuid.uuid4())
+            dobj = dobj.replace(resource=dobj.resource.replace(name="x" * 300_000 + str(i)))
+            body = messages.Store.PutDataObjects(data_objects={f"k{i}": dobj})
+            sent = ws.send_etp(body, correlation_id=first, flags=0, compress=compress)
+            first = first or sent
+        ws.send_etp(messages.Store.PutDataObjects(data_objects={}), correlation_id=first)
+        [refusal] = ws.collect(first)
+        assert error_codes([refusal]) == [ErrorCode.ELIMIT_EXCEEDED]
+        assert "max_pending_bytes" in refusal.error.message
         [pong] = ws.request(messages.Core.Ping(current_date_time=1))
         assert pong.etp_name == "Pong" and not ws.pending
 

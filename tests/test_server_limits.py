@@ -22,6 +22,7 @@ from etp_sync.schema import datatypes, messages
 from etp_sync.server import EmbeddedServer, _capabilities
 from etp_sync.server.store import Store, _core, _objects
 from etp_sync.server.store._chunked import CHUNK_BYTES, ChunkedArray, chunk_shape
+from etp_sync.server.store._dataspaces import MAX_DATASPACE_PATH
 from etp_sync.xmlinfo import parse_data_object
 
 DS = "eml:///dataspace('limits/test')"
@@ -192,6 +193,92 @@ def test_store_refuses_writes_past_max_store_bytes() -> None:
     assert s.used_bytes == 0
 
 
+def test_dataspaces_count_their_custom_data_until_deleted() -> None:
+    s = Store(max_store_bytes=MB)
+    big = {"blob": datatypes.DataValue(item="x" * (600 << 10))}
+    s.put_dataspace(DS, custom_data=big)
+    assert 600 << 10 < s.used_bytes < (600 << 10) + 1024
+    other = "eml:///dataspace('limits/other')"
+    with raises_code(ErrorCode.ELIMIT_EXCEEDED):
+        s.put_dataspace(other, custom_data=big)
+    assert [d.uri for d in s.get_dataspaces()] == [DS]
+    s.delete_dataspace(DS)
+    assert s.used_bytes == 0
+    s.put_dataspace(other, custom_data=big)
+    # Plain values of the Python API count too (by their sizes).
+    s.delete_dataspace(other)
+    s.put_dataspace(other, custom_data={"tags": ["y" * (600 << 10)]})
+    assert s.used_bytes > 600 << 10
+
+
+def test_dataspace_paths_are_bounded() -> None:
+    s = Store()
+    longest = "p/" + "q" * (MAX_DATASPACE_PATH - 2)
+    s.put_dataspace(f"eml:///dataspace('{longest}')")
+    with raises_code(ErrorCode.EINVALID_URI):
+        s.put_dataspace(f"eml:///dataspace('{longest}q')")
+    assert len(s.get_dataspaces()) == 1
+
+
+def test_object_uris_and_deletion_records_count(clock: Clock) -> None:
+    """A long dataspace path is repeated in every object URI and deletion record: both count,
+    and a deletion record until it is pruned or its object comes back."""
+    space = "p/" + "q" * 1000
+    ds = f"eml:///dataspace('{space}')"
+    s = Store(change_retention_period=60)
+    s.put_dataspace(ds)
+    empty = s.used_bytes
+    xml = crs()
+    uri = f"{ds}/resqml20.obj_LocalDepth3dCrs({parse_data_object(xml).uuid})"
+    s.put_objects(ds, {"a": xml})
+    assert s.used_bytes - empty == len(xml) + len(uri) + _core.RECORD_BYTES
+    s.delete_objects([uri])
+    assert s.used_bytes - empty == len(uri) + _core.DELETED_RECORD_BYTES
+    s.put_objects(ds, {"a": xml})  # back: its deletion record goes
+    s.delete_objects([uri])
+    assert s.used_bytes - empty == len(uri) + _core.DELETED_RECORD_BYTES
+    clock.now += 61
+    assert s.get_deleted_resources(ds) == []
+    assert s.used_bytes == empty
+    s.put_objects(ds, {"a": xml})
+    s.delete_objects([uri])
+    s.delete_dataspace(ds)  # with its deletion records
+    assert s.used_bytes == 0
+
+
+def test_put_dataspaces_past_max_store_bytes_get_elimit_exceeded() -> None:
+    with EmbeddedServer(max_store_bytes=MB) as srv, open_session(srv.port) as ws:
+        big = {"blob": datatypes.DataValue(item="x" * (300 << 10))}
+        request = messages.Dataspace.PutDataspaces(
+            dataspaces={
+                str(i): datatypes.Object.Dataspace(
+                    uri=f"eml:///dataspace('limits/d{i}')",
+                    store_last_write=0,
+                    store_created=0,
+                    custom_data=big,
+                )
+                for i in range(5)
+            }
+        )
+        [ok, refused] = ws.request(request, timeout=30)
+        assert sorted(ok.success) == ["0", "1", "2"]
+        assert {k: e.code for k, e in refused.errors.items()} == {
+            "3": ErrorCode.ELIMIT_EXCEEDED,
+            "4": ErrorCode.ELIMIT_EXCEEDED,
+        }
+        long_path = "p/" + "q" * MAX_DATASPACE_PATH
+        [refused] = ws.request(
+            messages.Dataspace.PutDataspaces(
+                dataspaces={
+                    "x": datatypes.Object.Dataspace(
+                        uri=f"eml:///dataspace('{long_path}')", store_last_write=0, store_created=0
+                    )
+                }
+            )
+        )
+        assert refused.errors["x"].code == ErrorCode.EINVALID_URI
+
+
 def test_replacing_a_staged_object_is_counted_once() -> None:
     s = make_store(max_store_bytes=10 * MB)
     ref = uuid.uuid4()
@@ -238,6 +325,7 @@ def test_documents_are_parsed_outside_the_store_lock(monkeypatch: pytest.MonkeyP
 
 def test_idle_transaction_is_rolled_back_and_its_session_told(clock: Clock) -> None:
     s = make_store(transaction_timeout=10)
+    empty = s.used_bytes  # the dataspace's record
     tx = s.start_transaction("idle", [DS])
     s.put_objects(DS, {"x": crs()}, tx=tx)
     with raises_code(ErrorCode.EMAX_TRANSACTIONS_EXCEEDED):
@@ -258,7 +346,7 @@ def test_idle_transaction_is_rolled_back_and_its_session_told(clock: Clock) -> N
     with raises_code(ErrorCode.EINVALID_STATE):
         s.commit_transaction(tx, "idle")
     s.commit_transaction(other, "other")
-    assert s.used_bytes == 0  # the staged object went with the rollback
+    assert s.used_bytes == empty  # the staged object went with the rollback
 
 
 def test_timed_out_transaction_rolls_back_quietly_and_a_new_one_starts(clock: Clock) -> None:
@@ -398,6 +486,10 @@ def test_open_session_and_the_well_known_endpoint_advertise_the_limits() -> None
         "TransactionTimeoutPeriod": {"item": {"long": 30}}
     }
     assert well_known["endpointCapabilities"]["ChangeRetentionPeriod"] == {"item": {"long": 600}}
+    assert info.protocols[5].capabilities["MaxSubscriptionSessionCount"].item == 1000
+    assert protocols[5]["protocolCapabilities"] == {
+        "MaxSubscriptionSessionCount": {"item": {"long": srv.max_subscriptions}}
+    }
 
 
 def _spy_block_memory(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:

@@ -18,6 +18,11 @@ from ..schema import datatypes, messages
 
 ETP_VERSION = {"major": 1, "minor": 2, "revision": 0, "patch": 0}
 MAX_MESSAGE_SIZE_KEY = "MaxWebSocketMessagePayloadSize"
+# The smallest MaxWebSocketMessagePayloadSize an endpoint may use: a server configured with less
+# is refused, and so is a RequestSession announcing less (a sender must not exceed the smaller of
+# the two limits, so raising a client's value is not an option; below this, replies would be
+# cut into messages that are mostly headers).
+MIN_MESSAGE_SIZE = 4096
 
 # The store-side protocols a customer asks for (role wanted from the server = "store").
 STORE_PROTOCOLS: tuple[int, ...] = (3, 4, 5, 9, 13, 14, 18, 24, 25)
@@ -225,7 +230,8 @@ class ServerOffer:
 def negotiate(request: Any, offer: ServerOffer) -> tuple[Any, int]:
     """Server side: answer RequestSession with OpenSession, or raise with the ETP error code.
 
-    Returns ``(OpenSession, effective_max_message_size)``.
+    Returns ``(OpenSession, effective_max_message_size)``. A client announcing a
+    MaxWebSocketMessagePayloadSize below :data:`MIN_MESSAGE_SIZE` is refused (EINVALID_ARGUMENT).
     """
     granted = []
     role_mismatch = False
@@ -265,6 +271,12 @@ def negotiate(request: Any, offer: ServerOffer) -> tuple[Any, int]:
     client_max = capability_value(request.endpoint_capabilities, MAX_MESSAGE_SIZE_KEY)
     effective = offer.max_message_size
     if isinstance(client_max, int) and not isinstance(client_max, bool) and client_max > 0:
+        if client_max < MIN_MESSAGE_SIZE:
+            raise ETPProtocolError(
+                f"{MAX_MESSAGE_SIZE_KEY} {client_max} is below the {MIN_MESSAGE_SIZE} bytes "
+                "this server needs to send its replies",
+                ErrorCode.EINVALID_ARGUMENT,
+            )
         effective = min(effective, int(client_max))
     open_session = messages.Core.OpenSession(
         application_name=offer.application_name,

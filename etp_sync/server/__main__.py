@@ -28,6 +28,7 @@ from ._server import (
     MAX_CONNECTIONS,
     MAX_NOTIFICATION_BYTES,
     MAX_PENDING_BYTES,
+    MAX_SUBSCRIPTIONS,
     PENDING_TIMEOUT,
     REQUEST_SESSION_TIMEOUT,
     EmbeddedServer,
@@ -66,7 +67,11 @@ _GC_EPILOG = (
 def _add_store_limits(parser: argparse.ArgumentParser) -> None:
     """Flags of the store's limits; 0 means no limit."""
     sizes = (
-        ("--max-store-bytes", DEFAULT_MAX_STORE_BYTES, "bytes of objects and written array blocks"),
+        (
+            "--max-store-bytes",
+            DEFAULT_MAX_STORE_BYTES,
+            "bytes of dataspaces, objects, written array blocks and deletion records",
+        ),
         ("--max-object-bytes", DEFAULT_MAX_OBJECT_BYTES, "bytes of one data object's XML"),
         ("--max-array-bytes", DEFAULT_MAX_ARRAY_BYTES, "declared bytes of one array"),
     )
@@ -172,6 +177,13 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "more slowly than the store changes has its subscriptions ended (SubscriptionEnded) "
         f"({MAX_NOTIFICATION_BYTES >> 20} MiB)",
     )
+    parser.add_argument(
+        "--max-subscriptions",
+        type=int,
+        default=MAX_SUBSCRIPTIONS,
+        help="subscriptions one session may hold (MaxSubscriptionSessionCount); the ones past "
+        f"it get ELIMIT_EXCEEDED ({MAX_SUBSCRIPTIONS})",
+    )
     _add_store_limits(parser)
     parser.add_argument("--log-level", default="INFO", help="logging level (INFO)")
 
@@ -210,6 +222,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str], None] = _announce)
         max_pending_bytes=args.max_pending_bytes,
         pending_timeout=args.pending_timeout,
         max_notification_bytes=args.max_notification_bytes,
+        max_subscriptions=args.max_subscriptions,
         max_store_bytes=args.max_store_bytes or None,
         max_object_bytes=args.max_object_bytes or None,
         max_array_bytes=args.max_array_bytes or None,

@@ -48,12 +48,14 @@ def _seconds(value: float) -> int:
     return max(1, round(value))
 
 
-def advertised(store: Store, max_message_size: int) -> Advertised:
+def advertised(
+    store: Store, max_message_size: int, *, max_subscriptions: int | None = None
+) -> Advertised:
     """The store's and the server's limits as ETP capabilities (unlimited ones are left out).
 
     Endpoint: MaxWebSocketMessagePayloadSize, MaxDataObjectSize, ChangeRetentionPeriod
-    (seconds); DataArray (9): MaxDataArraySize; Transaction (18): TransactionTimeoutPeriod
-    (seconds).
+    (seconds); StoreNotification (5): MaxSubscriptionSessionCount; DataArray (9):
+    MaxDataArraySize; Transaction (18): TransactionTimeoutPeriod (seconds).
     """
     endpoint = {MAX_MESSAGE_SIZE_KEY: int(max_message_size)}
     if store.max_object_bytes is not None:
@@ -61,6 +63,8 @@ def advertised(store: Store, max_message_size: int) -> Advertised:
     if store.change_retention_period is not None:
         endpoint["ChangeRetentionPeriod"] = _seconds(store.change_retention_period)
     protocols: dict[int, dict[str, int]] = {}
+    if max_subscriptions is not None:
+        protocols[5] = {"MaxSubscriptionSessionCount": int(max_subscriptions)}
     if store.max_array_bytes is not None:
         protocols[9] = {"MaxDataArraySize": int(store.max_array_bytes)}
     if store.transaction_timeout is not None:

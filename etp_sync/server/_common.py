@@ -69,8 +69,11 @@ class SessionContext(Protocol):
     failed_commit: str | None
     session_id: uuid.UUID
     max_message_size: int
+    # Bytes of the message being handled as it arrived (its values received in place included).
+    frame_bytes: int
     multipart: PendingRequests
     subscriptions: dict[uuid.UUID, Any]
+    max_subscriptions: int
     lock: threading.Lock
 
     @property

@@ -61,7 +61,17 @@ def subscribe_notifications(session: SessionContext, key: str, info: Any) -> Non
     """SubscribeNotifications → SubscribeNotificationsResponse + per-key errors.
 
     The subscription gets the changes handed out after it was made: not those committed before
-    and still waiting in the session's queue (its notifier may lag behind)."""
+    and still waiting in the session's queue (its notifier may lag behind). A session holding
+    ``max_subscriptions`` already gets ELIMIT_EXCEEDED, before any work on the request (only
+    this thread adds subscriptions: their number cannot grow until the insertion)."""
+    with session.lock:
+        held = len(session.subscriptions)
+    if held >= session.max_subscriptions:
+        raise ETPError(
+            f"this session holds {held} subscriptions, the most it may (the server's "
+            "max_subscriptions, advertised as MaxSubscriptionSessionCount)",
+            ErrorCode.ELIMIT_EXCEEDED,
+        )
     sub = _subscription(session, info)
     sub.after_us = session.watch_store()
     with session.lock:

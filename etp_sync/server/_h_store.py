@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from etp_sync.codec import MessageFlags
+from etp_sync.codec import MessageFlags, encoded_body_size
 from etp_sync.errors import ErrorCode, ETPError
 from etp_sync.schema import Record, datatypes, messages
 
@@ -105,6 +105,14 @@ def get_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
     return out + errors_reply(errors, session.max_message_size)
 
 
+def _part_bytes(session: SessionContext, header: Any, body: Any) -> int:
+    """Bytes a part of a multipart request holds: the whole message uncompressed, so that
+    every field (names, URIs, customData...) is charged, not only the data."""
+    if header.message_flags & MessageFlags.COMPRESSED:
+        return encoded_body_size(body)
+    return session.frame_bytes
+
+
 def put_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
     """PutDataObjects (possibly the first or a later part of a multipart request)."""
     pending: PendingPut | None = None
@@ -122,8 +130,9 @@ def put_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
     final = bool(header.message_flags & MessageFlags.FIN)
     request_id = header.correlation_id or header.message_id
     if header.correlation_id or not final:  # a part of a multipart request
-        size = sum(len(d.data) for d in body.data_objects.values())
-        session.multipart.hold(request_id, header.protocol, pending, size)
+        session.multipart.hold(
+            request_id, header.protocol, pending, _part_bytes(session, header, body)
+        )
     pending.data_objects.update(body.data_objects)
     if not final:
         return None
@@ -146,7 +155,7 @@ def chunk(session: SessionContext, header: Any, body: Any) -> Reply:
         raise ETPError(
             f"Chunk after the final chunk of blob {body.blob_id}", ErrorCode.EINVALID_ARGUMENT
         )
-    session.multipart.hold(request_id, header.protocol, pending, len(body.data))
+    session.multipart.hold(request_id, header.protocol, pending, _part_bytes(session, header, body))
     pending.blobs.setdefault(body.blob_id, bytearray()).extend(body.data)
     if body.final:
         pending.finished.add(body.blob_id)

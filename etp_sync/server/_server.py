@@ -18,8 +18,8 @@ is shared by all sessions and exposed as :attr:`EmbeddedServer.store`.
 Every limit that protects the server from its clients is an argument (and a flag of
 ``python -m etp_sync.server``): ``max_connections`` (beyond it, connections get HTTP 503 from the
 accept thread itself, so they cost no thread), ``handshake_timeout``,
-``request_session_timeout``, ``idle_timeout``, ``max_pending_bytes``, ``pending_timeout`` and
-``max_notification_bytes``, besides ``max_message_size``.
+``request_session_timeout``, ``idle_timeout``, ``max_pending_bytes``, ``pending_timeout``,
+``max_notification_bytes`` and ``max_subscriptions``, besides ``max_message_size``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import uuid
 from types import TracebackType
 
 from etp_sync.errors import ETPInvalidArgument
+from etp_sync.protocol.negotiation import MIN_MESSAGE_SIZE
 from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketTransport
 
 from ._capabilities import Advertised, advertised, capabilities_response
@@ -79,6 +80,7 @@ MAX_CONNECTIONS = 64  # connections served at once (upgrading or in session)
 MAX_PENDING_BYTES = 256 << 20  # bytes of unfinished multipart requests per session
 PENDING_TIMEOUT = 60.0  # seconds an unfinished multipart request may wait for its next part
 MAX_NOTIFICATION_BYTES = 64 << 20  # bytes of store changes waiting to be notified, per session
+MAX_SUBSCRIPTIONS = 1000  # subscriptions one session may hold (MaxSubscriptionSessionCount)
 
 
 def _positive(name: str, value: float) -> float:
@@ -113,15 +115,19 @@ class EmbeddedServer:
     (ELIMIT_EXCEEDED) and ``pending_timeout`` how long one may wait for its next part
     (EMULTIPART_CANCELLED); ``max_notification_bytes`` bounds the store changes waiting to be
     sent to one session's subscriptions (a session that reads too slowly has them all ended with
-    SubscriptionEnded, see :mod:`._notify_queue`; writers are never held back).
+    SubscriptionEnded, see :mod:`._notify_queue`; writers are never held back);
+    ``max_subscriptions`` bounds the subscriptions of one session (advertised as the
+    StoreNotification capability MaxSubscriptionSessionCount; the keys past it get
+    ELIMIT_EXCEEDED).
 
     Limits of the store (used when the server creates it, i.e. without ``store``; None =
-    unlimited): ``max_store_bytes`` (objects and written array blocks, staged ones included:
-    ELIMIT_EXCEEDED past it), ``max_object_bytes`` (one object's XML: EMAXSIZE_EXCEEDED),
-    ``max_array_bytes`` (one array's declared size: ELIMIT_EXCEEDED), ``transaction_timeout``
-    (seconds a transaction may stay idle before it is rolled back; advertised as
-    TransactionTimeoutPeriod) and ``change_retention_period`` (seconds deleted-object records are
-    kept; advertised as ChangeRetentionPeriod). See :class:`~.store.Store`.
+    unlimited): ``max_store_bytes`` (dataspaces, objects with their URIs, written array blocks
+    and retained deletion records, staged ones included: ELIMIT_EXCEEDED past it),
+    ``max_object_bytes`` (one object's XML: EMAXSIZE_EXCEEDED), ``max_array_bytes``
+    (one array's declared size: ELIMIT_EXCEEDED), ``transaction_timeout`` (seconds a
+    transaction may stay idle before it is rolled back; advertised as TransactionTimeoutPeriod)
+    and ``change_retention_period`` (seconds deleted-object records are kept; advertised as
+    ChangeRetentionPeriod). See :class:`~.store.Store`.
 
     ``profile`` picks the server it behaves like: ``"etp12"`` (default: ETP 1.2, and
     open-etp-server's published behaviour where the spec leaves room) or ``"open-etp-server"``
@@ -148,6 +154,7 @@ class EmbeddedServer:
         max_pending_bytes: int = MAX_PENDING_BYTES,
         pending_timeout: float = PENDING_TIMEOUT,
         max_notification_bytes: int = MAX_NOTIFICATION_BYTES,
+        max_subscriptions: int = MAX_SUBSCRIPTIONS,
         max_store_bytes: int | None = DEFAULT_MAX_STORE_BYTES,
         max_object_bytes: int | None = DEFAULT_MAX_OBJECT_BYTES,
         max_array_bytes: int | None = DEFAULT_MAX_ARRAY_BYTES,
@@ -156,8 +163,8 @@ class EmbeddedServer:
         profile: str | ServerProfile | None = None,
     ) -> None:
         self.profile = server_profile(profile)
-        if max_message_size < 4096:
-            raise ETPInvalidArgument("max_message_size must be at least 4096 bytes")
+        if max_message_size < MIN_MESSAGE_SIZE:
+            raise ETPInvalidArgument(f"max_message_size must be at least {MIN_MESSAGE_SIZE} bytes")
         self.handshake_timeout = _positive("handshake_timeout", handshake_timeout)
         self.request_session_timeout = _positive("request_session_timeout", request_session_timeout)
         self.idle_timeout = _positive("idle_timeout", idle_timeout)
@@ -167,6 +174,7 @@ class EmbeddedServer:
         self.max_notification_bytes = int(
             _positive("max_notification_bytes", max_notification_bytes)
         )
+        self.max_subscriptions = int(_positive("max_subscriptions", max_subscriptions))
         self.host = host
         self._requested_port = int(port)
         self.max_message_size = int(max_message_size)
@@ -339,7 +347,9 @@ class EmbeddedServer:
 
     def advertised(self) -> Advertised:
         """The capabilities advertised in OpenSession and the well-known endpoint."""
-        return advertised(self.store, self.max_message_size)
+        return advertised(
+            self.store, self.max_message_size, max_subscriptions=self.max_subscriptions
+        )
 
     def check_authorization(self, value: str | None) -> bool:
         """True when ``value`` (an ``Authorization`` header value: ``Bearer <token>`` or the

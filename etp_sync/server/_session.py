@@ -100,10 +100,12 @@ class ServerSession(ReplySender):
         self.failed_commit: str | None = None
         self.session_id: uuid.UUID = uuid.uuid4()
         self.max_message_size: int = server.max_message_size
+        self.frame_bytes = 0
         self.compression = False
         self.granted: set[int] = set()
         self.multipart = PendingRequests(server.max_pending_bytes, server.pending_timeout)
         self.subscriptions: dict[uuid.UUID, Any] = {}
+        self.max_subscriptions: int = server.max_subscriptions
         self.lock = threading.Lock()  # guards subscriptions (notifier thread reads them)
         self._init_sending()
         self._open = False
@@ -344,6 +346,7 @@ class ServerSession(ReplySender):
                 f"{self.server.max_message_size}",
             )
             return
+        self.frame_bytes = size
         try:
             if placed is not None:
                 header, body = placed.decode(frame)

@@ -27,6 +27,7 @@ from ..errors import (
     ETPInvalidArgument,
 )
 from ..protocol.negotiation import (
+    MIN_MESSAGE_SIZE,
     STORE_PROTOCOLS,
     ServerInfo,
     build_request_session,
@@ -203,8 +204,8 @@ class ETPSession(RequestSender, CallsMixin):
         protocols = _alias("protocols", protocols, "requested_protocols", requested_protocols)
         timeout = seconds(DEFAULT_TIMEOUT if timeout is None else timeout, "timeout")
         connect_timeout = seconds(connect_timeout, "connect_timeout")
-        if not isinstance(max_message_size, int) or max_message_size < 4096:
-            raise ETPInvalidArgument("max_message_size must be at least 4096 bytes")
+        if not isinstance(max_message_size, int) or max_message_size < MIN_MESSAGE_SIZE:
+            raise ETPInvalidArgument(f"max_message_size must be at least {MIN_MESSAGE_SIZE} bytes")
         if max_response_size is not None and (
             not isinstance(max_response_size, int) or max_response_size < 4096
         ):

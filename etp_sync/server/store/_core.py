@@ -8,7 +8,8 @@ with one timestamp, returning the change events listeners then get (outside the 
 order: each batch is queued under the lock when committed, and :meth:`StoreCore._emit` hands the
 queue out one batch at a time, so two simultaneous commits are never notified out of order).
 
-Limits: the memory of committed objects and arrays plus what open transactions stage is counted
+Limits: the memory of dataspaces (path, URI, customData), committed objects and arrays (their
+URIs included), deletion records (while retained) plus what open transactions stage is counted
 (:attr:`StoreCore.used_bytes`) and a write past ``max_store_bytes`` is refused with
 ELIMIT_EXCEEDED; a transaction idle longer than ``transaction_timeout`` is rolled back (its
 session then gets ETIMED_OUT until it commits, rolls back or starts another); deleted-object
@@ -41,7 +42,14 @@ from ._records import (
 )
 from ._uris import dataspace_uri, object_parts
 
-__all__ = ["StoreCore", "array_bytes", "keyed", "object_bytes", "type_matcher"]  # + DEFAULT_*
+__all__ = [  # + DEFAULT_*
+    "StoreCore",
+    "array_bytes",
+    "deleted_bytes",
+    "keyed",
+    "object_bytes",
+    "type_matcher",
+]
 
 _log = logging.getLogger("etp_sync.server.store")
 
@@ -51,6 +59,7 @@ DEFAULT_MAX_ARRAY_BYTES = 1 << 31  # one array's declared size (written blocks c
 DEFAULT_TRANSACTION_TIMEOUT = 120.0  # seconds a transaction may stay idle
 DEFAULT_CHANGE_RETENTION_PERIOD = 3600.0  # seconds deleted-object records are kept
 RECORD_BYTES = 256  # what one object or array record costs beyond its data (an estimate)
+DELETED_RECORD_BYTES = 128  # what one deletion record costs beyond its URI (an estimate)
 
 
 def keyed(items: Mapping[str, str] | Iterable[str]) -> dict[str, str]:
@@ -77,8 +86,9 @@ class StoreCore:
     ``supported_types`` lists the qualified types GetSupportedTypes reports when asked for empty
     types, ``import_activities`` adds open-etp-server's provenance objects to every write of
     objects (see :mod:`._provenance`; ``activity_creator`` is their creator). Limits (None =
-    unlimited): ``max_store_bytes`` bounds the memory of all objects and
-    written array blocks, staged ones included (ELIMIT_EXCEEDED), ``max_object_bytes`` one
+    unlimited): ``max_store_bytes`` bounds the memory of all dataspaces, objects (URIs
+    included), written array blocks and retained deletion records, staged ones included
+    (ELIMIT_EXCEEDED), ``max_object_bytes`` one
     object's XML (EMAXSIZE_EXCEEDED), ``max_array_bytes`` one array's declared size
     (ELIMIT_EXCEEDED), ``transaction_timeout`` (seconds) how long a transaction may stay idle
     before it is rolled back, ``change_retention_period`` (seconds) how long deleted-object
@@ -346,7 +356,8 @@ class StoreCore:
 
     @property
     def used_bytes(self) -> int:
-        """Memory counted against ``max_store_bytes``: committed plus staged objects and arrays."""
+        """Memory counted against ``max_store_bytes``: dataspaces, deletion records, committed
+        plus staged objects and arrays."""
         with self._lock:
             return self._used_bytes()
 
@@ -355,17 +366,22 @@ class StoreCore:
         txs = self._txs
         return self._committed_bytes + (sum(t.held_bytes for t in txs.values()) if txs else 0)
 
-    def _charge(self, stage: Stage, nbytes: int) -> None:
-        """Count ``nbytes`` more for ``stage``; ELIMIT_EXCEEDED if the store would overflow."""
+    def _check_room(self, nbytes: int, uncounted: int = 0) -> None:
+        """ELIMIT_EXCEEDED if ``nbytes`` more (besides ``uncounted`` bytes held but not in
+        :attr:`used_bytes` yet) would take the store past ``max_store_bytes``."""
         limit = self.max_store_bytes
         if limit is not None and nbytes > 0:
-            used = self._used_bytes() + (stage.held_bytes if self._is_scratch(stage) else 0)
+            used = self._used_bytes() + uncounted
             if used + nbytes > limit:
                 raise StoreError(
                     ErrorCode.ELIMIT_EXCEEDED,
                     f"the store is full: {used} of {limit} bytes used, {nbytes} more asked "
                     "(max_store_bytes)",
                 )
+
+    def _charge(self, stage: Stage, nbytes: int) -> None:
+        """Count ``nbytes`` more for ``stage``; ELIMIT_EXCEEDED if the store would overflow."""
+        self._check_room(nbytes, stage.held_bytes if self._is_scratch(stage) else 0)
         stage.held_bytes += nbytes
 
     def _stage_object(self, stage: Stage, path: str, uid: str, obj: StoredObject | None) -> None:
@@ -408,7 +424,7 @@ class StoreCore:
             uri, oldest = next(iter(sp.deleted.items()))
             if oldest.deleted_time_us >= cutoff:
                 return
-            del sp.deleted[uri]
+            self._forget_deleted(sp, uri)
 
     def earliest_retained_change_us(self) -> int:
         """Since when (µs since the epoch) the store can answer for every change, deletions
@@ -420,8 +436,16 @@ class StoreCore:
         return max(self.created_us, now - int(self.change_retention_period * 1e6))
 
     def _record_deleted(self, sp: Space, obj: StoredObject, now: int) -> None:
-        sp.deleted.pop(obj.uri, None)  # re-inserted last: the records stay in time order
+        """Keep (and count) the deletion record of ``obj``; never refused: it costs less than
+        the object did."""
+        self._forget_deleted(sp, obj.uri)  # re-inserted last: the records stay in time order
         sp.deleted[obj.uri] = DeletedResource(obj.uri, now, obj.info.qualified_type)
+        self._committed_bytes += deleted_bytes(obj.uri)
+
+    def _forget_deleted(self, sp: Space, uri: str) -> None:
+        """Drop the deletion record of ``uri`` in ``sp`` (if any) and what it counted."""
+        if sp.deleted.pop(uri, None) is not None:
+            self._committed_bytes -= deleted_bytes(uri)
 
     def _apply(self, stage: Stage) -> list[ChangeEvent]:
         """Apply staged changes atomically with one timestamp; returns the change events.
@@ -471,7 +495,7 @@ class StoreCore:
                 else:
                     stamped = new.stamped(created, now)
                 sp.objects[uid] = stamped
-                sp.deleted.pop(stamped.uri, None)
+                self._forget_deleted(sp, stamped.uri)
                 kind: Literal["insert", "update"] = "update" if old is not None else "insert"
                 events.append(change_event(kind, sp.uri, stamped.uri, now, stamped))
         for path, arrays in stage.arrays.items():
@@ -496,8 +520,14 @@ class StoreCore:
 
 
 def object_bytes(obj: StoredObject) -> int:
-    """What a stored object counts against ``max_store_bytes``."""
-    return len(obj.xml) + RECORD_BYTES
+    """What a stored object counts against ``max_store_bytes``: its XML, its URI, a record."""
+    return len(obj.xml) + len(obj.uri) + RECORD_BYTES
+
+
+def deleted_bytes(uri: str) -> int:
+    """What the deletion record of ``uri`` counts against ``max_store_bytes`` while retained
+    (less than the object it records did)."""
+    return len(uri) + DELETED_RECORD_BYTES
 
 
 def array_bytes(rec: StoredArray, *, held: bool = False) -> int:

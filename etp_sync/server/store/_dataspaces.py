@@ -6,15 +6,41 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from etp_sync.codec import encoded_body_size
 from etp_sync.errors import ErrorCode, StoreError
+from etp_sync.schema import Record
 
-from ._core import StoreCore, array_bytes, object_bytes
+from ._core import RECORD_BYTES, StoreCore, array_bytes, deleted_bytes, object_bytes
 from ._records import ChangeEvent, DataspaceRecord, Space
 from ._uris import dataspace_path, dataspace_uri
 
 __all__ = ["DataspaceStore"]
 
 _TWO_LEVEL_RE = re.compile(r"^[^/]+/[^/]+$")
+# The longest dataspace path the store accepts, in characters. Every object URI and deletion
+# record of a dataspace repeats its path; neither ETP 1.2 nor open-etp-server names a bound.
+MAX_DATASPACE_PATH = 1024
+
+
+def space_bytes(sp: Space) -> int:
+    """What a dataspace's own record counts against ``max_store_bytes``: its path and URI, its
+    customData and a record."""
+    return len(sp.path) + len(sp.uri) + value_bytes(sp.custom_data) + RECORD_BYTES
+
+
+def value_bytes(value: Any) -> int:
+    """Bytes of a customData value: ETP records (``DataValue``) as encoded; the plain values
+    the store's Python callers may give by a walk (strings, bytes and arrays by their
+    length, containers by their items, anything else 8)."""
+    if isinstance(value, Record):
+        return encoded_body_size(value)
+    if isinstance(value, str | bytes | bytearray):
+        return len(value)
+    if isinstance(value, Mapping):
+        return sum(len(str(k)) + value_bytes(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return sum(map(value_bytes, value))
+    return int(getattr(value, "nbytes", 8))
 
 
 class DataspaceStore(StoreCore):
@@ -29,9 +55,16 @@ class DataspaceStore(StoreCore):
         """Create a dataspace; ``path`` (if given) must agree with ``uri``.
 
         An existing dataspace gives EINVALID_ARGUMENT (as open-etp-server); a path that is not
-        ``project/scenario`` (when required) or the unsupported default dataspace EINVALID_URI.
+        ``project/scenario`` (when required), longer than :data:`MAX_DATASPACE_PATH` or the
+        unsupported default dataspace EINVALID_URI. Its record (path, URI, customData) counts
+        against ``max_store_bytes`` (ELIMIT_EXCEEDED) until it is deleted.
         """
         space = dataspace_path(uri)
+        if len(space) > MAX_DATASPACE_PATH:
+            raise StoreError(
+                ErrorCode.EINVALID_URI,
+                f"dataspace path of {len(space)} characters: at most {MAX_DATASPACE_PATH}",
+            )
         if path and path != space:
             raise StoreError(
                 ErrorCode.EINVALID_ARGUMENT,
@@ -52,6 +85,9 @@ class DataspaceStore(StoreCore):
                 )
             now = self._now()
             sp = Space(space, dataspace_uri(space), now, now, dict(custom_data or {}))
+            nbytes = space_bytes(sp)
+            self._check_room(nbytes)
+            self._committed_bytes += nbytes
             self._spaces[space] = sp
             return sp.record()
 
@@ -88,6 +124,8 @@ class DataspaceStore(StoreCore):
             del self._spaces[space]
             self._committed_bytes -= sum(map(object_bytes, sp.objects.values()))
             self._committed_bytes -= sum(map(array_bytes, sp.arrays.values()))
+            self._committed_bytes -= sum(map(deleted_bytes, sp.deleted))
+            self._committed_bytes -= space_bytes(sp)
             now = self._now()
             events = [
                 ChangeEvent("delete", sp.uri, obj.uri, now)
