@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import uuid as uuid_mod
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
@@ -24,6 +26,58 @@ from ._records import (
 from ._uris import dataspace_path, dataspace_uri, object_parts, object_uri
 
 __all__ = ["ObjectStore"]
+
+
+class _Remaining:
+    """What a delete request leaves of one dataspace (as staged): its objects, who links to
+    each, the datasets they name and the arrays stored under each uuid. Each part is built at
+    its first use, once per request, and kept up to date as objects go (:meth:`remove`): a
+    deletion then costs its own links and datasets, not a pass over the dataspace."""
+
+    def __init__(self, sp: Space, stage: Stage) -> None:
+        self._sp = sp
+        self._stage = stage
+
+    @functools.cached_property
+    def objects(self) -> dict[str, StoredObject]:
+        """The objects left, by uuid."""
+        return StoreCore._objects(self._sp, self._stage)
+
+    @functools.cached_property
+    def graph(self) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
+        """(targets, sources) of the objects left, by uuid (see :func:`links`)."""
+        targets, sources = links(self.objects)
+        return targets, {uid: set(around) for uid, around in sources.items()}
+
+    @functools.cached_property
+    def needed(self) -> Counter[tuple[str, str]]:
+        """How many times the objects left name each dataset (part uuid, path)."""
+        return Counter(
+            (part, path) for obj in self.objects.values() for path, part in obj.info.hdf_datasets
+        )
+
+    @functools.cached_property
+    def arrays(self) -> dict[str, set[tuple[str, str]]]:
+        """The keys of the arrays stored (or staged) in the dataspace, by owner uuid."""
+        owned: dict[str, set[tuple[str, str]]] = {}
+        for key in [*self._sp.arrays, *self._stage.arrays.get(self._sp.path, {})]:
+            owned.setdefault(key[0], set()).add(key)
+        return owned
+
+    def remove(self, uid: str) -> None:
+        """``uid`` was staged deleted: take it out of what is left."""
+        obj = self.objects.pop(uid, None)
+        if obj is None:  # gone already (or the view was built without it)
+            return
+        if "graph" in self.__dict__:
+            targets, sources = self.graph
+            for ref in targets.pop(uid):
+                sources[ref].discard(uid)
+            for src in sources.pop(uid):  # objects left may link to it (in a transaction)
+                targets[src].remove(uid)
+        if "needed" in self.__dict__:
+            for path, part in obj.info.hdf_datasets:
+                self.needed[(part, path)] -= 1
 
 
 class ObjectStore(StoreCore):
@@ -195,13 +249,15 @@ class ObjectStore(StoreCore):
                     errors[key] = exc.with_traceback(None)
             if self._is_scratch(stage):
                 errors.update(self._still_linked(found))
+            remaining: dict[str, _Remaining] = {}  # by dataspace path
             for key, obj in found.items():
                 if key in errors:
                     continue
                 sp = self._spaces[object_parts(obj.uri).space]
-                deleted[key] = self._delete_one(sp, obj, stage)
+                left = remaining.setdefault(sp.path, _Remaining(sp, stage))
+                deleted[key] = self._delete_one(sp, obj, stage, left)
                 if prune_contained_objects:
-                    deleted[key] += self._prune(sp, obj, stage)
+                    deleted[key] += self._prune(sp, obj, stage, left)
             events = self._apply(stage) if self._is_scratch(stage) else []
         self._emit(events)
         return deleted, errors
@@ -232,41 +288,37 @@ class ObjectStore(StoreCore):
                     + ", ".join(sorted(set(sources[place[key]]))),
                 )
 
-    def _delete_one(self, sp: Space, obj: StoredObject, stage: Stage) -> list[str]:
+    def _delete_one(
+        self, sp: Space, obj: StoredObject, stage: Stage, left: _Remaining
+    ) -> list[str]:
         """Stage the deletion of ``obj`` and of the arrays no object left needs any more: those
         its datasets name and those stored under its own URI (an EpcExternalPartReference's),
         unless an object left still names them, so arrays stay readable after their part
-        reference is deleted, as on open-etp-server."""
+        reference is deleted, as on open-etp-server. ``left`` is what the request leaves of
+        ``sp`` (``obj`` is taken out of it)."""
         uid = obj.info.uuid
         self._stage_object(stage, sp.path, uid, None)
+        left.remove(uid)
         keys = {(part, path) for path, part in obj.info.hdf_datasets if part}
-        keys |= {k for k in list(sp.arrays) + list(stage.arrays.get(sp.path, {})) if k[0] == uid}
-        if keys:
-            needed = {
-                (part, path)
-                for other in self._objects(sp, stage).values()
-                for path, part in other.info.hdf_datasets
-            }
-            for key in keys - needed:
-                if self._array(sp, key, stage) is not None:
-                    self._stage_array(stage, sp.path, key, None)
+        keys |= left.arrays.get(uid, set())
+        for key in keys:
+            if not left.needed[key] and self._array(sp, key, stage) is not None:
+                self._stage_array(stage, sp.path, key, None)
         return [obj.uri]
 
-    def _prune(self, sp: Space, root: StoredObject, stage: Stage) -> list[str]:
-        """Delete the objects ``root`` linked to that are now linked to by nothing."""
+    def _prune(self, sp: Space, root: StoredObject, stage: Stage, left: _Remaining) -> list[str]:
+        """Delete the objects ``root`` linked to that are now linked to by nothing, and so on
+        from each (breadth first; one linked to again by an object pruned later is looked at
+        again then). ``left`` (what the request leaves of ``sp``) says who links to what."""
         pruned: list[str] = []
-        pending = [ref for _qt, ref, _path in root.info.links]
+        pending = deque(ref for _qt, ref, _path in root.info.links)
         while pending:
-            uid = pending.pop(0)
-            view = self._objects(sp, stage)
-            obj = view.get(uid)
-            if obj is None:
+            uid = pending.popleft()
+            obj = left.objects.get(uid)
+            if obj is None or left.graph[1][uid]:  # still linked to
                 continue
-            _targets, sources = links(view)
-            if sources[uid]:
-                continue
-            pruned += self._delete_one(sp, obj, stage)
-            pending += [ref for _qt, ref, _path in obj.info.links]
+            pruned += self._delete_one(sp, obj, stage, left)
+            pending.extend(ref for _qt, ref, _path in obj.info.links)
         return pruned
 
     def get_deleted_resources(
