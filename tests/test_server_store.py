@@ -1404,4 +1404,96 @@ def test_delete_with_prune_builds_the_link_graph_once(
     deleted, errs = store.delete_objects([head], prune_contained_objects=True)
     assert not errs
     assert deleted[head] == [f"{DS}/resqml20.obj_HorizonInterpretation({u})" for u in chain]
-    assert built == [n - 1]
+    assert len(built) == 1  # by the referential check, kept up to date by pruning
+
+
+def _refused_as_specified(
+    requested: list[str], outs: dict[str, list[str]]
+) -> dict[str, tuple[int, set[str]]]:
+    """Which requested objects a delete outside a transaction refuses, straight from the
+    definition: pass after pass, an object still requested is refused when an object not
+    requested, or refused in an earlier pass, links to it (pass, and those objects)."""
+    refused: dict[str, tuple[int, set[str]]] = {}
+    for depth in itertools.count():
+        gone = set(requested) - set(refused)
+        blocked = {u: {s for s, o in outs.items() if s not in gone and u in o} for u in gone}
+        blocked = {u: kept_by for u, kept_by in blocked.items() if kept_by}
+        if not blocked:
+            return refused
+        refused.update({u: (depth, kept_by) for u, kept_by in blocked.items()})
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_delete_refuses_what_the_definition_says(seed: int) -> None:
+    """The referential check of a delete builds who links to what once and spreads refusals
+    along links (it passed over the dataspace once per refusal level): which keys it
+    refuses, in which order, naming which objects, and what it deletes are as defined."""
+    rng = random.Random(seed)
+    store = Store()
+    store.put_dataspace(DS)
+    g = _random_dataspace(store, rng, rng.randrange(5, 30))
+    requested = rng.sample(g.uids, rng.randrange(1, len(g.uids) + 1))
+    keys = {f"k{i}": g.uri[u] for i, u in enumerate(requested)}
+    keys["again"] = g.uri[requested[0]]  # one object under two keys
+    refused = _refused_as_specified(requested, g.outs)
+    deleted, errs = store.delete_objects(keys)
+    owner = {key: u for key, u in zip(keys, [*requested, requested[0]], strict=True)}
+    order = list(keys)
+    expected = [k for k in order if owner[k] in refused]
+    expected.sort(key=lambda k: (refused[owner[k]][0], order.index(k)))
+    assert list(errs) == expected
+    for key in expected:
+        kept_by = ", ".join(sorted(g.uri[s] for s in refused[owner[key]][1]))
+        assert errs[key].code == ErrorCode.EINVALID_OPERATION
+        assert errs[key].message == f"cannot delete {keys[key]}: still referenced by {kept_by}"
+    assert set(deleted) == set(keys) - set(expected)
+    found, _ = store.get_objects(list(g.uri.values()))
+    assert set(found) == {g.uri[u] for u in g.uids if u not in requested or u in refused}
+
+
+def test_the_referential_check_passes_over_the_dataspace_once(store: Store) -> None:
+    """Deleting objects 1..N-1 of a chain 0 → 1 → … → N-1 (0 stays, so each is refused in
+    turn) passes over the dataspace's objects once, not once per refusal (N times under the
+    store's lock: quadratic, every other session waiting); each key names what keeps it."""
+
+    class Passes(dict[str, Any]):
+        """The objects of a dataspace, counting the passes over them."""
+
+        count = 0
+
+        def _counted(self) -> None:
+            Passes.count += 1
+
+        def __iter__(self) -> Any:
+            self._counted()
+            return super().__iter__()
+
+        def keys(self) -> Any:
+            self._counted()
+            return super().keys()
+
+        def values(self) -> Any:
+            self._counted()
+            return super().values()
+
+        def items(self) -> Any:
+            self._counted()
+            return super().items()
+
+    n = 60
+    chain = [str(uuid.UUID(int=i + 1)) for i in range(n)]
+    objs = {}
+    for uid, nxt in zip(chain, [*chain[1:], None], strict=True):
+        refs = [("obj_X", nxt)] if nxt else []
+        objs[uid] = resqml_obj("obj_HorizonInterpretation", uid, uid, refs)
+    store.put_objects(DS, objs)
+    uri = [f"{DS}/resqml20.obj_HorizonInterpretation({u})" for u in chain]
+    space = store._spaces[store.get_dataspace(DS).path]
+    space.objects = Passes(space.objects)
+    deleted, errs = store.delete_objects({str(i): uri[i] for i in range(1, n)})
+    assert deleted == {}
+    assert list(errs) == [str(i) for i in range(1, n)]
+    for i in range(1, n):
+        assert errs[str(i)].message.endswith(f"still referenced by {uri[i - 1]}")
+    assert Passes.count == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import uuid as uuid_mod
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -78,6 +79,12 @@ class _Remaining:
         if "needed" in self.__dict__:
             for path, part in obj.info.hdf_datasets:
                 self.needed[(part, path)] -= 1
+
+
+def _refusal(uri: str, kept_by: str) -> StoreError:
+    return StoreError(
+        ErrorCode.EINVALID_OPERATION, f"cannot delete {uri}: still referenced by {kept_by}"
+    )
 
 
 class ObjectStore(StoreCore):
@@ -247,14 +254,14 @@ class ObjectStore(StoreCore):
                     found[key] = self._lookup(uri, stage)
                 except StoreError as exc:
                     errors[key] = exc.with_traceback(None)
-            if self._is_scratch(stage):
-                errors.update(self._still_linked(found))
             remaining: dict[str, _Remaining] = {}  # by dataspace path
+            if self._is_scratch(stage):
+                errors.update(self._still_linked(found, remaining, stage))
             for key, obj in found.items():
                 if key in errors:
                     continue
                 sp = self._spaces[object_parts(obj.uri).space]
-                left = remaining.setdefault(sp.path, _Remaining(sp, stage))
+                left = self._remaining(remaining, sp.path, stage)
                 deleted[key] = self._delete_one(sp, obj, stage, left)
                 if prune_contained_objects:
                     deleted[key] += self._prune(sp, obj, stage, left)
@@ -262,31 +269,57 @@ class ObjectStore(StoreCore):
         self._emit(events)
         return deleted, errors
 
-    def _still_linked(self, found: Mapping[str, StoredObject]) -> dict[str, StoreError]:
+    def _remaining(self, remaining: dict[str, _Remaining], space: str, stage: Stage) -> _Remaining:
+        """What the request leaves of dataspace ``space`` (``remaining`` keeps one per path)."""
+        left = remaining.get(space)
+        if left is None:
+            left = remaining[space] = _Remaining(self._spaces[space], stage)
+        return left
+
+    def _still_linked(
+        self, found: Mapping[str, StoredObject], remaining: dict[str, _Remaining], stage: Stage
+    ) -> dict[str, StoreError]:
         """Keys of ``found`` (committed objects) whose object an object left behind would still
         link to; objects deleted by the same request do not count, but a refused one stays and
-        may keep others, so this repeats until nothing more is refused."""
-        refused: dict[str, StoreError] = {}
-        while True:
-            place = {k: (object_parts(o.uri).space, o.info.uuid) for k, o in found.items()}
-            gone = {place[k] for k in found if k not in refused}
-            sources: dict[tuple[str, str], list[str]] = {}
-            for space in {s for s, _uid in gone}:
-                for other in self._spaces[space].objects.values():
-                    if (space, other.info.uuid) in gone:
-                        continue
-                    for _qt, ref, _path in other.info.links:
-                        if (space, ref) in gone:
-                            sources.setdefault((space, ref), []).append(other.uri)
-            blocked = [k for k in found if k not in refused and place[k] in sources]
+        may keep those it links to. Refusals spread along links level by level (each object
+        looked at once): one of level k is linked to by objects kept or refused before it."""
+        keys: dict[tuple[str, str], list[str]] = {}  # the keys of each object, by place
+        for key, obj in found.items():
+            keys.setdefault((object_parts(obj.uri).space, obj.info.uuid), []).append(key)
+        refused: dict[tuple[str, str], int] = {}  # level, by place
+        order = {key: n for n, key in enumerate(found)}
+        errors: list[tuple[int, int, str, StoreError]] = []
+        level = list(keys)
+        for depth in itertools.count():
+            blocked: dict[tuple[str, str], list[str]] = {}  # place -> URIs of what keeps it
+            for space, uid in level:
+                if (space, uid) in refused:
+                    continue
+                left = self._remaining(remaining, space, stage)
+                kept_by = [
+                    left.objects[src].uri
+                    for src in left.graph[1][uid]
+                    if (space, src) not in keys or (space, src) in refused
+                ]
+                if kept_by:
+                    blocked[(space, uid)] = kept_by
             if not blocked:
-                return refused
-            for key in blocked:
-                refused[key] = StoreError(
-                    ErrorCode.EINVALID_OPERATION,
-                    f"cannot delete {found[key].uri}: still referenced by "
-                    + ", ".join(sorted(set(sources[place[key]]))),
+                break
+            for place, kept_by in blocked.items():
+                refused[place] = depth
+                message = ", ".join(sorted(set(kept_by)))
+                for key in keys[place]:
+                    errors.append((depth, order[key], key, _refusal(found[key].uri, message)))
+            # Next: what the objects refused now link to (they stay, and keep it).
+            level = list(
+                dict.fromkeys(
+                    (space, ref)
+                    for space, uid in blocked
+                    for ref in remaining[space].graph[0][uid]
+                    if (space, ref) in keys
                 )
+            )
+        return {key: error for _depth, _n, key, error in sorted(errors)}
 
     def _delete_one(
         self, sp: Space, obj: StoredObject, stage: Stage, left: _Remaining
