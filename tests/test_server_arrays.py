@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_server import RawClient
+from test_server import RawClient, errors_of
 
 from etp_sync._value_casts import cast_within_range
 from etp_sync.calls._array_decode import decode
-from etp_sync.calls._array_meta import ArrayMetadata
+from etp_sync.calls._array_meta import ArrayMetadata, metadata_from_record
 from etp_sync.codec.arrays import (
     IMPLIED_LOGICAL,
     LOGICAL_ARRAY_TYPES,
@@ -290,3 +290,100 @@ def test_a_reply_is_never_bigger_than_its_values_at_their_longest_and_the_envelo
         messages.DataArray.GetDataArraysResponse(data_arrays={key: array}),
     ):
         assert encoded_body_size(body) <= count * 10 + _envelope(key, ndim)
+
+
+# Dimensions numpy cannot shape: an int64 product that wraps (to 1: x * y * z = 1 mod 2**64),
+# an empty array with axes whose product overflows, an empty array whose other axis spans
+# more bytes than numpy allows.
+_X, _Y = 3 * 2**60 + 1, 2**61 + 3
+WRAPPING = [_X, _Y, pow(_X * _Y, -1, 2**64)]
+HUGE_DIMENSIONS = [WRAPPING, [2**32, 2**32, 0], [0, 2**62]]
+
+
+def test_wrapping_dimensions_wrap_in_int64() -> None:
+    assert int(np.prod(np.array(WRAPPING, dtype=np.uint64))) == 1  # what the old check saw
+
+
+@pytest.mark.parametrize("dims", HUGE_DIMENSIONS)
+def test_dimensions_numpy_cannot_shape_are_a_decode_error(dims: list[int]) -> None:
+    """The codec (the client's too) checks dimensions as Python ints before numpy sees them:
+    ETPDecodeError, never numpy's ValueError."""
+    count = 1 if dims is WRAPPING else 0
+    any_array, _ = to_any_array(np.ones(count))
+    with pytest.raises(ETPDecodeError):
+        from_any_array(any_array, dims, "arrayOfDouble64LE")
+    meta = ArrayMetadata(tuple(dims), np.dtype("<f8"), "arrayOfDouble", "arrayOfDouble64LE")
+    with pytest.raises(ETPDecodeError):  # what a hostile server's reply gives the client
+        decode(any_array, dims, dims, meta)
+    record = datatypes.DataArrayTypes.DataArrayMetadata(
+        dimensions=dims,
+        transport_array_type="arrayOfDouble",
+        logical_array_type="arrayOfDouble64LE",
+        store_last_write=0,
+        store_created=0,
+    )
+    with pytest.raises(ETPDecodeError):
+        metadata_from_record(record)
+
+
+def test_huge_dimensions_are_refused_per_key(server: EmbeddedServer) -> None:
+    """Dimensions numpy cannot shape were a ValueError: the whole request was answered
+    EREQUEST_DENIED ("internal server error") after the keys before them were written. Each
+    is refused for its own key (EINVALID_ARGUMENT); the others get their own results."""
+    client = RawClient(server.url)
+    try:
+        good = datatypes.AnyArray(item=datatypes.ArrayOfDouble(values=np.arange(4.0)))
+        puts = {"good": ([2, 2], good)}
+        for n, dims in enumerate(HUGE_DIMENSIONS):
+            values = np.ones(1 if dims is WRAPPING else 0)
+            puts[f"bad{n}"] = (dims, to_any_array(values)[0])
+        arrays = {
+            key: datatypes.DataArrayTypes.PutDataArraysType(
+                uid=datatypes.DataArrayTypes.DataArrayIdentifier(uri=EPC, path_in_resource=key),
+                array=datatypes.DataArrayTypes.DataArray(dimensions=dims, data=item),
+            )
+            for key, (dims, item) in puts.items()
+        }
+        bodies = client.bodies(messages.DataArray.PutDataArrays(data_arrays=arrays))
+        assert [b.success for b in bodies if b.etp_name == "PutDataArraysResponse"] == [
+            {"good": ""}
+        ]
+        assert errors_of(bodies) == {f"bad{n}": 5 for n in range(len(HUGE_DIMENSIONS))}
+        assert server.store.get_array(EPC, "good").tolist() == [[0, 1], [2, 3]]
+
+        uninit = {
+            f"u{n}": datatypes.DataArrayTypes.PutUninitializedDataArrayType(
+                uid=datatypes.DataArrayTypes.DataArrayIdentifier(uri=EPC, path_in_resource=f"u{n}"),
+                metadata=datatypes.DataArrayTypes.DataArrayMetadata(
+                    dimensions=dims,
+                    transport_array_type="arrayOfDouble",
+                    logical_array_type="arrayOfDouble64LE",
+                    store_last_write=0,
+                    store_created=0,
+                ),
+            )
+            for n, dims in enumerate([[2, 2], [0, 2**62], [0, 2**40]])
+        }
+        bodies = client.bodies(messages.DataArray.PutUninitializedDataArrays(data_arrays=uninit))
+        assert [
+            b.success for b in bodies if b.etp_name == "PutUninitializedDataArraysResponse"
+        ] == [{"u0": ""}]
+        # numpy's range, and (an empty array's axis too) the store's max_array_bytes
+        assert errors_of(bodies) == {"u1": 5, "u2": 5}
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("limit", [None, 1 << 20])
+def test_the_store_refuses_an_empty_array_with_an_axis_numpy_cannot_shape(
+    limit: int | None,
+) -> None:
+    """put_uninitialized_array accepted [0, 2**62]: every later read of it was a ValueError."""
+    store = Store(allow_default_dataspace=True, max_array_bytes=limit)
+    uri = f"eml:///eml20.obj_EpcExternalPartReference({uuid.UUID(int=1)})"
+    for dims in ([0, 2**62], [2**32, 2**32, 0], [-1, 2]):
+        with pytest.raises(StoreError) as info:
+            store.put_uninitialized_array(uri, "/x", dims, np.float64)
+        assert info.value.code == ErrorCode.EINVALID_ARGUMENT
+    store.put_uninitialized_array(uri, "/x", [0, 2**16], np.float64)
+    assert store.get_array(uri, "/x").shape == (0, 2**16)

@@ -1275,3 +1275,240 @@ def test_per_key_errors_hold_no_traceback(store: Store) -> None:
     errors = [*put_errors.values(), *get_errors.values(), *delete_errors.values()]
     assert len(errors) == 3
     assert all(exc.__traceback__ is None for exc in errors)
+
+
+@dataclasses.dataclass
+class _Graph:
+    """A random dataspace: its objects' uuids, URIs, links and datasets, and its arrays."""
+
+    uids: list[str]
+    uri: dict[str, str]
+    outs: dict[str, list[str]]
+    datasets: dict[str, set[tuple[str, str]]]
+    arrays: set[tuple[str, str]]
+
+
+def _random_dataspace(store: Store, rng: random.Random, n: int) -> _Graph:
+    """``n`` objects put in DS with random links (duplicates, self links, cycles, dangling
+    ones) and datasets (shared ones too), and arrays: those datasets and some under an
+    object's own uuid."""
+    uids = [str(uuid.UUID(int=i + 1)) for i in range(n)]
+    parts = [*uids[:3], str(uuid.UUID(int=10_000))]  # the last is no object
+    dangling = str(uuid.UUID(int=20_000))
+    g = _Graph(uids, {}, {}, {}, set())
+    objs: dict[str, bytes] = {}
+    for uid in uids:
+        refs = rng.choices([*uids, dangling], k=rng.randrange(4))
+        if rng.random() < 0.3:
+            part, path = rng.choice(parts), f"/a{rng.randrange(3)}"
+            crs = uuid.UUID(refs[0] if refs else dangling)
+            objs[uid] = samples.grid2d_representation(
+                uuid.UUID(uid), crs=crs, epc=uuid.UUID(part), shape=(1, 1), array_path=path
+            )
+            g.uri[uid] = f"{DS}/resqml20.obj_Grid2dRepresentation({uid})"
+            g.outs[uid], g.datasets[uid] = refs[:1], {(part, path)}
+        else:
+            links = [("obj_X", r) for r in refs]
+            objs[uid] = resqml_obj("obj_HorizonInterpretation", uid, uid, links)
+            g.uri[uid] = f"{DS}/resqml20.obj_HorizonInterpretation({uid})"
+            g.outs[uid], g.datasets[uid] = refs, set()
+    _, errs = store.put_objects(DS, objs)
+    assert not errs
+    g.arrays = {(p, f"/a{i}") for p in parts for i in range(3)} | {(u, "/own") for u in uids[::4]}
+    for part, path in g.arrays:
+        store.put_array(_part_uri(part), path, np.zeros(1))
+    return g
+
+
+def _part_uri(part: str) -> str:
+    return f"{DS}/eml20.obj_EpcExternalPartReference({part})"
+
+
+def _pruned_as_specified(
+    roots: list[str], outs: dict[str, list[str]]
+) -> tuple[dict[str, list[str]], set[str]]:
+    """What deleting ``roots`` (in order) with pruning deletes, straight from the definition
+    (per root, and all that is gone): each root, then breadth first the objects it linked to
+    that no object left links to (itself aside), looked at again when an object pruned later
+    linked to them."""
+    left = dict(outs)
+    deleted: dict[str, list[str]] = {}
+    for root in roots:
+        left.pop(root, None)
+        done = deleted[root] = [root]
+        pending = list(outs[root])
+        while pending:
+            uid = pending.pop(0)
+            if uid in left and not any(uid in o and s != uid for s, o in left.items()):
+                done.append(uid)
+                pending += left.pop(uid)
+    return deleted, set(outs) - set(left)
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_delete_with_prune_deletes_what_the_definition_says(seed: int) -> None:
+    """Pruning keeps one link graph for the request, updated as objects go (it was rebuilt
+    for every object pruned): what it deletes, in which order, and which arrays go with
+    them (those the objects gone named or owned that no object left names) are as defined."""
+    rng = random.Random(seed)
+    store = Store()
+    store.put_dataspace(DS)
+    g = _random_dataspace(store, rng, rng.randrange(5, 30))
+    roots = rng.sample(g.uids, rng.randrange(1, 4))
+    expected, gone = _pruned_as_specified(roots, g.outs)
+    tx = store.start_transaction("s", [DS])  # no referential check before the commit
+    keys = {f"k{i}": g.uri[r] for i, r in enumerate(roots)}
+    deleted, errs = store.delete_objects(keys, prune_contained_objects=True, tx=tx)
+    assert not errs
+    assert deleted == {f"k{i}": [g.uri[u] for u in expected[r]] for i, r in enumerate(roots)}
+    found, _ = store.get_objects(list(g.uri.values()), tx=tx)
+    assert set(found) == {g.uri[u] for u in g.uids if u not in gone}
+    named_left = set().union(*(g.datasets[u] for u in g.uids if u not in gone))
+    named_gone = set().union(*(g.datasets[u] for u in gone))
+    named_gone |= {k for k in g.arrays if k[0] in gone}
+    kept = {k for k in g.arrays if k not in named_gone or k in named_left}
+    assert {k for k in g.arrays if _has_array(store, *k, tx)} == kept
+
+
+def test_delete_with_prune_in_a_transaction_prunes_a_cycle_through_the_root(store: Store) -> None:
+    """Inside a transaction an object linked to may be deleted: R → A → S → R, deleting R
+    prunes A, then S (its one source, A, is gone), though S links to R, gone first."""
+    r, a, s = (str(uuid.UUID(int=i)) for i in (1, 2, 3))
+    uri = {u: f"{DS}/resqml20.obj_HorizonInterpretation({u})" for u in (r, a, s)}
+    objs = {}
+    for u, target in [(r, a), (a, s), (s, r)]:
+        objs[u] = resqml_obj("obj_HorizonInterpretation", u, u, [("obj_X", target)])
+    store.put_objects(DS, objs)
+    tx = store.start_transaction("s", [DS])
+    deleted, errs = store.delete_objects([uri[r]], prune_contained_objects=True, tx=tx)
+    assert not errs and deleted == {uri[r]: [uri[r], uri[a], uri[s]]}
+
+
+def _has_array(store: Store, part: str, path: str, tx: uuid.UUID | None) -> bool:
+    try:
+        store.get_array_metadata(_part_uri(part), path, tx=tx)
+    except StoreError:
+        return False
+    return True
+
+
+def test_delete_with_prune_builds_the_link_graph_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting the head of a chain of N objects with pruning builds the dataspace's link graph
+    once, not once per pruned object (N times, each a pass over the dataspace under the
+    store's lock: quadratic, every other session waiting)."""
+    from etp_sync.server.store import _objects
+
+    n = 60
+    chain = [str(uuid.UUID(int=i + 1)) for i in range(n)]
+    objs = {}
+    for uid, nxt in zip(chain, [*chain[1:], None], strict=True):
+        refs = [("obj_X", nxt)] if nxt else []
+        objs[uid] = resqml_obj("obj_HorizonInterpretation", uid, uid, refs)
+    store.put_objects(DS, objs)
+    built: list[int] = []
+
+    def counted(view: Any) -> Any:
+        built.append(len(view))
+        return links(view)
+
+    links = _objects.links
+    monkeypatch.setattr(_objects, "links", counted)
+    head = f"{DS}/resqml20.obj_HorizonInterpretation({chain[0]})"
+    deleted, errs = store.delete_objects([head], prune_contained_objects=True)
+    assert not errs
+    assert deleted[head] == [f"{DS}/resqml20.obj_HorizonInterpretation({u})" for u in chain]
+    assert len(built) == 1  # by the referential check, kept up to date by pruning
+
+
+def _refused_as_specified(
+    requested: list[str], outs: dict[str, list[str]]
+) -> dict[str, tuple[int, set[str]]]:
+    """Which requested objects a delete outside a transaction refuses, straight from the
+    definition: pass after pass, an object still requested is refused when an object not
+    requested, or refused in an earlier pass, links to it (pass, and those objects)."""
+    refused: dict[str, tuple[int, set[str]]] = {}
+    for depth in itertools.count():
+        gone = set(requested) - set(refused)
+        blocked = {u: {s for s, o in outs.items() if s not in gone and u in o} for u in gone}
+        blocked = {u: kept_by for u, kept_by in blocked.items() if kept_by}
+        if not blocked:
+            return refused
+        refused.update({u: (depth, kept_by) for u, kept_by in blocked.items()})
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_delete_refuses_what_the_definition_says(seed: int) -> None:
+    """The referential check of a delete builds who links to what once and spreads refusals
+    along links (it passed over the dataspace once per refusal level): which keys it
+    refuses, in which order, naming which objects, and what it deletes are as defined."""
+    rng = random.Random(seed)
+    store = Store()
+    store.put_dataspace(DS)
+    g = _random_dataspace(store, rng, rng.randrange(5, 30))
+    requested = rng.sample(g.uids, rng.randrange(1, len(g.uids) + 1))
+    keys = {f"k{i}": g.uri[u] for i, u in enumerate(requested)}
+    keys["again"] = g.uri[requested[0]]  # one object under two keys
+    refused = _refused_as_specified(requested, g.outs)
+    deleted, errs = store.delete_objects(keys)
+    owner = {key: u for key, u in zip(keys, [*requested, requested[0]], strict=True)}
+    order = list(keys)
+    expected = [k for k in order if owner[k] in refused]
+    expected.sort(key=lambda k: (refused[owner[k]][0], order.index(k)))
+    assert list(errs) == expected
+    for key in expected:
+        kept_by = ", ".join(sorted(g.uri[s] for s in refused[owner[key]][1]))
+        assert errs[key].code == ErrorCode.EINVALID_OPERATION
+        assert errs[key].message == f"cannot delete {keys[key]}: still referenced by {kept_by}"
+    assert set(deleted) == set(keys) - set(expected)
+    found, _ = store.get_objects(list(g.uri.values()))
+    assert set(found) == {g.uri[u] for u in g.uids if u not in requested or u in refused}
+
+
+def test_the_referential_check_passes_over_the_dataspace_once(store: Store) -> None:
+    """Deleting objects 1..N-1 of a chain 0 → 1 → … → N-1 (0 stays, so each is refused in
+    turn) passes over the dataspace's objects once, not once per refusal (N times under the
+    store's lock: quadratic, every other session waiting); each key names what keeps it."""
+
+    class Passes(dict[str, Any]):
+        """The objects of a dataspace, counting the passes over them."""
+
+        count = 0
+
+        def _counted(self) -> None:
+            Passes.count += 1
+
+        def __iter__(self) -> Any:
+            self._counted()
+            return super().__iter__()
+
+        def keys(self) -> Any:
+            self._counted()
+            return super().keys()
+
+        def values(self) -> Any:
+            self._counted()
+            return super().values()
+
+        def items(self) -> Any:
+            self._counted()
+            return super().items()
+
+    n = 60
+    chain = [str(uuid.UUID(int=i + 1)) for i in range(n)]
+    objs = {}
+    for uid, nxt in zip(chain, [*chain[1:], None], strict=True):
+        refs = [("obj_X", nxt)] if nxt else []
+        objs[uid] = resqml_obj("obj_HorizonInterpretation", uid, uid, refs)
+    store.put_objects(DS, objs)
+    uri = [f"{DS}/resqml20.obj_HorizonInterpretation({u})" for u in chain]
+    space = store._spaces[store.get_dataspace(DS).path]
+    space.objects = Passes(space.objects)
+    deleted, errs = store.delete_objects({str(i): uri[i] for i in range(1, n)})
+    assert deleted == {}
+    assert list(errs) == [str(i) for i in range(1, n)]
+    for i in range(1, n):
+        assert errs[str(i)].message.endswith(f"still referenced by {uri[i - 1]}")
+    assert Passes.count == 1

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..codec.arrays import dtype_for
+from ..codec.arrays import checked_shape, dtype_for
 from .results import ArrayMetadataView
 
 
@@ -51,12 +51,14 @@ def _enum_text(value: Any) -> str:
 
 
 def metadata_from_record(record: Any) -> ArrayMetadata:
-    """Our :class:`ArrayMetadata` from an ETP ``DataArrayMetadata`` record."""
+    """Our :class:`ArrayMetadata` from an ETP ``DataArrayMetadata`` record (ETPDecodeError for
+    dimensions numpy cannot shape, see :func:`checked_shape`)."""
     transport = _enum_text(record.transport_array_type)
     logical = _enum_text(record.logical_array_type)
+    dtype = dtype_for(transport, logical)
     return ArrayMetadata(
-        dimensions=tuple(int(n) for n in record.dimensions),
-        dtype=dtype_for(transport, logical),
+        dimensions=checked_shape(record.dimensions, dtype.itemsize),
+        dtype=dtype,
         transport_type=transport,
         logical_type=logical,
         store_last_write=int(record.store_last_write),

@@ -56,6 +56,7 @@ import logging
 import math
 import mmap
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -264,16 +265,43 @@ def transport_of(any_array: Any) -> str:
     return _TRANSPORT_FOR_RECORD[item.etp_name]
 
 
+MAX_NUMPY_BYTES = int(np.iinfo(np.intp).max)
+"""The most bytes numpy lets an array's shape span (every empty axis counted as 1)."""
+
+
+def checked_shape(
+    dimensions: Iterable[Any], itemsize: int, limit: int | None = None
+) -> tuple[int, ...]:
+    """``dimensions`` as Python ints numpy can shape items of ``itemsize`` bytes with, checked
+    before numpy sees them (its sizes are C integers: products wrap or raise ValueError).
+
+    ETPDecodeError when one is negative, or when the array would span more than ``limit``
+    bytes (numpy's largest size when None) counting each empty axis as 1, as numpy does: an
+    empty array's other axes must fit too."""
+    shape = tuple(int(n) for n in dimensions)
+    if any(n < 0 for n in shape):
+        raise ETPDecodeError(f"negative dimension in {list(shape)}")
+    most = MAX_NUMPY_BYTES if limit is None else min(limit, MAX_NUMPY_BYTES)
+    span = math.prod(max(n, 1) for n in shape) * max(itemsize, 1)
+    if span > most:
+        raise ETPDecodeError(
+            f"dimensions {list(shape)} span {span} bytes of {itemsize}-byte items, "
+            f"over the limit of {most}"
+        )
+    return shape
+
+
 def from_any_array(
     any_array: Any, dimensions: Any, logical: str | None = None, *, copy: bool = False
 ) -> np.ndarray:
     """Rebuild the numpy array of an ``AnyArray``: dtype from the logical type, shape from
-    ``dimensions`` (C order). Zero-copy where the transport allows unless ``copy``.
+    ``dimensions`` (C order, checked by :func:`checked_shape`: ETPDecodeError, never numpy's
+    ValueError). Zero-copy where the transport allows unless ``copy``.
     """
     transport = transport_of(any_array)
     dtype = dtype_for(transport, logical)
-    shape = tuple(int(n) for n in dimensions)
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    shape = checked_shape(dimensions, dtype.itemsize)
+    count = math.prod(shape)
     item = any_array.item
     if transport == "bytes":
         raw = np.frombuffer(item, dtype=np.uint8)
@@ -294,6 +322,8 @@ def from_any_array(
         raise ETPDecodeError(
             f"array has {values.size} values but its dimensions {list(shape)} need {count}"
         )
+    if transport == "arrayOfString":  # its items are as wide as the longest string
+        checked_shape(shape, values.dtype.itemsize)
     result = values.reshape(shape)
     return result.copy() if copy else result
 

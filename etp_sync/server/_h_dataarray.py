@@ -16,6 +16,7 @@ its key with EMAXSIZE_EXCEEDED (17): clients then read it with GetDataSubarrays 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -52,9 +53,8 @@ def _enum_value(value: Any) -> str:
 
 
 def _decode(any_array: Any, dimensions: list[int], logical: str) -> np.ndarray[Any, Any]:
-    """Values of an incoming AnyArray shaped ``dimensions``; bad data is EINVALID_ARGUMENT."""
-    if any(d < 0 for d in dimensions):
-        raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"negative dimension in {dimensions}")
+    """Values of an incoming AnyArray shaped ``dimensions``; bad data (dimensions numpy cannot
+    shape included) is EINVALID_ARGUMENT."""
     try:
         return from_any_array(any_array, dimensions, logical)
     except ETPDecodeError as exc:
@@ -81,7 +81,7 @@ def _array_reply(
     limit = session.max_message_size
     meta = session.store.get_array_metadata(uid.uri, uid.path_in_resource, tx=tx)
     shape = list(meta.dimensions) if counts is None else [int(c) for c in counts]
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = math.prod(shape)
     what = f"array {uid.path_in_resource!r} of {uid.uri}" + (" block" if counts else "")
     fewest, most = wire_item_bounds(meta.transport_type, meta.dtype.itemsize)
     if count * fewest + MESSAGE_MARGIN > limit:
@@ -159,7 +159,7 @@ def _put_logical(session: SessionContext, uid: Any, item: Any, count: int) -> st
 def put_data_arrays(session: SessionContext, key: str, put: Any) -> None:
     """PutDataArrays: store whole arrays (dtype per :func:`_put_logical`)."""
     dims = [int(d) for d in put.array.dimensions]
-    count = int(np.prod(dims, dtype=np.int64)) if dims else 1
+    count = math.prod(dims)
     logical = _put_logical(session, put.uid, put.array.data, count)
     values = _decode(put.array.data, dims, logical)
     session.store.put_array(
@@ -231,7 +231,7 @@ def preferred_subarray_dimensions(meta: ArrayMeta, limit: int) -> list[int]:
     budget = max(per, limit - 4 * MESSAGE_MARGIN)
     out: list[int] = []
     for axis, n in enumerate(dims):
-        rest = int(np.prod(dims[axis + 1 :], dtype=np.int64)) if axis + 1 < len(dims) else 1
+        rest = math.prod(dims[axis + 1 :])
         row = per * rest
         if row <= budget:
             out.append(max(1, min(n, budget // max(row, 1))) if n else 0)

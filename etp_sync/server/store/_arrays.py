@@ -16,6 +16,7 @@ against the limits by their count first, recycled from blocks that are gone, see
 from __future__ import annotations
 
 import functools
+import math
 import uuid as uuid_mod
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +29,7 @@ from etp_sync.codec.arrays import (
     TRANSPORT_ARRAY_TYPES,
     TRANSPORT_DTYPES,
     array_types,
+    checked_shape,
     dtype_for,
     fitting_logical,
 )
@@ -101,7 +103,7 @@ def _conform(values: Any, counts: tuple[int, ...], dtype: np.dtype[Any]) -> np.n
     """
     v = np.asarray(values)
     if v.shape != counts:
-        if v.ndim == 1 and v.size == int(np.prod(counts, dtype=np.int64)):
+        if v.ndim == 1 and v.size == math.prod(counts):
             v = v.reshape(counts)
         else:
             raise StoreError(
@@ -175,7 +177,7 @@ class ArrayStore(StoreCore):
     def _check_size(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
         if self.max_array_bytes is None:
             return
-        size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        size = math.prod(shape) * dtype.itemsize
         if size > self.max_array_bytes:
             raise StoreError(
                 ErrorCode.ELIMIT_EXCEEDED,
@@ -252,13 +254,15 @@ class ArrayStore(StoreCore):
         """Declare an array to fill with subarrays; it reads as zeros (empty strings for strings)
         and takes memory only where written."""
         dims = _as_ints(dimensions, "dimensions")
-        if any(d < 0 for d in dims):
-            raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"negative dimension in {list(dims)}")
         try:
             dt = _store_dtype(np.dtype(dtype))
         except TypeError:
             raise StoreError(ErrorCode.EINVALID_ARGUMENT, f"invalid dtype {dtype!r}") from None
         self._check_size(dims, dt)
+        try:  # an empty array's other axes too: within the limit, numpy can shape them
+            checked_shape(dims, dt.itemsize, self.max_array_bytes)
+        except ETPDecodeError as exc:
+            raise StoreError(ErrorCode.EINVALID_ARGUMENT, exc.message) from None
         data = ChunkedArray(dims, dt)
         self._write_array(uri, path_in_resource, data, transport_type, logical_type, tx)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import uuid as uuid_mod
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
@@ -24,6 +27,64 @@ from ._records import (
 from ._uris import dataspace_path, dataspace_uri, object_parts, object_uri
 
 __all__ = ["ObjectStore"]
+
+
+class _Remaining:
+    """What a delete request leaves of one dataspace (as staged): its objects, who links to
+    each, the datasets they name and the arrays stored under each uuid. Each part is built at
+    its first use, once per request, and kept up to date as objects go (:meth:`remove`): a
+    deletion then costs its own links and datasets, not a pass over the dataspace."""
+
+    def __init__(self, sp: Space, stage: Stage) -> None:
+        self._sp = sp
+        self._stage = stage
+
+    @functools.cached_property
+    def objects(self) -> dict[str, StoredObject]:
+        """The objects left, by uuid."""
+        return StoreCore._objects(self._sp, self._stage)
+
+    @functools.cached_property
+    def graph(self) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
+        """(targets, sources) of the objects left, by uuid (see :func:`links`)."""
+        targets, sources = links(self.objects)
+        return targets, {uid: set(around) for uid, around in sources.items()}
+
+    @functools.cached_property
+    def needed(self) -> Counter[tuple[str, str]]:
+        """How many times the objects left name each dataset (part uuid, path)."""
+        return Counter(
+            (part, path) for obj in self.objects.values() for path, part in obj.info.hdf_datasets
+        )
+
+    @functools.cached_property
+    def arrays(self) -> dict[str, set[tuple[str, str]]]:
+        """The keys of the arrays stored (or staged) in the dataspace, by owner uuid."""
+        owned: dict[str, set[tuple[str, str]]] = {}
+        for key in [*self._sp.arrays, *self._stage.arrays.get(self._sp.path, {})]:
+            owned.setdefault(key[0], set()).add(key)
+        return owned
+
+    def remove(self, uid: str) -> None:
+        """``uid`` was staged deleted: take it out of what is left."""
+        obj = self.objects.pop(uid, None)
+        if obj is None:  # gone already (or the view was built without it)
+            return
+        if "graph" in self.__dict__:
+            targets, sources = self.graph
+            for ref in targets.pop(uid):
+                sources[ref].discard(uid)
+            for src in sources.pop(uid):  # objects left may link to it (in a transaction)
+                targets[src].remove(uid)
+        if "needed" in self.__dict__:
+            for path, part in obj.info.hdf_datasets:
+                self.needed[(part, path)] -= 1
+
+
+def _refusal(uri: str, kept_by: str) -> StoreError:
+    return StoreError(
+        ErrorCode.EINVALID_OPERATION, f"cannot delete {uri}: still referenced by {kept_by}"
+    )
 
 
 class ObjectStore(StoreCore):
@@ -193,80 +254,104 @@ class ObjectStore(StoreCore):
                     found[key] = self._lookup(uri, stage)
                 except StoreError as exc:
                     errors[key] = exc.with_traceback(None)
+            remaining: dict[str, _Remaining] = {}  # by dataspace path
             if self._is_scratch(stage):
-                errors.update(self._still_linked(found))
+                errors.update(self._still_linked(found, remaining, stage))
             for key, obj in found.items():
                 if key in errors:
                     continue
                 sp = self._spaces[object_parts(obj.uri).space]
-                deleted[key] = self._delete_one(sp, obj, stage)
+                left = self._remaining(remaining, sp.path, stage)
+                deleted[key] = self._delete_one(sp, obj, stage, left)
                 if prune_contained_objects:
-                    deleted[key] += self._prune(sp, obj, stage)
+                    deleted[key] += self._prune(sp, obj, stage, left)
             events = self._apply(stage) if self._is_scratch(stage) else []
         self._emit(events)
         return deleted, errors
 
-    def _still_linked(self, found: Mapping[str, StoredObject]) -> dict[str, StoreError]:
+    def _remaining(self, remaining: dict[str, _Remaining], space: str, stage: Stage) -> _Remaining:
+        """What the request leaves of dataspace ``space`` (``remaining`` keeps one per path)."""
+        left = remaining.get(space)
+        if left is None:
+            left = remaining[space] = _Remaining(self._spaces[space], stage)
+        return left
+
+    def _still_linked(
+        self, found: Mapping[str, StoredObject], remaining: dict[str, _Remaining], stage: Stage
+    ) -> dict[str, StoreError]:
         """Keys of ``found`` (committed objects) whose object an object left behind would still
         link to; objects deleted by the same request do not count, but a refused one stays and
-        may keep others, so this repeats until nothing more is refused."""
-        refused: dict[str, StoreError] = {}
-        while True:
-            place = {k: (object_parts(o.uri).space, o.info.uuid) for k, o in found.items()}
-            gone = {place[k] for k in found if k not in refused}
-            sources: dict[tuple[str, str], list[str]] = {}
-            for space in {s for s, _uid in gone}:
-                for other in self._spaces[space].objects.values():
-                    if (space, other.info.uuid) in gone:
-                        continue
-                    for _qt, ref, _path in other.info.links:
-                        if (space, ref) in gone:
-                            sources.setdefault((space, ref), []).append(other.uri)
-            blocked = [k for k in found if k not in refused and place[k] in sources]
+        may keep those it links to. Refusals spread along links level by level (each object
+        looked at once): one of level k is linked to by objects kept or refused before it."""
+        keys: dict[tuple[str, str], list[str]] = {}  # the keys of each object, by place
+        for key, obj in found.items():
+            keys.setdefault((object_parts(obj.uri).space, obj.info.uuid), []).append(key)
+        refused: dict[tuple[str, str], int] = {}  # level, by place
+        order = {key: n for n, key in enumerate(found)}
+        errors: list[tuple[int, int, str, StoreError]] = []
+        level = list(keys)
+        for depth in itertools.count():
+            blocked: dict[tuple[str, str], list[str]] = {}  # place -> URIs of what keeps it
+            for space, uid in level:
+                if (space, uid) in refused:
+                    continue
+                left = self._remaining(remaining, space, stage)
+                kept_by = [
+                    left.objects[src].uri
+                    for src in left.graph[1][uid]
+                    if (space, src) not in keys or (space, src) in refused
+                ]
+                if kept_by:
+                    blocked[(space, uid)] = kept_by
             if not blocked:
-                return refused
-            for key in blocked:
-                refused[key] = StoreError(
-                    ErrorCode.EINVALID_OPERATION,
-                    f"cannot delete {found[key].uri}: still referenced by "
-                    + ", ".join(sorted(set(sources[place[key]]))),
+                break
+            for place, kept_by in blocked.items():
+                refused[place] = depth
+                message = ", ".join(sorted(set(kept_by)))
+                for key in keys[place]:
+                    errors.append((depth, order[key], key, _refusal(found[key].uri, message)))
+            # Next: what the objects refused now link to (they stay, and keep it).
+            level = list(
+                dict.fromkeys(
+                    (space, ref)
+                    for space, uid in blocked
+                    for ref in remaining[space].graph[0][uid]
+                    if (space, ref) in keys
                 )
+            )
+        return {key: error for _depth, _n, key, error in sorted(errors)}
 
-    def _delete_one(self, sp: Space, obj: StoredObject, stage: Stage) -> list[str]:
+    def _delete_one(
+        self, sp: Space, obj: StoredObject, stage: Stage, left: _Remaining
+    ) -> list[str]:
         """Stage the deletion of ``obj`` and of the arrays no object left needs any more: those
         its datasets name and those stored under its own URI (an EpcExternalPartReference's),
         unless an object left still names them, so arrays stay readable after their part
-        reference is deleted, as on open-etp-server."""
+        reference is deleted, as on open-etp-server. ``left`` is what the request leaves of
+        ``sp`` (``obj`` is taken out of it)."""
         uid = obj.info.uuid
         self._stage_object(stage, sp.path, uid, None)
+        left.remove(uid)
         keys = {(part, path) for path, part in obj.info.hdf_datasets if part}
-        keys |= {k for k in list(sp.arrays) + list(stage.arrays.get(sp.path, {})) if k[0] == uid}
-        if keys:
-            needed = {
-                (part, path)
-                for other in self._objects(sp, stage).values()
-                for path, part in other.info.hdf_datasets
-            }
-            for key in keys - needed:
-                if self._array(sp, key, stage) is not None:
-                    self._stage_array(stage, sp.path, key, None)
+        keys |= left.arrays.get(uid, set())
+        for key in keys:
+            if not left.needed[key] and self._array(sp, key, stage) is not None:
+                self._stage_array(stage, sp.path, key, None)
         return [obj.uri]
 
-    def _prune(self, sp: Space, root: StoredObject, stage: Stage) -> list[str]:
-        """Delete the objects ``root`` linked to that are now linked to by nothing."""
+    def _prune(self, sp: Space, root: StoredObject, stage: Stage, left: _Remaining) -> list[str]:
+        """Delete the objects ``root`` linked to that are now linked to by nothing, and so on
+        from each (breadth first; one linked to again by an object pruned later is looked at
+        again then). ``left`` (what the request leaves of ``sp``) says who links to what."""
         pruned: list[str] = []
-        pending = [ref for _qt, ref, _path in root.info.links]
+        pending = deque(ref for _qt, ref, _path in root.info.links)
         while pending:
-            uid = pending.pop(0)
-            view = self._objects(sp, stage)
-            obj = view.get(uid)
-            if obj is None:
+            uid = pending.popleft()
+            obj = left.objects.get(uid)
+            if obj is None or left.graph[1][uid]:  # still linked to
                 continue
-            _targets, sources = links(view)
-            if sources[uid]:
-                continue
-            pruned += self._delete_one(sp, obj, stage)
-            pending += [ref for _qt, ref, _path in obj.info.links]
+            pruned += self._delete_one(sp, obj, stage, left)
+            pending.extend(ref for _qt, ref, _path in obj.info.links)
         return pruned
 
     def get_deleted_resources(
