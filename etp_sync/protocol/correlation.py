@@ -35,7 +35,7 @@ from ..errors import (
     error_name,
     fresh_error,
 )
-from .replies import ACKNOWLEDGE, PROTOCOL_EXCEPTION
+from .replies import ACKNOWLEDGE, PROTOCOL_EXCEPTION, reply_types
 
 log = logging.getLogger("etp_sync.protocol")
 
@@ -284,9 +284,11 @@ class Correlator:
                 del self._given_up[next(iter(self._given_up))]
 
     def route(self, header: Any, body: Any, size: int = 0) -> bool:
-        """Hand a message (``size`` bytes on the wire) to the request it answers; False if no
-        request is waiting for it. A part that breaks its request (see
-        :meth:`PendingRequest.check`) fails it instead, and the request is forgotten.
+        """Hand a message (``size`` bytes on the wire) to the request it answers; False if it
+        answers no request of ours (a notification, ...). A reply to a request nobody waits for
+        (late, or repeated after its final part) is dropped (True). A part that breaks its
+        request (see :meth:`PendingRequest.check`) fails it instead, and the request is
+        forgotten.
 
         Called by the connection's one reader thread only; the dictionary operations are
         atomic, so no lock is needed against :meth:`register`, :meth:`forget` or
@@ -304,12 +306,16 @@ class Correlator:
                 if given_up:
                     log.debug("dropping a late part of the reply to request %s", correlation_id)
                     return True  # the rest of a reply given up: dropped
-            log.debug(
-                "dropping message (%s, %s) for request %s: nobody is waiting (timed out?)",
-                header.protocol,
-                header.message_type,
-                correlation_id,
-            )
+            if correlation_id % 2 == 0 and header.message_type in reply_types(header.protocol):
+                # A reply to a request of ours (client ids are even) that nobody waits for: late
+                # (its waiter gave up), or repeated after its final part. Not a notification.
+                log.debug(
+                    "dropping message (%s, %s) for request %s: nobody is waiting (timed out?)",
+                    header.protocol,
+                    header.message_type,
+                    correlation_id,
+                )
+                return True
             return False
         error = pending.check(header, size)
         if error is not None:

@@ -45,6 +45,29 @@ def _replies(protocol: int, name: str) -> frozenset[int] | None:
     return frozenset({*answers, PROTOCOL_EXCEPTION, ACKNOWLEDGE})
 
 
+# Answers a store may also send unprompted (it ends a subscription, stops or closes channels at
+# any time): not taken for late replies.
+_ALSO_UNSOLICITED = frozenset(
+    ("SubscriptionEnded", "PartSubscriptionEnded", "SubscriptionsStopped", "ChannelsClosed")
+)
+
+
+@cache
+def reply_types(protocol: int) -> frozenset[int]:
+    """The message types of ``protocol`` that only ever answer a request (its ``…Response``
+    messages, the other answers ETP names, Chunk, ProtocolException, Acknowledge): one that
+    correlates to a request of ours nobody waits for is a late or repeated reply, never a
+    notification."""
+    definition = PROTOCOLS.get(protocol)
+    if definition is None:
+        return frozenset()
+    answers: set[int] = set()
+    for message in definition.messages.values():
+        answers |= _replies(protocol, message.name) or frozenset()
+    names = {number: t.name for number, t in definition.messages.items()}
+    return frozenset(a for a in answers if names.get(a) not in _ALSO_UNSOLICITED)
+
+
 def expected_replies(request: Record) -> frozenset[int] | None:
     """The message type numbers that may answer ``request`` (its protocol's, plus
     ProtocolException and Acknowledge), or None when ETP defines no answer to it."""
@@ -53,4 +76,4 @@ def expected_replies(request: Record) -> frozenset[int] | None:
     return _replies(request.etp_protocol, request.etp_name)
 
 
-__all__ = ["ACKNOWLEDGE", "OTHER_REPLIES", "PROTOCOL_EXCEPTION", "expected_replies"]
+__all__ = ["ACKNOWLEDGE", "OTHER_REPLIES", "PROTOCOL_EXCEPTION", "expected_replies", "reply_types"]
