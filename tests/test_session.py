@@ -145,6 +145,24 @@ def test_many_requests_in_flight_from_one_thread(server: EmbeddedServer) -> None
             assert pong.etp_name == "Pong"
 
 
+def test_a_handle_gives_its_response_again(server: EmbeddedServer) -> None:
+    # A second result() used to wait for parts already taken and time out (falsely); timeout
+    # 0 makes that wait end at once.
+    with ETPSession(server.url) as session:
+        handle = session.send(m.Core.Ping(current_date_time=1))
+        (pong,) = handle.result()
+        assert handle.result(timeout=0) == [pong]
+        assert handle.response(0).messages == [pong]
+        failing = session.send(
+            m.Dataspace.DeleteDataspaces(uris={"x": "eml:///dataspace('no/such')"})
+        )
+        for timeout in (None, 0):
+            with pytest.raises(ETPRemoteError) as info:
+                failing.result(timeout=timeout)
+            assert info.value.code == ErrorCode.ENOT_FOUND and "x" in info.value.errors
+        assert failing.response(0).errors
+
+
 def test_timeout_cleans_up_and_late_reply_is_dropped() -> None:
     # The server's latency (longer than the call's timeout) is the scenario, not a wait.
     with (
