@@ -49,6 +49,9 @@ ARGUMENT_ERRORS: dict[str, Callable[[], Any]] = {
     "negative start of a put": lambda: _offline().put_data_subarray(OBJ, "/a", [-1], np.ones(2)),
     "a str sent raw": lambda: _offline().send_and_recv("hello"),  # type: ignore[arg-type]
     "nothing sent raw": lambda: _offline().send_and_recv([]),
+    "None sent without waiting": lambda: _offline().send(None),  # type: ignore[arg-type]
+    "a str sent without waiting": lambda: _offline().send("hello"),  # type: ignore[arg-type]
+    "a list sent without waiting": lambda: _offline().send([]),  # type: ignore[arg-type]
     "data_partition_id": lambda: ETPSession(OFFLINE, data_partition_id=5),  # type: ignore[arg-type]
 }
 
