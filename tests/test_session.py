@@ -419,6 +419,24 @@ def test_bad_urls_and_sizes_fail_clearly() -> None:
     assert "pw" not in str(info.value) and "abc" not in str(info.value)
 
 
+def test_urls_are_checked_at_construction_their_scheme_in_any_case(
+    server: EmbeddedServer,
+) -> None:
+    # websocket-client takes only lower-case schemes: WS:// failed at connect, after retries.
+    upper = server.url.replace("ws://", "WS://")
+    with ETPSession(upper, retry=RetryPolicy(attempts=1)) as session:
+        assert session.url == server.url and session.ping() > 0
+    for url in (
+        "ws://[::1",  # urlsplit's ValueError came out of the first call
+        "ws://alice:s3cret@127.0.0.1:99999/",
+        "ws://alice:s3cret@:9100/",
+        "wss://alice:s3/cret@host/",  # the password's "/" ends the host: port "s3"
+    ):
+        with pytest.raises(ETPInvalidArgument) as info:
+            ETPSession(url)
+        assert "s3" not in str(info.value) and "cret" not in str(info.value)
+
+
 def test_tls_verifies_by_default_and_accepts_a_ca_bundle(
     self_signed_cert: tuple[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
