@@ -53,6 +53,8 @@ ARGUMENT_ERRORS: dict[str, Callable[[], Any]] = {
     "a str sent without waiting": lambda: _offline().send("hello"),  # type: ignore[arg-type]
     "a list sent without waiting": lambda: _offline().send([]),  # type: ignore[arg-type]
     "data_partition_id": lambda: ETPSession(OFFLINE, data_partition_id=5),  # type: ignore[arg-type]
+    "compression as text": lambda: ETPSession(OFFLINE, compression="no"),  # type: ignore[arg-type]
+    "retry not a policy": lambda: ETPSession(OFFLINE, retry="x"),  # type: ignore[arg-type]
 }
 
 

@@ -233,6 +233,15 @@ class ETPSession(RequestSender, CallsMixin):
             raise ETPInvalidArgument("max_response_size must be at least 4096 bytes")
         if proxy is not None and proxy is not False and not isinstance(proxy, str):
             raise ETPInvalidArgument("proxy must be a URL string, None or False")
+        if compression is not None and not isinstance(compression, bool):
+            # a str would count as True: compression="no" turned gzip on
+            raise ETPInvalidArgument(
+                f"compression must be True, False or None, got {type(compression).__name__}"
+            )
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ETPInvalidArgument(
+                f"retry must be a RetryPolicy or None, got {type(retry).__name__}"
+            )
         self.url = url
         self._credentials = Credentials(
             authorization,
@@ -251,7 +260,7 @@ class ETPSession(RequestSender, CallsMixin):
         self.connect_timeout = connect_timeout
         self.max_message_size = int(max_message_size)
         self.max_response_size = None if max_response_size is None else int(max_response_size)
-        self.compression = None if compression is None else bool(compression)
+        self.compression = compression
         self.retry = retry or RetryPolicy()
         self._tls = {"verify": verify, "ca_file": ca_file, "ssl_context": ssl_context}
         self.proxy = proxy
