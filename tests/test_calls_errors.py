@@ -49,7 +49,23 @@ ARGUMENT_ERRORS: dict[str, Callable[[], Any]] = {
     "negative start of a put": lambda: _offline().put_data_subarray(OBJ, "/a", [-1], np.ones(2)),
     "a str sent raw": lambda: _offline().send_and_recv("hello"),  # type: ignore[arg-type]
     "nothing sent raw": lambda: _offline().send_and_recv([]),
+    "None sent without waiting": lambda: _offline().send(None),  # type: ignore[arg-type]
+    "a str sent without waiting": lambda: _offline().send("hello"),  # type: ignore[arg-type]
+    "a list sent without waiting": lambda: _offline().send([]),  # type: ignore[arg-type]
     "data_partition_id": lambda: ETPSession(OFFLINE, data_partition_id=5),  # type: ignore[arg-type]
+    "compression as text": lambda: ETPSession(OFFLINE, compression="no"),  # type: ignore[arg-type]
+    "retry not a policy": lambda: ETPSession(OFFLINE, retry="x"),  # type: ignore[arg-type]
+    # Arguments taking one item or a list of them, given neither (a bare TypeError before):
+    "transaction of an int": lambda: _offline().transaction(5),  # type: ignore[arg-type]
+    "types an int": lambda: _offline().get_resources("p/s", types=5),  # type: ignore[arg-type]
+    "types of a find an int": lambda: _offline().find_resources("p/s", types=5),  # type: ignore[arg-type]
+    "subscription types an int": lambda: _offline().subscribe_notifications("p/s", types=5),  # type: ignore[arg-type]
+    "subscription type unknown": lambda: _offline().subscribe_notifications("p/s", types=["x"]),
+    "uris an int": lambda: _offline().get_data_objects(5),  # type: ignore[arg-type]
+    "uris to delete an int": lambda: _offline().delete_data_objects(5),  # type: ignore[arg-type]
+    "objects an int": lambda: _offline().put_data_objects(5, dataspace="p/s"),  # type: ignore[arg-type]
+    "dataspace paths an int": lambda: _offline().put_dataspaces(5),  # type: ignore[arg-type]
+    "dataspaces to delete an int": lambda: _offline().delete_dataspaces(5),  # type: ignore[arg-type]
 }
 
 

@@ -130,7 +130,8 @@ def test_callback_mode_and_type_filter(pair: Any) -> None:
         if len(received) == 2:
             two_arrived.set()
 
-    sub = watcher.subscribe_notifications(DS, types=[EPC_TYPE], callback=on_event)
+    sub = watcher.subscribe_notifications(DS, types=EPC_TYPE, callback=on_event)
+    assert sub.types == (EPC_TYPE,)  # one type given as a str (was split into characters)
     ignored = watcher.subscribe_notifications(
         DS, types=["resqml20.obj_Grid2dRepresentation"], callback=on_event
     )

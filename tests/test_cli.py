@@ -212,6 +212,8 @@ def test_error_lines_and_exit_codes(harness: Harness, tmp_path: Path) -> None:
     not_epc = tmp_path / "x.epc"
     not_epc.write_text("plain text")
     assert "cannot open EPC" in error_line(run("upload", url, str(not_epc), "a/b", check=EXIT_FILE))
+    unclosed = run("ping", "ws://[::1", check=EXIT_USAGE)  # was exit 1, "unexpected ValueError"
+    assert "ETPInvalidArgument" in error_line(unclosed)
     usage = run("ping", check=EXIT_USAGE)
     assert "URL" in usage.stderr
     as_json = run("objects", "get", url, MISSING, "--json", check=EXIT_FAILED)

@@ -145,6 +145,24 @@ def test_many_requests_in_flight_from_one_thread(server: EmbeddedServer) -> None
             assert pong.etp_name == "Pong"
 
 
+def test_a_handle_gives_its_response_again(server: EmbeddedServer) -> None:
+    # A second result() used to wait for parts already taken and time out (falsely); timeout
+    # 0 makes that wait end at once.
+    with ETPSession(server.url) as session:
+        handle = session.send(m.Core.Ping(current_date_time=1))
+        (pong,) = handle.result()
+        assert handle.result(timeout=0) == [pong]
+        assert handle.response(0).messages == [pong]
+        failing = session.send(
+            m.Dataspace.DeleteDataspaces(uris={"x": "eml:///dataspace('no/such')"})
+        )
+        for timeout in (None, 0):
+            with pytest.raises(ETPRemoteError) as info:
+                failing.result(timeout=timeout)
+            assert info.value.code == ErrorCode.ENOT_FOUND and "x" in info.value.errors
+        assert failing.response(0).errors
+
+
 def test_timeout_cleans_up_and_late_reply_is_dropped() -> None:
     # The server's latency (longer than the call's timeout) is the scenario, not a wait.
     with (
@@ -399,6 +417,24 @@ def test_bad_urls_and_sizes_fail_clearly() -> None:
     with pytest.raises(ETPTransportError) as info:
         session.connect()
     assert "pw" not in str(info.value) and "abc" not in str(info.value)
+
+
+def test_urls_are_checked_at_construction_their_scheme_in_any_case(
+    server: EmbeddedServer,
+) -> None:
+    # websocket-client takes only lower-case schemes: WS:// failed at connect, after retries.
+    upper = server.url.replace("ws://", "WS://")
+    with ETPSession(upper, retry=RetryPolicy(attempts=1)) as session:
+        assert session.url == server.url and session.ping() > 0
+    for url in (
+        "ws://[::1",  # urlsplit's ValueError came out of the first call
+        "ws://alice:s3cret@127.0.0.1:99999/",
+        "ws://alice:s3cret@:9100/",
+        "wss://alice:s3/cret@host/",  # the password's "/" ends the host: port "s3"
+    ):
+        with pytest.raises(ETPInvalidArgument) as info:
+            ETPSession(url)
+        assert "s3" not in str(info.value) and "cret" not in str(info.value)
 
 
 def test_tls_verifies_by_default_and_accepts_a_ca_bundle(

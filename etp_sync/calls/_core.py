@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._timeouts import seconds as checked_seconds
-from ..errors import ETPError, ETPTimeout
+from ..errors import ETPError, ETPInvalidArgument, ETPTimeout
 
 if TYPE_CHECKING:
     from ..protocol.correlation import ReplyTarget, Response
@@ -25,6 +25,20 @@ if TYPE_CHECKING:
     from .transactions import TransactionManager
 
 Handler = Callable[[Any, Any], None]
+
+
+def one_or_many(value: Any, single: type | tuple[type, ...], name: str, what: str) -> list[Any]:
+    """``value`` as a list: one ``single`` item (``()``: none is) is a list of one, any other
+    iterable (list, tuple, set, generator) is listed. Anything else is the caller's mistake:
+    ETPInvalidArgument saying that ``name`` must be ``what``, not a bare TypeError from a loop
+    ("'int' object is not iterable")."""
+    if isinstance(value, single):
+        return [value]
+    try:
+        items = iter(value)
+    except TypeError:
+        raise ETPInvalidArgument(f"{name} must be {what}, got {type(value).__name__}") from None
+    return list(items)
 
 
 class Deadline:

@@ -23,6 +23,7 @@ from ..uri import (
 )
 from ..xmlinfo import ObjectInfo
 from ._batching import MESSAGE_OVERHEAD, ramp
+from ._core import one_or_many
 
 ObjectURI = str | DataObjectURI
 Document = bytes | bytearray | memoryview | str
@@ -106,9 +107,13 @@ def _put_items(
         return [_mapped_item(uri, doc) for uri, doc in _mapped_entries(objects, dataspace)]
     space = None if dataspace is None else as_dataspace_uri(dataspace)
     items: dict[str, _PutItem] = {}
-    if isinstance(objects, str | bytes | bytearray | memoryview):
-        objects = [objects]
-    for i, doc in enumerate(objects):
+    documents = one_or_many(
+        objects,
+        (str, bytes, bytearray, memoryview),
+        "objects",
+        "XML documents or a mapping of them by URI",
+    )
+    for i, doc in enumerate(documents):
         data = _document_bytes(doc, f"object {i}")
         try:
             info = peek_data_object(data)

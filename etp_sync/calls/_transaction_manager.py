@@ -27,7 +27,7 @@ from ..errors import (
 from ..protocol.correlation import Response
 from ..schema import Record
 from ..uri import DataspaceURI
-from ._core import Deadline, SessionAPI
+from ._core import Deadline, SessionAPI, one_or_many
 from ._transaction import BusyWait, Transaction
 from ._write_gate import WriteGate
 
@@ -113,7 +113,12 @@ class TransactionManager:
         self, dataspace: Dataspaces, *, message: str = "", read_only: bool = False
     ) -> Transaction:
         """A transaction on one or more dataspaces, not started yet (``with`` starts it)."""
-        spaces = [dataspace] if isinstance(dataspace, str | DataspaceURI) else list(dataspace)
+        spaces = one_or_many(
+            dataspace,
+            (str, DataspaceURI),
+            "dataspace",
+            "a dataspace (path or URI) or a list of them",
+        )
         return Transaction(self, spaces, message=message, read_only=read_only)
 
     def opened(self, tx: Transaction) -> None:

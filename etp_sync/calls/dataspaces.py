@@ -17,7 +17,7 @@ from ..protocol.correlation import protocol_exception_error
 from ..protocol.negotiation import now_us
 from ..schema import datatypes, messages
 from ..uri import DataspaceURI, InvalidURIError, as_dataspace_uri
-from ._core import SessionAPI
+from ._core import SessionAPI, one_or_many
 from .results import Dataspace, custom_data_map, to_us
 
 __all__ = ["DataspaceCalls"]
@@ -126,7 +126,8 @@ class DataspaceCalls(SessionAPI):
         """
         if isinstance(paths, str | DataspaceURI):
             raise ETPInvalidArgument("put_dataspaces takes a list of paths; use put_dataspace")
-        named = list(dict.fromkeys(_named_dataspace(p) for p in paths))
+        listed = one_or_many(paths, (), "paths", "a list of dataspace paths")
+        named = list(dict.fromkeys(_named_dataspace(p) for p in listed))
         if not named:
             return []
         data = _dataspaces_custom_data(legal_tags, owners, viewers, countries, custom_data)
@@ -165,7 +166,8 @@ class DataspaceCalls(SessionAPI):
             raise ETPInvalidArgument(
                 "delete_dataspaces takes a list of paths; use delete_dataspace"
             )
-        uris = list(dict.fromkeys(u for u, _path in map(_named_dataspace, paths)))
+        listed = one_or_many(paths, (), "paths", "a list of dataspace paths")
+        uris = list(dict.fromkeys(u for u, _path in map(_named_dataspace, listed)))
         if not uris:
             return
         body = messages.Dataspace.DeleteDataspaces(uris={str(u): str(u) for u in uris})

@@ -27,7 +27,7 @@ from ..uri import (
     parse_uri,
     validate_qualified_type,
 )
-from ._core import SessionAPI
+from ._core import SessionAPI, one_or_many
 from .results import (
     DataObject,
     DeletedResource,
@@ -65,10 +65,10 @@ def _enum_symbol(name: str, value: Any, symbols: tuple[str, ...]) -> str:
     return str(symbol)
 
 
-def _types(types: TypeFilter) -> list[str]:
-    if isinstance(types, str | QualifiedType):
-        types = [types]
-    return [validate_qualified_type(t) for t in types]
+def qualified_types(types: TypeFilter) -> list[str]:
+    """The qualified types of a ``types`` filter (one, or a list of them), checked."""
+    listed = one_or_many(types, (str, QualifiedType), "types", "a qualified type or a list of them")
+    return [validate_qualified_type(t) for t in listed]
 
 
 def _depth(depth: int) -> int:
@@ -100,7 +100,7 @@ def context_info(
     return datatypes.Object.ContextInfo(
         uri=str(context_uri(uri)),
         depth=_depth(depth),
-        data_object_types=_types(types),
+        data_object_types=qualified_types(types),
         navigable_edges=_enum_symbol("navigable_edges", navigable_edges, RELATIONSHIPS),
         include_secondary_targets=bool(include_secondary_targets),
         include_secondary_sources=bool(include_secondary_sources),
@@ -191,7 +191,7 @@ class DiscoveryCalls(SessionAPI):
         body = messages.Discovery.GetDeletedResources(
             dataspace_uri=str(as_dataspace_uri(dataspace)),
             delete_time_filter=to_us(delete_time_filter, "delete_time_filter"),
-            data_object_types=_types(types),
+            data_object_types=qualified_types(types),
         )
         deleted: list[DeletedResource] = self.request(body).collect(
             "deleted_resources", DeletedResource.from_record

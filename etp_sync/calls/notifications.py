@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from ..errors import ETPInvalidArgument
 from ..uri import DataObjectURI, DataspaceURI
 from ._core import SessionAPI
-from .discovery import SCOPES
+from .discovery import SCOPES, qualified_types
 from .subscriptions import EventCallback, NotificationEvent, Subscription, context_uri
 
 __all__ = ["NotificationCalls", "NotificationEvent", "Subscription"]
@@ -52,7 +52,7 @@ class NotificationCalls(SessionAPI):
             uri=context_uri(uri),
             scope=scope,
             depth=int(depth),
-            types=tuple(types),
+            types=tuple(qualified_types(types)),
             include_object_data=bool(include_object_data),
             callback=callback,
         )

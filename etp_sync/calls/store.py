@@ -46,7 +46,7 @@ from ..protocol.negotiation import now_us
 from ..schema import messages
 from ..uri import DataObjectURI, DataspaceURI, as_object_uri
 from ._batching import MESSAGE_OVERHEAD, batches, key_size, message_budget
-from ._core import Deadline, SessionAPI
+from ._core import Deadline, SessionAPI, one_or_many
 from ._object_get import GET_IN_FLIGHT, ObjectGet
 from ._pipeline import run_pipeline
 from ._put_plan import (
@@ -92,10 +92,8 @@ PUT_IN_FLIGHT = 4
 def _keyed_uris(uris: ObjectURI | Iterable[ObjectURI]) -> dict[str, DataObjectURI]:
     """Validate and de-duplicate object URIs (a single URI is a list of one), keyed by their
     canonical text: the request key each goes by (equal URIs have equal texts)."""
-    if isinstance(uris, str | DataObjectURI):
-        uris = [uris]
     keyed: dict[str, DataObjectURI] = {}
-    for u in uris:
+    for u in one_or_many(uris, (str, DataObjectURI), "uris", "a data object URI or a list of them"):
         uri = as_object_uri(u)
         keyed.setdefault(str(uri), uri)
     return keyed

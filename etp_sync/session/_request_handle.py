@@ -19,6 +19,9 @@ class RequestHandle:
     (sending and receiving share one deadline). A wait that times out calls ``on_timeout`` with
     the time the request was sent (``time.monotonic()``): the session then drops a connection
     that went silent, as after a request's own timeout.
+
+    The response, once received, stays on the handle: later calls return it again (the parts
+    were taken off the request's queue, and waiting for more would only time out).
     """
 
     def __init__(
@@ -32,6 +35,7 @@ class RequestHandle:
         self._deadline = deadline
         self._on_timeout = on_timeout
         self._sent = sent
+        self._response: Response | None = None
 
     @property
     def message_id(self) -> int:
@@ -40,18 +44,25 @@ class RequestHandle:
     def response(self, timeout: float | None = None) -> Response:
         """All response parts, ProtocolExceptions included (no error raised for them).
         ``timeout`` 0 takes only a response already in whole (else ETPReadTimeout at once, and
-        the request is forgotten: its late parts are dropped)."""
+        the request is forgotten: its late parts are dropped). Called again after a response,
+        returns that same response at once."""
+        if self._response is not None:
+            return self._response
         try:
             if timeout is not None:
-                return self._pending.result(seconds(timeout, zero=True))
-            return self._pending.result(deadline=self._deadline)
+                response = self._pending.result(seconds(timeout, zero=True))
+            else:
+                response = self._pending.result(deadline=self._deadline)
         except ETPReadTimeout:
             if self._on_timeout is not None:
                 self._on_timeout(self._sent)
             raise
+        self._response = response
+        return response
 
     def result(self, timeout: float | None = None) -> list[Any]:
-        """The response messages; raises :class:`~etp_sync.errors.ETPRemoteError` on errors."""
+        """The response messages; raises :class:`~etp_sync.errors.ETPRemoteError` on errors
+        (again on every call, as the response stays on the handle)."""
         response = self.response(timeout)
         response.raise_for_errors()
         return response.messages

@@ -63,6 +63,7 @@ class RequestSender(ConnectionKeeper):
         array values may be received into (see :mod:`etp_sync.codec._placement`). A wait on
         the handle that times out drops a silent connection as :meth:`request` does.
         """
+        (message,) = _records(message, "send", several=False)
         deadline = self._deadline(timeout)
         conn = self._ready(deadline)
         sent = time.monotonic()
@@ -248,16 +249,21 @@ class RequestSender(ConnectionKeeper):
         return time.perf_counter() - start
 
 
-def _records(message: Any) -> list[Record]:
-    """The bodies of a multipart request: a non-empty sequence of message records."""
-    try:
-        bodies = [] if isinstance(message, str | bytes) else list(message)
-    except TypeError:  # not iterable
-        bodies = []
+def _records(message: Any, call: str = "send_and_recv", *, several: bool = True) -> list[Record]:
+    """The bodies of a request: ``message`` if it is a message record, else (``several``: a
+    multipart request) a non-empty sequence of them. Anything else is the caller's mistake:
+    ETPInvalidArgument naming ``call``, not an error from deep inside the encoder."""
+    if isinstance(message, Record):
+        return [message]
+    bodies: list[Any] = []
+    if several and not isinstance(message, str | bytes):
+        try:
+            bodies = list(message)
+        except TypeError:  # not iterable
+            pass
     if not bodies or not all(isinstance(b, Record) for b in bodies):
-        raise ETPInvalidArgument(
-            f"send_and_recv takes a message record or a list of them, got {type(message).__name__}"
-        )
+        wanted = "a message record or a list of them" if several else "one message record"
+        raise ETPInvalidArgument(f"{call} takes {wanted}, got {type(message).__name__}")
     return bodies
 
 

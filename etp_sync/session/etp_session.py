@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from .._timeouts import seconds
 from .._version import __version__
@@ -33,7 +34,7 @@ from ..protocol.negotiation import (
     build_request_session,
 )
 from ..retry import RetryPolicy
-from ..transport._connect import safe_url
+from ..transport._connect import _port_of, safe_url
 from ._connection import ConnectionKeeper
 from ._credentials import Authorization, Credentials
 from ._renewal import TokenRenewal
@@ -74,6 +75,34 @@ def _protocol_numbers(requested: Sequence[Any]) -> tuple[int, ...]:
     if not numbers:
         raise ETPInvalidArgument("protocols= names no protocol: leave it out for the defaults")
     return tuple(numbers)
+
+
+def _checked_url(url: object) -> str:
+    """The server's URL with its scheme in lower case (websocket-client takes only ``ws`` and
+    ``wss``), checked once, at construction: a URL that cannot work (no ws:// or wss://, no
+    host, a port that is no number from 0 to 65535, a text urlsplit refuses such as
+    ``ws://[::1``) raises ETPInvalidArgument here rather than at the first call, after the
+    retries. Messages show the URL without its credentials (:func:`safe_url`)."""
+    if not isinstance(url, str):
+        raise ETPInvalidArgument("the ETP server's URL is required (url= or uri=)")
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("ws", "wss"):
+        raise ETPInvalidArgument(
+            f"an ETP URL starts with ws:// or wss://, got {safe_url(url)!r} (ETP runs over "
+            "websockets: for http://host use ws://host, for https://host use wss://host)"
+        )
+    url = scheme.lower() + sep + rest
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # its text may quote the credentials: not shown
+        raise ETPInvalidArgument(
+            "the ETP URL is not well-formed: check its host (an IPv6 address goes in square "
+            "brackets, as in ws://[::1]:9100/)"
+        ) from None
+    _port_of(parts, 0, "the URL")  # ETPInvalidArgument unless a number from 0 to 65535
+    if not parts.hostname:
+        raise ETPInvalidArgument(f"the ETP URL {safe_url(url)!r} names no host")
+    return url
 
 
 class ETPSession(RequestSender, CallsMixin):
@@ -191,14 +220,7 @@ class ETPSession(RequestSender, CallsMixin):
         use_compression: bool | None = None,
         requested_protocols: Sequence[Any] | None = None,
     ) -> None:
-        url = _alias("url", url, "uri", uri)
-        if not isinstance(url, str):
-            raise ETPInvalidArgument("the ETP server's URL is required (url= or uri=)")
-        if not url.lower().startswith(("ws://", "wss://")):
-            raise ETPInvalidArgument(
-                f"an ETP URL starts with ws:// or wss://, got {safe_url(url)!r} (ETP runs over "
-                "websockets: for http://host use ws://host, for https://host use wss://host)"
-            )
+        url = _checked_url(_alias("url", url, "uri", uri))
         timeout = _alias("timeout", timeout, "etp_timeout", etp_timeout)
         compression = _alias("compression", compression, "use_compression", use_compression)
         protocols = _alias("protocols", protocols, "requested_protocols", requested_protocols)
@@ -212,6 +234,15 @@ class ETPSession(RequestSender, CallsMixin):
             raise ETPInvalidArgument("max_response_size must be at least 4096 bytes")
         if proxy is not None and proxy is not False and not isinstance(proxy, str):
             raise ETPInvalidArgument("proxy must be a URL string, None or False")
+        if compression is not None and not isinstance(compression, bool):
+            # a str would count as True: compression="no" turned gzip on
+            raise ETPInvalidArgument(
+                f"compression must be True, False or None, got {type(compression).__name__}"
+            )
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ETPInvalidArgument(
+                f"retry must be a RetryPolicy or None, got {type(retry).__name__}"
+            )
         self.url = url
         self._credentials = Credentials(
             authorization,
@@ -230,7 +261,7 @@ class ETPSession(RequestSender, CallsMixin):
         self.connect_timeout = connect_timeout
         self.max_message_size = int(max_message_size)
         self.max_response_size = None if max_response_size is None else int(max_response_size)
-        self.compression = None if compression is None else bool(compression)
+        self.compression = compression
         self.retry = retry or RetryPolicy()
         self._tls = {"verify": verify, "ca_file": ca_file, "ssl_context": ssl_context}
         self.proxy = proxy
