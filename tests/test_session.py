@@ -20,6 +20,7 @@ from etp_sync import (
     ETPConnectionLost,
     ETPInvalidArgument,
     ETPNotNegotiated,
+    ETPReadTimeout,
     ETPRemoteError,
     ETPSession,
     ETPSessionClosed,
@@ -161,6 +162,24 @@ def test_a_handle_gives_its_response_again(server: EmbeddedServer) -> None:
                 failing.result(timeout=timeout)
             assert info.value.code == ErrorCode.ENOT_FOUND and "x" in info.value.errors
         assert failing.response(0).errors
+
+
+def test_a_handle_whose_wait_failed_raises_that_again_at_once() -> None:
+    """A wait that timed out gave the request up: a second wait cannot get anything, so it
+    raises the same error at once instead of waiting for its own timeout."""
+    with (
+        EmbeddedServer(port=0, latency=0.5) as slow,
+        ETPSession(slow.url, timeout=30) as session,
+    ):
+        handle = session.send(m.Core.Ping(current_date_time=1))
+        with pytest.raises(ETPReadTimeout):
+            handle.result(timeout=0.05)
+        begin = time.monotonic()
+        with pytest.raises(ETPReadTimeout):
+            handle.result(timeout=20)
+        with pytest.raises(ETPReadTimeout):
+            handle.response()
+        assert time.monotonic() - begin < 5
 
 
 def test_timeout_cleans_up_and_late_reply_is_dropped() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._timeouts import seconds
-from ..errors import ETPReadTimeout
+from ..errors import ETPError, ETPReadTimeout, fresh_error
 from ..protocol.correlation import PendingRequest, Response
 
 
@@ -21,7 +21,9 @@ class RequestHandle:
     that went silent, as after a request's own timeout.
 
     The response, once received, stays on the handle: later calls return it again (the parts
-    were taken off the request's queue, and waiting for more would only time out).
+    were taken off the request's queue, and waiting for more would only time out). So does a
+    failed wait's error (a timeout, a lost connection: the request is then forgotten, nothing
+    more can arrive for it): later calls raise it again at once.
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class RequestHandle:
         self._on_timeout = on_timeout
         self._sent = sent
         self._response: Response | None = None
+        self._failure: ETPError | None = None
 
     @property
     def message_id(self) -> int:
@@ -48,14 +51,24 @@ class RequestHandle:
         returns that same response at once."""
         if self._response is not None:
             return self._response
+        if self._failure is not None:
+            raise fresh_error(self._failure)
+        wait = None if timeout is None else seconds(timeout, zero=True)
         try:
-            if timeout is not None:
-                response = self._pending.result(seconds(timeout, zero=True))
+            if wait is not None:
+                response = self._pending.result(wait)
             else:
                 response = self._pending.result(deadline=self._deadline)
-        except ETPReadTimeout:
-            if self._on_timeout is not None:
+        except ETPError as exc:
+            self._failure = exc
+            if isinstance(exc, ETPReadTimeout) and self._on_timeout is not None:
                 self._on_timeout(self._sent)
+            raise
+        except BaseException as exc:  # e.g. KeyboardInterrupt: the request is forgotten too
+            self._failure = ETPReadTimeout(
+                f"the wait for the response to message {self.message_id} was interrupted "
+                f"({type(exc).__name__}): the request was given up"
+            )
             raise
         self._response = response
         return response
