@@ -164,6 +164,10 @@ def test_dataspaces_objects_and_arrays(harness: Harness, tmp_path: Path) -> None
     assert run_json("array", "put", url, str(model.epc_uri), "/zd", str(npy))["shape"] == []
     run("array", "get", url, str(model.epc_uri), "/zd", "-o", str(back))
     assert np.load(back).shape == () and np.load(back)[()] == 3.5
+    np.save(npy, np.array(["a", "bcd"]))
+    run("array", "put", url, str(model.epc_uri), "/text", str(npy))
+    said = run("array", "get", url, str(model.epc_uri), "/text", "-o", str(back)).stdout
+    assert f"{np.load(back).dtype} (2,)" in said  # the saved file's width, not the metadata's
 
     deleted = run_json("objects", "delete", url, str(model.grid_uri))
     assert list(deleted) == [str(model.grid_uri)]
@@ -212,6 +216,10 @@ def test_error_lines_and_exit_codes(harness: Harness, tmp_path: Path) -> None:
     not_epc = tmp_path / "x.epc"
     not_epc.write_text("plain text")
     assert "cannot open EPC" in error_line(run("upload", url, str(not_epc), "a/b", check=EXIT_FILE))
+    not_npy = tmp_path / "bad.npy"
+    not_npy.write_text("plain text")  # numpy's own message spoke of pickled data
+    bad_npy = run("array", "put", url, MISSING, "/a", str(not_npy), check=EXIT_FILE)
+    assert "has no .npy header" in error_line(bad_npy) and "pickle" not in bad_npy.stderr
     unclosed = run("ping", "ws://[::1", check=EXIT_USAGE)  # was exit 1, "unexpected ValueError"
     assert "ETPInvalidArgument" in error_line(unclosed)
     usage = run("ping", check=EXIT_USAGE)

@@ -51,8 +51,11 @@ def _array_get(args: argparse.Namespace) -> int:
     with open_session(args) as session, progress_bar(args, "array get") as progress:
         meta = session.get_data_array_metadata(uri, args.path)
         meter = ByteMeter(meta.nbytes, progress)
+        saved = meta.dtype
         if meta.dtype.kind == "U":  # width unknown until read: whole, then saved
-            np.save(target, session.get_data_array(uri, args.path))
+            values = session.get_data_array(uri, args.path)
+            np.save(target, values)
+            saved = values.dtype
         else:  # straight into a memory-mapped .npy, block by block
             out = np.lib.format.open_memmap(
                 target, mode="w+", dtype=meta.dtype, shape=tuple(meta.dimensions)
@@ -61,13 +64,17 @@ def _array_get(args: argparse.Namespace) -> int:
             out.flush()
             del out
     row = {**_meta_row(uri, args.path, meta), "file": str(target)}
-    emit(args, row, [f"{target}: {meta.dtype} {tuple(meta.dimensions)}"])
+    emit(args, row, [f"{target}: {saved} {tuple(meta.dimensions)}"])
     return 0
 
 
 def _array_put(args: argparse.Namespace) -> int:
     source = Path(args.file)
     try:
+        with source.open("rb") as head:
+            magic = head.read(6)
+        if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):  # .npy, or .npz (a zip)
+            raise ValueError("it has no .npy header (the one np.save writes)")
         values = np.load(source, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
         raise EPCError(f"{source} is not a .npy array file: {exc}") from None
