@@ -66,8 +66,13 @@ def _enum_symbol(name: str, value: Any, symbols: tuple[str, ...]) -> str:
 
 
 def _types(types: TypeFilter) -> list[str]:
+    """Validated qualified types (wildcards allowed) from one type or an iterable of them."""
     if isinstance(types, str | QualifiedType):
         types = [types]
+    if not isinstance(types, Iterable):
+        raise ETPInvalidArgument(
+            f"types must be a qualified type or an iterable of them, got {type(types).__name__}"
+        )
     return [validate_qualified_type(t) for t in types]
 
 
