@@ -101,6 +101,31 @@ def _write_chunk(
     return np.full((1,) * block.ndim, block.nbytes, dtype=np.int64)
 
 
+def _chunk_grid(chunks: Any, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Chunks:
+    """``chunks`` as Dask normalises them for ``shape``, checked: every chunk at least 1 long
+    (an empty axis has one chunk of 0) and each axis's chunks adding up to it; else
+    :class:`ETPInvalidArgument` (Dask makes -3 a chunk of -2, fails 0 with ZeroDivisionError,
+    takes (-5, 15) for an axis of 10, and raises bare ValueErrors)."""
+    grid: Chunks | None
+    try:
+        grid = da.core.normalize_chunks(chunks, shape, dtype=dtype)
+    except ZeroDivisionError:  # a chunk of 0
+        grid = None
+    except (ValueError, TypeError) as exc:
+        raise ETPInvalidArgument(
+            f"chunks={chunks!r} cannot cut an array of shape {shape}: {' '.join(str(exc).split())}"
+        ) from None
+    if grid is None or any(
+        sum(axis) != length or (length > 0 and min(axis) < 1)
+        for length, axis in zip(shape, grid, strict=True)
+    ):
+        raise ETPInvalidArgument(
+            f"chunks={chunks!r} cannot cut an array of shape {shape}: chunks must be at least "
+            "1 long and add up to each axis"
+        )
+    return grid
+
+
 def read_array(
     url: str,
     uri: str | DataObjectURI,
@@ -125,6 +150,7 @@ def read_array(
     GetDataSubarrays. Any other value is what :func:`dask.array.core.normalize_chunks` accepts
     and is used as given (a chunk bigger than a message is read in the fewest requests of one
     message each, in one call that checks they all saw the same version of the array).
+    Chunks shorter than 1 or not adding up to an axis are an :class:`ETPInvalidArgument`, here.
     """
     target = StoredArray.of(url, uri, path, session_options)
     with target.spec.open() as session:
@@ -136,7 +162,7 @@ def read_array(
             [(n,) for n in shape], wire_item_size(meta.transport_type, meta.dtype), budget
         )
     else:
-        grid = da.core.normalize_chunks(chunks, shape, dtype=meta.dtype)
+        grid = _chunk_grid(chunks, shape, meta.dtype)
     name = "etp-read-" + tokenize(
         target.spec.url, target.uri, target.path, shape, meta.dtype.str, grid, meta.store_last_write
     )
