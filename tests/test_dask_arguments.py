@@ -1,7 +1,7 @@
 """etp_sync.dask refuses bad arguments when the Dask array is built, with the errors of the rest
-of etp_sync: chunk sizes that Dask would take or fail on in its own ways. No cluster: an
-embedded server, and the synchronous scheduler where something computes. Skipped without dask
-(an optional extra)."""
+of etp_sync: chunk sizes that Dask would take or fail on in its own ways, and a dtype ETP cannot
+carry. No cluster: an embedded server, and the synchronous scheduler where something computes.
+Skipped without dask (an optional extra)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from etp_sync import ETPInvalidArgument, ETPSession
+from etp_sync import ETPEncodeError, ETPInvalidArgument, ETPSession
 from etp_sync.samples import surface_model
 
 REASON = "dask is an optional extra: pip install 'etp_sync[dask]'"
 dask = pytest.importorskip("dask", reason=REASON)
 da = pytest.importorskip("dask.array", reason=REASON)
 etp_dask = pytest.importorskip("etp_sync.dask", reason=REASON)
+
+OFFLINE = "ws://127.0.0.1:1"  # nothing listens: a check that ran after connecting would not pass
+URI = "eml:///dataspace('p/m')/eml20.obj_EpcExternalPartReference(c0ffee00-0000-4000-8000-000000000001)"
 
 
 @pytest.fixture
@@ -59,3 +62,18 @@ def test_good_chunks_read_the_array(
     assert array.chunks == grid
     with dask.config.set(scheduler="synchronous"):
         assert array.compute().tolist() == list(np.arange(10.0))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        lambda: np.array([{}, {}], dtype=object),
+        lambda: [{}, {}],
+        lambda: da.from_array(np.array([{}, {}], dtype=object), chunks=1),
+    ],
+    ids=["numpy", "list", "dask"],
+)
+def test_an_object_array_is_an_encode_error_before_anything_is_sent(values: Any) -> None:
+    """As put_data_array says for that dtype (Dask could not even chunk the first two)."""
+    with pytest.raises(ETPEncodeError, match="cannot carry numpy dtype object"):
+        etp_dask.write_array(values(), OFFLINE, URI, "/o")

@@ -126,6 +126,19 @@ def _chunk_grid(chunks: Any, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Ch
     return grid
 
 
+def _carried(value: Any) -> Any:
+    """``value`` for :func:`dask.array.asarray` once its dtype is one ETP carries (else
+    ETPEncodeError): checked before Dask chunks it, which raises NotImplementedError for an
+    object array. A list or a scalar becomes the numpy array Dask would make of it."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        value = np.asarray(value)
+        dtype = value.dtype
+    if isinstance(dtype, np.dtype):
+        array_types(dtype)
+    return value
+
+
 def read_array(
     url: str,
     uri: str | DataObjectURI,
@@ -205,7 +218,7 @@ def write_array(
     partly written. To retry, call ``write_array`` again: it recreates the array and every put
     replaces what was there, so a complete second run leaves exactly the new values.
     """
-    arr = da.asarray(darr)
+    arr = da.asarray(_carried(darr))
     types = array_types(arr.dtype)  # ETPEncodeError now for a dtype ETP cannot carry
     target = StoredArray.of(url, uri, path, session_options)
     with target.spec.open() as session:
