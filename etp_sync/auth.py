@@ -15,7 +15,8 @@ expires; pass it as ``authorization=`` and the session renews its token in place
     with ETPSession(url, authorization=provider, data_partition_id="opendes") as session: ...
 
 Secrets (client secret, refresh token, access tokens) never appear in logs, reprs or exception
-messages: errors name the token endpoint (without query) and the endpoint's OAuth error code.
+messages: errors name the token endpoint (without query) and the endpoint's OAuth error code,
+and what the endpoint's error description quotes of the request is shown as ``***``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from ._timeouts import seconds
 from .errors import ETPAuthorizationError, ETPInvalidArgument
+from .transport._connect import _redacted, request_secrets
 
 log = logging.getLogger("etp_sync.auth")
 
@@ -164,8 +167,8 @@ class OAuth2TokenProvider:
         self.client_id = client_id
         self.grant_type = grant_type
         self.scope = scope
-        self.timeout = float(timeout)
-        self.margin = float(margin)
+        self.timeout = seconds(timeout)
+        self.margin = seconds(margin, "margin", zero=True)
         self._client_secret = client_secret
         self._refresh_token = refresh_token
         self._extra = dict(extra or {})
@@ -208,9 +211,10 @@ class OAuth2TokenProvider:
     def _fetch(self) -> None:
         """Ask the endpoint for a token (lock held); cache it with its renewal time."""
         where = _safe_endpoint(self.token_url)
+        form = self._form()
         request = urllib.request.Request(
             self.token_url,
-            data=urllib.parse.urlencode(self._form()).encode(),
+            data=urllib.parse.urlencode(form).encode(),
             headers={
                 "Content-Type": "application/x-www-form-urlencoded",
                 "Accept": "application/json",
@@ -226,7 +230,8 @@ class OAuth2TokenProvider:
         except urllib.error.HTTPError as exc:
             raise ETPAuthorizationError(
                 f"the token endpoint {where} refused the {self.grant_type} request with HTTP "
-                f"{exc.code}{_oauth_error(exc)}: check client_id, the secret and scope",
+                f"{exc.code}{_oauth_error(exc, _echo_secrets(self.token_url, form))}: check "
+                "client_id, the secret and scope",
                 status=exc.code,
             ) from None
         except (urllib.error.URLError, OSError) as exc:
@@ -253,8 +258,20 @@ class OAuth2TokenProvider:
         log.info("token from %s (%s), valid for %.0f s", where, self.grant_type, expires - started)
 
 
-def _oauth_error(exc: urllib.error.HTTPError) -> str:
-    """``: <error>: <error_description>`` of an OAuth error answer, one line (no body echo)."""
+def _echo_secrets(token_url: str, form: Mapping[str, str]) -> list[str]:
+    """What the endpoint's error text must not quote: the token URL's password and query values,
+    and every value of the form but ``grant_type`` (secrets, and ``extra`` values such as a
+    password), as sent and decoded: :func:`request_secrets` reads the form as the query it is
+    encoded like."""
+    parts = urllib.parse.urlsplit(token_url)
+    sent = urllib.parse.urlencode({k: v for k, v in form.items() if k != "grant_type"})
+    query = "&".join(q for q in (parts.query, sent) if q)
+    return request_secrets(urllib.parse.urlunsplit(parts._replace(query=query, fragment="")))
+
+
+def _oauth_error(exc: urllib.error.HTTPError, secrets: list[str]) -> str:
+    """`` (<error>: <error_description>)`` of an OAuth error answer, one line, with what it
+    quotes of ``secrets`` shown as ``***`` (no body echo)."""
     try:
         answer = json.loads(exc.read() or b"{}")
     except (ValueError, OSError):
@@ -265,7 +282,7 @@ def _oauth_error(exc: urllib.error.HTTPError) -> str:
     description = answer.get("error_description")
     if isinstance(description, str) and description:
         text += f": {description}"
-    return f" ({_one_line(text)})"
+    return f" ({_one_line(_redacted(text, secrets))})"
 
 
 def client_credentials(

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 
@@ -30,6 +31,7 @@ class Endpoint:
         self.forms: list[dict[str, str]] = []
         self.expires_in: int | None = 3600
         self.status = 200
+        self.echo = False  # error descriptions quote the request (form-encoded and decoded)
         self.issued = 0
         endpoint = self
 
@@ -60,10 +62,10 @@ class Endpoint:
 
     def reply(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         if self.status != 200:
-            return self.status, {
-                "error": "invalid_client",
-                "error_description": "AADSTS7000215: Invalid client secret provided.",
-            }
+            description = "AADSTS7000215: Invalid client secret provided."
+            if self.echo:
+                description = f"got {urlencode(form)} ({', '.join(form.values())})"
+            return self.status, {"error": "invalid_client", "error_description": description}
         valid = form.get("client_secret") == SECRET or form.get("refresh_token", "").startswith(
             "r3fr3sh"
         )
@@ -153,6 +155,38 @@ def test_secrets_stay_out_of_reprs_errors_and_logs(
     plain_endpoint.status = 200
     assert provider() == "access-1"
     assert SECRET not in caplog.text and "access-1" not in caplog.text
+
+
+@pytest.mark.parametrize("flow", ["client_credentials", "refresh_token"])
+def test_an_error_description_echoing_the_request_shows_no_secret(
+    plain_endpoint: Endpoint, flow: str
+) -> None:
+    secret, password = "s3cr3t+/&=value", "p@ss w0rd/+"
+    url = plain_endpoint.url + "?api-key=k3y-in-url"
+    extra = {"username": "alice", "password": password}
+    if flow == "client_credentials":
+        provider = client_credentials(url, "app-id", secret, extra=extra)
+    else:
+        provider = refresh_token_flow(url, "app-id", secret, client_secret=SECRET, extra=extra)
+    plain_endpoint.status, plain_endpoint.echo = 401, True
+    with pytest.raises(ETPAuthorizationError) as info:
+        provider()
+    message = str(info.value)
+    assert "invalid_client: got grant_type=" in message and "***" in message
+    encoded = [urlencode({"v": v})[2:] for v in (secret, password)]
+    for value in [secret, password, SECRET, "k3y-in-url", *encoded]:
+        assert value not in message, (value, message)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"timeout": -1}, {"timeout": 0}, {"timeout": "x"}, {"timeout": math.nan}, {"margin": -5}],
+    ids=repr,
+)
+def test_bad_timeouts_are_invalid_arguments(options: dict[str, Any]) -> None:
+    name = next(iter(options))
+    with pytest.raises(ETPInvalidArgument, match=f"{name} must be a"):
+        client_credentials("https://login.example/token", "app-id", SECRET, **options)
 
 
 def test_an_unreachable_endpoint_is_an_authorization_error(plain_endpoint: Endpoint) -> None:

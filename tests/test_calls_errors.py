@@ -41,6 +41,12 @@ ARGUMENT_ERRORS: dict[str, Callable[[], Any]] = {
     "max_in_flight": lambda: _offline().get_data_array(OBJ, "/a", max_in_flight=0),
     "subscription scope": lambda: _offline().subscribe_notifications("p/s", scope="all"),
     "subscription uri type": lambda: _offline().subscribe_notifications(42),  # type: ignore[arg-type]
+    "subscription malformed uri": lambda: _offline().subscribe_notifications("eml:///garbage("),
+    "subscription negative depth": lambda: _offline().subscribe_notifications("p/s", depth=-1),
+    "subscription depth type": lambda: _offline().subscribe_notifications("p/s", depth="x"),  # type: ignore[arg-type]
+    "subscription bad type": lambda: _offline().subscribe_notifications("p/s", types=["garbage"]),
+    "subscription types type": lambda: _offline().subscribe_notifications("p/s", types=5),  # type: ignore[arg-type]
+    "resources types type": lambda: _offline().get_resources("p/s", types=5),  # type: ignore[arg-type]
     "bad uri": lambda: _offline().get_data_object("eml:///nonsense"),
     "transaction dataspace": lambda: _offline().transaction("eml:///dataspace('')"),
     "negative count": lambda: _offline().get_data_subarray(OBJ, "/a", [0, 0], [-1, 2]),
@@ -81,6 +87,18 @@ def test_invalid_uri_error_is_an_invalid_argument_with_its_own_code() -> None:
         _offline().get_data_object("eml:///nonsense")
     assert isinstance(info.value, ETPInvalidArgument)
     assert info.value.code_name == "EINVALID_URI"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"uri": "eml:///garbage("}, {"uri": "p/s", "types": ["garbage"]}],
+    ids=["uri", "types"],
+)
+def test_a_subscription_checks_uris_and_types_as_get_resources_does(
+    arguments: dict[str, Any],
+) -> None:
+    with pytest.raises(InvalidURIError):
+        _offline().subscribe_notifications(**arguments)
 
 
 def test_retry_reads_the_status_attribute_not_the_message() -> None:

@@ -7,13 +7,10 @@ after a reconnect live in the session's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from ..errors import ETPInvalidArgument
 from ..uri import DataObjectURI, DataspaceURI
 from ._core import SessionAPI
-from .discovery import SCOPES, qualified_types
-from .subscriptions import EventCallback, NotificationEvent, Subscription, context_uri
+from .discovery import SCOPES, TypeFilter, _depth, _enum_symbol, context_uri, qualified_types
+from .subscriptions import EventCallback, NotificationEvent, Subscription
 
 __all__ = ["NotificationCalls", "NotificationEvent", "Subscription"]
 
@@ -33,7 +30,7 @@ class NotificationCalls(SessionAPI):
         *,
         scope: str = "self",
         depth: int = 1,
-        types: Sequence[str] = (),
+        types: TypeFilter = (),
         include_object_data: bool = False,
         callback: EventCallback | None = None,
         timeout: float | None = None,
@@ -44,14 +41,14 @@ class NotificationCalls(SessionAPI):
         related objects of an object URI; ``types`` filters by qualified type (wildcards
         allowed); ``include_object_data`` asks for the XML with each change. Events go to
         ``callback`` (dispatch thread) or queue in the returned :class:`Subscription`.
+        Arguments are checked as :meth:`get_resources` checks them, before anything is sent
+        (a malformed URI or type is an :class:`~etp_sync.errors.InvalidURIError`).
         """
-        if scope not in SCOPES:
-            raise ETPInvalidArgument(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
         sub = Subscription(
             self.subscription_registry,
-            uri=context_uri(uri),
-            scope=scope,
-            depth=int(depth),
+            uri=str(context_uri(uri)),
+            scope=_enum_symbol("scope", scope, SCOPES),
+            depth=_depth(depth),
             types=tuple(qualified_types(types)),
             include_object_data=bool(include_object_data),
             callback=callback,

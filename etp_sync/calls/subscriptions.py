@@ -31,10 +31,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._timeouts import optional_seconds
-from ..errors import ETPInvalidArgument
 from ..protocol.negotiation import now_us
 from ..schema import datatypes
-from ..uri import DataObjectURI, DataspaceURI, as_dataspace_uri
 
 if TYPE_CHECKING:
     from ._subscription_registry import SubscriptionRegistry
@@ -45,7 +43,7 @@ EventCallback = Callable[["NotificationEvent"], None]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _POLL = 0.5  # seconds between checks for a closed session while iterating
 
-__all__ = ["EventCallback", "NotificationEvent", "Subscription", "context_uri"]
+__all__ = ["EventCallback", "NotificationEvent", "Subscription"]
 
 
 @dataclass(frozen=True)
@@ -226,14 +224,3 @@ class Subscription:
         tb: TracebackType | None,
     ) -> None:
         self.unsubscribe()
-
-
-def context_uri(uri: str | DataspaceURI | DataObjectURI) -> str:
-    """The context URI text of a subscription: an object or dataspace URI, or a dataspace path."""
-    if isinstance(uri, DataspaceURI | DataObjectURI):
-        return str(uri)
-    if not isinstance(uri, str):
-        raise ETPInvalidArgument(f"expected a URI or a dataspace path, got {type(uri).__name__}")
-    if uri.startswith("eml:"):
-        return uri
-    return str(as_dataspace_uri(uri))

@@ -208,9 +208,11 @@ def _message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def report_error(args: argparse.Namespace | None, exc: BaseException) -> int:
-    """Print one line on stderr (and a JSON object on stdout with ``--json``); return the exit
-    status. With ``--debug`` the traceback comes first."""
+def report_error(
+    args: argparse.Namespace | None, exc: BaseException, prog: str = "etp-sync"
+) -> int:
+    """Print one line on stderr, ``prog: kind: message`` (and a JSON object on stdout with
+    ``--json``); return the exit status. With ``--debug`` the traceback comes first."""
     code = exit_code(exc)
     kind = type(exc).__name__ if isinstance(exc, ETPError) else "error"
     text = " ".join(_message(exc).split())
@@ -218,7 +220,7 @@ def report_error(args: argparse.Namespace | None, exc: BaseException) -> int:
         import traceback
 
         traceback.print_exception(exc, file=sys.stderr)
-    print(f"etp-sync: {kind}: {text}", file=sys.stderr)
+    print(f"{prog}: {kind}: {text}", file=sys.stderr)
     if args is not None and getattr(args, "json", False):
         error = {
             "type": type(exc).__name__,

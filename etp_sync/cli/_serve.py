@@ -7,8 +7,6 @@ import argparse
 import json
 from typing import Any
 
-from ..errors import ETPInvalidArgument
-
 __all__ = ["add_serve_command"]
 
 
@@ -19,14 +17,9 @@ def _print_json_url(url: str) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from ..server.__main__ import serve
 
-    try:
-        if args.json:
-            return serve(args, on_ready=_print_json_url)
-        return serve(args)
-    except OSError as exc:  # binding the port: a bad --host/--port, not a file (exit 2)
-        raise ETPInvalidArgument(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-        ) from exc
+    if args.json:
+        return serve(args, on_ready=_print_json_url)
+    return serve(args)
 
 
 def add_serve_command(sub: Any) -> None:

@@ -101,6 +101,44 @@ def _write_chunk(
     return np.full((1,) * block.ndim, block.nbytes, dtype=np.int64)
 
 
+def _chunk_grid(chunks: Any, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Chunks:
+    """``chunks`` as Dask normalises them for ``shape``, checked: every chunk at least 1 long
+    (an empty axis has one chunk of 0) and each axis's chunks adding up to it; else
+    :class:`ETPInvalidArgument` (Dask makes -3 a chunk of -2, fails 0 with ZeroDivisionError,
+    takes (-5, 15) for an axis of 10, and raises bare ValueErrors)."""
+    grid: Chunks | None
+    try:
+        grid = da.core.normalize_chunks(chunks, shape, dtype=dtype)
+    except ZeroDivisionError:  # a chunk of 0
+        grid = None
+    except (ValueError, TypeError) as exc:
+        raise ETPInvalidArgument(
+            f"chunks={chunks!r} cannot cut an array of shape {shape}: {' '.join(str(exc).split())}"
+        ) from None
+    if grid is None or any(
+        sum(axis) != length or (length > 0 and min(axis) < 1)
+        for length, axis in zip(shape, grid, strict=True)
+    ):
+        raise ETPInvalidArgument(
+            f"chunks={chunks!r} cannot cut an array of shape {shape}: chunks must be at least "
+            "1 long and add up to each axis"
+        )
+    return grid
+
+
+def _carried(value: Any) -> Any:
+    """``value`` for :func:`dask.array.asarray` once its dtype is one ETP carries (else
+    ETPEncodeError): checked before Dask chunks it, which raises NotImplementedError for an
+    object array. A list or a scalar becomes the numpy array Dask would make of it."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        value = np.asarray(value)
+        dtype = value.dtype
+    if isinstance(dtype, np.dtype):
+        array_types(dtype)
+    return value
+
+
 def read_array(
     url: str,
     uri: str | DataObjectURI,
@@ -125,6 +163,7 @@ def read_array(
     GetDataSubarrays. Any other value is what :func:`dask.array.core.normalize_chunks` accepts
     and is used as given (a chunk bigger than a message is read in the fewest requests of one
     message each, in one call that checks they all saw the same version of the array).
+    Chunks shorter than 1 or not adding up to an axis are an :class:`ETPInvalidArgument`, here.
     """
     target = StoredArray.of(url, uri, path, session_options)
     with target.spec.open() as session:
@@ -136,7 +175,7 @@ def read_array(
             [(n,) for n in shape], wire_item_size(meta.transport_type, meta.dtype), budget
         )
     else:
-        grid = da.core.normalize_chunks(chunks, shape, dtype=meta.dtype)
+        grid = _chunk_grid(chunks, shape, meta.dtype)
     name = "etp-read-" + tokenize(
         target.spec.url, target.uri, target.path, shape, meta.dtype.str, grid, meta.store_last_write
     )
@@ -179,7 +218,7 @@ def write_array(
     partly written. To retry, call ``write_array`` again: it recreates the array and every put
     replaces what was there, so a complete second run leaves exactly the new values.
     """
-    arr = da.asarray(darr)
+    arr = da.asarray(_carried(darr))
     types = array_types(arr.dtype)  # ETPEncodeError now for a dtype ETP cannot carry
     target = StoredArray.of(url, uri, path, session_options)
     with target.spec.open() as session:

@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
 
+from ..cli._common import report_error
+from ..errors import ETPInvalidArgument
 from ._profile import DEFAULT_PROFILE, PROFILES
 from ._server import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -53,6 +55,7 @@ __all__ = [
 ]
 
 DESCRIPTION = "Embedded in-memory ETP 1.2 store server."
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 GC_THRESHOLD = (25_000, 10, 10)
 """The collector's thresholds in this process (:func:`gc.set_threshold`): the youngest
 generation waits for 25,000 new container objects (Python's default is 700)."""
@@ -185,7 +188,14 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         f"it get ELIMIT_EXCEEDED ({MAX_SUBSCRIPTIONS})",
     )
     _add_store_limits(parser)
-    parser.add_argument("--log-level", default="INFO", help="logging level (INFO)")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default="INFO",
+        help="logging level (INFO)",
+    )
+    parser.add_argument("--debug", action="store_true", help="tracebacks on errors")
 
 
 def _announce(url: str) -> None:
@@ -195,17 +205,10 @@ def _announce(url: str) -> None:
 def serve(args: argparse.Namespace, on_ready: Callable[[str], None] = _announce) -> int:
     """Serve with the options of :func:`add_server_arguments` until Ctrl-C or SIGTERM;
     ``on_ready(url)`` is called once the server listens (default: a line on stdout).
-    Returns the exit status."""
+    Returns the exit status; a port that cannot be bound is an :class:`ETPInvalidArgument`."""
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     server = EmbeddedServer(
         args.host,
         args.port,
@@ -230,10 +233,25 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str], None] = _announce)
         change_retention_period=args.change_retention_period or None,
         profile=args.profile,
     )
-    with server:
+    try:
+        server.start()
+    except OSError as exc:  # binding the port: a bad --host/--port (in use, unknown host)
+        raise ETPInvalidArgument(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        ) from exc
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    try:
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
         on_ready(server.url)
         while not stop.wait(0.5):
             pass
+    finally:
+        server.stop()
     return 0
 
 
@@ -254,8 +272,14 @@ def _ready(url: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line, serve with this process's collector policy
-    (:func:`server_gc_policy`), and return the exit status."""
-    return serve(build_parser().parse_args(argv), on_ready=_ready)
+    (:func:`server_gc_policy`), and return the exit status; errors are one line on stderr with
+    the exit codes of ``etp-sync`` (the traceback too with ``--debug``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return serve(args, on_ready=_ready)
+    except (Exception, KeyboardInterrupt) as exc:
+        return report_error(args, exc, prog=parser.prog)
 
 
 if __name__ == "__main__":

@@ -176,6 +176,8 @@ class EmbeddedServer:
         )
         self.max_subscriptions = int(_positive("max_subscriptions", max_subscriptions))
         self.host = host
+        if not 0 <= int(port) <= 65535:
+            raise ETPInvalidArgument(f"port must be 0-65535 (0 = any free port), not {port!r}")
         self._requested_port = int(port)
         self.max_message_size = int(max_message_size)
         self.required_token = required_token
