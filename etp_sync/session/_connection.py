@@ -172,14 +172,15 @@ class ConnectionKeeper:
         """Send CloseSession, close the websocket and stop the threads; idempotent.
 
         Requests still waiting, and every later call, raise
-        :class:`~etp_sync.errors.ETPSessionClosed`; so does a call connecting meanwhile on
-        another thread, at once (its connection attempts are cancelled: close never waits for
-        them).
+        :class:`~etp_sync.errors.ETPSessionClosed`; so do, at once, a call connecting meanwhile
+        on another thread (its connection attempts are cancelled: close never waits for them)
+        and writes waiting for another thread's transaction.
         """
         with self._state_lock:
             self._closed.set()
             conn, self._conn = self._conn, None
             opening = self._opening
+        self.transaction_manager.session_closed()  # wakes the writes waiting at its gate
         if opening is not None:
             opening.cancel(_closed_error("was"))
         if conn is not None:
