@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,9 @@ class RetryPolicy:
     not asked again.
 
     A call's deadline bounds the policy too: :meth:`run` makes no attempt that could only start
-    after it, and each attempt gets only the time left (the caller's ``func`` reads it).
+    after it, and each attempt gets only the time left (the caller's ``func`` reads it). So
+    does a close of the session: :meth:`run`'s ``interrupt`` ends the wait between attempts at
+    once and stops the retries.
     """
 
     attempts: int = 5
@@ -36,11 +39,21 @@ class RetryPolicy:
     max_wait: float = 5.0
     jitter: float = 0.2
 
-    def run(self, func: Callable[[], T], what: str, *, deadline: float | None = None) -> T:
+    def run(
+        self,
+        func: Callable[[], T],
+        what: str,
+        *,
+        deadline: float | None = None,
+        interrupt: threading.Event | None = None,
+    ) -> T:
         """Call ``func`` until it succeeds or the policy gives up (then re-raise its error).
 
         ``deadline`` (a ``time.monotonic()`` value) ends the retries early: no wait that would
-        end past it is started, the last attempt's error is raised instead.
+        end past it is started, the last attempt's error is raised instead. So does
+        ``interrupt`` once set: no attempt follows the one in progress (whose error is raised),
+        and a wait between attempts ends at once (``func`` is then called once more: it should
+        raise at once when interrupted).
         """
 
         def log_retry(state: tenacity.RetryCallState) -> None:
@@ -60,8 +73,11 @@ class RetryPolicy:
         )
         if deadline is not None:
             stop = stop | _StopBefore(deadline)
+        if interrupt is not None:
+            stop = stop | _StopWhenSet(interrupt)
         retrying = tenacity.Retrying(
             stop=stop,
+            sleep=tenacity.nap.sleep if interrupt is None else _waiter(interrupt),
             wait=tenacity.wait_exponential_jitter(
                 multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter
             ),
@@ -80,6 +96,25 @@ class _StopBefore(tenacity.stop.stop_base):
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         return time.monotonic() + retry_state.upcoming_sleep >= self.deadline
+
+
+def _waiter(interrupt: threading.Event) -> Callable[[float], None]:
+    """A sleep between attempts that ``interrupt`` ends at once."""
+
+    def wait(seconds: float) -> None:
+        interrupt.wait(seconds)
+
+    return wait
+
+
+class _StopWhenSet(tenacity.stop.stop_base):
+    """Stop once ``event`` is set (the session was closed)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.event.is_set()
 
 
 # HTTP statuses of a refused upgrade that asking again may change: a timeout, "too early", too

@@ -8,6 +8,7 @@ write, and the tests synchronise on events only.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,8 +21,10 @@ from conftest import Harness, connection_loss
 from etp_sync import (
     DataObjectURI,
     ETPDecodeError,
+    ETPError,
     ETPProtocolError,
     ETPSession,
+    ETPSessionClosed,
     ETPTimeout,
     TransactionError,
     samples,
@@ -269,6 +272,55 @@ def test_other_threads_wait_for_a_transaction_within_their_timeout(rig: Any) -> 
         srv.store.get_array(str(EPC2), "b")  # nothing of B's write was sent
     assert not session.transaction_manager.demands_transactions
     session.put_data_array(EPC2, "b", np.arange(4.0))  # and B's session works as before
+
+
+def test_close_wakes_a_write_waiting_for_another_threads_transaction(rig: Any) -> None:
+    """The waiting write raises ETPSessionClosed as the session closes, not ETPTimeout at its
+    own deadline (it slept through the close)."""
+    session, _ = rig()
+    opened, release = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def holder() -> None:
+        try:
+            with session.transaction(DS):
+                opened.set()
+                release.wait(20)
+        except ETPError as exc:  # its commit, after the close
+            outcome["holder"] = exc
+
+    def waiting() -> None:
+        try:
+            session.put_data_array(EPC2, "b", np.arange(4.0), timeout=60)
+        except ETPError as exc:
+            outcome["error"] = exc
+
+    a = threading.Thread(target=holder)
+    a.start()
+    assert opened.wait(20)
+    b = threading.Thread(target=waiting)
+    b.start()
+    gate = session.transaction_manager.gate
+    assert wait_for(lambda: len(gate._cond._waiters) == 1)  # type: ignore[attr-defined]
+    session.close()
+    b.join(ETPSession.DEADLINE_MARGIN)
+    slept = b.is_alive()
+    release.set()
+    a.join(20)
+    b.join(20)
+    assert not slept, "the waiting write slept through the close"
+    assert isinstance(outcome.get("error"), ETPSessionClosed), outcome
+    assert isinstance(outcome.get("holder"), ETPError), outcome
+
+
+def wait_for(test: Callable[[], bool], seconds: float = 20.0) -> bool:
+    """Spin (yielding the GIL) until ``test()`` holds; False past ``seconds``."""
+    end = time.monotonic() + seconds
+    while not test():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0)
+    return True
 
 
 def test_nested_transaction_fails_at_once_and_leaves_the_outer_one_open(rig: Any) -> None:

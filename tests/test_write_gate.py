@@ -10,7 +10,7 @@ import pytest
 
 from etp_sync.calls._core import Deadline
 from etp_sync.calls._write_gate import WriteGate
-from etp_sync.errors import ETPTimeout
+from etp_sync.errors import ETPSessionClosed, ETPTimeout
 
 
 def _waiters(gate: WriteGate) -> int:
@@ -89,3 +89,34 @@ def test_a_plain_write_waits_for_an_open_transaction_within_its_deadline() -> No
         gate.release()
     with gate.shared(Deadline(1)):
         assert gate.owner is None
+
+
+@pytest.mark.parametrize("kind", ["plain", "transaction"])
+def test_closing_the_session_wakes_the_writes_waiting_at_once(kind: str) -> None:
+    """A write waiting for another thread's transaction raises ETPSessionClosed when the
+    session closes (wake), not ETPTimeout at its own deadline."""
+    closed = threading.Event()
+    gate = WriteGate(closed=closed.is_set)
+    outcome: dict[str, BaseException] = {}
+
+    def write() -> None:
+        try:
+            if kind == "plain":
+                with gate.shared(Deadline(60)):
+                    pass
+            else:
+                gate.hold(Deadline(60))
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    gate.hold(Deadline(10))  # this thread's transaction
+    waiting = threading.Thread(target=write, daemon=True)
+    waiting.start()
+    _until(lambda: _waiters(gate) == 1)
+    closed.set()
+    gate.wake()
+    waiting.join(10)
+    assert not waiting.is_alive(), "the waiting write was not woken"
+    assert isinstance(outcome.get("error"), ETPSessionClosed), outcome
+    gate.release()
+    assert repr(gate) == "WriteGate(owner=None, shared=0, waiting=0)"

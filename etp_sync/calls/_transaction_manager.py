@@ -59,7 +59,7 @@ class TransactionManager:
 
     def __init__(self, session: SessionAPI) -> None:
         self.session = session
-        self.gate = WriteGate()
+        self.gate = WriteGate(closed=lambda: session.closed)
         self._open: Transaction | None = None
         self._lock = threading.Lock()
         self._demands_transactions = False
@@ -132,6 +132,11 @@ class TransactionManager:
             if self._open is tx:
                 self._open = None
         self.gate.release()
+
+    def session_closed(self) -> None:
+        """The session was closed (``session.closed`` is True): writes waiting for another
+        thread's transaction raise ETPSessionClosed now, not at their deadline."""
+        self.gate.wake()
 
     def deadline(self, timeout: float | None) -> Deadline:
         """The deadline of a call given ``timeout`` (None: the session's)."""

@@ -3,8 +3,8 @@
 ETP allows one open transaction per session and its messages do not name it, so every write
 sent while it is open belongs to it. The :class:`WriteGate` makes the thread that opened the
 transaction the only writer until it ends; other threads' writes wait for it (bounded by their
-own deadline) while their reads go on. Held by the session's
-:class:`~etp_sync.calls.transactions.TransactionManager`.
+own deadline, and ended by a close of the session) while their reads go on. Held by the
+session's :class:`~etp_sync.calls.transactions.TransactionManager`.
 """
 
 from __future__ import annotations
@@ -14,16 +14,21 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from ..errors import ETPTimeout, TransactionError
+from ..errors import ETPSessionClosed, ETPTimeout, TransactionError
 from ._core import Deadline
 
 
 class WriteGate:
     """Who may write on a session now: the one thread holding its transaction (exclusive), or
     any number of threads writing outside a transaction (shared). Waiting transactions go
-    before new shared writers, so a stream of plain writes cannot starve them."""
+    before new shared writers, so a stream of plain writes cannot starve them.
 
-    def __init__(self) -> None:
+    ``closed()`` says whether the session is closed: a write waiting here then raises
+    :class:`~etp_sync.errors.ETPSessionClosed` instead of waiting for its deadline; the session
+    calls :meth:`wake` as it closes."""
+
+    def __init__(self, closed: Callable[[], bool] = lambda: False) -> None:
+        self._closed = closed
         self._cond = threading.Condition()
         self.owner: int | None = None
         self._shared = 0
@@ -50,6 +55,11 @@ class WriteGate:
             self._waiting -= 1
             self.owner = threading.get_ident()
 
+    def wake(self) -> None:
+        """The session was closed: every write waiting here raises ETPSessionClosed now."""
+        with self._cond:
+            self._cond.notify_all()
+
     def release(self) -> None:
         with self._cond:
             if self.owner == threading.get_ident():
@@ -74,6 +84,8 @@ class WriteGate:
 
     def _wait(self, ready: Callable[[], bool], deadline: Deadline) -> None:
         while not ready():
+            if self._closed():
+                raise ETPSessionClosed("the session was closed", "closed by the client")
             left = deadline.at - time.monotonic()
             if left <= 0:
                 raise ETPTimeout(

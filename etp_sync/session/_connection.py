@@ -5,6 +5,12 @@ call's deadline, reconnects on next use after a drop (or raises when ``auto_reco
 runs the after-connect hooks with the deadline of the call that reconnected, tells the
 disconnect hooks of a drop or a close, and closes. How one connection is opened (the
 handshake's settings, the headers) is the session's :meth:`_open_connection`.
+
+Closing never waits for a thread that is connecting (it holds the connection lock for all the
+retry policy's attempts): ``close()`` marks the session closed and takes the open connection
+under a short lock of their own, and cancels the opening in progress (its sockets shut down,
+its waits between attempts ended), which then raises ETPSessionClosed; a connection opened
+just as the session closed is closed instead of kept.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from ..errors import (
     fresh_error,
 )
 from ..retry import RetryPolicy
+from ..transport._cancel import ConnectCancel
 from ..transport._connect import safe_url
 from ._engine_sending import REPLY_WAIT
 
@@ -46,15 +53,22 @@ class ConnectionKeeper:
 
     def __init__(self) -> None:
         self._conn: SessionEngine | None = None
-        self._conn_lock = threading.RLock()
-        self._closed = False
+        self._conn_lock = threading.RLock()  # held by the thread connecting, for all attempts
+        # Short: whether the session is closed, the open connection and the opening in
+        # progress change together under it (close() never waits for _conn_lock).
+        self._state_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._opening: ConnectCancel | None = None
         self._after_connect: list[Callable[[], None]] = []
         self._on_disconnect: list[Callable[[ETPError], None]] = []
         self._hook_deadline = threading.local()  # .at: the deadline of the call running hooks
         self.connect_count = 0
 
-    def _open_connection(self, deadline: float | None = None) -> SessionEngine:
-        """Open one connection (websocket and ETP handshake) within ``deadline``."""
+    def _open_connection(
+        self, deadline: float | None = None, cancel: ConnectCancel | None = None
+    ) -> SessionEngine:
+        """Open one connection (websocket and ETP handshake) within ``deadline``; ``cancel``
+        stops it (a close meanwhile)."""
         raise NotImplementedError
 
     @property
@@ -65,8 +79,8 @@ class ConnectionKeeper:
 
     @property
     def closed(self) -> bool:
-        """``close()`` was called (and no ``connect()`` since)."""
-        return self._closed
+        """``close()`` was called (and the iterator has not reopened the session since)."""
+        return self._closed.is_set()
 
     def connect(self, *, timeout: float | None = None) -> Self:
         """Open the websocket and the ETP session (retrying per ``retry``); idempotent.
@@ -90,21 +104,52 @@ class ConnectionKeeper:
             )
 
     def _open(self, deadline: float | None) -> SessionEngine:
-        """Connect (lock held): the retry policy's attempts, within ``deadline``."""
-        if self._closed:
-            raise ETPSessionClosed("the session is closed", "closed by the client")
-        conn = self.retry.run(
-            lambda: self._open_connection(deadline),
-            f"connecting to {safe_url(self.url)}",
-            deadline=deadline,
-        )
-        self._conn = conn
+        """Connect (lock held): the retry policy's attempts, within ``deadline``; a close
+        meanwhile cancels them (ETPSessionClosed)."""
+        cancel = ConnectCancel()
+        with self._state_lock:
+            if self._closed.is_set():
+                raise _closed_error()
+            self._opening = cancel
+
+        def attempt() -> SessionEngine:
+            if cancel.cancelled:  # woken from the wait between attempts
+                raise cancel.error()
+            return self._open_connection(deadline, cancel)
+
+        try:
+            conn = self.retry.run(
+                attempt,
+                f"connecting to {safe_url(self.url)}",
+                deadline=deadline,
+                interrupt=cancel.event,
+            )
+        except Exception as exc:
+            if cancel.cancelled and not isinstance(exc, ETPSessionClosed):
+                raise cancel.error() from exc  # the attempt cut short failed as it could
+            raise
+        finally:
+            with self._state_lock:
+                self._opening = None
+        with self._state_lock:
+            kept = not self._closed.is_set()
+            if kept:
+                self._conn = conn
+        if not kept:  # opened as the session closed
+            conn.close(reason="the session was closed", error=_closed_error("was"))
+            raise _closed_error()
         self.connect_count += 1
+        return conn
+
+    def _take_connection(self) -> SessionEngine | None:
+        """The open connection, which the session no longer holds."""
+        with self._state_lock:
+            conn, self._conn = self._conn, None
         return conn
 
     def _drop_connection(self) -> None:
         with self._conn_lock:
-            conn, self._conn = self._conn, None
+            conn = self._take_connection()
         if conn is not None:
             conn.close()
 
@@ -114,7 +159,7 @@ class ConnectionKeeper:
         still open on it. Requests in flight fail with ETPConnectionLost(``reason``); the next
         call reconnects (when ``auto_reconnect``)."""
         with self._conn_lock:
-            conn, self._conn = self._conn, None
+            conn = self._take_connection()
         if conn is not None:
             conn.close(
                 send_close_session=False,
@@ -127,21 +172,24 @@ class ConnectionKeeper:
         """Send CloseSession, close the websocket and stop the threads; idempotent.
 
         Requests still waiting, and every later call, raise
-        :class:`~etp_sync.errors.ETPSessionClosed`.
+        :class:`~etp_sync.errors.ETPSessionClosed`; so do, at once, a call connecting meanwhile
+        on another thread (its connection attempts are cancelled: close never waits for them)
+        and writes waiting for another thread's transaction.
         """
-        with self._conn_lock:
-            self._closed = True
+        with self._state_lock:
+            self._closed.set()
             conn, self._conn = self._conn, None
+            opening = self._opening
+        self.transaction_manager.session_closed()  # wakes the writes waiting at its gate
+        if opening is not None:
+            opening.cancel(_closed_error("was"))
         if conn is not None:
-            conn.close(
-                reason=reason,
-                error=ETPSessionClosed("the session was closed", "closed by the client"),
-            )
-        self._disconnected(ETPSessionClosed("the session was closed", "closed by the client"))
+            conn.close(reason=reason, error=_closed_error("was"))
+        self._disconnected(_closed_error("was"))
 
     def _engine_closed(self, error: ETPError) -> None:
         """An engine of ours closed (its reader noticed a drop, or it was closed)."""
-        if not self._closed:
+        if not self._closed.is_set():
             self._disconnected(error)
 
     def _disconnected(self, error: ETPError) -> None:
@@ -157,8 +205,8 @@ class ConnectionKeeper:
         conn = self._conn
         if conn is not None and conn.is_open:
             return conn
-        if self._closed:
-            raise ETPSessionClosed("the session is closed", "closed by the client")
+        if self._closed.is_set():
+            raise _closed_error()
         self._lock_connection(deadline)
         try:
             conn = self._conn
@@ -166,7 +214,9 @@ class ConnectionKeeper:
                 return conn
             if conn is not None:
                 error = conn.close_error
-                self._conn = None
+                with self._state_lock:
+                    if self._conn is conn:
+                        self._conn = None
                 left = 2.0 if deadline is None else deadline - time.monotonic()
                 conn.close(send_close_session=False, wait=min(2.0, max(left, 0.0)))
                 if not self.auto_reconnect:
@@ -192,6 +242,11 @@ class ConnectionKeeper:
         cap = getattr(self._hook_deadline, "at", None)
         return deadline if cap is None else min(deadline, cap)
 
+    def _reopen(self) -> None:
+        """Let the session connect again after :meth:`close` (the iterator's next round)."""
+        with self._state_lock:
+            self._closed.clear()
+
     def add_after_connect(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` after every (re)connect, e.g. to restore subscriptions."""
         self._after_connect.append(hook)
@@ -201,3 +256,7 @@ class ConnectionKeeper:
         the engine's thread: keep it short) or when ``close()`` is called (``closed`` is then
         True), e.g. to resubscribe in the background."""
         self._on_disconnect.append(hook)
+
+
+def _closed_error(tense: str = "is") -> ETPSessionClosed:
+    return ETPSessionClosed(f"the session {tense} closed", "closed by the client")

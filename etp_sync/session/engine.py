@@ -25,6 +25,7 @@ has delivered what arrived before, and the transport drops its buffers.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import queue
 import threading
@@ -43,6 +44,7 @@ from ..errors import (
 from ..protocol.correlation import Correlator, MessageIds, ReplyTarget
 from ..protocol.negotiation import ServerInfo, read_open_session
 from ..schema import Record, messages
+from ..transport._cancel import ConnectCancel
 from ..transport._connect import safe_url
 from ..transport._websocket import WebSocketTransport
 from ._engine_receiving import EngineReceiver
@@ -144,6 +146,7 @@ class SessionEngine(EngineReceiver):
         on_close: Callable[[ETPError], None] | None = None,
         trace: bool = False,
         proxy: str | Literal[False] | None = None,
+        cancel: ConnectCancel | None = None,
     ) -> SessionEngine:
         """Open the websocket and negotiate the ETP session (raises on refusal).
 
@@ -153,7 +156,9 @@ class SessionEngine(EngineReceiver):
         transport's (an HTTP proxy URL; None: from the environment; False: none).
         ``request_session(offer_gzip)`` builds the RequestSession once the socket is open:
         ``compression`` None offers gzip unless the server is on this host, reached without a
-        proxy (see :func:`offers_gzip`).
+        proxy (see :func:`offers_gzip`). ``cancel`` lets another thread stop the opening (a
+        session closed meanwhile): the step in progress fails at once, the websocket upgrade's
+        sockets shut down, the handshake's transport aborted.
         """
         left = _left(deadline)
         if left is not None and left <= 0:
@@ -167,6 +172,7 @@ class SessionEngine(EngineReceiver):
             connect_timeout=connect_timeout,
             max_message_size=max_message_size + RECEIVE_HEADROOM,
             proxy=proxy,
+            cancel=cancel,
             **dict(tls or {}),
         )
         gzip = offers_gzip(compression, transport.direct_loopback)
@@ -180,19 +186,21 @@ class SessionEngine(EngineReceiver):
             trace=trace,
         )
         try:
-            pending = conn.send(request_session(gzip), deadline=until)
-            assert pending is not None
-            # Started while the server reads RequestSession; the dispatch thread starts with
-            # the first unsolicited message.
-            conn._reader.start()
-            response = pending.result(deadline=until)
+            with cancel.watching(transport.abort) if cancel else contextlib.nullcontext():
+                pending = conn.send(request_session(gzip), deadline=until)
+                assert pending is not None
+                # Started while the server reads RequestSession; the dispatch thread starts
+                # with the first unsolicited message.
+                conn._reader.start()
+                response = pending.result(deadline=until)
         except (ETPReadTimeout, ETPWriteTimeout) as exc:
             conn.close(send_close_session=False, abort=True)
             raise ETPConnectTimeout(
                 f"no ETP session with {safe_url(url)} within {connect_timeout:g} s: {exc.message}"
             ) from None
         except BaseException:
-            conn.close(send_close_session=False)
+            # Cancelled: no closing handshake with a peer we are leaving (it may be silent).
+            conn.close(send_close_session=False, abort=cancel is not None and cancel.cancelled)
             raise
         if response.errors:
             conn.close(send_close_session=False)

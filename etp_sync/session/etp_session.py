@@ -34,6 +34,7 @@ from ..protocol.negotiation import (
     build_request_session,
 )
 from ..retry import RetryPolicy
+from ..transport._cancel import ConnectCancel
 from ..transport._connect import _port_of, safe_url
 from ._connection import ConnectionKeeper
 from ._credentials import Authorization, Credentials
@@ -277,7 +278,7 @@ class ETPSession(RequestSender, CallsMixin):
         self.subscription_registry = SubscriptionRegistry(self)
 
     def __repr__(self) -> str:
-        state = "open" if self.is_open else "closed" if self._closed else "not connected"
+        state = "open" if self.is_open else "closed" if self.closed else "not connected"
         return f"ETPSession({safe_url(self.url)!r}, {state})"
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -307,8 +308,7 @@ class ETPSession(RequestSender, CallsMixin):
         try:
             while True:
                 if not self.is_open:
-                    with self._conn_lock:
-                        self._closed = False
+                    self._reopen()
                     self.connect()
                 yield self
                 self._drop_connection()
@@ -343,7 +343,9 @@ class ETPSession(RequestSender, CallsMixin):
             headers["data-partition-id"] = self.data_partition_id
         return headers
 
-    def _open_connection(self, deadline: float | None = None) -> SessionEngine:
+    def _open_connection(
+        self, deadline: float | None = None, cancel: ConnectCancel | None = None
+    ) -> SessionEngine:
         def request(offer_gzip: bool) -> Any:
             return build_request_session(
                 application_name=self.application_name,
@@ -367,6 +369,7 @@ class ETPSession(RequestSender, CallsMixin):
             on_close=self._engine_closed,
             trace=self.trace,
             proxy=self.proxy,
+            cancel=cancel,
         )
 
     # -- server-initiated messages -------------------------------------------------------------

@@ -32,6 +32,7 @@ from etp_sync.errors import (
     ETPTransportError,
 )
 
+from ._cancel import ConnectCancel, watching
 from ._dial import dial
 from ._upgrading import UpgradingSocket
 
@@ -95,10 +96,14 @@ def _tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
 
 
 def _open_socket(
-    url: str, timeout: float, context: TLSContext, proxy: str | None = None
+    url: str,
+    timeout: float,
+    context: TLSContext,
+    proxy: str | None = None,
+    cancel: ConnectCancel | None = None,
 ) -> socket.socket:
     """Our TCP socket to the host of ``url`` (through an HTTP ``CONNECT`` tunnel of ``proxy``
-    when given), wrapped in TLS (SNI, verification) for wss://."""
+    when given), wrapped in TLS (SNI, verification) for wss://; ``cancel`` stops each step."""
     parts = urlsplit(url)
     secure = parts.scheme.lower() == "wss"
     if parts.scheme.lower() not in ("ws", "wss") or not parts.hostname:
@@ -106,24 +111,36 @@ def _open_socket(
     host = parts.hostname
     port = _port_of(parts, 443 if secure else 80, "the URL")
     deadline = time.monotonic() + timeout
-    sock = _tunnel(proxy, host, port, deadline) if proxy else _tcp(host, port, deadline, "")
+    if proxy:
+        sock = _tunnel(proxy, host, port, deadline, cancel)
+    else:
+        sock = _tcp(host, port, deadline, "", cancel)
     if not secure:
         return sock
     try:
-        return context().wrap_socket(sock, server_hostname=host)
+        tls = context().wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
     except BaseException:
         sock.close()
         raise
+    try:
+        with watching(cancel, tls):
+            tls.do_handshake()
+    except BaseException:
+        tls.close()
+        raise
+    return tls
 
 
-def _tcp(host: str, port: int, deadline: float, what: str) -> socket.socket:
+def _tcp(
+    host: str, port: int, deadline: float, what: str, cancel: ConnectCancel | None = None
+) -> socket.socket:
     """A TCP connection to ``host:port`` by ``deadline``, the name lookup included (see
     :mod:`._dial`); refusals and unknown hosts raise an
     :class:`~etp_sync.errors.ETPTransportError` that says what to check (``what`` names a
     proxy, or is empty for the server itself)."""
     where = f"{what}{host}:{port}"
     try:
-        return dial(host, port, deadline)
+        return dial(host, port, deadline, cancel)
     except ConnectionRefusedError:
         hint = (
             "is the proxy running? check proxy= or http_proxy/https_proxy"
@@ -178,7 +195,9 @@ def _port_of(parts: SplitResult, default: int, what: str) -> int:
     return default if port is None else port
 
 
-def _tunnel(proxy: str, host: str, port: int, deadline: float) -> socket.socket:
+def _tunnel(
+    proxy: str, host: str, port: int, deadline: float, cancel: ConnectCancel | None = None
+) -> socket.socket:
     """A socket tunnelled to ``host:port`` by the HTTP proxy ``proxy`` (``CONNECT``), within
     ``deadline``; the proxy's credentials (``http://user:password@proxy:3128``) go as Basic
     ``Proxy-Authorization`` and never into messages."""
@@ -188,7 +207,7 @@ def _tunnel(proxy: str, host: str, port: int, deadline: float) -> socket.socket:
             f"only http:// proxies (HTTP CONNECT) are supported, got {safe_url(proxy)!r}"
         )
     shown = safe_url(proxy)
-    sock = _tcp(parts.hostname, _port_of(parts, 8080, "the proxy"), deadline, "the proxy ")
+    sock = _tcp(parts.hostname, _port_of(parts, 8080, "the proxy"), deadline, "the proxy ", cancel)
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
     if parts.username is not None:
@@ -196,8 +215,9 @@ def _tunnel(proxy: str, host: str, port: int, deadline: float) -> socket.socket:
         lines.append(f"Proxy-Authorization: Basic {base64.b64encode(pair.encode()).decode()}")
     try:
         sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        status, reason = _read_proxy_reply(sock, deadline)
+        with watching(cancel, sock):
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            status, reason = _read_proxy_reply(sock, deadline)
     except BaseException:
         sock.close()
         raise
@@ -241,12 +261,14 @@ def _upgrade(
     context: TLSContext,
     follow_redirects: bool,
     proxy: str | Literal[False] | None = None,
+    cancel: ConnectCancel | None = None,
 ) -> tuple[socket.socket, dict[str, str]]:
     """Open our socket and let websocket-client do the HTTP upgrade on it (``socket=`` option).
 
     Returns the socket and the response headers. Redirects (at most three, when asked) open a
     fresh socket of ours to the new location: websocket-client never opens a socket itself.
-    ``timeout`` bounds the whole upgrade, redirects included (TimeoutError past it).
+    ``timeout`` bounds the whole upgrade, redirects included (TimeoutError past it); ``cancel``
+    stops it (see :mod:`._cancel`).
     """
     target = url
     deadline = time.monotonic() + timeout
@@ -254,16 +276,17 @@ def _upgrade(
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError
-        sock = _open_socket(target, left, context, proxy_for(target, proxy))
+        sock = _open_socket(target, left, context, proxy_for(target, proxy), cancel)
         handshake = websocket.WebSocket(skip_utf8_validation=True)
         try:
-            handshake.connect(
-                target,
-                socket=UpgradingSocket(sock, deadline),  # bounds every operation by the deadline
-                header=headers,
-                timeout=max(deadline - time.monotonic(), 0.001),
-                redirect_limit=0,
-            )
+            with watching(cancel, sock):
+                handshake.connect(
+                    target,
+                    socket=UpgradingSocket(sock, deadline),  # each operation bounded by it
+                    header=headers,
+                    timeout=max(deadline - time.monotonic(), 0.001),
+                    redirect_limit=0,
+                )
         except BaseException as exc:
             sock.close()
             refused = isinstance(exc, websocket.WebSocketBadStatusException)
@@ -416,11 +439,13 @@ def open_websocket(
     tls: TLSContext,
     follow_redirects: bool,
     proxy: str | Literal[False] | None,
+    cancel: ConnectCancel | None = None,
 ) -> socket.socket:
     """Our socket to ``url``, upgraded to a websocket with subprotocol ``etp12.energistics.org``
     within ``timeout`` (see :meth:`~etp_sync.transport._websocket.WebSocketTransport.connect`
     for the arguments); every failure is an :class:`~etp_sync.errors.ETPError` saying what to
-    check."""
+    check. ``cancel`` stops the opening (another thread's close): a step it cut short fails
+    as it may, a step after it raises the cancel's error."""
     safe = safe_url(url)
     if urlsplit(url).scheme.lower() not in ("ws", "wss"):
         raise ETPInvalidArgument(
@@ -437,7 +462,9 @@ def open_websocket(
 
     _log.debug("opening websocket to %s", safe)
     try:
-        sock, resp_headers = _upgrade(url, request_headers, timeout, tls, follow_redirects, proxy)
+        sock, resp_headers = _upgrade(
+            url, request_headers, timeout, tls, follow_redirects, proxy, cancel
+        )
     except websocket.WebSocketBadStatusException as exc:
         raise refusal_error(
             safe,

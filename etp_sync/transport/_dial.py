@@ -18,6 +18,8 @@ from typing import Any
 
 from etp_sync.errors import ETPConnectTimeout, ETPTransportError
 
+from ._cancel import ConnectCancel, watching
+
 __all__ = ["dial", "lookup"]
 
 AddrInfo = tuple[Any, ...]  # (family, type, proto, canonname, sockaddr), as getaddrinfo gives
@@ -95,11 +97,13 @@ def lookup(host: str, port: int, deadline: float) -> list[AddrInfo]:
     return pending.addresses
 
 
-def dial(host: str, port: int, deadline: float) -> socket.socket:
+def dial(
+    host: str, port: int, deadline: float, cancel: ConnectCancel | None = None
+) -> socket.socket:
     """A TCP connection to ``host:port`` opened by ``deadline`` (monotonic seconds): the name
     looked up (see :func:`lookup`), then each address tried in turn with the time left, as
     ``socket.create_connection`` does. Raises the last address's error (TimeoutError when the
-    time ran out)."""
+    time ran out). ``cancel`` stops a connect in progress (see :mod:`._cancel`)."""
     last: OSError | None = None
     for family, kind, proto, _name, address in lookup(host, port, deadline):
         left = deadline - time.monotonic()
@@ -108,10 +112,14 @@ def dial(host: str, port: int, deadline: float) -> socket.socket:
         sock = socket.socket(family, kind, proto)
         try:
             sock.settimeout(left)
-            sock.connect(address)
+            with watching(cancel, sock):
+                sock.connect(address)
         except OSError as exc:
             sock.close()
             last = exc
             continue
+        except BaseException:  # cancelled before the connect began
+            sock.close()
+            raise
         return sock
     raise last if last is not None else OSError(f"no address found for {host}:{port}")

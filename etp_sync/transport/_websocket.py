@@ -36,6 +36,7 @@ from etp_sync.errors import (
 )
 
 from .._timeouts import seconds
+from ._cancel import ConnectCancel
 from ._closing import _CLOSED, _CLOSING, _OPEN, ConnectionEnd
 from ._connect import (
     ETP_SUBPROTOCOL,
@@ -202,6 +203,7 @@ class WebSocketTransport(ConnectionEnd):
         stall_timeout: float = 60.0,
         close_timeout: float = 2.0,
         proxy: str | Literal[False] | None = None,
+        cancel: ConnectCancel | None = None,
     ) -> WebSocketTransport:
         """Open a websocket to ``url`` (ws:// or wss://) with subprotocol ``etp12.energistics.org``.
 
@@ -213,7 +215,7 @@ class WebSocketTransport(ConnectionEnd):
         whole opening (TCP, TLS, upgrade): past it :class:`~etp_sync.errors.ETPConnectTimeout`.
         ``proxy`` (``http://[user:password@]host:port``) tunnels the connection through an HTTP
         proxy (``CONNECT``); None takes it from the environment (see :func:`proxy_for`), False
-        goes direct.
+        goes direct. ``cancel`` lets another thread stop the opening (see :mod:`._cancel`).
 
         A refused upgrade raises an error that says what to check, in one line (never the
         answer's whole body): HTTP 401/403 :class:`~etp_sync.errors.ETPAuthorizationError`,
@@ -222,7 +224,7 @@ class WebSocketTransport(ConnectionEnd):
         """
         _stall_seconds(stall_timeout)  # a bad value is refused before dialling
         tls = lazy_tls(verify, ca_file, ssl_context)
-        sock = open_websocket(url, headers, connect_timeout, tls, follow_redirects, proxy)
+        sock = open_websocket(url, headers, connect_timeout, tls, follow_redirects, proxy, cancel)
         transport = cls(
             sock,
             url=url,
