@@ -551,3 +551,17 @@ def test_a_protocol_named_twice_is_requested_once(server: EmbeddedServer) -> Non
     with ETPSession(server.url, protocols=[4, 3, 4]) as session:
         assert session.protocols == (4, 3)
         assert set(session.server.protocols) == {3, 4}
+
+
+def test_without_auto_reconnect_the_first_call_after_a_drop_raises_and_the_next_connects(
+    server: EmbeddedServer,
+) -> None:
+    with ETPSession(server.url, auto_reconnect=False) as session:
+        session.get_dataspaces()
+        server.drop_connections()
+        with pytest.raises(ETPConnectionLost):  # cut off in flight, or finding it dropped
+            for _ in range(100):  # until the reader thread has seen the drop
+                session.get_dataspaces()
+        assert session.connect_count == 1
+        session.get_dataspaces()  # the caller was told once: this call connects again
+        assert session.connect_count == 2

@@ -59,6 +59,8 @@ class ConnectionKeeper:
         self._state_lock = threading.Lock()
         self._closed = threading.Event()
         self._opening: ConnectCancel | None = None
+        # The dropped connection whose loss a call has raised already (see _connection).
+        self._reported: SessionEngine | None = None
         self._after_connect: list[Callable[[], None]] = []
         self._on_disconnect: list[Callable[[ETPError], None]] = []
         self._hook_deadline = threading.local()  # .at: the deadline of the call running hooks
@@ -141,6 +143,13 @@ class ConnectionKeeper:
         self.connect_count += 1
         return conn
 
+    def _drop_reported(self) -> None:
+        """A call raised the loss of the session's connection (its request was cut off):
+        without ``auto_reconnect`` the next call connects again rather than raise it twice."""
+        conn = self._conn
+        if conn is not None and not conn.is_open:
+            self._reported = conn
+
     def _take_connection(self) -> SessionEngine | None:
         """The open connection, which the session no longer holds."""
         with self._state_lock:
@@ -219,7 +228,8 @@ class ConnectionKeeper:
                         self._conn = None
                 left = 2.0 if deadline is None else deadline - time.monotonic()
                 conn.close(send_close_session=False, wait=min(2.0, max(left, 0.0)))
-                if not self.auto_reconnect:
+                reported, self._reported = self._reported is conn, None
+                if not self.auto_reconnect and not reported:  # the caller learns of the drop
                     raise fresh_error(error) if error else ETPConnectionLost("connection lost")
                 log.info("connection lost (%s); reconnecting", error)
             conn = self._open(deadline)

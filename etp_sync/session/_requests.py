@@ -130,6 +130,7 @@ class RequestSender(ConnectionKeeper):
                 raise
             except ETPConnectionLost as exc:
                 if isinstance(exc, ETPSessionClosed) or resends <= 0:
+                    self._drop_reported()
                     raise
                 resends -= 1
                 log.info("retrying %s after connection loss: %s", bodies[0].etp_name, exc)

@@ -181,7 +181,10 @@ class ETPSession(RequestSender, CallsMixin):
             (ws://) from the environment, honouring ``no_proxy``; False never uses one.
         application_name, application_version: announced in RequestSession.
         protocols: protocol numbers to request (role ``store``).
-        auto_reconnect: reconnect on next use after a drop (otherwise raise).
+        auto_reconnect: reconnect on next use after a drop, and resend an idempotent read cut
+            off by one. False: one call raises the drop's error (the request it cut off,
+            or else the first call after it), so the caller learns of it; the next call
+            connects again.
         token_refresh_interval: seconds between renewals of tokens that are not JWTs (None:
             only when the server says they expired).
         token_refresh_margin: renew a JWT this many seconds before its ``exp``.
