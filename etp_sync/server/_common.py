@@ -1,14 +1,17 @@
 """Helpers shared by the protocol handlers: replies, size-aware splitting, record conversion.
 
-A handler answers a request with a list of message bodies; the session sends them in order under
-the request's correlation id, FIN on the last one. Everything here builds those lists so that no
-single message exceeds the session's negotiated size.
+A handler answers a request with a list of message bodies, or an iterator making them as they are
+sent (replies of stored values: a few messages' worth held at a time, whatever the number of
+keys); the session sends them in order under the request's correlation id, FIN on the last one.
+Everything here builds those messages so that no single message exceeds the session's
+negotiated size.
 """
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from etp_sync.codec import EncodedBody, encode_body, encode_within, encoded_body_size
@@ -42,6 +45,8 @@ __all__ = [
     "error_info",
     "errors_reply",
     "fitting",
+    "hold_entries",
+    "lazy_per_item_reply",
     "object_resource",
     "per_item_handler",
     "per_item_reply",
@@ -49,6 +54,7 @@ __all__ = [
     "response_maker",
     "split_list",
     "split_map",
+    "stream_map",
 ]
 
 # Room left in every message for the header (five varints) and slack.
@@ -58,7 +64,9 @@ CHUNK_OVERHEAD = 128
 
 # A reply message: a record, or its body already encoded (sized by the handler, sent as is).
 Outgoing = Record | EncodedBody
-Reply = list[Outgoing] | None
+# A handler's messages: a list, or an iterator making them one at a time as they are sent (a
+# reply whose messages together could hold far more than one message's worth of memory).
+Reply = list[Outgoing] | Iterator[Outgoing] | None
 
 
 class SessionContext(Protocol):
@@ -123,6 +131,66 @@ def split_map(
     sizes = [encoded_body_size(make({k: entries[k]})) - base + 16 for k in keys]
     budget = max(1, limit - MESSAGE_MARGIN - base)
     return [make({keys[i]: entries[keys[i]] for i in group}) for group in _pack(sizes, budget)]
+
+
+def hold_entries(
+    make: Callable[[dict[str, Any]], Record],
+    entries: Iterator[tuple[str, Any]],
+    limit: int,
+    weigh: Callable[[Any], int],
+) -> tuple[dict[str, Any], bool]:
+    """Take entries while one message of all of them may still fit in ``limit`` bytes.
+
+    Returns the entries taken and True when ``entries`` ran out; False when the last one
+    taken made a message of them all too big (then no message of all the entries fits: a
+    map's encoding only grows with more entries). The message is sized each time the bytes
+    the entries hold (``weigh``) pass twice what they were at the last sizing, first at
+    ``limit``: the entries held stay within a few messages' worth, and a reply that fits is
+    not sized at all (it is encoded once, as :func:`split_map` does)."""
+    held: dict[str, Any] = {}
+    weight = 0
+    check_at = limit
+    for key, value in entries:
+        held[key] = value
+        weight += weigh(value)
+        if weight > check_at:
+            if not fits(make(held), limit):
+                return held, False
+            check_at = 2 * weight
+    return held, True
+
+
+def stream_map(
+    make: Callable[[dict[str, Any]], Record],
+    entries: Iterable[tuple[str, Any]],
+    limit: int,
+    weigh: Callable[[Any], int],
+) -> Iterator[Outgoing]:
+    """The messages :func:`split_map` makes of ``dict(entries)``, made as ``entries`` come.
+
+    ``entries`` may compute each value as it is taken (e.g. read an array): only about one
+    message's worth of them is held at a time (see :func:`hold_entries`; ``weigh(value)`` is the
+    bytes a value holds), never all of them. The messages are the same, split the same way.
+    """
+    rest = iter(entries)
+    held, complete = hold_entries(make, rest, limit, weigh)
+    if complete:
+        yield from split_map(make, held, limit)
+        return
+    # Too big for one message: packed greedily in order, as split_map packs them.
+    base = encoded_body_size(make({}))
+    budget = max(1, limit - MESSAGE_MARGIN - base)
+    current: dict[str, Any] = {}
+    used = 0
+    for key, value in itertools.chain(held.items(), rest):
+        size = encoded_body_size(make({key: value})) - base + 16
+        if current and used + size > budget:
+            yield make(current)
+            current, used = {}, 0
+        current[key] = value
+        used += size
+    if current:
+        yield make(current)
 
 
 def split_list(
@@ -271,17 +339,23 @@ def data_object(obj: StoredObject, *, with_data: bool = True) -> Any:
 
 def chunked_object(
     dobj: Any, data: bytes, limit: int, chunk_class: Any
-) -> tuple[Any, list[Record]]:
-    """Split an object too big for one message: header-only copy (blobId, no data) + Chunks."""
+) -> tuple[Any, Iterator[Record]]:
+    """Split an object too big for one message: header-only copy (blobId, no data) + Chunks
+    (made one at a time as they are taken)."""
     blob_id = uuid.uuid4()
     head = dobj.replace(blob_id=blob_id, data=b"")
     step = max(1, limit - CHUNK_OVERHEAD - MESSAGE_MARGIN)
+    return head, _chunks(data, step, blob_id, chunk_class)
+
+
+def _chunks(data: bytes, step: int, blob_id: uuid.UUID, chunk_class: Any) -> Iterator[Record]:
+    """The Chunks of ``data``, each piece copied as its Chunk is made (when it is sent): a
+    reply naming a big object under many keys holds a chunk or two at a time, not a copy of
+    the object per key."""
     view = memoryview(data)
-    chunks: list[Record] = []
     for start in range(0, max(len(data), 1), step):
         piece = bytes(view[start : start + step])
-        chunks.append(chunk_class(blob_id=blob_id, data=piece, final=start + step >= len(data)))
-    return head, chunks
+        yield chunk_class(blob_id=blob_id, data=piece, final=start + step >= len(data))
 
 
 def fits(body: Record, limit: int) -> bool:
@@ -323,6 +397,41 @@ def per_item_reply(
     return map_reply(make, done, errors, session.max_message_size)
 
 
+def lazy_per_item_reply(
+    session: SessionContext,
+    items: Mapping[str, Any],
+    action: Callable[[str, Any], Any],
+    make: Callable[[dict[str, Any]], Record],
+    weigh: Callable[[Any], int],
+) -> Iterator[Outgoing]:
+    """:func:`per_item_reply`'s messages, each key's action run as the reply is sent.
+
+    For reads whose results hold memory (arrays' values): the results of all keys are never
+    held together, only about a message's worth of them (``weigh(result)``: the bytes one
+    holds), so a request naming the same big array under many keys costs what one message
+    costs, not a copy per key. The messages are the same as :func:`per_item_reply`'s."""
+    errors: dict[str, BaseException] = {}
+
+    def results() -> Iterator[tuple[str, Any]]:
+        for key, item in items.items():
+            try:
+                result = action(key, item)
+            except ETPError as exc:
+                errors[key] = exc.with_traceback(None)  # see per_item_reply
+                continue
+            yield key, "" if result is None else result
+
+    limit = session.max_message_size
+    done = results()
+    first = next(done, None)
+    # As map_reply: no response message when every key failed.
+    if first is not None or not errors:
+        yield from stream_map(
+            make, itertools.chain([] if first is None else [first], done), limit, weigh
+        )
+    yield from errors_reply(errors, limit)
+
+
 ItemAction = Callable[[SessionContext, str, Any], Any]
 
 
@@ -338,22 +447,28 @@ def response_maker(
 
 
 def per_item_handler(
-    request_field: str, make: Callable[[dict[str, Any]], Record]
+    request_field: str,
+    make: Callable[[dict[str, Any]], Record],
+    weigh: Callable[[Any], int] | None = None,
 ) -> Callable[[ItemAction], Handler]:
     """Decorator: a handler of a map-keyed request from ``action(session, key, item)``.
 
     The handler runs the action for every entry of ``body.<request_field>`` and answers with
-    :func:`per_item_reply` (results in ``make`` messages, per-key errors in ProtocolExceptions).
+    :func:`per_item_reply` (results in ``make`` messages, per-key errors in ProtocolExceptions);
+    with ``weigh`` (reads whose results hold memory), with :func:`lazy_per_item_reply`: the
+    actions run as the reply is sent.
     """
 
     def wrap(action: ItemAction) -> Handler:
         def handler(session: SessionContext, header: Any, body: Any) -> Reply:
-            return per_item_reply(
-                session,
-                getattr(body, request_field),
-                lambda key, item: action(session, key, item),
-                make,
-            )
+            items = getattr(body, request_field)
+
+            def run(key: str, item: Any) -> Any:
+                return action(session, key, item)
+
+            if weigh is not None:
+                return lazy_per_item_reply(session, items, run, make, weigh)
+            return per_item_reply(session, items, run, make)
 
         handler.__name__ = action.__name__
         handler.__qualname__ = action.__qualname__

@@ -110,17 +110,32 @@ def _envelope(key: str, ndim: int) -> int:
     return 8 * 10 + len(key.encode("utf-8")) + 10 * ndim
 
 
+def _values_bytes(array: Any) -> int:
+    """The bytes the values of a DataArray of a reply hold (a copy, or a lent view, of the
+    store's): a numpy array's, a ``bytes`` branch's, 8 per string (the strings are shared)."""
+    item = array.data.item
+    values = getattr(item, "values", item)
+    if isinstance(values, np.ndarray):
+        return int(values.nbytes)
+    if isinstance(values, list):
+        return 8 * len(values)
+    return memoryview(values).nbytes
+
+
 _ARRAYS = response_maker(messages.DataArray.GetDataArraysResponse, "data_arrays")
 _SUBARRAYS = response_maker(messages.DataArray.GetDataSubarraysResponse, "data_subarrays")
 
 
-@per_item_handler("data_arrays", _ARRAYS)
+# Gets read each key's values as the reply is sent (per_item_handler's weigh): a request
+# naming the same array under many keys holds about a message's worth of values, not a copy
+# per key.
+@per_item_handler("data_arrays", _ARRAYS, _values_bytes)
 def get_data_arrays(session: SessionContext, key: str, uid: Any) -> Any:
     """GetDataArrays → GetDataArraysResponse part(s) + per-key errors."""
     return _array_reply(session, key, uid, None, None, _ARRAYS)
 
 
-@per_item_handler("data_subarrays", _SUBARRAYS)
+@per_item_handler("data_subarrays", _SUBARRAYS, _values_bytes)
 def get_data_subarrays(session: SessionContext, key: str, sub: Any) -> Any:
     """GetDataSubarrays → GetDataSubarraysResponse part(s) + per-key errors.
 

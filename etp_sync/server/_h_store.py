@@ -12,8 +12,9 @@ as it came.
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,9 @@ from ._common import (
     errors_reply,
     fits,
     fitting,
+    hold_entries,
     map_reply,
+    stream_map,
 )
 from ._query import context_resources
 from .store import ObjectPut, StoreError, object_put
@@ -58,41 +61,60 @@ def _objects_reply(
     make: Callable[[dict[str, Any]], Record],
     chunk_class: Any,
     trailer: list[Record] | None = None,
-) -> list[Outgoing]:
+) -> Iterator[Outgoing]:
     """Response messages for objects by key: small ones packed, big ones chunked (followed by
     ``trailer`` when there are any).
 
     ``make`` builds one response from some of the objects by key; a response whose objects
-    are a list (StoreQuery) takes the map's values in order."""
-    trailer = trailer or []
+    are a list (StoreQuery) takes the map's values in order.
+
+    The messages are made as they are sent: the objects' records, and the pieces of a big
+    object's data, of about a message at a time, never of all keys at once (a request may
+    name the same big object under thousands of keys)."""
     limit = session.max_message_size
-    records = {key: data_object(obj) for key, obj in found.items()}
-    encoded = fitting(make(records), limit)
-    if encoded is not None:
-        return [encoded]  # then each object fits in a message of its own too
-    small: dict[str, Any] = {}
-    big: list[Record] = []
-    for key, obj in found.items():
-        dobj = records[key]
-        if fits(make({key: dobj}), limit):
-            small[key] = dobj
-            continue
-        head, chunks = chunked_object(dobj, obj.xml, limit, chunk_class)
-        big.append(make({key: head}))
-        big.extend(chunks)
-    out: list[Outgoing] = []
-    if small or not big:
-        out += map_reply(make, small, {}, limit)
-    return out + big + (trailer if big else [])
+    records = ((key, data_object(obj)) for key, obj in found.items())
+    held, complete = hold_entries(make, records, limit, _object_weight)
+    if complete:
+        encoded = fitting(make(held), limit)
+        if encoded is not None:
+            yield encoded  # then each object fits in a message of its own too
+            return
+    big: list[str] = []
+
+    def small() -> Iterator[tuple[str, Any]]:
+        for key, obj in found.items():
+            dobj = held.pop(key, None)
+            if dobj is None:
+                dobj = data_object(obj)
+            if fits(make({key: dobj}), limit):
+                yield key, dobj
+            else:
+                big.append(key)
+
+    smalls = small()
+    first = next(smalls, None)
+    if first is not None:
+        yield from stream_map(make, itertools.chain([first], smalls), limit, _object_weight)
+    for key in big:
+        head, chunks = chunked_object(data_object(found[key]), found[key].xml, limit, chunk_class)
+        yield make({key: head})
+        yield from chunks
+    if big:
+        yield from trailer or []
+
+
+def _object_weight(dobj: Any) -> int:
+    """About the bytes a DataObject record in a reply takes (its data, the store's, shared)."""
+    return len(dobj.data) + 1024
 
 
 def get_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
     """GetDataObjects → GetDataObjectsResponse part(s), Chunks, ProtocolException for misses."""
     _check_format(body.format)
     found, errors = session.store.get_objects(dict(body.uris), tx=session.transaction)
-    out: list[Outgoing] = []
+    out: Iterator[Outgoing] = iter(())
     if found or not errors:
-        out += _objects_reply(
+        out = _objects_reply(
             session,
             found,
             lambda part: messages.Store.GetDataObjectsResponse(data_objects=part),
@@ -102,7 +124,7 @@ def get_data_objects(session: SessionContext, header: Any, body: Any) -> Reply:
             if session.profile.trailing_empty_object_response
             else None,
         )
-    return out + errors_reply(errors, session.max_message_size)
+    return itertools.chain(out, errors_reply(errors, session.max_message_size))
 
 
 def _part_bytes(session: SessionContext, header: Any, body: Any) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from etp_sync.codec import EncodedBody, MessageFlags, MessageFramer
@@ -63,7 +63,7 @@ class ReplySender:
 
     def send_parts(
         self,
-        bodies: Sequence[Outgoing],
+        bodies: Iterable[Outgoing],
         correlation_id: int | None,
         protocol: int = 0,
     ) -> None:
@@ -73,14 +73,21 @@ class ReplySender:
         and the later parts correlate to it. ``protocol`` is the header protocol of
         ProtocolException/Acknowledge parts (the protocol of the request they answer).
         A part already encoded (:class:`~etp_sync.codec.EncodedBody`, when a handler sized
-        it) is framed as it is, not encoded again.
+        it) is framed as it is, not encoded again. ``bodies`` may be an iterator making the
+        parts as they are taken (a lazy reply): each is taken after the one before it went out
+        but one (the part after it decides its FIN), and no other message goes in between.
         """
-        if not bodies:
+        parts_in = iter(bodies)
+        upcoming = next(parts_in, None)
+        if upcoming is None:
             return
         compress = None if self.compression else False
         with self._send_lock:
             first_id = 0
-            for i, outgoing in enumerate(bodies):
+            i = 0
+            while upcoming is not None:
+                outgoing = upcoming
+                upcoming = next(parts_in, None)
                 if isinstance(outgoing, EncodedBody):
                     encoded, body = outgoing, outgoing.body
                 else:
@@ -92,27 +99,32 @@ class ReplySender:
                         first_id = message_id
                 else:
                     corr = correlation_id
+                i += 1
                 mt = body.etp_message_type
                 proto = protocol if mt in (1000, 1001) else body.etp_protocol or 0
                 framer = _FRAMERS.get((body.__class__, proto)) or _framer(body.__class__, proto)
-                flags = _FIN if i == len(bodies) - 1 else 0
+                flags = _FIN if upcoming is None else 0
                 if encoded is None:
                     parts, size = framer.parts(body, corr, message_id, flags, compress)
                 else:
                     parts, size = framer.frame(
                         encoded.parts, encoded.size, corr, message_id, flags, compress
                     )
+                name = body.etp_name
+                # The message's values are let go of before the next part is made.
+                del outgoing, encoded, body
                 self._emit(parts)
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug(
                         "%s <- %s id=%s corr=%s flags=%s (%d B)",
                         self.peer,
-                        body.etp_name,
+                        name,
                         message_id,
                         corr,
                         flags,
                         size,
                     )
+                del parts
 
     def _emit(self, parts: list[Any]) -> None:
         """Send one message, or hold it (send lock held).

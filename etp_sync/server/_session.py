@@ -26,6 +26,7 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from etp_sync._version import __version__
@@ -47,6 +48,7 @@ from etp_sync.protocol.negotiation import ServerOffer, negotiate
 from etp_sync.schema import PROTOCOLS, messages
 from etp_sync.transport._websocket import WebSocketTransport
 
+from ._common import Outgoing
 from ._h_core import core_message, refuse_expired
 from ._h_notification import notifications_for
 from ._handlers import HANDLERS
@@ -441,8 +443,30 @@ class ServerSession(ReplySender):
                 header.protocol,
             )
             return
-        if reply:
-            self.send_parts(reply, respond_to, header.protocol)
+        if isinstance(reply, list):
+            if reply:
+                self.send_parts(reply, respond_to, header.protocol)
+        elif reply is not None:
+            self._send_lazy(reply, respond_to, header.protocol, body.etp_name)
+
+    def _send_lazy(
+        self, reply: Iterator[Outgoing], respond_to: int, protocol: int, name: str
+    ) -> None:
+        """Send a reply whose messages are made as they go out. A failure while making them
+        is answered as a handler's failure is (EREQUEST_DENIED), ending the exchange after the
+        messages already sent."""
+        try:
+            self.send_parts(reply, respond_to, protocol)
+        except ETPTransportError:
+            raise
+        except Exception as exc:
+            log.exception("%s: handler of %s failed", self.peer, name)
+            self.send_error(
+                ErrorCode.EREQUEST_DENIED,
+                f"internal server error: {type(exc).__name__}: {exc}",
+                respond_to,
+                protocol,
+            )
 
     # -- notifications ------------------------------------------------------------------------
 
