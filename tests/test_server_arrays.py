@@ -300,6 +300,17 @@ WRAPPING = [_X, _Y, pow(_X * _Y, -1, 2**64)]
 HUGE_DIMENSIONS = [WRAPPING, [2**32, 2**32, 0], [0, 2**62]]
 
 
+def _double_metadata(dims: list[int]) -> Any:
+    """The DataArrayMetadata record of a float64 array of ``dims``."""
+    return datatypes.DataArrayTypes.DataArrayMetadata(
+        dimensions=dims,
+        transport_array_type="arrayOfDouble",
+        logical_array_type="arrayOfDouble64LE",
+        store_last_write=0,
+        store_created=0,
+    )
+
+
 def test_wrapping_dimensions_wrap_in_int64() -> None:
     assert int(np.prod(np.array(WRAPPING, dtype=np.uint64))) == 1  # what the old check saw
 
@@ -315,15 +326,8 @@ def test_dimensions_numpy_cannot_shape_are_a_decode_error(dims: list[int]) -> No
     meta = ArrayMetadata(tuple(dims), np.dtype("<f8"), "arrayOfDouble", "arrayOfDouble64LE")
     with pytest.raises(ETPDecodeError):  # what a hostile server's reply gives the client
         decode(any_array, dims, dims, meta)
-    record = datatypes.DataArrayTypes.DataArrayMetadata(
-        dimensions=dims,
-        transport_array_type="arrayOfDouble",
-        logical_array_type="arrayOfDouble64LE",
-        store_last_write=0,
-        store_created=0,
-    )
     with pytest.raises(ETPDecodeError):
-        metadata_from_record(record)
+        metadata_from_record(_double_metadata(dims))
 
 
 def test_huge_dimensions_are_refused_per_key(server: EmbeddedServer) -> None:
@@ -354,13 +358,7 @@ def test_huge_dimensions_are_refused_per_key(server: EmbeddedServer) -> None:
         uninit = {
             f"u{n}": datatypes.DataArrayTypes.PutUninitializedDataArrayType(
                 uid=datatypes.DataArrayTypes.DataArrayIdentifier(uri=EPC, path_in_resource=f"u{n}"),
-                metadata=datatypes.DataArrayTypes.DataArrayMetadata(
-                    dimensions=dims,
-                    transport_array_type="arrayOfDouble",
-                    logical_array_type="arrayOfDouble64LE",
-                    store_last_write=0,
-                    store_created=0,
-                ),
+                metadata=_double_metadata(dims),
             )
             for n, dims in enumerate([[2, 2], [0, 2**62], [0, 2**40]])
         }

@@ -1392,6 +1392,17 @@ def _has_array(store: Store, part: str, path: str, tx: uuid.UUID | None) -> bool
     return True
 
 
+def _put_chain(store: Store, n: int) -> list[str]:
+    """Store ``n`` interpretations in DS, each referencing the next; their uuids, in order."""
+    chain = [str(uuid.UUID(int=i + 1)) for i in range(n)]
+    objs = {}
+    for uid, nxt in zip(chain, [*chain[1:], None], strict=True):
+        refs = [("obj_X", nxt)] if nxt else []
+        objs[uid] = resqml_obj("obj_HorizonInterpretation", uid, uid, refs)
+    store.put_objects(DS, objs)
+    return chain
+
+
 def test_delete_with_prune_builds_the_link_graph_once(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1401,12 +1412,7 @@ def test_delete_with_prune_builds_the_link_graph_once(
     from etp_sync.server.store import _objects
 
     n = 60
-    chain = [str(uuid.UUID(int=i + 1)) for i in range(n)]
-    objs = {}
-    for uid, nxt in zip(chain, [*chain[1:], None], strict=True):
-        refs = [("obj_X", nxt)] if nxt else []
-        objs[uid] = resqml_obj("obj_HorizonInterpretation", uid, uid, refs)
-    store.put_objects(DS, objs)
+    chain = _put_chain(store, n)
     built: list[int] = []
 
     def counted(view: Any) -> Any:
@@ -1497,12 +1503,7 @@ def test_the_referential_check_passes_over_the_dataspace_once(store: Store) -> N
             return super().items()
 
     n = 60
-    chain = [str(uuid.UUID(int=i + 1)) for i in range(n)]
-    objs = {}
-    for uid, nxt in zip(chain, [*chain[1:], None], strict=True):
-        refs = [("obj_X", nxt)] if nxt else []
-        objs[uid] = resqml_obj("obj_HorizonInterpretation", uid, uid, refs)
-    store.put_objects(DS, objs)
+    chain = _put_chain(store, n)
     uri = [f"{DS}/resqml20.obj_HorizonInterpretation({u})" for u in chain]
     space = store._spaces[store.get_dataspace(DS).path]
     space.objects = Passes(space.objects)

@@ -852,6 +852,12 @@ def test_fragmented_message_with_interleaved_ping() -> None:
     ],
 )
 def test_protocol_violations_close_with_1002(bad: bytes) -> None:
+    assert close_answer(bad) == struct.pack("!H", 1002)
+
+
+def close_answer(bad: bytes) -> bytes:
+    """The payload of the close frame our client answers ``bad`` (a peer's bytes) with; the
+    client must raise ETPProtocolError."""
     codes: list[bytes] = []
 
     def script(conn: socket.socket) -> None:
@@ -865,7 +871,8 @@ def test_protocol_violations_close_with_1002(bad: bytes) -> None:
         with pytest.raises(ETPProtocolError):
             transport.recv_message(5)
         transport.close()
-    assert codes == [struct.pack("!H", 1002)]
+    assert peer.error is None and len(codes) == 1
+    return codes[0]
 
 
 @pytest.mark.parametrize(
@@ -885,21 +892,7 @@ def test_a_malformed_close_frame_fails_the_connection_and_is_not_echoed(
 ) -> None:
     """RFC 6455 5.5.1, 7.4 and 8.1: our close answers with 1002 (1007 for the reason), never
     with the peer's bytes."""
-    codes: list[bytes] = []
-
-    def script(conn: socket.socket) -> None:
-        conn.sendall(frame(8, payload))
-        opcode, reply = read_frame(conn)
-        assert opcode == 8
-        codes.append(reply)
-
-    with RawPeer(script) as peer:
-        transport = WebSocketTransport.connect(peer.url)
-        with pytest.raises(ETPProtocolError):
-            transport.recv_message(5)
-        transport.close()
-    assert codes == [struct.pack("!H", answer)]
-    assert peer.error is None
+    assert close_answer(frame(8, payload)) == struct.pack("!H", answer)
 
 
 def test_a_valid_close_frame_is_echoed_with_its_code() -> None:
