@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from etp_sync.codec import EncodedBody, encode_body, encode_within, encoded_body_size
 from etp_sync.errors import ErrorCode, ETPError
@@ -64,6 +64,7 @@ CHUNK_OVERHEAD = 128
 
 # A reply message: a record, or its body already encoded (sized by the handler, sent as is).
 Outgoing = Record | EncodedBody
+T = TypeVar("T")
 # A handler's messages: a list, or an iterator making them one at a time as they are sent (a
 # reply whose messages together could hold far more than one message's worth of memory).
 Reply = list[Outgoing] | Iterator[Outgoing] | None
@@ -98,20 +99,36 @@ class SessionContext(Protocol):
 Handler = Callable[[SessionContext, Any, Any], Reply]
 
 
-def _pack(sizes: Sequence[int], budget: int) -> list[list[int]]:
-    """Greedy grouping of item indices so that each group's size stays within ``budget``."""
-    groups: list[list[int]] = []
-    current: list[int] = []
+def _groups(items: Iterable[T], size_of: Callable[[T], int], budget: int) -> Iterator[list[T]]:
+    """Greedy grouping of ``items`` in order so that each group's size stays within
+    ``budget`` (an item too big on its own gets a group of its own); each group is given as
+    soon as it is complete, so ``items`` may be made as they are taken."""
+    current: list[T] = []
     used = 0
-    for i, size in enumerate(sizes):
+    for item in items:
+        size = size_of(item)
         if current and used + size > budget:
-            groups.append(current)
+            yield current
             current, used = [], 0
-        current.append(i)
+        current.append(item)
         used += size
     if current:
-        groups.append(current)
-    return groups
+        yield current
+
+
+def _map_messages(
+    make: Callable[[dict[str, Any]], Record], entries: Iterable[tuple[str, Any]], limit: int
+) -> Iterator[Record]:
+    """Messages ``make(part)`` of the map ``entries``, packed greedily in order, each within
+    ``limit`` (see :func:`_groups`)."""
+    base = encoded_body_size(make({}))
+    budget = max(1, limit - MESSAGE_MARGIN - base)
+
+    def size_of(entry: tuple[str, Any]) -> int:
+        return encoded_body_size(make({entry[0]: entry[1]})) - base + 16
+
+    for group in _groups(entries, size_of, budget):
+        yield make(dict(group))
 
 
 def split_map(
@@ -126,11 +143,7 @@ def split_map(
     encoded = encode_body(whole) if len(entries) <= 1 else fitting(whole, limit)
     if encoded is not None:
         return [encoded]
-    keys = list(entries)
-    base = encoded_body_size(make({}))
-    sizes = [encoded_body_size(make({k: entries[k]})) - base + 16 for k in keys]
-    budget = max(1, limit - MESSAGE_MARGIN - base)
-    return [make({keys[i]: entries[keys[i]] for i in group}) for group in _pack(sizes, budget)]
+    return list(_map_messages(make, entries.items(), limit))
 
 
 def hold_entries(
@@ -178,19 +191,7 @@ def stream_map(
         yield from split_map(make, held, limit)
         return
     # Too big for one message: packed greedily in order, as split_map packs them.
-    base = encoded_body_size(make({}))
-    budget = max(1, limit - MESSAGE_MARGIN - base)
-    current: dict[str, Any] = {}
-    used = 0
-    for key, value in itertools.chain(held.items(), rest):
-        size = encoded_body_size(make({key: value})) - base + 16
-        if current and used + size > budget:
-            yield make(current)
-            current, used = {}, 0
-        current[key] = value
-        used += size
-    if current:
-        yield make(current)
+    yield from _map_messages(make, itertools.chain(held.items(), rest), limit)
 
 
 def split_list(
@@ -205,9 +206,12 @@ def split_list(
     if encoded is not None:
         return [encoded]
     base = encoded_body_size(make([]))
-    sizes = [encoded_body_size(make([item])) - base + 16 for item in items]
     budget = max(1, limit - MESSAGE_MARGIN - base)
-    return [make([items[i] for i in group]) for group in _pack(sizes, budget)]
+
+    def size_of(item: Any) -> int:
+        return encoded_body_size(make([item])) - base + 16
+
+    return [make(group) for group in _groups(items, size_of, budget)]
 
 
 def error_info(error: BaseException | int, message: str = "") -> Any:
