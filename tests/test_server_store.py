@@ -1473,43 +1473,58 @@ def test_delete_refuses_what_the_definition_says(seed: int) -> None:
     assert set(found) == {g.uri[u] for u in g.uids if u not in requested or u in refused}
 
 
+class Passes(dict[str, Any]):
+    """The objects of a dataspace, counting the passes over them."""
+
+    count = 0
+
+    def _counted(self) -> None:
+        self.count += 1
+
+    def __iter__(self) -> Any:
+        self._counted()
+        return super().__iter__()
+
+    def keys(self) -> Any:
+        self._counted()
+        return super().keys()
+
+    def values(self) -> Any:
+        self._counted()
+        return super().values()
+
+    def items(self) -> Any:
+        self._counted()
+        return super().items()
+
+
+def test_a_delete_in_a_transaction_makes_no_pass_over_the_dataspace(store: Store) -> None:
+    """A plain delete (no prune, no datasets) inside a transaction, where no referential check
+    runs, costs no pass over the dataspace's objects however many there are."""
+    chain = _put_chain(store, 60)
+    space = store._spaces[store.get_dataspace(DS).path]
+    space.objects = passes = Passes(space.objects)
+    tx = store.start_transaction("A", [DS])
+    last = f"{DS}/resqml20.obj_HorizonInterpretation({chain[-1]})"
+    deleted, errs = store.delete_objects([last], tx=tx)
+    assert not errs and deleted[last] == [last]
+    assert passes.count == 0
+    store.rollback_transaction(tx)
+
+
 def test_the_referential_check_passes_over_the_dataspace_once(store: Store) -> None:
     """Deleting objects 1..N-1 of a chain 0 → 1 → … → N-1 (0 stays, so each is refused in
     turn) passes over the dataspace's objects once, not once per refusal (N times under the
     store's lock: quadratic, every other session waiting); each key names what keeps it."""
 
-    class Passes(dict[str, Any]):
-        """The objects of a dataspace, counting the passes over them."""
-
-        count = 0
-
-        def _counted(self) -> None:
-            Passes.count += 1
-
-        def __iter__(self) -> Any:
-            self._counted()
-            return super().__iter__()
-
-        def keys(self) -> Any:
-            self._counted()
-            return super().keys()
-
-        def values(self) -> Any:
-            self._counted()
-            return super().values()
-
-        def items(self) -> Any:
-            self._counted()
-            return super().items()
-
     n = 60
     chain = _put_chain(store, n)
     uri = [f"{DS}/resqml20.obj_HorizonInterpretation({u})" for u in chain]
     space = store._spaces[store.get_dataspace(DS).path]
-    space.objects = Passes(space.objects)
+    space.objects = passes = Passes(space.objects)
     deleted, errs = store.delete_objects({str(i): uri[i] for i in range(1, n)})
     assert deleted == {}
     assert list(errs) == [str(i) for i in range(1, n)]
     for i in range(1, n):
         assert errs[str(i)].message.endswith(f"still referenced by {uri[i - 1]}")
-    assert Passes.count == 1
+    assert passes.count == 1

@@ -66,7 +66,11 @@ class _Remaining:
         return owned
 
     def remove(self, uid: str) -> None:
-        """``uid`` was staged deleted: take it out of what is left."""
+        """``uid`` was staged deleted: take it out of what is left. Nothing to do before the
+        objects were first needed: they are read then from the stage, which has the deletion
+        (a plain delete makes no pass over the dataspace)."""
+        if "objects" not in self.__dict__:
+            return
         obj = self.objects.pop(uid, None)
         if obj is None:  # gone already (or the view was built without it)
             return
