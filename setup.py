@@ -1,9 +1,13 @@
-"""Build script: everything but the optional compiled varint loops lives in setup.cfg.
+"""Build script: everything but the optional compiled loops lives in setup.cfg.
 
-``etp_sync.codec._varint_c`` encodes and decodes integer arrays (Avro varints)
-about five times faster than the numpy kernels. It is
-optional: where no C compiler or Python headers are found, the build warns and goes on, and
-etp_sync uses its numpy implementation, with the same results.
+Two small C modules are optional: where no C compiler or headers are found, the build warns and
+goes on, and etp_sync uses its Python implementation, with the same results.
+
+- ``etp_sync.codec._varint_c`` encodes and decodes integer arrays (Avro varints) about five
+  times faster than the numpy kernels.
+- ``etp_sync._xmlscan_c`` reads a data object's identity and citation with expat's events
+  handled in C (the embedded server's parse of every document it is sent); it needs expat's
+  header, ``expat.h``.
 """
 
 from setuptools import Extension, setup
@@ -14,6 +18,11 @@ setup(
             "etp_sync.codec._varint_c",
             sources=["etp_sync/codec/_varint_c.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "etp_sync._xmlscan_c",
+            sources=["etp_sync/_xmlscan_c.c"],
+            optional=True,
+        ),
     ]
 )

@@ -14,14 +14,13 @@ compiled loops off.
 
 from __future__ import annotations
 
-import logging
-import os
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from .._native import load_native
 from . import _varint_decode, _varint_encode
 from ._varint_bits import BufferLike, as_int64, byte_buffer
 from ._varint_encode import OUTPUT_POOL
@@ -36,25 +35,12 @@ __all__ = [
     "varint_array_size",
 ]
 
-_log = logging.getLogger("etp_sync.codec")
 
 _NATIVE = (np.dtype(np.int64), np.dtype(np.int32))
 _MAX_VARINT = 10  # bytes of the longest varint of a 64-bit value
 
 
-def _load_kernel() -> ModuleType | None:
-    """The compiled loops, or None when they are not built or are turned off."""
-    if os.environ.get("ETP_SYNC_NO_COMPILED"):
-        return None
-    try:
-        from . import _varint_c
-    except ImportError as exc:
-        _log.debug("compiled varint loops not available (%s): numpy kernels in use", exc)
-        return None
-    return _varint_c
-
-
-KERNEL: ModuleType | None = _load_kernel()
+KERNEL: ModuleType | None = load_native("etp_sync.codec._varint_c", "the numpy kernels")
 """The compiled loops in use (None: the numpy kernels); tests set it to run either."""
 
 

@@ -1,0 +1,321 @@
+/* Optional compiled fast path of the store's parse of a data object (etp_sync._xmlscan).
+ *
+ * scan(data, fields) runs Python's own expat (reached through the pyexpat C API capsule, so
+ * the parser is the very one xml.parsers.expat and ElementTree use) over a whole document with
+ * handlers written in C, and keeps what etp_sync._xmlpeek's expat handlers keep: the root's
+ * name (expat's "namespace}local" spelling), its attributes, and the leading text of the first
+ * child of each name in ``fields`` of the root's first Citation child. It returns
+ * (root name, attributes, citation texts) for a well-formed document that holds no reference,
+ * no dataset and no document type declaration, and None for any other: the Python code then
+ * decides (and words any error) exactly as it does without this module.
+ *
+ * "Holds no reference" is decided as etp_sync.server._xml._holds_no_references decides it: none
+ * of the bytes UUID, Uuid, PathIn, <!DOCTYPE or NUL in the document. Without a NUL, a document
+ * expat reads with no unknown-encoding handler is in UTF-8, ISO-8859-1 or US-ASCII (UTF-16
+ * holds NULs), where a name spelt in ASCII shows as such in the bytes; a document in any
+ * other encoding is refused here and goes to the Python code.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <expat.h>
+#include <pyexpat.h>
+#include <string.h>
+
+#define NS_SEPARATOR '}'
+#define MAX_FIELDS 16
+#define MAX_ROOT_ATTRIBUTES 64 /* more: the Python code reads the document */
+
+static struct PyExpat_CAPI *expat_capi;
+
+/* A growable byte buffer. */
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} Buffer;
+
+static int
+buffer_add(Buffer *b, const char *s, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n) {
+            cap *= 2;
+        }
+        char *grown = PyMem_Realloc(b->data, cap);
+        if (grown == NULL) {
+            return -1;
+        }
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+typedef struct {
+    XML_Parser parser;
+    int depth;              /* of the element being read; the root is 1 */
+    int unusable;           /* set: the Python code must read the document */
+    int citation;           /* 0: not met yet, 1: inside the root's first Citation, 2: read */
+    int field;              /* index into fields of the text being read, or -1 */
+    Py_ssize_t nfields;
+    const char *fields[MAX_FIELDS]; /* UTF-8 names of the citation fields */
+    int seen[MAX_FIELDS];   /* whether the first child of that name was met */
+    Buffer texts[MAX_FIELDS];
+    Buffer root;            /* the root's name, then its attributes: NUL-terminated strings */
+    int nattributes;
+} Scan;
+
+static const char *
+local_name(const char *name)
+{
+    const char *sep = strrchr(name, NS_SEPARATOR);
+    return sep == NULL ? name : sep + 1;
+}
+
+static void XMLCALL on_start(void *user, const XML_Char *name, const XML_Char **atts);
+static void XMLCALL on_end(void *user, const XML_Char *name);
+
+static void XMLCALL
+on_text(void *user, const XML_Char *s, int len)
+{
+    Scan *scan = (Scan *)user;
+    if (scan->field >= 0 && buffer_add(&scan->texts[scan->field], s, (size_t)len) < 0) {
+        scan->unusable = 1;
+    }
+}
+
+/* The leading text of the field being read ends (a child element starts, or it ends). */
+static void
+end_text(Scan *scan)
+{
+    scan->field = -1;
+    expat_capi->SetCharacterDataHandler(scan->parser, NULL);
+}
+
+static void XMLCALL
+on_start(void *user, const XML_Char *name, const XML_Char **atts)
+{
+    Scan *scan = (Scan *)user;
+    if (scan->field >= 0) {
+        end_text(scan);
+    }
+    scan->depth++;
+    if (scan->depth == 1) {
+        if (buffer_add(&scan->root, name, strlen(name) + 1) < 0) {
+            scan->unusable = 1;
+            return;
+        }
+        for (; atts[0] != NULL; atts += 2) {
+            if (scan->nattributes == MAX_ROOT_ATTRIBUTES ||
+                buffer_add(&scan->root, atts[0], strlen(atts[0]) + 1) < 0 ||
+                buffer_add(&scan->root, atts[1], strlen(atts[1]) + 1) < 0) {
+                scan->unusable = 1;
+                return;
+            }
+            scan->nattributes++;
+        }
+        return;
+    }
+    if (scan->citation == 0) {
+        if (scan->depth == 2 && strcmp(local_name(name), "Citation") == 0) {
+            scan->citation = 1;
+        }
+        return;
+    }
+    if (scan->depth == 3) { /* scan->citation == 1: a child of the citation */
+        const char *local = local_name(name);
+        for (Py_ssize_t i = 0; i < scan->nfields; i++) {
+            if (!scan->seen[i] && strcmp(local, scan->fields[i]) == 0) {
+                scan->seen[i] = 1;
+                scan->field = (int)i;
+                expat_capi->SetCharacterDataHandler(scan->parser, on_text);
+                break;
+            }
+        }
+    }
+}
+
+static void XMLCALL
+on_end(void *user, const XML_Char *name)
+{
+    Scan *scan = (Scan *)user;
+    (void)name;
+    if (scan->field >= 0) {
+        end_text(scan);
+    }
+    scan->depth--;
+    if (scan->citation == 1 && scan->depth == 1) {
+        /* The citation is read: the rest of the document only needs checking by expat. */
+        scan->citation = 2;
+        expat_capi->SetElementHandler(scan->parser, NULL, NULL);
+    }
+}
+
+static void XMLCALL
+on_doctype(void *user, const XML_Char *name, const XML_Char *sysid, const XML_Char *pubid,
+           int has_internal_subset)
+{
+    (void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
+    ((Scan *)user)->unusable = 1; /* the marks exclude it; kept for safety */
+}
+
+/* Whether the n bytes at data hold the m bytes of needle (m > 0). */
+static int
+holds(const char *data, size_t n, const char *needle, size_t m)
+{
+    const char *end = data + n;
+    const char *p = data;
+    while ((size_t)(end - p) >= m && (p = memchr(p, needle[0], (size_t)(end - p) - m + 1)) != NULL) {
+        if (memcmp(p + 1, needle + 1, m - 1) == 0) {
+            return 1;
+        }
+        p++;
+    }
+    return 0;
+}
+
+static int
+has_mark(const char *data, Py_ssize_t n)
+{
+    static const char *const marks[] = {"UUID", "Uuid", "PathIn", "<!DOCTYPE"};
+    if (memchr(data, 0, (size_t)n) != NULL) {
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+        if (holds(data, (size_t)n, marks[i], strlen(marks[i]))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* (root name, attributes, citation texts) from what the handlers kept. */
+static PyObject *
+scan_result(Scan *scan, PyObject *fields)
+{
+    PyObject *name = NULL, *attributes = NULL, *citation = NULL;
+    const char *p = scan->root.data;
+    name = PyUnicode_DecodeUTF8(p, (Py_ssize_t)strlen(p), "strict");
+    attributes = PyDict_New();
+    citation = PyDict_New();
+    if (name == NULL || attributes == NULL || citation == NULL) {
+        goto fail;
+    }
+    p += strlen(p) + 1;
+    for (int i = 0; i < scan->nattributes; i++) {
+        const char *value = p + strlen(p) + 1;
+        PyObject *k = PyUnicode_DecodeUTF8(p, (Py_ssize_t)strlen(p), "strict");
+        PyObject *v = PyUnicode_DecodeUTF8(value, (Py_ssize_t)strlen(value), "strict");
+        int bad = k == NULL || v == NULL || PyDict_SetItem(attributes, k, v) < 0;
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        if (bad) {
+            goto fail;
+        }
+        p = value + strlen(value) + 1;
+    }
+    for (Py_ssize_t i = 0; i < scan->nfields; i++) {
+        if (!scan->seen[i]) {
+            continue;
+        }
+        Buffer *t = &scan->texts[i];
+        PyObject *v = PyUnicode_DecodeUTF8(t->len ? t->data : "", (Py_ssize_t)t->len, "strict");
+        int bad = v == NULL || PyDict_SetItem(citation, PyTuple_GET_ITEM(fields, i), v) < 0;
+        Py_XDECREF(v);
+        if (bad) {
+            goto fail;
+        }
+    }
+    return Py_BuildValue("(NNN)", name, attributes, citation);
+fail:
+    Py_XDECREF(name);
+    Py_XDECREF(attributes);
+    Py_XDECREF(citation);
+    return NULL;
+}
+
+PyDoc_STRVAR(scan_doc,
+             "scan(data: bytes, fields: tuple[str, ...]) -> tuple[str, dict, dict] | None\n\n"
+             "(root name, root attributes, citation texts by field) of a well-formed document\n"
+             "holding no reference, dataset or document type declaration; None otherwise.");
+
+static PyObject *
+scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "scan(data: bytes, fields: tuple[str, ...])");
+        return NULL;
+    }
+    const char *data = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    PyObject *fields = args[1];
+    if (n > INT_MAX || PyTuple_GET_SIZE(fields) > MAX_FIELDS || has_mark(data, n)) {
+        Py_RETURN_NONE;
+    }
+    Scan scan;
+    memset(&scan, 0, sizeof(scan));
+    scan.field = -1;
+    scan.nfields = PyTuple_GET_SIZE(fields);
+    for (Py_ssize_t i = 0; i < scan.nfields; i++) {
+        PyObject *f = PyTuple_GET_ITEM(fields, i);
+        scan.fields[i] = PyUnicode_Check(f) ? PyUnicode_AsUTF8(f) : NULL;
+        if (scan.fields[i] == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "fields must be str");
+            }
+            return NULL;
+        }
+    }
+    XML_Char separator[2] = {NS_SEPARATOR, 0};
+    scan.parser = expat_capi->ParserCreate_MM(NULL, NULL, separator);
+    if (scan.parser == NULL) {
+        return PyErr_NoMemory();
+    }
+    expat_capi->SetUserData(scan.parser, &scan);
+    expat_capi->SetElementHandler(scan.parser, on_start, on_end);
+    expat_capi->SetStartDoctypeDeclHandler(scan.parser, on_doctype);
+    int ok = expat_capi->Parse(scan.parser, data, (int)n, 1) == XML_STATUS_OK;
+    expat_capi->ParserFree(scan.parser);
+    PyObject *result = NULL;
+    if (ok && !scan.unusable && scan.root.len > 0) {
+        result = scan_result(&scan, fields);
+    }
+    else {
+        result = Py_NewRef(Py_None);
+    }
+    PyMem_Free(scan.root.data);
+    for (Py_ssize_t i = 0; i < scan.nfields; i++) {
+        PyMem_Free(scan.texts[i].data);
+    }
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL, scan_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_xmlscan_c",
+    "Compiled scan of a data object's identity and citation (see etp_sync._xmlscan).", -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__xmlscan_c(void)
+{
+    expat_capi = (struct PyExpat_CAPI *)PyCapsule_Import(PyExpat_CAPSULE_NAME, 0);
+    if (expat_capi == NULL) {
+        return NULL;
+    }
+    if (strcmp(expat_capi->magic, PyExpat_CAPI_MAGIC) != 0 ||
+        (size_t)expat_capi->size < sizeof(struct PyExpat_CAPI)) {
+        PyErr_SetString(PyExc_ImportError, "pyexpat's C API is not the one compiled against");
+        return NULL;
+    }
+    return PyModule_Create(&module_def);
+}
