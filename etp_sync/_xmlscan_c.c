@@ -283,6 +283,10 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *result = NULL;
     if (ok && !scan.unusable && scan.root.len > 0) {
         result = scan_result(&scan, fields);
+        if (result == NULL && PyErr_ExceptionMatches(PyExc_UnicodeError)) {
+            PyErr_Clear(); /* expat passes UTF-8 on; should a name not be, Python reads it */
+            result = Py_NewRef(Py_None);
+        }
     }
     else {
         result = Py_NewRef(Py_None);
