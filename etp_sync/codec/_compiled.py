@@ -4,7 +4,8 @@ Small messages (requests, sessions, lists of resources, a thousand data objects)
 per-field work costs. Instead of converting records to fastavro's dicts and back, each record
 type gets two plain functions written for its fields: every field's code is inlined (strings,
 longs, unions, arrays and maps of records), varints of -64..63 come from a table and larger
-ones met lately from the writer's memo (without a call), and the union branch of a value is
+ones met lately from the writer's memo (without a call), varints of one or two bytes are read
+without a call (one-byte ones from a table), and the union branch of a value is
 cached by its Python type (:func:`~etp_sync.schema._unions.branch_picker` gives the same answer
 for every value of one type). The bytes are those of
 fastavro and the official schema (tests/test_codec_exact.py).
@@ -303,12 +304,19 @@ class CompiledCodec:
         b = src.fresh("b")
         src.line(f"{b} = buf[pos]")
         with src.block(f"if {b} < 128:"):
-            src.line(f"{x} = ({b} >> 1) ^ -({b} & 1)")
+            src.line(f"{x} = ZIGZAG[{b}]")
             src.line("pos += 1")
-        with src.block("else:"):
-            if not recurring:
+        if not recurring:
+            # two bytes (lengths of 64 bytes to 8 KiB: URIs, small documents), without a call
+            c, z = src.fresh("b"), src.fresh("z")
+            with src.block(f"elif ({c} := buf[pos + 1]) < 128:"):
+                src.line(f"{z} = ({b} & 127) | ({c} << 7)")
+                src.line(f"{x} = ({z} >> 1) ^ -({z} & 1)")
+                src.line("pos += 2")
+            with src.block("else:"):
                 src.line(f"{x}, pos = RV(buf, pos)")
-                return
+            return
+        with src.block("else:"):
             # read_recurring_varint's memo, read without a call when ``buf`` is bytes
             found = src.fresh("f")
             src.line(f"{found} = WINDOWS.get(buf[pos : pos + 8]) if type(buf) is bytes else None")
