@@ -45,7 +45,7 @@ from ..protocol.correlation import Response
 from ..protocol.negotiation import now_us
 from ..schema import messages
 from ..uri import DataObjectURI, DataspaceURI, as_object_uri, keyed_object_uris
-from ._batching import MESSAGE_OVERHEAD, batches, key_size, message_budget
+from ._batching import MESSAGE_OVERHEAD, batches, key_batches, message_budget
 from ._core import Deadline, SessionAPI, one_or_many
 from ._object_get import GET_IN_FLIGHT, ObjectGet
 from ._pipeline import run_pipeline
@@ -442,7 +442,7 @@ class StoreCalls(SessionAPI):
         requests: list[tuple[Any, dict[str, DataObjectURI]]] = []
         spaces: list[DataspaceURI] = []
         for space, group in _by_dataspace(by_key).items():
-            for keys in batches(group, key_size, budget):
+            for keys in key_batches(group, budget):
                 body = messages.Store.DeleteDataObjects(
                     uris={k: k for k in keys}, prune_contained_objects=prune_contained_objects
                 )
