@@ -87,6 +87,7 @@ class CompiledCodec:
         self._encoders: dict[str, Encoder] = {}  # by full name of the record type
         self._decoders: dict[str, Decoder] = {}
         self._const_prefix = ""  # of the function being generated (see _const)
+        self._inlining = False  # writing the code of a record read inline (see _decode_named)
         self._consts = 0
         self._lock = threading.Lock()
 
@@ -360,7 +361,9 @@ class CompiledCodec:
             src.line(f"pos = {end}")
 
     def _decode_named(self, t: NamedType, x: str, src: _Source) -> None:
-        if t.kind == "record":
+        if t.kind == "record" and len(t.fields) == 1 and not self._inlining:
+            self._decode_inline_record(t, x, src)
+        elif t.kind == "record":
             src.line(f"{x}, pos = {self._call('D', t.full_name)}(buf, pos)")
         elif t.kind == "enum":
             members = tuple(registry.classes[t.full_name])
@@ -377,6 +380,20 @@ class CompiledCodec:
             raw = f"bytes(buf[pos:{end}])" if self._paths.in_place else f"buf[pos:{end}]"
             src.line(f"{x} = UUID(bytes={raw})")
             src.line(f"pos = {end}")
+
+    def _decode_inline_record(self, t: NamedType, x: str, src: _Source) -> None:
+        """A record of one field (a DataValue, an ``ArrayOf*``) read by its holder's code, with
+        no call per value; one level deep: the records in its field are read by calls."""
+        (f,) = t.fields
+        (attr,) = registry.classes[t.full_name].etp_attributes
+        y = src.fresh("r")
+        self._inlining = True
+        try:
+            self._decode(f.type, y, t.name, src)
+        finally:
+            self._inlining = False
+        src.line(f"{x} = NEW({self._record_class(t)})")
+        src.line(f"{x}.{attr} = {y}")
 
     def _blocks(self, src: _Source, at: str = "") -> tuple[str, str]:
         """Open the loop over the blocks of an array or map: each pass has read a block's count
