@@ -220,7 +220,9 @@ class CompiledCodec:
             src.line(f"out.add({data})" if by_reference else f"out += {data}")
 
     def _encode_named(self, t: NamedType, x: str, src: _Source) -> None:
-        if t.kind == "record":
+        if t.kind == "record" and len(t.fields) == 1 and not self._inlining:
+            self._encode_inline_record(t, x, src)
+        elif t.kind == "record":
             src.line(f"{self._call('E', t.full_name)}({x}, out)")
         elif t.kind == "enum":
             members = list(registry.classes[t.full_name])
@@ -229,6 +231,23 @@ class CompiledCodec:
             src.line(f"out += {self._const(index)}[{x}]")
         else:
             src.line(f"out += {x}.bytes if type({x}) is UUID else FIXED({x}, {t.size})")
+
+    def _encode_inline_record(self, t: NamedType, x: str, src: _Source) -> None:
+        """A record of one field (a DataValue, an ``ArrayOf*``) written by its holder's code,
+        with no call per value; one level deep: the records in its field are written by
+        calls."""
+        (f,) = t.fields
+        (attr,) = registry.classes[t.full_name].etp_attributes
+        cls = self._record_class(t)
+        with src.block(f"if type({x}) is not {cls}:"):
+            src.line(f"{x} = AS_RECORD({cls}, {x})")
+        y = src.fresh("r")
+        src.line(f"{y} = {x}.{attr}")
+        self._inlining = True
+        try:
+            self._encode(f.type, y, t.name, src)
+        finally:
+            self._inlining = False
 
     def _encode_container(self, t: ArrayType | MapType, x: str, owner: str, src: _Source) -> None:
         if isinstance(t, ArrayType) and owner in NUMERIC_KIND:
