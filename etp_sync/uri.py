@@ -28,6 +28,7 @@ The parts of a URI are checked by :mod:`etp_sync._uri_fields`, whose :class:`Qua
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final
@@ -66,6 +67,7 @@ __all__ = [
     "as_dataspace_uri",
     "as_object_uri",
     "dataspace_of",
+    "keyed_object_uris",
     "parse_uri",
     "validate_osdu_dataspace",
     "validate_qualified_type",
@@ -498,6 +500,20 @@ def as_object_uri(value: str | DataObjectURI) -> DataObjectURI:
         if isinstance(uri, DataObjectURI):
             return uri
     return DataObjectURI.parse(value)
+
+
+def keyed_object_uris(values: Iterable[str | DataObjectURI]) -> dict[str, DataObjectURI]:
+    """Data object URIs (each accepted as :func:`as_object_uri` accepts it) by their canonical
+    text, in order; of equal URIs the first is kept. One loop for the many URIs of a get or a
+    delete."""
+    keyed: dict[str, DataObjectURI] = {}
+    for value in values:
+        # as_object_uri's way with the usual value, a short str, inlined: from the memo
+        uri = _parse_uri(value) if type(value) is str and len(value) <= _MEMO_MAX_CHARS else None
+        if not isinstance(uri, DataObjectURI):
+            uri = as_object_uri(value)
+        keyed.setdefault(uri._text, uri)
+    return keyed
 
 
 def dataspace_of(uri: str | DataspaceURI | DataObjectURI) -> DataspaceURI:

@@ -210,6 +210,31 @@ def test_optional_fields_decode_alike_whatever_the_index_spelling() -> None:
         decode(plain[:at], 0)
 
 
+def test_two_byte_lengths_decode_like_read_varint() -> None:
+    """Varints of one or two bytes are read inline: lengths either side of the one- and
+    two-byte bounds decode, a negative two-byte length and a string cut inside its two-byte
+    length are refused as with read_varint, and three-byte lengths still go by the call."""
+    name = "Energistics.Etp.v12.Datatypes.Object.Resource"
+    encode, decode = COMPILED_CODEC.encoder(name), COMPILED_CODEC.decoder(name)
+    for n in (63, 64, 65, 8191, 8192, 20_000):
+        out = bytearray()
+        encode(_resource(name="é" * (n // 2) + "x" * (n % 2)), out)
+        record, end = decode(bytes(out), 0)
+        assert len(record.name.encode()) == n and end == len(out)
+    out = bytearray()
+    encode(_resource(), out)
+    plain = bytes(out)
+    at = plain.index(b"\x02n")  # the name's length, one byte
+    negative = plain[:at] + write_varint(-100) + plain[at + 1 :]
+    assert len(write_varint(-100)) == 2
+    with pytest.raises(ETPDecodeError, match="truncated"):
+        decode(negative, 0)
+    with pytest.raises(IndexError):  # what the frame decoder reports as a truncated frame
+        decode(plain[:at] + write_varint(100)[:1], 0)
+    longer = plain[:at] + b"\x82\x00" + plain[at + 1 :]  # 1 spelt in two bytes
+    assert decode(longer, 0)[0].name == "n"
+
+
 def test_a_function_is_generated_alike_whatever_was_generated_before(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,6 +22,7 @@ from etp_sync.uri import (
     as_dataspace_uri,
     as_object_uri,
     dataspace_of,
+    keyed_object_uris,
     parse_uri,
     validate_osdu_dataspace,
     validate_qualified_type,
@@ -455,6 +456,27 @@ def test_as_object_uri() -> None:
         as_object_uri(long_path)
     with pytest.raises(InvalidURIError, match="must be a str"):
         as_object_uri(7)  # type: ignore[arg-type]
+
+
+def test_keyed_object_uris_accept_what_as_object_uri_accepts() -> None:
+    """By canonical text, in order, the first of equal URIs kept; refusals as as_object_uri's."""
+    uri = DataObjectURI.parse(GRID)
+    upper = GRID.replace(UID, UID.upper())
+    long_path = f"eml:///dataspace('{'p' * 600}')"
+    long_uri = f"{long_path}/resqml20.obj_X({UID})"
+    keyed = keyed_object_uris([upper, uri, GRID, long_uri])
+    assert list(keyed) == [GRID, long_uri]
+    assert keyed[GRID] == uri and keyed[long_uri] == as_object_uri(long_uri)
+    assert keyed_object_uris([uri])[GRID] is uri
+    assert keyed_object_uris([]) == {}
+    for bad, words in [
+        ("eml:///", "not a data object URI"),
+        ("resqml20.obj_X", "must start with"),
+        (long_path, "not a data object URI"),
+        (7, "must be a str"),
+    ]:
+        with pytest.raises(InvalidURIError, match=words):
+            keyed_object_uris([GRID, bad])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("text", [UID, UID.upper(), "00000000-0000-0000-0000-000000000000"])

@@ -50,3 +50,24 @@ def batches(
 def key_size(key: str) -> int:
     """Bytes of a URI's entry in a request map keyed and valued by URIs, generously."""
     return 2 * len(key) + 12
+
+
+def keys_size(keys: Sequence[str]) -> int:
+    """The summed :func:`key_size` of ``keys``, worked out at once."""
+    return 2 * sum(map(len, keys)) + 12 * len(keys)
+
+
+def key_batches(
+    keys: list[str], budget: int, counts: Iterator[int] | None = None
+) -> Iterator[list[str]]:
+    """The runs ``batches(keys, key_size, budget, counts)`` makes, each taken as one slice when
+    all its keys fit the budget (the usual case: a few hundred URIs in a message of
+    megabytes), by the per-key loop of :func:`batches` only when they do not."""
+    start = 0
+    while start < len(keys):
+        most = max(1, next(counts)) if counts is not None else len(keys)
+        run = keys[start : start + most]
+        if MESSAGE_OVERHEAD + keys_size(run) > budget:
+            run = next(batches(run, key_size, budget))  # the longest first part that fits
+        yield run
+        start += len(run)

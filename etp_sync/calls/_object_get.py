@@ -15,7 +15,7 @@ from ..errors import ErrorCode
 from ..protocol.correlation import Response
 from ..schema import messages
 from ..uri import DataObjectURI
-from ._batching import batches, key_size, ramp
+from ._batching import key_batches, ramp
 from ._store_replies import _assemble_objects, _Failures
 from .results import DataObject
 
@@ -50,9 +50,7 @@ class ObjectGet:
         counts = ramp(GET_FIRST_BATCH, GET_BATCH) if len(keys) > GET_BATCH else None
         self.found: dict[str, DataObject] = {}
         self.failures = _Failures()
-        self.plan = ReplyBudget(
-            list(batches(keys, key_size, budget, counts)), reply_limit, self.failures
-        )
+        self.plan = ReplyBudget(list(key_batches(keys, budget, counts)), reply_limit, self.failures)
         self._progress = progress
         self._done = 0
 

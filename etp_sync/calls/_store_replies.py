@@ -178,20 +178,18 @@ def _assemble_objects(
     """GetDataObjectsResponse parts plus Chunks → data objects by request key."""
     found: dict[str, DataObject] = {}
     blobs = _Blobs("GetDataObjects")
-
-    def finish(key: str, record: Any, data: bytes) -> None:
-        found[key] = DataObject.from_record(record, data, by_key.get(key))
-
+    from_record = DataObject.from_record
     for m in response.messages:
         if m.etp_name == "GetDataObjectsResponse":
             for key, record in m.data_objects.items():
                 if record.blob_id is not None and not record.data:
                     blobs.start(record.blob_id, key, record)
                 else:
-                    finish(key, record, record.data)
+                    found[key] = from_record(record, record.data, by_key.get(key))
         elif m.etp_name == "Chunk":
             done = blobs.add(m)
             if done is not None:
-                finish(*done)
+                key, record, data = done
+                found[key] = from_record(record, data, by_key.get(key))
     blobs.check_done()
     return found

@@ -140,8 +140,14 @@ def to_data_value(value: Any) -> Any:
 
 
 def custom_data_dict(custom_data: Mapping[str, Any]) -> dict[str, Any]:
-    """A record's ``customData`` map as a plain dict (DataValues unwrapped)."""
-    return {str(k): from_data_value(v) for k, v in custom_data.items()}
+    """A record's ``customData`` map as a plain dict (DataValues unwrapped): each value as
+    :func:`from_data_value` makes it, the plain ones (str, int, ...) taken as they are here (a
+    get or a listing unwraps a few per object)."""
+    plain: dict[str, Any] = {}
+    for key, value in custom_data.items():
+        item = value.item if isinstance(value, datatypes.DataValue) else value
+        plain[str(key)] = item if type(item) in _PLAIN_ITEMS else from_data_value(item)
+    return plain
 
 
 def custom_data_map(custom_data: Mapping[str, Any] | None) -> dict[str, Any]:

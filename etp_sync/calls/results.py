@@ -368,7 +368,7 @@ class DataObject(ObjectTimes, TableRow):
         res = record.resource
         fields = {
             "uri": uri if uri is not None else server_object_uri(res.uri),
-            "xml": bytes(data),
+            "xml": data if type(data) is bytes else bytes(data),
             "format": record.format,
             "name": res.name,
             "last_changed_us": int(res.last_changed),

@@ -44,8 +44,8 @@ from ..errors import (
 from ..protocol.correlation import Response
 from ..protocol.negotiation import now_us
 from ..schema import messages
-from ..uri import DataObjectURI, DataspaceURI, as_object_uri
-from ._batching import MESSAGE_OVERHEAD, batches, key_size, message_budget
+from ..uri import DataObjectURI, DataspaceURI, as_object_uri, keyed_object_uris
+from ._batching import MESSAGE_OVERHEAD, batches, key_batches, message_budget
 from ._core import Deadline, SessionAPI, one_or_many
 from ._object_get import GET_IN_FLIGHT, ObjectGet
 from ._pipeline import run_pipeline
@@ -92,11 +92,9 @@ PUT_IN_FLIGHT = 4
 def _keyed_uris(uris: ObjectURI | Iterable[ObjectURI]) -> dict[str, DataObjectURI]:
     """Validate and de-duplicate object URIs (a single URI is a list of one), keyed by their
     canonical text: the request key each goes by (equal URIs have equal texts)."""
-    keyed: dict[str, DataObjectURI] = {}
-    for u in one_or_many(uris, (str, DataObjectURI), "uris", "a data object URI or a list of them"):
-        uri = as_object_uri(u)
-        keyed.setdefault(str(uri), uri)
-    return keyed
+    return keyed_object_uris(
+        one_or_many(uris, (str, DataObjectURI), "uris", "a data object URI or a list of them")
+    )
 
 
 def _by_dataspace(by_key: Mapping[str, DataObjectURI]) -> dict[DataspaceURI, list[str]]:
@@ -444,7 +442,7 @@ class StoreCalls(SessionAPI):
         requests: list[tuple[Any, dict[str, DataObjectURI]]] = []
         spaces: list[DataspaceURI] = []
         for space, group in _by_dataspace(by_key).items():
-            for keys in batches(group, key_size, budget):
+            for keys in key_batches(group, budget):
                 body = messages.Store.DeleteDataObjects(
                     uris={k: k for k in keys}, prune_contained_objects=prune_contained_objects
                 )

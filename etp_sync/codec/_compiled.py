@@ -4,7 +4,8 @@ Small messages (requests, sessions, lists of resources, a thousand data objects)
 per-field work costs. Instead of converting records to fastavro's dicts and back, each record
 type gets two plain functions written for its fields: every field's code is inlined (strings,
 longs, unions, arrays and maps of records), varints of -64..63 come from a table and larger
-ones met lately from the writer's memo (without a call), and the union branch of a value is
+ones met lately from the writer's memo (without a call), varints of one or two bytes are read
+without a call (one-byte ones from a table), and the union branch of a value is
 cached by its Python type (:func:`~etp_sync.schema._unions.branch_picker` gives the same answer
 for every value of one type). The bytes are those of
 fastavro and the official schema (tests/test_codec_exact.py).
@@ -86,6 +87,7 @@ class CompiledCodec:
         self._encoders: dict[str, Encoder] = {}  # by full name of the record type
         self._decoders: dict[str, Decoder] = {}
         self._const_prefix = ""  # of the function being generated (see _const)
+        self._inlining = False  # writing the code of a record read inline (see _decode_named)
         self._consts = 0
         self._lock = threading.Lock()
 
@@ -218,7 +220,9 @@ class CompiledCodec:
             src.line(f"out.add({data})" if by_reference else f"out += {data}")
 
     def _encode_named(self, t: NamedType, x: str, src: _Source) -> None:
-        if t.kind == "record":
+        if t.kind == "record" and len(t.fields) == 1 and not self._inlining:
+            self._encode_inline_record(t, x, src)
+        elif t.kind == "record":
             src.line(f"{self._call('E', t.full_name)}({x}, out)")
         elif t.kind == "enum":
             members = list(registry.classes[t.full_name])
@@ -227,6 +231,23 @@ class CompiledCodec:
             src.line(f"out += {self._const(index)}[{x}]")
         else:
             src.line(f"out += {x}.bytes if type({x}) is UUID else FIXED({x}, {t.size})")
+
+    def _encode_inline_record(self, t: NamedType, x: str, src: _Source) -> None:
+        """A record of one field (a DataValue, an ``ArrayOf*``) written by its holder's code,
+        with no call per value; one level deep: the records in its field are written by
+        calls."""
+        (f,) = t.fields
+        (attr,) = registry.classes[t.full_name].etp_attributes
+        cls = self._record_class(t)
+        with src.block(f"if type({x}) is not {cls}:"):
+            src.line(f"{x} = AS_RECORD({cls}, {x})")
+        y = src.fresh("r")
+        src.line(f"{y} = {x}.{attr}")
+        self._inlining = True
+        try:
+            self._encode(f.type, y, t.name, src)
+        finally:
+            self._inlining = False
 
     def _encode_container(self, t: ArrayType | MapType, x: str, owner: str, src: _Source) -> None:
         if isinstance(t, ArrayType) and owner in NUMERIC_KIND:
@@ -303,12 +324,19 @@ class CompiledCodec:
         b = src.fresh("b")
         src.line(f"{b} = buf[pos]")
         with src.block(f"if {b} < 128:"):
-            src.line(f"{x} = ({b} >> 1) ^ -({b} & 1)")
+            src.line(f"{x} = ZIGZAG[{b}]")
             src.line("pos += 1")
-        with src.block("else:"):
-            if not recurring:
+        if not recurring:
+            # two bytes (lengths of 64 bytes to 8 KiB: URIs, small documents), without a call
+            c, z = src.fresh("b"), src.fresh("z")
+            with src.block(f"elif ({c} := buf[pos + 1]) < 128:"):
+                src.line(f"{z} = ({b} & 127) | ({c} << 7)")
+                src.line(f"{x} = ({z} >> 1) ^ -({z} & 1)")
+                src.line("pos += 2")
+            with src.block("else:"):
                 src.line(f"{x}, pos = RV(buf, pos)")
-                return
+            return
+        with src.block("else:"):
             # read_recurring_varint's memo, read without a call when ``buf`` is bytes
             found = src.fresh("f")
             src.line(f"{found} = WINDOWS.get(buf[pos : pos + 8]) if type(buf) is bytes else None")
@@ -352,7 +380,9 @@ class CompiledCodec:
             src.line(f"pos = {end}")
 
     def _decode_named(self, t: NamedType, x: str, src: _Source) -> None:
-        if t.kind == "record":
+        if t.kind == "record" and len(t.fields) == 1 and not self._inlining:
+            self._decode_inline_record(t, x, src)
+        elif t.kind == "record":
             src.line(f"{x}, pos = {self._call('D', t.full_name)}(buf, pos)")
         elif t.kind == "enum":
             members = tuple(registry.classes[t.full_name])
@@ -369,6 +399,20 @@ class CompiledCodec:
             raw = f"bytes(buf[pos:{end}])" if self._paths.in_place else f"buf[pos:{end}]"
             src.line(f"{x} = UUID(bytes={raw})")
             src.line(f"pos = {end}")
+
+    def _decode_inline_record(self, t: NamedType, x: str, src: _Source) -> None:
+        """A record of one field (a DataValue, an ``ArrayOf*``) read by its holder's code, with
+        no call per value; one level deep: the records in its field are read by calls."""
+        (f,) = t.fields
+        (attr,) = registry.classes[t.full_name].etp_attributes
+        y = src.fresh("r")
+        self._inlining = True
+        try:
+            self._decode(f.type, y, t.name, src)
+        finally:
+            self._inlining = False
+        src.line(f"{x} = NEW({self._record_class(t)})")
+        src.line(f"{x}.{attr} = {y}")
 
     def _blocks(self, src: _Source, at: str = "") -> tuple[str, str]:
         """Open the loop over the blocks of an array or map: each pass has read a block's count

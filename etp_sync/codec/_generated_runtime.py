@@ -39,6 +39,9 @@ from ._numeric import (
 from ._numeric import write_varint as _write_varint
 from ._varint_bits import INT32_MAX, INT32_MIN
 
+_ZIGZAG_BYTES = tuple((b >> 1) ^ -(b & 1) for b in range(128))
+"""The value of each one-byte varint (``0..127``): the decoders read the usual one from here."""
+
 
 def _write_int(n: Any) -> bytes:
     if not INT32_MIN <= n <= INT32_MAX:
@@ -122,6 +125,7 @@ def _bad_utf8(exc: UnicodeDecodeError, pos: int) -> ETPDecodeError:
 
 _HELPERS: dict[str, Any] = {
     "SMALL": _SMALL_VARINTS,
+    "ZIGZAG": _ZIGZAG_BYTES,
     "ZERO": b"\x00",
     "ONE": b"\x01",
     "WV": _write_varint,
