@@ -131,3 +131,37 @@ def test_canonical_parts_are_what_the_constructor_makes() -> None:
     ]
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.uuid = ""  # type: ignore[misc]
+
+
+def test_canonical_space_agrees_with_the_parts_on_generated_uris() -> None:
+    """canonical_space gives a dataspace exactly when parse_context reads the URI as the
+    canonical URI (its own text, no version) of that type and uuid; canonical_split then
+    gives those parts."""
+    rng = random.Random(20261204)
+    agreed = 0
+    for _ in range(6000):
+        uri = rng.choice(_SPACES) + rng.choice(_TYPES) + _identity(rng)
+        try:
+            parts = _uris._read_parts(uri)
+        except StoreError:
+            continue
+        if parts.uuid is None:
+            continue
+        assert parts.qualified_type is not None
+        space = _uris.canonical_space(uri, parts.qualified_type, parts.uuid)
+        canonical = parts.text == uri and parts.version is None
+        assert (space is not None) == canonical, uri
+        if canonical:
+            assert space == parts.space
+            assert _uris.canonical_split(uri) == (space, parts.qualified_type, parts.uuid)
+            agreed += 1
+    assert agreed > 100  # canonical URIs were met
+
+
+def test_canonical_space_needs_the_type_and_uuid_it_names() -> None:
+    uri = f"eml:///dataspace('demo/read')/resqml20.obj_Fault({U})"
+    assert _uris.canonical_space(uri, "resqml20.obj_Fault", U) == "demo/read"
+    assert _uris.canonical_space(uri, "resqml20.obj_fault", U) is None
+    assert _uris.canonical_space(uri, "resqml20.obj_Fault", str(uuid.uuid4())) is None
+    assert _uris.canonical_space(uri.replace(U, U.upper()), "resqml20.obj_Fault", U) is None
+    assert _uris.canonical_split("eml:///dataspace('demo/read')") is None

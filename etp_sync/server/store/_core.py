@@ -40,7 +40,7 @@ from ._records import (
     StoredObject,
     change_event,
 )
-from ._uris import dataspace_uri, object_parts
+from ._uris import canonical_split, dataspace_uri, object_parts
 
 __all__ = [  # + DEFAULT_*
     "StoreCore",
@@ -298,16 +298,23 @@ class StoreCore:
         return sp.arrays.get(key)
 
     def _lookup(self, uri: str, t: Stage | None) -> StoredObject:
-        """The object a URI names (type and version must match); ENOT_FOUND otherwise."""
+        """The object a URI names (type and version must match); ENOT_FOUND otherwise.
+
+        A get usually names objects by the URIs the store gave them: a canonical URI that
+        splits into a kept object's dataspace and uuid (a key of the store's, so canonical:
+        see :func:`canonical_split`) names it with no parse of the URI."""
+        split = canonical_split(uri) if uri.__class__ is str else None
+        if split is not None:
+            sp = self._spaces.get(split[0])
+            obj = self._obj(sp, split[2], t) if sp is not None else None
+            if obj is not None and _same_type(obj.info.qualified_type, split[1]):
+                return obj
         u = object_parts(uri)
         assert u.uuid is not None and u.qualified_type is not None
         obj = self._obj(self._space(u.space), u.uuid, t)
         if (
             obj is None
-            or (
-                obj.info.qualified_type != u.qualified_type  # the usual URI spells it alike
-                and obj.info.qualified_type.lower() != u.qualified_type.lower()
-            )
+            or not _same_type(obj.info.qualified_type, u.qualified_type)
             or (u.version is not None and u.version != (obj.info.object_version or ""))
         ):
             raise StoreError(ErrorCode.ENOT_FOUND, f"data object {uri} not found")
@@ -517,6 +524,12 @@ class StoreCore:
             self._prune_deleted(self._spaces[path])
         self._queue_events(events)
         return events
+
+
+def _same_type(kept: str, named: str) -> bool:
+    """Whether a URI's qualified type ``named`` is the type ``kept`` (case-insensitive; the
+    usual URI spells it alike)."""
+    return kept == named or kept.lower() == named.lower()
 
 
 def object_bytes(obj: StoredObject) -> int:
