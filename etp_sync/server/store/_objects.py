@@ -24,7 +24,7 @@ from ._records import (
     put_result,
     stored_object,
 )
-from ._uris import canonical_space, dataspace_path, dataspace_uri, object_parts, object_uri
+from ._uris import canonical_split, dataspace_path, dataspace_uri, object_parts, object_uri
 
 __all__ = ["ObjectStore"]
 
@@ -90,10 +90,12 @@ def _given_place(base: str | None, given_uri: str, info: ObjectInfo) -> tuple[st
     one :func:`object_uri` would spell (else None); StoreError when it does not name the
     XML's object (EINVALID_OBJECT) or lies outside dataspace ``base`` (EINVALID_ARGUMENT).
 
-    The usual URI is the object's canonical one: read with no parse (:func:`canonical_space`)."""
-    space = canonical_space(given_uri, info.qualified_type, info.uuid)
-    if space is not None:
-        uri: str | None = given_uri
+    The usual URI is the object's canonical one: read with no parse, its parts compared with
+    the XML's type and uuid (canonical: see :func:`canonical_split`)."""
+    split = canonical_split(given_uri)
+    uri: str | None
+    if split is not None and split[2] == info.uuid and split[1] == info.qualified_type:
+        space, uri = split[0], given_uri
     else:
         given = object_parts(given_uri)
         given_type = given.qualified_type

@@ -17,7 +17,6 @@ from etp_sync.uri import _MEMO_MAX_CHARS, DataObjectURI, DataspaceURI, Qualified
 
 __all__ = [
     "UriParts",
-    "canonical_space",
     "canonical_split",
     "dataspace_path",
     "dataspace_uri",
@@ -109,13 +108,15 @@ def _canonical_prefix(prefix: str) -> tuple[str, str] | None:
     return parsed.dataspace.path or "", parsed.qualified_type
 
 
-def canonical_split(uri: str) -> tuple[str, str, str] | None:
+def canonical_split(uri: object) -> tuple[str, str, str] | None:
     """``(dataspace path, qualified type, uuid text)`` of ``uri`` when it is
     ``<prefix>(<uuid text>)`` with a prefix of canonical object URIs (see
     :func:`_canonical_prefix`); None otherwise. The uuid text is *not* checked: when it is a
     canonical uuid (lower case), ``uri`` is that object's canonical URI and these are the parts
     :func:`parse_context` gives. A caller comparing it with a uuid it knows to be canonical
     (the XML's, a key of the store's objects) so reads a URI with no parse."""
+    if not isinstance(uri, str):
+        return None
     end = len(uri) - _IDENTITY_CHARS  # of the prefix
     if 0 < end <= _MEMO_MAX_CHARS - _IDENTITY_CHARS and uri[end] == "(" and uri[-1] == ")":
         known = _canonical_prefix(uri[:end])
@@ -124,22 +125,10 @@ def canonical_split(uri: str) -> tuple[str, str, str] | None:
     return None
 
 
-def canonical_space(uri: str, qualified_type: str, uuid: str) -> str | None:
-    """The dataspace path of ``uri`` when it is the canonical URI of the object
-    ``qualified_type(uuid)`` in that dataspace, None otherwise (:func:`object_parts` then reads
-    it); ``uuid`` is canonical (lower case), as an :class:`~etp_sync.xmlinfo.ObjectInfo`'s.
-    Then ``object_parts(uri)`` would give that path, this type and uuid, no version and
-    ``uri`` as its text: a put of an object under its own URI costs no parse of the URI."""
-    split = canonical_split(uri)
-    if split is None or split[2] != uuid or split[1] != qualified_type:
-        return None
-    return split[0]
-
-
 def _parse_context(uri: str) -> UriParts:
     # A canonical object URI of a known prefix (a store's objects share a few) is read by its
     # uuid alone, with no URI object built: the parts parse_uri's would give.
-    split = canonical_split(uri) if isinstance(uri, str) else None
+    split = canonical_split(uri)
     if split is not None and _CANONICAL_UUID.fullmatch(split[2]):
         return _canonical_parts(split[0], split[1], split[2], uri)
     return _read_parts(uri)
