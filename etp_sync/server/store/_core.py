@@ -303,7 +303,7 @@ class StoreCore:
         A get usually names objects by the URIs the store gave them: a canonical URI that
         splits into a kept object's dataspace and uuid (a key of the store's, so canonical:
         see :func:`canonical_split`) names it with no parse of the URI."""
-        split = canonical_split(uri) if uri.__class__ is str else None
+        split = canonical_split(uri)
         if split is not None:
             sp = self._spaces.get(split[0])
             obj = self._obj(sp, split[2], t) if sp is not None else None
@@ -388,13 +388,16 @@ class StoreCore:
 
     def _charge(self, stage: Stage, nbytes: int) -> None:
         """Count ``nbytes`` more for ``stage``; ELIMIT_EXCEEDED if the store would overflow."""
-        self._check_room(nbytes, stage.held_bytes if self._is_scratch(stage) else 0)
+        if self.max_store_bytes is not None:  # else there is no room to check
+            self._check_room(nbytes, stage.held_bytes if self._is_scratch(stage) else 0)
         stage.held_bytes += nbytes
 
     def _stage_object(self, stage: Stage, path: str, uid: str, obj: StoredObject | None) -> None:
         """Stage a put (charged) or a delete; a replaced staged object is no longer counted."""
-        self._note_written(stage, path)
-        staged = stage.objects.setdefault(path, {})
+        staged = stage.objects.get(path)
+        if staged is None:  # the stage's first object in ``path`` (a put stages many)
+            self._note_written(stage, path)
+            staged = stage.objects[path] = {}
         prev = staged.get(uid)
         if obj is not None:
             self._charge(stage, object_bytes(obj))
@@ -502,7 +505,8 @@ class StoreCore:
                 else:
                     stamped = new.stamped(created, now)
                 sp.objects[uid] = stamped
-                self._forget_deleted(sp, stamped.uri)
+                if sp.deleted:  # (a put into a dataspace with no deletion records forgets none)
+                    self._forget_deleted(sp, stamped.uri)
                 kind: Literal["insert", "update"] = "update" if old is not None else "insert"
                 events.append(change_event(kind, sp.uri, stamped.uri, now, stamped))
         for path, arrays in stage.arrays.items():
