@@ -464,7 +464,11 @@ class StoreCore:
         staged with it then need no new stamp: they are kept as they are, not copied), else
         a new one. Nothing is applied when a dataspace was deleted meanwhile (even if one of
         the same path was created since: the writes were made in the old one) or a deletion
-        would leave a reference dangling (StoreError)."""
+        would leave a reference dangling (StoreError).
+
+        The events are made only when the store has listeners (see :meth:`_emit`): a listener
+        added after this call gets the batches committed after it, as one added just after
+        this batch was handed out would, so none of them would be read."""
         touched = {p for p, objs in stage.objects.items() if objs}
         touched |= {p for p, arrs in stage.arrays.items() if arrs}
         for path in touched:
@@ -483,6 +487,7 @@ class StoreCore:
         if now is None or self.import_activities:  # the activities were stamped after it
             now = self._now()
         events: list[ChangeEvent] = []
+        notify = bool(self._listeners)
         for path, objects in stage.objects.items():
             sp = self._spaces[path]
             for uid, new in objects.items():
@@ -494,7 +499,8 @@ class StoreCore:
                         continue
                     del sp.objects[uid]
                     self._record_deleted(sp, old, now)
-                    events.append(change_event("delete", sp.uri, old.uri, now))
+                    if notify:
+                        events.append(change_event("delete", sp.uri, old.uri, now))
                     continue
                 if old is not None and old.uri != new.uri:
                     self._record_deleted(sp, old, now)
@@ -507,8 +513,9 @@ class StoreCore:
                 sp.objects[uid] = stamped
                 if sp.deleted:  # (a put into a dataspace with no deletion records forgets none)
                     self._forget_deleted(sp, stamped.uri)
-                kind: Literal["insert", "update"] = "update" if old is not None else "insert"
-                events.append(change_event(kind, sp.uri, stamped.uri, now, stamped))
+                if notify:
+                    kind: Literal["insert", "update"] = "update" if old is not None else "insert"
+                    events.append(change_event(kind, sp.uri, stamped.uri, now, stamped))
         for path, arrays in stage.arrays.items():
             sp = self._spaces[path]
             for key, arr in arrays.items():
