@@ -305,16 +305,23 @@ class StoreCore:
         see :func:`canonical_split`) names it with no parse of the URI."""
         split = canonical_split(uri)
         if split is not None:
-            sp = self._spaces.get(split[0])
-            obj = self._obj(sp, split[2], t) if sp is not None else None
-            if obj is not None and _same_type(obj.info.qualified_type, split[1]):
+            space, qualified_type, uid = split
+            sp = self._spaces.get(space)
+            obj = self._obj(sp, uid, t) if sp is not None else None
+            if obj is not None and (
+                obj.info.qualified_type == qualified_type  # the usual URI spells it alike
+                or obj.info.qualified_type.lower() == qualified_type.lower()
+            ):
                 return obj
         u = object_parts(uri)
         assert u.uuid is not None and u.qualified_type is not None
         obj = self._obj(self._space(u.space), u.uuid, t)
         if (
             obj is None
-            or not _same_type(obj.info.qualified_type, u.qualified_type)
+            or (
+                obj.info.qualified_type != u.qualified_type  # the usual URI spells it alike
+                and obj.info.qualified_type.lower() != u.qualified_type.lower()
+            )
             or (u.version is not None and u.version != (obj.info.object_version or ""))
         ):
             raise StoreError(ErrorCode.ENOT_FOUND, f"data object {uri} not found")
@@ -535,12 +542,6 @@ class StoreCore:
             self._prune_deleted(self._spaces[path])
         self._queue_events(events)
         return events
-
-
-def _same_type(kept: str, named: str) -> bool:
-    """Whether a URI's qualified type ``named`` is the type ``kept`` (case-insensitive; the
-    usual URI spells it alike)."""
-    return kept == named or kept.lower() == named.lower()
 
 
 def object_bytes(obj: StoredObject) -> int:
