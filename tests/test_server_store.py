@@ -1042,6 +1042,20 @@ def test_listeners_see_committed_changes_only(store: Store) -> None:
     assert batches[2][0].time_us == batches[2][1].time_us
 
 
+def test_a_listener_gets_the_changes_committed_after_it_was_added(store: Store) -> None:
+    """With no listener a commit makes no change events; one added then gets the batches
+    committed after it, whole, as when it had been there all along."""
+    tx = store.start_transaction("A", [DS])
+    store.put_objects(DS, {"c": CRS_XML}, tx=tx)
+    store.commit_transaction(tx)
+    batches: list[list[ChangeEvent]] = []
+    store.add_listener(batches.append)
+    store.put_objects(DS, {"c": CRS_XML, "e": EPC_XML})
+    store.delete_objects([epc_uri()])
+    summary = [[(e.kind, e.uri) for e in batch] for batch in batches]
+    assert summary == [[("update", crs_uri()), ("insert", epc_uri())], [("delete", epc_uri())]]
+
+
 def test_listeners_run_outside_the_lock(store: Store) -> None:
     seen: list[int] = []
 

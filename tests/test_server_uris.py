@@ -131,3 +131,39 @@ def test_canonical_parts_are_what_the_constructor_makes() -> None:
     ]
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.uuid = ""  # type: ignore[misc]
+
+
+def test_canonical_split_agrees_with_the_parts_on_generated_uris() -> None:
+    """canonical_split gives the parts parse_context gives exactly when its uuid text is
+    canonical (lower case) and the URI is the canonical URI (its own text, no version) of
+    that type and uuid."""
+    rng = random.Random(20261204)
+    agreed = 0
+    for _ in range(6000):
+        uri = rng.choice(_SPACES) + rng.choice(_TYPES) + _identity(rng)
+        try:
+            parts = _uris._read_parts(uri)
+        except StoreError:
+            parts = None
+        split = _uris.canonical_split(uri)
+        canonical = parts is not None and parts.text == uri and parts.version is None
+        if split is not None and parts is not None and parts.uuid == split[2]:
+            assert canonical, uri  # a canonical uuid text: the parts'
+            assert (parts.space, parts.qualified_type) == split[:2], uri
+            agreed += 1
+        if canonical:
+            assert parts is not None
+            assert split == (parts.space, parts.qualified_type, parts.uuid), uri
+    assert agreed > 100  # canonical URIs were met
+
+
+def test_canonical_split_leaves_the_uuid_text_to_the_caller() -> None:
+    uri = f"eml:///dataspace('demo/read')/resqml20.obj_Fault({U})"
+    assert _uris.canonical_split(uri) == ("demo/read", "resqml20.obj_Fault", U)
+    upper = uri.replace(U, U.upper())
+    assert _uris.canonical_split(upper) == ("demo/read", "resqml20.obj_Fault", U.upper())
+    assert _uris.canonical_split("eml:///dataspace('demo/read')") is None
+    assert (
+        _uris.canonical_split(f"eml:///dataspace('demo/read')/resqml20.obj_Fault(uuid={U})") is None
+    )
+    assert _uris.canonical_split(b"eml:///") is None

@@ -40,7 +40,7 @@ from ._records import (
     StoredObject,
     change_event,
 )
-from ._uris import dataspace_uri, object_parts
+from ._uris import canonical_split, dataspace_uri, object_parts
 
 __all__ = [  # + DEFAULT_*
     "StoreCore",
@@ -298,7 +298,21 @@ class StoreCore:
         return sp.arrays.get(key)
 
     def _lookup(self, uri: str, t: Stage | None) -> StoredObject:
-        """The object a URI names (type and version must match); ENOT_FOUND otherwise."""
+        """The object a URI names (type and version must match); ENOT_FOUND otherwise.
+
+        A get usually names objects by the URIs the store gave them: a canonical URI that
+        splits into a kept object's dataspace and uuid (a key of the store's, so canonical:
+        see :func:`canonical_split`) names it with no parse of the URI."""
+        split = canonical_split(uri)
+        if split is not None:
+            space, qualified_type, uid = split
+            sp = self._spaces.get(space)
+            obj = self._obj(sp, uid, t) if sp is not None else None
+            if obj is not None and (
+                obj.info.qualified_type == qualified_type  # the usual URI spells it alike
+                or obj.info.qualified_type.lower() == qualified_type.lower()
+            ):
+                return obj
         u = object_parts(uri)
         assert u.uuid is not None and u.qualified_type is not None
         obj = self._obj(self._space(u.space), u.uuid, t)
@@ -381,13 +395,16 @@ class StoreCore:
 
     def _charge(self, stage: Stage, nbytes: int) -> None:
         """Count ``nbytes`` more for ``stage``; ELIMIT_EXCEEDED if the store would overflow."""
-        self._check_room(nbytes, stage.held_bytes if self._is_scratch(stage) else 0)
+        if self.max_store_bytes is not None:  # else there is no room to check
+            self._check_room(nbytes, stage.held_bytes if self._is_scratch(stage) else 0)
         stage.held_bytes += nbytes
 
     def _stage_object(self, stage: Stage, path: str, uid: str, obj: StoredObject | None) -> None:
         """Stage a put (charged) or a delete; a replaced staged object is no longer counted."""
-        self._note_written(stage, path)
-        staged = stage.objects.setdefault(path, {})
+        staged = stage.objects.get(path)
+        if staged is None:  # the stage's first object in ``path`` (a put stages many)
+            self._note_written(stage, path)
+            staged = stage.objects[path] = {}
         prev = staged.get(uid)
         if obj is not None:
             self._charge(stage, object_bytes(obj))
@@ -454,7 +471,11 @@ class StoreCore:
         staged with it then need no new stamp: they are kept as they are, not copied), else
         a new one. Nothing is applied when a dataspace was deleted meanwhile (even if one of
         the same path was created since: the writes were made in the old one) or a deletion
-        would leave a reference dangling (StoreError)."""
+        would leave a reference dangling (StoreError).
+
+        The events are made only when the store has listeners (see :meth:`_emit`): a listener
+        added after this call gets the batches committed after it, as one added just after
+        this batch was handed out would, so none of them would be read."""
         touched = {p for p, objs in stage.objects.items() if objs}
         touched |= {p for p, arrs in stage.arrays.items() if arrs}
         for path in touched:
@@ -473,6 +494,7 @@ class StoreCore:
         if now is None or self.import_activities:  # the activities were stamped after it
             now = self._now()
         events: list[ChangeEvent] = []
+        notify = bool(self._listeners)
         for path, objects in stage.objects.items():
             sp = self._spaces[path]
             for uid, new in objects.items():
@@ -484,7 +506,8 @@ class StoreCore:
                         continue
                     del sp.objects[uid]
                     self._record_deleted(sp, old, now)
-                    events.append(change_event("delete", sp.uri, old.uri, now))
+                    if notify:
+                        events.append(change_event("delete", sp.uri, old.uri, now))
                     continue
                 if old is not None and old.uri != new.uri:
                     self._record_deleted(sp, old, now)
@@ -495,9 +518,11 @@ class StoreCore:
                 else:
                     stamped = new.stamped(created, now)
                 sp.objects[uid] = stamped
-                self._forget_deleted(sp, stamped.uri)
-                kind: Literal["insert", "update"] = "update" if old is not None else "insert"
-                events.append(change_event(kind, sp.uri, stamped.uri, now, stamped))
+                if sp.deleted:  # (a put into a dataspace with no deletion records forgets none)
+                    self._forget_deleted(sp, stamped.uri)
+                if notify:
+                    kind: Literal["insert", "update"] = "update" if old is not None else "insert"
+                    events.append(change_event(kind, sp.uri, stamped.uri, now, stamped))
         for path, arrays in stage.arrays.items():
             sp = self._spaces[path]
             for key, arr in arrays.items():

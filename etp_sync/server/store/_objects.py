@@ -24,7 +24,7 @@ from ._records import (
     put_result,
     stored_object,
 )
-from ._uris import dataspace_path, dataspace_uri, object_parts, object_uri
+from ._uris import canonical_split, dataspace_path, dataspace_uri, object_parts, object_uri
 
 __all__ = ["ObjectStore"]
 
@@ -83,6 +83,45 @@ class _Remaining:
         if "needed" in self.__dict__:
             for path, part in obj.info.hdf_datasets:
                 self.needed[(part, path)] -= 1
+
+
+def _given_place(base: str | None, given_uri: str, info: ObjectInfo) -> tuple[str, str | None]:
+    """The dataspace path of an object put under ``given_uri``, and that URI when it is the
+    one :func:`object_uri` would spell (else None); StoreError when it does not name the
+    XML's object (EINVALID_OBJECT) or lies outside dataspace ``base`` (EINVALID_ARGUMENT).
+
+    The usual URI is the object's canonical one: read with no parse, its parts compared with
+    the XML's type and uuid (canonical: see :func:`canonical_split`)."""
+    split = canonical_split(given_uri)
+    uri: str | None
+    if split is not None and split[2] == info.uuid and split[1] == info.qualified_type:
+        space, uri = split[0], given_uri
+    else:
+        given = object_parts(given_uri)
+        given_type = given.qualified_type
+        if (
+            given_type != info.qualified_type  # the usual URI spells it as the XML does
+            and (given_type or "").lower() != info.qualified_type.lower()
+        ) or given.uuid != info.uuid:
+            raise StoreError(
+                ErrorCode.EINVALID_OBJECT,
+                f"URI {given_uri!r} does not name the XML's object "
+                f"{info.qualified_type}({info.uuid})",
+            )
+        if given.version is not None and given.version != (info.object_version or ""):
+            raise StoreError(
+                ErrorCode.EINVALID_OBJECT,
+                f"URI version {given.version!r} differs from the XML's objectVersion",
+            )
+        space = given.space
+        same = given_type == info.qualified_type and given.version is None
+        uri = given.text if same else None  # what object_uri would spell
+    if base is not None and space != base:
+        raise StoreError(
+            ErrorCode.EINVALID_ARGUMENT,
+            f"URI {given_uri!r} is not in dataspace {dataspace_uri(base)}",
+        )
+    return space, uri
 
 
 def _refusal(uri: str, kept_by: str) -> StoreError:
@@ -164,33 +203,9 @@ class ObjectStore(StoreCore):
     ) -> PutResult:
         """Stage one put with the store times of ``now``; ``writable`` remembers the
         dataspaces this call found writable."""
-        space = base
-        uri = None
+        space, uri = base, None
         if put.uri:
-            given = object_parts(put.uri)
-            given_type = given.qualified_type
-            if (
-                given_type != info.qualified_type  # the usual URI spells it as the XML does
-                and (given_type or "").lower() != info.qualified_type.lower()
-            ) or given.uuid != info.uuid:
-                raise StoreError(
-                    ErrorCode.EINVALID_OBJECT,
-                    f"URI {put.uri!r} does not name the XML's object "
-                    f"{info.qualified_type}({info.uuid})",
-                )
-            if given.version is not None and given.version != (info.object_version or ""):
-                raise StoreError(
-                    ErrorCode.EINVALID_OBJECT,
-                    f"URI version {given.version!r} differs from the XML's objectVersion",
-                )
-            if base is not None and given.space != base:
-                raise StoreError(
-                    ErrorCode.EINVALID_ARGUMENT,
-                    f"URI {put.uri!r} is not in dataspace {dataspace_uri(base)}",
-                )
-            space = given.space
-            if given_type == info.qualified_type and given.version is None:
-                uri = given.text  # what object_uri would spell
+            space, uri = _given_place(base, put.uri, info)
         if space is None:
             raise StoreError(ErrorCode.EINVALID_URI, "no dataspace given for the object")
         sp = writable.get(space)

@@ -17,6 +17,7 @@ from etp_sync.uri import _MEMO_MAX_CHARS, DataObjectURI, DataspaceURI, Qualified
 
 __all__ = [
     "UriParts",
+    "canonical_split",
     "dataspace_path",
     "dataspace_uri",
     "object_parts",
@@ -107,18 +108,29 @@ def _canonical_prefix(prefix: str) -> tuple[str, str] | None:
     return parsed.dataspace.path or "", parsed.qualified_type
 
 
+def canonical_split(uri: object) -> tuple[str, str, str] | None:
+    """``(dataspace path, qualified type, uuid text)`` of ``uri`` when it is
+    ``<prefix>(<uuid text>)`` with a prefix of canonical object URIs (see
+    :func:`_canonical_prefix`); None otherwise. The uuid text is *not* checked: when it is a
+    canonical uuid (lower case), ``uri`` is that object's canonical URI and these are the parts
+    :func:`parse_context` gives. A caller comparing it with a uuid it knows to be canonical
+    (the XML's, a key of the store's objects) so reads a URI with no parse."""
+    if not isinstance(uri, str):
+        return None
+    end = len(uri) - _IDENTITY_CHARS  # of the prefix
+    if 0 < end <= _MEMO_MAX_CHARS - _IDENTITY_CHARS and uri[end] == "(" and uri[-1] == ")":
+        known = _canonical_prefix(uri[:end])
+        if known is not None:
+            return known[0], known[1], uri[end + 1 : -1]
+    return None
+
+
 def _parse_context(uri: str) -> UriParts:
     # A canonical object URI of a known prefix (a store's objects share a few) is read by its
     # uuid alone, with no URI object built: the parts parse_uri's would give.
-    if (
-        isinstance(uri, str)
-        and _IDENTITY_CHARS < len(uri) <= _MEMO_MAX_CHARS
-        and uri[-1] == ")"
-        and uri[-_IDENTITY_CHARS] == "("
-    ):
-        known = _canonical_prefix(uri[:-_IDENTITY_CHARS])
-        if known is not None and _CANONICAL_UUID.fullmatch(uri, len(uri) - 37, len(uri) - 1):
-            return _canonical_parts(known[0], known[1], uri[1 - _IDENTITY_CHARS : -1], uri)
+    split = canonical_split(uri)
+    if split is not None and _CANONICAL_UUID.fullmatch(split[2]):
+        return _canonical_parts(split[0], split[1], split[2], uri)
     return _read_parts(uri)
 
 
