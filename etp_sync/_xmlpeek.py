@@ -41,6 +41,7 @@ from .xmlinfo import (
 )
 
 __all__ = [
+    "HEAD",
     "SCAN",
     "HeadFields",
     "head_fields",
@@ -273,7 +274,15 @@ def peek_head(xml: bytes) -> HeadFields | None:
     given fields too (a put sends it, and the store refuses it). A client needs no more: the
     store checks every document it is sent, and a pipelined put is one transaction. The
     root's name and namespace are not read: a put keyed by URI needs the document's uuid, not
-    its type (the store checks both against the URI)."""
+    its type (the store checks both against the URI).
+
+    Where the compiled scan is built, its head reader (``_xmlscan_c.head``: the same form, or
+    a narrower one, read byte by byte) goes first."""
+    if HEAD is not None and type(xml) is bytes:
+        read = HEAD(xml, _SCAN_FIELDS)
+        if read is not None:
+            raw_uuid, citation = read
+            return _head_fields(norm_uuid(raw_uuid), citation)
     head = _HEAD.match(xml)
     if head is None or b"\x00" in xml[: head.end()]:
         return None
@@ -289,7 +298,12 @@ def peek_head(xml: bytes) -> HeadFields | None:
     if obj_uuid is None:
         return None
     citation = _plain_citation(xml, head.end())
-    if citation is None:
+    return None if citation is None else _head_fields(obj_uuid, citation)
+
+
+def _head_fields(obj_uuid: str | None, citation: dict[str, str]) -> HeadFields | None:
+    """The :class:`HeadFields` of a root's uuid (None: no uuid) and its citation's texts."""
+    if obj_uuid is None:
         return None
     _created_us, last_update_us = citation_times(citation)
     return HeadFields(obj_uuid, citation.get("Title", "").strip(), last_update_us)
@@ -329,6 +343,8 @@ def _identified(
 _SCANNER = load_native("etp_sync._xmlscan_c", "the expat handlers of peek_data_object")
 SCAN = None if _SCANNER is None else _SCANNER.scan
 """The compiled scan of ``_xmlscan_c`` (None: not built, or turned off); tests set it."""
+HEAD = None if _SCANNER is None else _SCANNER.head
+"""The compiled head reader of ``_xmlscan_c`` (None: not built, or turned off); tests set it."""
 _SCAN_FIELDS = tuple(sorted(CITATION_FIELDS))
 
 

@@ -1,4 +1,5 @@
-/* Optional compiled fast path of the store's parse of a data object (etp_sync._xmlscan).
+/* Optional compiled fast paths of the reading of data object XML (etp_sync._xmlpeek):
+ * scan() for the store, head() (further down) for the client's put.
  *
  * scan(data, fields) runs Python's own expat (reached through the pyexpat C API capsule, so
  * the parser is the very one xml.parsers.expat and ElementTree use) over a whole document with
@@ -192,6 +193,71 @@ has_mark(const char *data, Py_ssize_t n)
     return 0;
 }
 
+/* Check scan()'s and head()'s arguments (data: bytes, fields: a tuple of str) and set up a
+ * Scan for them; 0 with an exception set when they are not such. */
+static int
+start_scan(Scan *scan, PyObject *const *args, Py_ssize_t nargs)
+{
+    memset(scan, 0, sizeof(*scan));
+    scan->field = -1;
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyTuple_Check(args[1]) ||
+        PyTuple_GET_SIZE(args[1]) > MAX_FIELDS) {
+        PyErr_SetString(PyExc_TypeError, "expected (data: bytes, fields: tuple[str, ...])");
+        return 0;
+    }
+    scan->nfields = PyTuple_GET_SIZE(args[1]);
+    for (Py_ssize_t i = 0; i < scan->nfields; i++) {
+        PyObject *f = PyTuple_GET_ITEM(args[1], i);
+        scan->fields[i] = PyUnicode_Check(f) ? PyUnicode_AsUTF8(f) : NULL;
+        if (scan->fields[i] == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "fields must be str");
+            }
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void
+end_scan(Scan *scan)
+{
+    PyMem_Free(scan->root.data);
+    for (Py_ssize_t i = 0; i < scan->nfields; i++) {
+        PyMem_Free(scan->texts[i].data);
+    }
+}
+
+/* Put the texts of the fields seen into citation (keyed by the str of the tuple fields). */
+static int
+fill_citation(Scan *scan, PyObject *fields, PyObject *citation)
+{
+    for (Py_ssize_t i = 0; i < scan->nfields; i++) {
+        if (!scan->seen[i]) {
+            continue;
+        }
+        Buffer *t = &scan->texts[i];
+        PyObject *v = PyUnicode_DecodeUTF8(t->len ? t->data : "", (Py_ssize_t)t->len, "strict");
+        int bad = v == NULL || PyDict_SetItem(citation, PyTuple_GET_ITEM(fields, i), v) < 0;
+        Py_XDECREF(v);
+        if (bad) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A new dict of the citation texts; NULL with an exception set on failure. */
+static PyObject *
+citation_dict(Scan *scan, PyObject *fields)
+{
+    PyObject *citation = PyDict_New();
+    if (citation != NULL && fill_citation(scan, fields, citation) < 0) {
+        Py_CLEAR(citation);
+    }
+    return citation;
+}
+
 /* (root name, attributes, citation texts) from what the handlers kept. */
 static PyObject *
 scan_result(Scan *scan, PyObject *fields)
@@ -200,7 +266,7 @@ scan_result(Scan *scan, PyObject *fields)
     const char *p = scan->root.data;
     name = PyUnicode_DecodeUTF8(p, (Py_ssize_t)strlen(p), "strict");
     attributes = PyDict_New();
-    citation = PyDict_New();
+    citation = citation_dict(scan, fields);
     if (name == NULL || attributes == NULL || citation == NULL) {
         goto fail;
     }
@@ -216,18 +282,6 @@ scan_result(Scan *scan, PyObject *fields)
             goto fail;
         }
         p = value + strlen(value) + 1;
-    }
-    for (Py_ssize_t i = 0; i < scan->nfields; i++) {
-        if (!scan->seen[i]) {
-            continue;
-        }
-        Buffer *t = &scan->texts[i];
-        PyObject *v = PyUnicode_DecodeUTF8(t->len ? t->data : "", (Py_ssize_t)t->len, "strict");
-        int bad = v == NULL || PyDict_SetItem(citation, PyTuple_GET_ITEM(fields, i), v) < 0;
-        Py_XDECREF(v);
-        if (bad) {
-            goto fail;
-        }
     }
     return Py_BuildValue("(NNN)", name, attributes, citation);
 fail:
@@ -246,33 +300,20 @@ static PyObject *
 scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyTuple_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "scan(data: bytes, fields: tuple[str, ...])");
+    Scan scan;
+    if (!start_scan(&scan, args, nargs)) {
         return NULL;
     }
     const char *data = PyBytes_AS_STRING(args[0]);
     Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
-    PyObject *fields = args[1];
-    if (n > INT_MAX || PyTuple_GET_SIZE(fields) > MAX_FIELDS || has_mark(data, n)) {
+    if (n > INT_MAX || has_mark(data, n)) {
+        end_scan(&scan);
         Py_RETURN_NONE;
-    }
-    Scan scan;
-    memset(&scan, 0, sizeof(scan));
-    scan.field = -1;
-    scan.nfields = PyTuple_GET_SIZE(fields);
-    for (Py_ssize_t i = 0; i < scan.nfields; i++) {
-        PyObject *f = PyTuple_GET_ITEM(fields, i);
-        scan.fields[i] = PyUnicode_Check(f) ? PyUnicode_AsUTF8(f) : NULL;
-        if (scan.fields[i] == NULL) {
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_TypeError, "fields must be str");
-            }
-            return NULL;
-        }
     }
     XML_Char separator[2] = {NS_SEPARATOR, 0};
     scan.parser = expat_capi->ParserCreate_MM(NULL, NULL, separator);
     if (scan.parser == NULL) {
+        end_scan(&scan);
         return PyErr_NoMemory();
     }
     expat_capi->SetUserData(scan.parser, &scan);
@@ -282,7 +323,7 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     expat_capi->ParserFree(scan.parser);
     PyObject *result = NULL;
     if (ok && !scan.unusable && scan.root.len > 0) {
-        result = scan_result(&scan, fields);
+        result = scan_result(&scan, args[1]);
         if (result == NULL && PyErr_ExceptionMatches(PyExc_UnicodeError)) {
             PyErr_Clear(); /* expat passes UTF-8 on; should a name not be, Python reads it */
             result = Py_NewRef(Py_None);
@@ -291,15 +332,353 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     else {
         result = Py_NewRef(Py_None);
     }
-    PyMem_Free(scan.root.data);
-    for (Py_ssize_t i = 0; i < scan.nfields; i++) {
-        PyMem_Free(scan.texts[i].data);
+    end_scan(&scan);
+    return result;
+}
+
+/* -- head(): the usual document's head, read off its bytes without a parser ----------------
+ *
+ * For the client's put: the root's uuid attribute and the citation texts of a document whose
+ * first child is a citation in the simplest form. Every byte read is checked against that form
+ * and anything else (comments, a DTD, entity or character references, carriage returns,
+ * attributes on the citation, nested markup, a declared encoding other than UTF-8, bytes that
+ * are not UTF-8) gives None: the Python code then reads the document. For a well-formed
+ * document the values are the ones expat reports; the rest of the document is not read (the
+ * store checks every document it is sent). */
+
+typedef struct {
+    const unsigned char *p;
+    const unsigned char *end;
+} Cursor;
+
+static int
+is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static void
+skip_space(Cursor *c)
+{
+    while (c->p < c->end && is_space(*c->p)) {
+        c->p++;
     }
+}
+
+/* A name: the bytes up to white space, '/', '>' or '=' (at least one; none of <&'"?!).
+ * Sets *name and *len; 0 when there is none. */
+static int
+read_name(Cursor *c, const unsigned char **name, Py_ssize_t *len)
+{
+    const unsigned char *start = c->p;
+    while (c->p < c->end && !is_space(*c->p) && *c->p != '/' && *c->p != '>' && *c->p != '=') {
+        unsigned char ch = *c->p;
+        if (ch == '<' || ch == '&' || ch == '"' || ch == '\'' || ch == '?' || ch == '!') {
+            return 0;
+        }
+        c->p++;
+    }
+    *name = start;
+    *len = c->p - start;
+    return *len > 0;
+}
+
+/* Whether a name's local part (after its prefix) is local. */
+static int
+local_is(const unsigned char *name, Py_ssize_t len, const char *local)
+{
+    const unsigned char *colon = memchr(name, ':', (size_t)len);
+    if (colon != NULL) {
+        len -= colon + 1 - name;
+        name = colon + 1;
+    }
+    return (size_t)len == strlen(local) && memcmp(name, local, (size_t)len) == 0;
+}
+
+static int
+ascii_lower_equal(const unsigned char *s, Py_ssize_t len, const char *lower)
+{
+    if ((size_t)len != strlen(lower)) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < len; i++) {
+        unsigned char ch = s[i];
+        if (ch >= 'A' && ch <= 'Z') {
+            ch = (unsigned char)(ch - 'A' + 'a');
+        }
+        if (ch != (unsigned char)lower[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The XML declaration, if any: 1 when there is none, or it declares UTF-8 or no encoding. */
+static int
+read_declaration(Cursor *c)
+{
+    if (c->end - c->p < 6 || memcmp(c->p, "<?xml", 5) != 0 || !is_space(c->p[5])) {
+        return 1; /* none (a later "<?" is no root: read_root refuses it) */
+    }
+    const unsigned char *close = NULL;
+    for (const unsigned char *q = c->p; q + 1 < c->end; q++) {
+        if (q[0] == '?' && q[1] == '>') {
+            close = q;
+            break;
+        }
+    }
+    if (close == NULL) {
+        return 0;
+    }
+    const unsigned char *q = c->p + 5;
+    c->p = close + 2;
+    for (; q + 8 <= close; q++) {
+        if (memcmp(q, "encoding", 8) == 0) {
+            Cursor v = {q + 8, close};
+            skip_space(&v);
+            if (v.p >= v.end || *v.p != '=') {
+                return 0;
+            }
+            v.p++;
+            skip_space(&v);
+            if (v.p >= v.end || (*v.p != '"' && *v.p != '\'')) {
+                return 0;
+            }
+            unsigned char quote = *v.p++;
+            const unsigned char *value = v.p;
+            while (v.p < v.end && *v.p != quote) {
+                v.p++;
+            }
+            return v.p < v.end && ascii_lower_equal(value, v.p - value, "utf-8");
+        }
+    }
+    return 1;
+}
+
+/* An attribute value in quotes, taken as it is: 0 when it holds a reference, '<' or white
+ * space XML would normalise (tab, CR, LF). */
+static int
+read_value(Cursor *c, const unsigned char **value, Py_ssize_t *len)
+{
+    if (c->p >= c->end || (*c->p != '"' && *c->p != '\'')) {
+        return 0;
+    }
+    unsigned char quote = *c->p++;
+    const unsigned char *start = c->p;
+    while (c->p < c->end && *c->p != quote) {
+        unsigned char ch = *c->p;
+        if (ch == '<' || ch == '&' || ch == '\t' || ch == '\r' || ch == '\n') {
+            return 0;
+        }
+        c->p++;
+    }
+    if (c->p >= c->end) {
+        return 0;
+    }
+    *value = start;
+    *len = c->p - start;
+    c->p++;
+    return 1;
+}
+
+/* The root's start tag: its one unprefixed uuid attribute into *uuid. */
+static int
+read_root(Cursor *c, const unsigned char **uuid, Py_ssize_t *uuid_len)
+{
+    const unsigned char *name;
+    Py_ssize_t len;
+    if (c->p >= c->end || *c->p != '<') {
+        return 0;
+    }
+    c->p++;
+    if (!read_name(c, &name, &len)) {
+        return 0;
+    }
+    *uuid = NULL;
+    for (;;) {
+        const unsigned char *before = c->p;
+        skip_space(c);
+        if (c->p >= c->end) {
+            return 0;
+        }
+        if (*c->p == '>') {
+            c->p++;
+            return *uuid != NULL;
+        }
+        if (c->p == before || !read_name(c, &name, &len)) {
+            return 0; /* attributes are separated by white space; "/>": no citation */
+        }
+        skip_space(c);
+        if (c->p >= c->end || *c->p != '=') {
+            return 0;
+        }
+        c->p++;
+        skip_space(c);
+        const unsigned char *value;
+        Py_ssize_t value_len;
+        if (!read_value(c, &value, &value_len)) {
+            return 0;
+        }
+        if (len == 4 && memcmp(name, "uuid", 4) == 0) {
+            if (*uuid != NULL) {
+                return 0;
+            }
+            *uuid = value;
+            *uuid_len = value_len;
+        }
+    }
+}
+
+/* A child of the citation, its '<' read: its name and its text (no markup, no reference, no
+ * CR), up to and with its end tag. */
+static int
+read_child(Cursor *c, const unsigned char **name, Py_ssize_t *len, const unsigned char **text,
+           Py_ssize_t *text_len)
+{
+    if (!read_name(c, name, len)) {
+        return 0;
+    }
+    skip_space(c);
+    if (c->end - c->p >= 2 && c->p[0] == '/' && c->p[1] == '>') {
+        c->p += 2;
+        *text = c->p;
+        *text_len = 0;
+        return 1;
+    }
+    if (c->p >= c->end || *c->p != '>') {
+        return 0;
+    }
+    c->p++;
+    *text = c->p;
+    while (c->p < c->end && *c->p != '<') {
+        if (*c->p == '&' || *c->p == '\r') {
+            return 0;
+        }
+        c->p++;
+    }
+    *text_len = c->p - *text;
+    if (c->end - c->p < 2 + *len || c->p[1] != '/' ||
+        memcmp(c->p + 2, *name, (size_t)*len) != 0) {
+        return 0;
+    }
+    c->p += 2 + *len;
+    skip_space(c);
+    if (c->p >= c->end || *c->p != '>') {
+        return 0;
+    }
+    c->p++;
+    return 1;
+}
+
+/* The citation, the root's first child: the first text of each field into scan's texts. */
+static int
+read_citation(Cursor *c, Scan *scan)
+{
+    const unsigned char *name;
+    Py_ssize_t len;
+    skip_space(c);
+    if (c->p >= c->end || *c->p != '<') {
+        return 0;
+    }
+    c->p++;
+    if (!read_name(c, &name, &len) || !local_is(name, len, "Citation")) {
+        return 0;
+    }
+    const unsigned char *citation = name;
+    Py_ssize_t citation_len = len;
+    skip_space(c);
+    if (c->end - c->p >= 2 && c->p[0] == '/' && c->p[1] == '>') {
+        return 1;
+    }
+    if (c->p >= c->end || *c->p != '>') {
+        return 0;
+    }
+    c->p++;
+    for (;;) {
+        skip_space(c);
+        if (c->end - c->p < 2 || *c->p != '<') {
+            return 0;
+        }
+        if (c->p[1] == '/') { /* the citation's end tag */
+            c->p += 2;
+            if (!read_name(c, &name, &len) || len != citation_len ||
+                memcmp(name, citation, (size_t)len) != 0) {
+                return 0;
+            }
+            skip_space(c);
+            return c->p < c->end && *c->p == '>';
+        }
+        c->p++;
+        const unsigned char *text;
+        Py_ssize_t text_len;
+        if (!read_child(c, &name, &len, &text, &text_len)) {
+            return 0;
+        }
+        for (Py_ssize_t i = 0; i < scan->nfields; i++) {
+            if (!scan->seen[i] && local_is(name, len, scan->fields[i])) {
+                scan->seen[i] = 1;
+                if (buffer_add(&scan->texts[i], (const char *)text, (size_t)text_len) < 0) {
+                    return 0;
+                }
+                break;
+            }
+        }
+    }
+}
+
+PyDoc_STRVAR(head_doc,
+             "head(data: bytes, fields: tuple[str, ...]) -> tuple[str, dict] | None\n\n"
+             "(the root's uuid attribute, citation texts by field) of a document in the usual\n"
+             "form, read off its first bytes; None for any other (see the source).");
+
+static PyObject *
+head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    Scan scan;
+    if (!start_scan(&scan, args, nargs)) {
+        return NULL;
+    }
+    const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Cursor c = {data, data + PyBytes_GET_SIZE(args[0])};
+    if (c.end - c.p >= 3 && memcmp(c.p, "\xef\xbb\xbf", 3) == 0) {
+        c.p += 3;
+    }
+    const unsigned char *uuid = NULL;
+    Py_ssize_t uuid_len = 0;
+    PyObject *result = NULL;
+    int usual = read_declaration(&c);
+    if (usual) {
+        skip_space(&c);
+        usual = read_root(&c, &uuid, &uuid_len) && read_citation(&c, &scan);
+    }
+    if (usual) {
+        PyObject *citation = citation_dict(&scan, args[1]);
+        PyObject *id = NULL;
+        if (citation != NULL) {
+            id = PyUnicode_DecodeUTF8((const char *)uuid, uuid_len, "strict");
+        }
+        if (id != NULL) {
+            result = Py_BuildValue("(NN)", id, citation);
+        }
+        else {
+            Py_XDECREF(citation);
+        }
+        if (result == NULL && PyErr_ExceptionMatches(PyExc_UnicodeError)) {
+            PyErr_Clear(); /* not UTF-8: the Python code reads the document */
+            result = Py_NewRef(Py_None);
+        }
+    }
+    else {
+        result = Py_NewRef(Py_None);
+    }
+    end_scan(&scan);
     return result;
 }
 
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL, scan_doc},
+    {"head", (PyCFunction)(void (*)(void))head, METH_FASTCALL, head_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -29,7 +29,7 @@ from test_xmlpeek import (
 )
 
 from etp_sync import _xmlpeek, samples
-from etp_sync._xmlpeek import peek_data_object, scan_data_object
+from etp_sync._xmlpeek import head_fields, peek_data_object, scan_data_object
 from etp_sync.errors import ETPError
 from etp_sync.server import _xml
 
@@ -202,3 +202,41 @@ def test_edited_documents_parse_alike(edits: list[tuple[int, int, bytes]]) -> No
         doc = doc[:at] + piece + doc[at + drop :]
     with pytest.MonkeyPatch.context() as monkeypatch:
         _same_with_and_without(doc, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        samples.local_depth_crs(U, "crs"),
+        samples.witsml_well(U, "Well 1"),
+        samples.padded(samples.local_depth_crs(U, "big"), 100_000),
+        _with_citation(PLAIN_CITATIONS[0]),
+        _with_citation(PLAIN_CITATIONS[1]),
+        _with_citation(PLAIN_CITATIONS[4]),
+        _with_citation(PLAIN_CITATIONS[0]).split(b"?>", 1)[1],  # no declaration
+        b"\xef\xbb\xbf" + _with_citation(PLAIN_CITATIONS[0]),
+    ],
+)
+def test_the_head_reader_reads_the_usual_documents(doc: bytes, scan: object) -> None:
+    """The compiled head reader itself (not the patterns after it) reads the usual forms, and
+    gives what the whole parse gives."""
+    assert _xmlpeek.HEAD is not None
+    read = _xmlpeek.HEAD(doc, _xmlpeek._SCAN_FIELDS)
+    assert read is not None
+    assert _xmlpeek.peek_head(doc) == head_fields(peek_data_object(doc))
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        _with_citation("<e:Citation><e:Title>a &amp; b</e:Title></e:Citation>"),
+        _with_citation(OTHER_CITATIONS[2]),
+        _with_citation(PLAIN_CITATIONS[0], before="<!-- c -->"),
+        _with_citation(PLAIN_CITATIONS[0], encoding="ISO-8859-1"),
+        samples.local_depth_crs(U, "crs").replace(b"<eml:Title>", b"<eml:Title a='1'>"),
+        samples.local_depth_crs(U, "crs").replace(b'uuid="', b'uuid="\t'),
+    ],
+)
+def test_the_head_reader_leaves_other_forms_to_the_patterns(doc: bytes, scan: object) -> None:
+    assert _xmlpeek.HEAD is not None
+    assert _xmlpeek.HEAD(doc, _xmlpeek._SCAN_FIELDS) is None
