@@ -13,7 +13,8 @@ runs ``--rounds`` rounds of the phase (``put``: ``put_data_objects`` of ``--obje
 counting started), and dumps the counts. Every thread and the kernel boundary of each process
 are counted (not the kernel's own work). Linux with valgrind only.
 
-    python bench/instructions.py [--objects 1000] [--rounds 3] [--phases put,get] [--no-write]
+    python bench/instructions.py [--objects 1000] [--calls 2000] [--rounds 3]
+        [--phases put,get,tiny] [--no-write]
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from _results import command_line, machine_note, publish
 
-PHASES = ("put", "get")
+PHASES = ("put", "get", "tiny")
 _VALGRIND = ("valgrind", "--tool=callgrind", "--instr-atstart=no")
 
 
@@ -48,7 +49,7 @@ def _callgrind(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
 
 
-def client(port: int, phase: str, objects: int, rounds: int, server_pid: int) -> None:
+def client(port: int, phase: str, items: int, rounds: int, server_pid: int) -> None:
     """The client side (run under callgrind): rounds of ``phase``, counted in both processes."""
     from etp_sync import ETPSession
     from etp_sync.samples import local_depth_crs
@@ -64,6 +65,7 @@ def client(port: int, phase: str, objects: int, rounds: int, server_pid: int) ->
             docs[str(DataObjectURI.from_type(space, crs, ref))] = local_depth_crs(ref, f"{i}-{k}")
         return docs
 
+    objects = 1 if phase == "tiny" else items
     rounds_docs = [documents(i) for i in range(rounds + 1)]
     pids = [str(server_pid), str(os.getpid())]
     with ETPSession(f"ws://127.0.0.1:{port}", timeout=600) as s:
@@ -78,8 +80,11 @@ def client(port: int, phase: str, objects: int, rounds: int, server_pid: int) ->
         for docs in rounds_docs[1:]:
             if phase == "put":
                 s.put_data_objects(docs)
-            else:
+            elif phase == "get":
                 s.get_data_objects(list(docs))
+            else:
+                for _ in range(items):
+                    s.get_dataspaces()
         for pid in pids:
             _callgrind("-d", pid)
             _callgrind("-i", "off", pid)
@@ -105,7 +110,7 @@ def _wait_listening(port: int, server: subprocess.Popen[bytes], deadline: float)
     raise RuntimeError("the server under valgrind did not start listening in time")
 
 
-def measure(phase: str, objects: int, rounds: int) -> dict[str, int]:
+def measure(phase: str, items: int, rounds: int) -> dict[str, int]:
     """Instructions of the server and of the client for ``rounds`` rounds of ``phase``."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="etp-instructions-") as tmp:
@@ -120,7 +125,7 @@ def measure(phase: str, objects: int, rounds: int) -> dict[str, int]:
         try:
             _wait_listening(port, server, time.monotonic() + 120)
             client_cmd = [sys.executable, __file__, "--client", str(port), phase]
-            client_cmd += ["--objects", str(objects), "--rounds", str(rounds)]
+            client_cmd += ["--objects", str(items), "--rounds", str(rounds)]
             client_cmd += ["--server-pid", str(server.pid)]
             done = subprocess.run(
                 [*_VALGRIND, f"--callgrind-out-file={out}/client.%p", *client_cmd],
@@ -142,30 +147,33 @@ def measure(phase: str, objects: int, rounds: int) -> dict[str, int]:
 
 
 def section(
-    argv: Sequence[str] | None, counts: dict[str, tuple[float, float]], objects: int
+    argv: Sequence[str] | None, counts: dict[str, tuple[float, float]], items: dict[str, int]
 ) -> str:
-    """The RESULTS.md section of ``counts``: (server, client) instructions per round by phase."""
+    """The RESULTS.md section of ``counts``: (server, client) instructions per round by phase,
+    of ``items[phase]`` objects or calls a round."""
     rows = [
-        "| phase | server, M instructions | client, M instructions | server, k per object | "
-        "client, k per object |",
-        "|---|--:|--:|--:|--:|",
+        "| phase | per round | server, M instructions | client, M instructions | "
+        "server, k per object or call | client, k per object or call |",
+        "|---|--:|--:|--:|--:|--:|",
     ]
     for phase, (server, client_count) in counts.items():
+        n = items[phase]
+        what = "calls" if phase == "tiny" else "objects"
         rows.append(
-            f"| {phase} | {server / 1e6:.1f} | {client_count / 1e6:.1f} | "
-            f"{server / 1e3 / objects:.1f} | {client_count / 1e3 / objects:.1f} |"
+            f"| {phase} | {n:,} {what} | {server / 1e6:.1f} | {client_count / 1e6:.1f} | "
+            f"{server / 1e3 / n:.1f} | {client_count / 1e3 / n:.1f} |"
         )
     return "\n".join(
         [
-            "## Instructions of the 1,000-objects row (bench/instructions.py)",
+            "## Instructions of the 1,000-objects row and the tiny request (bench/instructions.py)",
             "",
             f"Command: `{command_line('bench/instructions.py', argv)}` (from the repository root)",
             "",
             f"Machine: {machine_note([])}.",
             "",
-            f"valgrind's callgrind counts every instruction the server and the client run for "
-            f"one round of {objects:,} small objects (the mean of the rounds counted), all "
-            "threads; see the script's docstring.",
+            "valgrind's callgrind counts every instruction the server and the client run for "
+            "one round (the mean of the rounds counted), all threads; see the script's "
+            "docstring.",
             "",
             *rows,
         ]
@@ -175,14 +183,17 @@ def section(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=1000, help="objects per round (1000)")
+    parser.add_argument("--calls", type=int, default=2000, help="tiny calls per round (2000)")
     parser.add_argument("--rounds", type=int, default=3, help="counted rounds (3)")
-    parser.add_argument("--phases", default="put,get", help="put, get or both (put,get)")
+    parser.add_argument(
+        "--phases", default="put,get,tiny", help="a subset of put, get, tiny (put,get,tiny)"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     parser.add_argument("--client", nargs=2, metavar=("PORT", "PHASE"), help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.objects < 1 or args.rounds < 1:
-        parser.error("--objects and --rounds must be positive")
+    if args.objects < 1 or args.calls < 1 or args.rounds < 1:
+        parser.error("--objects, --calls and --rounds must be positive")
     if args.client:
         client(int(args.client[0]), args.client[1], args.objects, args.rounds, args.server_pid)
         return 0
@@ -193,10 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed")
     counts: dict[str, tuple[float, float]] = {}
+    items = {phase: args.calls if phase == "tiny" else args.objects for phase in phases}
     for phase in phases:
-        measured = measure(phase, args.objects, args.rounds)
+        measured = measure(phase, items[phase], args.rounds)
         counts[phase] = (measured["server"] / args.rounds, measured["client"] / args.rounds)
-    publish("instructions", section(argv, counts, args.objects), not args.no_write)
+    publish("instructions", section(argv, counts, items), not args.no_write)
     return 0
 
 

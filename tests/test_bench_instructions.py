@@ -20,11 +20,16 @@ from _helpers import run_bench
 )
 def test_instructions_produces_a_row_per_phase() -> None:
     out = run_bench(
-        "instructions.py", "--objects", "20", "--rounds", "1", "--no-write", timeout=280
+        "instructions.py",
+        *("--objects", "20", "--calls", "20", "--rounds", "1", "--no-write"),
+        timeout=280,
     )
-    for phase in ("put", "get"):
+    for phase, what in (("put", "objects"), ("get", "objects"), ("tiny", "calls")):
+        number = r"([\d.]+)"
         row = re.search(
-            rf"^\| {phase} \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", out.stdout, re.M
+            rf"^\| {phase} \| 20 {what} \| {number} \| {number} \| {number} \| {number} \|$",
+            out.stdout,
+            re.M,
         )
         assert row is not None, out.stdout
         assert all(float(v) > 0 for v in row.groups()), row[0]
