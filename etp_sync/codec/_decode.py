@@ -57,14 +57,21 @@ def decode_frame(
         p = t = f = 0x80
         try:
             p, t = frame[0], frame[1]
+            # The ids, one or two bytes each inline (ids under 8192), else read_varint.
             b = frame[2]
             if b < 0x80:
                 correlation_id, pos = (b >> 1) ^ -(b & 1), 3
+            elif (c := frame[3]) < 0x80:
+                z = (b & 0x7F) | (c << 7)
+                correlation_id, pos = (z >> 1) ^ -(z & 1), 4
             else:
                 correlation_id, pos = read_varint(frame, 2)
             b = frame[pos]
             if b < 0x80:
                 message_id, pos = (b >> 1) ^ -(b & 1), pos + 1
+            elif (c := frame[pos + 1]) < 0x80:
+                z = (b & 0x7F) | (c << 7)
+                message_id, pos = (z >> 1) ^ -(z & 1), pos + 2
             else:
                 message_id, pos = read_varint(frame, pos)
             f = frame[pos]
