@@ -204,7 +204,7 @@ class PendingRequest:
                 else:
                     left = deadline - time.monotonic()
                     try:
-                        item = get(timeout=left if left > 0.0 else 0.0)
+                        item = get(True, left if left > 0.0 else 0.0)  # block, timeout
                     except queue.Empty:
                         raise ETPReadTimeout(
                             f"no complete response to {self.name} (message {self.message_id}) "

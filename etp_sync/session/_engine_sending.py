@@ -127,7 +127,8 @@ class EngineSender(EngineState):
             raise self._error_to_raise()
         kind = self._kinds.get(body.__class__) or self._kind(body)
         framer = kind[4] if protocol is None else self._framer(body, kind, protocol)
-        self._take_order(body, deadline)
+        if not self._order.acquire(False):  # a free lock is taken at once, without a call
+            self._take_order(body, deadline)
         try:
             message_id = self.ids.next()
             parts, size = framer.parts(
