@@ -149,3 +149,49 @@ def test_put_records_made_field_by_field_equal_the_constructors(uri: str | None)
     for made in (put, result):
         with pytest.raises(dataclasses.FrozenInstanceError):
             made.uri = ""  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("status", [False, True])
+@pytest.mark.parametrize(
+    "custom",
+    [
+        {},
+        {"k": datatypes.DataValue(item="v"), "n": datatypes.DataValue(item=3)},
+        {"plain": {"item": "v"}},  # a Python caller's value: converted by the constructor
+    ],
+)
+def test_dataspace_records_made_field_by_field_equal_the_constructors(
+    custom: dict[str, Any], status: bool
+) -> None:
+    """The store's DataspaceRecord and the ETP Dataspace (and the GetDataspacesResponse of
+    them) the server answers with are those the constructors make, encoded to the same bytes."""
+    from etp_sync.server import _h_dataspace
+    from etp_sync.server.store import DataspaceRecord
+
+    values = ("eml:///dataspace('a/b')", "a/b", 1, 2, dict(custom), 10 if status else None)
+    rec = _records.dataspace_record(*values)
+    assert rec == DataspaceRecord(*values)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rec.uri = ""  # type: ignore[misc]
+    made = _common.dataspace_record(rec, status)
+    data = {**custom}
+    if status:
+        data.update(_common.custom_data({"locked": False, "read-only": False, "size": "10 B"}))
+    expected = datatypes.Object.Dataspace(
+        uri=rec.uri, path=rec.path, store_last_write=2, store_created=1, custom_data=data
+    )
+    assert made == expected
+    response = _h_dataspace._get_dataspaces_response([made])
+    by_constructor = messages.Dataspace.GetDataspacesResponse(dataspaces=[expected])
+    assert response == by_constructor
+    assert encode_body(response).to_bytes() == encode_body(by_constructor).to_bytes()
+
+
+def test_a_dataspace_custom_value_the_constructor_refuses_is_refused() -> None:
+    """A customData value that is no DataValue (nor a mapping of one) fails as the Dataspace
+    constructor fails: ETPInvalidArgument."""
+    from etp_sync.errors import ETPInvalidArgument
+
+    rec = _records.dataspace_record("eml:///dataspace('a/b')", "a/b", 1, 2, {"x": 5}, None)
+    with pytest.raises(ETPInvalidArgument):
+        _common.dataspace_record(rec)

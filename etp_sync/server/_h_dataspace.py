@@ -17,6 +17,16 @@ from ._common import (
     split_list,
 )
 
+_GET_DATASPACES_RESPONSE = messages.Dataspace.GetDataspacesResponse
+
+
+def _get_dataspaces_response(dataspaces: list[Any]) -> Any:
+    """``GetDataspacesResponse(dataspaces=dataspaces)`` of ``Dataspace`` records (what
+    :func:`dataspace_record` makes), without the constructor's check of each of them."""
+    response = object.__new__(_GET_DATASPACES_RESPONSE)
+    response.dataspaces = dataspaces
+    return response
+
 
 def get_dataspaces(session: SessionContext, header: Any, body: Any) -> Reply:
     """GetDataspaces → GetDataspacesResponse (multipart when long)."""
@@ -25,11 +35,7 @@ def get_dataspaces(session: SessionContext, header: Any, body: Any) -> Reply:
         dataspace_record(r, status)
         for r in session.store.get_dataspaces(body.store_last_write_filter, sizes=status)
     ]
-    return split_list(
-        lambda part: messages.Dataspace.GetDataspacesResponse(dataspaces=part),
-        records,
-        session.max_message_size,
-    )
+    return split_list(_get_dataspaces_response, records, session.max_message_size)
 
 
 @per_item_handler("dataspaces", response_maker(messages.Dataspace.PutDataspacesResponse, "success"))
