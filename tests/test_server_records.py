@@ -149,3 +149,105 @@ def test_put_records_made_field_by_field_equal_the_constructors(uri: str | None)
     for made in (put, result):
         with pytest.raises(dataclasses.FrozenInstanceError):
             made.uri = ""  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("status", [False, True])
+@pytest.mark.parametrize(
+    "custom",
+    [
+        {},
+        {"k": datatypes.DataValue(item="v"), "n": datatypes.DataValue(item=3)},
+        {"plain": {"item": "v"}},  # a Python caller's value: converted by the constructor
+    ],
+)
+def test_dataspace_records_made_field_by_field_equal_the_constructors(
+    custom: dict[str, Any], status: bool
+) -> None:
+    """The store's DataspaceRecord and the ETP Dataspace (and the GetDataspacesResponse of
+    them) the server answers with are those the constructors make, encoded to the same bytes."""
+    from etp_sync.server import _h_dataspace
+    from etp_sync.server.store import DataspaceRecord
+
+    values = ("eml:///dataspace('a/b')", "a/b", 1, 2, dict(custom), 10 if status else None)
+    rec = _records.dataspace_record(*values)
+    assert rec == DataspaceRecord(*values)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rec.uri = ""  # type: ignore[misc]
+    made = _common.dataspace_record(rec, status)
+    data = {**custom}
+    if status:
+        data.update(_common.custom_data({"locked": False, "read-only": False, "size": "10 B"}))
+    expected = datatypes.Object.Dataspace(
+        uri=rec.uri, path=rec.path, store_last_write=2, store_created=1, custom_data=data
+    )
+    assert made == expected
+    response = _h_dataspace._get_dataspaces_response([made])
+    by_constructor = messages.Dataspace.GetDataspacesResponse(dataspaces=[expected])
+    assert response == by_constructor
+    assert encode_body(response).to_bytes() == encode_body(by_constructor).to_bytes()
+
+
+def test_a_dataspace_custom_value_the_constructor_refuses_is_refused() -> None:
+    """A customData value that is no DataValue (nor a mapping of one) fails as the Dataspace
+    constructor fails: ETPInvalidArgument."""
+    from etp_sync.errors import ETPInvalidArgument
+
+    rec = _records.dataspace_record("eml:///dataspace('a/b')", "a/b", 1, 2, {"x": 5}, None)
+    with pytest.raises(ETPInvalidArgument):
+        _common.dataspace_record(rec)
+
+
+def test_get_dataspaces_answers_an_unchanged_listing_with_the_same_bytes() -> None:
+    """A GetDataspaces whose listing did not change is answered with the encoded reply of the
+    last one; any change of the listing (a dataspace added, a write, another filter, the
+    open-etp-server status, another message limit) is answered anew, as without that reuse."""
+    import types
+
+    from etp_sync.codec import EncodedBody
+    from etp_sync.server import _h_dataspace
+    from etp_sync.server._profile import server_profile
+    from etp_sync.server.store import Store
+
+    store = Store(max_store_bytes=None)
+    session = types.SimpleNamespace(
+        store=store, profile=server_profile(None), max_message_size=1 << 20
+    )
+
+    def listing(last_write_filter: int | None = None) -> tuple[bytes, list[str]]:
+        request = messages.Dataspace.GetDataspaces(store_last_write_filter=last_write_filter)
+        reply = _h_dataspace.get_dataspaces(session, None, request)
+        assert reply is not None and len(reply) == 1  # type: ignore[arg-type]
+        encoded = next(iter(reply))
+        assert isinstance(encoded, EncodedBody)
+        expected = messages.Dataspace.GetDataspacesResponse(
+            dataspaces=[
+                _common.dataspace_record(r, session.profile.dataspace_status)
+                for r in store.get_dataspaces(
+                    last_write_filter, sizes=session.profile.dataspace_status
+                )
+            ]
+        )
+        assert encoded.to_bytes() == encode_body(expected).to_bytes()
+        body: Any = encoded.body
+        return encoded.to_bytes(), [d.path for d in body.dataspaces]
+
+    assert listing()[1] == []
+    store.put_dataspace("eml:///dataspace('a/one')")
+    first = listing()
+    assert first[1] == ["a/one"] and listing() == first
+    request = messages.Dataspace.GetDataspaces()
+    replies = [list(_h_dataspace.get_dataspaces(session, None, request) or []) for _ in "ab"]
+    assert replies[0][0] is replies[1][0]  # the same encoded reply, not made again
+    store.put_dataspace("eml:///dataspace('a/two')")
+    assert listing()[1] == ["a/one", "a/two"]
+    since = store.get_dataspaces()[0].store_last_write_us
+    assert listing(since)[1] == ["a/two"]
+    _done, errors = store.put_objects(
+        "eml:///dataspace('a/one')", {"crs": samples.local_depth_crs(uuid.uuid4(), "crs")}
+    )
+    assert not errors
+    assert listing(since)[1] == ["a/one", "a/two"]
+    session.profile = server_profile("open-etp-server")
+    assert b"size" in listing()[0]
+    session.max_message_size = 1 << 19
+    listing()

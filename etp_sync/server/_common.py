@@ -276,6 +276,7 @@ def resource_record(info: ResourceInfo) -> Any:
 # rest of the records (tests/test_server_records.py compares them with the constructors').
 _new_record = object.__new__
 _DATA_VALUE = datatypes.DataValue
+_DATASPACE = datatypes.Object.Dataspace
 
 
 def _data_value(item: Any) -> Any:
@@ -312,19 +313,33 @@ def edge_record(edge: EdgeInfo) -> Any:
 
 def dataspace_record(rec: DataspaceRecord, status: bool = False) -> Any:
     """ETP ``Dataspace``; customData is returned exactly as it was put, plus (``status``)
-    ``locked``, ``read-only`` and ``size`` as open-etp-server adds them."""
+    ``locked``, ``read-only`` and ``size`` as open-etp-server adds them.
+
+    Made field by field when every customData value is a ``DataValue`` (what PutDataspaces
+    stores); other values (a Python caller's) go through the constructor, which converts or
+    refuses them.
+    """
     data = dict(rec.custom_data)
     if status:
         data.update(
             custom_data({"locked": False, "read-only": False, "size": _size(rec.size_bytes or 0)})
         )
-    return datatypes.Object.Dataspace(
-        uri=rec.uri,
-        path=rec.path,
-        store_last_write=rec.store_last_write_us,
-        store_created=rec.store_created_us,
-        custom_data=data,
-    )
+    for value in data.values():
+        if type(value) is not _DATA_VALUE:
+            return datatypes.Object.Dataspace(
+                uri=rec.uri,
+                path=rec.path,
+                store_last_write=rec.store_last_write_us,
+                store_created=rec.store_created_us,
+                custom_data=data,
+            )
+    record = _new_record(_DATASPACE)
+    record.uri = rec.uri
+    record.path = rec.path
+    record.store_last_write = rec.store_last_write_us
+    record.store_created = rec.store_created_us
+    record.custom_data = data
+    return record
 
 
 def _size(nbytes: int) -> str:

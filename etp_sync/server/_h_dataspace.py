@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from etp_sync.codec import EncodedBody
 from etp_sync.errors import ErrorCode, ETPError
 from etp_sync.schema import messages
 
@@ -16,20 +17,40 @@ from ._common import (
     response_maker,
     split_list,
 )
+from .store import DataspaceRecord
+
+_GET_DATASPACES_RESPONSE = messages.Dataspace.GetDataspacesResponse
+
+
+def _get_dataspaces_response(dataspaces: list[Any]) -> Any:
+    """``GetDataspacesResponse(dataspaces=dataspaces)`` of ``Dataspace`` records (what
+    :func:`dataspace_record` makes), without the constructor's check of each of them."""
+    response = object.__new__(_GET_DATASPACES_RESPONSE)
+    response.dataspaces = dataspaces
+    return response
+
+
+# The last GetDataspacesResponse answered in one message, encoded, by what it was made of: the
+# store's records, whether open-etp-server's status was added and the session's message limit.
+# Its bytes are a function of these alone, so a listing unchanged since (the usual poll) is
+# answered with them, not made and encoded again. One tuple, replaced whole: any thread reads it.
+_last_listing: tuple[tuple[list[DataspaceRecord], bool, int], EncodedBody] | None = None
 
 
 def get_dataspaces(session: SessionContext, header: Any, body: Any) -> Reply:
     """GetDataspaces → GetDataspacesResponse (multipart when long)."""
+    global _last_listing
     status = session.profile.dataspace_status
-    records = [
-        dataspace_record(r, status)
-        for r in session.store.get_dataspaces(body.store_last_write_filter, sizes=status)
-    ]
-    return split_list(
-        lambda part: messages.Dataspace.GetDataspacesResponse(dataspaces=part),
-        records,
-        session.max_message_size,
-    )
+    found = session.store.get_dataspaces(body.store_last_write_filter, sizes=status)
+    made_of = (found, status, session.max_message_size)
+    last = _last_listing
+    if last is not None and last[0] == made_of:
+        return [last[1]]
+    records = [dataspace_record(r, status) for r in found]
+    reply = split_list(_get_dataspaces_response, records, session.max_message_size)
+    if len(reply) == 1 and isinstance(reply[0], EncodedBody):
+        _last_listing = (made_of, reply[0])
+    return reply
 
 
 @per_item_handler("dataspaces", response_maker(messages.Dataspace.PutDataspacesResponse, "success"))

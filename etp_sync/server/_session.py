@@ -70,6 +70,7 @@ OFFERED_PROTOCOLS: tuple[int, ...] = (3, 4, 5, 9, 13, 14, 18, 24, 25, 2424)
 SIZE_TOLERANCE = 64 * 1024
 POLL_INTERVAL = 0.5  # seconds between checks of the session's clocks (idle, pending requests)
 _KINDS = 64  # (protocol, messageType) pairs whose handling time a session remembers, at most
+_ACKNOWLEDGE = int(MessageFlags.ACKNOWLEDGE)
 
 
 def _kind(frame: bytearray) -> tuple[int, int] | None:
@@ -142,7 +143,8 @@ class ServerSession(ReplySender):
             while opened and not self._closed.is_set():
                 # A message must arrive whole within idle_timeout: a trickle is idleness too.
                 received = self._receive(POLL_INTERVAL, time.monotonic() + idle_timeout)
-                self._cancel_stalled_requests()
+                if self.multipart:  # (none pending: nothing to look at)
+                    self._cancel_stalled_requests()
                 if received is None:
                     self._close_if_idle()
                     continue
@@ -368,7 +370,7 @@ class ServerSession(ReplySender):
                 header.correlation_id,
                 header.message_flags,
             )
-        if header.message_flags & MessageFlags.ACKNOWLEDGE and header.message_type != 1001:
+        if header.message_flags & _ACKNOWLEDGE and header.message_type != 1001:
             self.send_parts([messages.Core.Acknowledge()], header.message_id, header.protocol)
         self._dispatch(header, body)
 

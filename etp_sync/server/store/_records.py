@@ -21,7 +21,7 @@ Scope = Literal["self", "sources", "targets", "sourcesOrSelf", "targetsOrSelf"]
 SCOPES = frozenset({"self", "sources", "targets", "sourcesOrSelf", "targetsOrSelf"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DataspaceRecord:
     """A dataspace as ETP's ``Dataspace`` record describes it."""
 
@@ -219,6 +219,36 @@ class ChangeEvent:
 _set_kind, _set_dataspace_uri, _set_event_uri, _set_time, _set_obj = _slot_setters(ChangeEvent)
 
 
+(
+    _set_space_uri,
+    _set_space_path,
+    _set_space_created,
+    _set_space_last_write,
+    _set_space_custom_data,
+    _set_space_size,
+) = _slot_setters(DataspaceRecord)
+
+
+def dataspace_record(
+    uri: str,
+    path: str,
+    store_created_us: int,
+    store_last_write_us: int,
+    custom_data: dict[str, Any],
+    size_bytes: int | None,
+) -> DataspaceRecord:
+    """``DataspaceRecord(...)`` of these fields, made field by field (see
+    :func:`_slot_setters`): every GetDataspaces makes one per dataspace."""
+    record = _new(DataspaceRecord)
+    _set_space_uri(record, uri)
+    _set_space_path(record, path)
+    _set_space_created(record, store_created_us)
+    _set_space_last_write(record, store_last_write_us)
+    _set_space_custom_data(record, custom_data)
+    _set_space_size(record, size_bytes)
+    return record
+
+
 def change_event(
     kind: Literal["insert", "update", "delete"],
     dataspace_uri: str,
@@ -271,7 +301,7 @@ class Space:
         if size:
             nbytes = sum(len(o.xml) for o in self.objects.values())
             nbytes += sum(a.data.nbytes for a in self.arrays.values())
-        return DataspaceRecord(
+        return dataspace_record(
             self.uri, self.path, self.created_us, self.last_write_us, dict(self.custom_data), nbytes
         )
 
