@@ -5,8 +5,11 @@ values (test_codec_compiled.py, test_code_cache.py); the process's page-fault co
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,3 +71,20 @@ def run_bench(script: str, *args: str, timeout: float = 200) -> subprocess.Compl
     )
     assert out.returncode == 0, out.stderr[-2000:]
     return out
+
+
+def can_build_extension(*headers: str) -> bool:
+    """Whether this Python can build a C extension: a compiler, Python's headers and each of
+    ``headers`` (in Python's include directory or /usr/include)."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    include = Path(sysconfig.get_paths()["include"])
+    found = all(any(Path(d, h).is_file() for d in (include, "/usr/include")) for h in headers)
+    return shutil.which(cc) is not None and (include / "Python.h").is_file() and found
+
+
+def printed_without_compiled(code: str) -> str:
+    """What ``python -c code`` prints with ETP_SYNC_NO_COMPILED set (stripped); it must exit 0."""
+    env = {**os.environ, "ETP_SYNC_NO_COMPILED": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()

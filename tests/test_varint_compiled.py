@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import subprocess
-import sys
-import sysconfig
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+from _helpers import can_build_extension, printed_without_compiled
 from _varint_ref import ref_encode
 
 from etp_sync.codec import _varint_arrays, compiled_varints
@@ -26,28 +22,19 @@ I64 = np.iinfo(np.int64)
 I32 = np.iinfo(np.int32)
 
 
-def _can_build() -> bool:
-    """Whether this Python can build C extensions (a compiler and its own headers)."""
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    headers = Path(sysconfig.get_paths()["include"], "Python.h")
-    return shutil.which(cc) is not None and headers.is_file()
-
-
 def test_the_compiled_loops_are_built_where_they_can_be() -> None:
     """An install that could build the loops has them (a broken build must not fall back to
     the numpy kernels unnoticed)."""
     if os.environ.get("ETP_SYNC_NO_COMPILED"):
         pytest.skip("ETP_SYNC_NO_COMPILED is set")
-    if not _can_build():
+    if not can_build_extension():
         pytest.skip("no C compiler or Python headers: the numpy kernels serve alone")
     assert compiled_varints(), "etp_sync.codec._varint_c is not importable"
 
 
 def test_the_environment_can_keep_the_loops_off() -> None:
     code = "import etp_sync.codec as c; print(c.compiled_varints())"
-    env = {**os.environ, "ETP_SYNC_NO_COMPILED": "1"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
+    assert printed_without_compiled(code) == "False"
 
 
 @pytest.fixture()
