@@ -351,10 +351,10 @@ _SCAN_FIELDS = tuple(sorted(CITATION_FIELDS))
 def scan_data_object(xml: bytes) -> ObjectInfo | None:
     """:func:`peek_data_object` of a document with none of the bytes ``UUID``, ``Uuid``,
     ``PathIn``, ``<!DOCTYPE`` and NUL (the marks of a document that may hold a reference, see
-    :mod:`etp_sync.server._xml`), read by the compiled scan: expat with handlers in C, about
-    twice as fast. None when the scan is not in use or the document is not such a one, has an
-    error, or is in an encoding expat does not read itself: ask the Python code, which also
-    words every error."""
+    :mod:`etp_sync.server._xml`), read by the compiled scan: expat with handlers in C (a third
+    fewer instructions than the Python handlers). None when the scan is not in use or the
+    document is not such a one, has an error, or is in an encoding expat does not read itself:
+    ask the Python code, which also words every error."""
     if SCAN is None:
         return None
     data = bytes(xml)

@@ -67,7 +67,6 @@ __all__ = [
     "as_dataspace_uri",
     "as_object_uri",
     "dataspace_of",
-    "keyed_object_uris",
     "parse_uri",
     "validate_osdu_dataspace",
     "validate_qualified_type",
@@ -502,7 +501,7 @@ def as_object_uri(value: str | DataObjectURI) -> DataObjectURI:
     return DataObjectURI.parse(value)
 
 
-def keyed_object_uris(values: Iterable[str | DataObjectURI]) -> dict[str, DataObjectURI]:
+def _keyed_object_uris(values: Iterable[str | DataObjectURI]) -> dict[str, DataObjectURI]:
     """Data object URIs (each accepted as :func:`as_object_uri` accepts it) by their canonical
     text, in order; of equal URIs the first is kept. One loop for the many URIs of a get or a
     delete."""

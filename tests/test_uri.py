@@ -19,10 +19,10 @@ from etp_sync.uri import (
     DataspaceURI,
     InvalidURIError,
     QualifiedType,
+    _keyed_object_uris,
     as_dataspace_uri,
     as_object_uri,
     dataspace_of,
-    keyed_object_uris,
     parse_uri,
     validate_osdu_dataspace,
     validate_qualified_type,
@@ -464,11 +464,11 @@ def test_keyed_object_uris_accept_what_as_object_uri_accepts() -> None:
     upper = GRID.replace(UID, UID.upper())
     long_path = f"eml:///dataspace('{'p' * 600}')"
     long_uri = f"{long_path}/resqml20.obj_X({UID})"
-    keyed = keyed_object_uris([upper, uri, GRID, long_uri])
+    keyed = _keyed_object_uris([upper, uri, GRID, long_uri])
     assert list(keyed) == [GRID, long_uri]
     assert keyed[GRID] == uri and keyed[long_uri] == as_object_uri(long_uri)
-    assert keyed_object_uris([uri])[GRID] is uri
-    assert keyed_object_uris([]) == {}
+    assert _keyed_object_uris([uri])[GRID] is uri
+    assert _keyed_object_uris([]) == {}
     for bad, words in [
         ("eml:///", "not a data object URI"),
         ("resqml20.obj_X", "must start with"),
@@ -476,7 +476,7 @@ def test_keyed_object_uris_accept_what_as_object_uri_accepts() -> None:
         (7, "must be a str"),
     ]:
         with pytest.raises(InvalidURIError, match=words):
-            keyed_object_uris([GRID, bad])  # type: ignore[list-item]
+            _keyed_object_uris([GRID, bad])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("text", [UID, UID.upper(), "00000000-0000-0000-0000-000000000000"])

@@ -44,7 +44,7 @@ from ..errors import (
 from ..protocol.correlation import Response
 from ..protocol.negotiation import now_us
 from ..schema import messages
-from ..uri import DataObjectURI, DataspaceURI, as_object_uri, keyed_object_uris
+from ..uri import DataObjectURI, DataspaceURI, _keyed_object_uris, as_object_uri
 from ._batching import MESSAGE_OVERHEAD, batches, key_batches, message_budget
 from ._core import Deadline, SessionAPI, one_or_many
 from ._object_get import GET_IN_FLIGHT, ObjectGet
@@ -92,7 +92,7 @@ PUT_IN_FLIGHT = 4
 def _keyed_uris(uris: ObjectURI | Iterable[ObjectURI]) -> dict[str, DataObjectURI]:
     """Validate and de-duplicate object URIs (a single URI is a list of one), keyed by their
     canonical text: the request key each goes by (equal URIs have equal texts)."""
-    return keyed_object_uris(
+    return _keyed_object_uris(
         one_or_many(uris, (str, DataObjectURI), "uris", "a data object URI or a list of them")
     )
 
