@@ -1,9 +1,11 @@
 """Message ids, and routing of response parts to the request that is waiting for them.
 
-Pure protocol state, free of sockets: the connection's reader thread calls
+Pure protocol state, free of sockets: whichever thread reads the connection calls
 :meth:`Correlator.route` for each decoded message; a caller blocks in
 :meth:`PendingRequest.result` on its own queue until the part flagged FIN arrives, its deadline
-passes or the connection fails.
+passes or the connection fails. Before it blocks, it calls the request's ``assist``, if the
+connection gave it one: the connection may then read in the caller's own thread (see
+:mod:`etp_sync.session._engine_receiving`).
 
 Replies are checked as they arrive, on the reader thread, before they reach the waiter: a
 message type that does not answer the request (see :mod:`~etp_sync.protocol.replies`) fails it
@@ -133,6 +135,7 @@ class PendingRequest:
     __slots__ = (
         "_correlator",
         "_queue",
+        "assist",
         "max_bytes",
         "message_id",
         "name",
@@ -161,6 +164,13 @@ class PendingRequest:
         self.received = 0
         self._queue: queue.SimpleQueue[tuple[Any, Any] | BaseException] = queue.SimpleQueue()
         self._correlator = correlator
+        self.assist: Callable[[PendingRequest, float | None], None] | None = None
+        """Called by :meth:`result` before it waits with nothing queued, with this request and
+        the wait's deadline: it may bring parts in (route them) and must return by then."""
+
+    def has_parts(self) -> bool:
+        """Whether a reply part (or a failure) waits to be taken by :meth:`result`."""
+        return not self._queue.empty()
 
     def put(self, item: tuple[Any, Any] | BaseException) -> None:
         self._queue.put(item)
@@ -197,8 +207,11 @@ class PendingRequest:
         messages: list[Any] = []
         errors: list[Any] = []
         get = self._queue.get
+        assist = self.assist
         try:
             while True:
+                if assist is not None and self._queue.empty():
+                    assist(self, deadline)
                 if deadline is None:
                     item = get()
                 else:
@@ -361,6 +374,11 @@ class Correlator:
 
     def in_flight(self) -> int:
         return len(self._pending)
+
+    def others_in_flight(self, message_id: int) -> bool:
+        """Whether requests other than ``message_id`` wait for (more of) their replies."""
+        pending = self._pending
+        return len(pending) > (message_id in pending)
 
 
 __all__ = [

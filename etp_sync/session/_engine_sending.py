@@ -166,7 +166,7 @@ class EngineSender(EngineState):
     ) -> PendingRequest:
         """Register the request (of message class ``kind``, see :meth:`_kind`): its reply is
         checked against the answers expected of it."""
-        return self.correlator.register(
+        pending = self.correlator.register(
             message_id,
             kind[2],
             protocol=kind[0],
@@ -174,6 +174,9 @@ class EngineSender(EngineState):
             max_bytes=self._limit or self.response_limit,
             target=target,
         )
+        if self._direct:
+            pending.assist = self._read_for
+        return pending
 
     def send_multipart(
         self, bodies: Sequence[Record], *, deadline: float | None = None

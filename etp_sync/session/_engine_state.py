@@ -13,7 +13,7 @@ from typing import Any
 
 from ..codec import MessageFramer
 from ..errors import ETPConnectionLost, ETPError, fresh_error
-from ..protocol.correlation import Correlator, MessageIds, ReplyTarget
+from ..protocol.correlation import Correlator, MessageIds, PendingRequest, ReplyTarget
 from ..protocol.negotiation import ServerInfo, object_room
 from ..schema import Record
 from ..transport._websocket import WebSocketTransport
@@ -60,6 +60,14 @@ class EngineState:
     _decode_limit: int
     _reader: threading.Thread
     _dispatcher: threading.Thread
+    # Who reads the connection (see _engine_receiving): under _turn, whose condition the
+    # reader thread parks on.
+    _turn: threading.Condition
+    _reading: bool  # a thread (the reader thread or a caller) reads the connection
+    _wanted: bool  # a caller asks the reader thread to read
+    _active: bool  # a caller waited for a reply since the reader thread last looked
+    _direct: bool  # callers may read (see WebSocketTransport.reads_bounded)
+    _read_for: Callable[[PendingRequest, float | None], None]  # a request's assist (receiving)
 
     @property
     def is_open(self) -> bool:
@@ -101,6 +109,8 @@ class EngineState:
                 self._dispatch_queue.put(None)  # the dispatch thread's last item (see _dispatch)
             self._closed.set()
         self.correlator.fail_all(self.close_error or error, close=True)
+        with self._turn:
+            self._turn.notify()  # a parked reader thread ends
         if first and self._opened and self._on_close is not None:  # once, whoever noticed first
             try:
                 self._on_close(fresh_error(self.close_error or error))

@@ -1,12 +1,15 @@
 """The ETP session engine: one session over one websocket, with a reader thread, a dispatch
 thread, and correlation.
 
-The reader thread is the only one that receives. It decodes every frame and routes responses, by
-correlation id, into the queue of the request waiting for them (kazoo-style); everything else
-(notifications, unsolicited errors) goes to a separate dispatch thread (started with the first
-one) so that a slow user callback never stalls the reader. Pings are answered (queued, never
-waiting for another thread's send: :meth:`SessionEngine._reply`), CloseSession honoured. Any
-thread may send: a message's id is taken under the send-order lock held until it is written.
+One thread at a time receives: the reader thread, or a caller waiting for its reply while
+nobody else reads (it then reads in its own thread, within its deadline, and spares the
+hand-over between threads: see :mod:`._engine_receiving`). Whoever reads decodes every frame
+and routes responses, by correlation id, into the queue of the request waiting for them
+(kazoo-style); everything else (notifications, unsolicited errors) goes to a separate dispatch
+thread (started with the first one) so that a slow user callback never stalls the reading.
+Pings are answered (queued, never waiting for another thread's send:
+:meth:`SessionEngine._reply`), CloseSession honoured. Any thread may send: a message's id is
+taken under the send-order lock held until it is written.
 
 The engine is built in layers, one module each: :mod:`._engine_state` (its attributes, limits
 and failure), :mod:`._engine_sending` (the send half), :mod:`._engine_receiving` (the reader and
@@ -122,6 +125,11 @@ class SessionEngine(EngineReceiver):
         self._send_limit = self.client_max_message_size  # max_message_size, fixed once open
         self._decode_limit = self.client_max_message_size * 2 + 4096  # a decoded reply's size
         transport.placer = self._place
+        self._turn = threading.Condition(threading.Lock())
+        self._reading = False
+        self._wanted = False
+        self._active = False
+        self._direct = transport.reads_bounded
         self._reader = threading.Thread(target=self._read_loop, name="etp_sync-reader", daemon=True)
         self._dispatcher = threading.Thread(
             target=self._dispatch_loop, name="etp_sync-dispatch", daemon=True

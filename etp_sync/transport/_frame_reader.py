@@ -2,8 +2,8 @@
 parsed from it, and payloads received straight into their destination.
 
 Incoming payloads go into a bytearray that grows with the bytes that arrive (never to the size a
-header announces); large remainders skip the read-ahead buffer. Only the transport's reader
-thread (receive lock held) calls into this.
+header announces); large remainders skip the read-ahead buffer. Only the thread holding the
+transport's receive lock calls into this.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import ssl
 import struct
 import time
 from collections.abc import Callable
-from typing import Final, TypeAlias
+from typing import Final, Literal, TypeAlias
 
 from etp_sync._timeouts import MAX_WAIT as MAX_WAIT  # re-exported: the one limit of every wait
 from etp_sync.codec._placement import PLACE_PEEK
@@ -150,6 +150,91 @@ class FrameReader:
             received = self._read_frames(max_message_size, placer, on_control)
             if received is not None:
                 return received
+
+    def read_bounded(
+        self,
+        deadline: float | None,
+        max_message_size: int,
+        on_control: Callable[[int, bytes], None],
+    ) -> bytearray | Literal[False] | None:
+        """The next data message, read by a caller bound by its own ``deadline`` (a
+        ``time.monotonic()`` value; None: no limit), which nothing here outlives, not even a
+        frame that has started: what came stays in the read-ahead buffer for the next read.
+
+        Returns the payload when the next message is a small binary one (one frame that fits
+        the read-ahead buffer); None when it is not whole by ``deadline``; False when the next
+        frame needs :meth:`read_message` (a larger, fragmented or text message, a wrong frame),
+        which then finds its first bytes buffered. Control frames met on the way go to
+        ``on_control`` once whole, as in :meth:`read_message`."""
+        while True:
+            span = self._small_frame()
+            if span is not None:
+                start, end, key = span
+                if end - start > max_message_size:
+                    return False  # read_message refuses it
+                self._rpos = end
+                if key is None:
+                    return self._rbuf[start:end]
+                return unmask(self._rview[start:end], key)
+            lacking = self._lacking()
+            if lacking is None:
+                return False
+            if lacking:
+                if not self._recv_more(lacking, deadline):
+                    return None
+            else:  # a whole control frame
+                self._read_frames(max_message_size, None, on_control)
+
+    def _lacking(self) -> int | None:
+        """How many bytes the next frame still lacks in the read-ahead buffer when it is a
+        small binary message or a control frame that fits there (0: a whole control frame);
+        None for any other frame, which :meth:`read_bounded` leaves to :meth:`read_message`."""
+        rbuf, pos = self._rbuf, self._rpos
+        avail = self._rend - pos
+        if avail < 2:
+            return 2 - avail
+        b0, b1 = rbuf[pos], rbuf[pos + 1]
+        if bool(b1 & 0x80) != self._masked_peer:
+            return None  # read_message refuses it
+        length = b1 & 0x7F
+        head = 6 if b1 & 0x80 else 2
+        if b0 & 0x0F >= OP_CLOSE:
+            if length > 125:
+                return None
+        elif b0 != FIN | OP_BINARY or length == 127:
+            return None
+        elif length == 126:
+            if avail < 4:
+                return 4 - avail
+            length = (rbuf[pos + 2] << 8) | rbuf[pos + 3]
+            head += 2
+        total = head + length
+        if total > len(rbuf):
+            return None
+        return max(total - avail, 0)
+
+    def _recv_more(self, lacking: int, deadline: float | None) -> bool:
+        """Receive what arrives by ``deadline`` after the buffered bytes (moved to the front
+        first when fewer than ``lacking`` bytes of room follow them); False when nothing came
+        in time. Errors and EOF lose the connection."""
+        if self._rpos == self._rend:
+            self._rpos = self._rend = 0
+        elif len(self._rbuf) - self._rend < lacking:
+            avail = self._rend - self._rpos
+            self._rview[:avail] = self._rview[self._rpos : self._rend]
+            self._rpos, self._rend = 0, avail
+        if not self._poll(None if deadline is None else max(deadline - time.monotonic(), 0.0)):
+            return False
+        try:
+            got = self._sock.recv_into(self._rview[self._rend :])
+        except (TimeoutError, BlockingIOError):
+            return False
+        except OSError as exc:
+            raise self._lost(f"socket error receiving from {self._safe_url}: {exc}") from None
+        if got == 0:
+            raise self._lost(f"{self._safe_url} closed the connection without a close frame")
+        self._rend += got
+        return True
 
     def _read_frames(
         self,

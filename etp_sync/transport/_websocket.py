@@ -381,6 +381,42 @@ class WebSocketTransport(ConnectionEnd):
                 if self._state == _CLOSED:
                     self._close_socket()
 
+    @property
+    def reads_bounded(self) -> bool:
+        """Whether :meth:`recv_bounded` may be used: not over TLS, where bytes the socket has
+        may be half a record that one more receive would wait for."""
+        return not isinstance(self._sock, ssl.SSLSocket)
+
+    @property
+    def buffered(self) -> bool:
+        """Whether received bytes wait in the read-ahead buffer (the start of a message)."""
+        return self._reader.buffered
+
+    def recv_bounded(self, deadline: float | None) -> bytearray | Literal[False] | None:
+        """The next data message if it is a small binary one, received by ``deadline`` (a
+        ``time.monotonic()`` value; None: no limit), which this never outlives; None when it
+        has not arrived whole by then (what came is kept); False when the next message must be
+        received with :meth:`recv_data` (large, fragmented or text), its first bytes kept.
+        Control frames on the way are handled as by :meth:`recv_data`.
+
+        For a caller that reads while it waits for its reply (see
+        :mod:`etp_sync.session._engine_receiving`); not over TLS (see :attr:`reads_bounded`).
+        """
+        if deadline is None:
+            self._recv_lock.acquire()
+        elif not self._recv_lock.acquire(True, max(deadline - time.monotonic(), 0.0)):
+            return None
+        try:
+            if self._state == _CLOSED:
+                raise self._closed_error()
+            return self._reader.read_bounded(
+                deadline, self.max_message_size, self._on_control_frame
+            )
+        finally:
+            if self._state == _CLOSED:
+                self._close_socket()
+            self._recv_lock.release()
+
     def _recv_locked(self, timeout: float | None) -> tuple[bytearray, bool] | None:
         """Body of :meth:`recv_data` (receive lock held)."""
         if self._state == _CLOSED:
