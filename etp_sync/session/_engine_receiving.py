@@ -9,17 +9,18 @@ Who reads: one thread at a time, the one that holds the read turn (:attr:`_readi
 reply with nobody else reading takes the turn and reads in its own thread (:meth:`_read_for`):
 its reply then reaches it without a hand-over between threads. On this project's 2-core test
 VM, that hand-over (a futex wake of the waiting thread on the other core, then the GIL) was
-~45 µs of a ~190 µs request; a caller reading for itself took ~100 µs. A caller reads only
+~45 µs of a ~190 µs request, which a caller reading for itself made in ~100-135 µs. A caller reads only
 small binary messages (one frame that fits the read-ahead buffer, see
 :meth:`~etp_sync.transport._websocket.WebSocketTransport.recv_bounded`) and never past its
 own deadline; at anything else (a large message, say) it hands the turn to the reader thread.
 
-The reader thread parks (the turn free) when callers are active and no request is in flight
-(:meth:`_leave_turn`), and reads again when a caller hands it the turn: one met a message it
-does not read, or left requests of other threads in flight; or when no caller waited for
-:data:`IDLE` seconds (so notifications, Pings and a lost connection are seen within about
-twice that while nobody waits). With many threads in flight the reader thread keeps the turn,
-as it always did. Over TLS callers never read (see ``reads_bounded``): the thread always does.
+The reader thread parks (the turn free) when callers are active, no request is in flight and the
+last :data:`LONE` messages came for one request at a time (:meth:`_leave_turn`), and reads again
+when a caller hands it the turn: one met a message it does not read, or left requests of other
+threads in flight; or when no caller waited for :data:`IDLE` seconds (so notifications, Pings
+and a lost connection are seen within about twice that while nobody waits). With many threads in
+flight the reader thread keeps the turn, as it always did. Over TLS callers never read (see
+``reads_bounded``): the thread always does.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ from ._trace import trace_message
 
 log = logging.getLogger("etp_sync.session.engine")
 
+LONE: Final = 2
+"""Messages in a row that the reader thread must route with at most one request in flight
+before it may park: while several threads wait it keeps the turn (their callers would only
+wake it again)."""
 IDLE: Final = 0.01
 """Seconds without a caller waiting for a reply after which the parked reader thread reads
 again."""
@@ -52,16 +57,19 @@ class EngineReceiver(EngineSender):
         recv = self.transport.recv_data
         handle = self._handle_frame
         clock = time.monotonic
+        in_flight = self.correlator.in_flight
         try:
             while self._take_turn():
+                lone = 0  # messages in a row that came with at most one request in flight
                 try:
                     while self.close_error is None:
                         received = recv(None)
                         if received is not None:
                             self.last_frame = clock()
+                            lone = lone + 1 if in_flight() <= 1 else 0
                             handle(received[0])
                             del received  # don't keep the last message alive meanwhile
-                        if self._leave_turn():
+                        if lone >= LONE and self._leave_turn():
                             break
                 except BaseException:
                     self._reading = False
