@@ -139,6 +139,7 @@ class PendingRequest:
         "max_bytes",
         "message_id",
         "name",
+        "nothing_queued",
         "protocol",
         "received",
         "replies",
@@ -164,13 +165,11 @@ class PendingRequest:
         self.received = 0
         self._queue: queue.SimpleQueue[tuple[Any, Any] | BaseException] = queue.SimpleQueue()
         self._correlator = correlator
+        self.nothing_queued: Callable[[], bool] = self._queue.empty
+        """Whether no reply part (nor a failure) waits to be taken by :meth:`result`."""
         self.assist: Callable[[PendingRequest, float | None], None] | None = None
         """Called by :meth:`result` before it waits with nothing queued, with this request and
         the wait's deadline: it may bring parts in (route them) and must return by then."""
-
-    def has_parts(self) -> bool:
-        """Whether a reply part (or a failure) waits to be taken by :meth:`result`."""
-        return not self._queue.empty()
 
     def put(self, item: tuple[Any, Any] | BaseException) -> None:
         self._queue.put(item)

@@ -7,12 +7,12 @@ thread's loop.
 Who reads: one thread at a time, the one that holds the read turn (:attr:`_reading`, under
 :attr:`_turn`). The reader thread reads whenever a caller cannot, but a caller waiting for its
 reply with nobody else reading takes the turn and reads in its own thread (:meth:`_read_for`):
-its reply then reaches it without a hand-over between threads. On this project's 2-core test
-VM, that hand-over (a futex wake of the waiting thread on the other core, then the GIL) was
-~45 µs of a ~190 µs request, which a caller reading for itself made in ~100-135 µs. A caller reads only
+its reply then reaches it without a hand-over between threads. On this project's 2-core test VM,
+that hand-over (a futex wake of the waiting thread on the other core, then the GIL) was ~45 µs
+of a ~190 µs request, which a caller reading for itself made in ~100-135 µs. A caller reads only
 small binary messages (one frame that fits the read-ahead buffer, see
-:meth:`~etp_sync.transport._websocket.WebSocketTransport.recv_bounded`) and never past its
-own deadline; at anything else (a large message, say) it hands the turn to the reader thread.
+:meth:`~etp_sync.transport._websocket.WebSocketTransport.recv_bounded`) and never past its own
+deadline; at anything else (a large message, say) it hands the turn to the reader thread.
 
 The reader thread parks (the turn free) when callers are active, no request is in flight and the
 last :data:`LONE` messages came for one request at a time (:meth:`_leave_turn`), and reads again
@@ -96,7 +96,7 @@ class EngineReceiver(EngineSender):
         and may read for themselves, and nothing is in flight or buffered."""
         if not self._direct or not self._active or self.correlator.in_flight():
             return False
-        with self._turn:
+        with self._turn_lock:
             if self._active and not self.correlator.in_flight() and not self.transport.buffered:
                 self._reading = False
                 return True
@@ -107,20 +107,20 @@ class EngineReceiver(EngineSender):
         else reads, read in this thread until a part of its reply (or a failure) is queued,
         ``deadline`` passes, or a message comes that the reader thread must read; then give
         the turn back, to the reader thread when other requests are in flight."""
-        turn = self._turn
-        with turn:  # decided under the lock: whoever reads sees this request in flight
+        with self._turn_lock:  # decided under it: whoever reads sees this request in flight
             self._active = True
             if self._reading or self.close_error is not None:
                 return  # the one reading goes on while this request is in flight
             if self.correlator.others_in_flight(pending.message_id):
                 self._wanted = True  # several threads wait: the reader thread serves them
-                turn.notify()
+                self._turn.notify()
                 return
             self._reading = True
         hand_over = False
         try:
             recv = self.transport.recv_bounded
-            while not pending.has_parts():
+            nothing_queued = pending.nothing_queued
+            while nothing_queued():
                 received = recv(deadline)
                 if received is None:
                     break  # the deadline: the caller's wait says so
@@ -132,7 +132,7 @@ class EngineReceiver(EngineSender):
         except Exception as exc:
             self._reading_failed(exc)
         finally:
-            with turn:
+            with self._turn_lock:
                 self._reading = False
                 if (
                     hand_over
@@ -140,7 +140,7 @@ class EngineReceiver(EngineSender):
                     or self.transport.buffered
                 ):
                     self._wanted = True
-                    turn.notify()
+                    self._turn.notify()
 
     def _reading_failed(self, exc: Exception) -> None:
         """The reading ended with ``exc``: fail the connection (every waiter gets the error)."""

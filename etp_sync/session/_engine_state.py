@@ -63,6 +63,7 @@ class EngineState:
     # Who reads the connection (see _engine_receiving): under _turn, whose condition the
     # reader thread parks on.
     _turn: threading.Condition
+    _turn_lock: threading.Lock  # _turn's lock, taken directly where no wait or notify follows
     _reading: bool  # a thread (the reader thread or a caller) reads the connection
     _wanted: bool  # a caller asks the reader thread to read
     _active: bool  # a caller waited for a reply since the reader thread last looked

@@ -125,7 +125,8 @@ class SessionEngine(EngineReceiver):
         self._send_limit = self.client_max_message_size  # max_message_size, fixed once open
         self._decode_limit = self.client_max_message_size * 2 + 4096  # a decoded reply's size
         transport.placer = self._place
-        self._turn = threading.Condition(threading.Lock())
+        self._turn_lock = threading.Lock()
+        self._turn = threading.Condition(self._turn_lock)
         self._reading = False
         self._wanted = False
         self._active = False

@@ -166,6 +166,8 @@ class FrameReader:
         frame needs :meth:`read_message` (a larger, fragmented or text message, a wrong frame),
         which then finds its first bytes buffered. Control frames met on the way go to
         ``on_control`` once whole, as in :meth:`read_message`."""
+        if self._rend == self._rpos and not self._recv_more(2, deadline):
+            return None  # (the usual start: nothing buffered, the reply not in yet)
         while True:
             span = self._small_frame()
             if span is not None:
@@ -223,7 +225,17 @@ class FrameReader:
             avail = self._rend - self._rpos
             self._rview[:avail] = self._rview[self._rpos : self._rend]
             self._rpos, self._rend = 0, avail
-        if not self._poll(None if deadline is None else max(deadline - time.monotonic(), 0.0)):
+        poller = self._poller
+        if poller is not None:  # _poll, inline (no TLS here: see the transport's reads_bounded)
+            wait = None if deadline is None else deadline - time.monotonic()
+            millis = None if wait is None else math.ceil(min(max(wait, 0.0), MAX_WAIT) * 1000)
+            try:
+                ready = bool(poller.poll(millis))
+            except (OSError, ValueError):
+                ready = True  # let the receive report what is wrong
+        else:
+            ready = self._poll(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+        if not ready:
             return False
         try:
             got = self._sock.recv_into(self._rview[self._rend :])

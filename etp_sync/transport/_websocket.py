@@ -390,7 +390,8 @@ class WebSocketTransport(ConnectionEnd):
     @property
     def buffered(self) -> bool:
         """Whether received bytes wait in the read-ahead buffer (the start of a message)."""
-        return self._reader.buffered
+        reader = self._reader
+        return reader._rend > reader._rpos  # FrameReader.buffered, inline
 
     def recv_bounded(self, deadline: float | None) -> bytearray | Literal[False] | None:
         """The next data message if it is a small binary one, received by ``deadline`` (a
@@ -402,9 +403,12 @@ class WebSocketTransport(ConnectionEnd):
         For a caller that reads while it waits for its reply (see
         :mod:`etp_sync.session._engine_receiving`); not over TLS (see :attr:`reads_bounded`).
         """
-        if deadline is None:
-            self._recv_lock.acquire()
-        elif not self._recv_lock.acquire(True, max(deadline - time.monotonic(), 0.0)):
+        lock = self._recv_lock
+        if lock.acquire(False):  # free (a free lock is taken without a timed wait)
+            pass
+        elif deadline is None:
+            lock.acquire()
+        elif not lock.acquire(True, max(deadline - time.monotonic(), 0.0)):
             return None
         try:
             if self._state == _CLOSED:
