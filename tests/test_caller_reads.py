@@ -250,3 +250,23 @@ def test_a_caller_reading_stops_at_its_deadline(harness: Harness) -> None:
     with pytest.raises(ETPReadTimeout):
         session.request(messages.Dataspace.GetDataspaces(), timeout=0.1)
     assert time.monotonic() - started < 0.5  # the deadline (0.1 s), not the reply (0.6 s)
+
+
+def test_closing_the_session_while_a_caller_reads_ends_the_call_and_the_close(
+    harness: Harness,
+) -> None:
+    server = harness.server(dataspaces=["a/b"], latency=0.4)
+    session = harness.session(server, auto_reconnect=False, timeout=30)
+    session.get_dataspaces()
+    engine = session._connection()
+    closer = threading.Timer(0.1, session.close)
+    started = time.monotonic()
+    closer.start()
+    try:
+        with pytest.raises(ETPConnectionLost):
+            session.get_dataspaces()
+    finally:
+        closer.join(10)
+    assert time.monotonic() - started < 5  # not the call's 30 s timeout
+    assert not closer.is_alive()
+    assert not engine._reader.is_alive()

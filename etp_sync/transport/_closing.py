@@ -72,14 +72,15 @@ class ConnectionEnd:
         if self._close_info is None:
             self._close_info = (code, reason, False)
         _log.debug("closing websocket to %s (code %d)", self._safe_url, code)
-        if self._writer.send_close(struct.pack("!H", code) + raw_reason, self.close_timeout):
-            if self._recv_lock.acquire(blocking=False):
-                try:
+        # The thread receiving (if any) may see the peer's close frame, or stop receiving first
+        # (a caller whose reply came): then this one reads on until the close frame.
+        sent = self._writer.send_close(struct.pack("!H", code) + raw_reason, self.close_timeout)
+        if sent and self._recv_lock.acquire(True, max(deadline - time.monotonic(), 0.0)):
+            try:
+                if not self._peer_closed.is_set():
                     self._drain_until_close(deadline)
-                finally:
-                    self._recv_lock.release()
-            else:  # the reader thread will see the peer's close frame
-                self._peer_closed.wait(max(deadline - time.monotonic(), 0.0))
+            finally:
+                self._recv_lock.release()
         self._shutdown()
         self._try_close_socket(max(deadline - time.monotonic(), 0.2))
 
