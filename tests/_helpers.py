@@ -1,7 +1,8 @@
 """Record builders shared by several test modules: messages the package's own session would
 build, written out by hand (test_server.py, _hostile.py), and a message holding many union
 values (test_codec_compiled.py, test_code_cache.py); the process's page-fault count
-(test_placement.py, test_populate.py); running a benchmark script (test_bench_*.py)."""
+(test_placement.py, test_populate.py); running a benchmark script (test_bench_*.py); running
+one function in several threads at once (test_caller_reads.py, test_code_cache.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +90,25 @@ def printed_without_compiled(code: str) -> str:
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+def run_in_threads(
+    work: Callable[[], object], count: int, timeout: float = 60
+) -> list[BaseException]:
+    """Run ``work`` in ``count`` threads at once and join them (each within ``timeout`` s);
+    what they raised, in no particular order. A thread still running fails the caller."""
+    errors: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the test, which asserts on it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads), "a thread did not end in time"
+    return errors

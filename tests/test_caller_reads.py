@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _helpers import run_in_threads
 from conftest import Harness
 from test_frame_reader_short import Pair, _payload, frame
 
@@ -190,23 +191,13 @@ def test_a_large_reply_is_handed_to_the_reader_thread_and_small_ones_come_back(
 def test_many_threads_get_their_own_replies(harness: Harness) -> None:
     server = harness.server(dataspaces=[f"t/{i}" for i in range(4)])
     session = harness.session(server)
-    errors: list[BaseException] = []
     expected = sorted(f"t/{i}" for i in range(4))
 
     def work() -> None:
-        try:
-            for _ in range(100):
-                assert sorted(d.path for d in session.get_dataspaces()) == expected
-        except BaseException as exc:
-            errors.append(exc)
+        for _ in range(100):
+            assert sorted(d.path for d in session.get_dataspaces()) == expected
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads)
-    assert errors == []
+    assert run_in_threads(work, 8) == []
 
 
 def test_a_notification_comes_while_nobody_waits(harness: Harness) -> None:

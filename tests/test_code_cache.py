@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _helpers import request_session_with_values
+from _helpers import request_session_with_values, run_in_threads
 
 from etp_sync.codec._compiled import CompiledCodec
 from etp_sync.codec.arrays import to_any_array
@@ -337,19 +337,11 @@ def test_two_threads_storing_one_key_at_once(
 
     monkeypatch.setattr(cc.os, "replace", replace)
     results: list[Any] = []
-    errors: list[BaseException] = []
 
     def store() -> None:
-        try:
-            results.append(cc.CodeCache(tmp_path).compile(SOURCE, FILENAME))
-        except BaseException as exc:
-            errors.append(exc)
+        results.append(cc.CodeCache(tmp_path).compile(SOURCE, FILENAME))
 
-    threads = [threading.Thread(target=store) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    errors = run_in_threads(store, 2)
     assert errors == [] and len(renamed) == 2 and len(set(renamed)) == 2
     assert [_twice(code)(7) for code in results] == [14, 14]
     [entry] = _entries(tmp_path)
