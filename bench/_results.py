@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from etp_sync.codec import compiled_varints
+from etp_sync.transport._spin import DEFAULT_SPIN_WAIT, spinning_available
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 RESULTS_HEADER = (
@@ -25,7 +26,8 @@ RESULTS_HEADER = (
 
 def machine_note(packages: Sequence[str]) -> str:
     """Cores, CPU model, OS, the versions of Python, numpy and ``packages`` installed, and
-    which varint kernels etp_sync uses (compiled loops or numpy)."""
+    which varint kernels etp_sync uses (compiled loops or numpy), and whether its callers poll
+    before they sleep (``spin_wait``'s default, where the compiled poll is built)."""
     cpu = platform.processor() or "unknown CPU"
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
         for line in f:
@@ -37,6 +39,8 @@ def machine_note(packages: Sequence[str]) -> str:
         with contextlib.suppress(PackageNotFoundError):
             versions.append(f"{dist} {version(dist)}")
     versions.append(f"etp_sync varint kernels: {'compiled' if compiled_varints() else 'numpy'}")
+    spin = f"{DEFAULT_SPIN_WAIT * 1e3:g} ms" if spinning_available() else "off"
+    versions.append(f"callers poll before sleeping: {spin}")
     return f"{os.cpu_count()} cores ({cpu}), {platform.system()}; " + ", ".join(versions)
 
 

@@ -11,7 +11,9 @@ after one untimed round, turns counting on in both processes (``callgrind_contro
 runs ``--rounds`` rounds of the phase (``put``: ``put_data_objects`` of ``--objects`` fresh
 ``samples.local_depth_crs`` documents; ``get``: ``get_data_objects`` of objects put before
 counting started), and dumps the counts. Every thread and the kernel boundary of each process
-are counted (not the kernel's own work). Linux with valgrind only.
+are counted (not the kernel's own work). The client does not poll before it sleeps
+(``spin_wait=0``): that poll's count is waiting, as long as the reply takes. Linux with
+valgrind only.
 
     python bench/instructions.py [--objects 1000] [--calls 2000] [--rounds 3]
         [--phases put,get,tiny] [--no-write]
@@ -68,7 +70,9 @@ def client(port: int, phase: str, items: int, rounds: int, server_pid: int) -> N
     objects = 1 if phase == "tiny" else items
     rounds_docs = [documents(i) for i in range(rounds + 1)]
     pids = [str(server_pid), str(os.getpid())]
-    with ETPSession(f"ws://127.0.0.1:{port}", timeout=600) as s:
+    # spin_wait=0: a caller's brief poll before it sleeps counts instructions while it waits,
+    # as many as the reply's delay allows; this script counts work
+    with ETPSession(f"ws://127.0.0.1:{port}", timeout=600, spin_wait=0) as s:
         s.put_dataspace(space)
         s.put_data_objects(rounds_docs[0])
         s.get_data_objects(list(rounds_docs[0]))

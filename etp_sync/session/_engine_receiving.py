@@ -13,6 +13,8 @@ of a ~190 µs request, which a caller reading for itself made in ~100-135 µs. A
 small binary messages (one frame that fits the read-ahead buffer, see
 :meth:`~etp_sync.transport._websocket.WebSocketTransport.recv_bounded`) and never past its own
 deadline; at anything else (a large message, say) it hands the turn to the reader thread.
+Before it sleeps waiting for bytes, it polls the socket for up to the session's ``spin_wait``
+(:mod:`etp_sync.transport._spin`): a quick reply then needs no wake-up either.
 
 The reader thread parks (the turn free) when callers are active, no request is in flight and the
 last :data:`LONE` messages came for one request at a time (:meth:`_leave_turn`), and reads again

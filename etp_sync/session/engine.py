@@ -49,6 +49,7 @@ from ..protocol.negotiation import ServerInfo, read_open_session
 from ..schema import Record, messages
 from ..transport._cancel import ConnectCancel
 from ..transport._connect import safe_url
+from ..transport._spin import DEFAULT_SPIN_WAIT
 from ..transport._websocket import WebSocketTransport
 from ._engine_receiving import EngineReceiver
 from ._engine_sending import MAX_QUEUED_REPLIES
@@ -92,6 +93,7 @@ class SessionEngine(EngineReceiver):
         max_response_size: int | None = None,
         on_close: Callable[[ETPError], None] | None = None,
         trace: bool = False,
+        spin_wait: float = DEFAULT_SPIN_WAIT,
     ) -> None:
         self.transport = transport
         self.trace = trace
@@ -131,6 +133,8 @@ class SessionEngine(EngineReceiver):
         self._wanted = False
         self._active = False
         self._direct = transport.reads_bounded
+        if self._direct:
+            transport.spin_before_sleeping(spin_wait)
         self._reader = threading.Thread(target=self._read_loop, name="etp_sync-reader", daemon=True)
         self._dispatcher = threading.Thread(
             target=self._dispatch_loop, name="etp_sync-dispatch", daemon=True
@@ -156,6 +160,7 @@ class SessionEngine(EngineReceiver):
         trace: bool = False,
         proxy: str | Literal[False] | None = None,
         cancel: ConnectCancel | None = None,
+        spin_wait: float = DEFAULT_SPIN_WAIT,
     ) -> SessionEngine:
         """Open the websocket and negotiate the ETP session (raises on refusal).
 
@@ -167,7 +172,8 @@ class SessionEngine(EngineReceiver):
         ``compression`` None offers gzip unless the server is on this host, reached without a
         proxy (see :func:`offers_gzip`). ``cancel`` lets another thread stop the opening (a
         session closed meanwhile): the step in progress fails at once, the websocket upgrade's
-        sockets shut down, the handshake's transport aborted.
+        sockets shut down, the handshake's transport aborted. ``spin_wait``: seconds a caller
+        reading for itself polls before it sleeps (see :mod:`etp_sync.transport._spin`).
         """
         left = _left(deadline)
         if left is not None and left <= 0:
@@ -193,6 +199,7 @@ class SessionEngine(EngineReceiver):
             max_response_size=max_response_size,
             on_close=on_close,
             trace=trace,
+            spin_wait=spin_wait,
         )
         try:
             with cancel.watching(transport.abort) if cancel else contextlib.nullcontext():

@@ -36,6 +36,7 @@ from ..protocol.negotiation import (
 from ..retry import RetryPolicy
 from ..transport._cancel import ConnectCancel
 from ..transport._connect import _port_of, safe_url
+from ..transport._spin import DEFAULT_SPIN_WAIT, MAX_SPIN_WAIT
 from ._connection import ConnectionKeeper
 from ._credentials import Authorization, Credentials
 from ._renewal import TokenRenewal
@@ -191,6 +192,13 @@ class ETPSession(RequestSender, CallsMixin):
         trace: log every message sent and received (protocol, type, ids, flags, size; never
             bodies or tokens) on the ``etp_sync.trace`` logger; None (default) reads the
             ``ETP_SYNC_TRACE`` environment variable (``1`` enables it).
+        spin_wait: seconds (0 to 0.01; default 0.0002) a caller waiting alone for a small
+            reply polls the socket before it sleeps, so that a quick reply (a server on this
+            machine or nearby) needs no wake-up: about 40-50 µs less per request on a 2-core
+            VM. Costs up to that much CPU per wait whose reply comes later; after 4 such waits
+            in a row only one in 16 polls, until one catches its reply again. 0 sleeps at
+            once. Not over TLS, nor without the optional compiled module or with one CPU
+            (``etp_sync.transport._spin``).
     """
 
     DEADLINE_MARGIN = 0.5
@@ -219,6 +227,7 @@ class ETPSession(RequestSender, CallsMixin):
         token_refresh_interval: float | None = None,
         token_refresh_margin: float = DEFAULT_REFRESH_MARGIN,
         trace: bool | None = None,
+        spin_wait: float = DEFAULT_SPIN_WAIT,
         uri: str | None = None,
         etp_timeout: float | None = None,
         use_compression: bool | None = None,
@@ -242,6 +251,14 @@ class ETPSession(RequestSender, CallsMixin):
             # a str would count as True: compression="no" turned gzip on
             raise ETPInvalidArgument(
                 f"compression must be True, False or None, got {type(compression).__name__}"
+            )
+        if (
+            isinstance(spin_wait, bool)
+            or not isinstance(spin_wait, (int, float))
+            or not 0 <= spin_wait <= MAX_SPIN_WAIT
+        ):
+            raise ETPInvalidArgument(
+                f"spin_wait must be from 0 to {MAX_SPIN_WAIT} seconds, got {spin_wait!r}"
             )
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ETPInvalidArgument(
@@ -270,6 +287,7 @@ class ETPSession(RequestSender, CallsMixin):
         self._tls = {"verify": verify, "ca_file": ca_file, "ssl_context": ssl_context}
         self.proxy = proxy
         self.trace = trace_enabled(trace)
+        self.spin_wait = float(spin_wait)
         self.application_name = application_name
         self.application_version = application_version
         self.protocols = STORE_PROTOCOLS if protocols is None else _protocol_numbers(protocols)
@@ -373,6 +391,7 @@ class ETPSession(RequestSender, CallsMixin):
             trace=self.trace,
             proxy=self.proxy,
             cancel=cancel,
+            spin_wait=self.spin_wait,
         )
 
     # -- server-initiated messages -------------------------------------------------------------

@@ -34,6 +34,7 @@ from ._frames import (
     mask_into,
     unmask,
 )
+from ._spin import Spinner
 
 _PLACE_MIN: Final = 64 << 10
 """Messages at least this big are offered to :attr:`~._websocket.WebSocketTransport.placer`."""
@@ -107,6 +108,9 @@ class FrameReader:
         self._rview = memoryview(self._rbuf)
         self._rpos = 0
         self._rend = 0
+        self.spinner: Spinner | None = None
+        """Set by the transport: how :meth:`read_bounded` polls before it sleeps (None: it
+        sleeps at once)."""
         self._poller: select.poll | None = None
         if hasattr(select, "poll"):
             self._poller = select.poll()
@@ -227,10 +231,16 @@ class FrameReader:
             self._rpos, self._rend = 0, avail
         poller = self._poller
         if poller is not None:  # _poll, inline (no TLS here: see the transport's reads_bounded)
-            wait = None if deadline is None else deadline - time.monotonic()
-            millis = None if wait is None else math.ceil(min(max(wait, 0.0), MAX_WAIT) * 1000)
             try:
-                ready = bool(poller.poll(millis))
+                spinner = self.spinner
+                if spinner is not None and spinner.ready(self._sock.fileno(), deadline):
+                    ready = True  # came while polled briefly: no sleep, no wake-up
+                else:
+                    wait = None if deadline is None else deadline - time.monotonic()
+                    millis = (
+                        None if wait is None else math.ceil(min(max(wait, 0.0), MAX_WAIT) * 1000)
+                    )
+                    ready = bool(poller.poll(millis))
             except (OSError, ValueError):
                 ready = True  # let the receive report what is wrong
         else:

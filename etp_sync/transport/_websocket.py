@@ -59,6 +59,7 @@ from ._frames import (
     byte_view,
     sendable_close_code,
 )
+from ._spin import Spinner
 
 if TYPE_CHECKING:
     from ._frames import BytesLike
@@ -386,6 +387,11 @@ class WebSocketTransport(ConnectionEnd):
         """Whether :meth:`recv_bounded` may be used: not over TLS, where bytes the socket has
         may be half a record that one more receive would wait for."""
         return not isinstance(self._sock, ssl.SSLSocket)
+
+    def spin_before_sleeping(self, seconds: float) -> None:
+        """Make :meth:`recv_bounded` poll the socket for up to ``seconds`` before it sleeps
+        (0: sleep at once); see :mod:`._spin` for why, and where it does not."""
+        self._reader.spinner = Spinner(seconds) if seconds > 0 else None
 
     @property
     def buffered(self) -> bool:
