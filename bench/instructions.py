@@ -177,7 +177,8 @@ def section(
             "",
             "valgrind's callgrind counts every instruction the server and the client run for "
             "one round (the mean of the rounds counted), all threads; see the script's "
-            "docstring.",
+            "docstring. The client here does not poll before it sleeps (spin_wait=0): "
+            "that poll counts waiting, not work.",
             "",
             *rows,
         ]
