@@ -96,6 +96,19 @@ def server() -> Iterator[Any]:
         yield srv
 
 
+@pytest.fixture()
+def client_pair() -> Iterator[Any]:
+    """A client-side transport over a socket pair (``test_frame_reader_short.Pair``), closed
+    afterwards."""
+    from test_frame_reader_short import Pair
+
+    made = Pair(client=True)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
 @pytest.fixture(scope="session")
 def self_signed_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """Paths of a throwaway self-signed certificate and its key, valid for ``localhost`` and

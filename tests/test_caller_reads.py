@@ -15,7 +15,6 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -32,15 +31,6 @@ from etp_sync.session import _engine_receiving
 from etp_sync.transport._frames import FIN, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT
 
 # -- the transport: recv_bounded ------------------------------------------------------------
-
-
-@pytest.fixture()
-def client_pair() -> Iterator[Pair]:
-    made = Pair(client=True)
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 def later(seconds: float = 5.0) -> float:

@@ -228,15 +228,6 @@ def test_a_spinner_without_the_poll_or_budget_sleeps_at_once(
 # -- the transport --------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def client_pair() -> Iterator[Pair]:
-    made = Pair(client=True)
-    try:
-        yield made
-    finally:
-        made.close()
-
-
 def test_a_bounded_read_polls_before_it_sleeps_only_when_asked(
     client_pair: Pair, fake: Callable[..., FakePoll]
 ) -> None:
