@@ -22,7 +22,7 @@ from conftest import Harness
 from test_frame_reader_short import Pair, frame
 
 from etp_sync import ETPSession
-from etp_sync.errors import ETPInvalidArgument
+from etp_sync.errors import ETPError, ETPInvalidArgument
 from etp_sync.transport import _spin
 from etp_sync.transport._frames import FIN, OP_BINARY
 from etp_sync.transport._spin import DEFAULT_SPIN_WAIT, MISSES, PROBE, Spinner
@@ -325,3 +325,36 @@ def test_a_session_with_spin_wait_zero_never_polls_first(
     for _ in range(20):
         assert [d.path for d in other.get_dataspaces()] == ["spin/a"]
     assert poll.budgets and set(poll.budgets) <= {DEFAULT_SPIN_WAIT}
+
+
+def test_a_thread_polls_only_while_no_other_waits(
+    client_pair: Pair, fake: Callable[..., FakePoll]
+) -> None:
+    """Another thread of the process waiting in a bounded read (another session's caller, say)
+    keeps this one from polling: the server is likely busy with it."""
+    poll = fake()
+    transport = client_pair.transport
+    transport.spin_before_sleeping(0.0005)
+    payload = os.urandom(40)
+    _spin.WAITING.append(None)  # as another waiting thread would
+    try:
+        client_pair.send(frame(FIN | OP_BINARY, payload, False))
+        assert transport.recv_bounded(time.monotonic() + 5) == bytearray(payload)
+        assert poll.budgets == []
+    finally:
+        _spin.WAITING.pop()
+    client_pair.send(frame(FIN | OP_BINARY, payload, False))
+    assert transport.recv_bounded(time.monotonic() + 5) == bytearray(payload)
+    assert poll.budgets == [0.0005]
+    assert _spin.WAITING == []
+
+
+def test_a_wait_leaves_no_mark_however_it_ends(client_pair: Pair) -> None:
+    transport = client_pair.transport
+    transport.spin_before_sleeping(0.0005)
+    assert transport.recv_bounded(time.monotonic() + 0.01) is None  # the deadline
+    assert _spin.WAITING == []
+    client_pair.peer.close()  # EOF: the connection is lost
+    with pytest.raises(ETPError):
+        transport.recv_bounded(time.monotonic() + 5)
+    assert _spin.WAITING == []

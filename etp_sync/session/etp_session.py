@@ -196,9 +196,10 @@ class ETPSession(RequestSender, CallsMixin):
             reply polls the socket before it sleeps, so that a quick reply (a server on this
             machine or nearby) needs no wake-up: about 40-50 µs less per request on a 2-core
             VM. Costs up to that much CPU per wait whose reply comes later; after 4 such waits
-            in a row only one in 16 polls, until one catches its reply again. 0 sleeps at
-            once. Not over TLS, nor without the optional compiled module or with one CPU
-            (``etp_sync.transport._spin``).
+            in a row only one in 16 polls, until one catches its reply again. A caller polls
+            only while no other thread of the process waits for a reply this way (the server
+            is then busy with it). 0 sleeps at once. Not over TLS, nor without the optional
+            compiled module or with one CPU (``etp_sync.transport._spin``).
     """
 
     DEADLINE_MARGIN = 0.5

@@ -34,7 +34,7 @@ from ._frames import (
     mask_into,
     unmask,
 )
-from ._spin import Spinner
+from ._spin import WAITING, Spinner
 
 _PLACE_MIN: Final = 64 << 10
 """Messages at least this big are offered to :attr:`~._websocket.WebSocketTransport.placer`."""
@@ -231,9 +231,15 @@ class FrameReader:
             self._rpos, self._rend = 0, avail
         poller = self._poller
         if poller is not None:  # _poll, inline (no TLS here: see the transport's reads_bounded)
+            spinner = self.spinner
+            waiting = WAITING
+            waiting.append(None)
             try:
-                spinner = self.spinner
-                if spinner is not None and spinner.ready(self._sock.fileno(), deadline):
+                if (
+                    spinner is not None
+                    and len(waiting) == 1  # alone: see _spin.WAITING
+                    and spinner.ready(self._sock.fileno(), deadline)
+                ):
                     ready = True  # came while polled briefly: no sleep, no wake-up
                 else:
                     wait = None if deadline is None else deadline - time.monotonic()
@@ -243,6 +249,8 @@ class FrameReader:
                     ready = bool(poller.poll(millis))
             except (OSError, ValueError):
                 ready = True  # let the receive report what is wrong
+            finally:
+                waiting.pop()
         else:
             ready = self._poll(None if deadline is None else max(deadline - time.monotonic(), 0.0))
         if not ready:
