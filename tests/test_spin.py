@@ -358,3 +358,18 @@ def test_a_wait_leaves_no_mark_however_it_ends(client_pair: Pair) -> None:
     with pytest.raises(ETPError):
         transport.recv_bounded(time.monotonic() + 5)
     assert _spin.WAITING == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork here")
+def test_a_forked_child_starts_with_no_waiting_threads() -> None:
+    """A thread waiting while the process forks does not exist in the child: its mark must
+    not keep the child's callers from polling."""
+    _spin.WAITING.append(None)  # as a thread waiting at the fork would
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: report through the exit status only
+            os._exit(0 if _spin.WAITING == [] else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        _spin.WAITING.pop()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

@@ -79,6 +79,8 @@ the server is likely busy with them, and on a small machine the poll would take 
 it. 4 sessions in 4 threads against a server on this 2-core VM: 8,500 req/s with every thread
 polling, against 13,500-17,400 with none; with only a lone waiter polling, 10,850 against 11,600
 (medians of 6 alternating runs; one session alone: 11,300 against 7,400)."""
+if hasattr(os, "register_at_fork"):  # a child has none of its parent's other threads
+    os.register_at_fork(after_in_child=WAITING.clear)
 
 POLL_BRIEFLY: Callable[[int, float], bool] | None = _poll_briefly()
 """``poll_briefly(fd, seconds)``: whether ``fd`` became readable within ``seconds``, polled
