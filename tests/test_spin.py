@@ -316,7 +316,7 @@ def test_a_session_with_spin_wait_zero_never_polls_first(
 ) -> None:
     poll = SelectPoll()
     monkeypatch.setattr(_spin, "POLL_BRIEFLY", poll)
-    server = harness.server(dataspaces=["spin/a"])
+    server = harness.server(dataspaces=["spin/a"], spin_wait=0)  # only the clients may poll
     session = harness.session(server, spin_wait=0)
     for _ in range(20):
         assert [d.path for d in session.get_dataspaces()] == ["spin/a"]
@@ -363,13 +363,63 @@ def test_a_wait_leaves_no_mark_however_it_ends(client_pair: Pair) -> None:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork here")
 def test_a_forked_child_starts_with_no_waiting_threads() -> None:
     """A thread waiting while the process forks does not exist in the child: its mark must
-    not keep the child's callers from polling."""
+    not keep the child's callers (or its server) from polling."""
     _spin.WAITING.append(None)  # as a thread waiting at the fork would
+    _spin.SERVING.append(None)
     try:
         pid = os.fork()
         if pid == 0:  # the child: report through the exit status only
-            os._exit(0 if _spin.WAITING == [] else 1)
+            os._exit(0 if _spin.WAITING == [] == _spin.SERVING else 1)
         _, status = os.waitpid(pid, 0)
     finally:
         _spin.WAITING.pop()
+        _spin.SERVING.pop()
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+# -- the embedded server --------------------------------------------------------------------
+
+
+def test_the_server_polls_for_the_next_request_of_its_only_connection(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over real sockets: with one connection the server polls before it sleeps (the client
+    here does not, so every poll is the server's); with a second one, idle, it does not; with
+    ``spin_wait=0`` never. Every reply is right either way."""
+    poll = SelectPoll()
+    monkeypatch.setattr(_spin, "POLL_BRIEFLY", poll)
+    server = harness.server(dataspaces=["spin/a"])
+    assert server.spin_wait == DEFAULT_SPIN_WAIT
+    first = harness.session(server, spin_wait=0)
+    for _ in range(20):
+        assert [d.path for d in first.get_dataspaces()] == ["spin/a"]
+    assert poll.budgets and set(poll.budgets) <= {DEFAULT_SPIN_WAIT}
+    second = harness.session(server, spin_wait=0)
+    assert [d.path for d in second.get_dataspaces()] == ["spin/a"]
+    polled = len(poll.budgets)
+    for _ in range(20):
+        assert [d.path for d in first.get_dataspaces()] == ["spin/a"]
+    assert len(poll.budgets) == polled  # the idle second connection waits too
+    quiet = harness.server(dataspaces=["spin/a"], spin_wait=0)
+    second.close()
+    first.close()
+    third = harness.session(quiet, spin_wait=0)
+    polled = len(poll.budgets)
+    for _ in range(20):
+        assert [d.path for d in third.get_dataspaces()] == ["spin/a"]
+    assert len(poll.budgets) == polled
+
+
+@pytest.mark.parametrize("bad", [-0.001, 0.011, math.nan, True, "0.001"])
+def test_the_servers_spin_wait_must_be_a_short_number_of_seconds(bad: Any) -> None:
+    from etp_sync.server import EmbeddedServer
+
+    with pytest.raises(ETPInvalidArgument, match="spin_wait"):
+        EmbeddedServer(port=0, spin_wait=bad)
+
+
+def test_the_server_command_takes_spin_wait() -> None:
+    from etp_sync.server.__main__ import build_parser
+
+    assert build_parser().parse_args([]).spin_wait == DEFAULT_SPIN_WAIT
+    assert build_parser().parse_args(["--spin-wait", "0"]).spin_wait == 0.0

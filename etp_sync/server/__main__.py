@@ -22,6 +22,7 @@ from types import FrameType
 
 from ..cli._common import report_error
 from ..errors import ETPInvalidArgument
+from ..transport._spin import DEFAULT_SPIN_WAIT, MAX_SPIN_WAIT
 from ._profile import DEFAULT_PROFILE, PROFILES
 from ._server import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -187,6 +188,13 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         help="subscriptions one session may hold (MaxSubscriptionSessionCount); the ones past "
         f"it get ELIMIT_EXCEEDED ({MAX_SUBSCRIPTIONS})",
     )
+    parser.add_argument(
+        "--spin-wait",
+        type=float,
+        default=DEFAULT_SPIN_WAIT,
+        help="seconds the server polls a lone connection for its next request before it sleeps "
+        f"(0 to {MAX_SPIN_WAIT}; 0: never) ({DEFAULT_SPIN_WAIT})",
+    )
     _add_store_limits(parser)
     parser.add_argument(
         "--log-level",
@@ -232,6 +240,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str], None] = _announce)
         transaction_timeout=args.transaction_timeout or None,
         change_retention_period=args.change_retention_period or None,
         profile=args.profile,
+        spin_wait=args.spin_wait,
     )
     try:
         server.start()

@@ -36,6 +36,7 @@ from types import TracebackType
 
 from etp_sync.errors import ETPInvalidArgument
 from etp_sync.protocol.negotiation import MIN_MESSAGE_SIZE
+from etp_sync.transport._spin import DEFAULT_SPIN_WAIT, checked_spin_wait
 from etp_sync.transport._websocket import ETP_SUBPROTOCOL, WebSocketTransport
 
 from ._capabilities import Advertised, advertised, capabilities_response
@@ -132,6 +133,11 @@ class EmbeddedServer:
     ``profile`` picks the server it behaves like: ``"etp12"`` (default: ETP 1.2, and
     open-etp-server's published behaviour where the spec leaves room) or ``"open-etp-server"``
     (its quirks too, including ``require_transactions``); see :mod:`._profile`.
+
+    ``spin_wait`` (seconds, 0 to 0.01; default 0.0002): while the server has a single
+    connection, it polls that connection's socket for up to this long after each message before
+    it sleeps, so that a client's next request needs no wake-up (0: sleep at once; see
+    :mod:`etp_sync.transport._spin`, and the client's own ``spin_wait``).
     """
 
     def __init__(
@@ -161,8 +167,10 @@ class EmbeddedServer:
         transaction_timeout: float | None = DEFAULT_TRANSACTION_TIMEOUT,
         change_retention_period: float | None = DEFAULT_CHANGE_RETENTION_PERIOD,
         profile: str | ServerProfile | None = None,
+        spin_wait: float = DEFAULT_SPIN_WAIT,
     ) -> None:
         self.profile = server_profile(profile)
+        self.spin_wait = checked_spin_wait(spin_wait)
         if max_message_size < MIN_MESSAGE_SIZE:
             raise ETPInvalidArgument(f"max_message_size must be at least {MIN_MESSAGE_SIZE} bytes")
         self.handshake_timeout = _positive("handshake_timeout", handshake_timeout)
@@ -487,7 +495,7 @@ class EmbeddedServer:
             finish_plain(sock)
             return None
         headroom = max(1 << 20, self.max_message_size // 4)
-        return WebSocketTransport(
+        transport = WebSocketTransport(
             sock,
             url=f"ws://{conn.address}{request.path}",
             subprotocol=ETP_SUBPROTOCOL,
@@ -495,3 +503,5 @@ class EmbeddedServer:
             max_message_size=self.max_message_size + headroom,
             close_timeout=CLOSE_TIMEOUT,
         )
+        transport.spin_before_sleeping(self.spin_wait)
+        return transport

@@ -36,7 +36,7 @@ from ..protocol.negotiation import (
 from ..retry import RetryPolicy
 from ..transport._cancel import ConnectCancel
 from ..transport._connect import _port_of, safe_url
-from ..transport._spin import DEFAULT_SPIN_WAIT, MAX_SPIN_WAIT
+from ..transport._spin import DEFAULT_SPIN_WAIT, checked_spin_wait
 from ._connection import ConnectionKeeper
 from ._credentials import Authorization, Credentials
 from ._renewal import TokenRenewal
@@ -253,14 +253,7 @@ class ETPSession(RequestSender, CallsMixin):
             raise ETPInvalidArgument(
                 f"compression must be True, False or None, got {type(compression).__name__}"
             )
-        if (
-            isinstance(spin_wait, bool)
-            or not isinstance(spin_wait, (int, float))
-            or not 0 <= spin_wait <= MAX_SPIN_WAIT
-        ):
-            raise ETPInvalidArgument(
-                f"spin_wait must be from 0 to {MAX_SPIN_WAIT} seconds, got {spin_wait!r}"
-            )
+        spin_wait = checked_spin_wait(spin_wait)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ETPInvalidArgument(
                 f"retry must be a RetryPolicy or None, got {type(retry).__name__}"
@@ -288,7 +281,7 @@ class ETPSession(RequestSender, CallsMixin):
         self._tls = {"verify": verify, "ca_file": ca_file, "ssl_context": ssl_context}
         self.proxy = proxy
         self.trace = trace_enabled(trace)
-        self.spin_wait = float(spin_wait)
+        self.spin_wait = spin_wait
         self.application_name = application_name
         self.application_version = application_version
         self.protocols = STORE_PROTOCOLS if protocols is None else _protocol_numbers(protocols)

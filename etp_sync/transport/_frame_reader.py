@@ -34,7 +34,7 @@ from ._frames import (
     mask_into,
     unmask,
 )
-from ._spin import WAITING, Spinner
+from ._spin import SERVING, WAITING, Spinner
 
 _PLACE_MIN: Final = 64 << 10
 """Messages at least this big are offered to :attr:`~._websocket.WebSocketTransport.placer`."""
@@ -109,8 +109,8 @@ class FrameReader:
         self._rpos = 0
         self._rend = 0
         self.spinner: Spinner | None = None
-        """Set by the transport: how :meth:`read_bounded` polls before it sleeps (None: it
-        sleeps at once)."""
+        """Set by the transport: how a client's :meth:`read_bounded`, or a server's wait for a
+        frame, polls before it sleeps (None: it sleeps at once)."""
         self._poller: select.poll | None = None
         if hasattr(select, "poll"):
             self._poller = select.poll()
@@ -320,8 +320,28 @@ class FrameReader:
         ``wait`` (the call's whole timeout, on its first receive) lets a kernel receive
         timeout bound the ``recv`` itself: armed to it unless it already is, no poll. The
         kernel may end that wait a clock tick early; a poll then waits for the rest.
+
+        A server's reader with a :attr:`spinner` first polls for the next request while no
+        other connection of the process waits (see ``_spin.SERVING``).
         """
         self._rpos = self._rend = 0
+        spinner = self.spinner
+        if spinner is None or not self._masked_peer:
+            return self._await_frame(deadline, wait)
+        serving = SERVING
+        serving.append(None)
+        try:
+            if len(serving) == 1:
+                try:
+                    spinner.ready(self._sock.fileno(), deadline)  # then the receive returns at once
+                except (OSError, ValueError):
+                    pass  # the receive reports what is wrong
+            return self._await_frame(deadline, wait)
+        finally:
+            serving.pop()
+
+    def _await_frame(self, deadline: float | None, wait: float | None) -> bool:
+        """The wait of :meth:`_frame_start`."""
         if deadline is None:
             if self._kernel_timeouts and self._recv_wait != self._stall_timeout:
                 self._arm_wait(self._stall_timeout)

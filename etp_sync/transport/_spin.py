@@ -20,6 +20,9 @@ The cost is CPU: up to the budget per wait whose reply takes longer. After :data
 in a row whose reply did not come within the budget (a remote or busy server), only one wait in
 :data:`PROBE` polls first, until one catches its reply again. A thread polls only while no
 other thread of the process waits in a bounded read (:data:`WAITING`).
+
+The embedded server polls the same way for a connection's next request, while it has no other
+connection (:data:`SERVING`): ``EmbeddedServer(spin_wait=...)``.
 """
 
 from __future__ import annotations
@@ -30,14 +33,17 @@ from collections.abc import Callable
 from typing import Final
 
 from etp_sync._native import load_native
+from etp_sync.errors import ETPInvalidArgument
 
 __all__ = [
     "DEFAULT_SPIN_WAIT",
     "MAX_SPIN_WAIT",
     "MISSES",
     "PROBE",
+    "SERVING",
     "WAITING",
     "Spinner",
+    "checked_spin_wait",
     "spinning_available",
 ]
 
@@ -79,12 +85,32 @@ the server is likely busy with them, and on a small machine the poll would take 
 it. 4 sessions in 4 threads against a server on this 2-core VM: 8,500 req/s with every thread
 polling, against 13,500-17,400 with none; with only a lone waiter polling, 10,850 against 11,600
 (medians of 6 alternating runs; one session alone: 11,300 against 7,400)."""
+SERVING: list[None] = []
+"""The same for the embedded server: one entry per connection of this process waiting for its
+next request (all of them, idle ones too). A connection polls for its next request only while it
+is the only one: a single client's requests then reach the server with no wake-up either, and a
+server with several connections never spends a CPU its other connections may need."""
 if hasattr(os, "register_at_fork"):  # a child has none of its parent's other threads
     os.register_at_fork(after_in_child=WAITING.clear)
+    os.register_at_fork(after_in_child=SERVING.clear)
 
 POLL_BRIEFLY: Callable[[int, float], bool] | None = _poll_briefly()
 """``poll_briefly(fd, seconds)``: whether ``fd`` became readable within ``seconds``, polled
 without sleeping and without the GIL; None where callers do not spin (see the module's text)."""
+
+
+def checked_spin_wait(value: object) -> float:
+    """``value`` as a budget in seconds (0 to :data:`MAX_SPIN_WAIT`); ETPInvalidArgument for
+    anything else (a bool, a string, NaN, infinity, a negative number or a larger one)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 <= value <= MAX_SPIN_WAIT
+    ):
+        raise ETPInvalidArgument(
+            f"spin_wait must be from 0 to {MAX_SPIN_WAIT} seconds, got {value!r}"
+        )
+    return float(value)
 
 
 def spinning_available() -> bool:

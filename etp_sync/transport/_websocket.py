@@ -389,8 +389,9 @@ class WebSocketTransport(ConnectionEnd):
         return not isinstance(self._sock, ssl.SSLSocket)
 
     def spin_before_sleeping(self, seconds: float) -> None:
-        """Make :meth:`recv_bounded` poll the socket for up to ``seconds`` before it sleeps
-        (0: sleep at once); see :mod:`._spin` for why, and where it does not."""
+        """Make :meth:`recv_bounded` (a client's), or the wait for a frame (a server's), poll
+        the socket for up to ``seconds`` before it sleeps (0: sleep at once); see
+        :mod:`._spin` for why, and where it does not."""
         self._reader.spinner = Spinner(seconds) if seconds > 0 else None
 
     @property
