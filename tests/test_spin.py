@@ -396,18 +396,32 @@ def test_the_server_polls_for_the_next_request_of_its_only_connection(
     assert poll.budgets and set(poll.budgets) <= {DEFAULT_SPIN_WAIT}
     second = harness.session(server, spin_wait=0)
     assert [d.path for d in second.get_dataspaces()] == ["spin/a"]
+    assert _serving_becomes(2)  # both connections' threads wait for their next request
     polled = len(poll.budgets)
     for _ in range(20):
         assert [d.path for d in first.get_dataspaces()] == ["spin/a"]
     assert len(poll.budgets) == polled  # the idle second connection waits too
-    quiet = harness.server(dataspaces=["spin/a"], spin_wait=0)
     second.close()
     first.close()
+    assert _serving_becomes(0)  # their threads have ended
+    quiet = harness.server(dataspaces=["spin/a"], spin_wait=0)
     third = harness.session(quiet, spin_wait=0)
     polled = len(poll.budgets)
     for _ in range(20):
         assert [d.path for d in third.get_dataspaces()] == ["spin/a"]
     assert len(poll.budgets) == polled
+
+
+def _serving_becomes(count: int, within: float = 10.0) -> bool:
+    """Whether as many server connections as ``count`` wait for a request within ``within``
+    seconds (a server thread enters or leaves its wait just after its last reply was sent:
+    there is no event to wait on)."""
+    deadline = time.monotonic() + within
+    while len(_spin.SERVING) != count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 @pytest.mark.parametrize("bad", [-0.001, 0.011, math.nan, True, "0.001"])
