@@ -437,3 +437,15 @@ def test_the_server_command_takes_spin_wait() -> None:
 
     assert build_parser().parse_args([]).spin_wait == DEFAULT_SPIN_WAIT
     assert build_parser().parse_args(["--spin-wait", "0"]).spin_wait == 0.0
+
+
+def test_a_spinner_started_late_polls_once_a_probe_catches(fake: Callable[..., FakePoll]) -> None:
+    """``at_once=False`` (the server's connections): the first waits sleep at once, the probe
+    polls, and from its catch every wait polls."""
+    poll = fake()  # answers True: the probe catches
+    spinner = Spinner(0.0005, at_once=False)
+    skipped = [spinner.ready(3, None) for _ in range(PROBE - MISSES)]
+    assert skipped == [False] * (PROBE - MISSES) and poll.budgets == []
+    assert spinner.ready(3, None) is True  # the probe
+    assert [spinner.ready(3, None) for _ in range(3)] == [True] * 3
+    assert len(poll.budgets) == 4

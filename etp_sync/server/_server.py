@@ -136,7 +136,8 @@ class EmbeddedServer:
 
     ``spin_wait`` (seconds, 0 to 0.01; default 0.0002): while the server has a single
     connection, it polls that connection's socket for up to this long after each message before
-    it sleeps, so that a client's next request needs no wake-up (0: sleep at once; see
+    it sleeps (from a connection's 13th wait, and while its requests come within it), so that a
+    client's next request needs no wake-up (0: sleep at once; see
     :mod:`etp_sync.transport._spin`, and the client's own ``spin_wait``).
     """
 
@@ -503,5 +504,6 @@ class EmbeddedServer:
             max_message_size=self.max_message_size + headroom,
             close_timeout=CLOSE_TIMEOUT,
         )
-        transport.spin_before_sleeping(self.spin_wait)
+        # a new connection polls once a probe has caught one of its requests (see _spin)
+        transport.spin_before_sleeping(self.spin_wait, at_once=False)
         return transport

@@ -388,11 +388,11 @@ class WebSocketTransport(ConnectionEnd):
         may be half a record that one more receive would wait for."""
         return not isinstance(self._sock, ssl.SSLSocket)
 
-    def spin_before_sleeping(self, seconds: float) -> None:
+    def spin_before_sleeping(self, seconds: float, *, at_once: bool = True) -> None:
         """Make :meth:`recv_bounded` (a client's), or the wait for a frame (a server's), poll
         the socket for up to ``seconds`` before it sleeps (0: sleep at once); see
         :mod:`._spin` for why, and where it does not."""
-        self._reader.spinner = Spinner(seconds) if seconds > 0 else None
+        self._reader.spinner = Spinner(seconds, at_once=at_once) if seconds > 0 else None
 
     @property
     def buffered(self) -> bool:
