@@ -449,3 +449,24 @@ def test_a_spinner_started_late_polls_once_a_probe_catches(fake: Callable[..., F
     assert spinner.ready(3, None) is True  # the probe
     assert [spinner.ready(3, None) for _ in range(3)] == [True] * 3
     assert len(poll.budgets) == 4
+
+
+def test_a_servers_wait_for_a_request_never_outlives_its_deadline_for_the_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The poll before a server's wait for a frame uses part of that wait: what follows waits
+    only for what is left (here the poll takes 0.5 s of a 0.6 s wait, and nothing comes)."""
+    poll = SelectPoll()  # sleeps for its whole budget when nothing comes
+    monkeypatch.setattr(_spin, "POLL_BRIEFLY", poll)
+    server_side = Pair(client=False)
+    try:
+        server_side.transport._reader.spinner = Spinner(0.5)  # longer than spin_wait may be
+        assert server_side.transport._reader._kernel_timeouts  # the path that was at fault
+        started = time.monotonic()
+        assert server_side.transport.recv_data(timeout=0.6) is None
+        took = time.monotonic() - started
+        assert poll.budgets and poll.budgets[0] == 0.5
+        assert took < 0.9, took  # not the poll's 0.5 s plus a whole 0.6 s kernel wait
+        assert _spin.SERVING == []
+    finally:
+        server_side.close()

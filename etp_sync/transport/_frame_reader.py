@@ -333,7 +333,8 @@ class FrameReader:
         try:
             if len(serving) == 1:
                 try:
-                    spinner.ready(self._sock.fileno(), deadline)  # then the receive returns at once
+                    if not spinner.ready(self._sock.fileno(), deadline):
+                        wait = None  # the poll took part of the wait: poll for what is left
                 except (OSError, ValueError):
                     pass  # the receive reports what is wrong
             return self._await_frame(deadline, wait)
