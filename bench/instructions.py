@@ -11,9 +11,9 @@ after one untimed round, turns counting on in both processes (``callgrind_contro
 runs ``--rounds`` rounds of the phase (``put``: ``put_data_objects`` of ``--objects`` fresh
 ``samples.local_depth_crs`` documents; ``get``: ``get_data_objects`` of objects put before
 counting started), and dumps the counts. Every thread and the kernel boundary of each process
-are counted (not the kernel's own work). The client does not poll before it sleeps
-(``spin_wait=0``): that poll's count is waiting, as long as the reply takes. Linux with
-valgrind only.
+are counted (not the kernel's own work). Neither side polls before it sleeps
+(``spin_wait=0``, ``--spin-wait 0``): that poll's count is waiting, as long as the other side
+takes. Linux with valgrind only.
 
     python bench/instructions.py [--objects 1000] [--calls 2000] [--rounds 3]
         [--phases put,get,tiny] [--no-write]
@@ -120,7 +120,7 @@ def measure(phase: str, items: int, rounds: int) -> dict[str, int]:
     with tempfile.TemporaryDirectory(prefix="etp-instructions-") as tmp:
         out = Path(tmp)
         server_cmd = [sys.executable, "-m", "etp_sync.server", "--port", str(port)]
-        server_cmd += ["--max-store-bytes", "0", "--max-array-bytes", "0"]
+        server_cmd += ["--max-store-bytes", "0", "--max-array-bytes", "0", "--spin-wait", "0"]
         server = subprocess.Popen(
             [*_VALGRIND, f"--callgrind-out-file={out}/server.%p", *server_cmd],
             stdout=subprocess.DEVNULL,
@@ -177,8 +177,8 @@ def section(
             "",
             "valgrind's callgrind counts every instruction the server and the client run for "
             "one round (the mean of the rounds counted), all threads; see the script's "
-            "docstring. The client here does not poll before it sleeps (spin_wait=0): "
-            "that poll counts waiting, not work.",
+            "docstring. Neither side polls before it sleeps here (spin_wait=0, "
+            "--spin-wait 0): that poll counts waiting, not work.",
             "",
             *rows,
         ]
